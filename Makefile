@@ -1,0 +1,34 @@
+# Two commands for a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv proto proto-check bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/zhongli demo --out demo-out
+
+test: $(STAMP)
+	$(BIN)/python -m deploy.protogen --check
+	$(BIN)/python -m pytest -q
+
+proto: $(STAMP)
+	$(BIN)/python -m deploy.protogen
+
+proto-check: $(STAMP)
+	$(BIN)/python -m deploy.protogen --check
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_pseudonyms
+
+clean:
+	rm -rf $(VENV) demo-out

@@ -1,0 +1,64 @@
+"""A topology: every participant of one deployment, where it listens and which config it runs.
+
+``zhongli certs init`` issues a certificate per participant; ``zhongli up`` starts every
+participant that has a config; clients (the OEM, auditors) find addresses and their own
+certificate here with ``--topology FILE --as NAME``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from transport.config import Strict, TlsConfig, load_config
+
+Role = Literal["brand", "media", "data_provider", "zone", "audit", "auditor"]
+
+
+class Participant(Strict):
+    name: str
+    role: Role
+    address: str | None = None  # servers only
+    config: Path | None = None  # servers only; relative to the topology file
+
+
+class Topology(Strict):
+    name: str
+    certs_dir: Path = Path("certs")
+    participants: list[Participant] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Topology:
+        names = [p.name for p in self.participants]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"participants listed twice: {', '.join(dup)}")
+        return self
+
+    def get(self, name: str) -> Participant:
+        for p in self.participants:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.participants)
+        raise KeyError(f"no participant '{name}' in topology '{self.name}' (known: {known})")
+
+    def by_role(self, role: str) -> list[Participant]:
+        return [p for p in self.participants if p.role == role]
+
+    def tls_for(self, name: str) -> TlsConfig:
+        d = self.certs_dir
+        return TlsConfig(ca=d / "ca.pem", cert=d / f"{name}.pem", key=d / f"{name}.key")
+
+
+def load_topology(path: str | Path) -> Topology:
+    path = Path(path).resolve()
+    topo = load_config(path, Topology)
+    base = path.parent
+    certs = topo.certs_dir if topo.certs_dir.is_absolute() else base / topo.certs_dir
+    parts = [
+        p.model_copy(update={"config": (p.config if p.config is None or p.config.is_absolute() else base / p.config)})
+        for p in topo.participants
+    ]
+    return topo.model_copy(update={"certs_dir": certs, "participants": parts})

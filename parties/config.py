@@ -1,0 +1,55 @@
+"""A party agent's settings (``party.yaml``), validated at start-up. See docs/CONFIG.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from transport.config import ServiceConfig, Strict
+
+IdTypeName = Literal["phone", "email", "device_id"]
+ColumnRole = Literal["feature", "label", "event_time", "channel", "event_type", "value", "segment", "tag"]
+ColumnType = Literal["numeric", "categorical", "timestamp"]
+
+
+class ColumnSpec(Strict):
+    name: str
+    role: ColumnRole
+    type: ColumnType
+    share: bool = False  # only shared columns ever leave the party
+
+
+class DataSource(Strict):
+    format: Literal["csv", "parquet"]
+    path: Path
+    encoding: str = "utf-8"
+
+
+class PartyConfig(ServiceConfig):
+    role: Literal["brand", "media", "data_provider"]
+    zone_name: str = "zone"  # the only certificate identity this agent serves
+    source: DataSource
+    id_column: str
+    id_type: IdTypeName
+    # True: one row per person (leads, tags) — later duplicates are dropped and counted.
+    # False: an event table (touchpoints) — every row kept, linked to its person's pseudonym.
+    ids_unique: bool = True
+    columns: list[ColumnSpec] = Field(default_factory=list)
+    session_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    chunk_rows: int = Field(default=8192, ge=64, le=65536)
+    max_sessions: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _columns_distinct(self) -> PartyConfig:
+        names = [c.name for c in self.columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"columns listed twice: {', '.join(dup)}")
+        if self.id_column in names:
+            raise ValueError(f"the ID column '{self.id_column}' cannot also be a data column")
+        return self
+
+    def shared_columns(self) -> list[ColumnSpec]:
+        return [c for c in self.columns if c.share]

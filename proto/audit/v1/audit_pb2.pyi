@@ -1,0 +1,141 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Check(_message.Message):
+    __slots__ = ("name", "passed", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    passed: bool
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ReleaseRecord(_message.Message):
+    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "digest", "checks", "status", "summary_json", "created_at_ms")
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    release_id: str
+    session_id: str
+    job: str
+    kind: str
+    recipient: str
+    digest: str
+    checks: _containers.RepeatedCompositeFieldContainer[Check]
+    status: str
+    summary_json: str
+    created_at_ms: int
+    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., status: _Optional[str] = ..., summary_json: _Optional[str] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+
+class SignedDecision(_message.Message):
+    __slots__ = ("auditor", "public_key", "signature", "verdict", "reason")
+    AUDITOR_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    auditor: str
+    public_key: bytes
+    signature: bytes
+    verdict: str
+    reason: str
+    def __init__(self, auditor: _Optional[str] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SubmitReleaseRequest(_message.Message):
+    __slots__ = ("release",)
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    release: ReleaseRecord
+    def __init__(self, release: _Optional[_Union[ReleaseRecord, _Mapping]] = ...) -> None: ...
+
+class SubmitReleaseResponse(_message.Message):
+    __slots__ = ("entry_seq", "status")
+    ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    entry_seq: int
+    status: str
+    def __init__(self, entry_seq: _Optional[int] = ..., status: _Optional[str] = ...) -> None: ...
+
+class RecordEventRequest(_message.Message):
+    __slots__ = ("session_id", "event", "detail_json")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    event: str
+    detail_json: str
+    def __init__(self, session_id: _Optional[str] = ..., event: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
+
+class RecordEventResponse(_message.Message):
+    __slots__ = ("entry_seq",)
+    ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    entry_seq: int
+    def __init__(self, entry_seq: _Optional[int] = ...) -> None: ...
+
+class ListPendingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPendingResponse(_message.Message):
+    __slots__ = ("releases",)
+    RELEASES_FIELD_NUMBER: _ClassVar[int]
+    releases: _containers.RepeatedCompositeFieldContainer[ReleaseRecord]
+    def __init__(self, releases: _Optional[_Iterable[_Union[ReleaseRecord, _Mapping]]] = ...) -> None: ...
+
+class GetReleaseRequest(_message.Message):
+    __slots__ = ("release_id",)
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    release_id: str
+    def __init__(self, release_id: _Optional[str] = ...) -> None: ...
+
+class GetReleaseResponse(_message.Message):
+    __slots__ = ("release", "decisions")
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    release: ReleaseRecord
+    decisions: _containers.RepeatedCompositeFieldContainer[SignedDecision]
+    def __init__(self, release: _Optional[_Union[ReleaseRecord, _Mapping]] = ..., decisions: _Optional[_Iterable[_Union[SignedDecision, _Mapping]]] = ...) -> None: ...
+
+class DecideRequest(_message.Message):
+    __slots__ = ("release_id", "decision")
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    release_id: str
+    decision: SignedDecision
+    def __init__(self, release_id: _Optional[str] = ..., decision: _Optional[_Union[SignedDecision, _Mapping]] = ...) -> None: ...
+
+class DecideResponse(_message.Message):
+    __slots__ = ("status", "entry_seq")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    entry_seq: int
+    def __init__(self, status: _Optional[str] = ..., entry_seq: _Optional[int] = ...) -> None: ...
+
+class VerifyLogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyLogResponse(_message.Message):
+    __slots__ = ("ok", "entries", "first_bad_seq", "detail")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    entries: int
+    first_bad_seq: int
+    detail: str
+    def __init__(self, ok: _Optional[bool] = ..., entries: _Optional[int] = ..., first_bad_seq: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,176 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class IdType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ID_TYPE_UNSPECIFIED: _ClassVar[IdType]
+    ID_TYPE_PHONE: _ClassVar[IdType]
+    ID_TYPE_EMAIL: _ClassVar[IdType]
+    ID_TYPE_DEVICE_ID: _ClassVar[IdType]
+
+class ColumnKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COLUMN_KIND_UNSPECIFIED: _ClassVar[ColumnKind]
+    COLUMN_KIND_FLOAT64: _ClassVar[ColumnKind]
+    COLUMN_KIND_CATEGORY: _ClassVar[ColumnKind]
+    COLUMN_KIND_TIMESTAMP_MS: _ClassVar[ColumnKind]
+ID_TYPE_UNSPECIFIED: IdType
+ID_TYPE_PHONE: IdType
+ID_TYPE_EMAIL: IdType
+ID_TYPE_DEVICE_ID: IdType
+COLUMN_KIND_UNSPECIFIED: ColumnKind
+COLUMN_KIND_FLOAT64: ColumnKind
+COLUMN_KIND_CATEGORY: ColumnKind
+COLUMN_KIND_TIMESTAMP_MS: ColumnKind
+
+class ColumnSchema(_message.Message):
+    __slots__ = ("name", "kind", "role", "categories")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: ColumnKind
+    role: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ColumnKind, str]] = ..., role: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DescribeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeResponse(_message.Message):
+    __slots__ = ("party", "role", "id_type", "shareable_columns")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ID_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAREABLE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    role: str
+    id_type: IdType
+    shareable_columns: _containers.RepeatedCompositeFieldContainer[ColumnSchema]
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., shareable_columns: _Optional[_Iterable[_Union[ColumnSchema, _Mapping]]] = ...) -> None: ...
+
+class PrepareRequest(_message.Message):
+    __slots__ = ("session_id", "id_type", "ttl_seconds")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    id_type: IdType
+    ttl_seconds: int
+    def __init__(self, session_id: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class PrepareResponse(_message.Message):
+    __slots__ = ("rows", "unique_ids", "invalid_ids", "duplicate_ids", "degenerate_points")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_IDS_FIELD_NUMBER: _ClassVar[int]
+    INVALID_IDS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_IDS_FIELD_NUMBER: _ClassVar[int]
+    DEGENERATE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    unique_ids: int
+    invalid_ids: int
+    duplicate_ids: int
+    degenerate_points: int
+    def __init__(self, rows: _Optional[int] = ..., unique_ids: _Optional[int] = ..., invalid_ids: _Optional[int] = ..., duplicate_ids: _Optional[int] = ..., degenerate_points: _Optional[int] = ...) -> None: ...
+
+class StreamBlindedRequest(_message.Message):
+    __slots__ = ("session_id", "chunk_rows")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ROWS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    chunk_rows: int
+    def __init__(self, session_id: _Optional[str] = ..., chunk_rows: _Optional[int] = ...) -> None: ...
+
+class PointChunk(_message.Message):
+    __slots__ = ("count", "points")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    points: bytes
+    def __init__(self, count: _Optional[int] = ..., points: _Optional[bytes] = ...) -> None: ...
+
+class BlindRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: BlindHeader
+    chunk: PointChunk
+    def __init__(self, header: _Optional[_Union[BlindHeader, _Mapping]] = ..., chunk: _Optional[_Union[PointChunk, _Mapping]] = ...) -> None: ...
+
+class BlindHeader(_message.Message):
+    __slots__ = ("session_id", "origin_party")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_PARTY_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    origin_party: str
+    def __init__(self, session_id: _Optional[str] = ..., origin_party: _Optional[str] = ...) -> None: ...
+
+class BlindResponse(_message.Message):
+    __slots__ = ("chunk", "degenerate_positions")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    DEGENERATE_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    chunk: PointChunk
+    degenerate_positions: bytes
+    def __init__(self, chunk: _Optional[_Union[PointChunk, _Mapping]] = ..., degenerate_positions: _Optional[bytes] = ...) -> None: ...
+
+class StreamColumnsRequest(_message.Message):
+    __slots__ = ("session_id", "columns", "chunk_rows")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ROWS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    chunk_rows: int
+    def __init__(self, session_id: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ..., chunk_rows: _Optional[int] = ...) -> None: ...
+
+class ColumnsHeader(_message.Message):
+    __slots__ = ("rows", "columns")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    columns: _containers.RepeatedCompositeFieldContainer[ColumnSchema]
+    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[ColumnSchema, _Mapping]]] = ...) -> None: ...
+
+class ColumnData(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: bytes
+    def __init__(self, values: _Optional[bytes] = ...) -> None: ...
+
+class ColumnsChunk(_message.Message):
+    __slots__ = ("count", "id_index", "columns")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ID_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    id_index: bytes
+    columns: _containers.RepeatedCompositeFieldContainer[ColumnData]
+    def __init__(self, count: _Optional[int] = ..., id_index: _Optional[bytes] = ..., columns: _Optional[_Iterable[_Union[ColumnData, _Mapping]]] = ...) -> None: ...
+
+class StreamColumnsResponse(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: ColumnsHeader
+    chunk: ColumnsChunk
+    def __init__(self, header: _Optional[_Union[ColumnsHeader, _Mapping]] = ..., chunk: _Optional[_Union[ColumnsChunk, _Mapping]] = ...) -> None: ...
+
+class EndSessionRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class EndSessionResponse(_message.Message):
+    __slots__ = ("existed",)
+    EXISTED_FIELD_NUMBER: _ClassVar[int]
+    existed: bool
+    def __init__(self, existed: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,35 @@
+"""Shared fixtures: one test CA per test session with a certificate per participant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy import certs
+from transport.config import TlsConfig
+
+PARTICIPANTS = [
+    ("zone", "zone"),
+    ("audit", "audit"),
+    ("oem", "brand"),
+    ("media-a", "media"),
+    ("media-b", "media"),
+    ("provider", "data_provider"),
+    ("auditor-1", "auditor"),
+    ("auditor-2", "auditor"),
+]
+
+
+class Pki:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        certs.init_for(root, PARTICIPANTS, days=2)
+
+    def tls(self, name: str) -> TlsConfig:
+        return TlsConfig(ca=self.root / "ca.pem", cert=self.root / f"{name}.pem", key=self.root / f"{name}.key")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))

@@ -1,0 +1,106 @@
+"""Loading typed settings: a YAML file validated by a frozen pydantic model, plus environment
+overrides. A mistake fails at start-up with the field's name, not later with a KeyError."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from protocols.errors import ConfigError
+from transport.rpc import TlsFiles
+
+M = TypeVar("M", bound=BaseModel)
+
+ENV_PREFIX = "ZHONGLI_"
+
+
+class Strict(BaseModel):
+    """Base for every config and job spec: immutable, and unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TlsConfig(Strict):
+    ca: Path
+    cert: Path
+    key: Path
+
+    def files(self) -> TlsFiles:
+        return TlsFiles(ca=self.ca, cert=self.cert, key=self.key)
+
+
+class AuditorKey(Strict):
+    """An auditor known by name and Ed25519 public key (file holding the raw key as hex)."""
+
+    name: str
+    public_key_file: Path
+
+
+class ServiceConfig(Strict):
+    """Fields every server has."""
+
+    name: str
+    listen: str = "127.0.0.1:0"
+    tls: TlsConfig
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or not all(c.isalnum() or c in "-_" for c in v):
+            raise ValueError("use letters, digits, '-' and '_' only")
+        return v
+
+
+def describe_validation(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see docs/CONFIG.md)"
+        parts.append(f"{loc}: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def _resolve_paths(data: Any, base: Path) -> Any:
+    """Make relative paths (keys ending in a path-ish name) relative to the config file's folder."""
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if isinstance(v, str) and k in {"ca", "cert", "key", "path", "db", "public_key_file"}:
+                p = Path(v)
+                out[k] = str(p if p.is_absolute() else (base / p))
+            else:
+                out[k] = _resolve_paths(v, base)
+        return out
+    if isinstance(data, list):
+        return [_resolve_paths(v, base) for v in data]
+    return data
+
+
+def load_config(path: str | Path, model: type[M], env: dict[str, str] | None = None) -> M:
+    """Read ``path`` as YAML into ``model``; ``ZHONGLI_<FIELD>`` variables override top-level
+    scalar fields (e.g. ``ZHONGLI_LISTEN=127.0.0.1:7000``)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw = _resolve_paths(raw, path.parent.resolve())
+    env = os.environ if env is None else env
+    for field, info in model.model_fields.items():
+        key = ENV_PREFIX + field.upper()
+        if key in env and info.annotation in (str, int, float, bool):
+            raw[field] = env[key]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(exc, str(path))) from exc
