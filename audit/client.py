@@ -1,0 +1,138 @@
+"""A client for the audit service, used by the neutral zone and by the auditors' CLI.
+
+Every call has a deadline, and a failed call raises :class:`AuditCallError`, whose message names
+the RPC, the gRPC status and the server's explanation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from audit.keys import VERDICT_APPROVE, VERDICT_REJECT, key_info, load_private, sign_decision
+from proto.audit.v1 import audit_pb2, audit_pb2_grpc
+from protocols.errors import ZhongliError
+from protocols.release import canonical_json
+from transport.rpc import TlsFiles, secure_channel
+
+R = TypeVar("R")
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class AuditCallError(ZhongliError):
+    """An audit service call failed.
+
+    Attributes:
+        rpc: The method called, e.g. ``Decide``.
+        grpc_code: The gRPC status the server (or the channel) answered with.
+        details: The server's message.
+    """
+
+    code = "audit"
+
+    def __init__(self, rpc: str, grpc_code: grpc.StatusCode, details: str) -> None:
+        self.rpc = rpc
+        self.grpc_code = grpc_code
+        self.details = details
+        # Re-raised inside another service, an unreachable audit service is UNAVAILABLE there
+        # too; anything else is that service's internal problem, not its caller's fault.
+        unreachable = grpc_code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.status = "UNAVAILABLE" if unreachable else "INTERNAL"
+        super().__init__(f"{rpc} failed: {grpc_code.name}: {details}")
+
+
+class AuditClient:
+    """Calls to one audit service over mutual TLS.
+
+    Args:
+        address: ``host:port`` of the audit service.
+        tls: Our CA, certificate and key; the certificate's role decides what we may call.
+        server_name: The name the audit service's certificate must carry.
+        timeout: Deadline per call, in seconds.
+    """
+
+    def __init__(
+        self, address: str, tls: TlsFiles, server_name: str = "audit", timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._channel = secure_channel(address, tls, server_name)
+        self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> AuditClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, rpc: str, method: Callable[..., R], request: Any) -> R:
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+            details = (exc.details() if hasattr(exc, "details") else None) or "no details"
+            if code == grpc.StatusCode.UNAVAILABLE:
+                details += f" (is the audit service running at {self.address}, and are the certificates from the same CA?)"
+            raise AuditCallError(rpc, code, details) from None
+
+    def submit_release(self, record: audit_pb2.ReleaseRecord) -> audit_pb2.SubmitReleaseResponse:
+        """Record a new release (zone only). Its status comes back ``pending`` or ``refused``."""
+        return self._call("SubmitRelease", self._stub.SubmitRelease, audit_pb2.SubmitReleaseRequest(release=record))
+
+    def record_event(
+        self, session_id: str, event: str, detail: Mapping[str, Any] | None = None
+    ) -> audit_pb2.RecordEventResponse:
+        """Record a session event (zone only). ``detail`` holds counts and ids, never data values."""
+        request = audit_pb2.RecordEventRequest(
+            session_id=session_id, event=event, detail_json=canonical_json(dict(detail or {})).decode()
+        )
+        return self._call("RecordEvent", self._stub.RecordEvent, request)
+
+    def list_pending(self) -> list[audit_pb2.ReleaseRecord]:
+        """Releases waiting for auditors, oldest first (auditors only)."""
+        response = self._call("ListPending", self._stub.ListPending, audit_pb2.ListPendingRequest())
+        return list(response.releases)
+
+    def get_release(self, release_id: str) -> audit_pb2.GetReleaseResponse:
+        """A release's record, current status and every signed decision on it."""
+        return self._call("GetRelease", self._stub.GetRelease, audit_pb2.GetReleaseRequest(release_id=release_id))
+
+    def decide(self, release_id: str, decision: audit_pb2.SignedDecision) -> audit_pb2.DecideResponse:
+        """Send an already signed decision (see :meth:`approve` and :meth:`reject`)."""
+        return self._call("Decide", self._stub.Decide, audit_pb2.DecideRequest(release_id=release_id, decision=decision))
+
+    def _sign_and_decide(
+        self, release_id: str, verdict: str, reason: str, key_path: str | Path, auditor_name: str
+    ) -> audit_pb2.DecideResponse:
+        key = load_private(key_path)
+        # Sign the digest the service holds for this release; the zone checks the same digest
+        # against the payload it is about to release, so a wrong digest releases nothing.
+        digest = bytes.fromhex(self.get_release(release_id).release.digest)
+        decision = audit_pb2.SignedDecision(
+            auditor=auditor_name,
+            public_key=key_info(key).public_key,
+            signature=sign_decision(key, verdict, digest),
+            verdict=verdict,
+            reason=reason,
+        )
+        return self.decide(release_id, decision)
+
+    def approve(self, release_id: str, key_path: str | Path, auditor_name: str) -> audit_pb2.DecideResponse:
+        """Approve a pending release, signing its digest with the key at ``key_path``."""
+        return self._sign_and_decide(release_id, VERDICT_APPROVE, "", key_path, auditor_name)
+
+    def reject(self, release_id: str, reason: str, key_path: str | Path, auditor_name: str) -> audit_pb2.DecideResponse:
+        """Reject a pending release with a reason, signed with the key at ``key_path``."""
+        return self._sign_and_decide(release_id, VERDICT_REJECT, reason, key_path, auditor_name)
+
+    def verify(self) -> audit_pb2.VerifyLogResponse:
+        """Ask the service to recompute its log's hash chain."""
+        return self._call("VerifyLog", self._stub.VerifyLog, audit_pb2.VerifyLogRequest())

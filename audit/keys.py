@@ -1,0 +1,170 @@
+"""Auditors' Ed25519 keys, and exactly which bytes an approval or a rejection signs.
+
+An approval signs the release digest itself (32 raw bytes): that is what the neutral zone
+re-verifies before it lets a result out. A rejection signs a domain-separated hash of the digest,
+so a rejection can never be replayed as an approval, nor an approval as a rejection::
+
+    approve: sign(digest)
+    reject:  sign(sha256(b"zhongli/reject/v1\\0" + digest))
+
+Files: ``<prefix>.key`` holds the private key (PEM PKCS8, mode 0600); ``<prefix>.pub`` holds the
+raw 32-byte public key as hex, which is what ``audit.yaml`` and ``zone.yaml`` point at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from protocols.errors import ConfigError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+REJECT_DOMAIN = b"zhongli/reject/v1\x00"
+VERDICT_APPROVE = "approve"
+VERDICT_REJECT = "reject"
+VERDICTS = (VERDICT_APPROVE, VERDICT_REJECT)
+
+
+def fingerprint(public_key: bytes) -> str:
+    """A short, safe-to-print name for a public key: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+@dataclass(frozen=True, repr=False)
+class KeyInfo:
+    """An auditor's public key and where its files are. Prints as a fingerprint only."""
+
+    public_key: bytes
+    private_path: Path | None = None
+    public_path: Path | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+    @property
+    def public_hex(self) -> str:
+        return self.public_key.hex()
+
+    def __repr__(self) -> str:
+        return f"KeyInfo(fingerprint={self.fingerprint})"
+
+    __str__ = __repr__
+
+
+def _raw_public(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def generate(path_prefix: str | Path, overwrite: bool = False) -> KeyInfo:
+    """Create a new auditor key pair as ``<prefix>.key`` and ``<prefix>.pub``.
+
+    Args:
+        path_prefix: Where to write, without extension (e.g. ``keys/auditor-1``).
+        overwrite: Replace existing files. Off by default: overwriting a key an auditor is
+            configured with locks them out, and the old key cannot be recovered.
+
+    Returns:
+        The new key's :class:`KeyInfo`.
+
+    Raises:
+        ConfigError: a file exists already (and ``overwrite`` is off) or cannot be written.
+    """
+    prefix = Path(path_prefix)
+    key_path = prefix.with_name(prefix.name + ".key")
+    pub_path = prefix.with_name(prefix.name + ".pub")
+    if not overwrite:
+        for p in (key_path, pub_path):
+            if p.exists():
+                raise ConfigError(f"{p} exists already; choose another --out or remove it first")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = _raw_public(key)
+    try:
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite and key_path.exists():
+            key_path.unlink()
+        # Created 0600 from the start: chmod after writing would leave a window where it is readable.
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        pub_path.write_text(public.hex() + "\n", encoding="ascii")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the key pair at {prefix}: {exc.strerror}") from exc
+    return KeyInfo(public, key_path, pub_path)
+
+
+def load_private(path: str | Path) -> Ed25519PrivateKey:
+    """Read an Ed25519 private key written by :func:`generate`.
+
+    Raises:
+        ConfigError: missing, unreadable, or not an unencrypted Ed25519 PEM key.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read the auditor key {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("auditor key %s is readable by other users; run: chmod 600 %s", path, path)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path} is not an unencrypted PEM private key (make one with 'zhongli audit keygen')") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{path} is not an Ed25519 key (make one with 'zhongli audit keygen')")
+    return key
+
+
+def load_public_hex(path: str | Path) -> bytes:
+    """Read a ``.pub`` file (hex of the raw 32-byte Ed25519 public key) into raw bytes.
+
+    Raises:
+        ConfigError: missing, or not 64 hex digits.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the public key file {path}: {exc}") from exc
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigError(f"{path}: expected 64 hex digits (a raw Ed25519 public key), got {len(text)} characters")
+    return raw
+
+
+def key_info(key: Ed25519PrivateKey, private_path: Path | None = None) -> KeyInfo:
+    """The :class:`KeyInfo` of a loaded private key."""
+    return KeyInfo(_raw_public(key), private_path)
+
+
+def signed_message(verdict: str, digest: bytes) -> bytes:
+    """The exact bytes an auditor signs for ``verdict`` on a release with ``digest``.
+
+    Raises:
+        InvalidInput: unknown verdict or a digest that is not 32 bytes.
+    """
+    if len(digest) != 32:
+        raise InvalidInput(f"a release digest is 32 bytes, got {len(digest)}")
+    if verdict == VERDICT_APPROVE:
+        return digest
+    if verdict == VERDICT_REJECT:
+        return hashlib.sha256(REJECT_DOMAIN + digest).digest()
+    raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}, got '{verdict}'")
+
+
+def sign_decision(key: Ed25519PrivateKey, verdict: str, digest: bytes) -> bytes:
+    """Sign ``verdict`` on a release digest (see the module docstring for the bytes signed)."""
+    return key.sign(signed_message(verdict, digest))

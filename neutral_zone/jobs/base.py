@@ -1,0 +1,42 @@
+"""The job interface. A job reads the session's joined in-memory tables and returns one release
+candidate; it never sees the transport, the audit service or the disk. Adding a job means one
+small class here and one line in ``neutral_zone.jobs.REGISTRY``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from neutral_zone.tables import PartyTable
+from transport.config import Strict
+
+
+@dataclass(frozen=True)
+class JobContext:
+    session_id: str
+    requester: str
+    tables: dict[str, PartyTable]  # by party name; joined through PartyTable.entity
+    n_entities: int
+    k_min: int
+
+
+@dataclass
+class JobOutput:
+    payload: dict[str, Any]
+    recipient: str
+    kind: str
+    # Every count in the payload that describes a cohort of people, labelled for messages; the
+    # gate checks each against k_min.
+    cohort_counts: list[tuple[str, float]] = field(default_factory=list)
+
+
+class Job(ABC):
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    Params: ClassVar[type[Strict]]
+
+    @abstractmethod
+    def run(self, ctx: JobContext, params: Any) -> JobOutput:
+        """Compute the release candidate from the session's tables."""

@@ -1,0 +1,270 @@
+"""Driving one session's data in: the pseudonym chain, then each party's columns.
+
+For every party *i* (all concurrently), the zone streams *i*'s own blinded points through the
+``Blind`` of every other party, chunk by chunk, with all stages of the chain streaming at once.
+The final points, still in *i*'s shuffled order, are *i*'s pseudonyms; *i* then streams its shared
+columns row-aligned to that order. The zone only ever relays points: it never sees an ID, and no
+party ever receives a final pseudonym back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from neutral_zone.config import PartyPeer
+from neutral_zone.tables import PartyTable
+from proto.party import serde
+from proto.party.v1 import party_pb2 as pb
+from proto.party.v1 import party_pb2_grpc as pb_grpc
+from protocols.errors import DataError, InvalidInput, NotFound, PartyUnavailable, ProtocolError, ZhongliError
+from protocols.psi import POINT_BYTES
+from transport.rpc import TlsFiles, secure_channel
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_POINTS = 65536
+Progress = Callable[[str, float], None]
+
+
+def rpc_error(party: str, step: str, exc: grpc.RpcError) -> ZhongliError:
+    """Turn a party's gRPC failure into our error, keeping its message (which names no values)."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    msg = f"party '{party}' failed during {step}: {details} [{code.name if code else 'UNKNOWN'}]"
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            msg = f"party '{party}' did not finish {step} within the deadline [DEADLINE_EXCEEDED]"
+        elif code == grpc.StatusCode.UNAVAILABLE:
+            msg = f"party '{party}' is unreachable or disconnected during {step}: {details} [UNAVAILABLE]"
+        return PartyUnavailable(msg)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return DataError(msg)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(msg)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidInput(msg)
+    return PartyUnavailable(msg)
+
+
+class PartyClient:
+    def __init__(self, peer: PartyPeer, tls: TlsFiles, timeout: float) -> None:
+        self.name = peer.name
+        self.role = peer.role
+        self.timeout = timeout
+        self.channel = secure_channel(peer.address, tls, server_name=peer.name)
+        self.stub = pb_grpc.PartyAgentStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+@dataclass
+class Counts:
+    rows: int
+    unique_ids: int
+    invalid_ids: int
+    duplicate_ids: int
+    degenerate_points: int
+
+
+class _Chain:
+    """Shared state of all chains of one session, so one failure cancels everything at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[grpc.Future] = []
+        self.lock = threading.Lock()
+        self.first_error: ZhongliError | None = None
+        self.failed = threading.Event()
+
+    def track(self, call: grpc.Future) -> None:
+        with self.lock:
+            self.calls.append(call)
+            if self.failed.is_set():
+                call.cancel()
+
+    def fail(self, err: ZhongliError) -> None:
+        with self.lock:
+            if self.first_error is None:
+                self.first_error = err
+            self.failed.set()
+            calls = list(self.calls)
+        for c in calls:
+            c.cancel()
+
+
+def prepare_all(clients: list[PartyClient], session_id: str, id_type: str, ttl: int) -> dict[str, Counts]:
+    req = pb.PrepareRequest(session_id=session_id, id_type=serde.ID_TYPE_TO_PB[id_type], ttl_seconds=ttl)
+
+    def one(c: PartyClient) -> tuple[str, Counts]:
+        try:
+            r = c.stub.Prepare(req, timeout=c.timeout)
+        except grpc.RpcError as exc:
+            raise rpc_error(c.name, "preparation", exc) from None
+        return c.name, Counts(r.rows, r.unique_ids, r.invalid_ids, r.duplicate_ids, r.degenerate_points)
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        futures = [pool.submit(one, c) for c in clients]
+        errors = [f.exception() for f in futures]
+    for e in errors:
+        if e is not None:
+            raise e
+    return dict(f.result() for f in futures)
+
+
+def run_chains(
+    clients: list[PartyClient], session_id: str, counts: dict[str, Counts], chunk_rows: int, progress: Progress
+) -> dict[str, PartyTable]:
+    """Compute every party's pseudonyms; returns one table (pseudonyms only) per party."""
+    chain = _Chain()
+    total = sum(c.unique_ids for c in counts.values()) or 1
+    done = [0]
+    done_lock = threading.Lock()
+
+    def advanced(n: int) -> None:
+        with done_lock:
+            done[0] += n
+            frac = done[0] / total
+        progress(f"joint pseudonyms: {done[0]:,} of {total:,} IDs through the chain", frac)
+
+    def one(origin: PartyClient) -> PartyTable:
+        others = [c for c in clients if c is not origin]
+        expected = counts[origin.name].unique_ids
+        stream = origin.stub.StreamBlinded(
+            pb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows), timeout=origin.timeout
+        )
+        chain.track(stream)
+        upstream: Iterator[pb.PointChunk] = _checked(stream, origin.name, "sending its blinded points", chain)
+        degenerate: list[np.ndarray] = []
+        for other in others:
+            header = pb.BlindHeader(session_id=session_id, origin_party=origin.name)
+            call = other.stub.Blind(_requests(header, upstream), timeout=other.timeout)
+            chain.track(call)
+            upstream = _stage(call, other.name, degenerate, chain)
+        out = bytearray()
+        try:
+            for chunk in upstream:
+                out += chunk.points
+                advanced(chunk.count)
+        except grpc.RpcError as exc:
+            chain.fail(rpc_error(origin.name, "the pseudonym chain", exc))
+        if chain.failed.is_set():
+            assert chain.first_error is not None
+            raise chain.first_error
+        if len(out) != expected * POINT_BYTES:
+            err = ProtocolError(
+                f"pseudonym chain for party '{origin.name}' returned {len(out) // POINT_BYTES} points, expected {expected}"
+            )
+            chain.fail(err)
+            raise err
+        pseud = np.frombuffer(bytes(out), dtype=np.uint8).reshape(-1, POINT_BYTES).copy()
+        del out
+        valid = np.ones(expected, dtype=bool)
+        for pos in degenerate:
+            valid[pos] = False
+        valid &= pseud.any(axis=1)  # an all-zero output is degenerate whatever reported it
+        return PartyTable(party=origin.name, role=origin.role, pseudonyms=pseud, valid=valid)
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        futures = [pool.submit(one, c) for c in clients]
+        results: dict[str, PartyTable] = {}
+        for c, f in zip(clients, futures):
+            try:
+                results[c.name] = f.result()
+            except ZhongliError as e:
+                chain.fail(e)
+    if chain.first_error is not None:
+        raise chain.first_error
+    return results
+
+
+def _requests(header: pb.BlindHeader, upstream: Iterable[pb.PointChunk]) -> Iterator[pb.BlindRequest]:
+    yield pb.BlindRequest(header=header)
+    for chunk in upstream:
+        yield pb.BlindRequest(chunk=chunk)
+
+
+def _checked(stream: Iterator[pb.PointChunk], party: str, step: str, chain: _Chain) -> Iterator[pb.PointChunk]:
+    try:
+        for chunk in stream:
+            serde.points_from_pb(chunk, MAX_CHUNK_POINTS)
+            yield chunk
+    except grpc.RpcError as exc:
+        if not chain.failed.is_set():
+            chain.fail(rpc_error(party, step, exc))
+    except ZhongliError as exc:
+        chain.fail(exc)
+
+
+def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray], chain: _Chain) -> Iterator[pb.PointChunk]:
+    offset = 0
+    try:
+        for r in call:
+            serde.points_from_pb(r.chunk, MAX_CHUNK_POINTS)
+            pos = serde.positions_from_bytes(r.degenerate_positions, r.chunk.count)
+            if pos.size:
+                sink.append(pos.astype(np.int64) + offset)
+            offset += r.chunk.count
+            yield r.chunk
+    except grpc.RpcError as exc:
+        if not chain.failed.is_set():
+            chain.fail(rpc_error(party, "blinding another party's points", exc))
+    except ZhongliError as exc:
+        chain.fail(exc)
+
+
+def pull_columns(clients: list[PartyClient], tables: dict[str, PartyTable], session_id: str, chunk_rows: int, progress: Progress) -> None:
+    """Stream every party's shared columns into its table, all parties concurrently."""
+
+    def one(c: PartyClient) -> None:
+        t = tables[c.name]
+        n_points = len(t.pseudonyms)
+        call = c.stub.StreamColumns(pb.StreamColumnsRequest(session_id=session_id, chunk_rows=chunk_rows), timeout=c.timeout)
+        try:
+            it = iter(call)
+            first = next(it, None)
+            if first is None or first.WhichOneof("msg") != "header":
+                raise ProtocolError(f"party '{c.name}' column stream did not start with a header")
+            schema = [serde.schema_from_pb(m) for m in first.header.columns]
+            rows = int(first.header.rows)
+            id_index = np.empty(rows, np.int32)
+            cols = {s.name: np.empty(rows, serde.DTYPE_OF[s.kind]) for s in schema}
+            at = 0
+            for msg in it:
+                if msg.WhichOneof("msg") != "chunk":
+                    raise ProtocolError(f"party '{c.name}' sent a second column header")
+                idx, values = serde.columns_chunk_from_pb(msg.chunk, schema, n_points)
+                if at + len(idx) > rows:
+                    raise ProtocolError(f"party '{c.name}' sent more rows than its header announced ({rows})")
+                id_index[at : at + len(idx)] = idx
+                for s, v in zip(schema, values):
+                    cols[s.name][at : at + len(idx)] = v
+                at += len(idx)
+            if at != rows:
+                raise ProtocolError(f"party '{c.name}' sent {at} rows, its header announced {rows}")
+        except grpc.RpcError as exc:
+            raise rpc_error(c.name, "column upload", exc) from None
+        t.schema, t.id_index, t.columns = schema, id_index, cols
+        progress(f"columns received from '{c.name}': {rows:,} rows × {len(schema)} columns", 1.0)
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        futures = [pool.submit(one, c) for c in clients]
+        errors = [f.exception() for f in futures]
+    for e in errors:
+        if e is not None:
+            raise e
+
+
+def end_all(clients: list[PartyClient], session_id: str) -> None:
+    """Ask every party to purge its session state; failures here are logged, not raised."""
+    for c in clients:
+        try:
+            c.stub.EndSession(pb.EndSessionRequest(session_id=session_id), timeout=10)
+        except grpc.RpcError as exc:
+            log.warning("party %s: EndSession for %s failed: %s", c.name, session_id, exc.code())

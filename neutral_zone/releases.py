@@ -1,0 +1,161 @@
+"""The release gate, zone side: the only code path that turns a job's output into something a
+recipient can fetch.
+
+1. The payload is encoded canonically and bound into a digest with its id, session, job, kind and
+   recipient (``protocols.release``).
+2. Automatic checks run (k_min on every cohort count, finite numbers). A failed check refuses the
+   release: the payload is dropped at once and only the refusal is logged.
+3. The digest and check results go to the audit service, which logs them (never the payload).
+4. On fetch, the zone asks the audit service for the auditors' decisions and verifies each
+   Ed25519 signature itself against the auditor keys in *its own* config, so a compromised audit
+   service cannot let a release out on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import grpc
+
+from neutral_zone.jobs.base import JobOutput
+from proto.audit.v1 import audit_pb2 as apb
+from proto.audit.v1 import audit_pb2_grpc as apb_grpc
+from protocols.errors import NotReady, PartyUnavailable, PolicyViolation
+from protocols.release import KIND_AGGREGATE, CheckResult, canonical_json, check_finite, check_k_min, header_for, signature_valid
+
+log = logging.getLogger(__name__)
+
+RUNNING, PENDING, REFUSED, APPROVED, REJECTED, FAILED = "running", "pending", "refused", "approved", "rejected", "failed"
+
+
+@dataclass
+class Approval:
+    auditor: str
+    public_key: bytes
+    signature: bytes
+
+
+@dataclass
+class Release:
+    release_id: str
+    session_id: str
+    job: str
+    kind: str = ""
+    recipient: str = ""
+    status: str = RUNNING
+    digest: bytes = b""
+    checks: list[CheckResult] = field(default_factory=list)
+    payload: bytes | None = None
+    error: str = ""
+    approvals: list[Approval] = field(default_factory=list)
+
+    def drop_payload(self) -> None:
+        if self.payload is not None:
+            self.payload = None
+
+
+def new_release_id() -> str:
+    return "rel-" + uuid.uuid4().hex[:16]
+
+
+class Gate:
+    def __init__(
+        self,
+        audit_channel: grpc.Channel,
+        auditor_keys: dict[str, bytes],
+        approvals_required: int,
+        k_min: int,
+        timeout: float = 10.0,
+    ) -> None:
+        self.audit = apb_grpc.AuditServiceStub(audit_channel)
+        self.auditor_keys = auditor_keys
+        self.approvals_required = approvals_required
+        self.k_min = k_min
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def record_event(self, session_id: str, event: str, detail: dict[str, object]) -> None:
+        """Log a session event (counts and ids only). Raises if the audit service is unreachable:
+        nothing happens in the zone without an audit trail."""
+        try:
+            self.audit.RecordEvent(
+                apb.RecordEventRequest(session_id=session_id, event=event, detail_json=canonical_json(detail).decode()),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); refusing to proceed without an audit trail") from None
+
+    def submit(self, rel: Release, out: JobOutput) -> None:
+        """Checks, digest, audit log. Leaves ``rel`` pending (payload kept) or refused (dropped)."""
+        payload = canonical_json(out.payload)
+        rel.kind, rel.recipient = out.kind, out.recipient
+        rel.digest = header_for(rel.release_id, rel.session_id, rel.job, out.kind, out.recipient, payload).digest()
+        rel.checks = [check_k_min(out.cohort_counts, self.k_min), check_finite(out.payload)]
+        passed = all(c.passed for c in rel.checks)
+        summary = ""
+        if passed and out.kind == KIND_AGGREGATE:
+            summary = payload.decode()  # auditors see the aggregate table they approve
+        record = apb.ReleaseRecord(
+            release_id=rel.release_id,
+            session_id=rel.session_id,
+            job=rel.job,
+            kind=out.kind,
+            recipient=out.recipient,
+            digest=rel.digest.hex(),
+            checks=[apb.Check(name=c.name, passed=c.passed, detail=c.detail) for c in rel.checks],
+            status=PENDING if passed else REFUSED,
+            summary_json=summary,
+            created_at_ms=int(time.time() * 1000),
+        )
+        try:
+            self.audit.SubmitRelease(apb.SubmitReleaseRequest(release=record), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            rel.status, rel.error = FAILED, f"audit service did not accept the release: {exc.details()} [{exc.code().name}]"
+            rel.drop_payload()
+            return
+        if passed:
+            rel.payload, rel.status = payload, PENDING
+        else:
+            rel.status = REFUSED
+            rel.error = "; ".join(c.detail for c in rel.checks if not c.passed)
+            log.info("release %s refused by automatic checks", rel.release_id)
+
+    def refresh(self, rel: Release) -> None:
+        """Pull the auditors' decisions and move a pending release to approved or rejected."""
+        if rel.status != PENDING:
+            return
+        try:
+            r = self.audit.GetRelease(apb.GetReleaseRequest(release_id=rel.release_id), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); the release stays pending") from None
+        valid: dict[str, Approval] = {}
+        for d in r.decisions:
+            expected = self.auditor_keys.get(d.auditor)
+            if expected is None or d.public_key != expected:
+                continue  # unknown auditor or wrong key: does not count
+            if d.verdict == "reject":
+                rel.status, rel.error = REJECTED, f"rejected by auditor '{d.auditor}': {d.reason}"
+                rel.drop_payload()
+                return
+            if d.verdict == "approve" and signature_valid(d.public_key, d.signature, rel.digest):
+                valid[d.auditor] = Approval(d.auditor, d.public_key, d.signature)
+        if len(valid) >= self.approvals_required:
+            rel.status, rel.approvals = APPROVED, list(valid.values())
+
+    def releasable(self, rel: Release) -> bytes:
+        """The payload, if and only if approval is complete; otherwise a clear refusal."""
+        self.refresh(rel)
+        if rel.status == APPROVED and rel.payload is not None:
+            return rel.payload
+        if rel.status == PENDING:
+            raise NotReady(
+                f"release {rel.release_id} awaits approval ({len(rel.approvals)} of {self.approvals_required} "
+                "valid auditor signature(s))"
+            )
+        if rel.status == RUNNING:
+            raise NotReady(f"release {rel.release_id} is still being computed")
+        raise PolicyViolation(f"release {rel.release_id} is {rel.status}: {rel.error}")

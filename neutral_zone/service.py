@@ -1,0 +1,93 @@
+"""The neutral zone's gRPC servicer (thin: validate, delegate to :class:`Zone`, map errors) and
+its process entry point, which installs the no-disk guard before serving."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import grpc
+
+from neutral_zone import guard
+from neutral_zone.config import ZoneConfig
+from neutral_zone.releases import Gate
+from neutral_zone.sessions import Zone
+from proto.zone import serde
+from proto.zone.v1 import zone_pb2 as pb
+from proto.zone.v1 import zone_pb2_grpc as pb_grpc
+from transport.config import load_config
+from transport.identity import Peer
+from transport.rpc import guarded, make_server, secure_channel
+
+log = logging.getLogger(__name__)
+
+PARTY_ROLES = ("brand", "media", "data_provider")
+
+
+class ZoneServicer(pb_grpc.NeutralZoneServicer):
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone
+
+    @guarded(*PARTY_ROLES)
+    def OpenSession(self, request: pb.OpenSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.OpenSessionResponse:
+        s = self.zone.open_session(peer, list(request.parties), request.id_type, request.ttl_seconds)
+        return pb.OpenSessionResponse(session_id=s.session_id, expires_at_ms=int(s.expires_at * 1000))
+
+    @guarded(*PARTY_ROLES)
+    def GetSession(self, request: pb.GetSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.GetSessionResponse:
+        return serde.session_response(self.zone.session(peer, request.session_id))
+
+    @guarded(*PARTY_ROLES)
+    def RunJob(self, request: pb.RunJobRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.RunJobResponse:
+        rel = self.zone.run_job(peer, request.session_id, request.job, request.params_json)
+        return pb.RunJobResponse(release_id=rel.release_id)
+
+    @guarded(*PARTY_ROLES)
+    def GetRelease(self, request: pb.GetReleaseRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.GetReleaseResponse:
+        _, rel = self.zone.find_release(peer, request.release_id)
+        return pb.GetReleaseResponse(release=serde.release_info(rel))
+
+    @guarded(*PARTY_ROLES)
+    def FetchRelease(self, request: pb.FetchReleaseRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.FetchReleaseResponse:
+        rel = self.zone.fetch(peer, request.release_id)
+        return pb.FetchReleaseResponse(
+            release=serde.release_info(rel),
+            payload=rel.payload or b"",
+            approvals=[pb.Approval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in rel.approvals],
+        )
+
+    @guarded(*PARTY_ROLES)
+    def CloseSession(self, request: pb.CloseSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.CloseSessionResponse:
+        return pb.CloseSessionResponse(existed=self.zone.close_session(peer, request.session_id))
+
+
+def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
+    auditor_keys = {a.name: bytes.fromhex(a.public_key_file.read_text().strip()) for a in cfg.auditors}
+    audit_channel = secure_channel(cfg.audit.address, cfg.tls.files(), server_name=cfg.audit.name)
+    gate = Gate(audit_channel, auditor_keys, cfg.approvals_required, cfg.k_min)
+    zone = Zone(cfg, gate)
+    server, port = make_server(cfg.tls.files(), cfg.listen)
+    pb_grpc.add_NeutralZoneServicer_to_server(ZoneServicer(zone), server)
+    return server, port, zone
+
+
+def main_serve(config_path: str) -> int:
+    cfg = load_config(config_path, ZoneConfig)
+    server, port, zone = build(cfg)  # reads certificates and auditor keys: before the guard
+    guard.install()
+    server.start()
+    print(f"LISTENING {port}", flush=True)
+    log.info("neutral zone '%s' serving on port %d", cfg.name, port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(2.0):
+        zone.reap()
+    log.info("stopping: purging %d session(s)", len(zone._sessions))
+    for s in list(zone._sessions.values()):
+        zone._close(s, "zone shutting down")
+    server.stop(grace=2).wait()
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,233 @@
+"""Sessions and the zone's plain-object API behind the gRPC servicer.
+
+A session belongs to the requester who opened it; only it may read its status, run jobs and
+fetch the releases addressed to it. A session's data lives only in this process's memory and is
+purged — buffers overwritten, then dropped — when it is closed, fails, or outlives its TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from neutral_zone.config import ZoneConfig
+from neutral_zone.jobs import REGISTRY, JobContext
+from neutral_zone.pipeline import Counts, PartyClient, end_all, prepare_all, pull_columns, run_chains
+from neutral_zone.releases import FAILED, Gate, Release, new_release_id
+from neutral_zone.tables import PartyTable, assign_entities
+from protocols.errors import InvalidInput, NotFound, NotReady, PeerNotAllowed, ResourceLimit, SessionExpired, ZhongliError
+from protocols.ids import ID_TYPES
+from transport.config import describe_validation
+from transport.identity import Peer
+
+log = logging.getLogger(__name__)
+
+PREPARING, READY, FAILED_S, CLOSED = "preparing", "ready", "failed", "closed"
+
+
+@dataclass
+class Session:
+    session_id: str
+    requester: Peer
+    parties: list[str]
+    id_type: str
+    expires_at: float  # wall clock, seconds
+    state: str = PREPARING
+    progress: str = "starting"
+    fraction: float = 0.0
+    error: str = ""
+    counts: dict[str, Counts] = field(default_factory=dict)
+    tables: dict[str, PartyTable] = field(default_factory=dict)
+    n_entities: int = 0
+    releases: dict[str, Release] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def purge(self) -> None:
+        for t in self.tables.values():
+            t.purge()
+        self.tables = {}
+        for r in self.releases.values():
+            r.drop_payload()
+
+
+class Zone:
+    def __init__(self, cfg: ZoneConfig, gate: Gate) -> None:
+        self.cfg = cfg
+        self.gate = gate
+        self.tls = cfg.tls.files()
+        self.peers = {p.name: p for p in cfg.parties}
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def open_session(self, peer: Peer, parties: list[str], id_type: str, ttl: int) -> Session:
+        if peer.role not in self.cfg.requester_roles:
+            raise PeerNotAllowed(f"role '{peer.role}' may not open sessions (allowed: {', '.join(self.cfg.requester_roles)})")
+        if id_type not in ID_TYPES:
+            raise InvalidInput(f"unknown id_type '{id_type}' (known: {', '.join(ID_TYPES)})")
+        names = list(dict.fromkeys(parties))
+        unknown = [n for n in names if n not in self.peers]
+        if unknown:
+            raise InvalidInput(f"unknown part(y/ies) {', '.join(unknown)} (this zone knows: {', '.join(self.peers)})")
+        if len(names) < 2:
+            raise InvalidInput("a session needs at least two parties")
+        if peer.name not in names:
+            raise InvalidInput(f"the requester '{peer.name}' must be one of the session's parties")
+        self.reap()
+        ttl = min(ttl or self.cfg.session_ttl_seconds, self.cfg.session_ttl_seconds)
+        with self._lock:
+            live = [s for s in self._sessions.values() if s.state in (PREPARING, READY)]
+            if len(live) >= self.cfg.max_sessions:
+                raise ResourceLimit(f"the zone already runs {len(live)} sessions (limit {self.cfg.max_sessions}); close one first")
+            s = Session("ses-" + uuid.uuid4().hex[:16], peer, names, id_type, time.time() + ttl)
+            self._sessions[s.session_id] = s
+        try:
+            self.gate.record_event(s.session_id, "session_opened", {"requester": peer.name, "parties": names, "id_type": id_type, "ttl_s": ttl})
+        except ZhongliError:
+            with self._lock:
+                self._sessions.pop(s.session_id, None)
+            raise
+        threading.Thread(target=self._prepare, args=(s, ttl), name=f"prepare-{s.session_id}", daemon=True).start()
+        return s
+
+    def _prepare(self, s: Session, ttl: int) -> None:
+        clients = [PartyClient(self.peers[n], self.tls, self.cfg.rpc_timeout_seconds) for n in s.parties]
+
+        def progress(msg: str, frac: float) -> None:
+            s.progress, s.fraction = msg, frac
+
+        try:
+            progress("parties normalise, hash and blind their IDs", 0.0)
+            s.counts = prepare_all(clients, s.session_id, s.id_type, ttl)
+            tables = run_chains(clients, s.session_id, s.counts, self.cfg.chunk_rows, progress)
+            progress("pulling shared columns", 1.0)
+            pull_columns(clients, tables, s.session_id, self.cfg.chunk_rows, progress)
+            n = assign_entities(list(tables.values()))
+            with s.lock:
+                if s.state != PREPARING:  # closed while we worked
+                    for t in tables.values():
+                        t.purge()
+                    return
+                s.tables, s.n_entities, s.state = tables, n, READY
+            s.progress = f"ready: {n:,} distinct people across {len(tables)} parties"
+            degenerate = sum(int((~t.valid).sum()) for t in tables.values())
+            self.gate.record_event(s.session_id, "session_ready", {"parties": {k: vars(v) for k, v in s.counts.items()}, "degenerate_dropped": degenerate})
+            log.info("session %s ready", s.session_id)
+        except ZhongliError as exc:
+            self._fail(s, str(exc))
+        except Exception as exc:  # a bug must still fail the session cleanly and purge it
+            log.exception("session %s: unexpected error", s.session_id)
+            self._fail(s, f"internal error: {type(exc).__name__}")
+        finally:
+            end_all(clients, s.session_id)  # the parties' keys and shuffles are no longer needed
+            for c in clients:
+                c.close()
+
+    def _fail(self, s: Session, reason: str) -> None:
+        with s.lock:
+            s.state, s.error = FAILED_S, reason
+            s.purge()
+        log.warning("session %s failed and was purged: %s", s.session_id, reason)
+        try:
+            self.gate.record_event(s.session_id, "session_failed", {"reason": reason})
+        except ZhongliError:
+            log.error("session %s failure could not be logged to the audit service", s.session_id)
+
+    def session(self, peer: Peer, session_id: str) -> Session:
+        self.reap()
+        with self._lock:
+            s = self._sessions.get(session_id)
+        if s is None:
+            raise NotFound(f"no session '{session_id}' (never opened, or closed/expired and purged)")
+        if s.requester.name != peer.name:
+            raise PeerNotAllowed(f"session '{session_id}' belongs to '{s.requester.name}'")
+        if s.state == CLOSED:
+            raise SessionExpired(f"session '{session_id}' was closed and purged")
+        return s
+
+    def close_session(self, peer: Peer, session_id: str, reason: str = "closed by requester") -> bool:
+        s = self.session(peer, session_id)
+        self._close(s, reason)
+        return True
+
+    def _close(self, s: Session, reason: str) -> None:
+        with s.lock:
+            was = s.state
+            s.state = CLOSED
+            s.purge()
+        if was != CLOSED:
+            log.info("session %s closed and purged (%s)", s.session_id, reason)
+            try:
+                self.gate.record_event(s.session_id, "session_closed", {"reason": reason})
+            except ZhongliError:
+                log.error("session %s close could not be logged", s.session_id)
+
+    def reap(self) -> int:
+        now = time.time()
+        with self._lock:
+            expired = [s for s in self._sessions.values() if now > s.expires_at]
+            for s in expired:
+                self._sessions.pop(s.session_id, None)
+        for s in expired:
+            self._close(s, "TTL expired")
+        return len(expired)
+
+    # --- jobs and releases ------------------------------------------------------------------
+
+    def run_job(self, peer: Peer, session_id: str, job: str, params_json: str) -> Release:
+        s = self.session(peer, session_id)
+        if s.state != READY:
+            raise NotReady(f"session '{session_id}' is {s.state}" + (f": {s.error}" if s.error else ""))
+        cls = REGISTRY.get(job)
+        if cls is None:
+            raise InvalidInput(f"unknown job '{job}' (known: {', '.join(sorted(REGISTRY))})")
+        try:
+            raw: Any = json.loads(params_json or "{}")
+            params = cls.Params.model_validate(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"params for '{job}' are not JSON: {exc.msg}") from None
+        except ValidationError as exc:
+            raise InvalidInput(describe_validation(exc, f"params for '{job}'")) from None
+        rel = Release(new_release_id(), s.session_id, job)
+        with s.lock:
+            s.releases[rel.release_id] = rel
+        threading.Thread(target=self._run, args=(s, rel, cls(), params), daemon=True).start()
+        return rel
+
+    def _run(self, s: Session, rel: Release, job: Any, params: Any) -> None:
+        try:
+            ctx = JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min)
+            out = job.run(ctx, params)
+            self.gate.submit(rel, out)
+        except ZhongliError as exc:
+            rel.status, rel.error = FAILED, str(exc)
+        except Exception as exc:
+            log.exception("release %s: job crashed", rel.release_id)
+            rel.status, rel.error = FAILED, f"internal error in job: {type(exc).__name__}"
+
+    def find_release(self, peer: Peer, release_id: str) -> tuple[Session, Release]:
+        self.reap()
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for s in sessions:
+            rel = s.releases.get(release_id)
+            if rel is not None:
+                if peer.name not in (s.requester.name, rel.recipient):
+                    raise PeerNotAllowed(f"release {release_id} is not addressed to '{peer.name}'")
+                return s, rel
+        raise NotFound(f"no release '{release_id}' (unknown, or its session was closed and purged)")
+
+    def fetch(self, peer: Peer, release_id: str) -> Release:
+        _, rel = self.find_release(peer, release_id)
+        if rel.recipient and peer.name != rel.recipient:
+            raise PeerNotAllowed(f"release {release_id} is addressed to '{rel.recipient}', not to '{peer.name}'")
+        self.gate.releasable(rel)
+        return rel

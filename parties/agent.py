@@ -1,0 +1,172 @@
+"""The party agent: a gRPC server next to one organisation's data that serves the neutral zone,
+and nobody else.
+
+Each RPC checks the caller's certificate (role ``zone`` and the configured zone name), validates
+its input, and delegates to :mod:`parties.session`. Data problems are reported as
+FAILED_PRECONDITION with a message naming file, column and lines; the agent keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import grpc
+
+from parties.config import PartyConfig
+from parties.session import PartySession, SessionStore, prepare
+from proto.party import serde
+from proto.party.v1 import party_pb2 as pb
+from proto.party.v1 import party_pb2_grpc as pb_grpc
+from protocols.errors import InvalidInput, PeerNotAllowed, ProtocolError
+from protocols.psi import POINT_BYTES
+from transport.identity import Peer
+from transport.rpc import guarded, make_server
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_POINTS = 65536
+
+
+class PartyAgent(pb_grpc.PartyAgentServicer):
+    def __init__(self, cfg: PartyConfig) -> None:
+        self.cfg = cfg
+        self.sessions = SessionStore(cfg.max_sessions)
+
+    def _only_zone(self, peer: Peer) -> None:
+        if peer.name != self.cfg.zone_name:
+            raise PeerNotAllowed(f"this agent serves only the neutral zone '{self.cfg.zone_name}', not '{peer.name}'")
+
+    def _schema(self) -> list[serde.ColumnInfo]:
+        kinds = {"numeric": "float64", "categorical": "category", "timestamp": "timestamp_ms"}
+        return [serde.ColumnInfo(c.name, kinds[c.type], c.role) for c in self.cfg.shared_columns()]
+
+    @guarded("zone")
+    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.DescribeResponse:
+        self._only_zone(peer)
+        return pb.DescribeResponse(
+            party=self.cfg.name,
+            role=self.cfg.role,
+            id_type=serde.ID_TYPE_TO_PB[self.cfg.id_type],
+            shareable_columns=[serde.schema_to_pb(c) for c in self._schema()],
+        )
+
+    @guarded("zone")
+    def Prepare(self, request: pb.PrepareRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.PrepareResponse:
+        self._only_zone(peer)
+        if not request.session_id or len(request.session_id) > 64:
+            raise InvalidInput("session_id must be 1-64 characters")
+        wanted = serde.PB_TO_ID_TYPE.get(request.id_type)
+        if wanted != self.cfg.id_type:
+            raise InvalidInput(
+                f"session matches on ID type '{wanted}', but party '{self.cfg.name}' holds '{self.cfg.id_type}' IDs"
+            )
+        self.sessions.reserve_check()
+        ttl = min(float(request.ttl_seconds or self.cfg.session_ttl_seconds), float(self.cfg.session_ttl_seconds))
+        s = prepare(self.cfg, request.session_id, ttl)
+        self.sessions.put(s)
+        return pb.PrepareResponse(
+            rows=s.counts["rows"],
+            unique_ids=s.counts["unique_ids"],
+            invalid_ids=s.counts["invalid_ids"],
+            duplicate_ids=s.counts["duplicate_ids"],
+            degenerate_points=s.counts["degenerate_points"],
+        )
+
+    @guarded("zone")
+    def StreamBlinded(self, request: pb.StreamBlindedRequest, context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.PointChunk]:
+        self._only_zone(peer)
+        s = self.sessions.get(request.session_id)
+        step = _chunk(request.chunk_rows, self.cfg.chunk_rows) * POINT_BYTES
+        for lo in range(0, len(s.points), step):
+            yield serde.points_to_pb(s.points[lo : lo + step])
+
+    @guarded("zone")
+    def Blind(self, request: Iterator[pb.BlindRequest], context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.BlindResponse]:
+        """Apply this party's key to another party's points, chunk by chunk, order kept."""
+        self._only_zone(peer)
+        first = next(request, None)
+        if first is None or first.WhichOneof("msg") != "header":
+            raise ProtocolError("a Blind stream must start with its header")
+        s: PartySession = self.sessions.get(first.header.session_id)
+        for msg in request:
+            if msg.WhichOneof("msg") != "chunk":
+                raise ProtocolError("a Blind stream carries exactly one header, first")
+            points = serde.points_from_pb(msg.chunk, MAX_CHUNK_POINTS)
+            out, bad = s.key.blind(points)
+            yield pb.BlindResponse(chunk=serde.points_to_pb(out), degenerate_positions=serde.positions_to_bytes(bad))
+
+    @guarded("zone")
+    def StreamColumns(self, request: pb.StreamColumnsRequest, context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.StreamColumnsResponse]:
+        self._only_zone(peer)
+        s = self.sessions.get(request.session_id)
+        by_name = {c.spec.name: c for c in s.columns if c.spec.share}
+        names = list(request.columns) or list(by_name)
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise InvalidInput(
+                f"party '{self.cfg.name}' does not share column(s) {', '.join(unknown)} "
+                f"(shared: {', '.join(by_name) or 'none'})"
+            )
+        cols = [by_name[n] for n in names]
+        infos = [serde.ColumnInfo(c.spec.name, c.kind, c.spec.role, tuple(c.categories)) for c in cols]
+        yield pb.StreamColumnsResponse(
+            header=pb.ColumnsHeader(rows=s.rows, columns=[serde.schema_to_pb(i) for i in infos])
+        )
+        step = _chunk(request.chunk_rows, self.cfg.chunk_rows)
+        for lo in range(0, s.rows, step):
+            hi = min(lo + step, s.rows)
+            yield pb.StreamColumnsResponse(
+                chunk=serde.columns_chunk_to_pb(s.row_id_index[lo:hi], [c.values[lo:hi] for c in cols])
+            )
+
+    @guarded("zone")
+    def EndSession(self, request: pb.EndSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.EndSessionResponse:
+        self._only_zone(peer)
+        return pb.EndSessionResponse(existed=self.sessions.end(request.session_id))
+
+
+def _chunk(requested: int, default: int) -> int:
+    return max(64, min(requested or default, MAX_CHUNK_POINTS))
+
+
+def serve(cfg: PartyConfig) -> tuple[grpc.Server, int, PartyAgent]:
+    agent = PartyAgent(cfg)
+    server, port = make_server(cfg.tls.files(), cfg.listen)
+    pb_grpc.add_PartyAgentServicer_to_server(agent, server)
+    server.start()
+    reaper = threading.Thread(target=_reap_forever, args=(agent, server), daemon=True)
+    reaper.start()
+    return server, port, agent
+
+
+def _reap_forever(agent: PartyAgent, server: grpc.Server) -> None:
+    # wait_for_termination returns True when it timed out, i.e. the server is still running.
+    while server.wait_for_termination(timeout=5.0):
+        agent.sessions.reap()
+
+
+def main_serve(config_path: str) -> int:
+    """Run the agent until SIGINT/SIGTERM. A data problem found at start-up is reported loudly but
+    does not stop the agent: it keeps serving and answers each session with that precise error."""
+    import signal
+
+    from parties.source import load
+    from protocols.errors import ZhongliError
+    from transport.config import load_config
+
+    cfg = load_config(config_path, PartyConfig)
+    try:
+        data = load(cfg)
+        log.info("party '%s': %d rows, %d invalid IDs, %d shared columns", cfg.name, data.rows, int(data.ids.isna().sum()), len(cfg.shared_columns()))
+    except ZhongliError as exc:
+        log.error("data check failed (sessions will be refused until fixed): %s", exc)
+    server, port, _ = serve(cfg)
+    print(f"LISTENING {port}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=2).wait()
+    return 0

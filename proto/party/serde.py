@@ -1,0 +1,100 @@
+"""Conversions between party-area protobuf messages and plain values (numpy arrays, bytes).
+
+The single place that knows the packed layouts: points are ``count × 32`` bytes; a column chunk's
+values are little-endian float64 / int32 codes / int64 milliseconds in header order; ``id_index``
+is little-endian int32. Every decoder checks lengths, so a malformed chunk is a ProtocolError,
+never a silently misaligned table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from proto.party.v1 import party_pb2 as pb
+from protocols.errors import ProtocolError
+from protocols.psi import POINT_BYTES
+
+KIND_TO_PB = {
+    "float64": pb.COLUMN_KIND_FLOAT64,
+    "category": pb.COLUMN_KIND_CATEGORY,
+    "timestamp_ms": pb.COLUMN_KIND_TIMESTAMP_MS,
+}
+PB_TO_KIND = {v: k for k, v in KIND_TO_PB.items()}
+DTYPE_OF = {"float64": np.dtype("<f8"), "category": np.dtype("<i4"), "timestamp_ms": np.dtype("<i8")}
+ID_TYPE_TO_PB = {"phone": pb.ID_TYPE_PHONE, "email": pb.ID_TYPE_EMAIL, "device_id": pb.ID_TYPE_DEVICE_ID}
+PB_TO_ID_TYPE = {v: k for k, v in ID_TYPE_TO_PB.items()}
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    kind: str
+    role: str
+    categories: tuple[str, ...] = ()
+
+
+def schema_to_pb(c: ColumnInfo) -> pb.ColumnSchema:
+    return pb.ColumnSchema(name=c.name, kind=KIND_TO_PB[c.kind], role=c.role, categories=list(c.categories))
+
+
+def schema_from_pb(m: pb.ColumnSchema) -> ColumnInfo:
+    if m.kind not in PB_TO_KIND:
+        raise ProtocolError(f"column '{m.name}' has unknown kind {m.kind}")
+    return ColumnInfo(m.name, PB_TO_KIND[m.kind], m.role, tuple(m.categories))
+
+
+def points_to_pb(points: bytes | bytearray | memoryview) -> pb.PointChunk:
+    return pb.PointChunk(count=len(points) // POINT_BYTES, points=bytes(points))
+
+
+def points_from_pb(m: pb.PointChunk, max_count: int) -> bytes:
+    if m.count > max_count:
+        raise ProtocolError(f"point chunk of {m.count} points exceeds the limit of {max_count}")
+    if len(m.points) != m.count * POINT_BYTES:
+        raise ProtocolError(
+            f"point chunk says {m.count} points but carries {len(m.points)} bytes (expected {m.count * POINT_BYTES})"
+        )
+    return m.points
+
+
+def positions_to_bytes(positions: list[int]) -> bytes:
+    return np.asarray(positions, dtype="<u4").tobytes()
+
+
+def positions_from_bytes(data: bytes, count: int) -> np.ndarray:
+    if len(data) % 4:
+        raise ProtocolError("degenerate position list is not a whole number of uint32")
+    pos = np.frombuffer(data, dtype="<u4")
+    if pos.size and int(pos.max()) >= count:
+        raise ProtocolError("degenerate position outside its chunk")
+    return pos
+
+
+def columns_chunk_to_pb(id_index: np.ndarray, columns: list[np.ndarray]) -> pb.ColumnsChunk:
+    return pb.ColumnsChunk(
+        count=len(id_index),
+        id_index=np.ascontiguousarray(id_index, dtype="<i4").tobytes(),
+        columns=[pb.ColumnData(values=np.ascontiguousarray(c).tobytes()) for c in columns],
+    )
+
+
+def columns_chunk_from_pb(m: pb.ColumnsChunk, schema: list[ColumnInfo], n_points: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    if len(m.id_index) != 4 * m.count:
+        raise ProtocolError(f"column chunk of {m.count} rows carries {len(m.id_index)} bytes of id_index")
+    if len(m.columns) != len(schema):
+        raise ProtocolError(f"column chunk carries {len(m.columns)} columns, the header announced {len(schema)}")
+    idx = np.frombuffer(m.id_index, dtype="<i4")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_points):
+        raise ProtocolError("column chunk refers to an ID position outside the party's points")
+    out = []
+    for info, col in zip(schema, m.columns):
+        dt = DTYPE_OF[info.kind]
+        if len(col.values) != dt.itemsize * m.count:
+            raise ProtocolError(f"column '{info.name}' carries {len(col.values)} bytes for {m.count} rows")
+        arr = np.frombuffer(col.values, dtype=dt)
+        if info.kind == "category" and arr.size and (int(arr.max()) >= len(info.categories) or int(arr.min()) < -1):
+            raise ProtocolError(f"column '{info.name}' holds a category code outside its dictionary")
+        out.append(arr)
+    return idx, out

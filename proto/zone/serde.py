@@ -1,0 +1,75 @@
+"""Conversions between zone-area protobuf messages and the zone's domain objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proto.zone.v1 import zone_pb2 as pb
+
+SESSION_STATE = {
+    "preparing": pb.SESSION_STATE_PREPARING,
+    "ready": pb.SESSION_STATE_READY,
+    "failed": pb.SESSION_STATE_FAILED,
+    "closed": pb.SESSION_STATE_CLOSED,
+}
+SESSION_STATE_NAME = {v: k for k, v in SESSION_STATE.items()}
+RELEASE_STATUS = {
+    "running": pb.RELEASE_STATUS_RUNNING,
+    "pending": pb.RELEASE_STATUS_PENDING_APPROVAL,
+    "refused": pb.RELEASE_STATUS_REFUSED,
+    "approved": pb.RELEASE_STATUS_APPROVED,
+    "rejected": pb.RELEASE_STATUS_REJECTED,
+    "failed": pb.RELEASE_STATUS_FAILED,
+}
+RELEASE_STATUS_NAME = {v: k for k, v in RELEASE_STATUS.items()}
+
+
+def release_info(rel: Any) -> pb.ReleaseInfo:
+    return pb.ReleaseInfo(
+        release_id=rel.release_id,
+        session_id=rel.session_id,
+        job=rel.job,
+        kind=rel.kind,
+        recipient=rel.recipient,
+        status=RELEASE_STATUS[rel.status],
+        digest=rel.digest.hex(),
+        checks=[pb.CheckResult(name=c.name, passed=c.passed, detail=c.detail) for c in rel.checks],
+        error=rel.error,
+    )
+
+
+def release_dict(info: pb.ReleaseInfo) -> dict[str, Any]:
+    return {
+        "release_id": info.release_id,
+        "session_id": info.session_id,
+        "job": info.job,
+        "kind": info.kind,
+        "recipient": info.recipient,
+        "status": RELEASE_STATUS_NAME.get(info.status, "unspecified"),
+        "digest": info.digest,
+        "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in info.checks],
+        "error": info.error,
+    }
+
+
+def session_response(s: Any) -> pb.GetSessionResponse:
+    return pb.GetSessionResponse(
+        session_id=s.session_id,
+        state=SESSION_STATE[s.state],
+        progress=s.progress,
+        progress_fraction=s.fraction,
+        error=s.error,
+        parties=[
+            pb.PartyCounts(
+                party=name,
+                rows=c.rows,
+                unique_ids=c.unique_ids,
+                invalid_ids=c.invalid_ids,
+                duplicate_ids=c.duplicate_ids,
+                degenerate_points=c.degenerate_points,
+            )
+            for name, c in s.counts.items()
+        ],
+        releases=[release_info(r) for r in s.releases.values()],
+        expires_at_ms=int(s.expires_at * 1000),
+    )

@@ -1,0 +1,43 @@
+"""ID normalisation, per ID type, before anything is hashed.
+
+Two parties can only match a person if they spell the ID the same way, so every party applies
+exactly these rules. Invalid IDs are counted and reported, never fatal.
+
+- phone: strip spaces, dashes, dots, brackets; drop a ``+86``/``0086``/``86`` country prefix;
+  valid = mainland mobile ``1[3-9]`` + 9 digits.
+- email: trim, lowercase; valid = one ``@`` with a dotted domain and no whitespace.
+- device_id: IDFA/OAID in UUID form → upper case; 32/64-hex OAIDs → upper case; IMEI → 15
+  digits. The all-zero IDFA (tracking disabled) is invalid: it would match everyone to everyone.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+ID_TYPES = ("phone", "email", "device_id")
+
+_PHONE_PUNCT = r"[\s\-\.\(\)\u00a0\u3000]"
+_PHONE_PREFIX = r"^(?:\+86|0086|86)(?=1\d{10}$)"
+_PHONE_VALID = r"^1[3-9]\d{9}$"
+_EMAIL_VALID = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+_UUID = r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+_HEX_ID = r"^(?:[0-9A-F]{32}|[0-9A-F]{64})$"
+_IMEI = r"^\d{15}$"
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def normalise(raw: pd.Series, id_type: str) -> pd.Series:
+    """Return the canonical form of each ID, or ``<NA>`` where the ID is invalid or missing."""
+    if id_type not in ID_TYPES:
+        raise ValueError(f"unknown ID type '{id_type}' (known: {', '.join(ID_TYPES)})")
+    s = raw.astype("string")
+    if id_type == "phone":
+        s = s.str.replace(_PHONE_PUNCT, "", regex=True).str.replace(_PHONE_PREFIX, "", regex=True)
+        valid = s.str.fullmatch(_PHONE_VALID)
+    elif id_type == "email":
+        s = s.str.strip().str.lower()
+        valid = s.str.fullmatch(_EMAIL_VALID)
+    else:
+        s = s.str.strip().str.upper()
+        valid = (s.str.fullmatch(_UUID) | s.str.fullmatch(_HEX_ID) | s.str.fullmatch(_IMEI)) & (s != _ZERO_UUID)
+    return s.where(valid.fillna(False).astype(bool), pd.NA)

@@ -1,0 +1,56 @@
+"""Building small worlds for integration tests: CSV files with ID noise and party configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from parties.config import ColumnSpec, DataSource, PartyConfig
+from transport.config import TlsConfig
+
+
+def phones(rng: np.random.Generator, n: int) -> list[str]:
+    nums = rng.choice(10**9, size=n, replace=False)
+    second = rng.integers(3, 10, size=n)
+    return [f"1{s}{x:09d}" for s, x in zip(second, nums)]
+
+
+def noisy(rng: np.random.Generator, phone: str) -> str:
+    r = rng.random()
+    if r < 0.2:
+        return f"+86 {phone[:3]} {phone[3:7]} {phone[7:]}"
+    if r < 0.35:
+        return f"0086-{phone[:3]}-{phone[3:7]}-{phone[7:]}"
+    if r < 0.45:
+        return f"86{phone}"
+    if r < 0.5:
+        return f"({phone[:3]}) {phone[3:]}"
+    return phone
+
+
+def write_party_csv(path: Path, ids: list[str], rng: np.random.Generator, invalid: int = 3) -> None:
+    rows = [noisy(rng, p) for p in ids] + ["12345"] * invalid + ["1381234abcd"]
+    # `score` is a function of the person, so a test can check that rows stay aligned with
+    # their pseudonyms: every party must report the same score for a joined person.
+    scores = [float(p[-6:]) for p in ids] + [-1.0] * (invalid + 1)
+    frame = pd.DataFrame({"phone": rows, "score": scores, "segment": rng.choice(["a", "b", "c"], size=len(rows))})
+    frame.to_csv(path, index=False)
+
+
+def party_config(name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bool = True) -> PartyConfig:
+    return PartyConfig(
+        name=name,
+        role=role,  # type: ignore[arg-type]
+        listen="127.0.0.1:0",
+        tls=tls,
+        source=DataSource(format="csv", path=csv),
+        id_column="phone",
+        id_type="phone",
+        ids_unique=ids_unique,
+        columns=[
+            ColumnSpec(name="score", role="feature", type="numeric", share=True),
+            ColumnSpec(name="segment", role="feature", type="categorical", share=True),
+        ],
+    )
