@@ -174,7 +174,8 @@ def verify_rows(rows: Iterable[Sequence[Any]]) -> VerifyResult:
         expected_seq += 1
     if not rows:
         return VerifyResult(True, 0, 0, "chain intact: 0 entries")
-    return VerifyResult(True, len(rows), 0, f"chain intact: {len(rows)} entries, head {prev}")
+    noun = "entry" if len(rows) == 1 else "entries"
+    return VerifyResult(True, len(rows), 0, f"chain intact: {len(rows)} {noun}, head {prev}")
 
 
 def _read_all(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

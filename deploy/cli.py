@@ -1,0 +1,210 @@
+"""``zhongli``: one entry point for every process and tool.
+
+    zhongli party serve --config party.yaml      a party agent
+    zhongli zone serve --config zone.yaml        the neutral zone
+    zhongli audit serve|keygen|pending|show|approve|reject|verify
+    zhongli certs init --topology topology.yaml
+    zhongli up --topology topology.yaml          every server of a topology, on loopback
+    zhongli synth --out DIR                      the synthetic world
+    zhongli demo [--out demo-out]                synth + certs + up + the main job, end to end
+    zhongli session open|status|close ...        as a requester (the OEM)
+    zhongli job run SESSION JOB [--params JSON]
+    zhongli release status|fetch ID
+
+Clients find addresses and their own certificate with ``--topology FILE --as NAME`` (or the
+environment variables ZHONGLI_TOPOLOGY and ZHONGLI_AS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from protocols.errors import ZhongliError
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def add_client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topology", default=os.environ.get("ZHONGLI_TOPOLOGY"), help="topology file (env ZHONGLI_TOPOLOGY)")
+    p.add_argument("--as", dest="identity", default=os.environ.get("ZHONGLI_AS"), help="who you are in the topology (env ZHONGLI_AS)")
+
+
+def zone_client(args: argparse.Namespace) -> Any:
+    from deploy.topology import load_topology
+    from neutral_zone.client import ZoneClient
+
+    if not args.topology or not args.identity:
+        raise ZhongliError("give --topology FILE and --as NAME (or set ZHONGLI_TOPOLOGY and ZHONGLI_AS)")
+    topo = load_topology(args.topology)
+    zone = topo.by_role("zone")[0]
+    assert zone.address is not None
+    return ZoneClient(zone.address, topo.tls_for(args.identity).files(), server_name=zone.name)
+
+
+def cmd_party_serve(args: argparse.Namespace) -> int:
+    from parties.agent import main_serve
+
+    return main_serve(args.config)
+
+
+def cmd_zone_serve(args: argparse.Namespace) -> int:
+    from neutral_zone.service import main_serve
+
+    return main_serve(args.config)
+
+
+def cmd_certs_init(args: argparse.Namespace) -> int:
+    from deploy.certs import init_for
+    from deploy.topology import load_topology
+
+    topo = load_topology(args.topology)
+    paths = init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=args.days)
+    print(f"CA and {len(paths)} certificate(s) in {topo.certs_dir}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from deploy.launcher import Cluster, run_until_interrupted
+    from deploy.topology import load_topology
+
+    topo = load_topology(args.topology)
+    log_dir = Path(args.log_dir) if args.log_dir else Path(args.topology).resolve().parent / "logs"
+    return run_until_interrupted(Cluster(topo, log_dir))
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    c = zone_client(args)
+    if args.action == "open":
+        sid = c.open_session([p.strip() for p in args.parties.split(",")], args.id_type, args.ttl)
+        print(sid)
+        if args.wait:
+            s = c.wait_ready(sid, on_progress=lambda m, f: print(f"  [{f:5.0%}] {m}", file=sys.stderr))
+            print(f"ready: {len(s.parties)} parties", file=sys.stderr)
+    elif args.action == "status":
+        from google.protobuf.json_format import MessageToDict
+
+        print(json.dumps(MessageToDict(c.session(args.session_id)), indent=2))
+    else:
+        c.close_session(args.session_id)
+        print(f"session {args.session_id} closed and purged")
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    c = zone_client(args)
+    rid = c.run_job(args.session_id, args.job, json.loads(args.params))
+    print(rid)
+    if args.wait:
+        print(json.dumps(c.wait_computed(rid), indent=2))
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    c = zone_client(args)
+    if args.action == "status":
+        print(json.dumps(c.release(args.release_id), indent=2))
+        return 0
+    info, payload = c.fetch(args.release_id)
+    text = json.dumps({"release": info, "payload": payload}, indent=2, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"release {args.release_id} written to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from deploy.demo import run_demo
+
+    return run_demo(Path(args.out), n_leads=args.leads, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zhongli", description="Zhongli: privacy-preserving joint computation")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, fn, what in (("party", cmd_party_serve, "party agent"), ("zone", cmd_zone_serve, "neutral zone")):
+        g = sub.add_parser(name, help=f"run the {what}").add_subparsers(dest="action", required=True)
+        s = g.add_parser("serve", help=f"serve the {what}")
+        s.add_argument("--config", required=True)
+        s.set_defaults(func=fn)
+
+    from audit.commands import register as register_audit
+
+    register_audit(sub)
+
+    certs = sub.add_parser("certs", help="certificates").add_subparsers(dest="action", required=True)
+    ci = certs.add_parser("init", help="create a CA and a certificate per participant of a topology")
+    ci.add_argument("--topology", required=True)
+    ci.add_argument("--days", type=int, default=365)
+    ci.set_defaults(func=cmd_certs_init)
+
+    up = sub.add_parser("up", help="start every server of a topology on loopback; Ctrl-C stops them")
+    up.add_argument("--topology", required=True)
+    up.add_argument("--log-dir")
+    up.set_defaults(func=cmd_up)
+
+    from deploy.synth import add_arguments as synth_args
+    from deploy.synth import cmd_synth
+
+    sy = sub.add_parser("synth", help="write the synthetic world (data, configs, topology)")
+    synth_args(sy)
+    sy.set_defaults(func=cmd_synth)
+
+    demo = sub.add_parser("demo", help="synth + certs + up + intersection stats through the audit gate")
+    demo.add_argument("--out", default="demo-out")
+    demo.add_argument("--leads", type=int, default=50_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+
+    se = sub.add_parser("session", help="open, inspect or close a session (as the requester)")
+    se.add_argument("action", choices=["open", "status", "close"])
+    se.add_argument("session_id", nargs="?")
+    se.add_argument("--parties", help="comma-separated party names (open)")
+    se.add_argument("--id-type", default="phone")
+    se.add_argument("--ttl", type=int, default=0)
+    se.add_argument("--wait", action="store_true")
+    add_client_args(se)
+    se.set_defaults(func=cmd_session)
+
+    jb = sub.add_parser("job", help="run a job in a session").add_subparsers(dest="action", required=True)
+    jr = jb.add_parser("run")
+    jr.add_argument("session_id")
+    jr.add_argument("job")
+    jr.add_argument("--params", default="{}")
+    jr.add_argument("--wait", action="store_true")
+    add_client_args(jr)
+    jr.set_defaults(func=cmd_job)
+
+    rl = sub.add_parser("release", help="a release's status, or fetch it once approved")
+    rl.add_argument("action", choices=["status", "fetch"])
+    rl.add_argument("release_id")
+    rl.add_argument("--out")
+    add_client_args(rl)
+    rl.set_defaults(func=cmd_release)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ZhongliError as exc:
+        print(f"zhongli: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""``zhongli demo``: the whole product on built-in synthetic data, end to end, with real parts.
+
+synth → certificates → auditor key → every server as its own process → a session opened as the
+OEM → ``intersection_stats`` → the audit gate (a *demo* auditor approves automatically, and says
+so) → the OEM fetches and verifies the release → the audit log is verified → a readable summary and
+``summary.json`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from audit.client import AuditClient
+from audit.keys import generate as generate_auditor_key
+from audit.keys import load_public_hex
+from audit.log import verify_file
+from deploy.certs import init_for
+from deploy.launcher import Cluster
+from deploy.synth import generate as synth
+from deploy.topology import load_topology
+from neutral_zone.client import ZoneClient
+
+BANNER = "!" * 78
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _bar(frac: float, width: int = 24) -> str:
+    filled = int(round(max(0.0, min(1.0, frac)) * width))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
+    t0 = time.monotonic()
+    out = out.resolve()
+    world = out / "world"
+    say(f"[1/7] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
+    result = synth(world, n_leads=n_leads, seed=seed)
+    topo = load_topology(result.topology)
+
+    say("[2/7] certificates: a project CA and one certificate per participant")
+    init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=30)
+    auditors = topo.by_role("auditor")
+    keys_dir = world / "keys"
+    for a in auditors:
+        if not (keys_dir / f"{a.name}.key").exists():
+            generate_auditor_key(keys_dir / a.name)
+
+    say("[3/7] starting every server as its own process (logs in " + str(world / "logs") + ")")
+    summary: dict[str, Any] = {"topology": str(result.topology), "n_leads": n_leads, "seed": seed, "releases": []}
+    with Cluster(topo, world / "logs") as cluster:
+        for r in cluster.running:
+            say(f"      {r.participant.name:<10} {r.participant.role:<14} port {r.port}  pid {r.process.pid}")
+        oem = "oem"
+        zone_p = topo.by_role("zone")[0]
+        audit_p = topo.by_role("audit")[0]
+        assert zone_p.address and audit_p.address
+        zone = ZoneClient(zone_p.address, topo.tls_for(oem).files(), server_name=zone_p.name)
+        parties = [p.name for p in topo.participants if p.role in ("brand", "media", "data_provider")]
+
+        say(f"[4/7] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
+        sid = zone.open_session(parties, "phone")
+        t_psi = time.monotonic()
+
+        def progress(msg: str, frac: float) -> None:
+            say(f"      {_bar(frac)} {msg}")
+
+        status = zone.wait_ready(sid, on_progress=progress)
+        psi_seconds = time.monotonic() - t_psi
+        summary["session"] = {
+            "session_id": sid,
+            "seconds_to_ready": round(psi_seconds, 2),
+            "parties": [
+                {"party": p.party, "rows": p.rows, "unique_ids": p.unique_ids, "invalid_ids": p.invalid_ids,
+                 "duplicate_ids": p.duplicate_ids, "degenerate_points": p.degenerate_points}
+                for p in status.parties
+            ],
+        }
+        for p in status.parties:
+            say(f"      {p.party:<10} rows {p.rows:>9,}  distinct valid IDs {p.unique_ids:>9,}  invalid {p.invalid_ids:>6,}  duplicate {p.duplicate_ids:>8,}")
+
+        say("[5/7] job intersection_stats -> release -> automatic checks -> audit service")
+        rid = zone.run_job(sid, "intersection_stats")
+        info = zone.wait_computed(rid)
+        say(f"      release {rid}: {info['status']}; checks: " + "; ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in info["checks"]))
+
+        auditor = auditors[0].name
+        print(BANNER, flush=True)
+        say(f"!!  DEMO AUDITOR '{auditor}' APPROVES AUTOMATICALLY. In production a person reviews the")
+        say("!!  pending release (`zhongli audit pending` / `show`) and signs with their own key.")
+        print(BANNER, flush=True)
+        with AuditClient(audit_p.address, topo.tls_for(auditor).files(), server_name=audit_p.name) as audit:
+            if info["status"] == "pending":
+                audit.approve(rid, keys_dir / f"{auditor}.key", auditor)
+                say(f"[6/7] approved by {auditor}; the OEM fetches the release and checks the signature")
+            auditor_keys = {a.name: load_public_hex(keys_dir / f"{a.name}.pub") for a in auditors}
+            entry: dict[str, Any] = {"release_id": rid, "job": info["job"], "recipient": info["recipient"], "status": info["status"], "checks": info["checks"]}
+            try:
+                fetched, payload = zone.fetch(rid, auditor_keys=auditor_keys, required=1)
+                entry.update(status=fetched["status"], digest=fetched["digest"], approvals=fetched["approvals"], payload=payload)
+                (out / f"release-{rid}.json").write_text(json.dumps({"release": fetched, "payload": payload}, indent=2, ensure_ascii=False) + "\n")
+            except Exception as exc:  # reported in the summary, not swallowed
+                entry.update(error=str(exc), payload=None)
+            summary["releases"].append(entry)
+            remote = audit.verify()
+        zone.close_session(sid)
+        zone.close()
+
+    say("[7/7] verifying the audit log's hash chain")
+    local = verify_file(world / "audit.db")
+    summary["audit_log_verified"] = bool(local.ok and remote.ok)
+    summary["audit_log"] = {"entries": local.entries, "ok": local.ok, "detail": local.detail}
+    summary["seconds_total"] = round(time.monotonic() - t0, 2)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    text = render_summary(summary)
+    (out / "summary.txt").write_text(text)
+    print(text)
+    ok = summary["audit_log_verified"] and all(r.get("payload") is not None for r in summary["releases"])
+    return 0 if ok else 1
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    lines = ["", "=" * 78, "Zhongli demo — summary", "=" * 78]
+    for r in summary["releases"]:
+        lines.append(f"release {r['release_id']}  job {r['job']}  to {r['recipient']}  status {r['status']}")
+        p = r.get("payload")
+        if not p:
+            lines.append(f"  not released: {r.get('error', '')}")
+            continue
+        if r["job"] == "intersection_stats":
+            for s in p["parties"]:
+                lines.append(f"  {s['party']:<10} ({s['role']}) {s['people']:>10,} people")
+            for o in p["overlaps"]:
+                lines.append(f"  {' ∩ '.join(o['parties']):<44} {o['people']:>10,}")
+    lines.append(f"audit log: {summary['audit_log']['entries']} entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}")
+    lines.append(f"time: {summary['seconds_total']:.1f} s (pseudonyms + upload: {summary['session']['seconds_to_ready']:.1f} s)")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo(Path(sys.argv[1] if len(sys.argv) > 1 else "demo-out")))
