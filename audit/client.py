@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
@@ -17,8 +17,6 @@ from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from protocols.errors import ZhongliError
 from protocols.release import canonical_json
 from transport.rpc import TlsFiles, secure_channel
-
-R = TypeVar("R")
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
@@ -61,7 +59,7 @@ class AuditClient:
         self.address = address
         self.timeout = timeout
         self._channel = secure_channel(address, tls, server_name)
-        self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
+        self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Close the channel."""
@@ -73,7 +71,7 @@ class AuditClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, rpc: str, method: Callable[..., R], request: Any) -> R:
+    def _call(self, rpc: str, method: Callable[..., Any], request: Any) -> Any:
         try:
             return method(request, timeout=self.timeout)
         except grpc.RpcError as exc:
@@ -85,7 +83,10 @@ class AuditClient:
 
     def submit_release(self, record: audit_pb2.ReleaseRecord) -> audit_pb2.SubmitReleaseResponse:
         """Record a new release (zone only). Its status comes back ``pending`` or ``refused``."""
-        return self._call("SubmitRelease", self._stub.SubmitRelease, audit_pb2.SubmitReleaseRequest(release=record))
+        response: audit_pb2.SubmitReleaseResponse = self._call(
+            "SubmitRelease", self._stub.SubmitRelease, audit_pb2.SubmitReleaseRequest(release=record)
+        )
+        return response
 
     def record_event(
         self, session_id: str, event: str, detail: Mapping[str, Any] | None = None
@@ -94,20 +95,29 @@ class AuditClient:
         request = audit_pb2.RecordEventRequest(
             session_id=session_id, event=event, detail_json=canonical_json(dict(detail or {})).decode()
         )
-        return self._call("RecordEvent", self._stub.RecordEvent, request)
+        response: audit_pb2.RecordEventResponse = self._call("RecordEvent", self._stub.RecordEvent, request)
+        return response
 
     def list_pending(self) -> list[audit_pb2.ReleaseRecord]:
         """Releases waiting for auditors, oldest first (auditors only)."""
-        response = self._call("ListPending", self._stub.ListPending, audit_pb2.ListPendingRequest())
+        response: audit_pb2.ListPendingResponse = self._call(
+            "ListPending", self._stub.ListPending, audit_pb2.ListPendingRequest()
+        )
         return list(response.releases)
 
     def get_release(self, release_id: str) -> audit_pb2.GetReleaseResponse:
         """A release's record, current status and every signed decision on it."""
-        return self._call("GetRelease", self._stub.GetRelease, audit_pb2.GetReleaseRequest(release_id=release_id))
+        response: audit_pb2.GetReleaseResponse = self._call(
+            "GetRelease", self._stub.GetRelease, audit_pb2.GetReleaseRequest(release_id=release_id)
+        )
+        return response
 
     def decide(self, release_id: str, decision: audit_pb2.SignedDecision) -> audit_pb2.DecideResponse:
         """Send an already signed decision (see :meth:`approve` and :meth:`reject`)."""
-        return self._call("Decide", self._stub.Decide, audit_pb2.DecideRequest(release_id=release_id, decision=decision))
+        response: audit_pb2.DecideResponse = self._call(
+            "Decide", self._stub.Decide, audit_pb2.DecideRequest(release_id=release_id, decision=decision)
+        )
+        return response
 
     def _sign_and_decide(
         self, release_id: str, verdict: str, reason: str, key_path: str | Path, auditor_name: str
@@ -135,4 +145,5 @@ class AuditClient:
 
     def verify(self) -> audit_pb2.VerifyLogResponse:
         """Ask the service to recompute its log's hash chain."""
-        return self._call("VerifyLog", self._stub.VerifyLog, audit_pb2.VerifyLogRequest())
+        response: audit_pb2.VerifyLogResponse = self._call("VerifyLog", self._stub.VerifyLog, audit_pb2.VerifyLogRequest())
+        return response

@@ -12,7 +12,7 @@
 
 Client commands find the audit service in the topology (the participant with role ``audit``) and
 use the certificate of the participant named by ``--as``; ``ZHONGLI_TOPOLOGY`` and ``ZHONGLI_AS``
-stand in for the flags. Errors print one line to stderr and exit 1; ``verify`` exits 2 when the
+stand in for the flags. The topology loader is handed in by ``deploy.cli`` (see :func:`register`). Errors print one line to stderr and exit 1; ``verify`` exits 2 when the
 log is broken.
 """
 
@@ -25,13 +25,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from audit.client import DEFAULT_TIMEOUT_SECONDS, AuditClient
 from audit.keys import fingerprint, generate
 from audit.log import verify_file
 from proto.audit.v1 import audit_pb2
 from protocols.errors import ConfigError, ZhongliError
+from transport.config import TlsConfig
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -56,11 +57,31 @@ def _friendly(cmd: Command) -> Command:
     return run
 
 
+class _Participant(Protocol):
+    name: str
+    address: str | None
+
+
+class _Topology(Protocol):
+    """What these commands need of ``deploy.topology.Topology``."""
+
+    name: str
+
+    def get(self, name: str) -> Any: ...
+
+    def by_role(self, role: str) -> Sequence[_Participant]: ...
+
+    def tls_for(self, name: str) -> TlsConfig: ...
+
+
+TopologyLoader = Callable[[str], _Topology]
+
+
 def _client(args: argparse.Namespace) -> tuple[AuditClient, str]:
     """The audit client for ``--topology``/``--as`` (or their environment variables)."""
-    # deploy sits above audit in the layering; only this CLI glue needs it, so import it here.
-    from deploy.topology import load_topology
-
+    load_topology: TopologyLoader | None = getattr(args, "load_topology", None)
+    if load_topology is None:
+        raise ConfigError("this CLI was built without topology support; run the command as 'zhongli audit ...'")
     topo_path = args.topology or os.environ.get("ZHONGLI_TOPOLOGY")
     me = args.as_name or os.environ.get("ZHONGLI_AS")
     if not topo_path:
@@ -218,26 +239,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_BROKEN
 
 
-def _client_options() -> argparse.ArgumentParser:
+def _client_options(load_topology: TopologyLoader | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
+    p.set_defaults(load_topology=load_topology)
     p.add_argument("--topology", metavar="FILE", help="deployment topology (default: $ZHONGLI_TOPOLOGY)")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="your participant name (default: $ZHONGLI_AS)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds per call")
     return p
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> argparse.ArgumentParser:
     """Add the ``audit`` command group to an argparse CLI.
 
     Args:
         subparsers: The object returned by ``parser.add_subparsers()``.
+        load_topology: ``deploy.topology.load_topology``, which the client commands use to find
+            the audit service and the caller's certificates. Passed in rather than imported
+            because ``deploy`` sits above ``audit`` in the layering (tests/unit/test_layering.py).
 
     Returns:
         The ``audit`` parser. Every leaf sets ``func``, a ``cmd_x(args) -> int``.
     """
-    group = subparsers.add_parser("audit", help="audit service, auditor keys, release review and signing")
+    group: argparse.ArgumentParser = subparsers.add_parser("audit", help="audit service, auditor keys, release review and signing")
     sub = group.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
-    client = _client_options()
+    client = _client_options(load_topology)
 
     p = sub.add_parser("serve", help="run the audit service")
     p.add_argument("--config", required=True, metavar="FILE", help="audit.yaml")
@@ -272,10 +297,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return group
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``audit`` subcommands on their own (``python -m audit.commands pending ...``)."""
+def main(argv: Sequence[str] | None = None, load_topology: TopologyLoader | None = None) -> int:
+    """Run ``audit`` subcommands on their own (``python -m audit.commands serve ...``).
+
+    Args:
+        argv: The arguments after ``audit``; ``sys.argv[1:]`` if omitted.
+        load_topology: See :func:`register`; without it only ``serve``, ``keygen`` and
+            ``verify --db`` work.
+    """
     parser = argparse.ArgumentParser(prog="zhongli")
-    register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True), load_topology)
     args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
     func: Command = args.func
     return func(args)

@@ -394,7 +394,7 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     anchor[lead_person] = lead_time
 
     # Brand columns: weakly related to intent.
-    src = _gumbel_choice(rng, np.array([0.9, 0.0, -0.7, 0.5]) + np.outer(hl, [0.0, 0.35, 0.3, -0.15]))
+    src = _gumbel_choice(rng, np.array([0.9, 0.0, -0.7, 0.5]) + np.outer(hl, [0.0, 0.4, 0.3, -0.2]))
     suv, ev, hh = ppl["suv"][lead_person], ppl["ev"][lead_person], ppl["household"][lead_person]
     model = _gumbel_choice(rng, np.stack([0.6 * suv, 0.6 * suv + 0.2 * (hh - 3), -0.4 * suv,
                                           0.7 * ev - 0.3, 0.5 * ev + 0.3 * suv - 0.4, 0.5 * (hh - 4)], 1))
@@ -408,21 +408,21 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
         "media-a": np.zeros(universe, bool),
         "media-b": np.zeros(universe, bool),
     }
-    cover["media-a"][:pop] = rng.random(pop) < _sigmoid(0.75 + 0.5 * (age[:pop] <= 1) - 0.7 * (age[:pop] == 4))
-    cover["media-b"][:pop] = rng.random(pop) < _sigmoid(-0.05 + 0.3 * (age[:pop] >= 2) - 0.3 * (age[:pop] == 0))
+    cover["media-a"][:pop] = rng.random(pop) < _sigmoid(0.45 + 0.5 * (age[:pop] <= 1) - 0.7 * (age[:pop] == 4))
+    cover["media-b"][:pop] = rng.random(pop) < _sigmoid(-0.3 + 0.3 * (age[:pop] >= 2) - 0.3 * (age[:pop] == 0))
     n_pre: dict[str, np.ndarray] = {}
     for ch in CHANNELS:
         cov = cover[ch.platform]
         reached = cov & (rng.random(universe) < _sigmoid(ch.reach + ch.targeting * h))
-        n_pre[ch.name] = np.where(reached, 1 + rng.poisson(ch.rate * np.exp(0.25 * h)), 0)
+        n_pre[ch.name] = np.where(reached, 1 + rng.poisson(ch.rate * np.exp(0.4 * h)), 0)
     exposed = np.stack([n_pre[ch.name][lead_person] > 0 for ch in CHANNELS], 1)  # (leads, channels)
     gamma = np.array([ch.visit_effect for ch in CHANNELS])
 
     # ---- labels ----
     src_eff = np.array([0.0, 0.35, 0.2, -0.2])[src]
     late = (lead_time > t_end - 14 * DAY).astype(float)  # less time to visit before the data cut
-    eta_v = (1.6 * hl + 0.35 * z_inc[lead_person] + 0.3 * car_owner[lead_person] + src_eff - 0.4 * late
-             + rng.normal(0, 0.4, n_uniq) + exposed @ gamma)
+    eta_v = (2.4 * hl + 0.35 * z_inc[lead_person] + 0.3 * car_owner[lead_person] + src_eff - 0.4 * late
+             + rng.normal(0, 0.3, n_uniq) + exposed @ gamma)
     a_v = _calibrate(eta_v, TARGET_VISIT_RATE)
     eta_v = eta_v + a_v
     p_visit = _sigmoid(eta_v)
@@ -444,7 +444,7 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
             if ch.name == NO_EFFECT_CHANNEL:
                 post_logit = post_logit + 1.5 * is_lead  # retargeting the people who signed up
             reached_post = cover[platform] & (rng.random(universe) < _sigmoid(post_logit))
-            lam = ch.post_rate * np.exp(0.25 * h) * (1 + 0.8 * visited_all)
+            lam = ch.post_rate * np.exp(0.4 * h) * (1 + 0.8 * visited_all)
             k_post = np.where(reached_post, 1 + rng.poisson(lam), 0)
             k_pre = n_pre[ch.name]
             who_pre = np.repeat(np.arange(universe), k_pre)
@@ -455,7 +455,7 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
             persons.append(who)
             ts.append(np.concatenate([t_pre, t_post]))
             chan.append(np.full(len(who), ci, np.int8))
-            click.append(rng.random(len(who)) < _sigmoid(ch.click + 0.7 * h[who]))
+            click.append(rng.random(len(who)) < _sigmoid(ch.click + 1.0 * h[who]))
             names = [c for c, _ in ch.campaigns]
             codes = rng.choice(len(names), size=len(who), p=[p for _, p in ch.campaigns])
             camp.append(_campaign_offset(platform, names)[codes])
@@ -585,9 +585,9 @@ def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path]
         "income_band": _take(INCOME_BANDS, ppl["income"][rows]),
         "city_tier": _take(CITY_TIERS, ppl["tier"][rows]),
         "car_owner": pa.array(ppl["car_owner"][rows]),
-        "interest_suv": pa.array(np.round(_sigmoid(0.9 * ppl["suv"][rows] + 0.6 * h + rng.normal(0, 0.5, k) - 0.3), 3)),
-        "interest_ev": pa.array(np.round(_sigmoid(0.9 * ppl["ev"][rows] + 0.5 * h + rng.normal(0, 0.5, k) - 0.5), 3)),
-        "auto_app_usage": pa.array(np.round(np.exp(0.3 + 0.75 * h + rng.normal(0, 0.45, k)), 1)),
+        "interest_suv": pa.array(np.round(_sigmoid(0.9 * ppl["suv"][rows] + 0.8 * h + rng.normal(0, 0.5, k) - 0.3), 3)),
+        "interest_ev": pa.array(np.round(_sigmoid(0.9 * ppl["ev"][rows] + 0.7 * h + rng.normal(0, 0.5, k) - 0.5), 3)),
+        "auto_app_usage": pa.array(np.round(np.exp(0.3 + 0.9 * h + rng.normal(0, 0.35, k)), 1)),
         "household_size": pa.array(ppl["household"][rows]),
     })
     _write_table(table, paths["provider"], fmt)
@@ -668,7 +668,7 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
             "expected_visited_store_without_media": round(float(p_none.mean()), 5),
         },
         "labels": {
-            "visited_store": "Bernoulli(sigmoid(a + 1.6 h + 0.35 income + 0.3 car_owner + source + late + noise"
+            "visited_store": "Bernoulli(sigmoid(a + 2.4 h + 0.35 income + 0.3 car_owner + source + late + noise"
                              " + sum_c effect_c * exposed_c))",
             "purchased": "visited_store and Bernoulli(sigmoid(b + h + 0.5 income + 0.3 car_owner))",
             "oracle_auc_visited_store": round(_auc(p, visited), 4),

@@ -1,10 +1,18 @@
-"""The zone's no-disk guard: refuse every file write from Python, no core dumps, no bytecode.
+"""The zone's no-disk guard: refuse every file write, no core dumps, no bytecode.
 
-Installed once at start-up, after the config and certificates have been read. A Python audit hook
-sees every ``open`` (by our code and by any library: pandas, numpy, sqlite3, tempfile) and every
-file-system mutation, and raises before the operation happens. Reading stays allowed (modules,
-certificates). Writes to already-open streams (stderr for logs, gRPC sockets) are not opens and
-are unaffected. Audit hooks cannot be removed once added, which is the point.
+Two layers, installed once at start-up before any thread, channel or server exists:
+
+1. **Landlock** (Linux ≥ 5.13): a kernel ruleset that handles every write-type file-system right
+   (write, truncate, create, remove, rename, link) and grants none, so the kernel refuses them for
+   this process and every thread it starts — including C/C++ code that never passes through
+   Python (pyarrow's file system, for one, writes Parquet without calling Python's ``open``).
+   Reading stays allowed (modules, config, certificates). Where the kernel lacks Landlock the
+   zone says so loudly and relies on layer 2 (and the strace check in the test suite).
+2. A Python **audit hook** that sees every ``open`` and file-system mutation made through Python
+   and raises before it happens, with a message that names the zone's rule.
+
+Writes to streams that were already open (stderr for logs, gRPC sockets) are not opens and are
+unaffected. Neither layer can be removed once installed, which is the point.
 """
 
 from __future__ import annotations
@@ -51,30 +59,66 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         raise DiskWriteRefused(f"neutral zone: {event} refused (the zone never touches the disk)")
 
 
+# Landlock file-system access rights (linux/landlock.h) that modify the file system.
+_LL_WRITE_RIGHTS_BY_ABI = {
+    1: (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12),
+    2: 1 << 13,  # REFER (rename/link across directories)
+    3: 1 << 14,  # TRUNCATE
+}
+_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_RESTRICT_SELF = 444, 446  # same on x86_64 and aarch64
+_PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 38, 4
+landlock_abi = 0
+
+
 def install() -> None:
-    """Install the guard for the rest of the process's life (idempotent)."""
-    global _installed
+    """Install the guard for the rest of the process's life (idempotent). Call it before
+    starting threads: Landlock binds the calling thread and the threads it creates afterwards."""
+    global _installed, landlock_abi
     if _installed:
         return
     sys.dont_write_bytecode = True
     # No core dumps: a crash must not put session memory on disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _set_not_dumpable()
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    # Not dumpable also keeps other same-user processes from ptrace-reading our memory.
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    landlock_abi = _landlock(libc)
     sys.addaudithook(_hook)
     _installed = True
-    log.info("no-disk guard installed: file writes, core dumps and bytecode writing are refused")
+    if landlock_abi:
+        log.info("no-disk guard installed: Landlock ABI %d refuses file writes; core dumps and bytecode off", landlock_abi)
+    else:
+        log.warning("no-disk guard: kernel Landlock unavailable; only the Python audit hook refuses file writes")
 
 
-def _set_not_dumpable() -> None:
-    # prctl(PR_SET_DUMPABLE, 0) also keeps other same-user processes from ptrace-reading our
-    # memory. Linux only; elsewhere RLIMIT_CORE above is what we have.
+def _landlock(libc: Any) -> int:
+    """Forbid every write-type file-system access for this thread and its future threads."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return 0
+    abi = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+    if abi <= 0:
+        return 0
+    rights = 0
+    for level, bits in _LL_WRITE_RIGHTS_BY_ABI.items():
+        if abi >= level:
+            rights |= bits
+    attr = ctypes.c_uint64(rights)  # struct landlock_ruleset_attr { __u64 handled_access_fs; ... }
+    fd = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
+    if fd < 0:
+        return 0
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except (OSError, AttributeError):
-        pass
+        # No rules are added: every handled (write) right is denied everywhere.
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return 0
+        if libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, fd, 0) != 0:
+            return 0
+    finally:
+        os.close(fd)
+    return int(abi)
 
 
 def is_installed() -> bool:

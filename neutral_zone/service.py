@@ -75,8 +75,10 @@ def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
 
 def main_serve(config_path: str) -> int:
     cfg = load_config(config_path, ZoneConfig)
-    server, port, zone = build(cfg)  # reads certificates and auditor keys: before the guard
+    # The guard goes first, before gRPC creates any thread: Landlock covers the threads a process
+    # starts after it, and reading certificates and keys stays allowed.
     guard.install()
+    server, port, zone = build(cfg)
     server.start()
     print(f"LISTENING {port}", flush=True)
     log.info("neutral zone '%s' serving on port %d", cfg.name, port)

@@ -21,6 +21,7 @@ from audit.config import AuditConfig
 from audit.keys import generate, load_private, load_public_hex, sign_decision
 from audit.service import build_desk, serve
 from deploy import certs
+from deploy.topology import load_topology
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from protocols.errors import ConfigError
 from protocols.release import header_for, signature_valid
@@ -80,7 +81,7 @@ class Service:
         tls = self.files(name) if isinstance(name, str) else name
         channel = secure_channel(self.address, tls, "audit")
         self._channels.append(channel)
-        return audit_pb2_grpc.AuditServiceStub(channel)
+        return audit_pb2_grpc.AuditServiceStub(channel)  # type: ignore[no-untyped-call]
 
     def client(self, name: str) -> AuditClient:
         c = AuditClient(self.address, self.files(name), timeout=10)
@@ -126,13 +127,13 @@ def svc(start: Callable[[int], Service]) -> Service:
 def code_of(call: Callable[[], object]) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as info:
         call()
-    return info.value.code()  # type: ignore[attr-defined,no-any-return]
+    return info.value.code()
 
 
 def details_of(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as info:
         call()
-    return info.value.code(), info.value.details()  # type: ignore[attr-defined]
+    return info.value.code(), info.value.details() or ""
 
 
 # --- the happy path -----------------------------------------------------------------------------
@@ -321,8 +322,8 @@ def test_client_from_another_ca_fails_the_handshake(svc: Service, tmp_path: Path
     rogue = TlsFiles(ca=svc.pki.root / "ca.pem", cert=tmp_path / "other" / "auditor-1.pem", key=tmp_path / "other" / "auditor-1.key")  # type: ignore[attr-defined]
     stub = svc.stub(rogue)
     assert code_of(lambda: stub.ListPending(audit_pb2.ListPendingRequest(), timeout=10)) == grpc.StatusCode.UNAVAILABLE
-    with pytest.raises(AuditCallError) as info:
-        AuditClient(svc.address, rogue).list_pending()
+    with pytest.raises(AuditCallError) as info, AuditClient(svc.address, rogue) as client:
+        client.list_pending()
     assert info.value.grpc_code == grpc.StatusCode.UNAVAILABLE
     assert info.value.status == "UNAVAILABLE"
 
@@ -410,31 +411,35 @@ def test_cli_review_and_approve(svc: Service, tmp_path: Path, capsys: pytest.Cap
     svc.client("zone").submit_release(record("r1"))
     who = ["--topology", str(topo), "--as", "auditor-1"]
 
-    assert commands.main(["pending", *who]) == 0
+    assert commands.main(["pending", *who], load_topology) == 0
     out = capsys.readouterr().out
     assert "1 release(s) pending" in out and "r1" in out and "checks 1/1 passed" in out
 
     monkeypatch.setenv("ZHONGLI_TOPOLOGY", str(topo))
     monkeypatch.setenv("ZHONGLI_AS", "auditor-1")
-    assert commands.main(["show", "r1"]) == 0
+    assert commands.main(["show", "r1"], load_topology) == 0
     out = capsys.readouterr().out
     assert "release r1  [pending]" in out and digest_of("r1") in out and '"min_count": 120' in out
 
-    assert commands.main(["approve", "r1", "--key", str(svc.keys["auditor-1"])]) == 0
+    assert commands.main(["approve", "r1", "--key", str(svc.keys["auditor-1"])], load_topology) == 0
     assert "release status: approved" in capsys.readouterr().out
 
-    assert commands.main(["approve", "r1", "--key", str(svc.keys["auditor-1"])]) == 1
+    assert commands.main(["approve", "r1", "--key", str(svc.keys["auditor-1"])], load_topology) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "INVALID_ARGUMENT" in err and "already decided" in err
 
-    assert commands.main(["show", "missing"]) == 1
+    assert commands.main(["show", "missing"], load_topology) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
 
-    assert commands.main(["verify"]) == 0
+    assert commands.main(["verify"], load_topology) == 0
     assert capsys.readouterr().out.startswith("audit log OK: chain intact: 2 entries")
 
+    # Without the loader (deploy.cli passes it), client commands explain themselves and stop.
+    assert commands.main(["verify"]) == 1
+    assert "without topology support" in capsys.readouterr().err
+
     monkeypatch.setenv("ZHONGLI_AS", "nobody")
-    assert commands.main(["pending"]) == 1
+    assert commands.main(["pending"], load_topology) == 1
     assert "no participant 'nobody'" in capsys.readouterr().err
 
 

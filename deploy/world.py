@@ -1,0 +1,88 @@
+"""Writing a runnable deployment around existing party data files: configs for every server, a
+topology, certificates and auditor keys. Used by tests and benchmarks that need a small custom
+world (``zhongli synth`` writes the demo's own world)."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from audit.keys import generate as generate_auditor_key
+from deploy.certs import init_for
+
+
+@dataclass(frozen=True)
+class PartySpec:
+    name: str
+    role: str
+    data: Path
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    ids_unique: bool = True
+    id_column: str = "phone"
+    id_type: str = "phone"
+    fmt: str = "csv"
+    extra: dict[str, Any] = field(default_factory=dict)  # raw config fields, e.g. to inject mistakes
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _tls(name: str) -> dict[str, str]:
+    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key"}
+
+
+def write_world(
+    out: Path, parties: list[PartySpec], auditors: tuple[str, ...] = ("auditor-1",), k_min: int = 50,
+    zone_extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write configs, topology, certificates and auditor keys into ``out``; returns the topology."""
+    out.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(2 + len(parties))
+    addr = {"zone": f"127.0.0.1:{ports[0]}", "audit": f"127.0.0.1:{ports[1]}"}
+    for p, port in zip(parties, ports[2:]):
+        addr[p.name] = f"127.0.0.1:{port}"
+    keys = [{"name": a, "public_key_file": f"keys/{a}.pub"} for a in auditors]
+    participants: list[dict[str, Any]] = []
+    for p in parties:
+        cfg = {
+            "name": p.name, "role": p.role, "listen": addr[p.name], "tls": _tls(p.name), "zone_name": "zone",
+            "source": {"format": p.fmt, "path": str(p.data)}, "id_column": p.id_column, "id_type": p.id_type,
+            "ids_unique": p.ids_unique, "columns": p.columns, **p.extra,
+        }
+        (out / f"party-{p.name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        participants.append({"name": p.name, "role": p.role, "address": addr[p.name], "config": f"party-{p.name}.yaml"})
+    zone = {
+        "name": "zone", "listen": addr["zone"], "tls": _tls("zone"),
+        "parties": [{"name": p.name, "role": p.role, "address": addr[p.name]} for p in parties],
+        "audit": {"name": "audit", "address": addr["audit"]}, "auditors": keys, "approvals_required": 1, "k_min": k_min,
+        **(zone_extra or {}),
+    }
+    (out / "zone.yaml").write_text(yaml.safe_dump(zone, sort_keys=False))
+    audit = {"name": "audit", "listen": addr["audit"], "tls": _tls("audit"), "db": "audit.db", "zone_name": "zone", "auditors": keys}
+    (out / "audit.yaml").write_text(yaml.safe_dump(audit, sort_keys=False))
+    participants = [
+        {"name": "zone", "role": "zone", "address": addr["zone"], "config": "zone.yaml"},
+        {"name": "audit", "role": "audit", "address": addr["audit"], "config": "audit.yaml"},
+        *participants,
+        *({"name": a, "role": "auditor"} for a in auditors),
+    ]
+    topo = out / "topology.yaml"
+    topo.write_text(yaml.safe_dump({"name": out.name, "certs_dir": "certs", "participants": participants}, sort_keys=False))
+    init_for(out / "certs", [(p["name"], p["role"]) for p in participants], days=2)
+    for a in auditors:
+        generate_auditor_key(out / "keys" / a)
+    return topo
