@@ -12,8 +12,8 @@
 
 Client commands find the audit service in the topology (the participant with role ``audit``) and
 use the certificate of the participant named by ``--as``; ``ZHONGLI_TOPOLOGY`` and ``ZHONGLI_AS``
-stand in for the flags. The topology loader is handed in by ``deploy.cli`` (see :func:`register`). Errors print one line to stderr and exit 1; ``verify`` exits 2 when the
-log is broken.
+stand in for the flags; ``deploy.cli`` hands in the topology loader (see :func:`register`).
+Errors print one line to stderr and exit 1; ``verify`` exits 2 when the log is broken.
 """
 
 from __future__ import annotations

@@ -24,13 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocols.errors import ConfigError, InvalidInput
+from protocols.release import REJECT_DOMAIN, VERDICT_APPROVE, VERDICT_REJECT, VERDICTS, decision_message  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-REJECT_DOMAIN = b"zhongli/reject/v1\x00"
-VERDICT_APPROVE = "approve"
-VERDICT_REJECT = "reject"
-VERDICTS = (VERDICT_APPROVE, VERDICT_REJECT)
 
 
 def fingerprint(public_key: bytes) -> str:
@@ -151,18 +148,15 @@ def key_info(key: Ed25519PrivateKey, private_path: Path | None = None) -> KeyInf
 
 
 def signed_message(verdict: str, digest: bytes) -> bytes:
-    """The exact bytes an auditor signs for ``verdict`` on a release with ``digest``.
+    """The exact bytes an auditor signs for ``verdict`` (see ``protocols.release.decision_message``).
 
     Raises:
         InvalidInput: unknown verdict or a digest that is not 32 bytes.
     """
-    if len(digest) != 32:
-        raise InvalidInput(f"a release digest is 32 bytes, got {len(digest)}")
-    if verdict == VERDICT_APPROVE:
-        return digest
-    if verdict == VERDICT_REJECT:
-        return hashlib.sha256(REJECT_DOMAIN + digest).digest()
-    raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}, got '{verdict}'")
+    try:
+        return decision_message(verdict, digest)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def sign_decision(key: Ed25519PrivateKey, verdict: str, digest: bytes) -> bytes:

@@ -28,6 +28,7 @@ holds the rules and is tested without gRPC.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -139,10 +140,10 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
     }
 
 
-def record_to_pb(view: ReleaseView) -> audit_pb2.ReleaseRecord:
-    """The release record as the wire shows it, with its current status."""
+def record_to_pb(view: ReleaseView, summary: Any = None) -> audit_pb2.ReleaseRecord:
+    """The release record as the wire shows it, with its current status. ``summary`` comes from
+    the desk's memory: the log itself holds only its digest."""
     r = view.record
-    summary = r.get("summary")
     return audit_pb2.ReleaseRecord(
         release_id=r["release_id"],
         session_id=r["session_id"],
@@ -205,6 +206,7 @@ class AuditDesk:
         self.approvals_required = approvals_required
         # Check-then-append (duplicate ids, threshold counting) must not interleave between threads.
         self._lock = threading.Lock()
+        self._summaries: dict[str, Any] = {}
 
     def submit(self, record: dict[str, Any]) -> tuple[int, str]:
         """Record a new release (a body from :func:`record_body_from_pb`).
@@ -216,10 +218,17 @@ class AuditDesk:
             InvalidInput: the release id was submitted before.
         """
         release_id = record["release_id"]
+        # The log keeps metadata and digests only: the summary an auditor reads (an aggregate
+        # table) stays in this process's memory, and the log records its SHA-256.
+        summary = record.pop("summary", None)
+        if summary is not None:
+            record["summary_sha256"] = hashlib.sha256(canonical_json(summary)).hexdigest()
         with self._lock:
             if self.log.release(release_id) is not None:
                 raise InvalidInput(f"release '{release_id}' was submitted already; a release id is used once")
             entry = self.log.append(KIND_RELEASE_SUBMITTED, release_id, record)
+            if summary is not None:
+                self._summaries[release_id] = summary
         log.info("release %s submitted: %s (%d checks)", release_id, record["status"], len(record["checks"]))
         return entry.seq, str(record["status"])
 
@@ -238,6 +247,10 @@ class AuditDesk:
         if view is None:
             raise NotFound(f"no release '{release_id}' in the audit log")
         return view
+
+    def summary(self, release_id: str) -> Any:
+        """The auditors' summary of a release, or None (none sent, or lost in a restart)."""
+        return self._summaries.get(release_id)
 
     def pending(self) -> list[ReleaseView]:
         """Releases waiting for auditors, oldest first."""
@@ -375,7 +388,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def ListPending(  # type: ignore[override]
         self, request: audit_pb2.ListPendingRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.ListPendingResponse:
-        return audit_pb2.ListPendingResponse(releases=[record_to_pb(v) for v in self.desk.pending()])
+        return audit_pb2.ListPendingResponse(releases=[record_to_pb(v, self.desk.summary(v.release_id)) for v in self.desk.pending()])
 
     @guarded("auditor", "zone")
     def GetRelease(  # type: ignore[override]
@@ -383,7 +396,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> audit_pb2.GetReleaseResponse:
         view = self.desk.get(_ident(request.release_id, "release_id"))
         return audit_pb2.GetReleaseResponse(
-            release=record_to_pb(view), decisions=[decision_to_pb(d) for d in view.decisions]
+            release=record_to_pb(view, self.desk.summary(view.release_id)), decisions=[decision_to_pb(d) for d in view.decisions]
         )
 
     @guarded("auditor")

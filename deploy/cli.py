@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=fn)
 
     from audit.commands import register as register_audit
+    from deploy.topology import load_topology
 
-    register_audit(sub)
+    register_audit(sub, load_topology=load_topology)
 
     certs = sub.add_parser("certs", help="certificates").add_subparsers(dest="action", required=True)
     ci = certs.add_parser("init", help="create a CA and a certificate per participant of a topology")

@@ -394,7 +394,7 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     anchor[lead_person] = lead_time
 
     # Brand columns: weakly related to intent.
-    src = _gumbel_choice(rng, np.array([0.9, 0.0, -0.7, 0.5]) + np.outer(hl, [0.0, 0.4, 0.3, -0.2]))
+    src = _gumbel_choice(rng, np.array([0.9, 0.0, -0.7, 0.5]) + np.outer(hl, [0.0, 0.55, 0.4, -0.25]))
     suv, ev, hh = ppl["suv"][lead_person], ppl["ev"][lead_person], ppl["household"][lead_person]
     model = _gumbel_choice(rng, np.stack([0.6 * suv, 0.6 * suv + 0.2 * (hh - 3), -0.4 * suv,
                                           0.7 * ev - 0.3, 0.5 * ev + 0.3 * suv - 0.4, 0.5 * (hh - 4)], 1))

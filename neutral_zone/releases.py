@@ -25,7 +25,18 @@ from neutral_zone.jobs.base import JobOutput
 from proto.audit.v1 import audit_pb2 as apb
 from proto.audit.v1 import audit_pb2_grpc as apb_grpc
 from protocols.errors import NotReady, PartyUnavailable, PolicyViolation
-from protocols.release import KIND_AGGREGATE, CheckResult, canonical_json, check_finite, check_k_min, header_for, signature_valid
+from protocols.release import (
+    KIND_AGGREGATE,
+    VERDICT_APPROVE,
+    VERDICT_REJECT,
+    CheckResult,
+    canonical_json,
+    check_finite,
+    check_k_min,
+    decision_message,
+    header_for,
+    signature_valid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +148,11 @@ class Gate:
             expected = self.auditor_keys.get(d.auditor)
             if expected is None or d.public_key != expected:
                 continue  # unknown auditor or wrong key: does not count
-            if d.verdict == "reject":
+            if d.verdict == VERDICT_REJECT and signature_valid(d.public_key, d.signature, decision_message(VERDICT_REJECT, rel.digest)):
                 rel.status, rel.error = REJECTED, f"rejected by auditor '{d.auditor}': {d.reason}"
                 rel.drop_payload()
                 return
-            if d.verdict == "approve" and signature_valid(d.public_key, d.signature, rel.digest):
+            if d.verdict == VERDICT_APPROVE and signature_valid(d.public_key, d.signature, rel.digest):
                 valid[d.auditor] = Approval(d.auditor, d.public_key, d.signature)
         if len(valid) >= self.approvals_required:
             rel.status, rel.approvals = APPROVED, list(valid.values())

@@ -79,8 +79,26 @@ def check_finite(payload: Mapping[str, Any]) -> CheckResult:
     return CheckResult("finite", ok, "all numbers finite" if ok else "payload holds NaN or infinity")
 
 
-def sign_digest(key: Ed25519PrivateKey, digest: bytes) -> bytes:
-    return key.sign(digest)
+VERDICT_APPROVE = "approve"
+VERDICT_REJECT = "reject"
+VERDICTS = (VERDICT_APPROVE, VERDICT_REJECT)
+REJECT_DOMAIN = b"zhongli/reject/v1\x00"
+
+
+def decision_message(verdict: str, digest: bytes) -> bytes:
+    """The exact bytes an auditor signs: the raw digest to approve, a domain-separated hash of it
+    to reject, so neither signature can be replayed as the other."""
+    if len(digest) != 32:
+        raise ValueError(f"a release digest is 32 bytes, got {len(digest)}")
+    if verdict == VERDICT_APPROVE:
+        return digest
+    if verdict == VERDICT_REJECT:
+        return hashlib.sha256(REJECT_DOMAIN + digest).digest()
+    raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got '{verdict}'")
+
+
+def sign_decision(key: Ed25519PrivateKey, verdict: str, digest: bytes) -> bytes:
+    return key.sign(decision_message(verdict, digest))
 
 
 def signature_valid(public_key: bytes, signature: bytes, digest: bytes) -> bool:

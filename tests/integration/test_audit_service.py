@@ -501,3 +501,14 @@ def test_serve_process_prints_listening_and_stops_on_sigterm(pki: object, tmp_pa
             proc.kill()
             proc.wait()
     assert (tmp_path / "audit.db").exists()
+
+
+def test_log_holds_the_summary_digest_not_the_summary(svc: Service) -> None:
+    """DESIGN: the audit log keeps metadata and digests only. Auditors read the aggregate
+    summary from the service's memory; the log records its SHA-256."""
+    svc.client("zone").submit_release(record("r-sum"))
+    assert svc.client("auditor-1").get_release("r-sum").release.summary_json == '{"cells":3,"min_count":120}'
+    conn = sqlite3.connect(f"file:{svc.config.db}?mode=ro", uri=True)
+    bodies = " ".join(row[0] for row in conn.execute("select body from entries"))
+    conn.close()
+    assert "min_count" not in bodies and "summary_sha256" in bodies
