@@ -39,8 +39,14 @@ def rpc_error(party: str, step: str, exc: grpc.RpcError) -> ZhongliError:
     details = exc.details() if hasattr(exc, "details") else str(exc)
     msg = f"party '{party}' failed during {step}: {details} [{code.name if code else 'UNKNOWN'}]"
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
+        low = (details or "").lower()
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             msg = f"party '{party}' did not finish {step} within the deadline [DEADLINE_EXCEEDED]"
+        elif "hostname verification" in low or "certificate" in low or "handshake" in low:
+            msg = (
+                f"TLS handshake with party '{party}' failed during {step}: the server at its configured "
+                f"address did not present a valid certificate for the name '{party}' ({details}) [UNAVAILABLE]"
+            )
         elif code == grpc.StatusCode.UNAVAILABLE:
             msg = f"party '{party}' is unreachable or disconnected during {step}: {details} [UNAVAILABLE]"
         return PartyUnavailable(msg)
