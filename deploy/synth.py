@@ -216,36 +216,46 @@ def _layout(digits: np.ndarray, template: str) -> np.ndarray:
 
 
 def _strings(n: int, groups: list[tuple[np.ndarray, np.ndarray]]) -> pa.Array:
-    """A string array of ``n`` rows built from (row indices, ASCII matrix) groups, no Python loop
-    over rows. Every row must belong to exactly one group."""
-    lengths = np.full(n, -1, np.int64)
-    for rows, mat in groups:
-        lengths[rows] = mat.shape[1]
-    if (lengths < 0).any():
-        raise AssertionError("rows without a string")
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), np.uint8)
-    for rows, mat in groups:
-        if len(rows):
-            data[offsets[rows][:, None] + np.arange(mat.shape[1])] = mat
+    """A string array of ``n`` rows built from (row indices, ASCII matrix) groups, with no Python
+    loop over rows. Every row must belong to exactly one group."""
+    if len(groups) == 1 and len(groups[0][0]) == n and np.array_equal(groups[0][0], np.arange(n)):
+        mat = np.ascontiguousarray(groups[0][1])
+        offsets = np.arange(n + 1, dtype=np.int64) * mat.shape[1]
+        data = mat.ravel()
+    else:
+        width = max((m.shape[1] for _, m in groups), default=0)
+        padded = np.zeros((n, width), np.uint8)
+        lengths = np.full(n, -1, np.int64)
+        for rows, mat in groups:
+            padded[rows, : mat.shape[1]] = mat
+            lengths[rows] = mat.shape[1]
+        if (lengths < 0).any():
+            raise AssertionError("rows without a string")
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        data = padded[np.arange(width) < lengths[:, None]]  # row-major: each row's bytes in order
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data)).cast(pa.string())
 
 
 def _iso(ts: np.ndarray) -> pa.Array:
-    """Epoch seconds (local time) -> ``YYYY-MM-DDTHH:MM:SS`` strings."""
-    t = ts.astype("datetime64[s]")
-    days = t.astype("datetime64[D]")
-    months = t.astype("datetime64[M]")
-    year = t.astype("datetime64[Y]").astype(np.int64) + 1970
-    month = months.astype(np.int64) % 12 + 1
-    day = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
-    sod = (t - days).astype(np.int64)
-    parts = [_digits(year, 4), _digits(month, 2), _digits(day, 2),
-             _digits(sod // 3600, 2), _digits(sod // 60 % 60, 2), _digits(sod % 60, 2)]
-    digits = np.hstack(parts)
-    mat = _layout(digits, "dddd-dd-ddTdd:dd:dd")
-    return _strings(len(ts), [(np.arange(len(ts)), mat)])
+    """Epoch seconds (local time) -> ``YYYY-MM-DDTHH:MM:SS`` strings, through two small lookup
+    tables (one row per calendar day in range, one per second of the day)."""
+    n = len(ts)
+    if n == 0:
+        return pa.array([], pa.string())
+    day = ts // DAY
+    first, last = int(day.min()), int(day.max())
+    dates = np.arange(first, last + 1).astype("datetime64[D]")
+    date_txt = np.datetime_as_string(dates, unit="D").astype("S10")
+    date_mat = np.frombuffer(date_txt.tobytes(), np.uint8).reshape(-1, 10)
+    sod = np.arange(DAY, dtype=np.int64)
+    tod_mat = _layout(np.hstack([_digits(sod // 3600, 2), _digits(sod // 60 % 60, 2), _digits(sod % 60, 2)]),
+                      "dd:dd:dd")
+    mat = np.empty((n, 19), np.uint8)
+    mat[:, :10] = date_mat[day - first]
+    mat[:, 10] = ord("T")
+    mat[:, 11:] = tod_mat[ts - day * DAY]
+    return _strings(n, [(np.arange(n), mat)])
 
 
 def _take(names: tuple[str, ...], codes: np.ndarray) -> pa.Array:
@@ -255,7 +265,7 @@ def _take(names: tuple[str, ...], codes: np.ndarray) -> pa.Array:
 def _normalise_phones(arr: pa.Array) -> np.ndarray:
     """Normalise as DESIGN.md says (strip spaces, dashes, brackets and +86/0086/86 prefixes);
     returns int64 numbers, -1 where invalid. Used only to compute the expected overlaps."""
-    s = pc.replace_substring_regex(arr, pattern=r"[\s\-()]", replacement="")
+    s = pc.replace_substring_regex(arr, pattern="[\\s\\-.()\u00a0\u3000]", replacement="")  # as protocols.ids
     s = pc.replace_substring_regex(s, pattern=r"^(?:\+86|0086|86)(1\d{10})$", replacement=r"\1")
     ok = pc.match_substring_regex(s, pattern=r"^1[3-9]\d{9}$").to_numpy(zero_copy_only=False)
     out = np.full(len(arr), -1, np.int64)
@@ -512,7 +522,10 @@ def _campaign_offset(platform: str, names: list[str]) -> np.ndarray:
 def _write_table(table: pa.Table, path: Path, fmt: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     if fmt == "csv":
-        pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="none"))
+        # No quoting: no generated value holds a comma, quote or newline (pyarrow would refuse).
+        with pa.OSFile(str(tmp), "wb") as f:
+            f.write((",".join(table.column_names) + "\n").encode())
+            pacsv.write_csv(table, f, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
     else:
         pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
@@ -552,10 +565,12 @@ def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path]
 
     # media platforms: one phone string per person, repeated on every touchpoint
     for platform in ("media-a", "media-b"):
-        m = w["media"][platform]
-        people = np.unique(m["who"])
-        per_person, bad_people = _platform_phones(rng, phones[people], platform, MEDIA_INVALID_SHARE)
-        local = np.searchsorted(people, m["who"])
+        m = w["media"].pop(platform)  # drop each log once written: halves the peak memory
+        people = np.flatnonzero(np.bincount(m["who"], minlength=w["universe"]))
+        per_person, _ = _platform_phones(rng, phones[people], platform, MEDIA_INVALID_SHARE)
+        lookup = np.full(w["universe"], -1, np.int64)
+        lookup[people] = np.arange(len(people))
+        local = lookup[m["who"]]
         names = tuple(c.name for c in CHANNELS)
         table = pa.table({
             "phone": pc.take(per_person, pa.array(local.astype(np.int64))),
@@ -597,8 +612,13 @@ def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path]
     return paths, stats
 
 
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])] if len(x) else x
+
+
 def _intersections(normalised: dict[str, np.ndarray]) -> dict[str, Any]:
-    sets = {p: np.unique(v[v >= 0]) for p, v in normalised.items()}
+    sets = {p: _sorted_unique(v[v >= 0]) for p, v in normalised.items()}
     out: dict[str, Any] = {"unique_valid_ids": {p: int(len(s)) for p, s in sets.items()}}
     names = list(PARTIES)
     pair: dict[str, int] = {}
@@ -745,9 +765,37 @@ PARTY_COLUMNS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _write_yaml(path: Path, data: dict[str, Any], header: str) -> None:
-    text = f"# {header}\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    path.write_text(text, encoding="utf-8")
+# One comment above each top-level field of the written files (docs/CONFIG.md has the full list).
+COMMENTS: dict[str, str] = {
+    "name": "participant name; must match its certificate (certs/<name>.pem)",
+    "role": "brand / media / data_provider",
+    "listen": "host:port this server listens on",
+    "tls": "the project CA and this participant's certificate and key (`zhongli certs init` writes them)",
+    "zone_name": "the only certificate identity this party agent answers",
+    "source": "this party's own data; it leaves only as blinded points and the shared columns below",
+    "id_column": "the join key; phone numbers are normalised (+86/0086/86, spaces, dashes, brackets)",
+    "id_type": "phone / email / device_id",
+    "ids_unique": "true: one row per person, later duplicates dropped and counted; false: an event table",
+    "columns": "only columns with share: true ever leave this party (unlisted columns, e.g. lead_id, never do)",
+    "parties": "every party agent this zone may use",
+    "audit": "the audit service that logs every release decision",
+    "auditors": "auditors by Ed25519 public key (hex of the raw key)",
+    "approvals_required": "auditor signatures needed before a release is delivered",
+    "k_min": "minimum cohort size for every released count",
+    "db": "the append-only, hash-chained audit log (metadata and digests only)",
+    "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
+    "participants": "servers have an address and a config; auditors have neither",
+}
+
+
+def _write_yaml(path: Path, data: dict[str, Any], header: str, comments: dict[str, str] | None = None) -> None:
+    notes = {**COMMENTS, **(comments or {})}
+    lines = [f"# {header}"]
+    for key, value in data.items():
+        if key in notes:
+            lines.append(f"# {notes[key]}")
+        lines.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True).rstrip("\n"))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt: str, header: str) -> tuple[dict[str, Path], Path]:
@@ -800,7 +848,8 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
         {"name": AUDITOR, "role": "auditor"},
     ]
     topology = out / "topology.yaml"
-    _write_yaml(topology, {"name": "demo", "certs_dir": "certs", "participants": participants}, header)
+    _write_yaml(topology, {"name": "demo", "certs_dir": "certs", "participants": participants}, header,
+                {"name": "this deployment's name"})
     return configs, topology
 
 
