@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,13 +82,32 @@ class Counts:
 
 
 class _Chain:
-    """Shared state of all chains of one session, so one failure cancels everything at once."""
+    """Shared state of all chains of one session, so one failure cancels everything at once.
 
-    def __init__(self) -> None:
+    Streams carry no overall deadline (a chain over millions of IDs legitimately takes minutes);
+    instead a watchdog fails the session when no chunk has moved anywhere for ``stall_seconds``.
+    """
+
+    def __init__(self, stall_seconds: float = 120.0) -> None:
         self.calls: list[grpc.Future] = []
         self.lock = threading.Lock()
         self.first_error: ZhongliError | None = None
         self.failed = threading.Event()
+        self.stall_seconds = stall_seconds
+        self.last_progress = time.monotonic()
+        self.done = threading.Event()
+
+    def touch(self) -> None:
+        self.last_progress = time.monotonic()
+
+    def watch(self, parties: list[str]) -> None:
+        while not self.done.wait(min(1.0, self.stall_seconds / 4)):
+            if time.monotonic() - self.last_progress > self.stall_seconds:
+                self.fail(PartyUnavailable(
+                    f"the pseudonym chain made no progress for {self.stall_seconds:.0f}s; a party stalled "
+                    f"(parties: {', '.join(parties)}) [DEADLINE_EXCEEDED]"
+                ))
+                return
 
     def track(self, call: grpc.Future) -> None:
         with self.lock:
@@ -128,7 +148,7 @@ def run_chains(
     clients: list[PartyClient], session_id: str, counts: dict[str, Counts], chunk_rows: int, progress: Progress
 ) -> dict[str, PartyTable]:
     """Compute every party's pseudonyms; returns one table (pseudonyms only) per party."""
-    chain = _Chain()
+    chain = _Chain(stall_seconds=clients[0].timeout if clients else 120.0)
     total = sum(c.unique_ids for c in counts.values()) or 1
     done = [0]
     done_lock = threading.Lock()
@@ -142,21 +162,20 @@ def run_chains(
     def one(origin: PartyClient) -> PartyTable:
         others = [c for c in clients if c is not origin]
         expected = counts[origin.name].unique_ids
-        stream = origin.stub.StreamBlinded(
-            pb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows), timeout=origin.timeout
-        )
+        stream = origin.stub.StreamBlinded(pb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows))
         chain.track(stream)
         upstream: Iterator[pb.PointChunk] = _checked(stream, origin.name, "sending its blinded points", chain)
         degenerate: list[np.ndarray] = []
         for other in others:
             header = pb.BlindHeader(session_id=session_id, origin_party=origin.name)
-            call = other.stub.Blind(_requests(header, upstream), timeout=other.timeout)
+            call = other.stub.Blind(_requests(header, upstream))
             chain.track(call)
             upstream = _stage(call, other.name, degenerate, chain)
         out = bytearray()
         try:
             for chunk in upstream:
                 out += chunk.points
+                chain.touch()
                 advanced(chunk.count)
         except grpc.RpcError as exc:
             chain.fail(rpc_error(origin.name, "the pseudonym chain", exc))
@@ -177,6 +196,8 @@ def run_chains(
         valid &= pseud.any(axis=1)  # an all-zero output is degenerate whatever reported it
         return PartyTable(party=origin.name, role=origin.role, pseudonyms=pseud, valid=valid)
 
+    watchdog = threading.Thread(target=chain.watch, args=([c.name for c in clients],), daemon=True)
+    watchdog.start()
     with ThreadPoolExecutor(max_workers=len(clients)) as pool:
         futures = [pool.submit(one, c) for c in clients]
         results: dict[str, PartyTable] = {}
@@ -185,6 +206,7 @@ def run_chains(
                 results[c.name] = f.result()
             except ZhongliError as e:
                 chain.fail(e)
+    chain.done.set()
     if chain.first_error is not None:
         raise chain.first_error
     return results
@@ -216,6 +238,7 @@ def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray],
             pos = serde.positions_from_bytes(r.degenerate_positions, r.chunk.count)
             if pos.size:
                 sink.append(pos.astype(np.int64) + offset)
+            chain.touch()
             offset += r.chunk.count
             yield r.chunk
     except grpc.RpcError as exc:

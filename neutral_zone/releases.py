@@ -132,7 +132,7 @@ class Gate:
             rel.payload, rel.status = payload, PENDING
         else:
             rel.status = REFUSED
-            rel.error = "; ".join(c.detail for c in rel.checks if not c.passed)
+            rel.error = "; ".join(f"{c.name}: {c.detail}" for c in rel.checks if not c.passed)
             log.info("release %s refused by automatic checks", rel.release_id)
 
     def refresh(self, rel: Release) -> None:

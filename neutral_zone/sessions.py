@@ -133,6 +133,8 @@ class Zone:
 
     def _fail(self, s: Session, reason: str) -> None:
         with s.lock:
+            if s.state == CLOSED:  # closed while preparing: already purged and logged
+                return
             s.state, s.error = FAILED_S, reason
             s.purge()
         log.warning("session %s failed and was purged: %s", s.session_id, reason)
@@ -218,6 +220,8 @@ class Zone:
         with self._lock:
             sessions = list(self._sessions.values())
         for s in sessions:
+            if s.state == CLOSED:
+                continue  # purged with its session, whatever the audit log still says
             rel = s.releases.get(release_id)
             if rel is not None:
                 if peer.name not in (s.requester.name, rel.recipient):

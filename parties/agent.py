@@ -80,7 +80,10 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         s = self.sessions.get(request.session_id)
         step = _chunk(request.chunk_rows, self.cfg.chunk_rows) * POINT_BYTES
         for lo in range(0, len(s.points), step):
-            yield serde.points_to_pb(s.points[lo : lo + step])
+            with s.lock:  # never yield while holding it: the consumer may be slow
+                s.check_live()
+                msg = serde.points_to_pb(s.points[lo : lo + step])
+            yield msg
 
     @guarded("zone")
     def Blind(self, request: Iterator[pb.BlindRequest], context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.BlindResponse]:
@@ -94,7 +97,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             if msg.WhichOneof("msg") != "chunk":
                 raise ProtocolError("a Blind stream carries exactly one header, first")
             points = serde.points_from_pb(msg.chunk, MAX_CHUNK_POINTS)
-            out, bad = s.key.blind(points)
+            with s.lock:
+                s.check_live()
+                out, bad = s.key.blind(points)
             yield pb.BlindResponse(chunk=serde.points_to_pb(out), degenerate_positions=serde.positions_to_bytes(bad))
 
     @guarded("zone")
@@ -117,9 +122,10 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         step = _chunk(request.chunk_rows, self.cfg.chunk_rows)
         for lo in range(0, s.rows, step):
             hi = min(lo + step, s.rows)
-            yield pb.StreamColumnsResponse(
-                chunk=serde.columns_chunk_to_pb(s.row_id_index[lo:hi], [c.values[lo:hi] for c in cols])
-            )
+            with s.lock:  # a purge zero-fills these arrays: check, then copy out, under the lock
+                s.check_live()
+                chunk = serde.columns_chunk_to_pb(s.row_id_index[lo:hi], [c.values[lo:hi] for c in cols])
+            yield pb.StreamColumnsResponse(chunk=chunk)
 
     @guarded("zone")
     def EndSession(self, request: pb.EndSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.EndSessionResponse:

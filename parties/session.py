@@ -36,13 +36,22 @@ class PartySession:
     row_id_index: np.ndarray  # for each streamed row, position of its ID in `points`
     columns: list[EncodedColumn]
     counts: dict[str, int]
+    # Held while a chunk is read from the session and while it is purged, so a stream that
+    # outlives its session (EndSession, TTL) stops with an error instead of sending zeroed buffers.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    purged: bool = False
 
     @property
     def n_points(self) -> int:
         return len(self.points) // POINT_BYTES
 
+    def check_live(self) -> None:
+        """Raise if the session was purged; call with ``lock`` held, before touching its data."""
+        if self.purged:
+            raise SessionExpired(f"session '{self.session_id}' ended at this party while a stream was using it")
+
     def purge(self) -> None:
+        self.purged = True
         self.key.destroy()
         self.points[:] = bytes(len(self.points))
         for arr in (self.row_source, self.row_id_index, *(c.values for c in self.columns)):
@@ -132,7 +141,8 @@ class SessionStore:
             old = self._sessions.pop(s.session_id, None)
             self._sessions[s.session_id] = s
         if old is not None:
-            old.purge()
+            with old.lock:
+                old.purge()
 
     def get(self, session_id: str) -> PartySession:
         with self._lock:

@@ -7,7 +7,9 @@ messages: they may be personal data.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,9 +37,30 @@ class LoadedData:
     columns: list[EncodedColumn]
 
 
-def _lines(mask: np.ndarray, limit: int = 5) -> str:
-    idx = np.flatnonzero(mask)[:limit] + 1 + CSV_HEADER_LINES
-    return ", ".join(str(i) for i in idx)
+def _lines(mask: np.ndarray, fmt: str, limit: int = 5) -> str:
+    """Where the flagged rows are, as a person opening the file would count: file lines for a
+    CSV (the header is line 1), 1-based row numbers for Parquet, which has no lines."""
+    if fmt == "csv":
+        idx = np.flatnonzero(mask)[:limit] + 1 + CSV_HEADER_LINES
+        return "lines " + ", ".join(str(i) for i in idx)
+    idx = np.flatnonzero(mask)[:limit] + 1
+    return "rows " + ", ".join(str(i) for i in idx)
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The 1-based line holding the first byte sequence ``encoding`` cannot decode.
+
+    pandas reports a decoding error's offset inside its own read buffer, not inside the file, so
+    we find the place ourselves (on the error path only, one streaming pass over the file).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def read_frame(cfg: PartyConfig) -> pd.DataFrame:
@@ -52,10 +75,11 @@ def read_frame(cfg: PartyConfig) -> pd.DataFrame:
             frame = pd.read_parquet(src.path)
     except pd.errors.EmptyDataError:
         raise DataError(f"party '{cfg.name}': data file {where} is empty (no header, no rows)") from None
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        line = _first_undecodable_line(src.path, src.encoding) if src.format == "csv" else None
+        at = f" (first at line {line})" if line is not None else ""
         raise DataError(
-            f"party '{cfg.name}': {where} is not valid {src.encoding} (byte offset {exc.start}); "
-            "re-encode it or set source.encoding"
+            f"party '{cfg.name}': {where} is not valid {src.encoding}{at}; re-encode it or set source.encoding"
         ) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise DataError(f"party '{cfg.name}': cannot parse {where}: {type(exc).__name__}: {str(exc)[:200]}") from None
@@ -71,11 +95,19 @@ def load(cfg: PartyConfig) -> LoadedData:
     available = list(frame.columns)
     missing = [c for c in [cfg.id_column, *(s.name for s in cfg.columns)] if c not in frame.columns]
     if missing:
+        # Quoted, so a stray space or invisible character in the file's header shows.
         raise DataError(
             f"party '{cfg.name}': column(s) {', '.join(repr(m) for m in missing)} named in the config "
-            f"are not in {where} (columns there: {', '.join(available)})"
+            f"are not in {where} (columns there: {', '.join(repr(str(c)) for c in available)})"
         )
     ids = normalise(frame[cfg.id_column], cfg.id_type)
+    if not ids.notna().any():
+        # Single invalid IDs are counted, never fatal; but when not one is valid the config points
+        # at the wrong column or ID type, and a session would silently match nobody.
+        raise DataError(
+            f"party '{cfg.name}': none of the {len(frame)} value(s) in ID column '{cfg.id_column}' of {where} "
+            f"is a valid {cfg.id_type} ID; check id_column and id_type in the config"
+        )
     encoded = [_encode(cfg, frame[s.name], s, where) for s in cfg.columns]
     return LoadedData(rows=len(frame), ids=ids, columns=encoded)
 
@@ -87,11 +119,12 @@ def _encode(cfg: PartyConfig, col: pd.Series, spec: ColumnSpec, where: str) -> E
             values = col.astype("float64").to_numpy()
         else:
             values = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()
-        bad = present & np.isnan(values)
+        # Infinity ("inf", "1e999") parses but is no measurement; it would poison every sum.
+        bad = present & ~np.isfinite(values)
         if bad.any():
             raise DataError(
                 f"party '{cfg.name}': column '{spec.name}' is declared numeric but {int(bad.sum())} value(s) "
-                f"in {where} are not numbers (lines {_lines(bad)})"
+                f"in {where} are not finite numbers ({_lines(bad, cfg.source.format)})"
             )
         return EncodedColumn(spec, "float64", values)
     if spec.type == "timestamp":
@@ -100,7 +133,7 @@ def _encode(cfg: PartyConfig, col: pd.Series, spec: ColumnSpec, where: str) -> E
         if bad.any():
             raise DataError(
                 f"party '{cfg.name}': column '{spec.name}' is declared timestamp (ISO 8601) but "
-                f"{int(bad.sum())} value(s) in {where} do not parse (lines {_lines(bad)})"
+                f"{int(bad.sum())} value(s) in {where} do not parse ({_lines(bad, cfg.source.format)})"
             )
         ms = ts.astype("datetime64[ms, UTC]").to_numpy(dtype="datetime64[ms]").astype(np.int64)
         ms[~present] = INT64_MIN

@@ -25,6 +25,7 @@ import grpc
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from audit.config import AuditConfig
 from audit.service import serve as audit_serve
@@ -198,11 +199,12 @@ def state_of(resp: Any) -> str:
 
 def wait_settled(client: ZoneClient, sid: str, timeout: float = WAIT) -> Any:
     """Poll GetSession until the session is no longer preparing; returns the last response."""
-    return poll(
-        lambda: (r := client.session(sid)) if state_of(r := client.session(sid)) != "preparing" else None,
-        f"session {sid} settles",
-        timeout,
-    )
+
+    def settled() -> Any:
+        r = client.session(sid)
+        return r if state_of(r) != "preparing" else None
+
+    return poll(settled, f"session {sid} settles", timeout)
 
 
 def open_and_settle(client: ZoneClient, parties: list[str]) -> tuple[str, Any]:
@@ -294,6 +296,78 @@ def test_empty_files(tmp_path, live, content, needle):
     w.assert_purged(sid)
     bad.write_bytes(good)
     assert_ready_again(w, ALL3)
+
+
+def _no_valid_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["phone"] = "not-a-phone"  # e.g. id_type: phone pointed at an email column
+    return frame
+
+
+def _infinite(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[[2], "score"] = "inf"
+    frame.loc[[7], "score"] = "1e999"
+    return frame
+
+
+def _spaced_header(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.rename(columns={"score": "score "})
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needles"),
+    [
+        (_no_valid_ids, ("ID column 'phone'", "valid phone ID", "id_type")),
+        (_infinite, ("'score'", "finite", "lines 4, 9")),
+        (_spaced_header, ("'score'", "'score '")),
+    ],
+    ids=["no-valid-id", "infinity", "spaced-header"],
+)
+def test_more_data_mistakes_are_named(tmp_path, live, mutate, needles):
+    topo = small_world(tmp_path)
+    bad = tmp_path / "provider.csv"
+    good = bad.read_bytes()
+    mutate(pd.read_csv(bad, dtype=str)).to_csv(bad, index=False)
+    w = live(topo)
+    sid, resp = open_and_settle(w.client("oem"), ALL3)
+    assert_failed(resp, "provider", str(bad), *needles)
+    w.assert_purged(sid)
+    bad.write_bytes(good)
+    assert_ready_again(w, ALL3)
+
+
+def test_undecodable_bytes_name_the_line(tmp_path, live):
+    topo = small_world(tmp_path)
+    bad = tmp_path / "oem.csv"
+    lines = bad.read_bytes().split(b"\n")
+    lines[150] = lines[150].replace(b",", b",\xd6\xd0", 1)  # GBK bytes in a UTF-8 file, line 151
+    bad.write_bytes(b"\n".join(lines))
+    w = live(topo)
+    sid, resp = open_and_settle(w.client("oem"), ALL3)
+    assert_failed(resp, "oem", str(bad), "not valid utf-8", "line 151")
+    w.assert_purged(sid)
+
+
+def test_parquet_mistakes_are_located_by_row(tmp_path, live):
+    topo = small_world(tmp_path)
+    frame = pd.read_csv(tmp_path / "media-a.csv", dtype=str)
+    frame.loc[[0, 5], "score"] = "?"
+    frame.to_parquet(tmp_path / "media-a.parquet")
+    cfg = yaml.safe_load((topo.parent / "party-media-a.yaml").read_text())
+    cfg["source"] = {"format": "parquet", "path": str(tmp_path / "media-a.parquet")}
+    (topo.parent / "party-media-a.yaml").write_text(yaml.safe_dump(cfg))
+    w = live(topo)
+    sid, resp = open_and_settle(w.client("oem"), ALL3)
+    err = assert_failed(resp, "media-a", "'score'", "rows 1, 6")
+    assert "lines" not in err  # a Parquet file has no lines
+    w.assert_purged(sid)
+
+
+def test_party_not_running_fails_session_naming_it(tmp_path, live):
+    w = live(small_world(tmp_path), skip=("media-a",))
+    sid, resp = open_and_settle(w.client("oem"), ALL3)
+    assert_failed(resp, "party 'media-a'", "unreachable", "UNAVAILABLE")
+    w.assert_purged(sid)
+    assert_ready_again(w, ["oem", "provider"])
 
 
 # --- 5: a config with an unknown field -----------------------------------------------------------
@@ -479,4 +553,64 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
     assert blind([header, chunk])[0].chunk.count == 3
     assert stub.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
     assert sid not in w.agents["media-a"].sessions._sessions
+    assert_ready_again(w, ["oem", "media-a"])
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _ZoneContext:
+    """Just enough of a grpc.ServicerContext to drive a servicer generator by hand: the caller is
+    the zone's certificate, and ``abort`` records the status like gRPC does (by raising)."""
+
+    def __init__(self, cert_pem: bytes) -> None:
+        self.pem = cert_pem
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {"x509_pem_cert": [self.pem]}
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code, self.details = code, details
+        raise _Aborted(details)
+
+
+def test_session_ended_mid_stream_stops_the_stream_instead_of_sending_zeros(tmp_path, live):
+    """EndSession or the TTL reaper may purge a session while one of its streams is still being
+    produced; the purge zero-fills the buffers, so the stream must stop with NOT_FOUND rather than
+    go on sending zeroed points and columns that look valid. Driven by hand (no gRPC buffering in
+    between), so the interleaving is exact."""
+    w = live(small_world(tmp_path, parties=(("oem", "brand"), ("media-a", "media"))))
+    agent = w.agents["media-a"]
+    ctx = _ZoneContext((w.certs / "zone.pem").read_bytes())
+
+    def prepared(sid: str) -> None:
+        agent.Prepare(ppb.PrepareRequest(session_id=sid, id_type=ppb.ID_TYPE_PHONE), ctx)
+
+    def cut_after_first(stream: Iterator[Any], sid: str) -> None:
+        next(stream)
+        assert agent.sessions.end(sid)
+        ctx.code = None
+        with pytest.raises(_Aborted):
+            next(stream)
+        assert ctx.code == grpc.StatusCode.NOT_FOUND and sid in ctx.details, (ctx.code, ctx.details)
+
+    prepared("ses-cut-1")
+    cut_after_first(agent.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-1", chunk_rows=64), ctx), "ses-cut-1")
+
+    prepared("ses-cut-2")
+    pts = bytes(hash_ids("x", "phone", [f"1380000{i:04d}" for i in range(128)]))
+    reqs = [
+        ppb.BlindRequest(header=ppb.BlindHeader(session_id="ses-cut-2", origin_party="oem")),
+        *(ppb.BlindRequest(chunk=ppb.PointChunk(count=64, points=pts[i : i + 64 * POINT_BYTES])) for i in (0, 64 * POINT_BYTES)),
+    ]
+    cut_after_first(agent.Blind(iter(reqs), ctx), "ses-cut-2")
+
+    prepared("ses-cut-3")
+    stream = agent.StreamColumns(ppb.StreamColumnsRequest(session_id="ses-cut-3", chunk_rows=64), ctx)
+    assert next(stream).WhichOneof("msg") == "header"
+    cut_after_first(stream, "ses-cut-3")
+    assert len(agent.sessions) == 0
     assert_ready_again(w, ["oem", "media-a"])

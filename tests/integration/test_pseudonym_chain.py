@@ -58,3 +58,43 @@ def test_chain_matches_plain_intersection(pki, tmp_path, n_parties):
             c.close()
         for s in servers:
             s.stop(0)
+
+
+def test_stalled_party_fails_the_chain_with_a_clear_message(pki, tmp_path):
+    """A party that stops answering mid-stream trips the stall watchdog: the chain fails naming
+    the stall instead of hanging, and the other parties' streams are cancelled."""
+    import threading
+
+    from protocols.errors import PartyUnavailable
+
+    rng = np.random.default_rng(9)
+    servers, clients, agents = [], [], []
+    release = threading.Event()
+    try:
+        for name, role in NAMES[:2]:
+            csv = tmp_path / f"{name}.csv"
+            write_party_csv(csv, phones(rng, 2000), rng)
+            server, port, agent = serve(party_config(name, role, csv, pki.tls(name)))
+            servers.append(server)
+            agents.append(agent)
+            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 1.0))
+        counts = prepare_all(clients, "ses-stall", "phone", 60)
+        stalled = agents[1].sessions.get("ses-stall")
+
+        class HangingKey:
+            def blind(self, points):
+                release.wait(30)
+                raise RuntimeError("released")
+
+            def destroy(self):
+                pass
+
+        stalled.key = HangingKey()  # the second party stops answering Blind
+        with pytest.raises(PartyUnavailable, match="no progress"):
+            run_chains(clients, "ses-stall", counts, 256, lambda *_: None)
+    finally:
+        release.set()
+        for c in clients:
+            c.close()
+        for s in servers:
+            s.stop(0)

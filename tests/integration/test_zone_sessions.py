@@ -1,0 +1,137 @@
+"""Session lifetime at the neutral zone over real servers: a TTL expiry and a close purge every
+table and pending payload, and a release whose cohort is below k_min is refused, never
+fetchable, and logged as refused by the audit service."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+import numpy as np
+
+from audit.client import AuditClient
+from deploy.world import PartySpec, write_world
+from neutral_zone.client import ZoneCallError
+from tests.integration.helpers import phones
+from tests.integration.test_bad_input import (
+    COLUMNS,
+    WAIT,
+    LiveWorld,
+    assert_ready_again,
+    call_code,
+    live,  # noqa: F401  (fixture)
+    poll,
+    small_world,
+    state_of,
+    write_ids_csv,
+)
+
+TWO = (("oem", "brand"), ("media-a", "media"))
+
+
+def ready_with_pending_release(w: LiveWorld, ttl: int = 0) -> tuple[str, str]:
+    c = w.client("oem")
+    sid = c.open_session(["oem", "media-a"], ttl_seconds=ttl)
+    c.wait_ready(sid, timeout=WAIT)
+    rel = c.run_job(sid, "intersection_stats")
+    assert c.wait_computed(rel, timeout=WAIT)["status"] == "pending"
+    s = w.zone_session(sid)
+    assert s.tables and s.releases[rel].payload is not None  # there is something to purge
+    return sid, rel
+
+
+def gone(w: LiveWorld, sid: str) -> bool:
+    try:
+        w.client("oem").session(sid)
+    except ZoneCallError as exc:
+        assert exc.grpc_code == grpc.StatusCode.NOT_FOUND, exc
+        return True
+    return False
+
+
+def test_ttl_expiry_purges_the_session(tmp_path, live):
+    w = live(small_world(tmp_path, parties=TWO))
+    sid, rel = ready_with_pending_release(w, ttl=5)  # the zone's minimum TTL
+    s = w.zone_session(sid)
+    tables = list(s.tables.values())
+    poll(lambda: gone(w, sid), f"session {sid} expires", timeout=WAIT)
+    assert sid not in w.zone._sessions
+    assert s.state == "closed" and s.tables == {}
+    assert s.releases[rel].payload is None
+    assert all(t.columns == {} and not t.pseudonyms.any() for t in tables)  # overwritten, not only dropped
+    oem = w.client("oem")
+    code, msg = call_code(oem.fetch, rel)
+    assert code == grpc.StatusCode.NOT_FOUND and rel in msg
+    code, msg = call_code(oem.run_job, sid, "intersection_stats")
+    assert code == grpc.StatusCode.NOT_FOUND and sid in msg
+    events = [e["event"] for e in w.audit_events(sid)]
+    assert events[-1] == "session_closed"
+    assert w.audit_events(sid)[-1]["detail"]["reason"] == "TTL expired"
+    assert_ready_again(w, ["oem", "media-a"])
+
+
+def test_close_session_purges_everything(tmp_path, live):
+    w = live(small_world(tmp_path, parties=TWO))
+    sid, rel = ready_with_pending_release(w)
+    s = w.zone_session(sid)
+    tables = list(s.tables.values())
+    oem = w.client("oem")
+    assert oem.close_session(sid) is True
+    assert s.state == "closed" and s.tables == {}
+    assert s.releases[rel].payload is None
+    assert all(t.columns == {} and not t.pseudonyms.any() for t in tables)
+    w.assert_purged(sid)
+    for fn, args in ((oem.session, (sid,)), (oem.close_session, (sid,)), (oem.run_job, (sid, "intersection_stats"))):
+        code, msg = call_code(fn, *args)
+        assert code == grpc.StatusCode.NOT_FOUND and sid in msg, (fn, msg)
+    code, msg = call_code(oem.fetch, rel)
+    assert code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION), msg
+    assert [e["event"] for e in w.audit_events(sid)][-1] == "session_closed"
+    assert_ready_again(w, ["oem", "media-a"])
+
+
+def test_release_below_k_min_is_refused_and_logged(tmp_path, live):
+    rng = np.random.default_rng(3)
+    pool = phones(rng, 190)
+    specs = []
+    for name, role, ids in (("oem", "brand", pool[:100]), ("media-a", "media", pool[90:])):  # 10 in common
+        csv = tmp_path / f"{name}.csv"
+        write_ids_csv(csv, ids)
+        specs.append(PartySpec(name, role, csv, columns=COLUMNS))
+    w = live(write_world(tmp_path / "world", specs, k_min=50))
+    c = w.client("oem")
+    sid = c.open_session(["oem", "media-a"])
+    c.wait_ready(sid, timeout=WAIT)
+    rel = c.run_job(sid, "intersection_stats")
+    info = c.wait_computed(rel, timeout=WAIT)
+    assert info["status"] == "refused"
+    k_check = next(ch for ch in info["checks"] if ch["name"] == "k_min")
+    assert not k_check["passed"] and "k=50" in k_check["detail"]
+    assert "oem ∩ media-a" in k_check["detail"]
+    assert w.zone_session(sid).releases[rel].payload is None
+
+    code, msg = call_code(c.fetch, rel)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "refused" in msg and "k=50" in msg
+
+    with AuditClient(w.audit_cfg.listen, w.tls("auditor-1"), server_name="audit") as auditor:
+        record = auditor.get_release(rel).release
+        assert record.status == "refused"
+        assert any(ch.name == "k_min" and not ch.passed for ch in record.checks)
+        assert not record.summary_json  # a refused release shows auditors nothing of its payload
+        assert rel not in [r.release_id for r in auditor.list_pending()]
+    # The session itself is unharmed.
+    assert state_of(c.session(sid)) == "ready"
+    assert_ready_again(w, ["oem", "media-a"])
+
+
+def test_release_of_a_closed_session_is_gone(tmp_path, live):
+    """After CloseSession the release's payload is purged, so the release must be NOT_FOUND (as
+    find_release's own message says), not "awaits approval" — and approving it later must not
+    turn it into an "approved" release that can never be fetched."""
+    w = live(small_world(tmp_path, parties=TWO))
+    sid, rel = ready_with_pending_release(w)
+    oem = w.client("oem")
+    oem.close_session(sid)
+    for fn in (oem.release, oem.fetch):
+        code, msg = call_code(fn, rel)
+        assert code == grpc.StatusCode.NOT_FOUND and "closed" in msg, msg
