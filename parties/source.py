@@ -8,6 +8,7 @@ messages: they may be personal data.
 from __future__ import annotations
 
 import codecs
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pandas as pd
 from parties.config import ColumnSpec, PartyConfig
 from protocols.errors import DataError
 from protocols.ids import normalise
+
+log = logging.getLogger(__name__)
 
 INT64_MIN = np.iinfo(np.int64).min
 CSV_HEADER_LINES = 1
@@ -65,16 +68,16 @@ def _first_undecodable_line(path: Path, encoding: str) -> int | None:
 
 def read_frame(cfg: PartyConfig) -> pd.DataFrame:
     src = cfg.source
-    where = str(src.path)
+    where = _shown(cfg)
     if not src.path.exists():
-        raise DataError(f"party '{cfg.name}': data file {where} does not exist")
+        raise DataError(f"party '{cfg.name}': {where} does not exist")
     try:
         if src.format == "csv":
             frame = pd.read_csv(src.path, dtype=str, keep_default_na=False, na_values=[""], encoding=src.encoding)
         else:
             frame = pd.read_parquet(src.path)
     except pd.errors.EmptyDataError:
-        raise DataError(f"party '{cfg.name}': data file {where} is empty (no header, no rows)") from None
+        raise DataError(f"party '{cfg.name}': {where} is empty (no header, no rows)") from None
     except UnicodeDecodeError:
         line = _first_undecodable_line(src.path, src.encoding) if src.format == "csv" else None
         at = f" (first at line {line})" if line is not None else ""
@@ -84,21 +87,30 @@ def read_frame(cfg: PartyConfig) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise DataError(f"party '{cfg.name}': cannot parse {where}: {type(exc).__name__}: {str(exc)[:200]}") from None
     if frame.empty:
-        raise DataError(f"party '{cfg.name}': data file {where} has a header but no rows")
+        raise DataError(f"party '{cfg.name}': {where} has a header but no rows")
     return frame
+
+
+def _shown(cfg: PartyConfig) -> str:
+    """How a party's file is named in messages that leave the party: its name, not its path."""
+    return f"data file '{cfg.source.path.name}'"
 
 
 def load(cfg: PartyConfig) -> LoadedData:
     """Read the source, check every configured column, normalise IDs and encode columns."""
     frame = read_frame(cfg)
-    where = str(cfg.source.path)
-    available = list(frame.columns)
+    where = _shown(cfg)
+    available = [str(c) for c in frame.columns]
     missing = [c for c in [cfg.id_column, *(s.name for s in cfg.columns)] if c not in frame.columns]
     if missing:
-        # Quoted, so a stray space or invisible character in the file's header shows.
+        # The full header stays in this party's own log; the message (which reaches the zone and
+        # the requester) names only near misses, quoted so a stray space or case slip shows.
+        log.error("%s: configured column(s) %s missing; columns in the file: %s", cfg.source.path, missing, available)
+        hints = [a for m in missing for a in available if a != m and a.strip().lower() == m.strip().lower()]
+        hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
         raise DataError(
             f"party '{cfg.name}': column(s) {', '.join(repr(m) for m in missing)} named in the config "
-            f"are not in {where} (columns there: {', '.join(repr(str(c)) for c in available)})"
+            f"are not in {where}{hint}"
         )
     ids = normalise(frame[cfg.id_column], cfg.id_type)
     if not ids.notna().any():
