@@ -100,8 +100,11 @@ class _Chain:
     def touch(self) -> None:
         self.last_progress = time.monotonic()
 
-    def watch(self, parties: list[str]) -> None:
+    def watch(self, parties: list[str], cancelled: threading.Event) -> None:
         while not self.done.wait(min(1.0, self.stall_seconds / 4)):
+            if cancelled.is_set():
+                self.fail(NotFound("the session was closed while its pseudonyms were being computed"))
+                return
             if time.monotonic() - self.last_progress > self.stall_seconds:
                 self.fail(PartyUnavailable(
                     f"the pseudonym chain made no progress for {self.stall_seconds:.0f}s; a party stalled "
@@ -145,9 +148,16 @@ def prepare_all(clients: list[PartyClient], session_id: str, id_type: str, ttl: 
 
 
 def run_chains(
-    clients: list[PartyClient], session_id: str, counts: dict[str, Counts], chunk_rows: int, progress: Progress
+    clients: list[PartyClient],
+    session_id: str,
+    counts: dict[str, Counts],
+    chunk_rows: int,
+    progress: Progress,
+    cancelled: threading.Event | None = None,
 ) -> dict[str, PartyTable]:
-    """Compute every party's pseudonyms; returns one table (pseudonyms only) per party."""
+    """Compute every party's pseudonyms; returns one table (pseudonyms only) per party.
+
+    Setting ``cancelled`` (the session was closed) cancels every stream within a second."""
     chain = _Chain(stall_seconds=clients[0].timeout if clients else 120.0)
     total = sum(c.unique_ids for c in counts.values()) or 1
     done = [0]
@@ -196,7 +206,9 @@ def run_chains(
         valid &= pseud.any(axis=1)  # an all-zero output is degenerate whatever reported it
         return PartyTable(party=origin.name, role=origin.role, pseudonyms=pseud, valid=valid)
 
-    watchdog = threading.Thread(target=chain.watch, args=([c.name for c in clients],), daemon=True)
+    watchdog = threading.Thread(
+        target=chain.watch, args=([c.name for c in clients], cancelled or threading.Event()), daemon=True
+    )
     watchdog.start()
     with ThreadPoolExecutor(max_workers=len(clients)) as pool:
         futures = [pool.submit(one, c) for c in clients]

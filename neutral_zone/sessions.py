@@ -48,6 +48,7 @@ class Session:
     n_entities: int = 0
     releases: dict[str, Release] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: threading.Event = field(default_factory=threading.Event)  # stops a running chain
 
     def purge(self) -> None:
         for t in self.tables.values():
@@ -107,7 +108,7 @@ class Zone:
         try:
             progress("parties normalise, hash and blind their IDs", 0.0)
             s.counts = prepare_all(clients, s.session_id, s.id_type, ttl)
-            tables = run_chains(clients, s.session_id, s.counts, self.cfg.chunk_rows, progress)
+            tables = run_chains(clients, s.session_id, s.counts, self.cfg.chunk_rows, progress, s.closed)
             progress("pulling shared columns", 1.0)
             pull_columns(clients, tables, s.session_id, self.cfg.chunk_rows, progress)
             n = assign_entities(list(tables.values()))
@@ -161,6 +162,7 @@ class Zone:
         return True
 
     def _close(self, s: Session, reason: str) -> None:
+        s.closed.set()
         with s.lock:
             was = s.state
             s.state = CLOSED

@@ -138,8 +138,17 @@ class SessionStore:
 
     def put(self, s: PartySession) -> None:
         with self._lock:
-            old = self._sessions.pop(s.session_id, None)
-            self._sessions[s.session_id] = s
+            # Checked again here: two Prepare calls can pass reserve_check at the same time.
+            if s.session_id not in self._sessions and len(self._sessions) >= self._max:
+                over = True
+            else:
+                over = False
+                old = self._sessions.pop(s.session_id, None)
+                self._sessions[s.session_id] = s
+        if over:
+            with s.lock:
+                s.purge()
+            raise ResourceLimit(f"this agent already holds {self._max} open sessions; close one first")
         if old is not None:
             with old.lock:
                 old.purge()

@@ -98,3 +98,45 @@ def test_stalled_party_fails_the_chain_with_a_clear_message(pki, tmp_path):
             c.close()
         for s in servers:
             s.stop(0)
+
+
+def test_closing_the_session_cancels_a_running_chain(pki, tmp_path):
+    """Closing a session while its chain runs cancels every stream instead of letting the
+    parties compute to the end for nothing."""
+    import threading
+
+    from protocols.errors import NotFound
+
+    rng = np.random.default_rng(9)
+    servers, clients, agents = [], [], []
+    release = threading.Event()
+    try:
+        for name, role in NAMES[:2]:
+            csv = tmp_path / f"{name}.csv"
+            write_party_csv(csv, phones(rng, 2000), rng)
+            server, port, agent = serve(party_config(name, role, csv, pki.tls(name)))
+            servers.append(server)
+            agents.append(agent)
+            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 600.0))
+        counts = prepare_all(clients, "ses-cancel", "phone", 60)
+        stalled = agents[1].sessions.get("ses-cancel")
+
+        class HangingKey:
+            def blind(self, points):
+                release.wait(30)
+                raise RuntimeError("released")
+
+            def destroy(self):
+                pass
+
+        stalled.key = HangingKey()  # the second party stops answering Blind
+        closed = threading.Event()
+        closed.set()  # closed before the first chunk could move; the stall limit is 10 minutes
+        with pytest.raises(NotFound, match="closed"):
+            run_chains(clients, "ses-cancel", counts, 256, lambda *_: None, closed)
+    finally:
+        release.set()
+        for c in clients:
+            c.close()
+        for s in servers:
+            s.stop(0)
