@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,6 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
+
+from deploy.world import free_ports
 
 # --------------------------------------------------------------------------------------------
 # Fixed shape of the world
@@ -716,19 +717,6 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
 # --------------------------------------------------------------------------------------------
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _tls(name: str) -> dict[str, str]:
     return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key"}
 
@@ -872,7 +860,7 @@ def generate(out: Path, n_leads: int = 20000, seed: int = 7, base_port: int | No
         raise ValueError(f"base_port must be between 1 and {65535 - len(SERVICES) + 1} (got {base_port})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ports = dict(zip(SERVICES, _free_ports(len(SERVICES)) if base_port is None
+    ports = dict(zip(SERVICES, free_ports(len(SERVICES)) if base_port is None
                      else range(base_port, base_port + len(SERVICES))))
     world = _build(n_leads, seed)
     data, stats = _write_data(world, out, fmt)

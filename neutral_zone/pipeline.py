@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -128,6 +129,20 @@ class _Chain:
             c.cancel()
 
 
+T = TypeVar("T")
+
+
+def _on_every_party(fn: Callable[[PartyClient], T], clients: list[PartyClient]) -> list[T]:
+    """Run ``fn`` for every party at once; wait for all, then raise the first error if any."""
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        futures = [pool.submit(fn, c) for c in clients]
+        errors = [f.exception() for f in futures]
+    for e in errors:
+        if e is not None:
+            raise e
+    return [f.result() for f in futures]
+
+
 def prepare_all(clients: list[PartyClient], session_id: str, id_type: str, ttl: int) -> dict[str, Counts]:
     req = pb.PrepareRequest(session_id=session_id, id_type=serde.ID_TYPE_TO_PB[id_type], ttl_seconds=ttl)
 
@@ -138,13 +153,7 @@ def prepare_all(clients: list[PartyClient], session_id: str, id_type: str, ttl: 
             raise rpc_error(c.name, "preparation", exc) from None
         return c.name, Counts(r.rows, r.unique_ids, r.invalid_ids, r.duplicate_ids, r.degenerate_points)
 
-    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
-        futures = [pool.submit(one, c) for c in clients]
-        errors = [f.exception() for f in futures]
-    for e in errors:
-        if e is not None:
-            raise e
-    return dict(f.result() for f in futures)
+    return dict(_on_every_party(one, clients))
 
 
 def run_chains(
@@ -294,12 +303,7 @@ def pull_columns(clients: list[PartyClient], tables: dict[str, PartyTable], sess
         t.schema, t.id_index, t.columns = schema, id_index, cols
         progress(f"columns received from '{c.name}': {rows:,} rows × {len(schema)} columns", 1.0)
 
-    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
-        futures = [pool.submit(one, c) for c in clients]
-        errors = [f.exception() for f in futures]
-    for e in errors:
-        if e is not None:
-            raise e
+    _on_every_party(one, clients)
 
 
 def end_all(clients: list[PartyClient], session_id: str) -> None:

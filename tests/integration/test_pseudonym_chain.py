@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from itertools import combinations
 
 import numpy as np
@@ -11,6 +13,7 @@ from neutral_zone.config import PartyPeer
 from neutral_zone.pipeline import PartyClient, end_all, prepare_all, pull_columns, run_chains
 from neutral_zone.tables import assign_entities
 from parties.agent import serve
+from protocols.errors import NotFound, PartyUnavailable
 from tests.integration.helpers import party_config, phones, write_party_csv
 
 NAMES = [("oem", "brand"), ("media-a", "media"), ("media-b", "media"), ("provider", "data_provider")]
@@ -60,83 +63,59 @@ def test_chain_matches_plain_intersection(pki, tmp_path, n_parties):
             s.stop(0)
 
 
-def test_stalled_party_fails_the_chain_with_a_clear_message(pki, tmp_path):
-    """A party that stops answering mid-stream trips the stall watchdog: the chain fails naming
-    the stall instead of hanging, and the other parties' streams are cancelled."""
-    import threading
+class HangingKey:
+    """Stands in for a party's session key: Blind never answers until released."""
 
-    from protocols.errors import PartyUnavailable
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
 
+    def blind(self, points):
+        self.release.wait(30)
+        raise RuntimeError("released")
+
+    def destroy(self):
+        pass
+
+
+@contextmanager
+def second_party_hangs(pki, tmp_path, session_id: str, stall_seconds: float):
+    """Two real party agents, prepared; the second one stops answering Blind."""
     rng = np.random.default_rng(9)
-    servers, clients, agents = [], [], []
+    servers, clients = [], []
     release = threading.Event()
     try:
+        agents = []
         for name, role in NAMES[:2]:
             csv = tmp_path / f"{name}.csv"
             write_party_csv(csv, phones(rng, 2000), rng)
             server, port, agent = serve(party_config(name, role, csv, pki.tls(name)))
             servers.append(server)
             agents.append(agent)
-            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 1.0))
-        counts = prepare_all(clients, "ses-stall", "phone", 60)
-        stalled = agents[1].sessions.get("ses-stall")
-
-        class HangingKey:
-            def blind(self, points):
-                release.wait(30)
-                raise RuntimeError("released")
-
-            def destroy(self):
-                pass
-
-        stalled.key = HangingKey()  # the second party stops answering Blind
-        with pytest.raises(PartyUnavailable, match="no progress"):
-            run_chains(clients, "ses-stall", counts, 256, lambda *_: None)
+            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), stall_seconds))
+        counts = prepare_all(clients, session_id, "phone", 60)
+        agents[1].sessions.get(session_id).key = HangingKey(release)
+        yield clients, counts
     finally:
         release.set()
         for c in clients:
             c.close()
         for s in servers:
             s.stop(0)
+
+
+def test_stalled_party_fails_the_chain_with_a_clear_message(pki, tmp_path):
+    """A party that stops answering mid-stream trips the stall watchdog: the chain fails naming
+    the stall instead of hanging, and the other parties' streams are cancelled."""
+    with second_party_hangs(pki, tmp_path, "ses-stall", stall_seconds=1.0) as (clients, counts):
+        with pytest.raises(PartyUnavailable, match="no progress"):
+            run_chains(clients, "ses-stall", counts, 256, lambda *_: None)
 
 
 def test_closing_the_session_cancels_a_running_chain(pki, tmp_path):
     """Closing a session while its chain runs cancels every stream instead of letting the
     parties compute to the end for nothing."""
-    import threading
-
-    from protocols.errors import NotFound
-
-    rng = np.random.default_rng(9)
-    servers, clients, agents = [], [], []
-    release = threading.Event()
-    try:
-        for name, role in NAMES[:2]:
-            csv = tmp_path / f"{name}.csv"
-            write_party_csv(csv, phones(rng, 2000), rng)
-            server, port, agent = serve(party_config(name, role, csv, pki.tls(name)))
-            servers.append(server)
-            agents.append(agent)
-            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 600.0))
-        counts = prepare_all(clients, "ses-cancel", "phone", 60)
-        stalled = agents[1].sessions.get("ses-cancel")
-
-        class HangingKey:
-            def blind(self, points):
-                release.wait(30)
-                raise RuntimeError("released")
-
-            def destroy(self):
-                pass
-
-        stalled.key = HangingKey()  # the second party stops answering Blind
+    with second_party_hangs(pki, tmp_path, "ses-cancel", stall_seconds=600.0) as (clients, counts):
         closed = threading.Event()
         closed.set()  # closed before the first chunk could move; the stall limit is 10 minutes
         with pytest.raises(NotFound, match="closed"):
             run_chains(clients, "ses-cancel", counts, 256, lambda *_: None, closed)
-    finally:
-        release.set()
-        for c in clients:
-            c.close()
-        for s in servers:
-            s.stop(0)
