@@ -103,6 +103,13 @@ def issue(
 
 
 def init_for(out: Path, participants: list[tuple[str, str]], days: int = 365) -> list[Path]:
-    """Create (or reuse) the CA in ``out`` and issue a certificate per ``(name, role)``."""
+    """Create (or reuse) the CA in ``out`` and issue a certificate per ``(name, role)``; each zone
+    also gets its sealing key ``<name>-seal.key`` (kept if it exists: sealed models depend on it)."""
     ca = load_ca(out) if (out / "ca.pem").exists() and (out / "ca.key").exists() else create_ca(out, days)
+    for name, role in participants:
+        seal = out / f"{name}-seal.key"
+        if role == "zone" and not seal.exists():
+            fd = os.open(seal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
     return [issue(out, name, role, ca, days) for name, role in participants]

@@ -113,6 +113,13 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(json.dumps(c.release(args.release_id), indent=2))
         return 0
     info, payload = c.fetch(args.release_id)
+    if info["kind"] == "row_scores":
+        from deploy.deliver import map_scores
+        from deploy.topology import load_topology
+
+        r = map_scores(load_topology(args.topology), args.identity, info, payload)
+        print(f"{r.rows_scored:,} of {r.rows_written:,} rows scored; written at your site to {r.path}")
+        payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": r.path}
     text = json.dumps({"release": info, "payload": payload}, indent=2, ensure_ascii=False)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

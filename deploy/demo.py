@@ -19,7 +19,9 @@ from audit.keys import generate as generate_auditor_key
 from audit.keys import load_public_hex
 from audit.log import verify_file
 from deploy.certs import init_for
+from deploy.deliver import map_scores
 from deploy.launcher import Cluster
+from deploy.report import write_report
 from deploy.synth import generate as synth
 from deploy.topology import load_topology
 from neutral_zone.client import ZoneClient
@@ -40,11 +42,11 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
     t0 = time.monotonic()
     out = out.resolve()
     world = out / "world"
-    say(f"[1/7] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
+    say(f"[1/9] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
     result = synth(world, n_leads=n_leads, seed=seed)
     topo = load_topology(result.topology)
 
-    say("[2/7] certificates: a project CA and one certificate per participant")
+    say("[2/9] certificates: a project CA and one certificate per participant")
     init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=30)
     auditors = topo.by_role("auditor")
     keys_dir = world / "keys"
@@ -52,7 +54,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         if not (keys_dir / f"{a.name}.key").exists():
             generate_auditor_key(keys_dir / a.name)
 
-    say("[3/7] starting every server as its own process (logs in " + str(world / "logs") + ")")
+    say("[3/9] starting every server as its own process (logs in " + str(world / "logs") + ")")
     summary: dict[str, Any] = {"topology": str(result.topology), "n_leads": n_leads, "seed": seed, "releases": []}
     with Cluster(topo, world / "logs") as cluster:
         for r in cluster.running:
@@ -64,7 +66,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         zone = ZoneClient(zone_p.address, topo.tls_for(oem).files(), server_name=zone_p.name)
         parties = [p.name for p in topo.participants if p.role in ("brand", "media", "data_provider")]
 
-        say(f"[4/7] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
+        say(f"[4/9] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
         sid = zone.open_session(parties, "phone")
         t_psi = time.monotonic()
 
@@ -85,34 +87,63 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         for p in status.parties:
             say(f"      {p.party:<10} rows {p.rows:>9,}  distinct valid IDs {p.unique_ids:>9,}  invalid {p.invalid_ids:>6,}  duplicate {p.duplicate_ids:>8,}")
 
-        say("[5/7] job intersection_stats -> release -> automatic checks -> audit service")
-        rid = zone.run_job(sid, "intersection_stats")
-        info = zone.wait_computed(rid)
-        say(f"      release {rid}: {info['status']}; checks: " + "; ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in info["checks"]))
-
         auditor = auditors[0].name
+        auditor_keys = {a.name: load_public_hex(keys_dir / f"{a.name}.pub") for a in auditors}
         print(BANNER, flush=True)
-        say(f"!!  DEMO AUDITOR '{auditor}' APPROVES AUTOMATICALLY. In production a person reviews the")
-        say("!!  pending release (`zhongli audit pending` / `show`) and signs with their own key.")
+        say(f"!!  DEMO AUDITOR '{auditor}' APPROVES EVERY RELEASE AUTOMATICALLY. In production a person")
+        say("!!  reviews each pending release (`zhongli audit pending` / `show`) and signs with their own key.")
         print(BANNER, flush=True)
         with AuditClient(audit_p.address, topo.tls_for(auditor).files(), server_name=audit_p.name) as audit:
-            if info["status"] == "pending":
+
+            def release(step: str, job: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+                t = time.monotonic()
+                rid = zone.run_job(sid, job, params)
+                info = zone.wait_computed(rid)
+                seconds = round(time.monotonic() - t, 2)
+                checks = "; ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in info["checks"])
+                say(f"[{step}] {job}: release {rid} {info['status']} in {seconds:.1f} s; checks: {checks}")
+                entry: dict[str, Any] = {"release_id": rid, "job": job, "recipient": info["recipient"], "status": info["status"],
+                                         "checks": info["checks"], "seconds": seconds}
+                if info["status"] != "pending":
+                    entry.update(error=info["error"], payload=None)
+                    summary["releases"].append(entry)
+                    return entry
                 audit.approve(rid, keys_dir / f"{auditor}.key", auditor)
-                say(f"[6/7] approved by {auditor}; the OEM fetches the release and checks the signature")
-            auditor_keys = {a.name: load_public_hex(keys_dir / f"{a.name}.pub") for a in auditors}
-            entry: dict[str, Any] = {"release_id": rid, "job": info["job"], "recipient": info["recipient"], "status": info["status"], "checks": info["checks"]}
-            try:
                 fetched, payload = zone.fetch(rid, auditor_keys=auditor_keys, required=1)
                 entry.update(status=fetched["status"], digest=fetched["digest"], approvals=fetched["approvals"], payload=payload)
+                say(f"      approved by {auditor}; fetched by the OEM, digest and signature verified")
+                if fetched["kind"] == "row_scores":
+                    r = map_scores(topo, oem, fetched, payload)
+                    say(f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads to {r.path}")
+                    payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": r.path}
+                    entry["payload"] = payload
                 (out / f"release-{rid}.json").write_text(json.dumps({"release": fetched, "payload": payload}, indent=2, ensure_ascii=False) + "\n")
-            except Exception as exc:  # reported in the summary, not swallowed
-                entry.update(error=str(exc), payload=None)
-            summary["releases"].append(entry)
+                summary["releases"].append(entry)
+                return entry
+
+            release("5/9", "intersection_stats")
+            card = release("6/9", "lead_rating_train", {"label": "visited_store"})
+            model_id = card["payload"]["model_id"] if card.get("payload") else None
+            if model_id:
+                auc = card["payload"]["auc"]
+                pv = {p["label"]: round(p["auc"], 3) for p in card["payload"]["partner_value"]}
+                say(f"      held-out AUC {auc['model']:.3f} (logistic baseline {auc['logistic_baseline']:.3f}); "
+                    f"top-10% lift {card['payload']['top10']['lift']:.2f}; by data: {pv}")
+                sealed = release("7/9", "lead_rating_seal", {"model_id": model_id})
+                release("8/9", "lead_rating_score", {"model_id": model_id})
+                if sealed.get("payload"):
+                    say("      scoring again from the OEM's sealed copy of the model (opened only inside the zone)")
+                    again = release("8/9", "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
+                    again["note"] = "scored from the sealed model the OEM holds"
+                    sealed["payload"] = {k: v for k, v in sealed["payload"].items() if k != "sealed"} | {"sealed": "(stored by the OEM; unreadable without the zone's key)"}
             remote = audit.verify()
         zone.close_session(sid)
         zone.close()
 
-    say("[7/7] verifying the audit log's hash chain")
+    say("[9/9] the OEM's report, rendered at the OEM from released payloads only")
+    report = write_report(sorted(out.glob("release-*.json")), out / "report.html")
+    summary["report"] = str(report)
+    say("      verifying the audit log's hash chain")
     local = verify_file(world / "audit.db")
     summary["audit_log_verified"] = bool(local.ok and remote.ok)
     summary["audit_log"] = {"entries": local.entries, "ok": local.ok, "detail": local.detail}
@@ -139,7 +170,19 @@ def render_summary(summary: dict[str, Any]) -> str:
                 lines.append(f"  {s['party']:<10} ({s['role']}) {s['people']:>10,} people")
             for o in p["overlaps"]:
                 lines.append(f"  {' ∩ '.join(o['parties']):<44} {o['people']:>10,}")
+        elif r["job"] == "lead_rating_train":
+            lines.append(f"  label {p['label']}: held-out AUC {p['auc']['model']:.3f} (logistic {p['auc']['logistic_baseline']:.3f}), "
+                         f"top-10% visit rate {p['top10']['rate']:.1%} vs {p['top10']['average_rate']:.1%} average (lift {p['top10']['lift']:.2f})")
+            for v in p.get("partner_value", []):
+                lines.append(f"  AUC with {v['label']:<28} {v['auc']:.3f}")
+            for g in p["grades"]:
+                lines.append(f"  grade {g['grade']}: {g['leads']:>7,} leads, visit rate {g['rate']:.1%} (lift {g['lift']:.2f})")
+        elif r["job"] == "lead_rating_score":
+            lines.append(f"  {p['rows']:,} leads scored; grades {p['grade_counts']}; file at the OEM: {p['scores_file']}")
+        elif r["job"] == "lead_rating_seal":
+            lines.append(f"  sealed model {p['model_id']} ({p['bytes']:,} bytes), stored by the OEM")
     lines.append(f"audit log: {summary['audit_log']['entries']} entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}")
+    lines.append(f"report: {summary.get('report', '-')}")
     lines.append(f"time: {summary['seconds_total']:.1f} s (pseudonyms + upload: {summary['session']['seconds_to_ready']:.1f} s)")
     lines.append("")
     return "\n".join(lines)

@@ -770,6 +770,8 @@ COMMENTS: dict[str, str] = {
     "auditors": "auditors by Ed25519 public key (hex of the raw key)",
     "approvals_required": "auditor signatures needed before a release is delivered",
     "k_min": "minimum cohort size for every released count",
+    "seal_key_file": "the zone's own key for sealed models (`zhongli certs init` writes it; never share it)",
+    "row_key_column": "names each row at this site only; scores are written back against it, it is never shared",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
     "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
     "participants": "servers have an address and a config; auditors have neither",
@@ -804,6 +806,8 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
             "ids_unique": role != "media",
             "columns": PARTY_COLUMNS["media" if role == "media" else party],
         }
+        if role == "brand":
+            cfg["row_key_column"] = "lead_id"
         configs[party] = out / f"party-{party}.yaml"
         _write_yaml(configs[party], cfg, header)
     zone = {
@@ -815,6 +819,7 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
         "auditors": auditors,
         "approvals_required": 1,
         "k_min": 50,
+        "seal_key_file": "certs/zone-seal.key",
     }
     configs["zone"] = out / "zone.yaml"
     _write_yaml(configs["zone"], zone, header)

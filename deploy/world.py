@@ -69,7 +69,7 @@ def write_world(
         "name": "zone", "listen": addr["zone"], "tls": _tls("zone"),
         "parties": [{"name": p.name, "role": p.role, "address": addr[p.name]} for p in parties],
         "audit": {"name": "audit", "address": addr["audit"]}, "auditors": keys, "approvals_required": 1, "k_min": k_min,
-        **(zone_extra or {}),
+        "seal_key_file": "certs/zone-seal.key", **(zone_extra or {}),
     }
     (out / "zone.yaml").write_text(yaml.safe_dump(zone, sort_keys=False))
     audit = {"name": "audit", "listen": addr["audit"], "tls": _tls("audit"), "db": "audit.db", "zone_name": "zone", "auditors": keys}

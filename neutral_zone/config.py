@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -28,4 +29,7 @@ class ZoneConfig(ServiceConfig):
     session_ttl_seconds: int = Field(default=1800, ge=5, le=24 * 3600)
     max_sessions: int = Field(default=4, ge=1, le=64)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
-    rpc_timeout_seconds: float = Field(default=120.0, gt=0)  # per streaming step with a party
+    rpc_timeout_seconds: float = Field(default=120.0, gt=0)  # unary deadline; stall limit for streams
+    # 32-byte AES key (hex) for sealed models, kept at the zone site only. Without it the zone
+    # makes a key per process: sealed models then open only until the zone restarts.
+    seal_key_file: Path | None = None

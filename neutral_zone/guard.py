@@ -65,7 +65,13 @@ _LL_WRITE_RIGHTS_BY_ABI = {
     2: 1 << 13,  # REFER (rename/link across directories)
     3: 1 << 14,  # TRUNCATE
 }
-_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_RESTRICT_SELF = 444, 446  # same on x86_64 and aarch64
+_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446  # x86_64 and aarch64
+_LANDLOCK_RULE_PATH_BENEATH = 1
+# POSIX semaphores (multiprocessing locks, used by joblib's thread pools inside scikit-learn) are
+# files in /dev/shm, a RAM-backed tmpfs: the one place the kernel layer lets C code create files.
+# They hold no data, and Python-level writes there are still refused by the audit hook.
+SHM_DIR = "/dev/shm"
+_SHM_RIGHTS = (1 << 1) | (1 << 5) | (1 << 8)  # WRITE_FILE, REMOVE_FILE, MAKE_REG
 _PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 38, 4
 landlock_abi = 0
 
@@ -111,7 +117,8 @@ def _landlock(libc: Any) -> int:
     if fd < 0:
         return 0
     try:
-        # No rules are added: every handled (write) right is denied everywhere.
+        # Every handled (write) right is denied everywhere, except file creation in /dev/shm.
+        _allow_shm(libc, fd, rights)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return 0
         if libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, fd, 0) != 0:
@@ -119,6 +126,23 @@ def _landlock(libc: Any) -> int:
     finally:
         os.close(fd)
     return int(abi)
+
+
+def _allow_shm(libc: Any, ruleset_fd: int, handled: int) -> None:
+    import ctypes
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    if not os.path.isdir(SHM_DIR):
+        return
+    dir_fd = os.open(SHM_DIR, os.O_PATH | os.O_CLOEXEC)
+    try:
+        rule = PathBeneath(_SHM_RIGHTS & handled | ((1 << 14) & handled), dir_fd)  # + TRUNCATE if handled
+        libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset_fd, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0)
+    finally:
+        os.close(dir_fd)
 
 
 def is_installed() -> bool:

@@ -33,6 +33,7 @@ from protocols.release import (
     canonical_json,
     check_finite,
     check_k_min,
+    check_row_owner,
     decision_message,
     header_for,
     signature_valid,
@@ -105,7 +106,11 @@ class Gate:
         payload = canonical_json(out.payload)
         rel.kind, rel.recipient = out.kind, out.recipient
         rel.digest = header_for(rel.release_id, rel.session_id, rel.job, out.kind, out.recipient, payload).digest()
-        rel.checks = [check_k_min(out.cohort_counts, self.k_min), check_finite(out.payload)]
+        rel.checks = [
+            check_k_min(out.cohort_counts, self.k_min),
+            check_row_owner(out.kind, out.recipient, out.row_owner),
+            check_finite(out.payload),
+        ]
         passed = all(c.passed for c in rel.checks)
         summary = ""
         if passed and out.kind == KIND_AGGREGATE:

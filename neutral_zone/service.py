@@ -14,6 +14,8 @@ from neutral_zone import guard
 from neutral_zone.config import ZoneConfig
 from neutral_zone.releases import Gate
 from neutral_zone.sessions import Zone
+from protocols.errors import ConfigError
+from protocols.sealing import SealKey
 from proto.zone import serde
 from proto.zone.v1 import zone_pb2 as pb
 from proto.zone.v1 import zone_pb2_grpc as pb_grpc
@@ -67,7 +69,15 @@ def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
     auditor_keys = {a.name: bytes.fromhex(a.public_key_file.read_text().strip()) for a in cfg.auditors}
     audit_channel = secure_channel(cfg.audit.address, cfg.tls.files(), server_name=cfg.audit.name)
     gate = Gate(audit_channel, auditor_keys, cfg.approvals_required, cfg.k_min)
-    zone = Zone(cfg, gate)
+    if cfg.seal_key_file is not None:
+        try:
+            seal_key = SealKey(bytes.fromhex(cfg.seal_key_file.read_text().strip()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"seal_key_file {cfg.seal_key_file}: {exc} (`zhongli certs init` creates it)") from None
+    else:
+        seal_key, _ = SealKey.generate()
+        log.warning("no seal_key_file configured: sealed models will open only until this zone restarts")
+    zone = Zone(cfg, gate, seal_key)
     server, port = make_server(cfg.tls.files(), cfg.listen)
     pb_grpc.add_NeutralZoneServicer_to_server(ZoneServicer(zone), server)
     return server, port, zone

@@ -24,6 +24,7 @@ from neutral_zone.releases import FAILED, Gate, Release, new_release_id
 from neutral_zone.tables import PartyTable, assign_entities
 from protocols.errors import InvalidInput, NotFound, NotReady, PeerNotAllowed, ResourceLimit, SessionExpired, ZhongliError
 from protocols.ids import ID_TYPES
+from protocols.sealing import SealKey
 from transport.config import describe_validation
 from transport.identity import Peer
 
@@ -47,6 +48,7 @@ class Session:
     tables: dict[str, PartyTable] = field(default_factory=dict)
     n_entities: int = 0
     releases: dict[str, Release] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)  # trained models, memory only
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: threading.Event = field(default_factory=threading.Event)  # stops a running chain
 
@@ -56,12 +58,14 @@ class Session:
         self.tables = {}
         for r in self.releases.values():
             r.drop_payload()
+        self.models.clear()
 
 
 class Zone:
-    def __init__(self, cfg: ZoneConfig, gate: Gate) -> None:
+    def __init__(self, cfg: ZoneConfig, gate: Gate, seal_key: SealKey) -> None:
         self.cfg = cfg
         self.gate = gate
+        self.seal_key = seal_key
         self.tls = cfg.tls.files()
         self.peers = {p.name: p for p in cfg.parties}
         self._sessions: dict[str, Session] = {}
@@ -128,7 +132,10 @@ class Zone:
             log.exception("session %s: unexpected error", s.session_id)
             self._fail(s, f"internal error: {type(exc).__name__}")
         finally:
-            end_all(clients, s.session_id)  # the parties' keys and shuffles are no longer needed
+            # The parties' keys and shuffles are no longer needed — except the requester's row
+            # order, which its own agent needs to map row-level releases back (ended on close).
+            keep = s.requester.name if s.state == READY else None
+            end_all([c for c in clients if c.name != keep], s.session_id)
             for c in clients:
                 c.close()
 
@@ -168,6 +175,10 @@ class Zone:
             s.state = CLOSED
             s.purge()
         if was != CLOSED:
+            if was == READY and s.requester.name in self.peers:
+                c = PartyClient(self.peers[s.requester.name], self.tls, self.cfg.rpc_timeout_seconds)
+                end_all([c], s.session_id)
+                c.close()
             log.info("session %s closed and purged (%s)", s.session_id, reason)
             try:
                 self.gate.record_event(s.session_id, "session_closed", {"reason": reason})
@@ -208,7 +219,7 @@ class Zone:
 
     def _run(self, s: Session, rel: Release, job: Any, params: Any) -> None:
         try:
-            ctx = JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min)
+            ctx = JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min, self.seal_key, s.models)
             out = job.run(ctx, params)
             self.gate.submit(rel, out)
         except ZhongliError as exc:

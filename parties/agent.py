@@ -9,10 +9,12 @@ FAILED_PRECONDITION with a message naming file, column and lines; the agent keep
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 
 import grpc
+import numpy as np
 
 from parties.config import PartyConfig
 from parties.session import PartySession, SessionStore, prepare
@@ -131,6 +133,46 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
     def EndSession(self, request: pb.EndSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.EndSessionResponse:
         self._only_zone(peer)
         return pb.EndSessionResponse(existed=self.sessions.end(request.session_id))
+
+
+    @guarded("brand", "media", "data_provider")
+    def MapScores(self, request: pb.MapScoresRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.MapScoresResponse:
+        """Write released row-level scores against this party's own row keys, at this site.
+
+        Only this party's own organisation (the same certificate name) may call it: the scores
+        are its own, and the file lands on its own disk.
+        """
+        if peer.name != self.cfg.name:
+            raise PeerNotAllowed(f"only '{self.cfg.name}' itself may write its scores, not '{peer.name}'")
+        if not self.cfg.row_key_column:
+            raise InvalidInput(f"party '{self.cfg.name}' has no row_key_column configured to write scores against")
+        if not _SAFE_ID.fullmatch(request.release_id):
+            raise InvalidInput("release_id must be letters, digits, '-' and '_'")
+        s = self.sessions.get(request.session_id)
+        with s.lock:
+            s.check_live()
+            if len(request.scores) != 4 * s.rows or len(request.grades) != s.rows:
+                raise InvalidInput(
+                    f"expected {s.rows} scores and grades (one per row of session {request.session_id}), "
+                    f"got {len(request.scores) // 4} and {len(request.grades)}"
+                )
+            assert s.row_keys is not None
+            scores = np.full(s.file_rows, np.nan, dtype=np.float64)
+            grades = np.full(s.file_rows, "", dtype=object)
+            scores[s.row_source] = np.frombuffer(request.scores, dtype="<f4")
+            grades[s.row_source] = np.frombuffer(request.grades, dtype="S1").astype(str)
+            keys = s.row_keys.copy()
+        out_dir = self.cfg.outputs()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"scores-{request.release_id}.csv"
+        import pandas as pd
+
+        pd.DataFrame({self.cfg.row_key_column: keys, "score": np.round(scores, 6), "grade": grades}).to_csv(path, index=False)
+        log.info("wrote %d scored rows of %d to %s", s.rows, s.file_rows, path)
+        return pb.MapScoresResponse(path=str(path), rows_written=s.file_rows, rows_scored=s.rows)
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _chunk(requested: int, default: int) -> int:

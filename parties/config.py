@@ -37,6 +37,10 @@ class PartyConfig(ServiceConfig):
     # False: an event table (touchpoints) — every row kept, linked to its person's pseudonym.
     ids_unique: bool = True
     columns: list[ColumnSpec] = Field(default_factory=list)
+    # A column that names each row at this site only (e.g. lead_id): never shared, used to write
+    # row-level results (lead scores) back against the party's own keys.
+    row_key_column: str | None = None
+    outputs_dir: Path | None = None  # where row-level results are written; default: beside the data
     session_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
     max_sessions: int = Field(default=4, ge=1, le=64)
@@ -49,7 +53,12 @@ class PartyConfig(ServiceConfig):
             raise ValueError(f"columns listed twice: {', '.join(dup)}")
         if self.id_column in names:
             raise ValueError(f"the ID column '{self.id_column}' cannot also be a data column")
+        if self.row_key_column is not None and self.row_key_column in [*names, self.id_column]:
+            raise ValueError(f"row_key_column '{self.row_key_column}' must not be the ID column or a data column")
         return self
+
+    def outputs(self) -> Path:
+        return self.outputs_dir or self.source.path.parent / "zhongli-out"
 
     def shared_columns(self) -> list[ColumnSpec]:
         return [c for c in self.columns if c.share]

@@ -33,9 +33,11 @@ class PartySession:
     points: bytearray  # this party's own blinded points, in its shuffled order
     rows: int
     row_source: np.ndarray  # for each streamed row, its line in the party's data (kept at the party)
+    file_rows: int  # rows in the party's data file, streamed or not
     row_id_index: np.ndarray  # for each streamed row, position of its ID in `points`
     columns: list[EncodedColumn]
     counts: dict[str, int]
+    row_keys: np.ndarray | None = None  # row_key_column per file row, for writing results back
     # Held while a chunk is read from the session and while it is purged, so a stream that
     # outlives its session (EndSession, TTL) stops with an error instead of sending zeroed buffers.
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,6 +60,9 @@ class PartySession:
             arr.fill(0)
         self.columns = []
         self.points = bytearray()
+        if self.row_keys is not None:
+            self.row_keys[:] = None
+            self.row_keys = None
 
 
 def prepare(cfg: PartyConfig, session_id: str, ttl: float) -> PartySession:
@@ -116,6 +121,8 @@ def prepare(cfg: PartyConfig, session_id: str, ttl: float) -> PartySession:
         points=points,
         rows=len(row_source),
         row_source=row_source,
+        file_rows=data.rows,
+        row_keys=data.row_keys,
         row_id_index=id_pos_per_row[row_perm].astype(np.int32),
         columns=columns,
         counts=counts,

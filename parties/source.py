@@ -38,6 +38,7 @@ class LoadedData:
     rows: int
     ids: pd.Series  # canonical ID per row, <NA> where invalid
     columns: list[EncodedColumn]
+    row_keys: np.ndarray | None = None  # the row_key_column's values, if configured (kept at the site)
 
 
 def _lines(mask: np.ndarray, fmt: str, limit: int = 5) -> str:
@@ -101,7 +102,8 @@ def load(cfg: PartyConfig) -> LoadedData:
     frame = read_frame(cfg)
     where = _shown(cfg)
     available = [str(c) for c in frame.columns]
-    missing = [c for c in [cfg.id_column, *(s.name for s in cfg.columns)] if c not in frame.columns]
+    wanted = [cfg.id_column, *(s.name for s in cfg.columns), *([cfg.row_key_column] if cfg.row_key_column else [])]
+    missing = [c for c in wanted if c not in frame.columns]
     if missing:
         # The full header stays in this party's own log; the message (which reaches the zone and
         # the requester) names only near misses, quoted so a stray space or case slip shows.
@@ -121,7 +123,8 @@ def load(cfg: PartyConfig) -> LoadedData:
             f"is a valid {cfg.id_type} ID; check id_column and id_type in the config"
         )
     encoded = [_encode(cfg, frame[s.name], s, where) for s in cfg.columns]
-    return LoadedData(rows=len(frame), ids=ids, columns=encoded)
+    keys = frame[cfg.row_key_column].astype(str).to_numpy(dtype=object) if cfg.row_key_column else None
+    return LoadedData(rows=len(frame), ids=ids, columns=encoded, row_keys=keys)
 
 
 def _encode(cfg: PartyConfig, col: pd.Series, spec: ColumnSpec, where: str) -> EncodedColumn:

@@ -63,6 +63,15 @@ def check_k_min(counts: Iterable[tuple[str, float]], k: int) -> CheckResult:
     return CheckResult("k_min", True, f"every count is 0 or >= k={k}")
 
 
+def check_row_owner(kind: str, recipient: str, owner: str | None) -> CheckResult:
+    """Row-level outputs go only to the party that owns those rows."""
+    if kind != KIND_ROW_SCORES:
+        return CheckResult("row_owner", True, "not a row-level release")
+    if owner is None or recipient != owner:
+        return CheckResult("row_owner", False, f"row-level release addressed to '{recipient}', but the rows belong to '{owner}'")
+    return CheckResult("row_owner", True, f"rows released to their owner '{owner}'")
+
+
 def check_finite(payload: Mapping[str, Any]) -> CheckResult:
     """Payloads are canonical JSON; a NaN or infinity would not survive that encoding."""
 

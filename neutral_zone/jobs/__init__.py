@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from neutral_zone.jobs.base import Job, JobContext, JobOutput
 from neutral_zone.jobs.intersection import IntersectionStats
+from neutral_zone.jobs.lead_rating import LeadRatingScore, LeadRatingSeal, LeadRatingTrain
 
-REGISTRY: dict[str, type[Job]] = {cls.name: cls for cls in (IntersectionStats,)}
+REGISTRY: dict[str, type[Job]] = {
+    cls.name: cls for cls in (IntersectionStats, LeadRatingTrain, LeadRatingSeal, LeadRatingScore)
+}
 
 __all__ = ["REGISTRY", "Job", "JobContext", "JobOutput"]

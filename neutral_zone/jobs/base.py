@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from neutral_zone.tables import PartyTable
+from protocols.sealing import SealKey
 from transport.config import Strict
 
 
@@ -20,6 +21,8 @@ class JobContext:
     tables: dict[str, PartyTable]  # by party name; joined through PartyTable.entity
     n_entities: int
     k_min: int
+    seal_key: SealKey
+    models: dict[str, Any] = field(default_factory=dict)  # trained models, in session memory only
 
 
 @dataclass
@@ -30,6 +33,8 @@ class JobOutput:
     # Every count in the payload that describes a cohort of people, labelled for messages; the
     # gate checks each against k_min.
     cohort_counts: list[tuple[str, float]] = field(default_factory=list)
+    # For row-level outputs: the party whose rows these are; only it may receive them.
+    row_owner: str | None = None
 
 
 class Job(ABC):

@@ -23,16 +23,20 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_end_to_end(tmp_path):
     out = tmp_path / "demo-out"
     proc = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "demo", "--out", str(out), "--leads", "3000", "--seed", "11"],
+        [sys.executable, "-m", "deploy.cli", "demo", "--out", str(out), "--leads", "8000", "--seed", "11"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "APPROVES AUTOMATICALLY" in proc.stdout  # the demo auditor says so loudly
+    assert "APPROVES EVERY RELEASE AUTOMATICALLY" in proc.stdout  # the demo auditor says so loudly
     summary = json.loads((out / "summary.json").read_text())
     assert summary["audit_log_verified"] is True
-    [rel] = summary["releases"]
-    assert rel["job"] == "intersection_stats" and rel["recipient"] == "oem" and rel["status"] == "approved"
-    assert all(c["passed"] for c in rel["checks"])
+    by_job: dict[str, list[dict]] = {}
+    for r in summary["releases"]:
+        by_job.setdefault(r["job"], []).append(r)
+        assert r["recipient"] == "oem" and r["status"] == "approved", r
+        assert all(c["passed"] for c in r["checks"])
+    assert sorted(by_job) == ["intersection_stats", "lead_rating_score", "lead_rating_seal", "lead_rating_train"]
+    [rel] = by_job["intersection_stats"]
 
     # Ground truth: the same normalisation applied to the raw files, then plain set operations.
     world = out / "world"
@@ -53,5 +57,21 @@ def test_demo_end_to_end(tmp_path):
     # The released payload holds counts only: no ID of any party appears in it.
     text = json.dumps(payload)
     assert not any(pid in text for pid in list(people["oem"])[:200])
-    # The zone wrote nothing: the only files are the world, the logs, and what the OEM fetched.
-    assert sorted(p.name for p in out.iterdir()) == sorted(["world", "summary.json", "summary.txt", f"release-{rel['release_id']}.json"])
+    # The model card: measured on held-out leads, joint data beats the brand's own.
+    [card] = by_job["lead_rating_train"]
+    card = card["payload"]
+    value = {v["label"]: v["auc"] for v in card["partner_value"]}
+    assert card["auc"]["model"] > value["brand only"] + 0.05
+    assert [g["grade"] for g in card["grades"]] == ["A", "B", "C", "D"]
+    assert card["grades"][0]["rate"] > card["grades"][-1]["rate"]
+    # Scores: written at the OEM's site against its own lead ids, identical from the sealed copy.
+    files = [Path(r["payload"]["scores_file"]) for r in by_job["lead_rating_score"]]
+    assert len(files) == 2 and all(f.parent == world / "zhongli-out" for f in files)
+    a, b = (pd.read_csv(f) for f in files)
+    assert list(a.columns) == ["lead_id", "score", "grade"] and len(a) == 8000
+    assert a.equals(b)
+    assert a["score"].notna().sum() == summary["session"]["parties"][0]["unique_ids"]
+    # Nothing else was written: the world, what the OEM fetched, its report and summary.
+    released = {f"release-{r['release_id']}.json" for r in summary["releases"]}
+    assert {p.name for p in out.iterdir()} == {"world", "summary.json", "summary.txt", "report.html"} | released
+    assert "<svg" in (out / "report.html").read_text()

@@ -54,6 +54,19 @@ import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 fd = libc.open(target.encode(), os.O_WRONLY | os.O_CREAT, 0o600)
 out["libc_open"] = "refused" if fd < 0 else "ALLOWED"
+# multiprocessing locks (POSIX semaphores in /dev/shm, RAM) still work: scikit-learn needs them
+import multiprocessing
+multiprocessing.Lock()
+out["semaphore_ok"] = True
+fd = libc.open(b"/dev/shm/zhongli-guard-probe", os.O_WRONLY | os.O_CREAT, 0o600)
+if fd >= 0:
+    os.close(fd)
+    libc.unlink(b"/dev/shm/zhongli-guard-probe")
+out["python_open_shm"] = "ALLOWED"
+try:
+    open("/dev/shm/zhongli-guard-probe2", "w")
+except PermissionError:
+    out["python_open_shm"] = "refused"
 out["read_ok"] = open(readable).read() == "hello"
 out["memory_sqlite_ok"] = sqlite3.connect(":memory:").execute("select 1").fetchone() == (1,)
 out["core_limit"] = resource.getrlimit(resource.RLIMIT_CORE)[1]
@@ -72,7 +85,7 @@ def test_guard_refuses_every_write(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    refused = {k: v for k, v in out.items() if k not in ("read_ok", "memory_sqlite_ok", "core_limit", "bytecode_off", "landlock_abi")}
+    refused = {k: v for k, v in out.items() if k not in ("read_ok", "memory_sqlite_ok", "core_limit", "bytecode_off", "landlock_abi", "semaphore_ok")}
     if out["landlock_abi"] == 0:  # kernel without Landlock: only the Python layer applies
         refused.pop("libc_open")
         refused.pop("pandas_to_parquet")

@@ -174,3 +174,25 @@ class EndSessionResponse(_message.Message):
     EXISTED_FIELD_NUMBER: _ClassVar[int]
     existed: bool
     def __init__(self, existed: _Optional[bool] = ...) -> None: ...
+
+class MapScoresRequest(_message.Message):
+    __slots__ = ("session_id", "release_id", "scores", "grades")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    GRADES_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    release_id: str
+    scores: bytes
+    grades: bytes
+    def __init__(self, session_id: _Optional[str] = ..., release_id: _Optional[str] = ..., scores: _Optional[bytes] = ..., grades: _Optional[bytes] = ...) -> None: ...
+
+class MapScoresResponse(_message.Message):
+    __slots__ = ("path", "rows_written", "rows_scored")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ROWS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    ROWS_SCORED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    rows_written: int
+    rows_scored: int
+    def __init__(self, path: _Optional[str] = ..., rows_written: _Optional[int] = ..., rows_scored: _Optional[int] = ...) -> None: ...

@@ -64,6 +64,11 @@ class PartyAgentStub:
                 request_serializer=proto_dot_party_dot_v1_dot_party__pb2.EndSessionRequest.SerializeToString,
                 response_deserializer=proto_dot_party_dot_v1_dot_party__pb2.EndSessionResponse.FromString,
                 _registered_method=True)
+        self.MapScores = channel.unary_unary(
+                '/zhongli.party.v1.PartyAgent/MapScores',
+                request_serializer=proto_dot_party_dot_v1_dot_party__pb2.MapScoresRequest.SerializeToString,
+                response_deserializer=proto_dot_party_dot_v1_dot_party__pb2.MapScoresResponse.FromString,
+                _registered_method=True)
 
 
 class PartyAgentServicer:
@@ -105,6 +110,12 @@ class PartyAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MapScores(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PartyAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +148,11 @@ def add_PartyAgentServicer_to_server(servicer, server):
                     servicer.EndSession,
                     request_deserializer=proto_dot_party_dot_v1_dot_party__pb2.EndSessionRequest.FromString,
                     response_serializer=proto_dot_party_dot_v1_dot_party__pb2.EndSessionResponse.SerializeToString,
+            ),
+            'MapScores': grpc.unary_unary_rpc_method_handler(
+                    servicer.MapScores,
+                    request_deserializer=proto_dot_party_dot_v1_dot_party__pb2.MapScoresRequest.FromString,
+                    response_serializer=proto_dot_party_dot_v1_dot_party__pb2.MapScoresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +317,33 @@ class PartyAgent:
             '/zhongli.party.v1.PartyAgent/EndSession',
             proto_dot_party_dot_v1_dot_party__pb2.EndSessionRequest.SerializeToString,
             proto_dot_party_dot_v1_dot_party__pb2.EndSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MapScores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.party.v1.PartyAgent/MapScores',
+            proto_dot_party_dot_v1_dot_party__pb2.MapScoresRequest.SerializeToString,
+            proto_dot_party_dot_v1_dot_party__pb2.MapScoresResponse.FromString,
             options,
             channel_credentials,
             insecure,

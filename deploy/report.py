@@ -1,0 +1,923 @@
+"""``zhongli report``: one self-contained HTML page for the OEM, rendered from released payloads.
+
+    zhongli report --dir demo-out --out report.html
+    zhongli report --release release-rel-1.json --release release-rel-2.json --out report.html
+
+The page is drawn on the recipient's machine from release files only (``{"release": {...},
+"payload": {...}}`` as ``zhongli release fetch --out`` and the demo write them). The neutral zone
+never writes a file, so charts cannot be drawn there; and a release file holds nothing the audit
+gate did not pass, so a report cannot show more than the auditors approved.
+
+The page needs nothing from the network: inline CSS, charts as inline SVG drawn here, no
+JavaScript, no fonts or images fetched. It can be mailed or opened offline, and opening it tells no
+one anything. Every string taken from a release is HTML-escaped, party names included.
+
+Each job has one section renderer (``SECTIONS``); a job without one gets a small table of its
+payload's scalar fields. Missing optional fields leave their chart out rather than failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from protocols.errors import InvalidInput, ZhongliError
+
+Json = dict[str, Any]
+
+# From Okabe–Ito, readable for colour-blind readers. The brand is always navy; each partner keeps
+# one colour across every chart of the page; amber is kept for highlights.
+PALETTE = ["#56B4E9", "#009E73", "#CC79A7", "#D55E00", "#0072B2", "#F0E442", "#999999"]
+BRAND = "#0b3d66"
+HIGHLIGHT = "#E69F00"
+MUTED = "#8a94a6"
+GRADE_COLOURS = {"A": "#1a7f37", "B": "#6cc070", "C": "#f2b134", "D": "#d1495b"}
+GRADE_TINTS = {"A": "#e3f4e8", "B": "#eef8ee", "C": "#fdf3dd", "D": "#fbe5e8"}
+
+LABEL_WORDS = {
+    "visited_store": "visited a store",
+    "purchased": "bought a car",
+    "test_drive": "booked a test drive",
+}
+ROLE_WORDS = {"brand": "car brand", "media": "media platform", "data_provider": "data provider"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting. Everything from a release may be missing or of the wrong type: formatters answer
+# "—" rather than fail, so one odd field never costs the reader the whole page.
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def num(value: Any) -> float | None:
+    """A finite float, or None for anything else (bool, str, None, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def fmt_count(value: Any) -> str:
+    f = num(value)
+    return "—" if f is None else f"{round(f):,}"
+
+
+def fmt_pct(value: Any) -> str:
+    f = num(value)
+    return "—" if f is None else f"{f * 100:.1f}%"
+
+
+def fmt_auc(value: Any) -> str:
+    f = num(value)
+    return "—" if f is None else f"{f:.3f}"
+
+
+def fmt_delta(value: Any) -> str:
+    f = num(value)
+    return "—" if f is None else f"{f:+.3f}".replace("-", "−")
+
+
+def fmt_lift(value: Any) -> str:
+    f = num(value)
+    return "—" if f is None else f"{f:.1f}×"
+
+
+def short_digest(digest: Any) -> str:
+    d = str(digest or "")
+    return d[:8] + "…" if len(d) > 8 else d or "—"
+
+
+def words_list(items: Sequence[str]) -> str:
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def obj(value: Any) -> Json:
+    """A dict field, or an empty dict for anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def valued(rows: list[Json], key: str) -> list[tuple[Json, float]]:
+    """The rows whose ``key`` is a finite number, each with that number."""
+    out = []
+    for r in rows:
+        v = num(r.get(key))
+        if v is not None:
+            out.append((r, v))
+    return out
+
+
+def strs(value: Any) -> list[str]:
+    """A list field's items as strings; anything but a list is no items."""
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def rows_of(value: Any) -> list[Json]:
+    """The dict rows of a list field; anything else is no rows."""
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def party_colours(brand: str, names: Sequence[str]) -> dict[str, str]:
+    """Navy for the brand; partners coloured in name order, so the same party gets the same colour
+    in every section of a page about the same collaboration."""
+    others = sorted({str(n) for n in names if str(n) != brand})
+    return {brand: BRAND} | {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(others)}
+
+
+def label_words(label: Any) -> str:
+    s = str(label or "converted")
+    return LABEL_WORDS.get(s, s.replace("_", " "))
+
+
+# ---------------------------------------------------------------------------------------------
+# SVG charts, drawn by hand. Coordinates are in viewBox units; a chart is drawn at its own width
+# (never scaled up, so its text stays the page's size) and shrinks with a narrow window. No xmlns
+# attribute: inline SVG in HTML does not need one, and the page names no URL.
+
+CHAR_W = 7.4  # average width of a 13px sans-serif character, for sizing label columns
+
+
+def _svg(width: int, height: int, body: list[str], label: str) -> str:
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" style="max-width:{width}px" '
+        f'role="img" aria-label="{esc(label)}"><title>{esc(label)}</title>' + "".join(body) + "</svg>"
+    )
+
+
+def _text(x: float, y: float, s: str, anchor: str = "start", cls: str = "", extra: str = "") -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{c}{extra}>{esc(s)}</text>'
+
+
+def _fit(label: str, max_chars: int) -> str:
+    return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+
+
+def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2, 2.5 or 5 × 10^k) from ``lo`` to at least ``hi``."""
+    span = hi - lo
+    if not math.isfinite(span) or span > 1e12:  # a nonsense value must not take the page down
+        span = 1.0
+    span = max(span, 1e-12)
+    raw = span / target
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    n = math.ceil(span / step - 1e-9)
+    return [lo + i * step for i in range(n + 1)]
+
+
+def tick_pct(v: float) -> str:
+    """Axis percentages: no decimals unless the ticks need them."""
+    p = v * 100
+    return f"{p:.0f}%" if abs(p - round(p)) < 1e-6 else f"{p:.1f}%"
+
+
+def tick_num(v: float) -> str:
+    return f"{v:.3f}".rstrip("0").rstrip(".") if v else "0"
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    colour: str = PALETTE[0]
+    note: str = ""  # written right of the value
+    bold: bool = False
+
+
+def bar_chart(bars: Sequence[Bar], *, lo: float = 0.0, hi: float | None = None, value_fmt: Callable[[float], str] = fmt_pct,
+              tick_fmt: Callable[[float], str] = tick_pct, axis_label: str = "", label: str = "bar chart",
+              width: int = 760) -> str:
+    """Horizontal bars from ``lo``; each bar's value and ``note`` are written at its end."""
+    if not bars:
+        return ""
+    top = max([hi if hi is not None else lo] + [b.value for b in bars])
+    ticks = nice_ticks(lo, top if top > lo else lo + 1.0, 4)
+    top = ticks[-1]
+    longest = max(len(b.label) for b in bars)
+    label_w = min(max(math.ceil(longest * CHAR_W + 14), 80), 300)
+    max_chars = longest if label_w < 300 else int((label_w - 14) / CHAR_W)
+    tail_w = int(max(len(value_fmt(b.value) + "  " + b.note) for b in bars) * 6.9 + 12)
+    plot_w = width - label_w - tail_w
+    row_h, bar_h, pad_top = 30, 20, 6
+    rows_h = row_h * len(bars)
+    height = pad_top + rows_h + (40 if axis_label else 22)
+    out: list[str] = []
+    for v in ticks:
+        x = label_w + plot_w * (v - lo) / (top - lo)
+        out.append(f'<line x1="{x:.1f}" y1="{pad_top - 2}" x2="{x:.1f}" y2="{pad_top + rows_h}" class="grid"/>')
+        out.append(_text(x, pad_top + rows_h + 14, tick_fmt(v), "middle", "tick"))
+    for i, b in enumerate(bars):
+        y = pad_top + i * row_h
+        w = max(0.0, min(1.0, (b.value - lo) / (top - lo))) * plot_w
+        weight = ' font-weight="700"' if b.bold else ""
+        out.append(f"<g><title>{esc(b.label)}: {esc(value_fmt(b.value))}{(' — ' + esc(b.note)) if b.note else ''}</title>")
+        out.append(_text(label_w - 8, y + bar_h / 2 + 5, _fit(b.label, max_chars), "end", "lbl", weight))
+        out.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="2" fill="{esc(b.colour)}"/>')
+        out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h / 2 + 5:.1f}" class="val"{weight}>{esc(value_fmt(b.value))}'
+                   + (f'<tspan class="soft" dx="8">{esc(b.note)}</tspan>' if b.note else "") + "</text>")
+        out.append("</g>")
+    out.append(f'<line x1="{label_w}" y1="{pad_top - 2}" x2="{label_w}" y2="{pad_top + rows_h}" class="axisline"/>')
+    if axis_label:
+        out.append(_text(label_w + plot_w / 2, height - 4, axis_label, "middle", "axis"))
+    return _svg(width, height, out, label)
+
+
+@dataclass(frozen=True)
+class Series:
+    points: list[tuple[float, float]]
+    label: str
+    colour: str = PALETTE[0]
+    dashed: bool = False
+    markers: bool = False
+
+
+def xy_chart(series: Sequence[Series], *, x_label: str, y_label: str, scale: float = 1.0, label: str = "line chart",
+             size: int = 440) -> str:
+    """A square line chart, both axes share-of-something from 0 to ``scale``, legend lower right."""
+    ticks = nice_ticks(0.0, scale, 5)
+    scale = ticks[-1]
+    left, right, top, bottom = 66, 22, 12, 48
+    w, h = size, size - 40
+    pw, ph = w - left - right, h - top - bottom
+
+    def px(x: float) -> float:
+        return left + max(0.0, min(1.0, x / scale)) * pw
+
+    def py(y: float) -> float:
+        return top + (1 - max(0.0, min(1.0, y / scale))) * ph
+
+    out: list[str] = []
+    for t in ticks:
+        out.append(f'<line x1="{px(t):.1f}" y1="{top}" x2="{px(t):.1f}" y2="{top + ph}" class="grid"/>')
+        out.append(f'<line x1="{left}" y1="{py(t):.1f}" x2="{left + pw}" y2="{py(t):.1f}" class="grid"/>')
+        out.append(_text(px(t), top + ph + 16, tick_pct(t), "middle", "tick"))
+        out.append(_text(left - 6, py(t) + 4, tick_pct(t), "end", "tick"))
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame"/>')
+    out.append(_text(left + pw / 2, h - 8, x_label, "middle", "axis"))
+    out.append(_text(16, top + ph / 2, y_label, "middle", "axis", f' transform="rotate(-90 16 {top + ph / 2:.1f})"'))
+    for s in series:
+        if not s.points:
+            continue
+        d = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
+        dash = ' stroke-dasharray="5 4"' if s.dashed else ""
+        sw = 1.5 if s.dashed else 2.5
+        out.append(f'<polyline points="{d}" fill="none" stroke="{esc(s.colour)}" stroke-width="{sw}"{dash}/>')
+        if s.markers:
+            out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{esc(s.colour)}"/>' for x, y in s.points]
+    # legend in the lower right of the plot, where ROC, gains and calibration curves leave room
+    box_w = 40 + max(len(s.label) for s in series) * 7.0
+    lx = left + pw - box_w - 4
+    ly = top + ph - 8 - 18 * len(series)
+    out.append(f'<rect x="{lx:.1f}" y="{ly:.1f}" width="{box_w:.1f}" height="{18 * len(series) + 4}" class="legend-bg"/>')
+    for i, s in enumerate(series):
+        y = ly + 15 + 18 * i
+        dash = ' stroke-dasharray="5 4"' if s.dashed else ""
+        out.append(f'<line x1="{lx + 6:.1f}" y1="{y - 4:.1f}" x2="{lx + 28:.1f}" y2="{y - 4:.1f}" stroke="{esc(s.colour)}" stroke-width="2.5"{dash}/>')
+        out.append(_text(lx + 34, y, s.label, "start", "legend"))
+    return _svg(w, h, out, label)
+
+
+def column_chart(labels: Sequence[str], values: Sequence[float], *, colours: Sequence[str], ref: float | None = None,
+                 ref_label: str = "", x_label: str = "", y_label: str = "", label: str = "column chart",
+                 width: int = 900, height: int = 300) -> str:
+    """Vertical bars with their values on top and an optional dashed reference line (the average)."""
+    if not values:
+        return ""
+    left, right, top, bottom = 66, 12, 18, 52
+    pw, ph = width - left - right, height - top - bottom
+    ticks = nice_ticks(0.0, max(list(values) + ([ref] if ref is not None else []) + [1e-9]) * 1.08, 4)
+    vmax = ticks[-1]
+    step = pw / len(values)
+    out: list[str] = []
+    for v in ticks:
+        y = top + ph - ph * v / vmax
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" class="grid"/>')
+        out.append(_text(left - 6, y + 4, tick_pct(v), "end", "tick"))
+    for i, (lab, v) in enumerate(zip(labels, values, strict=True)):
+        bh = ph * max(0.0, min(1.0, v / vmax))
+        x = left + i * step + step * 0.18
+        y = top + ph - bh
+        out.append(f"<g><title>{esc(lab)}: {esc(fmt_pct(v))}</title>")
+        out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.64:.1f}" height="{bh:.1f}" rx="2" fill="{esc(colours[i % len(colours)])}"/>')
+        out.append(_text(x + step * 0.32, y - 5, fmt_pct(v), "middle", "val"))
+        out.append(_text(x + step * 0.32, top + ph + 17, lab, "middle", "tick"))
+        out.append("</g>")
+    if ref is not None:
+        y = top + ph - ph * max(0.0, min(1.0, ref / vmax))
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#333" stroke-width="1.5" stroke-dasharray="6 4"/>')
+        out.append(f'<rect x="{left + pw - 8 - len(ref_label) * 7.0:.1f}" y="{y - 19:.1f}" width="{len(ref_label) * 7.0 + 6:.1f}" height="16" class="legend-bg"/>')
+        out.append(_text(left + pw - 4, y - 6, ref_label, "end", "legend"))
+    if x_label:
+        out.append(_text(left + pw / 2, height - 8, x_label, "middle", "axis"))
+    if y_label:
+        out.append(_text(16, top + ph / 2, y_label, "middle", "axis", f' transform="rotate(-90 16 {top + ph / 2:.1f})"'))
+    return _svg(width, height, out, label)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML building blocks
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[bool] | None = None,
+          row_styles: Sequence[str] | None = None, cls: str = "") -> str:
+    """Cells are already-escaped HTML; headers are escaped here."""
+    numeric = numeric or [False] * len(headers)
+    head = "".join(f'<th{" class=num" if n else ""}>{esc(h)}</th>' for h, n in zip(headers, numeric, strict=False))
+    body = []
+    for i, r in enumerate(rows):
+        style = f' style="{row_styles[i]}"' if row_styles and row_styles[i] else ""
+        cells = "".join(f'<td{" class=num" if n else ""}>{c}</td>' for c, n in zip(r, numeric, strict=False))
+        body.append(f"<tr{style}>{cells}</tr>")
+    c = f' class="{cls}"' if cls else ""
+    return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figure(title: str, chart: str, caption: str, wide: bool = False) -> str:
+    """A titled chart with its one-sentence explanation; nothing if there is no chart."""
+    if not chart:
+        return ""
+    cls = "fig wide" if wide else "fig"
+    return f'<figure class="{cls}"><h3>{esc(title)}</h3>{chart}<figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def tiles(items: Sequence[tuple[str, str, str]]) -> str:
+    """Headline figures: (label, big value, small print)."""
+    cells = [
+        f'<div class="tile"><div class="tile-label">{esc(a)}</div><div class="tile-value">{esc(b)}</div>'
+        f'<div class="tile-note">{esc(c)}</div></div>'
+        for a, b, c in items if b and b != "—"
+    ]
+    return f'<div class="tiles">{"".join(cells)}</div>' if cells else ""
+
+
+def note(text: str, cls: str = "note") -> str:
+    return f'<p class="{cls}">{esc(text)}</p>'
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections, one per job
+
+
+def _brand(payload: Json, info: Json) -> str:
+    """The OEM's party name: the party with the brand role, else the release's recipient."""
+    parties = rows_of(payload.get("parties"))
+    for p in parties:
+        if p.get("role") == "brand":
+            return str(p.get("party"))
+    rec = info.get("recipient")
+    if rec and any(p.get("party") == rec for p in parties):
+        return str(rec)
+    if isinstance(payload.get("brand"), str):
+        return str(payload["brand"])
+    return str(parties[0].get("party")) if parties else str(rec or "")
+
+
+def section_intersection(payload: Json, info: Json) -> str:
+    parties = rows_of(payload.get("parties"))
+    overlaps = rows_of(payload.get("overlaps"))
+    brand = _brand(payload, info)
+    sizes = {str(p.get("party")): num(p.get("people")) for p in parties}
+    brand_people = sizes.get(brand)
+    colour = party_colours(brand, list(sizes))
+    out: list[str] = []
+
+    all_people = num(payload.get("all_parties"))
+    out.append(tiles([
+        ("Your people", fmt_count(brand_people), f"distinct people {brand} holds"),
+        ("Partners", str(len(parties) - 1) if len(parties) > 1 else "—", words_list([n for n in sizes if n != brand])),
+        ("Known to every party", fmt_count(all_people),
+         fmt_pct(all_people / brand_people) + " of your people" if all_people is not None and brand_people else ""),
+    ]))
+
+    bars: list[Bar] = []
+    if brand_people:
+        for o in overlaps:
+            names = strs(o.get("parties"))
+            people = num(o.get("people"))
+            if len(names) == 2 and brand in names and people is not None:
+                partner = names[1] if names[0] == brand else names[0]
+                bars.append(Bar(partner, people / brand_people, colour.get(partner, PALETTE[0]), f"{fmt_count(people)} people"))
+        if all_people is not None and len(parties) > 2:
+            bars.append(Bar(f"all {len(parties)} parties at once", all_people / brand_people, MUTED, f"{fmt_count(all_people)} people"))
+    if bars:
+        best = max((b for b in bars if b.colour != MUTED), key=lambda b: b.value, default=bars[0])
+        caption = (f"Of your {fmt_count(brand_people)} people, {fmt_pct(best.value)} are also known to {best.label} — "
+                   f"the largest overlap; these shared people are the ones joint models and audiences can use.")
+        out.append(figure("How many of your people each partner also knows",
+                          bar_chart(bars, hi=1.0, axis_label=f"share of {brand}'s people",
+                                    label=f"overlap with {brand} as a share of its people"), caption, wide=True))
+
+    left = right = ""
+    if parties:
+        rows = [[esc(p.get("party", "—")) + (" <span class=you>(you)</span>" if p.get("party") == brand else ""),
+                 esc(ROLE_WORDS.get(str(p.get("role")), str(p.get("role", "—")))), fmt_count(p.get("people"))] for p in parties]
+        left = ("<h3>Who took part</h3>" + table(["Party", "Kind", "People"], rows, numeric=[False, False, True])
+                + note("People are counted once each, after phone numbers are cleaned and duplicates removed."))
+    if overlaps:
+        rows = []
+        for o in overlaps:
+            names = strs(o.get("parties"))
+            people = num(o.get("people"))
+            share = fmt_pct(people / brand_people) if brand in names and people is not None and brand_people else ""
+            rows.append([esc(" ∩ ".join(names)), esc(o.get("ways", len(names))), fmt_count(people), share])
+        right = "<h3>People in common</h3>" + table(["Parties", "Ways", "In common", "Share of yours"], rows,
+                                                    numeric=[False, True, True, True])
+        k = num(payload.get("k_min"))
+        if k is not None:
+            right += note(f"Every count shown is either zero or at least {fmt_count(k)} people, so no single person can be picked out.")
+    if left or right:
+        out.append(f'<div class="grid2"><div>{left}</div><div>{right}</div></div>')
+    return "".join(out)
+
+
+def _roc_at(points: list[tuple[float, float]], fpr: float) -> float | None:
+    """True-positive rate at a false-positive rate, by linear interpolation along the curve."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x0 <= fpr <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (fpr - x0) / (x1 - x0)
+    return None
+
+
+def _decile_name(d: Any) -> str:
+    i = num(d)
+    if i is None:
+        return str(d)
+    i = int(i)
+    return "top 10%" if i == 1 else f"{(i - 1) * 10}–{i * 10}%"
+
+
+def section_model_card(payload: Json, info: Json) -> str:
+    did = label_words(payload.get("label"))
+    brand = str(payload.get("brand") or info.get("recipient") or "your brand")
+    partners = strs(payload.get("partners"))
+    auc = obj(payload.get("auc"))
+    top10 = obj(payload.get("top10"))
+    deciles = rows_of(payload.get("deciles"))
+    base = num(payload.get("test_positive_rate"))
+    if base is None:
+        base = num(top10.get("average_rate"))
+    lift = num(top10.get("lift"))
+    if lift is None and deciles:
+        lift = num(deciles[0].get("lift"))
+    out: list[str] = []
+
+    intro = (f"A model trained inside the neutral zone on {brand}'s leads"
+             + (f" together with data from {words_list(partners)}" if partners else "")
+             + f" ranks each lead by how likely they are to have {did}. "
+             + "Nobody, including the operator, saw another party's rows; only the summaries below were released.")
+    out.append(note(intro, "lead"))
+    out.append(tiles([
+        ("Model quality (AUC)", fmt_auc(auc.get("model")),
+         f"vs {fmt_auc(auc.get('logistic_baseline'))} for a simple baseline; 0.5 = coin toss, 1.0 = perfect"
+         if num(auc.get("logistic_baseline")) is not None else "0.5 = coin toss, 1.0 = perfect"),
+        ("Top 10% of leads", fmt_lift(lift), f"as likely to have {did} as the average lead"),
+        ("Average lead", fmt_pct(base), f"of held-out leads {did}"),
+        ("Leads used", fmt_count(payload.get("n_train")),
+         f"to train; {fmt_count(payload.get('n_test'))} held back to test" if num(payload.get("n_test")) is not None else "to train"),
+    ]))
+
+    figs: dict[str, str] = {}
+    # ROC
+    roc = [(num(p.get("fpr")), num(p.get("tpr"))) for p in rows_of(payload.get("roc"))]
+    roc_pts = sorted((x, y) for x, y in roc if x is not None and y is not None)
+    if roc_pts:
+        at20 = _roc_at(roc_pts, 0.2)
+        caption = (f"The further the curve bows to the top left, the better the model tells those who {did} from the rest"
+                   + (f": wrongly flagging 20% of the others, it already catches {fmt_pct(at20)} of those who {did}." if at20 is not None else "."))
+        figs["roc"] = (figure(f"Telling who {did} from the rest (ROC)", xy_chart([
+            Series(roc_pts, f"model (AUC {fmt_auc(auc.get('model'))})", BRAND),
+            Series([(0.0, 0.0), (1.0, 1.0)], "random guess (AUC 0.500)", MUTED, dashed=True),
+        ], x_label="false alarms (share of the others flagged)", y_label=f"share of those who {did} caught",
+            label="ROC curve"), caption))
+
+    # conversion rate per decile
+    dec = valued(deciles, "rate")
+    if dec:
+        top_rate = dec[0][1]
+        colours = [BRAND] + ["#7fa7c9"] * (len(dec) - 1)
+        caption = (f"Leads the model ranks in the top 10% {did} at {fmt_pct(top_rate)}, "
+                   f"{fmt_lift(lift)} as often as the average lead ({fmt_pct(base)})." if lift is not None and base is not None
+                   else f"Leads the model ranks in the top 10% {did} at {fmt_pct(top_rate)}.")
+        figs["deciles"] = (figure(f"Who {did}, by model rank", column_chart(
+            [_decile_name(r.get("decile")) for r, _ in dec], [v for _, v in dec], colours=colours, ref=base,
+            ref_label=f"average {fmt_pct(base)}" if base is not None else "", x_label="leads ranked by the model, best first",
+            y_label=f"share who {did}", label="conversion rate per decile"), caption, wide=True))
+
+    # cumulative gains
+    gain_pts = [(0.0, 0.0)] + sorted((d / 10, cg) for r, d in valued(deciles, "decile") if (cg := num(r.get("cumulative_gain"))) is not None)
+    if len(gain_pts) > 1:
+        at30 = next((g for x, g in gain_pts if abs(x - 0.3) < 1e-9), None)
+        caption = (f"Contacting only the top 30% of leads the model picks reaches {fmt_pct(at30)} of everyone who {did}; "
+                   "picking at random would reach 30%." if at30 is not None else
+                   f"The higher the curve above the diagonal, the more of those who {did} a short call list reaches.")
+        figs["gains"] = (figure("How much a short call list captures (gains)", xy_chart([
+            Series(gain_pts, "model's ranking", BRAND, markers=True),
+            Series([(0.0, 0.0), (1.0, 1.0)], "random order", MUTED, dashed=True),
+        ], x_label="share of leads contacted, best first", y_label=f"share of all who {did}", label="cumulative gains"), caption))
+
+    # calibration
+    cal = [(pred, obs, num(r.get("leads"))) for r, pred in valued(rows_of(payload.get("calibration")), "mean_predicted")
+           if (obs := num(r.get("observed_rate"))) is not None]
+    if cal:
+        hi = max(max(p for p, _, _ in cal), max(o for _, o, _ in cal))
+        weights = [n or 1.0 for _, _, n in cal]
+        gap = sum(abs(p - o) * w for (p, o, _), w in zip(cal, weights, strict=True)) / sum(weights)
+        pts = sorted((p, o) for p, o, _ in cal)
+        caption = (f"Each point is a group of leads with similar scores; on average the predicted chance is within "
+                   f"{gap * 100:.1f} percentage points of what really happened, so scores can be read as chances.")
+        figs["calibration"] = (figure("Can the scores be read as chances? (calibration)", xy_chart([
+            Series(pts, "observed vs predicted", BRAND, markers=True),
+            Series([(0.0, 0.0), (1.0, 1.0)], "perfectly calibrated", MUTED, dashed=True),
+        ], x_label="predicted chance", y_label=f"share who really {did}", scale=min(1.0, hi * 1.05), label="calibration"), caption))
+
+    # feature-group importance
+    imp = obj(payload.get("importance"))
+    groups = sorted(valued(rows_of(imp.get("by_group")), "auc_drop"), key=lambda t: -t[1])
+    party_list = [brand] + [p for p in partners if p != brand]
+    for r, _ in groups:
+        if r.get("party") is not None and str(r.get("party")) not in party_list:
+            party_list.append(str(r.get("party")))
+    pcol = party_colours(brand, party_list)
+    if groups:
+        top_g = groups[0]
+        bars = []
+        for r, v in groups:
+            name, owner = str(r.get("group", "—")), str(r.get("party") or "")
+            # name the owner unless the group's name already starts with it ("provider: interest scores")
+            bars.append(Bar(name, v, pcol.get(owner, MUTED), "" if name.startswith(owner) else owner))
+        caption = (f"Scrambling “{top_g[0].get('group')}” costs the model {fmt_auc(top_g[1])} AUC, more than any other group: "
+                   "the longer the bar, the more the model relies on that information.")
+        figs["groups"] = (figure("Which information the model relies on", bar_chart(
+            bars, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC lost when the group is scrambled",
+            label="feature-group importance"), caption, wide=True))
+    by_party = sorted(valued(rows_of(imp.get("by_party")), "auc_drop"), key=lambda t: -t[1])
+    if by_party:
+        bars = [Bar(str(r.get("party", "—")) + (" (you)" if r.get("party") == brand else ""), v,
+                    pcol.get(str(r.get("party")), MUTED)) for r, v in by_party]
+        caption = f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} AUC, the most of any party."
+        figs["parties"] = (figure("Which party's data matters most", bar_chart(
+            bars, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC lost when the party's data is scrambled",
+            label="importance per party", width=480), caption))
+
+    # partner value
+    pv = valued(rows_of(payload.get("partner_value")), "auc")
+    if pv:
+        base_row = next((t for t in pv if strs(t[0].get("parties")) == [brand] or t[0].get("label") == "brand only"), None)
+        bars = []
+        for r, v in pv:
+            is_base = base_row is not None and r is base_row[0]
+            gain = "" if base_row is None else "your data alone" if is_base else f"{fmt_delta(v - base_row[1])} vs brand only"
+            bars.append(Bar(str(r.get("label", "—")), v, HIGHLIGHT if is_base else BRAND, gain, bold=is_base))
+        lo = 0.5 if min(v for _, v in pv) >= 0.5 else 0.0
+        best = max(pv, key=lambda t: t[1])
+        if base_row is None:
+            caption = f"The best feature set, {best[0].get('label')}, reaches AUC {fmt_auc(best[1])}."
+        elif best[1] > base_row[1]:
+            caption = (f"Your data alone reaches AUC {fmt_auc(base_row[1])}; adding partners lifts it to {fmt_auc(best[1])} "
+                       f"({best[0].get('label')}), a gain of {fmt_delta(best[1] - base_row[1])}.")
+        else:
+            caption = f"Partners' data did not raise the AUC above your data alone ({fmt_auc(base_row[1])})."
+        if lo == 0.5:
+            caption += " Bars start at 0.5, a coin toss."
+        figs["value"] = (figure("What each partner adds", bar_chart(
+            bars, lo=lo, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC on held-out leads (0.5 = coin toss)",
+            label="AUC per feature set"), caption, wide=True))
+
+    def grid(*names: str) -> None:
+        parts = [figs[n] for n in names if figs.get(n)]
+        if parts:
+            out.append('<div class="figs">' + "".join(parts) + "</div>")
+
+    grid("deciles")
+
+    # grades
+    grades = rows_of(payload.get("grades"))
+    if grades:
+        rows, styles = [], []
+        for g in grades:
+            letter = str(g.get("grade", "?"))
+            chip = f'<span class="chip" style="background:{GRADE_COLOURS.get(letter, MUTED)}">{esc(letter)}</span>'
+            rows.append([chip, fmt_pct(g.get("share_of_leads")), fmt_count(g.get("leads")), fmt_count(g.get("conversions")),
+                         fmt_pct(g.get("rate")), fmt_lift(g.get("lift"))])
+            styles.append(f"background:{GRADE_TINTS[letter]}" if letter in GRADE_TINTS else "")
+        first, last = grades[0], grades[-1]
+        out.append('<div class="block"><h3>Lead grades for your sales team</h3>')
+        out.append(table(["Grade", "Share of leads", "Leads (test)", f"Who {did}", "Rate", "vs average"], rows,
+                         numeric=[False, True, True, True, True, True], row_styles=styles, cls="grades"))
+        out.append(note(f"Grade {first.get('grade')} is the model's top {fmt_pct(first.get('share_of_leads'))} of leads: "
+                        f"{fmt_pct(first.get('rate'))} of them {did}, {fmt_lift(first.get('lift'))} the average. "
+                        f"Call grade {first.get('grade')} first; grade {last.get('grade')} can wait for cheaper channels.", "caption"))
+        out.append("</div>")
+
+    grid("value", "roc", "gains", "groups", "parties", "calibration")
+
+    if cal:
+        rows = [[fmt_count(r.get("bin")), fmt_count(r.get("leads")), fmt_pct(r.get("mean_predicted")), fmt_pct(r.get("observed_rate"))]
+                for r in rows_of(payload.get("calibration"))]
+        out.append('<details class="block"><summary>Calibration table</summary>')
+        out.append(table(["Score group", "Leads", "Predicted chance", "Observed"], rows, numeric=[True] * 4))
+        out.append("</details>")
+
+    sealed = payload.get("sealed_model")
+    if isinstance(sealed, dict) or sealed:
+        size = fmt_count(sealed.get("bytes")) + " bytes" if isinstance(sealed, dict) and num(sealed.get("bytes")) is not None else ""
+        out.append(note("A sealed copy of the model was released to you" + (f" ({size})" if size else "")
+                        + "; only the neutral zone can open it, to score your future leads.", "note"))
+    facts = [f"model {payload.get('model_id')}" if payload.get("model_id") else "",
+             f"learner {payload.get('learner')}" if payload.get("learner") else "",
+             f"test positive rate {fmt_pct(base)}" if base is not None else "",
+             f"minimum group size k = {fmt_count(payload.get('k_min'))}" if num(payload.get("k_min")) is not None else ""]
+    facts = [f for f in facts if f]
+    if facts:
+        out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
+    return "".join(out)
+
+
+def section_scores(payload: Json, info: Json, doc: Json | None = None) -> str:
+    """Grade counts only. The row scores (``scores``, and ``grades`` as one letter per row) belong in
+    the file the OEM's own agent writes, never on a page that may be forwarded."""
+    grades = obj(payload.get("grade_counts")) or obj(payload.get("grades"))
+    counts = [(str(g), v) for g, n in grades.items() if (v := num(n)) is not None]
+    total = num(payload.get("rows")) or sum(n for _, n in counts) or None
+    top = counts[0] if counts else None
+    out = [tiles([("Leads scored", fmt_count(total), "in your own row order"),
+                  (f"Grade {top[0]} leads" if top else "", fmt_count(top[1]) if top else "", "the ones to call first")])]
+    if counts and total:
+        bars = [Bar(f"grade {g}", n / total, GRADE_COLOURS.get(g, MUTED), f"{fmt_count(n)} leads") for g, n in counts]
+        cap = f"{fmt_count(counts[0][1])} of your {fmt_count(total)} leads are grade {counts[0][0]}, the ones to call first."
+        out.append(figure("Your leads by grade", bar_chart(bars, axis_label="share of your leads", label="leads per grade"), cap, wide=True))
+    elif counts:
+        out.append(table(["Grade", "Leads"], [[esc(g), fmt_count(n)] for g, n in counts], numeric=[False, True]))
+    where = next((d.get("scores_file") for d in (info, payload, doc or {}) if isinstance(d, dict) and d.get("scores_file")), None)
+    if where:
+        out.append(note(f"The score of each lead was written by your own agent to {where}; it is not part of this page."))
+    else:
+        out.append(note("The score of each lead is mapped back to your rows by your own agent; it is not part of this page."))
+    if payload.get("model_id"):
+        out.append(note(f"Scored with model {payload.get('model_id')}.", "small"))
+    return "".join(out)
+
+
+def section_sealed(payload: Json, info: Json) -> str:
+    """The sealed model: what it is, never its bytes."""
+    size = f" ({fmt_count(payload.get('bytes'))} bytes)" if num(payload.get("bytes")) is not None else ""
+    model = f" of model {payload.get('model_id')}" if payload.get("model_id") else ""
+    out = [note(f"A sealed copy{model}{size} was released to you; only the neutral zone can open it. Keep this release "
+                "file: a later session can score new leads with it without training again.", "lead")]
+    facts = [f"{k.replace('_', ' ')}: {', '.join(strs(payload.get(k))) if isinstance(payload.get(k), list) else payload.get(k)}"
+             for k in ("label", "brand", "partners", "format") if payload.get(k)]
+    if facts:
+        out.append(note("; ".join(facts) + ".", "small"))
+    return "".join(out)
+
+
+LONG_TEXT = 120  # longer strings in an unknown payload are blobs or row data: named, not printed
+
+
+def section_generic(payload: Json, info: Json) -> str:
+    rows, other = [], []
+    for key, v in payload.items():
+        k = str(key)
+        if k == "job":
+            continue
+        if isinstance(v, str) and len(v) > LONG_TEXT:
+            other.append(k)
+        elif v is None or isinstance(v, (str, bool)):
+            rows.append([esc(k.replace("_", " ")), esc("—" if v is None else v)])
+        elif num(v) is not None:
+            f = num(v)
+            assert f is not None
+            shown = fmt_count(f) if f == int(f) and abs(f) >= 1 else f"{f:.4g}"
+            rows.append([esc(k.replace("_", " ")), shown])
+        else:
+            other.append(k)
+    out = [table(["Field", "Value"], rows, numeric=[False, True])] if rows else []
+    if other:
+        out.append(note("Also in this release, not drawn here: " + ", ".join(other) + "."))
+    if not rows and not other:
+        out.append(note("This release has no fields to show."))
+    return "".join(out)
+
+
+SectionFn = Callable[[Json, Json], str]
+SECTIONS: dict[str, tuple[str, SectionFn]] = {
+    "intersection_stats": ("How many people you share with your partners", section_intersection),
+    "lead_rating_train": ("Lead rating: which leads will come to a store", section_model_card),
+    "lead_rating_seal": ("The trained lead-rating model, sealed", section_sealed),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+
+def _footer(info: Json) -> str:
+    approvals = [str(a.get("auditor")) for a in rows_of(info.get("approvals")) if a.get("auditor")]
+    status = str(info.get("status") or "unknown")
+    parts = [f"approved by {words_list(approvals)}" if approvals else f"no auditor approval recorded (status: {status})",
+             f"digest {short_digest(info.get('digest'))}", f"release {info.get('release_id') or '—'}"]
+    if info.get("recipient"):
+        parts.append(f"addressed to {info.get('recipient')}")
+    checks = rows_of(info.get("checks"))
+    if checks:
+        passed = [str(c.get("name")) for c in checks if c.get("passed")]
+        failed = [str(c.get("name")) for c in checks if not c.get("passed")]
+        parts.append("automatic checks passed: " + (", ".join(passed) or "none") + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    text = "; ".join(parts)
+    cls = "footer" if approvals and status == "approved" else "footer warn"
+    title = f' title="{esc(info.get("digest"))}"' if info.get("digest") else ""
+    return f'<footer class="{cls}"{title}>{esc(text[0].upper() + text[1:])}.</footer>'
+
+
+def render_release(doc: Json, index: int = 0) -> str:
+    info = obj(doc.get("release"))
+    payload = obj(doc.get("payload"))
+    job = str(payload.get("job") or info.get("job") or "unknown job")
+    rid = str(info.get("release_id") or f"release-{index + 1}")
+    if job == "lead_rating_score":
+        title, body = "Lead scores: your leads by grade", section_scores(payload, info, doc)
+    elif job in SECTIONS:
+        title, fn = SECTIONS[job]
+        body = fn(payload, info)
+    else:
+        title, body = f"Result of “{job}”", section_generic(payload, info)
+    if not payload:
+        body = note("This release carries no payload.")
+    return (f'<section class="release" id="{esc(rid)}"><h2>{esc(title)}</h2>'
+            f'<div class="kicker">{esc(job)} · {esc(rid)}</div>{body}{_footer(info)}</section>')
+
+
+CSS = """
+:root { --ink:#1d2433; --soft:#5b6475; --line:#e3e7ee; --bg:#f6f7f9; --brand:#0b3d66; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink); line-height:1.45;
+  font-family: system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1120px; margin: 0 auto; padding: 28px 24px 48px; }
+header.page { background: var(--brand); color: #fff; padding: 28px 24px 22px; }
+header.page div { max-width: 1120px; margin: 0 auto; }
+header.page h1 { margin: 0 0 6px; font-size: 28px; font-weight: 650; }
+header.page p { margin: 0; opacity: .88; max-width: 820px; }
+nav { margin: 18px 0 0; font-size: 14px; }
+nav a { color: #fff; margin-right: 18px; }
+section.release { background:#fff; border:1px solid var(--line); border-radius: 10px; padding: 22px 26px 14px; margin: 0 0 28px; }
+h2 { margin: 0; font-size: 22px; color: var(--brand); }
+h3 { margin: 0 0 8px; font-size: 16px; }
+.kicker { color: var(--soft); font-size: 12px; margin: 2px 0 14px; font-family: ui-monospace, Menlo, Consolas, monospace; }
+.lead { font-size: 15px; max-width: 860px; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 14px; margin: 14px 0 22px; }
+.tile { border: 1px solid var(--line); border-left: 4px solid var(--brand); border-radius: 8px; padding: 12px 14px; background: #fbfcfd; }
+.tile-label { font-size: 13px; color: var(--soft); }
+.tile-value { font-size: 30px; font-weight: 700; color: var(--brand); font-variant-numeric: tabular-nums; }
+.tile-note { font-size: 12.5px; color: var(--soft); }
+.figs { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 26px 28px; margin: 22px 0 8px; }
+.fig { margin: 0 0 8px; }
+.fig.wide { grid-column: 1 / -1; }
+figcaption, .caption { font-size: 14px; color: var(--ink); margin: 6px 0 0; max-width: 820px; }
+svg.chart { width: 100%; height: auto; display: block; font-size: 12px; margin: 4px 0; }
+svg .grid { stroke: #edf0f4; stroke-width: 1; }
+svg .frame { fill: none; stroke: #c9d0da; }
+svg .tick { fill: #6b7384; font-size: 11px; }
+svg .axis { fill: #4a5263; font-size: 12px; }
+svg .lbl { fill: var(--ink); font-size: 13px; }
+svg .val { fill: var(--ink); font-size: 12.5px; paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
+svg .legend { fill: var(--ink); font-size: 12px; }
+svg .legend-bg { fill: #fff; opacity: .9; }
+svg .soft { fill: var(--soft); font-weight: 400; }
+svg .axisline { stroke: #9aa3b2; stroke-width: 1; }
+.grid2 { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 28px; margin-top: 18px; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; font-variant-numeric: tabular-nums; }
+th { white-space: nowrap; text-align: left; font-weight: 600; color: var(--soft); border-bottom: 2px solid var(--line); padding: 6px 8px; font-size: 13px; }
+td { border-bottom: 1px solid var(--line); padding: 6px 8px; }
+.num { text-align: right; }
+table.grades { max-width: 760px; }
+.chip { display: inline-block; min-width: 26px; text-align: center; color: #fff; font-weight: 700; border-radius: 4px; padding: 1px 6px; }
+.you { color: var(--soft); font-size: 12px; }
+.block { margin: 22px 0 8px; }
+details summary { cursor: pointer; color: var(--brand); font-size: 14px; margin-bottom: 8px; }
+details table { max-width: 620px; }
+.note { font-size: 13.5px; color: var(--soft); margin: 8px 0; }
+.small { font-size: 12px; color: var(--soft); }
+footer.footer { margin-top: 18px; padding-top: 10px; border-top: 1px solid var(--line); font-size: 12.5px; color: var(--soft); }
+footer.warn { color: #9a2a2a; font-weight: 600; }
+.empty { color: var(--soft); }
+@media (max-width: 820px) { .figs, .grid2 { grid-template-columns: 1fr; } }
+@media print { body { background: #fff; } header.page { background: #fff; color: var(--ink); border-bottom: 3px solid var(--brand); }
+  nav { display: none; } section.release { border: none; break-inside: auto; } .fig { break-inside: avoid; } }
+"""
+
+
+def render(releases: list[dict[str, Any]]) -> str:
+    """One complete, self-contained HTML document for a list of release files' contents.
+
+    Args:
+        releases: each ``{"release": {release_id, job, recipient, status, digest, approvals, ...},
+            "payload": {...}}``, as fetched from the zone. Missing fields are tolerated.
+
+    Returns:
+        The HTML text: inline CSS and SVG only, no script and no external reference.
+    """
+    releases = [obj(d) for d in releases]
+    infos = [obj(d.get("release")) for d in releases]
+    recipients = sorted({str(i.get("recipient")) for i in infos if i.get("recipient")})
+    who = words_list(recipients) if recipients else "you"
+    sections = [render_release(d, i) for i, d in enumerate(releases)]
+    toc = ""
+    if len(releases) > 1:
+        links = []
+        for i, d in enumerate(releases):
+            info = infos[i]
+            payload = obj(d.get("payload"))
+            job = str(payload.get("job") or info.get("job") or "result")
+            rid = str(info.get("release_id") or f"release-{i + 1}")
+            title = SECTIONS[job][0] if job in SECTIONS else ("Lead scores" if job == "lead_rating_score" else job)
+            title = title.split(":")[0]
+            links.append(f'<a href="#{esc(rid)}">{esc(title)}</a>')
+        toc = "<nav>" + "".join(links) + "</nav>"
+    body = "".join(sections) if sections else '<p class="empty">No released results were given.</p>'
+    signed = all(i.get("status") == "approved" and rows_of(i.get("approvals")) for i in infos)
+    intro = (f"{len(releases)} released result{'s' if len(releases) != 1 else ''} for {who}, computed in the neutral zone "
+             "without any party seeing another's data. "
+             + ("Each passed automatic privacy checks and was signed by an auditor before release. " if signed else
+                "A result without an auditor's signature is marked in red at its foot. ")
+             + "This page was drawn on your own machine.")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Zhongli report — {esc(who)}</title><style>{CSS}</style></head><body>"
+        f'<header class="page"><div><h1>Zhongli joint results</h1><p>{esc(intro)}</p>{toc}</div></header>'
+        f"<main>{body}</main></body></html>\n"
+    )
+
+
+def load_release(path: Path) -> Json:
+    """Read one release file; a file that is not one names itself in the error."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read release file {path}: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"release file {path} is not JSON ({exc})") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
+        raise InvalidInput(f"release file {path} has no payload object; expected {{\"release\": {{...}}, \"payload\": {{...}}}}")
+    return doc
+
+
+def write_report(release_files: list[Path], out: Path) -> Path:
+    """Render the given release files into one HTML page at ``out`` (folders created); returns ``out``."""
+    html_text = render([load_release(Path(p)) for p in release_files])
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html_text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the report to {out}: {exc.strerror}") from exc
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--release", action="append", type=Path, default=[], metavar="FILE",
+                        help="a release file (from `zhongli release fetch --out`); repeatable")
+    parser.add_argument("--dir", type=Path, metavar="DIR", help="use every release-*.json in DIR")
+    parser.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    files = list(args.release or [])
+    if args.dir is not None:
+        if not Path(args.dir).is_dir():
+            raise InvalidInput(f"--dir {args.dir} is not a folder")
+        files += sorted(Path(args.dir).glob("release-*.json"))
+    # a file named twice (--release and --dir) is one release: one section
+    files = list({f.resolve(): f for f in files}.values())
+    if not files:
+        raise InvalidInput("no release files: give --release FILE (repeatable) or --dir DIR with release-*.json in it")
+    out = write_report(files, args.out)
+    print(f"report of {len(files)} release(s) written to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zhongli report", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_arguments(parser)
+    try:
+        return cmd_report(parser.parse_args(argv))
+    except ZhongliError as exc:
+        print(f"zhongli report: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

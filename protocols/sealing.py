@@ -1,0 +1,61 @@
+"""Sealed models: a trained model the OEM may store but not read.
+
+The zone encrypts the serialised model with AES-256-GCM under a key only the zone holds
+(``seal_key_file`` in zone.yaml, created at the zone site by ``zhongli certs init``, never in the
+repository). The OEM keeps the blob and hands it back in a later session to score new leads; the
+zone opens it only if the authentication tag verifies, so it never deserialises anything it did
+not seal itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+FORMAT = b"zhongli-sealed-model-v1"
+NONCE_BYTES = 12
+
+
+class SealError(ValueError):
+    pass
+
+
+class SealKey:
+    """The zone's sealing key. Its repr shows a fingerprint, never the key."""
+
+    __slots__ = ("_aead", "fingerprint")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise SealError("a seal key is 32 bytes (AES-256)")
+        self._aead = AESGCM(key)
+        self.fingerprint = hashlib.sha256(b"zhongli/seal-key\x00" + key).hexdigest()[:16]
+
+    @classmethod
+    def generate(cls) -> tuple[SealKey, bytes]:
+        raw = AESGCM.generate_key(bit_length=256)
+        return cls(raw), raw
+
+    def __repr__(self) -> str:
+        return f"SealKey(fp={self.fingerprint})"
+
+    def seal(self, obj: Any) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return FORMAT + b"\x00" + nonce + self._aead.encrypt(nonce, body, FORMAT)
+
+    def open(self, blob: bytes) -> Any:
+        head = FORMAT + b"\x00"
+        if not blob.startswith(head) or len(blob) < len(head) + NONCE_BYTES + 16:
+            raise SealError("not a sealed Zhongli model")
+        nonce = blob[len(head) : len(head) + NONCE_BYTES]
+        try:
+            body = self._aead.decrypt(nonce, blob[len(head) + NONCE_BYTES :], FORMAT)
+        except InvalidTag:
+            raise SealError("the sealed model was not sealed by this zone's key, or was altered") from None
+        return pickle.loads(body)  # authenticated above: only what this zone sealed itself

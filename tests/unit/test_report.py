@@ -1,0 +1,336 @@
+"""The OEM's HTML report (deploy/report.py): one self-contained page from released payloads only,
+every release string escaped, and no crash on unknown jobs or missing optional fields."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from deploy import report
+from protocols.errors import InvalidInput
+
+PARTNERS = ["media-a", "media-b", "provider"]
+
+
+def release_info(rid: str, job: str, **extra: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "release_id": rid, "session_id": "ses-0123456789abcdef", "job": job, "kind": "aggregate", "recipient": "oem",
+        "status": "approved", "digest": "22af58c0" + "9e" * 28,
+        "checks": [{"name": "k_min", "passed": True, "detail": "every count is 0 or >= k=50"},
+                   {"name": "finite", "passed": True, "detail": "all numbers finite"}],
+        "error": "", "approvals": [{"auditor": "auditor-1", "signature": "ab" * 64}],
+    }
+    info.update(extra)
+    return info
+
+
+def intersection_payload(parties: list[str] | None = None) -> dict[str, Any]:
+    names = parties or ["oem", *PARTNERS]
+    roles = ["brand", "media", "media", "data_provider"]
+    people = [49_278, 48_694, 34_333, 67_827]
+    pair = {(0, 1): 30_348, (0, 2): 21_759, (0, 3): 34_438, (1, 2): 20_670, (1, 3): 33_995, (2, 3): 23_941}
+    triple = {(0, 1, 2): 13_226, (0, 1, 3): 21_159, (0, 2, 3): 15_161, (1, 2, 3): 14_416}
+    overlaps = [{"parties": [names[i] for i in k], "ways": len(k), "people": v} for k, v in (pair | triple).items()]
+    overlaps.append({"parties": list(names), "ways": 4, "people": 9_209})
+    return {"job": "intersection_stats", "parties": [{"party": n, "role": r, "people": p} for n, r, p in zip(names, roles, people)],
+            "overlaps": overlaps, "all_parties": 9_209, "k_min": 50}
+
+
+def model_card(seed: int = 5) -> dict[str, Any]:
+    """A self-consistent model card computed from simulated held-out scores, as the zone would."""
+    rng = np.random.default_rng(seed)
+    n_test = 10_000
+    latent = rng.normal(size=n_test)
+    p_true = 1 / (1 + np.exp(-(-2.6 + 1.3 * latent)))
+    y = rng.random(n_test) < p_true
+    score = 1 / (1 + np.exp(-(-2.6 + 1.3 * (latent + rng.normal(scale=0.35, size=n_test)))))
+    order = np.argsort(-score)
+    ys, ss = y[order], score[order]
+    base = float(y.mean())
+    # ROC at 20 thresholds
+    tp, fp = np.cumsum(ys), np.cumsum(~ys)
+    idx = np.linspace(0, n_test - 1, 19).astype(int)
+    roc = [{"fpr": 0.0, "tpr": 0.0}] + [{"fpr": float(fp[i] / fp[-1]), "tpr": float(tp[i] / tp[-1])} for i in idx]
+    auc = float(np.trapezoid([r["tpr"] for r in roc], [r["fpr"] for r in roc]))
+    deciles = []
+    for d, part in enumerate(np.array_split(ys, 10), start=1):
+        rate = float(part.mean())
+        deciles.append({"decile": d, "leads": int(part.size), "conversions": int(part.sum()), "rate": rate, "lift": rate / base,
+                        "cumulative_gain": float(ys[: d * n_test // 10].sum() / ys.sum())})
+    calibration = []
+    for b, (pp, yy) in enumerate(zip(np.array_split(ss[::-1], 10), np.array_split(ys[::-1], 10)), start=1):
+        calibration.append({"bin": b, "leads": int(pp.size), "mean_predicted": float(pp.mean()), "observed_rate": float(yy.mean())})
+    grades, start = [], 0
+    for g, share in (("A", 0.1), ("B", 0.2), ("C", 0.3), ("D", 0.4)):
+        part = ys[start:start + int(share * n_test)]
+        start += part.size
+        grades.append({"grade": g, "share_of_leads": share, "leads": int(part.size), "conversions": int(part.sum()),
+                       "rate": float(part.mean()), "lift": float(part.mean() / base)})
+    return {
+        "job": "lead_rating_train", "label": "visited_store", "model_id": "mdl-5f3a9c1e", "learner": "HistGradientBoostingClassifier",
+        "brand": "oem", "partners": list(PARTNERS), "n_train": 40_000, "n_test": n_test, "test_positive_rate": base, "k_min": 50,
+        "auc": {"model": auc, "logistic_baseline": auc - 0.037},
+        "roc": roc, "deciles": deciles,
+        "top10": {"rate": deciles[0]["rate"], "average_rate": base, "lift": deciles[0]["lift"]},
+        "calibration": calibration, "grades": grades,
+        "importance": {
+            "by_group": [
+                {"group": "provider: interest scores", "party": "provider", "auc_drop": 0.061},
+                {"group": "oem: lead source and model", "party": "oem", "auc_drop": 0.048},
+                {"group": "media-a: ad clicks", "party": "media-a", "auc_drop": 0.027},
+                {"group": "media-b: video views", "party": "media-b", "auc_drop": 0.012},
+                {"group": "provider: demographics", "party": "provider", "auc_drop": 0.008},
+                {"group": "oem: region", "party": "oem", "auc_drop": 0.003},
+            ],
+            "by_party": [{"party": "provider", "auc_drop": 0.071}, {"party": "oem", "auc_drop": 0.052},
+                         {"party": "media-a", "auc_drop": 0.029}, {"party": "media-b", "auc_drop": 0.013}],
+        },
+        "partner_value": [
+            {"label": "brand only", "parties": ["oem"], "auc": auc - 0.071},
+            {"label": "brand + media-a", "parties": ["oem", "media-a"], "auc": auc - 0.049},
+            {"label": "brand + media-b", "parties": ["oem", "media-b"], "auc": auc - 0.062},
+            {"label": "brand + provider", "parties": ["oem", "provider"], "auc": auc - 0.018},
+            {"label": "all partners", "parties": ["oem", *PARTNERS], "auc": auc},
+        ],
+        "sealed_model": {"format": "zhongli-sealed-v1", "bytes": 412_334},
+    }
+
+
+def score_payload() -> dict[str, Any]:
+    """As the OEM keeps it: the row scores went to its agent's file, the counts stay."""
+    return {"job": "lead_rating_score", "rows": 20_000, "model_id": "mdl-5f3a9c1e", "label": "visited_store",
+            "grade_counts": {"A": 2_000, "B": 4_000, "C": 6_000, "D": 8_000}}
+
+
+def sample_releases() -> list[dict[str, Any]]:
+    return [
+        {"release": release_info("rel-1111aaaa2222bbbb", "intersection_stats"), "payload": intersection_payload()},
+        {"release": release_info("rel-3333cccc4444dddd", "lead_rating_train", kind="model"), "payload": model_card()},
+        {"release": release_info("rel-5555eeee6666ffff", "lead_rating_score", kind="row_scores", scores_file="oem-out/lead-scores.csv"),
+         "payload": score_payload()},
+    ]
+
+
+def assert_self_contained(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<html") == 1 and page.rstrip().endswith("</html>")
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page.lower()
+    assert "@import" not in page and "url(" not in page
+
+
+def test_full_page_has_charts_numbers_grades_and_partners() -> None:
+    releases = sample_releases()
+    card = releases[1]["payload"]
+    page = report.render(releases)
+    assert_self_contained(page)
+    assert page.count("<svg") >= 7  # overlap, ROC, deciles, gains, calibration, importance x2, partner value, grades
+    assert f"{card['auc']['model']:.3f}" in page
+    assert f"{card['auc']['logistic_baseline']:.3f}" in page
+    assert f"{card['top10']['lift']:.1f}×" in page
+    for g in "ABCD":
+        assert f">{g}</span>" in page
+    for pv in card["partner_value"]:
+        assert pv["label"] in page
+    assert "+0.071 vs brand only" in page
+    assert "Approved by auditor-1; digest 22af58c0…" in page
+    assert "49,278" in page  # counts get thousands separators
+    assert "oem-out/lead-scores.csv" in page
+    assert "sealed copy of the model" in page
+    # every release gets its own section, footer and anchor
+    assert page.count('<section class="release"') == 3
+    assert all(f'id="{r["release"]["release_id"]}"' in page for r in releases)
+
+
+def test_overlap_share_is_of_the_brands_people() -> None:
+    page = report.render([{"release": release_info("rel-1", "intersection_stats"), "payload": intersection_payload()}])
+    assert_self_contained(page)
+    assert "<svg" in page
+    assert f"{34_438 / 49_278 * 100:.1f}%" in page  # provider, the largest overlap
+    assert "also known to provider" in page
+
+
+def test_strings_from_a_release_are_escaped() -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    payload = intersection_payload(["oem", evil, "media-b", "provider"])
+    card = model_card()
+    card["partners"] = [evil, "media-b", "provider"]
+    card["importance"]["by_group"][0]["group"] = evil
+    card["partner_value"][1]["label"] = evil
+    card["label"] = '"><script>x</script>'
+    info = release_info('rel-"><b>', "intersection_stats", approvals=[{"auditor": "<i>auditor</i>"}], digest="<svg onload=x>")
+    page = report.render([{"release": info, "payload": payload},
+                          {"release": release_info("rel-2", "lead_rating_train"), "payload": card},
+                          {"release": release_info("rel-3", "<b>odd job</b>"), "payload": {"job": "<b>odd job</b>", evil: evil}}])
+    assert evil not in page and "<img" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<script" not in page and "<i>auditor" not in page and "<b>" not in page and "<svg onload" not in page
+    assert_self_contained(page)
+
+
+def test_unknown_job_renders_its_scalars_as_a_table() -> None:
+    payload = {"job": "profile", "segment": "buyers", "people": 12_345, "tgi_max": 187.25, "flag": True, "tags": [{"tag": "golf"}]}
+    page = report.render([{"release": release_info("rel-9", "profile"), "payload": payload}])
+    assert_self_contained(page)
+    assert "buyers" in page and "12,345" in page and "187.2" in page and "tags" in page
+    assert "Approved by auditor-1" in page
+
+
+@pytest.mark.parametrize("drop", ["sealed_model", "importance", "roc", "deciles", "calibration", "grades", "partner_value", "auc",
+                                  "top10", "partners", "brand", "label", "model_id", "n_test", "test_positive_rate"])
+def test_model_card_without_an_optional_field_still_renders(drop: str) -> None:
+    card = model_card()
+    del card[drop]
+    page = report.render([{"release": release_info("rel-1", "lead_rating_train"), "payload": card}])
+    assert_self_contained(page)
+    assert "Lead rating" in page
+
+
+def test_sparse_and_odd_inputs_do_not_crash() -> None:
+    card = model_card()
+    card["importance"] = {"by_group": [{"group": "x"}], "by_party": None}
+    card["roc"] = [{"fpr": "a", "tpr": None}]
+    card["deciles"] = [{"decile": 1}, "junk"]
+    card["grades"] = [{"grade": "Z"}]
+    card["auc"] = {"model": float("nan")}
+    card["partner_value"] = [{"label": "all partners", "auc": 0.3}]
+    card["sealed_model"] = {}
+    docs: list[dict[str, Any]] = [
+        {"release": release_info("rel-1", "lead_rating_train"), "payload": card},
+        {"payload": {"job": "intersection_stats", "parties": [], "overlaps": []}},  # no release info at all
+        {"release": {"job": "intersection_stats"}, "payload": {"job": "intersection_stats", "parties": [{"party": "oem"}]}},
+        {"release": release_info("rel-4", "lead_rating_score", status="pending", approvals=[]), "payload": {"job": "lead_rating_score"}},
+        {"release": release_info("rel-5", "x"), "payload": {}},
+    ]
+    page = report.render(docs)
+    assert_self_contained(page)
+    assert "No auditor approval recorded (status: pending)" in page
+    assert "signed by an auditor before release" not in page  # the intro does not vouch for an unsigned release
+    assert "nan" not in page.lower().replace("nanjing", "")
+    assert report.render([]).startswith("<!DOCTYPE html>")
+
+
+def test_write_report_and_cli(tmp_path: Path) -> None:
+    files = []
+    for doc in sample_releases():
+        f = tmp_path / f"release-{doc['release']['release_id']}.json"
+        f.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        files.append(f)
+    (tmp_path / "summary.json").write_text("{}")  # not a release-*.json: ignored by --dir
+    out = report.write_report(files[:1], tmp_path / "sub" / "one.html")
+    assert out.exists() and out.read_text(encoding="utf-8").count('<section class="release"') == 1
+
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    args = parser.parse_args(["--dir", str(tmp_path), "--out", str(tmp_path / "all.html")])
+    assert report.cmd_report(args) == 0
+    page = (tmp_path / "all.html").read_text(encoding="utf-8")
+    assert page.count('<section class="release"') == 3
+    assert_self_contained(page)
+
+    args = parser.parse_args(["--release", str(files[1]), "--release", str(files[2]), "--out", str(tmp_path / "two.html")])
+    assert report.cmd_report(args) == 0
+    assert (tmp_path / "two.html").read_text(encoding="utf-8").count('<section class="release"') == 2
+
+    # a file named by --release and found again by --dir is one section, not two
+    args = parser.parse_args(["--release", str(files[0]), "--dir", str(tmp_path), "--out", str(tmp_path / "dup.html")])
+    assert report.cmd_report(args) == 0
+    assert (tmp_path / "dup.html").read_text(encoding="utf-8").count('<section class="release"') == 3
+
+
+def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    with pytest.raises(InvalidInput, match="no release files"):
+        report.cmd_report(parser.parse_args(["--dir", str(tmp_path)]))
+    bad = tmp_path / "release-bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InvalidInput, match="release-bad.json"):
+        report.write_report([bad], tmp_path / "r.html")
+    bad.write_text(json.dumps({"release": {}}))
+    with pytest.raises(InvalidInput, match="no payload"):
+        report.write_report([bad], tmp_path / "r.html")
+
+
+def test_partner_value_without_a_brand_only_row_claims_no_gain() -> None:
+    card = model_card()
+    card["partner_value"] = [r for r in card["partner_value"] if r["label"] != "brand only"]
+    page = report.render([{"release": release_info("rel-1", "lead_rating_train"), "payload": card}])
+    assert "vs brand only" not in page and "all partners" in page
+
+
+def test_row_scores_and_sealed_bytes_never_reach_the_page() -> None:
+    rng = np.random.default_rng(1)
+    scores = [round(float(x), 4) for x in rng.random(500)]
+    letters = "".join(rng.choice(list("ABCD"), 500))
+    raw = score_payload() | {"scores": scores, "grades": letters}
+    blob = "QUJD" * 1000
+    sealed = {"job": "lead_rating_seal", "model_id": "mdl-5f3a9c1e", "label": "visited_store", "format": "zhongli-sealed-model-v1",
+              "brand": "oem", "partners": PARTNERS, "bytes": 3000, "sealed": blob}
+    unknown = {"job": "future_job", "blob": blob, "n": 3}
+    page = report.render([{"release": release_info("rel-1", "lead_rating_score"), "payload": raw},
+                          {"release": release_info("rel-2", "lead_rating_seal"), "payload": sealed},
+                          {"release": release_info("rel-3", "future_job"), "payload": unknown}])
+    assert_self_contained(page)
+    assert "2,000" in page  # the grade counts are shown
+    assert letters[:40] not in page and "QUJDQUJD" not in page
+    assert not any(f"{s:.4f}" in page for s in scores)
+    assert "sealed copy of model mdl-5f3a9c1e (3,000 bytes)" in page
+    assert "blob" in page  # named as present, not printed
+
+
+def test_render_does_not_modify_its_input() -> None:
+    releases = sample_releases()
+    before = copy.deepcopy(releases)
+    report.render(releases)
+    assert releases == before
+
+
+def test_svg_text_is_well_formed() -> None:
+    page = report.render(sample_releases())
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
+        assert svg.count("<text") == svg.count("</text>")
+        assert svg.count("<g>") == svg.count("</g>")
+        assert "xmlns" not in svg
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every field of a JSON value; of each list, only the first two items (the rest look alike)."""
+    out: list[tuple[Any, ...]] = []
+    items = list(value.items()) if isinstance(value, dict) else list(enumerate(value[:2])) if isinstance(value, list) else []
+    for k, v in items:
+        out.append((*prefix, k))
+        out += _paths(v, (*prefix, k))
+    return out
+
+
+ODD_VALUES: list[Any] = [None, "x", -1, 0, 1e308, [], {}, True, [1, "a", None]]
+
+
+@pytest.mark.parametrize("job", ["intersection_stats", "lead_rating_train", "lead_rating_score"])
+def test_any_field_of_any_type_never_crashes_the_page(job: str) -> None:
+    """A release written by a newer or older zone must still render: swap every field, at every
+    depth, for values of the wrong type and check the page still comes out whole."""
+    makers: dict[str, Callable[[], dict[str, Any]]] = {
+        "intersection_stats": intersection_payload, "lead_rating_train": model_card, "lead_rating_score": score_payload}
+    payload = makers[job]()
+    info = release_info("rel-1", job)
+    for target in ("release", "payload"):
+        doc = {"release": info, "payload": payload}
+        for path in _paths(doc[target]):
+            for odd in ODD_VALUES:
+                mutated = copy.deepcopy(doc)
+                node = mutated[target]
+                for k in path[:-1]:
+                    node = node[k]
+                node[path[-1]] = odd
+                page = report.render([mutated])
+                assert page.rstrip().endswith("</html>"), (target, path, odd)
