@@ -10,6 +10,7 @@
     zhongli session open|status|close ...        as a requester (the OEM)
     zhongli job run SESSION JOB [--params JSON]
     zhongli release status|fetch ID
+    zhongli report --dir DIR                     an HTML page of released results, at the recipient
 
 Clients find addresses and their own certificate with ``--topology FILE --as NAME`` (or the
 environment variables ZHONGLI_TOPOLOGY and ZHONGLI_AS).
@@ -167,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     sy = sub.add_parser("synth", help="write the synthetic world (data, configs, topology)")
     synth_args(sy)
     sy.set_defaults(func=cmd_synth)
+
+    from deploy.report import add_arguments as report_args
+    from deploy.report import cmd_report
+
+    rp = sub.add_parser("report", help="an HTML page of released results, drawn at the recipient")
+    report_args(rp)
+    rp.set_defaults(func=cmd_report)
 
     demo = sub.add_parser("demo", help="synth + certs + up + intersection stats through the audit gate")
     demo.add_argument("--out", default="demo-out")

@@ -141,7 +141,8 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         zone.close()
 
     say("[9/9] the OEM's report, rendered at the OEM from released payloads only")
-    report = write_report(sorted(out.glob("release-*.json")), out / "report.html")
+    fetched = [out / f"release-{r['release_id']}.json" for r in summary["releases"] if r.get("payload")]
+    report = write_report(fetched, out / "report.html")
     summary["report"] = str(report)
     say("      verifying the audit log's hash chain")
     local = verify_file(world / "audit.db")
