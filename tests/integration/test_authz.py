@@ -13,13 +13,12 @@ from audit.client import AuditClient
 from deploy import certs
 from proto.party.v1 import party_pb2 as ppb
 from proto.party.v1 import party_pb2_grpc as ppb_grpc
-from tests.integration.test_bad_input import (
+from tests.integration.live import (
     WAIT,
     LiveWorld,
     assert_failed,
     assert_ready_again,
     call_code,
-    live,  # noqa: F401  (fixture)
     open_and_settle,
     small_world,
     state_of,

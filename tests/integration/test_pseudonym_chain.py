@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from neutral_zone.config import PartyPeer
-from neutral_zone.pipeline import PartyClient, end_all, prepare_all, pull_columns, run_chains
+from neutral_zone.pipeline import (
+    PartyClient,
+    end_all,
+    prepare_all,
+    pull_columns,
+    run_chains,
+)
 from neutral_zone.tables import assign_entities
 from parties.agent import serve
 from protocols.errors import NotFound, PartyUnavailable

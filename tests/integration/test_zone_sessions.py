@@ -5,20 +5,18 @@ fetchable, and logged as refused by the audit service."""
 from __future__ import annotations
 
 import grpc
-import pytest
 import numpy as np
 
 from audit.client import AuditClient
 from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneCallError
 from tests.integration.helpers import phones
-from tests.integration.test_bad_input import (
+from tests.integration.live import (
     COLUMNS,
     WAIT,
     LiveWorld,
     assert_ready_again,
     call_code,
-    live,  # noqa: F401  (fixture)
     poll,
     small_world,
     state_of,
