@@ -1,0 +1,134 @@
+"""Lead rating through a real zone: model-card cells under k refused, row scores only to the OEM,
+and a sealed model that scores a later session at the OEM's site."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import grpc
+import pandas as pd
+import pytest
+
+from audit.client import AuditClient
+from audit.keys import generate as generate_auditor_key
+from deploy.certs import init_for
+from deploy.deliver import map_scores
+from deploy.synth import generate as synth
+from deploy.topology import load_topology
+from tests.integration.live import LiveWorld, call_code, open_and_settle, state_of
+
+PARTIES = ["oem", "media-a", "media-b", "provider"]
+
+
+def world(root: Path, n_leads: int) -> Path:
+    result = synth(root, n_leads=n_leads, seed=5)
+    topo = load_topology(result.topology)
+    init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=2)
+    generate_auditor_key(root / "keys" / "auditor-1")
+    return result.topology
+
+
+def ready(w: LiveWorld) -> str:
+    sid, resp = open_and_settle(w.client("oem"), PARTIES)
+    assert state_of(resp) == "ready", resp.error
+    return sid
+
+
+def approve(w: LiveWorld, rid: str) -> None:
+    audit = w.topology.by_role("audit")[0]
+    with AuditClient(audit.address, w.tls("auditor-1"), server_name="audit") as a:
+        a.approve(rid, w.dir / "keys" / "auditor-1.key", "auditor-1")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return world(tmp_path_factory.mktemp("lr-small"), 2000)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    return world(tmp_path_factory.mktemp("lr-medium"), 6000)
+
+
+def test_model_card_with_cells_under_k_is_refused(small, live):
+    w = live(small)
+    oem = w.client("oem")
+    sid = ready(w)
+    info = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "visited_store", "partner_value": False}))
+    # ~490 held-out leads: ROC buckets of ~24 leads are under k=50, so nothing is released
+    assert info["status"] == "refused"
+    assert "k_min" in info["error"] and "ROC bucket" in info["error"]
+    assert w.zone_session(sid).releases[info["release_id"]].payload is None
+    code, msg = call_code(oem.fetch, info["release_id"])
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "refused" in msg
+
+
+def test_unknown_label_and_partner_are_clear_errors(small, live):
+    w = live(small)
+    oem = w.client("oem")
+    sid = ready(w)
+    bad_label = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "lead_source"}))
+    assert bad_label["status"] == "failed" and "not a label column" in bad_label["error"]
+    bad_partner = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "purchased", "partners": ["nobody"]}))
+    assert bad_partner["status"] == "failed" and "unknown partner" in bad_partner["error"]
+
+
+def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live):
+    w = live(medium)
+    oem = w.client("oem")
+    sid = ready(w)
+    card = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "visited_store", "partner_value": False, "importance": False}))
+    assert card["status"] == "pending", card
+    model_id = next(iter(w.zone_session(sid).models))
+
+    # Addressed to a media party: refused by the automatic row-owner check, payload dropped.
+    elsewhere = oem.wait_computed(oem.run_job(sid, "lead_rating_score", {"model_id": model_id, "recipient": "media-a"}))
+    assert elsewhere["status"] == "refused" and "row_owner" in elsewhere["error"]
+    assert w.zone_session(sid).releases[elsewhere["release_id"]].payload is None
+
+    scored = oem.wait_computed(oem.run_job(sid, "lead_rating_score", {"model_id": model_id}))
+    assert scored["status"] == "pending" and scored["recipient"] == "oem"
+    approve(w, scored["release_id"])
+    # Another party cannot fetch the OEM's row scores, even approved.
+    code, _ = call_code(w.client("media-a").fetch, scored["release_id"])
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    info, payload = oem.fetch(scored["release_id"])
+    r = map_scores(w.topology, "oem", info, payload)
+    out = pd.read_csv(r.path)
+    raw = pd.read_csv(w.dir / "oem_leads.csv", dtype=str)
+    assert list(out["lead_id"]) == list(raw["lead_id"])  # the OEM's own rows, in its own order
+    assert out["score"].notna().sum() == r.rows_scored == len(payload["scores"])
+    assert set(out["grade"].dropna()) <= {"A", "B", "C", "D"}
+
+
+def test_sealed_model_scores_a_later_session_identically(medium, live):
+    w = live(medium)
+    oem = w.client("oem")
+    sid = ready(w)
+    card = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "purchased", "partner_value": False, "importance": False}))
+    model_id = next(iter(w.zone_session(sid).models))
+    sealed_rel = oem.wait_computed(oem.run_job(sid, "lead_rating_seal", {"model_id": model_id}))
+    approve(w, sealed_rel["release_id"])
+    _, sealed = oem.fetch(sealed_rel["release_id"])
+    first = oem.wait_computed(oem.run_job(sid, "lead_rating_score", {"model_id": model_id}))
+    approve(w, first["release_id"])
+    info1, p1 = oem.fetch(first["release_id"])
+    file1 = map_scores(w.topology, "oem", info1, p1).path
+    oem.close_session(sid)
+    assert card["status"] in ("pending", "refused")
+
+    # A later session: new keys, new pseudonyms, new row order; the model comes back sealed.
+    sid2 = ready(w)
+    assert not w.zone_session(sid2).models
+    again = oem.wait_computed(oem.run_job(sid2, "lead_rating_score", {"sealed": sealed["sealed"]}))
+    approve(w, again["release_id"])
+    info2, p2 = oem.fetch(again["release_id"])
+    file2 = map_scores(w.topology, "oem", info2, p2).path
+    pd.testing.assert_frame_equal(pd.read_csv(file1), pd.read_csv(file2))
+
+    # A sealed blob altered by the OEM is refused, not deserialised.
+    blob = bytearray(base64.b64decode(sealed["sealed"]))
+    blob[-1] ^= 1
+    bad = oem.wait_computed(oem.run_job(sid2, "lead_rating_score", {"sealed": base64.b64encode(bytes(blob)).decode()}))
+    assert bad["status"] == "failed" and "cannot open the sealed model" in bad["error"]
