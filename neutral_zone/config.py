@@ -29,7 +29,10 @@ class ZoneConfig(ServiceConfig):
     session_ttl_seconds: int = Field(default=1800, ge=5, le=24 * 3600)
     max_sessions: int = Field(default=4, ge=1, le=64)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
-    rpc_timeout_seconds: float = Field(default=120.0, gt=0)  # unary deadline; stall limit for streams
+    rpc_timeout_seconds: float = Field(default=120.0, gt=0)  # short calls; stall limit for the chain
+    # A party's Prepare (read, check, normalise, hash and blind all its IDs) and its column upload
+    # grow with its data: ~1 minute per million IDs here.
+    prepare_timeout_seconds: float = Field(default=1800.0, gt=0)
     # 32-byte AES key (hex) for sealed models, kept at the zone site only. Without it the zone
     # makes a key per process: sealed models then open only until the zone restarts.
     seal_key_file: Path | None = None

@@ -62,10 +62,11 @@ def rpc_error(party: str, step: str, exc: grpc.RpcError) -> ZhongliError:
 
 
 class PartyClient:
-    def __init__(self, peer: PartyPeer, tls: TlsFiles, timeout: float) -> None:
+    def __init__(self, peer: PartyPeer, tls: TlsFiles, timeout: float, long_timeout: float | None = None) -> None:
         self.name = peer.name
         self.role = peer.role
-        self.timeout = timeout
+        self.timeout = timeout  # short calls, and the chain's stall limit
+        self.long_timeout = long_timeout or timeout  # Prepare and column upload
         self.channel = secure_channel(peer.address, tls, server_name=peer.name)
         self.stub = pb_grpc.PartyAgentStub(self.channel)
 
@@ -148,7 +149,7 @@ def prepare_all(clients: list[PartyClient], session_id: str, id_type: str, ttl: 
 
     def one(c: PartyClient) -> tuple[str, Counts]:
         try:
-            r = c.stub.Prepare(req, timeout=c.timeout)
+            r = c.stub.Prepare(req, timeout=c.long_timeout)
         except grpc.RpcError as exc:
             raise rpc_error(c.name, "preparation", exc) from None
         return c.name, Counts(r.rows, r.unique_ids, r.invalid_ids, r.duplicate_ids, r.degenerate_points)
@@ -275,7 +276,7 @@ def pull_columns(clients: list[PartyClient], tables: dict[str, PartyTable], sess
     def one(c: PartyClient) -> None:
         t = tables[c.name]
         n_points = len(t.pseudonyms)
-        call = c.stub.StreamColumns(pb.StreamColumnsRequest(session_id=session_id, chunk_rows=chunk_rows), timeout=c.timeout)
+        call = c.stub.StreamColumns(pb.StreamColumnsRequest(session_id=session_id, chunk_rows=chunk_rows), timeout=c.long_timeout)
         try:
             it = iter(call)
             first = next(it, None)

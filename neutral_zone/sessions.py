@@ -104,7 +104,10 @@ class Zone:
         return s
 
     def _prepare(self, s: Session, ttl: int) -> None:
-        clients = [PartyClient(self.peers[n], self.tls, self.cfg.rpc_timeout_seconds) for n in s.parties]
+        clients = [
+            PartyClient(self.peers[n], self.tls, self.cfg.rpc_timeout_seconds, self.cfg.prepare_timeout_seconds)
+            for n in s.parties
+        ]
 
         def progress(msg: str, frac: float) -> None:
             s.progress, s.fraction = msg, frac
