@@ -79,11 +79,9 @@ class FeatureSpec:
 def _event_features(leads: pd.DataFrame, ev: EventTable, pairs: list[tuple[str, str]] | None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Per (channel, event type): touches before the lead; per channel: days since the last one."""
     f = ev.frame
-    cols = ["entity", "time"]
     chan = f["channel"].astype(str) if "channel" in f else pd.Series("all", index=f.index)
     etype = f["event_type"].astype(str) if "event_type" in f else pd.Series("touch", index=f.index)
     events = pd.DataFrame({"entity": f["entity"].to_numpy(), "time": f["time"].to_numpy(), "channel": chan.to_numpy(), "etype": etype.to_numpy()})
-    del cols
     m = leads[["row", "entity", "t0"]].merge(events, on="entity", how="inner")
     m = m[m["time"] < m["t0"]]  # the leakage guard: strictly before the lead's time
     if pairs is None:
@@ -286,7 +284,6 @@ def model_card_tables(scores: np.ndarray, y: np.ndarray, grade_cuts: list[float]
         cells.append((f"calibration bin {i + 1}", float(len(b))))
     out["calibration"] = calib
     grades = []
-    letters = np.array([g for g, _ in GRADES])
     gi = np.minimum(np.searchsorted(-np.asarray(grade_cuts), -scores, side="right"), len(GRADES) - 1)
     for k, (g, share) in enumerate(GRADES):
         mask = gi == k
@@ -295,7 +292,6 @@ def model_card_tables(scores: np.ndarray, y: np.ndarray, grade_cuts: list[float]
         grades.append({"grade": g, "share_of_leads": share, "leads": n, "conversions": conv, "rate": rate,
                        "lift": rate / avg if avg else 0.0})
         cells.append((f"grade {g}", float(n)))
-    del letters
     out["grades"] = grades
     return out, cells
 
@@ -358,36 +354,27 @@ def train(
 
 
 def _group_importance(est: Any, X_te: pd.DataFrame, y_te: np.ndarray, spec: FeatureSpec, auc: float, seed: int) -> dict[str, Any]:
-    """Held-out AUC drop when a feature group's columns are shuffled together (one seeded pass)."""
-    rng = np.random.default_rng(seed)
-    by_group: dict[str, list[str]] = {}
-    party_of: dict[str, str] = {}
-    for col, (group, party) in spec.groups.items():
-        by_group.setdefault(group, []).append(col)
-        party_of[group] = party
-    perm = rng.permutation(len(X_te))
-    rows = []
-    for group, cols in by_group.items():
-        Xp = X_te.copy()
-        for c in cols:
-            Xp[c] = X_te[c].to_numpy()[perm] if not isinstance(X_te[c].dtype, pd.CategoricalDtype) else X_te[c].iloc[perm].to_numpy()
-            if isinstance(X_te[c].dtype, pd.CategoricalDtype):
-                Xp[c] = pd.Categorical(Xp[c], categories=X_te[c].cat.categories)
-        drop = auc - float(roc_auc_score(y_te, est.predict_proba(Xp)[:, 1]))
-        rows.append({"group": group, "party": party_of[group], "auc_drop": drop})
-    rows.sort(key=lambda r: -r["auc_drop"])
-    parties: dict[str, list[str]] = {}
-    for col, (_, party) in spec.groups.items():
-        parties.setdefault(party, []).append(col)
-    by_party = []
-    for party, cols in parties.items():
+    """Held-out AUC lost when a feature group's columns (or a whole party's) are shuffled
+    together across leads — one seeded permutation, the same for every group."""
+    perm = np.random.default_rng(seed).permutation(len(X_te))
+
+    def auc_without(cols: list[str]) -> float:
         Xp = X_te.copy()
         for c in cols:
             v = X_te[c].iloc[perm].to_numpy()
             Xp[c] = pd.Categorical(v, categories=X_te[c].cat.categories) if isinstance(X_te[c].dtype, pd.CategoricalDtype) else v
-        by_party.append({"party": party, "auc_drop": auc - float(roc_auc_score(y_te, est.predict_proba(Xp)[:, 1]))})
-    by_party.sort(key=lambda r: -r["auc_drop"])
-    return {"by_group": rows, "by_party": by_party}
+        return auc - float(roc_auc_score(y_te, est.predict_proba(Xp)[:, 1]))
+
+    groups: dict[str, list[str]] = {}
+    parties: dict[str, list[str]] = {}
+    party_of: dict[str, str] = {}
+    for col, (group, party) in spec.groups.items():
+        groups.setdefault(group, []).append(col)
+        parties.setdefault(party, []).append(col)
+        party_of[group] = party
+    by_group = [{"group": g, "party": party_of[g], "auc_drop": auc_without(cols)} for g, cols in groups.items()]
+    by_party = [{"party": p, "auc_drop": auc_without(cols)} for p, cols in parties.items()]
+    return {"by_group": sorted(by_group, key=lambda r: -r["auc_drop"]), "by_party": sorted(by_party, key=lambda r: -r["auc_drop"])}
 
 
 def _partner_value(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, y_te: np.ndarray, spec: FeatureSpec,
