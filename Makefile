@@ -29,6 +29,7 @@ proto-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pseudonyms
+	$(BIN)/python -m tests.bench.bench_lead_rating --leads 100000 1000000
 
 clean:
 	rm -rf $(VENV) demo-out
