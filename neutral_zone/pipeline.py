@@ -285,7 +285,7 @@ def pull_columns(clients: list[PartyClient], tables: dict[str, PartyTable], sess
             schema = [serde.schema_from_pb(m) for m in first.header.columns]
             rows = int(first.header.rows)
             id_index = np.empty(rows, np.int32)
-            cols = {s.name: np.empty(rows, serde.DTYPE_OF[s.kind]) for s in schema}
+            cols = {s.name: s.empty(rows) for s in schema}
             at = 0
             for msg in it:
                 if msg.WhichOneof("msg") != "chunk":

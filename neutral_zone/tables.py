@@ -41,8 +41,8 @@ class PartyTable:
         keep = ent >= 0
         data: dict[str, object] = {"entity": ent[keep]}
         for info in self.schema:
-            if columns is not None and info.name not in columns:
-                continue
+            if (columns is not None and info.name not in columns) or info.kind == "paillier":
+                continue  # ciphertexts are used by jobs directly, never as a frame column
             v = self.columns[info.name][keep]
             if info.kind == "category":
                 data[info.name] = pd.Categorical.from_codes(v, categories=list(info.categories))

@@ -17,6 +17,9 @@ import grpc
 import numpy as np
 
 from parties.config import PartyConfig
+from parties.obfuscation import ObfuscatorReserve
+from parties.paillier_keys import load_public
+from protocols.paillier import ciphertext_bytes, encrypt_ints
 from parties.session import PartySession, SessionStore, prepare
 from proto.party import serde
 from proto.party.v1 import party_pb2 as pb
@@ -32,9 +35,24 @@ MAX_CHUNK_POINTS = 65536
 
 
 class PartyAgent(pb_grpc.PartyAgentServicer):
-    def __init__(self, cfg: PartyConfig) -> None:
+    def __init__(self, cfg: PartyConfig, reserve: ObfuscatorReserve | None = None) -> None:
         self.cfg = cfg
         self.sessions = SessionStore(cfg.max_sessions)
+        self.paillier_n = load_public(cfg.paillier_public_key_file).n if cfg.paillier_public_key_file else 0
+        self.reserve = reserve or (ObfuscatorReserve(self.paillier_n) if self.paillier_n else None)
+
+    def _encrypt(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+        """Encrypt one column's values (NaN = missing) under this party's own Paillier key."""
+        assert self.reserve is not None
+        n = self.paillier_n
+        width = ciphertext_bytes(n)
+        present = ~np.isnan(values)
+        ints = [int(v) for v in np.rint(values[present])]
+        cts = encrypt_ints(n, ints, self.reserve.take(len(ints)))
+        out = np.zeros((len(values), width), np.uint8)
+        if cts:
+            out[present] = np.frombuffer(b"".join(c.to_bytes(width, "big") for c in cts), np.uint8).reshape(-1, width)
+        return out, n
 
     def _only_zone(self, peer: Peer) -> None:
         if peer.name != self.cfg.zone_name:
@@ -66,7 +84,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             )
         self.sessions.reserve_check()
         ttl = min(float(request.ttl_seconds or self.cfg.session_ttl_seconds), float(self.cfg.session_ttl_seconds))
-        s = prepare(self.cfg, request.session_id, ttl)
+        s = prepare(self.cfg, request.session_id, ttl, self._encrypt if self.paillier_n else None)
         self.sessions.put(s)
         return pb.PrepareResponse(
             rows=s.counts["rows"],
@@ -117,7 +135,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
                 f"(shared: {', '.join(by_name) or 'none'})"
             )
         cols = [by_name[n] for n in names]
-        infos = [serde.ColumnInfo(c.spec.name, c.kind, c.spec.role, tuple(c.categories)) for c in cols]
+        infos = [serde.ColumnInfo(c.spec.name, c.kind, c.spec.role, tuple(c.categories), c.paillier_n) for c in cols]
         yield pb.StreamColumnsResponse(
             header=pb.ColumnsHeader(rows=s.rows, columns=[serde.schema_to_pb(i) for i in infos])
         )
@@ -179,8 +197,8 @@ def _chunk(requested: int, default: int) -> int:
     return max(64, min(requested or default, MAX_CHUNK_POINTS))
 
 
-def serve(cfg: PartyConfig) -> tuple[grpc.Server, int, PartyAgent]:
-    agent = PartyAgent(cfg)
+def serve(cfg: PartyConfig, reserve: ObfuscatorReserve | None = None) -> tuple[grpc.Server, int, PartyAgent]:
+    agent = PartyAgent(cfg, reserve)
     server, port = make_server(cfg.tls.files(), cfg.listen)
     pb_grpc.add_PartyAgentServicer_to_server(agent, server)
     server.start()
@@ -205,16 +223,25 @@ def main_serve(config_path: str) -> int:
     from transport.config import load_config
 
     cfg = load_config(config_path, PartyConfig)
+    reserve = None
     try:
         data = load(cfg)
         log.info("party '%s': %d rows, %d invalid IDs, %d shared columns", cfg.name, data.rows, int(data.ids.isna().sum()), len(cfg.shared_columns()))
+        encrypted = [c for c in data.columns if c.spec.encrypt]
+        if encrypted and cfg.paillier_public_key_file:
+            # Before any gRPC object exists: the pool's worker processes are spawned now.
+            reserve = ObfuscatorReserve(load_public(cfg.paillier_public_key_file).n)
+            need = sum(int((~np.isnan(c.values)).sum()) for c in encrypted)
+            reserve.start(int(need * 1.1) + 16)
     except ZhongliError as exc:
         log.error("data check failed (sessions will be refused until fixed): %s", exc)
-    server, port, _ = serve(cfg)
+    server, port, _ = serve(cfg, reserve)
     print(f"LISTENING {port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop(grace=2).wait()
+    if reserve is not None:
+        reserve.close()
     return 0

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from transport.config import ServiceConfig, Strict
 
 IdTypeName = Literal["phone", "email", "device_id"]
-ColumnRole = Literal["feature", "label", "event_time", "channel", "event_type", "value", "segment", "tag"]
+ColumnRole = Literal["feature", "label", "event_time", "conversion_time", "channel", "event_type", "value", "segment", "tag"]
 ColumnType = Literal["numeric", "categorical", "timestamp"]
 
 
@@ -19,6 +19,15 @@ class ColumnSpec(Strict):
     role: ColumnRole
     type: ColumnType
     share: bool = False  # only shared columns ever leave the party
+    # "paillier": the values leave this party only encrypted under its own Paillier key
+    # (non-negative numbers, rounded to integers); the zone sums them without decrypting.
+    encrypt: Literal["paillier"] | None = None
+
+    @model_validator(mode="after")
+    def _encryptable(self) -> ColumnSpec:
+        if self.encrypt and (self.type != "numeric" or not self.share):
+            raise ValueError(f"column '{self.name}': only shared numeric columns can be encrypted")
+        return self
 
 
 class DataSource(Strict):
@@ -41,6 +50,7 @@ class PartyConfig(ServiceConfig):
     # row-level results (lead scores) back against the party's own keys.
     row_key_column: str | None = None
     outputs_dir: Path | None = None  # where row-level results are written; default: beside the data
+    paillier_public_key_file: Path | None = None  # this party's own key, for encrypted columns
     session_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
     max_sessions: int = Field(default=4, ge=1, le=64)
@@ -53,6 +63,8 @@ class PartyConfig(ServiceConfig):
             raise ValueError(f"columns listed twice: {', '.join(dup)}")
         if self.id_column in names:
             raise ValueError(f"the ID column '{self.id_column}' cannot also be a data column")
+        if any(c.encrypt for c in self.columns) and self.paillier_public_key_file is None:
+            raise ValueError("encrypted columns need paillier_public_key_file (zhongli party paillier-keygen)")
         if self.row_key_column is not None and self.row_key_column in [*names, self.id_column]:
             raise ValueError(f"row_key_column '{self.row_key_column}' must not be the ID column or a data column")
         return self

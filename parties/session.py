@@ -9,6 +9,7 @@ the session ends or expires.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 import secrets
 import threading
 import time
@@ -18,6 +19,7 @@ import numpy as np
 
 from parties.config import PartyConfig
 from parties.source import EncodedColumn, load
+from protocols.errors import DataError
 from protocols.errors import NotFound, ResourceLimit, SessionExpired
 from protocols.psi import POINT_BYTES, SessionKey, hash_ids
 
@@ -65,8 +67,12 @@ class PartySession:
             self.row_keys = None
 
 
-def prepare(cfg: PartyConfig, session_id: str, ttl: float) -> PartySession:
-    """Load the data, normalise and de-duplicate IDs, hash, blind with a fresh key and shuffle."""
+Encryptor = Callable[[np.ndarray], tuple[np.ndarray, int]]  # float values -> (rows × width ciphertexts, n)
+
+
+def prepare(cfg: PartyConfig, session_id: str, ttl: float, encrypt: Encryptor | None = None) -> PartySession:
+    """Load the data, normalise and de-duplicate IDs, hash, blind with a fresh key and shuffle;
+    encrypt the columns marked ``encrypt: paillier`` with fresh randomness (``encrypt``)."""
     data = load(cfg)
     valid = data.ids.notna().to_numpy()
     ids = data.ids.to_numpy(dtype=object)
@@ -102,9 +108,17 @@ def prepare(cfg: PartyConfig, session_id: str, ttl: float) -> PartySession:
 
     row_perm = rng.permutation(len(row_lines))
     row_source = row_lines[row_perm]
-    columns = [
-        EncodedColumn(c.spec, c.kind, np.ascontiguousarray(c.values[row_source]), c.categories) for c in data.columns
-    ]
+    columns = []
+    for c in data.columns:
+        values = np.ascontiguousarray(c.values[row_source])
+        if c.spec.encrypt:
+            if encrypt is None:
+                raise DataError(f"party '{cfg.name}': column '{c.spec.name}' must be encrypted but no key is loaded")
+            cts, n = encrypt(values)
+            values.fill(0)  # the plaintext copy is not kept
+            columns.append(EncodedColumn(c.spec, "paillier", cts, [], n))
+        else:
+            columns.append(EncodedColumn(c.spec, c.kind, values, c.categories))
     counts = {
         "rows": data.rows,
         "unique_ids": len(points) // POINT_BYTES,

@@ -28,9 +28,10 @@ CSV_HEADER_LINES = 1
 @dataclass
 class EncodedColumn:
     spec: ColumnSpec
-    kind: str  # float64 | category | timestamp_ms
+    kind: str  # float64 | category | timestamp_ms | paillier
     values: np.ndarray
     categories: list[str] = field(default_factory=list)
+    paillier_n: int = 0
 
 
 @dataclass
@@ -140,6 +141,11 @@ def _encode(cfg: PartyConfig, col: pd.Series, spec: ColumnSpec, where: str) -> E
             raise DataError(
                 f"party '{cfg.name}': column '{spec.name}' is declared numeric but {int(bad.sum())} value(s) "
                 f"in {where} are not finite numbers ({_lines(bad, cfg.source.format)})"
+            )
+        if spec.encrypt and (present & (values < 0)).any():
+            raise DataError(
+                f"party '{cfg.name}': column '{spec.name}' is encrypted and must hold non-negative values "
+                f"({_lines(present & (values < 0), cfg.source.format)})"
             )
         return EncodedColumn(spec, "float64", values)
     if spec.type == "timestamp":

@@ -20,6 +20,7 @@ KIND_TO_PB = {
     "float64": pb.COLUMN_KIND_FLOAT64,
     "category": pb.COLUMN_KIND_CATEGORY,
     "timestamp_ms": pb.COLUMN_KIND_TIMESTAMP_MS,
+    "paillier": pb.COLUMN_KIND_PAILLIER,
 }
 PB_TO_KIND = {v: k for k, v in KIND_TO_PB.items()}
 DTYPE_OF = {"float64": np.dtype("<f8"), "category": np.dtype("<i4"), "timestamp_ms": np.dtype("<i8")}
@@ -33,16 +34,30 @@ class ColumnInfo:
     kind: str
     role: str
     categories: tuple[str, ...] = ()
+    paillier_n: int = 0  # public modulus of an encrypted column
+
+    def width(self) -> int:
+        """Bytes per row of an encrypted column (a ciphertext in Z*_{n²})."""
+        return (2 * self.paillier_n.bit_length() + 7) // 8
+
+    def empty(self, rows: int) -> np.ndarray:
+        if self.kind == "paillier":
+            return np.zeros((rows, self.width()), np.uint8)
+        return np.empty(rows, DTYPE_OF[self.kind])
 
 
 def schema_to_pb(c: ColumnInfo) -> pb.ColumnSchema:
-    return pb.ColumnSchema(name=c.name, kind=KIND_TO_PB[c.kind], role=c.role, categories=list(c.categories))
+    n = c.paillier_n.to_bytes((c.paillier_n.bit_length() + 7) // 8, "big") if c.paillier_n else b""
+    return pb.ColumnSchema(name=c.name, kind=KIND_TO_PB[c.kind], role=c.role, categories=list(c.categories), paillier_n=n)
 
 
 def schema_from_pb(m: pb.ColumnSchema) -> ColumnInfo:
     if m.kind not in PB_TO_KIND:
         raise ProtocolError(f"column '{m.name}' has unknown kind {m.kind}")
-    return ColumnInfo(m.name, PB_TO_KIND[m.kind], m.role, tuple(m.categories))
+    n = int.from_bytes(m.paillier_n, "big")
+    if (m.kind == pb.COLUMN_KIND_PAILLIER) != (n > 0) or n.bit_length() > 8192:
+        raise ProtocolError(f"column '{m.name}': an encrypted column needs its public modulus, and only it")
+    return ColumnInfo(m.name, PB_TO_KIND[m.kind], m.role, tuple(m.categories), n)
 
 
 def points_to_pb(points: bytes | bytearray | memoryview) -> pb.PointChunk:
@@ -90,6 +105,12 @@ def columns_chunk_from_pb(m: pb.ColumnsChunk, schema: list[ColumnInfo], n_points
         raise ProtocolError("column chunk refers to an ID position outside the party's points")
     out = []
     for info, col in zip(schema, m.columns):
+        if info.kind == "paillier":
+            w = info.width()
+            if len(col.values) != w * m.count:
+                raise ProtocolError(f"column '{info.name}' carries {len(col.values)} bytes for {m.count} ciphertexts of {w}")
+            out.append(np.frombuffer(col.values, dtype=np.uint8).reshape(m.count, w))
+            continue
         dt = DTYPE_OF[info.kind]
         if len(col.values) != dt.itemsize * m.count:
             raise ProtocolError(f"column '{info.name}' carries {len(col.values)} bytes for {m.count} rows")

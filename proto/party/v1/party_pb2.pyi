@@ -20,6 +20,7 @@ class ColumnKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COLUMN_KIND_FLOAT64: _ClassVar[ColumnKind]
     COLUMN_KIND_CATEGORY: _ClassVar[ColumnKind]
     COLUMN_KIND_TIMESTAMP_MS: _ClassVar[ColumnKind]
+    COLUMN_KIND_PAILLIER: _ClassVar[ColumnKind]
 ID_TYPE_UNSPECIFIED: IdType
 ID_TYPE_PHONE: IdType
 ID_TYPE_EMAIL: IdType
@@ -28,18 +29,21 @@ COLUMN_KIND_UNSPECIFIED: ColumnKind
 COLUMN_KIND_FLOAT64: ColumnKind
 COLUMN_KIND_CATEGORY: ColumnKind
 COLUMN_KIND_TIMESTAMP_MS: ColumnKind
+COLUMN_KIND_PAILLIER: ColumnKind
 
 class ColumnSchema(_message.Message):
-    __slots__ = ("name", "kind", "role", "categories")
+    __slots__ = ("name", "kind", "role", "categories", "paillier_n")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    PAILLIER_N_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ColumnKind
     role: str
     categories: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ColumnKind, str]] = ..., role: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
+    paillier_n: bytes
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ColumnKind, str]] = ..., role: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., paillier_n: _Optional[bytes] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ()
