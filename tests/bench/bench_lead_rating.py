@@ -44,7 +44,9 @@ PROVIDER_NUMERIC = ["car_owner", "interest_suv", "interest_ev", "auto_app_usage"
 
 
 def _ms(col: pd.Series) -> np.ndarray:
-    return pd.to_datetime(col, format="ISO8601", utc=True).astype("int64").to_numpy() / 1e6
+    """Milliseconds since the epoch, whatever resolution pandas parsed at (NaN where empty)."""
+    ts = pd.to_datetime(col, format="ISO8601", utc=True).astype("datetime64[ms, UTC]")
+    return np.where(ts.isna(), np.nan, ts.to_numpy(dtype="datetime64[ms]").astype("int64").astype(float))
 
 
 def plain_join(world: Path, seed: int) -> dict[str, Any]:
