@@ -34,6 +34,7 @@ from protocols.release import (
     check_finite,
     check_k_min,
     check_row_owner,
+    check_scope,
     decision_message,
     header_for,
     signature_valid,
@@ -109,6 +110,7 @@ class Gate:
         rel.checks = [
             check_k_min(out.cohort_counts, self.k_min),
             check_row_owner(out.kind, out.recipient, out.row_owner),
+            check_scope(out.recipient, out.requester, out.row_parties),
             check_finite(out.payload),
         ]
         passed = all(c.passed for c in rel.checks)

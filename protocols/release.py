@@ -72,6 +72,16 @@ def check_row_owner(kind: str, recipient: str, owner: str | None) -> CheckResult
     return CheckResult("row_owner", True, f"rows released to their owner '{owner}'")
 
 
+def check_scope(recipient: str, requester: str | None, row_parties: list[str] | None) -> CheckResult:
+    """A party other than the requester receives only rows about its own data (its channels)."""
+    if row_parties is None or recipient == requester:
+        return CheckResult("scope", True, "whole table to the requester" if row_parties is not None else "not scoped")
+    foreign = sorted({p for p in row_parties if p != recipient})
+    if foreign:
+        return CheckResult("scope", False, f"release to '{recipient}' holds rows of {', '.join(foreign)}")
+    return CheckResult("scope", True, f"only rows of '{recipient}' itself")
+
+
 def check_finite(payload: Mapping[str, Any]) -> CheckResult:
     """Payloads are canonical JSON; a NaN or infinity would not survive that encoding."""
 

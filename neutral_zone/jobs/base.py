@@ -35,6 +35,10 @@ class JobOutput:
     cohort_counts: list[tuple[str, float]] = field(default_factory=list)
     # For row-level outputs: the party whose rows these are; only it may receive them.
     row_owner: str | None = None
+    # For per-party tables (attribution): the party each payload row describes. Anyone but the
+    # requester may receive only rows about itself.
+    row_parties: list[str] | None = None
+    requester: str | None = None
 
 
 class Job(ABC):
