@@ -1,6 +1,7 @@
 """``zhongli``: one entry point for every process and tool.
 
     zhongli party serve --config party.yaml      a party agent
+    zhongli party paillier-keygen --out PREFIX   a party's own key for encrypted value columns
     zhongli zone serve --config zone.yaml        the neutral zone
     zhongli audit serve|keygen|pending|show|approve|reject|verify
     zhongli certs init --topology topology.yaml
@@ -62,6 +63,14 @@ def cmd_zone_serve(args: argparse.Namespace) -> int:
     return main_serve(args.config)
 
 
+def cmd_paillier_keygen(args: argparse.Namespace) -> int:
+    from parties.paillier_keys import generate
+
+    pub = generate(args.out, bits=args.bits)
+    print(f"Paillier key pair: {pub} (give it to your agent) and {args.out}.key (keep it; it decrypts your results)")
+    return 0
+
+
 def cmd_certs_init(args: argparse.Namespace) -> int:
     from deploy.certs import init_for
     from deploy.topology import load_topology
@@ -114,6 +123,10 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(json.dumps(c.release(args.release_id), indent=2))
         return 0
     info, payload = c.fetch(args.release_id)
+    if args.paillier_key and info["job"] == "attribution":
+        from deploy.deliver import decrypt_attribution
+
+        payload = decrypt_attribution(payload, Path(args.paillier_key))
     if info["kind"] == "row_scores":
         from deploy.deliver import map_scores
         from deploy.topology import load_topology
@@ -140,11 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhongli", description="Zhongli: privacy-preserving joint computation")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    groups = {}
     for name, fn, what in (("party", cmd_party_serve, "party agent"), ("zone", cmd_zone_serve, "neutral zone")):
         g = sub.add_parser(name, help=f"run the {what}").add_subparsers(dest="action", required=True)
         s = g.add_parser("serve", help=f"serve the {what}")
         s.add_argument("--config", required=True)
         s.set_defaults(func=fn)
+        groups[name] = g
+    pk = groups["party"].add_parser("paillier-keygen", help="this party's Paillier key pair, for encrypted value columns")
+    pk.add_argument("--out", required=True, help="PREFIX: writes PREFIX.pub (for the agent) and PREFIX.key (private, 0600)")
+    pk.add_argument("--bits", type=int, default=2048)
+    pk.set_defaults(func=cmd_paillier_keygen)
 
     from audit.commands import register as register_audit
     from deploy.topology import load_topology
@@ -205,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("action", choices=["status", "fetch"])
     rl.add_argument("release_id")
     rl.add_argument("--out")
+    rl.add_argument("--paillier-key", help="your own Paillier private key, to decrypt encrypted values")
     add_client_args(rl)
     rl.set_defaults(func=cmd_release)
     return parser

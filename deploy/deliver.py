@@ -1,9 +1,12 @@
-"""Delivering a fetched row-level release at the recipient's own site: the OEM's agent maps the
-scores (in the order it streamed its rows to the zone) back to its own lead ids and writes
-``lead_id,score,grade`` next to its data. Runs with the recipient's own certificate."""
+"""Delivering fetched releases at the recipient's own site, with the recipient's own keys: the OEM's
+agent maps row-level scores (in the order it streamed its rows to the zone) back to its lead ids
+and writes ``lead_id,score,grade`` next to its data; the OEM decrypts encrypted attribution values
+with its own Paillier key."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -31,3 +34,22 @@ def map_scores(topo: Topology, identity: str, info: dict[str, Any], payload: dic
         raise ZhongliError(f"own agent could not write the scores: {exc.details()} [{exc.code().name}]") from None
     finally:
         channel.close()
+
+
+def decrypt_attribution(payload: dict[str, Any], private_key_file: Path) -> dict[str, Any]:
+    """At the OEM: decrypt every credited value of an attribution release with the OEM's own
+    Paillier key (the zone never could). Adds ``credited_value``; keeps the ciphertexts."""
+    from parties.paillier_keys import load_private
+    from protocols.paillier import decrypt_scaled, from_bytes
+
+    sk = load_private(private_key_file)
+    fp = hashlib.sha256(str(sk.public_key.n).encode()).hexdigest()[:16]
+    expected = payload.get("value", {}).get("key_fingerprint")
+    if expected and expected != fp:
+        raise ZhongliError(f"this release's values were encrypted under key {expected}, not under {private_key_file} ({fp})")
+    for rows in payload.get("models", {}).values():
+        for row in rows:
+            ct = row.get("credited_value_ciphertext")
+            if ct:
+                row["credited_value"] = round(decrypt_scaled(sk, from_bytes(bytes.fromhex(ct))), 2)
+    return payload

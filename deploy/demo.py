@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from audit.client import AuditClient
-from audit.keys import generate as generate_auditor_key
 from audit.keys import load_public_hex
 from audit.log import verify_file
-from deploy.certs import init_for
-from deploy.deliver import map_scores
+from deploy.deliver import decrypt_attribution, map_scores
 from deploy.launcher import Cluster
 from deploy.report import write_report
 from deploy.synth import generate as synth
 from deploy.topology import load_topology
+from deploy.world import provision
 from neutral_zone.client import ZoneClient
 
 BANNER = "!" * 78
@@ -42,19 +41,17 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
     t0 = time.monotonic()
     out = out.resolve()
     world = out / "world"
-    say(f"[1/9] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
+    say(f"[1/11] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
     result = synth(world, n_leads=n_leads, seed=seed)
     topo = load_topology(result.topology)
 
-    say("[2/9] certificates: a project CA and one certificate per participant")
-    init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=30)
+    say("[2/11] keys: a project CA and a certificate per participant, the zone's seal key, the auditor's")
+    say("      signing key, and the OEM's Paillier key (its purchase prices leave its site only encrypted)")
+    provision(result.topology)
     auditors = topo.by_role("auditor")
     keys_dir = world / "keys"
-    for a in auditors:
-        if not (keys_dir / f"{a.name}.key").exists():
-            generate_auditor_key(keys_dir / a.name)
 
-    say("[3/9] starting every server as its own process (logs in " + str(world / "logs") + ")")
+    say("[3/11] starting every server as its own process (logs in " + str(world / "logs") + ")")
     summary: dict[str, Any] = {"topology": str(result.topology), "n_leads": n_leads, "seed": seed, "releases": []}
     with Cluster(topo, world / "logs") as cluster:
         for r in cluster.running:
@@ -66,7 +63,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         zone = ZoneClient(zone_p.address, topo.tls_for(oem).files(), server_name=zone_p.name)
         parties = [p.name for p in topo.participants if p.role in ("brand", "media", "data_provider")]
 
-        say(f"[4/9] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
+        say(f"[4/11] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
         sid = zone.open_session(parties, "phone")
         t_psi = time.monotonic()
 
@@ -95,7 +92,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         print(BANNER, flush=True)
         with AuditClient(audit_p.address, topo.tls_for(auditor).files(), server_name=audit_p.name) as audit:
 
-            def release(step: str, job: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+            def release(step: str, job: str, params: dict[str, Any] | None = None, fetcher: Any = None) -> dict[str, Any]:
                 t = time.monotonic()
                 rid = zone.run_job(sid, job, params)
                 info = zone.wait_computed(rid)
@@ -109,9 +106,13 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                     summary["releases"].append(entry)
                     return entry
                 audit.approve(rid, keys_dir / f"{auditor}.key", auditor)
-                fetched, payload = zone.fetch(rid, auditor_keys=auditor_keys, required=1)
+                fetched, payload = (fetcher or zone).fetch(rid, auditor_keys=auditor_keys, required=1)
                 entry.update(status=fetched["status"], digest=fetched["digest"], approvals=fetched["approvals"], payload=payload)
-                say(f"      approved by {auditor}; fetched by the OEM, digest and signature verified")
+                say(f"      approved by {auditor}; fetched by {fetched['recipient']}, digest and signature verified")
+                if job == "attribution" and fetched["recipient"] == oem and payload.get("value", {}).get("encrypted"):
+                    payload = decrypt_attribution(payload, keys_dir / "oem-paillier.key")
+                    entry["payload"] = payload
+                    say("      the OEM decrypted the credited purchase values with its own Paillier key")
                 if fetched["kind"] == "row_scores":
                     r = map_scores(topo, oem, fetched, payload)
                     say(f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads to {r.path}")
@@ -121,30 +122,40 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                 summary["releases"].append(entry)
                 return entry
 
-            release("5/9", "intersection_stats")
-            card = release("6/9", "lead_rating_train", {"label": "visited_store"})
+            release("5/11", "intersection_stats")
+            card = release("6/11", "lead_rating_train", {"label": "visited_store"})
             model_id = card["payload"]["model_id"] if card.get("payload") else None
             if model_id:
                 auc = card["payload"]["auc"]
                 pv = {p["label"]: round(p["auc"], 3) for p in card["payload"]["partner_value"]}
                 say(f"      held-out AUC {auc['model']:.3f} (logistic baseline {auc['logistic_baseline']:.3f}); "
                     f"top-10% lift {card['payload']['top10']['lift']:.2f}; by data: {pv}")
-                sealed = release("7/9", "lead_rating_seal", {"model_id": model_id})
-                release("8/9", "lead_rating_score", {"model_id": model_id})
+                sealed = release("7/11", "lead_rating_seal", {"model_id": model_id})
+                release("8/11", "lead_rating_score", {"model_id": model_id})
                 if sealed.get("payload"):
                     say("      scoring again from the OEM's sealed copy of the model (opened only inside the zone)")
-                    again = release("8/9", "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
+                    again = release("8/11", "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
                     again["note"] = "scored from the sealed model the OEM holds"
                     sealed["payload"] = {k: v for k, v in sealed["payload"].items() if k != "sealed"} | {"sealed": "(stored by the OEM; unreadable without the zone's key)"}
+                t_attr = time.monotonic()
+                attr = release("9/11", "attribution", {"conversion": "visit_time", "value": "purchase_price"})
+                if attr.get("payload"):
+                    say("      share of store visits credited to each channel, by model:")
+                    for line in attribution_lines(attr["payload"]):
+                        say("      " + line)
+                for media in [p.name for p in topo.participants if p.role == "media"]:
+                    with ZoneClient(zone_p.address, topo.tls_for(media).files(), server_name=zone_p.name) as as_media:
+                        release("9/11", "attribution", {"conversion": "visit_time", "value": "purchase_price", "recipient": media}, fetcher=as_media)
+                summary["attribution_seconds"] = round(time.monotonic() - t_attr, 2)
             remote = audit.verify()
         zone.close_session(sid)
         zone.close()
 
-    say("[9/9] the OEM's report, rendered at the OEM from released payloads only")
+    say("[10/11] the OEM's report, rendered at the OEM from released payloads only")
     fetched = [out / f"release-{r['release_id']}.json" for r in summary["releases"] if r.get("payload")]
     report = write_report(fetched, out / "report.html")
     summary["report"] = str(report)
-    say("      verifying the audit log's hash chain")
+    say("[11/11] verifying the audit log's hash chain")
     local = verify_file(world / "audit.db")
     summary["audit_log_verified"] = bool(local.ok and remote.ok)
     summary["audit_log"] = {"entries": local.entries, "ok": local.ok, "detail": local.detail}
@@ -156,6 +167,18 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
     print(text)
     ok = summary["audit_log_verified"] and all(r.get("payload") is not None for r in summary["releases"])
     return 0 if ok else 1
+
+
+def attribution_lines(p: dict[str, Any]) -> list[str]:
+    models = list(p["models"])
+    channels = [r["channel"] for r in p["models"][models[0]]]
+    short = {"first_touch": "first", "last_touch": "last", "linear": "linear", "time_decay": "decay",
+             "position_based": "position", "markov": "markov", "shapley": "shapley", "data_driven": "data-driven"}
+    lines = [f"{'channel':<16}" + "".join(f"{short.get(m, m):>12}" for m in models)]
+    for ch in channels:
+        cells = [next((r["share"] for r in p["models"][m] if r["channel"] == ch), 0.0) for m in models]
+        lines.append(f"{ch:<16}" + "".join(f"{c:>12.1%}" for c in cells))
+    return lines
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -180,6 +203,15 @@ def render_summary(summary: dict[str, Any]) -> str:
                 lines.append(f"  grade {g['grade']}: {g['leads']:>7,} leads, visit rate {g['rate']:.1%} (lift {g['lift']:.2f})")
         elif r["job"] == "lead_rating_score":
             lines.append(f"  {p['rows']:,} leads scored; grades {p['grade_counts']}; file at the OEM: {p['scores_file']}")
+        elif r["job"] == "attribution":
+            c = p["counts"]
+            lines.append(f"  {p['recipient_scope']}: {c['converters_with_path']:,} of {c['converters']:,} visits had a touchpoint "
+                         f"in the {p['lookback_days']:.0f}-day window ({c['unattributed_conversions']:,} direct)")
+            lines += ["  " + line for line in attribution_lines(p)]
+            if "value" in p and any("credited_value" in row for row in p["models"]["data_driven"]):
+                vals = {row["channel"]: row["credited_value"] for row in p["models"]["data_driven"]}
+                lines.append("  purchase value credited by the data-driven model (decrypted at the OEM): " +
+                             ", ".join(f"{k} ¥{v:,.0f}" for k, v in vals.items()))
         elif r["job"] == "lead_rating_seal":
             lines.append(f"  sealed model {p['model_id']} ({p['bytes']:,} bytes), stored by the OEM")
     lines.append(f"audit log: {summary['audit_log']['entries']} entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}")

@@ -6,9 +6,10 @@ One latent causal model of car buyers, seen through four parties' eyes:
   mobile number and hidden traits: purchase intent (``h``, continuous), income, age, city tier,
   car ownership, interest in SUVs / EVs;
 * the **brand** (``oem``) holds the leads: people sampled with probability rising with intent,
-  with noisy phone formats, some invalid numbers and some duplicate rows, and two labels
-  (``visited_store``, ``purchased``) drawn from the latent model. The brand's own columns carry
-  only a weak signal about the labels;
+  with noisy phone formats, some invalid numbers and some duplicate rows, two labels
+  (``visited_store``, ``purchased``) drawn from the latent model, and the conversions with their
+  times (``visit_time``, ``purchase_time``, empty when there was none) and ``purchase_price``
+  (CNY). The brand's own columns carry only a weak signal about the labels;
 * two **media platforms** (``media-a``, ``media-b``) hold touchpoint logs (many rows per person,
   before and after the lead's time) for different, partially overlapping parts of the population.
   Each channel has a known causal effect on store visits, and one retargeting channel is aimed at
@@ -16,6 +17,17 @@ One latent causal model of car buyers, seen through four parties' eyes:
 * a **data provider** holds one row of tags per person for about 70 % of the population plus
   people who are not in it. Its tags and the media engagement carry a strong, partly redundant
   signal about intent.
+
+Conversions follow the attribution job's window rule exactly. Every lead decides at
+``T = lead_time + DECISION_DELAY_DAYS`` (7 d; its first lead row's time); a visitor's ``visit_time``
+is ``T``, and a non-visitor's reference time is the same ``T``. The visit is Bernoulli of a
+logistic in intent, income, ... plus ``sum_c effect_c * exposure_c``, where ``exposure_c`` = at least
+one touch of channel ``c`` in ``[T - 30 d, T)``. Touches at or after ``T`` change nothing. A
+purchase needs a visit (its probability given the visit does not depend on media) and comes
+minutes to 30 days after it; so purchases and their value are caused only through the visit.
+``truth.json``'s ``attribution`` section holds, per conversion (store visit, purchase, purchase
+value), every channel's expected incremental conversions from the model's probabilities (removal
+and exact Shapley) and their shares.
 
 Everything the generator knows (per-channel incremental effects, base rates, the expected
 intersection sizes after ID normalisation) is written to ``truth.json`` so jobs and benchmarks can
@@ -62,6 +74,15 @@ MEDIA_INVALID_SHARE = 0.004
 PROVIDER_INVALID_SHARE = 0.003
 TARGET_VISIT_RATE = 0.125
 TARGET_PURCHASE_RATE = 0.04
+# Conversions: every lead decides at T = lead_time + DECISION_DELAY_DAYS; whether it visits the
+# store depends on its channel exposure in [T - LOOKBACK_DAYS, T) — the attribution job's window.
+DECISION_DELAY_DAYS = 7
+LOOKBACK_DAYS = 30
+RETARGET_LEAD_BOOST = 1.5  # extra log-odds that the retargeting channel reaches a lead after sign-up
+# List prices (CNY) by model_interest, before the income and trim spread; purchase_price is clipped
+# to PRICE_RANGE and rounded to 100 yuan.
+MODEL_PRICE = (155_000, 245_000, 175_000, 215_000, 275_000, 295_000)
+PRICE_RANGE = (118_000, 458_000)
 
 PARTIES = ("oem", "media-a", "media-b", "provider")
 PARTY_ROLES = {"oem": "brand", "media-a": "media", "media-b": "media", "provider": "data_provider"}
@@ -102,31 +123,35 @@ OEM_FORMATS = (
 class Channel:
     platform: str
     name: str
-    reach: float  # base log-odds that a covered person is reached before the anchor time
+    reach: float  # base log-odds that a covered person is reached before the anchor (lead) time
     targeting: float  # how strongly reach follows intent (the confounder)
     rate: float  # mean extra touches per reached person before the anchor
-    post_reach: float  # base log-odds of being reached after the anchor
+    post_reach: float  # base log-odds of being reached after the decision time
     post_rate: float
     click: float  # base log-odds that a touch is a click (rises with intent)
-    visit_effect: float  # causal log-odds effect on store visits of >= 1 touch before lead_time
+    visit_effect: float  # causal log-odds effect on store visits of >= 1 touch in [T - 30 d, T)
     campaigns: tuple[tuple[str, float], ...]
+    mid_reach: float = -1.0  # base log-odds of being reached between the lead time and the decision time T
+    mid_rate: float = 0.4  # mean extra touches per person reached in that week
+    mid_recency_days: float | None = None  # mean days before T of those touches (None: uniform over the week)
 
 
 CHANNELS: tuple[Channel, ...] = (
-    Channel("media-a", "douyin_feed", 0.9, 0.0, 1.6, 0.3, 1.0, -3.2, 0.15,
-            (("dy_always_on", 0.6), ("dy_spring_launch", 0.25), ("dy_ev_week", 0.15))),
-    Channel("media-a", "douyin_search", -1.2, 0.9, 0.8, -1.5, 0.6, -1.3, 0.40,
-            (("dy_always_on", 0.5), ("dy_suv_search", 0.3), ("dy_spring_launch", 0.2))),
-    Channel("media-a", "douyin_live", -1.4, 0.3, 0.6, -1.8, 0.4, -2.0, 0.25,
-            (("dy_live_showroom", 0.7), ("dy_spring_launch", 0.3))),
-    Channel("media-b", "wechat_moments", 0.6, 0.0, 1.2, 0.0, 0.8, -3.0, 0.20,
-            (("wx_always_on", 0.6), ("wx_spring_launch", 0.4))),
-    Channel("media-b", "wechat_article", -0.9, 0.4, 0.6, -1.2, 0.5, -1.8, 0.30,
-            (("wx_review_series", 0.7), ("wx_spring_launch", 0.3))),
-    # Aimed at people who would convert anyway (high intent, and leads after they sign up):
-    # it looks great under naive attribution and does nothing.
-    Channel("media-b", "wechat_retarget", -3.0, 1.6, 1.0, -1.2, 1.5, -2.2, 0.0,
-            (("wx_retarget_leads", 1.0),)),
+    Channel("media-a", "douyin_feed", 0.9, 0.0, 1.6, 0.3, 0.6, -3.2, 0.15,
+            (("dy_always_on", 0.6), ("dy_spring_launch", 0.25), ("dy_ev_week", 0.15)), -0.4, 0.5),
+    Channel("media-a", "douyin_search", -1.2, 0.9, 0.8, -1.5, 0.4, -1.3, 0.40,
+            (("dy_always_on", 0.5), ("dy_suv_search", 0.3), ("dy_spring_launch", 0.2)), -1.0, 0.5),
+    Channel("media-a", "douyin_live", -1.4, 0.3, 0.6, -1.8, 0.3, -2.0, 0.25,
+            (("dy_live_showroom", 0.7), ("dy_spring_launch", 0.3)), -2.0, 0.3),
+    Channel("media-b", "wechat_moments", 0.6, 0.0, 1.2, 0.0, 0.5, -3.0, 0.20,
+            (("wx_always_on", 0.6), ("wx_spring_launch", 0.4)), -0.7, 0.4),
+    Channel("media-b", "wechat_article", -0.9, 0.4, 0.6, -1.2, 0.3, -1.8, 0.30,
+            (("wx_review_series", 0.7), ("wx_spring_launch", 0.3)), -1.6, 0.4),
+    # Aimed at people who would convert anyway (high intent, and leads in the days after they
+    # sign up, most heavily just before they decide): it looks great under naive attribution
+    # (it is so often the last touch before a visit) and does nothing.
+    Channel("media-b", "wechat_retarget", -3.0, 1.6, 1.0, -1.2, 1.0, -2.2, 0.0,
+            (("wx_retarget_leads", 1.0),), -2.6, 1.2, 1.5),
 )
 NO_EFFECT_CHANNEL = "wechat_retarget"
 PLATFORM_CHANNELS = {p: tuple(c for c in CHANNELS if c.platform == p) for p in ("media-a", "media-b")}
@@ -413,7 +438,13 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     region = _gumbel_choice(rng, np.stack([0.4 * (tier <= 1), 0.3 * (tier <= 1), 0.2 * (tier == 0),
                                            0.1 * (tier >= 2), 0.1 * (tier >= 2), -0.3 + 0.2 * (tier >= 3)], 1).astype(float))
 
-    # ---- media coverage and pre-lead exposure (this drives visits) ----
+    # ---- media coverage, and every touch before each person's decision time T ----
+    # T = anchor + D (for a lead: lead_time + D). Touches before T come in two phases: before the
+    # anchor (what lead rating may use) and in the week from the anchor to T. Exposure to a
+    # channel = at least one of its touches in [T - lookback, T); only that changes store visits.
+    decision = anchor + DECISION_DELAY_DAYS * DAY
+    lookback = LOOKBACK_DAYS * DAY
+    span = DECISION_DELAY_DAYS * DAY
     age = ppl["age"]
     cover = {
         "media-a": np.zeros(universe, bool),
@@ -421,17 +452,34 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     }
     cover["media-a"][:pop] = rng.random(pop) < _sigmoid(0.45 + 0.5 * (age[:pop] <= 1) - 0.7 * (age[:pop] == 4))
     cover["media-b"][:pop] = rng.random(pop) < _sigmoid(-0.3 + 0.3 * (age[:pop] >= 2) - 0.3 * (age[:pop] == 0))
-    n_pre: dict[str, np.ndarray] = {}
-    for ch in CHANNELS:
+    lead_boost = RETARGET_LEAD_BOOST * is_lead
+    everyone = np.arange(universe)
+    pre: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # channel -> (person, ts), every ts < T
+    exposed_all = np.zeros((universe, len(CHANNELS)), bool)
+    for i, ch in enumerate(CHANNELS):
         cov = cover[ch.platform]
         reached = cov & (rng.random(universe) < _sigmoid(ch.reach + ch.targeting * h))
-        n_pre[ch.name] = np.where(reached, 1 + rng.poisson(ch.rate * np.exp(0.4 * h)), 0)
-    exposed = np.stack([n_pre[ch.name][lead_person] > 0 for ch in CHANNELS], 1)  # (leads, channels)
+        k1 = np.where(reached, 1 + rng.poisson(ch.rate * np.exp(0.4 * h)), 0)
+        who1 = np.repeat(everyone, k1)
+        t1 = anchor[who1] - _gaps(rng, len(who1), 14.0, anchor[who1] - lower)
+        mid_logit = ch.mid_reach + ch.targeting * h + (lead_boost if ch.name == NO_EFFECT_CHANNEL else 0.0)
+        reached = cov & (rng.random(universe) < _sigmoid(mid_logit))
+        k2 = np.where(reached, 1 + rng.poisson(ch.mid_rate * np.exp(0.4 * h)), 0)
+        who2 = np.repeat(everyone, k2)
+        if ch.mid_recency_days is None:  # anywhere in [anchor, T)
+            t2 = anchor[who2] + rng.integers(0, span, len(who2))
+        else:  # piling up just before T
+            t2 = decision[who2] - _gaps(rng, len(who2), ch.mid_recency_days, np.full(len(who2), span, np.int64))
+        who_pre, t_pre = np.concatenate([who1, who2]), np.concatenate([t1, t2])
+        in_window = t_pre >= decision[who_pre] - lookback  # and t_pre < T by construction
+        exposed_all[:, i] = np.bincount(who_pre[in_window], minlength=universe) > 0
+        pre[ch.name] = (who_pre, t_pre)
+    exposed = exposed_all[lead_person]  # (leads, channels)
     gamma = np.array([ch.visit_effect for ch in CHANNELS])
 
-    # ---- labels ----
+    # ---- labels: the visit is decided at T from the exposures in [T - lookback, T) ----
     src_eff = np.array([0.0, 0.35, 0.2, -0.2])[src]
-    late = (lead_time > t_end - 14 * DAY).astype(float)  # less time to visit before the data cut
+    late = (lead_time > t_end - 14 * DAY).astype(float)  # late leads: less dealer follow-up
     eta_v = (2.4 * hl + 0.35 * z_inc[lead_person] + 0.3 * car_owner[lead_person] + src_eff - 0.4 * late
              + rng.normal(0, 0.3, n_uniq) + exposed @ gamma)
     a_v = _calibrate(eta_v, TARGET_VISIT_RATE)
@@ -445,7 +493,16 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     visited_all = np.zeros(universe, bool)
     visited_all[lead_person] = visited
 
-    # ---- touchpoint logs (pre and post anchor) ----
+    # ---- conversion times and prices ----
+    t_dec = decision[lead_person]
+    visit_time = np.where(visited, t_dec, -1)
+    same_day = rng.random(n_uniq) < 0.3  # signs at the first visit
+    later = _gaps(rng, n_uniq, 6.0, np.minimum(30 * DAY, upper - 1 - t_dec))
+    purchase_time = np.where(purchased, t_dec + np.where(same_day, rng.integers(1800, 6 * 3600, n_uniq), later), -1)
+    price = np.array(MODEL_PRICE, np.float64)[model] * np.exp(0.15 * z_inc[lead_person] + rng.normal(0, 0.12, n_uniq))
+    price = np.clip(np.round(price / 100) * 100, *PRICE_RANGE).astype(np.int64)  # the price if this lead buys
+
+    # ---- touchpoint logs: the touches before T, plus touches after T (no effect on anything) ----
     media: dict[str, dict[str, np.ndarray]] = {}
     for platform, chans in PLATFORM_CHANNELS.items():
         persons, ts, chan, click, camp = [], [], [], [], []
@@ -453,15 +510,13 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
             ci = CHANNELS.index(ch)
             post_logit = ch.post_reach + ch.targeting * h + 0.8 * visited_all
             if ch.name == NO_EFFECT_CHANNEL:
-                post_logit = post_logit + 1.5 * is_lead  # retargeting the people who signed up
+                post_logit = post_logit + lead_boost  # still retargeting the people who signed up
             reached_post = cover[platform] & (rng.random(universe) < _sigmoid(post_logit))
             lam = ch.post_rate * np.exp(0.4 * h) * (1 + 0.8 * visited_all)
             k_post = np.where(reached_post, 1 + rng.poisson(lam), 0)
-            k_pre = n_pre[ch.name]
-            who_pre = np.repeat(np.arange(universe), k_pre)
-            who_post = np.repeat(np.arange(universe), k_post)
-            t_pre = anchor[who_pre] - _gaps(rng, len(who_pre), 14.0, anchor[who_pre] - lower)
-            t_post = anchor[who_post] + _gaps(rng, len(who_post), 10.0, upper - anchor[who_post])
+            who_post = np.repeat(everyone, k_post)
+            t_post = decision[who_post] + _gaps(rng, len(who_post), 10.0, upper - decision[who_post])
+            who_pre, t_pre = pre.pop(ch.name)
             who = np.concatenate([who_pre, who_post])
             persons.append(who)
             ts.append(np.concatenate([t_pre, t_post]))
@@ -490,6 +545,7 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
         "ppl": ppl, "lead_person": lead_person, "is_lead": is_lead, "lead_time": lead_time,
         "src": src, "model": model, "region": region, "visited": visited, "purchased": purchased,
         "p_visit": p_visit, "q_buy": q_buy, "eta_v": eta_v, "exposed": exposed, "gamma": gamma,
+        "visit_time": visit_time, "purchase_time": purchase_time, "price": price,
         "cover": cover, "media": media, "n_dup": n_dup, "row_src": row_src, "row_time": row_time,
         "row_lsrc": row_lsrc, "intercepts": {"visit": a_v, "purchase_given_visit": a_q},
     }
@@ -536,6 +592,16 @@ def _ts_column(ts: np.ndarray, fmt: str) -> pa.Array:
     return _iso(ts) if fmt == "csv" else pa.array(ts.astype("datetime64[s]"), pa.timestamp("s"))
 
 
+def _optional_ts_column(ts: np.ndarray, fmt: str) -> pa.Array:
+    """Like ``_ts_column``, null (an empty CSV field) where ``ts < 0``."""
+    present = ts >= 0
+    if fmt != "csv":
+        return pa.array(ts.astype("datetime64[s]"), pa.timestamp("s"), mask=~present)
+    if not present.any():
+        return pa.nulls(len(ts), pa.string())
+    return pc.if_else(pa.array(present), _iso(np.where(present, ts, ts[present][0])), pa.scalar(None, pa.string()))
+
+
 def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path], dict[str, Any]]:
     rng: np.random.Generator = w["rng"]
     phones = w["phones"]
@@ -559,6 +625,11 @@ def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path]
         "region": _take(REGIONS, w["region"][rs]),
         "visited_store": pa.array(w["visited"][rs].astype(np.int8)),
         "purchased": pa.array(w["purchased"][rs].astype(np.int8)),
+        # conversions (a duplicate row repeats its person's): the visit at the decision time, the
+        # purchase after it, and the price paid
+        "visit_time": _optional_ts_column(w["visit_time"][rs], fmt),
+        "purchase_time": _optional_ts_column(w["purchase_time"][rs], fmt),
+        "purchase_price": pa.array(w["price"][rs], pa.int64(), mask=~w["purchased"][rs]),
     })
     _write_table(table, paths["oem"], fmt)
     stats["rows"]["oem"], stats["invalid_rows"]["oem"] = n, bad
@@ -644,30 +715,113 @@ def _intersections(normalised: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def _incremental(eta: np.ndarray, exposed: np.ndarray, gamma: np.ndarray,
+                 weights: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Expected (weighted) conversions of a logistic model ``p = sigmoid(eta)``, where ``eta``
+    already holds ``exposed @ gamma``, and each channel's part of them: by removal
+    (``sum w * (p - p with that channel's exposure removed)``) and by exact Shapley over channels
+    (per person, ``v(S) = p with only the exposures in S kept``; Shapley is linear in the game, so
+    the sum over people needs only the 2^k coalition totals). Shapley credits add up to
+    ``expected - base``; removal credits need not (the model is not additive in probability)."""
+    k = len(gamma)
+    p = _sigmoid(eta)
+    eg = exposed * gamma  # (n, k): each person's logit gain from each channel
+    base_eta = eta - eg.sum(1)
+    names = list(weights)
+    wmat = np.stack([weights[n] for n in names], 1)  # (n, conversions)
+    removal = np.stack([(p - _sigmoid(eta - eg[:, c])) @ wmat for c in range(k)], 1)  # (conversions, k)
+    bits = ((np.arange(2**k)[:, None] >> np.arange(k)) & 1).astype(bool)  # (2^k, k)
+    totals = np.stack([_sigmoid(base_eta + eg @ b.astype(np.float64)) @ wmat for b in bits], 1)  # (conv, 2^k)
+    size = bits.sum(1)
+    fact = [float(np.prod(np.arange(1, j + 1))) for j in range(k + 1)]
+    shapley = np.zeros((len(names), k))
+    for c in range(k):
+        without = np.flatnonzero(~bits[:, c])
+        w_s = np.array([fact[s] * fact[k - s - 1] / fact[k] for s in size[without]])
+        shapley[:, c] = (totals[:, without | (1 << c)] - totals[:, without]) @ w_s
+    expected = p @ wmat
+    return {n: {"expected": float(expected[i]), "base": float(totals[i, 0]), "removal": removal[i],
+                "shapley": shapley[i]} for i, n in enumerate(names)}
+
+
+def _shares(x: np.ndarray) -> list[float]:
+    t = float(x.sum())
+    return [round(float(v) / t, 6) if t else 0.0 for v in x]
+
+
+def _attribution_truth(w: dict[str, Any]) -> dict[str, Any]:
+    eta, exposed, gamma, q, price = w["eta_v"], w["exposed"], w["gamma"], w["q_buy"], w["price"].astype(np.float64)
+    names = [ch.name for ch in CHANNELS]
+    visited, purchased = w["visited"], w["purchased"]
+    observed = {"store_visit": float(visited.sum()), "purchase": float(purchased.sum()),
+                "purchase_value": float(price[purchased].sum())}
+    weights = {"store_visit": np.ones_like(q), "purchase": q, "purchase_value": q * price}
+    out: dict[str, Any] = {
+        "conversions": {"store_visit": "visit_time", "purchase": "purchase_time", "purchase_value": "purchase_price"},
+        "lookback_days": LOOKBACK_DAYS,
+        "decision_delay_days": DECISION_DELAY_DAYS,
+        "decision_time_rule": "every lead decides at T = lead_time + decision_delay_days, lead_time taken from the"
+                              " person's first (earliest) lead row; a visitor's visit_time is exactly T, and a"
+                              " non-visitor's reference time is the same T (lead_time + decision_delay_days)",
+        "window_rule": "a touchpoint (impression or click) of channel c counts for a lead when"
+                       " T - lookback_days <= ts < T (half-open: a touch at T or later never counts); exposure_c ="
+                       " at least one such touch; touches before the window or at/after T change nothing",
+        "visit_model": "P(visit) = sigmoid(base(h, income, car_owner, lead_source, late, noise)"
+                       " + sum_c visit_logit_effect_c * exposure_c)",
+        "purchase_model": "a purchase needs a visit: P(purchase) = P(visit) * q(h, income, car_owner), with q not"
+                          " depending on media; so purchases (and their value) are caused only through visits and"
+                          " their causal window is the visit's [visit_time - lookback, visit_time); purchase_time"
+                          " follows visit_time by minutes to 30 days, and touches between the two changed nothing",
+        "value_model": "purchase_price does not depend on media; value truth weights each lead's probabilities by"
+                       " the price it would pay",
+        "incremental_definition": "expected values from the model's probabilities, never sampled, over the unique"
+                                  " lead people: incremental[c] = sum over leads of w * (P(visit | exposures) -"
+                                  " P(visit | exposures with c removed)), w = 1 (store_visit), q (purchase),"
+                                  " q * price (purchase_value); shares = incremental / sum over channels."
+                                  " shapley_incremental splits each lead's P(visit | exposures) - P(visit | none)"
+                                  " over its channels by exact Shapley (sums to incremental_all_media)",
+        "population": "unique lead people (duplicate rows dropped), including those no media party knows",
+        "lead_people": len(eta),
+        "no_effect_channel": NO_EFFECT_CHANNEL,
+        "channels": names,
+        "visit_logit_effect": dict(zip(names, (float(g) for g in gamma))),
+        "exposed_leads": dict(zip(names, (int(v) for v in exposed.sum(0)))),
+    }
+    for conv, r in _incremental(eta, exposed, gamma, weights).items():
+        out[conv] = {
+            "expected": round(r["expected"], 3),
+            "observed": round(observed[conv], 3),
+            "base_without_media": round(r["base"], 3),
+            "incremental_all_media": round(r["expected"] - r["base"], 3),
+            "incremental": {n: round(float(v), 3) for n, v in zip(names, r["removal"])},
+            "shares": dict(zip(names, _shares(r["removal"]))),
+            "shapley_incremental": {n: round(float(v), 3) for n, v in zip(names, r["shapley"])},
+            "shapley_shares": dict(zip(names, _shares(r["shapley"]))),
+        }
+    out["purchase_value"]["currency"] = "CNY"
+    return out
+
+
 def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) -> dict[str, Any]:
     eta, exposed, gamma, q = w["eta_v"], w["exposed"], w["gamma"], w["q_buy"]
     p = _sigmoid(eta)
+    attribution = _attribution_truth(w)
     channels: dict[str, Any] = {}
-    incr_v, incr_p = {}, {}
     for i, ch in enumerate(CHANNELS):
         e = exposed[:, i]
-        dv = p[e] - _sigmoid(eta[e] - gamma[i])
-        incr_v[ch.name] = float(dv.sum())
-        incr_p[ch.name] = float((dv * q[e]).sum())
+        incr_v = attribution["store_visit"]["incremental"][ch.name]
         channels[ch.name] = {
             "platform": ch.platform,
             "visit_logit_effect": ch.visit_effect,
             "exposed_leads": int(e.sum()),
-            "incremental_visits": round(incr_v[ch.name], 3),
-            "incremental_purchases": round(incr_p[ch.name], 3),
-            "visit_lift_per_exposed_lead": round(incr_v[ch.name] / max(1, int(e.sum())), 5),
+            "incremental_visits": incr_v,
+            "incremental_purchases": attribution["purchase"]["incremental"][ch.name],
+            "visit_lift_per_exposed_lead": round(incr_v / max(1, int(e.sum())), 5),
             "no_effect": ch.visit_effect == 0.0,
             "targeting_on_intent": ch.targeting,
+            "share_of_incremental_visits": attribution["store_visit"]["shares"][ch.name],
+            "share_of_incremental_purchases": attribution["purchase"]["shares"][ch.name],
         }
-    tv, tp = sum(incr_v.values()), sum(incr_p.values())
-    for name in channels:
-        channels[name]["share_of_incremental_visits"] = round(incr_v[name] / tv, 5) if tv else 0.0
-        channels[name]["share_of_incremental_purchases"] = round(incr_p[name] / tp, 5) if tp else 0.0
     p_none = _sigmoid(eta - exposed @ gamma)
     visited, purchased, rs = w["visited"], w["purchased"], w["row_src"]
     return {
@@ -690,21 +844,24 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
         },
         "labels": {
             "visited_store": "Bernoulli(sigmoid(a + 2.4 h + 0.35 income + 0.3 car_owner + source + late + noise"
-                             " + sum_c effect_c * exposed_c))",
+                             " + sum_c effect_c * exposed_c)), decided at lead_time + decision_delay_days",
             "purchased": "visited_store and Bernoulli(sigmoid(b + h + 0.5 income + 0.3 car_owner))",
             "oracle_auc_visited_store": round(_auc(p, visited), 4),
             "intercepts": {k: round(v, 4) for k, v in w["intercepts"].items()},
         },
         "exposure_definition": "a lead is exposed to a channel when it has at least one touchpoint (impression or"
-                               " click) in that channel before its first lead_time; only such exposure changes"
-                               " store visits (purchases follow visits). Touchpoints after lead_time have no"
-                               " effect but are more frequent for people who visited: using them leaks the label.",
+                               f" click) of it in [T - {LOOKBACK_DAYS} d, T), T = its first lead_time +"
+                               f" {DECISION_DELAY_DAYS} d (the visit_time of visitors); only such exposure changes"
+                               " store visits (purchases follow visits). Touchpoints at or after T have no effect"
+                               " but are more frequent for people who visited: using them leaks the label.",
         "incremental_definition": "expected extra visits (purchases) among exposed leads: sum over exposed leads of"
-                                  " P(visit | exposed) - P(visit | that channel removed); shares are over channels",
+                                  " P(visit | exposed) - P(visit | that channel removed); shares are over channels"
+                                  " (attribution has the details, Shapley shares and the purchase value)",
         "channels": channels,
         "no_effect_channel": NO_EFFECT_CHANNEL,
         "total_incremental_visits_all_media": round(float((p - p_none).sum()), 3),
         "total_incremental_purchases_all_media": round(float(((p - p_none) * q).sum()), 3),
+        "attribution": attribution,
         "rows": stats["rows"],
         "invalid_rows": stats["invalid_rows"],
         "media_people": stats["people"],
@@ -733,6 +890,9 @@ PARTY_COLUMNS: dict[str, list[dict[str, Any]]] = {
         _col("region", "feature", "categorical"),
         _col("visited_store", "label", "numeric"),
         _col("purchased", "label", "numeric"),
+        _col("visit_time", "conversion_time", "timestamp"),
+        _col("purchase_time", "conversion_time", "timestamp"),
+        {**_col("purchase_price", "value", "numeric"), "encrypt": "paillier"},
     ],
     "media": [
         _col("ts", "event_time", "timestamp"),
@@ -772,6 +932,7 @@ COMMENTS: dict[str, str] = {
     "k_min": "minimum cohort size for every released count",
     "seal_key_file": "the zone's own key for sealed models (`zhongli certs init` writes it; never share it)",
     "row_key_column": "names each row at this site only; scores are written back against it, it is never shared",
+    "paillier_public_key_file": "this party's own Paillier key (`zhongli party paillier-keygen`): encrypted columns leave only under it",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
     "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
     "participants": "servers have an address and a config; auditors have neither",
@@ -808,6 +969,7 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
         }
         if role == "brand":
             cfg["row_key_column"] = "lead_id"
+            cfg["paillier_public_key_file"] = "keys/oem-paillier.pub"
         configs[party] = out / f"party-{party}.yaml"
         _write_yaml(configs[party], cfg, header)
     zone = {
@@ -911,6 +1073,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     print(f"  base rates: visited_store {res.visited_rate:.3f}, purchased {res.purchased_rate:.3f}")
     print("  brand IDs also at: " + ", ".join(f"{p} {s:.0%}" for p, s in inter.items()))
     print(f"  no-effect channel: {t['no_effect_channel']}; ground truth in {res.truth_file.name}")
+    att = t["attribution"]
+    print(f"  store visits decided at lead_time + {att['decision_delay_days']} d from exposure in the"
+          f" {att['lookback_days']} d before; true shares of incremental visits: "
+          + ", ".join(f"{c} {s:.0%}" for c, s in att["store_visit"]["shares"].items()))
     print("  ports: " + ", ".join(f"{k} {v}" for k, v in res.ports.items()))
     return 0
 

@@ -13,6 +13,11 @@ import yaml
 
 from audit.keys import generate as generate_auditor_key
 from deploy.certs import init_for
+from deploy.topology import load_topology
+from parties.config import PartyConfig
+from parties.paillier_keys import generate as generate_paillier
+from protocols.errors import ConfigError
+from transport.config import load_config
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,28 @@ def write_world(
     ]
     topo = out / "topology.yaml"
     topo.write_text(yaml.safe_dump({"name": out.name, "certs_dir": "certs", "participants": participants}, sort_keys=False))
-    init_for(out / "certs", [(p["name"], p["role"]) for p in participants], days=2)
-    for a in auditors:
-        generate_auditor_key(out / "keys" / a)
+    provision(topo, days=2)
     return topo
+
+
+def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None:
+    """Everything a topology needs before ``zhongli up``, each made where its owner would make it:
+    the CA and certificates (and the zone's seal key), each auditor's signing key, and the
+    Paillier key of any party whose config names one that does not exist yet. Existing keys are
+    kept."""
+    topo = load_topology(topology)
+    init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=days)
+    keys = topology.parent / "keys"
+    for a in topo.by_role("auditor"):
+        if not (keys / f"{a.name}.key").exists():
+            generate_auditor_key(keys / a.name)
+    for p in topo.participants:
+        if p.config is None or p.role not in ("brand", "media", "data_provider"):
+            continue
+        try:
+            cfg = load_config(p.config, PartyConfig)
+        except ConfigError:
+            continue  # the agent itself reports a broken config, with the field's name, when started
+        pub = cfg.paillier_public_key_file
+        if pub is not None and not pub.exists():
+            generate_paillier(str(pub)[: -len(".pub")] if str(pub).endswith(".pub") else pub, bits=paillier_bits)

@@ -101,3 +101,9 @@ class ZoneClient:
 
     def close(self) -> None:
         self.channel.close()
+
+    def __enter__(self) -> ZoneClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

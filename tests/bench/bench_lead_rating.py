@@ -28,11 +28,10 @@ import numpy as np
 import pandas as pd
 
 from audit.client import AuditClient
-from audit.keys import generate as generate_auditor_key
-from deploy.certs import init_for
 from deploy.launcher import Cluster
 from deploy.synth import generate as synth
 from deploy.topology import load_topology
+from deploy.world import provision
 from neutral_zone.client import ZoneClient
 from protocols.ids import normalise
 from protocols.lead_rating import AttributeTable, EventTable, build_features, train
@@ -132,9 +131,7 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
         t = time.perf_counter()
         result = synth(world, n_leads=n_leads, seed=seed)
         synth_s = time.perf_counter() - t
-        topo = load_topology(result.topology)
-        init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=2)
-        generate_auditor_key(world / "keys" / "auditor-1")
+        provision(result.topology, days=2)
         upper = plain_join(world, seed)
         j = joint(world, result.topology, seed)
     return {

@@ -33,9 +33,10 @@ def test_demo_end_to_end(tmp_path):
     by_job: dict[str, list[dict]] = {}
     for r in summary["releases"]:
         by_job.setdefault(r["job"], []).append(r)
-        assert r["recipient"] == "oem" and r["status"] == "approved", r
+        assert r["status"] == "approved", r
+        assert r["recipient"] == "oem" or (r["job"] == "attribution" and r["recipient"] in ("media-a", "media-b")), r
         assert all(c["passed"] for c in r["checks"])
-    assert sorted(by_job) == ["intersection_stats", "lead_rating_score", "lead_rating_seal", "lead_rating_train"]
+    assert sorted(by_job) == ["attribution", "intersection_stats", "lead_rating_score", "lead_rating_seal", "lead_rating_train"]
     [rel] = by_job["intersection_stats"]
 
     # Ground truth: the same normalisation applied to the raw files, then plain set operations.
@@ -71,6 +72,19 @@ def test_demo_end_to_end(tmp_path):
     assert list(a.columns) == ["lead_id", "score", "grade"] and len(a) == 8000
     assert a.equals(b)
     assert a["score"].notna().sum() == summary["session"]["parties"][0]["unique_ids"]
+    # Attribution: every model to the OEM, values decrypted at the OEM only; each media party
+    # received only its own channels, without values.
+    attr = {r["recipient"]: r["payload"] for r in by_job["attribution"]}
+    assert set(attr) == {"oem", "media-a", "media-b"}
+    assert set(attr["oem"]["models"]) == {"first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley", "data_driven"}
+    for rows in attr["oem"]["models"].values():
+        assert abs(sum(r["share"] for r in rows) - 1) < 1e-6
+        assert all("credited_value_ciphertext" in r and "credited_value" in r for r in rows)
+    truth = json.loads((world / "truth.json").read_text())["attribution"]["channels"]
+    for media in ("media-a", "media-b"):
+        for rows in attr[media]["models"].values():
+            assert {r["party"] for r in rows} == {media} and not any("credited_value" in r for r in rows)
+    assert truth  # the ground truth sits beside the data
     # Nothing else was written: the world, what the OEM fetched, its report and summary.
     released = {f"release-{r['release_id']}.json" for r in summary["releases"]}
     assert {p.name for p in out.iterdir()} == {"world", "summary.json", "summary.txt", "report.html"} | released

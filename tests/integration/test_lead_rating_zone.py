@@ -11,11 +11,9 @@ import pandas as pd
 import pytest
 
 from audit.client import AuditClient
-from audit.keys import generate as generate_auditor_key
-from deploy.certs import init_for
 from deploy.deliver import map_scores
 from deploy.synth import generate as synth
-from deploy.topology import load_topology
+from deploy.world import provision
 from tests.integration.live import LiveWorld, call_code, open_and_settle, state_of
 
 PARTIES = ["oem", "media-a", "media-b", "provider"]
@@ -23,9 +21,7 @@ PARTIES = ["oem", "media-a", "media-b", "provider"]
 
 def world(root: Path, n_leads: int) -> Path:
     result = synth(root, n_leads=n_leads, seed=5)
-    topo = load_topology(result.topology)
-    init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=2)
-    generate_auditor_key(root / "keys" / "auditor-1")
+    provision(result.topology, days=2, paillier_bits=1024)
     return result.topology
 
 

@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,8 @@ def test_all_files_written(world: synth.SynthResult) -> None:
 
 def test_columns(frames: dict[str, pd.DataFrame]) -> None:
     assert list(frames["oem"].columns) == ["lead_id", "phone", "lead_time", "lead_source", "model_interest",
-                                           "region", "visited_store", "purchased"]
+                                           "region", "visited_store", "purchased", "visit_time", "purchase_time",
+                                           "purchase_price"]
     for m in ("media-a", "media-b"):
         assert list(frames[m].columns) == ["phone", "ts", "channel", "event", "campaign"]
         assert set(frames[m]["event"]) == {"impression", "click"}
@@ -98,6 +100,11 @@ def test_every_yaml_validates(world: synth.SynthResult, frames: dict[str, pd.Dat
                      "event": ("event_type", "categorical"), "campaign": ("feature", "categorical")}
     oem = load_config(out / "party-oem.yaml", PartyConfig, env={})
     assert {c.name for c in oem.columns if c.role == "label"} == {"visited_store", "purchased"}
+    # lead rating takes the first event_time column as the lead time; conversions have their own role
+    assert [c.name for c in oem.columns if c.role == "event_time"] == ["lead_time"]
+    roles = {c.name: (c.role, c.type) for c in oem.columns}
+    assert roles["visit_time"] == roles["purchase_time"] == ("conversion_time", "timestamp")
+    assert roles["purchase_price"] == ("value", "numeric")
 
     zone = load_config(out / "zone.yaml", ZoneConfig, env={})
     assert [(p.name, p.role) for p in zone.parties] == [("oem", "brand"), ("media-a", "media"),
@@ -181,6 +188,145 @@ def test_truth(world: synth.SynthResult) -> None:
     assert {c["platform"] for c in chans.values()} == {"media-a", "media-b"}
     assert truth["duplicate_lead_rows"] == round(0.005 * N)
     assert truth["rows"]["oem"] == N
+
+
+ISO = "%Y-%m-%dT%H:%M:%S"
+
+
+def first_rows(oem: pd.DataFrame) -> pd.DataFrame:
+    """The brand's rows as the zone keeps them: valid IDs, the first (earliest) row per person."""
+    return oem.assign(id=normalise(oem["phone"])).dropna(subset=["id"]).drop_duplicates("id").set_index("id")
+
+
+def touches(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    t = pd.concat([frames["media-a"], frames["media-b"]], ignore_index=True)
+    t = t.assign(id=normalise(t["phone"])).dropna(subset=["id"])
+    return t.assign(ts=pd.to_datetime(t["ts"], format=ISO))
+
+
+def test_conversion_columns(frames: dict[str, pd.DataFrame]) -> None:
+    oem = frames["oem"]
+    lead = pd.to_datetime(oem["lead_time"], format=ISO)
+    visit = pd.to_datetime(oem["visit_time"], format=ISO)  # every non-empty value parses
+    buy = pd.to_datetime(oem["purchase_time"], format=ISO)
+    price = oem["purchase_price"]
+    assert (visit.notna() == (oem["visited_store"] == 1)).all()
+    assert (buy.notna() == (oem["purchased"] == 1)).all() and (price.notna() == (oem["purchased"] == 1)).all()
+    assert visit.notna().sum() > 100 and buy.notna().sum() > 30
+    bought = buy.notna()
+    assert (buy[bought] > visit[bought]).all() and (buy[bought] - visit[bought] <= pd.Timedelta(days=30)).all()
+    assert (price[bought] % 100 == 0).all() and price[bought].between(118_000, 458_000).all()
+    assert price[bought].std() > 20_000
+    by_model = price[bought].groupby(oem.loc[bought, "model_interest"]).mean()
+    assert by_model["mpv"] > by_model["compact_suv"]
+    # the visit is at the decision time T = (first) lead_time + 7 d; a later duplicate row repeats it
+    delay = visit - lead
+    assert (delay[visit.notna()] <= pd.Timedelta(days=synth.DECISION_DELAY_DAYS)).all()
+    first = first_rows(oem)
+    v1 = pd.to_datetime(first["visit_time"], format=ISO) - pd.to_datetime(first["lead_time"], format=ISO)
+    assert (v1.dropna() == pd.Timedelta(days=7)).all()
+
+
+def test_exposure_window_matches_truth(world: synth.SynthResult, frames: dict[str, pd.DataFrame]) -> None:
+    """Exposure recomputed from the files with the documented rule ([T - 30 d, T), T = lead_time + 7 d)
+    agrees with the truth's counts (up to the few people with an invalid ID at one party)."""
+    att = world.truth["attribution"]
+    assert att["decision_delay_days"] == 7 and att["lookback_days"] == 30
+    first = first_rows(frames["oem"])
+    end = pd.to_datetime(first["lead_time"], format=ISO) + pd.Timedelta(days=att["decision_delay_days"])
+    t = touches(frames)
+    t = t[t["id"].isin(first.index)]
+    te = end.reindex(t["id"]).to_numpy()
+    win = t[(t["ts"].to_numpy() >= te - np.timedelta64(30, "D")) & (t["ts"].to_numpy() < te)]
+    exposed = win.groupby("channel")["id"].nunique()
+    for ch, n in att["exposed_leads"].items():
+        assert 0.95 * n <= exposed[ch] <= 1.02 * n, ch
+    after = t[t["ts"].to_numpy() >= te]
+    assert len(after) > 0.2 * len(t)  # plenty of touches at or after T, which change nothing
+    visitors = first.index[first["visited_store"] == 1]
+    assert after["id"].isin(visitors).any()
+
+
+def test_attribution_truth(world: synth.SynthResult) -> None:
+    att = world.truth["attribution"]
+    names = [c.name for c in synth.CHANNELS]
+    assert att["channels"] == names and att["no_effect_channel"] == "wechat_retarget"
+    assert att["conversions"] == {"store_visit": "visit_time", "purchase": "purchase_time",
+                                  "purchase_value": "purchase_price"}
+    assert "T - lookback_days <= ts < T" in att["window_rule"] and "lead_time + decision_delay_days" in att["decision_time_rule"]
+    assert att["lead_people"] == world.truth["unique_lead_people"]
+    for conv in ("store_visit", "purchase", "purchase_value"):
+        c = att[conv]
+        for shares in (c["shares"], c["shapley_shares"]):
+            assert list(shares) == names
+            assert sum(shares.values()) == pytest.approx(1, abs=1e-4)
+            assert shares["wechat_retarget"] == 0 and all(v > 0.03 for k, v in shares.items() if k != "wechat_retarget")
+        assert c["incremental"]["wechat_retarget"] == 0
+        assert sum(c["shapley_incremental"].values()) == pytest.approx(c["incremental_all_media"], rel=1e-4)
+        assert c["expected"] == pytest.approx(c["base_without_media"] + c["incremental_all_media"], rel=1e-6)
+        assert 0 < c["incremental_all_media"] < c["expected"]
+        # removal effects of a logistic model do not add up to the joint effect, but come close
+        assert sum(c["incremental"].values()) == pytest.approx(c["incremental_all_media"], rel=0.15)
+    v, b = att["store_visit"], att["purchase"]
+    assert v["expected"] == pytest.approx(v["observed"], abs=4 * v["expected"] ** 0.5)
+    assert b["expected"] == pytest.approx(b["observed"], abs=4 * b["expected"] ** 0.5 + 1)
+    assert att["purchase_value"]["currency"] == "CNY"
+    assert 150_000 < att["purchase_value"]["expected"] / b["expected"] < 320_000  # mean price paid
+    # the legacy per-channel view agrees
+    assert {k: c["share_of_incremental_visits"] for k, c in world.truth["channels"].items()} == v["shares"]
+
+
+def test_truth_arithmetic_by_brute_force() -> None:
+    """Removal and Shapley incrementals against a per-person enumeration of every coalition."""
+    from itertools import combinations
+    from math import factorial
+
+    rng = np.random.default_rng(0)
+    n, k = 40, 4
+    gamma = np.array([0.5, 0.0, 1.2, 0.3])
+    exposed = rng.random((n, k)) < 0.5
+    eta = rng.normal(-1, 1, n) + exposed @ gamma
+    weight = rng.random(n) * 3
+    got = synth._incremental(eta, exposed, gamma, {"w": weight})["w"]
+    def sig(x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-x))
+
+    base = eta - exposed @ gamma
+    shap, removal = np.zeros(k), np.zeros(k)
+    for i in range(n):
+        def v(s: Iterable[int], i: int = i) -> float:
+            return float(sig(base[i] + sum(gamma[c] * exposed[i, c] for c in s)))
+
+        for c in range(k):
+            removal[c] += weight[i] * (v(range(k)) - v([d for d in range(k) if d != c]))
+            others = [d for d in range(k) if d != c]
+            for r in range(k):
+                for s in combinations(others, r):
+                    shap[c] += weight[i] * factorial(r) * factorial(k - r - 1) / factorial(k) * (v([*s, c]) - v(s))
+    assert got["removal"] == pytest.approx(removal, rel=1e-9)
+    assert got["shapley"] == pytest.approx(shap, rel=1e-9)
+    assert got["shapley"][1] == 0 and got["removal"][1] == 0
+    assert got["expected"] == pytest.approx(float(weight @ sig(eta)))
+    assert got["base"] == pytest.approx(float(weight @ sig(base)))
+
+
+def test_last_touch_over_credits_the_no_effect_channel(tmp_path: Path) -> None:
+    """The heuristic an attribution product must beat: last touch before the visit (within 30 days)
+    gives the retargeting channel a large share although its true share is zero."""
+    res = synth.generate(tmp_path, n_leads=3000, seed=11, base_port=BASE_PORT)
+    frames = {p: pd.read_csv(res.data[p], dtype={"phone": str}) for p in ("oem", "media-a", "media-b")}
+    first = first_rows(frames["oem"])
+    visit = pd.to_datetime(first["visit_time"], format=ISO).dropna()
+    t = touches(frames)
+    t = t[t["id"].isin(visit.index)]
+    vt = visit.reindex(t["id"]).to_numpy()
+    t = t[(t["ts"].to_numpy() < vt) & (t["ts"].to_numpy() >= vt - np.timedelta64(30, "D"))]
+    last = t.sort_values(["id", "ts", "channel"]).groupby("id").tail(1)
+    share = last["channel"].value_counts(normalize=True)
+    truth = res.truth["attribution"]["store_visit"]["shares"]
+    assert truth["wechat_retarget"] < 0.01
+    assert share["wechat_retarget"] > 0.05 and share["wechat_retarget"] > 0.2  # it is the top last touch
+    assert share.idxmax() == "wechat_retarget"
 
 
 def test_base_rates(world: synth.SynthResult, frames: dict[str, pd.DataFrame]) -> None:
