@@ -25,7 +25,14 @@ from neutral_zone.tables import PartyTable
 from proto.party import serde
 from proto.party.v1 import party_pb2 as pb
 from proto.party.v1 import party_pb2_grpc as pb_grpc
-from protocols.errors import DataError, InvalidInput, NotFound, PartyUnavailable, ProtocolError, ZhongliError
+from protocols.errors import (
+    DataError,
+    InvalidInput,
+    NotFound,
+    PartyUnavailable,
+    ProtocolError,
+    ZhongliError,
+)
 from protocols.psi import POINT_BYTES
 from transport.rpc import TlsFiles, secure_channel
 

@@ -14,11 +14,11 @@ from neutral_zone import guard
 from neutral_zone.config import ZoneConfig
 from neutral_zone.releases import Gate
 from neutral_zone.sessions import Zone
-from protocols.errors import ConfigError
-from protocols.sealing import SealKey
 from proto.zone import serde
 from proto.zone.v1 import zone_pb2 as pb
 from proto.zone.v1 import zone_pb2_grpc as pb_grpc
+from protocols.errors import ConfigError
+from protocols.sealing import SealKey
 from transport.config import load_config
 from transport.identity import Peer
 from transport.rpc import guarded, make_server, secure_channel

@@ -19,10 +19,25 @@ from pydantic import ValidationError
 
 from neutral_zone.config import ZoneConfig
 from neutral_zone.jobs import REGISTRY, JobContext
-from neutral_zone.pipeline import Counts, PartyClient, end_all, prepare_all, pull_columns, run_chains
+from neutral_zone.pipeline import (
+    Counts,
+    PartyClient,
+    end_all,
+    prepare_all,
+    pull_columns,
+    run_chains,
+)
 from neutral_zone.releases import FAILED, Gate, Release, new_release_id
 from neutral_zone.tables import PartyTable, assign_entities
-from protocols.errors import InvalidInput, NotFound, NotReady, PeerNotAllowed, ResourceLimit, SessionExpired, ZhongliError
+from protocols.errors import (
+    InvalidInput,
+    NotFound,
+    NotReady,
+    PeerNotAllowed,
+    ResourceLimit,
+    SessionExpired,
+    ZhongliError,
+)
 from protocols.ids import ID_TYPES
 from protocols.sealing import SealKey
 from transport.config import describe_validation

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs.base import Job, JobContext, JobOutput
-from neutral_zone.jobs.lead_rating import _cols, _decode
+from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
 from protocols import paillier
 from protocols.attribution import MODELS, AttributionConfig, attribute
@@ -49,24 +49,17 @@ class AttributionParams(Strict):
     recipient: str | None = None  # default: the OEM; a media party gets its own channels only
 
 
-def _brand(ctx: JobContext) -> PartyTable:
-    t = ctx.tables.get(ctx.requester)
-    if t is None or t.role != "brand":
-        raise InvalidInput(f"attribution needs the requester '{ctx.requester}' to be the brand party of the session")
-    return t
-
-
 def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.ndarray]:
-    conv_cols = _cols(brand, "conversion_time")
+    conv_cols = cols_with_role(brand, "conversion_time")
     if p.conversion not in conv_cols:
         raise InvalidInput(f"'{p.conversion}' is not a conversion_time column of '{brand.party}' (have: {', '.join(conv_cols) or 'none'})")
-    times = _cols(brand, "event_time")
+    times = cols_with_role(brand, "event_time")
     if not times:
         raise InvalidInput(f"'{brand.party}' shares no lead time (event_time column) to end non-converters' paths")
     ent = brand.row_entities()
     keep = ent >= 0
-    conv = np.asarray(_decode(brand, p.conversion))[keep]
-    lead = np.asarray(_decode(brand, times[0]))[keep]
+    conv = np.asarray(decode(brand, p.conversion))[keep]
+    lead = np.asarray(decode(brand, times[0]))[keep]
     people = pd.DataFrame({
         "person": ent[keep], "converted": ~np.isnan(conv), "conversion_time": conv,
         "reference_time": lead + p.reference_delay_days * MS_PER_DAY,
@@ -82,13 +75,13 @@ def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd
         t = ctx.tables[name]
         ent = t.row_entities()
         rows = np.flatnonzero((ent >= 0) & np.isin(ent, persons))  # touches of the OEM's people only
-        times, chans, kinds = _cols(t, "event_time"), _cols(t, "channel"), _cols(t, "event_type")
+        times, chans, kinds = cols_with_role(t, "event_time"), cols_with_role(t, "channel"), cols_with_role(t, "event_type")
         if not times or not chans:
             raise InvalidInput(f"media party '{name}' shares no event_time and channel columns")
-        f = pd.DataFrame({"person": ent[rows], "time": _decode(t, times[0], rows),
-                          "channel": np.asarray(_decode(t, chans[0], rows)).astype(object)})
+        f = pd.DataFrame({"person": ent[rows], "time": decode(t, times[0], rows),
+                          "channel": np.asarray(decode(t, chans[0], rows)).astype(object)})
         if kinds:
-            f["kind"] = np.asarray(_decode(t, kinds[0], rows)).astype(object)
+            f["kind"] = np.asarray(decode(t, kinds[0], rows)).astype(object)
         for ch in pd.unique(f["channel"].dropna()):
             if ch in owner and owner[ch] != name:
                 raise InvalidInput(f"channel '{ch}' is reported by both '{owner[ch]}' and '{name}'")
@@ -100,15 +93,15 @@ def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd
 
 def _controls(ctx: JobContext, brand: PartyTable, parties: list[str], people: pd.DataFrame, brand_rows: np.ndarray) -> pd.DataFrame:
     out = pd.DataFrame({"person": people["person"].to_numpy()})
-    for col in _cols(brand, "feature"):
-        out[f"{brand.party}:{col}"] = _decode(brand, col, brand_rows)
+    for col in cols_with_role(brand, "feature"):
+        out[f"{brand.party}:{col}"] = decode(brand, col, brand_rows)
     for name in parties:
         t = ctx.tables[name]
         ent = t.row_entities()
         keep = np.flatnonzero(ent >= 0)
         f = pd.DataFrame({"person": ent[keep]})
-        for col in _cols(t, "feature"):
-            f[f"{name}:{col}"] = _decode(t, col, keep)
+        for col in cols_with_role(t, "feature"):
+            f[f"{name}:{col}"] = decode(t, col, keep)
         out = out.merge(f.drop_duplicates("person"), on="person", how="left")
     return out
 
@@ -119,7 +112,7 @@ class Attribution(Job):
     Params = AttributionParams
 
     def run(self, ctx: JobContext, params: Any) -> JobOutput:
-        brand = _brand(ctx)
+        brand = brand_table(ctx, "attribution")
         recipient = params.recipient or ctx.requester
         media_all = [n for n, t in ctx.tables.items() if t.role == "media"]
         media = params.media if params.media is not None else media_all

@@ -17,44 +17,28 @@ import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs.base import Job, JobContext, JobOutput
+from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
 from protocols.errors import InvalidInput, NotFound
-from protocols.lead_rating import AttributeTable, EventTable, LeadModel, build_features, train
+from protocols.lead_rating import (
+    AttributeTable,
+    EventTable,
+    LeadModel,
+    build_features,
+    train,
+)
 from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES
 from protocols.sealing import SealError
 from transport.config import Strict
 
-INT64_MIN = np.iinfo(np.int64).min
-
-
-def _decode(t: PartyTable, name: str, rows: np.ndarray | None = None) -> Any:
-    info = next(i for i in t.schema if i.name == name)
-    v = t.columns[name] if rows is None else t.columns[name][rows]
-    if info.kind == "category":
-        return pd.Categorical.from_codes(v, categories=list(info.categories))
-    if info.kind == "timestamp_ms":
-        return np.where(v == INT64_MIN, np.nan, v.astype(np.float64))
-    return v
-
-
-def _cols(t: PartyTable, role: str) -> list[str]:
-    return [i.name for i in t.schema if i.role == role]
-
-
-def brand_table(ctx: JobContext) -> PartyTable:
-    t = ctx.tables.get(ctx.requester)
-    if t is None or t.role != "brand":
-        raise InvalidInput(f"lead rating needs the requester '{ctx.requester}' to be the brand party of the session")
-    return t
-
 
 def leads_frame(t: PartyTable) -> pd.DataFrame:
     """One row per OEM row of the session, in the order the OEM streamed them (``row``)."""
-    times = _cols(t, "event_time")
+    times = cols_with_role(t, "event_time")
     frame = pd.DataFrame({"row": np.arange(t.n_rows), "entity": t.row_entities()})
-    frame["t0"] = _decode(t, times[0]) if times else np.nan
-    for name in _cols(t, "feature") + _cols(t, "label"):
-        frame[name] = _decode(t, name)
+    frame["t0"] = decode(t, times[0]) if times else np.nan
+    for name in cols_with_role(t, "feature") + cols_with_role(t, "label"):
+        frame[name] = decode(t, name)
     return frame
 
 
@@ -65,18 +49,18 @@ def partner_tables(ctx: JobContext, partners: list[str]) -> tuple[list[Attribute
         keep = t.row_entities() >= 0
         ent = t.row_entities()[keep]
         rows = np.flatnonzero(keep)
-        times = _cols(t, "event_time")
+        times = cols_with_role(t, "event_time")
         if times:
-            f = pd.DataFrame({"entity": ent, "time": _decode(t, times[0], rows)})
+            f = pd.DataFrame({"entity": ent, "time": decode(t, times[0], rows)})
             for role, col in (("channel", "channel"), ("event_type", "event_type")):
-                named = _cols(t, role)
+                named = cols_with_role(t, role)
                 if named:
-                    f[col] = np.asarray(_decode(t, named[0], rows)).astype(object)
+                    f[col] = np.asarray(decode(t, named[0], rows)).astype(object)
             events.append(EventTable(name, f))
         else:
             f = pd.DataFrame({"entity": ent})
-            for col in _cols(t, "feature"):
-                f[col] = _decode(t, col, rows)
+            for col in cols_with_role(t, "feature"):
+                f[col] = decode(t, col, rows)
             attrs.append(AttributeTable(name, f))
     return attrs, events
 
@@ -107,12 +91,12 @@ class LeadRatingTrain(Job):
     Params = TrainParams
 
     def run(self, ctx: JobContext, params: Any) -> JobOutput:
-        brand = brand_table(ctx)
-        labels = _cols(brand, "label")
+        brand = brand_table(ctx, "lead rating")
+        labels = cols_with_role(brand, "label")
         if params.label not in labels:
             raise InvalidInput(f"'{params.label}' is not a label column of '{brand.party}' (labels: {', '.join(labels) or 'none'})")
-        features = params.features if params.features is not None else _cols(brand, "feature")
-        bad = [f for f in features if f not in _cols(brand, "feature")]
+        features = params.features if params.features is not None else cols_with_role(brand, "feature")
+        bad = [f for f in features if f not in cols_with_role(brand, "feature")]
         if bad:
             raise InvalidInput(f"not feature columns of '{brand.party}': {', '.join(bad)}")
         leads = leads_frame(brand)
@@ -169,7 +153,7 @@ class LeadRatingScore(Job):
     Params = ScoreParams
 
     def run(self, ctx: JobContext, params: Any) -> JobOutput:
-        brand = brand_table(ctx)
+        brand = brand_table(ctx, "lead rating")
         model = self._model(ctx, params)
         missing = [p for p in (*model.spec.attributes, *model.spec.events) if p not in ctx.tables]
         if missing:

@@ -24,13 +24,10 @@ from typing import Any
 
 from audit.client import AuditClient
 from deploy.deliver import decrypt_attribution
-from deploy.launcher import Cluster
 from deploy.synth import generate as synth
-from deploy.topology import load_topology
 from deploy.world import provision
-from neutral_zone.client import ZoneClient
 from protocols.attribution import MODELS, total_variation
-from tests.bench.bench_pseudonyms import peak_rss_mb
+from tests.bench.common import peak_rss_mb, ready_session
 
 
 def reset_peak(pid: int) -> bool:
@@ -47,17 +44,10 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
         result = synth(world, n_leads=n_leads, seed=seed)
         provision(result.topology, days=2)
         truth = result.truth["attribution"]["store_visit"]["shares"]
-        topo = load_topology(result.topology)
         out: dict[str, Any] = {"leads": n_leads, "touchpoints": sum(int(v) for k, v in result.truth["rows"].items() if "media" in k)}
-        with Cluster(topo, world / "logs", ready_timeout=300) as cluster:
-            zone_pid = cluster.pid_of("zone")
-            z, a = topo.by_role("zone")[0], topo.by_role("audit")[0]
-            assert z.address and a.address
-            client = ZoneClient(z.address, topo.tls_for("oem").files(), timeout=120)
-            t = time.perf_counter()
-            sid = client.open_session(["oem", "media-a", "media-b", "provider"])
-            client.wait_ready(sid, timeout=7200)
-            out["session_s"] = round(time.perf_counter() - t, 1)
+        with ready_session(result.topology) as live:
+            topo, client, sid, zone_pid = live.topo, live.client, live.session_id, live.zone_pid
+            out["session_s"] = round(live.session_s, 1)
             out["zone_mb_after_session"] = round(peak_rss_mb(zone_pid), 1)
             per_model = {}
             for m in MODELS:
@@ -72,15 +62,13 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
             rid = client.run_job(sid, "attribution", {"conversion": "visit_time", "value": "purchase_price"})
             info = client.wait_computed(rid, timeout=7200)
             out["all_models_encrypted_job_s"] = round(time.perf_counter() - t, 2)
-            with AuditClient(a.address, topo.tls_for("auditor-1").files()) as audit:
+            with AuditClient(live.audit_address, topo.tls_for("auditor-1").files()) as audit:
                 audit.approve(rid, world / "keys" / "auditor-1.key", "auditor-1")
             _, payload = client.fetch(rid)
             t = time.perf_counter()
             payload = decrypt_attribution(payload, world / "keys" / "oem-paillier.key")
             out["oem_decrypt_s"] = round(time.perf_counter() - t, 2)
             out["zone_peak_mb_overall"] = round(peak_rss_mb(zone_pid), 1)
-            client.close_session(sid)
-            client.close()
         value_truth = result.truth["attribution"]["purchase_value"]["shares"]
         for m, rows in payload["models"].items():
             shares = {r["channel"]: r["share"] for r in rows}

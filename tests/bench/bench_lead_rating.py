@@ -28,14 +28,11 @@ import numpy as np
 import pandas as pd
 
 from audit.client import AuditClient
-from deploy.launcher import Cluster
 from deploy.synth import generate as synth
-from deploy.topology import load_topology
 from deploy.world import provision
-from neutral_zone.client import ZoneClient
 from protocols.ids import normalise
 from protocols.lead_rating import AttributeTable, EventTable, build_features, train
-from tests.bench.bench_pseudonyms import peak_rss_mb
+from tests.bench.common import peak_rss_mb, ready_session
 
 LABEL = "visited_store"
 OEM_FEATURES = ["lead_source", "model_interest", "region"]
@@ -90,22 +87,14 @@ def plain_join(world: Path, seed: int) -> dict[str, Any]:
 
 
 def joint(world: Path, topology: Path, seed: int) -> dict[str, Any]:
-    topo = load_topology(topology)
-    with Cluster(topo, world / "logs", ready_timeout=300) as cluster:
-        zone_pid = cluster.pid_of("zone")
-        z, a = topo.by_role("zone")[0], topo.by_role("audit")[0]
-        assert z.address and a.address
-        client = ZoneClient(z.address, topo.tls_for("oem").files(), timeout=120)
-        t = time.perf_counter()
-        sid = client.open_session(["oem", "media-a", "media-b", "provider"])
-        client.wait_ready(sid, timeout=7200)
-        session_s = time.perf_counter() - t
+    with ready_session(topology) as live:
+        topo, client, sid, zone_pid, session_s = live.topo, live.client, live.session_id, live.zone_pid, live.session_s
         t = time.perf_counter()
         rid = client.run_job(sid, "lead_rating_train", {"label": LABEL, "seed": seed, "importance": False})
         info = client.wait_computed(rid, timeout=7200)
         train_s = time.perf_counter() - t
         assert info["status"] == "pending", info
-        with AuditClient(a.address, topo.tls_for("auditor-1").files()) as audit:
+        with AuditClient(live.audit_address, topo.tls_for("auditor-1").files()) as audit:
             audit.approve(rid, world / "keys" / "auditor-1.key", "auditor-1")
             _, card = client.fetch(rid)
             t = time.perf_counter()
@@ -113,8 +102,6 @@ def joint(world: Path, topology: Path, seed: int) -> dict[str, Any]:
             sinfo = client.wait_computed(srid, timeout=7200)
             score_s = time.perf_counter() - t
         zone_mb = peak_rss_mb(zone_pid)
-        client.close_session(sid)
-        client.close()
     pv = {v["label"]: v["auc"] for v in card["partner_value"]}
     return {
         "auc_joint": card["auc"]["model"], "auc_brand_only": pv["brand only"], "auc_logistic": card["auc"]["logistic_baseline"],

@@ -27,12 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
 
 from deploy.launcher import Cluster
 from deploy.topology import load_topology
 from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneClient
+from tests.bench.common import peak_rss_mb
 
 ROLES = ["brand", "media", "media", "data_provider", "media", "media"]
 CLK = os.sysconf("SC_CLK_TCK")
@@ -51,13 +55,6 @@ def raw_x25519_rate(n: int = 30000) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def build(out: Path, n_ids: int, n_parties: int, seed: int = 1) -> Path:

@@ -1,0 +1,56 @@
+"""What the benchmarks share: a running world with a READY session, and process measurements."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.launcher import Cluster
+from deploy.topology import Topology, load_topology
+from neutral_zone.client import ZoneClient
+
+PARTIES = ["oem", "media-a", "media-b", "provider"]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process (``VmHWM``; ``ru_maxrss`` would report the parent)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class LiveSession:
+    topo: Topology
+    cluster: Cluster
+    client: ZoneClient
+    session_id: str
+    session_s: float
+    audit_address: str
+
+    @property
+    def zone_pid(self) -> int:
+        return self.cluster.pid_of("zone")
+
+
+@contextmanager
+def ready_session(topology: Path, parties: list[str] = PARTIES, as_name: str = "oem") -> Iterator[LiveSession]:
+    """Every server of ``topology`` as a process, and a session over ``parties`` opened and READY."""
+    topo = load_topology(topology)
+    with Cluster(topo, topology.parent / "logs", ready_timeout=300) as cluster:
+        z, a = topo.by_role("zone")[0], topo.by_role("audit")[0]
+        assert z.address and a.address
+        client = ZoneClient(z.address, topo.tls_for(as_name).files(), timeout=120)
+        t = time.perf_counter()
+        sid = client.open_session(parties)
+        client.wait_ready(sid, timeout=7200)
+        live = LiveSession(topo, cluster, client, sid, time.perf_counter() - t, a.address)
+        try:
+            yield live
+        finally:
+            client.close_session(sid)
+            client.close()
