@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import itertools
 import json
 import math
 import sys
@@ -331,14 +332,20 @@ def column_chart(labels: Sequence[str], values: Sequence[float], *, colours: Seq
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[bool] | None = None,
-          row_styles: Sequence[str] | None = None, cls: str = "") -> str:
-    """Cells are already-escaped HTML; headers are escaped here."""
-    numeric = numeric or [False] * len(headers)
-    head = "".join(f'<th{" class=num" if n else ""}>{esc(h)}</th>' for h, n in zip(headers, numeric, strict=False))
+          row_styles: Sequence[str] | None = None, cls: str = "", highlight: int | None = None) -> str:
+    """Cells are already-escaped HTML; headers are escaped here. ``highlight`` tints one column."""
+    numeric = list(numeric or [False] * len(headers))
+    numeric += [False] * (len(headers) - len(numeric))
+
+    def attr(j: int) -> str:
+        names = (["num"] if numeric[j] else []) + (["hl"] if j == highlight else [])
+        return f' class="{" ".join(names)}"' if names else ""
+
+    head = "".join(f"<th{attr(j)}>{esc(h)}</th>" for j, h in enumerate(headers))
     body = []
     for i, r in enumerate(rows):
         style = f' style="{row_styles[i]}"' if row_styles and row_styles[i] else ""
-        cells = "".join(f'<td{" class=num" if n else ""}>{c}</td>' for c, n in zip(r, numeric, strict=False))
+        cells = "".join(f"<td{attr(j)}>{c}</td>" for j, c in enumerate(r) if j < len(headers))
         body.append(f"<tr{style}>{cells}</tr>")
     c = f' class="{cls}"' if cls else ""
     return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -444,7 +451,7 @@ def section_intersection(payload: Json, info: Json) -> str:
 
 def _roc_at(points: list[tuple[float, float]], fpr: float) -> float | None:
     """True-positive rate at a false-positive rate, by linear interpolation along the curve."""
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         if x0 <= fpr <= x1:
             return y0 if x1 == x0 else y0 + (y1 - y0) * (fpr - x0) / (x1 - x0)
     return None
@@ -683,6 +690,374 @@ def section_sealed(payload: Json, info: Json) -> str:
     return "".join(out)
 
 
+# ---------------------------------------------------------------------------------------------
+# Attribution: which channels get the credit for the conversions, under eight models.
+
+MODEL_ORDER = ("data_driven", "first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley")
+MODEL_LABELS = {
+    "first_touch": "First touch", "last_touch": "Last touch", "linear": "Linear", "time_decay": "Time decay",
+    "position_based": "Position-based", "markov": "Markov", "shapley": "Shapley", "data_driven": "Data-driven",
+}
+HIGHLIGHT_MODEL = "data_driven"
+HIGHLIGHT_TINT = "#fdf1d8"
+# (singular, plural, "people who would have ... anyway")
+CONVERSION_WORDS = {
+    "visit_time": ("store visit", "store visits", "come"),
+    "visited_store": ("store visit", "store visits", "come"),
+    "purchase_time": ("purchase", "purchases", "bought"),
+    "purchased": ("purchase", "purchases", "bought"),
+    "test_drive_time": ("test drive", "test drives", "booked one"),
+}
+EPS = 1e-9  # credit below this is floating-point dust (a data-driven −8e-16), shown as 0
+
+
+def conversion_words(conversion: Any) -> tuple[str, str, str]:
+    s = str(conversion or "")
+    if s in CONVERSION_WORDS:
+        return CONVERSION_WORDS[s]
+    base = s.removesuffix("_time").replace("_", " ").strip()
+    return (base, base + "s", "converted") if base else ("conversion", "conversions", "converted")
+
+
+def model_label(model: str) -> str:
+    return MODEL_LABELS.get(model, model.replace("_", " ").capitalize())
+
+
+def fmt_cny(value: Any) -> str:
+    f = num(value)
+    if f is None:
+        return "—"
+    return ("−" if f < -0.5 else "") + f"¥{abs(round(f)):,}"
+
+
+def tick_cny(v: float) -> str:
+    return f"¥{round(v):,}"
+
+
+def fmt_days(value: Any) -> str:
+    f = num(value)
+    return "" if f is None else f"{f:g}-day"
+
+
+def _shade(colour: str, t: float) -> str:
+    """``colour`` mixed toward black (t < 0) or white (t > 0) by |t|."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    target = 255 if t > 0 else 0
+    mix = [round(c + (target - c) * abs(t)) for c in (r, g, b)]
+    return "#" + "".join(f"{c:02x}" for c in mix)
+
+
+@dataclass
+class AttrChannel:
+    name: str
+    party: str
+    share: dict[str, float]  # model -> share of that model's credited total
+    conversions: dict[str, float]  # model -> credited conversions
+    value: dict[str, float]  # model -> credited value (decrypted or plaintext)
+    paths: float | None = None
+    users: float | None = None
+    colour: str = PALETTE[0]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.party})" if self.party else self.name
+
+
+def _clean(v: float | None) -> float | None:
+    return None if v is None else 0.0 if abs(v) < EPS else v
+
+
+def attribution_channels(models: Json, colours: dict[str, str] | None = None) -> tuple[list[str], list[AttrChannel]]:
+    """The payload's models (known ones in MODEL_ORDER, then any others) and its channels, grouped by
+    party and, within a party, by data-driven credit; each channel coloured in its party's hue, or as
+    ``colours`` (channel -> colour, the page's choice) says."""
+    names = [m for m in MODEL_ORDER if rows_of(models.get(m))]
+    names += [str(m) for m in models if str(m) not in names and rows_of(models.get(m))]
+    chans: dict[str, AttrChannel] = {}
+    for m in names:
+        for r in rows_of(models.get(m)):
+            if r.get("channel") is None:
+                continue
+            name = str(r.get("channel"))
+            c = chans.setdefault(name, AttrChannel(name, str(r.get("party") or ""), {}, {}, {}))
+            if not c.party and r.get("party"):
+                c.party = str(r.get("party"))
+            for key, dest in (("share", c.share), ("credited_conversions", c.conversions), ("credited_value", c.value)):
+                v = _clean(num(r.get(key)))
+                if v is not None:
+                    dest[m] = v
+            if c.paths is None:
+                c.paths = num(r.get("paths"))
+            if c.users is None:
+                c.users = num(r.get("users"))
+    colours = colours or {}
+    parties = sorted({c.party for c in chans.values()})
+    hue = party_colours("", [p for p in parties if p])  # a media party has the same colour as in the overlap chart
+    if "" in parties:  # channels of no named party go last
+        parties = parties[1:] + [""]
+    rank = next((m for m in (HIGHLIGHT_MODEL, *names) if any(m in c.share for c in chans.values())), "")
+    ordered = sorted(chans.values(), key=lambda c: (parties.index(c.party), -c.share.get(rank, -1.0), c.name))
+    for p in parties:
+        group = [c for c in ordered if c.party == p]
+        base = hue.get(p, MUTED)
+        for i, c in enumerate(group):
+            # darker to lighter within a party, so its channels read as one family
+            t = 0.0 if len(group) == 1 else -0.4 + 0.65 * i / (len(group) - 1)
+            c.colour = colours.get(c.name) or _shade(base, t)
+    return names, ordered
+
+
+def share_grid(models: list[str], chans: list[AttrChannel], *, width: int = 1040, label: str = "share grid") -> str:
+    """Small multiples aligned as a grid: one column per model, one row per channel (grouped under
+    their party), a bar of the channel's share in each cell on one common scale. The highlighted
+    model's column is tinted and its bars drawn at full strength."""
+    cells = [(c, m, c.share[m]) for c in chans for m in models if m in c.share]
+    if not cells:
+        return ""
+    top = max(max(v for _, _, v in cells), 0.01)
+    longest = max(len(c.name) for c in chans)
+    label_w = min(max(math.ceil(longest * CHAR_W + 34), 110), 230)
+    col_w = (width - label_w - 4) / len(models)
+    val_w = 44
+    bar_max = max(col_w - 10 - val_w, 20)
+    head_h, row_h, bar_h, party_h = 42, 26, 16, 24
+    parties: list[str] = []
+    for c in chans:
+        if not parties or parties[-1] != c.party:
+            parties.append(c.party)
+    show_parties = any(parties)
+    height = head_h + row_h * len(chans) + (party_h * len(parties) if show_parties else 0) + 8
+    out: list[str] = []
+    for j, m in enumerate(models):
+        x0 = label_w + j * col_w
+        if m == HIGHLIGHT_MODEL:
+            out.append(f'<rect x="{x0 + 1:.1f}" y="0" width="{col_w - 2:.1f}" height="{height}" rx="6" fill="{HIGHLIGHT_TINT}"/>')
+            out.append(_text(x0 + col_w / 2, 17, model_label(m), "middle", "lbl", ' font-weight="700"'))
+            out.append(_text(x0 + col_w / 2, 32, "incrementality", "middle", "tick"))
+        else:
+            out.append(_text(x0 + col_w / 2, 24, _fit(model_label(m), int(col_w / 7.2)), "middle", "lbl"))
+    y = head_h
+    prev: str | None = None
+    for c in chans:
+        if show_parties and c.party != prev:
+            out.append(f'<line x1="0" y1="{y + 0.5:.1f}" x2="{width}" y2="{y + 0.5:.1f}" class="axisline"/>')
+            out.append(_text(4, y + 17, c.party or "other", "start", "party"))
+            y += party_h
+            prev = c.party
+        out.append(f'<rect x="4" y="{y + (row_h - 12) / 2:.1f}" width="12" height="12" rx="2" fill="{esc(c.colour)}"/>')
+        out.append(_text(22, y + row_h / 2 + 4.5, _fit(c.name, int((label_w - 26) / CHAR_W)), "start", "lbl"))
+        for j, m in enumerate(models):
+            x0 = label_w + j * col_w + 6
+            v = c.share.get(m)
+            out.append(f'<line x1="{x0:.1f}" y1="{y + 3}" x2="{x0:.1f}" y2="{y + row_h - 3}" class="axisline"/>')
+            if v is None:
+                out.append(_text(x0 + 4, y + row_h / 2 + 4.5, "—", "start", "val"))
+                continue
+            w = max(0.0, min(1.0, v / top)) * bar_max
+            strong = m == HIGHLIGHT_MODEL
+            op = "" if strong else ' fill-opacity="0.8"'
+            weight = ' font-weight="700"' if strong else ""
+            out.append(f"<g><title>{esc(c.label)}, {esc(model_label(m))}: {esc(fmt_pct(v))} of the credit</title>")
+            out.append(f'<rect x="{x0:.1f}" y="{y + (row_h - bar_h) / 2:.1f}" width="{w:.1f}" height="{bar_h}" rx="2" '
+                       f'fill="{esc(c.colour)}"{op}/>')
+            out.append(_text(x0 + w + 4, y + row_h / 2 + 4.5, fmt_pct(v), "start", "val", weight))
+            out.append("</g>")
+        y += row_h
+    return _svg(width, height, out, label)
+
+
+def page_channel_colours(payloads: Sequence[Json]) -> dict[str, str]:
+    """One colour per channel for the whole page, so a channel looks the same in the brand's section
+    and in a media platform's own: party hues over every partner named anywhere on the page (the
+    overlap chart's colours), shades within a party from the release that lists most of its channels."""
+    partners: set[str] = set()
+    for p in payloads:
+        partners |= {str(r.get("party")) for r in rows_of(p.get("parties")) if r.get("party") and r.get("role") != "brand"}
+        for rows in obj(p.get("models")).values():
+            partners |= {str(r.get("party")) for r in rows_of(rows) if r.get("party")}
+    hue = party_colours("", sorted(partners))
+    out: dict[str, str] = {}
+    attr = [obj(p.get("models")) for p in payloads if p.get("job") == "attribution"]
+    for models in sorted(attr, key=lambda m: -len({str(r.get("channel")) for rs in m.values() for r in rows_of(rs)})):
+        _, chans = attribution_channels(models)
+        for party in dict.fromkeys(c.party for c in chans):
+            group = [c for c in chans if c.party == party]
+            for i, c in enumerate(group):
+                t = 0.0 if len(group) == 1 else -0.4 + 0.65 * i / (len(group) - 1)
+                out.setdefault(c.name, _shade(hue.get(party, MUTED), t))
+    return out
+
+
+def section_attribution(payload: Json, info: Json, colours: dict[str, str] | None = None) -> str:
+    one, many, anyway = conversion_words(payload.get("conversion"))
+    counts = obj(payload.get("counts"))
+    models, chans = attribution_channels(obj(payload.get("models")), colours)
+    scope = str(payload.get("recipient_scope") or "")
+    own = scope.removeprefix("channels of ").strip() if scope.startswith("channels of ") else ""
+    window = fmt_days(payload.get("lookback_days"))
+    days = num(payload.get("lookback_days"))
+    window_words = f"the {days:g} days before" if days is not None else "the window before"
+    converters, with_path = num(counts.get("converters")), num(counts.get("converters_with_path"))
+    direct, people = num(counts.get("unattributed_conversions")), num(counts.get("people"))
+    party_names = [p for p in dict.fromkeys(c.party for c in chans) if p]
+    out: list[str] = []
+
+    # who this is for, and what it is
+    if own:
+        mine = [c.name for c in chans]
+        out.append(note(f"This release holds {own}'s own channels only" + (f" ({words_list(mine)})" if mine else "")
+                        + ". The neutral zone credited every media platform's channels in one run and released to each "
+                        "platform only its own; shares are of the credit across all channels, so here they need not add "
+                        f"up to 100%. The {many} themselves, and any purchase values, stay with the car brand.", "lead"))
+    else:
+        out.append(note(f"Credit for {many} that followed an ad touchpoint in {window_words}"
+                        + (f", split over the {len(chans)} channels of {words_list(party_names)}" if chans and party_names else "")
+                        + (f" under {len(models)} attribution models" if models else "")
+                        + ". Journeys were joined inside the neutral zone; no party saw another's touchpoints.", "lead"))
+
+    dd = [c.conversions[HIGHLIGHT_MODEL] for c in chans if HIGHLIGHT_MODEL in c.conversions]
+    dd_total = sum(dd) if dd else None
+    caused_note = ""
+    if dd_total is not None and converters:
+        caused_note = (f"{fmt_pct(dd_total / converters)} of all {many}, by the data-driven estimate"
+                       + ("" if own else "; the rest would have happened without the ads"))
+    out.append(tiles([
+        (f"{many[0].upper() + many[1:]} in scope", fmt_count(converters), f"among {fmt_count(people)} people in the joined data" if people is not None else ""),
+        ("Had a touchpoint first", fmt_pct(with_path / converters) if with_path is not None and converters else "—",
+         f"{fmt_count(with_path)} {many} had an ad touch in {window_words}"),
+        (f"Direct {many}", fmt_count(direct),
+         (f"{fmt_pct(direct / converters)}; " if direct is not None and converters else "") + "no touchpoint in the window, credited to no channel"),
+        (f"Caused by {own}'s channels" if own else "Caused by the ads", fmt_count(dd_total), caused_note),
+    ]))
+
+    if not chans or not models:
+        out.append(note("This release holds no per-channel credit to draw."))
+        return "".join(out)
+
+    # shares under every model
+    grid = share_grid(models, chans, label=f"share of credited {many} per channel under each attribution model")
+    if grid:
+        cap = ("The data-driven model credits only the " + many + " a channel caused, after accounting for who it "
+               f"targeted; channels that reach people who would have {anyway} anyway get little credit.")
+        if HIGHLIGHT_MODEL in models and len(models) > 1:
+            diffs = []
+            for c in chans:
+                others = [v for m, v in c.share.items() if m != HIGHLIGHT_MODEL]
+                if HIGHLIGHT_MODEL in c.share and others:
+                    diffs.append((c.share[HIGHLIGHT_MODEL] - sum(others) / len(others), c))
+            if diffs:
+                lo, hi = min(diffs, key=lambda t: t[0]), max(diffs, key=lambda t: t[0])
+                if lo[0] < -0.02:
+                    c = lo[1]
+                    others = [v for m, v in c.share.items() if m != HIGHLIGHT_MODEL]
+                    cap += (f" {c.label} gets {fmt_pct(min(others))}–{fmt_pct(max(others))} of the credit under the other "
+                            f"models but {fmt_pct(c.share[HIGHLIGHT_MODEL])} under the data-driven one")
+                    cap += (f", while {hi[1].label} rises to {fmt_pct(hi[1].share[HIGHLIGHT_MODEL])}." if hi[0] > 0.02 else ".")
+        title = "Each channel's share of the credit, under every model" + (f" ({own}'s channels)" if own else "")
+        # at its own width or scrolled sideways: shrunk to a phone, eight columns of bars would be unreadable
+        out.append(figure(title, f'<div class="scroll"><div class="minw">{grid}</div></div>', cap, wide=True))
+
+    # credited conversions, channel x model
+    headers = ["Channel", "Party", *[model_label(m) for m in models], f"{many.capitalize()} with it on the path", "People reached"]
+    rows = []
+    for c in chans:
+        rows.append([f'<span class="sw" style="background:{esc(c.colour)}"></span>{esc(c.name)}', esc(c.party or "—"),
+                     *[fmt_count(c.conversions.get(m)) for m in models], fmt_count(c.paths), fmt_count(c.users)])
+    totals = [sum(c.conversions[m] for c in chans if m in c.conversions) if any(m in c.conversions for c in chans) else None
+              for m in models]
+    rows.append([f"<b>{esc(f'{own} channels' if own else 'All channels')}</b>", "", *[f"<b>{fmt_count(t)}</b>" for t in totals], "", ""])
+    hl = 2 + models.index(HIGHLIGHT_MODEL) if HIGHLIGHT_MODEL in models else None
+    out.append(f'<div class="block"><h3>Credited {esc(many)} per channel and model</h3>')
+    out.append('<div class="scroll">' + table(headers, rows, numeric=[False, False] + [True] * (len(models) + 2), cls="attr",
+                                               highlight=hl) + "</div>")
+    table_note = (f"Every model but the data-driven one shares out each of the {fmt_count(with_path)} {many} with a touchpoint"
+                  if with_path is not None else f"Every model but the data-driven one shares out each {one} with a touchpoint")
+    table_note += (f"; the data-driven one credits only the {fmt_count(dd_total)} it estimates the ads caused"
+                   if dd_total is not None and not own else "; the data-driven one only those it estimates the ads caused")
+    table_note += ". Credits are fractions of a " + one + ", rounded here."
+    out.append(note(table_note, "caption"))
+    out.append("</div>")
+
+    # credited purchase value
+    value = obj(payload.get("value"))
+    vmodel = next((m for m in (HIGHLIGHT_MODEL, *models) if any(m in c.value for c in chans)), None)
+    column = str(value.get("column") or "purchase value").replace("_", " ")
+    encrypted = value.get("encrypted")
+    fingerprint = f" (key fingerprint {short_digest(value.get('key_fingerprint'))})" if value.get("key_fingerprint") else ""
+    has_ct = any(isinstance(r, dict) and r.get("credited_value_ciphertext")
+                 for rs in obj(payload.get("models")).values() for r in rows_of(rs))
+    if vmodel is not None:
+        vals = [(c, c.value[vmodel]) for c in chans if vmodel in c.value]
+        total = sum(v for _, v in vals)
+        bars = [Bar(c.label, v, c.colour, f"{fmt_pct(v / total)} of the total" if total > 0 else "") for c, v in vals]
+        best = max(vals, key=lambda t: t[1])
+        cap = (f"Under the {model_label(vmodel).lower()} model, {best[0].label} is credited {fmt_cny(best[1])} of {column}, "
+               f"the most of any channel; {fmt_cny(total)} in all across these channels.")
+        out.append('<div class="block">' + figure(
+            f"{column.capitalize()} credited to each channel ({model_label(vmodel).lower()} model, CNY)",
+            bar_chart(bars, value_fmt=fmt_cny, tick_fmt=tick_cny, axis_label=f"{column}, CNY", label=f"credited {column} per channel"),
+            cap, wide=True) + "</div>")
+        if encrypted:
+            scheme = "Paillier" if str(encrypted).lower() == "paillier" else str(encrypted)
+            out.append(note(f"The {column} values were encrypted ({scheme}) at the car brand's own site before they left it"
+                            f"{fingerprint}. The neutral zone added them up without being able to read them; they were "
+                            "decrypted only at the brand's site, with its own key, to draw this page. "
+                            + ("The encrypted sums are also kept in the release file; they are not shown here." if has_ct else "")))
+        model_vals = [m for m in models if any(m in c.value for c in chans)]
+        if len(model_vals) > 1:
+            vrows = [[esc(c.label), *[fmt_cny(c.value.get(m)) for m in model_vals]] for c in chans]
+            out.append('<details class="block"><summary>Credited ' + esc(column) + " under every model</summary>")
+            out.append(table(["Channel", *[model_label(m) for m in model_vals]], vrows, numeric=[False] + [True] * len(model_vals),
+                             cls="attr", highlight=1 + model_vals.index(HIGHLIGHT_MODEL) if HIGHLIGHT_MODEL in model_vals else None))
+            out.append("</details>")
+    elif encrypted or has_ct:
+        out.append(note(f"Credited {column} per channel was released encrypted under the car brand's own key{fingerprint}; "
+                        "only the brand can read it. To see it here, fetch the release again with "
+                        "`zhongli release fetch RELEASE_ID --paillier-key YOUR_KEY --out FILE` and draw the page from that file."))
+    elif own:
+        out.append(note(f"Purchase values belong to the car brand and are not part of {own}'s release.", "small"))
+
+    # what the models mean
+    hl_days = num(payload.get("half_life_days"))
+    raw_pw = payload.get("position_weights")
+    pw = [f for w in raw_pw if (f := num(w)) is not None and 0 <= f <= 1] if isinstance(raw_pw, list) else []
+    pos = (f"{tick_pct(pw[0])} to the first touch, {tick_pct(pw[2])} to the last, {tick_pct(pw[1])} shared by those between"
+           if len(pw) == 3 == len(raw_pw or []) else "most credit to the first and last touches")
+    explain = {
+        "first_touch": "all credit to the first touchpoint in the window.",
+        "last_touch": f"all credit to the last touchpoint before the {one}.",
+        "linear": "credit split equally over every touchpoint.",
+        "time_decay": "more credit to recent touchpoints" + (f"; a touch {hl_days:g} days older counts half as much" if hl_days else "") + ".",
+        "position_based": pos + ".",
+        "markov": f"credit by how many {many} would be lost if the channel were taken out of the journeys.",
+        "shapley": f"each {one} split fairly among the distinct channels on its path (game theory).",
+        "data_driven": (f"credits only the {many} a channel caused, after accounting for who it targeted; channels that "
+                        f"reach people who would have {anyway} anyway get little credit."),
+    }
+    items = "".join(f"<li><b>{esc(model_label(m))}</b>: {esc(explain[m])}</li>" for m in models if m in explain)
+    if items:
+        out.append(f'<details class="block"><summary>What the models mean</summary><ul class="models">{items}</ul></details>')
+
+    facts = [f"conversion column {payload.get('conversion')}" if payload.get("conversion") else "",
+             f"{window} lookback" if window else "",
+             f"time-decay half-life {hl_days:g} days" if hl_days else "",
+             f"{fmt_count(counts.get('non_converters_with_path'))} people had a touchpoint but no {one}"
+             if num(counts.get("non_converters_with_path")) is not None else "",
+             f"every count is either zero or at least k = {fmt_count(payload.get('k_min'))} people"
+             if num(payload.get("k_min")) is not None else ""]
+    facts = [f for f in facts if f]
+    if facts:
+        out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
+    return "".join(out)
+
+
+def attribution_title(payload: Json, info: Json) -> str:
+    scope = str(payload.get("recipient_scope") or "")
+    if scope.startswith("channels of "):
+        return f"Attribution for {scope.removeprefix('channels of ').strip()}: credit for its own channels"
+    return f"Attribution: which channels brought the {conversion_words(payload.get('conversion'))[1]}"
+
+
 LONG_TEXT = 120  # longer strings in an unknown payload are blobs or row data: named, not printed
 
 
@@ -741,13 +1116,15 @@ def _footer(info: Json) -> str:
     return f'<footer class="{cls}"{title}>{esc(text[0].upper() + text[1:])}.</footer>'
 
 
-def render_release(doc: Json, index: int = 0) -> str:
+def render_release(doc: Json, index: int = 0, colours: dict[str, str] | None = None) -> str:
     info = obj(doc.get("release"))
     payload = obj(doc.get("payload"))
     job = str(payload.get("job") or info.get("job") or "unknown job")
     rid = str(info.get("release_id") or f"release-{index + 1}")
     if job == "lead_rating_score":
         title, body = "Lead scores: your leads by grade", section_scores(payload, info, doc)
+    elif job == "attribution":
+        title, body = attribution_title(payload, info), section_attribution(payload, info, colours)
     elif job in SECTIONS:
         title, fn = SECTIONS[job]
         body = fn(payload, info)
@@ -812,6 +1189,16 @@ details table { max-width: 620px; }
 footer.footer { margin-top: 18px; padding-top: 10px; border-top: 1px solid var(--line); font-size: 12.5px; color: var(--soft); }
 footer.warn { color: #9a2a2a; font-weight: 600; }
 .empty { color: var(--soft); }
+svg .party { fill: var(--soft); font-size: 12px; font-weight: 700; letter-spacing: .02em; }
+table.attr th { white-space: normal; vertical-align: bottom; }
+table.attr td { white-space: nowrap; }
+.scroll { overflow-x: auto; }
+.minw { min-width: 860px; }
+table.attr .hl { background: #fdf1d8; font-weight: 700; }
+table.attr th.hl { color: var(--ink); }
+.sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
+ul.models { margin: 0; padding-left: 20px; font-size: 14px; max-width: 900px; }
+ul.models li { margin: 3px 0; }
 @media (max-width: 820px) { .figs, .grid2 { grid-template-columns: 1fr; } }
 @media print { body { background: #fff; } header.page { background: #fff; color: var(--ink); border-bottom: 3px solid var(--brand); }
   nav { display: none; } section.release { border: none; break-inside: auto; } .fig { break-inside: avoid; } }
@@ -832,7 +1219,8 @@ def render(releases: list[dict[str, Any]]) -> str:
     infos = [obj(d.get("release")) for d in releases]
     recipients = sorted({str(i.get("recipient")) for i in infos if i.get("recipient")})
     who = words_list(recipients) if recipients else "you"
-    sections = [render_release(d, i) for i, d in enumerate(releases)]
+    colours = page_channel_colours([obj(d.get("payload")) for d in releases])
+    sections = [render_release(d, i, colours) for i, d in enumerate(releases)]
     toc = ""
     if len(releases) > 1:
         links = []
@@ -841,7 +1229,8 @@ def render(releases: list[dict[str, Any]]) -> str:
             payload = obj(d.get("payload"))
             job = str(payload.get("job") or info.get("job") or "result")
             rid = str(info.get("release_id") or f"release-{i + 1}")
-            title = SECTIONS[job][0] if job in SECTIONS else ("Lead scores" if job == "lead_rating_score" else job)
+            title = (SECTIONS[job][0] if job in SECTIONS else "Lead scores" if job == "lead_rating_score"
+                     else attribution_title(payload, info) if job == "attribution" else job)
             title = title.split(":")[0]
             links.append(f'<a href="#{esc(rid)}">{esc(title)}</a>')
         toc = "<nav>" + "".join(links) + "</nav>"

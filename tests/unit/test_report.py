@@ -296,7 +296,7 @@ def test_render_does_not_modify_its_input() -> None:
 
 def test_svg_text_is_well_formed() -> None:
     page = report.render(sample_releases())
-    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.DOTALL):
         assert svg.count("<text") == svg.count("</text>")
         assert svg.count("<g>") == svg.count("</g>")
         assert "xmlns" not in svg
@@ -334,3 +334,212 @@ def test_any_field_of_any_type_never_crashes_the_page(job: str) -> None:
                 node[path[-1]] = odd
                 page = report.render([mutated])
                 assert page.rstrip().endswith("</html>"), (target, path, odd)
+
+
+# ---------------------------------------------------------------------------------------------
+# attribution
+
+ATTR_CHANNELS = [("douyin_feed", "media-a"), ("douyin_live", "media-a"), ("douyin_search", "media-a"),
+                 ("wechat_article", "media-b"), ("wechat_moments", "media-b"), ("wechat_retarget", "media-b")]
+ATTR_MODELS = ["data_driven", "first_touch", "last_touch", "linear", "markov", "position_based", "shapley", "time_decay"]
+ATTR_LABELS = ["Data-driven", "First touch", "Last touch", "Linear", "Markov", "Position-based", "Shapley", "Time decay"]
+
+
+def ciphertext(model: str, channel: str) -> str:
+    """A stand-in for a Paillier ciphertext as the zone writes it: a long lowercase hex string."""
+    return (f"{abs(hash((model, channel))) % 16**12:012x}" + "c0ffee4badf00d" * 40)[:512]
+
+
+def attribution_payload(recipient: str = "oem", values: str = "decrypted") -> dict[str, Any]:
+    """Like a real release: shares per model, a data-driven model that credits the targeted feed
+    nothing (a −8e-16 of floating-point dust) and only the incremental visits; for the OEM, purchase
+    values encrypted under its key and (``values="decrypted"``) decrypted at its site."""
+    rng = np.random.default_rng(3)
+    models: dict[str, list[dict[str, Any]]] = {}
+    for m in ATTR_MODELS:
+        if m == "data_driven":
+            credited = np.array([-8.494125886741059e-16, 72.55, 348.56, 117.44, 13.60, 131.07])
+        else:
+            raw = rng.random(len(ATTR_CHANNELS)) + 0.2
+            credited = raw / raw.sum() * 2_013
+        total = credited.sum()
+        rows = []
+        for (ch, party), c in zip(ATTR_CHANNELS, credited, strict=True):
+            row: dict[str, Any] = {"channel": ch, "party": party, "credited_conversions": float(c), "share": float(c / total),
+                                   "paths": 700 + len(ch) * 40, "users": 3_000 + len(ch) * 300}
+            if recipient == "oem" and values in ("decrypted", "encrypted"):
+                row["credited_value_ciphertext"] = ciphertext(m, ch)
+                if values == "decrypted":
+                    row["credited_value"] = round(float(c) * 72_143.21, 2) if c > 1e-9 else 0.0
+            if recipient == "oem" and values == "plain":
+                row["credited_value"] = round(float(c) * 72_143.21, 2)
+            rows.append(row)
+        models[m] = rows if recipient == "oem" else [r for r in rows if r["party"] == recipient]
+    payload: dict[str, Any] = {
+        "job": "attribution", "conversion": "visit_time", "lookback_days": 30.0, "half_life_days": 7.0,
+        "position_weights": [0.4, 0.2, 0.4],
+        "counts": {"people": 19_711, "converters": 2_412, "converters_with_path": 2_013, "unattributed_conversions": 399,
+                   "non_converters_with_path": 13_065, "non_converters_without_path": 4_234, "touches_used": 88_801},
+        "models": models, "k_min": 50,
+        "recipient_scope": "all channels" if recipient == "oem" else f"channels of {recipient}",
+    }
+    if recipient == "oem" and values in ("decrypted", "encrypted"):
+        payload["value"] = {"column": "purchase_price", "encrypted": "paillier", "scale": 4096, "key_fingerprint": "2518ed1131947c86"}
+    elif recipient == "oem" and values == "plain":
+        payload["value"] = {"column": "purchase_price", "encrypted": None}
+    return payload
+
+
+def attribution_page(*payloads: dict[str, Any]) -> str:
+    docs = []
+    for i, p in enumerate(payloads):
+        scope = str(p.get("recipient_scope", ""))
+        recipient = scope.removeprefix("channels of ") if scope.startswith("channels of ") else "oem"
+        docs.append({"release": release_info(f"rel-attr{i}", "attribution", recipient=recipient), "payload": p})
+    return report.render(docs)
+
+
+def assert_no_ciphertext(page: str, payload: dict[str, Any]) -> None:
+    for rows in payload["models"].values():
+        for r in rows:
+            if r.get("credited_value_ciphertext"):
+                assert r["credited_value_ciphertext"][:16] not in page
+    assert not re.search(r"[0-9a-f]{65,}", page)  # nothing longer than a digest in hex
+    assert "c0ffee4badf00d" not in page
+
+
+def test_attribution_for_the_oem_draws_every_channel_and_model_and_the_decrypted_values() -> None:
+    payload = attribution_payload()
+    page = attribution_page(payload)
+    assert_self_contained(page)
+    assert_no_ciphertext(page, payload)
+    section = page.split('<section class="release"', 1)[1]
+    assert section.count("<svg") >= 2  # shares under every model; value per channel
+    for ch, party in ATTR_CHANNELS:
+        assert ch in section
+        assert f"{ch} ({party})" in section  # media grouping visible in labels
+    for label in ATTR_LABELS:
+        assert label in section
+    # headline: visits in scope, share with a touchpoint, direct visits, visits the ads caused
+    assert "2,412" in page and "83.5%" in page and "399" in page and "19,711" in page
+    assert f"{round(sum(r['credited_conversions'] for r in payload['models']['data_driven'])):,}" in page
+    # the data-driven model is explained in one sentence, and highlighted
+    assert ("credits only the store visits a channel caused, after accounting for who it targeted; channels that reach "
+            "people who would have come anyway get little credit") in page
+    assert 'class="num hl"' in page and "#fdf1d8" in page
+    # decrypted purchase value: yuan with thousands separators, and where it was decrypted
+    best = max(payload["models"]["data_driven"], key=lambda r: r["credited_value"])
+    assert f"¥{round(best['credited_value']):,}" in page
+    assert "¥0" in page  # the feed's floating-point dust is shown as nothing, not as −0
+    assert "−0.0%" not in page and "-0.0%" not in page and "e-16" not in page
+    assert "decrypted only at the brand" in page and "encrypted sums are also kept in the release file" in page
+    assert "Paillier" in page
+    assert "Attribution: which channels brought the store visits" in page
+
+
+def test_attribution_for_a_media_party_names_whose_channels_these_are() -> None:
+    payload = attribution_payload("media-a")
+    page = attribution_page(payload)
+    assert_self_contained(page)
+    assert "Attribution for media-a" in page
+    assert "media-a&#x27;s own channels only" in page
+    for ch, party in ATTR_CHANNELS:
+        assert (ch in page) == (party == "media-a")
+    for label in ATTR_LABELS:
+        assert label in page
+    assert "¥" not in page  # a media party never holds purchase values
+    assert "need not add up to 100%" in page
+    assert "<svg" in page
+
+
+def test_attribution_values_still_encrypted_are_named_not_printed() -> None:
+    payload = attribution_payload(values="encrypted")
+    page = attribution_page(payload)
+    assert_self_contained(page)
+    assert_no_ciphertext(page, payload)
+    assert "released encrypted" in page and "--paillier-key" in page
+    assert "¥" not in page
+
+
+def test_attribution_plaintext_values_are_drawn_without_an_encryption_claim() -> None:
+    payload = attribution_payload(values="plain")
+    page = attribution_page(payload)
+    best = max(payload["models"]["data_driven"], key=lambda r: r["credited_value"])
+    assert f"¥{round(best['credited_value']):,}" in page
+    assert "encrypted" not in page
+
+
+def test_attribution_channel_colours_match_across_sections() -> None:
+    page = attribution_page(attribution_payload(), attribution_payload("media-a"), attribution_payload("media-b"))
+    for ch, _ in ATTR_CHANNELS:
+        swatches = set(re.findall(r'<span class="sw" style="background:(#[0-9a-f]{6})"></span>' + ch + "<", page))
+        assert len(swatches) == 1, ch  # one colour for the channel in the OEM's and its platform's section
+    colours = [re.search(r'<span class="sw" style="background:(#[0-9a-f]{6})"></span>' + ch + "<", page).group(1)  # type: ignore[union-attr]
+               for ch, _ in ATTR_CHANNELS]
+    assert len(set(colours)) == len(colours)
+    assert page.count('<section class="release"') == 3
+
+
+def test_attribution_escapes_channel_and_party_names() -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    payload = attribution_payload()
+    for rows in payload["models"].values():
+        rows[0]["channel"] = evil
+        rows[1]["party"] = '"><script>x</script>'
+    payload["conversion"] = "<b>visit</b>"
+    payload["value"]["column"] = "<i>price</i>"
+    page = attribution_page(payload)
+    assert_self_contained(page)
+    assert evil not in page and "<img" not in page and "<script" not in page and "<b>visit" not in page and "<i>price" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.DOTALL):
+        assert svg.count("<text") == svg.count("</text>") and svg.count("<g>") == svg.count("</g>")
+
+
+@pytest.mark.parametrize("drop", ["value", "counts", "lookback_days", "half_life_days", "position_weights", "k_min",
+                                  "recipient_scope", "conversion", "models", "data_driven", "credited_value", "share", "party"])
+def test_attribution_without_an_optional_field_still_renders(drop: str) -> None:
+    payload = attribution_payload()
+    if drop == "data_driven":
+        del payload["models"]["data_driven"]
+    elif drop in ("credited_value", "share", "party"):
+        for rows in payload["models"].values():
+            for r in rows:
+                r.pop(drop, None)
+    else:
+        del payload[drop]
+    page = attribution_page(payload)
+    assert_self_contained(page)
+    assert "Attribution" in page
+    assert_no_ciphertext(page, attribution_payload())
+    if drop != "models":
+        assert all(ch in page for ch, _ in ATTR_CHANNELS)
+
+
+def test_attribution_any_field_of_any_type_never_crashes_the_page() -> None:
+    payload = attribution_payload()
+    doc = {"release": release_info("rel-1", "attribution"), "payload": payload}
+    for path in _paths(payload):
+        for odd in ODD_VALUES:
+            mutated = copy.deepcopy(doc)
+            node = mutated["payload"]
+            for k in path[:-1]:
+                node = node[k]
+            node[path[-1]] = odd
+            page = report.render([mutated])
+            assert page.rstrip().endswith("</html>"), (path, odd)
+
+
+def test_attribution_sample_page(tmp_path: Path) -> None:
+    """The OEM's and both media parties' releases on one page, written where a reader can open it."""
+    docs = []
+    for i, who in enumerate(["oem", "media-a", "media-b"]):
+        f = tmp_path / f"release-rel-attr{i}.json"
+        f.write_text(json.dumps({"release": release_info(f"rel-attr{i}", "attribution", recipient=who),
+                                 "payload": attribution_payload(who)}, ensure_ascii=False), encoding="utf-8")
+        docs.append(f)
+    out = report.write_report(docs, tmp_path / "attribution.html")
+    page = out.read_text(encoding="utf-8")
+    assert_self_contained(page)
+    assert page.count('<section class="release"') == 3
+    assert "<nav>" in page and "Attribution for media-b" in page
