@@ -36,3 +36,6 @@ class ZoneConfig(ServiceConfig):
     # 32-byte AES key (hex) for sealed models, kept at the zone site only. Without it the zone
     # makes a key per process: sealed models then open only until the zone restarts.
     seal_key_file: Path | None = None
+    # The collaboration policy (docs/POLICY.md). Without one, the zone runs under a policy made
+    # from the fields above (k_min, auditors, approvals_required) and says so at start-up.
+    policy_file: Path | None = None

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -25,14 +26,17 @@ from neutral_zone.jobs.base import JobOutput
 from proto.audit.v1 import audit_pb2 as apb
 from proto.audit.v1 import audit_pb2_grpc as apb_grpc
 from protocols.errors import NotReady, PartyUnavailable, PolicyViolation
+from protocols.policy import Policy
 from protocols.release import (
     KIND_AGGREGATE,
     VERDICT_APPROVE,
     VERDICT_REJECT,
     CheckResult,
     canonical_json,
+    check_differencing,
     check_finite,
     check_k_min,
+    check_no_identifiers,
     check_row_owner,
     check_scope,
     decision_message,
@@ -76,18 +80,16 @@ def new_release_id() -> str:
 
 
 class Gate:
-    def __init__(
-        self,
-        audit_channel: grpc.Channel,
-        auditor_keys: dict[str, bytes],
-        approvals_required: int,
-        k_min: int,
-        timeout: float = 10.0,
-    ) -> None:
+    """The zone's side of the audit gate, configured by the collaboration policy."""
+
+    def __init__(self, audit_channel: grpc.Channel, policy: Policy, roles: dict[str, str], timeout: float = 10.0) -> None:
         self.audit = apb_grpc.AuditServiceStub(audit_channel)
-        self.auditor_keys = auditor_keys
-        self.approvals_required = approvals_required
-        self.k_min = k_min
+        self.policy = policy
+        self.policy_digest = policy.digest()
+        self.auditor_keys = policy.auditor_keys()
+        self.approvals_required = policy.quorum
+        self.k_min = policy.k_for(KIND_AGGREGATE)
+        self.roles = roles  # party name -> role, for recipient rules
         self.timeout = timeout
         self._lock = threading.Lock()
 
@@ -102,17 +104,27 @@ class Gate:
         except grpc.RpcError as exc:
             raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); refusing to proceed without an audit trail") from None
 
-    def submit(self, rel: Release, out: JobOutput) -> None:
-        """Checks, digest, audit log. Leaves ``rel`` pending (payload kept) or refused (dropped)."""
+    def submit(self, rel: Release, out: JobOutput, requester: str, history: list[tuple[str, str, Any]] | None = None) -> None:
+        """Checks, digest, audit log. Leaves ``rel`` pending (payload kept) or refused (dropped).
+        ``history`` holds the session's earlier released cohorts, for differencing protection;
+        this release's cohorts are added to it when it passes."""
         payload = canonical_json(out.payload)
         rel.kind, rel.recipient = out.kind, out.recipient
         rel.digest = header_for(rel.release_id, rel.session_id, rel.job, out.kind, out.recipient, payload).digest()
+        p = self.policy
+        k = p.k_for(out.kind)
+        allowed = p.may_receive(out.kind, out.recipient, self.roles.get(out.recipient, ""), requester, out.row_owner)
         rel.checks = [
-            check_k_min(out.cohort_counts, self.k_min),
+            check_k_min(out.cohort_counts, k),
+            CheckResult("recipient", allowed, f"policy {'allows' if allowed else 'does not allow'} a {out.kind} release to '{out.recipient}'"),
             check_row_owner(out.kind, out.recipient, out.row_owner),
             check_scope(out.recipient, out.requester, out.row_parties),
             check_finite(out.payload),
         ]
+        if out.kind == KIND_AGGREGATE:
+            rel.checks.append(check_no_identifiers(out.payload))
+        if p.differencing and history is not None:
+            rel.checks.append(check_differencing([(c.dimensions, c.members) for c in out.cohorts], history, k))
         passed = all(c.passed for c in rel.checks)
         summary = ""
         if passed and out.kind == KIND_AGGREGATE:
@@ -137,6 +149,8 @@ class Gate:
             return
         if passed:
             rel.payload, rel.status = payload, PENDING
+            if history is not None:
+                history.extend((rel.release_id, c.dimensions, c.members) for c in out.cohorts)
         else:
             rel.status = REFUSED
             rel.error = "; ".join(f"{c.name}: {c.detail}" for c in rel.checks if not c.passed)

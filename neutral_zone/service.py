@@ -18,6 +18,7 @@ from proto.zone import serde
 from proto.zone.v1 import zone_pb2 as pb
 from proto.zone.v1 import zone_pb2_grpc as pb_grpc
 from protocols.errors import ConfigError
+from protocols.policy import Policy, PolicyAuditor
 from protocols.sealing import SealKey
 from transport.config import load_config
 from transport.identity import Peer
@@ -65,10 +66,20 @@ class ZoneServicer(pb_grpc.NeutralZoneServicer):
         return pb.CloseSessionResponse(existed=self.zone.close_session(peer, request.session_id))
 
 
+def load_policy(cfg: ZoneConfig) -> Policy:
+    """The policy file, or — without one — a policy made from the zone config's own fields."""
+    if cfg.policy_file is not None:
+        return load_config(cfg.policy_file, Policy)
+    auditors = [PolicyAuditor(name=a.name, public_key=a.public_key_file.read_text().strip()) for a in cfg.auditors]
+    log.warning("no policy_file: using k_min=%d and a %d-of-%d quorum from zone.yaml", cfg.k_min, cfg.approvals_required, len(auditors))
+    return Policy(name=f"{cfg.name}-default", k_min={"aggregate": cfg.k_min, "model": cfg.k_min, "row_scores": 1},
+                  auditors=auditors, quorum=cfg.approvals_required)
+
+
 def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
-    auditor_keys = {a.name: bytes.fromhex(a.public_key_file.read_text().strip()) for a in cfg.auditors}
+    policy = load_policy(cfg)
     audit_channel = secure_channel(cfg.audit.address, cfg.tls.files(), server_name=cfg.audit.name)
-    gate = Gate(audit_channel, auditor_keys, cfg.approvals_required, cfg.k_min)
+    gate = Gate(audit_channel, policy, {p.name: p.role for p in cfg.parties})
     if cfg.seal_key_file is not None:
         try:
             seal_key = SealKey(bytes.fromhex(cfg.seal_key_file.read_text().strip()))

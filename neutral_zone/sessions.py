@@ -38,6 +38,7 @@ from protocols.errors import (
     SessionExpired,
     ZhongliError,
 )
+from protocols.dp import noisy_count
 from protocols.ids import ID_TYPES
 from protocols.sealing import SealKey
 from transport.config import describe_validation
@@ -64,6 +65,7 @@ class Session:
     n_entities: int = 0
     releases: dict[str, Release] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict)  # trained models, memory only
+    cohorts: list[tuple[str, str, Any]] = field(default_factory=list)  # released cohorts (differencing)
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: threading.Event = field(default_factory=threading.Event)  # stops a running chain
 
@@ -74,6 +76,7 @@ class Session:
         for r in self.releases.values():
             r.drop_payload()
         self.models.clear()
+        self.cohorts.clear()
 
 
 class Zone:
@@ -237,9 +240,12 @@ class Zone:
 
     def _run(self, s: Session, rel: Release, job: Any, params: Any) -> None:
         try:
-            ctx = JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min, self.seal_key, s.models)
+            dp = self.gate.policy.dp if self.gate.policy.dp.enabled else None
+            ctx = JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min, self.seal_key, s.models,
+                             dp=dp, noise=noisy_count if dp is not None else JobContext.noise)
             out = job.run(ctx, params)
-            self.gate.submit(rel, out)
+            with s.lock:  # one release at a time per session: differencing sees every earlier one
+                self.gate.submit(rel, out, s.requester.name, s.cohorts)
         except ZhongliError as exc:
             rel.status, rel.error = FAILED, str(exc)
         except Exception as exc:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 DIGEST_DOMAIN = b"zhongli/release/v1\x00"
 
@@ -80,6 +85,60 @@ def check_scope(recipient: str, requester: str | None, row_parties: list[str] | 
     if foreign:
         return CheckResult("scope", False, f"release to '{recipient}' holds rows of {', '.join(foreign)}")
     return CheckResult("scope", True, f"only rows of '{recipient}' itself")
+
+
+def check_differencing(
+    new: list[tuple[str, np.ndarray]], history: list[tuple[str, str, np.ndarray]], k: int
+) -> CheckResult:
+    """Refuse a release whose cohort differs from an already released cohort on the same
+    dimensions by 1..k-1 people (the "segment minus one person" attack). ``history`` holds
+    (release id, dimensions, sorted members) of the session's earlier releases."""
+    for dims, members in new:
+        for rid, old_dims, old in history:
+            if old_dims != dims:
+                continue
+            diff = int(np.setxor1d(members, old, assume_unique=True).size)
+            if 0 < diff < k:
+                return CheckResult(
+                    "differencing", False,
+                    f"cohort '{dims}' differs from the one released in {rid} by {diff} people (fewer than k={k})",
+                )
+    return CheckResult("differencing", True, f"no cohort within {k} people of an earlier one" if new else "no cohorts declared")
+
+
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+_HEX32 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+CIPHERTEXT_KEYS = ("_ciphertext",)  # keys whose values are ciphertexts, legitimately long hex
+
+
+def check_no_identifiers(payload: Any) -> CheckResult:
+    """Aggregate payloads carry no phone numbers, e-mail addresses or 32-byte hex strings (the
+    size of a pseudonym), in keys or values, as strings or as numbers."""
+    found: list[str] = []
+
+    def walk(x: Any, path: str) -> None:
+        if len(found) >= 3:
+            return
+        if isinstance(x, dict):
+            for key, v in x.items():
+                walk(str(key), f"{path}.<key>")
+                if not str(key).endswith(CIPHERTEXT_KEYS):
+                    walk(v, f"{path}.{key}")
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                walk(v, f"{path}[{i}]")
+        elif isinstance(x, str):
+            for name, pattern in (("phone number", _PHONE), ("e-mail address", _EMAIL), ("pseudonym-sized hex", _HEX32)):
+                if pattern.search(x):
+                    found.append(f"{name} at {path}")
+        elif isinstance(x, int) and not isinstance(x, bool) and 13_000_000_000 <= x <= 19_999_999_999:
+            found.append(f"phone-number-like integer at {path}")
+
+    walk(payload, "payload")
+    if found:
+        return CheckResult("no_identifiers", False, "; ".join(found))
+    return CheckResult("no_identifiers", True, "no phone, e-mail or pseudonym-like value")
 
 
 def check_finite(payload: Mapping[str, Any]) -> CheckResult:

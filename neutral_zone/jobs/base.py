@@ -6,12 +6,28 @@ small class here and one line in ``neutral_zone.jobs.REGISTRY``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import numpy as np
 
 from neutral_zone.tables import PartyTable
 from protocols.sealing import SealKey
 from transport.config import Strict
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A set of people a release describes, for differencing protection: two releases whose
+    cohorts on the same ``dimensions`` differ by 1..k-1 people would single those people out."""
+
+    dimensions: str
+    members: np.ndarray  # sorted entity ids
+
+
+def _no_noise(value: int, epsilon: float) -> int:
+    raise RuntimeError("differential privacy is off in this session's policy")
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,8 @@ class JobContext:
     k_min: int
     seal_key: SealKey
     models: dict[str, Any] = field(default_factory=dict)  # trained models, in session memory only
+    dp: Any = None  # the policy's DP settings when DP is on, else None
+    noise: Callable[[int, float], int] = _no_noise  # a vetted discrete mechanism (value, ε) -> noisy value
 
 
 @dataclass
@@ -39,6 +57,8 @@ class JobOutput:
     # requester may receive only rows about itself.
     row_parties: list[str] | None = None
     requester: str | None = None
+    cohorts: list[Cohort] = field(default_factory=list)  # for differencing protection
+    epsilon: float = 0.0  # DP budget this release spends for its recipient
 
 
 class Job(ABC):
