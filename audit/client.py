@@ -6,16 +6,17 @@ the RPC, the gRPC status and the server's explanation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from audit.keys import VERDICT_APPROVE, VERDICT_REJECT, key_info, load_private, sign_decision
+from audit.keys import key_info, load_private, sign_decision
+from audit.log import Entry
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from protocols.errors import ZhongliError
-from protocols.release import canonical_json
+from protocols.release import VERDICT_APPROVE, VERDICT_REJECT, canonical_json
 from transport.rpc import TlsFiles, secure_channel
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -41,6 +42,13 @@ class AuditCallError(ZhongliError):
         unreachable = grpc_code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
         self.status = "UNAVAILABLE" if unreachable else "INTERNAL"
         super().__init__(f"{rpc} failed: {grpc_code.name}: {details}")
+
+
+def entry_from_pb(pb: audit_pb2.LogEntry) -> Entry:
+    """A streamed log entry back as the stored row it was (signature in hex)."""
+    return Entry(
+        int(pb.seq), int(pb.ts_ms), pb.kind, pb.release_id, pb.body_json, pb.prev_hash, pb.entry_hash, bytes(pb.signature).hex()
+    )
 
 
 class AuditClient:
@@ -143,7 +151,52 @@ class AuditClient:
         """Reject a pending release with a reason, signed with the key at ``key_path``."""
         return self._sign_and_decide(release_id, VERDICT_REJECT, reason, key_path, auditor_name)
 
-    def verify(self) -> audit_pb2.VerifyLogResponse:
-        """Ask the service to recompute its log's hash chain."""
-        response: audit_pb2.VerifyLogResponse = self._call("VerifyLog", self._stub.VerifyLog, audit_pb2.VerifyLogRequest())
+    def verify(self, expect_head: str = "") -> audit_pb2.VerifyLogResponse:
+        """Ask the service to recompute its log's chain and signatures; with ``expect_head`` (a
+        head hash noted earlier) it also checks that no entry was cut from the end."""
+        response: audit_pb2.VerifyLogResponse = self._call(
+            "VerifyLog", self._stub.VerifyLog, audit_pb2.VerifyLogRequest(expect_head=expect_head)
+        )
         return response
+
+    def record_policy(self, policy_json: str, digest: str) -> audit_pb2.RecordPolicyResponse:
+        """Record the collaboration policy (zone only; idempotent per digest)."""
+        response: audit_pb2.RecordPolicyResponse = self._call(
+            "RecordPolicy", self._stub.RecordPolicy, audit_pb2.RecordPolicyRequest(policy_json=policy_json, digest=digest)
+        )
+        return response
+
+    def get_policy(self, digest: str) -> audit_pb2.GetPolicyResponse:
+        """Whether the policy with ``digest`` is recorded, and as what."""
+        response: audit_pb2.GetPolicyResponse = self._call(
+            "GetPolicy", self._stub.GetPolicy, audit_pb2.GetPolicyRequest(digest=digest)
+        )
+        return response
+
+    def spend_budget(
+        self, recipient: str, release_id: str, epsilon: float, limit: float, policy_digest: str = "", session_id: str = ""
+    ) -> audit_pb2.SpendBudgetResponse:
+        """Charge ε to a recipient's budget (zone only); FAILED_PRECONDITION if it would overspend."""
+        request = audit_pb2.SpendBudgetRequest(
+            recipient=recipient, release_id=release_id, epsilon=epsilon, limit=limit,
+            policy_digest=policy_digest, session_id=session_id,
+        )
+        response: audit_pb2.SpendBudgetResponse = self._call("SpendBudget", self._stub.SpendBudget, request)
+        return response
+
+    def get_budget(self, recipient: str) -> audit_pb2.GetBudgetResponse:
+        """A recipient's ε spent so far."""
+        response: audit_pb2.GetBudgetResponse = self._call(
+            "GetBudget", self._stub.GetBudget, audit_pb2.GetBudgetRequest(recipient=recipient)
+        )
+        return response
+
+    def export(self, from_seq: int = 0) -> Iterator[audit_pb2.LogEntry]:
+        """Every log entry as stored, streamed (auditors only)."""
+        try:
+            stream = self._stub.ExportLog(audit_pb2.ExportLogRequest(from_seq=from_seq), timeout=self.timeout * 6)
+            yield from stream
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+            details = (exc.details() if hasattr(exc, "details") else None) or "no details"
+            raise AuditCallError("ExportLog", code, details) from None

@@ -4,16 +4,28 @@
 
     zhongli audit serve --config audit.yaml
     zhongli audit keygen --out keys/auditor-1
+    zhongli audit service-keygen --out keys/audit-service
     zhongli audit pending                   --topology topo.yaml --as auditor-1
     zhongli audit show ID                   --topology topo.yaml --as auditor-1
     zhongli audit approve ID --key keys/auditor-1.key
     zhongli audit reject ID --reason TEXT --key keys/auditor-1.key
-    zhongli audit verify [--db audit.db]
+    zhongli audit policy DIGEST
+    zhongli audit budget RECIPIENT
+    zhongli audit verify [--db audit.db | --jsonl export.jsonl] [--service-pub keys/audit-service.pub]
+                         [--expect-head HASH]
+    zhongli audit export [--db audit.db] [--out export.jsonl]
 
 Client commands find the audit service in the topology (the participant with role ``audit``) and
 use the certificate of the participant named by ``--as``; ``ZHONGLI_TOPOLOGY`` and ``ZHONGLI_AS``
 stand in for the flags; ``deploy.cli`` hands in the topology loader (see :func:`register`).
 Errors print one line to stderr and exit 1; ``verify`` exits 2 when the log is broken.
+
+``verify`` checks the chain and every entry's signature. Against which key: ``--service-pub``
+(the audit service's ``.pub``, known from elsewhere) if given; otherwise the key recorded in the
+log's first entry, which proves the log is consistent but not whose it is (the command says so).
+It prints the head hash on success: note it, and a later ``verify --expect-head HASH`` shows that
+no entry was cut from the end since. An auditor who does not want to trust the service's own
+verdict runs ``export`` and then ``verify --jsonl`` on the file, offline.
 """
 
 from __future__ import annotations
@@ -23,13 +35,22 @@ import datetime as dt
 import functools
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
-from audit.client import DEFAULT_TIMEOUT_SECONDS, AuditClient
-from audit.keys import fingerprint, generate
-from audit.log import verify_file
+from audit.client import DEFAULT_TIMEOUT_SECONDS, AuditClient, entry_from_pb
+from audit.keys import fingerprint, generate, load_public_hex
+from audit.log import (
+    Entry,
+    VerifyResult,
+    read_file,
+    verify_file,
+    verify_jsonl,
+    write_export,
+)
 from proto.audit.v1 import audit_pb2
 from protocols.errors import ConfigError, ZhongliError
 from transport.config import TlsConfig
@@ -108,7 +129,7 @@ def _client(args: argparse.Namespace) -> tuple[AuditClient, str]:
 def _when(ms: int) -> str:
     if not ms:
         return "-"
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _checks_line(record: audit_pb2.ReleaseRecord) -> str:
@@ -133,6 +154,18 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     print(f"fingerprint {info.fingerprint}")
     print("add to audit.yaml and zone.yaml under 'auditors':")
     print(f"  - name: <your participant name>\n    public_key_file: {info.public_path}")
+    return EXIT_OK
+
+
+@_friendly
+def cmd_service_keygen(args: argparse.Namespace) -> int:
+    """Create the audit service's own signing key pair."""
+    info = generate(args.out, overwrite=args.force)
+    print(f"wrote {info.private_path} (private: stays at the audit site, mode 0600)")
+    print(f"wrote {info.public_path} (public: give it to every auditor; 'verify --service-pub' checks the log against it)")
+    print(f"fingerprint {info.fingerprint}")
+    print("add to audit.yaml:")
+    print(f"  service_key_file: {info.private_path}")
     return EXIT_OK
 
 
@@ -165,6 +198,7 @@ def _format_release(response: audit_pb2.GetReleaseResponse) -> list[str]:
         f"  recipient  {r.recipient}",
         f"  digest     {r.digest}",
         f"  created    {_when(r.created_at_ms)}",
+        f"  expires    {_when(r.expires_at_ms) if r.expires_at_ms else 'never'}",
         f"  {_checks_line(r)}:",
     ]
     lines += [f"    [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in r.checks]
@@ -222,21 +256,109 @@ def cmd_reject(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_friendly
-def cmd_verify(args: argparse.Namespace) -> int:
-    """Verify the log's hash chain, from the file (``--db``) or through the service."""
-    if args.db:
-        ok, _, first_bad, detail = verify_file(args.db)
-    else:
-        client, _ = _client(args)
-        with client:
-            r = client.verify()
-        ok, first_bad, detail = r.ok, int(r.first_bad_seq), r.detail
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _expect_head(args: argparse.Namespace) -> str:
+    head = (args.expect_head or "").strip()
+    if head and not _HEX64.match(head):
+        raise ConfigError("--expect-head must be the 64 hex digits of an entry hash (as printed by verify or export)")
+    return head.lower()
+
+
+def _print_verdict(ok: bool, first_bad: int, detail: str, head: str, key_note: str) -> int:
     if ok:
         print(f"audit log OK: {detail}")
+        if head:
+            print(f"head {head}  (note it: 'verify --expect-head {head[:12]}...' later shows nothing was cut from the end)")
+        if key_note:
+            print(key_note)
         return EXIT_OK
     print(f"audit log BROKEN at entry {first_bad}: {detail}")
     return EXIT_BROKEN
+
+
+@_friendly
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify the log's chain and signatures: a database file (``--db``), an export
+    (``--jsonl``), or through the service."""
+    if args.db and args.jsonl:
+        raise ConfigError("give --db or --jsonl, not both")
+    expected = load_public_hex(args.service_pub) if args.service_pub else None
+    head = _expect_head(args)
+    if args.db or args.jsonl:
+        result: VerifyResult = verify_file(args.db, expected, head) if args.db else verify_jsonl(args.jsonl, expected, head)
+        note = ""
+        if expected is None and result.service_key:
+            note = (
+                f"note: checked against service key {fingerprint(bytes.fromhex(result.service_key))}, read from the log "
+                "itself; pass --service-pub FILE to check it is the audit service's"
+            )
+        return _print_verdict(result.ok, result.first_bad_seq, result.detail, result.head, note)
+    client, _ = _client(args)
+    with client:
+        r = client.verify(head)
+    if expected is not None and bytes(r.service_public_key) != expected:
+        return _print_verdict(
+            False, 1, f"the service signs with key {fingerprint(bytes(r.service_public_key))}, "
+            f"not the expected {fingerprint(expected)} from {args.service_pub}", "", "",
+        )
+    return _print_verdict(r.ok, int(r.first_bad_seq), r.detail, r.head_hash, "")
+
+
+def _write_lines(entries: Iterable[Entry], out: str | None) -> int:
+    if not out:
+        return write_export(entries, sys.stdout)
+    path = Path(out)
+    # Release metadata is not public: the export is private to its writer until shared on purpose.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        return write_export(entries, f)
+
+
+@_friendly
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the log as JSON lines (one object per entry, then a head line)."""
+    if args.db:
+        entries: list[Entry] = [Entry(*row) for row in read_file(args.db)]
+    else:
+        client, _ = _client(args)
+        with client:
+            entries = [entry_from_pb(pb) for pb in client.export()]
+    n = _write_lines(entries, args.out)
+    head = entries[-1].entry_hash if entries else "-"
+    # With the export on stdout, the report goes to stderr so the JSON lines stay clean.
+    report = sys.stdout if args.out else sys.stderr
+    print(f"exported {n} entries to {args.out or 'stdout'}; head {head}", file=report)
+    print(f"check it offline: zhongli audit verify --jsonl {args.out or 'FILE'} --service-pub AUDIT-SERVICE.pub", file=report)
+    return EXIT_OK
+
+
+@_friendly
+def cmd_policy(args: argparse.Namespace) -> int:
+    """Say whether a policy is recorded, and show it."""
+    client, _ = _client(args)
+    with client:
+        r = client.get_policy(args.digest)
+    if not r.recorded:
+        print(f"policy {args.digest} is NOT recorded: no session can open under it")
+        return EXIT_BROKEN
+    print(f"policy {args.digest} recorded in entry {r.entry_seq} at {_when(r.recorded_at_ms)}")
+    print(json.dumps(json.loads(r.policy_json), indent=2, sort_keys=True, ensure_ascii=False))
+    return EXIT_OK
+
+
+@_friendly
+def cmd_budget(args: argparse.Namespace) -> int:
+    """Show a recipient's ε spent so far."""
+    client, _ = _client(args)
+    with client:
+        r = client.get_budget(args.recipient)
+    if not r.charges:
+        print(f"'{args.recipient}' has spent no privacy budget")
+        return EXIT_OK
+    print(f"'{args.recipient}' has spent ε={r.spent:g} in {r.charges} charge(s); latest limit ε={r.last_limit:g}")
+    return EXIT_OK
 
 
 def _client_options(load_topology: TopologyLoader | None) -> argparse.ArgumentParser:
@@ -273,6 +395,11 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p.add_argument("--force", action="store_true", help="overwrite existing files (the old key is lost)")
     p.set_defaults(func=cmd_keygen)
 
+    p = sub.add_parser("service-keygen", help="create the audit service's own Ed25519 signing key pair")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key and PREFIX.pub")
+    p.add_argument("--force", action="store_true", help="overwrite existing files (logs signed by the old key stop opening)")
+    p.set_defaults(func=cmd_service_keygen)
+
     p = sub.add_parser("pending", parents=[client], help="list releases waiting for a decision")
     p.set_defaults(func=cmd_pending)
 
@@ -291,9 +418,25 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
     p.set_defaults(func=cmd_reject)
 
-    p = sub.add_parser("verify", parents=[client], help="verify the log's hash chain (exit 2 when broken)")
+    p = sub.add_parser("verify", parents=[client], help="verify the log's chain and signatures (exit 2 when broken)")
     p.add_argument("--db", metavar="PATH", help="check this database file directly instead of asking the service")
+    p.add_argument("--jsonl", metavar="FILE", help="check an export written by 'zhongli audit export', offline")
+    p.add_argument("--service-pub", metavar="FILE", help="the audit service's public key (.pub) to check the log against")
+    p.add_argument("--expect-head", metavar="HASH", help="a head hash noted earlier; catches entries cut from the end")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export", parents=[client], help="write the log as JSON lines for external review")
+    p.add_argument("--db", metavar="PATH", help="read this database file directly instead of asking the service")
+    p.add_argument("--out", metavar="FILE", help="write here (mode 0600) instead of to stdout")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("policy", parents=[client], help="is a policy recorded? (exit 2 if not)")
+    p.add_argument("digest", metavar="DIGEST")
+    p.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser("budget", parents=[client], help="a recipient's privacy budget (ε) spent so far")
+    p.add_argument("recipient", metavar="RECIPIENT")
+    p.set_defaults(func=cmd_budget)
     return group
 
 
@@ -302,8 +445,8 @@ def main(argv: Sequence[str] | None = None, load_topology: TopologyLoader | None
 
     Args:
         argv: The arguments after ``audit``; ``sys.argv[1:]`` if omitted.
-        load_topology: See :func:`register`; without it only ``serve``, ``keygen`` and
-            ``verify --db`` work.
+        load_topology: See :func:`register`; without it only ``serve``, ``keygen``,
+            ``service-keygen``, ``verify --db``/``--jsonl`` and ``export --db`` work.
     """
     parser = argparse.ArgumentParser(prog="zhongli")
     register(parser.add_subparsers(dest="command", required=True), load_topology)

@@ -1,4 +1,5 @@
-"""Auditors' Ed25519 keys, and exactly which bytes an approval or a rejection signs.
+"""Ed25519 keys: the auditors' (which sign decisions) and the audit service's own (which signs
+every log entry, see ``audit.log``), and exactly which bytes an approval or a rejection signs.
 
 An approval signs the release digest itself (32 raw bytes): that is what the neutral zone
 re-verifies before it lets a result out. A rejection signs a domain-separated hash of the digest,
@@ -8,7 +9,9 @@ so a rejection can never be replayed as an approval, nor an approval as a reject
     reject:  sign(sha256(b"zhongli/reject/v1\\0" + digest))
 
 Files: ``<prefix>.key`` holds the private key (PEM PKCS8, mode 0600); ``<prefix>.pub`` holds the
-raw 32-byte public key as hex, which is what ``audit.yaml`` and ``zone.yaml`` point at.
+raw 32-byte public key as hex, which is what ``audit.yaml`` and ``zone.yaml`` point at. The service
+key has the same format (``zhongli audit service-keygen``); ``audit.yaml`` names its ``.key`` as
+``service_key_file``, and its ``.pub`` goes to the auditors.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocols.errors import ConfigError, InvalidInput
-from protocols.release import REJECT_DOMAIN, VERDICT_APPROVE, VERDICT_REJECT, VERDICTS, decision_message  # noqa: F401
+from protocols.release import (  # noqa: F401
+    REJECT_DOMAIN,
+    VERDICT_APPROVE,
+    VERDICT_REJECT,
+    VERDICTS,
+    decision_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +108,13 @@ def generate(path_prefix: str | Path, overwrite: bool = False) -> KeyInfo:
     return KeyInfo(public, key_path, pub_path)
 
 
-def load_private(path: str | Path) -> Ed25519PrivateKey:
+def load_private(path: str | Path, what: str = "auditor key", make: str = "zhongli audit keygen") -> Ed25519PrivateKey:
     """Read an Ed25519 private key written by :func:`generate`.
+
+    Args:
+        path: The ``.key`` file.
+        what: What the key is, for messages (``auditor key``, ``audit service key``).
+        make: The command that makes one, for messages.
 
     Raises:
         ConfigError: missing, unreadable, or not an unencrypted Ed25519 PEM key.
@@ -110,16 +124,43 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
         data = path.read_bytes()
         mode = path.stat().st_mode
     except OSError as exc:
-        raise ConfigError(f"cannot read the auditor key {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("auditor key %s is readable by other users; run: chmod 600 %s", path, path)
+        log.warning("%s %s is readable by other users; run: chmod 600 %s", what, path, path)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{path} is not an unencrypted PEM private key (make one with 'zhongli audit keygen')") from exc
+        raise ConfigError(f"{path} is not an unencrypted PEM private key (make one with '{make}')") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"{path} is not an Ed25519 key (make one with 'zhongli audit keygen')")
+        raise ConfigError(f"{path} is not an Ed25519 key (make one with '{make}')")
     return key
+
+
+SERVICE_KEYGEN = "zhongli audit service-keygen --out PREFIX"
+
+
+def prefix_of(key_path: str | Path) -> Path:
+    """``keys/audit-service.key`` -> ``keys/audit-service`` (what :func:`generate` takes)."""
+    path = Path(key_path)
+    return path.with_suffix("") if path.suffix == ".key" else path
+
+
+def load_service_key(path: str | Path) -> Ed25519PrivateKey:
+    """Read the audit service's signing key (``service_key_file`` in ``audit.yaml``).
+
+    Raises:
+        ConfigError: the file is missing (with the command that creates it), unreadable or not
+            an Ed25519 key. The service never makes up a replacement for a key it was told to
+            use: entries signed by a new key would not verify as the same log.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"service_key_file {path} does not exist; create it at the audit site with "
+            f"'zhongli audit service-keygen --out {prefix_of(path)}' (deploy's provision does this) "
+            f"and give {prefix_of(path)}.pub to the auditors"
+        )
+    return load_private(path, "audit service key", SERVICE_KEYGEN)
 
 
 def load_public_hex(path: str | Path) -> bytes:

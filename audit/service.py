@@ -1,8 +1,10 @@
-"""The audit service: the release gate's record keeper and the auditors' desk.
+"""The audit service: the release gate's record keeper, the auditors' desk, the register of
+collaboration policies and the differential-privacy budget ledger.
 
-The neutral zone submits every release (metadata, checks and digest, never the payload) and its
-session events; auditors list pending releases, read one, and approve or reject it with an
-Ed25519 signature; anyone with the right role can ask for the chain to be verified.
+The neutral zone submits every release (metadata, checks and digest, never the payload), its
+session events, the policy it runs under and every ε it spends; auditors list pending releases,
+read one, and approve or reject it with an Ed25519 signature; anyone with the right role can ask
+for the log to be verified. Every entry is signed by the service's own key (``audit.log``).
 
 Who may call what (by the role in the caller's certificate, checked before any work):
 
@@ -10,17 +12,41 @@ Who may call what (by the role in the caller's certificate, checked before any w
 RPC            roles               also
 =============  ==================  ==============================================
 SubmitRelease  zone                the certificate name must be ``zone_name``
-RecordEvent    zone                the certificate name must be ``zone_name``
+RecordEvent    zone                ``zone_name`` only; a ``session_opened`` event that
+                                   names a ``policy_digest`` needs that policy recorded
+RecordPolicy   zone                ``zone_name`` only; idempotent per digest
+SpendBudget    zone                ``zone_name`` only
 ListPending    auditor
 GetRelease     auditor, zone
+GetPolicy      auditor, zone
+GetBudget      auditor, zone
 Decide         auditor             signs with the key configured for its own name
 VerifyLog      auditor, zone
+ExportLog      auditor             streams every entry, for ``zhongli audit export``
 =============  ==================  ==============================================
 
 Release rules: a release whose automatic checks failed is ``refused`` and can never be approved;
-otherwise it is ``pending`` until ``approvals_required`` distinct auditors approved it
-(``approved``) or one auditor rejected it (``rejected``). What an auditor signs is defined in
-:mod:`audit.keys`.
+otherwise it is ``pending`` until ``approvals_required`` distinct configured auditors approved it
+with their configured keys (``approved``), one auditor rejected it (``rejected``), or its
+``expires_at_ms`` passed (``expired``). A signature by an unknown key, over another digest, or a
+second decision by the same auditor is refused and counts for nothing. What an auditor signs is
+defined in :mod:`audit.keys`.
+
+Expiry is observed lazily: the first call that reads a pending release past its expiry (GetRelease,
+ListPending, Decide) appends a ``release_expired`` entry, so the log says when the release ended and
+the status can never flip back (a clock set back later changes nothing).
+
+Policies: the zone records its policy (validated as ``protocols.policy.Policy``; the digest is
+``Policy.digest()``) once at start-up. The service refuses a policy whose auditors (names and keys)
+or quorum differ from its own ``auditors`` and ``approvals_required``: the service counts
+approvals with its config, the zone re-verifies signatures against its policy, and both must
+agree on M of N or a release would look approved to one and pending to the other.
+
+ε budget: ``SpendBudget`` sums the recipient's earlier ``budget_spent`` entries and appends a new
+one under the desk's lock, so two concurrent charges cannot both squeeze under the limit. Sums use
+exact decimal arithmetic over each ε's shortest decimal form (0.1 + 0.2 is 0.3 here), so a budget
+is never refused, nor granted, by a float rounding error. The ledger is the log: it survives
+restarts and verifies with it.
 
 The servicer only converts messages and delegates to :class:`AuditDesk`, a plain object that
 holds the rules and is tested without gRPC.
@@ -28,33 +54,66 @@ holds the rules and is tested without gRPC.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import re
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import grpc
+from pydantic import ValidationError
 
 from audit.config import AuditConfig
-from audit.keys import VERDICT_APPROVE, VERDICT_REJECT, VERDICTS, fingerprint, load_public_hex, signed_message
+from audit.keys import (
+    fingerprint,
+    generate,
+    load_public_hex,
+    load_service_key,
+    prefix_of,
+    signed_message,
+)
 from audit.log import (
+    KIND_BUDGET_SPENT,
+    KIND_POLICY_RECORDED,
     KIND_RELEASE_DECIDED,
+    KIND_RELEASE_EXPIRED,
     KIND_RELEASE_SUBMITTED,
     KIND_SESSION_EVENT,
     AuditLog,
+    Entry,
     ReleaseView,
     VerifyResult,
+    read_file,
 )
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
-from protocols.errors import ConfigError, InvalidInput, NotFound, PeerNotAllowed, PolicyViolation
-from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES, canonical_json, signature_valid
-from transport.config import AuditorKey, load_config
+from protocols.errors import (
+    ConfigError,
+    InvalidInput,
+    NotFound,
+    PeerNotAllowed,
+    PolicyViolation,
+)
+from protocols.policy import Policy
+from protocols.release import (
+    KIND_AGGREGATE,
+    KIND_MODEL,
+    KIND_ROW_SCORES,
+    VERDICT_APPROVE,
+    VERDICT_REJECT,
+    VERDICTS,
+    canonical_json,
+    signature_valid,
+)
+from transport.config import AuditorKey, describe_validation, load_config
 from transport.identity import Peer
 from transport.rpc import guarded, make_server, require_peer
 
@@ -64,7 +123,8 @@ STATUS_PENDING = "pending"
 STATUS_REFUSED = "refused"
 STATUS_APPROVED = "approved"
 STATUS_REJECTED = "rejected"
-STATUSES = (STATUS_PENDING, STATUS_REFUSED, STATUS_APPROVED, STATUS_REJECTED)
+STATUS_EXPIRED = "expired"
+STATUSES = (STATUS_PENDING, STATUS_REFUSED, STATUS_APPROVED, STATUS_REJECTED, STATUS_EXPIRED)
 
 RELEASE_KINDS = (KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES)
 
@@ -73,6 +133,7 @@ RELEASE_KINDS = (KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES)
 MAX_SUMMARY_BYTES = 256 * 1024
 MAX_DETAIL_BYTES = 16 * 1024
 MAX_REASON_CHARS = 2000
+MAX_POLICY_BYTES = 64 * 1024
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
 _EVENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -86,6 +147,26 @@ def _ident(value: str, field: str) -> str:
             f"{field} must be 1-128 letters, digits or ._:@/- starting with a letter or digit (got {shown})"
         )
     return value
+
+
+def _hex64(value: str, field: str) -> str:
+    value = value.strip().lower()
+    if not _HEX64.match(value):
+        raise InvalidInput(f"{field} must be 64 hex digits (a SHA-256)")
+    return value
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _dec(x: float) -> Decimal:
+    """A float as the decimal it was written as (``0.1`` -> ``Decimal('0.1')``), for exact sums."""
+    return Decimal(repr(float(x)))
 
 
 def _json_field(text: str, field: str, limit: int) -> Any:
@@ -126,6 +207,9 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
             raise InvalidInput(f"checks[{i}].name is empty")
         checks.append({"name": c.name, "passed": bool(c.passed), "detail": c.detail})
     failed = pb.status == STATUS_REFUSED or any(not c["passed"] for c in checks)
+    expires = int(pb.expires_at_ms)
+    if expires and pb.created_at_ms and expires <= pb.created_at_ms:
+        raise InvalidInput("release.expires_at_ms must be after created_at_ms (or 0 for no expiry)")
     return {
         "release_id": _ident(pb.release_id, "release.release_id"),
         "session_id": _ident(pb.session_id, "release.session_id"),
@@ -137,6 +221,7 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
         "status": STATUS_REFUSED if failed else STATUS_PENDING,
         "summary": _json_field(pb.summary_json, "release.summary_json", MAX_SUMMARY_BYTES),
         "created_at_ms": int(pb.created_at_ms),
+        "expires_at_ms": expires,
     }
 
 
@@ -155,6 +240,7 @@ def record_to_pb(view: ReleaseView, summary: Any = None) -> audit_pb2.ReleaseRec
         status=view.status,
         summary_json="" if summary is None else canonical_json(summary).decode(),
         created_at_ms=int(r.get("created_at_ms", 0)),
+        expires_at_ms=int(r.get("expires_at_ms", 0)),
     )
 
 
@@ -190,23 +276,35 @@ def load_auditor_keys(auditors: Sequence[AuditorKey]) -> dict[str, bytes]:
 
 
 class AuditDesk:
-    """Release bookkeeping on top of an :class:`AuditLog`: the rules, without any gRPC.
+    """Release bookkeeping, policies and the ε ledger on top of an :class:`AuditLog`: the rules,
+    without any gRPC.
 
     Args:
-        log: Where every submission, decision and event is recorded.
+        log: Where every submission, decision, event, policy and charge is recorded.
         auditors: Configured auditor name -> raw Ed25519 public key.
         approvals_required: Distinct approvals that release a pending release.
+        clock: Milliseconds since the epoch (tests pass their own); used for expiry.
     """
 
-    def __init__(self, log: AuditLog, auditors: Mapping[str, bytes], approvals_required: int) -> None:
+    def __init__(
+        self,
+        log: AuditLog,
+        auditors: Mapping[str, bytes],
+        approvals_required: int,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
         if not 1 <= approvals_required <= len(auditors):
             raise ConfigError(f"approvals_required={approvals_required} needs between 1 and {len(auditors)}")
         self.log = log
         self.auditors = dict(auditors)
         self.approvals_required = approvals_required
-        # Check-then-append (duplicate ids, threshold counting) must not interleave between threads.
+        self._clock = clock or _now_ms
+        # Check-then-append (duplicate ids, threshold counting, expiry, budget sums) must not
+        # interleave between threads.
         self._lock = threading.Lock()
         self._summaries: dict[str, Any] = {}
+
+    # --- releases -------------------------------------------------------------------------------
 
     def submit(self, record: dict[str, Any]) -> tuple[int, str]:
         """Record a new release (a body from :func:`record_body_from_pb`).
@@ -232,29 +330,70 @@ class AuditDesk:
         log.info("release %s submitted: %s (%d checks)", release_id, record["status"], len(record["checks"]))
         return entry.seq, str(record["status"])
 
-    def record_event(self, session_id: str, event: str, detail: Any) -> int:
-        """Record a session event; ``detail`` holds counts and ids only. Returns the entry's seq."""
+    def record_event(self, session_id: str, event: str, detail: dict[str, Any]) -> int:
+        """Record a session event; ``detail`` holds counts and ids only. Returns the entry's seq.
+
+        Raises:
+            InvalidInput: a ``policy_digest`` in ``detail`` that is not 64 hex digits.
+            PolicyViolation: ``session_opened`` names a policy this service has not recorded.
+        """
+        if "policy_digest" in detail:
+            digest = detail["policy_digest"]
+            if not isinstance(digest, str):
+                raise InvalidInput("detail.policy_digest must be a string of 64 hex digits")
+            detail = {**detail, "policy_digest": _hex64(digest, "detail.policy_digest")}
+            if event == "session_opened" and self.policy(detail["policy_digest"]) is None:
+                raise PolicyViolation(
+                    f"session '{session_id}' cannot open under policy {detail['policy_digest'][:16]}...: "
+                    "the audit service has not recorded it (the zone records its policy at start-up)"
+                )
         body = {"session_id": session_id, "event": event, "detail": detail}
         return self.log.append(KIND_SESSION_EVENT, "", body).seq
 
+    def _expire_if_due(self, view: ReleaseView) -> ReleaseView:
+        """Log ``release_expired`` for a pending release past its expiry (the lock is held)."""
+        expires = int(view.record.get("expires_at_ms") or 0)
+        now = self._clock()
+        if view.status != STATUS_PENDING or not expires or now < expires:
+            return view
+        body = {"status": STATUS_EXPIRED, "expires_at_ms": expires, "observed_at_ms": now}
+        entry = self.log.append(KIND_RELEASE_EXPIRED, view.release_id, body)
+        log.info("release %s expired (pending past %s)", view.release_id, _when(expires))
+        return ReleaseView(record=view.record, decisions=view.decisions, status=STATUS_EXPIRED, last_seq=entry.seq)
+
+    def _current(self, release_id: str) -> ReleaseView:
+        view = self.log.release(release_id)
+        if view is None:
+            raise NotFound(f"no release '{release_id}' in the audit log")
+        return self._expire_if_due(view)
+
     def get(self, release_id: str) -> ReleaseView:
-        """The release's current state.
+        """The release's current state (``expired`` once a pending release is past its expiry).
 
         Raises:
             NotFound: no release with that id was ever submitted.
         """
-        view = self.log.release(release_id)
-        if view is None:
-            raise NotFound(f"no release '{release_id}' in the audit log")
-        return view
+        with self._lock:
+            return self._current(release_id)
 
     def summary(self, release_id: str) -> Any:
         """The auditors' summary of a release, or None (none sent, or lost in a restart)."""
         return self._summaries.get(release_id)
 
     def pending(self) -> list[ReleaseView]:
-        """Releases waiting for auditors, oldest first."""
-        return self.log.releases(STATUS_PENDING)
+        """Releases waiting for auditors, oldest first (expired ones are logged and left out)."""
+        with self._lock:
+            views = [self._expire_if_due(v) for v in self.log.releases(STATUS_PENDING)]
+        return [v for v in views if v.status == STATUS_PENDING]
+
+    def _approvers(self, decisions: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Auditors whose approval counts: configured now, and with the key configured now."""
+        return {
+            d["auditor"]
+            for d in decisions
+            if d.get("verdict") == VERDICT_APPROVE and d.get("auditor") in self.auditors
+            and d.get("public_key") == self.auditors[d["auditor"]].hex()
+        }
 
     def decide(
         self,
@@ -284,7 +423,7 @@ class AuditDesk:
             InvalidInput: bad verdict, missing reason, or this auditor decided already.
             PeerNotAllowed: the caller is no configured auditor, the key is not theirs, or the
                 signature does not verify.
-            PolicyViolation: the release is not pending (refused, approved or rejected).
+            PolicyViolation: the release is not pending (refused, approved, rejected, expired).
         """
         if verdict not in VERDICTS:
             raise InvalidInput(f"verdict must be one of {', '.join(VERDICTS)}, got '{verdict[:40]}'")
@@ -305,7 +444,7 @@ class AuditDesk:
                 f"({fingerprint(own_key)})"
             )
         with self._lock:
-            view = self.get(release_id)
+            view = self._current(release_id)
             digest = bytes.fromhex(view.record["digest"])
             if not signature_valid(public_key, signature, signed_message(verdict, digest)):
                 raise PeerNotAllowed(
@@ -319,12 +458,18 @@ class AuditDesk:
                     raise PolicyViolation(
                         f"release '{release_id}' was refused by its automatic checks; it can never be approved"
                     )
+                if view.status == STATUS_EXPIRED:
+                    raise PolicyViolation(
+                        f"release '{release_id}' expired at {_when(int(view.record['expires_at_ms']))} with "
+                        f"{len(self._approvers(view.decisions))} of {self.approvals_required} approval(s); "
+                        "it can no longer be decided (the zone drops it)"
+                    )
                 raise PolicyViolation(f"release '{release_id}' is {view.status} already; only pending releases are decided")
             if verdict == VERDICT_REJECT:
                 status = STATUS_REJECTED
             else:
-                approvers = {d["auditor"] for d in view.decisions if d["verdict"] == VERDICT_APPROVE} | {caller}
-                status = STATUS_APPROVED if len(approvers & self.auditors.keys()) >= self.approvals_required else STATUS_PENDING
+                approvers = self._approvers(view.decisions) | {caller}
+                status = STATUS_APPROVED if len(approvers) >= self.approvals_required else STATUS_PENDING
             body = {
                 "auditor": caller,
                 "public_key": public_key.hex(),
@@ -337,9 +482,163 @@ class AuditDesk:
         log.info("release %s: %s by %s -> %s", release_id, verdict, caller, status)
         return status, entry.seq
 
-    def verify(self) -> VerifyResult:
-        """Recompute the log's chain."""
-        return self.log.verify()
+    # --- policies -------------------------------------------------------------------------------
+
+    def policy(self, digest: str) -> Entry | None:
+        """The ``policy_recorded`` entry of the policy with ``digest``, or None."""
+        digest = digest.lower()
+        for e in self.log.entries(kind=KIND_POLICY_RECORDED):
+            if e.data().get("digest") == digest:
+                return e
+        return None
+
+    def _quorum_mismatch(self, policy: Policy) -> list[str]:
+        problems = []
+        theirs = policy.auditor_keys()
+        for name in sorted(theirs.keys() | self.auditors.keys()):
+            if name not in self.auditors:
+                problems.append(f"auditor '{name}' is in the policy but not configured here")
+            elif name not in theirs:
+                problems.append(f"auditor '{name}' is configured here but not in the policy")
+            elif theirs[name] != self.auditors[name]:
+                problems.append(
+                    f"auditor '{name}' has key {fingerprint(theirs[name])} in the policy, {fingerprint(self.auditors[name])} here"
+                )
+        if policy.quorum != self.approvals_required:
+            problems.append(f"quorum {policy.quorum} in the policy, approvals_required {self.approvals_required} here")
+        return problems
+
+    def record_policy(self, policy_json: str, digest: str) -> tuple[int, bool]:
+        """Record a collaboration policy once; recording the same digest again is a no-op.
+
+        Args:
+            policy_json: The policy as JSON, validated as :class:`protocols.policy.Policy`.
+            digest: Its ``Policy.digest()``, which must match what the service computes.
+
+        Returns:
+            The ``policy_recorded`` entry's seq, and whether it existed already.
+
+        Raises:
+            InvalidInput: not JSON, not a valid policy, too big, or a digest that does not match.
+            PolicyViolation: the policy's auditors or quorum differ from this service's config.
+        """
+        digest = _hex64(digest, "digest")
+        if len(policy_json.encode()) > MAX_POLICY_BYTES:
+            raise InvalidInput(f"policy_json is {len(policy_json.encode())} bytes; the limit is {MAX_POLICY_BYTES}")
+        try:
+            policy = Policy.model_validate(json.loads(policy_json))
+        except ValueError as exc:
+            if isinstance(exc, ValidationError):
+                raise InvalidInput(describe_validation(exc, "policy_json")) from None
+            raise InvalidInput(f"policy_json is not valid JSON: {exc}") from None
+        computed = policy.digest()
+        if computed != digest:
+            raise InvalidInput(
+                f"digest {digest[:16]}... does not match the policy sent (its digest is {computed[:16]}...); "
+                "send Policy.digest() of the same policy"
+            )
+        problems = self._quorum_mismatch(policy)
+        if problems:
+            raise PolicyViolation(
+                f"policy '{policy.name}' and this audit service disagree on the auditors' quorum: "
+                + "; ".join(problems)
+                + " (audit.yaml auditors/approvals_required and the policy must list the same M of N)"
+            )
+        with self._lock:
+            existing = self.policy(digest)
+            if existing is not None:
+                return existing.seq, True
+            body = {"digest": digest, "name": policy.name, "version": policy.version, "policy": policy.model_dump(mode="json")}
+            entry = self.log.append(KIND_POLICY_RECORDED, "", body)
+        log.info("policy '%s' v%d recorded: %s", policy.name, policy.version, digest[:16])
+        return entry.seq, False
+
+    # --- the ε ledger ---------------------------------------------------------------------------
+
+    def _charges(self, recipient: str) -> list[tuple[Entry, dict[str, Any]]]:
+        out = []
+        for e in self.log.entries(kind=KIND_BUDGET_SPENT):
+            body = e.data()
+            if body.get("recipient") == recipient:
+                out.append((e, body))
+        return out
+
+    def spend_budget(
+        self,
+        recipient: str,
+        release_id: str,
+        epsilon: float,
+        limit: float,
+        policy_digest: str = "",
+        session_id: str = "",
+    ) -> tuple[int, float, float]:
+        """Charge ``epsilon`` to ``recipient``'s privacy budget, or refuse.
+
+        Returns:
+            The ``budget_spent`` entry's seq, the recipient's total spent after it, and what
+            remains under ``limit``.
+
+        Raises:
+            InvalidInput: ε or limit not finite and positive, a malformed id, or this release
+                charged to this recipient already (one charge per release and recipient: a
+                retry never spends twice, and a re-used id never spends for free).
+            PolicyViolation: the charge would overspend (the message names spent, limit and
+                requested; the ledger is unchanged), or ``policy_digest`` is not recorded.
+        """
+        for value, name in ((epsilon, "epsilon"), (limit, "limit")):
+            if not math.isfinite(value) or value <= 0:
+                raise InvalidInput(f"{name} must be a finite number above 0, got {value!r}")
+        if policy_digest:
+            policy_digest = _hex64(policy_digest, "policy_digest")
+            if self.policy(policy_digest) is None:
+                raise PolicyViolation(f"policy {policy_digest[:16]}... is not recorded; budgets are spent under a recorded policy")
+        eps, lim = _dec(epsilon), _dec(limit)
+        with self._lock:
+            charges = self._charges(recipient)
+            for e, body in charges:
+                if body.get("release_id") == release_id:
+                    raise InvalidInput(
+                        f"release '{release_id}' was already charged to '{recipient}' (ε={body['epsilon']}, entry {e.seq}); "
+                        "one charge per release and recipient"
+                    )
+            spent = sum((_dec(body["epsilon"]) for _, body in charges), Decimal(0))
+            if spent + eps > lim:
+                raise PolicyViolation(
+                    f"ε budget of '{recipient}' would be overspent: spent {spent} of limit {lim}, "
+                    f"release '{release_id}' requests {eps} (total would be {spent + eps}); release refused"
+                )
+            after = spent + eps
+            body = {
+                "recipient": recipient,
+                "release_id": release_id,
+                "session_id": session_id,
+                "epsilon": float(epsilon),
+                "limit": float(limit),
+                "spent_before": float(spent),
+                "spent_after": float(after),
+                "policy_digest": policy_digest,
+            }
+            entry = self.log.append(KIND_BUDGET_SPENT, release_id, body)
+        log.info("ε budget of %s: %s of %s spent after release %s", recipient, after, lim, release_id)
+        return entry.seq, float(after), float(lim - after)
+
+    def budget(self, recipient: str) -> tuple[float, int, float]:
+        """``recipient``'s total ε spent, the number of charges, and the latest charge's limit."""
+        with self._lock:
+            charges = self._charges(recipient)
+        spent = sum((_dec(body["epsilon"]) for _, body in charges), Decimal(0))
+        last_limit = float(charges[-1][1]["limit"]) if charges else 0.0
+        return float(spent), len(charges), last_limit
+
+    # --- the log itself -------------------------------------------------------------------------
+
+    def verify(self, expect_head: str | None = None) -> VerifyResult:
+        """Recompute the log's chain and signatures against this service's key."""
+        return self.log.verify(expect_head)
+
+    def export(self, from_seq: int = 0) -> list[Entry]:
+        """Every entry from ``from_seq`` on, as stored."""
+        return self.log.entries(from_seq=from_seq)
 
 
 # --- gRPC ---------------------------------------------------------------------------------------
@@ -353,7 +652,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
 
     Args:
         desk: The rules and the log.
-        zone_name: The one certificate name allowed to submit releases and events.
+        zone_name: The one certificate name allowed to submit releases, events, policies and
+            budget charges.
     """
 
     def __init__(self, desk: AuditDesk, zone_name: str) -> None:
@@ -383,6 +683,50 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             raise InvalidInput("detail_json must be a JSON object of counts and ids")
         seq = self.desk.record_event(session_id, request.event, detail or {})
         return audit_pb2.RecordEventResponse(entry_seq=seq)
+
+    @guarded("zone")
+    def RecordPolicy(  # type: ignore[override]
+        self, request: audit_pb2.RecordPolicyRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> audit_pb2.RecordPolicyResponse:
+        require_peer(peer, self.zone_name, "recording policies")
+        seq, existed = self.desk.record_policy(request.policy_json, request.digest)
+        return audit_pb2.RecordPolicyResponse(entry_seq=seq, already_recorded=existed)
+
+    @guarded("auditor", "zone")
+    def GetPolicy(  # type: ignore[override]
+        self, request: audit_pb2.GetPolicyRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> audit_pb2.GetPolicyResponse:
+        entry = self.desk.policy(_hex64(request.digest, "digest"))
+        if entry is None:
+            return audit_pb2.GetPolicyResponse(recorded=False)
+        return audit_pb2.GetPolicyResponse(
+            recorded=True,
+            entry_seq=entry.seq,
+            policy_json=canonical_json(entry.data()["policy"]).decode(),
+            recorded_at_ms=entry.ts_ms,
+        )
+
+    @guarded("zone")
+    def SpendBudget(  # type: ignore[override]
+        self, request: audit_pb2.SpendBudgetRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> audit_pb2.SpendBudgetResponse:
+        require_peer(peer, self.zone_name, "spending privacy budgets")
+        seq, spent, remaining = self.desk.spend_budget(
+            _ident(request.recipient, "recipient"),
+            _ident(request.release_id, "release_id"),
+            request.epsilon,
+            request.limit,
+            request.policy_digest,
+            _ident(request.session_id, "session_id") if request.session_id else "",
+        )
+        return audit_pb2.SpendBudgetResponse(entry_seq=seq, spent=spent, remaining=remaining)
+
+    @guarded("auditor", "zone")
+    def GetBudget(  # type: ignore[override]
+        self, request: audit_pb2.GetBudgetRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> audit_pb2.GetBudgetResponse:
+        spent, charges, last_limit = self.desk.budget(_ident(request.recipient, "recipient"))
+        return audit_pb2.GetBudgetResponse(spent=spent, charges=charges, last_limit=last_limit)
 
     @guarded("auditor")
     def ListPending(  # type: ignore[override]
@@ -420,22 +764,69 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def VerifyLog(  # type: ignore[override]
         self, request: audit_pb2.VerifyLogRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.VerifyLogResponse:
-        r = self.desk.verify()
+        expect = _hex64(request.expect_head, "expect_head") if request.expect_head else None
+        r = self.desk.verify(expect)
         if not r.ok:
             log.error("audit log verification failed at entry %d: %s", r.first_bad_seq, r.detail)
-        return audit_pb2.VerifyLogResponse(ok=r.ok, entries=r.entries, first_bad_seq=r.first_bad_seq, detail=r.detail)
+        return audit_pb2.VerifyLogResponse(
+            ok=r.ok, entries=r.entries, first_bad_seq=r.first_bad_seq, detail=r.detail,
+            head_hash=r.head, service_public_key=self.desk.log.public_key,
+        )
+
+    @guarded("auditor")
+    def ExportLog(  # type: ignore[override]
+        self, request: audit_pb2.ExportLogRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> Iterator[audit_pb2.LogEntry]:
+        log.info("log export from entry %d for %s", request.from_seq, peer.name)
+        for e in self.desk.export(int(request.from_seq)):
+            yield entry_to_pb(e)
 
 
-def build_desk(config: AuditConfig) -> AuditDesk:
-    """Open the log named by ``config``, check its chain, and load the auditors' keys.
+def entry_to_pb(e: Entry) -> audit_pb2.LogEntry:
+    """A stored entry as the wire carries it (``audit.client.entry_from_pb`` is the inverse)."""
+    return audit_pb2.LogEntry(
+        seq=e.seq, ts_ms=e.ts_ms, kind=e.kind, release_id=e.release_id, body_json=e.body,
+        prev_hash=e.prev_hash, entry_hash=e.entry_hash, signature=bytes.fromhex(e.signature),
+    )
+
+
+def open_service_key(config: AuditConfig) -> Path:
+    """Make sure the service's signing key exists; returns its path.
+
+    A key named in ``service_key_file`` must exist (the service never invents a replacement). With
+    no ``service_key_file``, the default path beside ``db`` is created for a *new* log only, and
+    a warning says where its public half is.
 
     Raises:
-        ConfigError: unreadable keys, or a log whose chain is already broken (the service does
-            not extend a log that fails verification; keep the file as evidence and start a new
-            one with another ``db``).
+        ConfigError: the named key is missing, or an existing log's default key is gone.
+    """
+    path = config.service_key_path
+    if config.service_key_file is not None or path.exists():
+        return path
+    if config.db.exists() and read_file(config.db):
+        raise ConfigError(
+            f"the audit log {config.db} exists but its service key {path} is missing; restore the key "
+            "(entries signed by a new key would not verify as the same log) or point 'db' at a new file"
+        )
+    info = generate(prefix_of(path))
+    log.warning(
+        "no service_key_file configured: created the audit service key %s (fingerprint %s); give %s to the "
+        "auditors and name the key in audit.yaml as service_key_file", path, info.fingerprint, info.public_path,
+    )
+    return path
+
+
+def build_desk(config: AuditConfig, clock: Callable[[], int] | None = None) -> AuditDesk:
+    """Open the log named by ``config`` with the service key, check it, and load the auditors' keys.
+
+    Raises:
+        ConfigError: unreadable keys, a missing service key, a log opened by another service key,
+            or a log that fails verification (the service does not extend it; keep the file as
+            evidence and start a new one with another ``db``).
     """
     keys = load_auditor_keys(config.auditors)
-    audit_log = AuditLog(config.db)
+    service_key = load_service_key(open_service_key(config))
+    audit_log = AuditLog(config.db, service_key)
     result = audit_log.verify()
     if not result.ok:
         audit_log.close()
@@ -443,7 +834,7 @@ def build_desk(config: AuditConfig) -> AuditDesk:
             f"the audit log {config.db} is broken at entry {result.first_bad_seq}: {result.detail}; "
             "keep it as evidence and point 'db' at a new file"
         )
-    return AuditDesk(audit_log, keys, config.approvals_required)
+    return AuditDesk(audit_log, keys, config.approvals_required, clock)
 
 
 def _start(config: AuditConfig, desk: AuditDesk) -> tuple[grpc.Server, int]:
@@ -452,13 +843,17 @@ def _start(config: AuditConfig, desk: AuditDesk) -> tuple[grpc.Server, int]:
         AuditServicer(desk, config.zone_name), server
     )
     server.start()
-    log.info("audit service %s listening on port %d (%d auditors, %d approval(s) required)",
-             config.name, port, len(desk.auditors), desk.approvals_required)
+    log.info("audit service %s listening on port %d (%d auditors, %d approval(s) required, service key %s)",
+             config.name, port, len(desk.auditors), desk.approvals_required, desk.log.fingerprint)
     return server, port
 
 
-def serve(config: AuditConfig) -> tuple[grpc.Server, int]:
+def serve(config: AuditConfig, clock: Callable[[], int] | None = None) -> tuple[grpc.Server, int]:
     """Start the audit service described by ``config``.
+
+    Args:
+        config: The service's settings.
+        clock: Milliseconds since the epoch, for release expiry (tests pass their own).
 
     Returns:
         The started server and the port it bound (useful with ``listen: 127.0.0.1:0``).
@@ -466,7 +861,7 @@ def serve(config: AuditConfig) -> tuple[grpc.Server, int]:
     Raises:
         ConfigError: see :func:`build_desk`.
     """
-    return _start(config, build_desk(config))
+    return _start(config, build_desk(config, clock))
 
 
 def main_serve(config_path: str | Path) -> int:

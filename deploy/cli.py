@@ -5,6 +5,7 @@
     zhongli zone serve --config zone.yaml        the neutral zone
     zhongli audit serve|keygen|pending|show|approve|reject|verify
     zhongli certs init --topology topology.yaml
+    zhongli policy init --zone-config zone.yaml --out policy.yaml
     zhongli up --topology topology.yaml          every server of a topology, on loopback
     zhongli synth --out DIR                      the synthetic world
     zhongli demo [--out demo-out]                synth + certs + up + the main job, end to end
@@ -68,6 +69,14 @@ def cmd_paillier_keygen(args: argparse.Namespace) -> int:
 
     pub = generate(args.out, bits=args.bits)
     print(f"Paillier key pair: {pub} (give it to your agent) and {args.out}.key (keep it; it decrypts your results)")
+    return 0
+
+
+def cmd_policy_init(args: argparse.Namespace) -> int:
+    from deploy.world import write_policy
+
+    out = write_policy(Path(args.zone_config), Path(args.out), name=args.name, dp=args.dp)
+    print(f"policy written to {out}; every party should review it before the audit service records it")
     return 0
 
 
@@ -175,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_argument("--topology", required=True)
     ci.add_argument("--days", type=int, default=365)
     ci.set_defaults(func=cmd_certs_init)
+
+    po = sub.add_parser("policy", help="the collaboration policy").add_subparsers(dest="action", required=True)
+    pi = po.add_parser("init", help="write a policy from a zone config's auditors, quorum and k_min")
+    pi.add_argument("--zone-config", required=True)
+    pi.add_argument("--out", required=True)
+    pi.add_argument("--name", default="collaboration")
+    pi.add_argument("--dp", action="store_true", help="differential privacy on (OpenDP discrete Laplace)")
+    pi.set_defaults(func=cmd_policy_init)
 
     up = sub.add_parser("up", help="start every server of a topology on loopback; Ctrl-C stops them")
     up.add_argument("--topology", required=True)

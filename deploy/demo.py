@@ -22,7 +22,7 @@ from deploy.launcher import Cluster
 from deploy.report import write_report
 from deploy.synth import generate as synth
 from deploy.topology import load_topology
-from deploy.world import provision
+from deploy.world import approve_as_demo_auditors, provision
 from neutral_zone.client import ZoneClient
 
 BANNER = "!" * 78
@@ -41,17 +41,17 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
     t0 = time.monotonic()
     out = out.resolve()
     world = out / "world"
-    say(f"[1/11] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
+    say(f"[1/12] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
     result = synth(world, n_leads=n_leads, seed=seed)
     topo = load_topology(result.topology)
 
-    say("[2/11] keys: a project CA and a certificate per participant, the zone's seal key, the auditor's")
+    say("[2/12] keys: a project CA and a certificate per participant, the zone's seal key, the auditor's")
     say("      signing key, and the OEM's Paillier key (its purchase prices leave its site only encrypted)")
     provision(result.topology)
     auditors = topo.by_role("auditor")
     keys_dir = world / "keys"
 
-    say("[3/11] starting every server as its own process (logs in " + str(world / "logs") + ")")
+    say("[3/12] starting every server as its own process (logs in " + str(world / "logs") + ")")
     summary: dict[str, Any] = {"topology": str(result.topology), "n_leads": n_leads, "seed": seed, "releases": []}
     with Cluster(topo, world / "logs") as cluster:
         for r in cluster.running:
@@ -63,7 +63,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         zone = ZoneClient(zone_p.address, topo.tls_for(oem).files(), server_name=zone_p.name)
         parties = [p.name for p in topo.participants if p.role in ("brand", "media", "data_provider")]
 
-        say(f"[4/11] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
+        say(f"[4/12] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
         sid = zone.open_session(parties, "phone")
         t_psi = time.monotonic()
 
@@ -87,8 +87,10 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         auditor = auditors[0].name
         auditor_keys = {a.name: load_public_hex(keys_dir / f"{a.name}.pub") for a in auditors}
         print(BANNER, flush=True)
-        say(f"!!  DEMO AUDITOR '{auditor}' APPROVES EVERY RELEASE AUTOMATICALLY. In production a person")
-        say("!!  reviews each pending release (`zhongli audit pending` / `show`) and signs with their own key.")
+        names = " and ".join(a.name for a in auditors)
+        say(f"!!  DEMO AUDITORS {names} APPROVE EVERY RELEASE AUTOMATICALLY ({len(auditors)}-of-{len(auditors)} policy).")
+        say("!!  In production each auditor reviews every pending release (`zhongli audit pending` / `show`)")
+        say("!!  and signs with their own key.")
         print(BANNER, flush=True)
         with AuditClient(audit_p.address, topo.tls_for(auditor).files(), server_name=audit_p.name) as audit:
 
@@ -105,10 +107,10 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                     entry.update(error=info["error"], payload=None)
                     summary["releases"].append(entry)
                     return entry
-                audit.approve(rid, keys_dir / f"{auditor}.key", auditor)
-                fetched, payload = (fetcher or zone).fetch(rid, auditor_keys=auditor_keys, required=1)
+                approve_as_demo_auditors(result.topology, rid)
+                fetched, payload = (fetcher or zone).fetch(rid, auditor_keys=auditor_keys, required=len(auditors))
                 entry.update(status=fetched["status"], digest=fetched["digest"], approvals=fetched["approvals"], payload=payload)
-                say(f"      approved by {auditor}; fetched by {fetched['recipient']}, digest and signature verified")
+                say(f"      approved by {names}; fetched by {fetched['recipient']}, digest and {len(auditors)} signatures verified")
                 if job == "attribution" and fetched["recipient"] == oem and payload.get("value", {}).get("encrypted"):
                     payload = decrypt_attribution(payload, keys_dir / "oem-paillier.key")
                     entry["payload"] = payload
@@ -122,51 +124,89 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                 summary["releases"].append(entry)
                 return entry
 
-            release("5/11", "intersection_stats")
-            card = release("6/11", "lead_rating_train", {"label": "visited_store"})
+            release("5/12", "intersection_stats")
+            card = release("6/12", "lead_rating_train", {"label": "visited_store"})
             model_id = card["payload"]["model_id"] if card.get("payload") else None
             if model_id:
                 auc = card["payload"]["auc"]
                 pv = {p["label"]: round(p["auc"], 3) for p in card["payload"]["partner_value"]}
                 say(f"      held-out AUC {auc['model']:.3f} (logistic baseline {auc['logistic_baseline']:.3f}); "
                     f"top-10% lift {card['payload']['top10']['lift']:.2f}; by data: {pv}")
-                sealed = release("7/11", "lead_rating_seal", {"model_id": model_id})
-                release("8/11", "lead_rating_score", {"model_id": model_id})
+                sealed = release("7/12", "lead_rating_seal", {"model_id": model_id})
+                release("8/12", "lead_rating_score", {"model_id": model_id})
                 if sealed.get("payload"):
                     say("      scoring again from the OEM's sealed copy of the model (opened only inside the zone)")
-                    again = release("8/11", "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
+                    again = release("8/12", "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
                     again["note"] = "scored from the sealed model the OEM holds"
                     sealed["payload"] = {k: v for k, v in sealed["payload"].items() if k != "sealed"} | {"sealed": "(stored by the OEM; unreadable without the zone's key)"}
                 t_attr = time.monotonic()
-                attr = release("9/11", "attribution", {"conversion": "visit_time", "value": "purchase_price"})
+                attr = release("9/12", "attribution", {"conversion": "visit_time", "value": "purchase_price"})
                 if attr.get("payload"):
                     say("      share of store visits credited to each channel, by model:")
                     for line in attribution_lines(attr["payload"]):
                         say("      " + line)
                 for media in [p.name for p in topo.participants if p.role == "media"]:
                     with ZoneClient(zone_p.address, topo.tls_for(media).files(), server_name=zone_p.name) as as_media:
-                        release("9/11", "attribution", {"conversion": "visit_time", "value": "purchase_price", "recipient": media}, fetcher=as_media)
+                        release("9/12", "attribution", {"conversion": "visit_time", "value": "purchase_price", "recipient": media}, fetcher=as_media)
                 summary["attribution_seconds"] = round(time.monotonic() - t_attr, 2)
+
+            # Joint audience profile of the OEM's buyers over the provider's tags, with TGI.
+            prof = release("10/12", "profile", {"segment": {"purchased": 1}, "segment_name": "buyers"})
+            if prof.get("payload"):
+                for line in profile_lines(prof["payload"])[:8]:
+                    say("      " + line)
+            # A differencing attempt: the same segment minus the OEM's last few buyers (it knows
+            # its own data). Released next to the first, the two profiles would describe those
+            # few people; the gate refuses it and names the earlier release.
+            cutoff = last_buyers_cutoff(result.data["oem"], keep_out=5)
+            say("      the OEM now asks for the same profile without its 5 most recent buyers (a differencing attack):")
+            attack = release("10/12", "profile", {"segment": {"purchased": 1, "purchase_time": {"max": cutoff}}, "segment_name": "buyers minus 5"})
+            summary["refused_example"] = {"release_id": attack["release_id"], "status": attack["status"], "error": attack.get("error", "")}
             remote = audit.verify()
         zone.close_session(sid)
         zone.close()
 
-    say("[10/11] the OEM's report, rendered at the OEM from released payloads only")
+    say("[11/12] the OEM's report, rendered at the OEM from released payloads only")
     fetched = [out / f"release-{r['release_id']}.json" for r in summary["releases"] if r.get("payload")]
     report = write_report(fetched, out / "report.html")
     summary["report"] = str(report)
-    say("[11/11] verifying the audit log's hash chain")
-    local = verify_file(world / "audit.db")
+    say("[12/12] verifying the audit log's hash chain")
+    local = verify_file(world / "audit.db", expected_key=load_public_hex(keys_dir / "audit-service.pub"))
     summary["audit_log_verified"] = bool(local.ok and remote.ok)
-    summary["audit_log"] = {"entries": local.entries, "ok": local.ok, "detail": local.detail}
+    summary["audit_log"] = {"entries": local.entries, "ok": local.ok, "detail": local.detail, "head_hash": local.head}
     summary["seconds_total"] = round(time.monotonic() - t0, 2)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     text = render_summary(summary)
     (out / "summary.txt").write_text(text)
     print(text)
-    ok = summary["audit_log_verified"] and all(r.get("payload") is not None for r in summary["releases"])
+    refused = summary.get("refused_example", {}).get("release_id")
+    delivered = all(r.get("payload") is not None for r in summary["releases"] if r["release_id"] != refused)
+    attack_refused = refused is None or summary["refused_example"]["status"] == "refused"
+    ok = summary["audit_log_verified"] and delivered and attack_refused
     return 0 if ok else 1
+
+
+def last_buyers_cutoff(oem_csv: Path, keep_out: int) -> float:
+    """At the OEM, from its own file: a purchase-time cutoff (ms) that leaves out its last buyers."""
+    import pandas as pd
+
+    t = pd.to_datetime(pd.read_csv(oem_csv, usecols=["purchase_time"])["purchase_time"], format="ISO8601", utc=True).dropna()
+    ms = t.astype("datetime64[ms, UTC]").to_numpy(dtype="datetime64[ms]").astype("int64")
+    ms.sort()
+    return float(ms[-keep_out - 1])
+
+
+def profile_lines(p: dict[str, Any]) -> list[str]:
+    s = p["sizes"]
+    lines = [f"segment '{p['segment_name']}': {s['segment']:,} people known to {p['provider']} "
+             f"(of {s['matched_leads']:,} matched leads, {s['population']:,} in its population)"]
+    for t in p["tags"]:
+        top = sorted((r for r in t["categories"] if not r.get("suppressed") and r.get("tgi")), key=lambda r: -r["tgi"])[:2]
+        hidden = sum(1 for r in t["categories"] if r.get("suppressed"))
+        lines.append(f"{t['tag']:<16} " + ", ".join(f"{r['category']}: {r['segment_share']:.0%} of segment, TGI {r['tgi']:.0f}" for r in top)
+                     + (f"  ({hidden} cell(s) under k withheld)" if hidden else ""))
+    return lines
 
 
 def attribution_lines(p: dict[str, Any]) -> list[str]:
@@ -212,9 +252,15 @@ def render_summary(summary: dict[str, Any]) -> str:
                 vals = {row["channel"]: row["credited_value"] for row in p["models"]["data_driven"]}
                 lines.append("  purchase value credited by the data-driven model (decrypted at the OEM): " +
                              ", ".join(f"{k} ¥{v:,.0f}" for k, v in vals.items()))
+        elif r["job"] == "profile":
+            lines += ["  " + line for line in profile_lines(p)]
         elif r["job"] == "lead_rating_seal":
             lines.append(f"  sealed model {p['model_id']} ({p['bytes']:,} bytes), stored by the OEM")
-    lines.append(f"audit log: {summary['audit_log']['entries']} entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}")
+    lines.append(f"audit log: {summary['audit_log']['entries']} signed entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}"
+                 f"; head {str(summary['audit_log'].get('head_hash', ''))[:16]}… (note it down: it proves later that nothing was cut)")
+    if "refused_example" in summary:
+        ex = summary["refused_example"]
+        lines.append(f"refused by an automatic check: {ex['release_id']} ({ex['status']}): {ex['error']}")
     lines.append(f"report: {summary.get('report', '-')}")
     lines.append(f"time: {summary['seconds_total']:.1f} s (pseudonyms + upload: {summary['session']['seconds_to_ready']:.1f} s)")
     lines.append("")

@@ -93,7 +93,7 @@ DATA_STEMS = {
     "provider": "provider_tags",
 }
 SERVICES = ("zone", "audit", *PARTIES)  # the order ports are assigned in (base_port + i)
-AUDITOR = "auditor-1"
+AUDITORS = ("auditor-1", "auditor-2")  # the demo's 2-of-2 policy
 
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
 AGE_P = (0.12, 0.33, 0.28, 0.17, 0.10)
@@ -930,10 +930,12 @@ COMMENTS: dict[str, str] = {
     "auditors": "auditors by Ed25519 public key (hex of the raw key)",
     "approvals_required": "auditor signatures needed before a release is delivered",
     "k_min": "minimum cohort size for every released count",
+    "policy_file": "the collaboration policy every party agreed to (`zhongli policy init` writes one; the audit service must have recorded it)",
     "seal_key_file": "the zone's own key for sealed models (`zhongli certs init` writes it; never share it)",
     "row_key_column": "names each row at this site only; scores are written back against it, it is never shared",
     "paillier_public_key_file": "this party's own Paillier key (`zhongli party paillier-keygen`): encrypted columns leave only under it",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
+    "service_key_file": "the audit service's own Ed25519 key; it signs every log entry",
     "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
     "participants": "servers have an address and a config; auditors have neither",
 }
@@ -951,7 +953,7 @@ def _write_yaml(path: Path, data: dict[str, Any], header: str, comments: dict[st
 
 def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt: str, header: str) -> tuple[dict[str, Path], Path]:
     addr = {name: f"127.0.0.1:{ports[name]}" for name in SERVICES}
-    auditors = [{"name": AUDITOR, "public_key_file": f"keys/{AUDITOR}.pub"}]
+    auditors = [{"name": a, "public_key_file": f"keys/{a}.pub"} for a in AUDITORS]
     configs: dict[str, Path] = {}
     for party in PARTIES:
         role = PARTY_ROLES[party]
@@ -979,9 +981,10 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
         "parties": [{"name": p, "role": PARTY_ROLES[p], "address": addr[p]} for p in PARTIES],
         "audit": {"name": "audit", "address": addr["audit"]},
         "auditors": auditors,
-        "approvals_required": 1,
+        "approvals_required": len(AUDITORS),
         "k_min": 50,
         "seal_key_file": "certs/zone-seal.key",
+        "policy_file": "policy.yaml",
     }
     configs["zone"] = out / "zone.yaml"
     _write_yaml(configs["zone"], zone, header)
@@ -992,7 +995,8 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
         "db": "audit.db",
         "zone_name": "zone",
         "auditors": auditors,
-        "approvals_required": 1,
+        "approvals_required": len(AUDITORS),
+        "service_key_file": "keys/audit-service.key",
     }
     configs["audit"] = out / "audit.yaml"
     _write_yaml(configs["audit"], audit, header)
@@ -1000,7 +1004,7 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
         {"name": "zone", "role": "zone", "address": addr["zone"], "config": "zone.yaml"},
         {"name": "audit", "role": "audit", "address": addr["audit"], "config": "audit.yaml"},
         *({"name": p, "role": PARTY_ROLES[p], "address": addr[p], "config": configs[p].name} for p in PARTIES),
-        {"name": AUDITOR, "role": "auditor"},
+        *({"name": a, "role": "auditor"} for a in AUDITORS),
     ]
     topology = out / "topology.yaml"
     _write_yaml(topology, {"name": "demo", "certs_dir": "certs", "participants": participants}, header,

@@ -77,7 +77,8 @@ def write_world(
         "seal_key_file": "certs/zone-seal.key", **(zone_extra or {}),
     }
     (out / "zone.yaml").write_text(yaml.safe_dump(zone, sort_keys=False))
-    audit = {"name": "audit", "listen": addr["audit"], "tls": _tls("audit"), "db": "audit.db", "zone_name": "zone", "auditors": keys}
+    audit = {"name": "audit", "listen": addr["audit"], "tls": _tls("audit"), "db": "audit.db", "zone_name": "zone", "auditors": keys,
+             "approvals_required": zone["approvals_required"], "service_key_file": "keys/audit-service.key"}
     (out / "audit.yaml").write_text(yaml.safe_dump(audit, sort_keys=False))
     participants = [
         {"name": "zone", "role": "zone", "address": addr["zone"], "config": "zone.yaml"},
@@ -91,6 +92,28 @@ def write_world(
     return topo
 
 
+def write_policy(zone_cfg_path: Path, out: Path, name: str = "demo-collaboration", dp: bool = False) -> Path:
+    """A collaboration policy for a zone config's auditors (their public keys inline), its quorum
+    and k_min; differencing on; DP as asked. The parties agree to this file; the zone enforces it."""
+    from neutral_zone.config import ZoneConfig
+    from protocols.policy import DpPolicy, Policy, PolicyAuditor
+
+    z = load_config(zone_cfg_path, ZoneConfig)
+    policy = Policy(
+        name=name,
+        k_min={"aggregate": z.k_min, "model": z.k_min, "row_scores": 1},
+        recipients={"aggregate": ["requester", "media"], "model": ["requester"], "row_scores": ["owner"]},
+        differencing=True,
+        dp=DpPolicy(enabled=dp),
+        auditors=[PolicyAuditor(name=a.name, public_key=a.public_key_file.read_text().strip()) for a in z.auditors],
+        quorum=z.approvals_required,
+    )
+    header = (f"# Collaboration policy '{name}' — digest {policy.digest()}\n"
+              "# Every party agrees to this file; the audit service records it; the zone enforces it.\n")
+    out.write_text(header + yaml.safe_dump(policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    return out
+
+
 def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None:
     """Everything a topology needs before ``zhongli up``, each made where its owner would make it:
     the CA and certificates (and the zone's seal key), each auditor's signing key, and the
@@ -102,6 +125,13 @@ def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None
     for a in topo.by_role("auditor"):
         if not (keys / f"{a.name}.key").exists():
             generate_auditor_key(keys / a.name)
+    for a in topo.by_role("audit"):  # the audit service's own key, which signs every log entry
+        if a.config is None:
+            continue
+        raw = yaml.safe_load(a.config.read_text())
+        key = raw.get("service_key_file") if isinstance(raw, dict) else None
+        if key and not (a.config.parent / key).exists():
+            generate_auditor_key(str(a.config.parent / key)[: -len(".key")] if key.endswith(".key") else a.config.parent / key)
     for p in topo.participants:
         if p.config is None or p.role not in ("brand", "media", "data_provider"):
             continue
@@ -112,3 +142,26 @@ def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None
         pub = cfg.paillier_public_key_file
         if pub is not None and not pub.exists():
             generate_paillier(str(pub)[: -len(".pub")] if str(pub).endswith(".pub") else pub, bits=paillier_bits)
+    for z in topo.by_role("zone"):
+        if z.config is None:
+            continue
+        raw = yaml.safe_load(z.config.read_text())
+        policy = raw.get("policy_file") if isinstance(raw, dict) else None
+        if policy and not (z.config.parent / policy).exists():
+            write_policy(z.config, z.config.parent / policy)
+
+
+def approve_as_demo_auditors(topo_path: Path, release_id: str) -> list[str]:
+    """Demo and test worlds only: every auditor of the topology approves ``release_id`` with its
+    key from ``keys/``. In production each auditor reviews and signs on their own."""
+    from audit.client import AuditClient
+
+    topo = load_topology(topo_path)
+    audit = topo.by_role("audit")[0]
+    assert audit.address is not None
+    signed = []
+    for a in topo.by_role("auditor"):
+        with AuditClient(audit.address, topo.tls_for(a.name).files(), server_name=audit.name) as client:
+            client.approve(release_id, topo_path.parent / "keys" / f"{a.name}.key", a.name)
+        signed.append(a.name)
+    return signed

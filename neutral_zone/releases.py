@@ -46,7 +46,9 @@ from protocols.release import (
 
 log = logging.getLogger(__name__)
 
-RUNNING, PENDING, REFUSED, APPROVED, REJECTED, FAILED = "running", "pending", "refused", "approved", "rejected", "failed"
+RUNNING, PENDING, REFUSED, APPROVED, REJECTED, FAILED, EXPIRED = (
+    "running", "pending", "refused", "approved", "rejected", "failed", "expired"
+)
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Release:
     payload: bytes | None = None
     error: str = ""
     approvals: list[Approval] = field(default_factory=list)
+    expires_at: float = 0.0  # wall clock; a pending release not approved by then is dropped
 
     def drop_payload(self) -> None:
         if self.payload is not None:
@@ -92,6 +95,37 @@ class Gate:
         self.roles = roles  # party name -> role, for recipient rules
         self.timeout = timeout
         self._lock = threading.Lock()
+
+    def record_policy(self) -> None:
+        """Record this zone's policy at the audit service (idempotent). Without it, no session."""
+        try:
+            self.audit.RecordPolicy(
+                apb.RecordPolicyRequest(policy_json=canonical_json(self.policy.model_dump(mode="json")).decode(), digest=self.policy_digest),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise PolicyViolation(f"the audit service did not record policy {self.policy_digest[:16]}…: {exc.details()} [{exc.code().name}]") from None
+
+    def require_recorded_policy(self) -> None:
+        try:
+            r = self.audit.GetPolicy(apb.GetPolicyRequest(digest=self.policy_digest), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); no session without an audit trail") from None
+        if not r.recorded:
+            raise PolicyViolation(f"policy {self.policy_digest[:16]}… is not recorded by the audit service; no session may run under it")
+
+    def spend_budget(self, rel: Release, epsilon: float) -> CheckResult:
+        """Charge a DP release's ε to its recipient's ledger at the audit service."""
+        dp = self.policy.dp
+        try:
+            r = self.audit.SpendBudget(
+                apb.SpendBudgetRequest(recipient=rel.recipient, release_id=rel.release_id, epsilon=epsilon,
+                                       limit=dp.budget_per_recipient, policy_digest=self.policy_digest, session_id=rel.session_id),
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            return CheckResult("dp_budget", False, f"ε budget of '{rel.recipient}': {exc.details()}")
+        return CheckResult("dp_budget", True, f"ε {epsilon:g} charged to '{rel.recipient}'; {r.remaining:g} of {dp.budget_per_recipient:g} left")
 
     def record_event(self, session_id: str, event: str, detail: dict[str, object]) -> None:
         """Log a session event (counts and ids only). Raises if the audit service is unreachable:
@@ -125,6 +159,8 @@ class Gate:
             rel.checks.append(check_no_identifiers(out.payload))
         if p.differencing and history is not None:
             rel.checks.append(check_differencing([(c.dimensions, c.members) for c in out.cohorts], history, k))
+        if out.epsilon > 0 and all(c.passed for c in rel.checks):
+            rel.checks.append(self.spend_budget(rel, out.epsilon))  # only a release that may go out spends
         passed = all(c.passed for c in rel.checks)
         summary = ""
         if passed and out.kind == KIND_AGGREGATE:
@@ -140,6 +176,7 @@ class Gate:
             status=PENDING if passed else REFUSED,
             summary_json=summary,
             created_at_ms=int(time.time() * 1000),
+            expires_at_ms=int(rel.expires_at * 1000) if rel.expires_at else 0,
         )
         try:
             self.audit.SubmitRelease(apb.SubmitReleaseRequest(release=record), timeout=self.timeout)
@@ -164,6 +201,10 @@ class Gate:
             r = self.audit.GetRelease(apb.GetReleaseRequest(release_id=rel.release_id), timeout=self.timeout)
         except grpc.RpcError as exc:
             raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); the release stays pending") from None
+        if r.release.status == "expired":
+            rel.status, rel.error = EXPIRED, "no quorum of auditors approved it before it expired"
+            rel.drop_payload()
+            return
         valid: dict[str, Approval] = {}
         for d in r.decisions:
             expected = self.auditor_keys.get(d.auditor)

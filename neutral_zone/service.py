@@ -100,6 +100,7 @@ def main_serve(config_path: str) -> int:
     # starts after it, and reading certificates and keys stays allowed.
     guard.install()
     server, port, zone = build(cfg)
+    zone.gate.record_policy()  # every session will require it; fail at start-up, with the reason
     server.start()
     print(f"LISTENING {port}", flush=True)
     log.info("neutral zone '%s' serving on port %d", cfg.name, port)

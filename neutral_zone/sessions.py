@@ -27,7 +27,7 @@ from neutral_zone.pipeline import (
     pull_columns,
     run_chains,
 )
-from neutral_zone.releases import FAILED, Gate, Release, new_release_id
+from neutral_zone.releases import EXPIRED, FAILED, PENDING, Gate, Release, new_release_id
 from neutral_zone.tables import PartyTable, assign_entities
 from protocols.errors import (
     InvalidInput,
@@ -113,7 +113,9 @@ class Zone:
             s = Session("ses-" + uuid.uuid4().hex[:16], peer, names, id_type, time.time() + ttl)
             self._sessions[s.session_id] = s
         try:
-            self.gate.record_event(s.session_id, "session_opened", {"requester": peer.name, "parties": names, "id_type": id_type, "ttl_s": ttl})
+            self.gate.require_recorded_policy()
+            self.gate.record_event(s.session_id, "session_opened", {"requester": peer.name, "parties": names, "id_type": id_type,
+                                                                     "ttl_s": ttl, "policy_digest": self.gate.policy_digest})
         except ZhongliError:
             with self._lock:
                 self._sessions.pop(s.session_id, None)
@@ -209,6 +211,13 @@ class Zone:
     def reap(self) -> int:
         now = time.time()
         with self._lock:
+            live = list(self._sessions.values())
+        for s in live:  # releases nobody approved in time are dropped from memory
+            for r in s.releases.values():
+                if r.status == PENDING and r.expires_at and now > r.expires_at:
+                    r.status, r.error = EXPIRED, "no quorum of auditors approved it before it expired"
+                    r.drop_payload()
+        with self._lock:
             expired = [s for s in self._sessions.values() if now > s.expires_at]
             for s in expired:
                 self._sessions.pop(s.session_id, None)
@@ -232,7 +241,7 @@ class Zone:
             raise InvalidInput(f"params for '{job}' are not JSON: {exc.msg}") from None
         except ValidationError as exc:
             raise InvalidInput(describe_validation(exc, f"params for '{job}'")) from None
-        rel = Release(new_release_id(), s.session_id, job)
+        rel = Release(new_release_id(), s.session_id, job, expires_at=s.expires_at)
         with s.lock:
             s.releases[rel.release_id] = rel
         threading.Thread(target=self._run, args=(s, rel, cls(), params), daemon=True).start()

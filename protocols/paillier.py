@@ -24,7 +24,12 @@ from collections.abc import Sequence
 
 import gmpy2
 import numpy as np
-from phe import EncryptedNumber, PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
+from phe import (
+    EncryptedNumber,
+    PaillierPrivateKey,
+    PaillierPublicKey,
+    generate_paillier_keypair,
+)
 
 SCALE_BITS = 12
 SCALE = 1 << SCALE_BITS

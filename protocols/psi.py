@@ -20,7 +20,10 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
 
 POINT_BYTES = 32
 HASH_DOMAIN = b"zhongli/psi/v1/x25519-u\x00"

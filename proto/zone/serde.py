@@ -20,6 +20,7 @@ RELEASE_STATUS = {
     "approved": pb.RELEASE_STATUS_APPROVED,
     "rejected": pb.RELEASE_STATUS_REJECTED,
     "failed": pb.RELEASE_STATUS_FAILED,
+    "expired": pb.RELEASE_STATUS_EXPIRED,
 }
 RELEASE_STATUS_NAME = {v: k for k, v in RELEASE_STATUS.items()}
 

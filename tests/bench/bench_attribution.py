@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audit.client import AuditClient
 from deploy.deliver import decrypt_attribution
 from deploy.synth import generate as synth
-from deploy.world import provision
+from deploy.world import approve_as_demo_auditors, provision
 from protocols.attribution import MODELS, total_variation
 from tests.bench.common import peak_rss_mb, ready_session
 
@@ -46,7 +45,7 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
         truth = result.truth["attribution"]["store_visit"]["shares"]
         out: dict[str, Any] = {"leads": n_leads, "touchpoints": sum(int(v) for k, v in result.truth["rows"].items() if "media" in k)}
         with ready_session(result.topology) as live:
-            topo, client, sid, zone_pid = live.topo, live.client, live.session_id, live.zone_pid
+            client, sid, zone_pid = live.client, live.session_id, live.zone_pid
             out["session_s"] = round(live.session_s, 1)
             out["zone_mb_after_session"] = round(peak_rss_mb(zone_pid), 1)
             per_model = {}
@@ -62,8 +61,7 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
             rid = client.run_job(sid, "attribution", {"conversion": "visit_time", "value": "purchase_price"})
             info = client.wait_computed(rid, timeout=7200)
             out["all_models_encrypted_job_s"] = round(time.perf_counter() - t, 2)
-            with AuditClient(live.audit_address, topo.tls_for("auditor-1").files()) as audit:
-                audit.approve(rid, world / "keys" / "auditor-1.key", "auditor-1")
+            approve_as_demo_auditors(result.topology, rid)
             _, payload = client.fetch(rid)
             t = time.perf_counter()
             payload = decrypt_attribution(payload, world / "keys" / "oem-paillier.key")

@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.client import AuditClient
 from deploy.synth import generate as synth
-from deploy.world import provision
+from deploy.world import approve_as_demo_auditors, provision
 from protocols.ids import normalise
 from protocols.lead_rating import AttributeTable, EventTable, build_features, train
 from tests.bench.common import peak_rss_mb, ready_session
@@ -88,19 +87,18 @@ def plain_join(world: Path, seed: int) -> dict[str, Any]:
 
 def joint(world: Path, topology: Path, seed: int) -> dict[str, Any]:
     with ready_session(topology) as live:
-        topo, client, sid, zone_pid, session_s = live.topo, live.client, live.session_id, live.zone_pid, live.session_s
+        client, sid, zone_pid, session_s = live.client, live.session_id, live.zone_pid, live.session_s
         t = time.perf_counter()
         rid = client.run_job(sid, "lead_rating_train", {"label": LABEL, "seed": seed, "importance": False})
         info = client.wait_computed(rid, timeout=7200)
         train_s = time.perf_counter() - t
         assert info["status"] == "pending", info
-        with AuditClient(live.audit_address, topo.tls_for("auditor-1").files()) as audit:
-            audit.approve(rid, world / "keys" / "auditor-1.key", "auditor-1")
-            _, card = client.fetch(rid)
-            t = time.perf_counter()
-            srid = client.run_job(sid, "lead_rating_score", {"model_id": card["model_id"]})
-            sinfo = client.wait_computed(srid, timeout=7200)
-            score_s = time.perf_counter() - t
+        approve_as_demo_auditors(topology, rid)
+        _, card = client.fetch(rid)
+        t = time.perf_counter()
+        srid = client.run_job(sid, "lead_rating_score", {"model_id": card["model_id"]})
+        sinfo = client.wait_computed(srid, timeout=7200)
+        score_s = time.perf_counter() - t
         zone_mb = peak_rss_mb(zone_pid)
     pv = {v["label"]: v["auc"] for v in card["partner_value"]}
     return {

@@ -96,6 +96,7 @@ class LiveWorld:
                 self.servers.append(server)
                 self.agents[name] = agent
             self.zone_server, self.zone_port, self.zone = build_zone(self.zone_cfg)
+            self.zone.gate.record_policy()  # as `zhongli zone serve` does at start-up
             self.zone_server.start()
             self.servers.append(self.zone_server)
         except BaseException:

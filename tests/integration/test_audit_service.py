@@ -53,12 +53,17 @@ def record(release_id: str, *, status: str = "pending", passed: bool = True) -> 
 class Service:
     """A running audit service and the callers the tests need."""
 
-    def __init__(self, pki: object, tmp_path: Path, approvals_required: int) -> None:
+    def __init__(self, pki: object, tmp_path: Path, approvals_required: int, clock: Callable[[], int] | None = None) -> None:
         self.pki = pki
         self.keys: dict[str, Path] = {}
+        self.service_key = tmp_path / "keys" / "audit-service.key"
+        if not self.service_key.exists():
+            generate(tmp_path / "keys" / "audit-service")
+        self.service_pub = tmp_path / "keys" / "audit-service.pub"
         auditors = []
         for name in AUDITORS:
-            generate(tmp_path / "keys" / name)
+            if not (tmp_path / "keys" / f"{name}.key").exists():
+                generate(tmp_path / "keys" / name)
             self.keys[name] = tmp_path / "keys" / f"{name}.key"
             auditors.append(AuditorKey(name=name, public_key_file=tmp_path / "keys" / f"{name}.pub"))
         self.config = AuditConfig(
@@ -67,8 +72,9 @@ class Service:
             db=tmp_path / "audit.db",
             auditors=auditors,
             approvals_required=approvals_required,
+            service_key_file=self.service_key,
         )
-        self.server, self.port = serve(self.config)
+        self.server, self.port = serve(self.config, clock)
         self.address = f"127.0.0.1:{self.port}"
         self._channels: list[grpc.Channel] = []
         self._clients: list[AuditClient] = []
@@ -105,11 +111,11 @@ class Service:
 
 
 @pytest.fixture
-def start(pki: object, tmp_path: Path) -> Iterator[Callable[[int], Service]]:
+def start(pki: object, tmp_path: Path) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
-    def run(approvals_required: int = 1) -> Service:
-        s = Service(pki, tmp_path, approvals_required)
+    def run(approvals_required: int = 1, clock: Callable[[], int] | None = None) -> Service:
+        s = Service(pki, tmp_path, approvals_required, clock)
         started.append(s)
         return s
 
@@ -119,7 +125,7 @@ def start(pki: object, tmp_path: Path) -> Iterator[Callable[[int], Service]]:
 
 
 @pytest.fixture
-def svc(start: Callable[[int], Service]) -> Service:
+def svc(start: Callable[..., Service]) -> Service:
     return start(1)
 
 
@@ -141,11 +147,11 @@ def details_of(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
 def test_zone_submits_auditor_approves(svc: Service) -> None:
     zone, auditor = svc.client("zone"), svc.client("auditor-1")
     submitted = zone.submit_release(record("r1"))
-    assert (submitted.entry_seq, submitted.status) == (1, "pending")
+    assert (submitted.entry_seq, submitted.status) == (2, "pending")  # entry 1 is the log's genesis
     assert [r.release_id for r in auditor.list_pending()] == ["r1"]
 
     decided = auditor.approve("r1", svc.keys["auditor-1"], "auditor-1")
-    assert (decided.status, decided.entry_seq) == ("approved", 2)
+    assert (decided.status, decided.entry_seq) == ("approved", 3)
     assert auditor.list_pending() == []
 
     # The zone reads the decisions back and checks the signature itself before releasing.
@@ -158,14 +164,14 @@ def test_zone_submits_auditor_approves(svc: Service) -> None:
     assert signature_valid(d.public_key, d.signature, bytes.fromhex(digest_of("r1")))
 
 
-def test_two_of_two_needs_both_auditors(start: Callable[[int], Service]) -> None:
+def test_two_of_two_needs_both_auditors(start: Callable[..., Service]) -> None:
     svc = start(2)
     svc.client("zone").submit_release(record("r1"))
     assert svc.client("auditor-1").approve("r1", svc.keys["auditor-1"], "auditor-1").status == "pending"
     assert svc.client("auditor-2").approve("r1", svc.keys["auditor-2"], "auditor-2").status == "approved"
 
 
-def test_reject_needs_a_reason_and_ends_the_release(start: Callable[[int], Service]) -> None:
+def test_reject_needs_a_reason_and_ends_the_release(start: Callable[..., Service]) -> None:
     svc = start(2)
     stub = svc.stub("auditor-1")
     svc.client("zone").submit_release(record("r1"))
@@ -192,8 +198,8 @@ def test_an_approval_signature_cannot_be_replayed_as_a_rejection(svc: Service) -
 
 def test_session_events_are_recorded(svc: Service) -> None:
     zone = svc.client("zone")
-    assert zone.record_event("s1", "session_opened", {"parties": 3}).entry_seq == 1
-    assert zone.record_event("s1", "session_closed").entry_seq == 2
+    assert zone.record_event("s1", "session_opened", {"parties": 3}).entry_seq == 2
+    assert zone.record_event("s1", "session_closed").entry_seq == 3
     bad = audit_pb2.RecordEventRequest(session_id="s1", event="session_opened", detail_json="[1, 2]")
     assert code_of(lambda: svc.stub("zone").RecordEvent(bad)) == grpc.StatusCode.INVALID_ARGUMENT
 
@@ -232,7 +238,7 @@ def test_unknown_key_is_denied(svc: Service, tmp_path: Path) -> None:
     assert "not the key configured for auditor 'auditor-1'" in info.value.details
 
 
-def test_same_auditor_twice_does_not_count(start: Callable[[int], Service]) -> None:
+def test_same_auditor_twice_does_not_count(start: Callable[..., Service]) -> None:
     svc = start(2)
     svc.client("zone").submit_release(record("r1"))
     stub = svc.stub("auditor-1")
@@ -330,7 +336,7 @@ def test_client_from_another_ca_fails_the_handshake(svc: Service, tmp_path: Path
 # --- the log ------------------------------------------------------------------------------------
 
 
-def test_verify_log_after_activity_and_serving_goes_on(start: Callable[[int], Service]) -> None:
+def test_verify_log_after_activity_and_serving_goes_on(start: Callable[..., Service]) -> None:
     svc = start(2)
     zone, a1, a2 = svc.client("zone"), svc.client("auditor-1"), svc.client("auditor-2")
     zone.record_event("s1", "session_opened", {"parties": 3})
@@ -349,8 +355,9 @@ def test_verify_log_after_activity_and_serving_goes_on(start: Callable[[int], Se
     zone.record_event("s1", "session_closed")
     for caller in (zone, a1):
         v = caller.verify()
-        assert (v.ok, v.entries, v.first_bad_seq) == (True, 6, 0)
-        assert v.detail.startswith("chain intact: 6 entries, head ")
+        assert (v.ok, v.entries, v.first_bad_seq) == (True, 7, 0)
+        assert v.detail.startswith(f"chain intact: 7 entries, head {v.head_hash}")
+        assert v.service_public_key == load_public_hex(svc.service_pub)
     assert a1.list_pending() == []  # still serving after every refusal above
 
 
@@ -360,10 +367,10 @@ def test_verify_log_reports_tampering(svc: Service) -> None:
     zone.record_event("s1", "session_closed")
     conn = sqlite3.connect(svc.config.db, isolation_level=None)
     conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET body = replace(body, 'oem', 'media-a') WHERE seq = 1")
+    conn.execute("UPDATE entries SET body = replace(body, 'oem', 'media-a') WHERE seq = 2")
     conn.close()
     v = svc.client("auditor-1").verify()
-    assert (v.ok, v.first_bad_seq) == (False, 1)
+    assert (v.ok, v.first_bad_seq) == (False, 2)
     assert "edited" in v.detail
 
 
@@ -372,9 +379,9 @@ def test_a_broken_log_is_not_extended(svc: Service, tmp_path: Path) -> None:
     svc.client("zone").record_event("s1", "session_closed")
     conn = sqlite3.connect(svc.config.db, isolation_level=None)
     conn.execute("DROP TRIGGER entries_no_delete")
-    conn.execute("DELETE FROM entries WHERE seq = 1")
+    conn.execute("DELETE FROM entries WHERE seq = 2")
     conn.close()
-    with pytest.raises(ConfigError, match="broken at entry 1"):
+    with pytest.raises(ConfigError, match="broken at entry 2"):
         build_desk(svc.config)
 
 
@@ -431,7 +438,7 @@ def test_cli_review_and_approve(svc: Service, tmp_path: Path, capsys: pytest.Cap
     assert "NOT_FOUND" in capsys.readouterr().err
 
     assert commands.main(["verify"], load_topology) == 0
-    assert capsys.readouterr().out.startswith("audit log OK: chain intact: 2 entries")
+    assert capsys.readouterr().out.startswith("audit log OK: chain intact: 3 entries")
 
     # Without the loader (deploy.cli passes it), client commands explain themselves and stop.
     assert commands.main(["verify"]) == 1
@@ -462,10 +469,10 @@ def test_cli_keygen_and_verify_db(svc: Service, tmp_path: Path, capsys: pytest.C
     dst.close()
     conn = sqlite3.connect(copy, isolation_level=None)
     conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET release_id = 'r9' WHERE seq = 1")
+    conn.execute("UPDATE entries SET release_id = 'r9' WHERE seq = 2")
     conn.close()
     assert commands.main(["verify", "--db", str(copy)]) == 2
-    assert capsys.readouterr().out.strip() == "audit log BROKEN at entry 1: entry_hash mismatch (edited)"
+    assert capsys.readouterr().out.strip() == "audit log BROKEN at entry 2: entry_hash mismatch (edited)"
     assert commands.main(["verify", "--db", str(tmp_path / "none.db")]) == 1
 
 

@@ -27,16 +27,26 @@ def test_demo_end_to_end(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "APPROVES EVERY RELEASE AUTOMATICALLY" in proc.stdout  # the demo auditor says so loudly
+    assert "APPROVE EVERY RELEASE AUTOMATICALLY (2-of-2 policy)" in proc.stdout  # the demo auditors say so loudly
     summary = json.loads((out / "summary.json").read_text())
     assert summary["audit_log_verified"] is True
+    # One release was refused by an automatic check: the differencing attack of demo step 10.
+    refused = summary["refused_example"]
+    assert refused["status"] == "refused" and "differencing" in refused["error"] and "rel-" in refused["error"]
     by_job: dict[str, list[dict]] = {}
-    for r in summary["releases"]:
+    for r in [r for r in summary["releases"] if r["release_id"] != refused["release_id"]]:
+        assert len(r["approvals"]) == 2  # 2-of-2 policy: both demo auditors signed
         by_job.setdefault(r["job"], []).append(r)
         assert r["status"] == "approved", r
         assert r["recipient"] == "oem" or (r["job"] == "attribution" and r["recipient"] in ("media-a", "media-b")), r
         assert all(c["passed"] for c in r["checks"])
-    assert sorted(by_job) == ["attribution", "intersection_stats", "lead_rating_score", "lead_rating_seal", "lead_rating_train"]
+    assert sorted(by_job) == ["attribution", "intersection_stats", "lead_rating_score", "lead_rating_seal", "lead_rating_train", "profile"]
+    [profile] = by_job["profile"]
+    tags = {t["tag"]: t for t in profile["payload"]["tags"]}
+    assert "income_band" in tags and any(r.get("tgi") for r in tags["income_band"]["categories"])
+    assert all(r.get("suppressed") or min(r["segment_count"], r["leads_count"], r["population_count"]) in (0,) or
+               min(c for c in (r["segment_count"], r["leads_count"], r["population_count"]) if c) >= 50
+               for t in tags.values() for r in t["categories"])
     [rel] = by_job["intersection_stats"]
 
     # Ground truth: the same normalisation applied to the raw files, then plain set operations.
@@ -86,6 +96,6 @@ def test_demo_end_to_end(tmp_path):
             assert {r["party"] for r in rows} == {media} and not any("credited_value" in r for r in rows)
     assert truth  # the ground truth sits beside the data
     # Nothing else was written: the world, what the OEM fetched, its report and summary.
-    released = {f"release-{r['release_id']}.json" for r in summary["releases"]}
+    released = {f"release-{r['release_id']}.json" for r in summary["releases"] if r.get("payload")}
     assert {p.name for p in out.iterdir()} == {"world", "summary.json", "summary.txt", "report.html"} | released
     assert "<svg" in (out / "report.html").read_text()

@@ -10,10 +10,9 @@ import grpc
 import pandas as pd
 import pytest
 
-from audit.client import AuditClient
 from deploy.deliver import map_scores
 from deploy.synth import generate as synth
-from deploy.world import provision
+from deploy.world import approve_as_demo_auditors, provision
 from tests.integration.live import LiveWorld, call_code, open_and_settle, state_of
 
 PARTIES = ["oem", "media-a", "media-b", "provider"]
@@ -32,9 +31,7 @@ def ready(w: LiveWorld) -> str:
 
 
 def approve(w: LiveWorld, rid: str) -> None:
-    audit = w.topology.by_role("audit")[0]
-    with AuditClient(audit.address, w.tls("auditor-1"), server_name="audit") as a:
-        a.approve(rid, w.dir / "keys" / "auditor-1.key", "auditor-1")
+    approve_as_demo_auditors(w.dir / "topology.yaml", rid)
 
 
 @pytest.fixture(scope="module")

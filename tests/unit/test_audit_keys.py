@@ -13,6 +13,8 @@ from audit.keys import (
     key_info,
     load_private,
     load_public_hex,
+    load_service_key,
+    prefix_of,
     sign_decision,
     signed_message,
 )
@@ -92,3 +94,18 @@ def test_signed_message_validates(tmp_path: Path) -> None:
         signed_message("approve", b"short")
     with pytest.raises(InvalidInput, match="verdict"):
         signed_message("maybe", DIGEST)
+
+
+def test_service_key_must_exist_and_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_service_key(tmp_path / "keys" / "audit-service.key")
+    message = str(info.value)
+    assert "does not exist" in message
+    assert f"zhongli audit service-keygen --out {tmp_path / 'keys' / 'audit-service'}" in message
+    generate(tmp_path / "keys" / "audit-service")
+    key = load_service_key(tmp_path / "keys" / "audit-service.key")
+    assert key_info(key).public_key == load_public_hex(tmp_path / "keys" / "audit-service.pub")
+    (tmp_path / "junk.key").write_text("junk")
+    with pytest.raises(ConfigError, match="service-keygen"):
+        load_service_key(tmp_path / "junk.key")
+    assert prefix_of("keys/a.key") == Path("keys/a") and prefix_of("keys/a") == Path("keys/a")

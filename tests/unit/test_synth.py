@@ -110,14 +110,14 @@ def test_every_yaml_validates(world: synth.SynthResult, frames: dict[str, pd.Dat
     assert [(p.name, p.role) for p in zone.parties] == [("oem", "brand"), ("media-a", "media"),
                                                        ("media-b", "media"), ("provider", "data_provider")]
     assert zone.audit.address == f"127.0.0.1:{world.ports['audit']}"
-    assert zone.approvals_required == 1 and zone.k_min == 50
+    assert zone.approvals_required == 2 and zone.k_min == 50  # the demo runs a 2-of-2 policy
     assert zone.auditors[0].public_key_file == (out / "keys" / "auditor-1.pub").resolve()
     audit = load_config(out / "audit.yaml", AuditConfig, env={})
     assert audit.db == (out / "audit.db").resolve() and audit.auditors == zone.auditors
 
     topo = load_topology(out / "topology.yaml")
     assert topo.name == "demo" and topo.certs_dir == (out / "certs").resolve()
-    assert {p.name for p in topo.participants} == {"zone", "audit", *synth.PARTIES, "auditor-1"}
+    assert {p.name for p in topo.participants} == {"zone", "audit", *synth.PARTIES, "auditor-1", "auditor-2"}
     auditor = topo.get("auditor-1")
     assert auditor.role == "auditor" and auditor.address is None and auditor.config is None
     for p in topo.participants:

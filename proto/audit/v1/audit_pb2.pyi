@@ -17,7 +17,7 @@ class Check(_message.Message):
     def __init__(self, name: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ReleaseRecord(_message.Message):
-    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "digest", "checks", "status", "summary_json", "created_at_ms")
+    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "digest", "checks", "status", "summary_json", "created_at_ms", "expires_at_ms")
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class ReleaseRecord(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     release_id: str
     session_id: str
     job: str
@@ -38,7 +39,8 @@ class ReleaseRecord(_message.Message):
     status: str
     summary_json: str
     created_at_ms: int
-    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., status: _Optional[str] = ..., summary_json: _Optional[str] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    expires_at_ms: int
+    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., status: _Optional[str] = ..., summary_json: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
 
 class SignedDecision(_message.Message):
     __slots__ = ("auditor", "public_key", "signature", "verdict", "reason")
@@ -125,17 +127,125 @@ class DecideResponse(_message.Message):
     def __init__(self, status: _Optional[str] = ..., entry_seq: _Optional[int] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("expect_head",)
+    EXPECT_HEAD_FIELD_NUMBER: _ClassVar[int]
+    expect_head: str
+    def __init__(self, expect_head: _Optional[str] = ...) -> None: ...
 
 class VerifyLogResponse(_message.Message):
-    __slots__ = ("ok", "entries", "first_bad_seq", "detail")
+    __slots__ = ("ok", "entries", "first_bad_seq", "detail", "head_hash", "service_public_key")
     OK_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     FIRST_BAD_SEQ_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     entries: int
     first_bad_seq: int
     detail: str
-    def __init__(self, ok: _Optional[bool] = ..., entries: _Optional[int] = ..., first_bad_seq: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+    head_hash: str
+    service_public_key: bytes
+    def __init__(self, ok: _Optional[bool] = ..., entries: _Optional[int] = ..., first_bad_seq: _Optional[int] = ..., detail: _Optional[str] = ..., head_hash: _Optional[str] = ..., service_public_key: _Optional[bytes] = ...) -> None: ...
+
+class RecordPolicyRequest(_message.Message):
+    __slots__ = ("policy_json", "digest")
+    POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    policy_json: str
+    digest: str
+    def __init__(self, policy_json: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class RecordPolicyResponse(_message.Message):
+    __slots__ = ("entry_seq", "already_recorded")
+    ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    entry_seq: int
+    already_recorded: bool
+    def __init__(self, entry_seq: _Optional[int] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("digest",)
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    def __init__(self, digest: _Optional[str] = ...) -> None: ...
+
+class GetPolicyResponse(_message.Message):
+    __slots__ = ("recorded", "entry_seq", "policy_json", "recorded_at_ms")
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    recorded: bool
+    entry_seq: int
+    policy_json: str
+    recorded_at_ms: int
+    def __init__(self, recorded: _Optional[bool] = ..., entry_seq: _Optional[int] = ..., policy_json: _Optional[str] = ..., recorded_at_ms: _Optional[int] = ...) -> None: ...
+
+class SpendBudgetRequest(_message.Message):
+    __slots__ = ("recipient", "release_id", "epsilon", "limit", "policy_digest", "session_id")
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    recipient: str
+    release_id: str
+    epsilon: float
+    limit: float
+    policy_digest: str
+    session_id: str
+    def __init__(self, recipient: _Optional[str] = ..., release_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., limit: _Optional[float] = ..., policy_digest: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class SpendBudgetResponse(_message.Message):
+    __slots__ = ("entry_seq", "spent", "remaining")
+    ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SPENT_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    entry_seq: int
+    spent: float
+    remaining: float
+    def __init__(self, entry_seq: _Optional[int] = ..., spent: _Optional[float] = ..., remaining: _Optional[float] = ...) -> None: ...
+
+class GetBudgetRequest(_message.Message):
+    __slots__ = ("recipient",)
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    recipient: str
+    def __init__(self, recipient: _Optional[str] = ...) -> None: ...
+
+class GetBudgetResponse(_message.Message):
+    __slots__ = ("spent", "charges", "last_limit")
+    SPENT_FIELD_NUMBER: _ClassVar[int]
+    CHARGES_FIELD_NUMBER: _ClassVar[int]
+    LAST_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    spent: float
+    charges: int
+    last_limit: float
+    def __init__(self, spent: _Optional[float] = ..., charges: _Optional[int] = ..., last_limit: _Optional[float] = ...) -> None: ...
+
+class ExportLogRequest(_message.Message):
+    __slots__ = ("from_seq",)
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    from_seq: int
+    def __init__(self, from_seq: _Optional[int] = ...) -> None: ...
+
+class LogEntry(_message.Message):
+    __slots__ = ("seq", "ts_ms", "kind", "release_id", "body_json", "prev_hash", "entry_hash", "signature")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TS_MS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_JSON_FIELD_NUMBER: _ClassVar[int]
+    PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    ts_ms: int
+    kind: str
+    release_id: str
+    body_json: str
+    prev_hash: str
+    entry_hash: str
+    signature: bytes
+    def __init__(self, seq: _Optional[int] = ..., ts_ms: _Optional[int] = ..., kind: _Optional[str] = ..., release_id: _Optional[str] = ..., body_json: _Optional[str] = ..., prev_hash: _Optional[str] = ..., entry_hash: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...

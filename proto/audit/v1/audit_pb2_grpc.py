@@ -64,6 +64,31 @@ class AuditServiceStub:
                 request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.VerifyLogRequest.SerializeToString,
                 response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.VerifyLogResponse.FromString,
                 _registered_method=True)
+        self.RecordPolicy = channel.unary_unary(
+                '/zhongli.audit.v1.AuditService/RecordPolicy',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.RecordPolicyRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.RecordPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/zhongli.audit.v1.AuditService/GetPolicy',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetPolicyResponse.FromString,
+                _registered_method=True)
+        self.SpendBudget = channel.unary_unary(
+                '/zhongli.audit.v1.AuditService/SpendBudget',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.SpendBudgetRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.SpendBudgetResponse.FromString,
+                _registered_method=True)
+        self.GetBudget = channel.unary_unary(
+                '/zhongli.audit.v1.AuditService/GetBudget',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetBudgetRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetBudgetResponse.FromString,
+                _registered_method=True)
+        self.ExportLog = channel.unary_stream(
+                '/zhongli.audit.v1.AuditService/ExportLog',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -105,6 +130,36 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SpendBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportLog(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +192,31 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.VerifyLog,
                     request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.VerifyLogRequest.FromString,
                     response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.VerifyLogResponse.SerializeToString,
+            ),
+            'RecordPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordPolicy,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.RecordPolicyRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.RecordPolicyResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetPolicyRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetPolicyResponse.SerializeToString,
+            ),
+            'SpendBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.SpendBudget,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.SpendBudgetRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.SpendBudgetResponse.SerializeToString,
+            ),
+            'GetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBudget,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetBudgetRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.GetBudgetResponse.SerializeToString,
+            ),
+            'ExportLog': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportLog,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +381,141 @@ class AuditService:
             '/zhongli.audit.v1.AuditService/VerifyLog',
             proto_dot_audit_dot_v1_dot_audit__pb2.VerifyLogRequest.SerializeToString,
             proto_dot_audit_dot_v1_dot_audit__pb2.VerifyLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/RecordPolicy',
+            proto_dot_audit_dot_v1_dot_audit__pb2.RecordPolicyRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.RecordPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/GetPolicy',
+            proto_dot_audit_dot_v1_dot_audit__pb2.GetPolicyRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.GetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SpendBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/SpendBudget',
+            proto_dot_audit_dot_v1_dot_audit__pb2.SpendBudgetRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.SpendBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/GetBudget',
+            proto_dot_audit_dot_v1_dot_audit__pb2.GetBudgetRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.GetBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/ExportLog',
+            proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,7 @@ class ReleaseStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RELEASE_STATUS_APPROVED: _ClassVar[ReleaseStatus]
     RELEASE_STATUS_REJECTED: _ClassVar[ReleaseStatus]
     RELEASE_STATUS_FAILED: _ClassVar[ReleaseStatus]
+    RELEASE_STATUS_EXPIRED: _ClassVar[ReleaseStatus]
 SESSION_STATE_UNSPECIFIED: SessionState
 SESSION_STATE_PREPARING: SessionState
 SESSION_STATE_READY: SessionState
@@ -36,6 +37,7 @@ RELEASE_STATUS_REFUSED: ReleaseStatus
 RELEASE_STATUS_APPROVED: ReleaseStatus
 RELEASE_STATUS_REJECTED: ReleaseStatus
 RELEASE_STATUS_FAILED: ReleaseStatus
+RELEASE_STATUS_EXPIRED: ReleaseStatus
 
 class PartyCounts(_message.Message):
     __slots__ = ("party", "role", "rows", "unique_ids", "invalid_ids", "duplicate_ids", "degenerate_points")
