@@ -216,8 +216,9 @@ class Gate:
                 return
             if d.verdict == VERDICT_APPROVE and signature_valid(d.public_key, d.signature, rel.digest):
                 valid[d.auditor] = Approval(d.auditor, d.public_key, d.signature)
+        rel.approvals = list(valid.values())  # partial approvals show in "awaits approval (1 of 2)"
         if len(valid) >= self.approvals_required:
-            rel.status, rel.approvals = APPROVED, list(valid.values())
+            rel.status = APPROVED
 
     def releasable(self, rel: Release) -> bytes:
         """The payload, if and only if approval is complete; otherwise a clear refusal."""
