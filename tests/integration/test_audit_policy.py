@@ -8,7 +8,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -32,12 +32,14 @@ from proto.audit.v1 import audit_pb2
 from protocols.errors import ConfigError
 from protocols.policy import DpPolicy, Policy, PolicyAuditor
 from protocols.release import canonical_json
-from tests.integration.test_audit_service import (
+from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: shared fixtures)
     Service,
     _topology,
     code_of,
     details_of,
     record,
+    start,
+    svc,
 )
 
 CREATED = 1_700_000_000_000
@@ -51,25 +53,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
-
-
-@pytest.fixture
-def start(pki: object, tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    started: list[Service] = []
-
-    def run(approvals_required: int = 1, clock: Callable[[], int] | None = None) -> Service:
-        s = Service(pki, tmp_path, approvals_required, clock)
-        started.append(s)
-        return s
-
-    yield run
-    for s in started:
-        s.close()
-
-
-@pytest.fixture
-def svc(start: Callable[..., Service]) -> Service:
-    return start(1)
 
 
 def policy_for(svc: Service, quorum: int | None = None, *, name: str = "demo", budget: float = 1.0,
