@@ -1058,6 +1058,421 @@ def attribution_title(payload: Json, info: Json) -> str:
     return f"Attribution: which channels brought the {conversion_words(payload.get('conversion'))[1]}"
 
 
+# ---------------------------------------------------------------------------------------------
+# Profile (联合画像): how an OEM segment looks in a data provider's tags, against all matched
+# leads and the provider's whole population, with the TGI of each category.
+
+PROFILE_GROUPS = ("segment", "leads", "population")
+TGI_HIGH, TGI_LOW = 120.0, 80.0  # the usual reading: above 120 over-represented, below 80 under
+TGI_OVER = HIGHLIGHT
+TGI_UNDER = "#4f5b6e"
+TGI_TYPICAL = "#c3cad6"
+LEADS_TINT = "#7fa7c9"  # the brand's navy, lighter: all the brand's matched leads
+TGI_TINY = 1e-6  # a TGI at or below this is drawn as 0, off the log scale
+TGI_TINTS = {"over": "#fdf1d8", "under": "#e9ecf1"}
+
+
+@dataclass(frozen=True)
+class ProfileCell:
+    label: str  # as drawn: the category, or "tag · category" in the overview
+    category: str
+    suppressed: bool
+    count: dict[str, float | None]
+    share: dict[str, float | None]
+    tgi: float | None = None
+    tgi_leads: float | None = None
+    tag: str = ""
+    numeric: bool = False
+
+
+def profile_cells(tag: Json) -> list[ProfileCell]:
+    """A tag's categories. A suppressed cell keeps only its name: whatever else it may carry is
+    never read, so nothing withheld can reach the page."""
+    out = []
+    name, numeric = str(tag.get("tag") if tag.get("tag") is not None else "tag"), tag.get("numeric") is True
+    for r in rows_of(tag.get("categories")):
+        cat = str(r.get("category") if r.get("category") is not None else "—")
+        if r.get("suppressed"):
+            out.append(ProfileCell(cat, cat, True, {}, {}, tag=name, numeric=numeric))
+            continue
+        count = {g: num(r.get(f"{g}_count")) for g in PROFILE_GROUPS}
+        share = {g: num(r.get(f"{g}_share")) for g in PROFILE_GROUPS}
+        out.append(ProfileCell(cat, cat, False, count, share, num(r.get("tgi")), num(r.get("tgi_vs_leads")), name, numeric))
+    return out
+
+
+def tgi_class(tgi: float | None) -> str:
+    if tgi is None:
+        return ""
+    return "over" if tgi > TGI_HIGH else "under" if tgi < TGI_LOW else "typical"
+
+
+def tgi_colour(tgi: float | None) -> str:
+    return {"over": TGI_OVER, "under": TGI_UNDER}.get(tgi_class(tgi), TGI_TYPICAL)
+
+
+def fmt_tgi(value: Any) -> str:
+    f = num(value)
+    return "—" if f is None else f"{f:.0f}"
+
+
+def tag_words(tag: Any) -> str:
+    return str(tag).replace("_", " ").strip() or "tag"
+
+
+def profile_who(payload: Json) -> str:
+    name = str(payload.get("segment_name") or "").strip()
+    return name if name and name != "segment" else "people in your segment"
+
+
+def segment_words(segment: Any) -> str:
+    """``{"purchased": 1, "model_interest": ["suv"], "age": {"min": 30}}`` as words."""
+    parts = []
+    for col, cond in obj(segment).items():
+        c = str(col).replace("_", " ")
+        if isinstance(cond, dict):
+            lo, hi = cond.get("min"), cond.get("max")
+            parts.append(f"{lo} ≤ {c} ≤ {hi}" if lo is not None and hi is not None else f"{c} ≥ {lo}" if lo is not None
+                         else f"{c} ≤ {hi}" if hi is not None else c)
+        elif isinstance(cond, list):
+            parts.append(f"{c} is " + " or ".join(str(v) for v in cond))
+        elif str(col) in LABEL_WORDS and cond in (1, True, "1"):
+            parts.append(LABEL_WORDS[str(col)])
+        else:
+            parts.append(f"{c} = {cond}")
+    return "; ".join(parts)
+
+
+def _bucket(label: str) -> tuple[str, str] | None:
+    """``"[0.25, 0.5)"`` -> ("0.25", "0.5"): the bounds of a numeric tag's band."""
+    if len(label) > 2 and label[0] == "[" and label[-1] in ")]" and label.count(",") == 1:
+        lo, hi = (s.strip() for s in label[1:-1].split(","))
+        if num(_float(lo)) is not None and num(_float(hi)) is not None:
+            return lo, hi
+    return None
+
+
+def _float(s: str) -> float | None:
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def cell_phrase(c: ProfileCell) -> str:
+    """What being in the cell means, after "to": "be in income band “high”", "have interest suv
+    between 0.7 and 0.99"."""
+    tag = tag_words(c.tag)
+    if c.category == "(unknown)":
+        return f"have no known {tag}"
+    band = _bucket(c.category) if c.numeric else None
+    if band:
+        return f"have {tag} between {band[0]} and {band[1]}"
+    return f"be in {tag} “{c.category}”"
+
+
+def fmt_times(tgi: float) -> str:
+    r = tgi / 100
+    return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×"
+
+
+def profile_takeaway(who: str, provider: str, tag: str, cells: list[ProfileCell], k_words: str) -> str:
+    """One sentence from the numbers: the most over- (or under-) represented category."""
+    shown = [c for c in cells if not c.suppressed and c.tgi is not None]
+    tag = tag_words(tag)
+    who_cap = who[:1].upper() + who[1:]
+    if not shown:
+        if cells and all(c.suppressed for c in cells):
+            return f"Every category of {tag} is withheld: each has {k_words} in at least one of the three groups."
+        return f"No category of {tag} has a TGI to compare."
+    top = max(shown, key=lambda c: c.tgi or 0.0)
+    low = min(shown, key=lambda c: c.tgi or 0.0)
+    avg = f"the average {provider} user"
+    assert top.tgi is not None and low.tgi is not None
+
+    def vs_leads(c: ProfileCell) -> str:
+        return f", or {fmt_tgi(c.tgi_leads)} against your matched leads" if c.tgi_leads is not None else ""
+
+    def low_clause(c: ProfileCell) -> str:
+        assert c.tgi is not None
+        if c.tgi <= 0:
+            return f"none of them {cell_phrase(c).replace('be in', 'are in', 1)} (TGI 0)"
+        return f"only {fmt_times(c.tgi)} as likely to {cell_phrase(c)} (TGI {fmt_tgi(c.tgi)})"
+
+    if top.tgi > TGI_HIGH:
+        s = f"{who_cap} are {fmt_times(top.tgi)} as likely as {avg} to {cell_phrase(top)} (TGI {fmt_tgi(top.tgi)}{vs_leads(top)})"
+        if low.tgi < TGI_LOW:
+            s += " and " + low_clause(low)
+        return s + "."
+    if low.tgi < TGI_LOW:
+        if low.tgi <= 0:
+            return f"None of the {who} known to {provider} {cell_phrase(low).replace('be in', 'are in', 1)} (TGI 0)."
+        return f"{who_cap} are only {fmt_times(low.tgi)} as likely as {avg} to {cell_phrase(low)} (TGI {fmt_tgi(low.tgi)}{vs_leads(low)})."
+    return (f"On {tag}, {who} look like {avg}: every category shown has a TGI between {TGI_LOW:.0f} and {TGI_HIGH:.0f}"
+            + (f" (highest: “{top.category}” at {fmt_tgi(top.tgi)})" if len(shown) > 1 else "") + ".")
+
+
+def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colours: dict[str, str], withheld: str,
+                  label: str, width: int = 1040) -> str:
+    """One row per category, read across: on the left the share of each group in the category
+    (segment, matched leads, population: grouped bars), on the right the segment's TGI against the
+    population as a bar from the 100 baseline. The TGI axis is logarithmic, so a TGI of 50 is as far
+    left of 100 as 200 is right. A withheld cell is written as such, with no bar."""
+    if not cells:
+        return ""
+    longest = max(len(c.label) for c in cells)
+    label_w = min(max(math.ceil(longest * CHAR_W + 16), 90), 280)
+    max_chars = int((label_w - 16) / CHAR_W)
+    gap = 30
+    avail = width - label_w - gap
+    share_w = avail * 0.5
+    tail = 50  # room for the share values written after the bars
+    sx0, sw = label_w, share_w - tail
+    tx0 = label_w + share_w + gap
+    pad_l, pad_r = 56, 64  # room for TGI values written left or right of the bars
+    px0, pw = tx0 + pad_l, width - tx0 - pad_l - pad_r
+    head_h, row_h, bar_h, tgi_h = 50, 42, 10, 16
+    rows_h = row_h * len(cells)
+    height = head_h + rows_h + 40
+
+    shares = [v for c in cells for v in c.share.values() if v is not None]
+    s_ticks = nice_ticks(0.0, max(max(shares, default=0.0), 0.05), 4)
+    s_top = s_ticks[-1]
+    tgis = [c.tgi for c in cells if c.tgi is not None]
+    positive = [t for t in tgis if t > TGI_TINY]
+    lo_e = max(-3, min(-1, math.floor(math.log2(min(positive) / 100)) if positive else -1))
+    if any(t <= TGI_TINY for t in tgis):
+        lo_e = -3 if not positive else min(lo_e, -2)
+    hi_e = min(5, max(1, math.ceil(math.log2(max(positive) / 100) - 1e-9) if positive else 1))
+
+    def sx(v: float) -> float:
+        return sx0 + max(0.0, min(1.0, v / s_top)) * sw
+
+    def tx(v: float) -> float:
+        e = math.log2(v / 100) if v > TGI_TINY else lo_e
+        return px0 + (max(lo_e, min(hi_e, e)) - lo_e) / (hi_e - lo_e) * pw
+
+    out: list[str] = []
+    top_y, bottom_y = head_h - 4, head_h + rows_h
+    # headers and legends
+    out.append(_text(sx0, 15, "Share of each group in the category", "start", "lbl", ' font-weight="600"'))
+    out.append(_text(tx0, 15, _fit(f"TGI vs {names['population']} (100 = average)", int((width - tx0) / 7.8)), "start", "lbl",
+                     ' font-weight="600"'))
+    x: float = sx0
+    # the three legend entries side by side over the panel; long names cut only if they would not fit
+    need = sum(31 + len(names[g]) * 6.6 for g in PROFILE_GROUPS)
+    fit = 10_000 if need <= share_w + gap - 8 else max(8, int((share_w + gap - 8 - 3 * 31) / 3 / 6.6))
+    for g in PROFILE_GROUPS:
+        out.append(f'<rect x="{x:.1f}" y="25" width="11" height="11" rx="2" fill="{esc(colours[g])}"/>')
+        out.append(_text(x + 15, 35, _fit(names[g], fit), "start", "legend"))
+        x += 15 + len(_fit(names[g], fit)) * 6.6 + 16
+    x = tx0
+    for colour, words in ((TGI_OVER, f"over {TGI_HIGH:.0f}"), (TGI_TYPICAL, "typical"), (TGI_UNDER, f"under {TGI_LOW:.0f}")):
+        out.append(f'<rect x="{x:.1f}" y="25" width="11" height="11" rx="2" fill="{colour}"/>')
+        out.append(_text(x + 15, 35, words, "start", "legend"))
+        x += 15 + len(words) * 6.6 + 16
+    # grids: shares
+    for v in s_ticks:
+        out.append(f'<line x1="{sx(v):.1f}" y1="{top_y}" x2="{sx(v):.1f}" y2="{bottom_y}" class="grid"/>')
+        out.append(_text(sx(v), bottom_y + 14, tick_pct(v), "middle", "tick"))
+    out.append(_text(sx0 + sw / 2, bottom_y + 32, "share of the group's people", "middle", "axis"))
+    # grids: TGI, with the 80–120 band where a TGI says little
+    out.append(f'<rect x="{tx(TGI_LOW):.1f}" y="{top_y}" width="{tx(TGI_HIGH) - tx(TGI_LOW):.1f}" height="{bottom_y - top_y}" class="band"/>')
+    for e in range(lo_e, hi_e + 1):
+        v = 100 * 2.0 ** e
+        if e != 0:
+            out.append(f'<line x1="{tx(v):.1f}" y1="{top_y}" x2="{tx(v):.1f}" y2="{bottom_y}" class="grid"/>')
+        out.append(_text(tx(v), bottom_y + 14, f"{v:g}", "middle", "tick"))
+    out.append(_text(px0 + pw / 2, bottom_y + 32, "TGI (log scale: 50 and 200 are equally far from 100)", "middle", "axis"))
+
+    for i, c in enumerate(cells):
+        y = head_h + i * row_h
+        mid = y + row_h / 2
+        if i:
+            out.append(f'<line x1="0" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" class="rowline"/>')
+        out.append(_text(label_w - 10, mid + 4.5, _fit(c.label, max_chars), "end", "lbl"))
+        if c.suppressed:
+            out.append(f"<g><title>{esc(c.label)}: {esc(withheld)}</title>")
+            out.append(_text(sx0 + 6, mid + 4.5, withheld, "start", "wh"))
+            out.append(_text(tx(100) + 8, mid + 4.5, "withheld", "start", "wh"))
+            out.append("</g>")
+            continue
+        tip = "; ".join(f"{names[g]} {fmt_pct(c.share.get(g))} ({fmt_count(c.count.get(g))} people)" for g in PROFILE_GROUPS)
+        tip += f"; TGI {fmt_tgi(c.tgi)} vs the population, {fmt_tgi(c.tgi_leads)} vs matched leads"
+        out.append(f"<g><title>{esc(c.label)}: {esc(tip)}</title>")
+        y0 = mid - (3 * bar_h + 2) / 2
+        for j, g in enumerate(PROFILE_GROUPS):
+            by = y0 + j * (bar_h + 1)
+            share = c.share.get(g)
+            if share is None:
+                out.append(_text(sx0 + 4, by + bar_h - 1, "—", "start", "pv"))
+                continue
+            out.append(f'<rect x="{sx0}" y="{by:.1f}" width="{sx(share) - sx0:.1f}" height="{bar_h}" fill="{esc(colours[g])}"/>')
+            weight = ' font-weight="700"' if g == "segment" else ""
+            out.append(_text(sx(share) + 5, by + bar_h - 1, fmt_pct(share), "start", "pv", weight))
+        if c.tgi is None:
+            why = "no TGI: nobody in the population" if c.share.get("population") == 0 else "no TGI"
+            out.append(_text(tx(100) + 8, mid + 4.5, why, "start", "wh"))
+        else:
+            x0, x1 = sorted((tx(100), tx(c.tgi)))
+            cls = tgi_class(c.tgi)
+            out.append(f'<rect x="{x0:.1f}" y="{mid - tgi_h / 2:.1f}" width="{max(x1 - x0, 1.5):.1f}" height="{tgi_h}" rx="2" '
+                       f'fill="{tgi_colour(c.tgi)}"/>')
+            if c.tgi < 100 * 2.0 ** lo_e or c.tgi > 100 * 2.0 ** hi_e:
+                # off the scale (a TGI of 0, or beyond the last tick): the bar is drawn broken near its end
+                bx = x0 + 8 if c.tgi < 100 else x1 - 8
+                out.append(f'<path d="M{bx - 2:.1f},{mid + tgi_h / 2 + 1:.1f} L{bx + 2:.1f},{mid - tgi_h / 2 - 1:.1f}" '
+                           'stroke="#fff" stroke-width="3"/>')
+            weight = ' font-weight="700"' if cls in ("over", "under") else ""
+            if c.tgi >= 100:
+                out.append(_text(x1 + 5, mid + 4.5, f"TGI {fmt_tgi(c.tgi)}", "start", "val", weight))
+            else:
+                out.append(_text(x0 - 5, mid + 4.5, f"TGI {fmt_tgi(c.tgi)}", "end", "val", weight))
+        out.append("</g>")
+    out.append(f'<line x1="{sx0}" y1="{top_y}" x2="{sx0}" y2="{bottom_y}" class="axisline"/>')
+    out.append(f'<line x1="{tx(100):.1f}" y1="{top_y}" x2="{tx(100):.1f}" y2="{bottom_y}" class="base"/>')
+    return _svg(width, height, out, label)
+
+
+def profile_table(cells: list[ProfileCell], names: dict[str, str], withheld: str) -> str:
+    def cap(s: str) -> str:
+        return s[:1].upper() + s[1:]
+
+    headers = ["Category", cap(names["segment"]), "share", "Matched leads", "share", cap(names["population"]), "share",
+               "TGI vs population", "TGI vs leads"]
+    head = "".join(f'<th{"" if j == 0 else " class=num"}>{esc(h)}</th>' for j, h in enumerate(headers))
+    body = []
+    for c in cells:
+        if c.suppressed:
+            body.append(f'<tr><td>{esc(c.category)}</td><td class="wh" colspan="{len(headers) - 1}">{esc(withheld)}</td></tr>')
+            continue
+        tds = [f"<td>{esc(c.category)}</td>"]
+        for g in PROFILE_GROUPS:
+            tds.append(f'<td class="num">{fmt_count(c.count.get(g))}</td><td class="num">{fmt_pct(c.share.get(g))}</td>')
+        for t in (c.tgi, c.tgi_leads):
+            tint = TGI_TINTS.get(tgi_class(t))
+            style = f' style="background:{tint};font-weight:700"' if tint else ""
+            tds.append(f'<td class="num"{style}>{fmt_tgi(t)}</td>')
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    return f'<table class="profile"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def profile_title(payload: Json) -> str:
+    who = profile_who(payload)
+    return "Audience profile (联合画像): " + (f"who your {who} are" if not who.startswith("people in") else "who is in your segment")
+
+
+def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = None) -> str:
+    who = profile_who(payload)
+    who_cap = who[:1].upper() + who[1:]
+    provider = str(payload.get("provider") or "the data provider")
+    sizes = obj(payload.get("sizes"))
+    seg_n, leads_n, pop_n = (num(sizes.get(g)) for g in ("segment", "matched_leads", "population"))
+    k = num(payload.get("k_min"))
+    k_words = f"fewer than {fmt_count(k)} people" if k is not None else "fewer than k people"
+    withheld = f"withheld ({k_words})"
+    dp = payload.get("dp")
+    dpo = obj(dp)
+    eps = num(dpo.get("epsilon"))
+    tags = [t for t in rows_of(payload.get("tags"))]
+    per_tag = [(t, profile_cells(t)) for t in tags]
+    all_cells = [c for _, cs in per_tag for c in cs]
+    hidden = sum(c.suppressed for c in all_cells)
+    defined = segment_words(payload.get("segment"))
+    names = {"segment": who if who != "people in your segment" else "your segment", "leads": "matched leads",
+             "population": f"all {provider} users"}
+    colours = {"segment": BRAND, "leads": LEADS_TINT, "population": (parties or {}).get(provider, MUTED)}
+    out: list[str] = []
+
+    out.append(note(f"How your {who}" + (f" ({defined})" if defined else "") + f" look in {provider}'s audience tags, next to "
+                    f"all your leads {provider} knows and {provider}'s whole user base. The counting was done inside the "
+                    f"neutral zone: {provider} did not learn which of its users are your leads, and you saw none of its rows. "
+                    f"TGI (target group index) is a category's share among your {who} divided by its share among all "
+                    f"{provider} users, times 100: above {TGI_HIGH:.0f} they are over-represented there, below "
+                    f"{TGI_LOW:.0f} under-represented.", "lead"))
+    dp_tile = ("Privacy noise added", f"ε = {eps:g}" if eps is not None else "on",
+               "differential privacy: every count is randomly perturbed by a few people") if dp else ("", "", "")
+    out.append(tiles([
+        (f"{who_cap} (your segment)", fmt_count(seg_n),
+         (f"{fmt_pct(seg_n / leads_n)} of your matched leads" if seg_n is not None and leads_n else f"known to {provider}")),
+        ("Matched leads", fmt_count(leads_n), f"your leads that {provider} also knows"),
+        (f"{provider} population", fmt_count(pop_n), "all its users: the baseline for TGI"),
+        ("Cells withheld", f"{hidden} of {len(all_cells)}" if all_cells else "—", f"categories with {k_words} in a group"),
+        dp_tile,
+    ]))
+    if dp:
+        mech = str(dpo.get("mechanism") or "").replace("_", " ")
+        each = num(dpo.get("epsilon_each"))
+        m = num(dpo.get("measurements"))
+        out.append(note("Differential privacy was applied: every count on this page had random "
+                        + (f"{mech} " if mech else "") + "noise added inside the neutral zone before release"
+                        + (f", with a total privacy budget of ε = {eps:g}" if eps is not None else "")
+                        + (f" shared over {fmt_count(m)} counts" if m is not None else "")
+                        + (f" (ε = {each:.3g} each)" if each is not None else "")
+                        + ". Counts may be off by a few people, and shares and TGIs are computed from the noised counts; "
+                          "small differences between categories are not meaningful."))
+
+    if not per_tag:
+        out.append(note("This release holds no tags to draw."))
+    # overview: where the segment differs most from the provider's average user
+    ranked = sorted((c for c in all_cells if c.tgi is not None and tgi_class(c.tgi) in ("over", "under")),
+                    key=lambda c: -(c.tgi or 0.0))
+    over = [c for c in ranked if (c.tgi or 0) > TGI_HIGH][:7]
+    under = [c for c in ranked if (c.tgi or 0) < TGI_LOW][-3:]
+    if len(per_tag) > 1 and over + under:
+        picked = [ProfileCell(f"{tag_words(c.tag)} · {c.category}", c.category, False, c.count, c.share, c.tgi, c.tgi_leads,
+                              c.tag, c.numeric) for c in over + under]
+        best = picked[0]
+        cap = (profile_takeaway(who, provider, best.tag, [best], k_words) + " "
+               + f"The chart ranks every category, across all {len(per_tag)} tags, whose TGI is above {TGI_HIGH:.0f} or below {TGI_LOW:.0f}.")
+        out.append('<div class="block">' + figure(f"Where your {who} differ most from the average {provider} user", profile_chart(
+            picked, names=names, colours=colours, withheld=withheld,
+            label=f"categories where {who} are over- or under-represented"), cap, wide=True) + "</div>")
+
+    for t, cells in per_tag:
+        tag = str(t.get("tag") if t.get("tag") is not None else "tag")
+        title = tag_words(tag)
+        cap = profile_takeaway(who, provider, tag, cells, k_words)
+        bands = [c for c in cells if c.category != "(unknown)"]
+        if t.get("numeric") is True and len(bands) > 1:
+            cap += f" {title[:1].upper() + title[1:]} is a number; its bands split {provider}'s users into {len(bands)} groups of about equal size."
+        if any(c.suppressed for c in cells):
+            cap += (f" Categories marked withheld have {k_words} in at least one of the three groups; their numbers were not "
+                    "released and are not estimated here.")
+        chart = profile_chart(cells, names=names, colours=colours, withheld=withheld,
+                              label=f"{title}: shares and TGI per category") if cells else ""
+        out.append('<div class="block">')
+        if chart:
+            out.append(figure(title[:1].upper() + title[1:], chart, cap, wide=True))
+            out.append(f'<details><summary>Numbers for {esc(title)}</summary><div class="scroll">'
+                       f"{profile_table(cells, names, withheld)}</div></details>")
+        else:
+            out.append(f"<h3>{esc(title[:1].upper() + title[1:])}</h3>" + note("No categories were released for this tag."))
+        out.append("</div>")
+
+    facts = [f"segment “{payload.get('segment_name')}”" + (f": {defined}" if defined else "") if payload.get("segment_name") else "",
+             f"data provider {provider}" if payload.get("provider") else "",
+             f"every count shown is zero or at least k = {fmt_count(k)} people" if k is not None else "",
+             f"suppression: {payload.get('suppression')}" if isinstance(payload.get("suppression"), str) else "",
+             "TGI vs leads compares the segment with all your matched leads instead of the whole population"]
+    facts = [f for f in facts if f]
+    out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
+    return '<div class="prof">' + "".join(out) + "</div>"
+
+
+def page_party_colours(payloads: Sequence[Json]) -> dict[str, str]:
+    """Each partner's colour over the page, as the overlap chart draws it: every party but the
+    brand named anywhere on the page, coloured in name order."""
+    partners: set[str] = set()
+    for p in payloads:
+        partners |= {str(r.get("party")) for r in rows_of(p.get("parties")) if r.get("party") and r.get("role") != "brand"}
+        for rows in obj(p.get("models")).values():
+            partners |= {str(r.get("party")) for r in rows_of(rows) if r.get("party")}
+        if p.get("job") == "profile" and p.get("provider"):
+            partners.add(str(p.get("provider")))
+    return party_colours("", sorted(partners))
+
+
 LONG_TEXT = 120  # longer strings in an unknown payload are blobs or row data: named, not printed
 
 
@@ -1085,6 +1500,13 @@ def section_generic(payload: Json, info: Json) -> str:
         out.append(note("This release has no fields to show."))
     return "".join(out)
 
+
+# statuses under which a release has no payload, and how a reader should take them
+NOT_RELEASED = {
+    "refused": "an automatic privacy check refused this request", "rejected": "an auditor rejected this result",
+    "failed": "the computation failed", "expired": "the result expired before it was approved and fetched",
+    "pending": "the result still awaits the auditors' approval", "running": "the computation had not finished",
+}
 
 SectionFn = Callable[[Json, Json], str]
 SECTIONS: dict[str, tuple[str, SectionFn]] = {
@@ -1116,12 +1538,15 @@ def _footer(info: Json) -> str:
     return f'<footer class="{cls}"{title}>{esc(text[0].upper() + text[1:])}.</footer>'
 
 
-def render_release(doc: Json, index: int = 0, colours: dict[str, str] | None = None) -> str:
+def render_release(doc: Json, index: int = 0, colours: dict[str, str] | None = None,
+                   parties: dict[str, str] | None = None) -> str:
     info = obj(doc.get("release"))
     payload = obj(doc.get("payload"))
     job = str(payload.get("job") or info.get("job") or "unknown job")
     rid = str(info.get("release_id") or f"release-{index + 1}")
-    if job == "lead_rating_score":
+    if job == "profile":
+        title, body = profile_title(payload), section_profile(payload, info, parties)
+    elif job == "lead_rating_score":
         title, body = "Lead scores: your leads by grade", section_scores(payload, info, doc)
     elif job == "attribution":
         title, body = attribution_title(payload, info), section_attribution(payload, info, colours)
@@ -1131,7 +1556,12 @@ def render_release(doc: Json, index: int = 0, colours: dict[str, str] | None = N
     else:
         title, body = f"Result of “{job}”", section_generic(payload, info)
     if not payload:
-        body = note("This release carries no payload.")
+        status = str(info.get("status") or "")
+        if status in NOT_RELEASED:
+            why = str(info.get("error") or "").strip()
+            body = note(f"Nothing was released: {NOT_RELEASED[status]}" + (f" — {why}" if why else "") + ".", "lead")
+        else:
+            body = note("This release carries no payload.")
     return (f'<section class="release" id="{esc(rid)}"><h2>{esc(title)}</h2>'
             f'<div class="kicker">{esc(job)} · {esc(rid)}</div>{body}{_footer(info)}</section>')
 
@@ -1199,6 +1629,14 @@ table.attr th.hl { color: var(--ink); }
 .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 ul.models { margin: 0; padding-left: 20px; font-size: 14px; max-width: 900px; }
 ul.models li { margin: 3px 0; }
+svg .pv { fill: var(--ink); font-size: 11px; paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
+svg .wh { fill: var(--soft); font-size: 12.5px; font-style: italic; }
+svg .band { fill: #f1f3f6; }
+svg .base { stroke: #333; stroke-width: 1.5; }
+svg .rowline { stroke: #e3e7ee; stroke-width: 1; }
+table.profile { max-width: 980px; }
+.prof .tiles { grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); }
+table.profile td.wh { color: var(--soft); font-style: italic; }
 @media (max-width: 820px) { .figs, .grid2 { grid-template-columns: 1fr; } }
 @media print { body { background: #fff; } header.page { background: #fff; color: var(--ink); border-bottom: 3px solid var(--brand); }
   nav { display: none; } section.release { border: none; break-inside: auto; } .fig { break-inside: avoid; } }
@@ -1219,8 +1657,10 @@ def render(releases: list[dict[str, Any]]) -> str:
     infos = [obj(d.get("release")) for d in releases]
     recipients = sorted({str(i.get("recipient")) for i in infos if i.get("recipient")})
     who = words_list(recipients) if recipients else "you"
-    colours = page_channel_colours([obj(d.get("payload")) for d in releases])
-    sections = [render_release(d, i, colours) for i, d in enumerate(releases)]
+    payloads = [obj(d.get("payload")) for d in releases]
+    colours = page_channel_colours(payloads)
+    parties = page_party_colours(payloads)
+    sections = [render_release(d, i, colours, parties) for i, d in enumerate(releases)]
     toc = ""
     if len(releases) > 1:
         links = []
@@ -1230,14 +1670,18 @@ def render(releases: list[dict[str, Any]]) -> str:
             job = str(payload.get("job") or info.get("job") or "result")
             rid = str(info.get("release_id") or f"release-{i + 1}")
             title = (SECTIONS[job][0] if job in SECTIONS else "Lead scores" if job == "lead_rating_score"
-                     else attribution_title(payload, info) if job == "attribution" else job)
+                     else attribution_title(payload, info) if job == "attribution"
+                     else profile_title(payload) if job == "profile" else job)
             title = title.split(":")[0]
             links.append(f'<a href="#{esc(rid)}">{esc(title)}</a>')
         toc = "<nav>" + "".join(links) + "</nav>"
     body = "".join(sections) if sections else '<p class="empty">No released results were given.</p>'
     signed = all(i.get("status") == "approved" and rows_of(i.get("approvals")) for i in infos)
-    intro = (f"{len(releases)} released result{'s' if len(releases) != 1 else ''} for {who}, computed in the neutral zone "
-             "without any party seeing another's data. "
+    held = sum(1 for d, i in zip(releases, infos, strict=True) if not obj(d.get("payload")) and str(i.get("status")) in NOT_RELEASED)
+    n = len(releases) - held
+    intro = (f"{n} released result{'s' if n != 1 else ''} for {who}, computed in the neutral zone "
+             "without any party seeing another's data"
+             + (f", and {held} request{'s' if held != 1 else ''} not released, shown with the reason. " if held else ". ")
              + ("Each passed automatic privacy checks and was signed by an auditor before release. " if signed else
                 "A result without an auditor's signature is marked in red at its foot. ")
              + "This page was drawn on your own machine.")
@@ -1259,6 +1703,8 @@ def load_release(path: Path) -> Json:
         raise InvalidInput(f"cannot read release file {path}: {exc.strerror}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"release file {path} is not JSON ({exc})") from exc
+    if isinstance(doc, dict) and doc.get("payload") is None and str(obj(doc.get("release")).get("status")) in NOT_RELEASED:
+        return doc  # a refused (or not yet approved) release: drawn as such, with its reason
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
         raise InvalidInput(f"release file {path} has no payload object; expected {{\"release\": {{...}}, \"payload\": {{...}}}}")
     return doc

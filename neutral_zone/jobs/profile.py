@@ -9,7 +9,8 @@ leads, and the provider's whole population — and reports each category's share
 usual base) and against all matched leads.
 
 Cells holding 1…k−1 people are suppressed (count, share and TGI withheld) rather than refusing the
-whole profile; a segment smaller than k is refused. With differential privacy on in the policy,
+whole profile, with complementary suppression so that the released totals cannot give a withheld
+cell back by subtraction (``protocols.suppression``); a segment smaller than k is refused. With differential privacy on in the policy,
 every count is noised first (discrete mechanism, ``protocols.dp``) and shares follow from the
 noised counts. The segment and the matched-lead cohorts are declared to the gate, so a later
 profile of a segment that differs by fewer than k people is refused (differencing protection).
@@ -27,6 +28,7 @@ from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
 from protocols.errors import InvalidInput
 from protocols.release import KIND_AGGREGATE
+from protocols.suppression import suppressed_rows
 from transport.config import Strict
 
 MISSING = "(unknown)"
@@ -147,23 +149,21 @@ class Profile(Job):
                 counts[group] = c
             rows_out = []
             totals = {g: max(int(c.sum()), 1) for g, c in counts.items()}
+            groups = ("segment", "leads", "population")
+            hidden = suppressed_rows([[int(counts[g][i]) for g in groups] for i in range(len(cats))], k)
             for i, cat in enumerate(cats):
+                if i in hidden:
+                    rows_out.append({"category": cat, "suppressed": True})
+                    continue
                 row: dict[str, Any] = {"category": cat}
-                suppressed = False
-                for g in ("segment", "leads", "population"):
-                    n = int(counts[g][i])
-                    if 0 < n < k:
-                        suppressed = True
-                    row[f"{g}_count"] = n
-                    row[f"{g}_share"] = n / totals[g]
-                if suppressed:
-                    row = {"category": cat, "suppressed": True}
-                else:
-                    pop_share, lead_share = row["population_share"], row["leads_share"]
-                    row["tgi"] = round(100 * row["segment_share"] / pop_share, 1) if pop_share > 0 else None
-                    row["tgi_vs_leads"] = round(100 * row["segment_share"] / lead_share, 1) if lead_share > 0 else None
-                    for g in ("segment", "leads", "population"):
-                        cells.append((f"{tag}={cat} {g}", float(row[f"{g}_count"])))
+                for g in groups:
+                    row[f"{g}_count"] = int(counts[g][i])
+                    row[f"{g}_share"] = int(counts[g][i]) / totals[g]
+                pop_share, lead_share = row["population_share"], row["leads_share"]
+                row["tgi"] = round(100 * row["segment_share"] / pop_share, 1) if pop_share > 0 else None
+                row["tgi_vs_leads"] = round(100 * row["segment_share"] / lead_share, 1) if lead_share > 0 else None
+                for g in groups:
+                    cells.append((f"{tag}={cat} {g}", float(row[f"{g}_count"])))
                 rows_out.append(row)
             out_tags.append({"tag": tag, "numeric": info.kind != "category", "categories": rows_out})
         payload = {

@@ -17,6 +17,7 @@ from parties.agent import serve
 from parties.config import PartyConfig
 from protocols.ids import normalise
 from protocols.sealing import SealKey
+from protocols.suppression import suppressed_rows
 from transport.config import load_config
 
 K = 20
@@ -83,9 +84,11 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
             for cat, c in vc.items():
                 table.setdefault(cat, {})[g] = (int(c), int(c) / total)
         rows = {}
-        for cat, gs in table.items():
+        cats = list(table)
+        hidden = suppressed_rows([[table[c].get(g, (0, 0.0))[0] for g in ("segment", "leads", "population")] for c in cats], k)
+        for i, (cat, gs) in enumerate(table.items()):
             cells = [gs.get(g, (0, 0.0)) for g in ("segment", "leads", "population")]
-            if any(0 < c < k for c, _ in cells):
+            if i in hidden:
                 rows[cat] = None
             else:
                 seg_share, lead_share, pop_share = (s for _, s in cells)

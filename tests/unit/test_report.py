@@ -110,6 +110,40 @@ def score_payload() -> dict[str, Any]:
             "grade_counts": {"A": 2_000, "B": 4_000, "C": 6_000, "D": 8_000}}
 
 
+def _cell(category: str, seg: int, leads: int, pop: int, sizes: tuple[int, int, int]) -> dict[str, Any]:
+    """A category row as the zone writes it: counts, shares of each group, TGI against both bases."""
+    s_sh, l_sh, p_sh = seg / sizes[0], leads / sizes[1], pop / sizes[2]
+    return {"category": category, "segment_count": seg, "segment_share": s_sh, "leads_count": leads, "leads_share": l_sh,
+            "population_count": pop, "population_share": p_sh,
+            "tgi": round(100 * s_sh / p_sh, 1) if p_sh else None, "tgi_vs_leads": round(100 * s_sh / l_sh, 1) if l_sh else None}
+
+
+# A suppressed cell as a careless zone might write it, still carrying numbers: none may reach the page.
+LEAKY_SUPPRESSED = {"category": "low", "suppressed": True, "segment_count": 31_337, "segment_share": 0.987654, "tgi": 4321.5}
+
+
+def profile_payload(dp: bool = True) -> dict[str, Any]:
+    """Buyers (1,000) among 5,000 matched leads and 20,000 provider users: income band "high" at
+    TGI 180 (150 against the leads), a suppressed band, an under-represented age group, an age
+    group no buyer is in, and a numeric tag in quantile bands."""
+    sizes = (1_000, 5_000, 20_000)
+    income = [_cell("high", 360, 1_200, 4_000, sizes), _cell("mid", 540, 3_000, 12_000, sizes), dict(LEAKY_SUPPRESSED),
+              {"category": "(unknown)", "suppressed": True}]
+    age = [_cell("18-24", 0, 400, 2_000, sizes), _cell("25-34", 600, 2_600, 9_000, sizes), _cell("35-44", 300, 1_500, 6_000, sizes),
+           _cell("45+", 100, 500, 3_000, sizes)]
+    suv = [_cell("[0.004, 0.25)", 100, 1_250, 5_000, sizes), _cell("[0.25, 0.5)", 150, 1_250, 5_000, sizes),
+           _cell("[0.5, 0.75)", 250, 1_250, 5_000, sizes), _cell("[0.75, 0.991]", 500, 1_250, 5_000, sizes)]
+    return {
+        "job": "profile", "segment_name": "buyers", "segment": {"purchased": 1}, "provider": "provider",
+        "sizes": {"segment": sizes[0], "matched_leads": sizes[1], "population": sizes[2]},
+        "tags": [{"tag": "income_band", "numeric": False, "categories": income},
+                 {"tag": "age_band", "numeric": False, "categories": age},
+                 {"tag": "interest_suv", "numeric": True, "categories": suv}],
+        "k_min": 50, "suppression": "cells with 1..k-1 people are withheld",
+        "dp": {"epsilon": 1.0, "mechanism": "discrete_laplace", "measurements": 12, "epsilon_each": 1 / 12} if dp else None,
+    }
+
+
 def sample_releases() -> list[dict[str, Any]]:
     return [
         {"release": release_info("rel-1111aaaa2222bbbb", "intersection_stats"), "payload": intersection_payload()},
@@ -177,8 +211,8 @@ def test_strings_from_a_release_are_escaped() -> None:
 
 
 def test_unknown_job_renders_its_scalars_as_a_table() -> None:
-    payload = {"job": "profile", "segment": "buyers", "people": 12_345, "tgi_max": 187.25, "flag": True, "tags": [{"tag": "golf"}]}
-    page = report.render([{"release": release_info("rel-9", "profile"), "payload": payload}])
+    payload = {"job": "lookalike", "segment": "buyers", "people": 12_345, "tgi_max": 187.25, "flag": True, "tags": [{"tag": "golf"}]}
+    page = report.render([{"release": release_info("rel-9", "lookalike"), "payload": payload}])
     assert_self_contained(page)
     assert "buyers" in page and "12,345" in page and "187.2" in page and "tags" in page
     assert "Approved by auditor-1" in page
@@ -315,12 +349,13 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 ODD_VALUES: list[Any] = [None, "x", -1, 0, 1e308, [], {}, True, [1, "a", None]]
 
 
-@pytest.mark.parametrize("job", ["intersection_stats", "lead_rating_train", "lead_rating_score"])
+@pytest.mark.parametrize("job", ["intersection_stats", "lead_rating_train", "lead_rating_score", "profile"])
 def test_any_field_of_any_type_never_crashes_the_page(job: str) -> None:
     """A release written by a newer or older zone must still render: swap every field, at every
     depth, for values of the wrong type and check the page still comes out whole."""
     makers: dict[str, Callable[[], dict[str, Any]]] = {
-        "intersection_stats": intersection_payload, "lead_rating_train": model_card, "lead_rating_score": score_payload}
+        "intersection_stats": intersection_payload, "lead_rating_train": model_card, "lead_rating_score": score_payload,
+        "profile": profile_payload}
     payload = makers[job]()
     info = release_info("rel-1", job)
     for target in ("release", "payload"):
@@ -543,3 +578,163 @@ def test_attribution_sample_page(tmp_path: Path) -> None:
     assert_self_contained(page)
     assert page.count('<section class="release"') == 3
     assert "<nav>" in page and "Attribution for media-b" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# profile (联合画像)
+
+
+def profile_page(payload: dict[str, Any], **info: Any) -> str:
+    return report.render([{"release": release_info("rel-prof1", "profile", **info), "payload": payload}])
+
+
+def test_profile_draws_every_tag_with_shares_tgi_and_a_takeaway() -> None:
+    payload = profile_payload()
+    page = profile_page(payload)
+    assert_self_contained(page)
+    assert "Audience profile (联合画像): who your buyers are" in page
+    # an overview and one chart per tag
+    assert page.count("<svg") == 1 + len(payload["tags"])
+    for words in ("Income band", "Age band", "Interest suv"):
+        assert f"<h3>{words}</h3>" in page
+    # headline tiles: the three sizes, the segment's share of the matched leads, DP with its epsilon
+    for n in ("1,000", "5,000", "20,000", "20.0% of your matched leads", "ε = 1", "Privacy noise added"):
+        assert n in page
+    assert "discrete laplace noise" in page and "ε = 0.0833 each" in page
+    # grouped shares: the segment, the matched leads and the population, each with its value
+    assert "36.0%" in page and "24.0%" in page and "20.0%" in page
+    # the takeaways, computed from the numbers
+    assert ("Buyers are 1.8× as likely as the average provider user to be in income band “high” "
+            "(TGI 180, or 150 against your matched leads).") in page
+    assert ("Buyers are 2.0× as likely as the average provider user to have interest suv between 0.75 and 0.991 "
+            "(TGI 200, or 200 against your matched leads)") in page
+    assert "none of them are in age band “18-24” (TGI 0)" in page
+    assert "split provider&#x27;s users into 4 groups of about equal size" in page
+    # TGI bars with their numbers; over-represented in amber, under-represented in slate
+    for t in ("TGI 180", "TGI 200", "TGI 133", "TGI 67", "TGI 0"):
+        assert t in page
+    assert f'fill="{report.TGI_OVER}"' in page and f'fill="{report.TGI_UNDER}"' in page
+    # the tables: counts, shares, TGI against the population and against the leads
+    assert "<td class=\"num\">1,200</td>" in page and ">150</td>" in page and ">180</td>" in page
+    assert "Numbers for income band" in page
+
+
+def test_profile_suppressed_cells_are_withheld_never_guessed() -> None:
+    page = profile_page(profile_payload())
+    assert "withheld (fewer than 50 people)" in page
+    assert page.count("withheld (fewer than 50 people)") >= 4  # chart and table, both suppressed cells
+    # whatever a suppressed cell carries is not shown, nor anything derived from it
+    assert "31,337" not in page and "98.8%" not in page and "4322" not in page and "4321" not in page
+    # a tag whose every cell is withheld says so instead of drawing or inventing a takeaway
+    payload = profile_payload()
+    payload["tags"][0]["categories"] = [{"category": c, "suppressed": True} for c in ("a", "b")]
+    page = profile_page(payload)
+    assert "Every category of income band is withheld" in page
+
+
+def test_profile_without_dp_and_with_an_unremarkable_tag() -> None:
+    payload = profile_payload(dp=False)
+    sizes = (1_000, 5_000, 20_000)
+    payload["tags"] = [{"tag": "city_tier", "numeric": False,
+                        "categories": [_cell("tier1", 300, 1_500, 6_000, sizes), _cell("tier2", 700, 3_500, 14_000, sizes)]}]
+    page = profile_page(payload)
+    assert_self_contained(page)
+    assert "ε" not in page and "Privacy noise" not in page
+    assert "On city tier, buyers look like the average provider user" in page
+    assert page.count("<svg") == 1  # a single tag: no overview
+
+
+def test_profile_escapes_every_string() -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    payload = profile_payload()
+    payload["tags"][0]["tag"] = evil
+    payload["tags"][0]["categories"][0]["category"] = '"><script>x</script>'
+    payload["tags"][1]["categories"][1]["category"] = evil
+    payload["tags"][0]["categories"][2]["category"] = "<b>hidden</b>"
+    payload["segment_name"] = "<i>buyers</i>"
+    payload["provider"] = "<u>prov</u>"
+    payload["segment"] = {"<s>col</s>": "<s>v</s>"}
+    payload["suppression"] = "<em>x</em>"
+    page = profile_page(payload)
+    assert_self_contained(page)
+    for raw in (evil, "<img", "<script", "<b>", "<i>", "<u>", "<s>", "<em>"):
+        assert raw not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;i&gt;buyers&lt;/i&gt;" in page
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.DOTALL):
+        assert svg.count("<text") == svg.count("</text>") and svg.count("<g>") == svg.count("</g>")
+        assert "xmlns" not in svg
+
+
+@pytest.mark.parametrize("drop", ["dp", "sizes", "k_min", "suppression", "segment", "segment_name", "provider", "tags",
+                                  "numeric", "tgi", "tgi_vs_leads", "leads_share", "population_share", "categories",
+                                  "segment_count"])
+def test_profile_without_an_optional_field_still_renders(drop: str) -> None:
+    payload = profile_payload()
+    if drop in ("numeric", "categories"):
+        for t in payload["tags"]:
+            del t[drop]
+    elif drop in ("tgi", "tgi_vs_leads", "leads_share", "population_share", "segment_count"):
+        for t in payload["tags"]:
+            for c in t["categories"]:
+                c.pop(drop, None)
+    else:
+        del payload[drop]
+    page = profile_page(payload)
+    assert_self_contained(page)
+    assert "Audience profile" in page
+    assert "31,337" not in page and "98.8%" not in page
+
+
+def test_profile_odd_numbers_do_not_crash_or_print_nan() -> None:
+    payload = profile_payload()
+    cats = payload["tags"][1]["categories"]
+    cats[0].update(tgi=None, population_share=0.0)  # nobody in the population: no TGI
+    cats[1].update(tgi=float("nan"), segment_share=float("inf"))
+    cats[2].update(tgi=1e9)  # far off the scale: clamped, still labelled
+    cats[3].update(tgi=-5)
+    page = profile_page(payload)
+    assert_self_contained(page)
+    assert "no TGI: nobody in the population" in page
+    assert "nan" not in page.lower() and "inf%" not in page.lower()
+    assert "TGI 1000000000" in page
+
+
+def test_profile_population_has_the_providers_colour_from_the_overlap_chart() -> None:
+    page = report.render([{"release": release_info("rel-1", "intersection_stats"), "payload": intersection_payload()},
+                          {"release": release_info("rel-2", "profile"), "payload": profile_payload()}])
+    overlap, profile = page.split('id="rel-2"', 1)
+    provider_colour = report.party_colours("oem", PARTNERS)["provider"]
+    assert f'fill="{provider_colour}"' in overlap and f'fill="{provider_colour}"' in profile
+    assert f'fill="{report.BRAND}"' in profile  # the segment in the brand's navy
+    assert "<nav>" in page and ">Audience profile (联合画像)</a>" in page
+
+
+def test_a_refused_release_is_shown_with_its_reason(tmp_path: Path) -> None:
+    error = "differencing: cohort differs from the one released in rel-prof1 by 5 people (fewer than k=50)"
+    refused = {"release": release_info("rel-refused", "profile", status="refused", approvals=[], error=error), "payload": None}
+    f = tmp_path / "release-rel-refused.json"
+    f.write_text(json.dumps(refused), encoding="utf-8")
+    g = tmp_path / "release-rel-prof1.json"
+    g.write_text(json.dumps({"release": release_info("rel-prof1", "profile"), "payload": profile_payload()}), encoding="utf-8")
+    page = report.write_report([g, f], tmp_path / "r.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    assert page.count('<section class="release"') == 2
+    assert "Nothing was released: an automatic privacy check refused this request — " + error in page
+    assert "No auditor approval recorded (status: refused)" in page
+    assert "1 released result for oem" in page and "1 request not released, shown with the reason" in page
+    # a file with no payload and no refusal is still not a release file
+    f.write_text(json.dumps({"release": {"status": "approved"}, "payload": None}))
+    with pytest.raises(InvalidInput, match="no payload"):
+        report.write_report([f], tmp_path / "r.html")
+
+
+def test_profile_sample_page(tmp_path: Path) -> None:
+    """A profile next to the overlap it builds on, written where a reader can open it."""
+    docs = []
+    for rid, job, payload in (("rel-1", "intersection_stats", intersection_payload()), ("rel-2", "profile", profile_payload())):
+        f = tmp_path / f"release-{rid}.json"
+        f.write_text(json.dumps({"release": release_info(rid, job), "payload": payload}, ensure_ascii=False), encoding="utf-8")
+        docs.append(f)
+    page = report.write_report(docs, tmp_path / "profile.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    assert page.count('<section class="release"') == 2
