@@ -28,6 +28,9 @@ class ZoneConfig(ServiceConfig):
     requester_roles: list[Literal["brand", "media", "data_provider"]] = ["brand"]
     session_ttl_seconds: int = Field(default=1800, ge=5, le=24 * 3600)
     max_sessions: int = Field(default=4, ge=1, le=64)
+    # Memory one session may hold (its pseudonyms, their intermediates and every column), checked
+    # before it is allocated: at Prepare from the parties' counts, at upload from column headers.
+    session_memory_mb: float = Field(default=8192, gt=0)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
     rpc_timeout_seconds: float = Field(default=120.0, gt=0)  # short calls; stall limit for the chain
     # A party's Prepare (read, check, normalise, hash and blind all its IDs) and its column upload

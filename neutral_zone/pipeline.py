@@ -31,6 +31,7 @@ from protocols.errors import (
     NotFound,
     PartyUnavailable,
     ProtocolError,
+    ResourceLimit,
     ZhongliError,
 )
 from protocols.psi import POINT_BYTES
@@ -277,7 +278,28 @@ def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray],
         chain.fail(exc)
 
 
-def pull_columns(clients: list[PartyClient], tables: dict[str, PartyTable], session_id: str, chunk_rows: int, progress: Progress) -> None:
+class MemoryBudget:
+    """A session's memory allowance; ``take`` refuses before anything is allocated."""
+
+    def __init__(self, limit_bytes: float) -> None:
+        self.limit = limit_bytes
+        self.used = 0.0
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: float, what: str) -> None:
+        with self._lock:
+            if self.used + nbytes > self.limit:
+                raise ResourceLimit(
+                    f"{what} needs {nbytes / 2**20:,.1f} MB more; this session already holds {self.used / 2**20:,.1f} MB "
+                    f"of its {self.limit / 2**20:,.0f} MB budget (session_memory_mb)"
+                )
+            self.used += nbytes
+
+
+def pull_columns(
+    clients: list[PartyClient], tables: dict[str, PartyTable], session_id: str, chunk_rows: int, progress: Progress,
+    budget: MemoryBudget | None = None,
+) -> None:
     """Stream every party's shared columns into its table, all parties concurrently."""
 
     def one(c: PartyClient) -> None:
@@ -291,6 +313,9 @@ def pull_columns(clients: list[PartyClient], tables: dict[str, PartyTable], sess
                 raise ProtocolError(f"party '{c.name}' column stream did not start with a header")
             schema = [serde.schema_from_pb(m) for m in first.header.columns]
             rows = int(first.header.rows)
+            if budget is not None:
+                per_row = 4 + sum(s.width() if s.kind == "paillier" else serde.DTYPE_OF[s.kind].itemsize for s in schema)
+                budget.take(rows * per_row, f"party '{c.name}''s {rows:,} rows × {len(schema)} columns")
             id_index = np.empty(rows, np.int32)
             cols = {s.name: s.empty(rows) for s in schema}
             at = 0

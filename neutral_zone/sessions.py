@@ -21,6 +21,7 @@ from neutral_zone.config import ZoneConfig
 from neutral_zone.jobs import REGISTRY, JobContext
 from neutral_zone.pipeline import (
     Counts,
+    MemoryBudget,
     PartyClient,
     end_all,
     prepare_all,
@@ -135,9 +136,12 @@ class Zone:
         try:
             progress("parties normalise, hash and blind their IDs", 0.0)
             s.counts = prepare_all(clients, s.session_id, s.id_type, ttl)
+            budget = MemoryBudget(self.cfg.session_memory_mb * 2**20)
+            # Final pseudonyms plus the chain's buffers in flight, and an entity id per point.
+            budget.take(sum(c.unique_ids for c in s.counts.values()) * (32 * 2 + 8 + 1), "the pseudonyms of every party")
             tables = run_chains(clients, s.session_id, s.counts, self.cfg.chunk_rows, progress, s.closed)
             progress("pulling shared columns", 1.0)
-            pull_columns(clients, tables, s.session_id, self.cfg.chunk_rows, progress)
+            pull_columns(clients, tables, s.session_id, self.cfg.chunk_rows, progress, budget)
             n = assign_entities(list(tables.values()))
             with s.lock:
                 if s.state != PREPARING:  # closed while we worked
