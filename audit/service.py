@@ -696,6 +696,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def GetPolicy(  # type: ignore[override]
         self, request: audit_pb2.GetPolicyRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.GetPolicyResponse:
+        self._zone_or_auditor(peer, "reading policies")
         entry = self.desk.policy(_hex64(request.digest, "digest"))
         if entry is None:
             return audit_pb2.GetPolicyResponse(recorded=False)
@@ -705,6 +706,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             policy_json=canonical_json(entry.data()["policy"]).decode(),
             recorded_at_ms=entry.ts_ms,
         )
+
+    def _zone_or_auditor(self, peer: Peer, what: str) -> None:
+        """Reads are for auditors and for *the* configured zone — not any zone-role certificate."""
+        if peer.role == "zone":
+            require_peer(peer, self.zone_name, what)
 
     @guarded("zone")
     def SpendBudget(  # type: ignore[override]
@@ -725,6 +731,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def GetBudget(  # type: ignore[override]
         self, request: audit_pb2.GetBudgetRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.GetBudgetResponse:
+        self._zone_or_auditor(peer, "reading privacy budgets")
         spent, charges, last_limit = self.desk.budget(_ident(request.recipient, "recipient"))
         return audit_pb2.GetBudgetResponse(spent=spent, charges=charges, last_limit=last_limit)
 
@@ -738,6 +745,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def GetRelease(  # type: ignore[override]
         self, request: audit_pb2.GetReleaseRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.GetReleaseResponse:
+        self._zone_or_auditor(peer, "reading release records")
         view = self.desk.get(_ident(request.release_id, "release_id"))
         return audit_pb2.GetReleaseResponse(
             release=record_to_pb(view, self.desk.summary(view.release_id)), decisions=[decision_to_pb(d) for d in view.decisions]
@@ -764,6 +772,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def VerifyLog(  # type: ignore[override]
         self, request: audit_pb2.VerifyLogRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.VerifyLogResponse:
+        self._zone_or_auditor(peer, "verifying the log")
         expect = _hex64(request.expect_head, "expect_head") if request.expect_head else None
         r = self.desk.verify(expect)
         if not r.ok:
