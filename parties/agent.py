@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 import threading
 from collections.abc import Iterator
 
@@ -17,6 +18,9 @@ import grpc
 import numpy as np
 
 from parties.config import PartyConfig
+
+if TYPE_CHECKING:
+    from parties.ray_blind import RayBlinder
 from parties.obfuscation import ObfuscatorReserve
 from parties.paillier_keys import load_public
 from protocols.paillier import ciphertext_bytes, encrypt_ints
@@ -40,6 +44,16 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         self.sessions = SessionStore(cfg.max_sessions)
         self.paillier_n = load_public(cfg.paillier_public_key_file).n if cfg.paillier_public_key_file else 0
         self.reserve = reserve or (ObfuscatorReserve(self.paillier_n) if self.paillier_n else None)
+        self.ray: RayBlinder | None = None
+        if cfg.executor == "ray":
+            from parties.ray_blind import RayBlinder
+
+            self.ray = RayBlinder(cfg.ray_address)
+
+    def _blind(self, s: PartySession, points: bytes) -> tuple[bytearray, list[int]]:
+        if self.ray is not None:
+            return self.ray.blind(s.key.for_workers(), points)
+        return s.key.blind(points)
 
     def _encrypt(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         """Encrypt one column's values (NaN = missing) under this party's own Paillier key."""
@@ -119,7 +133,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             points = serde.points_from_pb(msg.chunk, MAX_CHUNK_POINTS)
             with s.lock:
                 s.check_live()
-                out, bad = s.key.blind(points)
+                out, bad = self._blind(s, points)
             yield pb.BlindResponse(chunk=serde.points_to_pb(out), degenerate_positions=serde.positions_to_bytes(bad))
 
     @guarded("zone")

@@ -51,6 +51,10 @@ class PartyConfig(ServiceConfig):
     row_key_column: str | None = None
     outputs_dir: Path | None = None  # where row-level results are written; default: beside the data
     paillier_public_key_file: Path | None = None  # this party's own key, for encrypted columns
+    # Where blinding runs: in this process, or on a Ray cluster inside this party's own site
+    # (optional extra `ray`; docs/SCALE_OUT.md). `ray_address` None starts a local Ray.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     session_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
     max_sessions: int = Field(default=4, ge=1, le=64)

@@ -52,6 +52,26 @@ def hash_ids(session_id: str, id_type: str, ids: Iterable[str]) -> bytearray:
     return out
 
 
+def blind_with(key: X25519PrivateKey, packed: bytes | bytearray | memoryview) -> tuple[bytearray, list[int]]:
+    """Apply ``key`` to every 32-byte point of ``packed``, keeping order; returns the blinded
+    points and the positions of degenerate (low-order) inputs, whose output is 32 zero bytes."""
+    data = bytes(packed)
+    if len(data) % POINT_BYTES:
+        raise ValueError(f"point buffer of {len(data)} bytes is not a multiple of {POINT_BYTES}")
+    n = len(data) // POINT_BYTES
+    exchange = key.exchange
+    load = X25519PublicKey.from_public_bytes
+    out = bytearray(n * POINT_BYTES)
+    bad: list[int] = []
+    for i in range(n):
+        lo = i * POINT_BYTES
+        try:
+            out[lo : lo + POINT_BYTES] = exchange(load(data[lo : lo + POINT_BYTES]))
+        except ValueError:
+            bad.append(i)
+    return out, bad
+
+
 class SessionKey:
     """A party's per-session secret scalar. Lives in memory only and dies with the session."""
 
@@ -73,21 +93,14 @@ class SessionKey:
         """
         if self._key is None:
             raise RuntimeError("session key was destroyed")
-        data = bytes(packed)
-        if len(data) % POINT_BYTES:
-            raise ValueError(f"point buffer of {len(data)} bytes is not a multiple of {POINT_BYTES}")
-        n = len(data) // POINT_BYTES
-        exchange = self._key.exchange
-        load = X25519PublicKey.from_public_bytes
-        out = bytearray(n * POINT_BYTES)
-        bad: list[int] = []
-        for i in range(n):
-            lo = i * POINT_BYTES
-            try:
-                out[lo : lo + POINT_BYTES] = exchange(load(data[lo : lo + POINT_BYTES]))
-            except ValueError:
-                bad.append(i)
-        return out, bad
+        return blind_with(self._key, packed)
+
+    def for_workers(self) -> bytes:
+        """The raw scalar, for blinding workers *inside this party's own site* (a Ray cluster it
+        runs); it must never leave the party. Prefer :meth:`blind` in-process."""
+        if self._key is None:
+            raise RuntimeError("session key was destroyed")
+        return self._key.private_bytes_raw()
 
     def destroy(self) -> None:
         """Drop the scalar. (``cryptography`` holds it in OpenSSL memory, freed with the object.)"""

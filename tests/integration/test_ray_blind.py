@@ -1,0 +1,59 @@
+"""Scale-out: party-side blinding on a local Ray cluster (optional extra ``ray``). Skipped when
+Ray is not installed; run with it installed to prove the path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from neutral_zone.config import PartyPeer  # noqa: E402
+from neutral_zone.pipeline import PartyClient, end_all, prepare_all, run_chains  # noqa: E402
+from neutral_zone.tables import assign_entities  # noqa: E402
+from parties.agent import serve  # noqa: E402
+from parties.ray_blind import RayBlinder  # noqa: E402
+from protocols.psi import SessionKey, hash_ids  # noqa: E402
+from tests.integration.helpers import party_config, phones, write_party_csv  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def blinder():
+    b = RayBlinder(num_cpus=2)
+    yield b
+    ray.shutdown()
+
+
+def test_ray_blinding_equals_local_blinding_including_degenerate_points(blinder):
+    key = SessionKey()
+    pts = bytes(hash_ids("s", "phone", [f"13{i:09d}" for i in range(10_000)]))
+    pts = pts[:320] + bytes(32) + pts[320:]  # a low-order point at position 10
+    local = key.blind(pts)
+    remote = blinder.blind(key.for_workers(), pts, chunk_points=1024)
+    assert remote == local and remote[1] == [10]
+
+
+def test_a_chain_with_a_ray_blinding_party_matches_the_plain_intersection(pki, tmp_path, blinder):
+    rng = np.random.default_rng(12)
+    universe = phones(rng, 3000)
+    sets = [set(rng.choice(universe, size=1500, replace=False).tolist()) for _ in range(2)]
+    servers, clients = [], []
+    try:
+        for (name, role), ids, executor in zip((("oem", "brand"), ("media-a", "media")), sets, ("local", "ray")):
+            csv = tmp_path / f"{name}.csv"
+            write_party_csv(csv, sorted(ids), rng)
+            cfg = party_config(name, role, csv, pki.tls(name)).model_copy(update={"executor": executor})
+            server, port, _ = serve(cfg)
+            servers.append(server)
+            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 60))
+        counts = prepare_all(clients, "ses-ray", "phone", 60)
+        tables = run_chains(clients, "ses-ray", counts, 512, lambda *_: None)
+        assign_entities(list(tables.values()))
+        end_all(clients, "ses-ray")
+    finally:
+        for c in clients:
+            c.close()
+        for s in servers:
+            s.stop(0)
+    got = set(tables["oem"].entity[tables["oem"].valid].tolist()) & set(tables["media-a"].entity[tables["media-a"].valid].tolist())
+    assert len(got) == len(sets[0] & sets[1])
