@@ -8,6 +8,7 @@ Logs go to ``<log_dir>/<name>.log``: the launcher opens those files, never the z
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -67,6 +68,11 @@ class Cluster:
         log_path = self.log_dir / f"{p.name}.log"
         log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (handed to the child)
         cmd = [sys.executable, "-m", "deploy.cli", SERVICE_OF[p.role], "serve", "--config", str(p.config)]
+        trace = os.environ.get("ZHONGLI_TRACE_ZONE")
+        if trace and p.role == "zone":  # no-disk proof: strace writes the trace file, the zone writes nothing
+            from deploy.trace import wrap
+
+            cmd = wrap(cmd, trace)
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL, text=True, env=_child_env(),
             start_new_session=True,  # Ctrl-C reaches the launcher, which then stops children in order
@@ -104,7 +110,8 @@ class Cluster:
         """SIGTERM every server (zone first, so sessions are purged before parties go), then wait."""
         for r in sorted(self.running, key=lambda r: -ORDER[r.participant.role]):
             if r.process.poll() is None:
-                r.process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):  # the group: reaches a server run under strace too
+                    os.killpg(r.process.pid, signal.SIGTERM)
                 try:
                     r.process.wait(timeout)
                 except subprocess.TimeoutExpired:

@@ -83,6 +83,9 @@ def install() -> None:
     if _installed:
         return
     sys.dont_write_bytecode = True
+    # joblib (inside scikit-learn) would start `lscpu` to count cores; subprocesses are refused
+    # here, so tell it the count and keep the refusal out of the logs.
+    os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
     # No core dumps: a crash must not put session memory on disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     import ctypes

@@ -1,0 +1,378 @@
+"""Checking the zone's no-disk promise from outside: run it under ``strace`` and read the trace.
+
+The guard (``neutral_zone/guard.py``) refuses writes from inside the process; this module proves
+the result independently, from the kernel's side of every relevant system call:
+
+* :func:`wrap` prefixes a server command with ``strace -f`` (every thread, every child) recording
+  each call that can create, change or remove a file, with file descriptors decorated by what
+  they are (``-yy``: a path, ``pipe:[..]``, ``TCP:[..]``, ``anon_inode:[eventfd]``). The trace
+  file is written by strace, not by the traced process.
+* :func:`check` reads the trace and reports every call that touched the disk: a successful open
+  for writing, a created/renamed/removed/linked/truncated path, or data written to anything but a
+  socket, a pipe, an eventfd or the process's inherited log stream.
+
+``python -m deploy.trace check TRACE --log LOGFILE`` does the same from a shell, e.g. after
+``ZHONGLI_TRACE_ZONE=/tmp/zone.trace zhongli demo`` (once the launcher honours that variable).
+
+One exception, and why: POSIX semaphores (``multiprocessing`` locks, which joblib's thread pools
+inside scikit-learn create) are ``/dev/shm/sem.*`` files. ``/dev/shm`` is a RAM-backed tmpfs; a
+semaphore holds a counter, never data; glibc creates it, links it to its name and unlinks it, and
+Python unlinks the name right away. The guard lets that through (Landlock rule on ``/dev/shm``),
+so the checker does too — for ``/dev/shm/sem.*`` only, and only when ``/dev/shm`` is a tmpfs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Every system call that can put bytes on a disk or change the file system's namespace.
+SYSCALLS = (
+    "open", "openat", "openat2", "creat",
+    "mkdir", "mkdirat", "mknod", "mknodat", "rmdir",
+    "rename", "renameat", "renameat2", "unlink", "unlinkat",
+    "link", "linkat", "symlink", "symlinkat",
+    "truncate", "ftruncate", "fallocate",
+    "write", "pwrite64", "writev", "pwritev", "pwritev2",
+    "sendfile", "copy_file_range", "splice",
+)
+OPENS = {"open", "openat", "openat2", "creat"}
+WRITES = {"write", "pwrite64", "writev", "pwritev", "pwritev2"}
+# (call, index of the output fd among the arguments) for calls that move data between fds
+FD_OUT = {"sendfile": 0, "copy_file_range": 2, "splice": 2}
+NAMESPACE = {"mkdir", "mkdirat", "mknod", "mknodat", "rmdir", "rename", "renameat", "renameat2",
+             "unlink", "unlinkat", "link", "linkat", "symlink", "symlinkat", "truncate"}
+WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
+SHM = "/dev/shm/"
+
+_LINE = re.compile(r"^(?P<pid>\d+)\s+(?P<rest>.*)$")
+_CALL = re.compile(r"^(?P<name>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<ret>.*)$")
+_UNFINISHED = " <unfinished ...>"
+_RESUMED = re.compile(r"^<\.\.\. (?P<name>[a-z0-9_]+) resumed>(?P<tail>.*)$")
+_FD = re.compile(r"^(?P<num>-?\d+|AT_FDCWD)(?:<(?P<what>.*)>)?$")
+
+
+@dataclass
+class Call:
+    pid: int
+    name: str
+    args: list[str]
+    ret: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.ret.startswith("-1") and not self.ret.startswith("?")
+
+    def line(self) -> str:
+        return f"{self.pid} {self.name}({', '.join(self.args)}) = {self.ret}"
+
+
+@dataclass
+class Trace:
+    calls: list[Call] = field(default_factory=list)
+    exits: dict[int, str] = field(default_factory=dict)  # pid -> "+++ exited with 0 +++" etc.
+    signals: list[tuple[int, str]] = field(default_factory=list)
+
+
+def split_args(s: str) -> list[str]:
+    """Top-level comma split of strace's argument text (quotes, brackets and <decorations> aware)."""
+    out, cur, depth, quote, i = [], [], 0, False, 0
+    while i < len(s):
+        c = s[i]
+        if quote:
+            cur.append(c)
+            if c == "\\" and i + 1 < len(s):
+                cur.append(s[i + 1])
+                i += 1
+            elif c == '"':
+                quote = False
+        elif c == '"':
+            quote = True
+            cur.append(c)
+        elif c in "([{<":
+            depth += 1
+            cur.append(c)
+        elif c in ")]}>":
+            depth -= 1
+            cur.append(c)
+        elif c == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    if cur or out:
+        out.append("".join(cur).strip())
+    return out
+
+
+def parse(path: Path | str) -> Trace:
+    """Read an ``strace -f -yy -o`` file, joining ``<unfinished ...>`` / ``<... resumed>`` halves."""
+    trace = Trace()
+    pending: dict[int, str] = {}
+    for raw in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _LINE.match(raw)
+        if not m:
+            continue
+        pid, rest = int(m["pid"]), m["rest"]
+        if rest.startswith("+++"):
+            trace.exits[pid] = rest
+            continue
+        if rest.startswith("---"):
+            trace.signals.append((pid, rest))
+            continue
+        if rest.endswith(_UNFINISHED):
+            pending[pid] = rest[: -len(_UNFINISHED)]
+            continue
+        r = _RESUMED.match(rest)
+        if r:
+            head = pending.pop(pid, None)
+            if head is None:
+                continue
+            rest = head + r["tail"]
+        c = _CALL.match(rest)
+        if c:
+            trace.calls.append(Call(pid, c["name"], split_args(c["args"]), c["ret"].strip()))
+    return trace
+
+
+def fd_of(arg: str) -> tuple[str, str]:
+    """``'7<pipe:[123]>'`` -> ``('7', 'pipe:[123]')``; undecorated -> (arg, '')."""
+    m = _FD.match(arg)
+    return (m["num"], m["what"] or "") if m else (arg, "")
+
+
+def unquote(arg: str) -> str:
+    if arg.startswith('"'):
+        end = arg.rfind('"')
+        return arg[1:end].encode("latin-1", "backslashreplace").decode("unicode_escape", "replace")
+    return arg
+
+
+def fd_kind(what: str) -> str:
+    """What a decorated fd is: socket, pipe, eventfd, anon (other anon inode), memfd, devnull,
+    shm, or file (anything with a path on a file system)."""
+    if re.match(r"^(TCP|TCPv6|UDP|UDPv6|UDPLITE|UNIX(-STREAM|-DGRAM|-SEQPACKET)?|NETLINK|PACKET|RAW|RAWv6|SCTP|socket):", what) or what.startswith("socket:["):
+        return "socket"
+    if what.startswith("pipe:["):
+        return "pipe"
+    if what == "anon_inode:[eventfd]":
+        return "eventfd"
+    if what.startswith("anon_inode:"):
+        return "anon"
+    if what.startswith("/memfd:"):
+        return "memfd"
+    if what == "/dev/null":
+        return "devnull"
+    if what.startswith(SHM):
+        return "shm"
+    return "file" if what else "unknown"
+
+
+def _resolve(dirfd: str, path: str) -> str:
+    if path.startswith("/"):
+        return path
+    _, base = fd_of(dirfd)
+    return f"{base.rstrip('/')}/{path}" if base else path
+
+
+def namespace_paths(c: Call) -> list[str]:
+    """The paths a namespace-changing call creates, removes or changes."""
+    a = c.args
+    n = c.name
+    if n in ("mkdir", "mknod", "rmdir", "unlink", "truncate", "creat"):
+        return [unquote(a[0])]
+    if n in ("mkdirat", "mknodat", "unlinkat"):
+        return [_resolve(a[0], unquote(a[1]))]
+    if n in ("rename", "link"):
+        return [unquote(a[0]), unquote(a[1])]
+    if n == "symlink":  # symlink(target, linkpath): only linkpath is created
+        return [unquote(a[1])]
+    if n == "symlinkat":  # symlinkat(target, newdirfd, linkpath)
+        return [_resolve(a[1], unquote(a[2]))]
+    if n in ("renameat", "renameat2", "linkat"):
+        return [_resolve(a[0], unquote(a[1])), _resolve(a[2], unquote(a[3]))]
+    return []
+
+
+def open_path(c: Call) -> str:
+    if c.name in ("open", "creat"):
+        return unquote(c.args[0])
+    return _resolve(c.args[0], unquote(c.args[1]))
+
+
+def open_is_write(c: Call) -> bool:
+    if c.name == "creat":
+        return True
+    flags = c.args[1] if c.name == "open" else c.args[2] if len(c.args) > 2 else ""
+    return any(f in flags for f in WRITE_FLAGS)
+
+
+def path_class(path: str, roots: dict[str, str]) -> str:
+    for label, root in roots.items():
+        if root and (path == root or path.startswith(root.rstrip("/") + "/")):
+            return label
+    for prefix in ("/dev/shm", "/dev", "/proc", "/sys", "/etc", "/usr", "/lib", "/tmp"):
+        if path == prefix or path.startswith(prefix + "/"):
+            return prefix
+    return "other"
+
+
+@dataclass
+class Report:
+    violations: list[str]
+    refused: list[str]  # write attempts the kernel or the guard refused (nothing was written)
+    counts: Counter[str]
+    shm_created: set[str]
+    shm_removed: set[str]
+    log_writes: int
+
+    def summary(self) -> str:
+        lines = [f"{k:<44} {v:>7,}" for k, v in sorted(self.counts.items())]
+        lines.append(f"{'writes to the inherited log stream':<44} {self.log_writes:>7,}")
+        lines.append(f"/dev/shm names created {len(self.shm_created)}, removed {len(self.shm_removed)}")
+        lines.append(f"refused write attempts: {len(self.refused)}")
+        lines += ["  " + r for r in self.refused[:20]]
+        lines.append(f"VIOLATIONS: {len(self.violations)}")
+        lines += ["  " + v for v in self.violations[:50]]
+        return "\n".join(lines)
+
+
+def check(trace: Trace, logs: list[str] | tuple[str, ...] = (), roots: dict[str, str] | None = None,
+          shm_is_ram: bool | None = None) -> Report:
+    """Every file-system effect of a traced process, judged against the no-disk promise.
+
+    ``logs`` are the paths of the process's inherited stdout/stderr log files (opened by the
+    launcher): writing there through fd 1 or 2 is its log stream, and allowed. ``roots`` names
+    path prefixes for the counts (e.g. ``{"world": ..., "python": sys.prefix}``).
+    """
+    roots = roots or {}
+    allowed_logs = {str(Path(p).resolve()) for p in logs}
+    shm_ok = is_tmpfs("/dev/shm") if shm_is_ram is None else shm_is_ram
+    violations: list[str] = []
+    refused: list[str] = []
+    counts: Counter[str] = Counter()
+    shm_created: set[str] = set()
+    shm_removed: set[str] = set()
+    opened_paths: set[str] = set()
+    log_writes = 0
+
+    def in_shm(p: str) -> bool:  # a POSIX semaphore's file, on a RAM file system
+        return shm_ok and p.startswith(SHM) and "/" not in p[len(SHM):] and p[len(SHM):].startswith("sem.")
+
+    for c in trace.calls:
+        if c.name in OPENS:
+            path = open_path(c)
+            write = open_is_write(c)
+            mode = "write" if write else "read"
+            if not c.ok:
+                counts[f"{c.name} {mode} failed"] += 1
+                if write:
+                    refused.append(c.line())
+                continue
+            opened_paths.add(path)
+            counts[f"{c.name} {mode} {path_class(path, roots)}"] += 1
+            if write and not in_shm(path) and path != "/dev/null":
+                violations.append(f"opened for writing: {c.line()}")
+            if write and in_shm(path):
+                shm_created.add(path)
+        elif c.name in NAMESPACE:
+            paths = namespace_paths(c)
+            if not c.ok:
+                counts[f"{c.name} failed"] += 1
+                refused.append(c.line())
+                continue
+            counts[f"{c.name} {'/dev/shm/sem.*' if all(in_shm(p) for p in paths) else 'disk'}"] += 1
+            if not all(in_shm(p) for p in paths):
+                violations.append(f"changed the file system: {c.line()}")
+            elif c.name in ("unlink", "unlinkat", "rmdir"):
+                shm_removed.update(paths)
+            elif c.name in ("link", "linkat", "rename", "renameat", "renameat2", "symlink", "symlinkat"):
+                shm_created.add(paths[-1])
+                if c.name.startswith("rename"):
+                    shm_removed.add(paths[0])
+        elif c.name in WRITES or c.name in FD_OUT or c.name in ("ftruncate", "fallocate"):
+            num, what = fd_of(c.args[FD_OUT.get(c.name, 0)])
+            kind = fd_kind(what)
+            if kind == "file" and str(Path(what).resolve()) in allowed_logs and num in ("1", "2") and what not in opened_paths:
+                kind = "log"
+            counts[f"{c.name} -> {kind}{'' if c.ok else ' (failed)'}"] += 1
+            if kind == "log":
+                log_writes += 1
+                if c.name in ("ftruncate", "fallocate"):
+                    violations.append(f"changed its log file's size: {c.line()}")
+                continue
+            if not c.ok:
+                if kind in ("file", "unknown", "memfd", "anon"):
+                    refused.append(c.line())
+                continue
+            if kind in ("socket", "pipe", "eventfd", "devnull"):
+                if c.name in ("ftruncate", "fallocate"):
+                    violations.append(f"resized a non-file: {c.line()}")
+                continue
+            if kind == "shm" and in_shm(what.removesuffix(" (deleted)")):
+                continue  # a semaphore's initial value, in RAM
+            violations.append(f"wrote to a {kind}: {c.line()}")
+    leftover = shm_created - shm_removed
+    counts["/dev/shm names left behind"] = len(leftover)
+    return Report(violations, refused, counts, shm_created, shm_removed, log_writes)
+
+
+def is_tmpfs(path: str) -> bool:
+    """Whether ``path`` lives on a RAM-backed file system (tmpfs/ramfs), from /proc/mounts."""
+    best, fstype = "", ""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")) and len(parts[1]) >= len(best):
+            best, fstype = parts[1], parts[2]
+    return fstype in ("tmpfs", "ramfs")
+
+
+def unavailable() -> str | None:
+    """Why strace cannot trace here (not installed, or ptrace not permitted), or None."""
+    exe = shutil.which("strace")
+    if exe is None:
+        return "strace is not installed (apt-get install -y strace)"
+    try:
+        p = subprocess.run([exe, "-f", "-o", "/dev/null", "--seccomp-bpf", "-e", "trace=write", "true"],
+                           check=False, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"strace does not run: {exc}"
+    if p.returncode != 0:
+        return f"strace cannot trace in this environment (ptrace/seccomp refused?): {p.stderr.strip()[:300]}"
+    return None
+
+
+def wrap(cmd: list[str], trace_file: Path | str) -> list[str]:
+    """``cmd`` run under strace, recording :data:`SYSCALLS` of every thread into ``trace_file``.
+
+    strace forwards no signal of its own (``-o FILE PROG`` blocks fatal signals in strace), so
+    stop the traced server by signalling its process group or its own pid, not strace's."""
+    exe = shutil.which("strace") or "strace"
+    return [exe, "-f", "--seccomp-bpf", "-yy", "-s", "32", "-e", "trace=" + ",".join(SYSCALLS), "-o", str(trace_file), *cmd]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m deploy.trace", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    ck = sub.add_parser("check", help="judge a trace file against the no-disk promise")
+    ck.add_argument("trace")
+    ck.add_argument("--log", action="append", default=[], help="the traced process's inherited log file (repeatable)")
+    args = ap.parse_args(argv)
+    report = check(parse(args.trace), args.log, {"python": sys.prefix})
+    print(report.summary())
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
