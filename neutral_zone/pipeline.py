@@ -257,7 +257,7 @@ def _checked(stream: Iterator[pb.PointChunk], party: str, step: str, chain: _Cha
         if not chain.failed.is_set():
             chain.fail(rpc_error(party, step, exc))
     except ZhongliError as exc:
-        chain.fail(exc)
+        chain.fail(ProtocolError(f"party '{party}' sent malformed points: {exc}") if isinstance(exc, ProtocolError) else exc)
 
 
 def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray], chain: _Chain) -> Iterator[pb.PointChunk]:
@@ -275,7 +275,7 @@ def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray],
         if not chain.failed.is_set():
             chain.fail(rpc_error(party, "blinding another party's points", exc))
     except ZhongliError as exc:
-        chain.fail(exc)
+        chain.fail(ProtocolError(f"party '{party}' sent malformed points: {exc}") if isinstance(exc, ProtocolError) else exc)
 
 
 class MemoryBudget:
@@ -333,6 +333,10 @@ def pull_columns(
                 raise ProtocolError(f"party '{c.name}' sent {at} rows, its header announced {rows}")
         except grpc.RpcError as exc:
             raise rpc_error(c.name, "column upload", exc) from None
+        except ProtocolError as exc:
+            if f"party '{c.name}'" in str(exc):
+                raise
+            raise ProtocolError(f"party '{c.name}' sent a malformed column stream: {exc}") from None
         t.schema, t.id_index, t.columns = schema, id_index, cols
         progress(f"columns received from '{c.name}': {rows:,} rows × {len(schema)} columns", 1.0)
 

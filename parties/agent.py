@@ -89,14 +89,15 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
     @guarded("zone")
     def Prepare(self, request: pb.PrepareRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.PrepareResponse:
         self._only_zone(peer)
-        if not request.session_id or len(request.session_id) > 64:
-            raise InvalidInput("session_id must be 1-64 characters")
+        if not _SAFE_ID.fullmatch(request.session_id):
+            # Session ids go into this party's log and messages: no line breaks or paths.
+            raise InvalidInput("session_id must be 1-64 letters, digits, '-' and '_'")
         wanted = serde.PB_TO_ID_TYPE.get(request.id_type)
         if wanted != self.cfg.id_type:
             raise InvalidInput(
                 f"session matches on ID type '{wanted}', but party '{self.cfg.name}' holds '{self.cfg.id_type}' IDs"
             )
-        self.sessions.reserve_check()
+        self.sessions.reserve_check(request.session_id)
         ttl = min(float(request.ttl_seconds or self.cfg.session_ttl_seconds), float(self.cfg.session_ttl_seconds))
         s = prepare(self.cfg, request.session_id, ttl, self._encrypt if self.paillier_n else None)
         self.sessions.put(s)

@@ -20,7 +20,7 @@ import numpy as np
 from parties.config import PartyConfig
 from parties.source import EncodedColumn, load
 from protocols.errors import DataError
-from protocols.errors import NotFound, ResourceLimit, SessionExpired
+from protocols.errors import NotFound, ProtocolError, ResourceLimit, SessionExpired
 from protocols.psi import POINT_BYTES, SessionKey, hash_ids
 
 log = logging.getLogger(__name__)
@@ -151,28 +151,33 @@ class SessionStore:
         self._lock = threading.Lock()
         self._max = max_sessions
 
-    def reserve_check(self) -> None:
+    def reserve_check(self, session_id: str | None = None) -> None:
+        """Refuse a Prepare before any work: a session id already held, or no room."""
         self.reap()
         with self._lock:
-            if len(self._sessions) >= self._max:
-                raise ResourceLimit(f"this agent already holds {self._max} open sessions; close one first")
+            self._refusal(session_id)
+
+    def _refusal(self, session_id: str | None) -> None:
+        # A replayed Prepare is refused, not re-run: a fresh key and shuffle mid-session would
+        # leave pseudonyms computed before and columns streamed after silently misaligned.
+        if session_id is not None and session_id in self._sessions:
+            raise ProtocolError(
+                f"session '{session_id}' is already prepared at this party; a Prepare is not replayed "
+                "(end the session first)"
+            )
+        if len(self._sessions) >= self._max:
+            raise ResourceLimit(f"this agent already holds {self._max} open sessions; close one first")
 
     def put(self, s: PartySession) -> None:
-        with self._lock:
-            # Checked again here: two Prepare calls can pass reserve_check at the same time.
-            if s.session_id not in self._sessions and len(self._sessions) >= self._max:
-                over = True
-            else:
-                over = False
-                old = self._sessions.pop(s.session_id, None)
+        try:
+            with self._lock:
+                # Checked again here: two Prepare calls can pass reserve_check at the same time.
+                self._refusal(s.session_id)
                 self._sessions[s.session_id] = s
-        if over:
+        except (ProtocolError, ResourceLimit):
             with s.lock:
                 s.purge()
-            raise ResourceLimit(f"this agent already holds {self._max} open sessions; close one first")
-        if old is not None:
-            with old.lock:
-                old.purge()
+            raise
 
     def get(self, session_id: str) -> PartySession:
         with self._lock:

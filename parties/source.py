@@ -115,7 +115,9 @@ def load(cfg: PartyConfig) -> LoadedData:
             f"party '{cfg.name}': column(s) {', '.join(repr(m) for m in missing)} named in the config "
             f"are not in {where}{hint}"
         )
-    ids = normalise(frame[cfg.id_column], cfg.id_type)
+    # Blank cells are invalid IDs; they are filled before normalising because protocols.ids
+    # fails on missing values for some ID types (device_id).
+    ids = normalise(frame[cfg.id_column].astype("string").fillna(""), cfg.id_type)
     if not ids.notna().any():
         # Single invalid IDs are counted, never fatal; but when not one is valid the config points
         # at the wrong column or ID type, and a session would silently match nobody.

@@ -17,12 +17,12 @@ import pandas as pd
 ID_TYPES = ("phone", "email", "device_id")
 
 _PHONE_PUNCT = r"[\s\-\.\(\)\u00a0\u3000]"
-_PHONE_PREFIX = r"^(?:\+86|0086|86)(?=1\d{10}$)"
-_PHONE_VALID = r"^1[3-9]\d{9}$"
+_PHONE_PREFIX = r"^(?:\+86|0086|86)(?=1[0-9]{10}$)"
+_PHONE_VALID = r"^1[3-9][0-9]{9}$"  # ASCII digits only: other scripts' digits never match
 _EMAIL_VALID = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
 _UUID = r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
 _HEX_ID = r"^(?:[0-9A-F]{32}|[0-9A-F]{64})$"
-_IMEI = r"^\d{15}$"
+_IMEI = r"^[0-9]{15}$"
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -39,5 +39,5 @@ def normalise(raw: pd.Series, id_type: str) -> pd.Series:
         valid = s.str.fullmatch(_EMAIL_VALID)
     else:
         s = s.str.strip().str.upper()
-        valid = (s.str.fullmatch(_UUID) | s.str.fullmatch(_HEX_ID) | s.str.fullmatch(_IMEI)) & (s != _ZERO_UUID)
+        valid = (s.str.fullmatch(_UUID) | s.str.fullmatch(_HEX_ID) | s.str.fullmatch(_IMEI)).fillna(False) & (s != _ZERO_UUID).fillna(False)
     return s.where(valid.fillna(False).astype(bool), pd.NA)
