@@ -71,13 +71,15 @@ class ZoneClient:
 
     def wait_computed(self, release_id: str, timeout: float = 3600) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        pause = 0.02  # most jobs finish in milliseconds; back off to 0.25 s for long ones
         while True:
             info = self.release(release_id)
             if info["status"] != "running":
                 return info
             if time.monotonic() > deadline:
                 raise ZhongliError(f"release {release_id} still running after {timeout:.0f}s")
-            time.sleep(0.25)
+            time.sleep(pause)
+            pause = min(0.25, pause * 1.5)
 
     def fetch(self, release_id: str, auditor_keys: dict[str, bytes] | None = None, required: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
         """Fetch an approved release; returns (release info, payload). If ``auditor_keys`` are given,
