@@ -189,19 +189,24 @@ def open_ready(client: ZoneClient) -> str:
     return sid
 
 
-# --- A: the whole flow, traced -----------------------------------------------------------------
-
-
-@needs_strace
-@pytest.mark.e2e
-def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
+def traced_world(tmp_path: Path) -> tuple[Path, Path, Any, Path, Path, Any]:
+    """A world, its snapshot before the run, and empty folders for traces and the zone's cwd."""
     topology = make_world(tmp_path)
     world = topology.parent
     before = snapshot(world)
     traces, cwd = tmp_path / "traces", tmp_path / "zone-cwd"
     traces.mkdir()
     cwd.mkdir()
-    topo = load_topology(topology)
+    return topology, world, before, traces, cwd, load_topology(topology)
+
+
+# --- A: the whole flow, traced -----------------------------------------------------------------
+
+
+@needs_strace
+@pytest.mark.e2e
+def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
+    topology, world, before, traces, cwd, topo = traced_world(tmp_path)
     auditors = topo.by_role("auditor")
     keys = {a.name: load_public_hex(world / "keys" / f"{a.name}.pub") for a in auditors}
     fetched: dict[str, dict[str, Any]] = {}
@@ -237,13 +242,7 @@ def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
 @needs_strace
 @pytest.mark.e2e
 def test_zone_killed_mid_job_leaves_nothing_and_a_fresh_zone_serves(tmp_path: Path) -> None:
-    topology = make_world(tmp_path)
-    world = topology.parent
-    before = snapshot(world)
-    traces, cwd = tmp_path / "traces", tmp_path / "zone-cwd"
-    traces.mkdir()
-    cwd.mkdir()
-    topo = load_topology(topology)
+    topology, world, before, traces, cwd, topo = traced_world(tmp_path)
     with TracedCluster(topo, world / "logs", traces, cwd) as cluster:
         zone_log = cluster.zone().log_path
         with zone_client(topology) as client:
