@@ -62,7 +62,7 @@ def policy_for(svc: Service, quorum: int | None = None, *, name: str = "demo", b
         name=name,
         auditors=[PolicyAuditor(name=n, public_key=k) for n, k in keys.items()],
         quorum=quorum if quorum is not None else svc.config.approvals_required,
-        dp=DpPolicy(enabled=True, epsilon_per_release=0.5, budget_per_recipient=budget),
+        dp=DpPolicy(enabled=True, epsilon_per_release=0.5, budget_per_requester=budget),
     )
 
 
