@@ -6,7 +6,7 @@ the RPC, the gRPC status and the server's explanation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,8 @@ class AuditClient:
             raise AuditCallError(rpc, code, details) from None
 
     def submit_release(self, record: audit_pb2.ReleaseRecord) -> audit_pb2.SubmitReleaseResponse:
-        """Record a new release (zone only). Its status comes back ``pending`` or ``refused``."""
+        """Record a new release (zone only). Its status comes back ``pending``, ``refused`` or
+        ``failed``."""
         response: audit_pb2.SubmitReleaseResponse = self._call(
             "SubmitRelease", self._stub.SubmitRelease, audit_pb2.SubmitReleaseRequest(release=record)
         )
@@ -113,6 +114,20 @@ class AuditClient:
         )
         return list(response.releases)
 
+    def list_releases(
+        self, statuses: Iterable[str] = (), requester: str = "", limit: int = 0
+    ) -> list[audit_pb2.ReleaseRecord]:
+        """Releases newest first, with their requester and the zone's reason (auditors only).
+
+        Args:
+            statuses: Only these statuses, e.g. ``("refused", "failed")``; empty for all.
+            requester: Only releases this party asked for; empty for all.
+            limit: At most this many; 0 for the service's default (200).
+        """
+        request = audit_pb2.ListReleasesRequest(statuses=list(statuses), requester=requester, limit=limit)
+        response: audit_pb2.ListReleasesResponse = self._call("ListReleases", self._stub.ListReleases, request)
+        return list(response.releases)
+
     def get_release(self, release_id: str) -> audit_pb2.GetReleaseResponse:
         """A release's record, current status and every signed decision on it."""
         response: audit_pb2.GetReleaseResponse = self._call(
@@ -132,12 +147,14 @@ class AuditClient:
     ) -> audit_pb2.DecideResponse:
         key = load_private(key_path)
         # Sign the digest the service holds for this release; the zone checks the same digest
-        # against the payload it is about to release, so a wrong digest releases nothing.
+        # against the payload it is about to release, so a wrong digest releases nothing. A
+        # refused or failed release may have no digest: nothing to sign, and the service answers
+        # why it cannot be decided.
         digest = bytes.fromhex(self.get_release(release_id).release.digest)
         decision = audit_pb2.SignedDecision(
             auditor=auditor_name,
             public_key=key_info(key).public_key,
-            signature=sign_decision(key, verdict, digest),
+            signature=sign_decision(key, verdict, digest) if digest else b"",
             verdict=verdict,
             reason=reason,
         )

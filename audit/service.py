@@ -1,10 +1,12 @@
 """The audit service: the release gate's record keeper, the auditors' desk, the register of
 collaboration policies and the differential-privacy budget ledger.
 
-The neutral zone submits every release (metadata, checks and digest, never the payload), its
-session events, the policy it runs under and every ε it spends; auditors list pending releases,
-read one, and approve or reject it with an Ed25519 signature; anyone with the right role can ask
-for the log to be verified. Every entry is signed by the service's own key (``audit.log``).
+The neutral zone submits every release (metadata, checks and digest, never the payload), including
+those refused by its checks and those whose job failed, its session events, the policy it runs
+under and every ε it spends; auditors list pending releases, list refused and failed ones with
+their reasons, read one, and approve or reject it with an Ed25519 signature; anyone with the
+right role can ask for the log to be verified. Every entry is signed by the service's own key
+(``audit.log``).
 
 Who may call what (by the role in the caller's certificate, checked before any work):
 
@@ -17,6 +19,7 @@ RecordEvent    zone                ``zone_name`` only; a ``session_opened`` even
 RecordPolicy   zone                ``zone_name`` only; idempotent per digest
 SpendBudget    zone                ``zone_name`` only
 ListPending    auditor
+ListReleases   auditor             any status, with the zone's reason for a refusal
 GetRelease     auditor, zone
 GetPolicy      auditor, zone
 GetBudget      auditor, zone
@@ -25,8 +28,10 @@ VerifyLog      auditor, zone
 ExportLog      auditor             streams every entry, for ``zhongli audit export``
 =============  ==================  ==============================================
 
-Release rules: a release whose automatic checks failed is ``refused`` and can never be approved;
-otherwise it is ``pending`` until ``approvals_required`` distinct configured auditors approved it
+Release rules: a release whose automatic checks failed is ``refused``, and one whose job failed is
+``failed``; neither can ever be approved (their digest may be empty: nothing was computed, or
+nothing will be shown), and the zone's ``reason`` for them is for auditors' eyes. Otherwise a
+release is ``pending`` until ``approvals_required`` distinct configured auditors approved it
 with their configured keys (``approved``), one auditor rejected it (``rejected``), or its
 ``expires_at_ms`` passed (``expired``). A signature by an unknown key, over another digest, or a
 second decision by the same auditor is refused and counts for nothing. What an auditor signs is
@@ -124,7 +129,12 @@ STATUS_REFUSED = "refused"
 STATUS_APPROVED = "approved"
 STATUS_REJECTED = "rejected"
 STATUS_EXPIRED = "expired"
-STATUSES = (STATUS_PENDING, STATUS_REFUSED, STATUS_APPROVED, STATUS_REJECTED, STATUS_EXPIRED)
+STATUS_FAILED = "failed"
+STATUSES = (STATUS_PENDING, STATUS_REFUSED, STATUS_FAILED, STATUS_APPROVED, STATUS_REJECTED, STATUS_EXPIRED)
+# Statuses a release can be submitted with; the others only follow from decisions and time.
+SUBMITTED_STATUSES = (STATUS_PENDING, STATUS_REFUSED, STATUS_FAILED)
+# Final from submission: nothing to approve.
+NEVER_APPROVED = (STATUS_REFUSED, STATUS_FAILED)
 
 RELEASE_KINDS = (KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES)
 
@@ -133,6 +143,11 @@ RELEASE_KINDS = (KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES)
 MAX_SUMMARY_BYTES = 256 * 1024
 MAX_DETAIL_BYTES = 16 * 1024
 MAX_REASON_CHARS = 2000
+# The zone's reason for a refused or failed release: a few sentences naming checks, counts and
+# ids. The cap keeps a misbehaving zone from filling the log with data under the reason's name.
+MAX_RELEASE_REASON_CHARS = 4000
+MAX_LIST = 1000
+DEFAULT_LIST = 200
 MAX_POLICY_BYTES = 64 * 1024
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
@@ -154,6 +169,12 @@ def _hex64(value: str, field: str) -> str:
     if not _HEX64.match(value):
         raise InvalidInput(f"{field} must be 64 hex digits (a SHA-256)")
     return value
+
+
+def _list_limit(limit: int) -> int:
+    if limit > MAX_LIST:
+        raise InvalidInput(f"limit is {limit}; at most {MAX_LIST} per call (0 means {DEFAULT_LIST})")
+    return limit or DEFAULT_LIST
 
 
 def _now_ms() -> int:
@@ -188,25 +209,38 @@ def _json_field(text: str, field: str, limit: int) -> Any:
 def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
     """Validate a submitted release record and turn it into its log body.
 
-    The submitted status is honoured only to refuse: ``refused``, or any failed check, gives
-    ``refused``; everything else starts ``pending``.
+    The submitted status is honoured only to end a release early: ``failed`` stays ``failed``;
+    ``refused``, or any failed check, gives ``refused``; everything else starts ``pending``. A
+    refused or failed release may come without a digest (nothing was computed, or nothing is
+    shown); a pending one needs its digest, which is what auditors sign.
 
     Raises:
         InvalidInput: a missing or malformed field, named.
     """
-    digest = pb.digest.lower()
-    if not _HEX64.match(digest):
-        raise InvalidInput("digest must be 64 hex digits (the release's SHA-256)")
-    if pb.kind not in RELEASE_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(RELEASE_KINDS)}, got '{pb.kind[:40]}'")
-    if pb.status not in ("", STATUS_PENDING, STATUS_REFUSED):
-        raise InvalidInput(f"a release is submitted as 'pending' or 'refused', not '{pb.status[:40]}'")
+    if pb.status not in ("", *SUBMITTED_STATUSES):
+        raise InvalidInput(
+            f"a release is submitted as {', '.join(repr(s) for s in SUBMITTED_STATUSES)}, not '{pb.status[:40]}'"
+        )
     checks = []
     for i, c in enumerate(pb.checks):
         if not c.name:
             raise InvalidInput(f"checks[{i}].name is empty")
         checks.append({"name": c.name, "passed": bool(c.passed), "detail": c.detail})
-    failed = pb.status == STATUS_REFUSED or any(not c["passed"] for c in checks)
+    if pb.status == STATUS_FAILED:
+        status = STATUS_FAILED
+    elif pb.status == STATUS_REFUSED or any(not c["passed"] for c in checks):
+        status = STATUS_REFUSED
+    else:
+        status = STATUS_PENDING
+    digest = pb.digest.strip().lower()
+    if (digest or status == STATUS_PENDING) and not _HEX64.match(digest):
+        raise InvalidInput(
+            "digest must be 64 hex digits (the release's SHA-256); only a refused or failed release may omit it"
+        )
+    if pb.kind not in RELEASE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(RELEASE_KINDS)}, got '{pb.kind[:40]}'")
+    if len(pb.reason) > MAX_RELEASE_REASON_CHARS:
+        raise InvalidInput(f"release.reason is {len(pb.reason)} characters; the limit is {MAX_RELEASE_REASON_CHARS}")
     expires = int(pb.expires_at_ms)
     if expires and pb.created_at_ms and expires <= pb.created_at_ms:
         raise InvalidInput("release.expires_at_ms must be after created_at_ms (or 0 for no expiry)")
@@ -216,9 +250,11 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
         "job": _ident(pb.job, "release.job"),
         "kind": pb.kind,
         "recipient": _ident(pb.recipient, "release.recipient"),
+        "requester": _ident(pb.requester, "release.requester") if pb.requester else "",
         "digest": digest,
         "checks": checks,
-        "status": STATUS_REFUSED if failed else STATUS_PENDING,
+        "status": status,
+        "reason": pb.reason.strip(),
         "summary": _json_field(pb.summary_json, "release.summary_json", MAX_SUMMARY_BYTES),
         "created_at_ms": int(pb.created_at_ms),
         "expires_at_ms": expires,
@@ -227,7 +263,8 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
 
 def record_to_pb(view: ReleaseView, summary: Any = None) -> audit_pb2.ReleaseRecord:
     """The release record as the wire shows it, with its current status. ``summary`` comes from
-    the desk's memory: the log itself holds only its digest."""
+    the desk's memory: the log itself holds only its digest. Records logged before ``requester``
+    and ``reason`` existed show them empty."""
     r = view.record
     return audit_pb2.ReleaseRecord(
         release_id=r["release_id"],
@@ -241,6 +278,8 @@ def record_to_pb(view: ReleaseView, summary: Any = None) -> audit_pb2.ReleaseRec
         summary_json="" if summary is None else canonical_json(summary).decode(),
         created_at_ms=int(r.get("created_at_ms", 0)),
         expires_at_ms=int(r.get("expires_at_ms", 0)),
+        requester=str(r.get("requester", "")),
+        reason=str(r.get("reason", "")),
     )
 
 
@@ -386,6 +425,32 @@ class AuditDesk:
             views = [self._expire_if_due(v) for v in self.log.releases(STATUS_PENDING)]
         return [v for v in views if v.status == STATUS_PENDING]
 
+    def releases(self, statuses: Sequence[str] = (), requester: str = "", limit: int = 0) -> list[ReleaseView]:
+        """Releases newest first, by current status (pending ones past expiry are logged as expired
+        first, as everywhere).
+
+        Args:
+            statuses: Only these statuses (empty: all).
+            requester: Only releases this party asked for (empty: all).
+            limit: At most this many (0: :data:`DEFAULT_LIST`).
+
+        Raises:
+            InvalidInput: an unknown status, or a limit above :data:`MAX_LIST`.
+        """
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise InvalidInput(f"unknown status '{unknown[0][:40]}'; statuses are {', '.join(STATUSES)}")
+        limit = _list_limit(limit)
+        with self._lock:
+            views = [self._expire_if_due(v) for v in self.log.releases()]
+        out = []
+        for v in reversed(views):
+            if (not statuses or v.status in statuses) and (not requester or v.record.get("requester") == requester):
+                out.append(v)
+                if len(out) == limit:
+                    break
+        return out
+
     def _approvers(self, decisions: Sequence[Mapping[str, Any]]) -> set[str]:
         """Auditors whose approval counts: configured now, and with the key configured now."""
         return {
@@ -445,6 +510,10 @@ class AuditDesk:
             )
         with self._lock:
             view = self._current(release_id)
+            if view.status in NEVER_APPROVED:
+                # Before the signature: a refused or failed release may have no digest to sign.
+                why = "was refused by its automatic checks" if view.status == STATUS_REFUSED else "failed"
+                raise PolicyViolation(f"release '{release_id}' {why}; it can never be approved")
             digest = bytes.fromhex(view.record["digest"])
             if not signature_valid(public_key, signature, signed_message(verdict, digest)):
                 raise PeerNotAllowed(
@@ -454,10 +523,6 @@ class AuditDesk:
             if any(d["auditor"] == caller for d in view.decisions):
                 raise InvalidInput(f"auditor '{caller}' already decided on release '{release_id}'")
             if view.status != STATUS_PENDING:
-                if view.status == STATUS_REFUSED:
-                    raise PolicyViolation(
-                        f"release '{release_id}' was refused by its automatic checks; it can never be approved"
-                    )
                 if view.status == STATUS_EXPIRED:
                     raise PolicyViolation(
                         f"release '{release_id}' expired at {_when(int(view.record['expires_at_ms']))} with "
@@ -740,6 +805,15 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.ListPendingRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.ListPendingResponse:
         return audit_pb2.ListPendingResponse(releases=[record_to_pb(v, self.desk.summary(v.release_id)) for v in self.desk.pending()])
+
+    @guarded("auditor")
+    def ListReleases(  # type: ignore[override]
+        self, request: audit_pb2.ListReleasesRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> audit_pb2.ListReleasesResponse:
+        requester = _ident(request.requester, "requester") if request.requester else ""
+        views = self.desk.releases(list(request.statuses), requester, int(request.limit))
+        # No summaries: a list of up to 1,000 could carry 256 KiB each; GetRelease shows one.
+        return audit_pb2.ListReleasesResponse(releases=[record_to_pb(v) for v in views])
 
     @guarded("auditor", "zone")
     def GetRelease(  # type: ignore[override]

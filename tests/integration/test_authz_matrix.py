@@ -127,6 +127,7 @@ AUDIT_RPCS: dict[str, Rule] = {
     "Decide": Rule(("auditor",)),
     "VerifyLog": Rule(("auditor", "zone"), zone_named=True),
     "ExportLog": Rule(("auditor",)),
+    "ListReleases": Rule(("auditor",)),
 }
 
 # Minimal requests where the empty message would not do; every other RPC gets its empty request.

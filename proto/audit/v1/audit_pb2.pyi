@@ -17,7 +17,7 @@ class Check(_message.Message):
     def __init__(self, name: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ReleaseRecord(_message.Message):
-    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "digest", "checks", "status", "summary_json", "created_at_ms", "expires_at_ms")
+    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "digest", "checks", "status", "summary_json", "created_at_ms", "expires_at_ms", "requester", "reason")
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,8 @@ class ReleaseRecord(_message.Message):
     SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     release_id: str
     session_id: str
     job: str
@@ -40,7 +42,9 @@ class ReleaseRecord(_message.Message):
     summary_json: str
     created_at_ms: int
     expires_at_ms: int
-    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., status: _Optional[str] = ..., summary_json: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+    requester: str
+    reason: str
+    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., status: _Optional[str] = ..., summary_json: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., requester: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SignedDecision(_message.Message):
     __slots__ = ("auditor", "public_key", "signature", "verdict", "reason")
@@ -223,6 +227,22 @@ class GetBudgetResponse(_message.Message):
     charges: int
     last_limit: float
     def __init__(self, spent: _Optional[float] = ..., charges: _Optional[int] = ..., last_limit: _Optional[float] = ...) -> None: ...
+
+class ListReleasesRequest(_message.Message):
+    __slots__ = ("statuses", "requester", "limit")
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    statuses: _containers.RepeatedScalarFieldContainer[str]
+    requester: str
+    limit: int
+    def __init__(self, statuses: _Optional[_Iterable[str]] = ..., requester: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListReleasesResponse(_message.Message):
+    __slots__ = ("releases",)
+    RELEASES_FIELD_NUMBER: _ClassVar[int]
+    releases: _containers.RepeatedCompositeFieldContainer[ReleaseRecord]
+    def __init__(self, releases: _Optional[_Iterable[_Union[ReleaseRecord, _Mapping]]] = ...) -> None: ...
 
 class ExportLogRequest(_message.Message):
     __slots__ = ("from_seq",)

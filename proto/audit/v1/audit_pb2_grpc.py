@@ -89,6 +89,11 @@ class AuditServiceStub:
                 request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.SerializeToString,
                 response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.FromString,
                 _registered_method=True)
+        self.ListReleases = channel.unary_unary(
+                '/zhongli.audit.v1.AuditService/ListReleases',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -160,6 +165,12 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReleases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -217,6 +228,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ExportLog,
                     request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.FromString,
                     response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.SerializeToString,
+            ),
+            'ListReleases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReleases,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -516,6 +532,33 @@ class AuditService:
             '/zhongli.audit.v1.AuditService/ExportLog',
             proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.SerializeToString,
             proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReleases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/ListReleases',
+            proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesResponse.FromString,
             options,
             channel_credentials,
             insecure,
