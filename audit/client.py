@@ -97,6 +97,41 @@ class AuditClient:
         )
         return response
 
+    def admit_request(
+        self, requester: str, session_id: str, release_id: str, job: str, params_sha256: str, policy_digest: str
+    ) -> audit_pb2.AdmitRequestResponse:
+        """Log a job request and count it against the requester's hourly limit (zone only).
+
+        Every request is admitted here, whatever becomes of it. Over the limit is not an error:
+        the answer says ``admitted=False`` and the zone refuses the job itself.
+
+        Args:
+            requester: The party that asked for the job.
+            session_id: The session the request names ("" if none).
+            release_id: The zone's id for this request; admitted once.
+            job: The job name as asked (it may be unknown to the zone).
+            params_sha256: Hex SHA-256 of the params as sent, or "".
+            policy_digest: A recorded policy; its ``requests.per_hour`` is the limit.
+        """
+        request = audit_pb2.AdmitRequestRequest(
+            requester=requester, session_id=session_id, release_id=release_id, job=job,
+            params_sha256=params_sha256, policy_digest=policy_digest,
+        )
+        response: audit_pb2.AdmitRequestResponse = self._call("AdmitRequest", self._stub.AdmitRequest, request)
+        return response
+
+    def list_requests(self, requester: str = "", since_ms: int = 0, limit: int = 0) -> list[audit_pb2.JobRequest]:
+        """The job-request log newest first (auditors only).
+
+        Args:
+            requester: Only this party's requests; empty for all.
+            since_ms: Only requests at or after this time (ms since the epoch); 0 for all.
+            limit: At most this many; 0 for the service's default (200).
+        """
+        request = audit_pb2.ListRequestsRequest(requester=requester, since_ms=since_ms, limit=limit)
+        response: audit_pb2.ListRequestsResponse = self._call("ListRequests", self._stub.ListRequests, request)
+        return list(response.requests)
+
     def record_event(
         self, session_id: str, event: str, detail: Mapping[str, Any] | None = None
     ) -> audit_pb2.RecordEventResponse:

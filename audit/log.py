@@ -16,9 +16,9 @@ key; every later entry must be signed by that key. Verification takes the key fr
 it is given one to expect (``--service-pub``): only a key known from elsewhere catches a log that
 was rewritten *entirely*, genesis included, and re-signed with another key.
 
-The state of a release (its record, decisions and status), the recorded policies and the ε budget
-ledger are not kept in second tables; they are replayed from the entries, so there is nothing
-that could disagree with the chain.
+The state of a release (its record, decisions and status), the recorded policies, the ε budget
+ledger and the job requests counted against a rate limit are not kept in second tables; they are
+replayed from the entries, so there is nothing that could disagree with the chain.
 
 What verification catches, and what it needs:
 
@@ -72,6 +72,7 @@ KIND_RELEASE_EXPIRED = "release_expired"
 KIND_SESSION_EVENT = "session_event"
 KIND_POLICY_RECORDED = "policy_recorded"
 KIND_BUDGET_SPENT = "budget_spent"
+KIND_JOB_REQUESTED = "job_requested"
 KINDS = (
     KIND_LOG_OPENED,
     KIND_RELEASE_SUBMITTED,
@@ -80,6 +81,7 @@ KINDS = (
     KIND_SESSION_EVENT,
     KIND_POLICY_RECORDED,
     KIND_BUDGET_SPENT,
+    KIND_JOB_REQUESTED,
 )
 _RELEASE_KINDS = (KIND_RELEASE_SUBMITTED, KIND_RELEASE_DECIDED, KIND_RELEASE_EXPIRED)
 
@@ -96,6 +98,8 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_by_release ON entries (release_id, seq);
 CREATE INDEX IF NOT EXISTS entries_by_kind ON entries (kind, seq);
+-- Rate limits and budget periods count one kind's entries in a time window.
+CREATE INDEX IF NOT EXISTS entries_by_kind_time ON entries (kind, ts_ms);
 -- Guards against our own bugs, not against someone holding the file: the chain covers that.
 CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -570,13 +574,18 @@ class AuditLog:
         log.info("audit entry %d: %s %s", entry.seq, kind, release_id or "-")
         return entry
 
-    def entries(self, release_id: str | None = None, *, kind: str | None = None, from_seq: int = 0) -> list[Entry]:
-        """Entries in order: all of them, or only one release's, or only one kind's."""
+    def entries(
+        self, release_id: str | None = None, *, kind: str | None = None, from_seq: int = 0, since_ms: int | None = None
+    ) -> list[Entry]:
+        """Entries in order: all of them, or only one release's, or only one kind's; with
+        ``since_ms``, only those stamped at or after that time."""
         query, args = f"SELECT {_COLUMNS} FROM entries WHERE seq >= ?", list[object]([from_seq])
         if release_id is not None:
             query, args = query + " AND release_id = ?", [*args, release_id]
         if kind is not None:
             query, args = query + " AND kind = ?", [*args, kind]
+        if since_ms is not None:
+            query, args = query + " AND ts_ms >= ?", [*args, since_ms]
         with self._lock:
             rows = list(self._conn.execute(query + " ORDER BY seq", args))
         return [Entry(*row) for row in rows]

@@ -14,12 +14,14 @@ Who may call what (by the role in the caller's certificate, checked before any w
 RPC            roles               also
 =============  ==================  ==============================================
 SubmitRelease  zone                the certificate name must be ``zone_name``
+AdmitRequest   zone                ``zone_name`` only; names a recorded policy
 RecordEvent    zone                ``zone_name`` only; a ``session_opened`` event that
                                    names a ``policy_digest`` needs that policy recorded
 RecordPolicy   zone                ``zone_name`` only; idempotent per digest
 SpendBudget    zone                ``zone_name`` only
 ListPending    auditor
 ListReleases   auditor             any status, with the zone's reason for a refusal
+ListRequests   auditor             the job-request log
 GetRelease     auditor, zone
 GetPolicy      auditor, zone
 GetBudget      auditor, zone
@@ -36,6 +38,16 @@ with their configured keys (``approved``), one auditor rejected it (``rejected``
 ``expires_at_ms`` passed (``expired``). A signature by an unknown key, over another digest, or a
 second decision by the same auditor is refused and counts for nothing. What an auditor signs is
 defined in :mod:`audit.keys`.
+
+Job requests: the zone admits *every* job request here before it acts on it (a request that
+will fail or be refused counts too, or a requester could probe for free). ``AdmitRequest`` counts
+the requester's ``job_requested`` entries of the last hour and appends a new one under the desk's
+lock, so the count and the entry cannot interleave with another request; the limit is the
+recorded policy's ``requests.per_hour``, never a number the zone sends. A request over the limit
+is logged with ``admitted: false`` and answered normally: the zone refuses the job itself.
+
+Time: every entry is stamped by the desk's clock (tests pass their own), so the windows and
+periods counted over ``ts_ms`` move with it.
 
 Expiry is observed lazily: the first call that reads a pending release past its expiry (GetRelease,
 ListPending, Decide) appends a ``release_expired`` entry, so the log says when the release ended and
@@ -72,7 +84,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from pydantic import ValidationError
@@ -88,6 +100,7 @@ from audit.keys import (
 )
 from audit.log import (
     KIND_BUDGET_SPENT,
+    KIND_JOB_REQUESTED,
     KIND_POLICY_RECORDED,
     KIND_RELEASE_DECIDED,
     KIND_RELEASE_EXPIRED,
@@ -148,6 +161,7 @@ MAX_REASON_CHARS = 2000
 MAX_RELEASE_REASON_CHARS = 4000
 MAX_LIST = 1000
 DEFAULT_LIST = 200
+HOUR_MS = 3_600_000
 MAX_POLICY_BYTES = 64 * 1024
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
@@ -283,6 +297,15 @@ def record_to_pb(view: ReleaseView, summary: Any = None) -> audit_pb2.ReleaseRec
     )
 
 
+def job_request_to_pb(e: Entry) -> audit_pb2.JobRequest:
+    """A ``job_requested`` entry as the wire shows it to auditors."""
+    b = e.data()
+    return audit_pb2.JobRequest(
+        seq=e.seq, ts_ms=e.ts_ms, requester=b["requester"], session_id=b["session_id"], release_id=b["release_id"],
+        job=b["job"], admitted=bool(b["admitted"]), in_window=int(b["in_window"]),
+    )
+
+
 def decision_to_pb(body: Mapping[str, Any]) -> audit_pb2.SignedDecision:
     """A logged decision as the wire shows it (the zone re-verifies the signature itself)."""
     return audit_pb2.SignedDecision(
@@ -295,6 +318,15 @@ def decision_to_pb(body: Mapping[str, Any]) -> audit_pb2.SignedDecision:
 
 
 # --- the rules ----------------------------------------------------------------------------------
+
+
+class Admission(NamedTuple):
+    """What :meth:`AuditDesk.admit_request` logged: ``admitted`` is ``in_window <= limit``."""
+
+    seq: int
+    admitted: bool
+    in_window: int
+    limit: int
 
 
 def load_auditor_keys(auditors: Sequence[AuditorKey]) -> dict[str, bytes]:
@@ -342,6 +374,13 @@ class AuditDesk:
         # interleave between threads.
         self._lock = threading.Lock()
         self._summaries: dict[str, Any] = {}
+        # Recorded policies never change (the digest names them), so their parsed form is cached.
+        self._policies: dict[str, Policy] = {}
+
+    def _append(self, kind: str, release_id: str, body: dict[str, Any], now: int | None = None) -> Entry:
+        """Append an entry stamped by the desk's clock (or ``now``, read from it by the caller):
+        rate-limit windows and budget periods are counted in this time."""
+        return self.log.append(kind, release_id, body, ts_ms=self._clock() if now is None else now)
 
     # --- releases -------------------------------------------------------------------------------
 
@@ -363,7 +402,7 @@ class AuditDesk:
         with self._lock:
             if self.log.release(release_id) is not None:
                 raise InvalidInput(f"release '{release_id}' was submitted already; a release id is used once")
-            entry = self.log.append(KIND_RELEASE_SUBMITTED, release_id, record)
+            entry = self._append(KIND_RELEASE_SUBMITTED, release_id, record)
             if summary is not None:
                 self._summaries[release_id] = summary
         log.info("release %s submitted: %s (%d checks)", release_id, record["status"], len(record["checks"]))
@@ -387,7 +426,7 @@ class AuditDesk:
                     "the audit service has not recorded it (the zone records its policy at start-up)"
                 )
         body = {"session_id": session_id, "event": event, "detail": detail}
-        return self.log.append(KIND_SESSION_EVENT, "", body).seq
+        return self._append(KIND_SESSION_EVENT, "", body).seq
 
     def _expire_if_due(self, view: ReleaseView) -> ReleaseView:
         """Log ``release_expired`` for a pending release past its expiry (the lock is held)."""
@@ -396,7 +435,7 @@ class AuditDesk:
         if view.status != STATUS_PENDING or not expires or now < expires:
             return view
         body = {"status": STATUS_EXPIRED, "expires_at_ms": expires, "observed_at_ms": now}
-        entry = self.log.append(KIND_RELEASE_EXPIRED, view.release_id, body)
+        entry = self._append(KIND_RELEASE_EXPIRED, view.release_id, body, now)
         log.info("release %s expired (pending past %s)", view.release_id, _when(expires))
         return ReleaseView(record=view.record, decisions=view.decisions, status=STATUS_EXPIRED, last_seq=entry.seq)
 
@@ -543,7 +582,7 @@ class AuditDesk:
                 "reason": reason,
                 "status": status,
             }
-            entry = self.log.append(KIND_RELEASE_DECIDED, release_id, body)
+            entry = self._append(KIND_RELEASE_DECIDED, release_id, body)
         log.info("release %s: %s by %s -> %s", release_id, verdict, caller, status)
         return status, entry.seq
 
@@ -614,9 +653,125 @@ class AuditDesk:
             if existing is not None:
                 return existing.seq, True
             body = {"digest": digest, "name": policy.name, "version": policy.version, "policy": policy.model_dump(mode="json")}
-            entry = self.log.append(KIND_POLICY_RECORDED, "", body)
+            entry = self._append(KIND_POLICY_RECORDED, "", body)
         log.info("policy '%s' v%d recorded: %s", policy.name, policy.version, digest[:16])
         return entry.seq, False
+
+    def recorded_policy(self, digest: str, field: str = "policy_digest") -> tuple[str, Policy]:
+        """The recorded policy named by ``digest``, exactly as recorded, and its normalised digest.
+
+        Limits (requests per hour, ε budget, period) are read from here and never from the
+        caller: the zone names a policy that every party agreed to, it does not pick numbers.
+
+        Raises:
+            InvalidInput: ``digest`` is not 64 hex digits.
+            PolicyViolation: the policy is not recorded, or was recorded in an older format that
+                no longer reads back as the same policy (its limits would be guesses).
+        """
+        digest = _hex64(digest, field)
+        cached = self._policies.get(digest)
+        if cached is not None:
+            return digest, cached
+        entry = self.policy(digest)
+        if entry is None:
+            raise PolicyViolation(
+                f"policy {digest[:16]}... is not recorded at the audit service (the zone records its policy at start-up)"
+            )
+        try:
+            policy = Policy.model_validate(entry.data()["policy"])
+        except (ValueError, KeyError):
+            policy = None
+        # Defaults filled in for fields an older policy lacked would change its digest: then the
+        # limits were never agreed, and guessing them is not the audit service's call.
+        if policy is None or policy.digest() != digest:
+            raise PolicyViolation(
+                f"policy {digest[:16]}... (entry {entry.seq}) was recorded in an older format whose limits this "
+                "service cannot read; record the current policy and run sessions under it"
+            )
+        self._policies[digest] = policy
+        return digest, policy
+
+    # --- job requests -----------------------------------------------------------------------------
+
+    def admit_request(
+        self,
+        requester: str,
+        session_id: str,
+        release_id: str,
+        job: str,
+        params_sha256: str,
+        policy_digest: str,
+    ) -> Admission:
+        """Log a job request and count it against the requester's hourly rate limit.
+
+        Every request is logged, over the limit or not, and counts: a requester that keeps asking
+        stays refused until its older requests leave the window.
+
+        Args:
+            requester: The party that asked.
+            session_id: The session named in the request ("" if none).
+            release_id: The zone's id for this request (and for its release, if one is made).
+            job: The job name as asked.
+            params_sha256: Hex SHA-256 of the params as sent ("" if none).
+            policy_digest: A recorded policy; its ``requests.per_hour`` is the limit.
+
+        Returns:
+            The entry's seq, whether the request is within the limit, the requester's requests in
+            the last hour (ts in ``(now - 1 h, now]``, this one included), and the limit.
+
+        Raises:
+            InvalidInput: a malformed digest, or ``release_id`` admitted before.
+            PolicyViolation: the policy is not recorded.
+        """
+        if params_sha256:
+            params_sha256 = _hex64(params_sha256, "params_sha256")
+        digest, policy = self.recorded_policy(policy_digest)
+        limit = policy.requests.per_hour
+        with self._lock:
+            earlier = self.log.entries(release_id, kind=KIND_JOB_REQUESTED)
+            if earlier:
+                raise InvalidInput(
+                    f"request '{release_id}' was admitted already (entry {earlier[0].seq}); a release id is admitted once"
+                )
+            now = self._clock()
+            in_window = 1 + sum(
+                1
+                for e in self.log.entries(kind=KIND_JOB_REQUESTED, since_ms=now - HOUR_MS + 1)
+                if e.ts_ms <= now and e.data().get("requester") == requester
+            )
+            admitted = in_window <= limit
+            body = {
+                "requester": requester,
+                "session_id": session_id,
+                "release_id": release_id,
+                "job": job,
+                "params_sha256": params_sha256,
+                "policy_digest": digest,
+                "admitted": admitted,
+                "in_window": in_window,
+                "limit": limit,
+            }
+            entry = self._append(KIND_JOB_REQUESTED, release_id, body, now)
+        if admitted:
+            log.info("request %s by %s admitted (%d of %d this hour)", release_id, requester, in_window, limit)
+        else:
+            log.warning("request %s by %s over the rate limit (%d of %d this hour)", release_id, requester, in_window, limit)
+        return Admission(entry.seq, admitted, in_window, limit)
+
+    def requests(self, requester: str = "", since_ms: int = 0, limit: int = 0) -> list[Entry]:
+        """``job_requested`` entries newest first, optionally one requester's and from ``since_ms``.
+
+        Raises:
+            InvalidInput: a limit above :data:`MAX_LIST`.
+        """
+        limit = _list_limit(limit)
+        out = []
+        for e in reversed(self.log.entries(kind=KIND_JOB_REQUESTED, since_ms=since_ms or None)):
+            if not requester or e.data().get("requester") == requester:
+                out.append(e)
+                if len(out) == limit:
+                    break
+        return out
 
     # --- the ε ledger ---------------------------------------------------------------------------
 
@@ -683,7 +838,7 @@ class AuditDesk:
                 "spent_after": float(after),
                 "policy_digest": policy_digest,
             }
-            entry = self.log.append(KIND_BUDGET_SPENT, release_id, body)
+            entry = self._append(KIND_BUDGET_SPENT, release_id, body)
         log.info("ε budget of %s: %s of %s spent after release %s", recipient, after, lim, release_id)
         return entry.seq, float(after), float(lim - after)
 
@@ -734,6 +889,29 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             raise InvalidInput("release is missing")
         seq, status = self.desk.submit(record_body_from_pb(request.release))
         return audit_pb2.SubmitReleaseResponse(entry_seq=seq, status=status)
+
+    @guarded("zone")
+    def AdmitRequest(  # type: ignore[override]
+        self, request: audit_pb2.AdmitRequestRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> audit_pb2.AdmitRequestResponse:
+        require_peer(peer, self.zone_name, "admitting job requests")
+        a = self.desk.admit_request(
+            _ident(request.requester, "requester"),
+            _ident(request.session_id, "session_id") if request.session_id else "",
+            _ident(request.release_id, "release_id"),
+            _ident(request.job, "job"),
+            request.params_sha256,
+            request.policy_digest,
+        )
+        return audit_pb2.AdmitRequestResponse(entry_seq=a.seq, admitted=a.admitted, in_window=a.in_window, limit=a.limit)
+
+    @guarded("auditor")
+    def ListRequests(  # type: ignore[override]
+        self, request: audit_pb2.ListRequestsRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> audit_pb2.ListRequestsResponse:
+        requester = _ident(request.requester, "requester") if request.requester else ""
+        entries = self.desk.requests(requester, int(request.since_ms), int(request.limit))
+        return audit_pb2.ListRequestsResponse(requests=[job_request_to_pb(e) for e in entries])
 
     @guarded("zone")
     def RecordEvent(  # type: ignore[override]

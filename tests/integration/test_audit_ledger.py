@@ -1,17 +1,29 @@
-"""The audit service as the zone's ledger, over real gRPC with mutual TLS: refused and failed
-releases with the zone's reasons, and auditors listing them. Every refusal is asserted by its
-status code and message."""
+"""The audit service as the zone's ledger, over real gRPC with mutual TLS: every job request
+admitted and counted against the policy's hourly limit, refused and failed releases with the
+zone's reasons, and auditors listing both. The clock is the test's, moved by hand. Every refusal
+is asserted by its status code and message."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.client import AuditCallError
+from audit.keys import load_public_hex
+from audit.log import KIND_JOB_REQUESTED, KIND_POLICY_RECORDED, AuditLog, read_file
+from audit.service import AuditDesk
+from deploy import certs
 from proto.audit.v1 import audit_pb2
-from tests.integration.test_audit_policy import CREATED, Clock
+from protocols.errors import PolicyViolation
+from protocols.policy import DpPolicy, Policy, PolicyAuditor, RequestLimits
+from tests.integration.test_audit_policy import CREATED, Clock, policy_json
 from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: shared fixtures)
     Service,
     code_of,
@@ -20,6 +32,32 @@ from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: s
     start,
     svc,
 )
+from transport.rpc import TlsFiles
+
+
+HOUR = 3_600_000
+PARAMS = hashlib.sha256(b'{"segment": {"purchased": 1}}').hexdigest()
+
+
+def ledger_policy(svc: Service, *, per_hour: int = 120, budget: float = 1.0, period_days: int = 30,
+                  name: str = "ledger") -> Policy:
+    keys = {n: load_public_hex(p.with_suffix(".pub")).hex() for n, p in svc.keys.items()}
+    return Policy(
+        name=name,
+        auditors=[PolicyAuditor(name=n, public_key=k) for n, k in keys.items()],
+        quorum=svc.config.approvals_required,
+        dp=DpPolicy(epsilon_per_release=min(0.5, budget), budget_per_requester=budget, period_days=period_days),
+        requests=RequestLimits(per_hour=per_hour),
+    )
+
+
+def recorded(svc: Service, policy: Policy) -> str:
+    svc.client("zone").record_policy(policy_json(policy), policy.digest())
+    return policy.digest()
+
+
+def bodies(svc: Service, kind: str) -> list[dict[str, object]]:
+    return [json.loads(str(row[4])) for row in read_file(svc.config.db) if row[2] == kind]
 
 
 def ended(release_id: str, status: str, reason: str, *, requester: str = "oem") -> audit_pb2.ReleaseRecord:
@@ -140,3 +178,125 @@ def test_list_releases_filters_newest_first(start: Callable[..., Service]) -> No
         code, details = details_of(lambda: svc.stub(name).ListReleases(audit_pb2.ListReleasesRequest()))
         assert code == grpc.StatusCode.PERMISSION_DENIED and "ListReleases is not allowed" in details
     assert auditor.verify().ok
+
+
+# --- job requests and the rate limit ----------------------------------------------------------------
+
+
+def test_every_request_is_logged_and_the_fourth_in_an_hour_is_over_the_limit(start: Callable[..., Service]) -> None:
+    clock = Clock()
+    t0 = clock.now
+    svc = start(1, clock)
+    zone, auditor = svc.client("zone"), svc.client("auditor-1")
+    digest = recorded(svc, ledger_policy(svc, per_hour=3))
+
+    def admit(rid: str, requester: str = "oem", job: str = "profile") -> tuple[bool, int, int]:
+        r = zone.admit_request(requester, "s1", rid, job, PARAMS, digest)
+        return r.admitted, r.in_window, r.limit
+
+    for i in range(5):
+        clock.now = t0 + i * 1000
+        assert admit(f"r{i}") == (i < 3, i + 1, 3), i  # refused requests are logged and count too
+    assert admit("m0", requester="media-a") == (True, 1, 3)  # each requester has its own window
+    # The window is (now - 1 h, now]: at t0 + 1 h the request made at t0 has just left it.
+    clock.now = t0 + HOUR
+    assert admit("r5") == (False, 5, 3)
+    # Once the refused burst has left the window, requests are admitted again.
+    clock.now = t0 + 4000 + HOUR
+    assert admit("r6", job="no_such_job") == (True, 2, 3)  # an unknown job is still a request
+
+    logged = bodies(svc, KIND_JOB_REQUESTED)
+    assert [b["release_id"] for b in logged] == ["r0", "r1", "r2", "r3", "r4", "m0", "r5", "r6"]
+    assert logged[3] == {
+        "requester": "oem", "session_id": "s1", "release_id": "r3", "job": "profile", "params_sha256": PARAMS,
+        "policy_digest": digest, "admitted": False, "in_window": 4, "limit": 3,
+    }
+
+    listed = auditor.list_requests(requester="oem")
+    assert [(r.release_id, r.admitted, r.in_window) for r in listed] == [
+        ("r6", True, 2), ("r5", False, 5), ("r4", False, 5), ("r3", False, 4), ("r2", True, 3), ("r1", True, 2), ("r0", True, 1),
+    ]
+    assert (listed[0].ts_ms, listed[0].job, listed[0].session_id, listed[0].requester) == (t0 + 4000 + HOUR, "no_such_job", "s1", "oem")
+    assert [r.release_id for r in auditor.list_requests(since_ms=t0 + HOUR)] == ["r6", "r5"]
+    assert [r.release_id for r in auditor.list_requests(limit=2)] == ["r6", "r5"]
+    assert [r.release_id for r in auditor.list_requests(requester="media-a")] == ["m0"]
+    assert len(auditor.list_requests()) == 8
+    assert auditor.verify().ok
+
+
+def test_admission_is_checked_then_logged_atomically(start: Callable[..., Service]) -> None:
+    svc = start(1, Clock())
+    zone = svc.client("zone")
+    digest = recorded(svc, ledger_policy(svc, per_hour=5))
+    results: list[tuple[bool, int]] = []
+
+    def admit(i: int) -> None:
+        r = zone.admit_request("oem", "s1", f"r{i}", "profile", "", digest)
+        results.append((r.admitted, r.in_window))
+
+    threads = [threading.Thread(target=admit, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(n for _, n in results) == list(range(1, 13))
+    assert sum(ok for ok, _ in results) == 5
+
+
+def test_bad_admissions(svc: Service, tmp_path: Path) -> None:
+    digest = recorded(svc, ledger_policy(svc))
+    stub = svc.stub("zone")
+    svc.client("zone").admit_request("oem", "", "r1", "profile", "", digest)  # no session, no params: fine
+
+    def req(**kw: str) -> audit_pb2.AdmitRequestRequest:
+        fields = {"requester": "oem", "session_id": "s1", "release_id": "r2", "job": "profile",
+                  "params_sha256": PARAMS, "policy_digest": digest, **kw}
+        return audit_pb2.AdmitRequestRequest(**fields)
+
+    cases = {
+        "same id twice": (req(release_id="r1"), grpc.StatusCode.INVALID_ARGUMENT, "request 'r1' was admitted already"),
+        "unrecorded policy": (req(policy_digest="ab" * 32), grpc.StatusCode.FAILED_PRECONDITION, "is not recorded at the audit service"),
+        "no policy": (req(policy_digest=""), grpc.StatusCode.INVALID_ARGUMENT, "policy_digest must be 64 hex digits"),
+        "malformed policy": (req(policy_digest="xyz"), grpc.StatusCode.INVALID_ARGUMENT, "policy_digest must be 64 hex digits"),
+        "malformed params": (req(params_sha256="00"), grpc.StatusCode.INVALID_ARGUMENT, "params_sha256 must be 64 hex digits"),
+        "no requester": (req(requester=""), grpc.StatusCode.INVALID_ARGUMENT, "requester must be"),
+        "job not an identifier": (req(job="drop table"), grpc.StatusCode.INVALID_ARGUMENT, "job must be"),
+        "no release id": (req(release_id=""), grpc.StatusCode.INVALID_ARGUMENT, "release_id must be"),
+        "bad session id": (req(session_id="a b"), grpc.StatusCode.INVALID_ARGUMENT, "session_id must be"),
+    }
+    for name, (request, status, words) in cases.items():
+        code, details = details_of(lambda: stub.AdmitRequest(request))
+        assert (code, words in details) == (status, True), (name, details)
+    assert len(bodies(svc, KIND_JOB_REQUESTED)) == 1  # nothing refused was logged
+
+    # Only *the* zone admits: not auditors, not parties, not another zone-role certificate.
+    ok = req(release_id="r9")
+    for name in ("auditor-1", "oem"):
+        code, details = details_of(lambda: svc.stub(name).AdmitRequest(ok))
+        assert code == grpc.StatusCode.PERMISSION_DENIED and "AdmitRequest is not allowed" in details
+    ca = certs.load_ca(svc.pki.root)  # type: ignore[attr-defined]
+    certs.issue(tmp_path, "zone-2", "zone", ca, days=1)
+    impostor = svc.stub(TlsFiles(ca=svc.pki.root / "ca.pem", cert=tmp_path / "zone-2.pem", key=tmp_path / "zone-2.key"))  # type: ignore[attr-defined]
+    code, details = details_of(lambda: impostor.AdmitRequest(ok))
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "belongs to 'zone', not to 'zone-2'" in details
+    # The request log is for auditors.
+    for name in ("zone", "oem"):
+        code = code_of(lambda: svc.stub(name).ListRequests(audit_pb2.ListRequestsRequest()))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+    code, details = details_of(lambda: svc.stub("auditor-1").ListRequests(audit_pb2.ListRequestsRequest(limit=5000)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "at most 1000" in details
+
+
+def test_a_policy_recorded_in_an_older_format_sets_no_limits(tmp_path: Path) -> None:
+    """A policy recorded before ``requests`` and ``budget_per_requester`` existed reads back as
+    another policy (defaults filled in): its limits were never agreed, so none are guessed."""
+    key = Ed25519PrivateKey.generate()
+    auditor = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    log = AuditLog(tmp_path / "audit.db", key)
+    old = {"name": "old", "auditors": [{"name": "auditor-1", "public_key": auditor.hex()}], "quorum": 1,
+           "dp": {"enabled": False, "epsilon_per_release": 1.0, "budget_per_recipient": 10.0}}
+    log.append(KIND_POLICY_RECORDED, "", {"digest": "cd" * 32, "name": "old", "version": 1, "policy": old})
+    desk = AuditDesk(log, {"auditor-1": auditor}, 1)
+    with pytest.raises(PolicyViolation, match="recorded in an older format"):
+        desk.admit_request("oem", "s1", "r1", "profile", "", "cd" * 32)
+    log.close()

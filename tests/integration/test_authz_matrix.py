@@ -127,7 +127,9 @@ AUDIT_RPCS: dict[str, Rule] = {
     "Decide": Rule(("auditor",)),
     "VerifyLog": Rule(("auditor", "zone"), zone_named=True),
     "ExportLog": Rule(("auditor",)),
+    "AdmitRequest": ONLY_THE_ZONE,
     "ListReleases": Rule(("auditor",)),
+    "ListRequests": Rule(("auditor",)),
 }
 
 # Minimal requests where the empty message would not do; every other RPC gets its empty request.

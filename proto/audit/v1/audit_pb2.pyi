@@ -228,6 +228,70 @@ class GetBudgetResponse(_message.Message):
     last_limit: float
     def __init__(self, spent: _Optional[float] = ..., charges: _Optional[int] = ..., last_limit: _Optional[float] = ...) -> None: ...
 
+class AdmitRequestRequest(_message.Message):
+    __slots__ = ("requester", "session_id", "release_id", "job", "params_sha256", "policy_digest")
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    requester: str
+    session_id: str
+    release_id: str
+    job: str
+    params_sha256: str
+    policy_digest: str
+    def __init__(self, requester: _Optional[str] = ..., session_id: _Optional[str] = ..., release_id: _Optional[str] = ..., job: _Optional[str] = ..., params_sha256: _Optional[str] = ..., policy_digest: _Optional[str] = ...) -> None: ...
+
+class AdmitRequestResponse(_message.Message):
+    __slots__ = ("entry_seq", "admitted", "in_window", "limit")
+    ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ADMITTED_FIELD_NUMBER: _ClassVar[int]
+    IN_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    entry_seq: int
+    admitted: bool
+    in_window: int
+    limit: int
+    def __init__(self, entry_seq: _Optional[int] = ..., admitted: _Optional[bool] = ..., in_window: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class JobRequest(_message.Message):
+    __slots__ = ("seq", "ts_ms", "requester", "session_id", "release_id", "job", "admitted", "in_window")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TS_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    ADMITTED_FIELD_NUMBER: _ClassVar[int]
+    IN_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    ts_ms: int
+    requester: str
+    session_id: str
+    release_id: str
+    job: str
+    admitted: bool
+    in_window: int
+    def __init__(self, seq: _Optional[int] = ..., ts_ms: _Optional[int] = ..., requester: _Optional[str] = ..., session_id: _Optional[str] = ..., release_id: _Optional[str] = ..., job: _Optional[str] = ..., admitted: _Optional[bool] = ..., in_window: _Optional[int] = ...) -> None: ...
+
+class ListRequestsRequest(_message.Message):
+    __slots__ = ("requester", "since_ms", "limit")
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    SINCE_MS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    requester: str
+    since_ms: int
+    limit: int
+    def __init__(self, requester: _Optional[str] = ..., since_ms: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListRequestsResponse(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[JobRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[JobRequest, _Mapping]]] = ...) -> None: ...
+
 class ListReleasesRequest(_message.Message):
     __slots__ = ("statuses", "requester", "limit")
     STATUSES_FIELD_NUMBER: _ClassVar[int]

@@ -89,10 +89,20 @@ class AuditServiceStub:
                 request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.SerializeToString,
                 response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.FromString,
                 _registered_method=True)
+        self.AdmitRequest = channel.unary_unary(
+                '/zhongli.audit.v1.AuditService/AdmitRequest',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.AdmitRequestRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.AdmitRequestResponse.FromString,
+                _registered_method=True)
         self.ListReleases = channel.unary_unary(
                 '/zhongli.audit.v1.AuditService/ListReleases',
                 request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesRequest.SerializeToString,
                 response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesResponse.FromString,
+                _registered_method=True)
+        self.ListRequests = channel.unary_unary(
+                '/zhongli.audit.v1.AuditService/ListRequests',
+                request_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListRequestsRequest.SerializeToString,
+                response_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListRequestsResponse.FromString,
                 _registered_method=True)
 
 
@@ -165,7 +175,19 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AdmitRequest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListReleases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRequests(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -229,10 +251,20 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ExportLogRequest.FromString,
                     response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.LogEntry.SerializeToString,
             ),
+            'AdmitRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdmitRequest,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.AdmitRequestRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.AdmitRequestResponse.SerializeToString,
+            ),
             'ListReleases': grpc.unary_unary_rpc_method_handler(
                     servicer.ListReleases,
                     request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesRequest.FromString,
                     response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesResponse.SerializeToString,
+            ),
+            'ListRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRequests,
+                    request_deserializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListRequestsRequest.FromString,
+                    response_serializer=proto_dot_audit_dot_v1_dot_audit__pb2.ListRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -543,6 +575,33 @@ class AuditService:
             _registered_method=True)
 
     @staticmethod
+    def AdmitRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/AdmitRequest',
+            proto_dot_audit_dot_v1_dot_audit__pb2.AdmitRequestRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.AdmitRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListReleases(request,
             target,
             options=(),
@@ -559,6 +618,33 @@ class AuditService:
             '/zhongli.audit.v1.AuditService/ListReleases',
             proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesRequest.SerializeToString,
             proto_dot_audit_dot_v1_dot_audit__pb2.ListReleasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhongli.audit.v1.AuditService/ListRequests',
+            proto_dot_audit_dot_v1_dot_audit__pb2.ListRequestsRequest.SerializeToString,
+            proto_dot_audit_dot_v1_dot_audit__pb2.ListRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,
