@@ -226,20 +226,32 @@ class AuditClient:
         return response
 
     def spend_budget(
-        self, recipient: str, release_id: str, epsilon: float, limit: float, policy_digest: str = "", session_id: str = ""
+        self, requester: str, release_id: str, epsilon: float, policy_digest: str, session_id: str = ""
     ) -> audit_pb2.SpendBudgetResponse:
-        """Charge ε to a recipient's budget (zone only); FAILED_PRECONDITION if it would overspend."""
+        """Charge ε to the requester's budget for the current period (zone only).
+
+        The limit and the period are those of the recorded policy named by ``policy_digest``;
+        FAILED_PRECONDITION if the charge would overspend, with the period's end in the message.
+
+        Args:
+            requester: The party that asked for the job; the ledger is kept per requester.
+            release_id: The release the ε is spent on (one charge per requester and release).
+            epsilon: The ε the release spends, > 0.
+            policy_digest: A policy recorded at the audit service.
+            session_id: For the record.
+        """
         request = audit_pb2.SpendBudgetRequest(
-            recipient=recipient, release_id=release_id, epsilon=epsilon, limit=limit,
-            policy_digest=policy_digest, session_id=session_id,
+            requester=requester, release_id=release_id, epsilon=epsilon, policy_digest=policy_digest, session_id=session_id,
         )
         response: audit_pb2.SpendBudgetResponse = self._call("SpendBudget", self._stub.SpendBudget, request)
         return response
 
-    def get_budget(self, recipient: str) -> audit_pb2.GetBudgetResponse:
-        """A recipient's ε spent so far."""
+    def get_budget(self, requester: str, policy_digest: str = "") -> audit_pb2.GetBudgetResponse:
+        """A requester's ε spent in the current period and in all time, with the limit and the
+        period's bounds of ``policy_digest`` (default: the policy of its latest charge, else the
+        latest recorded one)."""
         response: audit_pb2.GetBudgetResponse = self._call(
-            "GetBudget", self._stub.GetBudget, audit_pb2.GetBudgetRequest(recipient=recipient)
+            "GetBudget", self._stub.GetBudget, audit_pb2.GetBudgetRequest(requester=requester, policy_digest=policy_digest)
         )
         return response
 

@@ -18,7 +18,7 @@ AdmitRequest   zone                ``zone_name`` only; names a recorded policy
 RecordEvent    zone                ``zone_name`` only; a ``session_opened`` event that
                                    names a ``policy_digest`` needs that policy recorded
 RecordPolicy   zone                ``zone_name`` only; idempotent per digest
-SpendBudget    zone                ``zone_name`` only
+SpendBudget    zone                ``zone_name`` only; names a recorded policy
 ListPending    auditor
 ListReleases   auditor             any status, with the zone's reason for a refusal
 ListRequests   auditor             the job-request log
@@ -59,10 +59,15 @@ or quorum differ from its own ``auditors`` and ``approvals_required``: the servi
 approvals with its config, the zone re-verifies signatures against its policy, and both must
 agree on M of N or a release would look approved to one and pending to the other.
 
-ε budget: ``SpendBudget`` sums the recipient's earlier ``budget_spent`` entries and appends a new
-one under the desk's lock, so two concurrent charges cannot both squeeze under the limit. Sums use
-exact decimal arithmetic over each ε's shortest decimal form (0.1 + 0.2 is 0.3 here), so a budget
-is never refused, nor granted, by a float rounding error. The ledger is the log: it survives
+ε budget: the ledger is kept per *requester* (the party that asked for the job), whoever receives
+the release. ``SpendBudget`` names a recorded policy; its ``dp.budget_per_requester`` is the limit
+and its ``dp.period_days`` the period after which the budget refreshes (periods are counted in UTC
+from the Unix epoch, so every party computes the same bounds; 0 = never). The zone names the
+policy, never the numbers: a zone that sent its own limit could spend without bound. The service
+sums the requester's ``budget_spent`` entries of the current period and appends a new one under
+the desk's lock, so two concurrent charges cannot both squeeze under the limit. Sums use exact
+decimal arithmetic over each ε's shortest decimal form (0.1 + 0.2 is 0.3 here), so a budget is
+never refused, nor granted, by a float rounding error. The ledger is the log: it survives
 restarts and verifies with it.
 
 The servicer only converts messages and delegates to :class:`AuditDesk`, a plain object that
@@ -162,6 +167,7 @@ MAX_RELEASE_REASON_CHARS = 4000
 MAX_LIST = 1000
 DEFAULT_LIST = 200
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 MAX_POLICY_BYTES = 64 * 1024
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
@@ -197,6 +203,25 @@ def _now_ms() -> int:
 
 def _when(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def budget_period(now_ms: int, period_days: int) -> tuple[int, int]:
+    """The budget period holding ``now_ms``, as ``[start, end)`` in ms.
+
+    Periods are ``period_days`` long and counted in UTC from the Unix epoch, so the zone, the
+    service and an auditor with a calculator agree on them without sharing any state. With
+    ``period_days`` 0 the budget never refreshes: ``(0, 0)``, meaning all time.
+    """
+    if period_days <= 0:
+        return 0, 0
+    length = period_days * DAY_MS
+    start = now_ms // length * length
+    return start, start + length
+
+
+def _in_period(ts_ms: int, period: tuple[int, int]) -> bool:
+    start, end = period
+    return end == 0 or start <= ts_ms < end
 
 
 def _dec(x: float) -> Decimal:
@@ -318,6 +343,32 @@ def decision_to_pb(body: Mapping[str, Any]) -> audit_pb2.SignedDecision:
 
 
 # --- the rules ----------------------------------------------------------------------------------
+
+
+class Charge(NamedTuple):
+    """What :meth:`AuditDesk.spend_budget` logged; ``spent`` is within the current period."""
+
+    seq: int
+    spent: float
+    remaining: float
+    limit: float
+    period_start_ms: int
+    period_end_ms: int
+
+
+class Budget(NamedTuple):
+    """A requester's budget under one policy (:meth:`AuditDesk.budget`). ``spent`` and ``charges``
+    are within the current period; ``limit`` is 0 and ``policy_digest`` empty when no policy is
+    recorded; ``last_limit`` is the limit logged with the latest charge."""
+
+    spent: float
+    charges: int
+    last_limit: float
+    limit: float
+    period_start_ms: int
+    period_end_ms: int
+    spent_all_time: float
+    policy_digest: str
 
 
 class Admission(NamedTuple):
@@ -775,80 +826,138 @@ class AuditDesk:
 
     # --- the ε ledger ---------------------------------------------------------------------------
 
-    def _charges(self, recipient: str) -> list[tuple[Entry, dict[str, Any]]]:
+    def _charges(self, requester: str) -> list[tuple[Entry, dict[str, Any]]]:
+        """Every ``budget_spent`` entry of ``requester``, in log order (the lock is held).
+
+        Entries written while the ledger was kept per recipient name only a ``recipient``; they
+        count against that party. That can only leave it less budget, never more: the safe
+        reading of an old ledger.
+        """
         out = []
         for e in self.log.entries(kind=KIND_BUDGET_SPENT):
             body = e.data()
-            if body.get("recipient") == recipient:
+            if body.get("requester", body.get("recipient")) == requester:
                 out.append((e, body))
         return out
 
     def spend_budget(
         self,
-        recipient: str,
+        requester: str,
         release_id: str,
         epsilon: float,
-        limit: float,
-        policy_digest: str = "",
+        policy_digest: str,
         session_id: str = "",
-    ) -> tuple[int, float, float]:
-        """Charge ``epsilon`` to ``recipient``'s privacy budget, or refuse.
+    ) -> Charge:
+        """Charge ``epsilon`` to ``requester``'s privacy budget for the current period, or refuse.
+
+        Args:
+            requester: The party that asked for the job; the ledger's key.
+            release_id: The release the ε is spent on; charged once per requester.
+            epsilon: The ε the release spends (> 0).
+            policy_digest: A recorded policy: its ``dp.budget_per_requester`` is the limit and its
+                ``dp.period_days`` the period.
+            session_id: For the record.
 
         Returns:
-            The ``budget_spent`` entry's seq, the recipient's total spent after it, and what
-            remains under ``limit``.
+            The ``budget_spent`` entry's seq, the requester's spent in the current period after
+            it, what remains under the limit, the limit, and the period's bounds.
 
         Raises:
-            InvalidInput: ε or limit not finite and positive, a malformed id, or this release
-                charged to this recipient already (one charge per release and recipient: a
-                retry never spends twice, and a re-used id never spends for free).
-            PolicyViolation: the charge would overspend (the message names spent, limit and
-                requested; the ledger is unchanged), or ``policy_digest`` is not recorded.
+            InvalidInput: ε not finite and positive, a malformed digest, or this release charged
+                to this requester already (one charge per release and requester, in any period:
+                a retry never spends twice, and a re-used id never spends for free).
+            PolicyViolation: the charge would overspend the current period (the message names
+                spent, limit, requested and when the period ends; the ledger is unchanged), or
+                ``policy_digest`` is not recorded.
         """
-        for value, name in ((epsilon, "epsilon"), (limit, "limit")):
-            if not math.isfinite(value) or value <= 0:
-                raise InvalidInput(f"{name} must be a finite number above 0, got {value!r}")
-        if policy_digest:
-            policy_digest = _hex64(policy_digest, "policy_digest")
-            if self.policy(policy_digest) is None:
-                raise PolicyViolation(f"policy {policy_digest[:16]}... is not recorded; budgets are spent under a recorded policy")
+        if not math.isfinite(epsilon) or epsilon <= 0:
+            raise InvalidInput(f"epsilon must be a finite number above 0, got {epsilon!r}")
+        digest, policy = self.recorded_policy(policy_digest)
+        limit = policy.dp.budget_per_requester
         eps, lim = _dec(epsilon), _dec(limit)
         with self._lock:
-            charges = self._charges(recipient)
+            now = self._clock()
+            period = budget_period(now, policy.dp.period_days)
+            charges = self._charges(requester)
             for e, body in charges:
                 if body.get("release_id") == release_id:
                     raise InvalidInput(
-                        f"release '{release_id}' was already charged to '{recipient}' (ε={body['epsilon']}, entry {e.seq}); "
-                        "one charge per release and recipient"
+                        f"release '{release_id}' was already charged to '{requester}' (ε={body['epsilon']}, entry {e.seq}); "
+                        "one charge per release and requester"
                     )
-            spent = sum((_dec(body["epsilon"]) for _, body in charges), Decimal(0))
+            spent = sum((_dec(body["epsilon"]) for e, body in charges if _in_period(e.ts_ms, period)), Decimal(0))
             if spent + eps > lim:
+                if period[1]:
+                    when = f"in the period {_when(period[0])} to {_when(period[1])}"
+                    refresh = f"the budget refreshes at {_when(period[1])}"
+                else:
+                    when, refresh = "in all time", "the budget never refreshes (policy dp.period_days is 0)"
                 raise PolicyViolation(
-                    f"ε budget of '{recipient}' would be overspent: spent {spent} of limit {lim}, "
-                    f"release '{release_id}' requests {eps} (total would be {spent + eps}); release refused"
+                    f"ε budget of '{requester}' would be overspent: spent {spent} of limit {lim} {when}, "
+                    f"release '{release_id}' requests {eps} (total would be {spent + eps}); release refused; {refresh}"
                 )
             after = spent + eps
             body = {
-                "recipient": recipient,
+                "requester": requester,
                 "release_id": release_id,
                 "session_id": session_id,
                 "epsilon": float(epsilon),
                 "limit": float(limit),
+                "period_start_ms": period[0],
+                "period_end_ms": period[1],
                 "spent_before": float(spent),
                 "spent_after": float(after),
-                "policy_digest": policy_digest,
+                "policy_digest": digest,
             }
-            entry = self._append(KIND_BUDGET_SPENT, release_id, body)
-        log.info("ε budget of %s: %s of %s spent after release %s", recipient, after, lim, release_id)
-        return entry.seq, float(after), float(lim - after)
+            entry = self._append(KIND_BUDGET_SPENT, release_id, body, now)
+        log.info("ε budget of %s: %s of %s spent this period after release %s", requester, after, lim, release_id)
+        return Charge(entry.seq, float(after), float(lim - after), float(limit), period[0], period[1])
 
-    def budget(self, recipient: str) -> tuple[float, int, float]:
-        """``recipient``'s total ε spent, the number of charges, and the latest charge's limit."""
+    def _default_policy(self, charges: Sequence[tuple[Entry, dict[str, Any]]]) -> tuple[str, Policy] | None:
+        """The policy of the latest charge, else the latest recorded policy; None if none reads."""
+        candidates = [str(charges[-1][1].get("policy_digest") or "")] if charges else []
+        candidates += [str(e.data().get("digest", "")) for e in reversed(self.log.entries(kind=KIND_POLICY_RECORDED))]
+        for digest in candidates:
+            if not digest:
+                continue
+            try:
+                return self.recorded_policy(digest)
+            except (InvalidInput, PolicyViolation):
+                continue  # recorded in an older format: no limits to report from it
+        return None
+
+    def budget(self, requester: str, policy_digest: str = "") -> Budget:
+        """``requester``'s budget in the current period of a policy, and its all-time spending.
+
+        Args:
+            requester: The party whose ledger to read.
+            policy_digest: The policy whose limit and period apply; by default the policy of the
+                requester's latest charge, else the latest recorded one. With no policy at all,
+                the period is all time and the limit 0.
+
+        Raises:
+            InvalidInput: a malformed digest.
+            PolicyViolation: ``policy_digest`` names a policy that is not recorded.
+        """
+        chosen = self.recorded_policy(policy_digest) if policy_digest else None
         with self._lock:
-            charges = self._charges(recipient)
-        spent = sum((_dec(body["epsilon"]) for _, body in charges), Decimal(0))
-        last_limit = float(charges[-1][1]["limit"]) if charges else 0.0
-        return float(spent), len(charges), last_limit
+            charges = self._charges(requester)
+            if chosen is None:
+                chosen = self._default_policy(charges)
+            now = self._clock()
+        digest, policy = chosen if chosen is not None else ("", None)
+        period = budget_period(now, policy.dp.period_days) if policy is not None else (0, 0)
+        current = [body for e, body in charges if _in_period(e.ts_ms, period)]
+        return Budget(
+            spent=float(sum((_dec(b["epsilon"]) for b in current), Decimal(0))),
+            charges=len(current),
+            last_limit=float(charges[-1][1]["limit"]) if charges else 0.0,
+            limit=float(policy.dp.budget_per_requester) if policy is not None else 0.0,
+            period_start_ms=period[0],
+            period_end_ms=period[1],
+            spent_all_time=float(sum((_dec(b["epsilon"]) for _, b in charges), Decimal(0))),
+            policy_digest=digest,
+        )
 
     # --- the log itself -------------------------------------------------------------------------
 
@@ -960,23 +1069,35 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.SpendBudgetRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.SpendBudgetResponse:
         require_peer(peer, self.zone_name, "spending privacy budgets")
-        seq, spent, remaining = self.desk.spend_budget(
-            _ident(request.recipient, "recipient"),
+        if not request.requester and request.recipient:
+            raise InvalidInput(
+                "requester is missing: ε is charged to the party that asked for the job, not to the recipient"
+            )
+        # request.limit is ignored: the limit is the recorded policy's, not the zone's to pick.
+        c = self.desk.spend_budget(
+            _ident(request.requester, "requester"),
             _ident(request.release_id, "release_id"),
             request.epsilon,
-            request.limit,
             request.policy_digest,
             _ident(request.session_id, "session_id") if request.session_id else "",
         )
-        return audit_pb2.SpendBudgetResponse(entry_seq=seq, spent=spent, remaining=remaining)
+        return audit_pb2.SpendBudgetResponse(
+            entry_seq=c.seq, spent=c.spent, remaining=c.remaining, limit=c.limit,
+            period_start_ms=c.period_start_ms, period_end_ms=c.period_end_ms,
+        )
 
     @guarded("auditor", "zone")
     def GetBudget(  # type: ignore[override]
         self, request: audit_pb2.GetBudgetRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.GetBudgetResponse:
         self._zone_or_auditor(peer, "reading privacy budgets")
-        spent, charges, last_limit = self.desk.budget(_ident(request.recipient, "recipient"))
-        return audit_pb2.GetBudgetResponse(spent=spent, charges=charges, last_limit=last_limit)
+        # `recipient` is the field's old name, still accepted from older callers.
+        b = self.desk.budget(_ident(request.requester or request.recipient, "requester"), request.policy_digest)
+        return audit_pb2.GetBudgetResponse(
+            spent=b.spent, charges=b.charges, last_limit=b.last_limit, limit=b.limit,
+            period_start_ms=b.period_start_ms, period_end_ms=b.period_end_ms,
+            spent_all_time=b.spent_all_time, policy_digest=b.policy_digest,
+        )
 
     @guarded("auditor")
     def ListPending(  # type: ignore[override]

@@ -1,10 +1,11 @@
 """The audit service as the zone's ledger, over real gRPC with mutual TLS: every job request
-admitted and counted against the policy's hourly limit, refused and failed releases with the
-zone's reasons, and auditors listing both. The clock is the test's, moved by hand. Every refusal
+admitted and counted against the policy's hourly limit, the ε budget per requester refreshed per
+period, refused and failed releases with the zone's reasons, and auditors listing them. The clock is the test's, moved by hand. Every refusal
 is asserted by its status code and message."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -15,10 +16,18 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.client import AuditCallError
+from audit.client import AuditCallError, entry_from_pb
 from audit.keys import load_public_hex
-from audit.log import KIND_JOB_REQUESTED, KIND_POLICY_RECORDED, AuditLog, read_file
-from audit.service import AuditDesk
+from audit.log import (
+    KIND_BUDGET_SPENT,
+    KIND_JOB_REQUESTED,
+    KIND_POLICY_RECORDED,
+    AuditLog,
+    read_file,
+    verify_jsonl,
+    write_export,
+)
+from audit.service import AuditDesk, budget_period
 from deploy import certs
 from proto.audit.v1 import audit_pb2
 from protocols.errors import PolicyViolation
@@ -36,6 +45,11 @@ from transport.rpc import TlsFiles
 
 
 HOUR = 3_600_000
+DAY = 86_400_000
+
+
+def utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 PARAMS = hashlib.sha256(b'{"segment": {"purchased": 1}}').hexdigest()
 
 
@@ -300,3 +314,106 @@ def test_a_policy_recorded_in_an_older_format_sets_no_limits(tmp_path: Path) -> 
     with pytest.raises(PolicyViolation, match="recorded in an older format"):
         desk.admit_request("oem", "s1", "r1", "profile", "", "cd" * 32)
     log.close()
+
+
+# --- the ε budget per requester and period ---------------------------------------------------------
+
+
+def test_the_budget_refreshes_each_period(start: Callable[..., Service], tmp_path: Path) -> None:
+    clock = Clock()
+    svc = start(1, clock)
+    zone, auditor = svc.client("zone"), svc.client("auditor-1")
+    digest = recorded(svc, ledger_policy(svc, budget=1.0, period_days=30))
+    first = budget_period(clock.now, 30)
+    assert first[1] - first[0] == 30 * DAY and first[0] % (30 * DAY) == 0 and first[0] <= clock.now < first[1]
+
+    r = zone.spend_budget("oem", "r1", 0.6, digest, "s1")
+    assert (r.spent, r.limit, r.period_start_ms, r.period_end_ms) == (0.6, 1.0, *first)
+    assert zone.spend_budget("oem", "r2", 0.4, digest, "s1").remaining == 0.0
+    # Another requester's budget is its own.
+    assert zone.spend_budget("media-a", "m1", 1.0, digest).spent == 1.0
+
+    # Full: refused until the period ends, and the refusal says when that is.
+    clock.now = first[1] - 1
+    code, details = details_of(lambda: svc.stub("zone").SpendBudget(audit_pb2.SpendBudgetRequest(
+        requester="oem", release_id="r3", epsilon=0.1, policy_digest=digest)))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "ε budget of 'oem' would be overspent: spent 1.0 of limit 1.0" in details
+    assert f"in the period {utc(first[0])} to {utc(first[1])}" in details
+    assert "requests 0.1 (total would be 1.1)" in details and f"the budget refreshes at {utc(first[1])}" in details
+    assert len(bodies(svc, KIND_BUDGET_SPENT)) == 3  # the refusal changed nothing
+    b = auditor.get_budget("oem")
+    assert (b.spent, b.charges, b.limit, b.period_start_ms, b.period_end_ms, b.spent_all_time, b.policy_digest) == (
+        1.0, 2, 1.0, *first, 1.0, digest)
+
+    # The next period starts empty; the earlier charges stay in the all-time figure.
+    clock.now = first[1]
+    second = (first[1], first[1] + 30 * DAY)
+    r = zone.spend_budget("oem", "r3", 0.1, digest, "s2")
+    assert (r.spent, r.remaining, r.period_start_ms, r.period_end_ms) == (0.1, 0.9, *second)
+    b = auditor.get_budget("oem")
+    assert (b.spent, b.charges, b.period_start_ms, b.spent_all_time) == (0.1, 1, second[0], 1.1)
+    assert auditor.get_budget("media-a").spent == 0.0
+    # One charge per requester and release, in any period: a retry never spends twice.
+    code, details = details_of(lambda: svc.stub("zone").SpendBudget(audit_pb2.SpendBudgetRequest(
+        requester="oem", release_id="r1", epsilon=0.1, policy_digest=digest)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "release 'r1' was already charged to 'oem'" in details
+    # ...but the same release id is another requester's own charge.
+    assert zone.spend_budget("media-a", "r1", 0.2, digest).spent == 0.2
+
+    logged = bodies(svc, KIND_BUDGET_SPENT)
+    assert [(b["requester"], b["release_id"], b["period_start_ms"], b["period_end_ms"], b["limit"]) for b in logged] == [
+        ("oem", "r1", *first, 1.0), ("oem", "r2", *first, 1.0), ("media-a", "m1", *first, 1.0),
+        ("oem", "r3", *second, 1.0), ("media-a", "r1", *second, 1.0),
+    ]
+    # The log verifies, here and as an export checked offline against the service's key.
+    head = auditor.verify().head_hash
+    path = tmp_path / "export.jsonl"
+    with path.open("w") as f:
+        write_export((entry_from_pb(pb) for pb in auditor.export()), f)
+    result = verify_jsonl(path, load_public_hex(svc.service_pub), head)
+    assert result.ok and result.head == head
+
+
+def test_period_days_zero_never_refreshes(start: Callable[..., Service]) -> None:
+    clock = Clock()
+    svc = start(1, clock)
+    zone = svc.client("zone")
+    digest = recorded(svc, ledger_policy(svc, budget=1.0, period_days=0))
+    r = zone.spend_budget("oem", "r1", 1.0, digest)
+    assert (r.spent, r.period_start_ms, r.period_end_ms) == (1.0, 0, 0)
+    clock.now += 3660 * DAY
+    with pytest.raises(AuditCallError) as info:
+        zone.spend_budget("oem", "r2", 0.5, digest)
+    assert info.value.grpc_code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "spent 1.0 of limit 1.0 in all time" in info.value.details
+    assert "the budget never refreshes (policy dp.period_days is 0)" in info.value.details
+    b = svc.client("auditor-1").get_budget("oem")
+    assert (b.spent, b.charges, b.period_start_ms, b.period_end_ms, b.spent_all_time) == (1.0, 1, 0, 0, 1.0)
+
+
+def test_get_budget_reports_under_which_policy(start: Callable[..., Service]) -> None:
+    clock = Clock()
+    svc = start(1, clock)
+    auditor, stub = svc.client("auditor-1"), svc.stub("auditor-1")
+    # Before any policy: all time, no limit.
+    b = auditor.get_budget("oem")
+    assert (b.spent, b.limit, b.policy_digest, b.period_end_ms) == (0.0, 0.0, "", 0)
+    monthly = recorded(svc, ledger_policy(svc, budget=1.0, period_days=30, name="monthly"))
+    weekly = recorded(svc, ledger_policy(svc, budget=2.0, period_days=7, name="weekly"))
+    svc.client("zone").spend_budget("oem", "r1", 0.5, monthly)
+
+    assert (auditor.get_budget("oem").policy_digest, auditor.get_budget("oem").limit) == (monthly, 1.0)  # latest charge's
+    assert (auditor.get_budget("media-a").policy_digest, auditor.get_budget("media-a").limit) == (weekly, 2.0)  # latest recorded
+    b = auditor.get_budget("oem", weekly)
+    assert (b.limit, (b.period_start_ms, b.period_end_ms), b.spent) == (2.0, budget_period(clock.now, 7), 0.5)
+    # The field's old name still works, and the zone may read budgets too.
+    assert stub.GetBudget(audit_pb2.GetBudgetRequest(recipient="oem")).spent == 0.5
+    assert svc.client("zone").get_budget("oem").charges == 1
+    for request, status, words in (
+        (audit_pb2.GetBudgetRequest(requester="oem", policy_digest="ab" * 32), grpc.StatusCode.FAILED_PRECONDITION, "not recorded"),
+        (audit_pb2.GetBudgetRequest(requester="oem", policy_digest="xyz"), grpc.StatusCode.INVALID_ARGUMENT, "64 hex digits"),
+        (audit_pb2.GetBudgetRequest(), grpc.StatusCode.INVALID_ARGUMENT, "requester must be"),
+    ):
+        code, details = details_of(lambda: stub.GetBudget(request))
+        assert (code, words in details) == (status, True), words

@@ -26,7 +26,7 @@ from audit.log import (
     verify_jsonl,
     write_export,
 )
-from audit.service import build_desk
+from audit.service import budget_period, build_desk
 from deploy.topology import load_topology
 from proto.audit.v1 import audit_pb2
 from protocols.errors import ConfigError
@@ -62,7 +62,7 @@ def policy_for(svc: Service, quorum: int | None = None, *, name: str = "demo", b
         name=name,
         auditors=[PolicyAuditor(name=n, public_key=k) for n, k in keys.items()],
         quorum=quorum if quorum is not None else svc.config.approvals_required,
-        dp=DpPolicy(enabled=True, epsilon_per_release=0.5, budget_per_requester=budget),
+        dp=DpPolicy(enabled=True, epsilon_per_release=min(0.5, budget), budget_per_requester=budget),
     )
 
 
@@ -152,14 +152,14 @@ def test_policy_must_agree_with_the_services_quorum(start: Callable[..., Service
 def test_only_the_zone_records_policies_and_spends(svc: Service) -> None:
     policy = policy_for(svc)
     rec = audit_pb2.RecordPolicyRequest(policy_json=policy_json(policy), digest=policy.digest())
-    spend = audit_pb2.SpendBudgetRequest(recipient="oem", release_id="r1", epsilon=0.1, limit=1.0)
+    spend = audit_pb2.SpendBudgetRequest(requester="oem", release_id="r1", epsilon=0.1, policy_digest=policy.digest())
     for name in ("auditor-1", "oem", "media-a"):
         assert code_of(lambda: svc.stub(name).RecordPolicy(rec)) == grpc.StatusCode.PERMISSION_DENIED
         assert code_of(lambda: svc.stub(name).SpendBudget(spend)) == grpc.StatusCode.PERMISSION_DENIED
     for name in ("oem", "media-a"):
         get = audit_pb2.GetPolicyRequest(digest=policy.digest())
         assert code_of(lambda: svc.stub(name).GetPolicy(get)) == grpc.StatusCode.PERMISSION_DENIED
-        budget = audit_pb2.GetBudgetRequest(recipient="oem")
+        budget = audit_pb2.GetBudgetRequest(requester="oem")
         assert code_of(lambda: svc.stub(name).GetBudget(budget)) == grpc.StatusCode.PERMISSION_DENIED
     assert code_of(lambda: svc.stub("zone").ExportLog(audit_pb2.ExportLogRequest()).next()) == grpc.StatusCode.PERMISSION_DENIED
     bad = audit_pb2.GetPolicyRequest(digest="nope")
@@ -183,18 +183,25 @@ def test_a_session_cannot_open_under_an_unrecorded_policy(svc: Service) -> None:
 # --- the ε budget ledger ------------------------------------------------------------------------------
 
 
-def test_budget_is_spent_and_overspending_is_refused(svc: Service) -> None:
+def recorded_budget(svc: Service, budget: float = 1.0) -> str:
+    """Record a policy whose ε budget per requester is ``budget``; returns its digest."""
+    policy = policy_for(svc, budget=budget)
+    svc.client("zone").record_policy(policy_json(policy), policy.digest())
+    return policy.digest()
+
+
+def test_budget_is_spent_and_overspending_is_refused(start: Callable[..., Service]) -> None:
+    svc = start(1, Clock())
     zone, auditor = svc.client("zone"), svc.client("auditor-1")
-    policy = policy_for(svc, budget=1.0)
-    zone.record_policy(policy_json(policy), policy.digest())
-    r = zone.spend_budget("oem", "r1", 0.5, 1.0, policy.digest(), "s1")
-    assert (r.spent, r.remaining) == (0.5, 0.5)
-    r = zone.spend_budget("oem", "r2", 0.3, 1.0, policy.digest(), "s1")
+    digest = recorded_budget(svc, 1.0)
+    r = zone.spend_budget("oem", "r1", 0.5, digest, "s1")
+    assert (r.spent, r.remaining, r.limit) == (0.5, 0.5, 1.0)
+    r = zone.spend_budget("oem", "r2", 0.3, digest, "s1")
     assert math.isclose(r.spent, 0.8) and math.isclose(r.remaining, 0.2)
     before = (len(read_file(svc.config.db)), auditor.get_budget("oem"))
 
     with pytest.raises(AuditCallError) as info:
-        zone.spend_budget("oem", "r3", 0.3, 1.0, policy.digest(), "s1")
+        zone.spend_budget("oem", "r3", 0.3, digest, "s1")
     assert info.value.grpc_code == grpc.StatusCode.FAILED_PRECONDITION
     message = info.value.details
     assert "ε budget of 'oem' would be overspent" in message
@@ -202,60 +209,80 @@ def test_budget_is_spent_and_overspending_is_refused(svc: Service) -> None:
     # The ledger is unchanged by the refusal.
     assert (len(read_file(svc.config.db)), auditor.get_budget("oem")) == before
     got = auditor.get_budget("oem")
-    assert (round(got.spent, 12), got.charges, got.last_limit) == (0.8, 2, 1.0)
+    assert (round(got.spent, 12), got.charges, got.last_limit, got.limit, got.policy_digest) == (0.8, 2, 1.0, 1.0, digest)
 
     # Exactly up to the limit is allowed (decimal sums: 0.8 + 0.2 is 1.0, not 1.0000000000000002).
-    assert zone.spend_budget("oem", "r4", 0.2, 1.0).remaining == 0.0
-    # Budgets are per recipient.
-    assert zone.spend_budget("media-a", "r5", 1.0, 1.0).spent == 1.0
+    assert zone.spend_budget("oem", "r4", 0.2, digest).remaining == 0.0
+    # Budgets are per requester.
+    assert zone.spend_budget("media-a", "r5", 1.0, digest).spent == 1.0
     assert auditor.get_budget("provider").charges == 0
 
     body = json.loads(str(entries_of(svc, KIND_BUDGET_SPENT)[0][4]))
-    assert body == {"recipient": "oem", "release_id": "r1", "session_id": "s1", "epsilon": 0.5, "limit": 1.0,
-                    "spent_before": 0.0, "spent_after": 0.5, "policy_digest": policy.digest()}
+    start_ms, end_ms = budget_period(CREATED + 1_000, 30)
+    assert body == {"requester": "oem", "release_id": "r1", "session_id": "s1", "epsilon": 0.5, "limit": 1.0,
+                    "period_start_ms": start_ms, "period_end_ms": end_ms,
+                    "spent_before": 0.0, "spent_after": 0.5, "policy_digest": digest}
+
+
+def test_the_limit_is_the_recorded_policys_not_the_zones(svc: Service) -> None:
+    """The zone names a policy; a limit it sends is ignored, however generous."""
+    digest = recorded_budget(svc, 1.0)
+    stub = svc.stub("zone")
+
+    def spend(release_id: str, epsilon: float) -> audit_pb2.SpendBudgetResponse:
+        return stub.SpendBudget(audit_pb2.SpendBudgetRequest(
+            requester="oem", release_id=release_id, epsilon=epsilon, limit=100.0, policy_digest=digest))
+
+    r = spend("r1", 0.75)
+    assert (r.limit, r.remaining) == (1.0, 0.25)
+    code, details = details_of(lambda: spend("r2", 0.5))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "spent 0.75 of limit 1.0" in details
 
 
 def test_decimal_budget_sums(svc: Service) -> None:
     zone = svc.client("zone")
-    zone.spend_budget("oem", "r1", 0.1, 0.3)
-    zone.spend_budget("oem", "r2", 0.2, 0.3)  # 0.1 + 0.2 > 0.3 in floats; not here
+    digest = recorded_budget(svc, 0.3)
+    zone.spend_budget("oem", "r1", 0.1, digest)
+    zone.spend_budget("oem", "r2", 0.2, digest)  # 0.1 + 0.2 > 0.3 in floats; not here
     with pytest.raises(AuditCallError, match="overspent"):
-        zone.spend_budget("oem", "r3", 1e-9, 0.3)
+        zone.spend_budget("oem", "r3", 1e-9, digest)
 
 
 def test_bad_budget_charges_are_refused(svc: Service) -> None:
     zone, stub = svc.client("zone"), svc.stub("zone")
-    zone.spend_budget("oem", "r1", 0.1, 1.0)
+    digest = recorded_budget(svc, 1.0)
+    zone.spend_budget("oem", "r1", 0.1, digest)
+
+    def req(**kw: object) -> audit_pb2.SpendBudgetRequest:
+        fields: dict[str, object] = {"requester": "oem", "release_id": "r2", "epsilon": 0.1, "policy_digest": digest, **kw}
+        return audit_pb2.SpendBudgetRequest(**fields)  # type: ignore[arg-type]
+
     cases: dict[str, tuple[audit_pb2.SpendBudgetRequest, grpc.StatusCode, str]] = {
-        "same release twice": (audit_pb2.SpendBudgetRequest(recipient="oem", release_id="r1", epsilon=0.1, limit=1.0),
-                               grpc.StatusCode.INVALID_ARGUMENT, "already charged"),
-        "zero epsilon": (audit_pb2.SpendBudgetRequest(recipient="oem", release_id="r2", epsilon=0, limit=1.0),
-                         grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
-        "negative epsilon": (audit_pb2.SpendBudgetRequest(recipient="oem", release_id="r2", epsilon=-1, limit=1.0),
-                             grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
-        "nan epsilon": (audit_pb2.SpendBudgetRequest(recipient="oem", release_id="r2", epsilon=float("nan"), limit=1.0),
-                        grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
-        "infinite limit": (audit_pb2.SpendBudgetRequest(recipient="oem", release_id="r2", epsilon=0.1, limit=float("inf")),
-                           grpc.StatusCode.INVALID_ARGUMENT, "limit must be"),
-        "no recipient": (audit_pb2.SpendBudgetRequest(release_id="r2", epsilon=0.1, limit=1.0),
-                         grpc.StatusCode.INVALID_ARGUMENT, "recipient"),
-        "unrecorded policy": (audit_pb2.SpendBudgetRequest(recipient="oem", release_id="r2", epsilon=0.1, limit=1.0,
-                                                           policy_digest="ab" * 32),
-                              grpc.StatusCode.FAILED_PRECONDITION, "not recorded"),
+        "same release twice": (req(release_id="r1"), grpc.StatusCode.INVALID_ARGUMENT, "already charged"),
+        "zero epsilon": (req(epsilon=0), grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
+        "negative epsilon": (req(epsilon=-1), grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
+        "nan epsilon": (req(epsilon=float("nan")), grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
+        "infinite epsilon": (req(epsilon=float("inf")), grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
+        "no requester": (req(requester=""), grpc.StatusCode.INVALID_ARGUMENT, "requester must be"),
+        "a recipient instead of the requester": (req(requester="", recipient="oem"), grpc.StatusCode.INVALID_ARGUMENT,
+                                                 "not to the recipient"),
+        "no policy": (req(policy_digest=""), grpc.StatusCode.INVALID_ARGUMENT, "policy_digest must be 64 hex digits"),
+        "unrecorded policy": (req(policy_digest="ab" * 32), grpc.StatusCode.FAILED_PRECONDITION, "not recorded"),
     }
     for name, (request, status, words) in cases.items():
         code, details = details_of(lambda: stub.SpendBudget(request))
-        assert (code, words in details) == (status, True), name
+        assert (code, words in details) == (status, True), (name, details)
     assert svc.client("auditor-1").get_budget("oem").charges == 1
 
 
 def test_concurrent_charges_never_overspend(svc: Service) -> None:
     zone = svc.client("zone")
+    digest = recorded_budget(svc, 1.0)
     results: list[bool] = []
 
     def spend(i: int) -> None:
         try:
-            zone.spend_budget("oem", f"r{i}", 0.1, 1.0)
+            zone.spend_budget("oem", f"r{i}", 0.1, digest)
             results.append(True)
         except AuditCallError:
             results.append(False)
@@ -271,13 +298,14 @@ def test_concurrent_charges_never_overspend(svc: Service) -> None:
 
 def test_budget_survives_a_restart(start: Callable[..., Service]) -> None:
     first = start(1)
-    first.client("zone").spend_budget("oem", "r1", 0.7, 1.0)
+    digest = recorded_budget(first, 1.0)
+    first.client("zone").spend_budget("oem", "r1", 0.7, digest)
     first.close()
     second = start(1)  # same db, same service key
     assert second.client("auditor-1").get_budget("oem").spent == 0.7
     with pytest.raises(AuditCallError, match="spent 0.7 of limit 1.0"):
-        second.client("zone").spend_budget("oem", "r2", 0.5, 1.0)
-    assert second.client("zone").spend_budget("oem", "r2", 0.3, 1.0).remaining == 0.0
+        second.client("zone").spend_budget("oem", "r2", 0.5, digest)
+    assert second.client("zone").spend_budget("oem", "r2", 0.3, digest).remaining == 0.0
     assert second.client("auditor-1").verify().ok
 
 
@@ -378,16 +406,16 @@ def test_export_through_the_service_verifies_offline(svc: Service, tmp_path: Pat
     zone, auditor = svc.client("zone"), svc.client("auditor-1")
     zone.submit_release(record("r1"))
     auditor.approve("r1", svc.keys["auditor-1"], "auditor-1")
-    zone.spend_budget("oem", "r1", 0.1, 1.0)
+    zone.spend_budget("oem", "r1", 0.1, recorded_budget(svc))
     entries = [entry_from_pb(pb) for pb in auditor.export()]
-    assert [e.seq for e in entries] == [1, 2, 3, 4]
-    assert [e.seq for e in (entry_from_pb(pb) for pb in auditor.export(from_seq=3))] == [3, 4]
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in (entry_from_pb(pb) for pb in auditor.export(from_seq=3))] == [3, 4, 5]
     path = tmp_path / "export.jsonl"
     with path.open("w") as f:
-        assert write_export(entries, f) == 4
+        assert write_export(entries, f) == 5
     head = auditor.verify().head_hash
     result = verify_jsonl(path, load_public_hex(svc.service_pub), head)
-    assert result[:3] == (True, 4, 0) and result.head == head
+    assert result[:3] == (True, 5, 0) and result.head == head
     assert "min_count" not in path.read_text()  # summaries stay out of the log and its export
 
 
@@ -463,7 +491,7 @@ def test_cli_policy_and_budget(svc: Service, tmp_path: Path, capsys: pytest.Capt
     assert '"quorum": 1' in capsys.readouterr().out
     assert commands.main(["budget", "oem", *who], load_topology) == 0
     assert "has spent no privacy budget" in capsys.readouterr().out
-    svc.client("zone").spend_budget("oem", "r1", 0.25, 1.0)
+    svc.client("zone").spend_budget("oem", "r1", 0.25, policy.digest())
     assert commands.main(["budget", "oem", *who], load_topology) == 0
     assert "spent ε=0.25 in 1 charge(s); latest limit ε=1" in capsys.readouterr().out
 

@@ -187,46 +187,68 @@ class GetPolicyResponse(_message.Message):
     def __init__(self, recorded: _Optional[bool] = ..., entry_seq: _Optional[int] = ..., policy_json: _Optional[str] = ..., recorded_at_ms: _Optional[int] = ...) -> None: ...
 
 class SpendBudgetRequest(_message.Message):
-    __slots__ = ("recipient", "release_id", "epsilon", "limit", "policy_digest", "session_id")
+    __slots__ = ("recipient", "release_id", "epsilon", "limit", "policy_digest", "session_id", "requester")
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
     recipient: str
     release_id: str
     epsilon: float
     limit: float
     policy_digest: str
     session_id: str
-    def __init__(self, recipient: _Optional[str] = ..., release_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., limit: _Optional[float] = ..., policy_digest: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+    requester: str
+    def __init__(self, recipient: _Optional[str] = ..., release_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., limit: _Optional[float] = ..., policy_digest: _Optional[str] = ..., session_id: _Optional[str] = ..., requester: _Optional[str] = ...) -> None: ...
 
 class SpendBudgetResponse(_message.Message):
-    __slots__ = ("entry_seq", "spent", "remaining")
+    __slots__ = ("entry_seq", "spent", "remaining", "limit", "period_start_ms", "period_end_ms")
     ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
     SPENT_FIELD_NUMBER: _ClassVar[int]
     REMAINING_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_MS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_MS_FIELD_NUMBER: _ClassVar[int]
     entry_seq: int
     spent: float
     remaining: float
-    def __init__(self, entry_seq: _Optional[int] = ..., spent: _Optional[float] = ..., remaining: _Optional[float] = ...) -> None: ...
+    limit: float
+    period_start_ms: int
+    period_end_ms: int
+    def __init__(self, entry_seq: _Optional[int] = ..., spent: _Optional[float] = ..., remaining: _Optional[float] = ..., limit: _Optional[float] = ..., period_start_ms: _Optional[int] = ..., period_end_ms: _Optional[int] = ...) -> None: ...
 
 class GetBudgetRequest(_message.Message):
-    __slots__ = ("recipient",)
+    __slots__ = ("recipient", "requester", "policy_digest")
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
     recipient: str
-    def __init__(self, recipient: _Optional[str] = ...) -> None: ...
+    requester: str
+    policy_digest: str
+    def __init__(self, recipient: _Optional[str] = ..., requester: _Optional[str] = ..., policy_digest: _Optional[str] = ...) -> None: ...
 
 class GetBudgetResponse(_message.Message):
-    __slots__ = ("spent", "charges", "last_limit")
+    __slots__ = ("spent", "charges", "last_limit", "limit", "period_start_ms", "period_end_ms", "spent_all_time", "policy_digest")
     SPENT_FIELD_NUMBER: _ClassVar[int]
     CHARGES_FIELD_NUMBER: _ClassVar[int]
     LAST_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_MS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_MS_FIELD_NUMBER: _ClassVar[int]
+    SPENT_ALL_TIME_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
     spent: float
     charges: int
     last_limit: float
-    def __init__(self, spent: _Optional[float] = ..., charges: _Optional[int] = ..., last_limit: _Optional[float] = ...) -> None: ...
+    limit: float
+    period_start_ms: int
+    period_end_ms: int
+    spent_all_time: float
+    policy_digest: str
+    def __init__(self, spent: _Optional[float] = ..., charges: _Optional[int] = ..., last_limit: _Optional[float] = ..., limit: _Optional[float] = ..., period_start_ms: _Optional[int] = ..., period_end_ms: _Optional[int] = ..., spent_all_time: _Optional[float] = ..., policy_digest: _Optional[str] = ...) -> None: ...
 
 class AdmitRequestRequest(_message.Message):
     __slots__ = ("requester", "session_id", "release_id", "job", "params_sha256", "policy_digest")
