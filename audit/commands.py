@@ -10,7 +10,9 @@
     zhongli audit approve ID --key keys/auditor-1.key
     zhongli audit reject ID --reason TEXT --key keys/auditor-1.key
     zhongli audit policy DIGEST
-    zhongli audit budget RECIPIENT
+    zhongli audit budget REQUESTER [--policy DIGEST]
+    zhongli audit refusals [--requester NAME] [--limit N]
+    zhongli audit requests [--requester NAME] [--since ISO-or-ms] [--limit N]
     zhongli audit verify [--db audit.db | --jsonl export.jsonl] [--service-pub keys/audit-service.pub]
                          [--expect-head HASH]
     zhongli audit export [--db audit.db] [--out export.jsonl]
@@ -19,6 +21,11 @@ Client commands find the audit service in the topology (the participant with rol
 use the certificate of the participant named by ``--as``; ``ZHONGLI_TOPOLOGY`` and ``ZHONGLI_AS``
 stand in for the flags; ``deploy.cli`` hands in the topology loader (see :func:`register`).
 Errors print one line to stderr and exit 1; ``verify`` exits 2 when the log is broken.
+
+``refusals`` lists refused and failed releases with the zone's reason, which only auditors see
+(the requester gets a uniform refusal); ``requests`` is the log of every job request, marking
+those over the policy's hourly limit; ``budget`` shows a requester's ε in the current period of
+the policy and in all time.
 
 ``verify`` checks the chain and every entry's signature. Against which key: ``--service-pub``
 (the audit service's ``.pub``, known from elsewhere) if given; otherwise the key recorded in the
@@ -132,6 +139,11 @@ def _when(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _one_line(text: str) -> str:
+    """A reason on one line, so a listing keeps one release per line."""
+    return " ".join(text.split())
+
+
 def _checks_line(record: audit_pb2.ReleaseRecord) -> str:
     passed = sum(1 for c in record.checks if c.passed)
     return f"checks {passed}/{len(record.checks)} passed"
@@ -195,10 +207,12 @@ def _format_release(response: audit_pb2.GetReleaseResponse) -> list[str]:
         f"  session    {r.session_id}",
         f"  job        {r.job}",
         f"  kind       {r.kind}",
+        *([f"  requester  {r.requester}"] if r.requester else []),
         f"  recipient  {r.recipient}",
-        f"  digest     {r.digest}",
+        f"  digest     {r.digest or '- (nothing was computed or shown)'}",
         f"  created    {_when(r.created_at_ms)}",
         f"  expires    {_when(r.expires_at_ms) if r.expires_at_ms else 'never'}",
+        *([f"  reason     {_one_line(r.reason)}"] if r.reason else []),
         f"  {_checks_line(r)}:",
     ]
     lines += [f"    [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in r.checks]
@@ -350,14 +364,89 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 @_friendly
 def cmd_budget(args: argparse.Namespace) -> int:
-    """Show a recipient's ε spent so far."""
+    """Show a requester's ε in the current period of a policy, and in all time."""
     client, _ = _client(args)
     with client:
-        r = client.get_budget(args.recipient)
-    if not r.charges:
-        print(f"'{args.recipient}' has spent no privacy budget")
+        r = client.get_budget(args.requester, args.policy or "")
+    if not r.policy_digest:
+        print(f"privacy budget of '{args.requester}': no policy is recorded, so no limit or period applies")
+        print(f"  all time   ε={r.spent_all_time:g} in {r.charges} charge(s)")
         return EXIT_OK
-    print(f"'{args.recipient}' has spent ε={r.spent:g} in {r.charges} charge(s); latest limit ε={r.last_limit:g}")
+    if r.period_end_ms:
+        period = f"{_when(r.period_start_ms)} to {_when(r.period_end_ms)} (refreshes then)"
+    else:
+        period = "all time (the policy's budget never refreshes)"
+    left = max(r.limit - r.spent, 0.0)
+    print(f"privacy budget of '{args.requester}' under policy {r.policy_digest[:16]}...")
+    print(f"  period     {period}")
+    print(f"  spent      ε={r.spent:g} of {r.limit:g} (ε={left:g} left) in {r.charges} charge(s)")
+    print(f"  all time   ε={r.spent_all_time:g}")
+    return EXIT_OK
+
+
+def _limit(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        raise ConfigError("--limit must be 0 (the service's default, 200) or more")
+    return int(args.limit)
+
+
+@_friendly
+def cmd_refusals(args: argparse.Namespace) -> int:
+    """List refused and failed releases, newest first, with the zone's reason."""
+    limit = _limit(args)
+    client, _ = _client(args)
+    with client:
+        releases = client.list_releases(("refused", "failed"), args.requester or "", limit)
+    whose = f" for '{args.requester}'" if args.requester else ""
+    if not releases:
+        print(f"no refused or failed release{whose}")
+        return EXIT_OK
+    print(f"{len(releases)} refused or failed release(s){whose}, newest first:")
+    for r in releases:
+        print(
+            f"  {r.release_id}  {_when(r.created_at_ms)}  requester={r.requester or '-'}  job={r.job}  "
+            f"to={r.recipient}  {r.status}: {_one_line(r.reason) or '(no reason given)'}"
+        )
+    return EXIT_OK
+
+
+def _since_ms(text: str | None) -> int:
+    """``--since``: milliseconds since the epoch, or an ISO date or time (UTC unless it says)."""
+    if not text:
+        return 0
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--since must be milliseconds since the epoch or an ISO date or time like 2024-05-01T12:00Z, not '{text[:40]}'"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(int(when.timestamp() * 1000), 0)
+
+
+@_friendly
+def cmd_requests(args: argparse.Namespace) -> int:
+    """List job requests, newest first, marking those over the rate limit."""
+    since, limit = _since_ms(args.since), _limit(args)
+    client, _ = _client(args)
+    with client:
+        requests = client.list_requests(args.requester or "", since, limit)
+    scope = (f" by '{args.requester}'" if args.requester else "") + (f" since {_when(since)}" if since else "")
+    if not requests:
+        print(f"no job request{scope}")
+        return EXIT_OK
+    over = sum(1 for q in requests if not q.admitted)
+    print(f"{len(requests)} job request(s){scope}, newest first ({over} over the rate limit):")
+    for q in requests:
+        mark = "  OVER THE LIMIT (not admitted)" if not q.admitted else ""
+        print(
+            f"  {_when(q.ts_ms)}  {q.release_id}  requester={q.requester}  job={q.job}  "
+            f"session={q.session_id or '-'}  {q.in_window} in the hour{mark}"
+        )
     return EXIT_OK
 
 
@@ -434,9 +523,21 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p.add_argument("digest", metavar="DIGEST")
     p.set_defaults(func=cmd_policy)
 
-    p = sub.add_parser("budget", parents=[client], help="a recipient's privacy budget (ε) spent so far")
-    p.add_argument("recipient", metavar="RECIPIENT")
+    p = sub.add_parser("budget", parents=[client], help="a requester's privacy budget (ε): this period and all time")
+    p.add_argument("requester", metavar="REQUESTER")
+    p.add_argument("--policy", metavar="DIGEST", help="the policy whose limit and period apply (default: of the latest charge)")
     p.set_defaults(func=cmd_budget)
+
+    p = sub.add_parser("refusals", parents=[client], help="refused and failed releases, newest first, with reasons")
+    p.add_argument("--requester", metavar="NAME", help="only releases this party asked for")
+    p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N (default 200)")
+    p.set_defaults(func=cmd_refusals)
+
+    p = sub.add_parser("requests", parents=[client], help="the job-request log, newest first, marking requests over the limit")
+    p.add_argument("--requester", metavar="NAME", help="only this party's requests")
+    p.add_argument("--since", metavar="ISO-or-ms", help="only requests from then on (UTC unless the time says)")
+    p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N (default 200)")
+    p.set_defaults(func=cmd_requests)
     return group
 
 

@@ -16,6 +16,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from audit import commands
 from audit.client import AuditCallError, entry_from_pb
 from audit.keys import load_public_hex
 from audit.log import (
@@ -29,12 +30,14 @@ from audit.log import (
 )
 from audit.service import AuditDesk, budget_period
 from deploy import certs
+from deploy.topology import load_topology
 from proto.audit.v1 import audit_pb2
 from protocols.errors import PolicyViolation
 from protocols.policy import DpPolicy, Policy, PolicyAuditor, RequestLimits
 from tests.integration.test_audit_policy import CREATED, Clock, policy_json
 from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: shared fixtures)
     Service,
+    _topology,
     code_of,
     details_of,
     record,
@@ -417,3 +420,73 @@ def test_get_budget_reports_under_which_policy(start: Callable[..., Service]) ->
     ):
         code, details = details_of(lambda: stub.GetBudget(request))
         assert (code, words in details) == (status, True), words
+
+
+# --- the auditors' CLI ---------------------------------------------------------------------------------
+
+
+def test_cli_budget_refusals_and_requests(start: Callable[..., Service], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    clock = Clock()
+    t0 = clock.now
+    svc = start(1, clock)
+    who = ["--topology", str(_topology(svc, tmp_path)), "--as", "auditor-1"]
+    zone = svc.client("zone")
+    digest = recorded(svc, ledger_policy(svc, per_hour=2, budget=1.0, period_days=30))
+    for i, requester in enumerate(("oem", "oem", "oem", "media-a")):
+        clock.now = t0 + i * 60_000
+        zone.admit_request(requester, "s1", f"q{i}", "profile", PARAMS, digest)
+    zone.submit_release(ended("q0", "refused", "k_min: cohort of 7 < 50", requester="oem"))
+    zone.submit_release(ended("q3", "failed", "job crashed:\n  column 'price' missing", requester="media-a"))
+    zone.submit_release(record("q1"))
+    zone.spend_budget("oem", "q1", 0.4, digest)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = commands.main([*argv, *who], load_topology)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, _ = run("budget", "oem")
+    first = budget_period(clock.now, 30)
+    assert code == 0
+    assert f"privacy budget of 'oem' under policy {digest[:16]}..." in out
+    assert f"period     {utc(first[0])} to {utc(first[1])} (refreshes then)" in out
+    assert "spent      ε=0.4 of 1 (ε=0.6 left) in 1 charge(s)" in out and "all time   ε=0.4" in out
+    code, _, err = run("budget", "oem", "--policy", "ab" * 32)
+    assert code == 1 and "FAILED_PRECONDITION" in err and "not recorded" in err
+
+    code, out, _ = run("refusals")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "2 refused or failed release(s), newest first:"
+    assert lines[1].split()[:1] == ["q3"] and lines[2].split()[:1] == ["q0"]
+    assert "requester=media-a  job=intersection  to=oem  failed: job crashed: column 'price' missing" in lines[1]
+    assert "requester=oem  job=intersection  to=oem  refused: k_min: cohort of 7 < 50" in lines[2]
+    assert utc(record("q0").created_at_ms) in lines[2]
+    code, out, _ = run("refusals", "--requester", "oem", "--limit", "5")
+    assert code == 0 and len(out.splitlines()) == 2 and "q0" in out and "q3" not in out
+    assert run("refusals", "--requester", "provider")[1] == "no refused or failed release for 'provider'\n"
+
+    code, out, _ = run("requests")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "4 job request(s), newest first (1 over the rate limit):"
+    assert [line.split()[3] for line in lines[1:]] == ["q3", "q2", "q1", "q0"]
+    assert lines[2].endswith("3 in the hour  OVER THE LIMIT (not admitted)")
+    assert lines[1].startswith(f"  {utc(t0 + 180_000)}  q3  requester=media-a  job=profile  session=s1  1 in the hour")
+    code, out, _ = run("requests", "--requester", "oem", "--limit", "1")
+    assert code == 0 and len(out.splitlines()) == 2 and "q2" in out
+    since = dt.datetime.fromtimestamp((t0 + 120_000) / 1000, tz=dt.UTC).isoformat()
+    code, out, _ = run("requests", "--since", since)
+    assert code == 0 and [line.split()[3] for line in out.splitlines()[1:]] == ["q3", "q2"]
+    assert run("requests", "--since", str(t0 + 180_000))[1].splitlines()[0].startswith("1 job request(s) since")
+    code, _, err = run("requests", "--since", "yesterday")
+    assert code == 1 and "--since must be milliseconds since the epoch or an ISO date" in err
+    code, _, err = run("refusals", "--limit", "-1")
+    assert code == 1 and "--limit must be 0" in err
+
+    code, out, _ = run("show", "q3")
+    assert code == 0 and "release q3  [failed]" in out
+    assert "requester  media-a" in out and "reason     job crashed: column 'price' missing" in out
+    assert "digest     - (nothing was computed or shown)" in out
+    code, _, err = run("approve", "q3", "--key", str(svc.keys["auditor-1"]))
+    assert code == 1 and "FAILED_PRECONDITION" in err and "failed; it can never be approved" in err
+    assert run("verify")[0] == 0

@@ -486,14 +486,16 @@ def test_cli_policy_and_budget(svc: Service, tmp_path: Path, capsys: pytest.Capt
     policy = policy_for(svc)
     assert commands.main(["policy", policy.digest(), *who], load_topology) == 2
     assert "NOT recorded" in capsys.readouterr().out
+    assert commands.main(["budget", "oem", *who], load_topology) == 0
+    assert "no policy is recorded, so no limit or period applies" in capsys.readouterr().out
     svc.client("zone").record_policy(policy_json(policy), policy.digest())
     assert commands.main(["policy", policy.digest(), *who], load_topology) == 0
     assert '"quorum": 1' in capsys.readouterr().out
     assert commands.main(["budget", "oem", *who], load_topology) == 0
-    assert "has spent no privacy budget" in capsys.readouterr().out
+    assert "spent      ε=0 of 1 (ε=1 left) in 0 charge(s)" in capsys.readouterr().out
     svc.client("zone").spend_budget("oem", "r1", 0.25, policy.digest())
     assert commands.main(["budget", "oem", *who], load_topology) == 0
-    assert "spent ε=0.25 in 1 charge(s); latest limit ε=1" in capsys.readouterr().out
+    assert "spent      ε=0.25 of 1 (ε=0.75 left) in 1 charge(s)" in capsys.readouterr().out
 
 
 def test_service_key_life_cycle(svc: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
