@@ -208,7 +208,7 @@ def _format_release(response: audit_pb2.GetReleaseResponse) -> list[str]:
         f"  job        {r.job}",
         f"  kind       {r.kind}",
         *([f"  requester  {r.requester}"] if r.requester else []),
-        f"  recipient  {r.recipient}",
+        f"  recipient  {r.recipient or '-'}",
         f"  digest     {r.digest or '- (nothing was computed or shown)'}",
         f"  created    {_when(r.created_at_ms)}",
         f"  expires    {_when(r.expires_at_ms) if r.expires_at_ms else 'never'}",
@@ -405,7 +405,7 @@ def cmd_refusals(args: argparse.Namespace) -> int:
     for r in releases:
         print(
             f"  {r.release_id}  {_when(r.created_at_ms)}  requester={r.requester or '-'}  job={r.job}  "
-            f"to={r.recipient}  {r.status}: {_one_line(r.reason) or '(no reason given)'}"
+            f"to={r.recipient or '-'}  {r.status}: {_one_line(r.reason) or '(no reason given)'}"
         )
     return EXIT_OK
 

@@ -50,7 +50,7 @@ Time: every entry is stamped by the desk's clock (tests pass their own), so the 
 periods counted over ``ts_ms`` move with it.
 
 Expiry is observed lazily: the first call that reads a pending release past its expiry (GetRelease,
-ListPending, Decide) appends a ``release_expired`` entry, so the log says when the release ended and
+ListPending, ListReleases, Decide) appends a ``release_expired`` entry, so the log says when the release ended and
 the status can never flip back (a clock set back later changes nothing).
 
 Policies: the zone records its policy (validated as ``protocols.policy.Policy``; the digest is
@@ -251,7 +251,8 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
     The submitted status is honoured only to end a release early: ``failed`` stays ``failed``;
     ``refused``, or any failed check, gives ``refused``; everything else starts ``pending``. A
     refused or failed release may come without a digest (nothing was computed, or nothing is
-    shown); a pending one needs its digest, which is what auditors sign.
+    shown), and without a session, kind or recipient (a request for an unknown session or job
+    has none); a pending one needs them all, its digest above all: that is what auditors sign.
 
     Raises:
         InvalidInput: a missing or malformed field, named.
@@ -271,12 +272,13 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
         status = STATUS_REFUSED
     else:
         status = STATUS_PENDING
+    ended = status != STATUS_PENDING
     digest = pb.digest.strip().lower()
-    if (digest or status == STATUS_PENDING) and not _HEX64.match(digest):
+    if (digest or not ended) and not _HEX64.match(digest):
         raise InvalidInput(
             "digest must be 64 hex digits (the release's SHA-256); only a refused or failed release may omit it"
         )
-    if pb.kind not in RELEASE_KINDS:
+    if (pb.kind or not ended) and pb.kind not in RELEASE_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(RELEASE_KINDS)}, got '{pb.kind[:40]}'")
     if len(pb.reason) > MAX_RELEASE_REASON_CHARS:
         raise InvalidInput(f"release.reason is {len(pb.reason)} characters; the limit is {MAX_RELEASE_REASON_CHARS}")
@@ -285,10 +287,10 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
         raise InvalidInput("release.expires_at_ms must be after created_at_ms (or 0 for no expiry)")
     return {
         "release_id": _ident(pb.release_id, "release.release_id"),
-        "session_id": _ident(pb.session_id, "release.session_id"),
+        "session_id": _ident(pb.session_id, "release.session_id") if pb.session_id or not ended else "",
         "job": _ident(pb.job, "release.job"),
         "kind": pb.kind,
-        "recipient": _ident(pb.recipient, "release.recipient"),
+        "recipient": _ident(pb.recipient, "release.recipient") if pb.recipient or not ended else "",
         "requester": _ident(pb.requester, "release.requester") if pb.requester else "",
         "digest": digest,
         "checks": checks,

@@ -142,17 +142,28 @@ def test_bad_refused_and_failed_submissions(svc: Service) -> None:
     long_reason = ended("r3", "refused", "x" * 4001)
     bad_requester = ended("r4", "failed", "x", requester="not an id")
     unknown_status = ended("r5", "expired", "x")
+    no_recipient = record("r7")
+    no_recipient.recipient = ""
+    bad_kind = ended("r8", "failed", "x")
+    bad_kind.kind = "rows"
     cases = {
         "pending without digest": (no_digest, "only a refused or failed release may omit it"),
         "failed with a malformed digest": (bad_digest, "64 hex digits"),
         "reason too long": (long_reason, "release.reason is 4001 characters; the limit is 4000"),
         "bad requester": (bad_requester, "release.requester must be"),
         "unknown status": (unknown_status, "'pending', 'refused', 'failed', not 'expired'"),
+        "pending without recipient": (no_recipient, "release.recipient must be"),
+        "failed with an unknown kind": (bad_kind, "kind must be one of"),
     }
     for name, (rec, words) in cases.items():
         code, details = details_of(lambda: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=rec)))
         assert (code, words in details) == (grpc.StatusCode.INVALID_ARGUMENT, True), (name, details)
     assert svc.client("zone").submit_release(ended("r6", "refused", "x" * 4000)).status == "refused"
+    # A request for an unknown session or job fails before it has a kind, a recipient or a digest.
+    bare = audit_pb2.ReleaseRecord(release_id="r9", job="no_such_job", status="failed", requester="oem", reason="unknown job")
+    assert svc.client("zone").submit_release(bare).status == "failed"
+    got = svc.client("auditor-1").get_release("r9").release
+    assert (got.session_id, got.kind, got.recipient, got.digest, got.status) == ("", "", "", "", "failed")
 
 
 def test_list_releases_filters_newest_first(start: Callable[..., Service]) -> None:
