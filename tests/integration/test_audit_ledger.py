@@ -333,6 +333,15 @@ def test_a_policy_recorded_in_an_older_format_sets_no_limits(tmp_path: Path) -> 
 # --- the ε budget per requester and period ---------------------------------------------------------
 
 
+def test_budget_periods_are_counted_in_utc_from_the_epoch() -> None:
+    assert budget_period(0, 30) == (0, 30 * DAY)
+    assert budget_period(30 * DAY - 1, 30) == (0, 30 * DAY)
+    assert budget_period(30 * DAY, 30) == (30 * DAY, 60 * DAY)
+    assert budget_period(CREATED, 1) == (CREATED // DAY * DAY, CREATED // DAY * DAY + DAY)  # a UTC day
+    assert utc(budget_period(CREATED, 1)[0]).endswith("00:00:00 UTC")
+    assert budget_period(CREATED, 0) == (0, 0)  # never refreshes: all time
+
+
 def test_the_budget_refreshes_each_period(start: Callable[..., Service], tmp_path: Path) -> None:
     clock = Clock()
     svc = start(1, clock)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.log import (
     GENESIS_HASH,
+    KIND_JOB_REQUESTED,
     KIND_LOG_OPENED,
     KIND_RELEASE_DECIDED,
     KIND_RELEASE_EXPIRED,
@@ -155,6 +156,18 @@ def test_state_survives_reopen(tmp_path: Path) -> None:
         view = log.release("r1")
         assert view is not None and view.status == "pending"
         assert log.append(KIND_SESSION_EVENT, "", {}).seq == 3
+        assert log.verify().ok
+
+
+def test_entries_of_a_kind_since_a_time(tmp_path: Path) -> None:
+    """Rate-limit windows and budget periods read one kind's entries from a time on."""
+    with AuditLog(tmp_path / "audit.db", KEY) as log:
+        for i, ts in enumerate((1000, 2000, 3000)):
+            log.append(KIND_JOB_REQUESTED, f"r{i}", {"requester": "oem"}, ts_ms=ts)
+        log.append(KIND_SESSION_EVENT, "", {"session_id": "s1", "event": "session_closed", "detail": {}}, ts_ms=5000)
+        assert [e.release_id for e in log.entries(kind=KIND_JOB_REQUESTED, since_ms=2000)] == ["r1", "r2"]
+        assert [e.ts_ms for e in log.entries(from_seq=2, since_ms=2500)] == [3000, 5000]  # genesis is stamped now
+        assert log.entries("r0", kind=KIND_JOB_REQUESTED, since_ms=1001) == []
         assert log.verify().ok
 
 
