@@ -23,8 +23,10 @@ def map_scores(topo: Topology, identity: str, info: dict[str, Any], payload: dic
     me = topo.get(identity)
     if me.address is None:
         raise ZhongliError(f"'{identity}' runs no party agent in this topology to write its scores")
-    scores = np.asarray(payload["scores"], dtype="<f4").tobytes()
     grades = payload["grades"].encode("ascii")
+    # Grades are the default row output; raw scores travel only where the policy allows them.
+    raw = payload.get("scores")
+    scores = np.asarray(raw if raw is not None else np.full(len(grades), np.nan), dtype="<f4").tobytes()
     channel = secure_channel(me.address, topo.tls_for(identity).files(), server_name=me.name)
     try:
         stub = pb_grpc.PartyAgentStub(channel)

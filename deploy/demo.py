@@ -26,6 +26,7 @@ from deploy.world import approve_as_demo_auditors, provision
 from neutral_zone.client import ZoneClient
 
 BANNER = "!" * 78
+VALUE_CAP = 500_000  # CNY: above the synthetic world's dearest car
 
 
 def say(msg: str) -> None:
@@ -140,14 +141,17 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                     again["note"] = "scored from the sealed model the OEM holds"
                     sealed["payload"] = {k: v for k, v in sealed["payload"].items() if k != "sealed"} | {"sealed": "(stored by the OEM; unreadable without the zone's key)"}
                 t_attr = time.monotonic()
-                attr = release("9/12", "attribution", {"conversion": "visit_time", "value": "purchase_price"})
+                # Differential privacy clips each purchase at the cap (the noise on credited values
+                # is set by it); the OEM's agent encrypted prices under its own key.
+                attr_params = {"conversion": "visit_time", "value": "purchase_price", "value_cap": VALUE_CAP}
+                attr = release("9/12", "attribution", attr_params)
                 if attr.get("payload"):
                     say("      share of store visits credited to each channel, by model:")
                     for line in attribution_lines(attr["payload"]):
                         say("      " + line)
                 for media in [p.name for p in topo.participants if p.role == "media"]:
                     with ZoneClient(zone_p.address, topo.tls_for(media).files(), server_name=zone_p.name) as as_media:
-                        release("9/12", "attribution", {"conversion": "visit_time", "value": "purchase_price", "recipient": media}, fetcher=as_media)
+                        release("9/12", "attribution", {**attr_params, "recipient": media}, fetcher=as_media)
                 summary["attribution_seconds"] = round(time.monotonic() - t_attr, 2)
 
             # Joint audience profile of the OEM's buyers over the provider's tags, with TGI.
@@ -163,6 +167,11 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
             attack = release("10/12", "profile", {"segment": {"purchased": 1, "purchase_time": {"max": cutoff}}, "segment_name": "buyers minus 5"})
             summary["refused_example"] = {"release_id": attack["release_id"], "status": attack["status"], "error": attack.get("error", "")}
             remote = audit.verify()
+            budget = audit.get_budget(oem)
+            summary["privacy_budget"] = {"requester": oem, "spent": budget.spent, "limit": budget.limit,
+                                         "period_end_ms": budget.period_end_ms, "charges": budget.charges}
+            say(f"      privacy budget of '{oem}': ε {budget.spent:g} of {budget.limit:g} spent this period "
+                f"({budget.charges} charged release(s); the sealed model and the media parties' projections cost nothing)")
         zone.close_session(sid)
         zone.close()
 
@@ -203,9 +212,9 @@ def profile_lines(p: dict[str, Any]) -> list[str]:
              f"(of {s['matched_leads']:,} matched leads, {s['population']:,} in its population)"]
     for t in p["tags"]:
         top = sorted((r for r in t["categories"] if not r.get("suppressed") and r.get("tgi")), key=lambda r: -r["tgi"])[:2]
-        hidden = sum(1 for r in t["categories"] if r.get("suppressed"))
+        hidden = int(t.get("withheld", 0))
         lines.append(f"{t['tag']:<16} " + ", ".join(f"{r['category']}: {r['segment_share']:.0%} of segment, TGI {r['tgi']:.0f}" for r in top)
-                     + (f"  ({hidden} cell(s) under k withheld)" if hidden else ""))
+                     + (f"  ({hidden} categor(y/ies) under k withheld, names too)" if hidden else ""))
     return lines
 
 
@@ -221,6 +230,13 @@ def attribution_lines(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _people(figure: dict[str, Any]) -> str:
+    if figure.get("people") is None:
+        return f"{'withheld (< k)':>10}"
+    hw = figure.get("half_width_95")
+    return f"{figure['people']:>10,}" + (f" ± {hw:,}" if hw else "")
+
+
 def render_summary(summary: dict[str, Any]) -> str:
     lines = ["", "=" * 78, "Zhongli demo — summary", "=" * 78]
     for r in summary["releases"]:
@@ -231,9 +247,9 @@ def render_summary(summary: dict[str, Any]) -> str:
             continue
         if r["job"] == "intersection_stats":
             for s in p["parties"]:
-                lines.append(f"  {s['party']:<10} ({s['role']}) {s['people']:>10,} people")
+                lines.append(f"  {s['party']:<10} ({s['role']}) {_people(s)} people")
             for o in p["overlaps"]:
-                lines.append(f"  {' ∩ '.join(o['parties']):<44} {o['people']:>10,}")
+                lines.append(f"  {' ∩ '.join(o['parties']):<44} {_people(o)}")
         elif r["job"] == "lead_rating_train":
             lines.append(f"  label {p['label']}: held-out AUC {p['auc']['model']:.3f} (logistic {p['auc']['logistic_baseline']:.3f}), "
                          f"top-10% visit rate {p['top10']['rate']:.1%} vs {p['top10']['average_rate']:.1%} average (lift {p['top10']['lift']:.2f})")
@@ -261,6 +277,10 @@ def render_summary(summary: dict[str, Any]) -> str:
     if "refused_example" in summary:
         ex = summary["refused_example"]
         lines.append(f"refused by an automatic check: {ex['release_id']} ({ex['status']}): {ex['error']}")
+    if "privacy_budget" in summary:
+        b = summary["privacy_budget"]
+        lines.append(f"privacy budget of '{b['requester']}': ε {b['spent']:g} of {b['limit']:g} spent this period; "
+                     "every released count carries discrete Laplace noise (± the 95% half-width shown)")
     lines.append(f"report: {summary.get('report', '-')}")
     lines.append(f"time: {summary['seconds_total']:.1f} s (pseudonyms + upload: {summary['session']['seconds_to_ready']:.1f} s)")
     lines.append("")

@@ -50,11 +50,22 @@ def _tls(name: str) -> dict[str, str]:
     return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key"}
 
 
+# Test and benchmark worlds run many jobs in a row against one audit log: room in the budget and
+# the rate limit, and a short outcome quantum. Privacy defaults are unchanged otherwise (DP on).
+TEST_POLICY: dict[str, Any] = {
+    "dp": {"budget_per_requester": 10_000.0},
+    "requests": {"per_hour": 100_000},
+    "outcome_quantum_ms": 50,
+}
+
+
 def write_world(
     out: Path, parties: list[PartySpec], auditors: tuple[str, ...] = ("auditor-1",), k_min: int = 50,
-    zone_extra: dict[str, Any] | None = None,
+    zone_extra: dict[str, Any] | None = None, policy: dict[str, Any] | None = None,
 ) -> Path:
-    """Write configs, topology, certificates and auditor keys into ``out``; returns the topology."""
+    """Write configs, topology, certificates, auditor keys and a collaboration policy into
+    ``out``; returns the topology. ``policy`` overrides fields of :data:`TEST_POLICY` (nested
+    dictionaries merge), e.g. ``{"dp": {"enabled": False}}`` for exact figures."""
     out.mkdir(parents=True, exist_ok=True)
     ports = free_ports(2 + len(parties))
     addr = {"zone": f"127.0.0.1:{ports[0]}", "audit": f"127.0.0.1:{ports[1]}"}
@@ -74,7 +85,7 @@ def write_world(
         "name": "zone", "listen": addr["zone"], "tls": _tls("zone"),
         "parties": [{"name": p.name, "role": p.role, "address": addr[p.name]} for p in parties],
         "audit": {"name": "audit", "address": addr["audit"]}, "auditors": keys, "approvals_required": 1, "k_min": k_min,
-        "seal_key_file": "certs/zone-seal.key", **(zone_extra or {}),
+        "seal_key_file": "certs/zone-seal.key", "policy_file": "policy.yaml", **(zone_extra or {}),
     }
     (out / "zone.yaml").write_text(yaml.safe_dump(zone, sort_keys=False))
     audit = {"name": "audit", "listen": addr["audit"], "tls": _tls("audit"), "db": "audit.db", "zone_name": "zone", "auditors": keys,
@@ -89,27 +100,44 @@ def write_world(
     topo = out / "topology.yaml"
     topo.write_text(yaml.safe_dump({"name": out.name, "certs_dir": "certs", "participants": participants}, sort_keys=False))
     provision(topo, days=2)
+    if zone.get("policy_file"):  # provision wrote the production defaults; a test world's replace them
+        write_policy(out / "zone.yaml", out / str(zone["policy_file"]), name=f"{out.name}-policy",
+                     overrides=_merge(TEST_POLICY, policy or {}))
     return topo
 
 
-def write_policy(zone_cfg_path: Path, out: Path, name: str = "demo-collaboration", dp: bool = False) -> Path:
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def write_policy(zone_cfg_path: Path, out: Path, name: str = "demo-collaboration", dp: bool = True,
+                 overrides: dict[str, Any] | None = None) -> Path:
     """A collaboration policy for a zone config's auditors (their public keys inline), its quorum
-    and k_min; differencing on; DP as asked. The parties agree to this file; the zone enforces it."""
+    and k_min: differencing on, differential privacy on (unless ``dp`` is False), the policy's
+    defaults for budgets, limits and row-level outputs, and every party of the zone opted in to
+    row-level outputs (the demo's partners agree to it; a real partner decides for itself).
+    ``overrides`` replaces fields (nested dictionaries merge). The parties agree to this file;
+    the zone enforces it."""
     from neutral_zone.config import ZoneConfig
-    from protocols.policy import DpPolicy, Policy, PolicyAuditor
+    from protocols.policy import Policy
 
     z = load_config(zone_cfg_path, ZoneConfig)
-    policy = Policy(
-        name=name,
-        k_min={"aggregate": z.k_min, "model": z.k_min, "row_scores": 1},
-        recipients={"aggregate": ["requester", "media"], "model": ["requester"], "row_scores": ["owner"]},
-        differencing=True,
-        dp=DpPolicy(enabled=dp),
-        auditors=[PolicyAuditor(name=a.name, public_key=a.public_key_file.read_text().strip()) for a in z.auditors],
-        quorum=z.approvals_required,
-    )
+    raw: dict[str, Any] = {
+        "name": name,
+        "k_min": {"aggregate": z.k_min, "model": z.k_min, "row_scores": z.k_min},
+        "differencing": True,
+        "dp": {"enabled": dp},
+        "row_level": {"partners": [p.name for p in z.parties]},
+        "auditors": [{"name": a.name, "public_key": a.public_key_file.read_text().strip()} for a in z.auditors],
+        "quorum": z.approvals_required,
+    }
+    policy = Policy.model_validate(_merge(raw, overrides or {}))
+    off = "" if policy.dp.enabled else "# !! Differential privacy is OFF: released counts are exact. !!\n"
     header = (f"# Collaboration policy '{name}' — digest {policy.digest()}\n"
-              "# Every party agrees to this file; the audit service records it; the zone enforces it.\n")
+              "# Every party agrees to this file; the audit service records it; the zone enforces it.\n" + off)
     out.write_text(header + yaml.safe_dump(policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
     return out
 

@@ -28,7 +28,16 @@ from neutral_zone.pipeline import (
     pull_columns,
     run_chains,
 )
-from neutral_zone.releases import EXPIRED, FAILED, PENDING, Gate, Release, new_release_id
+from neutral_zone.releases import (
+    EXPIRED,
+    FAILED,
+    PENDING,
+    REFUSED,
+    UNIFORM_FAILURE,
+    Gate,
+    Release,
+    new_release_id,
+)
 from neutral_zone.tables import PartyTable, assign_entities
 from protocols.errors import (
     InvalidInput,
@@ -39,7 +48,7 @@ from protocols.errors import (
     SessionExpired,
     ZhongliError,
 )
-from protocols.dp import noisy_count
+from protocols.dp import ReleaseNoise
 from protocols.ids import ID_TYPES
 from protocols.sealing import SealKey
 from transport.config import describe_validation
@@ -149,7 +158,9 @@ class Zone:
                         t.purge()
                     return
                 s.tables, s.n_entities, s.state = tables, n, READY
-            s.progress = f"ready: {n:,} distinct people across {len(tables)} parties"
+            # Not the number of distinct people: that union size moves with one probe ID the
+            # requester adds to its own upload, so it would answer membership questions.
+            s.progress = f"ready: {len(tables)} parties joined"
             degenerate = sum(int((~t.valid).sum()) for t in tables.values())
             self.gate.record_event(s.session_id, "session_ready", {"parties": {k: vars(v) for k, v in s.counts.items()}, "degenerate_dropped": degenerate})
             log.info("session %s ready", s.session_id)
@@ -232,38 +243,98 @@ class Zone:
     # --- jobs and releases ------------------------------------------------------------------
 
     def run_job(self, peer: Peer, session_id: str, job: str, params_json: str) -> Release:
+        """Admit, validate and plan a job request, charge its ε, and start it.
+
+        Returns the release, already ``failed`` or ``refused`` when the request cannot run —
+        those outcomes depend only on the request, the policy and the requester's own data, so
+        their messages can say what to change. Otherwise the release is ``running`` and its
+        outcome appears at the next multiple of the policy's outcome quantum.
+
+        Raises:
+            ResourceLimit: the requester is over its rate limit (the request is still logged).
+            InvalidInput: unknown job or malformed params (logged as a failed request).
+        """
         s = self.session(peer, session_id)
         if s.state != READY:
             raise NotReady(f"session '{session_id}' is {s.state}" + (f": {s.error}" if s.error else ""))
-        cls = REGISTRY.get(job)
-        if cls is None:
-            raise InvalidInput(f"unknown job '{job}' (known: {', '.join(sorted(REGISTRY))})")
-        try:
-            raw: Any = json.loads(params_json or "{}")
-            params = cls.Params.model_validate(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"params for '{job}' are not JSON: {exc.msg}") from None
-        except ValidationError as exc:
-            raise InvalidInput(describe_validation(exc, f"params for '{job}'")) from None
+        gate = self.gate
         rel = Release(new_release_id(), s.session_id, job, expires_at=s.expires_at)
-        with s.lock:
+        gate.admit(peer.name, s.session_id, rel.release_id, job, params_json or "")
+        cls = REGISTRY.get(job)
+        try:
+            if cls is None:
+                raise InvalidInput(f"unknown job '{job}' (known: {', '.join(sorted(REGISTRY))})")
+            try:
+                raw: Any = json.loads(params_json or "{}")
+                params = cls.Params.model_validate(raw)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"params for '{job}' are not JSON: {exc.msg}") from None
+            except ValidationError as exc:
+                raise InvalidInput(describe_validation(exc, f"params for '{job}'")) from None
+        except InvalidInput as exc:
+            rel.status, rel.error = FAILED, str(exc)
+            gate.log_outcome(rel, peer.name, str(exc))
+            raise
+        instance = cls()
+        rel.kind = instance.kind
+        with s.lock:  # one request at a time per session: differencing sees every earlier one
             s.releases[rel.release_id] = rel
-        threading.Thread(target=self._run, args=(s, rel, cls(), params), daemon=True).start()
+            ctx = self._context(s, ReleaseNoise(None))
+            try:
+                plan = instance.plan(ctx, params)
+            except ZhongliError as exc:
+                rel.status, rel.error = FAILED, str(exc)
+                gate.log_outcome(rel, peer.name, str(exc))
+                return rel
+            except Exception as exc:  # a bug must not take the zone down; the requester learns nothing
+                log.exception("release %s: plan crashed", rel.release_id)
+                rel.status, rel.error = FAILED, UNIFORM_FAILURE
+                gate.log_outcome(rel, peer.name, f"internal error in plan: {type(exc).__name__}: {exc}")
+                return rel
+            rel.recipient = plan.recipient
+            rel.checks = gate.plan_checks(rel, instance.kind, plan, peer.name, s.cohorts)
+            dp = gate.policy.dp
+            epsilon = dp.epsilon_per_release * plan.epsilon_share if dp.enabled else 0.0
+            if epsilon > 0 and all(c.passed for c in rel.checks):
+                rel.checks.append(gate.charge(rel, peer.name, epsilon))
+            if not all(c.passed for c in rel.checks):
+                rel.status = REFUSED
+                rel.error = "; ".join(f"{c.name}: {c.detail}" for c in rel.checks if not c.passed)
+                gate.log_outcome(rel, peer.name, rel.error)
+                return rel
+            # Charged and going ahead: its cohorts count as released from now on, whatever the
+            # run's outcome (differencing must not depend on it).
+            s.cohorts.extend((rel.release_id, c.label, c.members) for c in plan.cohorts)
+        noise = ReleaseNoise(epsilon if dp.enabled else None)
+        threading.Thread(target=self._run, args=(s, rel, instance, params, plan, noise), daemon=True).start()
         return rel
 
-    def _run(self, s: Session, rel: Release, job: Any, params: Any) -> None:
+    def _context(self, s: Session, noise: ReleaseNoise) -> JobContext:
+        return JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min, self.seal_key,
+                          self.gate.policy, s.models, noise)
+
+    def _run(self, s: Session, rel: Release, job: Any, params: Any, plan: Any, noise: ReleaseNoise) -> None:
+        out = None
+        reason = ""
         try:
-            dp = self.gate.policy.dp if self.gate.policy.dp.enabled else None
-            ctx = JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min, self.seal_key, s.models,
-                             dp=dp, noise=noisy_count if dp is not None else JobContext.noise)
-            out = job.run(ctx, params)
-            with s.lock:  # one release at a time per session: differencing sees every earlier one
-                self.gate.submit(rel, out, s.requester.name, s.cohorts)
-        except ZhongliError as exc:
-            rel.status, rel.error = FAILED, str(exc)
+            out = job.run(self._context(s, noise), params, plan)
+        except Exception as exc:  # whatever failed, the requester reads the same words
+            if not isinstance(exc, ZhongliError):
+                log.exception("release %s: job crashed", rel.release_id)
+            reason = f"{type(exc).__name__}: {exc}"
+        # The outcome becomes visible at the next multiple of the quantum after the request:
+        # how long the run took says nothing about the data below that.
+        time.sleep(max(0.0, self.gate.publish_at(rel) - time.monotonic()))
+        if out is None:
+            rel.status, rel.error = FAILED, UNIFORM_FAILURE
+            self.gate.log_outcome(rel, s.requester.name, reason)
+            return
+        try:
+            self.gate.submit(rel, out, s.requester.name)
         except Exception as exc:
-            log.exception("release %s: job crashed", rel.release_id)
-            rel.status, rel.error = FAILED, f"internal error in job: {type(exc).__name__}"
+            log.exception("release %s: submission crashed", rel.release_id)
+            rel.status, rel.error = FAILED, UNIFORM_FAILURE
+            self.gate.log_outcome(rel, s.requester.name, f"submission: {type(exc).__name__}: {exc}")
 
     def find_release(self, peer: Peer, release_id: str) -> tuple[Session, Release]:
         self.reap()

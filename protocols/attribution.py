@@ -98,6 +98,7 @@ from scipy.optimize import minimize
 from scipy.sparse.linalg import spsolve
 from scipy.special import expit, ndtri
 
+from protocols.dp import ReleaseNoise
 from protocols.errors import ConfigError, DataError
 
 FloatArray = npt.NDArray[np.float64]
@@ -128,6 +129,13 @@ class AttributionConfig(BaseModel):
     max_shapley_channels: int = Field(default=15, ge=1, le=20)
     window_end: float | None = None  # ms; non-converters' default reference time
     models: tuple[str, ...] = MODELS
+    # The channels a release lists, in this order, whether or not any path holds them (e.g. every
+    # channel the media parties declare): then the shape of the output does not depend on whose
+    # touches are in the data. None: the channels that occur in some path.
+    channels: tuple[str, ...] | None = None
+    # Markov: only the last this many touches of a path count (bounds one person's transitions,
+    # which differential privacy needs). None: all touches.
+    markov_max_touches: int | None = Field(default=None, ge=1, le=1000)
     # data-driven model
     exposure: Literal["binary", "log_count", "both"] = "binary"
     allocation: Literal["shapley", "removal"] = "shapley"
@@ -257,6 +265,8 @@ class AttributionResult:
     counts: PathCounts
     credits: dict[str, ModelCredit]
     tables: dict[str, pd.DataFrame]  # model -> channel, credited_conversions, share, paths, users[, credited_value]
+    footnotes: dict[str, int] = field(default_factory=dict)  # the counts a release states (noised with DP)
+    value_epsilon: dict[str, float] = field(default_factory=dict)  # ε per model left for encrypted value sums
 
     def shares(self, model: str) -> dict[str, float]:
         return self.credits[model].shares()
@@ -372,11 +382,23 @@ def build_paths(touches: pd.DataFrame, people: pd.DataFrame, config: Attribution
     row, ch, t = row[idx], codes[idx], t_all[idx]
     srt = _touch_order(row, t, ch, n_people, len(names))
     row, ch, t = row[srt], ch[srt], t[srt]
-    # Keep only channels that appear in some path, renumbered in name order.
-    used = np.bincount(ch, minlength=len(names)) > 0 if len(ch) else np.zeros(len(names), bool)
-    renum = np.cumsum(used) - 1
-    ch = renum[ch].astype(np.int64)
-    channels = tuple(n for n, u in zip(names, used) if u)
+    if cfg.channels is not None:
+        # The declared channels, in their given order; a touch of any other channel is an error
+        # in the caller's schema, not something to drop silently.
+        universe = list(cfg.channels)
+        index = {c: i for i, c in enumerate(universe)}
+        unknown_names = sorted({names[c] for c in np.unique(ch)} - set(universe))
+        if unknown_names:
+            raise DataError(f"touches hold channel(s) outside the declared ones: {unknown_names}")
+        remap = np.array([index.get(n, -1) for n in names], dtype=np.int64)
+        ch = remap[ch] if len(ch) else ch.astype(np.int64)
+        channels = tuple(universe)
+    else:
+        # Keep only channels that appear in some path, renumbered in name order.
+        used = np.bincount(ch, minlength=len(names)) > 0 if len(ch) else np.zeros(len(names), bool)
+        renum = np.cumsum(used) - 1
+        ch = renum[ch].astype(np.int64)
+        channels = tuple(n for n, u in zip(names, used) if u)
 
     if len(row):
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]).astype(np.int64)
@@ -463,81 +485,148 @@ def _absorption(q: Any, r: FloatArray, start: int, dense: bool) -> float:
     return float(x[start])
 
 
-def markov(paths: Paths, order: int = 1) -> ModelCredit:
-    """Removal effects of an order-``order`` absorbing Markov chain over all non-empty paths.
+@dataclass(frozen=True)
+class MarkovCounts:
+    """Transition counts of an order-``order`` chain: ``counts[s, x]`` is how often state ``s``
+    (index into ``codes``; ``len(codes)`` = START) was followed by channel ``x`` (0..k-1), by
+    CONVERSION (k) or by NULL (k+1). Every structurally possible state is listed, observed or
+    not, so the table's shape depends only on k and the order."""
 
-    A state is the tuple of the last ``order`` channels (padded at a path's start). Transitions are
-    counted with one ``bincount`` over the touches, never a loop over paths.
-    """
-    k, conv_paths = paths.k, int(paths.path_converted.sum())
-    empty = ModelCredit("markov", paths.channels, np.zeros(k), ValueWeights(*_no_weights()),
-                        {"order": order, "p_conversion": 0.0, "removal_effects": {c: 0.0 for c in paths.channels}})
-    if len(paths.path_start) == 0:
-        return empty
+    k: int
+    order: int
+    codes: IntArray  # sorted state codes: Σ_j (channel_j + 1)·(k+1)^j, j = 0 the latest touch
+    counts: FloatArray  # (len(codes) + 1, k + 2)
+    max_touches: int | None
+
+
+def _state_codes(k: int, order: int) -> IntArray:
+    """Every state: 1..order real channels, the older positions padded with 0."""
+    base = k + 1
+    out: list[IntArray] = []
+    current = np.arange(1, base, dtype=np.int64)  # one real channel
+    out.append(current)
+    for length in range(2, order + 1):
+        older = np.arange(1, base, dtype=np.int64) * base ** (length - 1)
+        current = (current[:, None] + older[None, :]).ravel()
+        out.append(current)
+    return np.sort(np.concatenate(out))
+
+
+def markov_counts(paths: Paths, order: int = 1, max_touches: int | None = None) -> MarkovCounts:
+    """Count every transition of every non-empty path (only its last ``max_touches`` touches;
+    for order 1 runs of one channel first collapse into one touch, which changes no absorption
+    probability)."""
+    k = paths.k
     base = k + 1
     if base**order >= 1 << 62:
         raise ConfigError(f"markov order {order} over {k} channels does not fit a 64-bit state code; lower the order")
-    ch1 = paths.touch_channel + 1  # 0 = padding before the path's first touch
-    pos = paths.touch_pos
+    codes = _state_codes(k, order) if k else np.zeros(0, np.int64)
+    n_states = len(codes)
+    counts = np.zeros((n_states + 1, k + 2))
+    if len(paths.path_start) == 0 or k == 0:
+        return MarkovCounts(k, order, codes, counts, max_touches)
+    ch = paths.touch_channel
+    path_id = np.repeat(np.arange(len(paths.path_start), dtype=np.int64), paths.path_len)
+    keep = np.ones(len(ch), bool)
+    if order == 1:
+        keep[1:] = ~((ch[1:] == ch[:-1]) & (path_id[1:] == path_id[:-1]))
+    ch, path_id = ch[keep], path_id[keep]
+    lens = np.bincount(path_id, minlength=len(paths.path_start))
+    starts = np.r_[0, np.cumsum(lens)[:-1]]
+    pos = np.arange(len(ch)) - np.repeat(starts, lens)
+    if max_touches is not None:
+        from_end = np.repeat(lens, lens) - pos
+        last = from_end <= max_touches
+        ch, path_id = ch[last], path_id[last]
+        lens = np.bincount(path_id, minlength=len(paths.path_start))
+        starts = np.r_[0, np.cumsum(lens)[:-1]]
+        pos = np.arange(len(ch)) - np.repeat(starts, lens)
+    ch1 = ch + 1
     code = ch1.copy()
     for j in range(1, order):
         prev = np.zeros_like(ch1)
         prev[j:] = ch1[:-j]
         prev[pos < j] = 0
         code += prev * base**j
-    uniq, state = np.unique(code, return_inverse=True)
-    s = len(uniq)
-    start, conv_s, null_s = s, s + 1, s + 2
-    n = s + 3
+    state = np.searchsorted(codes, code)
     frm = np.empty_like(state)
     frm[1:] = state[:-1]
-    frm[pos == 0] = start
-    last = paths.path_start + paths.path_len - 1
-    src = np.concatenate([frm, state[last]])
-    dst = np.concatenate([state, np.where(paths.path_converted, conv_s, null_s)])
-    if n * n <= 1 << 22:
-        dense_cnt = np.bincount(src * n + dst, minlength=n * n)
-        pair = np.flatnonzero(dense_cnt)
-        cnt = dense_cnt[pair]
-    else:
-        pair, cnt = np.unique(src * n + dst, return_counts=True)
-    r_i, c_i = pair // n, pair % n
-    out = np.bincount(r_i, weights=cnt, minlength=n)
-    prob = cnt / out[r_i]
-    t = s + 1  # transient states: 0..s-1 and START
-    tr = c_i < t
-    to_conv = c_i == conv_s
-    r = np.bincount(r_i[to_conv], weights=prob[to_conv], minlength=t)[:t].astype(np.float64)
-    # Which states contain each channel (any digit of the state code).
+    frm[pos == 0] = n_states  # START
+    last_touch = starts + lens - 1
+    converted = paths.path_converted
+    src_idx = np.concatenate([frm, state[last_touch]])
+    dst = np.concatenate([ch, np.where(converted, k, k + 1)])
+    counts += np.bincount(src_idx * (k + 2) + dst, minlength=(n_states + 1) * (k + 2)).reshape(n_states + 1, k + 2)
+    return MarkovCounts(k, order, codes, counts, max_touches)
+
+
+def markov_effects(mc: MarkovCounts) -> tuple[FloatArray, float, int]:
+    """Removal effects from (possibly noised) transition counts; negative counts count as 0, a
+    state with no outgoing count absorbs in NULL. Returns effects, P(CONVERSION | START) and
+    the number of states with any outgoing count."""
+    k, order, codes = mc.k, mc.order, mc.codes
+    base = k + 1
+    s = len(codes)
+    cnt = np.maximum(mc.counts, 0.0)
+    out = cnt.sum(axis=1)
+    prob = np.divide(cnt, out[:, None], out=np.zeros_like(cnt), where=out[:, None] > 0)
+    t = s + 1  # transient states 0..s-1 and START
+    if s == 0:
+        return np.zeros(k), 0.0, 0
+    # Next state of (state, channel x): the latest touch becomes x, the oldest drops out.
+    mod = base**order
+    from_code = np.r_[codes, 0]
+    nxt = (from_code[:, None] * base + (np.arange(k) + 1)[None, :]) % mod
+    nxt_idx = np.searchsorted(codes, nxt)
+    r = prob[:, k].copy()
+    rows = np.repeat(np.arange(t), k)
+    cols = nxt_idx.ravel()
+    vals = prob[:, :k].ravel()
+    nz = vals > 0
+    rows, cols, vals = rows[nz], cols[nz], vals[nz]
     contains = np.zeros((k, s), bool)
     for j in range(order):
-        digit = (uniq // base**j) % base - 1
+        digit = (codes // base**j) % base - 1
         ok = digit >= 0
         contains[digit[ok], np.flatnonzero(ok)] = True
     dense = t <= _DENSE_MARKOV_STATES
     if dense:
         q_full = np.zeros((t, t))
-        np.add.at(q_full, (r_i[tr], c_i[tr]), prob[tr])
+        np.add.at(q_full, (rows, cols), vals)
     else:
-        q_full = sparse.csr_matrix((prob[tr], (r_i[tr], c_i[tr])), shape=(t, t))
-    p_all = _absorption(q_full, r, start, dense)
+        q_full = sparse.csr_matrix((vals, (rows, cols)), shape=(t, t))
+    p_all = _absorption(q_full, r, s, dense)
     effects = np.zeros(k)
     if p_all > 0:
         for c in range(k):
             gone = np.r_[contains[c], False]  # entering a state with c = absorbed in NULL
             r_c = np.where(gone, 0.0, r)
             if dense:
-                q_c = np.where(gone[:, None], 0.0, q_full)
+                q_c = np.where(gone[None, :], 0.0, q_full)
             else:
-                q_c = sparse.diags((~gone).astype(np.float64)) @ q_full
-            effects[c] = max(0.0, 1.0 - _absorption(q_c, r_c, start, dense) / p_all)
+                q_c = q_full @ sparse.diags((~gone).astype(np.float64))
+            effects[c] = max(0.0, 1.0 - _absorption(q_c, r_c, s, dense) / p_all)
+    return effects, p_all, int((out[:s] > 0).sum())
+
+
+def markov(paths: Paths, order: int = 1, counts: MarkovCounts | None = None, converters_with_path: float | None = None) -> ModelCredit:
+    """Removal effects of an order-``order`` absorbing Markov chain over all non-empty paths.
+
+    A state is the tuple of the last ``order`` channels (padded at a path's start). Transitions are
+    counted with one ``bincount`` over the touches, never a loop over paths. ``counts`` (e.g.
+    noised) and ``converters_with_path`` replace what the paths would give.
+    """
+    k = paths.k
+    conv_paths = float(paths.path_converted.sum()) if converters_with_path is None else float(converters_with_path)
+    mc = counts if counts is not None else markov_counts(paths, order)
+    effects, p_all, observed = markov_effects(mc)
     total = effects.sum()
     share = effects / total if total > 0 else np.zeros(k)
     credited = conv_paths * share
     conv_rows = paths.path_row[paths.path_converted]
     vw = ValueWeights(np.repeat(conv_rows, k), np.tile(np.arange(k, dtype=np.int64), len(conv_rows)),
                       np.tile(share, len(conv_rows)))
-    detail = {"order": order, "states": s, "p_conversion": p_all,
+    detail = {"order": order, "states": observed, "p_conversion": p_all,
               "removal_effects": {c: float(e) for c, e in zip(paths.channels, effects)}}
     return ModelCredit("markov", paths.channels, credited, vw, detail)
 
@@ -792,7 +881,9 @@ def _values_for(people: pd.DataFrame, values: pd.Series | None) -> FloatArray | 
 
 
 def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionConfig | None = None,
-              controls: pd.DataFrame | None = None, values: pd.Series | None = None) -> AttributionResult:
+              controls: pd.DataFrame | None = None, values: pd.Series | None = None,
+              noise: ReleaseNoise | None = None, value_cap: float | None = None,
+              value_share: float = 0.0) -> AttributionResult:
     """Build paths once and run every model in ``config.models``.
 
     Args:
@@ -803,6 +894,12 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
             index); without them that model only adjusts for channel overlap.
         values: plaintext conversion value per person (index = person); defaults to
             ``people["value"]`` if present. Adds ``credited_value`` to every table.
+        noise: differential privacy for every released figure (see :func:`_noised_tables`);
+            None or disabled: exact tables.
+        value_cap: with noise, each person's value is clipped to ``[0, value_cap]`` (required
+            when values are given).
+        value_share: with noise, the part of each model's ε kept for its credited value (also
+            when the values are encrypted and noised by the caller: see ``value_epsilon``).
 
     Returns:
         An :class:`AttributionResult`; ``tables[model]`` has one row per channel with
@@ -815,10 +912,26 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
     cfg = config or AttributionConfig()
     paths = build_paths(touches, people, cfg)
     vals = _values_for(people, values)
+    if noise is not None and noise.enabled:
+        return _noised(paths, cfg, controls, vals, noise, value_cap, value_share)
     p_idx, c_idx = paths.path_channel_pairs()
     users = np.bincount(c_idx, minlength=paths.k)
     conv_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=paths.k)
-    runners = {
+    runners = _runners(paths, cfg, controls, vals)
+    credits: dict[str, ModelCredit] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    for name in cfg.models:
+        cr = runners[name]()
+        credits[name] = cr
+        value = None
+        if vals is not None:
+            value = cr.value if cr.value is not None else cr.value_weights.apply(vals, paths.k)
+        tables[name] = _table(paths.channels, cr.conversions, conv_paths, users, value)
+    return AttributionResult(cfg, paths.channels, paths.counts, credits, tables, footnotes=_footnotes(paths.counts))
+
+
+def _runners(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None, vals: FloatArray | None) -> dict[str, Any]:
+    return {
         "first_touch": lambda: first_touch(paths),
         "last_touch": lambda: last_touch(paths),
         "linear": lambda: linear(paths),
@@ -828,20 +941,103 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
         "shapley": lambda: shapley(paths, cfg.max_shapley_channels, vals),
         "data_driven": lambda: data_driven(paths, controls, cfg),
     }
+
+
+def _table(channels: tuple[str, ...], credited: FloatArray, conv_paths: Any, users: Any, value: FloatArray | None) -> pd.DataFrame:
+    credited = np.maximum(np.asarray(credited, dtype=np.float64), 0.0)
+    total = float(credited.sum())
+    t = pd.DataFrame({
+        "channel": list(channels),
+        "credited_conversions": credited,
+        "share": credited / total if total > 0 else np.zeros(len(channels)),
+        "paths": np.asarray(conv_paths, dtype=np.int64),
+        "users": np.asarray(users, dtype=np.int64),
+    })
+    if value is not None:
+        t["credited_value"] = np.asarray(value, dtype=np.float64)
+    return t
+
+
+def _footnotes(c: PathCounts) -> dict[str, int]:
+    return {"people": c.people, "converters": c.converters, "converters_with_path": c.converters_with_path,
+            "unattributed_conversions": c.unattributed_conversions, "non_converters_with_path": c.non_converters_with_path,
+            "non_converters_without_path": c.non_converters_without_path}
+
+
+# --- differential privacy ---------------------------------------------------------------------------
+#
+# Neighbouring data: one person's records anywhere (their touches, their conversion, their
+# presence) may change. What one person can move, per released figure:
+#
+# * footnotes (people, converters, converters with a path, non-converters with a path): each
+#   person counts at most once in each → L1 ≤ 3 for the four; the other two are differences.
+# * users(c) and paths(c) per channel: a person's set of channels changes → L1 ≤ 2k.
+# * credited conversions of the heuristics, Shapley and the data-driven model: each person's
+#   credit over channels sums to at most 1 → L1 ≤ 2 (released in thousandths).
+# * Markov: the transition counts of each person's last ``markov_max_touches`` touches
+#   (L + 1 transitions) → L1 ≤ 2(L + 1); removal effects, shares and credited conversions are
+#   computed from the noised counts and the noised converters with a path (post-processing).
+# * credited value: values clipped to the cap; a person's value moves between channels → ≤ 2·cap.
+#
+# The data-driven model's fit depends on every person; the noise covers each person's own credit,
+# not their effect on the fitted coefficients (docs/THREAT_MODEL.md).
+
+MILLI = 1000
+DP_MARKOV_MAX_TOUCHES = 20
+
+
+def _noised(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None, vals: FloatArray | None,
+            noise: ReleaseNoise, value_cap: float | None, value_share: float) -> AttributionResult:
+    assert noise.budget is not None
+    if vals is not None and (value_cap is None or value_cap <= 0):
+        raise ConfigError("released values need a value_cap (each person's value is clipped to it) when DP is on")
+    k, total = paths.k, noise.budget
+    eps_counts, eps_users = 0.05 * total, 0.15 * total
+    per_model = 0.8 * total / max(1, len(cfg.models))
+    share_v = value_share if vals is not None or value_share > 0 else 0.0
+    eps_model, eps_value = per_model * (1 - share_v), per_model * share_v
+    c = paths.counts
+    foot = noise.vector([c.people, c.converters, c.converters_with_path, c.non_converters_with_path], eps_counts, 3,
+                        "footnote counts (people, converters, with a path)")
+    people_n, conv_n, cwp_n, ncwp_n = (max(0, v) for v in foot)
+    footnotes = {"people": people_n, "converters": conv_n, "converters_with_path": min(cwp_n, conv_n),
+                 "unattributed_conversions": max(0, conv_n - cwp_n), "non_converters_with_path": ncwp_n,
+                 "non_converters_without_path": max(0, people_n - conv_n - ncwp_n)}
+    p_idx, c_idx = paths.path_channel_pairs()
+    exact_users = np.bincount(c_idx, minlength=k)
+    exact_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=k)
+    up = np.maximum(np.asarray(noise.vector([*exact_users.tolist(), *exact_paths.tolist()], eps_users, max(1, 2 * k),
+                                            "users and converting paths per channel"), dtype=np.int64), 0)
+    users, conv_paths = up[:k], up[k:]
+    clipped = np.clip(vals, 0.0, value_cap) if vals is not None and value_cap is not None else None
+    runners = _runners(paths, cfg, controls, clipped)
     credits: dict[str, ModelCredit] = {}
     tables: dict[str, pd.DataFrame] = {}
+    value_eps: dict[str, float] = {}
     for name in cfg.models:
-        cr = runners[name]()
+        if name == "markov":
+            mc = markov_counts(paths, cfg.markov_order, cfg.markov_max_touches or DP_MARKOV_MAX_TOUCHES)
+            flat = np.rint(mc.counts).astype(np.int64).ravel().tolist()
+            span = 2 * ((cfg.markov_max_touches or DP_MARKOV_MAX_TOUCHES) + 1)
+            noised = np.asarray(noise.vector(flat, eps_model, span, "Markov transition counts"), dtype=np.float64)
+            mc = MarkovCounts(mc.k, mc.order, mc.codes, noised.reshape(mc.counts.shape), mc.max_touches)
+            cr = markov(paths, cfg.markov_order, counts=mc, converters_with_path=footnotes["converters_with_path"])
+            credited = cr.conversions
+        else:
+            cr = runners[name]()
+            exact = np.rint(np.maximum(cr.conversions, 0.0) * MILLI).astype(np.int64).tolist()
+            credited = np.asarray(noise.vector(exact, eps_model, 2 * MILLI, f"{name}: credited conversions", unit="1/1000 conversion"),
+                                  dtype=np.float64) / MILLI
         credits[name] = cr
-        total = float(cr.conversions.sum())
-        t = pd.DataFrame({
-            "channel": list(paths.channels),
-            "credited_conversions": cr.conversions,
-            "share": cr.conversions / total if total > 0 else np.zeros(paths.k),
-            "paths": conv_paths.astype(np.int64),
-            "users": users.astype(np.int64),
-        })
-        if vals is not None:
-            t["credited_value"] = cr.value if cr.value is not None else cr.value_weights.apply(vals, paths.k)
-        tables[name] = t
-    return AttributionResult(cfg, paths.channels, paths.counts, credits, tables)
+        value = None
+        if clipped is not None and value_cap is not None:
+            raw = cr.value if cr.value is not None and name != "markov" else cr.value_weights.apply(clipped, k)
+            if name == "markov":
+                raw = cr.value_weights.apply(clipped, k)
+            bound = max(1, math.ceil(2 * value_cap))
+            value = np.asarray(noise.vector(np.rint(np.maximum(raw, 0.0)).astype(np.int64).tolist(), eps_value, bound,
+                                            f"{name}: credited value (clipped at {value_cap:g})", unit="value"), dtype=np.float64)
+        elif share_v > 0:
+            value_eps[name] = eps_value  # the caller noises encrypted sums with it
+        tables[name] = _table(paths.channels, credited, conv_paths, users, value)
+    return AttributionResult(cfg, paths.channels, paths.counts, credits, tables, footnotes=footnotes, value_epsilon=value_eps)

@@ -42,9 +42,9 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 from protocols.errors import ConfigError, InvalidInput
 
@@ -57,25 +57,6 @@ _I64_MAX = 2**63 - 1
 _MAX_SCALE = 1e15
 
 
-class DpSpec(BaseModel):
-    """DP settings of a collaboration policy."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    epsilon_per_release: float = Field(gt=0, allow_inf_nan=False)
-    mechanism: Literal["discrete_laplace"] = "discrete_laplace"
-    budget_per_recipient: float = Field(gt=0, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _release_fits_budget(self) -> DpSpec:
-        if self.epsilon_per_release > self.budget_per_recipient:
-            raise ValueError(
-                f"epsilon_per_release {self.epsilon_per_release} exceeds budget_per_recipient "
-                f"{self.budget_per_recipient}: no release could ever be made"
-            )
-        return self
-
-
 @lru_cache(maxsize=1)
 def _opendp() -> dict[str, Any]:
     """Load OpenDP once, on first use (policy parsing never needs it)."""
@@ -85,6 +66,8 @@ def _opendp() -> dict[str, Any]:
     from opendp.domains import atom_domain
     from opendp.measurements import make_laplace
     from opendp.metrics import absolute_distance
+    from opendp.domains import vector_domain
+    from opendp.metrics import l1_distance
     from opendp.mod import enable_features
 
     enable_features("contrib")
@@ -92,6 +75,8 @@ def _opendp() -> dict[str, Any]:
         "make_laplace": make_laplace,
         "domain": atom_domain(T="i64"),
         "metric": absolute_distance(T="i64"),
+        "vector_domain": vector_domain(atom_domain(T="i64")),
+        "vector_metric": l1_distance(T="i64"),
         "accuracy": discrete_laplacian_scale_to_accuracy,
         "version": version("opendp"),
     }
@@ -105,6 +90,15 @@ def opendp_version() -> str:
 def _measurement(scale: float) -> Measurement:
     lib = _opendp()
     m: Measurement = lib["make_laplace"](lib["domain"], lib["metric"], scale=scale)
+    return m
+
+
+@lru_cache(maxsize=256)
+def _vector_measurement(scale: float) -> Measurement:
+    """The same mechanism on a vector of integers under the L1 distance: one scale for every
+    element, and the privacy map is OpenDP's for the whole vector."""
+    lib = _opendp()
+    m: Measurement = lib["make_laplace"](lib["vector_domain"], lib["vector_metric"], scale=scale)
     return m
 
 
@@ -167,6 +161,26 @@ def noisy_sum(value: int, epsilon: float, bound: int) -> int:
     return _release(value, epsilon, _check_positive_int("bound", bound), "sum")
 
 
+def noisy_vector(values: Sequence[int], epsilon: float, sensitivity: int) -> list[int]:
+    """Every element plus independent discrete Laplace noise of scale ``sensitivity/ε``: ε-DP
+    when one person changes the vector by at most ``sensitivity`` in L1 norm (e.g. 2 for a
+    histogram where each person sits in one cell and may move to another)."""
+    vals = list(values)
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InvalidInput(f"a vector to release holds integers, got {type(v).__name__}")
+        if v < 0 or v > _I64_MAX:
+            raise InvalidInput("a vector to release holds integers in [0, 2^63-1]")
+    if not vals:
+        return []
+    scale = noise_scale(epsilon, sensitivity)
+    m = _vector_measurement(scale)
+    spent: Any = m.map
+    if float(spent(_check_positive_int("sensitivity", sensitivity))) > _check_epsilon(epsilon):
+        raise ConfigError(f"OpenDP's vector map spends more than ε={epsilon} at sensitivity {sensitivity}")
+    return [int(x) for x in m(vals)]
+
+
 def epsilon_split(total: float, parts: int) -> list[float]:
     """Split a budget ``total`` into ``parts`` equal ε's whose sum (summed in order, as a ledger
     does, or exactly) never exceeds ``total``."""
@@ -200,3 +214,120 @@ def describe(epsilon: float, sensitivity: int = 1) -> dict[str, Any]:
         "scale": noise_scale(epsilon, sensitivity),
         "half_width_95": interval_half_width(epsilon, sensitivity, 0.95),
     }
+
+
+def _laplace_sum_tail(t: float, n: int) -> float:
+    """P(S > t) for S a sum of ``n`` independent Laplace(0, 1) variables, t >= 0.
+
+    S is the difference of two independent Gamma(n, 1) variables, whose tail has a closed form:
+    ``e^-t · Σ_k C(n-1+k, k) 2^-(n+k) · Σ_{j<=n-1-k} t^j / j!``."""
+    total = 0.0
+    for k in range(n):
+        inner, term = 0.0, 1.0
+        for j in range(n - k):
+            if j:
+                term *= t / j
+            inner += term
+        total += math.comb(n - 1 + k, k) * 2.0 ** -(n + k) * inner
+    return math.exp(-t) * total
+
+
+@lru_cache(maxsize=256)
+def _laplace_sum_quantile(n: int, confidence: float) -> float:
+    """The ``t`` with ``P(|S| <= t) = confidence`` for a sum of ``n`` Laplace(0, 1) variables."""
+    if n > 150:  # the central limit is exact enough here, and the closed form loses precision
+        z = {0.9: 1.6449, 0.95: 1.96, 0.99: 2.5758}.get(confidence)
+        if z is None:
+            raise ConfigError("sum intervals over more than 150 cells support 90, 95 and 99% only")
+        return z * math.sqrt(2.0 * n)
+    lo, hi = 0.0, 10.0 * (1.0 + math.sqrt(n))
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if 2 * _laplace_sum_tail(mid, n) > 1 - confidence:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def sum_half_width(epsilon: float, sensitivity: int, terms: int, confidence: float = 0.95) -> int:
+    """Half-width of the ``confidence`` interval of a value computed as the sum of ``terms``
+    independently noised cells (each at scale ``sensitivity/ε``): exact for one cell (OpenDP's
+    accuracy), else the continuous Laplace-sum quantile times the scale, rounded up — a close
+    upper-side approximation for the discrete mechanism."""
+    n = _check_positive_int("terms", terms)
+    if n == 1:
+        return interval_half_width(epsilon, sensitivity, confidence)
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
+    return math.ceil(noise_scale(epsilon, sensitivity) * _laplace_sum_quantile(n, confidence))
+
+
+@dataclass
+class Measure:
+    """One noised measurement of a release, as the release states it."""
+
+    what: str
+    epsilon: float
+    sensitivity: int
+    cells: int
+    unit: str = "people"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "what": self.what, "epsilon": self.epsilon, "sensitivity": self.sensitivity, "unit": self.unit,
+            "cells": self.cells, "scale": noise_scale(self.epsilon, self.sensitivity),
+            "half_width_95": interval_half_width(self.epsilon, self.sensitivity, 0.95),
+        }
+
+
+@dataclass
+class ReleaseNoise:
+    """The noise of one release: draws every measurement from OpenDP and keeps the account of
+    what was measured at which ε, so the release can state its privacy cost and accuracy.
+
+    ``budget`` is the ε the release was charged before it ran; measurements may spend at most
+    that in total (sequential composition), which is checked on every draw. With ``budget`` None
+    (a policy that turned DP off) values pass through exactly and nothing is stated."""
+
+    budget: float | None
+    measures: list[Measure] = field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        return self.budget is not None
+
+    @property
+    def spent(self) -> float:
+        return math.fsum(m.epsilon for m in self.measures)
+
+    def _account(self, what: str, epsilon: float, sensitivity: int, cells: int, unit: str) -> None:
+        assert self.budget is not None
+        eps = _check_epsilon(epsilon)
+        if self.spent + eps > self.budget * (1 + 1e-12):
+            raise ConfigError(f"measurement '{what}' needs ε={eps:g} but only {self.budget - self.spent:g} of {self.budget:g} is left")
+        self.measures.append(Measure(what, eps, sensitivity, cells, unit))
+
+    def count(self, value: int, epsilon: float, sensitivity: int = 1, what: str = "count", unit: str = "people") -> int:
+        if self.budget is None:
+            return int(value)
+        self._account(what, epsilon, sensitivity, 1, unit)
+        return noisy_count(int(value), epsilon, sensitivity)
+
+    def vector(self, values: Sequence[int], epsilon: float, sensitivity: int, what: str, unit: str = "people") -> list[int]:
+        vals = [int(v) for v in values]
+        if self.budget is None:
+            return vals
+        self._account(what, epsilon, sensitivity, len(vals), unit)
+        return noisy_vector(vals, epsilon, sensitivity)
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the release states about its noise (``None`` when DP is off)."""
+        if self.budget is None:
+            return None
+        return {
+            "mechanism": MECHANISM, "library": f"opendp {opendp_version()}", "epsilon": self.budget,
+            "epsilon_spent": self.spent, "measurements": [m.describe() for m in self.measures],
+            "note": "every count is released with discrete Laplace noise; half_width_95 is the ± a released "
+                    "cell is within of the true one with 95% probability (sums of cells: see each field)",
+        }

@@ -27,14 +27,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from protocols.dp import ReleaseNoise, interval_half_width
 
 MS_PER_DAY = 86_400_000.0
 MAX_CATEGORIES = 250  # HistGradientBoosting bins categories into at most 255 bins
@@ -54,10 +56,15 @@ class AttributeTable:
 @dataclass(frozen=True)
 class EventTable:
     """Many rows per person: ``entity``, ``time`` (float ms since epoch, NaN = unknown), and
-    optionally ``channel`` and ``event_type`` (strings or categoricals)."""
+    optionally ``channel`` and ``event_type`` (strings or categoricals).
+
+    ``pairs``: the (channel, event type) pairs the party declares in its schema. Features are
+    built for exactly these, so the feature set (and everything a model card says about it)
+    never depends on which touches the requester's leads happen to have."""
 
     party: str
     frame: pd.DataFrame
+    pairs: list[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -151,7 +158,7 @@ def build_features(
     for ev in events:
         if not training and ev.party not in spec.events:
             continue
-        feats, pairs = _event_features(leads, ev, spec.events.get(ev.party))
+        feats, pairs = _event_features(leads, ev, spec.events.get(ev.party) if not training else ev.pairs)
         for name in feats.columns:
             X[name] = feats[name].to_numpy()
             channel = name.split(":")[1]
@@ -225,6 +232,7 @@ class LeadModel:
     estimator: HistGradientBoostingClassifier
     grade_cuts: list[float]  # score thresholds between grades A|B, B|C, C|D (descending)
     base_rate: float
+    score_edges: list[float] = field(default_factory=list)  # inner edges of the 20 training-score bins
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.estimator.predict_proba(X[self.spec.columns])[:, 1], dtype=float)
@@ -239,61 +247,78 @@ class LeadModel:
 class TrainResult:
     model: LeadModel
     card: dict[str, Any]
-    cohort_counts: list[tuple[str, float]]
 
 
-def _deciles(scores: np.ndarray, y: np.ndarray, n: int = 10) -> list[np.ndarray]:
-    order = np.argsort(-scores, kind="stable")
-    return np.array_split(order, n)
+# --- the model card, with differential privacy -----------------------------------------------------
+#
+# What is protected is every person's data at the partners (and their effect on the scores of the
+# held-out leads). The requester's labels and the split are its own: the held-out positives P and
+# negatives N are known to it, so sensitivities may use them.
+#
+# * Score bins are fixed from the *training* scores (20 quantiles, 5% each), so held-out leads
+#   fall into bins whose edges do not move when one held-out person changes. The (bin × label)
+#   histogram of the held-out leads moves by at most 2 (one person changes bins): one noised
+#   histogram gives the ROC, the score bands ("deciles"), calibration and grade tables.
+# * An AUC is released through its U statistic: with ties counted half, 2U is an integer that one
+#   held-out person's changed score moves by at most 2·max(P, N) (a positive is compared with N
+#   negatives, a negative with P positives). Permutation importance shuffles a party's columns
+#   across held-out rows, so one person's data reaches two rows: 4·max(P, N).
+# * Grade cut-offs are the training scores' 90/70/40% quantiles, i.e. bin edges.
+#
+# The fitted model itself is a function of the training rows; its influence on the card is not
+# covered by the noise (a formal guarantee would need private training). docs/THREAT_MODEL.md says
+# so, and tests/privacy attacks the card with crafted labels.
+
+N_BINS = 20
+_SHARES = {"histogram": 4.0, "auc": 2.0, "baseline": 0.5, "partner_value": 1.5, "importance": 2.0}
 
 
-def model_card_tables(scores: np.ndarray, y: np.ndarray, grade_cuts: list[float]) -> tuple[dict[str, Any], list[tuple[str, float]]]:
-    """Held-out AUC, ROC at score quantiles, deciles, calibration and grades — aggregates only,
-    each cell over a quantile bucket of leads (so its size is n/10 or similar, never one lead)."""
-    avg = float(y.mean())
-    out: dict[str, Any] = {"auc": float(roc_auc_score(y, scores))}
-    cells: list[tuple[str, float]] = []
-    # ROC only at thresholds between equal-size buckets of leads: a point never isolates a lead.
-    order = np.argsort(-scores, kind="stable")
-    buckets = np.array_split(order, ROC_POINTS)
-    pos, neg = max(int(y.sum()), 1), max(int((1 - y).sum()), 1)
-    tp = fp = 0
-    roc = [{"fpr": 0.0, "tpr": 0.0}]
-    for i, b in enumerate(buckets):
-        tp += int(y[b].sum())
-        fp += int(len(b) - y[b].sum())
-        roc.append({"fpr": fp / neg, "tpr": tp / pos})
-        cells.append((f"ROC bucket {i + 1}", float(len(b))))
-    out["roc"] = roc
-    deciles, cum = [], 0
-    total_pos = max(int(y.sum()), 1)
-    for i, b in enumerate(_deciles(scores, y)):
-        conv = int(y[b].sum())
-        cum += conv
-        rate = conv / len(b) if len(b) else 0.0
-        deciles.append({"decile": i + 1, "leads": int(len(b)), "conversions": conv, "rate": rate,
-                        "lift": rate / avg if avg else 0.0, "cumulative_gain": cum / total_pos})
-        cells.append((f"decile {i + 1}", float(len(b))))
-    out["deciles"] = deciles
-    out["top10"] = {"rate": deciles[0]["rate"], "average_rate": avg, "lift": deciles[0]["lift"]}
-    calib = []
-    asc = np.argsort(scores, kind="stable")
-    for i, b in enumerate(np.array_split(asc, CALIBRATION_BINS)):
-        calib.append({"bin": i + 1, "leads": int(len(b)), "mean_predicted": float(scores[b].mean()) if len(b) else 0.0,
-                      "observed_rate": float(y[b].mean()) if len(b) else 0.0})
-        cells.append((f"calibration bin {i + 1}", float(len(b))))
-    out["calibration"] = calib
-    grades = []
-    gi = np.minimum(np.searchsorted(-np.asarray(grade_cuts), -scores, side="right"), len(GRADES) - 1)
-    for k, (g, share) in enumerate(GRADES):
-        mask = gi == k
-        n, conv = int(mask.sum()), int(y[mask].sum())
-        rate = conv / n if n else 0.0
-        grades.append({"grade": g, "share_of_leads": share, "leads": n, "conversions": conv, "rate": rate,
-                       "lift": rate / avg if avg else 0.0})
-        cells.append((f"grade {g}", float(n)))
-    out["grades"] = grades
-    return out, cells
+def _two_u(scores: np.ndarray, y: np.ndarray) -> int:
+    """2 × the Mann-Whitney U of positives over negatives (ties count half): an integer."""
+    ranks = rankdata(scores, method="average")
+    p = int(y.sum())
+    return int(round(2.0 * float(ranks[y == 1].sum()) - p * (p + 1)))
+
+
+class _Card:
+    """Releases the card's figures through ``noise`` (or exactly, when it is disabled)."""
+
+    def __init__(self, noise: ReleaseNoise, y_te: np.ndarray, parts: list[str]) -> None:
+        self.noise = noise
+        self.y = y_te
+        self.P, self.N = int(y_te.sum()), int(len(y_te) - y_te.sum())
+        weights = {k: v for k, v in _SHARES.items() if k in parts}
+        total = sum(weights.values())
+        self.eps = {k: (noise.budget or 0.0) * w / total for k, w in weights.items()}
+        self.intervals: dict[str, float] = {}
+
+    def auc(self, scores: np.ndarray, part: str, count: int, what: str, rows_per_person: int = 1) -> float:
+        two_u = _two_u(scores, self.y)
+        if self.noise.enabled:
+            delta = 2 * rows_per_person * max(self.P, self.N, 1)
+            eps = self.eps[part] / count
+            two_u = self.noise.count(two_u, eps, delta, what, unit="2U (AUC × 2PN)")
+            self.intervals[part] = interval_half_width(eps, delta) / (2.0 * max(self.P * self.N, 1))
+        return float(min(1.0, max(0.0, two_u / (2.0 * max(self.P * self.N, 1)))))
+
+    def histogram(self, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Noised held-out (positives, negatives) per score bin."""
+        cells = np.concatenate([np.bincount(bins[self.y == 1], minlength=N_BINS), np.bincount(bins[self.y == 0], minlength=N_BINS)])
+        if self.noise.enabled:
+            eps = self.eps["histogram"]
+            cells = np.asarray(self.noise.vector(cells.tolist(), eps, 2, "held-out score-bin × label histogram", unit="leads"))
+            self.intervals["histogram"] = interval_half_width(eps, 2)
+        cells = np.maximum(cells, 0)
+        return cells[:N_BINS].astype(float), cells[N_BINS:].astype(float)
+
+
+def score_bins(s_tr: np.ndarray) -> np.ndarray:
+    """Inner edges of 20 bins at the training scores' 5% quantiles (bin 0 = lowest scores)."""
+    return np.quantile(s_tr, np.linspace(0, 1, N_BINS + 1)[1:-1])
+
+
+def bin_of(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.searchsorted(edges, scores, side="right").astype(np.int64)
 
 
 def grade_cuts_for(scores: np.ndarray) -> list[float]:
@@ -305,9 +330,44 @@ def grade_cuts_for(scores: np.ndarray) -> list[float]:
     return cuts
 
 
-def _fit_auc(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, y_te: np.ndarray, seed: int) -> float:
+def card_tables(pos: np.ndarray, neg: np.ndarray, mean_score: np.ndarray) -> dict[str, Any]:
+    """ROC, score bands, calibration and grades from a (noised) held-out histogram over the 20
+    training-quantile bins; ``mean_score`` is each bin's mean training score."""
+    P, N = max(pos.sum(), 1.0), max(neg.sum(), 1.0)
+    avg = pos.sum() / max(pos.sum() + neg.sum(), 1.0)
+    top = np.arange(N_BINS)[::-1]  # best scores first
+    tp, fp = np.cumsum(pos[top]), np.cumsum(neg[top])
+    roc = [{"fpr": 0.0, "tpr": 0.0}] + [{"fpr": float(f / N), "tpr": float(t / P)} for t, f in zip(tp, fp)]
+    bands, cum = [], 0.0
+    for i in range(10):
+        b = top[2 * i: 2 * i + 2]
+        leads, conv = float(pos[b].sum() + neg[b].sum()), float(pos[b].sum())
+        cum += conv
+        rate = conv / leads if leads else 0.0
+        bands.append({"decile": i + 1, "leads": int(leads), "conversions": int(conv), "rate": rate,
+                      "lift": rate / avg if avg else 0.0, "cumulative_gain": cum / P})
+    calib = []
+    for i in range(10):
+        b = np.arange(2 * i, 2 * i + 2)
+        leads = float(pos[b].sum() + neg[b].sum())
+        calib.append({"bin": i + 1, "leads": int(leads), "mean_predicted": float(mean_score[b].mean()),
+                      "observed_rate": float(pos[b].sum() / leads) if leads else 0.0})
+    grades, start = [], N_BINS
+    for g, share in GRADES:
+        width = int(round(share * N_BINS))
+        b = np.arange(start - width, start)
+        start -= width
+        leads, conv = float(pos[b].sum() + neg[b].sum()), float(pos[b].sum())
+        rate = conv / leads if leads else 0.0
+        grades.append({"grade": g, "share_of_leads": share, "leads": int(leads), "conversions": int(conv), "rate": rate,
+                       "lift": rate / avg if avg else 0.0})
+    return {"roc": roc, "deciles": bands, "top10": {"rate": bands[0]["rate"], "average_rate": float(avg), "lift": bands[0]["lift"]},
+            "calibration": calib, "grades": grades}
+
+
+def _fit_scores(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, seed: int) -> np.ndarray:
     m = gradient_boosting(seed).fit(X_tr, y_tr)
-    return float(roc_auc_score(y_te, m.predict_proba(X_te)[:, 1]))
+    return np.asarray(m.predict_proba(X_te)[:, 1], dtype=float)
 
 
 def train(
@@ -318,20 +378,35 @@ def train(
     seed: int = 7,
     test_size: float = 0.25,
     partner_value: bool = True,
-    importance: bool = True,
+    importance: str = "party",
+    noise: ReleaseNoise | None = None,
 ) -> TrainResult:
-    """Train on a seeded stratified split and compute the model card on the held-out part."""
+    """Train on a seeded stratified split and compute the model card on the held-out part, every
+    figure released through ``noise`` (exact when it is disabled or None).
+
+    Args:
+        importance: ``"party"`` (AUC lost when each party's columns are shuffled), ``"group"``
+            (per feature group as well, each costing ε) or ``"none"``.
+    """
+    noise = noise or ReleaseNoise(None)
     y = np.asarray(y, dtype=int)
     if len(np.unique(y)) < 2:
         raise ValueError(f"label '{label}' has a single value among the leads; nothing to learn")
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
     est = gradient_boosting(seed).fit(X_tr, y_tr)
+    s_tr = est.predict_proba(X_tr)[:, 1]
     s_te = est.predict_proba(X_te)[:, 1]
-    cuts = grade_cuts_for(s_te)
-    tables, cells = model_card_tables(s_te, y_te, cuts)
-    lr = logistic_baseline(X_tr).fit(_cat_to_object(X_tr), y_tr)
-    lr_auc = float(roc_auc_score(y_te, lr.predict_proba(_cat_to_object(X_te))[:, 1]))
+    edges = score_bins(s_tr)
+    cuts = [float(edges[18 - 1]), float(edges[14 - 1]), float(edges[8 - 1])]  # 90%, 70%, 40% training quantiles
     partners = sorted({p for _, p in spec.groups.values() if p != spec.brand})
+    parts = ["histogram", "auc", "baseline"] + (["partner_value"] if partner_value else []) + ([] if importance == "none" else ["importance"])
+    card_noise = _Card(noise, y_te, parts)
+    tr_bins = bin_of(s_tr, edges)
+    mean_score = np.array([s_tr[tr_bins == b].mean() if (tr_bins == b).any() else 0.0 for b in range(N_BINS)])
+    pos, neg = card_noise.histogram(bin_of(s_te, edges))
+    auc = card_noise.auc(s_te, "auc", 1, "held-out AUC")
+    lr = logistic_baseline(X_tr).fit(_cat_to_object(X_tr), y_tr)
+    lr_auc = card_noise.auc(lr.predict_proba(_cat_to_object(X_te))[:, 1], "baseline", 1, "logistic baseline AUC")
     card: dict[str, Any] = {
         "label": label,
         "learner": "HistGradientBoostingClassifier",
@@ -340,31 +415,32 @@ def train(
         "n_train": int(len(y_tr)),
         "n_test": int(len(y_te)),
         "test_positive_rate": float(y_te.mean()),
-        "auc": {"model": tables.pop("auc"), "logistic_baseline": lr_auc},
-        **tables,
+        "auc": {"model": auc, "logistic_baseline": lr_auc},
+        **card_tables(pos, neg, mean_score),
         "n_features": len(spec.columns),
+        "score_bins": "20 bins at the training scores' 5% quantiles; deciles are pairs of bins, grades A/B/C/D "
+                      "the top 10/20/30/40% of training scores",
     }
-    cells += [("training leads", float(len(y_tr))), ("held-out leads", float(len(y_te)))]
-    if importance:
-        card["importance"] = _group_importance(est, X_te, y_te, spec, card["auc"]["model"], seed)
+    if importance != "none":
+        card["importance"] = _group_importance(est, X_te, y_te, spec, auc, seed, importance, card_noise)
     if partner_value:
-        card["partner_value"] = _partner_value(X_tr, y_tr, X_te, y_te, spec, partners, card["auc"]["model"], seed)
-    model = LeadModel("mdl-" + uuid.uuid4().hex[:12], label, spec, est, cuts, float(y.mean()))
-    return TrainResult(model, card, cells)
+        card["partner_value"] = _partner_value(X_tr, y_tr, X_te, y_te, spec, partners, auc, seed, card_noise)
+    if noise.enabled:
+        card["accuracy"] = {"auc_half_width_95": card_noise.intervals.get("auc", 0.0),
+                            "histogram_cell_half_width_95": card_noise.intervals.get("histogram", 0.0),
+                            "partner_value_auc_half_width_95": card_noise.intervals.get("partner_value"),
+                            "importance_auc_half_width_95": card_noise.intervals.get("importance")}
+    card["dp"] = noise.describe()
+    model = LeadModel("mdl-" + uuid.uuid4().hex[:12], label, spec, est, cuts, float(y.mean()), edges.tolist())
+    return TrainResult(model, card)
 
 
-def _group_importance(est: Any, X_te: pd.DataFrame, y_te: np.ndarray, spec: FeatureSpec, auc: float, seed: int) -> dict[str, Any]:
-    """Held-out AUC lost when a feature group's columns (or a whole party's) are shuffled
-    together across leads — one seeded permutation, the same for every group."""
+def _group_importance(est: Any, X_te: pd.DataFrame, y_te: np.ndarray, spec: FeatureSpec, auc: float, seed: int,
+                      level: str, card: _Card) -> dict[str, Any]:
+    """Held-out AUC lost when a party's columns (and, at ``level="group"``, each feature group's)
+    are shuffled together across leads — one seeded permutation, the same for every set. Each
+    shuffled AUC is a released figure (one person's data reaches two rows)."""
     perm = np.random.default_rng(seed).permutation(len(X_te))
-
-    def auc_without(cols: list[str]) -> float:
-        Xp = X_te.copy()
-        for c in cols:
-            v = X_te[c].iloc[perm].to_numpy()
-            Xp[c] = pd.Categorical(v, categories=X_te[c].cat.categories) if isinstance(X_te[c].dtype, pd.CategoricalDtype) else v
-        return auc - float(roc_auc_score(y_te, est.predict_proba(Xp)[:, 1]))
-
     groups: dict[str, list[str]] = {}
     parties: dict[str, list[str]] = {}
     party_of: dict[str, str] = {}
@@ -372,14 +448,29 @@ def _group_importance(est: Any, X_te: pd.DataFrame, y_te: np.ndarray, spec: Feat
         groups.setdefault(group, []).append(col)
         parties.setdefault(party, []).append(col)
         party_of[group] = party
-    by_group = [{"group": g, "party": party_of[g], "auc_drop": auc_without(cols)} for g, cols in groups.items()]
-    by_party = [{"party": p, "auc_drop": auc_without(cols)} for p, cols in parties.items()]
-    return {"by_group": sorted(by_group, key=lambda r: -r["auc_drop"]), "by_party": sorted(by_party, key=lambda r: -r["auc_drop"])}
+    count = len(parties) + (len(groups) if level == "group" else 0)
+
+    def auc_without(cols: list[str], what: str) -> float:
+        Xp = X_te.copy()
+        for c in cols:
+            v = X_te[c].iloc[perm].to_numpy()
+            Xp[c] = pd.Categorical(v, categories=X_te[c].cat.categories) if isinstance(X_te[c].dtype, pd.CategoricalDtype) else v
+        shuffled = card.auc(np.asarray(est.predict_proba(Xp)[:, 1]), "importance", count, what, rows_per_person=2)
+        return auc - shuffled
+
+    out: dict[str, Any] = {"level": level}
+    out["by_party"] = sorted(({"party": p, "auc_drop": auc_without(cols, f"AUC without {p}")} for p, cols in parties.items()),
+                             key=lambda r: -r["auc_drop"])
+    if level == "group":
+        out["by_group"] = sorted(({"group": g, "party": party_of[g], "auc_drop": auc_without(cols, f"AUC without {g}")}
+                                  for g, cols in groups.items()), key=lambda r: -r["auc_drop"])
+    return out
 
 
 def _partner_value(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, y_te: np.ndarray, spec: FeatureSpec,
-                   partners: list[str], auc_all: float, seed: int) -> list[dict[str, Any]]:
-    """Held-out AUC of the brand-only model, brand + each partner, and all together."""
+                   partners: list[str], auc_all: float, seed: int, card: _Card) -> list[dict[str, Any]]:
+    """Held-out AUC of the brand-only model, brand + each partner, and all together (the last is
+    the card's own AUC, released once)."""
     def cols_of(parties: set[str]) -> list[str]:
         return [c for c in spec.columns if spec.groups[c][1] in parties]
 
@@ -387,7 +478,74 @@ def _partner_value(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, y_t
     sets = [("brand only", {spec.brand})] + [(f"brand + {p}", {spec.brand, p}) for p in partners]
     for label, parties in sets:
         cols = cols_of(parties)
-        auc = _fit_auc(X_tr[cols], y_tr, X_te[cols], y_te, seed) if cols else 0.5
+        if cols:
+            auc = card.auc(_fit_scores(X_tr[cols], y_tr, X_te[cols], seed), "partner_value", len(sets), f"AUC of {label}")
+        else:
+            auc = 0.5
         out.append({"label": label, "parties": sorted(parties), "auc": auc})
     out.append({"label": "all partners", "parties": sorted({spec.brand, *partners}), "auc": auc_all})
     return out
+
+
+# --- row-level outputs that keep partners' membership ---------------------------------------------
+
+
+def membership_blind(X: pd.DataFrame, spec: FeatureSpec, known: dict[str, np.ndarray], strata: np.ndarray,
+                     rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, int]]:
+    """For every partner and every row the partner does not know, copy that partner's feature
+    columns from a random row it does know, drawn within the same stratum (a bin of the model's
+    score from the requester's own features; any known row if the stratum has none).
+
+    A model sends "unknown to this partner" down its own branch: released as is, scores would
+    tell the requester which of its leads each partner knows. After this, a row's partner
+    features come from the same distribution whether or not the partner knows the person, so
+    the released values carry no such signal — at the price of random partner features for the
+    rows a partner does not know (measured in tests/bench). Partners in ``known`` with no known
+    row are left as they are.
+
+    Returns:
+        The new feature frame and, per partner, how many rows were filled.
+    """
+    out = X.copy()
+    filled: dict[str, int] = {}
+    for party, mask in known.items():
+        cols = [c for c in spec.columns if spec.groups.get(c, ("", ""))[1] == party]
+        donors_all = np.flatnonzero(mask)
+        targets = np.flatnonzero(~mask)
+        if not cols or not len(donors_all) or not len(targets):
+            filled[party] = 0
+            continue
+        pick = np.empty(len(targets), dtype=np.int64)
+        for s in np.unique(strata[targets]):
+            t = targets[strata[targets] == s]
+            pool = donors_all[strata[donors_all] == s]
+            if not len(pool):
+                pool = donors_all
+            pick[np.searchsorted(targets, t)] = pool[rng.integers(0, len(pool), size=len(t))]
+        for c in cols:
+            col = out[c]
+            values = X[c].to_numpy()[pick]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                codes = col.cat.codes.to_numpy().copy()
+                codes[targets] = X[c].cat.codes.to_numpy()[pick]
+                out[c] = pd.Categorical.from_codes(codes, categories=col.cat.categories)
+            else:
+                arr = col.to_numpy(dtype=float).copy()
+                arr[targets] = values
+                out[c] = arr
+        filled[party] = int(len(targets))
+    return out, filled
+
+
+def likelihood_ratio_auc(member: np.ndarray, other: np.ndarray) -> float:
+    """How well a released value separates two groups, given their counts per value (bin): the
+    AUC of the best classifier that sees only the value — values ordered by the ratio of their
+    shares in the two groups. 0.5 = not at all, 1.0 = perfectly. Half a count is added to every
+    cell, so empty cells do not make ratios infinite."""
+    m = np.maximum(np.asarray(member, dtype=float), 0) + 0.5
+    o = np.maximum(np.asarray(other, dtype=float), 0) + 0.5
+    pm, po = m / m.sum(), o / o.sum()
+    order = np.argsort(-(pm / po), kind="stable")
+    pm, po = pm[order], po[order]
+    below = po.sum() - np.cumsum(po)  # other-group mass strictly after each value
+    return float(np.sum(pm * (below + 0.5 * po)))

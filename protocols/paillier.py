@@ -109,6 +109,13 @@ def scale_ciphertext(n: int, c: int, factor: float) -> int:
     return int(gmpy2.invert(gmpy2.powmod(gmpy2.mpz(c), -w, nsq), nsq))
 
 
+def add_plaintext(n: int, c: int, m: int) -> int:
+    """A ciphertext of ``m + (what c encrypts)``; ``m`` may be negative (it wraps around n, as
+    :func:`decrypt_scaled` expects)."""
+    nsq = gmpy2.mpz(n) * n
+    return int(gmpy2.mpz(c) * ((1 + gmpy2.mpz(n) * (m % n)) % nsq) % nsq)
+
+
 def add(n: int, cts: Sequence[int]) -> int:
     nsq = gmpy2.mpz(n) * n
     acc = gmpy2.mpz(1)

@@ -59,13 +59,14 @@ class CheckResult:
 
 
 def check_k_min(counts: Iterable[tuple[str, float]], k: int) -> CheckResult:
-    """Every released count must be 0 or at least ``k`` (a count of 0 singles nobody out)."""
-    small = [(label, c) for label, c in counts if 0 < c < k]
+    """Every count must be 0 or at least ``k`` (a count of 0 singles nobody out). The message
+    names the cells, never their counts."""
+    small = [label for label, c in counts if 0 < c < k]
     if small:
-        labels = ", ".join(label for label, _ in small[:5])
+        labels = ", ".join(small[:5])
         more = f" and {len(small) - 5} more" if len(small) > 5 else ""
-        return CheckResult("k_min", False, f"{len(small)} cell(s) below k={k}: {labels}{more}")
-    return CheckResult("k_min", True, f"every count is 0 or >= k={k}")
+        return CheckResult("k_min", False, f"fewer than k={k} people in: {labels}{more}")
+    return CheckResult("k_min", True, f"every cohort is empty or holds at least k={k} people")
 
 
 def check_row_owner(kind: str, recipient: str, owner: str | None) -> CheckResult:
@@ -90,20 +91,27 @@ def check_scope(recipient: str, requester: str | None, row_parties: list[str] | 
 def check_differencing(
     new: list[tuple[str, np.ndarray]], history: list[tuple[str, str, np.ndarray]], k: int
 ) -> CheckResult:
-    """Refuse a release whose cohort differs from an already released cohort on the same
-    dimensions by 1..k-1 people (the "segment minus one person" attack). ``history`` holds
-    (release id, dimensions, sorted members) of the session's earlier releases."""
-    for dims, members in new:
-        for rid, old_dims, old in history:
-            if old_dims != dims:
-                continue
+    """Refuse a release whose cohort differs from another cohort of the same requester's people
+    by 1..k-1 people — a cohort released earlier in the session (``history`` holds release id,
+    label and sorted members), or another cohort of this very release. Cohorts are compared
+    whatever job, columns or tags produced them: what is protected is the people, not the shape
+    of the output. Identical cohorts pass (nothing new is singled out). The message never says
+    by how many people two cohorts differ."""
+    for i, (label, members) in enumerate(new):
+        others = [(rid, old_label, old) for rid, old_label, old in history]
+        others += [("this release", other_label, other) for other_label, other in new[i + 1:]]
+        for rid, old_label, old in others:
+            if abs(len(members) - len(old)) >= k:
+                continue  # cannot be within k of each other: skip the set operation
             diff = int(np.setxor1d(members, old, assume_unique=True).size)
             if 0 < diff < k:
+                where = "another cohort of this release" if rid == "this release" else f"cohort '{old_label}' of release {rid}"
                 return CheckResult(
                     "differencing", False,
-                    f"cohort '{dims}' differs from the one released in {rid} by {diff} people (fewer than k={k})",
+                    f"cohort '{label}' differs from {where} by fewer than k={k} of your people; "
+                    "together the two would single those people out",
                 )
-    return CheckResult("differencing", True, f"no cohort within {k} people of an earlier one" if new else "no cohorts declared")
+    return CheckResult("differencing", True, f"no two cohorts within k={k} people of each other" if new else "no cohorts declared")
 
 
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)")

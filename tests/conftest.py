@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# As the real processes do (deploy/cli.py): the suite shares two cores between many servers and
+# scikit-learn's OpenMP threads must not spin while they wait.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 

@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from neutral_zone.jobs.base import Job, JobContext, JobOutput
+from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
 from protocols import paillier
 from protocols.attribution import MODELS, AttributionConfig, attribute
+from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput
 from protocols.release import KIND_AGGREGATE, canonical_json
 from transport.config import Strict
@@ -47,15 +48,13 @@ class AttributionParams(Strict):
     include_impressions: bool = True
     models: list[str] = list(MODELS)
     recipient: str | None = None  # default: the OEM; a media party gets its own channels only
+    # With DP on, each person's conversion value counts up to this much (values above are clipped;
+    # for encrypted values, which the zone cannot read, the OEM's agent is trusted to stay under it).
+    value_cap: float | None = Field(default=None, gt=0)
 
 
 def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.ndarray]:
-    conv_cols = cols_with_role(brand, "conversion_time")
-    if p.conversion not in conv_cols:
-        raise InvalidInput(f"'{p.conversion}' is not a conversion_time column of '{brand.party}' (have: {', '.join(conv_cols) or 'none'})")
     times = cols_with_role(brand, "event_time")
-    if not times:
-        raise InvalidInput(f"'{brand.party}' shares no lead time (event_time column) to end non-converters' paths")
     ent = brand.row_entities()
     keep = ent >= 0
     conv = np.asarray(decode(brand, p.conversion))[keep]
@@ -76,8 +75,6 @@ def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd
         ent = t.row_entities()
         rows = np.flatnonzero((ent >= 0) & np.isin(ent, persons))  # touches of the OEM's people only
         times, chans, kinds = cols_with_role(t, "event_time"), cols_with_role(t, "channel"), cols_with_role(t, "event_type")
-        if not times or not chans:
-            raise InvalidInput(f"media party '{name}' shares no event_time and channel columns")
         f = pd.DataFrame({"person": ent[rows], "time": decode(t, times[0], rows),
                           "channel": np.asarray(decode(t, chans[0], rows)).astype(object)})
         if kinds:
@@ -106,12 +103,28 @@ def _controls(ctx: JobContext, brand: PartyTable, parties: list[str], people: pd
     return out
 
 
+def _declared_channels(ctx: JobContext, media: list[str]) -> tuple[str, ...] | None:
+    """Every channel the media parties declare in their schemas (sorted), or None if one of
+    them declares no categories."""
+    out: set[str] = set()
+    for name in media:
+        t = ctx.tables[name]
+        chans = cols_with_role(t, "channel")
+        if not chans:
+            raise InvalidInput(f"media party '{name}' shares no channel column")
+        info = next(i for i in t.schema if i.name == chans[0])
+        if info.kind != "category":
+            return None
+        out |= {str(c) for c in info.categories}
+    return tuple(sorted(out))
+
+
 class Attribution(Job):
     name = "attribution"
     kind = KIND_AGGREGATE
     Params = AttributionParams
 
-    def run(self, ctx: JobContext, params: Any) -> JobOutput:
+    def plan(self, ctx: JobContext, params: Any) -> Plan:
         brand = brand_table(ctx, "attribution")
         recipient = params.recipient or ctx.requester
         media_all = [n for n, t in ctx.tables.items() if t.role == "media"]
@@ -121,47 +134,91 @@ class Attribution(Job):
             raise InvalidInput(f"attribution needs media parties of this session; not media here: {', '.join(bad) or 'none given'}")
         if recipient != ctx.requester and recipient not in media:
             raise InvalidInput(f"attribution goes to the requester or one of its media parties, not '{recipient}'")
-        result = self._compute(ctx, brand, params, media)
-        return self._release(ctx, params, result, recipient)
-
-    def _compute(self, ctx: JobContext, brand: PartyTable, p: AttributionParams, media: list[str]) -> dict[str, Any]:
-        # The same analysis for several recipients is computed once per session.
-        key_params = p.model_dump(exclude={"recipient"})
-        key = "attribution:" + hashlib.sha256(canonical_json(key_params)).hexdigest()
-        if key in ctx.models:
-            return dict(ctx.models[key])
-        people, brand_rows = _people(brand, p)
-        touches, owner = _touches(ctx, media, people["person"].to_numpy())
-        controls_from = p.controls if p.controls is not None else [n for n, t in ctx.tables.items() if n != brand.party and t.role != "media"]
+        conv_cols = cols_with_role(brand, "conversion_time")
+        if params.conversion not in conv_cols:
+            raise InvalidInput(f"'{params.conversion}' is not a conversion_time column of '{brand.party}' (have: {', '.join(conv_cols) or 'none'})")
+        if not cols_with_role(brand, "event_time"):
+            raise InvalidInput(f"'{brand.party}' shares no lead time (event_time column) to end non-converters' paths")
+        for name in media:
+            t = ctx.tables[name]
+            if not cols_with_role(t, "event_time") or not cols_with_role(t, "channel"):
+                raise InvalidInput(f"media party '{name}' shares no event_time and channel columns")
+        controls_from = params.controls if params.controls is not None else [n for n, t in ctx.tables.items() if n != brand.party and t.role != "media"]
         unknown = [c for c in controls_from if c not in ctx.tables]
         if unknown:
             raise InvalidInput(f"unknown control part(y/ies): {', '.join(unknown)}")
-        controls = _controls(ctx, brand, controls_from, people, brand_rows)
+        value_info = next((i for i in brand.schema if i.name == params.value), None) if params.value else None
+        if params.value and (value_info is None or value_info.role != "value"):
+            raise InvalidInput(f"'{params.value}' is not a value column of '{brand.party}'")
+        dp = ctx.policy.dp.enabled
+        if dp and params.value and params.value_cap is None:
+            raise InvalidInput("with differential privacy on, a value column needs value_cap: the most one conversion may "
+                               "count (values above it are clipped), which sets the noise on credited values")
+        channels = _declared_channels(ctx, media)
+        if dp and channels is None:
+            raise InvalidInput("with differential privacy on, every media party must declare its channels as a categorical column")
+        k = len(channels) if channels is not None else 0
+        needs_shapley = {"shapley", "data_driven"} & set(params.models)
+        if channels is not None and needs_shapley and k > 15:
+            raise InvalidInput(f"exact Shapley over the {k} declared channels needs 2^{k} coalitions; the limit is 15 "
+                               "(drop the shapley and data_driven models or merge channels)")
+        if dp and "markov" in params.models and sum(k**j for j in range(1, params.markov_order + 1)) * (k + 2) > 2_000_000:
+            raise InvalidInput(f"markov order {params.markov_order} over {k} channels has too many transitions to release "
+                               "with differential privacy; lower markov_order")
+        people, _ = _people(brand, params)
+        conv = people["converted"].to_numpy()
+        persons = people["person"].to_numpy()
+        cohorts = [Cohort(f"all people of {brand.party}", np.sort(persons)),
+                   Cohort(f"converters ({params.conversion})", np.sort(persons[conv]))]
+        key = _cache_key(params)
+        return Plan(recipient=recipient, cohorts=cohorts, epsilon_share=0.0 if key in ctx.models else 1.0,
+                    state={"media": media, "controls": controls_from, "channels": channels, "value_info": value_info, "key": key})
+
+    def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
+        brand = ctx.tables[ctx.requester]
+        result = self._compute(ctx, brand, params, plan)
+        return self._release(ctx, params, result, plan.recipient)
+
+    def _compute(self, ctx: JobContext, brand: PartyTable, p: AttributionParams, plan: Plan) -> dict[str, Any]:
+        # The same analysis for several recipients is computed (and noised) once per session: a
+        # media party's release is a projection of what was already paid for.
+        key = plan.state["key"]
+        if key in ctx.models:
+            return dict(ctx.models[key])
+        media, value_info = plan.state["media"], plan.state["value_info"]
+        people, brand_rows = _people(brand, p)
+        touches, owner = _touches(ctx, media, people["person"].to_numpy())
+        controls = _controls(ctx, brand, plan.state["controls"], people, brand_rows)
         cfg = AttributionConfig(
             lookback_days=p.lookback_days, half_life_days=p.half_life_days, position_weights=p.position_weights,
             markov_order=p.markov_order, include_impressions=p.include_impressions, models=tuple(p.models),
+            channels=plan.state["channels"],
         )
-        value_info = next((i for i in brand.schema if i.name == p.value), None) if p.value else None
-        if p.value and (value_info is None or value_info.role != "value"):
-            raise InvalidInput(f"'{p.value}' is not a value column of '{brand.party}'")
         plain_values = None
         if value_info is not None and value_info.kind != "paillier":
             plain_values = pd.Series(brand.columns[p.value][brand_rows], index=people["person"].to_numpy())
+        encrypted_values = value_info is not None and value_info.kind == "paillier"
+        value_share = 0.4 if value_info is not None else 0.0
         try:
-            res = attribute(touches, people, cfg, controls=controls, values=plain_values)
+            res = attribute(touches, people, cfg, controls=controls, values=plain_values, noise=ctx.noise,
+                            value_cap=p.value_cap, value_share=value_share)
         except (ValueError, KeyError) as exc:
             raise InvalidInput(f"attribution: {exc}") from None
         tables = {m: res.tables[m].to_dict(orient="records") for m in res.tables}
         encrypted: dict[str, dict[str, str]] = {}
-        if value_info is not None and value_info.kind == "paillier":
-            encrypted = self._encrypted_values(res, brand.columns[p.value][brand_rows], value_info.paillier_n)
-        out = {"tables": tables, "owner": owner, "counts": vars(res.counts), "encrypted": encrypted,
-               "paillier_n": value_info.paillier_n if value_info is not None and value_info.kind == "paillier" else 0}
+        if encrypted_values:
+            encrypted = self._encrypted_values(ctx, res, brand.columns[p.value][brand_rows], value_info.paillier_n, p.value_cap)
+        for ch in res.channels:  # declared channels nobody touched still belong to their party
+            owner.setdefault(ch, next((m for m in media if ch in _party_channels(ctx, m)), ""))
+        out = {"tables": tables, "owner": owner, "counts": res.footnotes, "encrypted": encrypted,
+               "paillier_n": value_info.paillier_n if encrypted_values else 0, "dp": ctx.noise.describe(),
+               "accuracy": _accuracy(ctx.noise)}
         ctx.models[key] = out
         return dict(out)
 
-    def _encrypted_values(self, res: Any, cts_rows: np.ndarray, n: int) -> dict[str, dict[str, str]]:
-        """Per model and channel, Enc(Σ weight × value) over converters, never decrypted here."""
+    def _encrypted_values(self, ctx: JobContext, res: Any, cts_rows: np.ndarray, n: int, cap: float | None) -> dict[str, dict[str, str]]:
+        """Per model and channel, Enc(Σ weight × value) over converters, never decrypted here;
+        with DP on, plus discrete Laplace noise added under encryption (scaled like the sums)."""
         present = cts_rows.any(axis=1)
         index = np.full(len(cts_rows), -1)
         index[present] = np.arange(int(present.sum()))
@@ -175,6 +232,11 @@ class Attribution(Job):
             W = np.zeros((len(cts), k))
             np.add.at(W, (index[vw.row[sel]], vw.channel[sel]), vw.weight[sel])
             sums = paillier.weighted_sums(n, cts, W) if cts else [1] * k
+            if ctx.noise.enabled and cap is not None and model in res.value_epsilon:
+                bound = max(1, int(np.ceil(2 * cap * paillier.SCALE)))
+                z = ctx.noise.vector([0] * k, res.value_epsilon[model], bound,
+                                     f"{model}: credited value under encryption (cap {cap:g})", unit=f"1/{paillier.SCALE} value")
+                sums = [paillier.add_plaintext(n, c, int(v)) for c, v in zip(sums, z)]
             width = paillier.ciphertext_bytes(n)
             out[model] = {ch: paillier.to_bytes(paillier.rerandomise(n, c, next(fresh)), width).hex() for ch, c in zip(res.channels, sums)}
         return out
@@ -183,7 +245,6 @@ class Attribution(Job):
         owner: dict[str, str] = r["owner"]
         to_oem = recipient == ctx.requester
         models: dict[str, list[dict[str, Any]]] = {}
-        cells: list[tuple[str, float]] = []
         row_parties: list[str] = []
         for model, rows in r["tables"].items():
             out_rows = []
@@ -199,20 +260,46 @@ class Attribution(Job):
                     item["credited_value_ciphertext"] = r["encrypted"][model][row["channel"]]
                 out_rows.append(item)
                 row_parties.append(party)
-                cells += [(f"{model}/{row['channel']} paths", float(item["paths"])), (f"{model}/{row['channel']} users", float(item["users"]))]
             models[model] = out_rows
-        counts = r["counts"]
-        cells += [("converters with a path", float(counts["converters_with_path"])), ("people", float(counts["people"]))]
         payload: dict[str, Any] = {
             "job": self.name, "conversion": p.conversion, "lookback_days": p.lookback_days,
             "half_life_days": p.half_life_days, "position_weights": list(p.position_weights),
-            "counts": {k: int(v) for k, v in counts.items()}, "models": models, "k_min": ctx.k_min,
+            "counts": {k: int(v) for k, v in r["counts"].items()}, "models": models, "k_min": ctx.k_min,
             "recipient_scope": "all channels" if to_oem else f"channels of {recipient}",
+            "dp": r["dp"], "accuracy": r["accuracy"],
         }
         if to_oem and r["encrypted"]:
             payload["value"] = {"column": p.value, "encrypted": "paillier", "scale": paillier.SCALE,
                                 "key_fingerprint": hashlib.sha256(str(r["paillier_n"]).encode()).hexdigest()[:16]}
         elif to_oem and p.value:
             payload["value"] = {"column": p.value, "encrypted": None}
-        return JobOutput(payload, recipient, self.kind, cohort_counts=cells, row_parties=row_parties, requester=ctx.requester)
+        if to_oem and p.value and p.value_cap is not None:
+            payload["value"]["cap"] = p.value_cap
+        return JobOutput(payload, recipient, self.kind, row_parties=row_parties, requester=ctx.requester)
 
+
+def _cache_key(p: AttributionParams) -> str:
+    return "attribution:" + hashlib.sha256(canonical_json(p.model_dump(exclude={"recipient"}))).hexdigest()
+
+
+def _party_channels(ctx: JobContext, media: str) -> set[str]:
+    t = ctx.tables[media]
+    chans = cols_with_role(t, "channel")
+    info = next(i for i in t.schema if i.name == chans[0])
+    return {str(c) for c in info.categories} if info.kind == "category" else set()
+
+
+def _accuracy(noise: Any) -> dict[str, Any] | None:
+    """The 95% half-width of each kind of released figure, in its own unit."""
+    if not noise.enabled:
+        return None
+    out: dict[str, Any] = {}
+    for m in noise.measures:
+        hw = interval_half_width(m.epsilon, m.sensitivity)
+        if m.unit == "1/1000 conversion":
+            out[m.what] = {"half_width_95": hw / 1000, "unit": "conversions"}
+        elif m.unit.startswith("1/") and "value" in m.unit:
+            out[m.what] = {"half_width_95": hw / paillier.SCALE, "unit": "value"}
+        else:
+            out[m.what] = {"half_width_95": hw, "unit": m.unit}
+    return out

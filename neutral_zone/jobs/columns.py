@@ -34,3 +34,10 @@ def brand_table(ctx: JobContext, job: str) -> PartyTable:
     if t is None or t.role != "brand":
         raise InvalidInput(f"{job} needs the requester '{ctx.requester}' to be the brand party of the session")
     return t
+
+
+def first_rows(t: PartyTable) -> np.ndarray:
+    """One row per person: the first row of every joined entity, in row order."""
+    ent = t.row_entities()
+    keep = np.flatnonzero(ent >= 0)
+    return keep[~pd.Series(ent[keep]).duplicated().to_numpy()]

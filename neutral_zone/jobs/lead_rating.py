@@ -1,35 +1,58 @@
 """Joint lead rating in the zone: ``lead_rating_train`` (model card to the OEM),
-``lead_rating_seal`` (the model, sealed, to the OEM) and ``lead_rating_score`` (one score and grade
-per OEM row, to the OEM only).
+``lead_rating_seal`` (the model, sealed, to the OEM) and ``lead_rating_score`` (one grade per OEM
+row, to the OEM only).
 
 The requester is the brand: its rows are the leads, its label columns the targets. Every other
 party of the session may contribute features: a party with an event-time column contributes
 touchpoint aggregates before each lead's time, any other party its attributes.
+
+Privacy:
+
+- The model card is released with differential privacy (``protocols.lead_rating``: one noised
+  held-out histogram and noised AUCs); the labelled leads and the positives are the requester's
+  cohorts for the k and differencing checks.
+- Row-level scores keep partners' membership: a model must use the requester's own features;
+  every partner whose data it uses must have opted in (policy ``row_level.partners``); rows a
+  partner does not know get that partner's features from a random row it does know
+  (``membership_blind``), or — when the partner knows fewer than k of the rows (decided on a
+  noised count) — the partner's features are dropped for every row; grades leave by default, raw
+  scores only where the policy allows; and before release the job measures, on noised counts,
+  how well the released values separate the rows each partner knows from the others, and
+  refuses above the policy's threshold.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+import secrets
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from neutral_zone.jobs.base import Job, JobContext, JobOutput
+from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
+from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput, NotFound
 from protocols.lead_rating import (
+    GRADES,
+    N_BINS,
     AttributeTable,
     EventTable,
     LeadModel,
+    bin_of,
     build_features,
+    likelihood_ratio_auc,
+    membership_blind,
     train,
 )
-from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES
+from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES, CheckResult
 from protocols.sealing import SealError
 from transport.config import Strict
+
+SEPARABILITY_SENSITIVITY = 2  # one row moves from one (known?, value) cell to another
 
 
 def leads_frame(t: PartyTable) -> pd.DataFrame:
@@ -40,6 +63,18 @@ def leads_frame(t: PartyTable) -> pd.DataFrame:
     for name in cols_with_role(t, "feature") + cols_with_role(t, "label"):
         frame[name] = decode(t, name)
     return frame
+
+
+def _declared_pairs(t: PartyTable) -> list[tuple[str, str]]:
+    """The (channel, event type) pairs a media party's schema declares."""
+    def cats(role: str, default: str) -> list[str]:
+        named = cols_with_role(t, role)
+        if not named:
+            return [default]
+        info = next(i for i in t.schema if i.name == named[0])
+        return [str(c) for c in info.categories] if info.kind == "category" else [default]
+
+    return sorted((c, e) for c in cats("channel", "all") for e in cats("event_type", "touch"))
 
 
 def partner_tables(ctx: JobContext, partners: list[str]) -> tuple[list[AttributeTable], list[EventTable]]:
@@ -56,7 +91,7 @@ def partner_tables(ctx: JobContext, partners: list[str]) -> tuple[list[Attribute
                 named = cols_with_role(t, role)
                 if named:
                     f[col] = np.asarray(decode(t, named[0], rows)).astype(object)
-            events.append(EventTable(name, f))
+            events.append(EventTable(name, f, _declared_pairs(t)))
         else:
             f = pd.DataFrame({"entity": ent})
             for col in cols_with_role(t, "feature"):
@@ -75,6 +110,11 @@ def _partners(ctx: JobContext, wanted: list[str] | None) -> list[str]:
     return list(wanted)
 
 
+def _people(t: PartyTable, rows: np.ndarray) -> np.ndarray:
+    ent = t.row_entities()[rows]
+    return np.unique(ent[ent >= 0])
+
+
 class TrainParams(Strict):
     label: str
     partners: list[str] | None = None  # default: every other party of the session
@@ -82,7 +122,7 @@ class TrainParams(Strict):
     seed: int = 7
     test_size: float = Field(default=0.25, gt=0.05, lt=0.5)
     partner_value: bool = True
-    importance: bool = True
+    importance: Literal["party", "group", "none"] | bool = "party"  # True = "party", False = "none"
 
 
 class LeadRatingTrain(Job):
@@ -90,7 +130,7 @@ class LeadRatingTrain(Job):
     kind = KIND_AGGREGATE
     Params = TrainParams
 
-    def run(self, ctx: JobContext, params: Any) -> JobOutput:
+    def plan(self, ctx: JobContext, params: Any) -> Plan:
         brand = brand_table(ctx, "lead rating")
         labels = cols_with_role(brand, "label")
         if params.label not in labels:
@@ -99,22 +139,40 @@ class LeadRatingTrain(Job):
         bad = [f for f in features if f not in cols_with_role(brand, "feature")]
         if bad:
             raise InvalidInput(f"not feature columns of '{brand.party}': {', '.join(bad)}")
+        partners = _partners(ctx, params.partners)
+        y = pd.to_numeric(pd.Series(decode(brand, params.label)), errors="coerce").to_numpy()
+        labelled = np.flatnonzero(~np.isnan(y))
+        if not set(np.unique(y[labelled])) <= {0.0, 1.0}:
+            raise InvalidInput(f"label '{params.label}' must be 0/1")
+        positives = labelled[y[labelled] == 1]
+        if len(positives) < 2 or len(labelled) - len(positives) < 2:
+            raise InvalidInput(f"label '{params.label}' needs at least two leads of each class to split and learn")
+        cohorts = [Cohort(f"leads labelled '{params.label}'", _people(brand, labelled)),
+                   Cohort(f"leads with {params.label}=1", _people(brand, positives))]
+        return Plan(recipient=ctx.requester, cohorts=cohorts, state={"features": features, "partners": partners})
+
+    def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
+        brand = ctx.tables[ctx.requester]
         leads = leads_frame(brand)
         y = pd.to_numeric(pd.Series(leads[params.label]), errors="coerce")
         labelled = leads[y.notna().to_numpy()].reset_index(drop=True)
         y = y.dropna().to_numpy()
-        if not set(np.unique(y)) <= {0.0, 1.0}:
-            raise InvalidInput(f"label '{params.label}' must be 0/1")
-        attrs, events = partner_tables(ctx, _partners(ctx, params.partners))
-        X, spec = build_features(labelled, brand.party, features, attrs, events)
-        try:
-            result = train(X, y, spec, params.label, seed=params.seed, test_size=params.test_size,
-                           partner_value=params.partner_value, importance=params.importance)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        attrs, events = partner_tables(ctx, plan.state["partners"])
+        X, spec = build_features(labelled, brand.party, plan.state["features"], attrs, events)
+        importance = {True: "party", False: "none"}.get(params.importance, params.importance)  # type: ignore[call-overload]
+        result = train(X, y, spec, params.label, seed=params.seed, test_size=params.test_size,
+                       partner_value=params.partner_value, importance=importance, noise=ctx.noise)
         ctx.models[result.model.model_id] = result.model
         payload = {"job": self.name, "model_id": result.model.model_id, "k_min": ctx.k_min, **result.card}
-        return JobOutput(payload, ctx.requester, self.kind, cohort_counts=result.cohort_counts)
+        return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester)
+
+
+def _model_summary(model: LeadModel) -> dict[str, Any]:
+    by_party: dict[str, list[str]] = {}
+    for col in model.spec.columns:
+        by_party.setdefault(model.spec.groups.get(col, ("", "?"))[1], []).append(col)
+    return {"model_id": model.model_id, "label": model.label, "learner": "HistGradientBoostingClassifier",
+            "brand_features": model.spec.brand_features, "features_by_party": by_party, "n_features": len(model.spec.columns)}
 
 
 class SealParams(Strict):
@@ -128,23 +186,31 @@ class LeadRatingSeal(Job):
     kind = KIND_MODEL
     Params = SealParams
 
-    def run(self, ctx: JobContext, params: Any) -> JobOutput:
-        model = ctx.models.get(params.model_id)
-        if model is None:
+    def plan(self, ctx: JobContext, params: Any) -> Plan:
+        if ctx.models.get(params.model_id) is None:
             raise NotFound(f"no model '{params.model_id}' in this session (train one first)")
+        # The sealed blob is opaque to the requester; what the model says reaches it only through
+        # a later release that pays its own ε.
+        return Plan(recipient=ctx.requester, epsilon_share=0.0)
+
+    def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
+        model = ctx.models[params.model_id]
         blob = ctx.seal_key.seal(model)
         payload = {
             "job": self.name, "model_id": model.model_id, "label": model.label, "format": "zhongli-sealed-model-v1",
             "brand": model.spec.brand, "partners": sorted({*model.spec.attributes, *model.spec.events}),
             "bytes": len(blob), "sealed": base64.b64encode(blob).decode(),
         }
-        return JobOutput(payload, ctx.requester, self.kind)
+        summary = {**_model_summary(model), "sealed_bytes": len(blob),
+                   "note": "encrypted under the zone's seal key: the recipient cannot read it, only a zone can score with it"}
+        return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester, summary=summary)
 
 
 class ScoreParams(Strict):
     model_id: str | None = None  # a model trained in this session
     sealed: str | None = None  # or a sealed model (base64) from an earlier session
-    recipient: str | None = None  # default: the brand; row scores go to no one else (gate check)
+    output: Literal["grades", "scores"] = "grades"  # raw scores only where the policy allows them
+    recipient: str | None = None  # default: the brand; row values go to no one else (gate check)
 
 
 class LeadRatingScore(Job):
@@ -152,27 +218,115 @@ class LeadRatingScore(Job):
     kind = KIND_ROW_SCORES
     Params = ScoreParams
 
-    def run(self, ctx: JobContext, params: Any) -> JobOutput:
+    def plan(self, ctx: JobContext, params: Any) -> Plan:
         brand = brand_table(ctx, "lead rating")
         model = self._model(ctx, params)
         missing = [p for p in (*model.spec.attributes, *model.spec.events) if p not in ctx.tables]
         if missing:
             raise InvalidInput(f"the model uses features from {', '.join(missing)}, which is not in this session")
+        if not model.spec.brand_features:
+            raise InvalidInput("a model released row by row must use your own features too (train it with some of "
+                               f"'{brand.party}''s feature columns): built on partners' data alone, its values would only "
+                               "describe the partners")
+        if params.output == "scores" and not ctx.policy.row_level.raw_scores:
+            raise InvalidInput("the policy releases grades only (row_level.raw_scores is false); ask for output 'grades'")
+        partners = sorted({*model.spec.attributes, *model.spec.events})
+        rows = np.arange(brand.n_rows)
+        return Plan(recipient=params.recipient or ctx.requester, row_owner=brand.party, partners=partners,
+                    cohorts=[Cohort(f"all rows of {brand.party}", _people(brand, rows))], state={"model": model})
+
+    def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
+        model: LeadModel = plan.state["model"]
+        brand = ctx.tables[ctx.requester]
         leads = leads_frame(brand)
-        attrs, events = partner_tables(ctx, [p for p in ctx.tables if p in model.spec.attributes or p in model.spec.events])
+        partners = plan.partners
+        attrs, events = partner_tables(ctx, partners)
         X, _ = build_features(leads, brand.party, model.spec.brand_features, attrs, events, spec=model.spec)
-        scores = model.score(X)
+        ent = leads["entity"].to_numpy()
+        known = {p: np.isin(ent, ctx.tables[p].row_entities()) & (ent >= 0) for p in partners}
+        k = ctx.k_min
+        eps_each = ctx.epsilon / max(1, 2 * len(partners)) if ctx.noise.enabled else 0.0
+        # 1. A partner that knows fewer than k of these rows (on a noised count) contributes
+        #    nothing: its few known rows would otherwise be the only donors, and their data would
+        #    shape every row's value.
+        dropped: list[str] = []
+        for p in partners:
+            n_known = ctx.noise.count(int(known[p].sum()), eps_each, 1, f"rows known to {p}", unit="rows")
+            if n_known < k:
+                dropped.append(p)
+        blind = X.copy()
+        own_only = X.copy()
+        partner_cols = [c for c in X.columns if model.spec.groups.get(c, ("", brand.party))[1] != brand.party]
+        for c in partner_cols:
+            own_only[c] = pd.Categorical([None] * len(X), categories=X[c].cat.categories) if isinstance(X[c].dtype, pd.CategoricalDtype) else np.nan
+        for p in dropped:
+            for c in [c for c in partner_cols if model.spec.groups[c][1] == p]:
+                blind[c] = own_only[c]
+        # 2. Rows a partner does not know take its features from a random row it knows, within
+        #    the same stratum of the requester-features-only score.
+        own_score = model.score(own_only)
+        strata = np.searchsorted(np.quantile(own_score, np.linspace(0, 1, 11)[1:-1]), own_score, side="right")
+        rng = np.random.default_rng(secrets.randbits(128))
+        blind, filled = membership_blind(blind, model.spec, {p: known[p] for p in partners if p not in dropped}, strata, rng)
+        scores = model.score(blind)
         grades = model.grade(scores)
+        released_bins = self._value_bins(model, scores, grades, params.output)
+        n_values = N_BINS if params.output == "scores" else len(GRADES)
+        # 3. How well do the released values separate each partner's known rows from the others?
+        #    Measured on a noised (known?, value) table, decided against the policy's threshold.
+        threshold = ctx.policy.row_level.max_membership_auc
+        separability: dict[str, Any] = {}
+        worst_noised = 0.5
+        for p in partners:
+            m = np.bincount(released_bins[known[p]], minlength=n_values)
+            o = np.bincount(released_bins[~known[p]], minlength=n_values)
+            exact = likelihood_ratio_auc(m, o)
+            cells = np.concatenate([m, o])
+            noised = np.asarray(ctx.noise.vector(cells.tolist(), eps_each, SEPARABILITY_SENSITIVITY,
+                                                 f"(known to {p}?, released value) table", unit="rows")) if ctx.noise.enabled else cells
+            auc = likelihood_ratio_auc(noised[:n_values], noised[n_values:])
+            worst_noised = max(worst_noised, auc)
+            separability[p] = {"auc_exact": round(exact, 4), "auc_noised": round(auc, 4), "rows_filled": filled.get(p, 0),
+                               "dropped": p in dropped}
+        passed = worst_noised <= threshold
+        check = CheckResult(
+            "membership", passed,
+            f"released {params.output} separate the rows a partner knows from the others with AUC ≤ {threshold:g}" if passed
+            else f"released {params.output} would reveal which rows a partner knows (separability above the policy's {threshold:g})",
+        )
         counts = {g: int((grades == g).sum()) for g in ("A", "B", "C", "D")}
-        payload = {
-            "job": self.name, "model_id": model.model_id, "label": model.label, "rows": int(len(scores)),
-            "grade_counts": counts,
+        payload: dict[str, Any] = {
+            "job": self.name, "model_id": model.model_id, "label": model.label, "rows": int(len(scores)), "output": params.output,
             # Row order = the order the OEM streamed its rows in this session; its own agent maps
-            # them back to lead ids (``MapScores``). Scores rounded to 4 decimals.
-            "scores": [round(float(s), 4) for s in scores],
+            # them back to lead ids (``MapScores``).
             "grades": "".join(grades.tolist()),
+            "grade_counts": counts,  # what the grades themselves add up to
+            "membership": "rows a partner does not know carry features of a random row it knows; partners knowing "
+                          "fewer than k rows are left out",
         }
-        return JobOutput(payload, params.recipient or ctx.requester, self.kind, row_owner=brand.party)
+        if params.output == "scores":
+            payload["scores"] = [round(float(s), 4) for s in scores]
+        ties = float(1.0 - len(np.unique(np.round(scores, 4))) / max(len(scores), 1))
+        summary = {
+            **_model_summary(model), "rows": int(len(scores)), "output": params.output, "grade_counts": counts,
+            "score_histogram": np.bincount(released_bins if params.output == "scores" else bin_of(scores, np.asarray(model.score_edges or [0.5])),
+                                           minlength=N_BINS).tolist(),
+            "share_of_tied_scores": round(ties, 4), "membership_separability": separability,
+            "threshold": threshold, "partners_left_out": dropped,
+        }
+        if ctx.noise.enabled:
+            payload["dp"] = ctx.noise.describe()
+            summary["noise_half_width_95"] = interval_half_width(eps_each, SEPARABILITY_SENSITIVITY)
+        return JobOutput(payload, plan.recipient, self.kind, row_owner=brand.party, requester=ctx.requester,
+                         summary=summary, checks=[check])
+
+    @staticmethod
+    def _value_bins(model: LeadModel, scores: np.ndarray, grades: np.ndarray, output: str) -> np.ndarray:
+        if output == "scores":
+            edges = np.asarray(model.score_edges) if model.score_edges else np.quantile(scores, np.linspace(0, 1, N_BINS + 1)[1:-1])
+            return bin_of(scores, edges)
+        letters = [g for g, _ in GRADES]
+        return np.array([letters.index(g) for g in grades], dtype=np.int64)
 
     def _model(self, ctx: JobContext, params: Any) -> LeadModel:
         if (params.model_id is None) == (params.sealed is None):
@@ -181,7 +335,7 @@ class LeadRatingScore(Job):
             m = ctx.models.get(params.model_id)
             if m is None:
                 raise NotFound(f"no model '{params.model_id}' in this session; pass its sealed copy instead")
-            return m
+            return m  # type: ignore[no-any-return]
         try:
             m = ctx.seal_key.open(base64.b64decode(params.sealed, validate=True))
         except (SealError, ValueError) as exc:

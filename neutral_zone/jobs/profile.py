@@ -8,12 +8,19 @@ leads, and the provider's whole population — and reports each category's share
 (target group index = segment share ÷ base share × 100), against the population (the industry's
 usual base) and against all matched leads.
 
-Cells holding 1…k−1 people are suppressed (count, share and TGI withheld) rather than refusing the
-whole profile, with complementary suppression so that the released totals cannot give a withheld
-cell back by subtraction (``protocols.suppression``); a segment smaller than k is refused. With differential privacy on in the policy,
-every count is noised first (discrete mechanism, ``protocols.dp``) and shares follow from the
-noised counts. The segment and the matched-lead cohorts are declared to the gate, so a later
-profile of a segment that differs by fewer than k people is refused (differencing protection).
+Differential privacy (on unless the policy turns it off): per tag, every person of the provider
+sits in exactly one cell of one histogram — (segment | other matched leads | rest of the
+population) × category — so one person moves at most between two cells (L1 sensitivity 2). The
+job noises one such histogram per tag, the release's ε split equally over the tags; the three
+groups' counts, the sizes, shares and TGIs are sums and ratios of noised cells. A category whose
+noised count is 1…k−1 in any group is withheld — count, share, TGI *and its name* — with
+complementary suppression so that the released totals cannot give it back
+(``protocols.suppression``).
+
+What the requester learns about its own segment does not depend on the provider: the k minimum
+and differencing apply to the segment's OEM people, matched or not (``plan``), and the job never
+fails or says anything different when nobody, one person or everybody in the segment is known to
+the provider.
 """
 
 from __future__ import annotations
@@ -24,19 +31,22 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput
-from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
+from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
+from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
+from protocols.dp import sum_half_width
 from protocols.errors import InvalidInput
 from protocols.release import KIND_AGGREGATE
 from protocols.suppression import suppressed_rows
 from transport.config import Strict
 
 MISSING = "(unknown)"
+GROUPS = ("segment", "leads", "population")
+HISTOGRAM_SENSITIVITY = 2  # a person moves from one (group, category) cell to another
 
 
 class ProfileParams(Strict):
     segment: dict[str, Any]  # OEM column -> value, list of values, or {"min": x, "max": y}
-    segment_name: str = "segment"
+    segment_name: str = Field(default="segment", max_length=80)
     provider: str | None = None  # default: the session's data provider
     tags: list[str] | None = None  # provider feature columns; default all
     buckets: int = Field(default=5, ge=2, le=20)  # quantile buckets for numeric tags
@@ -51,26 +61,41 @@ def _mask(values: Any, cond: Any, col: str) -> np.ndarray:
             raise InvalidInput(f"segment condition on '{col}' may use min and max only, not {', '.join(sorted(unknown))}")
         num = pd.to_numeric(s, errors="coerce")
         m = num.notna()
-        if "min" in cond:
-            m &= num >= cond["min"]
-        if "max" in cond:
-            m &= num <= cond["max"]
+        try:
+            if "min" in cond:
+                m &= num >= float(cond["min"])
+            if "max" in cond:
+                m &= num <= float(cond["max"])
+        except (TypeError, ValueError):
+            raise InvalidInput(f"segment condition on '{col}': min and max must be numbers") from None
         return m.to_numpy()
     wanted = cond if isinstance(cond, list) else [cond]
     if pd.api.types.is_numeric_dtype(s.dtype):
-        return s.isin([float(w) for w in wanted]).to_numpy()
+        try:
+            return s.isin([float(w) for w in wanted]).to_numpy()
+        except (TypeError, ValueError):
+            raise InvalidInput(f"segment condition on '{col}': '{col}' is numeric; give numbers") from None
     return s.astype(object).isin([str(w) for w in wanted]).to_numpy()
 
 
-def _buckets(values: np.ndarray, population: np.ndarray, n: int) -> tuple[np.ndarray, list[str]]:
-    """Quantile buckets of the provider's population; labels like "[0.25, 0.5)"."""
+def _edges(population: np.ndarray, n: int) -> np.ndarray:
+    """Inner bucket edges at quantiles of the provider's whole population, rounded to three
+    significant digits: the outer buckets are open ("< x", "≥ y"), so no edge is one person's
+    value (a minimum or maximum would be)."""
     finite = population[np.isfinite(population)]
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, n + 1))) if len(finite) else np.array([0.0, 1.0])
-    if len(edges) < 2:
-        edges = np.array([edges[0], edges[0] + 1])
-    idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    labels = [f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{']' if i == len(edges) - 2 else ')'}" for i in range(len(edges) - 1)]
-    out = np.array(labels, dtype=object)[idx]
+    if not len(finite):
+        return np.array([0.0])
+    inner = np.quantile(finite, np.linspace(0, 1, n + 1)[1:-1])
+    rounded = np.array([float(f"{x:.3g}") for x in inner])
+    return np.unique(rounded)
+
+
+def _bucket_labels(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    labels = [f"< {_fmt(edges[0])}"]
+    labels += [f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])})" for i in range(len(edges) - 1)]
+    labels.append(f"≥ {_fmt(edges[-1])}")
+    idx = np.searchsorted(edges, values, side="right")
+    out = np.array(labels, dtype=object)[np.clip(idx, 0, len(labels) - 1)]
     out[~np.isfinite(values)] = MISSING
     return out, labels
 
@@ -84,7 +109,7 @@ class Profile(Job):
     kind = KIND_AGGREGATE
     Params = ProfileParams
 
-    def run(self, ctx: JobContext, params: Any) -> JobOutput:
+    def plan(self, ctx: JobContext, params: Any) -> Plan:
         brand = brand_table(ctx, "profile")
         providers = [n for n, t in ctx.tables.items() if t.role == "data_provider"]
         provider = params.provider or (providers[0] if len(providers) == 1 else None)
@@ -94,86 +119,92 @@ class Profile(Job):
         features = cols_with_role(prov, "feature")
         tags = params.tags if params.tags is not None else features
         bad = [t for t in tags if t not in features]
-        if bad or not tags:
-            raise InvalidInput(f"not tags of '{provider}': {', '.join(bad) or 'none given'} (tags: {', '.join(features)})")
-        # The OEM's leads, one per person, and the segment among them.
-        ent = brand.row_entities()
-        keep = np.flatnonzero(ent >= 0)
-        first = keep[~pd.Series(ent[keep]).duplicated().to_numpy()]
-        seg = np.ones(len(first), bool)
+        if bad or not tags or len(set(tags)) != len(tags):
+            raise InvalidInput(f"name distinct tags of '{provider}' (not tags: {', '.join(bad) or 'none given'}; tags: {', '.join(features)})")
+        if not params.segment:
+            raise InvalidInput("a segment needs at least one condition on your own columns")
         own = {i.name for i in brand.schema if i.kind != "paillier"}
+        first = first_rows(brand)
+        seg = np.ones(len(first), bool)
         for col, cond in params.segment.items():
             if col not in own:
                 raise InvalidInput(f"'{col}' is not a column '{brand.party}' shares (have: {', '.join(sorted(own))})")
             seg &= _mask(decode(brand, col, first), cond, col)
-        lead_people = ent[first]
-        # The provider's population, one row per person.
-        pent = prov.row_entities()
-        pkeep = np.flatnonzero(pent >= 0)
-        pfirst = pkeep[~pd.Series(pent[pkeep]).duplicated().to_numpy()]
-        pop_people = pent[pfirst]
-        matched = np.isin(lead_people, pop_people)
-        seg_people = lead_people[seg & matched]
-        base_people = lead_people[matched]
-        k = ctx.k_min
-        if len(seg_people) == 0:
-            raise InvalidInput(f"segment '{params.segment_name}' holds nobody known to '{provider}'")
-        # A segment of 1..k-1 people is declared as a cohort count below: the gate refuses it.
+        people = brand.row_entities()[first]
+        # The cohorts are the requester's own people, matched or not: what the k and
+        # differencing checks decide must not depend on who the provider knows.
+        cohorts = [Cohort(f"segment '{params.segment_name}'", np.sort(people[seg])),
+                   Cohort(f"all people of {brand.party}", np.sort(people))]
+        return Plan(recipient=params.recipient or ctx.requester, cohorts=cohorts,
+                    state={"provider": provider, "tags": list(tags), "people": people, "segment": seg})
+
+    def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
+        provider, tags = plan.state["provider"], plan.state["tags"]
+        lead_people, seg = plan.state["people"], plan.state["segment"]
+        prov = ctx.tables[provider]
+        pfirst = first_rows(prov)
+        pop_people = prov.row_entities()[pfirst]
+        # group of every provider person: 0 in the segment, 1 another OEM lead, 2 the rest
+        group = np.full(len(pop_people), 2, np.int64)
         pos = pd.Series(np.arange(len(pop_people)), index=pop_people)
-        seg_rows, base_rows = pos[seg_people].to_numpy(), pos[base_people].to_numpy()
-        dp = ctx.dp
-        # Each person adds 1 to one cell of each (tag, group) histogram and to each of the three
-        # sizes: 3·tags + 3 measurements of sensitivity 1, sharing the release's ε equally.
-        histograms = len(tags) * 3 + 3
-        eps_each = dp.epsilon_per_release / histograms if dp is not None else 0.0
-        sizes = {"segment": len(seg_people), "matched_leads": len(base_people), "population": len(pop_people)}
-        if dp is not None:
-            sizes = {g: max(0, ctx.noise(int(v), eps_each)) for g, v in sizes.items()}
-        out_tags, cells = [], [(f"segment '{params.segment_name}'", float(sizes["segment"])), ("matched leads", float(sizes["matched_leads"])), (f"{provider} population", float(sizes["population"]))]
+        leads_known = pos.reindex(lead_people).to_numpy()
+        is_known = ~np.isnan(leads_known)
+        group[leads_known[is_known & ~seg].astype(np.int64)] = 1
+        group[leads_known[is_known & seg].astype(np.int64)] = 0
+        k, dp = ctx.k_min, ctx.noise.enabled
+        eps_tag = ctx.epsilon / len(tags) if dp else 0.0
+        out_tags: list[dict[str, Any]] = []
+        totals: list[np.ndarray] = []
         for tag in tags:
             info = next(i for i in prov.schema if i.name == tag)
             raw = decode(prov, tag, pfirst)
             if info.kind == "category":
                 labels_all = np.asarray(raw, dtype=object)
                 labels_all[pd.isna(labels_all)] = MISSING
-                order = list(info.categories)
+                order = [str(c) for c in info.categories]
             else:
-                labels_all, order = _buckets(np.asarray(raw, dtype=float), np.asarray(raw, dtype=float), params.buckets)
-            cats = order + ([MISSING] if (labels_all == MISSING).any() else [])
-            counts = {}
-            for group, rows in (("segment", seg_rows), ("leads", base_rows), ("population", np.arange(len(pop_people)))):
-                vc = pd.Series(labels_all[rows]).value_counts()
-                c = np.array([int(vc.get(cat, 0)) for cat in cats], dtype=np.int64)
-                if dp is not None:
-                    c = np.maximum(0, np.array([ctx.noise(int(x), eps_each) for x in c], dtype=np.int64))
-                counts[group] = c
-            rows_out = []
-            totals = {g: max(int(c.sum()), 1) for g, c in counts.items()}
-            groups = ("segment", "leads", "population")
-            hidden = suppressed_rows([[int(counts[g][i]) for g in groups] for i in range(len(cats))], k)
-            for i, cat in enumerate(cats):
-                if i in hidden:
-                    rows_out.append({"category": cat, "suppressed": True})
-                    continue
-                row: dict[str, Any] = {"category": cat}
-                for g in groups:
-                    row[f"{g}_count"] = int(counts[g][i])
-                    row[f"{g}_share"] = int(counts[g][i]) / totals[g]
-                pop_share, lead_share = row["population_share"], row["leads_share"]
-                row["tgi"] = round(100 * row["segment_share"] / pop_share, 1) if pop_share > 0 else None
-                row["tgi_vs_leads"] = round(100 * row["segment_share"] / lead_share, 1) if lead_share > 0 else None
-                for g in groups:
-                    cells.append((f"{tag}={cat} {g}", float(row[f"{g}_count"])))
-                rows_out.append(row)
-            out_tags.append({"tag": tag, "numeric": info.kind != "category", "categories": rows_out})
+                values = np.asarray(raw, dtype=float)
+                labels_all, order = _bucket_labels(values, _edges(values, params.buckets))
+            cats = [*order, MISSING]  # always listed, so the shape of the output says nothing
+            code = pd.Categorical(labels_all, categories=cats).codes.astype(np.int64)
+            cells = np.bincount(group * len(cats) + code, minlength=3 * len(cats))
+            if dp:
+                cells = np.asarray(ctx.noise.vector(cells.tolist(), eps_tag, HISTOGRAM_SENSITIVITY, f"histogram of '{tag}'"), np.int64)
+            seg_c, rest_c, other_c = cells.reshape(3, len(cats))
+            counts = {"segment": np.maximum(seg_c, 0), "leads": np.maximum(seg_c + rest_c, 0),
+                      "population": np.maximum(seg_c + rest_c + other_c, 0)}
+            totals.append(np.array([counts[g].sum() for g in GROUPS]))
+            out_tags.append(self._tag_table(tag, info.kind != "category", cats, counts, k))
+        sizes = np.mean(totals, axis=0) if totals else np.zeros(3)
         payload = {
             "job": self.name, "segment_name": params.segment_name, "segment": params.segment, "provider": provider,
-            "sizes": {g: int(v) for g, v in sizes.items()},
-            "tags": out_tags, "k_min": k, "suppression": "cells with 1..k-1 people are withheld",
-            "dp": None if dp is None else {"epsilon": dp.epsilon_per_release, "mechanism": dp.mechanism,
-                                           "measurements": histograms, "epsilon_each": eps_each},
+            "sizes": {g: int(round(v)) for g, v in zip(("segment", "matched_leads", "population"), sizes)},
+            "tags": out_tags, "k_min": k,
+            "suppression": "categories with 1..k-1 people in any group are withheld, names included"
+                           + (" (decided on the noised counts)" if dp else ""),
+            "dp": ctx.noise.describe(),
         }
-        dims = f"profile:{provider}:{','.join(sorted(tags))}"
-        cohorts = [Cohort(f"{dims}:segment", np.sort(seg_people)), Cohort(f"{dims}:base", np.sort(base_people))]
-        return JobOutput(payload, params.recipient or ctx.requester, self.kind, cohort_counts=cells, cohorts=cohorts,
-                         requester=ctx.requester, epsilon=dp.epsilon_per_release if dp is not None else 0.0)
+        if dp:
+            payload["accuracy"] = {g: {"half_width_95": sum_half_width(eps_tag, HISTOGRAM_SENSITIVITY, i + 1)}
+                                   for i, g in enumerate(GROUPS)}
+            payload["accuracy"]["note"] = "per category count; sizes average every tag's total and are at least this accurate"
+        return JobOutput(payload, plan.recipient, self.kind, requester=ctx.requester)
+
+    @staticmethod
+    def _tag_table(tag: str, numeric: bool, cats: list[str], counts: dict[str, np.ndarray], k: int) -> dict[str, Any]:
+        totals = {g: max(int(c.sum()), 1) for g, c in counts.items()}
+        present = [i for i in range(len(cats)) if any(int(counts[g][i]) for g in GROUPS)]
+        hidden = suppressed_rows([[int(counts[g][i]) for g in GROUPS] for i in present], k)
+        rows: list[dict[str, Any]] = []
+        for j, i in enumerate(present):
+            if j in hidden:
+                continue
+            row: dict[str, Any] = {"category": cats[i]}
+            for g in GROUPS:
+                row[f"{g}_count"] = int(counts[g][i])
+                row[f"{g}_share"] = int(counts[g][i]) / totals[g]
+            pop_share, lead_share = row["population_share"], row["leads_share"]
+            row["tgi"] = round(100 * row["segment_share"] / pop_share, 1) if pop_share > 0 else None
+            row["tgi_vs_leads"] = round(100 * row["segment_share"] / lead_share, 1) if lead_share > 0 else None
+            rows.append(row)
+        return {"tag": tag, "numeric": numeric, "categories": rows, "withheld": len(hidden)}

@@ -20,14 +20,14 @@ from tests.integration.live import call_code, open_and_settle, state_of
 PARTIES = ["oem", "media-a", "media-b", "provider"]
 
 
-def make_world(root, dp: bool = False, budget: float = 10.0):
+def make_world(root, budget: float = 10.0):
+    """The demo's own policy (2-of-2, differencing and DP on), with the requester's ε budget set."""
     result = synth(root, n_leads=3000, seed=21)
-    provision(result.topology, days=2, paillier_bits=1024)  # 2-of-2 policy, differencing on
-    if dp:
-        policy = write_policy(root / "zone.yaml", root / "policy.yaml", dp=True)
-        raw = yaml.safe_load(policy.read_text())
-        raw["dp"]["budget_per_recipient"] = budget
-        policy.write_text(yaml.safe_dump(raw, sort_keys=False))
+    provision(result.topology, days=2, paillier_bits=1024)
+    policy = write_policy(root / "zone.yaml", root / "policy.yaml")
+    raw = yaml.safe_load(policy.read_text())
+    raw["dp"]["budget_per_requester"] = budget
+    policy.write_text(yaml.safe_dump(raw, sort_keys=False))
     return result.topology, root
 
 
@@ -38,7 +38,7 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dp_world(tmp_path_factory):
-    return make_world(tmp_path_factory.mktemp("gate-dp"), dp=True, budget=1.5)
+    return make_world(tmp_path_factory.mktemp("gate-dp"), budget=1.5)
 
 
 def ready(w):
@@ -71,6 +71,7 @@ def test_differencing_attack_is_refused_naming_the_earlier_release(world, live):
     second = oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"purchased": 1, "purchase_time": {"max": cutoff_excluding_last(root, 3)}}}))
     assert second["status"] == "refused"
     assert "differencing" in second["error"] and first["release_id"] in second["error"]
+    assert "fewer than k=" in second["error"] and " 3 " not in second["error"]  # never how many
     # the same segment again is no attack (identical cohort): it passes
     again = oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"purchased": 1}}))
     assert again["status"] == "pending"
@@ -81,8 +82,8 @@ def test_identifier_in_an_aggregate_payload_is_refused_by_the_real_gate(world, l
     w = live(topo)
     _, sid = ready(w)
     rel = Release("rel-identifier-test", sid, "custom")
-    out = JobOutput({"job": "custom", "top_lead": "+86 138 1234 5678", "count": 120}, "oem", KIND_AGGREGATE, [("count", 120.0)], requester="oem")
-    w.zone.gate.submit(rel, out, "oem", [])
+    out = JobOutput({"job": "custom", "top_lead": "+86 138 1234 5678", "count": 120}, "oem", KIND_AGGREGATE, requester="oem")
+    w.zone.gate.submit(rel, out, "oem")
     assert rel.status == "refused" and "no_identifiers" in rel.error and rel.payload is None
 
 

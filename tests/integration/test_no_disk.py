@@ -43,7 +43,7 @@ TRAIN = {"label": "visited_store", "partner_value": False, "importance": False, 
 JOBS: list[tuple[str, dict[str, Any] | None]] = [
     ("intersection_stats", None),
     ("lead_rating_train", TRAIN),
-    ("attribution", {"conversion": "visit_time", "value": "purchase_price"}),
+    ("attribution", {"conversion": "visit_time", "value": "purchase_price", "value_cap": 500_000}),
     ("profile", {"segment": {"purchased": 1}, "segment_name": "buyers"}),
 ]
 

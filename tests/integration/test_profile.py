@@ -10,6 +10,8 @@ import pytest
 from deploy.synth import generate as synth
 from neutral_zone.config import PartyPeer
 from neutral_zone.jobs.base import JobContext
+from protocols.dp import ReleaseNoise
+from protocols.policy import Policy, PolicyAuditor
 from neutral_zone.jobs.profile import MISSING, Profile, ProfileParams
 from neutral_zone.pipeline import PartyClient, end_all, prepare_all, pull_columns, run_chains
 from neutral_zone.tables import assign_entities
@@ -68,11 +70,12 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
     for tag in tags:
         col = prov[tag]
         if tag in ("car_owner", "interest_suv"):
+            # inner edges at the population's quantiles, rounded to 3 significant digits; open ends
             x = pd.to_numeric(col).to_numpy(dtype=float)
             fin = x[np.isfinite(x)]
-            edges = np.unique(np.quantile(fin, np.linspace(0, 1, 6)))
-            idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
-            labs = np.array([f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == len(edges) - 2 else ')'}" for i in range(len(edges) - 1)], dtype=object)[idx]
+            edges = np.unique([float(f"{q:.3g}") for q in np.quantile(fin, np.linspace(0, 1, 6)[1:-1])])
+            names = [f"< {edges[0]:.4g}"] + [f"[{edges[i]:.4g}, {edges[i + 1]:.4g})" for i in range(len(edges) - 1)] + [f"≥ {edges[-1]:.4g}"]
+            labs = np.array(names, dtype=object)[np.searchsorted(edges, x, side="right")]
             labs[~np.isfinite(x)] = MISSING
             col = pd.Series(labs, index=prov.index)
         else:
@@ -99,49 +102,64 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
     return out
 
 
+def run_profile(tables, n, params, noise=None):
+    policy = Policy(name="t", auditors=[PolicyAuditor(name="a", public_key="00" * 32)], k_min={"aggregate": K, "model": K, "row_scores": K})
+    ctx = JobContext("ses-prof", "oem", tables, n, K, SealKey.generate()[0], policy, noise=noise or ReleaseNoise(None))
+    job = Profile()
+    return job.run(ctx, params, job.plan(ctx, params)), ctx
+
+
 @pytest.mark.parametrize("segment", [{"purchased": 1}, {"model_interest": ["suv_compact", "suv_mid"]}])
 def test_profile_equals_plain_pandas_after_suppression(zone_tables, segment):
+    """With DP off (a policy that says so), the job's counts are exactly a plain pandas
+    computation on the raw files, after the same suppression; withheld categories lose their
+    names too."""
     tables, n, root = zone_tables
     if "model_interest" in segment:
         cats = next(i for i in tables["oem"].schema if i.name == "model_interest").categories
         segment = {"model_interest": [c for c in cats if c.startswith("suv")] or list(cats[:2])}
-    ctx = JobContext("ses-prof", "oem", tables, n, K, SealKey.generate()[0])
-    out = Profile().run(ctx, ProfileParams(segment=segment, tags=TAGS))
+    out, _ = run_profile(tables, n, ProfileParams(segment=segment, tags=TAGS))
     expected = plain_profile(root, segment, TAGS, K)
     for t in out.payload["tags"]:
-        got = {r["category"]: (None if r.get("suppressed") else {k: r[k] for k in ("segment_count", "leads_count", "population_count", "tgi", "tgi_vs_leads")})
+        got = {r["category"]: {k: r[k] for k in ("segment_count", "leads_count", "population_count", "tgi", "tgi_vs_leads")}
                for r in t["categories"]}
-        exp = {c: v for c, v in expected[t["tag"]].items()}
-        # categories present in no group are listed with zero counts by the job; plain has none
-        got = {c: v for c, v in got.items() if v is None or v["population_count"] or v["leads_count"] or v["segment_count"]}
+        exp = {c: v for c, v in expected[t["tag"]].items() if v is not None}
         assert got == exp, t["tag"]
-    suppressed = sum(bool(r.get("suppressed")) for t in out.payload["tags"] for r in t["categories"])
-    shown = sum(not r.get("suppressed") for t in out.payload["tags"] for r in t["categories"])
+        assert t["withheld"] == sum(v is None for v in expected[t["tag"]].values()), t["tag"]
+    suppressed = sum(t["withheld"] for t in out.payload["tags"])
+    shown = sum(len(t["categories"]) for t in out.payload["tags"])
     assert shown > 0
     if "purchased" in segment:  # ~160 buyers: some cells fall under k and are withheld
         assert suppressed > 0
-    # every unsuppressed count is a declared cohort count for the gate's k check
-    assert all(c == 0 or c >= K for _, c in out.cohort_counts[3:])
-    assert [c.dimensions.endswith(":segment") for c in out.cohorts] == [True, False]
+    for t in out.payload["tags"]:
+        for r in t["categories"]:
+            assert all(r[f"{g}_count"] == 0 or r[f"{g}_count"] >= K for g in ("segment", "leads", "population"))
 
 
-def test_profile_with_dp_noises_every_count_and_says_so(zone_tables):
-    from protocols.dp import noisy_count
-    from protocols.policy import DpPolicy
-
-    tables, n, root = zone_tables
-    dp = DpPolicy(enabled=True, epsilon_per_release=1.0)
-    calls = []
-
-    def noise(v, eps):
-        calls.append(eps)
-        return noisy_count(v, eps)
-
-    ctx = JobContext("ses-prof", "oem", tables, n, K, SealKey.generate()[0], dp=dp, noise=noise)
-    out = Profile().run(ctx, ProfileParams(segment={"purchased": 1}, tags=TAGS))
-    exact = Profile().run(JobContext("ses-prof", "oem", tables, n, K, SealKey.generate()[0]), ProfileParams(segment={"purchased": 1}, tags=TAGS))
-    assert out.payload["dp"]["epsilon"] == 1.0 and out.epsilon == 1.0
-    # every released count passed through the mechanism, ε split over 3 sizes + 3 groups per tag
-    per = 1.0 / (3 * len(TAGS) + 3)
-    assert calls and all(c == pytest.approx(per) for c in calls)
+def test_profile_with_dp_noises_one_histogram_per_tag_and_says_so(zone_tables):
+    tables, n, _ = zone_tables
+    params = ProfileParams(segment={"purchased": 1}, tags=TAGS)
+    noise = ReleaseNoise(1.0)
+    out, _ = run_profile(tables, n, params, noise)
+    exact, _ = run_profile(tables, n, params)
+    dp = out.payload["dp"]
+    assert dp["epsilon"] == 1.0 and dp["epsilon_spent"] == pytest.approx(1.0)
+    assert [m["what"] for m in dp["measurements"]] == [f"histogram of '{t}'" for t in TAGS]
+    assert all(m["epsilon"] == pytest.approx(1.0 / len(TAGS)) and m["sensitivity"] == 2 for m in dp["measurements"])
+    assert out.payload["accuracy"]["segment"]["half_width_95"] > 0
     assert out.payload["sizes"] != exact.payload["sizes"] or out.payload["tags"] != exact.payload["tags"]
+
+
+def test_profile_plan_keys_cohorts_on_the_requesters_own_people(zone_tables):
+    """The k and differencing cohorts are the segment's OEM people, matched or not, and all OEM
+    people: nothing the plan decides depends on the provider."""
+    tables, n, _ = zone_tables
+    policy = Policy(name="t", auditors=[PolicyAuditor(name="a", public_key="00" * 32)])
+    ctx = JobContext("ses-prof", "oem", tables, n, K, SealKey.generate()[0], policy)
+    plan = Profile().plan(ctx, ProfileParams(segment={"purchased": 1}, tags=TAGS))
+    oem_people = np.unique(tables["oem"].row_entities()[tables["oem"].row_entities() >= 0])
+    assert [c.label for c in plan.cohorts] == ["segment 'segment'", "all people of oem"]
+    assert np.array_equal(plan.cohorts[1].members, oem_people)
+    assert np.isin(plan.cohorts[0].members, oem_people).all()
+    provider_people = tables["provider"].row_entities()
+    assert not np.isin(plan.cohorts[0].members, provider_people).all()  # unmatched buyers are in it too

@@ -1,6 +1,6 @@
 """Session lifetime at the neutral zone over real servers: a TTL expiry and a close purge every
-table and pending payload, and a release whose cohort is below k_min is refused, never
-fetchable, and logged as refused by the audit service."""
+table and pending payload; a small overlap is withheld (noised, never refused), and a request
+whose own cohort is below k_min is refused, never fetchable, and logged by the audit service."""
 
 from __future__ import annotations
 
@@ -87,7 +87,10 @@ def test_close_session_purges_everything(tmp_path, live):
     assert_ready_again(w, ["oem", "media-a"])
 
 
-def test_release_below_k_min_is_refused_and_logged(tmp_path, live):
+def test_small_overlap_is_withheld_and_a_small_own_cohort_refused(tmp_path, live):
+    """An overlap of 10 people (k=50) is not refused — a refusal would itself say "small" — but
+    released noised and withheld below k. A requester whose *own* cohort is below k is refused
+    before anything runs, with a message that names no count, and the refusal is logged."""
     rng = np.random.default_rng(3)
     pool = phones(rng, 190)
     specs = []
@@ -101,25 +104,44 @@ def test_release_below_k_min_is_refused_and_logged(tmp_path, live):
     c.wait_ready(sid, timeout=WAIT)
     rel = c.run_job(sid, "intersection_stats")
     info = c.wait_computed(rel, timeout=WAIT)
-    assert info["status"] == "refused"
-    k_check = next(ch for ch in info["checks"] if ch["name"] == "k_min")
-    assert not k_check["passed"] and "k=50" in k_check["detail"]
-    assert "oem ∩ media-a" in k_check["detail"]
-    assert w.zone_session(sid).releases[rel].payload is None
+    assert info["status"] == "pending", info
+    approve = w.topology.by_role("audit")[0]
+    with AuditClient(approve.address, w.tls("auditor-1"), server_name="audit") as auditor:
+        auditor.approve(rel, w.dir / "keys" / "auditor-1.key", "auditor-1")
+    _, payload = c.fetch(rel)
+    overlap = payload["overlaps"][0]
+    assert overlap["parties"] == ["oem", "media-a"]
+    assert overlap["people"] is None or overlap["people"] >= 50  # 10 true: withheld unless the noise was wild
+    assert payload["dp"]["epsilon"] == 1.0
 
-    code, msg = call_code(c.fetch, rel)
-    assert code == grpc.StatusCode.FAILED_PRECONDITION
-    assert "refused" in msg and "k=50" in msg
-
-    with AuditClient(w.audit_cfg.listen, w.tls("auditor-1"), server_name="audit") as auditor:
-        record = auditor.get_release(rel).release
-        assert record.status == "refused"
-        assert any(ch.name == "k_min" and not ch.passed for ch in record.checks)
-        assert not record.summary_json  # a refused release shows auditors nothing of its payload
-        assert rel not in [r.release_id for r in auditor.list_pending()]
-    # The session itself is unharmed.
-    assert state_of(c.session(sid)) == "ready"
-    assert_ready_again(w, ["oem", "media-a"])
+    # 40 OEM people (k=50): the requester's own cohort is too small, whatever the partners hold.
+    small = tmp_path / "small"
+    small.mkdir()
+    specs = []
+    for name, role, ids in (("oem", "brand", pool[:40]), ("media-a", "media", pool[:150])):
+        csv = small / f"{name}.csv"
+        write_ids_csv(csv, ids)
+        specs.append(PartySpec(name, role, csv, columns=COLUMNS))
+    w2 = live(write_world(small / "world", specs, k_min=50))
+    c2 = w2.client("oem")
+    sid2 = c2.open_session(["oem", "media-a"])
+    c2.wait_ready(sid2, timeout=WAIT)
+    rel2 = c2.run_job(sid2, "intersection_stats")
+    info2 = c2.release(rel2)  # refused at once: nothing was computed
+    assert info2["status"] == "refused"
+    k_check = next(ch for ch in info2["checks"] if ch["name"] == "k_min")
+    assert not k_check["passed"] and "k=50" in k_check["detail"] and "40" not in k_check["detail"]
+    assert w2.zone_session(sid2).releases[rel2].payload is None
+    code, msg = call_code(c2.fetch, rel2)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "refused" in msg
+    a2 = w2.topology.by_role("audit")[0]
+    with AuditClient(a2.address, w2.tls("auditor-1"), server_name="audit") as auditor:
+        record = auditor.get_release(rel2).release
+        assert record.status == "refused" and record.requester == "oem" and "k_min" in record.reason
+        assert not record.summary_json  # a refused release shows auditors nothing of a payload
+        assert rel2 not in [r.release_id for r in auditor.list_pending()]
+    assert state_of(c2.session(sid2)) == "ready"
+    assert_ready_again(w2, ["oem", "media-a"])
 
 
 def test_release_of_a_closed_session_is_gone(tmp_path, live):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -212,20 +213,59 @@ def test_interval_half_width_is_the_exact_quantile():
         dp.interval_half_width(0.5, 1, confidence=1.0)
 
 
-def test_dp_spec():
-    spec = dp.DpSpec(epsilon_per_release=0.5, budget_per_recipient=2.0)
-    assert spec.mechanism == "discrete_laplace"
+def test_policy_dp_settings_are_validated():
+    from protocols.policy import DpPolicy
+
+    spec = DpPolicy(epsilon_per_release=0.5, budget_per_requester=2.0)
+    assert spec.mechanism == "discrete_laplace" and spec.enabled  # on unless a policy says otherwise
     with pytest.raises(ValidationError):
         spec.epsilon_per_release = 1.0  # type: ignore[misc]
     for bad in (
-        {"epsilon_per_release": 0, "budget_per_recipient": 1},
-        {"epsilon_per_release": 0.5, "budget_per_recipient": float("inf")},
-        {"epsilon_per_release": 2, "budget_per_recipient": 1},
-        {"epsilon_per_release": 0.5, "budget_per_recipient": 1, "mechanism": "laplace"},
-        {"epsilon_per_release": 0.5, "budget_per_recipient": 1, "extra": 1},
+        {"epsilon_per_release": 0, "budget_per_requester": 1},
+        {"epsilon_per_release": 0.5, "budget_per_requester": float("inf")},
+        {"epsilon_per_release": 2, "budget_per_requester": 1},
+        {"epsilon_per_release": 0.5, "budget_per_requester": 1, "mechanism": "laplace"},
+        {"epsilon_per_release": 0.5, "budget_per_requester": 1, "extra": 1},
+        {"period_days": -1},
     ):
         with pytest.raises(ValidationError):
-            dp.DpSpec(**bad)
+            DpPolicy(**bad)
+
+
+def test_vector_noise_uses_one_scale_and_opendps_vector_map():
+    out = dp.noisy_vector([1000] * 4000, 1.0, 2)
+    diffs = [o - 1000 for o in out]
+    b = dp.noise_scale(1.0, 2)
+    q = math.exp(-1 / b)
+    assert statistics.mean(abs(d) for d in diffs) == pytest.approx(2 * q / (1 - q * q), rel=0.1)
+    assert dp._vector_measurement(b).map(2) <= 1.0
+    with pytest.raises(InvalidInput):
+        dp.noisy_vector([1, -1], 1.0, 1)
+
+
+def test_sum_half_width_matches_a_simulated_sum():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for terms in (2, 5, 12):
+        b = dp.noise_scale(0.5, 2)
+        s = rng.laplace(scale=b, size=(200_000, terms)).sum(axis=1)
+        simulated = float(np.quantile(np.abs(s), 0.95))
+        assert simulated * 0.98 <= dp.sum_half_width(0.5, 2, terms) <= simulated * 1.02 + 1  # rounded up to an integer
+    assert dp.sum_half_width(0.5, 2, 1) == dp.interval_half_width(0.5, 2)
+
+
+def test_release_noise_accounts_and_never_overspends():
+    r = dp.ReleaseNoise(1.0)
+    r.count(50, 0.4, what="a")
+    r.vector([1, 2, 3], 0.6, 2, "b")
+    assert r.spent == pytest.approx(1.0)
+    with pytest.raises(InvalidInput, match="only"):
+        r.count(5, 0.01, what="c")
+    d = r.describe()
+    assert d is not None and [m["what"] for m in d["measurements"]] == ["a", "b"]
+    off = dp.ReleaseNoise(None)
+    assert off.count(7, 0.5) == 7 and off.vector([1, 2], 0.5, 2, "x") == [1, 2] and off.describe() is None
 
 
 CHILD = r"""

@@ -12,10 +12,16 @@ from protocols.lead_rating import (
     AttributeTable,
     EventTable,
     build_features,
-    grade_cuts_for,
-    model_card_tables,
+    N_BINS,
+    _two_u,
+    bin_of,
+    card_tables,
+    likelihood_ratio_auc,
+    membership_blind,
+    score_bins,
     train,
 )
+from protocols.dp import ReleaseNoise
 from protocols.sealing import SealError, SealKey
 
 DAY = 86_400_000.0
@@ -72,27 +78,81 @@ def test_model_handles_missing_partner_features_natively():
     prov = AttributeTable("provider", pd.DataFrame({"entity": entity[known], "signal": signal[known]}))
     X, spec = build_features(ld, "oem", ["src"], [prov], [])
     assert X["provider:signal"].isna().mean() == pytest.approx(0.4, abs=0.03)
-    r = train(X, y, spec, "y", partner_value=True, importance=False)
+    r = train(X, y, spec, "y", partner_value=True, importance="none")
     pv = {v["label"]: v["auc"] for v in r.card["partner_value"]}
     assert r.card["auc"]["model"] > pv["brand only"] + 0.15
 
 
 def test_card_tables_match_direct_computation():
+    """Without noise, the card's tables over training-quantile bins are exact counts."""
     rng = np.random.default_rng(2)
-    s = rng.random(2000)
+    s_tr, s = rng.random(8000), rng.random(2000)
     y = (rng.random(2000) < s * 0.5).astype(int)
-    cuts = grade_cuts_for(s)
-    card, cells = model_card_tables(s, y, cuts)
-    assert card["auc"] == pytest.approx(roc_auc_score(y, s))
-    top = np.argsort(-s)[:200]
-    assert card["deciles"][0]["conversions"] == int(y[top].sum())
+    edges = score_bins(s_tr)
+    b = bin_of(s, edges)
+    pos, neg = np.bincount(b[y == 1], minlength=N_BINS).astype(float), np.bincount(b[y == 0], minlength=N_BINS).astype(float)
+    card = card_tables(pos, neg, np.linspace(0.025, 0.975, N_BINS))
+    top = s >= edges[17]  # the top two bins: the training scores' top 10%
+    assert card["deciles"][0]["conversions"] == int(y[top].sum()) and card["deciles"][0]["leads"] == int(top.sum())
     assert card["top10"]["lift"] == pytest.approx(y[top].mean() / y.mean())
     assert card["deciles"][-1]["cumulative_gain"] == pytest.approx(1.0)
-    assert [g["leads"] for g in card["grades"]] == [200, 400, 600, 800]
+    assert sum(g["leads"] for g in card["grades"]) == 2000 and card["grades"][0]["leads"] == int(top.sum())
     assert sum(g["conversions"] for g in card["grades"]) == int(y.sum())
     assert card["roc"][0] == {"fpr": 0.0, "tpr": 0.0} and card["roc"][-1] == {"fpr": 1.0, "tpr": 1.0}
-    # every released cell is a bucket of leads, none smaller than a 20th of the test set
-    assert min(c for _, c in cells) >= 100
+
+
+def test_two_u_is_the_auc_times_two_p_n_with_ties_counted_half():
+    rng = np.random.default_rng(5)
+    for scores in (rng.random(500), np.round(rng.random(500), 1)):  # with and without ties
+        y = (rng.random(500) < 0.3).astype(int)
+        p, n = int(y.sum()), int(len(y) - y.sum())
+        assert _two_u(scores, y) / (2 * p * n) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+
+
+def _world(n=4000, seed=3):
+    rng = np.random.default_rng(seed)
+    entity = np.arange(n)
+    signal = rng.normal(size=n)
+    y = (signal + rng.normal(scale=0.7, size=n) > 1.0).astype(int)
+    ld = pd.DataFrame({"row": entity, "entity": entity, "t0": np.full(n, 100 * DAY), "src": rng.normal(size=n) + 0.5 * y})
+    known = rng.random(n) < 0.6
+    prov = AttributeTable("provider", pd.DataFrame({"entity": entity[known], "signal": signal[known]}))
+    X, spec = build_features(ld, "oem", ["src"], [prov], [])
+    return X, y, spec, known
+
+
+def test_private_card_is_close_to_the_exact_one_and_states_its_noise():
+    X, y, spec, _ = _world()
+    exact = train(X, y, spec, "y", partner_value=True, importance="party").card
+    noise = ReleaseNoise(1.0)
+    private = train(X, y, spec, "y", partner_value=True, importance="party", noise=noise).card
+    assert private["dp"]["epsilon"] == 1.0 and private["dp"]["epsilon_spent"] == pytest.approx(1.0)
+    hw = private["accuracy"]["auc_half_width_95"]
+    assert hw > 0
+    # the AUC's noise is discrete Laplace: beyond three 95% half-widths with probability ~1e-4
+    assert abs(private["auc"]["model"] - exact["auc"]["model"]) <= 3 * hw
+    whats = {m["what"] for m in private["dp"]["measurements"]}
+    assert "held-out AUC" in whats and "held-out score-bin × label histogram" in whats
+    assert any(w.startswith("AUC without") for w in whats) and any(w.startswith("AUC of brand") for w in whats)
+    assert exact["dp"] is None
+
+
+def test_likelihood_ratio_auc_sees_non_monotone_separation():
+    assert likelihood_ratio_auc([100, 100, 100, 100], [100, 100, 100, 100]) == pytest.approx(0.5)
+    # members only in the middle value: not ordinal, still perfectly separable
+    assert likelihood_ratio_auc([0, 0, 1000, 0], [500, 500, 0, 500]) > 0.99
+
+
+def test_membership_blind_gives_unknown_rows_known_rows_features():
+    X, y, spec, known = _world()
+    strata = np.zeros(len(X), np.int64)
+    blind, filled = membership_blind(X, spec, {"provider": known}, strata, np.random.default_rng(0))
+    assert filled == {"provider": int((~known).sum())}
+    assert not blind["provider:signal"].isna().any()
+    pd.testing.assert_series_equal(blind["provider:signal"][known], X["provider:signal"][known])
+    donors = set(X["provider:signal"][known])
+    assert set(blind["provider:signal"][~known]) <= donors
+    assert blind["oem:src"].equals(X["oem:src"])
 
 
 def test_sealed_model_opens_only_with_the_zone_key():
