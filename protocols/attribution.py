@@ -589,6 +589,10 @@ def markov_effects(mc: MarkovCounts) -> tuple[FloatArray, float, int]:
         digit = (codes // base**j) % base - 1
         ok = digit >= 0
         contains[digit[ok], np.flatnonzero(ok)] = True
+    # Noised counts can close a loop with no way out (A → B → A with certainty), which makes
+    # I − Q singular. Every step leaks 1e-9 to NULL: the absorption probabilities move by about
+    # that much, and the solve always exists.
+    vals = vals * (1.0 - 1e-9)
     dense = t <= _DENSE_MARKOV_STATES
     if dense:
         q_full = np.zeros((t, t))

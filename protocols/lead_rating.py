@@ -197,10 +197,33 @@ def _align_categories(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.
 
 def gradient_boosting(seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
-        max_iter=300, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0,
+        max_iter=300, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=MIN_SAMPLES_LEAF, l2_regularization=1.0,
         categorical_features="from_dtype", early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
         random_state=seed,
     )
+
+
+MIN_SAMPLES_LEAF = 40
+
+
+def fittable(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with every numeric column that has fewer than ``MIN_SAMPLES_LEAF`` values set to 0.
+
+    scikit-learn's histogram binning fails on a numeric column with no value (1.9) — also when
+    early stopping's validation split takes the few values a column has — and whether a
+    partner's column is empty among the training rows can depend on one person (a crafted label
+    set where only the target could be known to the partner): a failure there would tell the
+    requester. A column with fewer values than a leaf's minimum size can never separate them in
+    any split, so the model is the same without it; constant in training, it is never split on,
+    and scoring may pass any value."""
+    empty = [c for c in X.columns
+             if not isinstance(X[c].dtype, pd.CategoricalDtype) and X[c].notna().sum() < MIN_SAMPLES_LEAF]
+    if not empty:
+        return X
+    out = X.copy()
+    for c in empty:
+        out[c] = 0.0
+    return out
 
 
 def logistic_baseline(X: pd.DataFrame) -> Any:
@@ -366,7 +389,7 @@ def card_tables(pos: np.ndarray, neg: np.ndarray, mean_score: np.ndarray) -> dic
 
 
 def _fit_scores(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, seed: int) -> np.ndarray:
-    m = gradient_boosting(seed).fit(X_tr, y_tr)
+    m = gradient_boosting(seed).fit(fittable(X_tr), y_tr)
     return np.asarray(m.predict_proba(X_te)[:, 1], dtype=float)
 
 
@@ -393,7 +416,7 @@ def train(
     if len(np.unique(y)) < 2:
         raise ValueError(f"label '{label}' has a single value among the leads; nothing to learn")
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
-    est = gradient_boosting(seed).fit(X_tr, y_tr)
+    est = gradient_boosting(seed).fit(fittable(X_tr), y_tr)
     s_tr = est.predict_proba(X_tr)[:, 1]
     s_te = est.predict_proba(X_te)[:, 1]
     edges = score_bins(s_tr)
