@@ -72,7 +72,7 @@ def load_policy(cfg: ZoneConfig) -> Policy:
         return load_config(cfg.policy_file, Policy)
     auditors = [PolicyAuditor(name=a.name, public_key=a.public_key_file.read_text().strip()) for a in cfg.auditors]
     log.warning("no policy_file: using k_min=%d and a %d-of-%d quorum from zone.yaml", cfg.k_min, cfg.approvals_required, len(auditors))
-    return Policy(name=f"{cfg.name}-default", k_min={"aggregate": cfg.k_min, "model": cfg.k_min, "row_scores": 1},
+    return Policy(name=f"{cfg.name}-default", k_min={"aggregate": cfg.k_min, "model": cfg.k_min, "row_scores": cfg.k_min},
                   auditors=auditors, quorum=cfg.approvals_required)
 
 

@@ -105,7 +105,7 @@ def test_quorum_two_of_two_needs_both_signatures(world, live):
     assert got["status"] == "approved" and len(got["approvals"]) == 2
 
 
-def test_overspent_epsilon_is_refused_and_says_so(dp_world, live):
+def test_overspent_epsilon_is_refused_and_says_so(dp_world, live, capsys):
     topo, _ = dp_world
     w = live(topo)
     oem, sid = ready(w)
@@ -116,6 +116,18 @@ def test_overspent_epsilon_is_refused_and_says_so(dp_world, live):
     assert payload["dp"]["epsilon"] == 1.0
     second = oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"purchased": 1}}))
     assert second["status"] == "refused" and "dp_budget" in second["error"] and "1.5" in second["error"]
+    # The budget belongs to the requester, not to the session: a new session starts no new one.
+    oem.close_session(sid)
+    oem, sid2 = ready(w)
+    third = oem.wait_computed(oem.run_job(sid2, "intersection_stats"))
+    assert third["status"] == "refused" and "dp_budget" in third["error"]
+    # ... and a sealed model or a refused request costs nothing; auditors read the ledger.
+    from audit import commands
+    from deploy.topology import load_topology
+
+    code = commands.main(["budget", "oem", "--topology", str(w.dir / "topology.yaml"), "--as", "auditor-1"], load_topology)
+    out = capsys.readouterr().out
+    assert code == 0 and "ε=1 of 1.5" in out, out
 
 
 def test_no_session_under_a_policy_the_audit_service_has_not_recorded(world, live):
@@ -128,3 +140,27 @@ def test_no_session_under_a_policy_the_audit_service_has_not_recorded(world, liv
     w.zone.gate.policy_digest = w.zone.gate.policy.digest()
     code, msg = call_code(w.client("oem").open_session, PARTIES)
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "not recorded" in msg
+
+
+def test_every_request_counts_against_the_rate_limit(tmp_path, live):
+    """Three requests an hour: the fourth is refused, whether the first three passed, failed or
+    were refused, and every one of them is in the audit log."""
+    from audit.client import AuditClient
+    from tests.integration.live import small_world
+
+    w = live(small_world(tmp_path, policy={"requests": {"per_hour": 3}}))
+    oem, sid = w.client("oem"), None
+    sid, resp = open_and_settle(oem, ["oem", "media-a", "provider"])
+    assert state_of(resp) == "ready", resp.error
+    assert oem.wait_computed(oem.run_job(sid, "intersection_stats"))["status"] == "pending"
+    code, _ = call_code(oem.run_job, sid, "no_such_job")  # a failed request counts too
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"score": {"min": 0}}, "recipient": "provider"}))["status"] in ("refused", "failed")
+    code, msg = call_code(oem.run_job, sid, "intersection_stats")
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "4 job requests in the last hour" in msg and "allows 3" in msg
+    audit = w.topology.by_role("audit")[0]
+    with AuditClient(audit.address, w.tls("auditor-1"), server_name="audit") as a:
+        requests = a.list_requests(requester="oem")
+        assert [r.admitted for r in requests] == [False, True, True, True]  # newest first
+        refused = a.list_releases(statuses=("refused", "failed"), requester="oem")
+        assert {r.job for r in refused} >= {"profile"} and all(r.reason for r in refused)

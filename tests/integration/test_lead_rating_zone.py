@@ -71,7 +71,7 @@ def test_unknown_label_and_partner_are_clear_errors(small, live):
     assert bad_partner["status"] == "failed" and "unknown partner" in bad_partner["error"]
 
 
-def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live):
+def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live, capsys):
     w = live(medium)
     oem = w.client("oem")
     sid = ready(w)
@@ -86,6 +86,14 @@ def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live):
 
     scored = oem.wait_computed(oem.run_job(sid, "lead_rating_score", {"model_id": model_id}))
     assert scored["status"] == "pending" and scored["recipient"] == "oem"
+    # Auditors see what they approve: a summary of the row values, not nothing.
+    from audit import commands
+    from deploy.topology import load_topology
+
+    assert commands.main(["show", scored["release_id"], "--topology", str(w.dir / "topology.yaml"), "--as", "auditor-1"], load_topology) == 0
+    shown = capsys.readouterr().out
+    for field in ("grade_counts", "score_histogram", "share_of_tied_scores", "membership_separability", "features_by_party"):
+        assert field in shown, field
     approve(w, scored["release_id"])
     # Another party cannot fetch the OEM's row scores, even approved.
     code, _ = call_code(w.client("media-a").fetch, scored["release_id"])
