@@ -14,6 +14,10 @@ one anything. Every string taken from a release is HTML-escaped, party names inc
 
 Each job has one section renderer (``SECTIONS``); a job without one gets a small table of its
 payload's scalar fields. Missing optional fields leave their chart out rather than failing.
+
+Each release ends with a privacy note in a reader's words: the ε it cost and from whose budget,
+and how close its figures are to the truth (each figure also carries its own 95% margin, "12,345 ±
+7"); or, when a policy turned differential privacy off, that its figures are exact.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import html
 import itertools
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,6 +95,32 @@ def fmt_delta(value: Any) -> str:
 def fmt_lift(value: Any) -> str:
     f = num(value)
     return "—" if f is None else f"{f:.1f}×"
+
+
+def fmt_pm(value: Any, half_width: Any, fmt: Callable[[Any], str] = fmt_count) -> str:
+    """A released figure with its 95% margin, "12,345 ± 7"; the figure alone when the release
+    states no margin (differential privacy off, or an older zone)."""
+    v, h = fmt(value), num(half_width)
+    return v if v == "—" or h is None else f"{v} ± {fmt(h)}"
+
+
+def pm_html(value: Any, half_width: Any, fmt: Callable[[Any], str] = fmt_count) -> str:
+    """``fmt_pm`` as a table cell: the margin in soft print, so the figure still reads first."""
+    v, h = fmt(value), num(half_width)
+    return esc(v) if v == "—" or h is None else f'{esc(v)}<span class="pm"> ± {esc(fmt(h))}</span>'
+
+
+def margin_cell(half_width: float | None, fmt: Callable[[Any], str] = fmt_count) -> str:
+    """A table cell holding a margin alone ("± 100"), or nothing when none is stated."""
+    return f'<span class="pm">± {esc(fmt(half_width))}</span>' if half_width is not None else ""
+
+
+def figure_html(row: Json, k: Any) -> str:
+    """A released count of people: its value ± margin, or "withheld (< k)" when the zone withheld
+    it (``people`` null): a withheld figure is never guessed at."""
+    if row.get("people") is None and row.get("suppressed"):
+        return f'<span class="wh">withheld (&lt; {fmt_count(k) if num(k) is not None else "k"})</span>'
+    return pm_html(row.get("people"), row.get("half_width_95"))
 
 
 def short_digest(digest: Any) -> str:
@@ -374,6 +405,75 @@ def note(text: str, cls: str = "note") -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Privacy: what a release cost from a privacy budget and how close its figures are to the truth,
+# in words. The payload's ``dp`` is the zone's own account (protocols/dp.py ReleaseNoise.describe):
+# a dict when noise was added, null when a policy turned differential privacy off, and absent
+# from an older zone's release (then nothing is claimed either way).
+
+MECHANISM_WORDS = {"discrete_laplace": "discrete Laplace", "discrete_gaussian": "discrete Gaussian"}
+
+
+def pm_range(margins: Sequence[float | None], fmt: Callable[[Any], str] = fmt_count) -> str:
+    """``±16``, or ``±6 to ±16`` when the figures' margins differ."""
+    hs = sorted({h for h in margins if h is not None})
+    if not hs:
+        return ""
+    return f"±{fmt(hs[0])}" if fmt(hs[0]) == fmt(hs[-1]) else f"±{fmt(hs[0])} to ±{fmt(hs[-1])}"
+
+
+def budget_words(info: Json) -> str:
+    """Whose ε budget paid, from the audit's ``dp_budget`` check ("ε 1 charged to 'oem'; 8 of 10
+    left this period"); a release without that check was paid for by the computation's requester."""
+    check = next((c for c in rows_of(info.get("checks")) if c.get("name") == "dp_budget"), {})
+    detail = str(check.get("detail") or "")
+    who = re.search(r"charged to '([^']+)'", detail)
+    left = re.search(r"([\d.]+ of [\d.]+) left this period", detail)
+    if who is None:
+        return ", paid once for the whole computation from the budget of the party that asked for it"
+    whose = "your" if who.group(1) == str(info.get("recipient") or "") else f"{who.group(1)}'s"
+    return f" from {whose} privacy budget" + (f", {left.group(1)} left this period" if left else "")
+
+
+def dp_words(dp: Json) -> str:
+    """ "OpenDP 0.16.0 discrete Laplace noise" from the payload's ``dp``."""
+    mech = str(dp.get("mechanism") or "")
+    mech = MECHANISM_WORDS.get(mech, mech.replace("_", " "))
+    lib = str(dp.get("library") or "")
+    lib = "OpenDP" + lib[6:] if lib.lower().startswith("opendp") else lib
+    return " ".join(w for w in (lib, mech, "noise") if w)
+
+
+def privacy_note(payload: Json, info: Json, accuracy: str, tail: bool = True) -> str:
+    """The release's "Privacy" note: its ε and whose budget paid, the mechanism and ``accuracy``
+    (the job's margins in words), or plainly that the figures are exact when the policy turned
+    differential privacy off. Nothing when the payload does not say."""
+    if "dp" not in payload:
+        return ""
+    dp, k = payload.get("dp"), num(payload.get("k_min"))
+    if dp is None:
+        text = ("No noise was added: the policy for this computation turned differential privacy off, so every figure "
+                "here is exact" + (f"; figures below k = {fmt_count(k)} people are still withheld." if k is not None else "."))
+        return f'<div class="privacy off"><strong>Privacy.</strong> {esc(text)}</div>'
+    if not isinstance(dp, dict):
+        return ""
+    eps = num(dp.get("epsilon"))  # what the budget was charged; the measurements never spend more
+    cost = f"ε = {eps:.3g}{budget_words(info)}" if eps is not None else ""
+    how = "; ".join(w for w in (cost, dp_words(dp)) if w)
+    text = "Released with differential privacy" + (f" ({how})" if how else "") + (f": {accuracy}." if accuracy else ".")
+    if tail:
+        text += (" The noise was added inside the neutral zone before release, so no figure here can reveal much about "
+                 "any one person; differences smaller than the margins may be noise.")
+    return f'<div class="privacy"><strong>Privacy.</strong> {esc(text)}</div>'
+
+
+def generic_accuracy(payload: Json) -> str:
+    """For a job without its own words: the margin of its counts of people, from ``dp``."""
+    ms = rows_of(obj(payload.get("dp")).get("measurements"))
+    margin = pm_range([num(m.get("half_width_95")) for m in ms if m.get("unit") == "people"])
+    return f"each count of people is within {margin} of the true one with 95% probability" if margin else ""
+
+
+# ---------------------------------------------------------------------------------------------
 # Sections, one per job
 
 
@@ -396,16 +496,23 @@ def section_intersection(payload: Json, info: Json) -> str:
     overlaps = rows_of(payload.get("overlaps"))
     brand = _brand(payload, info)
     sizes = {str(p.get("party")): num(p.get("people")) for p in parties}
+    margins = {str(p.get("party")): num(p.get("half_width_95")) for p in parties}
     brand_people = sizes.get(brand)
     colour = party_colours(brand, list(sizes))
+    k = num(payload.get("k_min"))
     out: list[str] = []
 
+    def pm(h: float | None) -> str:
+        return f" (± {fmt_count(h)})" if h is not None else ""
+
     all_people = num(payload.get("all_parties"))
+    every = next((o for o in overlaps if len(strs(o.get("parties"))) == len(parties) > 1), {})
     out.append(tiles([
-        ("Your people", fmt_count(brand_people), f"distinct people {brand} holds"),
+        ("Your people", fmt_count(brand_people), f"distinct people {brand} holds{pm(margins.get(brand))}"),
         ("Partners", str(len(parties) - 1) if len(parties) > 1 else "—", words_list([n for n in sizes if n != brand])),
         ("Known to every party", fmt_count(all_people),
-         fmt_pct(all_people / brand_people) + " of your people" if all_people is not None and brand_people else ""),
+         (fmt_pct(all_people / brand_people) + " of your people" if all_people is not None and brand_people else "")
+         + pm(num(every.get("half_width_95")))),
     ]))
 
     bars: list[Bar] = []
@@ -415,9 +522,11 @@ def section_intersection(payload: Json, info: Json) -> str:
             people = num(o.get("people"))
             if len(names) == 2 and brand in names and people is not None:
                 partner = names[1] if names[0] == brand else names[0]
-                bars.append(Bar(partner, people / brand_people, colour.get(partner, PALETTE[0]), f"{fmt_count(people)} people"))
+                bars.append(Bar(partner, people / brand_people, colour.get(partner, PALETTE[0]),
+                                f"{fmt_pm(people, o.get('half_width_95'))} people"))
         if all_people is not None and len(parties) > 2:
-            bars.append(Bar(f"all {len(parties)} parties at once", all_people / brand_people, MUTED, f"{fmt_count(all_people)} people"))
+            bars.append(Bar(f"all {len(parties)} parties at once", all_people / brand_people, MUTED,
+                            f"{fmt_pm(all_people, every.get('half_width_95'))} people"))
     if bars:
         best = max((b for b in bars if b.colour != MUTED), key=lambda b: b.value, default=bars[0])
         caption = (f"Of your {fmt_count(brand_people)} people, {fmt_pct(best.value)} are also known to {best.label} — "
@@ -429,7 +538,7 @@ def section_intersection(payload: Json, info: Json) -> str:
     left = right = ""
     if parties:
         rows = [[esc(p.get("party", "—")) + (" <span class=you>(you)</span>" if p.get("party") == brand else ""),
-                 esc(ROLE_WORDS.get(str(p.get("role")), str(p.get("role", "—")))), fmt_count(p.get("people"))] for p in parties]
+                 esc(ROLE_WORDS.get(str(p.get("role")), str(p.get("role", "—")))), figure_html(p, k)] for p in parties]
         left = ("<h3>Who took part</h3>" + table(["Party", "Kind", "People"], rows, numeric=[False, False, True])
                 + note("People are counted once each, after phone numbers are cleaned and duplicates removed."))
     if overlaps:
@@ -438,15 +547,30 @@ def section_intersection(payload: Json, info: Json) -> str:
             names = strs(o.get("parties"))
             people = num(o.get("people"))
             share = fmt_pct(people / brand_people) if brand in names and people is not None and brand_people else ""
-            rows.append([esc(" ∩ ".join(names)), esc(o.get("ways", len(names))), fmt_count(people), share])
+            rows.append([esc(" ∩ ".join(names)), esc(o.get("ways", len(names))), figure_html(o, k), share])
         right = "<h3>People in common</h3>" + table(["Parties", "Ways", "In common", "Share of yours"], rows,
                                                     numeric=[False, True, True, True])
-        k = num(payload.get("k_min"))
-        if k is not None:
+        if k is not None and isinstance(payload.get("dp"), dict):
+            right += note(f"A figure that came out below {fmt_count(k)} people after the privacy noise is withheld, "
+                          "so no small group can be picked out.")
+        elif k is not None:
             right += note(f"Every count shown is either zero or at least {fmt_count(k)} people, so no single person can be picked out.")
     if left or right:
         out.append(f'<div class="grid2"><div>{left}</div><div>{right}</div></div>')
     return "".join(out)
+
+
+def intersection_accuracy(payload: Json) -> str:
+    figs = rows_of(payload.get("parties")) + rows_of(payload.get("overlaps"))
+    margin = pm_range([num(f.get("half_width_95")) for f in figs])
+    held = sum(1 for f in figs if f.get("people") is None and f.get("suppressed"))
+    k = num(payload.get("k_min"))
+    words = (f"each count of people is within {margin} of the true one with 95% probability, as shown next to it "
+             "(a figure that adds up more parts of the diagram carries more noise)") if margin else ""
+    if held:
+        words += ("; " if words else "") + (f"{held} figure{'s' if held != 1 else ''} came out below "
+                                            f"{fmt_count(k) if k is not None else 'k'} and {'are' if held != 1 else 'is'} withheld")
+    return words
 
 
 def _roc_at(points: list[tuple[float, float]], fpr: float) -> float | None:
@@ -478,6 +602,8 @@ def section_model_card(payload: Json, info: Json) -> str:
     lift = num(top10.get("lift"))
     if lift is None and deciles:
         lift = num(deciles[0].get("lift"))
+    acc = obj(payload.get("accuracy"))
+    pv_margin, imp_margin = num(acc.get("partner_value_auc_half_width_95")), num(acc.get("importance_auc_half_width_95"))
     out: list[str] = []
 
     intro = (f"A model trained inside the neutral zone on {brand}'s leads"
@@ -486,7 +612,7 @@ def section_model_card(payload: Json, info: Json) -> str:
              + "Nobody, including the operator, saw another party's rows; only the summaries below were released.")
     out.append(note(intro, "lead"))
     out.append(tiles([
-        ("Model quality (AUC)", fmt_auc(auc.get("model")),
+        ("Model quality (AUC)", fmt_pm(auc.get("model"), acc.get("auc_half_width_95"), fmt_auc),
          f"vs {fmt_auc(auc.get('logistic_baseline'))} for a simple baseline; 0.5 = coin toss, 1.0 = perfect"
          if num(auc.get("logistic_baseline")) is not None else "0.5 = coin toss, 1.0 = perfect"),
         ("Top 10% of leads", fmt_lift(lift), f"as likely to have {did} as the average lead"),
@@ -565,7 +691,7 @@ def section_model_card(payload: Json, info: Json) -> str:
             # name the owner unless the group's name already starts with it ("provider: interest scores")
             bars.append(Bar(name, v, pcol.get(owner, MUTED), "" if name.startswith(owner) else owner))
         caption = (f"Scrambling “{top_g[0].get('group')}” costs the model {fmt_auc(top_g[1])} AUC, more than any other group: "
-                   "the longer the bar, the more the model relies on that information.")
+                   "the longer the bar, the more the model relies on that information." + importance_noise(imp_margin))
         figs["groups"] = (figure("Which information the model relies on", bar_chart(
             bars, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC lost when the group is scrambled",
             label="feature-group importance"), caption, wide=True))
@@ -573,7 +699,8 @@ def section_model_card(payload: Json, info: Json) -> str:
     if by_party:
         bars = [Bar(str(r.get("party", "—")) + (" (you)" if r.get("party") == brand else ""), v,
                     pcol.get(str(r.get("party")), MUTED)) for r, v in by_party]
-        caption = f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} AUC, the most of any party."
+        caption = (f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} AUC, the most of any party."
+                   + importance_noise(imp_margin))
         figs["parties"] = (figure("Which party's data matters most", bar_chart(
             bars, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC lost when the party's data is scrambled",
             label="importance per party", width=480), caption))
@@ -596,6 +723,9 @@ def section_model_card(payload: Json, info: Json) -> str:
                        f"({best[0].get('label')}), a gain of {fmt_delta(best[1] - base_row[1])}.")
         else:
             caption = f"Partners' data did not raise the AUC above your data alone ({fmt_auc(base_row[1])})."
+        if pv_margin is not None:
+            caption += (f" Each AUC here is within ±{fmt_auc(pv_margin)} of the true one with 95% probability, so a "
+                         "difference smaller than that may be privacy noise rather than a real gain.")
         if lo == 0.5:
             caption += " Bars start at 0.5, a coin toss."
         figs["value"] = (figure("What each partner adds", bar_chart(
@@ -625,7 +755,10 @@ def section_model_card(payload: Json, info: Json) -> str:
                          numeric=[False, True, True, True, True, True], row_styles=styles, cls="grades"))
         out.append(note(f"Grade {first.get('grade')} is the model's top {fmt_pct(first.get('share_of_leads'))} of leads: "
                         f"{fmt_pct(first.get('rate'))} of them {did}, {fmt_lift(first.get('lift'))} the average. "
-                        f"Call grade {first.get('grade')} first; grade {last.get('grade')} can wait for cheaper channels.", "caption"))
+                        f"Call grade {first.get('grade')} first; grade {last.get('grade')} can wait for cheaper channels."
+                        + (" Counts carry privacy noise: they add up cells of a noised count per score band (20 bands, who did "
+                           f"and who did not), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads (95%)."
+                           if num(acc.get("histogram_cell_half_width_95")) is not None else ""), "caption"))
         out.append("</div>")
 
     grid("value", "roc", "gains", "groups", "parties", "calibration")
@@ -645,11 +778,39 @@ def section_model_card(payload: Json, info: Json) -> str:
     facts = [f"model {payload.get('model_id')}" if payload.get("model_id") else "",
              f"learner {payload.get('learner')}" if payload.get("learner") else "",
              f"test positive rate {fmt_pct(base)}" if base is not None else "",
-             f"minimum group size k = {fmt_count(payload.get('k_min'))}" if num(payload.get("k_min")) is not None else ""]
+             f"minimum group size k = {fmt_count(payload.get('k_min'))}" if num(payload.get("k_min")) is not None else "",
+             f"score bands: {payload.get('score_bins')}" if isinstance(payload.get("score_bins"), str) else ""]
     facts = [f for f in facts if f]
     if facts:
         out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
     return "".join(out)
+
+
+def importance_noise(margin: float | None) -> str:
+    if margin is None:
+        return ""
+    return (f" Each figure is within ±{fmt_auc(margin)} of the true loss with 95% probability: a smaller difference, "
+            "or a figure below zero, may be privacy noise.")
+
+
+def model_card_accuracy(payload: Json) -> str:
+    acc = obj(payload.get("accuracy"))
+    parts = []
+    if num(acc.get("auc_half_width_95")) is not None:
+        parts.append(f"the model's AUC is within ±{fmt_auc(acc.get('auc_half_width_95'))} of the true one with 95% probability")
+    if num(acc.get("partner_value_auc_half_width_95")) is not None:
+        parts.append(f"each AUC under “What each partner adds” within ±{fmt_auc(acc.get('partner_value_auc_half_width_95'))}")
+    if num(acc.get("importance_auc_half_width_95")) is not None:
+        parts.append(f"each importance figure within ±{fmt_auc(acc.get('importance_auc_half_width_95'))}")
+    if num(acc.get("histogram_cell_half_width_95")) is not None:
+        parts.append("the grades, model ranks, ROC, gains and calibration are drawn from a noised count of held-out leads "
+                     f"per score band (who did and who did not convert), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads")
+    return "; ".join(parts)
+
+
+def scores_accuracy(payload: Json) -> str:
+    return ("the ε paid for a noised check that these grades do not reveal which of your leads a partner knows; the "
+            "grades and their counts carry no noise")
 
 
 def section_scores(payload: Json, info: Json, doc: Json | None = None) -> str:
@@ -888,6 +1049,55 @@ def page_channel_colours(payloads: Sequence[Json]) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class AttrMargins:
+    """The 95% margins an attribution release states (``payload["accuracy"]``, keyed by what was
+    measured): credited conversions and value per model, people and paths per channel, and the
+    headline counts."""
+
+    conversions: dict[str, float]
+    value: dict[str, float]
+    per_channel: float | None = None
+    headline: float | None = None
+
+
+def attribution_margins(accuracy: Json) -> AttrMargins:
+    conv: dict[str, float] = {}
+    value: dict[str, float] = {}
+    per_channel = headline = None
+    for what, a in accuracy.items():
+        h, unit, w = num(obj(a).get("half_width_95")), obj(a).get("unit"), str(what)
+        model = w.split(":", 1)[0] if ":" in w else ""
+        if h is None:
+            continue
+        if unit == "conversions" and model:
+            conv[model] = h
+        elif unit == "value" and model:
+            value[model] = h
+        elif w.startswith("users"):
+            per_channel = h
+        elif w.startswith("footnote"):
+            headline = h
+    return AttrMargins(conv, value, per_channel, headline)
+
+
+def attribution_accuracy(payload: Json) -> str:
+    m = attribution_margins(obj(payload.get("accuracy")))
+    _, many, _ = conversion_words(payload.get("conversion"))
+    column = str(obj(payload.get("value")).get("column") or "purchase value").replace("_", " ")
+    parts = []
+    if m.conversions:
+        parts.append(f"each channel's credited {many} are within {pm_range(list(m.conversions.values()))} of the true figure "
+                     "with 95% probability (the ± row under the table)")
+    if m.per_channel is not None:
+        parts.append(f"each channel's people reached and {many} on the path within ±{fmt_count(m.per_channel)}")
+    if m.headline is not None:
+        parts.append(f"the headline counts within ±{fmt_count(m.headline)} people")
+    if m.value and "value" in payload:
+        parts.append(f"each channel's credited {column} within {pm_range(list(m.value.values()), fmt_cny)}")
+    return "; ".join(parts)
+
+
 def section_attribution(payload: Json, info: Json, colours: dict[str, str] | None = None) -> str:
     one, many, anyway = conversion_words(payload.get("conversion"))
     counts = obj(payload.get("counts"))
@@ -900,6 +1110,8 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
     converters, with_path = num(counts.get("converters")), num(counts.get("converters_with_path"))
     direct, people = num(counts.get("unattributed_conversions")), num(counts.get("people"))
     party_names = [p for p in dict.fromkeys(c.party for c in chans) if p]
+    margins = attribution_margins(obj(payload.get("accuracy")))
+    headline = f"; each ± {fmt_count(margins.headline)}" if margins.headline is not None else ""
     out: list[str] = []
 
     # who this is for, and what it is
@@ -922,9 +1134,10 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
         caused_note = (f"{fmt_pct(dd_total / converters)} of all {many}, by the data-driven estimate"
                        + ("" if own else "; the rest would have happened without the ads"))
     out.append(tiles([
-        (f"{many[0].upper() + many[1:]} in scope", fmt_count(converters), f"among {fmt_count(people)} people in the joined data" if people is not None else ""),
+        (f"{many[0].upper() + many[1:]} in scope", fmt_count(converters),
+         f"among {fmt_count(people)} people in the joined data{headline}" if people is not None else headline.removeprefix("; ")),
         ("Had a touchpoint first", fmt_pct(with_path / converters) if with_path is not None and converters else "—",
-         f"{fmt_count(with_path)} {many} had an ad touch in {window_words}"),
+         f"{fmt_pm(with_path, margins.headline)} {many} had an ad touch in {window_words}"),
         (f"Direct {many}", fmt_count(direct),
          (f"{fmt_pct(direct / converters)}; " if direct is not None and converters else "") + "no touchpoint in the window, credited to no channel"),
         (f"Caused by {own}'s channels" if own else "Caused by the ads", fmt_count(dd_total), caused_note),
@@ -966,6 +1179,9 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
     totals = [sum(c.conversions[m] for c in chans if m in c.conversions) if any(m in c.conversions for c in chans) else None
               for m in models]
     rows.append([f"<b>{esc(f'{own} channels' if own else 'All channels')}</b>", "", *[f"<b>{fmt_count(t)}</b>" for t in totals], "", ""])
+    if margins.conversions or margins.per_channel is not None:
+        rows.append(['<span class="pm">privacy margin (95%)</span>', "", *[margin_cell(margins.conversions.get(m)) for m in models],
+                     margin_cell(margins.per_channel), margin_cell(margins.per_channel)])
     hl = 2 + models.index(HIGHLIGHT_MODEL) if HIGHLIGHT_MODEL in models else None
     out.append(f'<div class="block"><h3>Credited {esc(many)} per channel and model</h3>')
     out.append('<div class="scroll">' + table(headers, rows, numeric=[False, False] + [True] * (len(models) + 2), cls="attr",
@@ -975,6 +1191,12 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
     table_note += (f"; the data-driven one credits only the {fmt_count(dd_total)} it estimates the ads caused"
                    if dd_total is not None and not own else "; the data-driven one only those it estimates the ads caused")
     table_note += ". Credits are fractions of a " + one + ", rounded here."
+    if margins.conversions:
+        table_note += (f" The last row is each figure's privacy margin: a channel's credit is within that many {many} of the "
+                       "true figure with 95% probability")
+        table_note += (", and the total of several channels less precisely; the Markov model's credit is computed from noised "
+                       "journey counts, so its margin is not stated." if "markov" in models and "markov" not in margins.conversions
+                       else ", and the total of several channels less precisely.")
     out.append(note(table_note, "caption"))
     out.append("</div>")
 
@@ -993,6 +1215,15 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
         best = max(vals, key=lambda t: t[1])
         cap = (f"Under the {model_label(vmodel).lower()} model, {best[0].label} is credited {fmt_cny(best[1])} of {column}, "
                f"the most of any channel; {fmt_cny(total)} in all across these channels.")
+        vmargin = margins.value.get(vmodel)
+        if vmargin is not None:
+            cap += f" Each channel's figure is within ±{fmt_cny(vmargin)} of the true one with 95% probability."
+            if vmargin >= max(abs(v) for _, v in vals):
+                cap += (" The privacy noise is larger than the figures themselves: at this privacy setting they cannot tell "
+                        "the channels apart, and a figure below zero is noise.")
+        cap_value = num(value.get("cap"))
+        if cap_value is not None:
+            cap += f" Each person's {column} counted at most {fmt_cny(cap_value)}, so no single buyer can move a figure by more than that."
         out.append('<div class="block">' + figure(
             f"{column.capitalize()} credited to each channel ({model_label(vmodel).lower()} model, CNY)",
             bar_chart(bars, value_fmt=fmt_cny, tick_fmt=tick_cny, axis_label=f"{column}, CNY", label=f"credited {column} per channel"),
@@ -1006,6 +1237,9 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
         model_vals = [m for m in models if any(m in c.value for c in chans)]
         if len(model_vals) > 1:
             vrows = [[esc(c.label), *[fmt_cny(c.value.get(m)) for m in model_vals]] for c in chans]
+            if any(m in margins.value for m in model_vals):
+                vrows.append(['<span class="pm">privacy margin (95%)</span>',
+                              *[margin_cell(margins.value.get(m), fmt_cny) for m in model_vals]])
             out.append('<details class="block"><summary>Credited ' + esc(column) + " under every model</summary>")
             out.append(table(["Channel", *[model_label(m) for m in model_vals]], vrows, numeric=[False] + [True] * len(model_vals),
                              cls="attr", highlight=1 + model_vals.index(HIGHLIGHT_MODEL) if HIGHLIGHT_MODEL in model_vals else None))
@@ -1101,6 +1335,30 @@ def profile_cells(tag: Json) -> list[ProfileCell]:
     return out
 
 
+def tag_withheld(tag: Json) -> int:
+    """How many of a tag's categories the zone withheld without listing them (names included)."""
+    n = num(tag.get("withheld"))
+    return int(min(max(n, 0), 1e9)) if n is not None else 0
+
+
+def profile_accuracy(payload: Json) -> str:
+    acc = obj(payload.get("accuracy"))
+    m = {g: num(obj(acc.get(g)).get("half_width_95")) for g in PROFILE_GROUPS}
+    who = profile_who(payload)
+    provider = str(payload.get("provider") or "the data provider")
+    words = {"segment": f"your {who}" if not who.startswith("people in") else "your segment", "leads": "your matched leads",
+             "population": f"all {provider} users"}
+    parts = [f"±{fmt_count(h)} for {words[g]}" for g, h in m.items() if h is not None]
+    out = ("with 95% probability each category count is within " + words_list(parts) + " of the true one, and the group "
+           "sizes at least as close; shares and TGIs are computed from these counts") if parts else ""
+    held = sum(tag_withheld(t) for t in rows_of(payload.get("tags")))
+    if held:
+        k = num(payload.get("k_min"))
+        out += ("; " if out else "") + (f"{held} categor{'y' if held == 1 else 'ies'} under "
+                                        f"{'k = ' + fmt_count(k) if k is not None else 'k'} withheld, names too")
+    return out
+
+
 def tgi_class(tgi: float | None) -> str:
     if tgi is None:
         return ""
@@ -1176,13 +1434,13 @@ def fmt_times(tgi: float) -> str:
     return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×"
 
 
-def profile_takeaway(who: str, provider: str, tag: str, cells: list[ProfileCell], k_words: str) -> str:
+def profile_takeaway(who: str, provider: str, tag: str, cells: list[ProfileCell], k_words: str, withheld: int = 0) -> str:
     """One sentence from the numbers: the most over- (or under-) represented category."""
     shown = [c for c in cells if not c.suppressed and c.tgi is not None]
     tag = tag_words(tag)
     who_cap = who[:1].upper() + who[1:]
     if not shown:
-        if cells and all(c.suppressed for c in cells):
+        if all(c.suppressed for c in cells) and (cells or withheld):
             return f"Every category of {tag} is withheld: each has {k_words} in at least one of the three groups."
         return f"No category of {tag} has a TGI to compare."
     top = max(shown, key=lambda c: c.tgi or 0.0)
@@ -1213,7 +1471,7 @@ def profile_takeaway(who: str, provider: str, tag: str, cells: list[ProfileCell]
 
 
 def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colours: dict[str, str], withheld: str,
-                  label: str, width: int = 1040) -> str:
+                  label: str, width: int = 1040, margins: dict[str, float | None] | None = None) -> str:
     """One row per category, read across: on the left the share of each group in the category
     (segment, matched leads, population: grouped bars), on the right the segment's TGI against the
     population as a bar from the 100 baseline. The TGI axis is logarithmic, so a TGI of 50 is as far
@@ -1297,7 +1555,8 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
             out.append(_text(tx(100) + 8, mid + 4.5, "withheld", "start", "wh"))
             out.append("</g>")
             continue
-        tip = "; ".join(f"{names[g]} {fmt_pct(c.share.get(g))} ({fmt_count(c.count.get(g))} people)" for g in PROFILE_GROUPS)
+        tip = "; ".join(f"{names[g]} {fmt_pct(c.share.get(g))} ({fmt_pm(c.count.get(g), (margins or {}).get(g))} people)"
+                        for g in PROFILE_GROUPS)
         tip += f"; TGI {fmt_tgi(c.tgi)} vs the population, {fmt_tgi(c.tgi_leads)} vs matched leads"
         out.append(f"<g><title>{esc(c.label)}: {esc(tip)}</title>")
         y0 = mid - (3 * bar_h + 2) / 2
@@ -1334,7 +1593,8 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
     return _svg(width, height, out, label)
 
 
-def profile_table(cells: list[ProfileCell], names: dict[str, str], withheld: str) -> str:
+def profile_table(cells: list[ProfileCell], names: dict[str, str], withheld: str, margins: dict[str, float | None] | None = None,
+                  more_withheld: str = "") -> str:
     def cap(s: str) -> str:
         return s[:1].upper() + s[1:]
 
@@ -1348,12 +1608,14 @@ def profile_table(cells: list[ProfileCell], names: dict[str, str], withheld: str
             continue
         tds = [f"<td>{esc(c.category)}</td>"]
         for g in PROFILE_GROUPS:
-            tds.append(f'<td class="num">{fmt_count(c.count.get(g))}</td><td class="num">{fmt_pct(c.share.get(g))}</td>')
+            tds.append(f'<td class="num">{pm_html(c.count.get(g), (margins or {}).get(g))}</td><td class="num">{fmt_pct(c.share.get(g))}</td>')
         for t in (c.tgi, c.tgi_leads):
             tint = TGI_TINTS.get(tgi_class(t))
             style = f' style="background:{tint};font-weight:700"' if tint else ""
             tds.append(f'<td class="num"{style}>{fmt_tgi(t)}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
+    if more_withheld:
+        body.append(f'<tr><td class="wh" colspan="{len(headers)}">{esc(more_withheld)}</td></tr>')
     return f'<table class="profile"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
@@ -1377,7 +1639,12 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
     tags = [t for t in rows_of(payload.get("tags"))]
     per_tag = [(t, profile_cells(t)) for t in tags]
     all_cells = [c for _, cs in per_tag for c in cs]
-    hidden = sum(c.suppressed for c in all_cells)
+    # a zone that suppresses on noised counts lists no withheld row at all, only how many per tag
+    more = [tag_withheld(t) for t in tags]
+    hidden = sum(c.suppressed for c in all_cells) + sum(more)
+    acc = obj(payload.get("accuracy"))
+    margins = {g: num(obj(acc.get(g)).get("half_width_95")) for g in PROFILE_GROUPS}
+    size_margin = f"; within ±{fmt_count(margins['segment'])}" if margins["segment"] is not None else ""
     defined = segment_words(payload.get("segment"))
     names = {"segment": who if who != "people in your segment" else "your segment", "leads": "matched leads",
              "population": f"all {provider} users"}
@@ -1390,27 +1657,38 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
                     f"TGI (target group index) is a category's share among your {who} divided by its share among all "
                     f"{provider} users, times 100: above {TGI_HIGH:.0f} they are over-represented there, below "
                     f"{TGI_LOW:.0f} under-represented.", "lead"))
+    spread = pm_range(list(margins.values()))
     dp_tile = ("Privacy noise added", f"ε = {eps:g}" if eps is not None else "on",
+               f"differential privacy: each count is within {spread} people (95%)" if spread else
                "differential privacy: every count is randomly perturbed by a few people") if dp else ("", "", "")
     out.append(tiles([
         (f"{who_cap} (your segment)", fmt_count(seg_n),
-         (f"{fmt_pct(seg_n / leads_n)} of your matched leads" if seg_n is not None and leads_n else f"known to {provider}")),
+         (f"{fmt_pct(seg_n / leads_n)} of your matched leads" if seg_n is not None and leads_n else f"known to {provider}")
+         + size_margin),
         ("Matched leads", fmt_count(leads_n), f"your leads that {provider} also knows"),
         (f"{provider} population", fmt_count(pop_n), "all its users: the baseline for TGI"),
-        ("Cells withheld", f"{hidden} of {len(all_cells)}" if all_cells else "—", f"categories with {k_words} in a group"),
+        ("Cells withheld", f"{hidden} of {len(all_cells) + sum(more)}" if all_cells or hidden else "—",
+         f"categories with {k_words} in a group, names too" if sum(more) else f"categories with {k_words} in a group"),
         dp_tile,
     ]))
     if dp:
         mech = str(dpo.get("mechanism") or "").replace("_", " ")
         each = num(dpo.get("epsilon_each"))
         m = num(dpo.get("measurements"))
+        # the zone's account lists one measurement per tag (a histogram of it); an older one, how many counts
+        hists = rows_of(dpo.get("measurements"))
+        eps_each = {e for h in hists if (e := num(h.get("epsilon"))) is not None}
+        if each is None and len(eps_each) == 1:
+            each = eps_each.pop()
+        shared = f" shared over {fmt_count(m)} counts" if m is not None else f" shared over {len(hists)} tag histograms" if hists else ""
         out.append(note("Differential privacy was applied: every count on this page had random "
                         + (f"{mech} " if mech else "") + "noise added inside the neutral zone before release"
                         + (f", with a total privacy budget of ε = {eps:g}" if eps is not None else "")
-                        + (f" shared over {fmt_count(m)} counts" if m is not None else "")
-                        + (f" (ε = {each:.3g} each)" if each is not None else "")
-                        + ". Counts may be off by a few people, and shares and TGIs are computed from the noised counts; "
-                          "small differences between categories are not meaningful."))
+                        + shared + (f" (ε = {each:.3g} each)" if each is not None else "")
+                        + (". Each count is shown with its margin (± at 95%), and shares and TGIs are computed from the noised "
+                           f"counts: a category with few of your {who} in it can move a lot, and " if spread else
+                           ". Counts may be off by a few people, and shares and TGIs are computed from the noised counts; ")
+                        + "small differences between categories are not meaningful."))
 
     if not per_tag:
         out.append(note("This release holds no tags to draw."))
@@ -1426,28 +1704,37 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
         cap = (profile_takeaway(who, provider, best.tag, [best], k_words) + " "
                + f"The chart ranks every category, across all {len(per_tag)} tags, whose TGI is above {TGI_HIGH:.0f} or below {TGI_LOW:.0f}.")
         out.append('<div class="block">' + figure(f"Where your {who} differ most from the average {provider} user", profile_chart(
-            picked, names=names, colours=colours, withheld=withheld,
+            picked, names=names, colours=colours, withheld=withheld, margins=margins,
             label=f"categories where {who} are over- or under-represented"), cap, wide=True) + "</div>")
 
     for t, cells in per_tag:
         tag = str(t.get("tag") if t.get("tag") is not None else "tag")
         title = tag_words(tag)
-        cap = profile_takeaway(who, provider, tag, cells, k_words)
+        n_more = tag_withheld(t)
+        cap = profile_takeaway(who, provider, tag, cells, k_words, n_more)
         bands = [c for c in cells if c.category != "(unknown)"]
         if t.get("numeric") is True and len(bands) > 1:
             cap += f" {title[:1].upper() + title[1:]} is a number; its bands split {provider}'s users into {len(bands)} groups of about equal size."
         if any(c.suppressed for c in cells):
             cap += (f" Categories marked withheld have {k_words} in at least one of the three groups; their numbers were not "
                     "released and are not estimated here.")
-        chart = profile_chart(cells, names=names, colours=colours, withheld=withheld,
+        more_words = ""
+        if n_more:
+            k_short = f"k = {fmt_count(k)}" if k is not None else "k"
+            more_words = (("All " if not cells else "") + f"{n_more} categor{'y' if n_more == 1 else 'ies'} under {k_short} withheld, names too: "
+                          f"{'it has' if n_more == 1 else 'each has'} {k_words} in at least one of the three groups.")
+            if cells:
+                cap += " " + more_words
+        chart = profile_chart(cells, names=names, colours=colours, withheld=withheld, margins=margins,
                               label=f"{title}: shares and TGI per category") if cells else ""
         out.append('<div class="block">')
         if chart:
             out.append(figure(title[:1].upper() + title[1:], chart, cap, wide=True))
             out.append(f'<details><summary>Numbers for {esc(title)}</summary><div class="scroll">'
-                       f"{profile_table(cells, names, withheld)}</div></details>")
+                       f"{profile_table(cells, names, withheld, margins, more_words)}</div></details>")
         else:
-            out.append(f"<h3>{esc(title[:1].upper() + title[1:])}</h3>" + note("No categories were released for this tag."))
+            out.append(f"<h3>{esc(title[:1].upper() + title[1:])}</h3>"
+                       + note(more_words if n_more else "No categories were released for this tag."))
         out.append("</div>")
 
     facts = [f"segment “{payload.get('segment_name')}”" + (f": {defined}" if defined else "") if payload.get("segment_name") else "",
@@ -1480,7 +1767,7 @@ def section_generic(payload: Json, info: Json) -> str:
     rows, other = [], []
     for key, v in payload.items():
         k = str(key)
-        if k == "job":
+        if k in ("job", "dp", "accuracy"):  # the privacy note states these
             continue
         if isinstance(v, str) and len(v) > LONG_TEXT:
             other.append(k)
@@ -1506,6 +1793,12 @@ NOT_RELEASED = {
     "refused": "an automatic privacy check refused this request", "rejected": "an auditor rejected this result",
     "failed": "the computation failed", "expired": "the result expired before it was approved and fetched",
     "pending": "the result still awaits the auditors' approval", "running": "the computation had not finished",
+}
+
+# each job's margins in words, for its privacy note; any other job's counts of people by ``generic_accuracy``
+ACCURACY: dict[str, Callable[[Json], str]] = {
+    "intersection_stats": intersection_accuracy, "profile": profile_accuracy, "lead_rating_train": model_card_accuracy,
+    "lead_rating_score": scores_accuracy, "attribution": attribution_accuracy,
 }
 
 SectionFn = Callable[[Json, Json], str]
@@ -1555,6 +1848,8 @@ def render_release(doc: Json, index: int = 0, colours: dict[str, str] | None = N
         body = fn(payload, info)
     else:
         title, body = f"Result of “{job}”", section_generic(payload, info)
+    # the grades' privacy cost buys a check, not noise on the page's figures: no "margins" sentence for them
+    body += privacy_note(payload, info, ACCURACY.get(job, generic_accuracy)(payload), tail=job != "lead_rating_score")
     if not payload:
         status = str(info.get("status") or "")
         if status in NOT_RELEASED:
@@ -1636,7 +1931,10 @@ svg .base { stroke: #333; stroke-width: 1.5; }
 svg .rowline { stroke: #e3e7ee; stroke-width: 1; }
 table.profile { max-width: 980px; }
 .prof .tiles { grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); }
-table.profile td.wh { color: var(--soft); font-style: italic; }
+table.profile td.wh, span.wh { color: var(--soft); font-style: italic; }
+.pm { color: var(--soft); font-size: .9em; white-space: nowrap; }
+.privacy { margin: 18px 0 0; padding: 8px 12px; border-left: 3px solid var(--brand); background: #f3f6fa; font-size: 13.5px; max-width: 900px; }
+.privacy.off { border-left-color: #9aa3b2; }
 @media (max-width: 820px) { .figs, .grid2 { grid-template-columns: 1fr; } }
 @media print { body { background: #fff; } header.page { background: #fff; color: var(--ink); border-bottom: 3px solid var(--brand); }
   nav { display: none; } section.release { border: none; break-inside: auto; } .fig { break-inside: avoid; } }
@@ -1684,6 +1982,9 @@ def render(releases: list[dict[str, Any]]) -> str:
              + (f", and {held} request{'s' if held != 1 else ''} not released, shown with the reason. " if held else ". ")
              + ("Each passed automatic privacy checks and was signed by an auditor before release. " if signed else
                 "A result without an auditor's signature is marked in red at its foot. ")
+             + ("Figures shown with ± carry differential-privacy noise: each is within that margin of the true figure with "
+                "95% probability; ε (epsilon) is the privacy budget a result spent, and smaller means more private and "
+                "noisier. " if any(isinstance(p.get("dp"), dict) for p in payloads) else "")
              + "This page was drawn on your own machine.")
     return (
         "<!DOCTYPE html>\n"

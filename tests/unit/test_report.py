@@ -738,3 +738,247 @@ def test_profile_sample_page(tmp_path: Path) -> None:
     page = report.write_report(docs, tmp_path / "profile.html").read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count('<section class="release"') == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# differential privacy: every release states its ε, whose budget paid and its margins
+
+
+def dp_account(epsilon: float = 1.0, *measurements: tuple[str, float, int, int, str, int]) -> dict[str, Any]:
+    """``ReleaseNoise.describe()`` as a release carries it: (what, ε, sensitivity, cells, unit, half-width) each."""
+    return {"mechanism": "discrete_laplace", "library": "opendp 0.16.0", "epsilon": epsilon, "epsilon_spent": epsilon,
+            "measurements": [{"what": w, "epsilon": e, "sensitivity": s, "unit": u, "cells": c, "scale": s / e, "half_width_95": h}
+                             for w, e, s, c, u, h in measurements],
+            "note": "every count is released with discrete Laplace noise; half_width_95 is the ± a released cell is within "
+                    "of the true one with 95% probability (sums of cells: see each field)"}
+
+
+def charged(to: str = "oem", left: str = "9 of 10") -> dict[str, Any]:
+    return {"name": "dp_budget", "passed": True, "detail": f"ε 1 charged to '{to}'; {left} left this period"}
+
+
+def dp_intersection_payload(dp: bool = True) -> dict[str, Any]:
+    """As the zone writes it now: each figure with its margin; two figures noised below k withheld."""
+    payload = intersection_payload()
+    margins = {1: 16, 2: 12, 3: 9, 4: 6}
+    for p in payload["parties"]:
+        p["half_width_95"] = margins[1]
+    for o in payload["overlaps"]:
+        o["half_width_95"] = margins[o["ways"]]
+    for o in (payload["overlaps"][5], payload["overlaps"][-1]):  # media-b ∩ provider and all four
+        o.update(people=None, suppressed=True)
+    payload["all_parties"] = None
+    payload["suppression"] = "figures below k=50 are withheld (decided on the noised figure)"
+    payload["dp"] = dp_account(1.0, ("membership-pattern histogram", 1.0, 2, 15, "people", 6)) if dp else None
+    if not dp:
+        for f in payload["parties"] + payload["overlaps"]:
+            f.pop("half_width_95")
+    return payload
+
+
+def intersection_doc(payload: dict[str, Any], **info: Any) -> dict[str, Any]:
+    return {"release": release_info("rel-dp1", "intersection_stats", **info), "payload": payload}
+
+
+def test_privacy_note_states_the_epsilon_whose_budget_and_each_figures_margin() -> None:
+    info = release_info("rel-dp1", "intersection_stats")
+    page = report.render([{"release": info | {"checks": [*info["checks"], charged()]}, "payload": dp_intersection_payload()}])
+    assert_self_contained(page)
+    assert ("Released with differential privacy (ε = 1 from your privacy budget, 9 of 10 left this period; OpenDP 0.16.0 "
+            "discrete Laplace noise): each count of people is within ±6 to ±16 of the true one with 95% probability") in page
+    # per figure, as "12,345 ± 7": in the tables, the tiles and the overlap bars
+    assert '49,278<span class="pm"> ± 16</span>' in page
+    assert '30,348<span class="pm"> ± 12</span>' in page and '13,226<span class="pm"> ± 9</span>' in page
+    assert "distinct people oem holds (± 16)" in page and "30,348 ± 12 people" in page
+    # the page says once what ± and ε mean
+    assert "Figures shown with ± carry differential-privacy noise" in page and "ε (epsilon) is the privacy budget" in page
+    assert page.count("<strong>Privacy.</strong>") == 1
+
+
+def test_privacy_note_names_who_paid_when_it_was_not_the_recipient() -> None:
+    info = release_info("rel-dp1", "intersection_stats", recipient="media-a")
+    page = report.render([{"release": info | {"checks": [charged("oem", "8 of 10")]}, "payload": dp_intersection_payload()}])
+    assert "ε = 1 from oem&#x27;s privacy budget, 8 of 10 left this period" in page
+    # a release without the budget check (a media party's share of one run) was paid for by the run's requester
+    page = report.render([intersection_doc(dp_intersection_payload(), recipient="media-a")])
+    assert "ε = 1, paid once for the whole computation from the budget of the party that asked for it" in page
+
+
+def test_privacy_note_says_the_figures_are_exact_when_the_policy_turned_dp_off() -> None:
+    payloads = [dp_intersection_payload(dp=False), profile_payload(dp=False), attribution_payload()]
+    payloads[2]["dp"] = None
+    page = report.render([{"release": release_info(f"rel-{i}", p["job"]), "payload": p} for i, p in enumerate(payloads)])
+    assert_self_contained(page)
+    exact = ("No noise was added: the policy for this computation turned differential privacy off, so every figure here is "
+             "exact; figures below k = 50 people are still withheld.")
+    assert page.count(exact) == 3
+    assert "±" not in page and "ε" not in page and "Released with differential privacy" not in page
+    # an older zone's release, with no ``dp`` at all, is not claimed either way
+    page = report.render(sample_releases())
+    assert "Privacy.</strong>" not in page and "differential" not in page
+
+
+def test_intersection_figures_withheld_below_k_are_said_so_never_guessed() -> None:
+    payload = dp_intersection_payload()
+    page = report.render([intersection_doc(payload)])
+    assert_self_contained(page)
+    assert page.count("withheld (&lt; 50)") == 2
+    assert "None" not in page and "nan" not in page.lower()
+    assert "2 figures came out below 50 and are withheld" in page
+    assert "Known to every party" not in page  # its tile is left out, not shown as 0 or —
+    assert "all 4 parties at once" not in page
+    assert "A figure that came out below 50 people after the privacy noise is withheld" in page
+    # even the brand's own count may be withheld: no share of it is computed
+    payload["parties"][0].update(people=None, suppressed=True)
+    page = report.render([intersection_doc(payload)])
+    assert page.count("withheld (&lt; 50)") == 3 and "Your people" not in page and "Share of yours" in page
+    # without k the words still stand
+    del payload["k_min"]
+    assert "withheld (&lt; k)" in report.render([intersection_doc(payload)])
+
+
+def dp_profile_payload() -> dict[str, Any]:
+    """The profile as the zone writes it now: withheld categories counted per tag, not listed, and margins per group."""
+    payload = profile_payload()
+    payload["tags"][0]["categories"] = payload["tags"][0]["categories"][:2]
+    payload["tags"][0]["withheld"] = 3
+    payload["tags"][1]["withheld"] = 0
+    payload["tags"].append({"tag": "car_owner", "numeric": False, "categories": [], "withheld": 4})
+    payload["dp"] = dp_account(1.0, *[(f"histogram of '{t['tag']}'", 0.25, 2, 15, "people", 24) for t in payload["tags"]])
+    payload["accuracy"] = {"segment": {"half_width_95": 24}, "leads": {"half_width_95": 33}, "population": {"half_width_95": 40},
+                           "note": "per category count; sizes average every tag's total and are at least this accurate"}
+    return payload
+
+
+def test_profile_withheld_categories_are_counted_never_named() -> None:
+    payload = dp_profile_payload()
+    page = profile_page(payload, checks=[charged(left="4 of 10")])
+    assert_self_contained(page)
+    assert "3 categories under k = 50 withheld, names too" in page
+    assert "All 4 categories under k = 50 withheld, names too" in page  # a tag with nothing left to show
+    assert "<h3>Car owner</h3>" in page
+    assert "7 of 17" in page  # the tile: 7 withheld of the 10 listed and 7 counted
+    assert "31,337" not in page and "4321" not in page  # nothing of the dropped suppressed row reaches the page
+    # each count with its group's margin, in the tables and the tiles
+    assert '360<span class="pm"> ± 24</span>' in page and '1,200<span class="pm"> ± 33</span>' in page
+    assert '4,000<span class="pm"> ± 40</span>' in page
+    assert "each count is within ±24 to ±40 people (95%)" in page and "20.0% of your matched leads; within ±24" in page
+    assert ("with 95% probability each category count is within ±24 for your buyers, ±33 for your matched leads and ±40 "
+            "for all provider users of the true one") in page
+    assert "7 categories under k = 50 withheld, names too" in page  # the privacy note's total
+    assert "shared over 4 tag histograms (ε = 0.25 each)" in page
+
+
+def dp_model_card() -> dict[str, Any]:
+    card = model_card()
+    card["importance"] = {"level": "party", "by_party": card["importance"]["by_party"]}  # by_group only when asked
+    card["accuracy"] = {"auc_half_width_95": 0.004, "histogram_cell_half_width_95": 15,
+                        "partner_value_auc_half_width_95": 0.021, "importance_auc_half_width_95": 0.03}
+    card["score_bins"] = "20 bins at the training scores' 5% quantiles; deciles are pairs of bins"
+    card["dp"] = dp_account(1.0, ("held-out score-bin × label histogram", 0.4, 2, 40, "leads", 15),
+                            ("held-out AUC", 0.2, 3442, 1, "2U (AUC × 2PN)", 51557))
+    return card
+
+
+def test_model_card_states_its_auc_margins() -> None:
+    card = dp_model_card()
+    page = report.render([{"release": release_info("rel-1", "lead_rating_train"), "payload": card}])
+    assert_self_contained(page)
+    assert f"{card['auc']['model']:.3f} ± 0.004" in page
+    assert "Each AUC here is within ±0.021 of the true one with 95% probability" in page
+    assert "Each figure is within ±0.030 of the true loss" in page
+    assert "Which information the model relies on" not in page and "Which party&#x27;s data matters most" in page
+    assert "each within ±15 leads (95%)" in page
+    assert "the model&#x27;s AUC is within ±0.004 of the true one with 95% probability" in page
+    assert "score bands: 20 bins at the training scores" in page
+
+
+def test_scores_with_grade_counts_only_say_what_the_epsilon_paid_for() -> None:
+    payload = {"job": "lead_rating_score", "model_id": "mdl-5f3a9c1e", "label": "visited_store", "rows": 20_000,
+               "output": "grades", "grade_counts": {"A": 2_000, "B": 4_000, "C": 6_000, "D": 8_000},
+               "dp": dp_account(1.0, ("rows known to provider", 0.5, 1, 1, "rows", 18),
+                                ("(known to provider?, released value) table", 0.5, 2, 8, "rows", 36))}
+    page = report.render([{"release": release_info("rel-1", "lead_rating_score"), "payload": payload}])
+    assert_self_contained(page)
+    assert "2,000" in page and "grade A" in page
+    assert "the ε paid for a noised check that these grades do not reveal which of your leads a partner knows" in page
+    assert "the grades and their counts carry no noise" in page
+    assert "±" not in page.split("<main>")[1]  # no margin is claimed for exact counts
+
+
+def dp_attribution_payload(recipient: str = "oem") -> dict[str, Any]:
+    payload = attribution_payload(recipient)
+    payload["counts"] = {k: v for k, v in payload["counts"].items() if k != "touches_used"}
+    acc: dict[str, Any] = {"footnote counts (people, converters, with a path)": {"half_width_95": 180, "unit": "people"},
+                           "users and converting paths per channel": {"half_width_95": 240, "unit": "people"},
+                           "Markov transition counts": {"half_width_95": 2097, "unit": "people"}}
+    for m in ATTR_MODELS:
+        if m != "markov":
+            acc[f"{m}: credited conversions"] = {"half_width_95": 99.858, "unit": "conversions"}
+        acc[f"{m}: credited value under encryption (cap 500000)"] = {"half_width_95": 1_250_000.0, "unit": "value"}
+    payload["accuracy"] = acc
+    payload["dp"] = dp_account(1.0, ("footnote counts (people, converters, with a path)", 0.05, 3, 4, "people", 180))
+    if recipient == "oem":
+        payload["value"]["cap"] = 500_000
+    return payload
+
+
+def test_attribution_states_margins_in_conversions_and_value() -> None:
+    payload = dp_attribution_payload()
+    page = attribution_page(payload)
+    assert_self_contained(page)
+    assert_no_ciphertext(page, payload)
+    # the privacy-margin row under the credited table: ± in conversions per model, none stated for Markov
+    row = re.search(r"privacy margin \(95%\)</span></td>(.*?)</tr>", page)
+    assert row is not None
+    assert row.group(1).count("± 100") == 7 and row.group(1).count("± 240") == 2
+    assert "the Markov model&#x27;s credit is computed from noised journey counts" in page
+    assert "among 19,711 people in the joined data; each ± 180" in page and "2,013 ± 180 store visits" in page
+    # the decrypted values, with their margin
+    assert "within ±¥1,250,000 of the true one with 95% probability" in page
+    assert "The privacy noise is larger than the figures themselves" not in page  # the fixture's values are larger
+    assert "Each person&#x27;s purchase price counted at most ¥500,000, so no single buyer can move a figure by more than that" in page
+    assert ("each channel&#x27;s credited store visits are within ±100 of the true figure with 95% probability") in page
+    # a value release drowned in noise says it cannot tell the channels apart
+    for rows in payload["models"].values():
+        for r in rows:
+            r["credited_value"] = r.get("credited_value", 0.0) / 100
+    assert "The privacy noise is larger than the figures themselves" in attribution_page(payload)
+    # a media party's release names no value margin
+    page = attribution_page(dp_attribution_payload("media-a"))
+    assert "¥" not in page and "± 100" in page
+
+
+def test_dp_fields_of_any_type_never_crash_the_page() -> None:
+    docs = [intersection_doc(dp_intersection_payload()),
+            {"release": release_info("rel-2", "profile"), "payload": dp_profile_payload()},
+            {"release": release_info("rel-3", "lead_rating_train"), "payload": dp_model_card()},
+            {"release": release_info("rel-4", "attribution"), "payload": dp_attribution_payload()}]
+    fields = {"dp", "accuracy", "half_width_95", "people", "suppressed", "withheld", "importance", "score_bins", "cap"}
+    for doc in docs:
+        for path in _paths(doc["payload"]):
+            if not fields & {str(k) for k in path}:
+                continue
+            for odd in ODD_VALUES:
+                mutated = copy.deepcopy(doc)
+                node = mutated["payload"]
+                for k in path[:-1]:
+                    node = node[k]
+                node[path[-1]] = odd
+                page = report.render([mutated])
+                assert page.rstrip().endswith("</html>"), (path, odd)
+                assert "nan" not in page.lower().replace("nanjing", ""), (path, odd)
+
+
+def test_dp_sample_page(tmp_path: Path) -> None:
+    """Every job with its privacy note, written where a reader can open it."""
+    docs = []
+    for rid, job, payload in (("rel-1", "intersection_stats", dp_intersection_payload()), ("rel-2", "profile", dp_profile_payload()),
+                              ("rel-3", "lead_rating_train", dp_model_card()), ("rel-4", "attribution", dp_attribution_payload())):
+        f = tmp_path / f"release-{rid}.json"
+        f.write_text(json.dumps({"release": release_info(rid, job, checks=[charged()]), "payload": payload}, ensure_ascii=False),
+                     encoding="utf-8")
+        docs.append(f)
+    page = report.write_report(docs, tmp_path / "dp.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    assert page.count("<strong>Privacy.</strong> Released with differential privacy (ε = 1 from your privacy budget") == 4
