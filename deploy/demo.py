@@ -266,7 +266,9 @@ def render_summary(summary: dict[str, Any]) -> str:
             lines += ["  " + line for line in attribution_lines(p)]
             if "value" in p and any("credited_value" in row for row in p["models"]["data_driven"]):
                 vals = {row["channel"]: row["credited_value"] for row in p["models"]["data_driven"]}
-                lines.append("  purchase value credited by the data-driven model (decrypted at the OEM): " +
+                hw = next((a["half_width_95"] for w, a in (p.get("accuracy") or {}).items() if w.startswith("data_driven: credited value")), None)
+                margin = f" (each ± ¥{hw:,.0f} at 95%: differential privacy)" if hw else ""
+                lines.append(f"  purchase value credited by the data-driven model, decrypted at the OEM{margin}: " +
                              ", ".join(f"{k} ¥{v:,.0f}" for k, v in vals.items()))
         elif r["job"] == "profile":
             lines += ["  " + line for line in profile_lines(p)]

@@ -86,6 +86,7 @@ are each converter's per-channel credit divided by their predicted probability.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -775,7 +776,8 @@ def _fit_logistic(x: npt.NDArray[np.float32], y: FloatArray, nonneg: BoolArray, 
     return float(res.x[0]), np.asarray(res.x[1:], np.float64), bool(res.success)
 
 
-def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: AttributionConfig | None = None) -> ModelCredit:
+def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: AttributionConfig | None = None,
+                decide: Callable[[list[int]], list[int]] | None = None) -> ModelCredit:
     """Incrementality-aware attribution: a conversion model with targeting controls, split per
     person by exact Shapley over that person's exposed channels (see the module docstring)."""
     cfg = config or AttributionConfig()
@@ -795,8 +797,14 @@ def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: Attr
     x = np.column_stack([*feats, ctrl]).astype(np.float32) if n_exp + ctrl.shape[1] else np.zeros((n, 0), np.float32)
     nonneg = np.r_[np.ones(n_exp, bool), np.zeros(ctrl.shape[1], bool)]
     complete = ~incomplete
-    two_stage = (cfg.effects_from == "complete_controls" and incomplete.any()
-                 and complete.sum() >= cfg.min_complete and 0 < y[complete].sum() < complete.sum())
+    # Which fit to use depends on how many people have complete controls — the partners' data.
+    # ``decide`` (differential privacy) noises those counts first: one person at the threshold
+    # must not switch the whole model.
+    counts = [int(complete.sum()), int(incomplete.sum()), int(y[complete].sum()), int(complete.sum() - y[complete].sum())]
+    n_complete, n_incomplete, conv_complete, other_complete = decide(counts) if decide is not None else counts
+    two_stage = (cfg.effects_from == "complete_controls" and n_incomplete > 0
+                 and n_complete >= cfg.min_complete and conv_complete > 0 and other_complete > 0
+                 and 0 < y[complete].sum() < complete.sum())
     if n == 0 or y.min() == y.max():
         intercept, coef, ok = (0.0, np.zeros(x.shape[1]), True)
     elif two_stage:
@@ -887,7 +895,7 @@ def _values_for(people: pd.DataFrame, values: pd.Series | None) -> FloatArray | 
 def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionConfig | None = None,
               controls: pd.DataFrame | None = None, values: pd.Series | None = None,
               noise: ReleaseNoise | None = None, value_cap: float | None = None,
-              value_share: float = 0.0) -> AttributionResult:
+              value_models: tuple[str, ...] | None = None, encrypted_values: bool = False) -> AttributionResult:
     """Build paths once and run every model in ``config.models``.
 
     Args:
@@ -902,8 +910,10 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
             None or disabled: exact tables.
         value_cap: with noise, each person's value is clipped to ``[0, value_cap]`` (required
             when values are given).
-        value_share: with noise, the part of each model's ε kept for its credited value (also
-            when the values are encrypted and noised by the caller: see ``value_epsilon``).
+        value_models: the models whose credited value is released (default: every model); with
+            noise, each costs ε of its own, so fewer models means less noise on each.
+        encrypted_values: with noise, values are encrypted and noised by the caller: the ε for
+            each value model is reserved in ``value_epsilon``.
 
     Returns:
         An :class:`AttributionResult`; ``tables[model]`` has one row per channel with
@@ -916,8 +926,9 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
     cfg = config or AttributionConfig()
     paths = build_paths(touches, people, cfg)
     vals = _values_for(people, values)
+    chosen = tuple(cfg.models) if value_models is None else tuple(m for m in cfg.models if m in value_models)
     if noise is not None and noise.enabled:
-        return _noised(paths, cfg, controls, vals, noise, value_cap, value_share)
+        return _noised(paths, cfg, controls, vals, noise, value_cap, chosen if vals is not None or encrypted_values else ())
     p_idx, c_idx = paths.path_channel_pairs()
     users = np.bincount(c_idx, minlength=paths.k)
     conv_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=paths.k)
@@ -928,13 +939,14 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
         cr = runners[name]()
         credits[name] = cr
         value = None
-        if vals is not None:
+        if vals is not None and name in chosen:
             value = cr.value if cr.value is not None else cr.value_weights.apply(vals, paths.k)
         tables[name] = _table(paths.channels, cr.conversions, conv_paths, users, value)
     return AttributionResult(cfg, paths.channels, paths.counts, credits, tables, footnotes=_footnotes(paths.counts))
 
 
-def _runners(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None, vals: FloatArray | None) -> dict[str, Any]:
+def _runners(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None, vals: FloatArray | None,
+             decide: Callable[[list[int]], list[int]] | None = None) -> dict[str, Any]:
     return {
         "first_touch": lambda: first_touch(paths),
         "last_touch": lambda: last_touch(paths),
@@ -943,7 +955,7 @@ def _runners(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None
         "position_based": lambda: position_based(paths, cfg.position_weights),
         "markov": lambda: markov(paths, cfg.markov_order),
         "shapley": lambda: shapley(paths, cfg.max_shapley_channels, vals),
-        "data_driven": lambda: data_driven(paths, controls, cfg),
+        "data_driven": lambda: data_driven(paths, controls, cfg, decide),
     }
 
 
@@ -991,15 +1003,17 @@ DP_MARKOV_MAX_TOUCHES = 20
 
 
 def _noised(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None, vals: FloatArray | None,
-            noise: ReleaseNoise, value_cap: float | None, value_share: float) -> AttributionResult:
+            noise: ReleaseNoise, value_cap: float | None, value_models: tuple[str, ...]) -> AttributionResult:
     assert noise.budget is not None
     if vals is not None and (value_cap is None or value_cap <= 0):
         raise ConfigError("released values need a value_cap (each person's value is clipped to it) when DP is on")
     k, total = paths.k, noise.budget
+    # Of the release's ε: 0.05 footnotes, 0.15 users and paths, the rest for credited
+    # conversions — less 0.3 for credited values when values are asked for.
+    value_pool = 0.3 * total if value_models else 0.0
     eps_counts, eps_users = 0.05 * total, 0.15 * total
-    per_model = 0.8 * total / max(1, len(cfg.models))
-    share_v = value_share if vals is not None or value_share > 0 else 0.0
-    eps_model, eps_value = per_model * (1 - share_v), per_model * share_v
+    eps_model = (0.8 * total - value_pool) / max(1, len(cfg.models))
+    eps_value = value_pool / max(1, len(value_models))
     c = paths.counts
     foot = noise.vector([c.people, c.converters, c.converters_with_path, c.non_converters_with_path], eps_counts, 3,
                         "footnote counts (people, converters, with a path)")
@@ -1014,34 +1028,40 @@ def _noised(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None,
                                             "users and converting paths per channel"), dtype=np.int64), 0)
     users, conv_paths = up[:k], up[k:]
     clipped = np.clip(vals, 0.0, value_cap) if vals is not None and value_cap is not None else None
-    runners = _runners(paths, cfg, controls, clipped)
+    eps_decide = 0.1 * eps_model if "data_driven" in cfg.models else 0.0
+
+    def decide(counts: list[int]) -> list[int]:
+        # complete / incomplete controls, converters / others among the complete: one person
+        # moves at most four of them by one (L1 ≤ 4)
+        return noise.vector(counts, eps_decide, 4, "data_driven: counts that choose its fit")
+
+    runners = _runners(paths, cfg, controls, clipped, decide)
     credits: dict[str, ModelCredit] = {}
     tables: dict[str, pd.DataFrame] = {}
     value_eps: dict[str, float] = {}
+    max_touches = cfg.markov_max_touches or DP_MARKOV_MAX_TOUCHES
     for name in cfg.models:
         if name == "markov":
-            mc = markov_counts(paths, cfg.markov_order, cfg.markov_max_touches or DP_MARKOV_MAX_TOUCHES)
+            mc = markov_counts(paths, cfg.markov_order, max_touches)
             flat = np.rint(mc.counts).astype(np.int64).ravel().tolist()
-            span = 2 * ((cfg.markov_max_touches or DP_MARKOV_MAX_TOUCHES) + 1)
-            noised = np.asarray(noise.vector(flat, eps_model, span, "Markov transition counts"), dtype=np.float64)
+            noised = np.asarray(noise.vector(flat, eps_model, 2 * (max_touches + 1), "markov: transition counts"), dtype=np.float64)
             mc = MarkovCounts(mc.k, mc.order, mc.codes, noised.reshape(mc.counts.shape), mc.max_touches)
             cr = markov(paths, cfg.markov_order, counts=mc, converters_with_path=footnotes["converters_with_path"])
             credited = cr.conversions
         else:
             cr = runners[name]()
+            eps = eps_model - (eps_decide if name == "data_driven" else 0.0)
             exact = np.rint(np.maximum(cr.conversions, 0.0) * MILLI).astype(np.int64).tolist()
-            credited = np.asarray(noise.vector(exact, eps_model, 2 * MILLI, f"{name}: credited conversions", unit="1/1000 conversion"),
+            credited = np.asarray(noise.vector(exact, eps, 2 * MILLI, f"{name}: credited conversions", unit="1/1000 conversion"),
                                   dtype=np.float64) / MILLI
         credits[name] = cr
         value = None
-        if clipped is not None and value_cap is not None:
-            raw = cr.value if cr.value is not None and name != "markov" else cr.value_weights.apply(clipped, k)
-            if name == "markov":
-                raw = cr.value_weights.apply(clipped, k)
+        if name in value_models and clipped is not None and value_cap is not None:
+            raw = cr.value if cr.value is not None else cr.value_weights.apply(clipped, k)
             bound = max(1, math.ceil(2 * value_cap))
             value = np.asarray(noise.vector(np.rint(np.maximum(raw, 0.0)).astype(np.int64).tolist(), eps_value, bound,
                                             f"{name}: credited value (clipped at {value_cap:g})", unit="value"), dtype=np.float64)
-        elif share_v > 0:
-            value_eps[name] = eps_value  # the caller noises encrypted sums with it
+        elif name in value_models:
+            value_eps[name] = eps_value  # encrypted: the caller noises the sums under encryption with it
         tables[name] = _table(paths.channels, credited, conv_paths, users, value)
     return AttributionResult(cfg, paths.channels, paths.counts, credits, tables, footnotes=footnotes, value_epsilon=value_eps)

@@ -21,6 +21,7 @@ logistic baseline and the metrics (one dependency instead of LightGBM plus sciki
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,7 +182,11 @@ def _align_categories(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.
     for col in X.columns:
         s = X[col]
         is_cat = isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
-        if training and is_cat:
+        if training and is_cat and isinstance(s.dtype, pd.CategoricalDtype) and len(s.cat.categories) <= MAX_CATEGORIES:
+            # The categories a party declares, not those its rows happen to show among the
+            # requester's leads: the model (and its sealed size) must not depend on which ones do.
+            spec.categories[col] = sorted(str(v) for v in s.cat.categories)
+        elif training and is_cat:
             values = s.astype("string")
             top = values.value_counts().index[:MAX_CATEGORIES]
             spec.categories[col] = [str(v) for v in sorted(top)]
@@ -450,6 +455,7 @@ def train(
         card["partner_value"] = _partner_value(X_tr, y_tr, X_te, y_te, spec, partners, auc, seed, card_noise)
     if noise.enabled:
         card["accuracy"] = {"auc_half_width_95": card_noise.intervals.get("auc", 0.0),
+                            "logistic_baseline_auc_half_width_95": card_noise.intervals.get("baseline", 0.0),
                             "histogram_cell_half_width_95": card_noise.intervals.get("histogram", 0.0),
                             "partner_value_auc_half_width_95": card_noise.intervals.get("partner_value"),
                             "importance_auc_half_width_95": card_noise.intervals.get("importance")}
@@ -513,51 +519,56 @@ def _partner_value(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, y_t
 # --- row-level outputs that keep partners' membership ---------------------------------------------
 
 
-def membership_blind(X: pd.DataFrame, spec: FeatureSpec, known: dict[str, np.ndarray], strata: np.ndarray,
-                     rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, int]]:
-    """For every partner and every row the partner does not know, copy that partner's feature
-    columns from a random row it does know, drawn within the same stratum (a bin of the model's
-    score from the requester's own features; any known row if the stratum has none).
+def _salt(name: str) -> str:
+    """A 16-character hash key (pandas' hashing wants one) derived from a name."""
+    return hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
 
-    A model sends "unknown to this partner" down its own branch: released as is, scores would
-    tell the requester which of its leads each partner knows. After this, a row's partner
-    features come from the same distribution whether or not the partner knows the person, so
-    the released values carry no such signal — at the price of random partner features for the
-    rows a partner does not know (measured in tests/bench). Partners in ``known`` with no known
-    row are left as they are.
 
-    Returns:
-        The new feature frame and, per partner, how many rows were filled.
-    """
-    out = X.copy()
-    filled: dict[str, int] = {}
-    for party, mask in known.items():
-        cols = [c for c in spec.columns if spec.groups.get(c, ("", ""))[1] == party]
-        donors_all = np.flatnonzero(mask)
-        targets = np.flatnonzero(~mask)
-        if not cols or not len(donors_all) or not len(targets):
-            filled[party] = 0
-            continue
-        pick = np.empty(len(targets), dtype=np.int64)
-        for s in np.unique(strata[targets]):
-            t = targets[strata[targets] == s]
-            pool = donors_all[strata[donors_all] == s]
-            if not len(pool):
-                pool = donors_all
-            pick[np.searchsorted(targets, t)] = pool[rng.integers(0, len(pool), size=len(t))]
-        for c in cols:
-            col = out[c]
-            values = X[c].to_numpy()[pick]
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                codes = col.cat.codes.to_numpy().copy()
-                codes[targets] = X[c].cat.codes.to_numpy()[pick]
-                out[c] = pd.Categorical.from_codes(codes, categories=col.cat.categories)
-            else:
-                arr = col.to_numpy(dtype=float).copy()
-                arr[targets] = values
-                out[c] = arr
-        filled[party] = int(len(targets))
-    return out, filled
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A deterministic 64-bit hash of each row's values (the same values hash alike in any
+    session and process)."""
+    if frame.shape[1] == 0:
+        return np.zeros(len(frame), np.uint64)
+    return np.asarray(pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy(), dtype=np.uint64)
+
+
+def person_keys(own: pd.DataFrame, entity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the person it belongs to (``entity``; a row without one is a person of its own)
+    and that person's key, the smallest hash of its rows' own data — independent of row order,
+    session and pseudonyms."""
+    h = row_hashes(own)
+    person = np.where(entity >= 0, entity, -1 - np.arange(len(entity)))
+    key = pd.Series(h).groupby(person).transform("min").to_numpy(dtype=np.uint64)
+    return person, key
+
+
+def canonical_population(entities: np.ndarray, data_hash: np.ndarray) -> np.ndarray:
+    """A partner's people, ordered by a hash of their own data: the same order in every session
+    (pseudonyms, and so entity ids, are new in each)."""
+    order = np.lexsort((entities, data_hash))
+    return entities[order]
+
+
+def blind_donors(person: np.ndarray, key: np.ndarray, known: np.ndarray, population: np.ndarray, salt: str) -> np.ndarray:
+    """Per row, the partner person whose data the row's partner features come from, or -1 to keep
+    its own. A row takes a donor when the partner does not know its person, *or* when its
+    person's own data equal another person's (then nothing but membership would tell them apart,
+    so every one of them takes a donor). The donor is a function of the person's own data, its
+    rank among equal ones and the partner's whole population only — not of the rest of the
+    upload, the model, the session or chance — so releasing grades again, with another model, in
+    another session or after the requester changes other rows shows the same values."""
+    out = np.full(len(person), -1, np.int64)
+    if not len(population):
+        return out
+    people = pd.DataFrame({"person": person, "key": key, "known": known}).drop_duplicates("person")
+    shared = people["key"].duplicated(keep=False).to_numpy()
+    blind = shared | ~people["known"].to_numpy()
+    rank = people.groupby("key").cumcount().to_numpy()
+    picks = pd.DataFrame({"k": people["key"].to_numpy(), "j": rank})
+    index = np.asarray(pd.util.hash_pandas_object(picks, index=False, hash_key=_salt(salt)).to_numpy(), dtype=np.uint64)
+    donor = np.where(blind, population[(index % np.uint64(len(population))).astype(np.int64)], -1)
+    by_person = pd.Series(donor, index=people["person"].to_numpy())
+    return by_person.reindex(person).to_numpy(dtype=np.int64)
 
 
 def likelihood_ratio_auc(member: np.ndarray, other: np.ndarray) -> float:
@@ -572,3 +583,27 @@ def likelihood_ratio_auc(member: np.ndarray, other: np.ndarray) -> float:
     pm, po = pm[order], po[order]
     below = po.sum() - np.cumsum(po)  # other-group mass strictly after each value
     return float(np.sum(pm * (below + 0.5 * po)))
+
+
+def _ordered_auc(order_m: np.ndarray, order_o: np.ndarray, member: np.ndarray, other: np.ndarray) -> float:
+    """AUC on (``member``, ``other``) counts of the ordering that (``order_m``, ``order_o``)
+    suggest (values by the ratio of their shares, half a count added to every cell)."""
+    m0, o0 = np.maximum(order_m, 0) + 0.5, np.maximum(order_o, 0) + 0.5
+    order = np.argsort(-((m0 / m0.sum()) / (o0 / o0.sum())), kind="stable")
+    m = np.maximum(np.asarray(member, dtype=float), 0)[order]
+    o = np.maximum(np.asarray(other, dtype=float), 0)[order]
+    if m.sum() <= 0 or o.sum() <= 0:
+        return 0.5
+    pm, po = m / m.sum(), o / o.sum()
+    below = po.sum() - np.cumsum(po)
+    return float(np.sum(pm * (below + 0.5 * po)))
+
+
+def crossfit_separability(cells: np.ndarray, n_values: int) -> float:
+    """Separability of two groups by a released value, from counts of two halves of the people:
+    ``cells`` = (half, group, value) flattened (half A's members, A's others, B's members, B's
+    others). The best ordering of the values is learnt on one half and scored on the other, both
+    ways: unlike the same counts used twice (:func:`likelihood_ratio_auc`), it is 0.5 on average
+    when the groups do not differ, however few people there are."""
+    a_m, a_o, b_m, b_o = np.asarray(cells, dtype=float).reshape(4, n_values)
+    return 0.5 * (_ordered_auc(a_m, a_o, b_m, b_o) + _ordered_auc(b_m, b_o, a_m, a_o))

@@ -17,8 +17,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-FORMAT = b"zhongli-sealed-model-v1"
+FORMAT = b"zhongli-sealed-model-v2"
 NONCE_BYTES = 12
+LENGTH_BYTES = 8
 
 
 class SealError(ValueError):
@@ -44,10 +45,21 @@ class SealKey:
     def __repr__(self) -> str:
         return f"SealKey(fp={self.fingerprint})"
 
-    def seal(self, obj: Any) -> bytes:
+    def seal(self, obj: Any, size: int | None = None) -> bytes:
+        """Encrypt ``obj``; with ``size``, pad the plaintext to exactly that many bytes, so the
+        blob's length says nothing about what it holds (a model's size follows its data).
+
+        Raises:
+            SealError: ``obj`` does not fit in ``size``.
+        """
         nonce = os.urandom(NONCE_BYTES)
         body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        return FORMAT + b"\x00" + nonce + self._aead.encrypt(nonce, body, FORMAT)
+        plain = len(body).to_bytes(LENGTH_BYTES, "big") + body
+        if size is not None:
+            if len(plain) > size:
+                raise SealError(f"the model does not fit its sealed size ({size:,} bytes)")
+            plain += bytes(size - len(plain))
+        return FORMAT + b"\x00" + nonce + self._aead.encrypt(nonce, plain, FORMAT)
 
     def open(self, blob: bytes) -> Any:
         head = FORMAT + b"\x00"
@@ -55,7 +67,8 @@ class SealKey:
             raise SealError("not a sealed Zhongli model")
         nonce = blob[len(head) : len(head) + NONCE_BYTES]
         try:
-            body = self._aead.decrypt(nonce, blob[len(head) + NONCE_BYTES :], FORMAT)
+            plain = self._aead.decrypt(nonce, blob[len(head) + NONCE_BYTES :], FORMAT)
         except InvalidTag:
             raise SealError("the sealed model was not sealed by this zone's key, or was altered") from None
-        return pickle.loads(body)  # authenticated above: only what this zone sealed itself
+        n = int.from_bytes(plain[:LENGTH_BYTES], "big")
+        return pickle.loads(plain[LENGTH_BYTES : LENGTH_BYTES + n])  # authenticated above: only what this zone sealed

@@ -51,6 +51,9 @@ class AttributionParams(Strict):
     # With DP on, each person's conversion value counts up to this much (values above are clipped;
     # for encrypted values, which the zone cannot read, the OEM's agent is trusted to stay under it).
     value_cap: float | None = Field(default=None, gt=0)
+    # The models whose credited value is released: each costs ε of its own under DP, so the
+    # default is the incrementality-aware model alone.
+    value_models: list[str] = ["data_driven"]
 
 
 def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.ndarray]:
@@ -106,7 +109,7 @@ def _controls(ctx: JobContext, brand: PartyTable, parties: list[str], people: pd
 def _declared_channels(ctx: JobContext, media: list[str]) -> tuple[str, ...] | None:
     """Every channel the media parties declare in their schemas (sorted), or None if one of
     them declares no categories."""
-    out: set[str] = set()
+    out: dict[str, str] = {}
     for name in media:
         t = ctx.tables[name]
         chans = cols_with_role(t, "channel")
@@ -115,7 +118,13 @@ def _declared_channels(ctx: JobContext, media: list[str]) -> tuple[str, ...] | N
         info = next(i for i in t.schema if i.name == chans[0])
         if info.kind != "category":
             return None
-        out |= {str(c) for c in info.categories}
+        for c in map(str, info.categories):
+            # Decided here, on the schemas, not when the touches of the requester's people
+            # arrive: whether they do would depend on whom each platform touched.
+            if c in out:
+                raise InvalidInput(f"channel '{c}' is declared by both '{out[c]}' and '{name}'; "
+                                   "attribute one media party at a time (media: [...]) or have them name channels apart")
+            out[c] = name
     return tuple(sorted(out))
 
 
@@ -154,6 +163,8 @@ class Attribution(Job):
         if dp and params.value and params.value_cap is None:
             raise InvalidInput("with differential privacy on, a value column needs value_cap: the most one conversion may "
                                "count (values above it are clipped), which sets the noise on credited values")
+        if params.value and not set(params.value_models) <= set(params.models):
+            raise InvalidInput(f"value_models must be among the models asked for ({', '.join(params.models)})")
         channels = _declared_channels(ctx, media)
         if dp and channels is None:
             raise InvalidInput("with differential privacy on, every media party must declare its channels as a categorical column")
@@ -198,16 +209,17 @@ class Attribution(Job):
         if value_info is not None and value_info.kind != "paillier":
             plain_values = pd.Series(brand.columns[p.value][brand_rows], index=people["person"].to_numpy())
         encrypted_values = value_info is not None and value_info.kind == "paillier"
-        value_share = 0.4 if value_info is not None else 0.0
         try:
             res = attribute(touches, people, cfg, controls=controls, values=plain_values, noise=ctx.noise,
-                            value_cap=p.value_cap, value_share=value_share)
+                            value_cap=p.value_cap, value_models=tuple(p.value_models) if p.value else (),
+                            encrypted_values=encrypted_values)
         except (ValueError, KeyError) as exc:
             raise InvalidInput(f"attribution: {exc}") from None
         tables = {m: res.tables[m].to_dict(orient="records") for m in res.tables}
         encrypted: dict[str, dict[str, str]] = {}
         if encrypted_values:
-            encrypted = self._encrypted_values(ctx, res, brand.columns[p.value][brand_rows], value_info.paillier_n, p.value_cap)
+            encrypted = self._encrypted_values(ctx, res, brand.columns[p.value][brand_rows], value_info.paillier_n, p.value_cap,
+                                               set(p.value_models))
         for ch in res.channels:  # declared channels nobody touched still belong to their party
             owner.setdefault(ch, next((m for m in media if ch in _party_channels(ctx, m)), ""))
         out = {"tables": tables, "owner": owner, "counts": res.footnotes, "encrypted": encrypted,
@@ -216,7 +228,8 @@ class Attribution(Job):
         ctx.models[key] = out
         return dict(out)
 
-    def _encrypted_values(self, ctx: JobContext, res: Any, cts_rows: np.ndarray, n: int, cap: float | None) -> dict[str, dict[str, str]]:
+    def _encrypted_values(self, ctx: JobContext, res: Any, cts_rows: np.ndarray, n: int, cap: float | None,
+                          models: set[str]) -> dict[str, dict[str, str]]:
         """Per model and channel, Enc(Σ weight × value) over converters, never decrypted here;
         with DP on, plus discrete Laplace noise added under encryption (scaled like the sums)."""
         present = cts_rows.any(axis=1)
@@ -227,6 +240,8 @@ class Attribution(Job):
         out: dict[str, dict[str, str]] = {}
         fresh = iter(paillier.obfuscators(n, k * len(res.credits)))
         for model, credit in res.credits.items():
+            if model not in models:
+                continue
             vw = credit.value_weights
             sel = index[vw.row] >= 0  # converters with a value
             W = np.zeros((len(cts), k))
@@ -256,7 +271,7 @@ class Attribution(Job):
                         "share": float(row["share"]), "paths": int(row["paths"]), "users": int(row["users"])}
                 if to_oem and "credited_value" in row:
                     item["credited_value"] = float(row["credited_value"])
-                if to_oem and r["encrypted"]:
+                if to_oem and model in r["encrypted"]:
                     item["credited_value_ciphertext"] = r["encrypted"][model][row["channel"]]
                 out_rows.append(item)
                 row_parties.append(party)
@@ -273,8 +288,10 @@ class Attribution(Job):
                                 "key_fingerprint": hashlib.sha256(str(r["paillier_n"]).encode()).hexdigest()[:16]}
         elif to_oem and p.value:
             payload["value"] = {"column": p.value, "encrypted": None}
-        if to_oem and p.value and p.value_cap is not None:
-            payload["value"]["cap"] = p.value_cap
+        if to_oem and p.value:
+            payload["value"]["models"] = list(p.value_models)
+            if p.value_cap is not None:
+                payload["value"]["cap"] = p.value_cap
         return JobOutput(payload, recipient, self.kind, row_parties=row_parties, requester=ctx.requester)
 
 

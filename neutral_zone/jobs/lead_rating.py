@@ -11,20 +11,20 @@ Privacy:
 - The model card is released with differential privacy (``protocols.lead_rating``: one noised
   held-out histogram and noised AUCs); the labelled leads and the positives are the requester's
   cohorts for the k and differencing checks.
-- Row-level scores keep partners' membership: a model must use the requester's own features;
+- Row-level grades keep partners' membership: a model must use the requester's own features;
   every partner whose data it uses must have opted in (policy ``row_level.partners``); rows a
-  partner does not know get that partner's features from a random row it does know
-  (``membership_blind``), or — when the partner knows fewer than k of the rows (decided on a
-  noised count) — the partner's features are dropped for every row; grades leave by default, raw
-  scores only where the policy allows; and before release the job measures, on noised counts,
-  how well the released values separate the rows each partner knows from the others, and
-  refuses above the policy's threshold.
+  partner does not know — and rows whose own data equal another person's — take that partner's
+  data from a person of its population chosen from the row's own data alone
+  (``protocols.lead_rating.blind_donors``), so the same lead gets the same grade whatever else is
+  asked, in whichever session; grades leave by default, raw scores only where the policy allows;
+  and before release the job measures, on noised counts, how well the released values separate
+  the rows each partner knows from the others, and refuses above the policy's threshold.
+- A sealed model is padded to a size that follows from public facts only.
 """
 
 from __future__ import annotations
 
 import base64
-import secrets
 from typing import Any, Literal
 
 import numpy as np
@@ -43,9 +43,13 @@ from protocols.lead_rating import (
     EventTable,
     LeadModel,
     bin_of,
+    blind_donors,
     build_features,
+    canonical_population,
+    crossfit_separability,
     likelihood_ratio_auc,
-    membership_blind,
+    person_keys,
+    row_hashes,
     train,
 )
 from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES, CheckResult
@@ -167,12 +171,59 @@ class LeadRatingTrain(Job):
         return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester)
 
 
+def _own_data(t: PartyTable) -> pd.DataFrame:
+    """Every column the requester shares, decoded (ciphertexts aside): what it knows of a row."""
+    return pd.DataFrame({i.name: decode(t, i.name) for i in t.schema if i.kind != "paillier"})
+
+
+def _population(table: AttributeTable | EventTable) -> tuple[np.ndarray, np.ndarray]:
+    """A partner's people (entity ids) and a hash of each one's data, for a session-independent
+    order: attributes of the person's first row, or the (order-free) sum of its events' hashes."""
+    f = table.frame
+    if isinstance(table, AttributeTable):
+        first = f.drop_duplicates("entity")
+        return first["entity"].to_numpy(), row_hashes(first.drop(columns=["entity"]))
+    h = pd.Series(row_hashes(f.drop(columns=["entity"])), dtype=np.uint64)
+    summed = h.groupby(f["entity"].to_numpy()).sum()  # wraps around 2^64: fine for a hash
+    return summed.index.to_numpy(), summed.to_numpy(dtype=np.uint64)
+
+
+def _with_partner_features(X: pd.DataFrame, leads: pd.DataFrame, donor: np.ndarray, rows: np.ndarray, model: LeadModel,
+                           brand: str, table: AttributeTable | EventTable) -> pd.DataFrame:
+    """``X`` with ``table``'s partner columns, on ``rows``, built for the donor person instead
+    (at the row's own lead time, for touch features)."""
+    as_donor = leads.copy()
+    as_donor["entity"] = np.where(rows, donor, leads["entity"].to_numpy())
+    attrs = [table] if isinstance(table, AttributeTable) else []
+    events = [table] if isinstance(table, EventTable) else []
+    Xd, _ = build_features(as_donor, brand, model.spec.brand_features, attrs, events, spec=model.spec)
+    out = X.copy()
+    for col in [c for c in model.spec.columns if model.spec.groups.get(c, ("", ""))[1] == table.party]:
+        if isinstance(X[col].dtype, pd.CategoricalDtype):
+            codes = X[col].cat.codes.to_numpy().copy()
+            codes[rows] = Xd[col].cat.codes.to_numpy()[rows]
+            out[col] = pd.Categorical.from_codes(codes, categories=X[col].cat.categories)
+        else:
+            values = X[col].to_numpy(dtype=float).copy()
+            values[rows] = Xd[col].to_numpy(dtype=float)[rows]
+            out[col] = values
+    return out
+
+
 def _model_summary(model: LeadModel) -> dict[str, Any]:
     by_party: dict[str, list[str]] = {}
     for col in model.spec.columns:
         by_party.setdefault(model.spec.groups.get(col, ("", "?"))[1], []).append(col)
     return {"model_id": model.model_id, "label": model.label, "learner": "HistGradientBoostingClassifier",
             "brand_features": model.spec.brand_features, "features_by_party": by_party, "n_features": len(model.spec.columns)}
+
+
+def sealed_size(n_columns: int) -> int:
+    """The plaintext size every sealed lead-rating model is padded to, from public facts only: at
+    most 300 trees of at most 61 nodes (a generous 128 bytes each), 256 bin thresholds and up to
+    250 categories per column, and room for the rest; rounded up to whole MiB."""
+    bound = 300 * 61 * 128 + n_columns * (256 * 8 + 250 * 96) + 512 * 1024
+    return -(-bound // 2**20) * 2**20
 
 
 class SealParams(Strict):
@@ -195,9 +246,11 @@ class LeadRatingSeal(Job):
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         model = ctx.models[params.model_id]
-        blob = ctx.seal_key.seal(model)
+        # Padded to a size that follows from public facts only (the learner's limits and the
+        # number of feature columns): a model's own size follows its data.
+        blob = ctx.seal_key.seal(model, size=sealed_size(len(model.spec.columns)))
         payload = {
-            "job": self.name, "model_id": model.model_id, "label": model.label, "format": "zhongli-sealed-model-v1",
+            "job": self.name, "model_id": model.model_id, "label": model.label, "format": "zhongli-sealed-model-v2",
             "brand": model.spec.brand, "partners": sorted({*model.spec.attributes, *model.spec.events}),
             "bytes": len(blob), "sealed": base64.b64encode(blob).decode(),
         }
@@ -232,8 +285,10 @@ class LeadRatingScore(Job):
             raise InvalidInput("the policy releases grades only (row_level.raw_scores is false); ask for output 'grades'")
         partners = sorted({*model.spec.attributes, *model.spec.events})
         rows = np.arange(brand.n_rows)
+        # A model on the requester's own features alone releases nothing about anybody else: no ε.
         return Plan(recipient=params.recipient or ctx.requester, row_owner=brand.party, partners=partners,
-                    cohorts=[Cohort(f"all rows of {brand.party}", _people(brand, rows))], state={"model": model})
+                    cohorts=[Cohort(f"all rows of {brand.party}", _people(brand, rows))], state={"model": model},
+                    epsilon_share=1.0 if partners else 0.0)
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         model: LeadModel = plan.state["model"]
@@ -243,51 +298,48 @@ class LeadRatingScore(Job):
         attrs, events = partner_tables(ctx, partners)
         X, _ = build_features(leads, brand.party, model.spec.brand_features, attrs, events, spec=model.spec)
         ent = leads["entity"].to_numpy()
-        known = {p: np.isin(ent, ctx.tables[p].row_entities()) & (ent >= 0) for p in partners}
-        k = ctx.k_min
-        eps_each = ctx.epsilon / max(1, 2 * len(partners)) if ctx.noise.enabled else 0.0
-        # 1. A partner that knows fewer than k of these rows (on a noised count) contributes
-        #    nothing: its few known rows would otherwise be the only donors, and their data would
-        #    shape every row's value.
-        dropped: list[str] = []
-        for p in partners:
-            n_known = ctx.noise.count(int(known[p].sum()), eps_each, 1, f"rows known to {p}", unit="rows")
-            if n_known < k:
-                dropped.append(p)
-        blind = X.copy()
-        own_only = X.copy()
-        partner_cols = [c for c in X.columns if model.spec.groups.get(c, ("", brand.party))[1] != brand.party]
-        for c in partner_cols:
-            own_only[c] = pd.Categorical([None] * len(X), categories=X[c].cat.categories) if isinstance(X[c].dtype, pd.CategoricalDtype) else np.nan
-        for p in dropped:
-            for c in [c for c in partner_cols if model.spec.groups[c][1] == p]:
-                blind[c] = own_only[c]
-        # 2. Rows a partner does not know take its features from a random row it knows, within
-        #    the same stratum of the requester-features-only score.
-        own_score = model.score(own_only)
-        strata = np.searchsorted(np.quantile(own_score, np.linspace(0, 1, 11)[1:-1]), own_score, side="right")
-        rng = np.random.default_rng(secrets.randbits(128))
-        blind, filled = membership_blind(blind, model.spec, {p: known[p] for p in partners if p not in dropped}, strata, rng)
-        scores = model.score(blind)
+        person, key = person_keys(_own_data(brand), ent)
+        # Rows a partner does not know — and rows whose own data equal another person's — take
+        # that partner's features from a donor in the partner's whole population, chosen from
+        # the row's own data alone (protocols.lead_rating.blind_donors).
+        filled: dict[str, int] = {}
+        known: dict[str, np.ndarray] = {}
+        for table in [*attrs, *events]:
+            p = table.party
+            known[p] = np.isin(ent, table.frame["entity"].to_numpy()) & (ent >= 0)
+            population = canonical_population(*_population(table))
+            donor = blind_donors(person, key, known[p], population, p)
+            rows = donor >= 0
+            filled[p] = int(rows.sum())
+            if rows.any():
+                X = _with_partner_features(X, leads, donor, rows, model, brand.party, table)
+        scores = model.score(X)
         grades = model.grade(scores)
         released_bins = self._value_bins(model, scores, grades, params.output)
         n_values = N_BINS if params.output == "scores" else len(GRADES)
-        # 3. How well do the released values separate each partner's known rows from the others?
-        #    Measured on a noised (known?, value) table, decided against the policy's threshold.
+        # How well do the released values separate each partner's known rows from the others?
+        # Measured on a noised (known?, value) table, decided against the policy's threshold.
         threshold = ctx.policy.row_level.max_membership_auc
+        eps_each = ctx.epsilon / max(1, len(partners)) if ctx.noise.enabled else 0.0
         separability: dict[str, Any] = {}
         worst_noised = 0.5
+        # One row per person (a person on several rows would count several times), split in two
+        # halves by its key, so the separability is learnt on one half and measured on the other.
+        first = ~pd.Series(person).duplicated().to_numpy()
+        half = (key[first] & np.uint64(1)).astype(np.int64)
+        values = released_bins[first]
         for p in partners:
-            m = np.bincount(released_bins[known[p]], minlength=n_values)
-            o = np.bincount(released_bins[~known[p]], minlength=n_values)
-            exact = likelihood_ratio_auc(m, o)
-            cells = np.concatenate([m, o])
+            member = known[p][first]
+            cells = np.bincount((half * 2 + (~member).astype(np.int64)) * n_values + values, minlength=4 * n_values)
+            exact = crossfit_separability(cells, n_values)
             noised = np.asarray(ctx.noise.vector(cells.tolist(), eps_each, SEPARABILITY_SENSITIVITY,
-                                                 f"(known to {p}?, released value) table", unit="rows")) if ctx.noise.enabled else cells
-            auc = likelihood_ratio_auc(noised[:n_values], noised[n_values:])
+                                                 f"(half, known to {p}?, released value) table", unit="people")) if ctx.noise.enabled else cells
+            auc = crossfit_separability(noised, n_values)
             worst_noised = max(worst_noised, auc)
-            separability[p] = {"auc_exact": round(exact, 4), "auc_noised": round(auc, 4), "rows_filled": filled.get(p, 0),
-                               "dropped": p in dropped}
+            separability[p] = {"auc_exact": round(exact, 4), "auc_noised": round(auc, 4),
+                               "auc_same_counts": round(likelihood_ratio_auc(np.bincount(values[member], minlength=n_values),
+                                                                            np.bincount(values[~member], minlength=n_values)), 4),
+                               "rows_filled": filled.get(p, 0)}
         passed = worst_noised <= threshold
         check = CheckResult(
             "membership", passed,
@@ -301,8 +353,8 @@ class LeadRatingScore(Job):
             # them back to lead ids (``MapScores``).
             "grades": "".join(grades.tolist()),
             "grade_counts": counts,  # what the grades themselves add up to
-            "membership": "rows a partner does not know carry features of a random row it knows; partners knowing "
-                          "fewer than k rows are left out",
+            "membership": "rows a partner does not know carry the partner data of a person from its population, "
+                          "chosen from the row's own data alone",
         }
         if params.output == "scores":
             payload["scores"] = [round(float(s), 4) for s in scores]
@@ -311,11 +363,11 @@ class LeadRatingScore(Job):
             **_model_summary(model), "rows": int(len(scores)), "output": params.output, "grade_counts": counts,
             "score_histogram": np.bincount(released_bins if params.output == "scores" else bin_of(scores, np.asarray(model.score_edges or [0.5])),
                                            minlength=N_BINS).tolist(),
-            "share_of_tied_scores": round(ties, 4), "membership_separability": separability,
-            "threshold": threshold, "partners_left_out": dropped,
+            "share_of_tied_scores": round(ties, 4), "membership_separability": separability, "threshold": threshold,
+            "people_sharing_their_own_data": int(pd.Series(key[first]).duplicated(keep=False).sum()),
         }
+        payload["dp"] = ctx.noise.describe()
         if ctx.noise.enabled:
-            payload["dp"] = ctx.noise.describe()
             summary["noise_half_width_95"] = interval_half_width(eps_each, SEPARABILITY_SENSITIVITY)
         return JobOutput(payload, plan.recipient, self.kind, row_owner=brand.party, requester=ctx.requester,
                          summary=summary, checks=[check])

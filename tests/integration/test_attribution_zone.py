@@ -13,7 +13,7 @@ from audit.client import AuditClient
 from deploy.world import PartySpec, write_world
 from parties.paillier_keys import generate, load_private
 from protocols import paillier as P
-from protocols.attribution import AttributionConfig, attribute
+from protocols.attribution import MODELS, AttributionConfig, attribute
 from protocols.release import check_scope
 from tests.integration.helpers import phones
 from tests.integration.live import call_code, open_and_settle, state_of
@@ -100,7 +100,7 @@ def test_attribution_matches_plain_computation_with_encrypted_values(world, live
     oem = w.client("oem")
     sid, resp = open_and_settle(oem, ["oem", "media-a", "media-b"])
     assert state_of(resp) == "ready", resp.error
-    info = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time", "value": "price"}))
+    info = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time", "value": "price", "value_models": list(MODELS)}))
     assert info["status"] == "pending", info
     approve(w, info["release_id"])
     _, payload = oem.fetch(info["release_id"])

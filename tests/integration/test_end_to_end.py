@@ -101,9 +101,12 @@ def test_demo_end_to_end(tmp_path):
     attr = {r["recipient"]: r["payload"] for r in by_job["attribution"]}
     assert set(attr) == {"oem", "media-a", "media-b"}
     assert set(attr["oem"]["models"]) == {"first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley", "data_driven"}
-    for rows in attr["oem"]["models"].values():
+    value_models = attr["oem"]["value"]["models"]
+    assert value_models == ["data_driven"]  # under DP each valued model costs ε: the default values one
+    for model, rows in attr["oem"]["models"].items():
         assert abs(sum(r["share"] for r in rows) - 1) < 1e-6
-        assert all("credited_value_ciphertext" in r and "credited_value" in r for r in rows)
+        valued = model in value_models
+        assert all(("credited_value_ciphertext" in r and "credited_value" in r) == valued for r in rows)
     truth = json.loads((world / "truth.json").read_text())["attribution"]["channels"]
     for media in ("media-a", "media-b"):
         for rows in attr[media]["models"].values():

@@ -120,6 +120,15 @@ class AttackWorld:
         with AuditClient(audit.address, self.live.tls("auditor-1"), server_name="audit") as a:
             a.approve(rid, self.live.dir / "keys" / "auditor-1.key", "auditor-1")
 
+    def in_upload_order(self, sid: str, values: str | list[Any], n_lines: int) -> np.ndarray:
+        """Row-level values (in the order the OEM's agent streamed its rows: a secret shuffle)
+        back in the order of the OEM's file, as its own agent maps them (``MapScores``); lines
+        that took no part get None."""
+        session = self.live.agents["oem"].sessions._sessions[sid]
+        out = np.full(n_lines, None, dtype=object)
+        out[session.row_source] = list(values)
+        return out
+
     def released(self, oem: ZoneClient, sid: str, job: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run a job; if it passes, have the auditor approve it and fetch it. Returns the release
         info, with the payload under ``payload`` (None if it was not released)."""
@@ -133,15 +142,18 @@ class AttackWorld:
 
 
 def build_world(root: Path, live: Callable[..., LiveWorld], policy: dict[str, Any], k_min: int = 20,
-                n_targets: int = 40, seed: int = 5, edit: Callable[[Path], None] | None = None) -> AttackWorld:
-    """Partners' files, a policy, and real servers. Half the targets are members of both partners.
-    ``edit`` may change the partners' files before the servers start."""
+                n_targets: int = 40, seed: int = 5, edit: Callable[[Path], None] | None = None,
+                n_known: int = 1200, oem_unique: bool = True) -> AttackWorld:
+    """Partners' files, a policy, and real servers. Half the targets are members of both partners;
+    the partners know ``n_known`` further people, the first ``n_known`` of ``lead_pool`` (which
+    holds as many again that nobody knows). ``edit`` may change the partners' files before the
+    servers start; ``oem_unique`` False lets the OEM's file hold a person on several rows."""
     rng = np.random.default_rng(seed)
-    pool = phones(rng, 6000)
+    pool = phones(rng, n_targets + 2 * n_known + 4000)
     members, strangers = pool[:n_targets // 2], pool[n_targets // 2:n_targets]
-    known = members + pool[n_targets:n_targets + 1200]  # the partners' people
-    lead_pool = pool[n_targets:n_targets + 2400]  # the attacker's ordinary leads (half of them known)
-    fresh = iter(pool[n_targets + 2400:])
+    known = members + pool[n_targets:n_targets + n_known]  # the partners' people
+    lead_pool = pool[n_targets:n_targets + 2 * n_known]  # the attacker's ordinary leads (half of them known)
+    fresh = iter(pool[n_targets + 2 * n_known:])
     root.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"phone": known, "income": np.round(rng.lognormal(10, 0.5, len(known))),
                   "segment": rng.choice(["a", "b", "c"], len(known))}).to_csv(root / "provider.csv", index=False)
@@ -154,7 +166,7 @@ def build_world(root: Path, live: Callable[..., LiveWorld], policy: dict[str, An
     if edit is not None:
         edit(root)
     specs = [
-        PartySpec("oem", "brand", root / "oem.csv", OEM_COLUMNS),
+        PartySpec("oem", "brand", root / "oem.csv", OEM_COLUMNS, ids_unique=oem_unique),
         PartySpec("provider", "data_provider", root / "provider.csv", PROVIDER_COLUMNS),
         PartySpec("media-a", "media", root / "media-a.csv", MEDIA_COLUMNS, ids_unique=False),
     ]

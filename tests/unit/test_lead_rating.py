@@ -17,7 +17,9 @@ from protocols.lead_rating import (
     bin_of,
     card_tables,
     likelihood_ratio_auc,
-    membership_blind,
+    blind_donors,
+    canonical_population,
+    person_keys,
     score_bins,
     train,
 )
@@ -143,16 +145,39 @@ def test_likelihood_ratio_auc_sees_non_monotone_separation():
     assert likelihood_ratio_auc([0, 0, 1000, 0], [500, 500, 0, 500]) > 0.99
 
 
-def test_membership_blind_gives_unknown_rows_known_rows_features():
-    X, y, spec, known = _world()
-    strata = np.zeros(len(X), np.int64)
-    blind, filled = membership_blind(X, spec, {"provider": known}, strata, np.random.default_rng(0))
-    assert filled == {"provider": int((~known).sum())}
-    assert not blind["provider:signal"].isna().any()
-    pd.testing.assert_series_equal(blind["provider:signal"][known], X["provider:signal"][known])
-    donors = set(X["provider:signal"][known])
-    assert set(blind["provider:signal"][~known]) <= donors
-    assert blind["oem:src"].equals(X["oem:src"])
+def test_blind_donors_depend_on_own_data_and_the_population_only():
+    """Rows a partner does not know, and rows whose own data equal another person's, take a
+    donor; the donor follows from the row's own data, its rank among equal ones and the
+    partner's population — not from row order, entity ids, other rows or chance."""
+    own = pd.DataFrame({"src": ["web", "dealer", "dealer", "event", "web", "event"], "t": [1, 2, 2, 3, 1, 5]})
+    entity = np.array([10, 11, 12, 13, 10, 14])  # 11 and 12: two people with the same own data
+    known = np.isin(entity, [10, 11, 12])
+    population = canonical_population(np.array([100, 101, 102, 103]), np.array([7, 3, 9, 1], dtype=np.uint64))
+    assert population.tolist() == [103, 101, 100, 102]
+    person, key = person_keys(own, entity)
+    donor = blind_donors(person, key, known, population, "provider")
+    assert donor[0] == -1 and donor[4] == -1  # known, own data unique: its own features (both rows of person 10)
+    assert (donor[[1, 2, 3, 5]] >= 0).all()  # shared own data (11, 12) or unknown (13, 14): a donor
+    # A new session: new entity ids, rows shuffled, other (known) people added. The unknown
+    # people get the same donors.
+    order = np.array([5, 3, 0, 4])
+    own2 = pd.concat([own.iloc[order], pd.DataFrame({"src": ["web"], "t": [99]})], ignore_index=True)
+    entity2 = np.array([54, 53, 50, 50, 77])
+    known2 = np.isin(entity2, [50, 77])
+    person2, key2 = person_keys(own2, entity2)
+    donor2 = blind_donors(person2, key2, known2, population, "provider")
+    assert donor2.tolist()[:4] == donor[order].tolist()
+
+
+def test_sealed_size_hides_the_model_size():
+    from neutral_zone.jobs.lead_rating import sealed_size
+
+    key, _ = SealKey.generate()
+    size = sealed_size(10)
+    small, large = key.seal({"w": [1]}, size=size), key.seal({"w": list(range(50_000))}, size=size)
+    assert len(small) == len(large) and key.open(large) == {"w": list(range(50_000))}
+    with pytest.raises(SealError, match="does not fit"):
+        key.seal(b"x" * (size + 1), size=size)
 
 
 def test_sealed_model_opens_only_with_the_zone_key():
@@ -168,3 +193,16 @@ def test_sealed_model_opens_only_with_the_zone_key():
     with pytest.raises(SealError):
         key.open(bytes(tampered))
     assert "fp=" in repr(key) and len(repr(key)) < 40
+
+
+def test_crossfit_separability_is_unbiased_when_groups_do_not_differ():
+    from protocols.lead_rating import crossfit_separability
+
+    rng = np.random.default_rng(0)
+    p = [0.15, 0.35, 0.3, 0.2]
+    null = [crossfit_separability(np.concatenate([rng.multinomial(100, p) for _ in range(4)]), 4) for _ in range(300)]
+    same_counts = [likelihood_ratio_auc(rng.multinomial(200, p), rng.multinomial(200, p)) for _ in range(300)]
+    assert abs(np.mean(null) - 0.5) < 0.01 < np.mean(same_counts) - 0.5  # the same counts used twice flatter
+    member, other = [0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]
+    cells = np.concatenate([rng.multinomial(200, member), rng.multinomial(200, other), rng.multinomial(200, member), rng.multinomial(200, other)])
+    assert crossfit_separability(cells, 4) > 0.7
