@@ -87,21 +87,26 @@ def test_close_session_purges_everything(tmp_path, live):
     assert_ready_again(w, ["oem", "media-a"])
 
 
+def _two_party_session(live, root, oem_ids, media_ids):
+    specs = []
+    for name, role, ids in (("oem", "brand", oem_ids), ("media-a", "media", media_ids)):
+        csv = root / f"{name}.csv"
+        write_ids_csv(csv, ids)
+        specs.append(PartySpec(name, role, csv, columns=COLUMNS))
+    w = live(write_world(root / "world", specs, k_min=50))
+    c = w.client("oem")
+    sid = c.open_session(["oem", "media-a"])
+    c.wait_ready(sid, timeout=WAIT)
+    return w, c, sid
+
+
 def test_small_overlap_is_withheld_and_a_small_own_cohort_refused(tmp_path, live):
     """An overlap of 10 people (k=50) is not refused — a refusal would itself say "small" — but
     released noised and withheld below k. A requester whose *own* cohort is below k is refused
     before anything runs, with a message that names no count, and the refusal is logged."""
     rng = np.random.default_rng(3)
     pool = phones(rng, 190)
-    specs = []
-    for name, role, ids in (("oem", "brand", pool[:100]), ("media-a", "media", pool[90:])):  # 10 in common
-        csv = tmp_path / f"{name}.csv"
-        write_ids_csv(csv, ids)
-        specs.append(PartySpec(name, role, csv, columns=COLUMNS))
-    w = live(write_world(tmp_path / "world", specs, k_min=50))
-    c = w.client("oem")
-    sid = c.open_session(["oem", "media-a"])
-    c.wait_ready(sid, timeout=WAIT)
+    w, c, sid = _two_party_session(live, tmp_path, pool[:100], pool[90:])  # 10 in common
     rel = c.run_job(sid, "intersection_stats")
     info = c.wait_computed(rel, timeout=WAIT)
     assert info["status"] == "pending", info
@@ -117,15 +122,7 @@ def test_small_overlap_is_withheld_and_a_small_own_cohort_refused(tmp_path, live
     # 40 OEM people (k=50): the requester's own cohort is too small, whatever the partners hold.
     small = tmp_path / "small"
     small.mkdir()
-    specs = []
-    for name, role, ids in (("oem", "brand", pool[:40]), ("media-a", "media", pool[:150])):
-        csv = small / f"{name}.csv"
-        write_ids_csv(csv, ids)
-        specs.append(PartySpec(name, role, csv, columns=COLUMNS))
-    w2 = live(write_world(small / "world", specs, k_min=50))
-    c2 = w2.client("oem")
-    sid2 = c2.open_session(["oem", "media-a"])
-    c2.wait_ready(sid2, timeout=WAIT)
+    w2, c2, sid2 = _two_party_session(live, small, pool[:40], pool[:150])
     rel2 = c2.run_job(sid2, "intersection_stats")
     info2 = c2.release(rel2)  # refused at once: nothing was computed
     assert info2["status"] == "refused"
