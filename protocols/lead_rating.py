@@ -42,8 +42,6 @@ from protocols.dp import ReleaseNoise, interval_half_width
 MS_PER_DAY = 86_400_000.0
 MAX_CATEGORIES = 250  # HistGradientBoosting bins categories into at most 255 bins
 GRADES = (("A", 0.10), ("B", 0.20), ("C", 0.30), ("D", 0.40))  # share of leads, best first
-ROC_POINTS = 20
-CALIBRATION_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -347,15 +345,6 @@ def score_bins(s_tr: np.ndarray) -> np.ndarray:
 
 def bin_of(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, scores, side="right").astype(np.int64)
-
-
-def grade_cuts_for(scores: np.ndarray) -> list[float]:
-    """Score thresholds so that the top 10% are A, the next 20% B, the next 30% C, the rest D."""
-    cuts, acc = [], 0.0
-    for _, share in GRADES[:-1]:
-        acc += share
-        cuts.append(float(np.quantile(scores, 1.0 - acc)))
-    return cuts
 
 
 def card_tables(pos: np.ndarray, neg: np.ndarray, mean_score: np.ndarray) -> dict[str, Any]:
