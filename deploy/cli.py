@@ -2,6 +2,7 @@
 
     zhongli party serve --config party.yaml      a party agent
     zhongli party paillier-keygen --out PREFIX   a party's own key for encrypted value columns
+    zhongli party blind-keygen --out FILE        a party's own blind key, for row-level outputs
     zhongli zone serve --config zone.yaml        the neutral zone
     zhongli audit serve|keygen|pending|show|approve|reject|verify
     zhongli certs init --topology topology.yaml
@@ -74,6 +75,15 @@ def cmd_paillier_keygen(args: argparse.Namespace) -> int:
 
     pub = generate(args.out, bits=args.bits)
     print(f"Paillier key pair: {pub} (give it to your agent) and {args.out}.key (keep it; it decrypts your results)")
+    return 0
+
+
+def cmd_blind_keygen(args: argparse.Namespace) -> int:
+    from parties.blind_key import generate
+
+    fp = generate(args.out)
+    print(f"blind key written to {args.out} (mode 0600: keep it at this site; name it as blind_key_file in your party config)")
+    print(f"fingerprint {fp}: the collaboration policy pins it under row_level.blind_keys")
     return 0
 
 
@@ -180,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--out", required=True, help="PREFIX: writes PREFIX.pub (for the agent) and PREFIX.key (private, 0600)")
     pk.add_argument("--bits", type=int, default=2048)
     pk.set_defaults(func=cmd_paillier_keygen)
+    bk = groups["party"].add_parser("blind-keygen", help="this party's blind key: row-level outputs treat its people by it")
+    bk.add_argument("--out", required=True, metavar="FILE", help="where to write the key (never over an existing file)")
+    bk.set_defaults(func=cmd_blind_keygen)
 
     from audit.commands import register as register_audit
     from deploy.topology import load_topology

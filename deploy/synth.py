@@ -934,6 +934,7 @@ COMMENTS: dict[str, str] = {
     "seal_key_file": "the zone's own key for sealed models (`zhongli certs init` writes it; never share it)",
     "row_key_column": "names each row at this site only; scores are written back against it, it is never shared",
     "paillier_public_key_file": "this party's own Paillier key (`zhongli party paillier-keygen`): encrypted columns leave only under it",
+    "blind_key_file": "this party's own blind key (`zhongli party blind-keygen`): row-level outputs key on it; the policy pins its fingerprint",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
     "service_key_file": "the audit service's own Ed25519 key; it signs every log entry",
     "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
@@ -972,6 +973,7 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
         if role == "brand":
             cfg["row_key_column"] = "lead_id"
             cfg["paillier_public_key_file"] = "keys/oem-paillier.pub"
+            cfg["blind_key_file"] = "keys/oem-blind.key"
         configs[party] = out / f"party-{party}.yaml"
         _write_yaml(configs[party], cfg, header)
     zone = {

@@ -15,6 +15,8 @@ from audit.keys import generate as generate_auditor_key
 from deploy.certs import init_for
 from deploy.topology import load_topology
 from parties.config import PartyConfig
+from parties.blind_key import fingerprint as blind_fingerprint
+from parties.blind_key import generate as generate_blind_key
 from parties.paillier_keys import generate as generate_paillier
 from protocols.errors import ConfigError
 from transport.config import load_config
@@ -77,7 +79,8 @@ def write_world(
         cfg = {
             "name": p.name, "role": p.role, "listen": addr[p.name], "tls": _tls(p.name), "zone_name": "zone",
             "source": {"format": p.fmt, "path": str(p.data)}, "id_column": p.id_column, "id_type": p.id_type,
-            "ids_unique": p.ids_unique, "columns": p.columns, **p.extra,
+            "ids_unique": p.ids_unique, "columns": p.columns,
+            **({"blind_key_file": f"keys/{p.name}-blind.key"} if p.role == "brand" else {}), **p.extra,
         }
         (out / f"party-{p.name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         participants.append({"name": p.name, "role": p.role, "address": addr[p.name], "config": f"party-{p.name}.yaml"})
@@ -130,7 +133,7 @@ def write_policy(zone_cfg_path: Path, out: Path, name: str = "demo-collaboration
         "k_min": {"aggregate": z.k_min, "model": z.k_min, "row_scores": z.k_min},
         "differencing": True,
         "dp": {"enabled": dp},
-        "row_level": {"partners": [p.name for p in z.parties]},
+        "row_level": {"partners": [p.name for p in z.parties], "blind_keys": _blind_keys(zone_cfg_path.parent)},
         "auditors": [{"name": a.name, "public_key": a.public_key_file.read_text().strip()} for a in z.auditors],
         "quorum": z.approvals_required,
     }
@@ -170,6 +173,8 @@ def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None
         pub = cfg.paillier_public_key_file
         if pub is not None and not pub.exists():
             generate_paillier(str(pub)[: -len(".pub")] if str(pub).endswith(".pub") else pub, bits=paillier_bits)
+        if cfg.blind_key_file is not None and not cfg.blind_key_file.exists():
+            generate_blind_key(cfg.blind_key_file)
     for z in topo.by_role("zone"):
         if z.config is None:
             continue
@@ -177,6 +182,20 @@ def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None
         policy = raw.get("policy_file") if isinstance(raw, dict) else None
         if policy and not (z.config.parent / policy).exists():
             write_policy(z.config, z.config.parent / policy)
+
+
+def _blind_keys(world: Path) -> dict[str, str]:
+    """The blind-key fingerprint of every party of a world whose config names one (the demo's
+    parties agree to pin them; a real policy pins what each party's operator reports)."""
+    out: dict[str, str] = {}
+    for path in sorted(world.glob("party-*.yaml")):
+        try:
+            cfg = load_config(path, PartyConfig)
+        except ConfigError:
+            continue
+        if cfg.blind_key_file is not None and cfg.blind_key_file.exists():
+            out[cfg.name] = blind_fingerprint(cfg.blind_key_file)
+    return out
 
 
 def approve_as_demo_auditors(topo_path: Path, release_id: str) -> list[str]:

@@ -22,7 +22,9 @@ from parties.config import PartyConfig
 if TYPE_CHECKING:
     from parties.ray_blind import RayBlinder
 from parties.obfuscation import ObfuscatorReserve
+from parties.blind_key import load as load_blind_key
 from parties.paillier_keys import load_public
+from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_key_fingerprint
 from protocols.paillier import ciphertext_bytes, encrypt_ints
 from parties.session import PartySession, SessionStore, prepare
 from proto.party import serde
@@ -43,6 +45,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         self.cfg = cfg
         self.sessions = SessionStore(cfg.max_sessions)
         self.paillier_n = load_public(cfg.paillier_public_key_file).n if cfg.paillier_public_key_file else 0
+        self.blind_key = load_blind_key(cfg.blind_key_file) if cfg.blind_key_file else None
         self.reserve = reserve or (ObfuscatorReserve(self.paillier_n) if self.paillier_n else None)
         self.ray: RayBlinder | None = None
         if cfg.executor == "ray":
@@ -74,7 +77,13 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
 
     def _schema(self) -> list[serde.ColumnInfo]:
         kinds = {"numeric": "float64", "categorical": "category", "timestamp": "timestamp_ms"}
-        return [serde.ColumnInfo(c.name, kinds[c.type], c.role) for c in self.cfg.shared_columns()]
+        out = [serde.ColumnInfo(c.name, kinds[c.type], c.role) for c in self.cfg.shared_columns()]
+        if self.blind_key is not None:
+            out.append(serde.ColumnInfo(BLIND_TOKEN_COLUMN, "timestamp_ms", BLIND_TOKEN_ROLE, key_fingerprint=self._fingerprint()))
+        return out
+
+    def _fingerprint(self) -> str:
+        return blind_key_fingerprint(self.blind_key) if self.blind_key is not None else ""
 
     @guarded("zone")
     def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.DescribeResponse:
@@ -99,7 +108,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             )
         self.sessions.reserve_check(request.session_id)
         ttl = min(float(request.ttl_seconds or self.cfg.session_ttl_seconds), float(self.cfg.session_ttl_seconds))
-        s = prepare(self.cfg, request.session_id, ttl, self._encrypt if self.paillier_n else None)
+        s = prepare(self.cfg, request.session_id, ttl, self._encrypt if self.paillier_n else None, self.blind_key)
         self.sessions.put(s)
         return pb.PrepareResponse(
             rows=s.counts["rows"],
@@ -150,7 +159,8 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
                 f"(shared: {', '.join(by_name) or 'none'})"
             )
         cols = [by_name[n] for n in names]
-        infos = [serde.ColumnInfo(c.spec.name, c.kind, c.spec.role, tuple(c.categories), c.paillier_n) for c in cols]
+        infos = [serde.ColumnInfo(c.spec.name, c.kind, c.spec.role, tuple(c.categories), c.paillier_n,
+                                  self._fingerprint() if c.spec.role == BLIND_TOKEN_ROLE else "") for c in cols]
         yield pb.StreamColumnsResponse(
             header=pb.ColumnsHeader(rows=s.rows, columns=[serde.schema_to_pb(i) for i in infos])
         )

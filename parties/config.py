@@ -51,6 +51,10 @@ class PartyConfig(ServiceConfig):
     row_key_column: str | None = None
     outputs_dir: Path | None = None  # where row-level results are written; default: beside the data
     paillier_public_key_file: Path | None = None  # this party's own key, for encrypted columns
+    # A 32-byte secret (hex) kept at this site: the agent streams a keyed hash of each row's ID,
+    # so row-level outputs can treat the rows a partner does not know by who they are, not by
+    # anything else the party uploads (docs/LEAD_RATING.md). The policy pins its fingerprint.
+    blind_key_file: Path | None = None
     # Where blinding runs: in this process, or on a Ray cluster inside this party's own site
     # (optional extra `ray`; docs/SCALE_OUT.md). `ray_address` None starts a local Ray.
     executor: Literal["local", "ray"] = "local"
@@ -67,6 +71,9 @@ class PartyConfig(ServiceConfig):
             raise ValueError(f"columns listed twice: {', '.join(dup)}")
         if self.id_column in names:
             raise ValueError(f"the ID column '{self.id_column}' cannot also be a data column")
+        reserved = [n for n in names if n.startswith("__")]
+        if reserved:
+            raise ValueError(f"column names starting with '__' are reserved for the agent: {', '.join(reserved)}")
         if any(c.encrypt for c in self.columns) and self.paillier_public_key_file is None:
             raise ValueError("encrypted columns need paillier_public_key_file (zhongli party paillier-keygen)")
         if self.row_key_column is not None and self.row_key_column in [*names, self.id_column]:

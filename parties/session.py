@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from parties.config import PartyConfig
+from parties.config import ColumnSpec
 from parties.source import EncodedColumn, load
 from protocols.errors import DataError
 from protocols.errors import NotFound, ProtocolError, ResourceLimit, SessionExpired
+from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_tokens
 from protocols.psi import POINT_BYTES, SessionKey, hash_ids
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,16 @@ class PartySession:
 Encryptor = Callable[[np.ndarray], tuple[np.ndarray, int]]  # float values -> (rows × width ciphertexts, n)
 
 
-def prepare(cfg: PartyConfig, session_id: str, ttl: float, encrypt: Encryptor | None = None) -> PartySession:
+def blind_token_spec() -> ColumnSpec:
+    """The agent's own column of blind tokens (not in the party's config, never a feature)."""
+    return ColumnSpec.model_construct(name=BLIND_TOKEN_COLUMN, role=BLIND_TOKEN_ROLE, type="timestamp", share=True, encrypt=None)
+
+
+def prepare(cfg: PartyConfig, session_id: str, ttl: float, encrypt: Encryptor | None = None,
+            blind_key: bytes | None = None) -> PartySession:
     """Load the data, normalise and de-duplicate IDs, hash, blind with a fresh key and shuffle;
-    encrypt the columns marked ``encrypt: paillier`` with fresh randomness (``encrypt``)."""
+    encrypt the columns marked ``encrypt: paillier`` with fresh randomness (``encrypt``); with a
+    ``blind_key``, add the rows' blind tokens as a column (``protocols.ids.blind_tokens``)."""
     data = load(cfg)
     valid = data.ids.notna().to_numpy()
     ids = data.ids.to_numpy(dtype=object)
@@ -119,6 +128,9 @@ def prepare(cfg: PartyConfig, session_id: str, ttl: float, encrypt: Encryptor | 
             columns.append(EncodedColumn(c.spec, "paillier", cts, [], n))
         else:
             columns.append(EncodedColumn(c.spec, c.kind, values, c.categories))
+    if blind_key is not None:
+        tokens = blind_tokens(blind_key, cfg.id_type, data.ids.to_numpy(dtype=object)[row_source].tolist())
+        columns.append(EncodedColumn(blind_token_spec(), "timestamp_ms", np.asarray(tokens, dtype=np.int64)))
     counts = {
         "rows": data.rows,
         "unique_ids": len(points) // POINT_BYTES,

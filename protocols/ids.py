@@ -12,6 +12,9 @@ exactly these rules. Invalid IDs are counted and reported, never fatal.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
 import pandas as pd
 
 ID_TYPES = ("phone", "email", "device_id")
@@ -41,3 +44,27 @@ def normalise(raw: pd.Series, id_type: str) -> pd.Series:
         s = s.str.strip().str.upper()
         valid = (s.str.fullmatch(_UUID) | s.str.fullmatch(_HEX_ID) | s.str.fullmatch(_IMEI)).fillna(False) & (s != _ZERO_UUID).fillna(False)
     return s.where(valid.fillna(False).astype(bool), pd.NA)
+
+
+BLIND_TOKEN_COLUMN = "__blind_token"
+BLIND_TOKEN_ROLE = "blind_token"
+
+
+def blind_key_fingerprint(key: bytes) -> str:
+    """What a policy pins of a party's blind key (never the key)."""
+    return hashlib.sha256(b"zhongli/blind-key\x00" + key).hexdigest()[:16]
+
+
+def blind_tokens(key: bytes, id_type: str, ids: Sequence[str]) -> list[int]:
+    """A keyed hash of each canonical ID (64 bits, as a signed integer): the same person gets the
+    same token in every session, a different person another, and without the key nobody can
+    compute one. Row-level outputs draw the partner data of rows a partner does not know from
+    it (docs/LEAD_RATING.md), so what those rows show cannot be re-drawn by changing anything
+    else the requester uploads."""
+    if len(key) != 32:
+        raise ValueError("a blind key is 32 bytes")
+    out = []
+    for raw in ids:
+        digest = hashlib.blake2b(f"{id_type}\x00{raw}".encode(), key=key, digest_size=8, person=b"zhongli/blind").digest()
+        out.append(int.from_bytes(digest, "big", signed=True))
+    return out

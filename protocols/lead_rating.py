@@ -513,22 +513,21 @@ def _salt(name: str) -> str:
     return hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
 
 
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: every input bit reaches every output bit (uint64, wrapping)."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A deterministic 64-bit hash of each row's values (the same values hash alike in any
     session and process)."""
     if frame.shape[1] == 0:
         return np.zeros(len(frame), np.uint64)
     return np.asarray(pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy(), dtype=np.uint64)
-
-
-def person_keys(own: pd.DataFrame, entity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the person it belongs to (``entity``; a row without one is a person of its own)
-    and that person's key, the smallest hash of its rows' own data — independent of row order,
-    session and pseudonyms."""
-    h = row_hashes(own)
-    person = np.where(entity >= 0, entity, -1 - np.arange(len(entity)))
-    key = pd.Series(h).groupby(person).transform("min").to_numpy(dtype=np.uint64)
-    return person, key
 
 
 def canonical_population(entities: np.ndarray, data_hash: np.ndarray) -> np.ndarray:
@@ -538,26 +537,23 @@ def canonical_population(entities: np.ndarray, data_hash: np.ndarray) -> np.ndar
     return entities[order]
 
 
-def blind_donors(person: np.ndarray, key: np.ndarray, known: np.ndarray, population: np.ndarray, salt: str) -> np.ndarray:
+def blind_donors(known: np.ndarray, token: np.ndarray, population: np.ndarray, salt: str) -> np.ndarray:
     """Per row, the partner person whose data the row's partner features come from, or -1 to keep
-    its own. A row takes a donor when the partner does not know its person, *or* when its
-    person's own data equal another person's (then nothing but membership would tell them apart,
-    so every one of them takes a donor). The donor is a function of the person's own data, its
-    rank among equal ones and the partner's whole population only — not of the rest of the
-    upload, the model, the session or chance — so releasing grades again, with another model, in
-    another session or after the requester changes other rows shows the same values."""
-    out = np.full(len(person), -1, np.int64)
+    its own (the partner knows the row's person).
+
+    The donor is picked by the row's *blind token* — a keyed hash of the person's ID that the
+    requester's agent makes with a key the policy pins — and the partner's whole population in a
+    data-defined order: nothing the requester can vary. Two earlier designs were broken by the
+    red team: random donors moved on every re-scoring, and donors picked by the row's own data
+    moved when the requester changed an unused column, or were shared by a stranger given the
+    same own data. With the token, the same person gets the same donor in every release, model
+    and session, and a different person another."""
+    out = np.full(len(known), -1, np.int64)
     if not len(population):
         return out
-    people = pd.DataFrame({"person": person, "key": key, "known": known}).drop_duplicates("person")
-    shared = people["key"].duplicated(keep=False).to_numpy()
-    blind = shared | ~people["known"].to_numpy()
-    rank = people.groupby("key").cumcount().to_numpy()
-    picks = pd.DataFrame({"k": people["key"].to_numpy(), "j": rank})
-    index = np.asarray(pd.util.hash_pandas_object(picks, index=False, hash_key=_salt(salt)).to_numpy(), dtype=np.uint64)
-    donor = np.where(blind, population[(index % np.uint64(len(population))).astype(np.int64)], -1)
-    by_person = pd.Series(donor, index=people["person"].to_numpy())
-    return by_person.reindex(person).to_numpy(dtype=np.int64)
+    index = _mix64(np.asarray(token, dtype=np.int64).view(np.uint64) ^ np.uint64(int(_salt(salt), 16)))
+    donor = population[(index % np.uint64(len(population))).astype(np.int64)]
+    return np.where(known, out, donor)
 
 
 def likelihood_ratio_auc(member: np.ndarray, other: np.ndarray) -> float:

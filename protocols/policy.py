@@ -102,6 +102,10 @@ class RowLevelPolicy(_Strict):
     # Refuse when released values separate the rows a partner knows from those it does not
     # better than this AUC (0.5 = not at all).
     max_membership_auc: float = Field(default=0.60, gt=0.5, le=1.0)
+    # Party name -> fingerprint of its agent's blind key (``zhongli party blind-keygen``): rows a
+    # partner does not know are treated by the keyed token of their ID, and a requester may not
+    # re-draw those tokens without a new policy.
+    blind_keys: dict[str, str] = Field(default_factory=dict)
 
 
 class Policy(_Strict):

@@ -25,6 +25,7 @@ Privacy:
 from __future__ import annotations
 
 import base64
+import secrets
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +37,7 @@ from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
 from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput, NotFound
+from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE
 from protocols.lead_rating import (
     GRADES,
     N_BINS,
@@ -48,7 +50,6 @@ from protocols.lead_rating import (
     canonical_population,
     crossfit_separability,
     likelihood_ratio_auc,
-    person_keys,
     row_hashes,
     train,
 )
@@ -171,11 +172,6 @@ class LeadRatingTrain(Job):
         return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester)
 
 
-def _own_data(t: PartyTable) -> pd.DataFrame:
-    """Every column the requester shares, decoded (ciphertexts aside): what it knows of a row."""
-    return pd.DataFrame({i.name: decode(t, i.name) for i in t.schema if i.kind != "paillier"})
-
-
 def _population(table: AttributeTable | EventTable) -> tuple[np.ndarray, np.ndarray]:
     """A partner's people (entity ids) and a hash of each one's data, for a session-independent
     order: attributes of the person's first row, or the (order-free) sum of its events' hashes."""
@@ -284,6 +280,16 @@ class LeadRatingScore(Job):
         if params.output == "scores" and not ctx.policy.row_level.raw_scores:
             raise InvalidInput("the policy releases grades only (row_level.raw_scores is false); ask for output 'grades'")
         partners = sorted({*model.spec.attributes, *model.spec.events})
+        if partners:
+            pinned = ctx.policy.row_level.blind_keys.get(brand.party)
+            token = next((i for i in brand.schema if i.role == BLIND_TOKEN_ROLE), None)
+            if pinned is None or token is None or token.key_fingerprint != pinned:
+                raise InvalidInput(
+                    f"row-level outputs that carry partners' data need '{brand.party}''s agent to stream blind tokens "
+                    "under the key the policy pins (blind_key_file in its config; row_level.blind_keys in the policy): "
+                    + ("the policy pins none" if pinned is None else "its agent streams none" if token is None
+                       else "its agent's key is not the pinned one")
+                )
         rows = np.arange(brand.n_rows)
         # A model on the requester's own features alone releases nothing about anybody else: no ε.
         return Plan(recipient=params.recipient or ctx.requester, row_owner=brand.party, partners=partners,
@@ -298,17 +304,15 @@ class LeadRatingScore(Job):
         attrs, events = partner_tables(ctx, partners)
         X, _ = build_features(leads, brand.party, model.spec.brand_features, attrs, events, spec=model.spec)
         ent = leads["entity"].to_numpy()
-        person, key = person_keys(_own_data(brand), ent)
-        # Rows a partner does not know — and rows whose own data equal another person's — take
-        # that partner's features from a donor in the partner's whole population, chosen from
-        # the row's own data alone (protocols.lead_rating.blind_donors).
+        token = brand.columns[BLIND_TOKEN_COLUMN] if partners else np.zeros(len(ent), np.int64)
+        # Rows a partner does not know take that partner's data from a person of its population,
+        # picked by the row's blind token (protocols.lead_rating.blind_donors).
         filled: dict[str, int] = {}
         known: dict[str, np.ndarray] = {}
         for table in [*attrs, *events]:
             p = table.party
             known[p] = np.isin(ent, table.frame["entity"].to_numpy()) & (ent >= 0)
-            population = canonical_population(*_population(table))
-            donor = blind_donors(person, key, known[p], population, p)
+            donor = blind_donors(known[p], token, canonical_population(*_population(table)), p)
             rows = donor >= 0
             filled[p] = int(rows.sum())
             if rows.any():
@@ -324,9 +328,11 @@ class LeadRatingScore(Job):
         separability: dict[str, Any] = {}
         worst_noised = 0.5
         # One row per person (a person on several rows would count several times), split in two
-        # halves by its key, so the separability is learnt on one half and measured on the other.
+        # halves at random — fresh for every release, so the requester cannot choose who lands
+        # where — to learn the separability on one half and measure it on the other.
+        person = np.where(ent >= 0, ent, -1 - np.arange(len(ent)))
         first = ~pd.Series(person).duplicated().to_numpy()
-        half = (key[first] & np.uint64(1)).astype(np.int64)
+        half = np.random.default_rng(secrets.randbits(128)).integers(0, 2, int(first.sum()))
         values = released_bins[first]
         for p in partners:
             member = known[p][first]
@@ -364,7 +370,6 @@ class LeadRatingScore(Job):
             "score_histogram": np.bincount(released_bins if params.output == "scores" else bin_of(scores, np.asarray(model.score_edges or [0.5])),
                                            minlength=N_BINS).tolist(),
             "share_of_tied_scores": round(ties, 4), "membership_separability": separability, "threshold": threshold,
-            "people_sharing_their_own_data": int(pd.Series(key[first]).duplicated(keep=False).sum()),
         }
         payload["dp"] = ctx.noise.describe()
         if ctx.noise.enabled:

@@ -35,6 +35,7 @@ from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
 from protocols.dp import sum_half_width
 from protocols.errors import InvalidInput
+from protocols.ids import BLIND_TOKEN_ROLE
 from protocols.release import KIND_AGGREGATE
 from protocols.suppression import suppressed_rows
 from transport.config import Strict
@@ -123,7 +124,7 @@ class Profile(Job):
             raise InvalidInput(f"name distinct tags of '{provider}' (not tags: {', '.join(bad) or 'none given'}; tags: {', '.join(features)})")
         if not params.segment:
             raise InvalidInput("a segment needs at least one condition on your own columns")
-        own = {i.name for i in brand.schema if i.kind != "paillier"}
+        own = {i.name for i in brand.schema if i.kind != "paillier" and i.role != BLIND_TOKEN_ROLE}
         first = first_rows(brand)
         seg = np.ones(len(first), bool)
         for col, cond in params.segment.items():

@@ -35,6 +35,7 @@ class ColumnInfo:
     role: str
     categories: tuple[str, ...] = ()
     paillier_n: int = 0  # public modulus of an encrypted column
+    key_fingerprint: str = ""  # role "blind_token": the fingerprint of the key that made it
 
     def width(self) -> int:
         """Bytes per row of an encrypted column (a ciphertext in Z*_{n²})."""
@@ -48,7 +49,8 @@ class ColumnInfo:
 
 def schema_to_pb(c: ColumnInfo) -> pb.ColumnSchema:
     n = c.paillier_n.to_bytes((c.paillier_n.bit_length() + 7) // 8, "big") if c.paillier_n else b""
-    return pb.ColumnSchema(name=c.name, kind=KIND_TO_PB[c.kind], role=c.role, categories=list(c.categories), paillier_n=n)
+    return pb.ColumnSchema(name=c.name, kind=KIND_TO_PB[c.kind], role=c.role, categories=list(c.categories), paillier_n=n,
+                           key_fingerprint=c.key_fingerprint)
 
 
 def schema_from_pb(m: pb.ColumnSchema) -> ColumnInfo:
@@ -57,7 +59,7 @@ def schema_from_pb(m: pb.ColumnSchema) -> ColumnInfo:
     n = int.from_bytes(m.paillier_n, "big")
     if (m.kind == pb.COLUMN_KIND_PAILLIER) != (n > 0) or n.bit_length() > 8192:
         raise ProtocolError(f"column '{m.name}': an encrypted column needs its public modulus, and only it")
-    return ColumnInfo(m.name, PB_TO_KIND[m.kind], m.role, tuple(m.categories), n)
+    return ColumnInfo(m.name, PB_TO_KIND[m.kind], m.role, tuple(m.categories), n, m.key_fingerprint[:64])
 
 
 def points_to_pb(points: bytes | bytearray | memoryview) -> pb.PointChunk:

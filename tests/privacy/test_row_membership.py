@@ -125,10 +125,13 @@ def test_a_person_on_several_rows_gets_one_grade(tmp_path, live):
     assert acc <= 0.5 + CHANCE_PLUS
 
 
-def test_a_later_session_with_more_leads_grades_everyone_as_before(world):
-    """The model comes back sealed in a new session whose upload adds real leads (some of them
-    known to the provider): rows a partner does not know take their donor from their own data
-    and the partner's population only, so no earlier lead's grade moves."""
+def test_what_else_the_requester_changes_moves_no_grade(world):
+    """The red team's second round: the model comes back sealed in later sessions whose uploads
+    change what the model does not use (the conversions and labels, every lead's time, the
+    file's order) and add real leads (some known). Known rows' grades cannot move; unknown rows'
+    took donors from their own data and moved. Now nobody's does. Nudging the feature the model
+    uses by 1e-9 moves the few grades whose value sits on one of the model's split points —
+    known or not alike."""
     w = world
     rng = np.random.default_rng(11)
     phones, truth, own = _upload(w, rng)
@@ -136,19 +139,46 @@ def test_a_later_session_with_more_leads_grades_everyone_as_before(world):
     model_id, [first] = _train_and_grade(w, oem, sid, len(phones))
     sealed = w.released(oem, sid, "lead_rating_seal", {"model_id": model_id})
     oem.close_session(sid)
-    phones2, _, _ = _upload(w, np.random.default_rng(11), extra=200)
-    assert phones2[:len(phones)] == phones
-    oem, sid2 = w.session()
-    again = w.released(oem, sid2, "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
-    assert again["status"] == "pending", again
-    second = w.in_upload_order(sid2, again["payload"]["grades"], len(phones2))[:len(phones)]
-    assert (second == first).all()
+    grade_of, member_of = dict(zip(phones, first)), dict(zip(phones, truth))
+    for nudge in (0.0, 1e-9):
+        rows = [{"phone": p, "lead_no": o + nudge, "visited": int(rng.random() < 0.5),
+                 "visit_time": 41 * 86_400_000 if rng.random() < 0.3 else np.nan} for p, o in zip(phones, own)]
+        rows += [{"phone": p, "lead_no": 0.0} for p in w.lead_pool[700:800] + w.lead_pool[-100:]]
+        order = rng.permutation(len(rows))
+        w.upload([rows[i] for i in order])
+        oem, sid = w.session()
+        again = w.released(oem, sid, "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
+        assert again["status"] == "pending", again
+        grades = w.in_upload_order(sid, again["payload"]["grades"], len(rows))
+        back = {rows[i]["phone"]: grades[j] for j, i in enumerate(order)}
+        moved = [back[p] != grade_of[p] for p in phones]
+        if nudge == 0.0:
+            assert not any(moved), f"{sum(moved)} leads' grades moved"
+        else:
+            assert_no_better(moved, [not member_of[p] for p in phones], 0.5 + CHANCE_PLUS, "grade moved by a 1e-9 nudge")
+        oem.close_session(sid)
+
+
+def test_a_stranger_with_the_same_own_data_is_graded_apart(world):
+    """The red team's calibration attack: a stranger nobody holds, uploaded with a target's own
+    data, was graded exactly like the target when the target too was unknown. Now a stranger's
+    grade matches a known target's and an unknown target's equally often."""
+    w = world
+    rng = np.random.default_rng(13)
+    phones, truth, own = _upload(w, rng, n_each=300)
+    rows = [{"phone": p, "lead_no": o, "visited": int(rng.random() < 0.4)} for p, o in zip(phones, own)]
+    twins = [{"phone": next(w.fresh), "lead_no": o, "visited": 0} for o in own]
+    w.upload(rows + twins)
+    oem, sid = w.session()
+    _, [grades] = _train_and_grade(w, oem, sid, len(rows) + len(twins))
+    same = grades[: len(rows)] == grades[len(rows):]
+    assert_no_better([not s for s in same], list(truth), 0.5 + CHANCE_PLUS, "stranger twin")
 
 
 def test_without_blinding_the_gate_refuses(world, monkeypatch):
     """Control: the same release with the partner-data fill switched off leaks (the model's
     "unknown" branch), and the gate's noised separability check refuses it."""
-    monkeypatch.setattr(lr_job, "blind_donors", lambda person, key, known, population, salt: np.full(len(person), -1))
+    monkeypatch.setattr(lr_job, "blind_donors", lambda known, token, population, salt: np.full(len(known), -1))
     w = world
     phones, truth, own = _upload(w, np.random.default_rng(12))
     oem, sid = w.session()

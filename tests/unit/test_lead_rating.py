@@ -19,7 +19,6 @@ from protocols.lead_rating import (
     likelihood_ratio_auc,
     blind_donors,
     canonical_population,
-    person_keys,
     score_bins,
     train,
 )
@@ -145,28 +144,21 @@ def test_likelihood_ratio_auc_sees_non_monotone_separation():
     assert likelihood_ratio_auc([0, 0, 1000, 0], [500, 500, 0, 500]) > 0.99
 
 
-def test_blind_donors_depend_on_own_data_and_the_population_only():
-    """Rows a partner does not know, and rows whose own data equal another person's, take a
-    donor; the donor follows from the row's own data, its rank among equal ones and the
-    partner's population — not from row order, entity ids, other rows or chance."""
-    own = pd.DataFrame({"src": ["web", "dealer", "dealer", "event", "web", "event"], "t": [1, 2, 2, 3, 1, 5]})
-    entity = np.array([10, 11, 12, 13, 10, 14])  # 11 and 12: two people with the same own data
-    known = np.isin(entity, [10, 11, 12])
-    population = canonical_population(np.array([100, 101, 102, 103]), np.array([7, 3, 9, 1], dtype=np.uint64))
-    assert population.tolist() == [103, 101, 100, 102]
-    person, key = person_keys(own, entity)
-    donor = blind_donors(person, key, known, population, "provider")
-    assert donor[0] == -1 and donor[4] == -1  # known, own data unique: its own features (both rows of person 10)
-    assert (donor[[1, 2, 3, 5]] >= 0).all()  # shared own data (11, 12) or unknown (13, 14): a donor
-    # A new session: new entity ids, rows shuffled, other (known) people added. The unknown
-    # people get the same donors.
-    order = np.array([5, 3, 0, 4])
-    own2 = pd.concat([own.iloc[order], pd.DataFrame({"src": ["web"], "t": [99]})], ignore_index=True)
-    entity2 = np.array([54, 53, 50, 50, 77])
-    known2 = np.isin(entity2, [50, 77])
-    person2, key2 = person_keys(own2, entity2)
-    donor2 = blind_donors(person2, key2, known2, population, "provider")
-    assert donor2.tolist()[:4] == donor[order].tolist()
+def test_blind_donors_follow_the_token_and_the_population_only():
+    """A row a partner does not know takes a donor picked by its blind token and the partner's
+    population: the same token, the same donor — whatever else the upload holds, in whatever
+    order; another token, (almost always) another donor; a known row keeps its own data."""
+    population = canonical_population(np.arange(100, 1100), np.arange(1000, 0, -1).astype(np.uint64))
+    assert population[0] == 1099 and population[-1] == 100
+    token = np.array([11, 12, 13, 14], dtype=np.int64)
+    known = np.array([True, False, False, False])
+    donor = blind_donors(known, token, population, "provider")
+    assert donor[0] == -1 and (donor[1:] >= 100).all() and len(set(donor[1:])) == 3
+    shuffled = blind_donors(known[::-1], token[::-1], population, "provider")[::-1]
+    assert shuffled.tolist() == donor.tolist()
+    bigger = blind_donors(np.r_[known, False], np.r_[token, 99], population, "provider")
+    assert bigger[:4].tolist() == donor.tolist()
+    assert blind_donors(known, token, population, "media").tolist() != donor.tolist()  # a salt per partner
 
 
 def test_sealed_size_hides_the_model_size():

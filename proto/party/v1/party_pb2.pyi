@@ -32,18 +32,20 @@ COLUMN_KIND_TIMESTAMP_MS: ColumnKind
 COLUMN_KIND_PAILLIER: ColumnKind
 
 class ColumnSchema(_message.Message):
-    __slots__ = ("name", "kind", "role", "categories", "paillier_n")
+    __slots__ = ("name", "kind", "role", "categories", "paillier_n", "key_fingerprint")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     PAILLIER_N_FIELD_NUMBER: _ClassVar[int]
+    KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ColumnKind
     role: str
     categories: _containers.RepeatedScalarFieldContainer[str]
     paillier_n: bytes
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ColumnKind, str]] = ..., role: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., paillier_n: _Optional[bytes] = ...) -> None: ...
+    key_fingerprint: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ColumnKind, str]] = ..., role: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., paillier_n: _Optional[bytes] = ..., key_fingerprint: _Optional[str] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ()
