@@ -325,6 +325,7 @@ class Zone:
         # The outcome becomes visible at the next multiple of the quantum after the request:
         # how long the run took says nothing about the data below that.
         time.sleep(max(0.0, self.gate.publish_at(rel) - time.monotonic()))
+        rel.published_at = time.monotonic()
         if out is None:
             rel.status, rel.error = FAILED, UNIFORM_FAILURE
             self.gate.log_outcome(rel, s.requester.name, reason)
