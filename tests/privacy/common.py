@@ -57,6 +57,7 @@ def assert_no_better(guesses: list[bool], truth: list[bool], bound: float, what:
     assert n >= 20, f"{what}: an attack needs at least 20 targets, got {n}"
     hits = sum(g == t for g, t in zip(guesses, truth))
     ceiling = hit_ceiling(n, bound)
+    print(f"[attack] {what}: {hits}/{n} right ({hits / n:.3f}); bound {bound:.3f}; fails at {ceiling}")
     assert hits < ceiling, (
         f"{what}: the attacker was right for {hits} of {n} targets ({hits / n:.0%}); an attacker at the stated "
         f"bound {bound:.3f} reaches {ceiling} with probability below {FALSE_ALARM:g}"
