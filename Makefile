@@ -37,6 +37,7 @@ proto-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pseudonyms
 	$(BIN)/python -m tests.bench.bench_lead_rating --leads 100000 1000000
+	$(BIN)/python -m tests.bench.bench_dp_attribution --leads 100000 1000000 --draws 20 10
 
 clean:
 	rm -rf $(VENV) demo-out
