@@ -63,17 +63,13 @@ from protocols.attribution import (  # noqa: E402
 from protocols.dp import ReleaseNoise  # noqa: E402
 from tests.bench.bench_lead_rating import say, set_dp, summary  # noqa: E402
 from tests.bench.bench_phases import (  # noqa: E402
-    MS_PER_DAY,
-    OEM_FEATURES,
-    PROVIDER_CATEGORICAL,
-    PROVIDER_NUMERIC,
+    attribution_frames,
     drop_encrypted_columns,
     plain_join,
 )
 from tests.bench.common import peak_rss_mb, ready_session  # noqa: E402
 
 EPSILON = 1.0  # the policy's default ε per release (protocols.policy.DpPolicy)
-REFERENCE_DELAY_DAYS = 7.0  # the job's default: a non-converter's path ends 7 days after the lead
 TVD_TARGET = 0.01  # the issue's bound on the share movement at 1M leads
 FOOTNOTES = ("people", "converters", "converters_with_path", "unattributed_conversions",
              "non_converters_with_path", "non_converters_without_path")
@@ -81,19 +77,7 @@ FOOTNOTES = ("people", "converters", "converters_with_path", "unattributed_conve
 
 def frames(d: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
     """The attribution job's inputs from the plain join: touches, people, controls, channels."""
-    oem = d["oem"]
-    people = pd.DataFrame({"person": oem["entity"].to_numpy(), "converted": ~np.isnan(oem["visit_ms"].to_numpy()),
-                           "conversion_time": oem["visit_ms"].to_numpy(),
-                           "reference_time": oem["t0"].to_numpy() + REFERENCE_DELAY_DAYS * MS_PER_DAY})
-    touches = pd.concat([pd.DataFrame({"person": m["entity"].to_numpy(), "time": m["time"].to_numpy(),
-                                       "channel": m["channel"].to_numpy(), "kind": m["event_type"].to_numpy()})
-                         for m in d["lead_touches"].values()], ignore_index=True)
-    j = d["joined"]
-    controls = pd.DataFrame({"person": j["entity"].to_numpy()})
-    for c in OEM_FEATURES:
-        controls[f"oem:{c}"] = j[c].to_numpy()
-    for c in [*PROVIDER_CATEGORICAL, *PROVIDER_NUMERIC]:
-        controls[f"provider:{c}"] = j[c].to_numpy()
+    touches, people, controls = attribution_frames(d)
     # A media agent declares every channel value in its file; with DP on the job fixes the
     # release's channels to these (sorted), whoever's touches the OEM's people have.
     channels = tuple(sorted({str(c) for m in d["media"].values() for c in m["channel"].dropna().unique()}))

@@ -161,7 +161,9 @@ def plain_score(d: dict[str, Any], model: Any) -> np.ndarray:
     return scores
 
 
-def plain_attribution(d: dict[str, Any]) -> Any:
+def attribution_frames(d: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The attribution job's inputs from the plain join: touches, people (a non-converter's path
+    ends 7 days after the lead, the job's default) and controls (OEM features, provider tags)."""
     oem = d["oem"]
     people = pd.DataFrame({"person": oem["entity"].to_numpy(), "converted": ~np.isnan(oem["visit_ms"].to_numpy()),
                            "conversion_time": oem["visit_ms"].to_numpy(), "reference_time": oem["t0"].to_numpy() + 7 * MS_PER_DAY})
@@ -174,6 +176,11 @@ def plain_attribution(d: dict[str, Any]) -> Any:
         controls[f"oem:{c}"] = j[c].to_numpy()
     for c in [*PROVIDER_CATEGORICAL, *PROVIDER_NUMERIC]:
         controls[f"provider:{c}"] = j[c].to_numpy()
+    return touches, people, controls
+
+
+def plain_attribution(d: dict[str, Any]) -> Any:
+    touches, people, controls = attribution_frames(d)
     return attribute(touches, people, AttributionConfig(), controls=controls)
 
 
