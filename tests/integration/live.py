@@ -16,7 +16,7 @@ import pytest
 
 from audit.config import AuditConfig
 from audit.service import serve as audit_serve
-from deploy.topology import load_topology
+from deploy.topology import load_topology, trust_of
 from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneCallError, ZoneClient
 from neutral_zone.config import ZoneConfig
@@ -110,7 +110,9 @@ class LiveWorld:
         return TlsFiles(ca=d / "ca.pem", cert=d / f"{name}.pem", key=d / f"{name}.key")
 
     def client(self, name: str = "oem", tls: TlsFiles | None = None) -> ZoneClient:
-        c = ZoneClient(self.zone_address, tls or self.tls(name), server_name="zone", timeout=30)
+        # A party's client verifies what it fetches with the trust block of its own config.
+        trust = trust_of(self.topology, name) if name in self.party_cfgs else None
+        c = ZoneClient(self.zone_address, tls or self.tls(name), server_name="zone", timeout=30, trust=trust, me=name)
         self._clients.append(c)
         return c
 

@@ -28,7 +28,7 @@ from audit.client import AuditClient
 from audit.log import verify_file
 from deploy.launcher import Cluster
 from deploy.synth import generate as synth
-from deploy.topology import Topology, load_topology
+from deploy.topology import Topology, load_topology, trust_of
 from deploy.world import provision
 from neutral_zone.client import ZoneCallError, ZoneClient
 from tests.integration.helpers import phones
@@ -58,7 +58,8 @@ class World:
     def client(self, name: str = "oem") -> ZoneClient:
         zone = self.topology.get("zone")
         assert zone.address is not None
-        return ZoneClient(zone.address, self.topology.tls_for(name).files(), timeout=30)
+        return ZoneClient(zone.address, self.topology.tls_for(name).files(), timeout=30,
+                          trust=trust_of(self.topology, name), me=name)
 
     def running(self, name: str) -> Any:
         return next(r for r in self.cluster.running if r.participant.name == name)
