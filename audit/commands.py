@@ -527,14 +527,14 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p = sub.add_parser("approve", parents=[client], help="approve a release (signs its digest)")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
-    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since")
+    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content")
     p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("reject", parents=[client], help="reject a release with a reason")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--reason", required=True, metavar="TEXT")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
-    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since")
+    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content")
     p.set_defaults(func=cmd_reject)
 
     p = sub.add_parser("verify", parents=[client], help="verify the log's chain and signatures (exit 2 when broken)")
