@@ -12,10 +12,10 @@ from typing import Any
 
 import grpc
 
-from audit.keys import key_info, load_private, sign_decision
+from audit.keys import ShownRelease, digest_to_sign, key_info, load_private, sign_decision
 from audit.log import Entry
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
-from protocols.errors import ZhongliError
+from protocols.errors import VerificationFailed, ZhongliError
 from protocols.release import VERDICT_APPROVE, VERDICT_REJECT, canonical_json
 from transport.rpc import TlsFiles, secure_channel
 
@@ -177,15 +177,40 @@ class AuditClient:
         )
         return response
 
+    @staticmethod
+    def shown(record: audit_pb2.ReleaseRecord) -> ShownRelease:
+        """What ``zhongli audit show`` displays of a release record, as the digest is rebuilt from it."""
+        return ShownRelease(record.release_id, record.session_id, record.job, record.kind, record.recipient,
+                            record.summary_json, record.payload_sha256)
+
     def _sign_and_decide(
-        self, release_id: str, verdict: str, reason: str, key_path: str | Path, auditor_name: str
+        self, release_id: str, verdict: str, reason: str, key_path: str | Path, auditor_name: str, expect_digest: str = ""
     ) -> audit_pb2.DecideResponse:
         key = load_private(key_path)
-        # Sign the digest the service holds for this release; the zone checks the same digest
-        # against the payload it is about to release, so a wrong digest releases nothing. A
-        # refused or failed release may have no digest: nothing to sign, and the service answers
-        # why it cannot be decided.
-        digest = bytes.fromhex(self.get_release(release_id).release.digest)
+        record = self.get_release(release_id).release
+        # The digest is recomputed here from the header fields and the content this tool shows
+        # (``digest_to_sign``), never taken on the service's word: a compromised audit service
+        # handing over another digest gets no signature. A refused or failed release may have no
+        # digest: nothing to sign, and the service answers why it cannot be decided.
+        digest = b""
+        if record.digest:
+            try:
+                digest = digest_to_sign(release_id, self.shown(record), record.digest)
+            except VerificationFailed:
+                if record.summary_json:
+                    raise
+                # The service shows no content (it keeps summaries in memory only and restarted
+                # since): sign only the full digest the auditor's tool recomputed when it showed it.
+                reviewed = expect_digest.lower()
+                if record.release_id != release_id or len(reviewed) != 64 or reviewed != record.digest.lower():
+                    raise VerificationFailed(
+                        f"release {release_id}: the audit service shows no content for it (restarted since it was submitted?), "
+                        "so nothing is shown to sign; pass the full --digest that 'show' printed when you reviewed it"
+                    ) from None
+                digest = bytes.fromhex(reviewed)
+            if expect_digest and not digest.hex().startswith(expect_digest.lower()):
+                raise VerificationFailed(f"release {release_id} now hashes to {digest.hex()[:16]}…, not to the digest "
+                                         f"{expect_digest[:16]} you reviewed: not signing")
         decision = audit_pb2.SignedDecision(
             auditor=auditor_name,
             public_key=key_info(key).public_key,
@@ -195,13 +220,27 @@ class AuditClient:
         )
         return self.decide(release_id, decision)
 
-    def approve(self, release_id: str, key_path: str | Path, auditor_name: str) -> audit_pb2.DecideResponse:
-        """Approve a pending release, signing its digest with the key at ``key_path``."""
-        return self._sign_and_decide(release_id, VERDICT_APPROVE, "", key_path, auditor_name)
+    def approve(
+        self, release_id: str, key_path: str | Path, auditor_name: str, expect_digest: str = ""
+    ) -> audit_pb2.DecideResponse:
+        """Approve a pending release, signing the digest recomputed from its header and the
+        content shown, with the key at ``key_path``.
 
-    def reject(self, release_id: str, reason: str, key_path: str | Path, auditor_name: str) -> audit_pb2.DecideResponse:
-        """Reject a pending release with a reason, signed with the key at ``key_path``."""
-        return self._sign_and_decide(release_id, VERDICT_REJECT, reason, key_path, auditor_name)
+        Args:
+            expect_digest: The digest (or a prefix of at least 16 hex digits) that ``audit show``
+                printed when the auditor reviewed it; signing refuses if the release now hashes
+                to anything else.
+
+        Raises:
+            VerificationFailed: the digest the service gives is not that of what is shown.
+        """
+        return self._sign_and_decide(release_id, VERDICT_APPROVE, "", key_path, auditor_name, expect_digest)
+
+    def reject(
+        self, release_id: str, reason: str, key_path: str | Path, auditor_name: str, expect_digest: str = ""
+    ) -> audit_pb2.DecideResponse:
+        """Reject a pending release with a reason, signed like :meth:`approve` (same checks)."""
+        return self._sign_and_decide(release_id, VERDICT_REJECT, reason, key_path, auditor_name, expect_digest)
 
     def verify(self, expect_head: str = "") -> audit_pb2.VerifyLogResponse:
         """Ask the service to recompute its log's chain and signatures; with ``expect_head`` (a

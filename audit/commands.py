@@ -7,8 +7,8 @@
     zhongli audit service-keygen --out keys/audit-service
     zhongli audit pending                   --topology topo.yaml --as auditor-1
     zhongli audit show ID                   --topology topo.yaml --as auditor-1
-    zhongli audit approve ID --key keys/auditor-1.key
-    zhongli audit reject ID --reason TEXT --key keys/auditor-1.key
+    zhongli audit approve ID --key keys/auditor-1.key [--digest HEX]
+    zhongli audit reject ID --reason TEXT --key keys/auditor-1.key [--digest HEX]
     zhongli audit policy DIGEST
     zhongli audit budget REQUESTER [--policy DIGEST]
     zhongli audit refusals [--requester NAME] [--limit N]
@@ -21,6 +21,12 @@ Client commands find the audit service in the topology (the participant with rol
 use the certificate of the participant named by ``--as``; ``ZHONGLI_TOPOLOGY`` and ``ZHONGLI_AS``
 stand in for the flags; ``deploy.cli`` hands in the topology loader (see :func:`register`).
 Errors print one line to stderr and exit 1; ``verify`` exits 2 when the log is broken.
+
+Auditors sign what they saw: ``show`` prints the header fields and the content (for an aggregate
+the payload itself, for a model or row scores the zone's summary) with the digest *recomputed from
+them*; ``approve`` and ``reject`` fetch the release again, recompute the digest the same way and
+refuse to sign when the service's digest differs (or, with ``--digest``, when it is no longer the
+one ``show`` printed), naming the mismatch (``audit.keys.digest_to_sign``).
 
 ``refusals`` lists refused and failed releases with the zone's reason, which only auditors see
 (the requester gets a uniform refusal); ``requests`` is the log of every job request, marking
@@ -49,7 +55,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from audit.client import DEFAULT_TIMEOUT_SECONDS, AuditClient, entry_from_pb
-from audit.keys import fingerprint, generate, load_public_hex
+from audit.keys import digest_to_sign, fingerprint, generate, load_public_hex
 from audit.log import (
     Entry,
     VerifyResult,
@@ -59,7 +65,7 @@ from audit.log import (
     write_export,
 )
 from proto.audit.v1 import audit_pb2
-from protocols.errors import ConfigError, ZhongliError
+from protocols.errors import ConfigError, VerificationFailed, ZhongliError
 from transport.config import TlsConfig
 
 EXIT_OK = 0
@@ -200,6 +206,18 @@ def cmd_pending(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _digest_lines(r: audit_pb2.ReleaseRecord) -> list[str]:
+    """The digest this tool recomputes from the header fields and the content it shows, and
+    whether the service's agrees; ``approve`` signs only that recomputed digest."""
+    if not r.digest:
+        return ["  digest     - (nothing was computed or shown)"]
+    try:
+        mine = digest_to_sign(r.release_id, AuditClient.shown(r), r.digest).hex()
+    except VerificationFailed as exc:
+        return [f"  digest     {r.digest}", f"  !! MISMATCH: {exc} (approve and reject will refuse to sign)"]
+    return [f"  digest     {mine}  (recomputed from the header and content shown; approve with --digest {mine[:16]})"]
+
+
 def _format_release(response: audit_pb2.GetReleaseResponse) -> list[str]:
     r = response.release
     lines = [
@@ -209,7 +227,8 @@ def _format_release(response: audit_pb2.GetReleaseResponse) -> list[str]:
         f"  kind       {r.kind}",
         *([f"  requester  {r.requester}"] if r.requester else []),
         f"  recipient  {r.recipient or '-'}",
-        f"  digest     {r.digest or '- (nothing was computed or shown)'}",
+        *([f"  payload    sha256 {r.payload_sha256}"] if r.payload_sha256 else []),
+        *_digest_lines(r),
         f"  created    {_when(r.created_at_ms)}",
         f"  expires    {_when(r.expires_at_ms) if r.expires_at_ms else 'never'}",
         *([f"  reason     {_one_line(r.reason)}"] if r.reason else []),
@@ -251,9 +270,10 @@ def _after_decision(verb: str, release_id: str, me: str, status: str, seq: int) 
 @_friendly
 def cmd_approve(args: argparse.Namespace) -> int:
     """Approve a release, signing its digest."""
+    expect = _expect_digest(args)
     client, me = _client(args)
     with client:
-        response = client.approve(args.release_id, args.key, me)
+        response = client.approve(args.release_id, args.key, me, expect)
     _after_decision("approved", args.release_id, me, response.status, response.entry_seq)
     return EXIT_OK
 
@@ -263,14 +283,22 @@ def cmd_reject(args: argparse.Namespace) -> int:
     """Reject a release with a reason."""
     if not args.reason.strip():
         raise ConfigError("--reason must say why the release is rejected")
+    expect = _expect_digest(args)
     client, me = _client(args)
     with client:
-        response = client.reject(args.release_id, args.reason, args.key, me)
+        response = client.reject(args.release_id, args.reason, args.key, me, expect)
     _after_decision("rejected", args.release_id, me, response.status, response.entry_seq)
     return EXIT_OK
 
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _expect_digest(args: argparse.Namespace) -> str:
+    text = (getattr(args, "digest", None) or "").strip()
+    if text and not re.fullmatch(r"[0-9a-fA-F]{16,64}", text):
+        raise ConfigError("--digest must be 16 to 64 hex digits of the digest 'zhongli audit show' printed")
+    return text.lower()
 
 
 def _expect_head(args: argparse.Namespace) -> str:
@@ -499,12 +527,14 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p = sub.add_parser("approve", parents=[client], help="approve a release (signs its digest)")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
+    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content")
     p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("reject", parents=[client], help="reject a release with a reason")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--reason", required=True, metavar="TEXT")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
+    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content")
     p.set_defaults(func=cmd_reject)
 
     p = sub.add_parser("verify", parents=[client], help="verify the log's chain and signatures (exit 2 when broken)")

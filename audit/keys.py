@@ -26,13 +26,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from protocols.errors import ConfigError, InvalidInput
+from protocols.errors import ConfigError, InvalidInput, VerificationFailed
 from protocols.release import (  # noqa: F401
+    KIND_AGGREGATE,
     REJECT_DOMAIN,
     VERDICT_APPROVE,
     VERDICT_REJECT,
     VERDICTS,
+    ReleaseHeader,
     decision_message,
+    sha256_hex,
 )
 
 log = logging.getLogger(__name__)
@@ -203,3 +206,63 @@ def signed_message(verdict: str, digest: bytes) -> bytes:
 def sign_decision(key: Ed25519PrivateKey, verdict: str, digest: bytes) -> bytes:
     """Sign ``verdict`` on a release digest (see the module docstring for the bytes signed)."""
     return key.sign(signed_message(verdict, digest))
+
+
+@dataclass(frozen=True)
+class ShownRelease:
+    """What an auditor's tool displayed of a release: the header fields and the summary bytes
+    exactly as received (``summary_json``), plus the payload hash the service names (the only
+    part of a model or row-score release the auditor cannot see)."""
+
+    release_id: str
+    session_id: str
+    job: str
+    kind: str
+    recipient: str
+    summary_json: str
+    payload_sha256: str = ""
+
+
+def digest_to_sign(asked: str, shown: ShownRelease, service_digest: str) -> bytes:
+    """The digest an auditor signs, recomputed from what its tool displayed; refuses on any
+    mismatch with the digest the audit service hands over, naming it.
+
+    An aggregate's summary is its payload, so both hashes come from the displayed bytes; for a
+    model or row scores the payload hash is the service's, and the summary's is the auditor's
+    own (the zone binds both into the digest, so a summary other than the one reviewed cannot be
+    signed for).
+
+    Args:
+        asked: The release id the auditor named on the command line.
+        shown: What was displayed.
+        service_digest: The hex digest the audit service says the release has.
+
+    Raises:
+        VerificationFailed: the service answered for another release, named a payload hash other
+            than the displayed content's, gave no payload hash where one is needed, or a digest
+            other than the one recomputed. Nothing must be signed then.
+    """
+    if shown.release_id != asked:
+        raise VerificationFailed(f"asked for release {asked}, the audit service answered with {shown.release_id[:64]}: not signing")
+    summary_sha = sha256_hex(shown.summary_json.encode())
+    if shown.kind == KIND_AGGREGATE:
+        payload_sha = summary_sha
+        if shown.payload_sha256 and shown.payload_sha256.lower() != payload_sha:
+            raise VerificationFailed(
+                f"release {asked}: the service names payload SHA-256 {shown.payload_sha256[:16]}…, but the content shown "
+                f"hashes to {payload_sha[:16]}…: not signing a payload you did not see"
+            )
+    else:
+        payload_sha = shown.payload_sha256.lower()
+        if len(payload_sha) != 64:
+            raise VerificationFailed(f"release {asked} ({shown.kind}): the service names no payload hash, so no digest can be "
+                                     "tied to what was shown: not signing")
+    header = ReleaseHeader(shown.release_id, shown.session_id, shown.job, shown.kind, shown.recipient, payload_sha, summary_sha)
+    digest = header.digest()
+    if service_digest.lower() != digest.hex():
+        raise VerificationFailed(
+            f"release {asked}: the audit service hands over digest {service_digest[:16]}…, but the header and content shown "
+            f"hash to {digest.hex()[:16]}… (release id, session, job, kind, recipient or content differ from what was signed "
+            "for): not signing"
+        )
+    return digest

@@ -282,6 +282,9 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
         raise InvalidInput(f"kind must be one of {', '.join(RELEASE_KINDS)}, got '{pb.kind[:40]}'")
     if len(pb.reason) > MAX_RELEASE_REASON_CHARS:
         raise InvalidInput(f"release.reason is {len(pb.reason)} characters; the limit is {MAX_RELEASE_REASON_CHARS}")
+    payload_sha = pb.payload_sha256.strip().lower()
+    if payload_sha and not _HEX64.match(payload_sha):
+        raise InvalidInput("payload_sha256 must be 64 hex digits (the SHA-256 of the canonical payload) or empty")
     expires = int(pb.expires_at_ms)
     if expires and pb.created_at_ms and expires <= pb.created_at_ms:
         raise InvalidInput("release.expires_at_ms must be after created_at_ms (or 0 for no expiry)")
@@ -293,6 +296,7 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
         "recipient": _ident(pb.recipient, "release.recipient") if pb.recipient or not ended else "",
         "requester": _ident(pb.requester, "release.requester") if pb.requester else "",
         "digest": digest,
+        "payload_sha256": payload_sha,
         "checks": checks,
         "status": status,
         "reason": pb.reason.strip(),
@@ -321,6 +325,7 @@ def record_to_pb(view: ReleaseView, summary: Any = None) -> audit_pb2.ReleaseRec
         expires_at_ms=int(r.get("expires_at_ms", 0)),
         requester=str(r.get("requester", "")),
         reason=str(r.get("reason", "")),
+        payload_sha256=str(r.get("payload_sha256", "")),
     )
 
 

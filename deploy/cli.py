@@ -46,13 +46,19 @@ def add_client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as", dest="identity", default=os.environ.get("ZHONGLI_AS"), help="who you are in the topology (env ZHONGLI_AS)")
 
 
-def zone_client(args: argparse.Namespace) -> Any:
+def zone_client(args: argparse.Namespace, verify: bool = False) -> Any:
+    """A zone client as ``--as NAME``. With ``verify`` it carries NAME's own trust (the ``trust``
+    block of NAME's config in the topology) and refuses to start without one; commands that
+    fetch nothing do not need it."""
     from deploy.topology import load_topology
+    from deploy.topology import zone_client as client_for
     from neutral_zone.client import ZoneClient
 
     if not args.topology or not args.identity:
         raise ZhongliError("give --topology FILE and --as NAME (or set ZHONGLI_TOPOLOGY and ZHONGLI_AS)")
     topo = load_topology(args.topology)
+    if verify:
+        return client_for(topo, args.identity)
     zone = topo.by_role("zone")[0]
     assert zone.address is not None
     return ZoneClient(zone.address, topo.tls_for(args.identity).files(), server_name=zone.name)
@@ -144,22 +150,29 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    c = zone_client(args)
     if args.action == "status":
-        print(json.dumps(c.release(args.release_id), indent=2))
+        print(json.dumps(zone_client(args).release(args.release_id), indent=2))
         return 0
-    info, payload = c.fetch(args.release_id)
+    # Verified before anything is decrypted, delivered or saved: a quorum of the auditors *this*
+    # participant trusts signed the digest rebuilt here from the header and payload received.
+    fetched = zone_client(args, verify=True).fetch_release(args.release_id)
+    info, payload = fetched.info, fetched.payload
+    v = info["verification"]
+    print(f"release {args.release_id} verified: approved by {', '.join(v['approved_by'])} "
+          f"({len(v['approved_by'])} of {v['quorum']} required, keys from your own config)", file=sys.stderr)
     if args.paillier_key and info["job"] == "attribution":
         from deploy.deliver import decrypt_attribution
 
         payload = decrypt_attribution(payload, Path(args.paillier_key))
+        info["verification"]["delivered"] = "decrypted at the recipient (credited_value added)"
     if info["kind"] == "row_scores":
         from deploy.deliver import map_scores
         from deploy.topology import load_topology
 
-        r = map_scores(load_topology(args.topology), args.identity, info, payload)
+        r = map_scores(load_topology(args.topology), args.identity, fetched)
         print(f"{r.rows_scored:,} of {r.rows_written:,} rows scored; written at your site to {r.path}")
         payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": r.path}
+        info["verification"]["delivered"] = "row values written by the own agent to scores_file"
     text = json.dumps({"release": info, "payload": payload}, indent=2, ensure_ascii=False)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -10,27 +10,41 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 
 from deploy.topology import Topology
+from neutral_zone.client import FetchedRelease
 from proto.party.v1 import party_pb2 as pb
 from proto.party.v1 import party_pb2_grpc as pb_grpc
-from protocols.errors import ZhongliError
+from protocols.errors import VerificationFailed, ZhongliError
+from protocols.release import KIND_ROW_SCORES
 from transport.rpc import secure_channel
 
 
-def map_scores(topo: Topology, identity: str, info: dict[str, Any], payload: dict[str, Any]) -> pb.MapScoresResponse:
+def map_scores(topo: Topology, identity: str, fetched: FetchedRelease) -> pb.MapScoresResponse:
+    """Have ``identity``'s own agent write a row-score release against its row keys.
+
+    ``fetched`` is a release that verified at this client (``ZoneClient.fetch_release``); the agent
+    verifies it once more against its own ``trust`` block before it writes anything, since it is
+    the one that writes the file.
+
+    Raises:
+        VerificationFailed: the release is not row scores for ``identity``.
+        ZhongliError: the agent refused (its message says why) or is unreachable.
+    """
     me = topo.get(identity)
     if me.address is None:
         raise ZhongliError(f"'{identity}' runs no party agent in this topology to write its scores")
-    grades = payload["grades"].encode("ascii")
-    # Grades are the default row output; raw scores travel only where the policy allows them.
-    raw = payload.get("scores")
-    scores = np.asarray(raw if raw is not None else np.full(len(grades), np.nan), dtype="<f4").tobytes()
+    h = fetched.header
+    if h.kind != KIND_ROW_SCORES or h.recipient != identity:
+        raise VerificationFailed(f"release {h.release_id} is a '{h.kind}' release for '{h.recipient}', not row scores for '{identity}'")
     channel = secure_channel(me.address, topo.tls_for(identity).files(), server_name=me.name)
     try:
         stub = pb_grpc.PartyAgentStub(channel)
-        req = pb.MapScoresRequest(session_id=info["session_id"], release_id=info["release_id"], scores=scores, grades=grades)
+        req = pb.MapScoresRequest(
+            session_id=h.session_id, release_id=h.release_id, job=h.job, kind=h.kind, recipient=h.recipient,
+            summary_sha256=h.summary_sha256, payload=fetched.payload_bytes,
+            approvals=[pb.ReleaseApproval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in fetched.approvals],
+        )
         return stub.MapScores(req, timeout=120)
     except grpc.RpcError as exc:
         raise ZhongliError(f"own agent could not write the scores: {exc.details()} [{exc.code().name}]") from None

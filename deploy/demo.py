@@ -22,8 +22,8 @@ from deploy.launcher import Cluster
 from deploy.report import write_report
 from deploy.synth import generate as synth
 from deploy.topology import load_topology
+from deploy.topology import zone_client as zone_client_as
 from deploy.world import approve_as_demo_auditors, provision
-from neutral_zone.client import ZoneClient
 
 BANNER = "!" * 78
 VALUE_CAP = 500_000  # CNY: above the synthetic world's dearest car
@@ -61,7 +61,9 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         zone_p = topo.by_role("zone")[0]
         audit_p = topo.by_role("audit")[0]
         assert zone_p.address and audit_p.address
-        zone = ZoneClient(zone_p.address, topo.tls_for(oem).files(), server_name=zone_p.name)
+        # Clients carry their participant's own trust (its config's `trust` block): every fetch
+        # verifies a quorum of those auditors over the digest it recomputes.
+        zone = zone_client_as(topo, oem)
         parties = [p.name for p in topo.participants if p.role in ("brand", "media", "data_provider")]
 
         say(f"[4/12] opening a session as the OEM over {', '.join(parties)}: joint pseudonyms by ECDH-PSI")
@@ -86,7 +88,6 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
             say(f"      {p.party:<10} rows {p.rows:>9,}  distinct valid IDs {p.unique_ids:>9,}  invalid {p.invalid_ids:>6,}  duplicate {p.duplicate_ids:>8,}")
 
         auditor = auditors[0].name
-        auditor_keys = {a.name: load_public_hex(keys_dir / f"{a.name}.pub") for a in auditors}
         print(BANNER, flush=True)
         names = " and ".join(a.name for a in auditors)
         say(f"!!  DEMO AUDITORS {names} APPROVE EVERY RELEASE AUTOMATICALLY ({len(auditors)}-of-{len(auditors)} policy).")
@@ -109,15 +110,19 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                     summary["releases"].append(entry)
                     return entry
                 approve_as_demo_auditors(result.topology, rid)
-                fetched, payload = (fetcher or zone).fetch(rid, auditor_keys=auditor_keys, required=len(auditors))
+                got = (fetcher or zone).fetch_release(rid)
+                fetched, payload = got.info, got.payload
                 entry.update(status=fetched["status"], digest=fetched["digest"], approvals=fetched["approvals"], payload=payload)
-                say(f"      approved by {names}; fetched by {fetched['recipient']}, digest and {len(auditors)} signatures verified")
+                say(f"      approved by {names}; fetched by {fetched['recipient']}, digest recomputed and "
+                    f"{len(fetched['verification']['approved_by'])} signatures verified against its own trusted keys")
                 if job == "attribution" and fetched["recipient"] == oem and payload.get("value", {}).get("encrypted"):
                     payload = decrypt_attribution(payload, keys_dir / "oem-paillier.key")
+                    fetched["verification"]["delivered"] = "decrypted at the recipient (credited_value added)"
                     entry["payload"] = payload
                     say("      the OEM decrypted the credited purchase values with its own Paillier key")
                 if fetched["kind"] == "row_scores":
-                    r = map_scores(topo, oem, fetched, payload)
+                    r = map_scores(topo, oem, got)
+                    fetched["verification"]["delivered"] = "row values written by the own agent to scores_file"
                     say(f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads to {r.path}")
                     payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": r.path}
                     entry["payload"] = payload
@@ -150,7 +155,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                     for line in attribution_lines(attr["payload"]):
                         say("      " + line)
                 for media in [p.name for p in topo.participants if p.role == "media"]:
-                    with ZoneClient(zone_p.address, topo.tls_for(media).files(), server_name=zone_p.name) as as_media:
+                    with zone_client_as(topo, media) as as_media:
                         release("9/12", "attribution", {**attr_params, "recipient": media}, fetcher=as_media)
                 summary["attribution_seconds"] = round(time.monotonic() - t_attr, 2)
 

@@ -8,6 +8,13 @@ The page is drawn on the recipient's machine from release files only (``{"releas
 never writes a file, so charts cannot be drawn there; and a release file holds nothing the audit
 gate did not pass, so a report cannot show more than the auditors approved.
 
+A release file draws only if it carries the verification record a verifying fetch wrote into it
+(``release.verification``: the digest recomputed at fetch, the payload's hash, the trusted
+auditors whose signatures checked out). The page refuses a file without one, and a file whose
+payload no longer hashes to the verified one (unless the record says how it was delivered, e.g.
+decrypted or written to a scores file). Given ``--topology FILE --as NAME`` it also re-checks
+each file's approvals against NAME's own trusted auditors, as fetch did.
+
 The page needs nothing from the network: inline CSS, charts as inline SVG drawn here, no
 JavaScript, no fonts or images fetched. It can be mailed or opened offline, and opening it tells no
 one anything. Every string taken from a release is HTML-escaped, party names included.
@@ -27,6 +34,7 @@ import html
 import itertools
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -34,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocols.errors import InvalidInput, ZhongliError
+from protocols.errors import InvalidInput, VerificationFailed, ZhongliError
+from protocols.release import Approval, ReleaseHeader, TrustedAuditors, canonical_json, sha256_hex, verify_approvals
 
 Json = dict[str, Any]
 
@@ -1825,6 +1834,11 @@ def _footer(info: Json) -> str:
         passed = [str(c.get("name")) for c in checks if c.get("passed")]
         failed = [str(c.get("name")) for c in checks if not c.get("passed")]
         parts.append("automatic checks passed: " + (", ".join(passed) or "none") + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    verified = obj(info.get("verification"))
+    by = verified.get("approved_by")
+    if isinstance(by, list) and by:
+        parts.append(f"signatures of {words_list([str(a) for a in by])} verified at fetch by "
+                     f"{verified.get('verified_by') or 'the recipient'} against its own trusted auditor keys")
     text = "; ".join(parts)
     cls = "footer" if approvals and status == "approved" else "footer warn"
     title = f' title="{esc(info.get("digest"))}"' if info.get("digest") else ""
@@ -1996,8 +2010,41 @@ def render(releases: list[dict[str, Any]]) -> str:
     )
 
 
-def load_release(path: Path) -> Json:
-    """Read one release file; a file that is not one names itself in the error."""
+def check_verified(doc: Json, source: str, trust: TrustedAuditors | None = None) -> None:
+    """Refuse a release document that does not carry the verification a verifying fetch wrote
+    into it, whose payload changed since (unless it says how it was delivered), or — with
+    ``trust`` — whose approvals do not verify against the reader's own trusted auditors.
+
+    Raises:
+        VerificationFailed: naming the file and what is wrong.
+    """
+    info = obj(doc.get("release"))
+    v = obj(info.get("verification"))
+    how = "fetch it with `zhongli release fetch ID --topology FILE --as YOU --out FILE`, which verifies it first"
+    if not v.get("digest") or not v.get("payload_sha256"):
+        raise VerificationFailed(f"release file {source} carries no verification record (it did not come from a verifying "
+                                 f"fetch); {how}")
+    if not v.get("delivered") and sha256_hex(canonical_json(doc.get("payload"))) != v.get("payload_sha256"):
+        raise VerificationFailed(f"release file {source}: its payload is not the one verified at fetch (edited since?); {how}")
+    if trust is None:
+        return
+    try:
+        header = ReleaseHeader(str(info["release_id"]), str(info["session_id"]), str(info["job"]), str(info["kind"]),
+                               str(info["recipient"]), str(v["payload_sha256"]), str(v.get("summary_sha256", "")))
+        approvals = [Approval(str(a.get("auditor", "")), bytes.fromhex(str(a["public_key"])), bytes.fromhex(str(a["signature"])))
+                     for a in rows_of(info.get("approvals"))]
+    except (KeyError, ValueError, TypeError):
+        raise VerificationFailed(f"release file {source}: its header or approvals are incomplete; {how}") from None
+    verdict = verify_approvals(header, approvals, trust)
+    if not verdict.ok:
+        raise VerificationFailed(f"release file {source} does not verify against your trusted auditors: {verdict.reason}")
+    if verdict.digest != v.get("digest"):
+        raise VerificationFailed(f"release file {source}: its header does not hash to the digest verified at fetch")
+
+
+def load_release(path: Path, trust: TrustedAuditors | None = None) -> Json:
+    """Read one release file; a file that is not one, or one that is not verified (see
+    :func:`check_verified`), names itself in the error."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -2008,12 +2055,14 @@ def load_release(path: Path) -> Json:
         return doc  # a refused (or not yet approved) release: drawn as such, with its reason
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
         raise InvalidInput(f"release file {path} has no payload object; expected {{\"release\": {{...}}, \"payload\": {{...}}}}")
+    check_verified(doc, str(path), trust)
     return doc
 
 
-def write_report(release_files: list[Path], out: Path) -> Path:
-    """Render the given release files into one HTML page at ``out`` (folders created); returns ``out``."""
-    html_text = render([load_release(Path(p)) for p in release_files])
+def write_report(release_files: list[Path], out: Path, trust: TrustedAuditors | None = None) -> Path:
+    """Render the given release files into one HTML page at ``out`` (folders created); returns
+    ``out``. Every file must carry its verification; with ``trust`` its approvals are re-checked."""
+    html_text = render([load_release(Path(p), trust) for p in release_files])
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -2028,6 +2077,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a release file (from `zhongli release fetch --out`); repeatable")
     parser.add_argument("--dir", type=Path, metavar="DIR", help="use every release-*.json in DIR")
     parser.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+    parser.add_argument("--topology", default=os.environ.get("ZHONGLI_TOPOLOGY"),
+                        help="with --as: re-check every file's approvals against your own trusted auditors")
+    parser.add_argument("--as", dest="identity", default=os.environ.get("ZHONGLI_AS"), help="who you are in the topology")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -2040,7 +2092,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     files = list({f.resolve(): f for f in files}.values())
     if not files:
         raise InvalidInput("no release files: give --release FILE (repeatable) or --dir DIR with release-*.json in it")
-    out = write_report(files, args.out)
+    trust = None
+    if getattr(args, "topology", None) and getattr(args, "identity", None):
+        from deploy.topology import load_topology, trust_of
+
+        trust = trust_of(load_topology(args.topology), args.identity)
+    out = write_report(files, args.out, trust)
     print(f"report of {len(files)} release(s) written to {out}")
     return 0
 

@@ -935,6 +935,7 @@ COMMENTS: dict[str, str] = {
     "row_key_column": "names each row at this site only; scores are written back against it, it is never shared",
     "paillier_public_key_file": "this party's own Paillier key (`zhongli party paillier-keygen`): encrypted columns leave only under it",
     "blind_key_file": "this party's own blind key (`zhongli party blind-keygen`): row-level outputs key on it; the policy pins its fingerprint",
+    "trust": "the auditors whose approvals this party accepts (its own copy of their public keys) and how many must approve",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
     "service_key_file": "the audit service's own Ed25519 key; it signs every log entry",
     "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
@@ -969,6 +970,7 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
             "id_type": "phone",
             "ids_unique": role != "media",
             "columns": PARTY_COLUMNS["media" if role == "media" else party],
+            "trust": {"auditors": auditors, "quorum": len(AUDITORS)},
         }
         if role == "brand":
             cfg["row_key_column"] = "lead_id"

@@ -8,11 +8,19 @@ certificate here with ``--topology FILE --as NAME``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
+from protocols.errors import ConfigError
+from protocols.release import TrustedAuditors
 from transport.config import Strict, TlsConfig, load_config
+from transport.trust import load_trust
+
+if TYPE_CHECKING:
+    from neutral_zone.client import ZoneClient
+
+PARTY_ROLES = ("brand", "media", "data_provider")
 
 Role = Literal["brand", "media", "data_provider", "zone", "audit", "auditor"]
 
@@ -62,3 +70,32 @@ def load_topology(path: str | Path) -> Topology:
         for p in topo.participants
     ]
     return topo.model_copy(update={"certs_dir": certs, "participants": parts})
+
+
+def trust_of(topo: Topology, name: str) -> TrustedAuditors:
+    """The auditors participant ``name`` accepts, read from *its own* config file as listed in the
+    topology (``trust:``), never from the zone or the audit service.
+
+    Raises:
+        ConfigError: ``name`` is not a party with a config file, or its config has no trust block
+            (then it accepts no release) or an unreadable one.
+    """
+    from parties.config import PartyConfig
+
+    p = topo.get(name)
+    if p.role not in PARTY_ROLES or p.config is None:
+        raise ConfigError(f"'{name}' is not a party with a config file in topology '{topo.name}': only a party receives "
+                          "releases, and it verifies them with the `trust` block of its own config")
+    return load_trust(load_config(p.config, PartyConfig).trust, str(p.config))
+
+
+def zone_client(topo: Topology, name: str, timeout: float = 30.0) -> ZoneClient:
+    """A client of the topology's zone acting as ``name``, with ``name``'s own trust: what it
+    fetches is verified against that participant's auditors and quorum."""
+    from neutral_zone.client import ZoneClient
+
+    zone = topo.by_role("zone")[0]
+    if zone.address is None:
+        raise ConfigError(f"the zone of topology '{topo.name}' has no address")
+    return ZoneClient(zone.address, topo.tls_for(name).files(), server_name=zone.name, timeout=timeout,
+                      trust=trust_of(topo, name), me=name)

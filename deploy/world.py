@@ -74,12 +74,14 @@ def write_world(
     for p, port in zip(parties, ports[2:]):
         addr[p.name] = f"127.0.0.1:{port}"
     keys = [{"name": a, "public_key_file": f"keys/{a}.pub"} for a in auditors]
+    # Each party accepts releases approved by the world's auditors, as many as the zone requires.
+    trust = {"auditors": keys, "quorum": int((zone_extra or {}).get("approvals_required", 1))}
     participants: list[dict[str, Any]] = []
     for p in parties:
         cfg = {
             "name": p.name, "role": p.role, "listen": addr[p.name], "tls": _tls(p.name), "zone_name": "zone",
             "source": {"format": p.fmt, "path": str(p.data)}, "id_column": p.id_column, "id_type": p.id_type,
-            "ids_unique": p.ids_unique, "columns": p.columns,
+            "ids_unique": p.ids_unique, "columns": p.columns, "trust": trust,
             **({"blind_key_file": f"keys/{p.name}-blind.key"} if p.role == "brand" else {}), **p.extra,
         }
         (out / f"party-{p.name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))

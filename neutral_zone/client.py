@@ -1,11 +1,18 @@
 """The requester's client for the neutral zone (used by the CLI and the demo): open a session,
-wait for it, run jobs, fetch approved releases. Fetched payloads are verified against the
-approvals' signatures before they are handed back."""
+wait for it, run jobs, fetch approved releases.
+
+A fetched payload is handed back only after it verified against the client's *own* trust (the
+auditors' keys and quorum from its participant's config, never the zone's word): the client
+rebuilds the release header from the fields it shows, hashes the payload bytes it received, and
+counts distinct trusted auditors whose approvals sign that digest (``protocols.release.verify_release``).
+A client built without trust fetches nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +21,8 @@ import grpc
 from proto.zone import serde
 from proto.zone.v1 import zone_pb2 as pb
 from proto.zone.v1 import zone_pb2_grpc as pb_grpc
-from protocols.errors import PolicyViolation, ZhongliError
-from protocols.release import header_for, signature_valid
+from protocols.errors import ConfigError, VerificationFailed, ZhongliError
+from protocols.release import Approval, ReleaseHeader, TrustedAuditors, verify_release
 from transport.rpc import TlsFiles, secure_channel
 
 
@@ -25,11 +32,40 @@ class ZoneCallError(ZhongliError):
         super().__init__(f"{what}: {exc.details()} [{self.grpc_code.name}]")
 
 
+@dataclass(frozen=True)
+class FetchedRelease:
+    """A release that verified: the header the client rebuilt, the payload bytes exactly as
+    received (and parsed), and the approvals that were checked."""
+
+    header: ReleaseHeader
+    payload_bytes: bytes
+    payload: dict[str, Any]
+    approvals: tuple[Approval, ...]
+    info: dict[str, Any]
+
+
 class ZoneClient:
-    def __init__(self, address: str, tls: TlsFiles, server_name: str = "zone", timeout: float = 30.0) -> None:
+    """Calls to the neutral zone as one participant.
+
+    Args:
+        address: ``host:port`` of the zone.
+        tls: Our CA, certificate and key.
+        server_name: The name the zone's certificate must carry.
+        timeout: Deadline per call, in seconds.
+        trust: The auditors this participant accepts and their quorum, from its own config
+            (``transport.trust.load_trust``). Without it :meth:`fetch` refuses everything.
+        me: This participant's name: a release addressed to anyone else is refused.
+    """
+
+    def __init__(
+        self, address: str, tls: TlsFiles, server_name: str = "zone", timeout: float = 30.0,
+        trust: TrustedAuditors | None = None, me: str | None = None,
+    ) -> None:
         self.channel = secure_channel(address, tls, server_name)
         self.stub = pb_grpc.NeutralZoneStub(self.channel)
         self.timeout = timeout
+        self.trust = trust
+        self.me = me
 
     def _call(self, what: str, fn: Callable[..., Any], req: Any) -> Any:
         try:
@@ -81,21 +117,53 @@ class ZoneClient:
             time.sleep(pause)
             pause = min(0.25, pause * 1.5)
 
-    def fetch(self, release_id: str, auditor_keys: dict[str, bytes] | None = None, required: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Fetch an approved release; returns (release info, payload). If ``auditor_keys`` are given,
-        re-verify that at least ``required`` of them signed this exact payload's digest."""
+    def fetch_release(self, release_id: str) -> FetchedRelease:
+        """Fetch an approved release and verify it against this client's own trust.
+
+        Raises:
+            ConfigError: the client has no trust configured.
+            VerificationFailed: the zone answered with another release, one addressed to someone
+                else, a payload that is not the approved one, or fewer than the quorum of valid
+                approvals by trusted auditors. Nothing is returned.
+            ZoneCallError: the zone refused (e.g. not approved yet).
+        """
+        if self.trust is None:
+            raise ConfigError("this client has no trust configured (the auditors whose approvals you accept), "
+                              "so it accepts no release; add a `trust` block to your participant's config")
         r = self._call("fetch release", self.stub.FetchRelease, pb.FetchReleaseRequest(release_id=release_id))
         info = serde.release_dict(r.release)
-        header = header_for(info["release_id"], info["session_id"], info["job"], info["kind"], info["recipient"], r.payload)
-        digest = header.digest()
-        if digest.hex() != info["digest"]:
-            raise PolicyViolation(f"release {release_id}: payload does not match its digest")
-        if auditor_keys is not None:
-            ok = {a.auditor for a in r.approvals if auditor_keys.get(a.auditor) == a.public_key and signature_valid(a.public_key, a.signature, digest)}
-            if len(ok) < required:
-                raise PolicyViolation(f"release {release_id}: only {len(ok)} valid auditor signature(s), {required} required")
-        info["approvals"] = [{"auditor": a.auditor, "signature": a.signature.hex()} for a in r.approvals]
-        return info, json.loads(r.payload)
+        payload_bytes = bytes(r.payload)
+        approvals = tuple(Approval(a.auditor, bytes(a.public_key), bytes(a.signature)) for a in r.approvals)
+        if info["release_id"] != release_id:
+            raise VerificationFailed(f"asked for release {release_id}, the zone answered with release {info['release_id'][:64]}")
+        if self.me is not None and info["recipient"] != self.me:
+            raise VerificationFailed(f"release {release_id} is addressed to '{info['recipient'][:64]}', not to '{self.me}'")
+        header = ReleaseHeader(info["release_id"], info["session_id"], info["job"], info["kind"], info["recipient"],
+                               hashlib.sha256(payload_bytes).hexdigest(), info["summary_sha256"])
+        verdict = verify_release(header, payload_bytes, approvals, self.trust)
+        if not verdict.ok:
+            raise VerificationFailed(f"release {release_id} does not verify, nothing was kept: {verdict.reason}")
+        if info["digest"] != verdict.digest:
+            raise VerificationFailed(f"release {release_id}: the zone names digest {info['digest'][:16]}…, but the header and "
+                                     f"payload received hash to {verdict.digest[:16]}…")
+        try:
+            payload = json.loads(payload_bytes)
+        except ValueError:
+            raise VerificationFailed(f"release {release_id}: the approved payload is not JSON") from None
+        if not isinstance(payload, dict):
+            raise VerificationFailed(f"release {release_id}: the approved payload is not a JSON object")
+        info["approvals"] = [{"auditor": a.auditor, "public_key": a.public_key.hex(), "signature": a.signature.hex()}
+                             for a in approvals]
+        info["verification"] = {
+            "verified_by": self.me or "", "digest": verdict.digest, "payload_sha256": header.payload_sha256,
+            "summary_sha256": header.summary_sha256, "approved_by": list(verdict.approved_by), "quorum": self.trust.quorum,
+        }
+        return FetchedRelease(header, payload_bytes, payload, approvals, info)
+
+    def fetch(self, release_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`fetch_release`, as (release info with its verification, payload)."""
+        f = self.fetch_release(release_id)
+        return f.info, f.payload
 
     def close_session(self, session_id: str) -> bool:
         r = self._call("close session", self.stub.CloseSession, pb.CloseSessionRequest(session_id=session_id))

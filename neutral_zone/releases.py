@@ -86,6 +86,7 @@ class Release:
     recipient: str = ""
     status: str = RUNNING
     digest: bytes = b""
+    summary_sha256: str = ""  # of what the auditors review; inside the digest
     checks: list[CheckResult] = field(default_factory=list)
     payload: bytes | None = None
     error: str = ""
@@ -237,17 +238,19 @@ class Gate:
         kept) or refused (dropped); the caller publishes the status."""
         payload = canonical_json(out.payload)
         rel.kind, rel.recipient = out.kind, out.recipient
-        rel.digest = header_for(rel.release_id, rel.session_id, rel.job, out.kind, out.recipient, payload).digest()
+        # Auditors see what they approve: the aggregate table itself, or a reviewable summary of
+        # a model or of row values. The digest binds both the payload and what they see, so an
+        # auditor's tool can recompute it from its display (docs/PROTOCOL.md).
+        summary: Any = out.payload if out.kind == KIND_AGGREGATE else out.summary
+        summary_bytes = b"" if summary is None else canonical_json(summary)
+        header = header_for(rel.release_id, rel.session_id, rel.job, out.kind, out.recipient, payload,
+                            None if out.kind == KIND_AGGREGATE else summary_bytes)
+        rel.digest, rel.summary_sha256 = header.digest(), header.summary_sha256
         final = [check_finite(out.payload), check_scope(out.recipient, out.requester, out.row_parties), *out.checks]
         if out.kind == KIND_AGGREGATE:
             final.append(check_no_identifiers(out.payload))
         rel.checks += final
         passed = all(c.passed for c in rel.checks)
-        summary: Any = None
-        if passed:
-            # Auditors see what they approve: the aggregate table itself, or a reviewable summary
-            # of a model or of row values.
-            summary = out.payload if out.kind == KIND_AGGREGATE else out.summary
         record = apb.ReleaseRecord(
             release_id=rel.release_id,
             session_id=rel.session_id,
@@ -257,7 +260,8 @@ class Gate:
             digest=rel.digest.hex(),
             checks=[apb.Check(name=c.name, passed=c.passed, detail=c.detail) for c in rel.checks],
             status=PENDING if passed else REFUSED,
-            summary_json=canonical_json(summary).decode() if summary is not None else "",
+            summary_json=summary_bytes.decode() if passed and summary is not None else "",
+            payload_sha256=header.payload_sha256,
             created_at_ms=int(time.time() * 1000),
             expires_at_ms=int(rel.expires_at * 1000) if rel.expires_at else 0,
             requester=requester,

@@ -8,6 +8,8 @@ FAILED_PRECONDITION with a message naming file, column and lines; the agent keep
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from typing import TYPE_CHECKING
@@ -30,10 +32,12 @@ from parties.session import PartySession, SessionStore, prepare
 from proto.party import serde
 from proto.party.v1 import party_pb2 as pb
 from proto.party.v1 import party_pb2_grpc as pb_grpc
-from protocols.errors import InvalidInput, PeerNotAllowed, ProtocolError
+from protocols.errors import InvalidInput, PeerNotAllowed, ProtocolError, VerificationFailed
+from protocols.release import KIND_ROW_SCORES, Approval, ReleaseHeader, TrustedAuditors, verify_release
 from protocols.psi import POINT_BYTES
 from transport.identity import Peer
 from transport.rpc import guarded, make_server
+from transport.trust import load_trust
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,8 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         self.paillier_n = load_public(cfg.paillier_public_key_file).n if cfg.paillier_public_key_file else 0
         self.blind_key = load_blind_key(cfg.blind_key_file) if cfg.blind_key_file else None
         self.reserve = reserve or (ObfuscatorReserve(self.paillier_n) if self.paillier_n else None)
+        # The auditors whose approvals this party accepts (MapScores verifies against them).
+        self.trust = load_trust(cfg.trust, f"party '{cfg.name}' config") if cfg.trust is not None else None
         self.ray: RayBlinder | None = None
         if cfg.executor == "ray":
             from parties.ray_blind import RayBlinder
@@ -191,19 +197,19 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             raise InvalidInput(f"party '{self.cfg.name}' has no row_key_column configured to write scores against")
         if not _SAFE_ID.fullmatch(request.release_id):
             raise InvalidInput("release_id must be letters, digits, '-' and '_'")
+        got_scores, got_grades = verified_scores(request, self.cfg.name, self.trust)
         s = self.sessions.get(request.session_id)
         with s.lock:
             s.check_live()
-            if len(request.scores) != 4 * s.rows or len(request.grades) != s.rows:
+            if len(got_scores) != s.rows:
                 raise InvalidInput(
-                    f"expected {s.rows} scores and grades (one per row of session {request.session_id}), "
-                    f"got {len(request.scores) // 4} and {len(request.grades)}"
+                    f"expected {s.rows} scores and grades (one per row of session {request.session_id}), got {len(got_scores)}"
                 )
             assert s.row_keys is not None
             scores = np.full(s.file_rows, np.nan, dtype=np.float64)
             grades = np.full(s.file_rows, "", dtype=object)
-            scores[s.row_source] = np.frombuffer(request.scores, dtype="<f4")
-            grades[s.row_source] = np.frombuffer(request.grades, dtype="S1").astype(str)
+            scores[s.row_source] = got_scores
+            grades[s.row_source] = got_grades
             keys = s.row_keys.copy()
         out_dir = self.cfg.outputs()
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +222,43 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
 
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def verified_scores(request: pb.MapScoresRequest, me: str, trust: TrustedAuditors | None) -> tuple[np.ndarray, np.ndarray]:
+    """The scores and grades of a row-score release, read from its payload only after a quorum
+    of this party's own trusted auditors approved exactly that payload and header: whoever
+    hands the release over (a zone, a CLI on a compromised host) cannot make this agent write
+    grades nobody approved.
+
+    Raises:
+        VerificationFailed: no trust configured, not a row-score release for this party, or the
+            approvals do not verify (FAILED_PRECONDITION).
+        InvalidInput: an approved payload without grades (or with scores of another length).
+    """
+    if trust is None:
+        raise VerificationFailed(f"party '{me}' has no `trust` block in its config, so it writes no released scores; "
+                                 "list the auditors whose approvals it accepts (docs/CONFIG.md)")
+    if request.kind != KIND_ROW_SCORES or request.recipient != me:
+        raise VerificationFailed(f"release {request.release_id} is a '{request.kind[:32]}' release for "
+                                 f"'{request.recipient[:64]}', not row scores for '{me}'")
+    payload = bytes(request.payload)
+    header = ReleaseHeader(request.release_id, request.session_id, request.job, request.kind, request.recipient,
+                           hashlib.sha256(payload).hexdigest(), request.summary_sha256)
+    approvals = [Approval(a.auditor, bytes(a.public_key), bytes(a.signature)) for a in request.approvals]
+    verdict = verify_release(header, payload, approvals, trust)
+    if not verdict.ok:
+        raise VerificationFailed(f"release {request.release_id} does not verify, no scores written: {verdict.reason}")
+    try:
+        body = json.loads(payload)
+        grades = body["grades"]
+        raw = body.get("scores")
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"release {request.release_id} holds no grades to write") from None
+    if not isinstance(grades, str) or not grades.isascii() or (raw is not None and (not isinstance(raw, list) or len(raw) != len(grades))):
+        raise InvalidInput(f"release {request.release_id}: grades must be one letter per row, and scores (if any) one number per row")
+    # Grades are the default row output; raw scores travel only where the policy allows them.
+    scores = np.asarray(raw, dtype=np.float64) if raw is not None else np.full(len(grades), np.nan)
+    return scores, np.array(list(grades), dtype=object)
 
 
 def _chunk(requested: int, default: int) -> int:

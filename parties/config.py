@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from transport.config import ServiceConfig, Strict
+from transport.config import ServiceConfig, Strict, TrustConfig
 
 IdTypeName = Literal["phone", "email", "device_id"]
 ColumnRole = Literal["feature", "label", "event_time", "conversion_time", "channel", "event_type", "value", "segment", "tag"]
@@ -62,6 +62,9 @@ class PartyConfig(ServiceConfig):
     session_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
     max_sessions: int = Field(default=4, ge=1, le=64)
+    # The auditors whose approvals this party accepts, and how many: checked on every release it
+    # receives (its agent's MapScores, and its operator's CLI). None: it accepts no release.
+    trust: TrustConfig | None = None
 
     @model_validator(mode="after")
     def _columns_distinct(self) -> PartyConfig:

@@ -12,6 +12,7 @@ status it maps to (``transport.errors`` holds the one table that turns it into a
     │   └── SessionExpired            session_expired NOT_FOUND
     ├── PeerNotAllowed                peer            PERMISSION_DENIED
     ├── PolicyViolation               policy          FAILED_PRECONDITION
+    │   └── VerificationFailed        unverified      FAILED_PRECONDITION
     ├── NotReady                      not_ready       FAILED_PRECONDITION
     ├── ResourceLimit                 resource        RESOURCE_EXHAUSTED
     └── PartyUnavailable              party           UNAVAILABLE
@@ -66,6 +67,14 @@ class PeerNotAllowed(ZhongliError):
 class PolicyViolation(ZhongliError):
     code = "policy"
     status = "FAILED_PRECONDITION"
+
+
+class VerificationFailed(PolicyViolation):
+    """What a client received, or an auditor is asked to sign, does not verify: too few trusted
+    approvals, a payload or header that is not the approved one, a digest that is not the
+    digest of what was shown. Nothing was written, delivered or signed."""
+
+    code = "unverified"
 
 
 class NotReady(ZhongliError):

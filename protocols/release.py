@@ -1,8 +1,11 @@
-"""What a release is, byte for byte: canonical payload encoding, the digest auditors sign, and
-the automatic checks every release passes before anyone may approve it.
+"""What a release is, byte for byte: canonical payload encoding, the digest auditors sign, the
+automatic checks every release passes before anyone may approve it, and the check every receiver
+runs on what it is handed (:func:`verify_release`).
 
 The digest binds the payload to its release id, session, job, kind and recipient, so a signature
-given for one release cannot be replayed to let another one out.
+given for one release cannot be replayed to let another one out; and to the summary the auditors
+were shown (for an aggregate, the payload itself), so an auditor's tool can tie the digest it
+signs to what it displayed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-DIGEST_DOMAIN = b"zhongli/release/v1\x00"
+# v2: the header also names the SHA-256 of the auditors' summary (issue 10).
+DIGEST_DOMAIN = b"zhongli/release/v2\x00"
 
 KIND_AGGREGATE = "aggregate"
 KIND_MODEL = "model"
@@ -36,19 +40,36 @@ def canonical_json(obj: Any) -> bytes:
 
 @dataclass(frozen=True)
 class ReleaseHeader:
+    """Everything an approval signs, besides the payload's and the summary's bytes (their hashes).
+
+    ``summary_sha256`` is the hash of the canonical summary the auditors review: for an aggregate
+    the payload itself (then it equals ``payload_sha256``), for a model or row scores the zone's
+    reviewable summary of it."""
+
     release_id: str
     session_id: str
     job: str
     kind: str
     recipient: str
     payload_sha256: str
+    summary_sha256: str
 
     def digest(self) -> bytes:
         return hashlib.sha256(DIGEST_DOMAIN + canonical_json(asdict(self))).digest()
 
 
-def header_for(release_id: str, session_id: str, job: str, kind: str, recipient: str, payload: bytes) -> ReleaseHeader:
-    return ReleaseHeader(release_id, session_id, job, kind, recipient, hashlib.sha256(payload).hexdigest())
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def header_for(
+    release_id: str, session_id: str, job: str, kind: str, recipient: str, payload: bytes, summary: bytes | None = None
+) -> ReleaseHeader:
+    """The header of a release from its payload bytes and the summary bytes auditors are shown
+    (``None``: the payload itself, as for every aggregate)."""
+    payload_sha = sha256_hex(payload)
+    return ReleaseHeader(release_id, session_id, job, kind, recipient, payload_sha,
+                         payload_sha if summary is None else sha256_hex(summary))
 
 
 @dataclass(frozen=True)
@@ -195,3 +216,91 @@ def signature_valid(public_key: bytes, signature: bytes, digest: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+# --- what a receiver checks ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One auditor's approval as a receiver is handed it. ``auditor`` is only a label: what
+    counts is whether ``public_key`` is one the receiver trusts."""
+
+    auditor: str
+    public_key: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, repr=False)
+class TrustedAuditors:
+    """The auditors a participant accepts, from its own configuration (never from a peer): raw
+    Ed25519 public key -> name, and how many distinct ones must approve."""
+
+    keys: Mapping[bytes, str]
+    quorum: int
+
+    def __repr__(self) -> str:
+        prints = ", ".join(f"{name}:{hashlib.sha256(k).hexdigest()[:16]}" for k, name in self.keys.items())
+        return f"TrustedAuditors({self.quorum} of [{prints}])"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of :func:`verify_release`: ``ok``, the trusted auditors whose approvals were
+    valid, and otherwise the reason in words."""
+
+    ok: bool
+    reason: str
+    approved_by: tuple[str, ...] = ()
+    digest: str = ""
+
+
+def verify_release(
+    header: ReleaseHeader, payload: bytes, approvals: Iterable[Approval], trust: TrustedAuditors
+) -> Verification:
+    """Does ``payload`` come with a quorum of the receiver's own trusted auditors' approvals over
+    the digest of ``header``? The receiver builds ``header`` itself from the fields it shows and
+    uses; the payload's hash is recomputed here from the bytes received.
+
+    Distinct auditors are distinct trusted keys (a key listed twice, or one approval repeated,
+    counts once). An aggregate's summary is its payload, so its ``summary_sha256`` must equal the
+    payload's. Nothing here raises: the answer says why it is not ok.
+    """
+    actual = sha256_hex(payload)
+    if actual != header.payload_sha256:
+        return Verification(False, f"the payload received (SHA-256 {actual[:16]}…) is not the payload of this release's "
+                                   f"header ({header.payload_sha256[:16]}…): it was altered or swapped")
+    return verify_approvals(header, approvals, trust)
+
+
+def verify_approvals(header: ReleaseHeader, approvals: Iterable[Approval], trust: TrustedAuditors) -> Verification:
+    """The approval half of :func:`verify_release`, for a header whose payload hash was checked
+    already (e.g. when the release was fetched, before its payload was decrypted or delivered)."""
+    if len(trust.keys) < trust.quorum:
+        return Verification(False, f"your trust configuration asks for {trust.quorum} approvals but lists only "
+                                   f"{len(trust.keys)} auditor key(s): no release could ever meet it")
+    if header.kind == KIND_AGGREGATE and header.summary_sha256 != header.payload_sha256:
+        return Verification(False, "an aggregate release's auditors must have been shown its payload, but its header names "
+                                   "another summary")
+    digest = header.digest()
+    valid: dict[bytes, str] = {}
+    untrusted = invalid = 0
+    for a in approvals:
+        name = trust.keys.get(bytes(a.public_key))
+        if name is None:
+            untrusted += 1
+        elif signature_valid(bytes(a.public_key), bytes(a.signature), decision_message(VERDICT_APPROVE, digest)):
+            valid[bytes(a.public_key)] = name
+        else:
+            invalid += 1
+    if len(valid) < trust.quorum:
+        notes = []
+        if untrusted:
+            notes.append(f"{untrusted} by key(s) you do not trust")
+        if invalid:
+            notes.append(f"{invalid} not valid over this release's header and payload")
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        return Verification(False, f"{len(valid)} valid approval(s) from your trusted auditors, {trust.quorum} required{extra}",
+                            tuple(sorted(valid.values())), digest.hex())
+    return Verification(True, f"approved by {', '.join(sorted(valid.values()))} ({len(valid)} of {trust.quorum} required)",
+                        tuple(sorted(valid.values())), digest.hex())

@@ -36,6 +36,7 @@ def release_info(rel: Any) -> pb.ReleaseInfo:
         digest=rel.digest.hex(),
         checks=[pb.CheckResult(name=c.name, passed=c.passed, detail=c.detail) for c in rel.checks],
         error=rel.error,
+        summary_sha256=rel.summary_sha256,
     )
 
 
@@ -50,6 +51,7 @@ def release_dict(info: pb.ReleaseInfo) -> dict[str, Any]:
         "digest": info.digest,
         "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in info.checks],
         "error": info.error,
+        "summary_sha256": info.summary_sha256,
     }
 
 

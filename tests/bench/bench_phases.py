@@ -51,7 +51,7 @@ import yaml
 
 from deploy.launcher import Cluster
 from deploy.synth import generate as synth
-from deploy.topology import load_topology
+from deploy.topology import load_topology, trust_of
 from deploy.world import approve_as_demo_auditors, provision
 from neutral_zone.client import ZoneClient
 from proto.zone import serde
@@ -343,7 +343,7 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
         pids = process_tree([r.process.pid for r in cluster.running if r.participant.role != "audit"])
         z = topo.by_role("zone")[0]
         assert z.address
-        client = ZoneClient(z.address, topo.tls_for("oem").files(), timeout=120)
+        client = ZoneClient(z.address, topo.tls_for("oem").files(), timeout=120, trust=trust_of(topo, "oem"), me="oem")
         try:
             sid, sess = open_and_time(client, pids)
             out.update(sess)

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from deploy.launcher import Cluster
-from deploy.topology import load_topology
+from deploy.topology import load_topology, trust_of
 from deploy.world import PartySpec, approve_as_demo_auditors, write_world
 from neutral_zone.client import ZoneClient
 from protocols.psi import POINT_BYTES, SessionKey, hash_ids
@@ -184,7 +184,7 @@ def run_ours(topo_path: Path) -> dict[str, Any]:
         pids = {r.participant.name: r.process.pid for r in cluster.running}
         z = topo.by_role("zone")[0]
         assert z.address
-        client = ZoneClient(z.address, topo.tls_for("brand").files(), timeout=120)
+        client = ZoneClient(z.address, topo.tls_for("brand").files(), timeout=120, trust=trust_of(topo, "brand"), me="brand")
         try:
             time.sleep(0.5)  # let start-up settle so its CPU is not counted
             cpu0 = {n: tree_cpu_seconds([p]) for n, p in pids.items()}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.launcher import Cluster
-from deploy.topology import Topology, load_topology
+from deploy.topology import Topology, load_topology, trust_of
 from neutral_zone.client import ZoneClient
 
 PARTIES = ["oem", "media-a", "media-b", "provider"]
@@ -44,7 +44,7 @@ def ready_session(topology: Path, parties: list[str] = PARTIES, as_name: str = "
     with Cluster(topo, topology.parent / "logs", ready_timeout=300) as cluster:
         z, a = topo.by_role("zone")[0], topo.by_role("audit")[0]
         assert z.address and a.address
-        client = ZoneClient(z.address, topo.tls_for(as_name).files(), timeout=120)
+        client = ZoneClient(z.address, topo.tls_for(as_name).files(), timeout=120, trust=trust_of(topo, as_name), me=as_name)
         t = time.perf_counter()
         sid = client.open_session(parties)
         client.wait_ready(sid, timeout=7200)

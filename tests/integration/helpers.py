@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,3 +55,24 @@ def party_config(name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bo
             ColumnSpec(name="segment", role="feature", type="categorical", share=True),
         ],
     )
+
+
+def signed_scores_request(
+    world: Path, session_id: str, release_id: str, grades: str, recipient: str = "oem",
+    auditors: tuple[str, ...] = ("auditor-1",), summary: bytes = b"{}",
+) -> Any:
+    """A MapScores request for a row-score release signed by the world's own auditor keys (as a
+    quorum of them would approve it): what an honest client hands its agent."""
+    from audit.keys import load_private, sign_decision
+    from proto.party.v1 import party_pb2 as ppb
+    from protocols.release import VERDICT_APPROVE, canonical_json, header_for
+
+    payload = canonical_json({"job": "lead_rating_score", "grades": grades, "output": "grades", "rows": len(grades)})
+    header = header_for(release_id, session_id, "lead_rating_score", "row_scores", recipient, payload, summary)
+    approvals = []
+    for name in auditors:
+        key = load_private(world / "keys" / f"{name}.key")
+        pub = bytes.fromhex((world / "keys" / f"{name}.pub").read_text().strip())
+        approvals.append(ppb.ReleaseApproval(auditor=name, public_key=pub, signature=sign_decision(key, VERDICT_APPROVE, header.digest())))
+    return ppb.MapScoresRequest(session_id=session_id, release_id=release_id, job=header.job, kind=header.kind,
+                                recipient=recipient, summary_sha256=header.summary_sha256, payload=payload, approvals=approvals)

@@ -16,7 +16,7 @@ import pytest
 
 from audit.config import AuditConfig
 from audit.service import serve as audit_serve
-from deploy.topology import load_topology
+from deploy.topology import load_topology, trust_of
 from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneCallError, ZoneClient
 from neutral_zone.config import ZoneConfig
@@ -56,6 +56,7 @@ def small_world(
     zone_extra: dict[str, Any] | None = None,
     seed: int = 1,
     policy: dict[str, Any] | None = None,
+    auditors: tuple[str, ...] = ("auditor-1",),
 ) -> Path:
     """CSV files (overlaps well above k_min by default) and a ``write_world`` around them."""
     rng = np.random.default_rng(seed)
@@ -66,7 +67,7 @@ def small_world(
         csv = root / f"{name}.csv"
         write_ids_csv(csv, sorted(rng.choice(pool, size=size, replace=False).tolist()), seed)
         specs.append(PartySpec(name, role, csv, columns=COLUMNS, extra=(extra or {}).get(name, {})))
-    return write_world(root / "world", specs, k_min=k_min, zone_extra=zone_extra, policy=policy)
+    return write_world(root / "world", specs, auditors=auditors, k_min=k_min, zone_extra=zone_extra, policy=policy)
 
 
 class LiveWorld:
@@ -110,7 +111,9 @@ class LiveWorld:
         return TlsFiles(ca=d / "ca.pem", cert=d / f"{name}.pem", key=d / f"{name}.key")
 
     def client(self, name: str = "oem", tls: TlsFiles | None = None) -> ZoneClient:
-        c = ZoneClient(self.zone_address, tls or self.tls(name), server_name="zone", timeout=30)
+        # A party's client verifies what it fetches with the trust block of its own config.
+        trust = trust_of(self.topology, name) if name in self.party_cfgs else None
+        c = ZoneClient(self.zone_address, tls or self.tls(name), server_name="zone", timeout=30, trust=trust, me=name)
         self._clients.append(c)
         return c
 

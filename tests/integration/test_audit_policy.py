@@ -29,7 +29,7 @@ from audit.log import (
 from audit.service import budget_period, build_desk
 from deploy.topology import load_topology
 from proto.audit.v1 import audit_pb2
-from protocols.errors import ConfigError
+from protocols.errors import ConfigError, VerificationFailed
 from protocols.policy import DpPolicy, Policy, PolicyAuditor
 from protocols.release import canonical_json
 from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: shared fixtures)
@@ -396,7 +396,13 @@ def test_an_approval_by_a_key_no_longer_configured_does_not_count(start: Callabl
     first.close()
     generate(tmp_path / "keys" / "auditor-1", overwrite=True)  # auditor-1's key replaced
     second = start(2)
-    assert second.client("auditor-2").approve("r1", second.keys["auditor-2"], "auditor-2").status == "pending"
+    # The restarted service no longer holds the summary (memory only): the auditor's tool cannot
+    # tie the digest to anything shown, so it signs nothing...
+    with pytest.raises(VerificationFailed, match="shows no content"):
+        second.client("auditor-2").approve("r1", second.keys["auditor-2"], "auditor-2")
+    # ...and a decision signed by hand still leaves the release pending: auditor-1's old key is gone.
+    a2 = second.stub("auditor-2")
+    assert a2.Decide(audit_pb2.DecideRequest(release_id="r1", decision=second.decision("auditor-2", "r1"))).status == "pending"
 
 
 # --- signed log: export, offline verification, the service key ----------------------------------------

@@ -32,7 +32,8 @@ AUDITORS = ("auditor-1", "auditor-2")
 
 
 def digest_of(release_id: str) -> str:
-    return header_for(release_id, "s1", "intersection", "aggregate", "oem", b'{"overlap":1234}').digest().hex()
+    # The summary auditors see of an aggregate is its payload: the digest covers exactly it.
+    return header_for(release_id, "s1", "intersection", "aggregate", "oem", b'{"cells":3,"min_count":120}').digest().hex()
 
 
 def record(release_id: str, *, status: str = "pending", passed: bool = True) -> audit_pb2.ReleaseRecord:

@@ -44,7 +44,7 @@ from protocols import ids as ids_mod
 from protocols.errors import ConfigError, DataError
 from protocols.ids import normalise
 from protocols.psi import POINT_BYTES, hash_ids
-from tests.integration.helpers import phones
+from tests.integration.helpers import phones, signed_scores_request
 from tests.integration.live import (
     COLUMNS,
     REPO,
@@ -152,7 +152,7 @@ def test_rounds_before_prepare_and_after_end_are_not_found(tmp_path, live):
             ("StreamBlinded", stub.StreamBlinded, ppb.StreamBlindedRequest(session_id=sid)),
             ("StreamColumns", stub.StreamColumns, ppb.StreamColumnsRequest(session_id=sid)),
             ("Blind", stub.Blind, iter(_blind_msgs(sid, probe))),
-            ("MapScores", own.MapScores, ppb.MapScoresRequest(session_id=sid, release_id="rel-1", scores=b"\0" * 4, grades=b"A")),
+            ("MapScores", own.MapScores, signed_scores_request(w.dir, sid, "rel-1", "A")),
         ):
             e = _refused(call, req)
             assert e.code() == grpc.StatusCode.NOT_FOUND, (what, e.code(), e.details())

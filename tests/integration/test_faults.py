@@ -25,10 +25,12 @@ import pytest
 import yaml
 
 from audit.client import AuditClient
+from audit.keys import digest_to_sign
 from audit.log import verify_file
+from protocols.errors import VerificationFailed
 from deploy.launcher import Cluster
 from deploy.synth import generate as synth
-from deploy.topology import Topology, load_topology
+from deploy.topology import Topology, load_topology, trust_of
 from deploy.world import provision
 from neutral_zone.client import ZoneCallError, ZoneClient
 from tests.integration.helpers import phones
@@ -58,7 +60,8 @@ class World:
     def client(self, name: str = "oem") -> ZoneClient:
         zone = self.topology.get("zone")
         assert zone.address is not None
-        return ZoneClient(zone.address, self.topology.tls_for(name).files(), timeout=30)
+        return ZoneClient(zone.address, self.topology.tls_for(name).files(), timeout=30,
+                          trust=trust_of(self.topology, name), me=name)
 
     def running(self, name: str) -> Any:
         return next(r for r in self.cluster.running if r.participant.name == name)
@@ -78,11 +81,19 @@ class World:
             r.process.stdout.close()
         self.cluster.running[i] = self.cluster._spawn(r.participant)
 
-    def approve(self, auditor: str, release_id: str) -> None:
+    def approve(self, auditor: str, release_id: str, reviewed: str = "") -> None:
         audit = self.topology.get("audit")
         assert audit.address is not None
         with AuditClient(audit.address, self.topology.tls_for(auditor).files(), server_name=audit.name) as a:
-            a.approve(release_id, self.dir / "keys" / f"{auditor}.key", auditor)
+            a.approve(release_id, self.dir / "keys" / f"{auditor}.key", auditor, reviewed)
+
+    def review(self, auditor: str, release_id: str) -> str:
+        """What ``audit show`` prints as the digest of what it displays (recomputed there)."""
+        audit = self.topology.get("audit")
+        assert audit.address is not None
+        with AuditClient(audit.address, self.topology.tls_for(auditor).files(), server_name=audit.name) as a:
+            record = a.get_release(release_id).release
+            return digest_to_sign(release_id, AuditClient.shown(record), record.digest).hex()
 
     def log_text(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(encoding="utf-8", errors="replace")
@@ -173,6 +184,7 @@ def test_audit_service_restarted_mid_approval_keeps_the_first_approval(w):
         rel = oem.run_job(sid, "intersection_stats")
         assert oem.wait_computed(rel, timeout=WAIT)["status"] == "pending"
         w.approve("auditor-1", rel)
+        reviewed = w.review("auditor-2", rel)  # auditor-2 reviews it now, and signs after the restart
         code, msg = call_code(oem.fetch, rel)
         assert code == grpc.StatusCode.FAILED_PRECONDITION and "1 of 2" in msg
 
@@ -191,7 +203,11 @@ def test_audit_service_restarted_mid_approval_keeps_the_first_approval(w):
             return True
 
         poll(one_of_two, "the restarted audit service answers for the release")
-        w.approve("auditor-2", rel)
+        # The restarted service lost the summary (memory only): nothing to show, so nothing is
+        # signed on its word; the digest auditor-2 recomputed from what it reviewed is signed.
+        with pytest.raises(VerificationFailed, match="nothing is shown"):
+            w.approve("auditor-2", rel)
+        w.approve("auditor-2", rel, reviewed)
         info, payload = _fetch_when_served(oem, rel)
         assert info["status"] == "approved" and {a["auditor"] for a in info["approvals"]} == {"auditor-1", "auditor-2"}
         assert {p["party"] for p in payload["parties"]} == set(THREE)

@@ -98,9 +98,10 @@ def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live, capsys):
     # Another party cannot fetch the OEM's row scores, even approved.
     code, _ = call_code(w.client("media-a").fetch, scored["release_id"])
     assert code == grpc.StatusCode.PERMISSION_DENIED
-    info, payload = oem.fetch(scored["release_id"])
+    fetched = oem.fetch_release(scored["release_id"])
+    payload = fetched.payload
     assert "scores" not in payload and payload["output"] == "grades"  # grades by default
-    r = map_scores(w.topology, "oem", info, payload)
+    r = map_scores(w.topology, "oem", fetched)
     out = pd.read_csv(r.path)
     raw = pd.read_csv(w.dir / "oem_leads.csv", dtype=str)
     assert list(out["lead_id"]) == list(raw["lead_id"])  # the OEM's own rows, in its own order
@@ -124,8 +125,7 @@ def test_sealed_model_scores_a_later_session_identically(medium, live):
     _, sealed = oem.fetch(sealed_rel["release_id"])
     first = oem.wait_computed(oem.run_job(sid, "lead_rating_score", {"model_id": model_id}))
     approve(w, first["release_id"])
-    info1, p1 = oem.fetch(first["release_id"])
-    file1 = map_scores(w.topology, "oem", info1, p1).path
+    file1 = map_scores(w.topology, "oem", oem.fetch_release(first["release_id"])).path
     oem.close_session(sid)
     assert card["status"] in ("pending", "refused")
 
@@ -134,8 +134,7 @@ def test_sealed_model_scores_a_later_session_identically(medium, live):
     assert not w.zone_session(sid2).models
     again = oem.wait_computed(oem.run_job(sid2, "lead_rating_score", {"sealed": sealed["sealed"]}))
     approve(w, again["release_id"])
-    info2, p2 = oem.fetch(again["release_id"])
-    file2 = map_scores(w.topology, "oem", info2, p2).path
+    file2 = map_scores(w.topology, "oem", oem.fetch_release(again["release_id"])).path
     g1, g2 = (pd.read_csv(f).fillna({"grade": "-"}) for f in (file1, file2))  # "-": a duplicate row, not scored
     assert list(g1["lead_id"]) == list(g2["lead_id"])
     # Leads every partner knows, whose own data no other person shares, are graded from their own

@@ -32,7 +32,7 @@ from audit.log import verify_file
 from deploy import trace as st
 from deploy.launcher import SERVICE_OF, Cluster, Running, _child_env
 from deploy.synth import generate
-from deploy.topology import Participant, Topology, load_topology
+from deploy.topology import Participant, Topology, load_topology, trust_of
 from deploy.world import approve_as_demo_auditors, provision
 from neutral_zone.client import ZoneClient
 
@@ -179,7 +179,8 @@ def zone_client(topology: Path) -> ZoneClient:
     topo = load_topology(topology)
     z = topo.by_role("zone")[0]
     assert z.address
-    return ZoneClient(z.address, topo.tls_for("oem").files(), server_name=z.name, timeout=60)
+    return ZoneClient(z.address, topo.tls_for("oem").files(), server_name=z.name, timeout=60,
+                      trust=trust_of(topo, "oem"), me="oem")
 
 
 def open_ready(client: ZoneClient) -> str:
@@ -217,7 +218,8 @@ def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
             info = client.wait_computed(rid, timeout=120)
             assert info["status"] == "pending", (job, info.get("error"))
             approve_as_demo_auditors(topology, rid)
-            rel, payload = client.fetch(rid, auditor_keys=keys, required=len(auditors))
+            rel, payload = client.fetch(rid)  # verified against the OEM's own trust block
+            assert sorted(rel["verification"]["approved_by"]) == sorted(keys)
             assert rel["status"] == "approved"
             fetched[job] = payload
         assert client.close_session(sid)

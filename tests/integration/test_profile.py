@@ -34,7 +34,7 @@ def zone_tables(pki, tmp_path_factory):
     try:
         for name in ("oem", "provider"):
             cfg = load_config(world.configs[name], PartyConfig)
-            cfg = cfg.model_copy(update={"tls": pki.tls(name), "listen": "127.0.0.1:0", "paillier_public_key_file": None, "blind_key_file": None,
+            cfg = cfg.model_copy(update={"tls": pki.tls(name), "listen": "127.0.0.1:0", "paillier_public_key_file": None, "blind_key_file": None, "trust": None,
                                          "columns": [c.model_copy(update={"encrypt": None}) for c in cfg.columns]})
             server, port, _ = serve(cfg)
             servers.append(server)

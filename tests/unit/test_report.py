@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 
 from deploy import report
-from protocols.errors import InvalidInput
+from protocols.errors import InvalidInput, VerificationFailed
+from protocols.release import canonical_json
 
 PARTNERS = ["media-a", "media-b", "provider"]
 
@@ -30,6 +32,14 @@ def release_info(rid: str, job: str, **extra: Any) -> dict[str, Any]:
     }
     info.update(extra)
     return info
+
+
+def as_fetched(doc: dict[str, Any]) -> dict[str, Any]:
+    """A release document with the verification record a verifying fetch writes into it."""
+    payload_sha = hashlib.sha256(canonical_json(doc["payload"])).hexdigest()
+    verification = {"verified_by": "oem", "digest": doc["release"]["digest"], "payload_sha256": payload_sha,
+                    "summary_sha256": payload_sha, "approved_by": ["auditor-1"], "quorum": 1}
+    return {**doc, "release": {**doc["release"], "verification": verification}}
 
 
 def intersection_payload(parties: list[str] | None = None) -> dict[str, Any]:
@@ -256,7 +266,7 @@ def test_write_report_and_cli(tmp_path: Path) -> None:
     files = []
     for doc in sample_releases():
         f = tmp_path / f"release-{doc['release']['release_id']}.json"
-        f.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        f.write_text(json.dumps(as_fetched(doc), ensure_ascii=False), encoding="utf-8")
         files.append(f)
     (tmp_path / "summary.json").write_text("{}")  # not a release-*.json: ignored by --dir
     out = report.write_report(files[:1], tmp_path / "sub" / "one.html")
@@ -570,8 +580,8 @@ def test_attribution_sample_page(tmp_path: Path) -> None:
     docs = []
     for i, who in enumerate(["oem", "media-a", "media-b"]):
         f = tmp_path / f"release-rel-attr{i}.json"
-        f.write_text(json.dumps({"release": release_info(f"rel-attr{i}", "attribution", recipient=who),
-                                 "payload": attribution_payload(who)}, ensure_ascii=False), encoding="utf-8")
+        f.write_text(json.dumps(as_fetched({"release": release_info(f"rel-attr{i}", "attribution", recipient=who),
+                                            "payload": attribution_payload(who)}), ensure_ascii=False), encoding="utf-8")
         docs.append(f)
     out = report.write_report(docs, tmp_path / "attribution.html")
     page = out.read_text(encoding="utf-8")
@@ -715,7 +725,7 @@ def test_a_refused_release_is_shown_with_its_reason(tmp_path: Path) -> None:
     f = tmp_path / "release-rel-refused.json"
     f.write_text(json.dumps(refused), encoding="utf-8")
     g = tmp_path / "release-rel-prof1.json"
-    g.write_text(json.dumps({"release": release_info("rel-prof1", "profile"), "payload": profile_payload()}), encoding="utf-8")
+    g.write_text(json.dumps(as_fetched({"release": release_info("rel-prof1", "profile"), "payload": profile_payload()})), encoding="utf-8")
     page = report.write_report([g, f], tmp_path / "r.html").read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count('<section class="release"') == 2
@@ -733,7 +743,7 @@ def test_profile_sample_page(tmp_path: Path) -> None:
     docs = []
     for rid, job, payload in (("rel-1", "intersection_stats", intersection_payload()), ("rel-2", "profile", profile_payload())):
         f = tmp_path / f"release-{rid}.json"
-        f.write_text(json.dumps({"release": release_info(rid, job), "payload": payload}, ensure_ascii=False), encoding="utf-8")
+        f.write_text(json.dumps(as_fetched({"release": release_info(rid, job), "payload": payload}), ensure_ascii=False), encoding="utf-8")
         docs.append(f)
     page = report.write_report(docs, tmp_path / "profile.html").read_text(encoding="utf-8")
     assert_self_contained(page)
@@ -976,9 +986,25 @@ def test_dp_sample_page(tmp_path: Path) -> None:
     for rid, job, payload in (("rel-1", "intersection_stats", dp_intersection_payload()), ("rel-2", "profile", dp_profile_payload()),
                               ("rel-3", "lead_rating_train", dp_model_card()), ("rel-4", "attribution", dp_attribution_payload())):
         f = tmp_path / f"release-{rid}.json"
-        f.write_text(json.dumps({"release": release_info(rid, job, checks=[charged()]), "payload": payload}, ensure_ascii=False),
+        f.write_text(json.dumps(as_fetched({"release": release_info(rid, job, checks=[charged()]), "payload": payload}), ensure_ascii=False),
                      encoding="utf-8")
         docs.append(f)
     page = report.write_report(docs, tmp_path / "dp.html").read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count("<strong>Privacy.</strong> Released with differential privacy (ε = 1 from your privacy budget") == 4
+
+
+def test_a_release_file_without_verification_or_edited_after_it_is_refused(tmp_path: Path) -> None:
+    doc = {"release": release_info("rel-1", "intersection_stats"), "payload": intersection_payload()}
+    f = tmp_path / "release-rel-1.json"
+    f.write_text(json.dumps(doc), encoding="utf-8")  # never went through a verifying fetch
+    with pytest.raises(VerificationFailed, match="no verification record"):
+        report.write_report([f], tmp_path / "r.html")
+    edited = as_fetched(doc)
+    edited["payload"]["parties"][0]["people"] += 1000  # changed after it was verified
+    f.write_text(json.dumps(edited), encoding="utf-8")
+    with pytest.raises(VerificationFailed, match="not the one verified at fetch"):
+        report.write_report([f], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+    f.write_text(json.dumps(as_fetched(doc)), encoding="utf-8")  # control: the verified file draws
+    assert "auditor-1 verified at fetch by oem" in report.write_report([f], tmp_path / "r.html").read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ class Check(_message.Message):
     def __init__(self, name: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ReleaseRecord(_message.Message):
-    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "digest", "checks", "status", "summary_json", "created_at_ms", "expires_at_ms", "requester", "reason")
+    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "digest", "checks", "status", "summary_json", "created_at_ms", "expires_at_ms", "requester", "reason", "payload_sha256")
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class ReleaseRecord(_message.Message):
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
     release_id: str
     session_id: str
     job: str
@@ -44,7 +45,8 @@ class ReleaseRecord(_message.Message):
     expires_at_ms: int
     requester: str
     reason: str
-    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., status: _Optional[str] = ..., summary_json: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., requester: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    payload_sha256: str
+    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., status: _Optional[str] = ..., summary_json: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., requester: _Optional[str] = ..., reason: _Optional[str] = ..., payload_sha256: _Optional[str] = ...) -> None: ...
 
 class SignedDecision(_message.Message):
     __slots__ = ("auditor", "public_key", "signature", "verdict", "reason")

@@ -181,17 +181,35 @@ class EndSessionResponse(_message.Message):
     existed: bool
     def __init__(self, existed: _Optional[bool] = ...) -> None: ...
 
+class ReleaseApproval(_message.Message):
+    __slots__ = ("auditor", "public_key", "signature")
+    AUDITOR_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    auditor: str
+    public_key: bytes
+    signature: bytes
+    def __init__(self, auditor: _Optional[str] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
 class MapScoresRequest(_message.Message):
-    __slots__ = ("session_id", "release_id", "scores", "grades")
+    __slots__ = ("session_id", "release_id", "job", "kind", "recipient", "summary_sha256", "payload", "approvals")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
-    SCORES_FIELD_NUMBER: _ClassVar[int]
-    GRADES_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     release_id: str
-    scores: bytes
-    grades: bytes
-    def __init__(self, session_id: _Optional[str] = ..., release_id: _Optional[str] = ..., scores: _Optional[bytes] = ..., grades: _Optional[bytes] = ...) -> None: ...
+    job: str
+    kind: str
+    recipient: str
+    summary_sha256: str
+    payload: bytes
+    approvals: _containers.RepeatedCompositeFieldContainer[ReleaseApproval]
+    def __init__(self, session_id: _Optional[str] = ..., release_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., summary_sha256: _Optional[str] = ..., payload: _Optional[bytes] = ..., approvals: _Optional[_Iterable[_Union[ReleaseApproval, _Mapping]]] = ...) -> None: ...
 
 class MapScoresResponse(_message.Message):
     __slots__ = ("path", "rows_written", "rows_scored")
