@@ -61,9 +61,11 @@ import yaml  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+from audit.keys import load_private, sign_decision  # noqa: E402
 from deploy.deliver import map_scores  # noqa: E402
 from deploy.synth import generate as synth  # noqa: E402
 from deploy.world import approve_as_demo_auditors, provision, write_policy  # noqa: E402
+from neutral_zone.client import FetchedRelease  # noqa: E402
 from neutral_zone.config import ZoneConfig  # noqa: E402
 from protocols.dp import ReleaseNoise  # noqa: E402
 from protocols.ids import normalise  # noqa: E402
@@ -78,6 +80,7 @@ from protocols.lead_rating import (  # noqa: E402
     score_bins,
     train,
 )
+from protocols.release import Approval, canonical_json, header_for  # noqa: E402
 from protocols.sealing import SealKey  # noqa: E402
 from tests.bench.common import LiveSession, peak_rss_mb, ready_session  # noqa: E402
 from transport.config import load_config  # noqa: E402
@@ -277,11 +280,21 @@ def open_sealed(world: Path, sealed_b64: str) -> LeadModel:
     return model
 
 
-def session_order(live: LiveSession, info: dict[str, Any], payload: dict[str, Any]) -> np.ndarray:
+def session_order(live: LiveSession, fetched: FetchedRelease) -> np.ndarray:
     """The OEM's lead ids in the session's row order, through the OEM's own agent: ``MapScores``
-    writes each row's value against its lead id, and the value sent is the row's index."""
-    rows = len(payload["grades"])
-    resp = map_scores(live.topo, "oem", info, {"grades": payload["grades"], "scores": np.arange(rows, dtype=np.float64)})
+    writes each row's value against its lead id, and the value sent is the row's index. The agent
+    writes only a release its trusted auditors signed, so the harness signs this one with the
+    world's demo auditor keys (a measurement harness holds them; no party does)."""
+    rows = len(fetched.payload["grades"])
+    payload = canonical_json({"grades": fetched.payload["grades"], "scores": list(range(rows))})
+    h = fetched.header
+    header = header_for(h.release_id, h.session_id, h.job, h.kind, h.recipient, payload)
+    keys = live.topo.certs_dir.parent / "keys"  # the demo world keeps its auditor keys beside certs/
+    approvals = []
+    for a in live.topo.by_role("auditor"):
+        key = load_private(keys / f"{a.name}.key")
+        approvals.append(Approval(a.name, key.public_key().public_bytes_raw(), sign_decision(key, "approve", header.digest())))
+    resp = map_scores(live.topo, "oem", FetchedRelease(header, payload, json.loads(payload), tuple(approvals), fetched.info))
     written = pd.read_csv(resp.path, dtype={"lead_id": str})
     written = written[written["grade"].notna()]
     index = written["score"].to_numpy()
@@ -324,10 +337,10 @@ def joint(topology: Path, seed: int, n_scores: int) -> dict[str, Any]:
             if info["status"] != "pending":
                 continue
             approve_as_demo_auditors(topology, rid)
-            finfo, payload = live.client.fetch(rid)
-            grades.append(payload["grades"])
+            fetched = live.client.fetch_release(rid)
+            grades.append(fetched.payload["grades"])
             if order is None:
-                order = session_order(live, finfo, payload)
+                order = session_order(live, fetched)
         out.update(score_job_s=score_s, score_status=statuses, zone_peak_mb=round(peak_rss_mb(live.zone_pid), 1))
     out["card"] = card
     out["sealed"] = sealed["sealed"]
