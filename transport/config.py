@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from protocols.errors import ConfigError
 from transport.rpc import TlsFiles
@@ -38,6 +38,14 @@ class AuditorKey(Strict):
 
     name: str
     public_key_file: Path
+
+
+class TrustConfig(Strict):
+    """The auditors this participant accepts (Ed25519 public keys from its own files, never from
+    a peer) and how many of them must approve anything it receives or lets its data into."""
+
+    auditors: list[AuditorKey] = Field(min_length=1)
+    quorum: int = Field(default=1, ge=1)
 
 
 class ServiceConfig(Strict):
