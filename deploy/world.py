@@ -81,7 +81,7 @@ def write_world(
             "source": {"format": p.fmt, "path": str(p.data)}, "id_column": p.id_column, "id_type": p.id_type,
             "ids_unique": p.ids_unique, "columns": p.columns,
             **({"blind_key_file": f"keys/{p.name}-blind.key"} if p.role == "brand" else {}),
-            "audit": {"name": "audit", "address": addr["audit"]}, "trust": {"auditors": keys, "quorum": 1}, **p.extra,
+            "audit": {"name": "audit", "address": addr["audit"]}, "trust": {"auditors": keys, "quorum": (zone_extra or {}).get("approvals_required", 1)}, **p.extra,
         }
         (out / f"party-{p.name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         participants.append({"name": p.name, "role": p.role, "address": addr[p.name], "config": f"party-{p.name}.yaml"})

@@ -57,6 +57,7 @@ def small_world(
     zone_extra: dict[str, Any] | None = None,
     seed: int = 1,
     policy: dict[str, Any] | None = None,
+    auditors: tuple[str, ...] = ("auditor-1",),
 ) -> Path:
     """CSV files (overlaps well above k_min by default) and a ``write_world`` around them."""
     rng = np.random.default_rng(seed)
@@ -67,7 +68,7 @@ def small_world(
         csv = root / f"{name}.csv"
         write_ids_csv(csv, sorted(rng.choice(pool, size=size, replace=False).tolist()), seed)
         specs.append(PartySpec(name, role, csv, columns=COLUMNS, extra=(extra or {}).get(name, {})))
-    return write_world(root / "world", specs, k_min=k_min, zone_extra=zone_extra, policy=policy)
+    return write_world(root / "world", specs, auditors=auditors, k_min=k_min, zone_extra=zone_extra, policy=policy)
 
 
 class LiveWorld:
