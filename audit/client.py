@@ -257,10 +257,11 @@ class AuditClient:
         )
         return response
 
-    def get_policy(self, digest: str) -> audit_pb2.GetPolicyResponse:
-        """Whether the policy with ``digest`` is recorded, and as what."""
+    def get_policy(self, digest: str = "", *, name: str = "", version: int = 0) -> audit_pb2.GetPolicyResponse:
+        """Whether the policy with ``digest`` (or, without one, the policy recorded under ``name``
+        and ``version``) is recorded, and as what."""
         response: audit_pb2.GetPolicyResponse = self._call(
-            "GetPolicy", self._stub.GetPolicy, audit_pb2.GetPolicyRequest(digest=digest)
+            "GetPolicy", self._stub.GetPolicy, audit_pb2.GetPolicyRequest(digest=digest, name=name, version=version)
         )
         return response
 

@@ -17,13 +17,16 @@ SubmitRelease  zone                the certificate name must be ``zone_name``
 AdmitRequest   zone                ``zone_name`` only; names a recorded policy
 RecordEvent    zone                ``zone_name`` only; a ``session_opened`` event that
                                    names a ``policy_digest`` needs that policy recorded
-RecordPolicy   zone                ``zone_name`` only; idempotent per digest
+RecordPolicy   zone                ``zone_name`` only; idempotent per digest; one text
+                                   per name and version
 SpendBudget    zone                ``zone_name`` only; names a recorded policy
 ListPending    auditor
 ListReleases   auditor             any status, with the zone's reason for a refusal
 ListRequests   auditor             the job-request log
 GetRelease     auditor, zone
-GetPolicy      auditor, zone
+GetPolicy      auditor, zone,      by digest, or by name and version; parties' agents
+               brand, media,       check every session's policy against it
+               data_provider
 GetBudget      auditor, zone
 Decide         auditor             signs with the key configured for its own name
 VerifyLog      auditor, zone
@@ -54,7 +57,9 @@ ListPending, ListReleases, Decide) appends a ``release_expired`` entry, so the l
 the status can never flip back (a clock set back later changes nothing).
 
 Policies: the zone records its policy (validated as ``protocols.policy.Policy``; the digest is
-``Policy.digest()``) once at start-up. The service refuses a policy whose auditors (names and keys)
+``Policy.digest()``) once at start-up. A name and version is one text: recording another text
+under a recorded name and version is refused (FAILED_PRECONDITION, "raise the version"), so what
+the parties agreed to under a version cannot be edited. The service refuses a policy whose auditors (names and keys)
 or quorum differ from its own ``auditors`` and ``approvals_required``: the service counts
 approvals with its config, the zone re-verifies signatures against its policy, and both must
 agree on M of N or a release would look approved to one and pending to the other.
@@ -654,6 +659,15 @@ class AuditDesk:
                 return e
         return None
 
+    def policy_named(self, name: str, version: int) -> Entry | None:
+        """The first ``policy_recorded`` entry under ``name`` and ``version``, or None. (A log
+        from before one name and version meant one text may hold later ones: the first counts.)"""
+        for e in self.log.entries(kind=KIND_POLICY_RECORDED):
+            data = e.data()
+            if data.get("name") == name and data.get("version") == version:
+                return e
+        return None
+
     def _quorum_mismatch(self, policy: Policy) -> list[str]:
         problems = []
         theirs = policy.auditor_keys()
@@ -710,6 +724,15 @@ class AuditDesk:
             existing = self.policy(digest)
             if existing is not None:
                 return existing.seq, True
+            # Parties agree to a policy by name and version and their agents ask for it so: one
+            # name and version is one text, forever, or an edit would pass as what they agreed to.
+            same = self.policy_named(policy.name, policy.version)
+            if same is not None:
+                raise PolicyViolation(
+                    f"policy '{policy.name}' v{policy.version} is recorded already with another text (digest "
+                    f"{same.data().get('digest', '')[:16]}..., entry {same.seq}); this one's digest is {digest[:16]}...: "
+                    "a changed policy needs a new version: raise `version` in the policy file, and have every party agree to it"
+                )
             body = {"digest": digest, "name": policy.name, "version": policy.version, "policy": policy.model_dump(mode="json")}
             entry = self._append(KIND_POLICY_RECORDED, "", body)
         log.info("policy '%s' v%d recorded: %s", policy.name, policy.version, digest[:16])
@@ -1051,12 +1074,19 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         seq, existed = self.desk.record_policy(request.policy_json, request.digest)
         return audit_pb2.RecordPolicyResponse(entry_seq=seq, already_recorded=existed)
 
-    @guarded("auditor", "zone")
+    @guarded("auditor", "zone", "brand", "media", "data_provider")
     def GetPolicy(  # type: ignore[override]
         self, request: audit_pb2.GetPolicyRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.GetPolicyResponse:
+        # Parties read policies too: each party's agent checks a session's policy against this
+        # record before it lets its data in. A policy holds no data, only the agreed rules.
         self._zone_or_auditor(peer, "reading policies")
-        entry = self.desk.policy(_hex64(request.digest, "digest"))
+        if request.digest or not request.name:
+            entry = self.desk.policy(_hex64(request.digest, "digest"))
+        else:
+            if request.version < 1:
+                raise InvalidInput("version must be at least 1 when asking for a policy by name")
+            entry = self.desk.policy_named(request.name[:200], int(request.version))
         if entry is None:
             return audit_pb2.GetPolicyResponse(recorded=False)
         return audit_pb2.GetPolicyResponse(
@@ -1064,6 +1094,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             entry_seq=entry.seq,
             policy_json=canonical_json(entry.data()["policy"]).decode(),
             recorded_at_ms=entry.ts_ms,
+            digest=str(entry.data().get("digest", "")),
         )
 
     def _zone_or_auditor(self, peer: Peer, what: str) -> None:

@@ -55,6 +55,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from deploy.world import free_ports
+from protocols.floor import PolicyFloor, RowLevelFloor
 
 # --------------------------------------------------------------------------------------------
 # Fixed shape of the world
@@ -913,6 +914,8 @@ PARTY_COLUMNS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+DEMO_FLOOR = PolicyFloor(row_level=RowLevelFloor(consent=True))
+
 # One comment above each top-level field of the written files (docs/CONFIG.md has the full list).
 COMMENTS: dict[str, str] = {
     "name": "participant name; must match its certificate (certs/<name>.pem)",
@@ -935,6 +938,7 @@ COMMENTS: dict[str, str] = {
     "row_key_column": "names each row at this site only; scores are written back against it, it is never shared",
     "paillier_public_key_file": "this party's own Paillier key (`zhongli party paillier-keygen`): encrypted columns leave only under it",
     "blind_key_file": "this party's own blind key (`zhongli party blind-keygen`): row-level outputs key on it; the policy pins its fingerprint",
+    "floor": "the least this party accepts from a session's policy; its agent refuses any policy below it (docs/CONFIG.md)",
     "trust": "the auditors whose approvals this party accepts (its own copy of their public keys) and how many must approve",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
     "service_key_file": "the audit service's own Ed25519 key; it signs every log entry",
@@ -970,14 +974,19 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
             "id_type": "phone",
             "ids_unique": role != "media",
             "columns": PARTY_COLUMNS["media" if role == "media" else party],
-            "trust": {"auditors": auditors, "quorum": len(AUDITORS)},
         }
+        # What this party accepts from a collaboration policy: the product's defaults, and (the
+        # demo's partners agree to it; a real partner decides for itself) row-level use of its data.
+        cfg["floor"] = DEMO_FLOOR.model_dump(mode="json", exclude={"pinned_policy_digests"})
+        cfg["trust"] = {"auditors": auditors, "quorum": len(AUDITORS)}
+        cfg["audit"] = {"name": "audit", "address": addr["audit"]}
         if role == "brand":
             cfg["row_key_column"] = "lead_id"
             cfg["paillier_public_key_file"] = "keys/oem-paillier.pub"
             cfg["blind_key_file"] = "keys/oem-blind.key"
         configs[party] = out / f"party-{party}.yaml"
-        _write_yaml(configs[party], cfg, header)
+        _write_yaml(configs[party], cfg, header,
+                    {"audit": "the audit service whose record of each session's policy this agent checks"})
     zone = {
         "name": "zone",
         "listen": addr["zone"],

@@ -82,7 +82,8 @@ def write_world(
             "name": p.name, "role": p.role, "listen": addr[p.name], "tls": _tls(p.name), "zone_name": "zone",
             "source": {"format": p.fmt, "path": str(p.data)}, "id_column": p.id_column, "id_type": p.id_type,
             "ids_unique": p.ids_unique, "columns": p.columns, "trust": trust,
-            **({"blind_key_file": f"keys/{p.name}-blind.key"} if p.role == "brand" else {}), **p.extra,
+            **({"blind_key_file": f"keys/{p.name}-blind.key"} if p.role == "brand" else {}),
+            "audit": {"name": "audit", "address": addr["audit"]}, **p.extra,
         }
         (out / f"party-{p.name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         participants.append({"name": p.name, "role": p.role, "address": addr[p.name], "config": f"party-{p.name}.yaml"})
@@ -108,7 +109,26 @@ def write_world(
     if zone.get("policy_file"):  # provision wrote the production defaults; a test world's replace them
         write_policy(out / "zone.yaml", out / str(zone["policy_file"]), name=f"{out.name}-policy",
                      overrides=_merge(TEST_POLICY, policy or {}))
+    write_floors(out)
     return topo
+
+
+def write_floors(world: Path) -> None:
+    """Give every party of a world (that has none yet) the floor its zone's policy meets exactly:
+    the test worlds' parties agree to their policy clause by clause, so the policy passes every
+    agent's check and any edit below it does not."""
+    from neutral_zone.config import ZoneConfig
+    from neutral_zone.service import load_policy
+    from protocols.floor import floor_from_policy
+
+    policy = load_policy(load_config(world / "zone.yaml", ZoneConfig))
+    for path in sorted(world.glob("party-*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        if not isinstance(raw, dict) or "floor" in raw:
+            continue
+        floor = floor_from_policy(policy, str(raw.get("name", "")))
+        raw["floor"] = floor.model_dump(mode="json", exclude={"pinned_policy_digests"})
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -152,8 +152,13 @@ def _on_every_party(fn: Callable[[PartyClient], T], clients: list[PartyClient]) 
     return [f.result() for f in futures]
 
 
-def prepare_all(clients: list[PartyClient], session_id: str, id_type: str, ttl: int) -> dict[str, Counts]:
-    req = pb.PrepareRequest(session_id=session_id, id_type=serde.ID_TYPE_TO_PB[id_type], ttl_seconds=ttl)
+def prepare_all(
+    clients: list[PartyClient], session_id: str, id_type: str, ttl: int, policy_json: str, policy_digest: str
+) -> dict[str, Counts]:
+    """Every party prepares the session. Each checks the policy (its canonical text and digest,
+    as recorded at the audit service) against its own floor and the audit record first."""
+    req = pb.PrepareRequest(session_id=session_id, id_type=serde.ID_TYPE_TO_PB[id_type], ttl_seconds=ttl,
+                            policy_json=policy_json, policy_digest=policy_digest)
 
     def one(c: PartyClient) -> tuple[str, Counts]:
         try:

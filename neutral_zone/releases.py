@@ -112,6 +112,7 @@ class Gate:
         self.audit = apb_grpc.AuditServiceStub(audit_channel)
         self.policy = policy
         self.policy_digest = policy.digest()
+        self.policy_text = policy.canonical_text()  # recorded at the audit service, sent to every party in Prepare
         self.auditor_keys = policy.auditor_keys()
         self.approvals_required = policy.quorum
         self.k_min = policy.k_for(KIND_AGGREGATE)
@@ -127,11 +128,14 @@ class Gate:
         """Record this zone's policy at the audit service (idempotent). Without it, no session."""
         try:
             self.audit.RecordPolicy(
-                apb.RecordPolicyRequest(policy_json=canonical_json(self.policy.model_dump(mode="json")).decode(), digest=self.policy_digest),
+                apb.RecordPolicyRequest(policy_json=self.policy_text, digest=self.policy_digest),
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            raise PolicyViolation(f"the audit service did not record policy {self.policy_digest[:16]}…: {exc.details()} [{exc.code().name}]") from None
+            raise PolicyViolation(
+                f"the audit service did not record policy '{self.policy.name}' v{self.policy.version} "
+                f"({self.policy_digest[:16]}…), so this zone cannot start: {exc.details()} [{exc.code().name}]"
+            ) from None
 
     def require_recorded_policy(self) -> None:
         try:

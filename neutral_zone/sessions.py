@@ -144,7 +144,7 @@ class Zone:
 
         try:
             progress("parties normalise, hash and blind their IDs", 0.0)
-            s.counts = prepare_all(clients, s.session_id, s.id_type, ttl)
+            s.counts = prepare_all(clients, s.session_id, s.id_type, ttl, self.gate.policy_text, self.gate.policy_digest)
             budget = MemoryBudget(self.cfg.session_memory_mb * 2**20)
             # Final pseudonyms plus the chain's buffers in flight, and an entity id per point.
             budget.take(sum(c.unique_ids for c in s.counts.values()) * (32 * 2 + 8 + 1), "the pseudonyms of every party")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from parties.obfuscation import ObfuscatorReserve
 from parties.blind_key import load as load_blind_key
 from parties.paillier_keys import load_public
+from parties.policy_check import PolicyCheck
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_key_fingerprint
 from protocols.paillier import ciphertext_bytes, encrypt_ints
 from parties.session import PartySession, SessionStore, prepare
@@ -53,6 +54,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         self.reserve = reserve or (ObfuscatorReserve(self.paillier_n) if self.paillier_n else None)
         # The auditors whose approvals this party accepts (MapScores verifies against them).
         self.trust = load_trust(cfg.trust, f"party '{cfg.name}' config") if cfg.trust is not None else None
+        self.policy_check = PolicyCheck(cfg)  # this party's own floor, trusted auditors and audit record
         self.ray: RayBlinder | None = None
         if cfg.executor == "ray":
             from parties.ray_blind import RayBlinder
@@ -112,7 +114,12 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             raise InvalidInput(
                 f"session matches on ID type '{wanted}', but party '{self.cfg.name}' holds '{self.cfg.id_type}' IDs"
             )
+        # Before any of this party's data is read: the session's policy must meet this party's
+        # floor and be the one the audit service recorded under its name and version.
+        policy = self.policy_check.admit(request.policy_json, request.policy_digest)
         self.sessions.reserve_check(request.session_id)
+        log.info("session %s under policy '%s' v%d (%s...)", request.session_id, policy.name, policy.version,
+                 request.policy_digest[:16])
         ttl = min(float(request.ttl_seconds or self.cfg.session_ttl_seconds), float(self.cfg.session_ttl_seconds))
         s = prepare(self.cfg, request.session_id, ttl, self._encrypt if self.paillier_n else None, self.blind_key)
         self.sessions.put(s)

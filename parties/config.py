@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from protocols.floor import PolicyFloor
 from transport.config import ServiceConfig, Strict, TrustConfig
 
 IdTypeName = Literal["phone", "email", "device_id"]
@@ -36,6 +37,13 @@ class DataSource(Strict):
     encoding: str = "utf-8"
 
 
+class AuditAddress(Strict):
+    """The audit service this agent asks which policy is recorded under a name and version."""
+
+    name: str = "audit"  # the name its certificate must carry
+    address: str
+
+
 class PartyConfig(ServiceConfig):
     role: Literal["brand", "media", "data_provider"]
     zone_name: str = "zone"  # the only certificate identity this agent serves
@@ -62,9 +70,17 @@ class PartyConfig(ServiceConfig):
     session_ttl_seconds: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     chunk_rows: int = Field(default=8192, ge=64, le=65536)
     max_sessions: int = Field(default=4, ge=1, le=64)
+    # What this party accepts from a collaboration policy (docs/CONFIG.md, protocols/floor.py).
+    # Not given: the product's default policy is the floor (no row-level use of this party's data).
+    floor: PolicyFloor = PolicyFloor()
     # The auditors whose approvals this party accepts, and how many: checked on every release it
-    # receives (its agent's MapScores, and its operator's CLI). None: it accepts no release.
+    # receives (its agent's MapScores, its operator's CLI) and against every session's policy
+    # (each auditor the policy counts must be one of them). None: it accepts no release, and the
+    # agent warns at start-up that it cannot check the policy's auditors.
     trust: TrustConfig | None = None
+    # The audit service whose record of the policy the agent checks at every Prepare. Without
+    # it, the agent refuses every session (it could not tell an edited policy from the recorded one).
+    audit: AuditAddress | None = None
 
     @model_validator(mode="after")
     def _columns_distinct(self) -> PartyConfig:
@@ -79,6 +95,8 @@ class PartyConfig(ServiceConfig):
             raise ValueError(f"column names starting with '__' are reserved for the agent: {', '.join(reserved)}")
         if any(c.encrypt for c in self.columns) and self.paillier_public_key_file is None:
             raise ValueError("encrypted columns need paillier_public_key_file (zhongli party paillier-keygen)")
+        if self.trust is not None and self.trust.quorum > len(self.trust.auditors):
+            raise ValueError(f"trust.quorum {self.trust.quorum} exceeds the {len(self.trust.auditors)} trusted auditor(s)")
         if self.row_key_column is not None and self.row_key_column in [*names, self.id_column]:
             raise ValueError(f"row_key_column '{self.row_key_column}' must not be the ID column or a data column")
         return self

@@ -139,8 +139,13 @@ class Policy(_Strict):
                 raise ValueError(f"k_min for {kind} must be at least 1")
         return self
 
+    def canonical_text(self) -> str:
+        """The canonical JSON the digest is computed over: what the zone records at the audit
+        service and sends every party in ``Prepare``."""
+        return canonical_json(self.model_dump(mode="json")).decode()
+
     def digest(self) -> str:
-        return hashlib.sha256(b"zhongli/policy/v1\x00" + canonical_json(self.model_dump(mode="json"))).hexdigest()
+        return hashlib.sha256(b"zhongli/policy/v1\x00" + self.canonical_text().encode()).hexdigest()
 
     def k_for(self, kind: str) -> int:
         return int(self.k_min.get(kind, 50))  # type: ignore[call-overload]

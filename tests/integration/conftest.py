@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
+from tests.integration.helpers import PolicyDesk
 from tests.integration.live import LiveWorld
+
+
+@pytest.fixture(scope="session")
+def policy_desk(pki: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PolicyDesk]:
+    """An audit service with the default policy recorded, for agents started without a world."""
+    desk = PolicyDesk(pki, tmp_path_factory.mktemp("policy-desk"))
+    yield desk
+    desk.close()
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parties.config import ColumnSpec, DataSource, PartyConfig
-from transport.config import TlsConfig
+from parties.config import AuditAddress, ColumnSpec, DataSource, PartyConfig
+from transport.config import AuditorKey, TlsConfig, TrustConfig
 
 
 def phones(rng: np.random.Generator, n: int) -> list[str]:
@@ -40,7 +40,39 @@ def write_party_csv(path: Path, ids: list[str], rng: np.random.Generator, invali
     frame.to_csv(path, index=False)
 
 
-def party_config(name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bool = True) -> PartyConfig:
+class PolicyDesk:
+    """A real audit service (mTLS, its own log) with one recorded collaboration policy: the
+    product's defaults, which every default floor accepts. Agents started outside a full world
+    point their ``audit`` at it, and whoever plays the zone sends ``text`` and ``digest`` in
+    Prepare, as the zone does."""
+
+    def __init__(self, pki: object, root: Path) -> None:
+        from audit.client import AuditClient
+        from audit.config import AuditConfig
+        from audit.keys import generate
+        from audit.service import serve
+        from protocols.policy import Policy, PolicyAuditor
+
+        root.mkdir(parents=True, exist_ok=True)
+        generate(root / "auditor-1")
+        generate(root / "audit-service")
+        key = AuditorKey(name="auditor-1", public_key_file=root / "auditor-1.pub")
+        cfg = AuditConfig(name="audit", tls=pki.tls("audit"), db=root / "audit.db", auditors=[key],  # type: ignore[attr-defined]
+                          service_key_file=root / "audit-service.key")
+        self.server, port = serve(cfg)
+        self.address = f"127.0.0.1:{port}"
+        self.trust = TrustConfig(auditors=[key])
+        self.policy = Policy(name="test-desk", auditors=[PolicyAuditor(name="auditor-1", public_key=(root / "auditor-1.pub").read_text().strip())])
+        self.text, self.digest = self.policy.canonical_text(), self.policy.digest()
+        with AuditClient(self.address, pki.tls("zone").files()) as zone:  # type: ignore[attr-defined]
+            zone.record_policy(self.text, self.digest)
+
+    def close(self) -> None:
+        self.server.stop(None).wait()
+
+
+def party_config(name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bool = True, desk: PolicyDesk | None = None) -> PartyConfig:
+    """A party agent's config; with ``desk``, its agent checks policies against that audit service."""
     return PartyConfig(
         name=name,
         role=role,  # type: ignore[arg-type]
@@ -54,6 +86,8 @@ def party_config(name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bo
             ColumnSpec(name="score", role="feature", type="numeric", share=True),
             ColumnSpec(name="segment", role="feature", type="categorical", share=True),
         ],
+        audit=AuditAddress(address=desk.address) if desk is not None else None,
+        trust=desk.trust if desk is not None else None,
     )
 
 

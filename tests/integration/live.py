@@ -24,6 +24,7 @@ from neutral_zone.service import build as build_zone
 from parties.agent import PartyAgent
 from parties.agent import serve as party_serve
 from parties.config import PartyConfig
+from proto.party.v1 import party_pb2 as ppb
 from proto.party.v1 import party_pb2_grpc as ppb_grpc
 from proto.zone import serde as zone_serde
 from tests.integration.helpers import phones, write_party_csv
@@ -116,6 +117,11 @@ class LiveWorld:
         c = ZoneClient(self.zone_address, tls or self.tls(name), server_name="zone", timeout=30, trust=trust, me=name)
         self._clients.append(c)
         return c
+
+    def prepare_request(self, session_id: str, id_type: int = 1, ttl_seconds: int = 0) -> ppb.PrepareRequest:
+        """A Prepare as the zone sends it: with the zone's recorded policy, text and digest."""
+        return ppb.PrepareRequest(session_id=session_id, id_type=id_type, ttl_seconds=ttl_seconds,  # type: ignore[arg-type]
+                                  policy_json=self.zone.gate.policy_text, policy_digest=self.zone.gate.policy_digest)
 
     def party_stub(self, party: str, as_name: str = "zone") -> ppb_grpc.PartyAgentStub:
         ch = secure_channel(self.party_cfgs[party].listen, self.tls(as_name), server_name=party)

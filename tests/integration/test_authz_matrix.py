@@ -122,7 +122,7 @@ AUDIT_RPCS: dict[str, Rule] = {
     "SpendBudget": ONLY_THE_ZONE,
     "ListPending": Rule(("auditor",)),
     "GetRelease": Rule(("auditor", "zone"), zone_named=True),
-    "GetPolicy": Rule(("auditor", "zone"), zone_named=True),
+    "GetPolicy": Rule(("auditor", "zone", *PARTY_ROLES), zone_named=True),  # parties check each session's policy
     "GetBudget": Rule(("auditor", "zone"), zone_named=True),
     "Decide": Rule(("auditor",)),
     "VerifyLog": Rule(("auditor", "zone"), zone_named=True),

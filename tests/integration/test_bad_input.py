@@ -322,7 +322,7 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
     w = live(topo)
     stub = w.party_stub("media-a", as_name="zone")
     sid = "ses-direct-1"
-    stub.Prepare(ppb.PrepareRequest(session_id=sid, id_type=ppb.ID_TYPE_PHONE, ttl_seconds=60), timeout=30)
+    stub.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE, 60), timeout=30)
     points = bytes(hash_ids(sid, "phone", ["13800000000", "13900000000", "13700000000"]))
     header = ppb.BlindRequest(header=ppb.BlindHeader(session_id=sid, origin_party="oem"))
 
@@ -360,10 +360,10 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
         list(stub.StreamColumns(ppb.StreamColumnsRequest(session_id=sid, columns=["score", "secret"]), timeout=30))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "secret" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
-        stub.Prepare(ppb.PrepareRequest(session_id="ses-direct-2", id_type=ppb.ID_TYPE_EMAIL), timeout=30)
+        stub.Prepare(w.prepare_request("ses-direct-2", ppb.ID_TYPE_EMAIL), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "email" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
-        stub.Prepare(ppb.PrepareRequest(session_id="", id_type=ppb.ID_TYPE_PHONE), timeout=30)
+        stub.Prepare(w.prepare_request("", ppb.ID_TYPE_PHONE), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     # Still serving: a well-formed stream works and the session ends cleanly.
@@ -404,7 +404,7 @@ def test_session_ended_mid_stream_stops_the_stream_instead_of_sending_zeros(tmp_
     ctx = _ZoneContext((w.certs / "zone.pem").read_bytes())
 
     def prepared(sid: str) -> None:
-        agent.Prepare(ppb.PrepareRequest(session_id=sid, id_type=ppb.ID_TYPE_PHONE), ctx)
+        agent.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE), ctx)
 
     def cut_after_first(stream: Iterator[Any], sid: str) -> None:
         next(stream)

@@ -101,7 +101,7 @@ def test_replayed_rounds_streams_are_idempotent_and_a_replayed_prepare_is_refuse
     stub = w.party_stub("media-a")
     agent = w.agents["media-a"]
     sid = "ses-replay-1"
-    first = stub.Prepare(ppb.PrepareRequest(session_id=sid, id_type=PHONE, ttl_seconds=60), timeout=30)
+    first = stub.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
     held = agent.sessions._sessions[sid]
 
     # StreamBlinded and StreamColumns replayed: the same bytes again, nothing changes at the party.
@@ -116,14 +116,14 @@ def test_replayed_rounds_streams_are_idempotent_and_a_replayed_prepare_is_refuse
     assert [r.chunk.points for r in stub.Blind(iter(_blind_msgs(sid, probe)), timeout=30)] == once
 
     # Prepare replayed for a session the agent holds: refused, and the held session is untouched.
-    e = _refused(stub.Prepare, ppb.PrepareRequest(session_id=sid, id_type=PHONE, ttl_seconds=60))
+    e = _refused(stub.Prepare, w.prepare_request(sid, PHONE, 60))
     _status(e, grpc.StatusCode.INVALID_ARGUMENT, sid, "already prepared")
     assert agent.sessions._sessions[sid] is held and not held.purged
     assert _blinded(stub, sid) == pts and _columns(stub, sid) == cols
 
     # After EndSession the id may be prepared again: a fresh key, so other points.
     assert stub.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
-    again = stub.Prepare(ppb.PrepareRequest(session_id=sid, id_type=PHONE, ttl_seconds=60), timeout=30)
+    again = stub.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
     assert again.unique_ids == first.unique_ids
     fresh = _blinded(stub, sid)
     as_set = lambda b: {b[i : i + POINT_BYTES] for i in range(0, len(b), POINT_BYTES)}
@@ -164,7 +164,7 @@ def test_rounds_before_prepare_and_after_end_are_not_found(tmp_path, live):
     # Prepared, then ended: every later round is NOT_FOUND as well, at both agents.
     sid = "ses-ended-1"
     for s in (stub, w.party_stub("oem")):
-        s.Prepare(ppb.PrepareRequest(session_id=sid, id_type=PHONE, ttl_seconds=60), timeout=30)
+        s.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
     assert [r.chunk.count for r in stub.Blind(iter(_blind_msgs(sid, probe)), timeout=30)] == [1]
     for s in (stub, w.party_stub("oem")):
         assert s.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
@@ -253,7 +253,7 @@ def test_mixed_types_name_the_column_and_the_lines(tmp_path, live, column, ctype
     frame.to_csv(csv, index=False)
     w = live(topo)
     stub = w.party_stub("media-a")
-    e = _refused(stub.Prepare, ppb.PrepareRequest(session_id="ses-mixed", id_type=PHONE))
+    e = _refused(stub.Prepare, w.prepare_request("ses-mixed", PHONE))
     _status(e, grpc.StatusCode.FAILED_PRECONDITION, "party 'media-a'", f"column '{column}'", "media-a.csv", *needles)
     assert "abc" not in e.details() and "yesterday" not in e.details()  # values never in messages
     assert str(tmp_path) not in e.details()  # the file is named, its location is not
@@ -261,7 +261,7 @@ def test_mixed_types_name_the_column_and_the_lines(tmp_path, live, column, ctype
     # The operator fixes the value; the same agent prepares.
     frame.loc[: len(values) - 1, column] = {"score": "1", "seen": "2024-01-01T00:00:00"}[column]
     frame.to_csv(csv, index=False)
-    ok = stub.Prepare(ppb.PrepareRequest(session_id="ses-mixed", id_type=PHONE), timeout=30)
+    ok = stub.Prepare(w.prepare_request("ses-mixed", PHONE), timeout=30)
     assert ok.rows == n
     assert stub.EndSession(ppb.EndSessionRequest(session_id="ses-mixed"), timeout=30).existed
     assert_ready_again(w, ["oem", "media-a"])
@@ -284,7 +284,7 @@ def test_duplicate_ids_counted_first_row_kept_in_a_brand_file_and_all_rows_kept_
 
     def streamed(party: str) -> tuple[Any, np.ndarray, np.ndarray]:
         stub = w.party_stub(party)
-        resp = stub.Prepare(ppb.PrepareRequest(session_id=f"ses-dup-{party}", id_type=PHONE), timeout=30)
+        resp = stub.Prepare(w.prepare_request(f"ses-dup-{party}", PHONE), timeout=30)
         msgs = list(stub.StreamColumns(ppb.StreamColumnsRequest(session_id=f"ses-dup-{party}", columns=["score"]), timeout=30))
         assert msgs[0].header.rows == sum(m.chunk.count for m in msgs[1:])
         idx = np.concatenate([np.frombuffer(m.chunk.id_index, "<i4") for m in msgs[1:]])
@@ -512,11 +512,11 @@ def test_session_id_empty_too_long_or_unsafe_is_invalid_argument(tmp_path, live)
     stub = w.party_stub("media-a")
     agent = w.agents["media-a"]
     for bad in ("", "s" * 65, "ses-1\nforged log line", "../../etc", "ses 1"):
-        e = _refused(stub.Prepare, ppb.PrepareRequest(session_id=bad, id_type=PHONE))
+        e = _refused(stub.Prepare, w.prepare_request(bad, PHONE))
         _status(e, grpc.StatusCode.INVALID_ARGUMENT, "session_id", "1-64")
         assert len(agent.sessions) == 0
     longest = "s" * 64
-    assert stub.Prepare(ppb.PrepareRequest(session_id=longest, id_type=PHONE), timeout=30).unique_ids > 0
+    assert stub.Prepare(w.prepare_request(longest, PHONE), timeout=30).unique_ids > 0
     assert stub.EndSession(ppb.EndSessionRequest(session_id=longest), timeout=30).existed
     _serving(stub, "media-a")
 
@@ -528,7 +528,7 @@ def test_blind_chunk_over_the_point_limit_is_invalid_argument(tmp_path, live):
     w = live(small_world(tmp_path, parties=TWO))
     stub = w.party_stub("media-a")
     sid = "ses-big-chunk"
-    stub.Prepare(ppb.PrepareRequest(session_id=sid, id_type=PHONE, ttl_seconds=60), timeout=30)
+    stub.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
     n = MAX_CHUNK_POINTS + 1  # 2 MB: under gRPC's message limit, so the agent's own check answers
     big = [_blind_msgs(sid, b"")[0], ppb.BlindRequest(chunk=ppb.PointChunk(count=n, points=bytes(n * POINT_BYTES)))]
     e = _refused(stub.Blind, iter(big))

@@ -14,15 +14,16 @@ from tests.integration.helpers import party_config, phones, write_party_csv
 from transport.rpc import MAX_MESSAGE_BYTES, secure_channel
 
 
-def test_oversized_message_is_refused_and_server_keeps_serving(pki, tmp_path):
+def test_oversized_message_is_refused_and_server_keeps_serving(pki, policy_desk, tmp_path):
     rng = np.random.default_rng(5)
     csv = tmp_path / "oem.csv"
     write_party_csv(csv, phones(rng, 100), rng)
-    server, port, _ = serve(party_config("oem", "brand", csv, pki.tls("oem")))
+    server, port, _ = serve(party_config("oem", "brand", csv, pki.tls("oem"), desk=policy_desk))
     channel = secure_channel(f"127.0.0.1:{port}", pki.tls("zone").files(), "oem")
     stub = pb_grpc.PartyAgentStub(channel)
     try:
-        stub.Prepare(pb.PrepareRequest(session_id="s1", id_type=pb.ID_TYPE_PHONE), timeout=30)
+        stub.Prepare(pb.PrepareRequest(session_id="s1", id_type=pb.ID_TYPE_PHONE, policy_json=policy_desk.text,
+                                       policy_digest=policy_desk.digest), timeout=30)
         n = MAX_MESSAGE_BYTES // 32 + 1000
         big = pb.BlindRequest(chunk=pb.PointChunk(count=n, points=bytes(32 * n)))
         header = pb.BlindRequest(header=pb.BlindHeader(session_id="s1", origin_party="x"))

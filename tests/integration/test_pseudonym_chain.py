@@ -26,7 +26,7 @@ NAMES = [("oem", "brand"), ("media-a", "media"), ("media-b", "media"), ("provide
 
 
 @pytest.mark.parametrize("n_parties", [2, 3, 4])
-def test_chain_matches_plain_intersection(pki, tmp_path, n_parties):
+def test_chain_matches_plain_intersection(pki, policy_desk, tmp_path, n_parties):
     rng = np.random.default_rng(n_parties)
     universe = phones(rng, 3000)
     sets = [set(rng.choice(universe, size=int(rng.integers(900, 1600)), replace=False).tolist()) for _ in range(n_parties)]
@@ -35,10 +35,10 @@ def test_chain_matches_plain_intersection(pki, tmp_path, n_parties):
         for (name, role), ids in zip(NAMES[:n_parties], sets):
             csv = tmp_path / f"{name}.csv"
             write_party_csv(csv, sorted(ids), rng)
-            server, port, _ = serve(party_config(name, role, csv, pki.tls(name)))
+            server, port, _ = serve(party_config(name, role, csv, pki.tls(name), desk=policy_desk))
             servers.append(server)
             clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 30))
-        counts = prepare_all(clients, "ses-test", "phone", 60)
+        counts = prepare_all(clients, "ses-test", "phone", 60, policy_desk.text, policy_desk.digest)
         for c, ids in zip(clients, sets):
             assert counts[c.name].unique_ids == len(ids)
             assert counts[c.name].invalid_ids == 4  # 3 short numbers and one with letters
@@ -84,7 +84,7 @@ class HangingKey:
 
 
 @contextmanager
-def second_party_hangs(pki, tmp_path, session_id: str, stall_seconds: float):
+def second_party_hangs(pki, desk, tmp_path, session_id: str, stall_seconds: float):
     """Two real party agents, prepared; the second one stops answering Blind."""
     rng = np.random.default_rng(9)
     servers, clients = [], []
@@ -94,11 +94,11 @@ def second_party_hangs(pki, tmp_path, session_id: str, stall_seconds: float):
         for name, role in NAMES[:2]:
             csv = tmp_path / f"{name}.csv"
             write_party_csv(csv, phones(rng, 2000), rng)
-            server, port, agent = serve(party_config(name, role, csv, pki.tls(name)))
+            server, port, agent = serve(party_config(name, role, csv, pki.tls(name), desk=desk))
             servers.append(server)
             agents.append(agent)
             clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), stall_seconds))
-        counts = prepare_all(clients, session_id, "phone", 60)
+        counts = prepare_all(clients, session_id, "phone", 60, desk.text, desk.digest)
         agents[1].sessions.get(session_id).key = HangingKey(release)
         yield clients, counts
     finally:
@@ -109,18 +109,18 @@ def second_party_hangs(pki, tmp_path, session_id: str, stall_seconds: float):
             s.stop(0)
 
 
-def test_stalled_party_fails_the_chain_with_a_clear_message(pki, tmp_path):
+def test_stalled_party_fails_the_chain_with_a_clear_message(pki, policy_desk, tmp_path):
     """A party that stops answering mid-stream trips the stall watchdog: the chain fails naming
     the stall instead of hanging, and the other parties' streams are cancelled."""
-    with second_party_hangs(pki, tmp_path, "ses-stall", stall_seconds=1.0) as (clients, counts):
+    with second_party_hangs(pki, policy_desk, tmp_path, "ses-stall", stall_seconds=1.0) as (clients, counts):
         with pytest.raises(PartyUnavailable, match="no progress"):
             run_chains(clients, "ses-stall", counts, 256, lambda *_: None)
 
 
-def test_closing_the_session_cancels_a_running_chain(pki, tmp_path):
+def test_closing_the_session_cancels_a_running_chain(pki, policy_desk, tmp_path):
     """Closing a session while its chain runs cancels every stream instead of letting the
     parties compute to the end for nothing."""
-    with second_party_hangs(pki, tmp_path, "ses-cancel", stall_seconds=600.0) as (clients, counts):
+    with second_party_hangs(pki, policy_desk, tmp_path, "ses-cancel", stall_seconds=600.0) as (clients, counts):
         closed = threading.Event()
         closed.set()  # closed before the first chunk could move; the stall limit is 10 minutes
         with pytest.raises(NotFound, match="closed"):

@@ -171,22 +171,28 @@ class RecordPolicyResponse(_message.Message):
     def __init__(self, entry_seq: _Optional[int] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
 
 class GetPolicyRequest(_message.Message):
-    __slots__ = ("digest",)
+    __slots__ = ("digest", "name", "version")
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     digest: str
-    def __init__(self, digest: _Optional[str] = ...) -> None: ...
+    name: str
+    version: int
+    def __init__(self, digest: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetPolicyResponse(_message.Message):
-    __slots__ = ("recorded", "entry_seq", "policy_json", "recorded_at_ms")
+    __slots__ = ("recorded", "entry_seq", "policy_json", "recorded_at_ms", "digest")
     RECORDED_FIELD_NUMBER: _ClassVar[int]
     ENTRY_SEQ_FIELD_NUMBER: _ClassVar[int]
     POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     recorded: bool
     entry_seq: int
     policy_json: str
     recorded_at_ms: int
-    def __init__(self, recorded: _Optional[bool] = ..., entry_seq: _Optional[int] = ..., policy_json: _Optional[str] = ..., recorded_at_ms: _Optional[int] = ...) -> None: ...
+    digest: str
+    def __init__(self, recorded: _Optional[bool] = ..., entry_seq: _Optional[int] = ..., policy_json: _Optional[str] = ..., recorded_at_ms: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
 
 class SpendBudgetRequest(_message.Message):
     __slots__ = ("recipient", "release_id", "epsilon", "limit", "policy_digest", "session_id", "requester")

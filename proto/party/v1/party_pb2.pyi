@@ -64,14 +64,18 @@ class DescribeResponse(_message.Message):
     def __init__(self, party: _Optional[str] = ..., role: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., shareable_columns: _Optional[_Iterable[_Union[ColumnSchema, _Mapping]]] = ...) -> None: ...
 
 class PrepareRequest(_message.Message):
-    __slots__ = ("session_id", "id_type", "ttl_seconds")
+    __slots__ = ("session_id", "id_type", "ttl_seconds", "policy_json", "policy_digest")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ID_TYPE_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     id_type: IdType
     ttl_seconds: int
-    def __init__(self, session_id: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    policy_json: str
+    policy_digest: str
+    def __init__(self, session_id: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., ttl_seconds: _Optional[int] = ..., policy_json: _Optional[str] = ..., policy_digest: _Optional[str] = ...) -> None: ...
 
 class PrepareResponse(_message.Message):
     __slots__ = ("rows", "unique_ids", "invalid_ids", "duplicate_ids", "degenerate_points")
