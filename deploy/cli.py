@@ -65,6 +65,9 @@ def cmd_party_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_zone_serve(args: argparse.Namespace) -> int:
+    # Before scikit-learn imports joblib (it reads this once): no process pools in the zone, so
+    # joblib never memmaps arrays into /dev/shm (see neutral_zone/guard.py).
+    os.environ["JOBLIB_MULTIPROCESSING"] = "0"
     from neutral_zone.service import main_serve
 
     return main_serve(args.config)
