@@ -875,7 +875,7 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
 
 
 def _tls(name: str) -> dict[str, str]:
-    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key"}
+    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key", "crl": "certs/crl.pem"}
 
 
 def _col(name: str, role: str, type_: str) -> dict[str, Any]:
@@ -918,7 +918,7 @@ COMMENTS: dict[str, str] = {
     "name": "participant name; must match its certificate (certs/<name>.pem)",
     "role": "brand / media / data_provider",
     "listen": "host:port this server listens on",
-    "tls": "the project CA and this participant's certificate and key (`zhongli certs init` writes them)",
+    "tls": "the project CA, this participant's certificate and key, and the CA's revocation list (`zhongli certs init` writes them)",
     "zone_name": "the only certificate identity this party agent answers",
     "source": "this party's own data; it leaves only as blinded points and the shared columns below",
     "id_column": "the join key; phone numbers are normalised (+86/0086/86, spaces, dashes, brackets)",
@@ -937,7 +937,7 @@ COMMENTS: dict[str, str] = {
     "blind_key_file": "this party's own blind key (`zhongli party blind-keygen`): row-level outputs key on it; the policy pins its fingerprint",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
     "service_key_file": "the audit service's own Ed25519 key; it signs every log entry",
-    "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
+    "certs_dir": "where `zhongli certs init` writes the CA certificate, the revocation list and one certificate per participant (the CA key goes to ../ca-private/: keep it offline)",
     "participants": "servers have an address and a config; auditors have neither",
 }
 
