@@ -185,7 +185,11 @@ def cmd_release(args: argparse.Namespace) -> int:
         payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": r.path}
     text = json.dumps({"release": info, "payload": payload}, indent=2, ensure_ascii=False)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        # A release addressed to this participant only: private to its user (0600).
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
         print(f"release {args.release_id} written to {args.out}")
     else:
         print(text)
