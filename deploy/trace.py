@@ -104,7 +104,7 @@ def split_args(s: str) -> list[str]:
         elif c in "([{<":
             depth += 1
             cur.append(c)
-        elif c in ")]}>":
+        elif c in ")]}>" and not (c == ">" and cur and cur[-1] == "-"):  # "->" in a socket's address pair
             depth -= 1
             cur.append(c)
         elif c == "," and depth == 0:

@@ -448,10 +448,12 @@ def test_parser_joins_interrupted_calls(tmp_path: Path) -> None:
         '11 link("/dev/shm/sem.Ab", "/dev/shm/sem.mp-1") = 0\n'
         '11 unlink("/dev/shm/sem.Ab") = 0\n'
         '11 unlinkat(AT_FDCWD</w>, "old", 0) = -1 EACCES (Permission denied)\n'
+        '12 write(8<TCP:[127.0.0.1:5->127.0.0.1:6]>, "\\26\\3", 517) = 517\n'
         '10 +++ killed by SIGKILL +++\n'
     )
     t = st.parse(f)
-    assert [c.name for c in t.calls] == ["write", "openat", "openat", "write", "link", "unlink", "unlinkat"]
+    assert [c.name for c in t.calls] == ["write", "openat", "openat", "write", "link", "unlink", "unlinkat", "write"]
+    assert st.fd_kind(st.fd_of(t.calls[-1].args[0])[1]) == "socket"  # "->" inside the decoration is no bracket
     assert t.calls[0].args[1] == '"a, (b) = <c>"' and t.calls[1].ret == "5</w/rel/x>"
     assert t.exits == {10: "+++ killed by SIGKILL +++"}
     r = st.check(t, ["/w/logs/zone.log"], shm_is_ram=True)
