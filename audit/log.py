@@ -484,6 +484,8 @@ class AuditLog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # Release metadata is not public: keep the file private to the service's user.
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            else:
+                os.chmod(self.path, 0o600)  # one left readable by an older version; -wal/-shm follow its mode
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             # An audit entry must survive a power cut once its caller was told it is recorded.

@@ -1,14 +1,22 @@
-"""A project CA and one certificate per participant of a topology (``zhongli certs init``).
+"""A project CA and one certificate per participant of a topology (``zhongli certs init``), and
+their revocation (``zhongli certs revoke``).
 
 Keys are ECDSA P-256 (what gRPC's TLS stacks support everywhere). Each leaf carries the
 participant's name as CN and DNS SAN (channels pin it), ``localhost``/``127.0.0.1`` for loopback
 deployments, and the URI ``zhongli://<role>/<name>`` from which servers read the caller's role.
+
+The CA's private key mints any identity, a zone's included, so it never sits beside the issued
+certificates: it lives in its own folder (default ``<certs_dir>/../ca-private/``, mode 0700, the
+key 0600), which belongs offline once the certificates are issued. The certificates folder holds
+the CA certificate, the participants' certificates and keys, and the CA-signed revocation list
+``crl.pem`` that every server and client checks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 from pathlib import Path
 
@@ -17,14 +25,34 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from protocols.errors import ConfigError
 from transport.identity import identity_uri
 
+log = logging.getLogger(__name__)
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+
+CA_DIR_NAME = "ca-private"
+CRL_NAME = "crl.pem"
+
+
+def default_ca_dir(certs_dir: Path) -> Path:
+    """Where the CA's private key lives unless told otherwise: beside the certificates folder."""
+    return Path(certs_dir).resolve().parent / CA_DIR_NAME
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder only its owner can enter (0700), created if needed."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, exclusive: bool = False) -> None:
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), 0o600)
+    os.fchmod(fd, 0o600)  # also when the file existed with looser bits
     with os.fdopen(fd, "wb") as f:
         f.write(data)
 
@@ -33,8 +61,14 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zhongli"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def create_ca(out: Path, days: int = 365, common_name: str = "Zhongli CA") -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    out.mkdir(parents=True, exist_ok=True)
+def create_ca(out: Path, days: int = 365, common_name: str = "Zhongli CA",
+              ca_dir: Path | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A new CA: its certificate (and an empty revocation list) in ``out``, its private key in
+    ``ca_dir`` (default :func:`default_ca_dir`), which must not hold a CA key already."""
+    private_dir(out)
+    key_dir = private_dir(ca_dir or default_ca_dir(out))
+    if (key_dir / "ca.key").exists():
+        raise ConfigError(f"{key_dir / 'ca.key'} exists: it belongs to another CA (give another --ca-dir)")
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
@@ -49,16 +83,78 @@ def create_ca(out: Path, days: int = 365, common_name: str = "Zhongli CA") -> tu
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
+    _write_key(key_dir / "ca.key", key, exclusive=True)
+    (key_dir / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))  # which CA the key is for
     (out / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(out / "ca.key", key)
+    write_crl(out, (cert, key), [], days=days)
     return cert, key
 
 
-def load_ca(out: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def load_ca(out: Path, ca_dir: Path | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The CA of the certificates in ``out``, with its key from ``ca_dir``. A key left in ``out``
+    by an older ``certs init`` is moved into ``ca_dir`` first (and said so in the log)."""
+    key_dir = ca_dir or default_ca_dir(out)
     cert = x509.load_pem_x509_certificate((out / "ca.pem").read_bytes())
-    key = serialization.load_pem_private_key((out / "ca.key").read_bytes(), password=None)
+    legacy = out / "ca.key"
+    if legacy.exists() and not (key_dir / "ca.key").exists():
+        private_dir(key_dir)
+        fd = os.open(key_dir / "ca.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(legacy.read_bytes())
+        legacy.unlink()
+        log.warning("moved the CA key out of %s into %s: keep that folder offline", out, key_dir)
+    try:
+        key = serialization.load_pem_private_key((key_dir / "ca.key").read_bytes(), password=None)
+    except FileNotFoundError:
+        raise ConfigError(f"no CA key in {key_dir} (the CA's private folder; give --ca-dir where it is kept)") from None
     assert isinstance(key, ec.EllipticCurvePrivateKey)
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+        raise ConfigError(f"the CA key in {key_dir} is not the key of {out / 'ca.pem'}")
     return cert, key
+
+
+def write_crl(out: Path, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], revoked: list[tuple[int, dt.datetime]],
+              days: int = 365) -> Path:
+    """``<out>/crl.pem``: the CA-signed list of revoked serials (with the time of revocation)."""
+    ca_cert, ca_key = ca
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject)
+               .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=days)))
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
+    crl = builder.sign(ca_key, hashes.SHA256())
+    path = out / CRL_NAME
+    tmp = out / (CRL_NAME + ".tmp")
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    os.replace(tmp, path)  # readers see the old list or the new one, never half of one
+    return path
+
+
+def revoked_serials(out: Path) -> list[tuple[int, dt.datetime]]:
+    path = out / CRL_NAME
+    if not path.exists():
+        return []
+    crl = x509.load_pem_x509_crl(path.read_bytes())
+    return [(r.serial_number, r.revocation_date_utc) for r in crl]
+
+
+def revoke(out: Path, name: str, ca_dir: Path | None = None, days: int = 365, cert_file: Path | None = None) -> int:
+    """Add the serial of ``<out>/<name>.pem`` (or of ``cert_file``, e.g. a copy that leaked) to
+    the revocation list in ``out``; returns the serial."""
+    ca = load_ca(out, ca_dir)
+    path = cert_file or out / f"{name}.pem"
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"no certificate {path} to revoke") from None
+    if cert.issuer != ca[0].subject:
+        raise ConfigError(f"{path} was not issued by this CA")
+    entries = revoked_serials(out)
+    if cert.serial_number not in {s for s, _ in entries}:
+        entries.append((cert.serial_number, dt.datetime.now(dt.timezone.utc)))
+    write_crl(out, ca, entries, days=days)
+    return cert.serial_number
 
 
 def issue(
@@ -102,10 +198,17 @@ def issue(
     return path
 
 
-def init_for(out: Path, participants: list[tuple[str, str]], days: int = 365) -> list[Path]:
-    """Create (or reuse) the CA in ``out`` and issue a certificate per ``(name, role)``; each zone
-    also gets its sealing key ``<name>-seal.key`` (kept if it exists: sealed models depend on it)."""
-    ca = load_ca(out) if (out / "ca.pem").exists() and (out / "ca.key").exists() else create_ca(out, days)
+def init_for(out: Path, participants: list[tuple[str, str]], days: int = 365, ca_dir: Path | None = None) -> list[Path]:
+    """Create (or reuse) the CA of ``out`` (key in ``ca_dir``, default :func:`default_ca_dir`) and
+    issue a certificate per ``(name, role)``; each zone also gets its sealing key
+    ``<name>-seal.key`` (kept if it exists: sealed models depend on it). The revocation list is
+    re-signed, keeping what it lists."""
+    key_dir = ca_dir or default_ca_dir(out)
+    private_dir(out)
+    if not (out / "ca.pem").exists() and (key_dir / "ca.key").exists() and (key_dir / "ca.pem").exists():
+        (out / "ca.pem").write_bytes((key_dir / "ca.pem").read_bytes())  # the certificates folder was wiped
+    ca = load_ca(out, key_dir) if (out / "ca.pem").exists() else create_ca(out, days, ca_dir=key_dir)
+    write_crl(out, ca, revoked_serials(out), days=days)
     for name, role in participants:
         seal = out / f"{name}-seal.key"
         if role == "zone" and not seal.exists():

@@ -5,7 +5,8 @@
     zhongli party blind-keygen --out FILE        a party's own blind key, for row-level outputs
     zhongli zone serve --config zone.yaml        the neutral zone
     zhongli audit serve|keygen|pending|show|approve|reject|verify
-    zhongli certs init --topology topology.yaml
+    zhongli certs init --topology topology.yaml [--ca-dir DIR]   the CA key goes to DIR, not beside the certs
+    zhongli certs revoke NAME --topology topology.yaml   adds NAME's certificate to the CA's revocation list
     zhongli policy init --zone-config zone.yaml --out policy.yaml
     zhongli up --topology topology.yaml          every server of a topology, on loopback
     zhongli synth --out DIR                      the synthetic world
@@ -71,6 +72,9 @@ def cmd_party_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_zone_serve(args: argparse.Namespace) -> int:
+    # Before scikit-learn imports joblib (it reads this once): no process pools in the zone, so
+    # joblib never memmaps arrays into /dev/shm (see neutral_zone/guard.py).
+    os.environ["JOBLIB_MULTIPROCESSING"] = "0"
     from neutral_zone.service import main_serve
 
     return main_serve(args.config)
@@ -103,13 +107,32 @@ def cmd_policy_init(args: argparse.Namespace) -> int:
     return 0
 
 
+CA_OFFLINE = ("the CA's private key is in {dir} (mode 0600, folder 0700): whoever holds it can mint any "
+              "certificate, a zone's included. Keep it offline; it is needed only to issue or revoke certificates.")
+
+
 def cmd_certs_init(args: argparse.Namespace) -> int:
-    from deploy.certs import init_for
+    from deploy.certs import default_ca_dir, init_for
     from deploy.topology import load_topology
 
     topo = load_topology(args.topology)
-    paths = init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=args.days)
-    print(f"CA and {len(paths)} certificate(s) in {topo.certs_dir}")
+    ca_dir = Path(args.ca_dir).resolve() if args.ca_dir else default_ca_dir(topo.certs_dir)
+    paths = init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=args.days, ca_dir=ca_dir)
+    print(f"CA certificate, revocation list and {len(paths)} certificate(s) in {topo.certs_dir}")
+    print(CA_OFFLINE.format(dir=ca_dir))
+    return 0
+
+
+def cmd_certs_revoke(args: argparse.Namespace) -> int:
+    from deploy.certs import CRL_NAME, default_ca_dir, revoke
+    from deploy.topology import load_topology
+
+    topo = load_topology(args.topology)
+    ca_dir = Path(args.ca_dir).resolve() if args.ca_dir else default_ca_dir(topo.certs_dir)
+    serial = revoke(topo.certs_dir, args.name, ca_dir=ca_dir, days=args.days, cert_file=Path(args.cert) if args.cert else None)
+    print(f"revoked {args.name}'s certificate (serial {serial:x}) in {topo.certs_dir / CRL_NAME}; every server and "
+          "client whose tls.crl names that file refuses it from its next call. Copy the file to every site.")
+    print(CA_OFFLINE.format(dir=ca_dir))
     return 0
 
 
@@ -175,7 +198,11 @@ def cmd_release(args: argparse.Namespace) -> int:
         info["verification"]["delivered"] = "row values written by the own agent to scores_file"
     text = json.dumps({"release": info, "payload": payload}, indent=2, ensure_ascii=False)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        # A release addressed to this participant only: private to its user (0600).
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
         print(f"release {args.release_id} written to {args.out}")
     else:
         print(text)
@@ -216,7 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     ci = certs.add_parser("init", help="create a CA and a certificate per participant of a topology")
     ci.add_argument("--topology", required=True)
     ci.add_argument("--days", type=int, default=365)
+    ci.add_argument("--ca-dir", help="the CA's private folder (default: ca-private/ beside the certificates folder)")
     ci.set_defaults(func=cmd_certs_init)
+    cr = certs.add_parser("revoke", help="revoke a participant's certificate (adds it to the CA's revocation list)")
+    cr.add_argument("name")
+    cr.add_argument("--topology", required=True)
+    cr.add_argument("--ca-dir", help="the CA's private folder (default: ca-private/ beside the certificates folder)")
+    cr.add_argument("--cert", help="revoke this certificate file instead of <certs_dir>/NAME.pem (e.g. a leaked copy)")
+    cr.add_argument("--days", type=int, default=365, help="days until the list must be re-signed")
+    cr.set_defaults(func=cmd_certs_revoke)
 
     po = sub.add_parser("policy", help="the collaboration policy").add_subparsers(dest="action", required=True)
     pi = po.add_parser("init", help="write a policy from a zone config's auditors, quorum and k_min")

@@ -3,7 +3,8 @@
 Each participant with a config runs as its own process (``zhongli <role> serve --config ...``),
 started in dependency order (audit service, party agents, neutral zone). A server prints
 ``LISTENING <port>`` once bound; the launcher waits for that line, so "started" means "serving".
-Logs go to ``<log_dir>/<name>.log``: the launcher opens those files, never the zone itself.
+Logs go to ``<log_dir>/<name>.log`` (0600, in a 0700 folder): the launcher opens those files, never
+the zone itself. Servers run with umask 077, so what they write is their user's only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from deploy.topology import Participant, Topology
 from protocols.errors import ZhongliError
@@ -31,6 +33,18 @@ class Running:
     process: subprocess.Popen[str]
     port: int
     log_path: Path
+
+
+# Servers write row-level outputs (an agent's score files), the audit log and keys: whatever they
+# create is their own user's only (files 0600, folders 0700), whatever a library asks for.
+SERVER_UMASK = 0o077
+
+
+def open_log(path: Path) -> TextIO:
+    """A server's log file, appended to, readable by this user only (logs name sessions and parties)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return open(fd, "a", encoding="utf-8")  # noqa: SIM115 (handed to the child, which owns it from then on)
 
 
 def _child_env() -> dict[str, str]:
@@ -55,7 +69,8 @@ class Cluster:
         self.stop()
 
     def start(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.log_dir, 0o700)
         servers = sorted((p for p in self.topology.participants if p.config is not None), key=lambda p: ORDER[p.role])
         try:
             for p in servers:
@@ -66,7 +81,7 @@ class Cluster:
 
     def _spawn(self, p: Participant) -> Running:
         log_path = self.log_dir / f"{p.name}.log"
-        log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (handed to the child)
+        log_file = open_log(log_path)
         cmd = [sys.executable, "-m", "deploy.cli", SERVICE_OF[p.role], "serve", "--config", str(p.config)]
         trace = os.environ.get("ZHONGLI_TRACE_ZONE")
         if trace and p.role == "zone":  # no-disk proof: strace writes the trace file, the zone writes nothing
@@ -76,6 +91,7 @@ class Cluster:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL, text=True, env=_child_env(),
             start_new_session=True,  # Ctrl-C reaches the launcher, which then stops children in order
+            umask=SERVER_UMASK,
         )
         log_file.close()
         port = self._await_listening(p, proc, log_path)

@@ -876,7 +876,7 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
 
 
 def _tls(name: str) -> dict[str, str]:
-    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key"}
+    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key", "crl": "certs/crl.pem"}
 
 
 def _col(name: str, role: str, type_: str) -> dict[str, Any]:
@@ -921,7 +921,7 @@ COMMENTS: dict[str, str] = {
     "name": "participant name; must match its certificate (certs/<name>.pem)",
     "role": "brand / media / data_provider",
     "listen": "host:port this server listens on",
-    "tls": "the project CA and this participant's certificate and key (`zhongli certs init` writes them)",
+    "tls": "the project CA, this participant's certificate and key, and the CA's revocation list (`zhongli certs init` writes them)",
     "zone_name": "the only certificate identity this party agent answers",
     "source": "this party's own data; it leaves only as blinded points and the shared columns below",
     "id_column": "the join key; phone numbers are normalised (+86/0086/86, spaces, dashes, brackets)",
@@ -942,7 +942,7 @@ COMMENTS: dict[str, str] = {
     "trust": "the auditors whose approvals this party accepts (its own copy of their public keys) and how many must approve",
     "db": "the append-only, hash-chained audit log (metadata and digests only)",
     "service_key_file": "the audit service's own Ed25519 key; it signs every log entry",
-    "certs_dir": "where `zhongli certs init` writes the CA and one certificate per participant",
+    "certs_dir": "where `zhongli certs init` writes the CA certificate, the revocation list and one certificate per participant (the CA key goes to ../ca-private/: keep it offline)",
     "participants": "servers have an address and a config; auditors have neither",
 }
 

@@ -57,7 +57,8 @@ class Topology(Strict):
 
     def tls_for(self, name: str) -> TlsConfig:
         d = self.certs_dir
-        return TlsConfig(ca=d / "ca.pem", cert=d / f"{name}.pem", key=d / f"{name}.key")
+        crl = d / "crl.pem"  # `certs init` writes it; clients then refuse revoked servers
+        return TlsConfig(ca=d / "ca.pem", cert=d / f"{name}.pem", key=d / f"{name}.key", crl=crl if crl.exists() else None)
 
 
 def load_topology(path: str | Path) -> Topology:

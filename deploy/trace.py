@@ -18,7 +18,10 @@ One exception, and why: POSIX semaphores (``multiprocessing`` locks, which jobli
 inside scikit-learn create) are ``/dev/shm/sem.*`` files. ``/dev/shm`` is a RAM-backed tmpfs; a
 semaphore holds a counter, never data; glibc creates it, links it to its name and unlinks it, and
 Python unlinks the name right away. The guard lets that through (Landlock rule on ``/dev/shm``),
-so the checker does too — for ``/dev/shm/sem.*`` only, and only when ``/dev/shm`` is a tmpfs.
+so the checker does too — for ``/dev/shm/sem.*`` only, only when ``/dev/shm`` is a tmpfs, and
+only while each such object stays semaphore-sized: at most :data:`SHM_OBJECT_MAX_BYTES` bytes
+written, truncated or allocated into it. Anything bigger is data, and a violation. The report
+also lists every ``/dev/shm`` name the process created and did not unlink.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ NAMESPACE = {"mkdir", "mkdirat", "mknod", "mknodat", "rmdir", "rename", "renamea
              "unlink", "unlinkat", "link", "linkat", "symlink", "symlinkat", "truncate"}
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
 SHM = "/dev/shm/"
+# A POSIX semaphore's file holds exactly one glibc ``sem_t``: 32 bytes on every 64-bit target
+# (__SIZEOF_SEM_T), 16 on 32-bit ones. A /dev/shm object larger than that holds something else.
+SHM_OBJECT_MAX_BYTES = 32
 
 _LINE = re.compile(r"^(?P<pid>\d+)\s+(?P<rest>.*)$")
 _CALL = re.compile(r"^(?P<name>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<ret>.*)$")
@@ -98,7 +104,7 @@ def split_args(s: str) -> list[str]:
         elif c in "([{<":
             depth += 1
             cur.append(c)
-        elif c in ")]}>":
+        elif c in ")]}>" and not (c == ">" and cur and cur[-1] == "-"):  # "->" in a socket's address pair
             depth -= 1
             cur.append(c)
         elif c == "," and depth == 0:
@@ -232,11 +238,18 @@ class Report:
     shm_created: set[str]
     shm_removed: set[str]
     log_writes: int
+    shm_bytes: dict[str, int] = field(default_factory=dict)  # largest size each /dev/shm object reached
+
+    @property
+    def shm_left(self) -> set[str]:
+        """/dev/shm names the process created and never unlinked."""
+        return self.shm_created - self.shm_removed
 
     def summary(self) -> str:
         lines = [f"{k:<44} {v:>7,}" for k, v in sorted(self.counts.items())]
         lines.append(f"{'writes to the inherited log stream':<44} {self.log_writes:>7,}")
-        lines.append(f"/dev/shm names created {len(self.shm_created)}, removed {len(self.shm_removed)}")
+        lines.append(f"/dev/shm names created {len(self.shm_created)}, removed {len(self.shm_removed)}, "
+                     f"largest {max(self.shm_bytes.values(), default=0)} bytes")
         lines.append(f"refused write attempts: {len(self.refused)}")
         lines += ["  " + r for r in self.refused[:20]]
         lines.append(f"VIOLATIONS: {len(self.violations)}")
@@ -261,7 +274,14 @@ def check(trace: Trace, logs: list[str] | tuple[str, ...] = (), roots: dict[str,
     shm_created: set[str] = set()
     shm_removed: set[str] = set()
     opened_paths: set[str] = set()
+    shm_bytes: dict[str, int] = {}
     log_writes = 0
+
+    def grow(path: str, size: int, c: Call) -> None:
+        # Sizes are tracked per name; a link carries its source's size to the new name.
+        shm_bytes[path] = max(shm_bytes.get(path, 0), size)
+        if shm_bytes[path] > SHM_OBJECT_MAX_BYTES:
+            violations.append(f"/dev/shm object over {SHM_OBJECT_MAX_BYTES} bytes ({shm_bytes[path]}): {c.line()}")
 
     def in_shm(p: str) -> bool:  # a POSIX semaphore's file, on a RAM file system
         return shm_ok and p.startswith(SHM) and "/" not in p[len(SHM):] and p[len(SHM):].startswith("sem.")
@@ -295,6 +315,8 @@ def check(trace: Trace, logs: list[str] | tuple[str, ...] = (), roots: dict[str,
                 shm_removed.update(paths)
             elif c.name in ("link", "linkat", "rename", "renameat", "renameat2", "symlink", "symlinkat"):
                 shm_created.add(paths[-1])
+                if len(paths) == 2:
+                    shm_bytes[paths[1]] = max(shm_bytes.get(paths[1], 0), shm_bytes.get(paths[0], 0))
                 if c.name.startswith("rename"):
                     shm_removed.add(paths[0])
         elif c.name in WRITES or c.name in FD_OUT or c.name in ("ftruncate", "fallocate"):
@@ -316,12 +338,41 @@ def check(trace: Trace, logs: list[str] | tuple[str, ...] = (), roots: dict[str,
                 if c.name in ("ftruncate", "fallocate"):
                     violations.append(f"resized a non-file: {c.line()}")
                 continue
-            if kind == "shm" and in_shm(what.removesuffix(" (deleted)")):
-                continue  # a semaphore's initial value, in RAM
+            obj = what.removesuffix(" (deleted)")
+            if kind == "shm" and in_shm(obj):
+                # A semaphore's initial value, in RAM; data mapped into the file cannot outgrow
+                # the size a write, ftruncate or fallocate gave it, so bounding those bounds it.
+                grow(obj, _extent(c, shm_bytes.get(obj, 0)), c)
+                continue
             violations.append(f"wrote to a {kind}: {c.line()}")
     leftover = shm_created - shm_removed
     counts["/dev/shm names left behind"] = len(leftover)
-    return Report(violations, refused, counts, shm_created, shm_removed, log_writes)
+    return Report(violations, refused, counts, shm_created, shm_removed, log_writes, shm_bytes)
+
+
+def _int(arg: str) -> int:
+    try:
+        return int(arg, 0)
+    except ValueError:
+        return 0
+
+
+def _extent(c: Call, size: int) -> int:
+    """How large a write-type call makes its file, at least (``size``: what it held before).
+
+    ``write``/``writev`` are counted as appends (a semaphore file is written once, from offset 0;
+    over-counting can only flag more); ``pwrite64`` ends at offset + length; ``ftruncate`` sets
+    the size; ``fallocate(fd, mode, offset, len)`` reaches offset + len."""
+    ret = _int(c.ret.split()[0]) if c.ok else 0
+    if c.name in ("write", "writev", "pwritev", "pwritev2", *FD_OUT):
+        return size + max(ret, 0)
+    if c.name == "pwrite64" and len(c.args) >= 4:
+        return max(size, _int(c.args[3]) + max(ret, 0))
+    if c.name == "ftruncate" and len(c.args) >= 2:
+        return _int(c.args[1])
+    if c.name == "fallocate" and len(c.args) >= 4:
+        return max(size, _int(c.args[2]) + _int(c.args[3]))
+    return size
 
 
 def is_tmpfs(path: str) -> bool:

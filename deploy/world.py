@@ -49,7 +49,7 @@ def free_ports(n: int) -> list[int]:
 
 
 def _tls(name: str) -> dict[str, str]:
-    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key"}
+    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key", "crl": "certs/crl.pem"}
 
 
 # Test and benchmark worlds run many jobs in a row against one audit log: room in the budget and

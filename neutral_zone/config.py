@@ -42,3 +42,6 @@ class ZoneConfig(ServiceConfig):
     # The collaboration policy (docs/POLICY.md). Without one, the zone runs under a policy made
     # from the fields above (k_min, auditors, approvals_required) and says so at start-up.
     policy_file: Path | None = None
+    # Start even though memory cannot be locked and the host swaps to an unencrypted device
+    # (neutral_zone/memlock.py). Off: the zone refuses to start there, saying why.
+    allow_swap: bool = False

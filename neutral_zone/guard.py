@@ -67,9 +67,16 @@ _LL_WRITE_RIGHTS_BY_ABI = {
 }
 _SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446  # x86_64 and aarch64
 _LANDLOCK_RULE_PATH_BENEATH = 1
-# POSIX semaphores (multiprocessing locks, used by joblib's thread pools inside scikit-learn) are
+# POSIX semaphores (multiprocessing locks, which joblib and loky create inside scikit-learn) are
 # files in /dev/shm, a RAM-backed tmpfs: the one place the kernel layer lets C code create files.
-# They hold no data, and Python-level writes there are still refused by the audit hook.
+# glibc's sem_open writes one 32-byte sem_t into a fresh file, links it to its name and unlinks
+# it; that needs WRITE_FILE, MAKE_REG and REMOVE_FILE, and nothing else. TRUNCATE is not granted
+# (kernels with Landlock ABI >= 3), so native code cannot size a /dev/shm file for a mapping
+# (shm_open + ftruncate + mmap, joblib's memmapping); no MAKE_DIR either (joblib's memmapping
+# folders). Python-level writes there are refused by the audit hook, and the zone's entry point
+# switches joblib's process pools, the one library path that memmaps data into /dev/shm, off
+# (JOBLIB_MULTIPROCESSING=0). The trace test bounds what is left: objects of at most 32 bytes,
+# each unlinked at once.
 SHM_DIR = "/dev/shm"
 _SHM_RIGHTS = (1 << 1) | (1 << 5) | (1 << 8)  # WRITE_FILE, REMOVE_FILE, MAKE_REG
 _PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 38, 4
@@ -86,6 +93,11 @@ def install() -> None:
     # joblib (inside scikit-learn) would start `lscpu` to count cores; subprocesses are refused
     # here, so tell it the count and keep the refusal out of the logs.
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
+    helpers = sys.modules.get("joblib._multiprocessing_helpers")
+    if os.environ.get("JOBLIB_MULTIPROCESSING") != "0" or (helpers is not None and getattr(helpers, "mp", None) is not None):
+        # Only the zone's entry point can set it early enough (joblib reads it on import).
+        log.warning("no-disk guard: joblib's process pools are on (JOBLIB_MULTIPROCESSING is not 0 at import); "
+                    "they would memmap arrays into /dev/shm")
     # No core dumps: a crash must not put session memory on disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     import ctypes
@@ -98,6 +110,9 @@ def install() -> None:
     _installed = True
     if landlock_abi:
         log.info("no-disk guard installed: Landlock ABI %d refuses file writes; core dumps and bytecode off", landlock_abi)
+        if landlock_abi < 3:
+            log.warning("no-disk guard: Landlock ABI %d cannot refuse ftruncate; /dev/shm objects are bounded by the "
+                        "audit hook and joblib's settings only", landlock_abi)
     else:
         log.warning("no-disk guard: kernel Landlock unavailable; only the Python audit hook refuses file writes")
 
@@ -142,7 +157,7 @@ def _allow_shm(libc: Any, ruleset_fd: int, handled: int) -> None:
         return
     dir_fd = os.open(SHM_DIR, os.O_PATH | os.O_CLOEXEC)
     try:
-        rule = PathBeneath(_SHM_RIGHTS & handled | ((1 << 14) & handled), dir_fd)  # + TRUNCATE if handled
+        rule = PathBeneath(_SHM_RIGHTS & handled, dir_fd)
         libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset_fd, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0)
     finally:
         os.close(dir_fd)

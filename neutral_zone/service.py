@@ -10,7 +10,7 @@ import threading
 
 import grpc
 
-from neutral_zone import guard
+from neutral_zone import guard, memlock
 from neutral_zone.config import ZoneConfig
 from neutral_zone.releases import Gate
 from neutral_zone.sessions import Zone
@@ -99,6 +99,9 @@ def main_serve(config_path: str) -> int:
     # The guard goes first, before gRPC creates any thread: Landlock covers the threads a process
     # starts after it, and reading certificates and keys stays allowed.
     guard.install()
+    # Then the memory: locked, or a host whose swap cannot put it on a disk (or a loud opt-out).
+    # Refusing happens here, before the zone holds anything or talks to anyone.
+    memlock.protect(cfg.allow_swap)
     server, port, zone = build(cfg)
     zone.gate.record_policy()  # every session will require it; fail at start-up, with the reason
     server.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from typing import TYPE_CHECKING
 import threading
@@ -219,11 +220,15 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             grades[s.row_source] = got_grades
             keys = s.row_keys.copy()
         out_dir = self.cfg.outputs()
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = out_dir / f"scores-{request.release_id}.csv"
         import pandas as pd
 
-        pd.DataFrame({self.cfg.row_key_column: keys, "score": np.round(scores, 6), "grade": grades}).to_csv(path, index=False)
+        # Row-level output: readable by this party's own user only (0600, created so, never wider).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            pd.DataFrame({self.cfg.row_key_column: keys, "score": np.round(scores, 6), "grade": grades}).to_csv(f, index=False)
         log.info("wrote %d scored rows of %d to %s", s.rows, s.file_rows, path)
         return pb.MapScoresResponse(path=str(path), rows_written=s.file_rows, rows_scored=s.rows)
 

@@ -28,9 +28,12 @@ class TlsConfig(Strict):
     ca: Path
     cert: Path
     key: Path
+    # The CA's certificate revocation list (``zhongli certs revoke``). When set, this process
+    # refuses calls from revoked certificates and servers that present one.
+    crl: Path | None = None
 
     def files(self) -> TlsFiles:
-        return TlsFiles(ca=self.ca, cert=self.cert, key=self.key)
+        return TlsFiles(ca=self.ca, cert=self.cert, key=self.key, crl=self.crl)
 
 
 class AuditorKey(Strict):
@@ -79,7 +82,7 @@ def _resolve_paths(data: Any, base: Path) -> Any:
     if isinstance(data, dict):
         out = {}
         for k, v in data.items():
-            if isinstance(v, str) and k in {"ca", "cert", "key", "path", "db", "public_key_file", "seal_key_file", "outputs_dir", "paillier_public_key_file", "policy_file", "service_key_file", "blind_key_file"}:
+            if isinstance(v, str) and k in {"ca", "cert", "key", "crl", "path", "db", "public_key_file", "seal_key_file", "outputs_dir", "paillier_public_key_file", "policy_file", "service_key_file", "blind_key_file"}:
                 p = Path(v)
                 out[k] = str(p if p.is_absolute() else (base / p))
             else:

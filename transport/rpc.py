@@ -2,7 +2,8 @@
 
 Every server requires a client certificate from the project CA; every channel pins the name the
 server's certificate must carry, so a process on the right port with the wrong identity is refused
-during the handshake. Servicer methods are wrapped by :func:`guarded`, which authorises the caller
+during the handshake. With a revocation list (``tls.crl``), servers refuse revoked callers and
+clients revoked servers (``transport/revocation.py``). Servicer methods are wrapped by :func:`guarded`, which authorises the caller
 by certificate role *before* any work and maps the project's exceptions to gRPC status codes
 through :data:`STATUS_OF` — the one table for that in the code base.
 """
@@ -45,6 +46,7 @@ class TlsFiles:
     ca: Path
     cert: Path
     key: Path
+    crl: Path | None = None  # the CA's revocation list; checked on every call when given
 
     def read(self) -> tuple[bytes, bytes, bytes]:
         return self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes()
@@ -61,7 +63,12 @@ def make_server(tls: TlsFiles, address: str, max_workers: int = 16) -> tuple[grp
     """A gRPC server requiring client certificates from the CA. Returns it and the bound port."""
     ca, cert, key = tls.read()
     creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=_options())
+    interceptors = []
+    if tls.crl is not None:
+        from transport.revocation import RevocationInterceptor, RevocationList
+
+        interceptors.append(RevocationInterceptor(RevocationList(tls.crl, ca)))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=_options(), interceptors=interceptors)
     port = server.add_secure_port(address, creds)
     if port == 0:
         raise ZhongliError(f"could not bind {address}")
@@ -73,7 +80,14 @@ def secure_channel(address: str, tls: TlsFiles, server_name: str) -> grpc.Channe
     ca, cert, key = tls.read()
     creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
     options = _options() + [("grpc.ssl_target_name_override", server_name)]
-    return grpc.secure_channel(address, creds, options=options)
+    channel = grpc.secure_channel(address, creds, options=options)
+    if tls.crl is None:
+        return channel
+    from transport.revocation import RevocationList, ServerCheckInterceptor, server_certificate
+
+    crl = RevocationList(tls.crl, ca)
+    probe = functools.partial(server_certificate, address, tls.ca, tls.cert, tls.key, server_name)
+    return grpc.intercept_channel(channel, ServerCheckInterceptor(crl, probe))
 
 
 def peer_of(context: grpc.ServicerContext) -> Peer | None:

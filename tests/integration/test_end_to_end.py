@@ -89,6 +89,8 @@ def test_demo_end_to_end(tmp_path):
     # those may differ between the two; the grade mix does not).
     files = [Path(r["payload"]["scores_file"]) for r in by_job["lead_rating_score"]]
     assert len(files) == 2 and all(f.parent == world / "zhongli-out" for f in files)
+    # Row-level outputs are the OEM's user's only (see also test_file_modes.py).
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files) and (world / "zhongli-out").stat().st_mode & 0o777 == 0o700
     a, b = (pd.read_csv(f) for f in files)
     assert list(a.columns) == ["lead_id", "score", "grade"] and len(a) == 8000
     assert a["score"].isna().all()  # grades only: the policy does not release raw scores

@@ -158,8 +158,10 @@ def assert_no_disk(trace_file: Path, log: Path, world: Path) -> st.Report:
     # The trace is real: it saw the interpreter start, the zone log, and its stdout pipe.
     assert sum(v for k, v in report.counts.items() if k.startswith("openat read ")) > 100
     assert report.log_writes > 0
-    # semaphores are unlinked at once; none is left in /dev/shm, even after a kill
-    assert not [p for p in report.shm_created - report.shm_removed if Path(p).exists()]
+    # Every /dev/shm object is semaphore-sized (check() flags anything over SHM_OBJECT_MAX_BYTES),
+    # and none the zone created is left in /dev/shm, even after a kill.
+    assert all(size <= st.SHM_OBJECT_MAX_BYTES for size in report.shm_bytes.values()), report.shm_bytes
+    assert not [p for p in report.shm_created | set(report.shm_bytes) if Path(p).exists()]
     return report
 
 
@@ -213,7 +215,7 @@ def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
     fetched: dict[str, dict[str, Any]] = {}
     with TracedCluster(topo, world / "logs", traces, cwd) as cluster, zone_client(topology) as client:
         sid = open_ready(client)
-        for job, params in JOBS:
+        def release(job: str, params: dict[str, Any] | None) -> dict[str, Any]:
             rid = client.run_job(sid, job, params)
             info = client.wait_computed(rid, timeout=120)
             assert info["status"] == "pending", (job, info.get("error"))
@@ -221,7 +223,14 @@ def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
             rel, payload = client.fetch(rid)  # verified against the OEM's own trust block
             assert sorted(rel["verification"]["approved_by"]) == sorted(keys)
             assert rel["status"] == "approved"
-            fetched[job] = payload
+            return payload
+
+        for job, params in JOBS:
+            fetched[job] = release(job, params)
+        # Every job kind: the model trained above is sealed, opened again and scores the leads.
+        model_id = fetched["lead_rating_train"]["model_id"]
+        sealed = release("lead_rating_seal", {"model_id": model_id})
+        fetched["lead_rating_score"] = release("lead_rating_score", {"sealed": sealed["sealed"]})
         assert client.close_session(sid)
         zone_log = cluster.zone().log_path
     # the encrypted value went through the zone: the OEM's copy carries ciphertexts only
@@ -232,6 +241,8 @@ def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
     exits = st.parse(trace_file).exits
     assert any("exited with 0" in e for e in exits.values()), exits  # traced to a clean exit, shutdown included
     assert_guard_logged(zone_log)
+    # A clean run unlinks every /dev/shm name before it exits, not only by the time we look.
+    assert report.shm_left == set(), report.shm_left
     assert report.counts["/dev/shm names left behind"] == 0
     assert sorted(os.listdir(cwd)) == []
     bad = {k for k in changed(before, snapshot(world)) if not allowed_world_change(k)}
@@ -295,6 +306,7 @@ def test_zone_killed_mid_job_leaves_nothing_and_a_fresh_zone_serves(tmp_path: Pa
 LIBRARIES = r"""
 import ctypes, gzip, io, json, logging, logging.handlers, os, shutil, sqlite3, sys, tempfile, zipfile
 from pathlib import Path
+from multiprocessing import shared_memory
 import joblib, numpy as np, pandas as pd, pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq, pyarrow.fs as pafs
 from sklearn.linear_model import LogisticRegression
 from neutral_zone import guard
@@ -327,6 +339,9 @@ attempts = {
     "sqlite_uri_rwc": lambda: sqlite3.connect(f"file:{d / 'x.db'}?mode=rwc", uri=True).execute("create table t(a)"),
     "temporary_directory": lambda: tempfile.TemporaryDirectory(),
     "spooled_rollover": lambda: tempfile.SpooledTemporaryFile(max_size=1).write(b"xx"),
+    # /dev/shm: a shared-memory segment sized for data, from Python (audit hook) and from C
+    "shared_memory_segment": lambda: shared_memory.SharedMemory(create=True, size=1 << 20),
+    "shm_dir_open_for_data": lambda: open("/dev/shm/zhongli-probe-py", "wb"),
 }
 out = {}
 for name, fn in attempts.items():
@@ -349,13 +364,22 @@ out["libc_system_child"] = "refused" if rc != 0 and not (d / "from-c-child").exi
 out["libc_mkdir"] = "refused" if libc.mkdir(str(d / "cdir").encode(), 0o700) != 0 else "ALLOWED"
 out["libc_rename"] = "refused" if libc.rename(str(readable).encode(), str(d / "moved").encode()) != 0 else "ALLOWED"
 out["libc_unlink"] = "refused" if libc.unlink(str(readable).encode()) != 0 else "ALLOWED"
+# C code in /dev/shm: creating a file there is allowed (semaphores), sizing it for a mapping is
+# not (Landlock ABI >= 3 handles TRUNCATE and the /dev/shm rule does not grant it).
+probe = b"/dev/shm/zhongli-probe-" + str(os.getpid()).encode()
+fd = libc.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+out["libc_shm_ftruncate"] = "ALLOWED" if fd >= 0 and libc.ftruncate(fd, 1 << 20) == 0 else "refused"
+if fd >= 0:
+    libc.close(fd)
+    libc.unlink(probe)
+out["libc_shm_mkdir"] = "refused" if libc.mkdir(b"/dev/shm/zhongli-probe-dir", 0o700) != 0 else "ALLOWED"
 out["landlock_abi"] = guard.landlock_abi
 out["read_ok"] = readable.read_text() == "hello"
 print(json.dumps(out))
 """
 # Refused only by the kernel layer (the calls never pass through Python's audit hooks).
 KERNEL_ONLY = {"pyarrow_parquet_write_table", "pyarrow_csv_write", "pyarrow_fs_output_stream", "pyarrow_fs_create_dir",
-               "libc_system_child", "libc_mkdir", "libc_rename", "libc_unlink"}
+               "libc_system_child", "libc_mkdir", "libc_rename", "libc_unlink", "libc_shm_ftruncate", "libc_shm_mkdir"}
 
 
 def test_guard_refuses_library_writes(tmp_path: Path) -> None:
@@ -369,8 +393,11 @@ def test_guard_refuses_library_writes(tmp_path: Path) -> None:
     assert out.pop("read_ok")
     if abi == 0:  # no Landlock in this kernel: only the Python layer applies
         out = {k: v for k, v in out.items() if k not in KERNEL_ONLY}
+    elif abi < 3:  # TRUNCATE is not a Landlock right before ABI 3
+        out.pop("libc_shm_ftruncate")
     assert all(v == "refused" for v in out.values()), {k: v for k, v in out.items() if v != "refused"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.txt"]
+    assert not [p for p in os.listdir("/dev/shm") if p.startswith("zhongli-probe")]
     assert (tmp_path / "config.txt").read_text() == "hello"
 
 
@@ -423,12 +450,42 @@ def test_parser_joins_interrupted_calls(tmp_path: Path) -> None:
         '11 link("/dev/shm/sem.Ab", "/dev/shm/sem.mp-1") = 0\n'
         '11 unlink("/dev/shm/sem.Ab") = 0\n'
         '11 unlinkat(AT_FDCWD</w>, "old", 0) = -1 EACCES (Permission denied)\n'
+        '12 write(8<TCP:[127.0.0.1:5->127.0.0.1:6]>, "\\26\\3", 517) = 517\n'
         '10 +++ killed by SIGKILL +++\n'
     )
     t = st.parse(f)
-    assert [c.name for c in t.calls] == ["write", "openat", "openat", "write", "link", "unlink", "unlinkat"]
+    assert [c.name for c in t.calls] == ["write", "openat", "openat", "write", "link", "unlink", "unlinkat", "write"]
+    assert st.fd_kind(st.fd_of(t.calls[-1].args[0])[1]) == "socket"  # "->" inside the decoration is no bracket
     assert t.calls[0].args[1] == '"a, (b) = <c>"' and t.calls[1].ret == "5</w/rel/x>"
     assert t.exits == {10: "+++ killed by SIGKILL +++"}
     r = st.check(t, ["/w/logs/zone.log"], shm_is_ram=True)
     assert [v.split(":")[0] for v in r.violations] == ["opened for writing"] and "/w/rel/x" in st.open_path(t.calls[1])
     assert r.log_writes == 1 and len(r.refused) == 1 and r.shm_created == {"/dev/shm/sem.Ab", "/dev/shm/sem.mp-1"}
+    assert r.shm_bytes == {"/dev/shm/sem.Ab": 32, "/dev/shm/sem.mp-1": 32} and r.shm_left == {"/dev/shm/sem.mp-1"}
+
+
+def test_checker_bounds_shm_objects_to_a_semaphore(tmp_path: Path) -> None:
+    """A file named like a semaphore is still data when it outgrows one: written past 32 bytes,
+    sized by ftruncate or fallocate (for a mapping), or filled by pwrite; a 32-byte one passes."""
+    f = tmp_path / "t.trace"
+    f.write_text(
+        '20 openat(AT_FDCWD</w>, "/dev/shm/sem.ok", O_RDWR|O_CREAT|O_EXCL, 0600) = 3</dev/shm/sem.ok>\n'
+        '20 write(3</dev/shm/sem.ok>, "\\0", 32) = 32\n'
+        '20 unlink("/dev/shm/sem.ok") = 0\n'
+        '20 openat(AT_FDCWD</w>, "/dev/shm/sem.big", O_RDWR|O_CREAT|O_EXCL, 0600) = 4</dev/shm/sem.big>\n'
+        '20 write(4</dev/shm/sem.big>, "\\0", 32) = 32\n'
+        '20 write(4</dev/shm/sem.big>, "\\0", 1) = 1\n'
+        '20 openat(AT_FDCWD</w>, "/dev/shm/sem.map", O_RDWR|O_CREAT|O_EXCL, 0600) = 5</dev/shm/sem.map>\n'
+        '20 ftruncate(5</dev/shm/sem.map>, 1048576) = 0\n'
+        '20 openat(AT_FDCWD</w>, "/dev/shm/sem.fal", O_RDWR|O_CREAT|O_EXCL, 0600) = 6</dev/shm/sem.fal>\n'
+        '20 fallocate(6</dev/shm/sem.fal>, 0, 0, 4096) = 0\n'
+        '20 openat(AT_FDCWD</w>, "/dev/shm/sem.pw", O_RDWR|O_CREAT|O_EXCL, 0600) = 7</dev/shm/sem.pw>\n'
+        '20 pwrite64(7</dev/shm/sem.pw>, "\\0", 8, 4088) = 8\n'
+    )
+    r = st.check(st.parse(f), [], shm_is_ram=True)
+    flagged = {v.split("<")[1].split(">")[0] for v in r.violations}
+    assert flagged == {"/dev/shm/sem.big", "/dev/shm/sem.map", "/dev/shm/sem.fal", "/dev/shm/sem.pw"}, r.violations
+    assert all("over 32 bytes" in v for v in r.violations)
+    assert r.shm_bytes == {"/dev/shm/sem.ok": 32, "/dev/shm/sem.big": 33, "/dev/shm/sem.map": 1048576,
+                           "/dev/shm/sem.fal": 4096, "/dev/shm/sem.pw": 4096}
+    assert r.shm_left == {"/dev/shm/sem.big", "/dev/shm/sem.map", "/dev/shm/sem.fal", "/dev/shm/sem.pw"}
