@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aproto/party/v1/party.proto\x12\x10zhongli.party.v1\"\x97\x01\n\x0c\x43olumnSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.zhongli.party.v1.ColumnKind\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x12\n\ncategories\x18\x04 \x03(\t\x12\x12\n\npaillier_n\x18\x05 \x01(\x0c\x12\x17\n\x0fkey_fingerprint\x18\x06 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\"\x95\x01\n\x10\x44\x65scribeResponse\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12)\n\x07id_type\x18\x03 \x01(\x0e\x32\x18.zhongli.party.v1.IdType\x12\x39\n\x11shareable_columns\x18\x04 \x03(\x0b\x32\x1e.zhongli.party.v1.ColumnSchema\"d\n\x0ePrepareRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12)\n\x07id_type\x18\x02 \x01(\x0e\x32\x18.zhongli.party.v1.IdType\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"z\n\x0fPrepareResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12\x12\n\nunique_ids\x18\x02 \x01(\x04\x12\x13\n\x0binvalid_ids\x18\x03 \x01(\x04\x12\x15\n\rduplicate_ids\x18\x04 \x01(\x04\x12\x19\n\x11\x64\x65generate_points\x18\x05 \x01(\x04\">\n\x14StreamBlindedRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\nchunk_rows\x18\x02 \x01(\r\"+\n\nPointChunk\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x0e\n\x06points\x18\x02 \x01(\x0c\"u\n\x0c\x42lindRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.zhongli.party.v1.BlindHeaderH\x00\x12-\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1c.zhongli.party.v1.PointChunkH\x00\x42\x05\n\x03msg\"7\n\x0b\x42lindHeader\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0corigin_party\x18\x02 \x01(\t\"Z\n\rBlindResponse\x12+\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x1c.zhongli.party.v1.PointChunk\x12\x1c\n\x14\x64\x65generate_positions\x18\x02 \x01(\x0c\"O\n\x14StreamColumnsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x02 \x03(\t\x12\x12\n\nchunk_rows\x18\x03 \x01(\r\"N\n\rColumnsHeader\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12/\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x1e.zhongli.party.v1.ColumnSchema\"\x1c\n\nColumnData\x12\x0e\n\x06values\x18\x01 \x01(\x0c\"^\n\x0c\x43olumnsChunk\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x10\n\x08id_index\x18\x02 \x01(\x0c\x12-\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x1c.zhongli.party.v1.ColumnData\"\x82\x01\n\x15StreamColumnsResponse\x12\x31\n\x06header\x18\x01 \x01(\x0b\x32\x1f.zhongli.party.v1.ColumnsHeaderH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.zhongli.party.v1.ColumnsChunkH\x00\x42\x05\n\x03msg\"\'\n\x11\x45ndSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"%\n\x12\x45ndSessionResponse\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08\"Z\n\x10MapScoresRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\nrelease_id\x18\x02 \x01(\t\x12\x0e\n\x06scores\x18\x03 \x01(\x0c\x12\x0e\n\x06grades\x18\x04 \x01(\x0c\"L\n\x11MapScoresResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0crows_written\x18\x02 \x01(\x04\x12\x13\n\x0brows_scored\x18\x03 \x01(\x04*^\n\x06IdType\x12\x17\n\x13ID_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rID_TYPE_PHONE\x10\x01\x12\x11\n\rID_TYPE_EMAIL\x10\x02\x12\x15\n\x11ID_TYPE_DEVICE_ID\x10\x03*\x94\x01\n\nColumnKind\x12\x1b\n\x17\x43OLUMN_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43OLUMN_KIND_FLOAT64\x10\x01\x12\x18\n\x14\x43OLUMN_KIND_CATEGORY\x10\x02\x12\x1c\n\x18\x43OLUMN_KIND_TIMESTAMP_MS\x10\x03\x12\x18\n\x14\x43OLUMN_KIND_PAILLIER\x10\x04\x32\xe9\x04\n\nPartyAgent\x12Q\n\x08\x44\x65scribe\x12!.zhongli.party.v1.DescribeRequest\x1a\".zhongli.party.v1.DescribeResponse\x12N\n\x07Prepare\x12 .zhongli.party.v1.PrepareRequest\x1a!.zhongli.party.v1.PrepareResponse\x12W\n\rStreamBlinded\x12&.zhongli.party.v1.StreamBlindedRequest\x1a\x1c.zhongli.party.v1.PointChunk0\x01\x12L\n\x05\x42lind\x12\x1e.zhongli.party.v1.BlindRequest\x1a\x1f.zhongli.party.v1.BlindResponse(\x01\x30\x01\x12\x62\n\rStreamColumns\x12&.zhongli.party.v1.StreamColumnsRequest\x1a\'.zhongli.party.v1.StreamColumnsResponse0\x01\x12W\n\nEndSession\x12#.zhongli.party.v1.EndSessionRequest\x1a$.zhongli.party.v1.EndSessionResponse\x12T\n\tMapScores\x12\".zhongli.party.v1.MapScoresRequest\x1a#.zhongli.party.v1.MapScoresResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aproto/party/v1/party.proto\x12\x10zhongli.party.v1\"\x97\x01\n\x0c\x43olumnSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.zhongli.party.v1.ColumnKind\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x12\n\ncategories\x18\x04 \x03(\t\x12\x12\n\npaillier_n\x18\x05 \x01(\x0c\x12\x17\n\x0fkey_fingerprint\x18\x06 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\"\x95\x01\n\x10\x44\x65scribeResponse\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12)\n\x07id_type\x18\x03 \x01(\x0e\x32\x18.zhongli.party.v1.IdType\x12\x39\n\x11shareable_columns\x18\x04 \x03(\x0b\x32\x1e.zhongli.party.v1.ColumnSchema\"d\n\x0ePrepareRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12)\n\x07id_type\x18\x02 \x01(\x0e\x32\x18.zhongli.party.v1.IdType\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"\x8f\x01\n\x0fPrepareResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12\x12\n\nunique_ids\x18\x02 \x01(\x04\x12\x13\n\x0binvalid_ids\x18\x03 \x01(\x04\x12\x15\n\rduplicate_ids\x18\x04 \x01(\x04\x12\x19\n\x11\x64\x65generate_points\x18\x05 \x01(\x04\x12\x13\n\x0b\x63hain_nonce\x18\x06 \x01(\x0c\"i\n\x14StreamBlindedRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\nchunk_rows\x18\x02 \x01(\r\x12)\n\x05route\x18\x03 \x03(\x0b\x32\x1a.zhongli.party.v1.ChainHop\"(\n\x08\x43hainHop\x12\r\n\x05party\x18\x01 \x01(\t\x12\r\n\x05nonce\x18\x02 \x01(\x0c\"\xaa\x01\n\x0b\x43hainHeader\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0corigin_party\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x04\x12\x0e\n\x06\x63hunks\x18\x04 \x01(\r\x12)\n\x05route\x18\x05 \x03(\x0b\x32\x1a.zhongli.party.v1.ChainHop\x12\x13\n\x0b\x63\x65rtificate\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c\"~\n\x15StreamBlindedResponse\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.zhongli.party.v1.ChainHeaderH\x00\x12-\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1c.zhongli.party.v1.PointChunkH\x00\x42\x05\n\x03msg\">\n\nPointChunk\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x0e\n\x06points\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"u\n\x0c\x42lindRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.zhongli.party.v1.BlindHeaderH\x00\x12-\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1c.zhongli.party.v1.PointChunkH\x00\x42\x05\n\x03msg\"\x82\x01\n\x0b\x42lindHeader\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0corigin_party\x18\x02 \x01(\t\x12-\n\x06origin\x18\x03 \x01(\x0b\x32\x1d.zhongli.party.v1.ChainHeader\x12\x1a\n\x12sender_certificate\x18\x04 \x01(\x0c\"v\n\rBlindResponse\x12+\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x1c.zhongli.party.v1.PointChunk\x12\x1c\n\x14\x64\x65generate_positions\x18\x02 \x01(\x0c\x12\x1a\n\x12signer_certificate\x18\x03 \x01(\x0c\"O\n\x14StreamColumnsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x02 \x03(\t\x12\x12\n\nchunk_rows\x18\x03 \x01(\r\"N\n\rColumnsHeader\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12/\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x1e.zhongli.party.v1.ColumnSchema\"\x1c\n\nColumnData\x12\x0e\n\x06values\x18\x01 \x01(\x0c\"^\n\x0c\x43olumnsChunk\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x10\n\x08id_index\x18\x02 \x01(\x0c\x12-\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x1c.zhongli.party.v1.ColumnData\"\x82\x01\n\x15StreamColumnsResponse\x12\x31\n\x06header\x18\x01 \x01(\x0b\x32\x1f.zhongli.party.v1.ColumnsHeaderH\x00\x12/\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1e.zhongli.party.v1.ColumnsChunkH\x00\x42\x05\n\x03msg\"\'\n\x11\x45ndSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"%\n\x12\x45ndSessionResponse\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08\"Z\n\x10MapScoresRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\nrelease_id\x18\x02 \x01(\t\x12\x0e\n\x06scores\x18\x03 \x01(\x0c\x12\x0e\n\x06grades\x18\x04 \x01(\x0c\"L\n\x11MapScoresResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x14\n\x0crows_written\x18\x02 \x01(\x04\x12\x13\n\x0brows_scored\x18\x03 \x01(\x04*^\n\x06IdType\x12\x17\n\x13ID_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rID_TYPE_PHONE\x10\x01\x12\x11\n\rID_TYPE_EMAIL\x10\x02\x12\x15\n\x11ID_TYPE_DEVICE_ID\x10\x03*\x94\x01\n\nColumnKind\x12\x1b\n\x17\x43OLUMN_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43OLUMN_KIND_FLOAT64\x10\x01\x12\x18\n\x14\x43OLUMN_KIND_CATEGORY\x10\x02\x12\x1c\n\x18\x43OLUMN_KIND_TIMESTAMP_MS\x10\x03\x12\x18\n\x14\x43OLUMN_KIND_PAILLIER\x10\x04\x32\xf4\x04\n\nPartyAgent\x12Q\n\x08\x44\x65scribe\x12!.zhongli.party.v1.DescribeRequest\x1a\".zhongli.party.v1.DescribeResponse\x12N\n\x07Prepare\x12 .zhongli.party.v1.PrepareRequest\x1a!.zhongli.party.v1.PrepareResponse\x12\x62\n\rStreamBlinded\x12&.zhongli.party.v1.StreamBlindedRequest\x1a\'.zhongli.party.v1.StreamBlindedResponse0\x01\x12L\n\x05\x42lind\x12\x1e.zhongli.party.v1.BlindRequest\x1a\x1f.zhongli.party.v1.BlindResponse(\x01\x30\x01\x12\x62\n\rStreamColumns\x12&.zhongli.party.v1.StreamColumnsRequest\x1a\'.zhongli.party.v1.StreamColumnsResponse0\x01\x12W\n\nEndSession\x12#.zhongli.party.v1.EndSessionRequest\x1a$.zhongli.party.v1.EndSessionResponse\x12T\n\tMapScores\x12\".zhongli.party.v1.MapScoresRequest\x1a#.zhongli.party.v1.MapScoresResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.party.v1.party_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IDTYPE']._serialized_start=1646
-  _globals['_IDTYPE']._serialized_end=1740
-  _globals['_COLUMNKIND']._serialized_start=1743
-  _globals['_COLUMNKIND']._serialized_end=1891
+  _globals['_IDTYPE']._serialized_start=2177
+  _globals['_IDTYPE']._serialized_end=2271
+  _globals['_COLUMNKIND']._serialized_start=2274
+  _globals['_COLUMNKIND']._serialized_end=2422
   _globals['_COLUMNSCHEMA']._serialized_start=49
   _globals['_COLUMNSCHEMA']._serialized_end=200
   _globals['_DESCRIBEREQUEST']._serialized_start=202
@@ -43,36 +43,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBERESPONSE']._serialized_end=371
   _globals['_PREPAREREQUEST']._serialized_start=373
   _globals['_PREPAREREQUEST']._serialized_end=473
-  _globals['_PREPARERESPONSE']._serialized_start=475
-  _globals['_PREPARERESPONSE']._serialized_end=597
-  _globals['_STREAMBLINDEDREQUEST']._serialized_start=599
-  _globals['_STREAMBLINDEDREQUEST']._serialized_end=661
-  _globals['_POINTCHUNK']._serialized_start=663
-  _globals['_POINTCHUNK']._serialized_end=706
-  _globals['_BLINDREQUEST']._serialized_start=708
-  _globals['_BLINDREQUEST']._serialized_end=825
-  _globals['_BLINDHEADER']._serialized_start=827
-  _globals['_BLINDHEADER']._serialized_end=882
-  _globals['_BLINDRESPONSE']._serialized_start=884
-  _globals['_BLINDRESPONSE']._serialized_end=974
-  _globals['_STREAMCOLUMNSREQUEST']._serialized_start=976
-  _globals['_STREAMCOLUMNSREQUEST']._serialized_end=1055
-  _globals['_COLUMNSHEADER']._serialized_start=1057
-  _globals['_COLUMNSHEADER']._serialized_end=1135
-  _globals['_COLUMNDATA']._serialized_start=1137
-  _globals['_COLUMNDATA']._serialized_end=1165
-  _globals['_COLUMNSCHUNK']._serialized_start=1167
-  _globals['_COLUMNSCHUNK']._serialized_end=1261
-  _globals['_STREAMCOLUMNSRESPONSE']._serialized_start=1264
-  _globals['_STREAMCOLUMNSRESPONSE']._serialized_end=1394
-  _globals['_ENDSESSIONREQUEST']._serialized_start=1396
-  _globals['_ENDSESSIONREQUEST']._serialized_end=1435
-  _globals['_ENDSESSIONRESPONSE']._serialized_start=1437
-  _globals['_ENDSESSIONRESPONSE']._serialized_end=1474
-  _globals['_MAPSCORESREQUEST']._serialized_start=1476
-  _globals['_MAPSCORESREQUEST']._serialized_end=1566
-  _globals['_MAPSCORESRESPONSE']._serialized_start=1568
-  _globals['_MAPSCORESRESPONSE']._serialized_end=1644
-  _globals['_PARTYAGENT']._serialized_start=1894
-  _globals['_PARTYAGENT']._serialized_end=2511
+  _globals['_PREPARERESPONSE']._serialized_start=476
+  _globals['_PREPARERESPONSE']._serialized_end=619
+  _globals['_STREAMBLINDEDREQUEST']._serialized_start=621
+  _globals['_STREAMBLINDEDREQUEST']._serialized_end=726
+  _globals['_CHAINHOP']._serialized_start=728
+  _globals['_CHAINHOP']._serialized_end=768
+  _globals['_CHAINHEADER']._serialized_start=771
+  _globals['_CHAINHEADER']._serialized_end=941
+  _globals['_STREAMBLINDEDRESPONSE']._serialized_start=943
+  _globals['_STREAMBLINDEDRESPONSE']._serialized_end=1069
+  _globals['_POINTCHUNK']._serialized_start=1071
+  _globals['_POINTCHUNK']._serialized_end=1133
+  _globals['_BLINDREQUEST']._serialized_start=1135
+  _globals['_BLINDREQUEST']._serialized_end=1252
+  _globals['_BLINDHEADER']._serialized_start=1255
+  _globals['_BLINDHEADER']._serialized_end=1385
+  _globals['_BLINDRESPONSE']._serialized_start=1387
+  _globals['_BLINDRESPONSE']._serialized_end=1505
+  _globals['_STREAMCOLUMNSREQUEST']._serialized_start=1507
+  _globals['_STREAMCOLUMNSREQUEST']._serialized_end=1586
+  _globals['_COLUMNSHEADER']._serialized_start=1588
+  _globals['_COLUMNSHEADER']._serialized_end=1666
+  _globals['_COLUMNDATA']._serialized_start=1668
+  _globals['_COLUMNDATA']._serialized_end=1696
+  _globals['_COLUMNSCHUNK']._serialized_start=1698
+  _globals['_COLUMNSCHUNK']._serialized_end=1792
+  _globals['_STREAMCOLUMNSRESPONSE']._serialized_start=1795
+  _globals['_STREAMCOLUMNSRESPONSE']._serialized_end=1925
+  _globals['_ENDSESSIONREQUEST']._serialized_start=1927
+  _globals['_ENDSESSIONREQUEST']._serialized_end=1966
+  _globals['_ENDSESSIONRESPONSE']._serialized_start=1968
+  _globals['_ENDSESSIONRESPONSE']._serialized_end=2005
+  _globals['_MAPSCORESREQUEST']._serialized_start=2007
+  _globals['_MAPSCORESREQUEST']._serialized_end=2097
+  _globals['_MAPSCORESRESPONSE']._serialized_start=2099
+  _globals['_MAPSCORESRESPONSE']._serialized_end=2175
+  _globals['_PARTYAGENT']._serialized_start=2425
+  _globals['_PARTYAGENT']._serialized_end=3053
 # @@protoc_insertion_point(module_scope)
