@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -66,8 +67,7 @@ class ChainSigner:
 
     @classmethod
     def from_files(cls, tls: TlsFiles) -> ChainSigner:
-        _, cert, key = tls.read()
-        return cls(cert, key)
+        return cls(tls.cert.read_bytes(), tls.key.read_bytes())
 
     def __repr__(self) -> str:
         return f"ChainSigner(cert={self._fingerprint})"
@@ -103,9 +103,10 @@ def check_route(route: tuple[Hop, ...], origin: str) -> None:
 class ChainVerifier:
     """Checks signers against this agent's own CA, and the headers and chunks it is asked to blind."""
 
-    def __init__(self, ca_pem: bytes, own_name: str) -> None:
+    def __init__(self, ca_pem: bytes, own_name: str, revoked: Callable[[x509.Certificate], bool] | None = None) -> None:
         self._store = Store(x509.load_pem_x509_certificates(ca_pem))
         self._own = own_name
+        self._revoked = revoked  # the same revocation list the agent's TLS server checks, if any
         # The web PKI's checks for the leaf (validity, key usage, client-auth EKU, signature),
         # except that the project's certificates carry no authority key identifier.
         self._ee = ExtensionPolicy.webpki_defaults_ee().may_be_present(
@@ -133,6 +134,8 @@ class ChainVerifier:
             raise PeerNotAllowed(
                 f"{what} is signed under a certificate this party does not trust (not from its CA, or not valid now: {exc})"
             ) from None
+        if self._revoked is not None and self._revoked(cert):
+            raise PeerNotAllowed(f"{what} is signed under a revoked certificate")
         peer = peer_from_pem(cert_pem)
         if peer is None or peer.role not in PARTY_ROLES:
             raise PeerNotAllowed(

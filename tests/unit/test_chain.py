@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+from cryptography import x509
 
 from deploy import certs
 from parties.chain_auth import ChainSigner, ChainVerifier, check_route
@@ -116,3 +117,13 @@ def test_routes_the_origin_signs():
                  [pb.ChainHop(party="media-a", nonce=b"n" * 65)]):
         with pytest.raises(ProtocolError, match="nonce"):
             serde.route_from_pb(hops)
+
+
+def test_a_revocation_hook_refuses_a_revoked_signer(tmp_path):
+    certs.init_for(tmp_path, [("oem", "brand"), ("media-a", "media")], days=2)
+    oem = (tmp_path / "oem.pem").read_bytes()
+    revoked_serial = x509.load_pem_x509_certificate(oem).serial_number
+    v = ChainVerifier((tmp_path / "ca.pem").read_bytes(), "media-a", revoked=lambda c: c.serial_number == revoked_serial)
+    with pytest.raises(PeerNotAllowed, match="revoked"):
+        v.signer(oem, "oem", "x")
+    assert ChainVerifier((tmp_path / "ca.pem").read_bytes(), "media-a").signer(oem, "oem", "x").name == "oem"
