@@ -8,6 +8,7 @@ never a silently misaligned table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,8 +72,8 @@ def route_to_pb(route: tuple[Hop, ...] | list[Hop]) -> list[pb.ChainHop]:
     return [pb.ChainHop(party=h.party, nonce=h.nonce) for h in route]
 
 
-def route_from_pb(route: list[pb.ChainHop] | object) -> tuple[Hop, ...]:
-    hops = tuple(Hop(h.party, bytes(h.nonce)) for h in route)  # type: ignore[attr-defined]
+def route_from_pb(route: Iterable[pb.ChainHop]) -> tuple[Hop, ...]:
+    hops = tuple(Hop(h.party, bytes(h.nonce)) for h in route)
     for h in hops:
         if not h.party or not 1 <= len(h.nonce) <= MAX_NONCE_BYTES:
             raise ProtocolError(f"a chain route names each party with a nonce of 1-{MAX_NONCE_BYTES} bytes")
