@@ -5,6 +5,11 @@ For every party *i* (all concurrently), the zone streams *i*'s own blinded point
 The final points, still in *i*'s shuffled order, are *i*'s pseudonyms; *i* then streams its shared
 columns row-aligned to that order. The zone only ever relays points: it never sees an ID, and no
 party ever receives a final pseudonym back.
+
+The zone relays, but cannot author: *i* signs a header naming the route (every other party with
+the nonce its Prepare returned) and every chunk, each hop signs its output, and each agent blinds
+only a pass a party signed, once per origin per session (parties/chain_auth.py). The zone passes
+*i*'s header and the previous hop's certificate along with the chunks.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -77,6 +82,9 @@ class PartyClient:
         self.long_timeout = long_timeout or timeout  # Prepare and column upload
         self.channel = secure_channel(peer.address, tls, server_name=peer.name)
         self.stub = pb_grpc.PartyAgentStub(self.channel)
+        # What the party's Prepare returned for this session; every origin signs it into its
+        # route, and the party blinds only a stream naming it (not logged: it is not a count).
+        self.chain_nonce = b""
 
     def close(self) -> None:
         self.channel.close()
@@ -165,6 +173,7 @@ def prepare_all(
             r = c.stub.Prepare(req, timeout=c.long_timeout)
         except grpc.RpcError as exc:
             raise rpc_error(c.name, "preparation", exc) from None
+        c.chain_nonce = r.chain_nonce
         return c.name, Counts(r.rows, r.unique_ids, r.invalid_ids, r.duplicate_ids, r.degenerate_points)
 
     return dict(_on_every_party(one, clients))
@@ -195,18 +204,21 @@ def run_chains(
     def one(origin: PartyClient) -> PartyTable:
         others = [c for c in clients if c is not origin]
         expected = counts[origin.name].unique_ids
-        stream = origin.stub.StreamBlinded(pb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows))
+        route = [pb.ChainHop(party=c.name, nonce=c.chain_nonce) for c in others]
+        stream = origin.stub.StreamBlinded(pb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows, route=route))
         chain.track(stream)
-        upstream: Iterator[pb.PointChunk] = _checked(stream, origin.name, "sending its blinded points", chain)
+        header = _origin_header(stream, origin.name, expected, chain)
+        upstream: Link = _checked(stream, origin.name, "sending its blinded points", chain)
         degenerate: list[np.ndarray] = []
         for other in others:
-            header = pb.BlindHeader(session_id=session_id, origin_party=origin.name)
-            call = other.stub.Blind(_requests(header, upstream))
+            call = other.stub.Blind(_requests(pb.BlindHeader(session_id=session_id, origin_party=origin.name, origin=header), upstream))
             chain.track(call)
             upstream = _stage(call, other.name, degenerate, chain)
         out = bytearray()
         try:
             for chunk in upstream:
+                if isinstance(chunk, bytes):  # the last hop's certificate
+                    continue
                 out += chunk.points
                 chain.touch()
                 advanced(chunk.count)
@@ -247,17 +259,51 @@ def run_chains(
     return results
 
 
-def _requests(header: pb.BlindHeader, upstream: Iterable[pb.PointChunk]) -> Iterator[pb.BlindRequest]:
-    yield pb.BlindRequest(header=header)
+# One link of a chain as the zone relays it: the certificate of the party that signed the chunks
+# (empty for the origin, whose certificate is in its header), then the chunks.
+Link = Iterator[bytes | pb.PointChunk]
+
+
+def _origin_header(stream: Iterator[pb.StreamBlindedResponse], party: str, expected: int, chain: _Chain) -> pb.ChainHeader:
+    """The origin's signed header, its stream's first message, forwarded to every hop."""
+    try:
+        first = next(stream, None)
+    except grpc.RpcError as exc:
+        if not chain.failed.is_set():
+            chain.fail(rpc_error(party, "sending its blinded points", exc))
+        assert chain.first_error is not None
+        raise chain.first_error from None
+    if first is None or first.WhichOneof("msg") != "header":
+        err = ProtocolError(f"party '{party}' did not start its blinded points with a signed header")
+    elif first.header.points != expected:
+        err = ProtocolError(f"party '{party}' announced {first.header.points} points in its chain header, its Prepare {expected}")
+    else:
+        return first.header
+    chain.fail(err)
+    raise err
+
+
+def _requests(header: pb.BlindHeader, upstream: Link) -> Iterator[pb.BlindRequest]:
+    sender = next(upstream, None)
+    if not isinstance(sender, bytes):  # the previous link failed before it started (the chain is failing)
+        return
+    out = pb.BlindHeader()
+    out.CopyFrom(header)
+    out.sender_certificate = sender
+    yield pb.BlindRequest(header=out)
     for chunk in upstream:
+        assert not isinstance(chunk, bytes)
         yield pb.BlindRequest(chunk=chunk)
 
 
-def _checked(stream: Iterator[pb.PointChunk], party: str, step: str, chain: _Chain) -> Iterator[pb.PointChunk]:
+def _checked(stream: Iterator[pb.StreamBlindedResponse], party: str, step: str, chain: _Chain) -> Link:
+    yield b""  # the origin signs its own chunks; its certificate travels in the header
     try:
-        for chunk in stream:
-            serde.points_from_pb(chunk, MAX_CHUNK_POINTS)
-            yield chunk
+        for msg in stream:
+            if msg.WhichOneof("msg") != "chunk":
+                raise ProtocolError("a second chain header")
+            serde.points_from_pb(msg.chunk, MAX_CHUNK_POINTS)
+            yield msg.chunk
     except grpc.RpcError as exc:
         if not chain.failed.is_set():
             chain.fail(rpc_error(party, step, exc))
@@ -265,10 +311,17 @@ def _checked(stream: Iterator[pb.PointChunk], party: str, step: str, chain: _Cha
         chain.fail(ProtocolError(f"party '{party}' sent malformed points: {exc}") if isinstance(exc, ProtocolError) else exc)
 
 
-def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray], chain: _Chain) -> Iterator[pb.PointChunk]:
+def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray], chain: _Chain) -> Link:
     offset = 0
     try:
-        for r in call:
+        it = iter(call)
+        first = next(it, None)
+        if first is None:
+            return  # the stream ended or failed before it started; the error (if any) surfaces below
+        if first.HasField("chunk") or not first.signer_certificate:
+            raise ProtocolError("its Blind answer did not start with its certificate")
+        yield bytes(first.signer_certificate)
+        for r in it:
             serde.points_from_pb(r.chunk, MAX_CHUNK_POINTS)
             pos = serde.positions_from_bytes(r.degenerate_positions, r.chunk.count)
             if pos.size:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from parties.ray_blind import RayBlinder
 from parties.obfuscation import ObfuscatorReserve
 from parties.blind_key import load as load_blind_key
+from parties.chain_auth import ChainSigner, ChainVerifier, check_route
 from parties.paillier_keys import load_public
 from parties.policy_check import PolicyCheck
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_key_fingerprint
@@ -34,10 +35,12 @@ from parties.session import PartySession, SessionStore, prepare
 from proto.party import serde
 from proto.party.v1 import party_pb2 as pb
 from proto.party.v1 import party_pb2_grpc as pb_grpc
-from protocols.errors import InvalidInput, PeerNotAllowed, ProtocolError, VerificationFailed
+from protocols.chain import ChainHeader
+from protocols.errors import BlindingRefused, InvalidInput, PeerNotAllowed, ProtocolError, VerificationFailed
 from protocols.release import KIND_ROW_SCORES, Approval, ReleaseHeader, TrustedAuditors, verify_release
 from protocols.psi import POINT_BYTES
 from transport.identity import Peer
+from transport.revocation import RevocationList
 from transport.rpc import guarded, make_server
 from transport.trust import load_trust
 
@@ -56,6 +59,13 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         # The auditors whose approvals this party accepts (MapScores verifies against them).
         self.trust = load_trust(cfg.trust, f"party '{cfg.name}' config") if cfg.trust is not None else None
         self.policy_check = PolicyCheck(cfg)  # this party's own floor, trusted auditors and audit record
+        # What this party sends into a chain is signed with its own certificate key, and what it
+        # blinds must be signed by a party under this agent's CA whose certificate the CA has not
+        # revoked (the same list its TLS server checks callers against; parties/chain_auth.py).
+        self.signer = ChainSigner.from_files(cfg.tls.files())
+        ca_pem = cfg.tls.ca.read_bytes()
+        crl = RevocationList(cfg.tls.crl, ca_pem) if cfg.tls.crl is not None else None
+        self.verifier = ChainVerifier(ca_pem, cfg.name, revoked=crl.revoked if crl is not None else None)
         self.ray: RayBlinder | None = None
         if cfg.executor == "ray":
             from parties.ray_blind import RayBlinder
@@ -130,35 +140,63 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             invalid_ids=s.counts["invalid_ids"],
             duplicate_ids=s.counts["duplicate_ids"],
             degenerate_points=s.counts["degenerate_points"],
+            chain_nonce=s.chain_nonce,
         )
 
     @guarded("zone")
-    def StreamBlinded(self, request: pb.StreamBlindedRequest, context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.PointChunk]:
+    def StreamBlinded(self, request: pb.StreamBlindedRequest, context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.StreamBlindedResponse]:
+        """This party's own blinded points, as the origin of a chain: a header signed with its
+        certificate key (session, its name, how many points and chunks, the route with each hop's
+        nonce), then every chunk signed at position 0."""
         self._only_zone(peer)
         s = self.sessions.get(request.session_id)
+        route = serde.route_from_pb(request.route)
+        check_route(route, self.cfg.name)
         step = _chunk(request.chunk_rows, self.cfg.chunk_rows) * POINT_BYTES
-        for lo in range(0, len(s.points), step):
+        with s.lock:
+            s.check_live()
+            total = len(s.points)
+        header = ChainHeader(request.session_id, self.cfg.name, total // POINT_BYTES, -(-total // step), route)
+        yield pb.StreamBlindedResponse(header=self.signer.header(header))
+        digest = header.digest()
+        for i, lo in enumerate(range(0, total, step)):
             with s.lock:  # never yield while holding it: the consumer may be slow
                 s.check_live()
-                msg = serde.points_to_pb(s.points[lo : lo + step])
-            yield msg
+                points = bytes(s.points[lo : lo + step])
+            yield pb.StreamBlindedResponse(chunk=serde.points_to_pb(points, self.signer.chunk(digest, 0, i, points)))
 
     @guarded("zone")
     def Blind(self, request: Iterator[pb.BlindRequest], context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.BlindResponse]:
-        """Apply this party's key to another party's points, chunk by chunk, order kept."""
+        """Apply this party's key to another party's points, chunk by chunk, order kept: only
+        points a party signed into this session's chain, once per origin, at most as many as
+        the origin announced (parties/chain_auth.py); each output chunk signed by this party."""
         self._only_zone(peer)
         first = next(request, None)
         if first is None or first.WhichOneof("msg") != "header":
             raise ProtocolError("a Blind stream must start with its header")
         s: PartySession = self.sessions.get(first.header.session_id)
+        with s.lock:
+            s.check_live()
+            nonce = s.chain_nonce
+        chain = self.verifier.accept(first.header, s.session_id, nonce)
+        origin = chain.header.origin
+        with s.lock:
+            s.check_live()
+            if origin in s.blinded_origins:
+                raise BlindingRefused(f"this party already blinded the points of '{origin}' in session '{s.session_id}' (one pass per origin)")
+            s.blinded_origins.add(origin)
+        log.info("session %s: blinding the points of '%s' at chain position %d", s.session_id, origin, chain.position)
+        yield pb.BlindResponse(signer_certificate=self.signer.certificate)
         for msg in request:
             if msg.WhichOneof("msg") != "chunk":
                 raise ProtocolError("a Blind stream carries exactly one header, first")
             points = serde.points_from_pb(msg.chunk, MAX_CHUNK_POINTS)
+            index = chain.admit(points, msg.chunk.signature)
             with s.lock:
                 s.check_live()
                 out, bad = self._blind(s, points)
-            yield pb.BlindResponse(chunk=serde.points_to_pb(out), degenerate_positions=serde.positions_to_bytes(bad))
+            signature = self.signer.chunk(chain.digest, chain.position, index, out)
+            yield pb.BlindResponse(chunk=serde.points_to_pb(out, signature), degenerate_positions=serde.positions_to_bytes(bad))
 
     @guarded("zone")
     def StreamColumns(self, request: pb.StreamColumnsRequest, context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.StreamColumnsResponse]:

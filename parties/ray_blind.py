@@ -4,6 +4,9 @@ Blinding is embarrassingly parallel: each chunk of points is one Ray task that a
 session key. The key goes to the party's own workers only (its cluster, its trust domain) and is
 dropped with the session. Object spilling is disabled, so points and keys live in Ray's in-memory
 object store (``/dev/shm``) and never in a spill file. See docs/SCALE_OUT.md.
+
+The chain's checks and signatures (``parties/chain_auth.py``) stay in the agent's process: a task
+gets only points whose signatures the agent already verified, and the agent signs what comes back.
 """
 
 from __future__ import annotations

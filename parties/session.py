@@ -20,6 +20,7 @@ import numpy as np
 from parties.config import PartyConfig
 from parties.config import ColumnSpec
 from parties.source import EncodedColumn, load
+from protocols.chain import NONCE_BYTES
 from protocols.errors import DataError
 from protocols.errors import NotFound, ProtocolError, ResourceLimit, SessionExpired
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_tokens
@@ -42,6 +43,11 @@ class PartySession:
     columns: list[EncodedColumn]
     counts: dict[str, int]
     row_keys: np.ndarray | None = None  # row_key_column per file row, for writing results back
+    # Drawn at Prepare and signed into every origin's chain header by the zone's route: a Blind
+    # stream naming another nonce belongs to another session (parties/chain_auth.py).
+    chain_nonce: bytes = field(default_factory=lambda: secrets.token_bytes(NONCE_BYTES))
+    # The origins whose points this party has blinded in this session: one pass each.
+    blinded_origins: set[str] = field(default_factory=set)
     # Held while a chunk is read from the session and while it is purged, so a stream that
     # outlives its session (EndSession, TTL) stops with an error instead of sending zeroed buffers.
     lock: threading.Lock = field(default_factory=threading.Lock)

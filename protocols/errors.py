@@ -14,6 +14,7 @@ status it maps to (``transport.errors`` holds the one table that turns it into a
     ├── PolicyViolation               policy          FAILED_PRECONDITION
     │   └── VerificationFailed        unverified      FAILED_PRECONDITION
     ├── NotReady                      not_ready       FAILED_PRECONDITION
+    ├── BlindingRefused               blinding        FAILED_PRECONDITION
     ├── ResourceLimit                 resource        RESOURCE_EXHAUSTED
     └── PartyUnavailable              party           UNAVAILABLE
 
@@ -79,6 +80,15 @@ class VerificationFailed(PolicyViolation):
 
 class NotReady(ZhongliError):
     code = "not_ready"
+    status = "FAILED_PRECONDITION"
+
+
+class BlindingRefused(ZhongliError):
+    """A pass through this party's key it will not serve: a second pass of one origin, more points
+    or chunks than the origin announced, the party's own points, or a route that does not name
+    this party with its current nonce (parties/chain_auth.py)."""
+
+    code = "blinding"
     status = "FAILED_PRECONDITION"
 
 

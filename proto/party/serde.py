@@ -8,11 +8,13 @@ never a silently misaligned table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from proto.party.v1 import party_pb2 as pb
+from protocols.chain import MAX_NONCE_BYTES, ChainHeader, Hop
 from protocols.errors import ProtocolError
 from protocols.psi import POINT_BYTES
 
@@ -62,8 +64,32 @@ def schema_from_pb(m: pb.ColumnSchema) -> ColumnInfo:
     return ColumnInfo(m.name, PB_TO_KIND[m.kind], m.role, tuple(m.categories), n, m.key_fingerprint[:64])
 
 
-def points_to_pb(points: bytes | bytearray | memoryview) -> pb.PointChunk:
-    return pb.PointChunk(count=len(points) // POINT_BYTES, points=bytes(points))
+def points_to_pb(points: bytes | bytearray | memoryview, signature: bytes = b"") -> pb.PointChunk:
+    return pb.PointChunk(count=len(points) // POINT_BYTES, points=bytes(points), signature=signature)
+
+
+def route_to_pb(route: tuple[Hop, ...] | list[Hop]) -> list[pb.ChainHop]:
+    return [pb.ChainHop(party=h.party, nonce=h.nonce) for h in route]
+
+
+def route_from_pb(route: Iterable[pb.ChainHop]) -> tuple[Hop, ...]:
+    hops = tuple(Hop(h.party, bytes(h.nonce)) for h in route)
+    for h in hops:
+        if not h.party or not 1 <= len(h.nonce) <= MAX_NONCE_BYTES:
+            raise ProtocolError(f"a chain route names each party with a nonce of 1-{MAX_NONCE_BYTES} bytes")
+    return hops
+
+
+def chain_header_to_pb(h: ChainHeader, certificate: bytes, signature: bytes) -> pb.ChainHeader:
+    return pb.ChainHeader(
+        session_id=h.session_id, origin_party=h.origin, points=h.points, chunks=h.chunks,
+        route=route_to_pb(h.route), certificate=certificate, signature=signature,
+    )
+
+
+def chain_header_from_pb(m: pb.ChainHeader) -> ChainHeader:
+    """The signed fields of an origin's header (its certificate and signature stay on ``m``)."""
+    return ChainHeader(m.session_id, m.origin_party, int(m.points), int(m.chunks), route_from_pb(m.route))
 
 
 def points_from_pb(m: pb.PointChunk, max_count: int) -> bytes:

@@ -28,11 +28,11 @@ from deploy.topology import load_topology
 from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneCallError, ZoneClient
 from parties.config import PartyConfig
-from proto.party import serde as party_serde
 from proto.party.v1 import party_pb2 as ppb
 from proto.zone.v1 import zone_pb2 as zpb
 from protocols.errors import ConfigError
 from protocols.psi import POINT_BYTES, hash_ids
+from tests.integration.chain import Forger, Stream, blind, blind_requests, origin_stream, route
 from tests.integration.helpers import phones
 from tests.integration.live import (  # noqa: F401
     ALL3,
@@ -321,55 +321,78 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
     topo = small_world(tmp_path, parties=(("oem", "brand"), ("media-a", "media")))
     w = live(topo)
     stub = w.party_stub("media-a", as_name="zone")
-    sid = "ses-direct-1"
-    stub.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE, 60), timeout=30)
-    points = bytes(hash_ids(sid, "phone", ["13800000000", "13900000000", "13700000000"]))
-    header = ppb.BlindRequest(header=ppb.BlindHeader(session_id=sid, origin_party="oem"))
+    origin = w.party_stub("oem", as_name="zone")
 
-    def blind(msgs: list[ppb.BlindRequest]) -> list[ppb.BlindResponse]:
-        return list(stub.Blind(iter(msgs), timeout=30))
+    def prepared(sid: str) -> Stream:
+        """A session at both agents, and the OEM's signed stream routed through media-a."""
+        nonce = stub.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE, 60), timeout=30).chain_nonce
+        origin.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE, 60), timeout=30)
+        return origin_stream(origin, sid, route(("media-a", nonce)))
+
+    def ended(sid: str) -> None:
+        for s in (stub, origin):
+            assert s.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
 
     def refused(msgs: list[ppb.BlindRequest]) -> grpc.RpcError:
         with pytest.raises(grpc.RpcError) as err:
-            blind(msgs)
+            list(stub.Blind(iter(msgs), timeout=30))
         return err.value
 
+    sid = "ses-direct-1"
+    honest = prepared(sid)
+    header, *chunks = blind_requests(sid, honest)
+    points = bytes(hash_ids(sid, "phone", ["13800000000", "13900000000", "13700000000"]))
     chunk = ppb.BlindRequest(chunk=ppb.PointChunk(count=3, points=points))
     e = refused([chunk])
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "header" in e.details()
     e = refused([])
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "header" in e.details()
+    unknown = ppb.BlindRequest(header=ppb.BlindHeader(session_id="ses-unknown", origin_party="oem", origin=honest.header))
+    e = refused([unknown, chunk])
+    assert e.code() == grpc.StatusCode.NOT_FOUND and "ses-unknown" in e.details()
+    # Each refusal below comes after the header was accepted, which spends the OEM's one pass
+    # through media-a in that session: each gets a session of its own.
     e = refused([header, header])
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "header" in e.details()
+    ended(sid)
+    sid = "ses-direct-2"
+    header = blind_requests(sid, prepared(sid))[0]
     e = refused([header, ppb.BlindRequest(chunk=ppb.PointChunk(count=3, points=points[:-1]))])
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "3 points" in e.details() and "95 bytes" in e.details()
-    e = refused([ppb.BlindRequest(header=ppb.BlindHeader(session_id="ses-unknown", origin_party="oem")), chunk])
-    assert e.code() == grpc.StatusCode.NOT_FOUND and "ses-unknown" in e.details()
+    ended(sid)
 
-    # A low-order point is reported by position, not an error; the others are blinded.
+    # A low-order point is reported by position, not an error; the others are blinded. (No honest
+    # origin sends one — its own Prepare drops them — so the OEM's key signs one here, standing in
+    # for an origin whose hash landed on a low-order point.)
+    sid = "ses-direct-3"
+    nonce = stub.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE, 60), timeout=30).chain_nonce
     zero = bytes(POINT_BYTES)
-    out = blind([header, ppb.BlindRequest(chunk=ppb.PointChunk(count=4, points=points[:64] + zero + points[64:]))])
-    assert len(out) == 1
-    assert out[0].chunk.count == 4
-    assert party_serde.positions_from_bytes(out[0].degenerate_positions, 4).tolist() == [2]
-    blinded = out[0].chunk.points
+    odd = Forger(w.certs / "oem.pem", w.certs / "oem.key").stream(sid, "oem", points[:64] + zero + points[64:], route(("media-a", nonce)))
+    out = blind(stub, sid, odd)
+    assert out.degenerate == [[2]]
+    blinded = out.points()
+    assert len(blinded) == 4 * POINT_BYTES
     assert blinded[64:96] == zero and all(blinded[i : i + 32] != zero for i in (0, 32, 96))
+    assert stub.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
 
     # Other bad requests on the same agent.
+    sid = "ses-direct-4"
+    honest = prepared(sid)
     with pytest.raises(grpc.RpcError) as err:
         list(stub.StreamColumns(ppb.StreamColumnsRequest(session_id=sid, columns=["score", "secret"]), timeout=30))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "secret" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
-        stub.Prepare(w.prepare_request("ses-direct-2", ppb.ID_TYPE_EMAIL), timeout=30)
+        stub.Prepare(w.prepare_request("ses-direct-5", ppb.ID_TYPE_EMAIL), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "email" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         stub.Prepare(w.prepare_request("", ppb.ID_TYPE_PHONE), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     # Still serving: a well-formed stream works and the session ends cleanly.
-    assert blind([header, chunk])[0].chunk.count == 3
-    assert stub.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
+    assert len(blind(stub, sid, honest).points()) == len(honest.points()) > 0
+    ended(sid)
     assert sid not in w.agents["media-a"].sessions._sessions
+    assert len(w.agents["media-a"].sessions) == 0
     assert_ready_again(w, ["oem", "media-a"])
 
 
@@ -406,8 +429,9 @@ def test_session_ended_mid_stream_stops_the_stream_instead_of_sending_zeros(tmp_
     def prepared(sid: str) -> None:
         agent.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE), ctx)
 
-    def cut_after_first(stream: Iterator[Any], sid: str) -> None:
-        next(stream)
+    def cut_after_first(stream: Iterator[Any], sid: str, skip: int = 1) -> None:
+        for _ in range(skip):  # a chain stream's header (or a Blind stream's certificate), then one chunk
+            next(stream)
         assert agent.sessions.end(sid)
         ctx.code = None
         with pytest.raises(_Aborted):
@@ -415,15 +439,17 @@ def test_session_ended_mid_stream_stops_the_stream_instead_of_sending_zeros(tmp_
         assert ctx.code == grpc.StatusCode.NOT_FOUND and sid in ctx.details, (ctx.code, ctx.details)
 
     prepared("ses-cut-1")
-    cut_after_first(agent.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-1", chunk_rows=64), ctx), "ses-cut-1")
+    cut_after_first(agent.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-1", chunk_rows=64), ctx), "ses-cut-1", 2)
 
     prepared("ses-cut-2")
-    pts = bytes(hash_ids("x", "phone", [f"1380000{i:04d}" for i in range(128)]))
-    reqs = [
-        ppb.BlindRequest(header=ppb.BlindHeader(session_id="ses-cut-2", origin_party="oem")),
-        *(ppb.BlindRequest(chunk=ppb.PointChunk(count=64, points=pts[i : i + 64 * POINT_BYTES])) for i in (0, 64 * POINT_BYTES)),
-    ]
-    cut_after_first(agent.Blind(iter(reqs), ctx), "ses-cut-2")
+    oem = w.agents["oem"]
+    oem.Prepare(w.prepare_request("ses-cut-2", ppb.ID_TYPE_PHONE), ctx)
+    hops = route(("media-a", agent.sessions.get("ses-cut-2").chain_nonce))
+    sent = list(oem.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-2", chunk_rows=64, route=hops), ctx))
+    assert len(sent) >= 3  # the header and at least two chunks
+    reqs = blind_requests("ses-cut-2", Stream(sent[0].header, sent[0].header.certificate, [m.chunk for m in sent[1:]]))
+    cut_after_first(agent.Blind(iter(reqs), ctx), "ses-cut-2", 2)
+    assert oem.sessions.end("ses-cut-2")
 
     prepared("ses-cut-3")
     stream = agent.StreamColumns(ppb.StreamColumnsRequest(session_id="ses-cut-3", chunk_rows=64), ctx)

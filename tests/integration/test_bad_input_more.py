@@ -6,8 +6,10 @@ Protocol rounds are sent straight to a party agent as the zone would (the zone's
 each refusal is checked for its exact gRPC status and a message naming the problem, and every
 server is shown to keep serving afterwards. Decisions this file pins down:
 
-* **StreamBlinded / StreamColumns / Blind replayed** for a prepared session are *allowed*: they
-  are idempotent reads (same key, same shuffle), so the zone gets byte-identical answers.
+* **StreamBlinded / StreamColumns replayed** for a prepared session are *allowed*: they are
+  idempotent reads (same key, same shuffle), so the zone gets byte-identical points and columns.
+* **Blind replayed** is *refused* (FAILED_PRECONDITION): an agent blinds each origin's points
+  once per session (issue 10; the attacks are in test_blind_bounds.py).
 * **Prepare replayed** for a session id the agent already holds is *refused* (INVALID_ARGUMENT):
   re-preparing would re-key and re-shuffle the party mid-session, so pseudonyms computed before
   and columns streamed after would be silently misaligned. The held session is left untouched;
@@ -44,6 +46,7 @@ from protocols import ids as ids_mod
 from protocols.errors import ConfigError, DataError
 from protocols.ids import normalise
 from protocols.psi import POINT_BYTES, hash_ids
+from tests.integration.chain import Stream, blind, blind_requests, origin_stream, route
 from tests.integration.helpers import phones, signed_scores_request
 from tests.integration.live import (
     COLUMNS,
@@ -79,7 +82,7 @@ def _serving(stub: Any, party: str) -> None:
 
 
 def _blinded(stub: Any, sid: str) -> bytes:
-    return b"".join(c.points for c in stub.StreamBlinded(ppb.StreamBlindedRequest(session_id=sid, chunk_rows=64), timeout=30))
+    return b"".join(m.chunk.points for m in stub.StreamBlinded(ppb.StreamBlindedRequest(session_id=sid, chunk_rows=64), timeout=30))
 
 
 def _columns(stub: Any, sid: str) -> list[bytes]:
@@ -110,10 +113,14 @@ def test_replayed_rounds_streams_are_idempotent_and_a_replayed_prepare_is_refuse
     assert _blinded(stub, sid) == pts
     cols = _columns(stub, sid)
     assert _columns(stub, sid) == cols
-    # Blind replayed with the same points: the same output (one key per session).
-    probe = bytes(hash_ids("x", "phone", ["13800000000", "13900000001"]))
-    once = [r.chunk.points for r in stub.Blind(iter(_blind_msgs(sid, probe)), timeout=30)]
-    assert [r.chunk.points for r in stub.Blind(iter(_blind_msgs(sid, probe)), timeout=30)] == once
+    # Blind replayed: the OEM's points pass media-a once per session; a second pass is refused.
+    origin = w.party_stub("oem")
+    origin.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
+    oem_points = origin_stream(origin, sid, route(("media-a", first.chain_nonce)))
+    assert len(blind(stub, sid, oem_points).points()) == len(oem_points.points())
+    e = _refused(stub.Blind, iter(blind_requests(sid, oem_points)))
+    _status(e, grpc.StatusCode.FAILED_PRECONDITION, "already blinded", "'oem'")
+    assert origin.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
 
     # Prepare replayed for a session the agent holds: refused, and the held session is untouched.
     e = _refused(stub.Prepare, w.prepare_request(sid, PHONE, 60))
@@ -163,9 +170,10 @@ def test_rounds_before_prepare_and_after_end_are_not_found(tmp_path, live):
 
     # Prepared, then ended: every later round is NOT_FOUND as well, at both agents.
     sid = "ses-ended-1"
-    for s in (stub, w.party_stub("oem")):
-        s.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
-    assert [r.chunk.count for r in stub.Blind(iter(_blind_msgs(sid, probe)), timeout=30)] == [1]
+    nonce = stub.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30).chain_nonce
+    w.party_stub("oem").Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
+    oem_points = origin_stream(w.party_stub("oem"), sid, route(("media-a", nonce)))
+    assert len(blind(stub, sid, oem_points).points()) == len(oem_points.points()) > 0
     for s in (stub, w.party_stub("oem")):
         assert s.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
     every_round_not_found(sid)
@@ -528,14 +536,27 @@ def test_blind_chunk_over_the_point_limit_is_invalid_argument(tmp_path, live):
     w = live(small_world(tmp_path, parties=TWO))
     stub = w.party_stub("media-a")
     sid = "ses-big-chunk"
-    stub.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
+    origin = w.party_stub("oem")
+
+    def oem_points(sid: str) -> Stream:
+        nonce = stub.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30).chain_nonce
+        origin.Prepare(w.prepare_request(sid, PHONE, 60), timeout=30)
+        return origin_stream(origin, sid, route(("media-a", nonce)))
+
+    def ended(sid: str) -> None:
+        for s in (stub, origin):
+            assert s.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
+
     n = MAX_CHUNK_POINTS + 1  # 2 MB: under gRPC's message limit, so the agent's own check answers
-    big = [_blind_msgs(sid, b"")[0], ppb.BlindRequest(chunk=ppb.PointChunk(count=n, points=bytes(n * POINT_BYTES)))]
+    big = [blind_requests(sid, oem_points(sid))[0], ppb.BlindRequest(chunk=ppb.PointChunk(count=n, points=bytes(n * POINT_BYTES)))]
     e = _refused(stub.Blind, iter(big))
     _status(e, grpc.StatusCode.INVALID_ARGUMENT, f"{n} points", f"limit of {MAX_CHUNK_POINTS}")
-    # The same stream with a chunk within the limit is served (the limit itself would take the
-    # agent seconds of curve operations to show, so a small chunk stands in for it).
-    probe = bytes(hash_ids("x", "phone", ["13800000000", "13900000001"]))
-    assert [r.chunk.count for r in stub.Blind(iter(_blind_msgs(sid, probe)), timeout=30)] == [2]
-    assert stub.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
+    ended(sid)
+    # A stream with chunks within the limit is served (the limit itself would take the agent
+    # seconds of curve operations to show, so small chunks stand in for it); a new session, as
+    # the refused stream spent the OEM's one pass through media-a in the first.
+    sid = "ses-big-chunk-2"
+    honest = oem_points(sid)
+    assert len(blind(stub, sid, honest).points()) == len(honest.points()) > 0
+    ended(sid)
     assert_ready_again(w, ["oem", "media-a"])

@@ -10,6 +10,7 @@ import pytest
 from parties.agent import serve
 from proto.party.v1 import party_pb2 as pb
 from proto.party.v1 import party_pb2_grpc as pb_grpc
+from tests.integration.chain import Forger, blind_requests, route
 from tests.integration.helpers import party_config, phones, write_party_csv
 from transport.rpc import MAX_MESSAGE_BYTES, secure_channel
 
@@ -22,11 +23,14 @@ def test_oversized_message_is_refused_and_server_keeps_serving(pki, policy_desk,
     channel = secure_channel(f"127.0.0.1:{port}", pki.tls("zone").files(), "oem")
     stub = pb_grpc.PartyAgentStub(channel)
     try:
-        stub.Prepare(pb.PrepareRequest(session_id="s1", id_type=pb.ID_TYPE_PHONE, policy_json=policy_desk.text,
-                                       policy_digest=policy_desk.digest), timeout=30)
+        nonce = stub.Prepare(pb.PrepareRequest(session_id="s1", id_type=pb.ID_TYPE_PHONE, policy_json=policy_desk.text,
+                                               policy_digest=policy_desk.digest), timeout=30).chain_nonce
         n = MAX_MESSAGE_BYTES // 32 + 1000
         big = pb.BlindRequest(chunk=pb.PointChunk(count=n, points=bytes(32 * n)))
-        header = pb.BlindRequest(header=pb.BlindHeader(session_id="s1", origin_party="x"))
+        # A header the agent accepts (signed by another party for this session), so the refusal
+        # is gRPC's, on the oversized chunk.
+        announced = Forger(pki.root / "media-a.pem", pki.root / "media-a.key").stream("s1", "media-a", b"", route(("oem", nonce)), announce=n, chunks=1)
+        header = blind_requests("s1", announced)[0]
         with pytest.raises(grpc.RpcError) as exc:
             list(stub.Blind(iter([header, big]), timeout=30))
         assert exc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -78,34 +78,74 @@ class PrepareRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., ttl_seconds: _Optional[int] = ..., policy_json: _Optional[str] = ..., policy_digest: _Optional[str] = ...) -> None: ...
 
 class PrepareResponse(_message.Message):
-    __slots__ = ("rows", "unique_ids", "invalid_ids", "duplicate_ids", "degenerate_points")
+    __slots__ = ("rows", "unique_ids", "invalid_ids", "duplicate_ids", "degenerate_points", "chain_nonce")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     UNIQUE_IDS_FIELD_NUMBER: _ClassVar[int]
     INVALID_IDS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_IDS_FIELD_NUMBER: _ClassVar[int]
     DEGENERATE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_NONCE_FIELD_NUMBER: _ClassVar[int]
     rows: int
     unique_ids: int
     invalid_ids: int
     duplicate_ids: int
     degenerate_points: int
-    def __init__(self, rows: _Optional[int] = ..., unique_ids: _Optional[int] = ..., invalid_ids: _Optional[int] = ..., duplicate_ids: _Optional[int] = ..., degenerate_points: _Optional[int] = ...) -> None: ...
+    chain_nonce: bytes
+    def __init__(self, rows: _Optional[int] = ..., unique_ids: _Optional[int] = ..., invalid_ids: _Optional[int] = ..., duplicate_ids: _Optional[int] = ..., degenerate_points: _Optional[int] = ..., chain_nonce: _Optional[bytes] = ...) -> None: ...
 
 class StreamBlindedRequest(_message.Message):
-    __slots__ = ("session_id", "chunk_rows")
+    __slots__ = ("session_id", "chunk_rows", "route")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     chunk_rows: int
-    def __init__(self, session_id: _Optional[str] = ..., chunk_rows: _Optional[int] = ...) -> None: ...
+    route: _containers.RepeatedCompositeFieldContainer[ChainHop]
+    def __init__(self, session_id: _Optional[str] = ..., chunk_rows: _Optional[int] = ..., route: _Optional[_Iterable[_Union[ChainHop, _Mapping]]] = ...) -> None: ...
+
+class ChainHop(_message.Message):
+    __slots__ = ("party", "nonce")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    nonce: bytes
+    def __init__(self, party: _Optional[str] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+
+class ChainHeader(_message.Message):
+    __slots__ = ("session_id", "origin_party", "points", "chunks", "route", "certificate", "signature")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_PARTY_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    origin_party: str
+    points: int
+    chunks: int
+    route: _containers.RepeatedCompositeFieldContainer[ChainHop]
+    certificate: bytes
+    signature: bytes
+    def __init__(self, session_id: _Optional[str] = ..., origin_party: _Optional[str] = ..., points: _Optional[int] = ..., chunks: _Optional[int] = ..., route: _Optional[_Iterable[_Union[ChainHop, _Mapping]]] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class StreamBlindedResponse(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: ChainHeader
+    chunk: PointChunk
+    def __init__(self, header: _Optional[_Union[ChainHeader, _Mapping]] = ..., chunk: _Optional[_Union[PointChunk, _Mapping]] = ...) -> None: ...
 
 class PointChunk(_message.Message):
-    __slots__ = ("count", "points")
+    __slots__ = ("count", "points", "signature")
     COUNT_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     count: int
     points: bytes
-    def __init__(self, count: _Optional[int] = ..., points: _Optional[bytes] = ...) -> None: ...
+    signature: bytes
+    def __init__(self, count: _Optional[int] = ..., points: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class BlindRequest(_message.Message):
     __slots__ = ("header", "chunk")
@@ -116,20 +156,26 @@ class BlindRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[BlindHeader, _Mapping]] = ..., chunk: _Optional[_Union[PointChunk, _Mapping]] = ...) -> None: ...
 
 class BlindHeader(_message.Message):
-    __slots__ = ("session_id", "origin_party")
+    __slots__ = ("session_id", "origin_party", "origin", "sender_certificate")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_PARTY_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    SENDER_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     origin_party: str
-    def __init__(self, session_id: _Optional[str] = ..., origin_party: _Optional[str] = ...) -> None: ...
+    origin: ChainHeader
+    sender_certificate: bytes
+    def __init__(self, session_id: _Optional[str] = ..., origin_party: _Optional[str] = ..., origin: _Optional[_Union[ChainHeader, _Mapping]] = ..., sender_certificate: _Optional[bytes] = ...) -> None: ...
 
 class BlindResponse(_message.Message):
-    __slots__ = ("chunk", "degenerate_positions")
+    __slots__ = ("chunk", "degenerate_positions", "signer_certificate")
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     DEGENERATE_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    SIGNER_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     chunk: PointChunk
     degenerate_positions: bytes
-    def __init__(self, chunk: _Optional[_Union[PointChunk, _Mapping]] = ..., degenerate_positions: _Optional[bytes] = ...) -> None: ...
+    signer_certificate: bytes
+    def __init__(self, chunk: _Optional[_Union[PointChunk, _Mapping]] = ..., degenerate_positions: _Optional[bytes] = ..., signer_certificate: _Optional[bytes] = ...) -> None: ...
 
 class StreamColumnsRequest(_message.Message):
     __slots__ = ("session_id", "columns", "chunk_rows")

@@ -47,7 +47,7 @@ class PartyAgentStub:
         self.StreamBlinded = channel.unary_stream(
                 '/zhongli.party.v1.PartyAgent/StreamBlinded',
                 request_serializer=proto_dot_party_dot_v1_dot_party__pb2.StreamBlindedRequest.SerializeToString,
-                response_deserializer=proto_dot_party_dot_v1_dot_party__pb2.PointChunk.FromString,
+                response_deserializer=proto_dot_party_dot_v1_dot_party__pb2.StreamBlindedResponse.FromString,
                 _registered_method=True)
         self.Blind = channel.stream_stream(
                 '/zhongli.party.v1.PartyAgent/Blind',
@@ -132,7 +132,7 @@ def add_PartyAgentServicer_to_server(servicer, server):
             'StreamBlinded': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamBlinded,
                     request_deserializer=proto_dot_party_dot_v1_dot_party__pb2.StreamBlindedRequest.FromString,
-                    response_serializer=proto_dot_party_dot_v1_dot_party__pb2.PointChunk.SerializeToString,
+                    response_serializer=proto_dot_party_dot_v1_dot_party__pb2.StreamBlindedResponse.SerializeToString,
             ),
             'Blind': grpc.stream_stream_rpc_method_handler(
                     servicer.Blind,
@@ -235,7 +235,7 @@ class PartyAgent:
             target,
             '/zhongli.party.v1.PartyAgent/StreamBlinded',
             proto_dot_party_dot_v1_dot_party__pb2.StreamBlindedRequest.SerializeToString,
-            proto_dot_party_dot_v1_dot_party__pb2.PointChunk.FromString,
+            proto_dot_party_dot_v1_dot_party__pb2.StreamBlindedResponse.FromString,
             options,
             channel_credentials,
             insecure,
