@@ -64,7 +64,7 @@ def test_header_round_trips_through_the_wire_and_its_signature_verifies(tmp_path
 
 
 def test_signer_checks_ca_dates_role_name_and_self(tmp_path):
-    ca = certs.create_ca(tmp_path / "ca", days=2)
+    ca = certs.create_ca(tmp_path / "ca", days=2, ca_dir=tmp_path / "ca-private")
     for name, role in (("oem", "brand"), ("zone", "zone"), ("auditor-1", "auditor"), ("media-a", "media")):
         certs.issue(tmp_path / "ca", name, role, ca, days=2)
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
@@ -72,7 +72,7 @@ def test_signer_checks_ca_dates_role_name_and_self(tmp_path):
     for folder, start in (("old", past), ("early", future)):  # expired; not yet valid
         (tmp_path / folder).mkdir()
         certs.issue(tmp_path / folder, "provider", "data_provider", ca, days=1 if start == past else 3, not_before=start)
-    other = certs.create_ca(tmp_path / "other", days=2)
+    other = certs.create_ca(tmp_path / "other", days=2, ca_dir=tmp_path / "other-private")
     certs.issue(tmp_path / "other", "oem", "brand", other, days=2)
     v = ChainVerifier((tmp_path / "ca" / "ca.pem").read_bytes(), "media-a")
 
