@@ -14,6 +14,7 @@ import grpc
 
 from audit.keys import ShownRelease, digest_to_sign, key_info, load_private, sign_decision
 from audit.log import Entry
+from audit.reviewed import ReviewLog
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from protocols.errors import VerificationFailed, ZhongliError
 from protocols.release import VERDICT_APPROVE, VERDICT_REJECT, canonical_json
@@ -62,10 +63,14 @@ class AuditClient:
     """
 
     def __init__(
-        self, address: str, tls: TlsFiles, server_name: str = "audit", timeout: float = DEFAULT_TIMEOUT_SECONDS
+        self, address: str, tls: TlsFiles, server_name: str = "audit", timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        review_log: ReviewLog | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
+        # What this auditor's tool displayed before (audit/reviewed.py); None: no memory, so a
+        # release whose content the service no longer shows is never signed.
+        self.review_log = review_log
         self._channel = secure_channel(address, tls, server_name)
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
@@ -200,12 +205,15 @@ class AuditClient:
                 if record.summary_json:
                     raise
                 # The service shows no content (it keeps summaries in memory only and restarted
-                # since): sign only the full digest the auditor's tool recomputed when it showed it.
+                # since): sign only a digest this auditor's own tool recomputed from content it
+                # displayed (its review log) and that the auditor names in full.
                 reviewed = expect_digest.lower()
-                if record.release_id != release_id or len(reviewed) != 64 or reviewed != record.digest.lower():
+                if (record.release_id != release_id or len(reviewed) != 64 or reviewed != record.digest.lower()
+                        or self.review_log is None or not self.review_log.has(release_id, reviewed)):
                     raise VerificationFailed(
                         f"release {release_id}: the audit service shows no content for it (restarted since it was submitted?), "
-                        "so nothing is shown to sign; pass the full --digest that 'show' printed when you reviewed it"
+                        "so nothing is shown to sign; this tool signs it only if its own review log holds the digest it "
+                        "recomputed when 'show' displayed the content, passed in full with --digest"
                     ) from None
                 digest = bytes.fromhex(reviewed)
             if expect_digest and not digest.hex().startswith(expect_digest.lower()):

@@ -56,6 +56,7 @@ from typing import Any, Protocol
 
 from audit.client import DEFAULT_TIMEOUT_SECONDS, AuditClient, entry_from_pb
 from audit.keys import digest_to_sign, fingerprint, generate, load_public_hex
+from audit.reviewed import ReviewLog
 from audit.log import (
     Entry,
     VerifyResult,
@@ -136,7 +137,7 @@ def _client(args: argparse.Namespace) -> tuple[AuditClient, str]:
             raise ConfigError(f"no certificate file {path} for '{me}' (run 'zhongli certs init' for this topology)")
     address = services[0].address
     assert address is not None
-    return AuditClient(address, tls, server_name=services[0].name, timeout=args.timeout), me
+    return AuditClient(address, tls, server_name=services[0].name, timeout=args.timeout, review_log=ReviewLog()), me
 
 
 def _when(ms: int) -> str:
@@ -258,6 +259,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     client, _ = _client(args)
     with client:
         response = client.get_release(args.release_id)
+        r = response.release
+        if r.digest and r.summary_json:
+            try:  # remember what this tool displayed, for signing after a service restart
+                assert client.review_log is not None
+                client.review_log.add(r.release_id, digest_to_sign(r.release_id, AuditClient.shown(r), r.digest).hex())
+            except VerificationFailed:
+                pass  # a mismatch is printed below; nothing is remembered
     print("\n".join(_format_release(response)))
     return EXIT_OK
 
@@ -527,14 +535,14 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p = sub.add_parser("approve", parents=[client], help="approve a release (signs its digest)")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
-    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content")
+    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content (signed only if this machine's review log holds it)")
     p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("reject", parents=[client], help="reject a release with a reason")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--reason", required=True, metavar="TEXT")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
-    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content")
+    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content (signed only if this machine's review log holds it)")
     p.set_defaults(func=cmd_reject)
 
     p = sub.add_parser("verify", parents=[client], help="verify the log's chain and signatures (exit 2 when broken)")

@@ -183,20 +183,24 @@ def cmd_release(args: argparse.Namespace) -> int:
     v = info["verification"]
     print(f"release {args.release_id} verified: approved by {', '.join(v['approved_by'])} "
           f"({len(v['approved_by'])} of {v['quorum']} required, keys from your own config)", file=sys.stderr)
+    # The file keeps the payload exactly as approved; what delivery adds at this site (values
+    # decrypted with this party's own key, where its own agent wrote the row values) sits beside it.
+    delivered: dict[str, Any] = {}
     if args.paillier_key and info["job"] == "attribution":
-        from deploy.deliver import decrypt_attribution
+        from deploy.deliver import decrypted_values
 
-        payload = decrypt_attribution(payload, Path(args.paillier_key))
-        info["verification"]["delivered"] = "decrypted at the recipient (credited_value added)"
+        delivered["credited_value"] = decrypted_values(payload, Path(args.paillier_key))
+        info["verification"]["delivered"] = "decrypted at the recipient (credited_value under 'delivered')"
     if info["kind"] == "row_scores":
         from deploy.deliver import map_scores
         from deploy.topology import load_topology
 
         r = map_scores(load_topology(args.topology), args.identity, fetched)
         print(f"{r.rows_scored:,} of {r.rows_written:,} rows scored; written at your site to {r.path}")
-        payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": r.path}
+        delivered["scores_file"] = r.path
         info["verification"]["delivered"] = "row values written by the own agent to scores_file"
-    text = json.dumps({"release": info, "payload": payload}, indent=2, ensure_ascii=False)
+    doc: dict[str, Any] = {"release": info, "payload": payload, **({"delivered": delivered} if delivered else {})}
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
     if args.out:
         # A release addressed to this participant only: private to its user (0600).
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

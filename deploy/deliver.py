@@ -5,6 +5,7 @@ with its own Paillier key."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ def map_scores(topo: Topology, identity: str, fetched: FetchedRelease) -> pb.Map
         raise ZhongliError(f"own agent could not write the scores: {exc.details()} [{exc.code().name}]") from None
     finally:
         channel.close()
+
+
+def decrypted_values(payload: dict[str, Any], private_key_file: Path) -> dict[str, dict[str, float]]:
+    """Model -> channel -> credited value, decrypted at the recipient with its own key; the
+    payload itself is left as approved."""
+    dec = decrypt_attribution(copy.deepcopy(payload), private_key_file)
+    return {str(m): {str(r["channel"]): r["credited_value"] for r in rows if "credited_value" in r}
+            for m, rows in dec.get("models", {}).items()}
 
 
 def decrypt_attribution(payload: dict[str, Any], private_key_file: Path) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from typing import Any
 from audit.client import AuditClient
 from audit.keys import load_public_hex
 from audit.log import verify_file
-from deploy.deliver import decrypt_attribution, map_scores
+from deploy.deliver import decrypted_values, map_scores
 from deploy.launcher import Cluster
-from deploy.report import write_report
+from deploy.report import with_delivery, write_report
 from deploy.synth import generate as synth
-from deploy.topology import load_topology
+from deploy.topology import load_topology, trust_of
 from deploy.topology import zone_client as zone_client_as
 from deploy.world import approve_as_demo_auditors, provision
 
@@ -115,18 +115,19 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                 entry.update(status=fetched["status"], digest=fetched["digest"], approvals=fetched["approvals"], payload=payload)
                 say(f"      approved by {names}; fetched by {fetched['recipient']}, digest recomputed and "
                     f"{len(fetched['verification']['approved_by'])} signatures verified against its own trusted keys")
+                delivered: dict[str, Any] = {}  # what delivery adds at the OEM's site, beside the approved payload
                 if job == "attribution" and fetched["recipient"] == oem and payload.get("value", {}).get("encrypted"):
-                    payload = decrypt_attribution(payload, keys_dir / "oem-paillier.key")
-                    fetched["verification"]["delivered"] = "decrypted at the recipient (credited_value added)"
-                    entry["payload"] = payload
+                    delivered["credited_value"] = decrypted_values(payload, keys_dir / "oem-paillier.key")
+                    fetched["verification"]["delivered"] = "decrypted at the recipient (credited_value under 'delivered')"
                     say("      the OEM decrypted the credited purchase values with its own Paillier key")
                 if fetched["kind"] == "row_scores":
                     r = map_scores(topo, oem, got)
+                    delivered["scores_file"] = r.path
                     fetched["verification"]["delivered"] = "row values written by the own agent to scores_file"
                     say(f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads to {r.path}")
-                    payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": r.path}
-                    entry["payload"] = payload
-                (out / f"release-{rid}.json").write_text(json.dumps({"release": fetched, "payload": payload}, indent=2, ensure_ascii=False) + "\n")
+                doc = {"release": fetched, "payload": payload, **({"delivered": delivered} if delivered else {})}
+                entry["payload"] = with_delivery(doc)["payload"]
+                (out / f"release-{rid}.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
                 summary["releases"].append(entry)
                 return entry
 
@@ -182,7 +183,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
 
     say("[11/12] the OEM's report, rendered at the OEM from released payloads only")
     fetched = [out / f"release-{r['release_id']}.json" for r in summary["releases"] if r.get("payload")]
-    report = write_report(fetched, out / "report.html")
+    report = write_report(fetched, out / "report.html", trust_of(topo, oem))
     summary["report"] = str(report)
     say("[12/12] verifying the audit log's hash chain")
     local = verify_file(world / "audit.db", expected_key=load_public_hex(keys_dir / "audit-service.pub"))

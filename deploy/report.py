@@ -2010,10 +2010,11 @@ def render(releases: list[dict[str, Any]]) -> str:
     )
 
 
-def check_verified(doc: Json, source: str, trust: TrustedAuditors | None = None) -> None:
+def check_verified(doc: Json, source: str, trust: TrustedAuditors) -> None:
     """Refuse a release document that does not carry the verification a verifying fetch wrote
-    into it, whose payload changed since (unless it says how it was delivered), or — with
-    ``trust`` — whose approvals do not verify against the reader's own trusted auditors.
+    into it, whose payload is not the approved one (a file keeps the payload exactly as
+    approved; what delivery added at the recipient's site sits beside it, under ``delivered``),
+    or whose approvals do not verify against the reader's own trusted auditors.
 
     Raises:
         VerificationFailed: naming the file and what is wrong.
@@ -2024,10 +2025,8 @@ def check_verified(doc: Json, source: str, trust: TrustedAuditors | None = None)
     if not v.get("digest") or not v.get("payload_sha256"):
         raise VerificationFailed(f"release file {source} carries no verification record (it did not come from a verifying "
                                  f"fetch); {how}")
-    if not v.get("delivered") and sha256_hex(canonical_json(doc.get("payload"))) != v.get("payload_sha256"):
+    if sha256_hex(canonical_json(doc.get("payload"))) != v.get("payload_sha256"):
         raise VerificationFailed(f"release file {source}: its payload is not the one verified at fetch (edited since?); {how}")
-    if trust is None:
-        return
     try:
         header = ReleaseHeader(str(info["release_id"]), str(info["session_id"]), str(info["job"]), str(info["kind"]),
                                str(info["recipient"]), str(v["payload_sha256"]), str(v.get("summary_sha256", "")))
@@ -2042,7 +2041,7 @@ def check_verified(doc: Json, source: str, trust: TrustedAuditors | None = None)
         raise VerificationFailed(f"release file {source}: its header does not hash to the digest verified at fetch")
 
 
-def load_release(path: Path, trust: TrustedAuditors | None = None) -> Json:
+def load_release(path: Path, trust: TrustedAuditors) -> Json:
     """Read one release file; a file that is not one, or one that is not verified (see
     :func:`check_verified`), names itself in the error."""
     try:
@@ -2056,12 +2055,31 @@ def load_release(path: Path, trust: TrustedAuditors | None = None) -> Json:
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
         raise InvalidInput(f"release file {path} has no payload object; expected {{\"release\": {{...}}, \"payload\": {{...}}}}")
     check_verified(doc, str(path), trust)
-    return doc
+    return with_delivery(doc)
 
 
-def write_report(release_files: list[Path], out: Path, trust: TrustedAuditors | None = None) -> Path:
+def with_delivery(doc: Json) -> Json:
+    """The payload as the recipient sees it: the approved payload plus what delivery added at its
+    own site (``delivered``): credited values it decrypted with its own key, and where its own
+    agent wrote the row values (which never appear on a page)."""
+    d = obj(doc.get("delivered"))
+    if not d:
+        return doc
+    payload = json.loads(json.dumps(doc["payload"]))
+    values = obj(d.get("credited_value"))
+    for model, rows in obj(payload.get("models")).items():
+        got = obj(values.get(model))
+        for r in rows_of(rows):
+            if str(r.get("channel")) in got:
+                r["credited_value"] = got[str(r.get("channel"))]
+    if d.get("scores_file"):
+        payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": str(d["scores_file"])}
+    return {**doc, "payload": payload}
+
+
+def write_report(release_files: list[Path], out: Path, trust: TrustedAuditors) -> Path:
     """Render the given release files into one HTML page at ``out`` (folders created); returns
-    ``out``. Every file must carry its verification; with ``trust`` its approvals are re-checked."""
+    ``out``. Every file's payload and approvals are checked against the reader's ``trust``."""
     html_text = render([load_release(Path(p), trust) for p in release_files])
     out = Path(out)
     try:
@@ -2078,7 +2096,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, metavar="DIR", help="use every release-*.json in DIR")
     parser.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
     parser.add_argument("--topology", default=os.environ.get("ZHONGLI_TOPOLOGY"),
-                        help="with --as: re-check every file's approvals against your own trusted auditors")
+                        help="with --as: every file's approvals are checked against your own trusted auditors (required)")
     parser.add_argument("--as", dest="identity", default=os.environ.get("ZHONGLI_AS"), help="who you are in the topology")
 
 
@@ -2092,12 +2110,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     files = list({f.resolve(): f for f in files}.values())
     if not files:
         raise InvalidInput("no release files: give --release FILE (repeatable) or --dir DIR with release-*.json in it")
-    trust = None
-    if getattr(args, "topology", None) and getattr(args, "identity", None):
-        from deploy.topology import load_topology, trust_of
+    if not (getattr(args, "topology", None) and getattr(args, "identity", None)):
+        raise InvalidInput("give --topology FILE and --as NAME (or ZHONGLI_TOPOLOGY and ZHONGLI_AS): the report draws only "
+                           "releases a quorum of your own trusted auditors approved, and checks each file against them")
+    from deploy.topology import load_topology, trust_of
 
-        trust = trust_of(load_topology(args.topology), args.identity)
-    out = write_report(files, args.out, trust)
+    out = write_report(files, args.out, trust_of(load_topology(args.topology), args.identity))
     print(f"report of {len(files)} release(s) written to {out}")
     return 0
 

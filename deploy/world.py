@@ -4,6 +4,9 @@ world (``zhongli synth`` writes the demo's own world)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +207,20 @@ def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None
         policy = raw.get("policy_file") if isinstance(raw, dict) else None
         if policy and not (z.config.parent / policy).exists():
             write_policy(z.config, z.config.parent / policy)
+    _agree_to_blind_keys(topology.parent)
+
+
+def _agree_to_blind_keys(world: Path) -> None:
+    """Demo worlds: every party that consents to row-level use and has not said which blind keys
+    it accepts agrees to the keys of this world (a real partner writes the pins it agreed to)."""
+    pins = _blind_keys(world)
+    for path in sorted(world.glob("party-*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        row = raw.get("floor", {}).get("row_level") if isinstance(raw, dict) and isinstance(raw.get("floor"), dict) else None
+        if isinstance(row, dict) and row.get("consent") and row.get("blind_keys") is None:
+            # Edit the one line, so the comments `zhongli synth` wrote stay.
+            text = re.sub(r"(?m)^(\s+blind_keys:) null$", lambda m: f"{m.group(1)} {json.dumps(pins)}", path.read_text(), count=1)
+            path.write_text(text)
 
 
 def _blind_keys(world: Path) -> dict[str, str]:

@@ -166,6 +166,10 @@ class SessionStore:
 
     def __init__(self, max_sessions: int) -> None:
         self._sessions: dict[str, PartySession] = {}
+        # Every id this agent has prepared since it started: an id is used once. A session
+        # prepared again under an old id would shuffle the rows anew, and a row-level release
+        # approved for the old session (same id) would then land on the wrong rows.
+        self._used: set[str] = set()
         self._lock = threading.Lock()
         self._max = max_sessions
 
@@ -183,6 +187,11 @@ class SessionStore:
                 f"session '{session_id}' is already prepared at this party; a Prepare is not replayed "
                 "(end the session first)"
             )
+        if session_id is not None and session_id in self._used:
+            raise ProtocolError(
+                f"session '{session_id}' was prepared at this party before; a session id is used once "
+                "(the zone opens a new session)"
+            )
         if len(self._sessions) >= self._max:
             raise ResourceLimit(f"this agent already holds {self._max} open sessions; close one first")
 
@@ -192,6 +201,7 @@ class SessionStore:
                 # Checked again here: two Prepare calls can pass reserve_check at the same time.
                 self._refusal(s.session_id)
                 self._sessions[s.session_id] = s
+                self._used.add(s.session_id)
         except (ProtocolError, ResourceLimit):
             with s.lock:
                 s.purge()

@@ -69,6 +69,11 @@ class RowLevelFloor(_Strict):
     consent: bool = False
     raw_scores: bool = False  # may raw scores (not only grades) leave, where this party's data shaped them
     max_membership_auc: float = Field(default=_DEFAULT.row_level.max_membership_auc, gt=0.5, le=1.0)
+    # Requester -> the blind-key fingerprint this party agreed to. Each pin fixes which of this
+    # party's people stand in as donors for rows it does not know; a new pin is a fresh draw over
+    # its data, so a consenting party lists the pins it accepts and a policy that pins any other
+    # key (or a requester not listed) is refused. None: any pin (the party does not check them).
+    blind_keys: dict[str, str] | None = None
 
 
 def _default_jobs() -> dict[str, list[Recipient]]:
@@ -172,6 +177,12 @@ def violations(
                 out.append("row_level.raw_scores is true, but this party allows grades only")
             if rl.max_membership_auc > floor.row_level.max_membership_auc:
                 out.append(f"row_level.max_membership_auc {rl.max_membership_auc:g} is above this party's maximum {floor.row_level.max_membership_auc:g}")
+            accepted = floor.row_level.blind_keys
+            if accepted is not None:
+                other = sorted(r for r, fp in rl.blind_keys.items() if accepted.get(r) != fp)
+                if other:
+                    out.append(f"row_level.blind_keys pins for {', '.join(repr(r) for r in other)} are not the blind keys this "
+                               "party agreed to (a new pin re-draws donors from its data)")
     if trusted_auditor_keys is not None:
         trusted = {k.lower() for k in trusted_auditor_keys}
         unknown = [a.name for a in policy.auditors if a.public_key.lower() not in trusted]
@@ -202,5 +213,6 @@ def floor_from_policy(policy: Policy, party: str) -> PolicyFloor:
             consent=party in policy.row_level.partners,
             raw_scores=policy.row_level.raw_scores,
             max_membership_auc=policy.row_level.max_membership_auc,
+            blind_keys=dict(policy.row_level.blind_keys),
         ),
     )

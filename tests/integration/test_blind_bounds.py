@@ -312,40 +312,45 @@ def test_replayed_spliced_reordered_relabelled_or_skipping_streams_are_refused(w
     refused(provider, blind_requests(sid, honest, chunks=swapped), DENIED, "chunk 0", "not signed by 'oem'")
     w.end(sid)
 
-    # The same session id prepared again (a fresh nonce): the earlier stream is not current.
-    nonces = w.prepare("ses-old")
-    refused(media, blind_requests("ses-old", old), REFUSED, "nonce", "earlier session")
-    honest = w.own_stream("ses-old", "oem", nonces, ["media-a", "provider"])
+    # The same session id is not prepared again (an id is used once per agent), and a stream
+    # signed for it is refused in any other session.
+    with pytest.raises(grpc.RpcError) as err:
+        media.Prepare(ppb.PrepareRequest(session_id="ses-old", id_type=ppb.ID_TYPE_PHONE, ttl_seconds=60,
+                                         policy_json=w.desk.text, policy_digest=w.desk.digest), timeout=30)
+    assert "used once" in str(err.value.details())
+    nonces = w.prepare("ses-again")
+    refused(media, blind_requests("ses-again", old), REFUSED, "for session 'ses-old'")
+    honest = w.own_stream("ses-again", "oem", nonces, ["media-a", "provider"])
     # Another origin's chunks under the OEM's header.
-    other = w.own_stream("ses-old", "media-a", nonces, ["provider", "oem"])
-    refused(provider, blind_requests("ses-old", other, chunks=honest.chunks), DENIED, "not signed by 'media-a'")
+    other = w.own_stream("ses-again", "media-a", nonces, ["provider", "oem"])
+    refused(provider, blind_requests("ses-again", other, chunks=honest.chunks), DENIED, "not signed by 'media-a'")
     # Re-labelled: the stream says "provider", the header is the OEM's; or the header itself
     # altered to name another origin (media-b, a party of this CA that is not in the session):
     # its certificate must then be media-b's, and media-b never signed this header.
-    refused(media, blind_requests("ses-old", honest, origin_party="provider"), REFUSED, "labelled")
+    refused(media, blind_requests("ses-again", honest, origin_party="provider"), REFUSED, "labelled")
     relabelled = ppb.ChainHeader()
     relabelled.CopyFrom(honest.header)
     relabelled.origin_party = "media-b"
-    refused(media, blind_requests("ses-old", Stream(relabelled, b"", honest.chunks)),
+    refused(media, blind_requests("ses-again", Stream(relabelled, b"", honest.chunks)),
             DENIED, "must be signed by 'media-b', not by 'oem'")
     relabelled.certificate = (w.pki.root / "media-b.pem").read_bytes()
-    refused(media, blind_requests("ses-old", Stream(relabelled, b"", honest.chunks)), DENIED, "valid signature")
+    refused(media, blind_requests("ses-again", Stream(relabelled, b"", honest.chunks)), DENIED, "valid signature")
     # The route altered (another order, so this agent's position changes): the signature breaks.
     rerouted = ppb.ChainHeader()
     rerouted.CopyFrom(honest.header)
     rerouted.route.reverse()
-    refused(provider, blind_requests("ses-old", Stream(rerouted, b"", honest.chunks)), DENIED, "valid signature")
+    refused(provider, blind_requests("ses-again", Stream(rerouted, b"", honest.chunks)), DENIED, "valid signature")
     # A hop skipped: the provider comes after media-a in the OEM's route, so the OEM's own
     # chunks are not for it, with or without the OEM's certificate as the sender's.
-    refused(provider, blind_requests("ses-old", honest, sender_certificate=honest.header.certificate), DENIED,
+    refused(provider, blind_requests("ses-again", honest, sender_certificate=honest.header.certificate), DENIED,
             "must be signed by 'media-a', not by 'oem'")
-    refused(provider, blind_requests("ses-old", honest), DENIED, "carries no certificate")
+    refused(provider, blind_requests("ses-again", honest), DENIED, "carries no certificate")
     # None of that spent a pass: the honest chain still runs, hop by hop, and re-playing the
     # first hop's output a second time at the second hop is refused.
-    hop1 = blind(media, "ses-old", honest)
-    assert len(blind(provider, "ses-old", hop1).points()) == len(w.files["oem"]) * POINT_BYTES
-    refused(provider, blind_requests("ses-old", hop1), REFUSED, "already blinded")
-    w.end("ses-old")
+    hop1 = blind(media, "ses-again", honest)
+    assert len(blind(provider, "ses-again", hop1).points()) == len(w.files["oem"]) * POINT_BYTES
+    refused(provider, blind_requests("ses-again", hop1), REFUSED, "already blinded")
+    w.end("ses-again")
 
 
 # --- the executor: checks in the agent, before any worker sees a point ----------------------------

@@ -27,6 +27,7 @@ import yaml
 from audit.client import AuditClient
 from audit.keys import digest_to_sign
 from audit.log import verify_file
+from audit.reviewed import ReviewLog
 from protocols.errors import VerificationFailed
 from deploy.launcher import Cluster
 from deploy.synth import generate as synth
@@ -84,8 +85,13 @@ class World:
     def approve(self, auditor: str, release_id: str, reviewed: str = "") -> None:
         audit = self.topology.get("audit")
         assert audit.address is not None
-        with AuditClient(audit.address, self.topology.tls_for(auditor).files(), server_name=audit.name) as a:
+        with AuditClient(audit.address, self.topology.tls_for(auditor).files(), server_name=audit.name,
+                         review_log=self.review_log(auditor)) as a:
             a.approve(release_id, self.dir / "keys" / f"{auditor}.key", auditor, reviewed)
+
+    def review_log(self, auditor: str) -> ReviewLog:
+        """The auditor's own tool's memory of what it displayed (audit/reviewed.py)."""
+        return ReviewLog(self.dir.parent / f"{self.dir.name}-reviewed-{auditor}.log")  # on the auditor's machine, not in the world
 
     def review(self, auditor: str, release_id: str) -> str:
         """What ``audit show`` prints as the digest of what it displays (recomputed there)."""
@@ -93,7 +99,9 @@ class World:
         assert audit.address is not None
         with AuditClient(audit.address, self.topology.tls_for(auditor).files(), server_name=audit.name) as a:
             record = a.get_release(release_id).release
-            return digest_to_sign(release_id, AuditClient.shown(record), record.digest).hex()
+            digest = digest_to_sign(release_id, AuditClient.shown(record), record.digest).hex()
+        self.review_log(auditor).add(release_id, digest)  # as `audit show` does when it displays it
+        return digest
 
     def log_text(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(encoding="utf-8", errors="replace")

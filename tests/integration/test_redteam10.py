@@ -1,8 +1,12 @@
 """Red team, issue 10: attacks on "each party stays in control when the zone or the audit service
 deviates", through the public APIs of real servers over mutual TLS.
 
-Each test plays one attack that WORKED when it was written and asserts that it FAILS; it is red
-until the product is fixed. The attacker holds only what the threat model gives it: the zone's
+Each test plays one attack that WORKED when it was written and asserts that it FAILS; five are
+fixed (an agent prepares a session id once; a partner's floor pins the blind keys it agreed to;
+report files keep the approved payload and are always checked against the reader's trust; the
+auditor's tool signs a no-content release only from its own review log), and the sixth, which
+needs the zone and the audit service to deviate together, is a stated limit (strict xfail). The
+attacker holds only what the threat model gives it: the zone's
 certificate and key (a deviating zone, or anyone holding its certificate), or the audit
 service's (a compromised audit service), plus what the attacked participant's own config and
 CLI do with what they are handed.
@@ -168,7 +172,9 @@ def test_an_approved_row_score_release_replayed_into_a_re_prepared_session_is_re
     # Step 2 (attacker, zone certificate): the same session id, prepared again at the OEM's agent.
     oem = w.party_stub("oem")  # as the zone
     oem.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30)
-    oem.Prepare(w.prepare_request(sid), timeout=60)
+    with pytest.raises(grpc.RpcError) as refused:  # stopped here: an agent prepares a session id once
+        oem.Prepare(w.prepare_request(sid), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "used once" in str(refused.value.details())
 
     # Step 3: the same genuine release, fetched and delivered once more.
     code = cli.main([*args, "--out", str(w.dir / "second.json")])
@@ -404,7 +410,7 @@ def test_auditor_following_the_tools_own_advice_signs_no_digest_it_never_saw_con
         key = ["--key", str(w.dir / "keys" / "auditor-1.key")]
         assert audit_commands.main(["approve", record.release_id, *key, *base], load_topology) == 1
         advice = capsys.readouterr().err
-        assert "pass the full --digest" in advice, advice
+        assert "review log" in advice and "--digest" in advice, advice
         audit_commands.main(["approve", record.release_id, *key, "--digest", printed[0], *base], load_topology)
         capsys.readouterr()
         from protocols.release import signature_valid
@@ -422,6 +428,9 @@ def test_auditor_following_the_tools_own_advice_signs_no_digest_it_never_saw_con
 # --- attack 5: the payload hash of a row-score release is the audit service's word --------------
 
 
+@pytest.mark.xfail(strict=True, reason="a stated limit (docs/THREAT_MODEL.md, limits): with the zone and the audit service "
+                   "both deviating, a model or row-score payload hash is theirs to name; the fix (the zone signs its "
+                   "submissions, auditors check that signature) is open")
 def test_a_row_score_payload_hash_named_by_the_audit_service_alone_gets_no_signature(scored_world, fake_zone, capsys):
     """WORKED (needs the audit service's certificate *and* the zone's, for delivery): invented
     grades written at the OEM under both trusted auditors' genuine approvals.

@@ -68,6 +68,19 @@ def test_row_level_consent_and_its_limits() -> None:
     assert any("row_level.raw_scores" in v for v in found) and any("row_level.max_membership_auc 0.9" in v for v in found)
 
 
+def test_a_consenting_party_accepts_only_the_blind_keys_it_agreed_to() -> None:
+    """A new pin re-draws the requester's donors from the partner's data (issue 10 red team)."""
+    pinned = policy(row_level={"partners": ["provider"], "blind_keys": {"oem": "ab" * 8}})
+    agreed = PolicyFloor(row_level=RowLevelFloor(consent=True, blind_keys={"oem": "ab" * 8}))
+    assert violations(pinned, agreed, "provider") == []
+    repinned = policy(row_level={"partners": ["provider"], "blind_keys": {"oem": "cd" * 8}})
+    assert any("row_level.blind_keys" in v and "'oem'" in v for v in violations(repinned, agreed, "provider"))
+    other = policy(row_level={"partners": ["provider"], "blind_keys": {"oem": "ab" * 8, "media-a": "ef" * 8}})
+    assert any("'media-a'" in v for v in violations(other, agreed, "provider"))
+    assert violations(repinned, PolicyFloor(row_level=RowLevelFloor(consent=True)), "provider") == []  # no pins given: not checked
+    assert floor_from_policy(pinned, "provider").row_level.blind_keys == {"oem": "ab" * 8}
+
+
 def test_dp_not_required_skips_the_epsilon_limits() -> None:
     lax = PolicyFloor(dp=DpFloor(required=False))
     assert violations(policy(dp={"enabled": False}), lax, "oem") == []

@@ -17,7 +17,12 @@ import pytest
 
 from deploy import report
 from protocols.errors import InvalidInput, VerificationFailed
-from protocols.release import canonical_json
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from protocols.release import VERDICT_APPROVE, ReleaseHeader, TrustedAuditors, canonical_json, decision_message
+
+AUDITOR_KEY = Ed25519PrivateKey.generate()  # the test auditor the reader trusts
+TRUST = TrustedAuditors({AUDITOR_KEY.public_key().public_bytes_raw(): "auditor-1"}, 1)
 
 PARTNERS = ["media-a", "media-b", "provider"]
 
@@ -35,11 +40,26 @@ def release_info(rid: str, job: str, **extra: Any) -> dict[str, Any]:
 
 
 def as_fetched(doc: dict[str, Any]) -> dict[str, Any]:
-    """A release document with the verification record a verifying fetch writes into it."""
+    """A release document as a verifying fetch writes it: approved by the test auditor the reader
+    trusts (over the digest of its header and payload), with the verification record."""
+    info = doc["release"]
     payload_sha = hashlib.sha256(canonical_json(doc["payload"])).hexdigest()
-    verification = {"verified_by": "oem", "digest": doc["release"]["digest"], "payload_sha256": payload_sha,
+    header = ReleaseHeader(info["release_id"], info["session_id"], info["job"], info["kind"], info["recipient"], payload_sha, payload_sha)
+    digest = header.digest()
+    approvals = [{"auditor": "auditor-1", "public_key": AUDITOR_KEY.public_key().public_bytes_raw().hex(),
+                  "signature": AUDITOR_KEY.sign(decision_message(VERDICT_APPROVE, digest)).hex()}]
+    verification = {"verified_by": "oem", "digest": digest.hex(), "payload_sha256": payload_sha,
                     "summary_sha256": payload_sha, "approved_by": ["auditor-1"], "quorum": 1}
-    return {**doc, "release": {**doc["release"], "verification": verification}}
+    return {**doc, "release": {**info, "digest": digest.hex(), "approvals": approvals, "verification": verification}}
+
+
+def trusting_reader(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``zhongli report`` arguments for a reader whose own config trusts the test auditor."""
+    import deploy.topology
+
+    monkeypatch.setattr(deploy.topology, "load_topology", lambda path: path)
+    monkeypatch.setattr(deploy.topology, "trust_of", lambda topo, name: TRUST)
+    return ["--topology", "topology.yaml", "--as", "oem"]
 
 
 def intersection_payload(parties: list[str] | None = None) -> dict[str, Any]:
@@ -262,30 +282,34 @@ def test_sparse_and_odd_inputs_do_not_crash() -> None:
     assert report.render([]).startswith("<!DOCTYPE html>")
 
 
-def test_write_report_and_cli(tmp_path: Path) -> None:
+def test_write_report_and_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = []
     for doc in sample_releases():
         f = tmp_path / f"release-{doc['release']['release_id']}.json"
         f.write_text(json.dumps(as_fetched(doc), ensure_ascii=False), encoding="utf-8")
         files.append(f)
     (tmp_path / "summary.json").write_text("{}")  # not a release-*.json: ignored by --dir
-    out = report.write_report(files[:1], tmp_path / "sub" / "one.html")
+    out = report.write_report(files[:1], tmp_path / "sub" / "one.html", trust=TRUST)
     assert out.exists() and out.read_text(encoding="utf-8").count('<section class="release"') == 1
 
     parser = argparse.ArgumentParser()
     report.add_arguments(parser)
-    args = parser.parse_args(["--dir", str(tmp_path), "--out", str(tmp_path / "all.html")])
+    with pytest.raises(InvalidInput, match="--as"):  # no reader, no trust: nothing is drawn
+        report.cmd_report(parser.parse_args(["--dir", str(tmp_path), "--out", str(tmp_path / "all.html")]))
+    assert not (tmp_path / "all.html").exists()
+    reader = trusting_reader(monkeypatch)
+    args = parser.parse_args([*reader, "--dir", str(tmp_path), "--out", str(tmp_path / "all.html")])
     assert report.cmd_report(args) == 0
     page = (tmp_path / "all.html").read_text(encoding="utf-8")
     assert page.count('<section class="release"') == 3
     assert_self_contained(page)
 
-    args = parser.parse_args(["--release", str(files[1]), "--release", str(files[2]), "--out", str(tmp_path / "two.html")])
+    args = parser.parse_args([*reader, "--release", str(files[1]), "--release", str(files[2]), "--out", str(tmp_path / "two.html")])
     assert report.cmd_report(args) == 0
     assert (tmp_path / "two.html").read_text(encoding="utf-8").count('<section class="release"') == 2
 
     # a file named by --release and found again by --dir is one section, not two
-    args = parser.parse_args(["--release", str(files[0]), "--dir", str(tmp_path), "--out", str(tmp_path / "dup.html")])
+    args = parser.parse_args([*reader, "--release", str(files[0]), "--dir", str(tmp_path), "--out", str(tmp_path / "dup.html")])
     assert report.cmd_report(args) == 0
     assert (tmp_path / "dup.html").read_text(encoding="utf-8").count('<section class="release"') == 3
 
@@ -298,10 +322,10 @@ def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
     bad = tmp_path / "release-bad.json"
     bad.write_text("{not json")
     with pytest.raises(InvalidInput, match="release-bad.json"):
-        report.write_report([bad], tmp_path / "r.html")
+        report.write_report([bad], tmp_path / "r.html", trust=TRUST)
     bad.write_text(json.dumps({"release": {}}))
     with pytest.raises(InvalidInput, match="no payload"):
-        report.write_report([bad], tmp_path / "r.html")
+        report.write_report([bad], tmp_path / "r.html", trust=TRUST)
 
 
 def test_partner_value_without_a_brand_only_row_claims_no_gain() -> None:
@@ -583,7 +607,7 @@ def test_attribution_sample_page(tmp_path: Path) -> None:
         f.write_text(json.dumps(as_fetched({"release": release_info(f"rel-attr{i}", "attribution", recipient=who),
                                             "payload": attribution_payload(who)}), ensure_ascii=False), encoding="utf-8")
         docs.append(f)
-    out = report.write_report(docs, tmp_path / "attribution.html")
+    out = report.write_report(docs, tmp_path / "attribution.html", trust=TRUST)
     page = out.read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count('<section class="release"') == 3
@@ -726,7 +750,7 @@ def test_a_refused_release_is_shown_with_its_reason(tmp_path: Path) -> None:
     f.write_text(json.dumps(refused), encoding="utf-8")
     g = tmp_path / "release-rel-prof1.json"
     g.write_text(json.dumps(as_fetched({"release": release_info("rel-prof1", "profile"), "payload": profile_payload()})), encoding="utf-8")
-    page = report.write_report([g, f], tmp_path / "r.html").read_text(encoding="utf-8")
+    page = report.write_report([g, f], tmp_path / "r.html", trust=TRUST).read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count('<section class="release"') == 2
     assert "Nothing was released: an automatic privacy check refused this request — " + error in page
@@ -735,7 +759,7 @@ def test_a_refused_release_is_shown_with_its_reason(tmp_path: Path) -> None:
     # a file with no payload and no refusal is still not a release file
     f.write_text(json.dumps({"release": {"status": "approved"}, "payload": None}))
     with pytest.raises(InvalidInput, match="no payload"):
-        report.write_report([f], tmp_path / "r.html")
+        report.write_report([f], tmp_path / "r.html", trust=TRUST)
 
 
 def test_profile_sample_page(tmp_path: Path) -> None:
@@ -745,7 +769,7 @@ def test_profile_sample_page(tmp_path: Path) -> None:
         f = tmp_path / f"release-{rid}.json"
         f.write_text(json.dumps(as_fetched({"release": release_info(rid, job), "payload": payload}), ensure_ascii=False), encoding="utf-8")
         docs.append(f)
-    page = report.write_report(docs, tmp_path / "profile.html").read_text(encoding="utf-8")
+    page = report.write_report(docs, tmp_path / "profile.html", trust=TRUST).read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count('<section class="release"') == 2
 
@@ -989,7 +1013,7 @@ def test_dp_sample_page(tmp_path: Path) -> None:
         f.write_text(json.dumps(as_fetched({"release": release_info(rid, job, checks=[charged()]), "payload": payload}), ensure_ascii=False),
                      encoding="utf-8")
         docs.append(f)
-    page = report.write_report(docs, tmp_path / "dp.html").read_text(encoding="utf-8")
+    page = report.write_report(docs, tmp_path / "dp.html", trust=TRUST).read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count("<strong>Privacy.</strong> Released with differential privacy (ε = 1 from your privacy budget") == 4
 
@@ -999,12 +1023,12 @@ def test_a_release_file_without_verification_or_edited_after_it_is_refused(tmp_p
     f = tmp_path / "release-rel-1.json"
     f.write_text(json.dumps(doc), encoding="utf-8")  # never went through a verifying fetch
     with pytest.raises(VerificationFailed, match="no verification record"):
-        report.write_report([f], tmp_path / "r.html")
+        report.write_report([f], tmp_path / "r.html", trust=TRUST)
     edited = as_fetched(doc)
     edited["payload"]["parties"][0]["people"] += 1000  # changed after it was verified
     f.write_text(json.dumps(edited), encoding="utf-8")
     with pytest.raises(VerificationFailed, match="not the one verified at fetch"):
-        report.write_report([f], tmp_path / "r.html")
+        report.write_report([f], tmp_path / "r.html", trust=TRUST)
     assert not (tmp_path / "r.html").exists()
     f.write_text(json.dumps(as_fetched(doc)), encoding="utf-8")  # control: the verified file draws
-    assert "auditor-1 verified at fetch by oem" in report.write_report([f], tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "auditor-1 verified at fetch by oem" in report.write_report([f], tmp_path / "r.html", trust=TRUST).read_text(encoding="utf-8")
