@@ -37,6 +37,7 @@ from protocols.release import (  # noqa: F401
     decision_message,
     sha256_hex,
 )
+from transport.trust import read_public_key
 
 log = logging.getLogger(__name__)
 
@@ -172,18 +173,7 @@ def load_public_hex(path: str | Path) -> bytes:
     Raises:
         ConfigError: missing, or not 64 hex digits.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the public key file {path}: {exc}") from exc
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise ConfigError(f"{path}: expected 64 hex digits (a raw Ed25519 public key), got {len(text)} characters")
-    return raw
+    return read_public_key(path)
 
 
 def key_info(key: Ed25519PrivateKey, private_path: Path | None = None) -> KeyInfo:

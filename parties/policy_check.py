@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 import grpc
 from pydantic import ValidationError
 
 from parties.config import PartyConfig
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
-from protocols.errors import ConfigError, InvalidInput, PartyUnavailable, PolicyViolation
+from protocols.errors import InvalidInput, PartyUnavailable, PolicyViolation
 from protocols.floor import violations
 from protocols.policy import Policy
 from transport.config import describe_validation
 from transport.rpc import secure_channel
+from transport.trust import load_trust
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,7 @@ def load_trusted_keys(cfg: PartyConfig) -> frozenset[str] | None:
     """Hex Ed25519 keys of the auditors in this party's ``trust`` block, read from its own files."""
     if cfg.trust is None:
         return None
-    keys = set()
-    for a in cfg.trust.auditors:
-        try:
-            raw = bytes.fromhex(Path(a.public_key_file).read_text(encoding="utf-8").strip())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"trust.auditors '{a.name}': cannot read a hex key from {a.public_key_file}: {exc}") from None
-        if len(raw) != 32:
-            raise ConfigError(f"trust.auditors '{a.name}': {a.public_key_file} holds {len(raw)} bytes, not a 32-byte Ed25519 key")
-        keys.add(raw.hex())
-    return frozenset(keys)
+    return frozenset(k.hex() for k in load_trust(cfg.trust, f"party '{cfg.name}' config").keys)
 
 
 class PolicyCheck:

@@ -15,17 +15,24 @@ CONFIGURE = (
 )
 
 
-def _public_key(path: Path) -> bytes:
+def read_public_key(path: str | Path) -> bytes:
+    """A ``.pub`` file (hex of a raw 32-byte Ed25519 public key, as `zhongli audit keygen` writes
+    it) as raw bytes.
+
+    Raises:
+        ConfigError: missing, unreadable, or not 64 hex digits.
+    """
+    path = Path(path)
     try:
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"trust: cannot read the auditor key {path}: {exc}") from None
+        raise ConfigError(f"cannot read the public key file {path}: {exc}") from None
     try:
         raw = bytes.fromhex(text)
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        raise ConfigError(f"trust: {path} must hold 64 hex digits (a raw Ed25519 public key)")
+        raise ConfigError(f"{path}: expected 64 hex digits (a raw Ed25519 public key), got {len(text)} characters")
     return raw
 
 
@@ -44,7 +51,7 @@ def load_trust(cfg: TrustConfig | None, source: str) -> TrustedAuditors:
         raise ConfigError(f"{source} has no `trust` block, so no release can be accepted; {CONFIGURE}")
     keys: dict[bytes, str] = {}
     for a in cfg.auditors:
-        keys.setdefault(_public_key(a.public_key_file), a.name)
+        keys.setdefault(read_public_key(a.public_key_file), a.name)
     if cfg.quorum > len(keys):
         raise ConfigError(f"{source}: trust.quorum is {cfg.quorum} but only {len(keys)} distinct auditor key(s) are listed")
     return TrustedAuditors(keys, cfg.quorum)

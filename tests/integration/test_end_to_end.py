@@ -77,11 +77,18 @@ def test_demo_end_to_end(tmp_path):
     # The released payload holds counts only: no ID of any party appears in it.
     text = json.dumps(payload)
     assert not any(pid in text for pid in list(people["oem"])[:200])
-    # The model card: measured on held-out leads, joint data beats the brand's own.
+    # The model card: measured on held-out leads, the joint model is clearly informative. Every
+    # AUC is noised (DP on); at this demo's size a partner-value AUC's 95% half-width is ~0.1–0.2,
+    # so "joint beats the brand's own" is asserted on exact figures (tests/unit/test_lead_rating.py)
+    # and here only within the card's own stated accuracy.
     [card] = by_job["lead_rating_train"]
     card = card["payload"]
     value = {v["label"]: v["auc"] for v in card["partner_value"]}
-    assert card["auc"]["model"] > value["brand only"] + 0.05
+    hw = card["accuracy"]["auc_half_width_95"]
+    # True AUC ≈ 0.85 and hw ≈ 0.06 here: this fails by noise with probability ~1e-3, and
+    # whenever the joint model is no better than the brand's own data (≈ 0.63).
+    assert card["auc"]["model"] - 2 * hw > 0.60, (card["auc"]["model"], hw)
+    assert value["all partners"] == card["auc"]["model"]
     assert [g["grade"] for g in card["grades"]] == ["A", "B", "C", "D"]
     assert card["grades"][0]["rate"] > card["grades"][-1]["rate"]
     # Grades: written at the OEM's site against its own lead ids, from the session's model and
