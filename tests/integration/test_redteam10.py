@@ -41,6 +41,7 @@ from proto.zone.v1 import zone_pb2_grpc as zpb_grpc
 from protocols.policy import Policy
 from protocols.release import VERDICT_APPROVE, Approval, ReleaseHeader, canonical_json, header_for
 from tests.integration.live import LiveWorld, small_world
+from tests.integration.test_client_verify import FakeAudit  # an audit service that shows one record and keeps every decision
 from transport.rpc import make_server
 
 PARTIES = (("oem", "brand"), ("media-a", "media"))
@@ -340,21 +341,6 @@ def test_report_without_as_refuses_a_release_file_that_carries_no_valid_approval
 
 
 # --- attack 4: a compromised audit service and the auditor's "lost content" path ----------------
-
-
-class FakeAudit(audit_pb2_grpc.AuditServiceServicer):
-    """An audit service (its own certificate) that shows a record and keeps every decision sent."""
-
-    def __init__(self, record: audit_pb2.ReleaseRecord) -> None:
-        self.record = record
-        self.decisions: list[audit_pb2.SignedDecision] = []
-
-    def GetRelease(self, request: Any, context: grpc.ServicerContext) -> audit_pb2.GetReleaseResponse:
-        return audit_pb2.GetReleaseResponse(release=self.record)
-
-    def Decide(self, request: Any, context: grpc.ServicerContext) -> audit_pb2.DecideResponse:
-        self.decisions.append(request.decision)
-        return audit_pb2.DecideResponse(status="approved", entry_seq=len(self.decisions))
 
 
 @pytest.fixture
