@@ -48,7 +48,14 @@ class AuditCallError(ZhongliError):
 def entry_from_pb(pb: audit_pb2.LogEntry) -> Entry:
     """A streamed log entry back as the stored row it was (signature in hex)."""
     return Entry(
-        int(pb.seq), int(pb.ts_ms), pb.kind, pb.release_id, pb.body_json, pb.prev_hash, pb.entry_hash, bytes(pb.signature).hex()
+        int(pb.seq),
+        int(pb.ts_ms),
+        pb.kind,
+        pb.release_id,
+        pb.body_json,
+        pb.prev_hash,
+        pb.entry_hash,
+        bytes(pb.signature).hex(),
     )
 
 
@@ -63,7 +70,11 @@ class AuditClient:
     """
 
     def __init__(
-        self, address: str, tls: TlsFiles, server_name: str = "audit", timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        self,
+        address: str,
+        tls: TlsFiles,
+        server_name: str = "audit",
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
         review_log: ReviewLog | None = None,
     ) -> None:
         self.address = address
@@ -103,7 +114,13 @@ class AuditClient:
         return response
 
     def admit_request(
-        self, requester: str, session_id: str, release_id: str, job: str, params_sha256: str, policy_digest: str
+        self,
+        requester: str,
+        session_id: str,
+        release_id: str,
+        job: str,
+        params_sha256: str,
+        policy_digest: str,
     ) -> audit_pb2.AdmitRequestResponse:
         """Log a job request and count it against the requester's hourly limit (zone only).
 
@@ -119,13 +136,21 @@ class AuditClient:
             policy_digest: A recorded policy; its ``requests.per_hour`` is the limit.
         """
         request = audit_pb2.AdmitRequestRequest(
-            requester=requester, session_id=session_id, release_id=release_id, job=job,
-            params_sha256=params_sha256, policy_digest=policy_digest,
+            requester=requester,
+            session_id=session_id,
+            release_id=release_id,
+            job=job,
+            params_sha256=params_sha256,
+            policy_digest=policy_digest,
         )
-        response: audit_pb2.AdmitRequestResponse = self._call("AdmitRequest", self._stub.AdmitRequest, request)
+        response: audit_pb2.AdmitRequestResponse = self._call(
+            "AdmitRequest", self._stub.AdmitRequest, request
+        )
         return response
 
-    def list_requests(self, requester: str = "", since_ms: int = 0, limit: int = 0) -> list[audit_pb2.JobRequest]:
+    def list_requests(
+        self, requester: str = "", since_ms: int = 0, limit: int = 0
+    ) -> list[audit_pb2.JobRequest]:
         """The job-request log newest first (auditors only).
 
         Args:
@@ -134,7 +159,9 @@ class AuditClient:
             limit: At most this many; 0 for the service's default (200).
         """
         request = audit_pb2.ListRequestsRequest(requester=requester, since_ms=since_ms, limit=limit)
-        response: audit_pb2.ListRequestsResponse = self._call("ListRequests", self._stub.ListRequests, request)
+        response: audit_pb2.ListRequestsResponse = self._call(
+            "ListRequests", self._stub.ListRequests, request
+        )
         return list(response.requests)
 
     def record_event(
@@ -165,7 +192,9 @@ class AuditClient:
             limit: At most this many; 0 for the service's default (200).
         """
         request = audit_pb2.ListReleasesRequest(statuses=list(statuses), requester=requester, limit=limit)
-        response: audit_pb2.ListReleasesResponse = self._call("ListReleases", self._stub.ListReleases, request)
+        response: audit_pb2.ListReleasesResponse = self._call(
+            "ListReleases", self._stub.ListReleases, request
+        )
         return list(response.releases)
 
     def get_release(self, release_id: str) -> audit_pb2.GetReleaseResponse:
@@ -185,11 +214,24 @@ class AuditClient:
     @staticmethod
     def shown(record: audit_pb2.ReleaseRecord) -> ShownRelease:
         """What ``zhongli audit show`` displays of a release record, as the digest is rebuilt from it."""
-        return ShownRelease(record.release_id, record.session_id, record.job, record.kind, record.recipient,
-                            record.summary_json, record.payload_sha256)
+        return ShownRelease(
+            record.release_id,
+            record.session_id,
+            record.job,
+            record.kind,
+            record.recipient,
+            record.summary_json,
+            record.payload_sha256,
+        )
 
     def _sign_and_decide(
-        self, release_id: str, verdict: str, reason: str, key_path: str | Path, auditor_name: str, expect_digest: str = ""
+        self,
+        release_id: str,
+        verdict: str,
+        reason: str,
+        key_path: str | Path,
+        auditor_name: str,
+        expect_digest: str = "",
     ) -> audit_pb2.DecideResponse:
         key = load_private(key_path)
         record = self.get_release(release_id).release
@@ -208,8 +250,13 @@ class AuditClient:
                 # since): sign only a digest this auditor's own tool recomputed from content it
                 # displayed (its review log) and that the auditor names in full.
                 reviewed = expect_digest.lower()
-                if (record.release_id != release_id or len(reviewed) != 64 or reviewed != record.digest.lower()
-                        or self.review_log is None or not self.review_log.has(release_id, reviewed)):
+                if (
+                    record.release_id != release_id
+                    or len(reviewed) != 64
+                    or reviewed != record.digest.lower()
+                    or self.review_log is None
+                    or not self.review_log.has(release_id, reviewed)
+                ):
                     raise VerificationFailed(
                         f"release {release_id}: the audit service shows no content for it (restarted since it was submitted?), "
                         "so nothing is shown to sign; this tool signs it only if its own review log holds the digest it "
@@ -217,8 +264,10 @@ class AuditClient:
                     ) from None
                 digest = bytes.fromhex(reviewed)
             if expect_digest and not digest.hex().startswith(expect_digest.lower()):
-                raise VerificationFailed(f"release {release_id} now hashes to {digest.hex()[:16]}…, not to the digest "
-                                         f"{expect_digest[:16]} you reviewed: not signing")
+                raise VerificationFailed(
+                    f"release {release_id} now hashes to {digest.hex()[:16]}…, not to the digest "
+                    f"{expect_digest[:16]} you reviewed: not signing"
+                )
         decision = audit_pb2.SignedDecision(
             auditor=auditor_name,
             public_key=key_info(key).public_key,
@@ -248,7 +297,9 @@ class AuditClient:
         self, release_id: str, reason: str, key_path: str | Path, auditor_name: str, expect_digest: str = ""
     ) -> audit_pb2.DecideResponse:
         """Reject a pending release with a reason, signed like :meth:`approve` (same checks)."""
-        return self._sign_and_decide(release_id, VERDICT_REJECT, reason, key_path, auditor_name, expect_digest)
+        return self._sign_and_decide(
+            release_id, VERDICT_REJECT, reason, key_path, auditor_name, expect_digest
+        )
 
     def verify(self, expect_head: str = "") -> audit_pb2.VerifyLogResponse:
         """Ask the service to recompute its log's chain and signatures; with ``expect_head`` (a
@@ -261,15 +312,21 @@ class AuditClient:
     def record_policy(self, policy_json: str, digest: str) -> audit_pb2.RecordPolicyResponse:
         """Record the collaboration policy (zone only; idempotent per digest)."""
         response: audit_pb2.RecordPolicyResponse = self._call(
-            "RecordPolicy", self._stub.RecordPolicy, audit_pb2.RecordPolicyRequest(policy_json=policy_json, digest=digest)
+            "RecordPolicy",
+            self._stub.RecordPolicy,
+            audit_pb2.RecordPolicyRequest(policy_json=policy_json, digest=digest),
         )
         return response
 
-    def get_policy(self, digest: str = "", *, name: str = "", version: int = 0) -> audit_pb2.GetPolicyResponse:
+    def get_policy(
+        self, digest: str = "", *, name: str = "", version: int = 0
+    ) -> audit_pb2.GetPolicyResponse:
         """Whether the policy with ``digest`` (or, without one, the policy recorded under ``name``
         and ``version``) is recorded, and as what."""
         response: audit_pb2.GetPolicyResponse = self._call(
-            "GetPolicy", self._stub.GetPolicy, audit_pb2.GetPolicyRequest(digest=digest, name=name, version=version)
+            "GetPolicy",
+            self._stub.GetPolicy,
+            audit_pb2.GetPolicyRequest(digest=digest, name=name, version=version),
         )
         return response
 
@@ -289,7 +346,11 @@ class AuditClient:
             session_id: For the record.
         """
         request = audit_pb2.SpendBudgetRequest(
-            requester=requester, release_id=release_id, epsilon=epsilon, policy_digest=policy_digest, session_id=session_id,
+            requester=requester,
+            release_id=release_id,
+            epsilon=epsilon,
+            policy_digest=policy_digest,
+            session_id=session_id,
         )
         response: audit_pb2.SpendBudgetResponse = self._call("SpendBudget", self._stub.SpendBudget, request)
         return response
@@ -299,14 +360,18 @@ class AuditClient:
         period's bounds of ``policy_digest`` (default: the policy of its latest charge, else the
         latest recorded one)."""
         response: audit_pb2.GetBudgetResponse = self._call(
-            "GetBudget", self._stub.GetBudget, audit_pb2.GetBudgetRequest(requester=requester, policy_digest=policy_digest)
+            "GetBudget",
+            self._stub.GetBudget,
+            audit_pb2.GetBudgetRequest(requester=requester, policy_digest=policy_digest),
         )
         return response
 
     def export(self, from_seq: int = 0) -> Iterator[audit_pb2.LogEntry]:
         """Every log entry as stored, streamed (auditors only)."""
         try:
-            stream = self._stub.ExportLog(audit_pb2.ExportLogRequest(from_seq=from_seq), timeout=self.timeout * 6)
+            stream = self._stub.ExportLog(
+                audit_pb2.ExportLogRequest(from_seq=from_seq), timeout=self.timeout * 6
+            )
             yield from stream
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN

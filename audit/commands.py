@@ -56,7 +56,6 @@ from typing import Any, Protocol
 
 from audit.client import DEFAULT_TIMEOUT_SECONDS, AuditClient, entry_from_pb
 from audit.keys import digest_to_sign, fingerprint, generate, load_public_hex
-from audit.reviewed import ReviewLog
 from audit.log import (
     Entry,
     VerifyResult,
@@ -65,6 +64,7 @@ from audit.log import (
     verify_jsonl,
     write_export,
 )
+from audit.reviewed import ReviewLog
 from proto.audit.v1 import audit_pb2
 from protocols.errors import ConfigError, VerificationFailed, ZhongliError
 from transport.config import TlsConfig
@@ -116,7 +116,9 @@ def _client(args: argparse.Namespace) -> tuple[AuditClient, str]:
     """The audit client for ``--topology``/``--as`` (or their environment variables)."""
     load_topology: TopologyLoader | None = getattr(args, "load_topology", None)
     if load_topology is None:
-        raise ConfigError("this CLI was built without topology support; run the command as 'zhongli audit ...'")
+        raise ConfigError(
+            "this CLI was built without topology support; run the command as 'zhongli audit ...'"
+        )
     topo_path = args.topology or os.environ.get("ZHONGLI_TOPOLOGY")
     me = args.as_name or os.environ.get("ZHONGLI_AS")
     if not topo_path:
@@ -130,14 +132,20 @@ def _client(args: argparse.Namespace) -> tuple[AuditClient, str]:
         raise ConfigError(str(exc.args[0])) from None
     services = [p for p in topo.by_role("audit") if p.address]
     if len(services) != 1:
-        raise ConfigError(f"topology '{topo.name}' must list exactly one participant with role 'audit' and an address")
+        raise ConfigError(
+            f"topology '{topo.name}' must list exactly one participant with role 'audit' and an address"
+        )
     tls = topo.tls_for(me).files()
     for path in (tls.ca, tls.cert, tls.key):
         if not path.is_file():
-            raise ConfigError(f"no certificate file {path} for '{me}' (run 'zhongli certs init' for this topology)")
+            raise ConfigError(
+                f"no certificate file {path} for '{me}' (run 'zhongli certs init' for this topology)"
+            )
     address = services[0].address
     assert address is not None
-    return AuditClient(address, tls, server_name=services[0].name, timeout=args.timeout, review_log=ReviewLog()), me
+    return AuditClient(
+        address, tls, server_name=services[0].name, timeout=args.timeout, review_log=ReviewLog()
+    ), me
 
 
 def _when(ms: int) -> str:
@@ -181,7 +189,9 @@ def cmd_service_keygen(args: argparse.Namespace) -> int:
     """Create the audit service's own signing key pair."""
     info = generate(args.out, overwrite=args.force)
     print(f"wrote {info.private_path} (private: stays at the audit site, mode 0600)")
-    print(f"wrote {info.public_path} (public: give it to every auditor; 'verify --service-pub' checks the log against it)")
+    print(
+        f"wrote {info.public_path} (public: give it to every auditor; 'verify --service-pub' checks the log against it)"
+    )
     print(f"fingerprint {info.fingerprint}")
     print("add to audit.yaml:")
     print(f"  service_key_file: {info.private_path}")
@@ -216,7 +226,9 @@ def _digest_lines(r: audit_pb2.ReleaseRecord) -> list[str]:
         mine = digest_to_sign(r.release_id, AuditClient.shown(r), r.digest).hex()
     except VerificationFailed as exc:
         return [f"  digest     {r.digest}", f"  !! MISMATCH: {exc} (approve and reject will refuse to sign)"]
-    return [f"  digest     {mine}  (recomputed from the header and content shown; approve with --digest {mine[:16]})"]
+    return [
+        f"  digest     {mine}  (recomputed from the header and content shown; approve with --digest {mine[:16]})"
+    ]
 
 
 def _format_release(response: audit_pb2.GetReleaseResponse) -> list[str]:
@@ -263,7 +275,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         if r.digest and r.summary_json:
             try:  # remember what this tool displayed, for signing after a service restart
                 assert client.review_log is not None
-                client.review_log.add(r.release_id, digest_to_sign(r.release_id, AuditClient.shown(r), r.digest).hex())
+                client.review_log.add(
+                    r.release_id, digest_to_sign(r.release_id, AuditClient.shown(r), r.digest).hex()
+                )
             except VerificationFailed:
                 pass  # a mismatch is printed below; nothing is remembered
     print("\n".join(_format_release(response)))
@@ -312,7 +326,9 @@ def _expect_digest(args: argparse.Namespace) -> str:
 def _expect_head(args: argparse.Namespace) -> str:
     head = (args.expect_head or "").strip()
     if head and not _HEX64.match(head):
-        raise ConfigError("--expect-head must be the 64 hex digits of an entry hash (as printed by verify or export)")
+        raise ConfigError(
+            "--expect-head must be the 64 hex digits of an entry hash (as printed by verify or export)"
+        )
     return head.lower()
 
 
@@ -320,7 +336,9 @@ def _print_verdict(ok: bool, first_bad: int, detail: str, head: str, key_note: s
     if ok:
         print(f"audit log OK: {detail}")
         if head:
-            print(f"head {head}  (note it: 'verify --expect-head {head[:12]}...' later shows nothing was cut from the end)")
+            print(
+                f"head {head}  (note it: 'verify --expect-head {head[:12]}...' later shows nothing was cut from the end)"
+            )
         if key_note:
             print(key_note)
         return EXIT_OK
@@ -337,7 +355,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     expected = load_public_hex(args.service_pub) if args.service_pub else None
     head = _expect_head(args)
     if args.db or args.jsonl:
-        result: VerifyResult = verify_file(args.db, expected, head) if args.db else verify_jsonl(args.jsonl, expected, head)
+        result: VerifyResult = (
+            verify_file(args.db, expected, head) if args.db else verify_jsonl(args.jsonl, expected, head)
+        )
         note = ""
         if expected is None and result.service_key:
             note = (
@@ -350,8 +370,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         r = client.verify(head)
     if expected is not None and bytes(r.service_public_key) != expected:
         return _print_verdict(
-            False, 1, f"the service signs with key {fingerprint(bytes(r.service_public_key))}, "
-            f"not the expected {fingerprint(expected)} from {args.service_pub}", "", "",
+            False,
+            1,
+            f"the service signs with key {fingerprint(bytes(r.service_public_key))}, "
+            f"not the expected {fingerprint(expected)} from {args.service_pub}",
+            "",
+            "",
         )
     return _print_verdict(r.ok, int(r.first_bad_seq), r.detail, r.head_hash, "")
 
@@ -380,7 +404,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     # With the export on stdout, the report goes to stderr so the JSON lines stay clean.
     report = sys.stdout if args.out else sys.stderr
     print(f"exported {n} entries to {args.out or 'stdout'}; head {head}", file=report)
-    print(f"check it offline: zhongli audit verify --jsonl {args.out or 'FILE'} --service-pub AUDIT-SERVICE.pub", file=report)
+    print(
+        f"check it offline: zhongli audit verify --jsonl {args.out or 'FILE'} --service-pub AUDIT-SERVICE.pub",
+        file=report,
+    )
     return EXIT_OK
 
 
@@ -471,7 +498,9 @@ def cmd_requests(args: argparse.Namespace) -> int:
     client, _ = _client(args)
     with client:
         requests = client.list_requests(args.requester or "", since, limit)
-    scope = (f" by '{args.requester}'" if args.requester else "") + (f" since {_when(since)}" if since else "")
+    scope = (f" by '{args.requester}'" if args.requester else "") + (
+        f" since {_when(since)}" if since else ""
+    )
     if not requests:
         print(f"no job request{scope}")
         return EXIT_OK
@@ -490,7 +519,9 @@ def _client_options(load_topology: TopologyLoader | None) -> argparse.ArgumentPa
     p = argparse.ArgumentParser(add_help=False)
     p.set_defaults(load_topology=load_topology)
     p.add_argument("--topology", metavar="FILE", help="deployment topology (default: $ZHONGLI_TOPOLOGY)")
-    p.add_argument("--as", dest="as_name", metavar="NAME", help="your participant name (default: $ZHONGLI_AS)")
+    p.add_argument(
+        "--as", dest="as_name", metavar="NAME", help="your participant name (default: $ZHONGLI_AS)"
+    )
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds per call")
     return p
 
@@ -507,7 +538,9 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     Returns:
         The ``audit`` parser. Every leaf sets ``func``, a ``cmd_x(args) -> int``.
     """
-    group: argparse.ArgumentParser = subparsers.add_parser("audit", help="audit service, auditor keys, release review and signing")
+    group: argparse.ArgumentParser = subparsers.add_parser(
+        "audit", help="audit service, auditor keys, release review and signing"
+    )
     sub = group.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
     client = _client_options(load_topology)
 
@@ -522,7 +555,11 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
 
     p = sub.add_parser("service-keygen", help="create the audit service's own Ed25519 signing key pair")
     p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key and PREFIX.pub")
-    p.add_argument("--force", action="store_true", help="overwrite existing files (logs signed by the old key stop opening)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite existing files (logs signed by the old key stop opening)",
+    )
     p.set_defaults(func=cmd_service_keygen)
 
     p = sub.add_parser("pending", parents=[client], help="list releases waiting for a decision")
@@ -535,25 +572,45 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p = sub.add_parser("approve", parents=[client], help="approve a release (signs its digest)")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
-    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content (signed only if this machine's review log holds it)")
+    p.add_argument(
+        "--digest",
+        metavar="HEX",
+        help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content (signed only if this machine's review log holds it)",
+    )
     p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("reject", parents=[client], help="reject a release with a reason")
     p.add_argument("release_id", metavar="ID")
     p.add_argument("--reason", required=True, metavar="TEXT")
     p.add_argument("--key", required=True, metavar="FILE", help="your auditor private key (.key)")
-    p.add_argument("--digest", metavar="HEX", help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content (signed only if this machine's review log holds it)")
+    p.add_argument(
+        "--digest",
+        metavar="HEX",
+        help="the digest 'show' printed (16+ hex digits): refuse if it changed since; all 64 if the service lost the content (signed only if this machine's review log holds it)",
+    )
     p.set_defaults(func=cmd_reject)
 
-    p = sub.add_parser("verify", parents=[client], help="verify the log's chain and signatures (exit 2 when broken)")
-    p.add_argument("--db", metavar="PATH", help="check this database file directly instead of asking the service")
-    p.add_argument("--jsonl", metavar="FILE", help="check an export written by 'zhongli audit export', offline")
-    p.add_argument("--service-pub", metavar="FILE", help="the audit service's public key (.pub) to check the log against")
-    p.add_argument("--expect-head", metavar="HASH", help="a head hash noted earlier; catches entries cut from the end")
+    p = sub.add_parser(
+        "verify", parents=[client], help="verify the log's chain and signatures (exit 2 when broken)"
+    )
+    p.add_argument(
+        "--db", metavar="PATH", help="check this database file directly instead of asking the service"
+    )
+    p.add_argument(
+        "--jsonl", metavar="FILE", help="check an export written by 'zhongli audit export', offline"
+    )
+    p.add_argument(
+        "--service-pub", metavar="FILE", help="the audit service's public key (.pub) to check the log against"
+    )
+    p.add_argument(
+        "--expect-head", metavar="HASH", help="a head hash noted earlier; catches entries cut from the end"
+    )
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("export", parents=[client], help="write the log as JSON lines for external review")
-    p.add_argument("--db", metavar="PATH", help="read this database file directly instead of asking the service")
+    p.add_argument(
+        "--db", metavar="PATH", help="read this database file directly instead of asking the service"
+    )
     p.add_argument("--out", metavar="FILE", help="write here (mode 0600) instead of to stdout")
     p.set_defaults(func=cmd_export)
 
@@ -561,19 +618,33 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     p.add_argument("digest", metavar="DIGEST")
     p.set_defaults(func=cmd_policy)
 
-    p = sub.add_parser("budget", parents=[client], help="a requester's privacy budget (ε): this period and all time")
+    p = sub.add_parser(
+        "budget", parents=[client], help="a requester's privacy budget (ε): this period and all time"
+    )
     p.add_argument("requester", metavar="REQUESTER")
-    p.add_argument("--policy", metavar="DIGEST", help="the policy whose limit and period apply (default: of the latest charge)")
+    p.add_argument(
+        "--policy",
+        metavar="DIGEST",
+        help="the policy whose limit and period apply (default: of the latest charge)",
+    )
     p.set_defaults(func=cmd_budget)
 
-    p = sub.add_parser("refusals", parents=[client], help="refused and failed releases, newest first, with reasons")
+    p = sub.add_parser(
+        "refusals", parents=[client], help="refused and failed releases, newest first, with reasons"
+    )
     p.add_argument("--requester", metavar="NAME", help="only releases this party asked for")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N (default 200)")
     p.set_defaults(func=cmd_refusals)
 
-    p = sub.add_parser("requests", parents=[client], help="the job-request log, newest first, marking requests over the limit")
+    p = sub.add_parser(
+        "requests",
+        parents=[client],
+        help="the job-request log, newest first, marking requests over the limit",
+    )
     p.add_argument("--requester", metavar="NAME", help="only this party's requests")
-    p.add_argument("--since", metavar="ISO-or-ms", help="only requests from then on (UTC unless the time says)")
+    p.add_argument(
+        "--since", metavar="ISO-or-ms", help="only requests from then on (UTC unless the time says)"
+    )
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N (default 200)")
     p.set_defaults(func=cmd_requests)
     return group

@@ -42,7 +42,6 @@ from transport.trust import read_public_key
 log = logging.getLogger(__name__)
 
 
-
 def fingerprint(public_key: bytes) -> str:
     """A short, safe-to-print name for a public key: the first 16 hex digits of its SHA-256."""
     return hashlib.sha256(public_key).hexdigest()[:16]
@@ -96,7 +95,9 @@ def generate(path_prefix: str | Path, overwrite: bool = False) -> KeyInfo:
             if p.exists():
                 raise ConfigError(f"{p} exists already; choose another --out or remove it first")
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     public = _raw_public(key)
     try:
         key_path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,9 @@ def generate(path_prefix: str | Path, overwrite: bool = False) -> KeyInfo:
     return KeyInfo(public, key_path, pub_path)
 
 
-def load_private(path: str | Path, what: str = "auditor key", make: str = "zhongli audit keygen") -> Ed25519PrivateKey:
+def load_private(
+    path: str | Path, what: str = "auditor key", make: str = "zhongli audit keygen"
+) -> Ed25519PrivateKey:
     """Read an Ed25519 private key written by :func:`generate`.
 
     Args:
@@ -233,7 +236,9 @@ def digest_to_sign(asked: str, shown: ShownRelease, service_digest: str) -> byte
             other than the one recomputed. Nothing must be signed then.
     """
     if shown.release_id != asked:
-        raise VerificationFailed(f"asked for release {asked}, the audit service answered with {shown.release_id[:64]}: not signing")
+        raise VerificationFailed(
+            f"asked for release {asked}, the audit service answered with {shown.release_id[:64]}: not signing"
+        )
     summary_sha = sha256_hex(shown.summary_json.encode())
     if shown.kind == KIND_AGGREGATE:
         payload_sha = summary_sha
@@ -245,9 +250,13 @@ def digest_to_sign(asked: str, shown: ShownRelease, service_digest: str) -> byte
     else:
         payload_sha = shown.payload_sha256.lower()
         if len(payload_sha) != 64:
-            raise VerificationFailed(f"release {asked} ({shown.kind}): the service names no payload hash, so no digest can be "
-                                     "tied to what was shown: not signing")
-    header = ReleaseHeader(shown.release_id, shown.session_id, shown.job, shown.kind, shown.recipient, payload_sha, summary_sha)
+            raise VerificationFailed(
+                f"release {asked} ({shown.kind}): the service names no payload hash, so no digest can be "
+                "tied to what was shown: not signing"
+            )
+    header = ReleaseHeader(
+        shown.release_id, shown.session_id, shown.job, shown.kind, shown.recipient, payload_sha, summary_sha
+    )
     digest = header.digest()
     if service_digest.lower() != digest.hex():
         raise VerificationFailed(

@@ -192,7 +192,14 @@ class ReleaseView:
 
 def entry_hash(seq: int, ts_ms: int, kind: str, release_id: str, body: str, prev_hash: str) -> str:
     """The hex SHA-256 that chains one entry to the previous one (see the module docstring)."""
-    fields = {"seq": seq, "ts_ms": ts_ms, "kind": kind, "release_id": release_id, "body": body, "prev_hash": prev_hash}
+    fields = {
+        "seq": seq,
+        "ts_ms": ts_ms,
+        "kind": kind,
+        "release_id": release_id,
+        "body": body,
+        "prev_hash": prev_hash,
+    }
     return hashlib.sha256(HASH_DOMAIN + canonical_json(fields)).hexdigest()
 
 
@@ -257,7 +264,9 @@ def verify_rows(
     expect_head = expect_head.strip().lower() if expect_head else None
     if not rows:
         if expect_head:
-            return VerifyResult(False, 0, 1, f"the log is empty but should reach head {expect_head[:16]}... (entries deleted)")
+            return VerifyResult(
+                False, 0, 1, f"the log is empty but should reach head {expect_head[:16]}... (entries deleted)"
+            )
         return VerifyResult(True, 0, 0, "chain intact: 0 entries")
     genesis_key = _genesis_key(rows[0]) if rows[0][0] == 1 else None
     key = expected_key if expected_key is not None else genesis_key
@@ -272,18 +281,28 @@ def verify_rows(
         if seq != expected_seq:
             if expected_seq in all_seqs:
                 return VerifyResult(
-                    False, n, expected_seq,
+                    False,
+                    n,
+                    expected_seq,
                     f"entry {expected_seq} appears out of place, after entry {seq} (entries reordered)",
                     service_key=key_hex,
                 )
             if isinstance(seq, int) and seq > expected_seq:
                 missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
                 return VerifyResult(
-                    False, n, expected_seq,
+                    False,
+                    n,
+                    expected_seq,
                     f"entry {missing} missing (deleted): the sequence jumps from {expected_seq - 1} to {seq}",
                     service_key=key_hex,
                 )
-            return VerifyResult(False, n, expected_seq, f"entry {expected_seq}: unexpected sequence number {seq!r}", service_key=key_hex)
+            return VerifyResult(
+                False,
+                n,
+                expected_seq,
+                f"entry {expected_seq}: unexpected sequence number {seq!r}",
+                service_key=key_hex,
+            )
         if stored_prev != prev:
             where = seq_of_hash.get(stored_prev)
             if where is not None and where != seq - 1:
@@ -296,21 +315,35 @@ def verify_rows(
         if seq == 1:
             if genesis_key is None:
                 return VerifyResult(
-                    False, n, 1, "entry 1 is not a log_opened entry naming the service key (replaced)", service_key=key_hex
+                    False,
+                    n,
+                    1,
+                    "entry 1 is not a log_opened entry naming the service key (replaced)",
+                    service_key=key_hex,
                 )
             if expected_key is not None and genesis_key != expected_key:
                 return VerifyResult(
-                    False, n, 1,
+                    False,
+                    n,
+                    1,
                     f"the log was opened by service key {_fingerprint(genesis_key)}, not by the expected "
                     f"{_fingerprint(expected_key)} (the log was replaced and re-signed with another key)",
                     service_key=key_hex,
                 )
         elif kind == KIND_LOG_OPENED:
-            return VerifyResult(False, n, seq, "a second log_opened entry (only entry 1 may name the service key)", service_key=key_hex)
+            return VerifyResult(
+                False,
+                n,
+                seq,
+                "a second log_opened entry (only entry 1 may name the service key)",
+                service_key=key_hex,
+            )
         assert key is not None  # entry 1 passed, so there is a key to check against
         if not _row_signed(key, row):
             return VerifyResult(
-                False, n, seq,
+                False,
+                n,
+                seq,
                 f"signature does not verify under the service key {_fingerprint(key)} (forged, or signed by another key)",
                 service_key=key_hex,
             )
@@ -318,7 +351,9 @@ def verify_rows(
         expected_seq += 1
     if expect_head and expect_head not in seq_of_hash:
         return VerifyResult(
-            False, n, n + 1,
+            False,
+            n,
+            n + 1,
             f"expected head {expect_head[:16]}... is not in the log, which ends at entry {n} "
             "(entries deleted from the end, or the log replaced)",
             service_key=key_hex,
@@ -326,7 +361,12 @@ def verify_rows(
     noun = "entry" if n == 1 else "entries"
     assert key is not None
     return VerifyResult(
-        True, n, 0, f"chain intact: {n} {noun}, head {prev}, signed by service key {_fingerprint(key)}", prev, key_hex
+        True,
+        n,
+        0,
+        f"chain intact: {n} {noun}, head {prev}, signed by service key {_fingerprint(key)}",
+        prev,
+        key_hex,
     )
 
 
@@ -354,7 +394,9 @@ def read_file(path: str | Path) -> list[tuple[Any, ...]]:
         raise AuditLogError(f"{path} is not a readable audit log: {exc}") from exc
 
 
-def verify_file(path: str | Path, expected_key: bytes | None = None, expect_head: str | None = None) -> VerifyResult:
+def verify_file(
+    path: str | Path, expected_key: bytes | None = None, expect_head: str | None = None
+) -> VerifyResult:
     """Verify the log at ``path`` without writing to it; see :func:`verify_rows` for the options.
 
     Raises:
@@ -380,7 +422,13 @@ def export_lines(entries: Iterable[Entry]) -> Iterator[str]:
         count, head_seq, head = count + 1, e.seq, e.entry_hash
         yield canonical_json(e.to_json()).decode()
     yield canonical_json(
-        {"format": EXPORT_FORMAT, "entries": count, "head_seq": head_seq, "head_hash": head, "service_public_key": service_key}
+        {
+            "format": EXPORT_FORMAT,
+            "entries": count,
+            "head_seq": head_seq,
+            "head_hash": head,
+            "service_public_key": service_key,
+        }
     ).decode()
 
 
@@ -398,16 +446,26 @@ def _row_from_json(obj: Any, line_no: int) -> tuple[Any, ...]:
         raise InvalidInput(f"line {line_no}: not a JSON object")
     try:
         return (
-            obj["seq"], obj["ts_ms"], obj["kind"], obj["release_id"], canonical_json(obj["body"]).decode(),
-            obj["prev_hash"], obj["entry_hash"], obj["signature"],
+            obj["seq"],
+            obj["ts_ms"],
+            obj["kind"],
+            obj["release_id"],
+            canonical_json(obj["body"]).decode(),
+            obj["prev_hash"],
+            obj["entry_hash"],
+            obj["signature"],
         )
     except KeyError as exc:
-        raise InvalidInput(f"line {line_no}: missing field {exc.args[0]!r} (not an audit export entry)") from None
+        raise InvalidInput(
+            f"line {line_no}: missing field {exc.args[0]!r} (not an audit export entry)"
+        ) from None
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"line {line_no}: body is not plain JSON: {exc}") from None
 
 
-def verify_jsonl(path: str | Path, expected_key: bytes | None = None, expect_head: str | None = None) -> VerifyResult:
+def verify_jsonl(
+    path: str | Path, expected_key: bytes | None = None, expect_head: str | None = None
+) -> VerifyResult:
     """Verify an export written by :func:`write_export`, offline.
 
     Every entry is checked as in :func:`verify_rows` (``body`` re-encoded canonically, which
@@ -430,11 +488,18 @@ def verify_jsonl(path: str | Path, expected_key: bytes | None = None, expect_hea
         except ValueError as exc:
             raise InvalidInput(f"{path} line {i}: not JSON ({exc})") from None
     if not objs or not isinstance(objs[-1], dict) or "head_hash" not in objs[-1]:
-        rows = [_row_from_json(o, i) for i, o in enumerate(objs, 1) if isinstance(o, dict) and "head_hash" not in o]
+        rows = [
+            _row_from_json(o, i)
+            for i, o in enumerate(objs, 1)
+            if isinstance(o, dict) and "head_hash" not in o
+        ]
         result = verify_rows(rows, expected_key, expect_head)
         return VerifyResult(
-            False, result.entries, result.first_bad_seq or len(rows) + 1,
-            "the export has no head line at its end (cut short?)" + ("" if result.ok else f"; also: {result.detail}"),
+            False,
+            result.entries,
+            result.first_bad_seq or len(rows) + 1,
+            "the export has no head line at its end (cut short?)"
+            + ("" if result.ok else f"; also: {result.detail}"),
             service_key=result.service_key,
         )
     head_line, entry_objs = objs[-1], objs[:-1]
@@ -446,7 +511,9 @@ def verify_jsonl(path: str | Path, expected_key: bytes | None = None, expect_hea
     head = rows[-1][6] if rows else GENESIS_HASH
     if head_line.get("head_hash") != head or head_line.get("entries") != n:
         return VerifyResult(
-            False, n, n + 1,
+            False,
+            n,
+            n + 1,
             f"the head line says {head_line.get('entries')} entries ending at {str(head_line.get('head_hash'))[:16]}..., "
             f"but the export holds {n} ending at {head[:16]}... (entries removed from its end)",
             service_key=result.service_key,
@@ -503,8 +570,13 @@ class AuditLog:
         with self._lock:
             first = self._conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY seq LIMIT 1").fetchone()
             if first is None:
-                body = {"service_public_key": self.public_key.hex(), "fingerprint": _fingerprint(self.public_key)}
-                self._append_locked(KIND_LOG_OPENED, "", canonical_json(body).decode(), time.time_ns() // 1_000_000)
+                body = {
+                    "service_public_key": self.public_key.hex(),
+                    "fingerprint": _fingerprint(self.public_key),
+                }
+                self._append_locked(
+                    KIND_LOG_OPENED, "", canonical_json(body).decode(), time.time_ns() // 1_000_000
+                )
                 return
         recorded = _genesis_key(first)
         if recorded is not None and recorded != self.public_key:
@@ -534,7 +606,9 @@ class AuditLog:
         # same file cannot slip an entry in between.
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            head = self._conn.execute("SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+            head = self._conn.execute(
+                "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
             seq, prev = (1, GENESIS_HASH) if head is None else (int(head[0]) + 1, str(head[1]))
             h = entry_hash(seq, ts, kind, release_id, text, prev)
             sig = sign_entry(self._key, h)
@@ -577,7 +651,12 @@ class AuditLog:
         return entry
 
     def entries(
-        self, release_id: str | None = None, *, kind: str | None = None, from_seq: int = 0, since_ms: int | None = None
+        self,
+        release_id: str | None = None,
+        *,
+        kind: str | None = None,
+        from_seq: int = 0,
+        since_ms: int | None = None,
     ) -> list[Entry]:
         """Entries in order: all of them, or only one release's, or only one kind's; with
         ``since_ms``, only those stamped at or after that time."""
@@ -606,7 +685,11 @@ class AuditLog:
         """Every release in submission order, optionally only those with ``status``."""
         marks = ", ".join("?" for _ in _RELEASE_KINDS)
         with self._lock:
-            rows = list(self._conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE kind IN ({marks}) ORDER BY seq", _RELEASE_KINDS))
+            rows = list(
+                self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM entries WHERE kind IN ({marks}) ORDER BY seq", _RELEASE_KINDS
+                )
+            )
         views = _replay(Entry(*row) for row in rows).values()
         return [v for v in views if status is None or v.status == status]
 
@@ -628,7 +711,9 @@ def _replay(entries: Iterable[Entry]) -> dict[str, ReleaseView]:
         elif e.kind in (KIND_RELEASE_DECIDED, KIND_RELEASE_EXPIRED):
             view = views.get(e.release_id)
             if view is None:
-                raise AuditLogError(f"entry {e.seq}: {e.kind} on release '{e.release_id}' before it was submitted")
+                raise AuditLogError(
+                    f"entry {e.seq}: {e.kind} on release '{e.release_id}' before it was submitted"
+                )
             body = e.data()
             decisions = (*view.decisions, body) if e.kind == KIND_RELEASE_DECIDED else view.decisions
             views[e.release_id] = ReleaseView(

@@ -236,7 +236,9 @@ def _dec(x: float) -> Decimal:
 
 def _json_field(text: str, field: str, limit: int) -> Any:
     if len(text.encode()) > limit:
-        raise InvalidInput(f"{field} is {len(text.encode())} bytes; the limit is {limit} (send aggregates, not rows)")
+        raise InvalidInput(
+            f"{field} is {len(text.encode())} bytes; the limit is {limit} (send aggregates, not rows)"
+        )
     if not text:
         return None
     try:
@@ -286,10 +288,14 @@ def record_body_from_pb(pb: audit_pb2.ReleaseRecord) -> dict[str, Any]:
     if (pb.kind or not ended) and pb.kind not in RELEASE_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(RELEASE_KINDS)}, got '{pb.kind[:40]}'")
     if len(pb.reason) > MAX_RELEASE_REASON_CHARS:
-        raise InvalidInput(f"release.reason is {len(pb.reason)} characters; the limit is {MAX_RELEASE_REASON_CHARS}")
+        raise InvalidInput(
+            f"release.reason is {len(pb.reason)} characters; the limit is {MAX_RELEASE_REASON_CHARS}"
+        )
     payload_sha = pb.payload_sha256.strip().lower()
     if payload_sha and not _HEX64.match(payload_sha):
-        raise InvalidInput("payload_sha256 must be 64 hex digits (the SHA-256 of the canonical payload) or empty")
+        raise InvalidInput(
+            "payload_sha256 must be 64 hex digits (the SHA-256 of the canonical payload) or empty"
+        )
     expires = int(pb.expires_at_ms)
     if expires and pb.created_at_ms and expires <= pb.created_at_ms:
         raise InvalidInput("release.expires_at_ms must be after created_at_ms (or 0 for no expiry)")
@@ -338,8 +344,14 @@ def job_request_to_pb(e: Entry) -> audit_pb2.JobRequest:
     """A ``job_requested`` entry as the wire shows it to auditors."""
     b = e.data()
     return audit_pb2.JobRequest(
-        seq=e.seq, ts_ms=e.ts_ms, requester=b["requester"], session_id=b["session_id"], release_id=b["release_id"],
-        job=b["job"], admitted=bool(b["admitted"]), in_window=int(b["in_window"]),
+        seq=e.seq,
+        ts_ms=e.ts_ms,
+        requester=b["requester"],
+        session_id=b["session_id"],
+        release_id=b["release_id"],
+        job=b["job"],
+        admitted=bool(b["admitted"]),
+        in_window=int(b["in_window"]),
     )
 
 
@@ -404,7 +416,9 @@ def load_auditor_keys(auditors: Sequence[AuditorKey]) -> dict[str, bytes]:
         key = load_public_hex(a.public_key_file)
         for other, k in keys.items():
             if k == key:
-                raise ConfigError(f"auditors '{other}' and '{a.name}' have the same public key; each needs their own")
+                raise ConfigError(
+                    f"auditors '{other}' and '{a.name}' have the same public key; each needs their own"
+                )
         keys[a.name] = key
     return keys
 
@@ -500,7 +514,9 @@ class AuditDesk:
         body = {"status": STATUS_EXPIRED, "expires_at_ms": expires, "observed_at_ms": now}
         entry = self._append(KIND_RELEASE_EXPIRED, view.release_id, body, now)
         log.info("release %s expired (pending past %s)", view.release_id, _when(expires))
-        return ReleaseView(record=view.record, decisions=view.decisions, status=STATUS_EXPIRED, last_seq=entry.seq)
+        return ReleaseView(
+            record=view.record, decisions=view.decisions, status=STATUS_EXPIRED, last_seq=entry.seq
+        )
 
     def _current(self, release_id: str) -> ReleaseView:
         view = self.log.release(release_id)
@@ -527,7 +543,9 @@ class AuditDesk:
             views = [self._expire_if_due(v) for v in self.log.releases(STATUS_PENDING)]
         return [v for v in views if v.status == STATUS_PENDING]
 
-    def releases(self, statuses: Sequence[str] = (), requester: str = "", limit: int = 0) -> list[ReleaseView]:
+    def releases(
+        self, statuses: Sequence[str] = (), requester: str = "", limit: int = 0
+    ) -> list[ReleaseView]:
         """Releases newest first, by current status (pending ones past expiry are logged as expired
         first, as everywhere).
 
@@ -547,7 +565,9 @@ class AuditDesk:
             views = [self._expire_if_due(v) for v in self.log.releases()]
         out = []
         for v in reversed(views):
-            if (not statuses or v.status in statuses) and (not requester or v.record.get("requester") == requester):
+            if (not statuses or v.status in statuses) and (
+                not requester or v.record.get("requester") == requester
+            ):
                 out.append(v)
                 if len(out) == limit:
                     break
@@ -558,7 +578,8 @@ class AuditDesk:
         return {
             d["auditor"]
             for d in decisions
-            if d.get("verdict") == VERDICT_APPROVE and d.get("auditor") in self.auditors
+            if d.get("verdict") == VERDICT_APPROVE
+            and d.get("auditor") in self.auditors
             and d.get("public_key") == self.auditors[d["auditor"]].hex()
         }
 
@@ -605,7 +626,9 @@ class AuditDesk:
         if public_key != own_key:
             owner = next((name for name, k in self.auditors.items() if k == public_key), None)
             if owner is not None:
-                raise PeerNotAllowed(f"'{caller}' signed with the key of auditor '{owner}'; auditors sign only for themselves")
+                raise PeerNotAllowed(
+                    f"'{caller}' signed with the key of auditor '{owner}'; auditors sign only for themselves"
+                )
             raise PeerNotAllowed(
                 f"public key {fingerprint(public_key)} is not the key configured for auditor '{caller}' "
                 f"({fingerprint(own_key)})"
@@ -631,7 +654,9 @@ class AuditDesk:
                         f"{len(self._approvers(view.decisions))} of {self.approvals_required} approval(s); "
                         "it can no longer be decided (the zone drops it)"
                     )
-                raise PolicyViolation(f"release '{release_id}' is {view.status} already; only pending releases are decided")
+                raise PolicyViolation(
+                    f"release '{release_id}' is {view.status} already; only pending releases are decided"
+                )
             if verdict == VERDICT_REJECT:
                 status = STATUS_REJECTED
             else:
@@ -681,7 +706,9 @@ class AuditDesk:
                     f"auditor '{name}' has key {fingerprint(theirs[name])} in the policy, {fingerprint(self.auditors[name])} here"
                 )
         if policy.quorum != self.approvals_required:
-            problems.append(f"quorum {policy.quorum} in the policy, approvals_required {self.approvals_required} here")
+            problems.append(
+                f"quorum {policy.quorum} in the policy, approvals_required {self.approvals_required} here"
+            )
         return problems
 
     def record_policy(self, policy_json: str, digest: str) -> tuple[int, bool]:
@@ -700,7 +727,9 @@ class AuditDesk:
         """
         digest = _hex64(digest, "digest")
         if len(policy_json.encode()) > MAX_POLICY_BYTES:
-            raise InvalidInput(f"policy_json is {len(policy_json.encode())} bytes; the limit is {MAX_POLICY_BYTES}")
+            raise InvalidInput(
+                f"policy_json is {len(policy_json.encode())} bytes; the limit is {MAX_POLICY_BYTES}"
+            )
         try:
             policy = Policy.model_validate(json.loads(policy_json))
         except ValueError as exc:
@@ -733,7 +762,12 @@ class AuditDesk:
                     f"{same.data().get('digest', '')[:16]}..., entry {same.seq}); this one's digest is {digest[:16]}...: "
                     "a changed policy needs a new version: raise `version` in the policy file, and have every party agree to it"
                 )
-            body = {"digest": digest, "name": policy.name, "version": policy.version, "policy": policy.model_dump(mode="json")}
+            body = {
+                "digest": digest,
+                "name": policy.name,
+                "version": policy.version,
+                "policy": policy.model_dump(mode="json"),
+            }
             entry = self._append(KIND_POLICY_RECORDED, "", body)
         log.info("policy '%s' v%d recorded: %s", policy.name, policy.version, digest[:16])
         return entry.seq, False
@@ -834,9 +868,17 @@ class AuditDesk:
             }
             entry = self._append(KIND_JOB_REQUESTED, release_id, body, now)
         if admitted:
-            log.info("request %s by %s admitted (%d of %d this hour)", release_id, requester, in_window, limit)
+            log.info(
+                "request %s by %s admitted (%d of %d this hour)", release_id, requester, in_window, limit
+            )
         else:
-            log.warning("request %s by %s over the rate limit (%d of %d this hour)", release_id, requester, in_window, limit)
+            log.warning(
+                "request %s by %s over the rate limit (%d of %d this hour)",
+                release_id,
+                requester,
+                in_window,
+                limit,
+            )
         return Admission(entry.seq, admitted, in_window, limit)
 
     def requests(self, requester: str = "", since_ms: int = 0, limit: int = 0) -> list[Entry]:
@@ -915,7 +957,9 @@ class AuditDesk:
                         f"release '{release_id}' was already charged to '{requester}' (ε={body['epsilon']}, entry {e.seq}); "
                         "one charge per release and requester"
                     )
-            spent = sum((_dec(body["epsilon"]) for e, body in charges if _in_period(e.ts_ms, period)), Decimal(0))
+            spent = sum(
+                (_dec(body["epsilon"]) for e, body in charges if _in_period(e.ts_ms, period)), Decimal(0)
+            )
             if spent + eps > lim:
                 if period[1]:
                     when = f"in the period {_when(period[0])} to {_when(period[1])}"
@@ -940,13 +984,17 @@ class AuditDesk:
                 "policy_digest": digest,
             }
             entry = self._append(KIND_BUDGET_SPENT, release_id, body, now)
-        log.info("ε budget of %s: %s of %s spent this period after release %s", requester, after, lim, release_id)
+        log.info(
+            "ε budget of %s: %s of %s spent this period after release %s", requester, after, lim, release_id
+        )
         return Charge(entry.seq, float(after), float(lim - after), float(limit), period[0], period[1])
 
     def _default_policy(self, charges: Sequence[tuple[Entry, dict[str, Any]]]) -> tuple[str, Policy] | None:
         """The policy of the latest charge, else the latest recorded policy; None if none reads."""
         candidates = [str(charges[-1][1].get("policy_digest") or "")] if charges else []
-        candidates += [str(e.data().get("digest", "")) for e in reversed(self.log.entries(kind=KIND_POLICY_RECORDED))]
+        candidates += [
+            str(e.data().get("digest", "")) for e in reversed(self.log.entries(kind=KIND_POLICY_RECORDED))
+        ]
         for digest in candidates:
             if not digest:
                 continue
@@ -1042,7 +1090,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             request.params_sha256,
             request.policy_digest,
         )
-        return audit_pb2.AdmitRequestResponse(entry_seq=a.seq, admitted=a.admitted, in_window=a.in_window, limit=a.limit)
+        return audit_pb2.AdmitRequestResponse(
+            entry_seq=a.seq, admitted=a.admitted, in_window=a.in_window, limit=a.limit
+        )
 
     @guarded("auditor")
     def ListRequests(  # type: ignore[override]
@@ -1120,8 +1170,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             _ident(request.session_id, "session_id") if request.session_id else "",
         )
         return audit_pb2.SpendBudgetResponse(
-            entry_seq=c.seq, spent=c.spent, remaining=c.remaining, limit=c.limit,
-            period_start_ms=c.period_start_ms, period_end_ms=c.period_end_ms,
+            entry_seq=c.seq,
+            spent=c.spent,
+            remaining=c.remaining,
+            limit=c.limit,
+            period_start_ms=c.period_start_ms,
+            period_end_ms=c.period_end_ms,
         )
 
     @guarded("auditor", "zone")
@@ -1130,18 +1184,27 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> audit_pb2.GetBudgetResponse:
         self._zone_or_auditor(peer, "reading privacy budgets")
         # `recipient` is the field's old name, still accepted from older callers.
-        b = self.desk.budget(_ident(request.requester or request.recipient, "requester"), request.policy_digest)
+        b = self.desk.budget(
+            _ident(request.requester or request.recipient, "requester"), request.policy_digest
+        )
         return audit_pb2.GetBudgetResponse(
-            spent=b.spent, charges=b.charges, last_limit=b.last_limit, limit=b.limit,
-            period_start_ms=b.period_start_ms, period_end_ms=b.period_end_ms,
-            spent_all_time=b.spent_all_time, policy_digest=b.policy_digest,
+            spent=b.spent,
+            charges=b.charges,
+            last_limit=b.last_limit,
+            limit=b.limit,
+            period_start_ms=b.period_start_ms,
+            period_end_ms=b.period_end_ms,
+            spent_all_time=b.spent_all_time,
+            policy_digest=b.policy_digest,
         )
 
     @guarded("auditor")
     def ListPending(  # type: ignore[override]
         self, request: audit_pb2.ListPendingRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> audit_pb2.ListPendingResponse:
-        return audit_pb2.ListPendingResponse(releases=[record_to_pb(v, self.desk.summary(v.release_id)) for v in self.desk.pending()])
+        return audit_pb2.ListPendingResponse(
+            releases=[record_to_pb(v, self.desk.summary(v.release_id)) for v in self.desk.pending()]
+        )
 
     @guarded("auditor")
     def ListReleases(  # type: ignore[override]
@@ -1159,7 +1222,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self._zone_or_auditor(peer, "reading release records")
         view = self.desk.get(_ident(request.release_id, "release_id"))
         return audit_pb2.GetReleaseResponse(
-            release=record_to_pb(view, self.desk.summary(view.release_id)), decisions=[decision_to_pb(d) for d in view.decisions]
+            release=record_to_pb(view, self.desk.summary(view.release_id)),
+            decisions=[decision_to_pb(d) for d in view.decisions],
         )
 
     @guarded("auditor")
@@ -1189,8 +1253,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         if not r.ok:
             log.error("audit log verification failed at entry %d: %s", r.first_bad_seq, r.detail)
         return audit_pb2.VerifyLogResponse(
-            ok=r.ok, entries=r.entries, first_bad_seq=r.first_bad_seq, detail=r.detail,
-            head_hash=r.head, service_public_key=self.desk.log.public_key,
+            ok=r.ok,
+            entries=r.entries,
+            first_bad_seq=r.first_bad_seq,
+            detail=r.detail,
+            head_hash=r.head,
+            service_public_key=self.desk.log.public_key,
         )
 
     @guarded("auditor")
@@ -1205,8 +1273,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
 def entry_to_pb(e: Entry) -> audit_pb2.LogEntry:
     """A stored entry as the wire carries it (``audit.client.entry_from_pb`` is the inverse)."""
     return audit_pb2.LogEntry(
-        seq=e.seq, ts_ms=e.ts_ms, kind=e.kind, release_id=e.release_id, body_json=e.body,
-        prev_hash=e.prev_hash, entry_hash=e.entry_hash, signature=bytes.fromhex(e.signature),
+        seq=e.seq,
+        ts_ms=e.ts_ms,
+        kind=e.kind,
+        release_id=e.release_id,
+        body_json=e.body,
+        prev_hash=e.prev_hash,
+        entry_hash=e.entry_hash,
+        signature=bytes.fromhex(e.signature),
     )
 
 
@@ -1231,7 +1305,10 @@ def open_service_key(config: AuditConfig) -> Path:
     info = generate(prefix_of(path))
     log.warning(
         "no service_key_file configured: created the audit service key %s (fingerprint %s); give %s to the "
-        "auditors and name the key in audit.yaml as service_key_file", path, info.fingerprint, info.public_path,
+        "auditors and name the key in audit.yaml as service_key_file",
+        path,
+        info.fingerprint,
+        info.public_path,
     )
     return path
 
@@ -1263,8 +1340,14 @@ def _start(config: AuditConfig, desk: AuditDesk) -> tuple[grpc.Server, int]:
         AuditServicer(desk, config.zone_name), server
     )
     server.start()
-    log.info("audit service %s listening on port %d (%d auditors, %d approval(s) required, service key %s)",
-             config.name, port, len(desk.auditors), desk.approvals_required, desk.log.fingerprint)
+    log.info(
+        "audit service %s listening on port %d (%d auditors, %d approval(s) required, service key %s)",
+        config.name,
+        port,
+        len(desk.auditors),
+        desk.approvals_required,
+        desk.log.fingerprint,
+    )
     return server, port
 
 
@@ -1293,7 +1376,9 @@ def main_serve(config_path: str | Path) -> int:
         The process exit code.
     """
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     config = load_config(config_path, AuditConfig)
     desk = build_desk(config)
     stop = threading.Event()

@@ -58,11 +58,17 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, exclusive: bool = Fa
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zhongli"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zhongli"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
 
 
-def create_ca(out: Path, days: int = 365, common_name: str = "Zhongli CA",
-              ca_dir: Path | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def create_ca(
+    out: Path, days: int = 365, common_name: str = "Zhongli CA", ca_dir: Path | None = None
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A new CA: its certificate (and an empty revocation list) in ``out``, its private key in
     ``ca_dir`` (default :func:`default_ca_dir`), which must not hold a CA key already."""
     private_dir(out)
@@ -70,7 +76,7 @@ def create_ca(out: Path, days: int = 365, common_name: str = "Zhongli CA",
     if (key_dir / "ca.key").exists():
         raise ConfigError(f"{key_dir / 'ca.key'} exists: it belongs to another CA (give another --ca-dir)")
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -80,7 +86,9 @@ def create_ca(out: Path, days: int = 365, common_name: str = "Zhongli CA",
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
         .sign(key, hashes.SHA256())
     )
     _write_key(key_dir / "ca.key", key, exclusive=True)
@@ -106,23 +114,34 @@ def load_ca(out: Path, ca_dir: Path | None = None) -> tuple[x509.Certificate, ec
     try:
         key = serialization.load_pem_private_key((key_dir / "ca.key").read_bytes(), password=None)
     except FileNotFoundError:
-        raise ConfigError(f"no CA key in {key_dir} (the CA's private folder; give --ca-dir where it is kept)") from None
+        raise ConfigError(
+            f"no CA key in {key_dir} (the CA's private folder; give --ca-dir where it is kept)"
+        ) from None
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
         raise ConfigError(f"the CA key in {key_dir} is not the key of {out / 'ca.pem'}")
     return cert, key
 
 
-def write_crl(out: Path, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], revoked: list[tuple[int, dt.datetime]],
-              days: int = 365) -> Path:
+def write_crl(
+    out: Path,
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+    revoked: list[tuple[int, dt.datetime]],
+    days: int = 365,
+) -> Path:
     """``<out>/crl.pem``: the CA-signed list of revoked serials (with the time of revocation)."""
     ca_cert, ca_key = ca
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject)
-               .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=days)))
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=days))
+    )
     for serial, when in revoked:
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
     crl = builder.sign(ca_key, hashes.SHA256())
     path = out / CRL_NAME
     tmp = out / (CRL_NAME + ".tmp")
@@ -139,7 +158,9 @@ def revoked_serials(out: Path) -> list[tuple[int, dt.datetime]]:
     return [(r.serial_number, r.revocation_date_utc) for r in crl]
 
 
-def revoke(out: Path, name: str, ca_dir: Path | None = None, days: int = 365, cert_file: Path | None = None) -> int:
+def revoke(
+    out: Path, name: str, ca_dir: Path | None = None, days: int = 365, cert_file: Path | None = None
+) -> int:
     """Add the serial of ``<out>/<name>.pem`` (or of ``cert_file``, e.g. a copy that leaked) to
     the revocation list in ``out``; returns the serial."""
     ca = load_ca(out, ca_dir)
@@ -152,7 +173,7 @@ def revoke(out: Path, name: str, ca_dir: Path | None = None, days: int = 365, ce
         raise ConfigError(f"{path} was not issued by this CA")
     entries = revoked_serials(out)
     if cert.serial_number not in {s for s, _ in entries}:
-        entries.append((cert.serial_number, dt.datetime.now(dt.timezone.utc)))
+        entries.append((cert.serial_number, dt.datetime.now(dt.UTC)))
     write_crl(out, ca, entries, days=days)
     return cert.serial_number
 
@@ -169,7 +190,7 @@ def issue(
     """Issue ``<out>/<name>.pem`` and ``<name>.key`` for one participant; returns the cert path."""
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
-    start = not_before or (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))
+    start = not_before or (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
     sans: list[x509.GeneralName] = [
         x509.DNSName(name),
         x509.DNSName("localhost"),
@@ -188,7 +209,8 @@ def issue(
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
         )
         .sign(ca_key, hashes.SHA256())
     )
@@ -198,7 +220,9 @@ def issue(
     return path
 
 
-def init_for(out: Path, participants: list[tuple[str, str]], days: int = 365, ca_dir: Path | None = None) -> list[Path]:
+def init_for(
+    out: Path, participants: list[tuple[str, str]], days: int = 365, ca_dir: Path | None = None
+) -> list[Path]:
     """Create (or reuse) the CA of ``out`` (key in ``ca_dir``, default :func:`default_ca_dir`) and
     issue a certificate per ``(name, role)``; each zone also gets its sealing key
     ``<name>-seal.key`` (kept if it exists: sealed models depend on it). The revocation list is

@@ -39,12 +39,21 @@ from protocols.errors import ZhongliError
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
 
 
 def add_client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--topology", default=os.environ.get("ZHONGLI_TOPOLOGY"), help="topology file (env ZHONGLI_TOPOLOGY)")
-    p.add_argument("--as", dest="identity", default=os.environ.get("ZHONGLI_AS"), help="who you are in the topology (env ZHONGLI_AS)")
+    p.add_argument(
+        "--topology", default=os.environ.get("ZHONGLI_TOPOLOGY"), help="topology file (env ZHONGLI_TOPOLOGY)"
+    )
+    p.add_argument(
+        "--as",
+        dest="identity",
+        default=os.environ.get("ZHONGLI_AS"),
+        help="who you are in the topology (env ZHONGLI_AS)",
+    )
 
 
 def zone_client(args: argparse.Namespace, verify: bool = False) -> Any:
@@ -84,7 +93,9 @@ def cmd_paillier_keygen(args: argparse.Namespace) -> int:
     from parties.paillier_keys import generate
 
     pub = generate(args.out, bits=args.bits)
-    print(f"Paillier key pair: {pub} (give it to your agent) and {args.out}.key (keep it; it decrypts your results)")
+    print(
+        f"Paillier key pair: {pub} (give it to your agent) and {args.out}.key (keep it; it decrypts your results)"
+    )
     return 0
 
 
@@ -92,7 +103,9 @@ def cmd_blind_keygen(args: argparse.Namespace) -> int:
     from parties.blind_key import generate
 
     fp = generate(args.out)
-    print(f"blind key written to {args.out} (mode 0600: keep it at this site; name it as blind_key_file in your party config)")
+    print(
+        f"blind key written to {args.out} (mode 0600: keep it at this site; name it as blind_key_file in your party config)"
+    )
     print(f"fingerprint {fp}: the collaboration policy pins it under row_level.blind_keys")
     return 0
 
@@ -101,14 +114,19 @@ def cmd_policy_init(args: argparse.Namespace) -> int:
     from deploy.world import write_policy
 
     if args.no_dp:
-        print("warning: differential privacy is OFF in this policy: every released count will be exact", file=sys.stderr)
+        print(
+            "warning: differential privacy is OFF in this policy: every released count will be exact",
+            file=sys.stderr,
+        )
     out = write_policy(Path(args.zone_config), Path(args.out), name=args.name, dp=not args.no_dp)
     print(f"policy written to {out}; every party should review it before the audit service records it")
     return 0
 
 
-CA_OFFLINE = ("the CA's private key is in {dir} (mode 0600, folder 0700): whoever holds it can mint any "
-              "certificate, a zone's included. Keep it offline; it is needed only to issue or revoke certificates.")
+CA_OFFLINE = (
+    "the CA's private key is in {dir} (mode 0600, folder 0700): whoever holds it can mint any "
+    "certificate, a zone's included. Keep it offline; it is needed only to issue or revoke certificates."
+)
 
 
 def cmd_certs_init(args: argparse.Namespace) -> int:
@@ -117,7 +135,9 @@ def cmd_certs_init(args: argparse.Namespace) -> int:
 
     topo = load_topology(args.topology)
     ca_dir = Path(args.ca_dir).resolve() if args.ca_dir else default_ca_dir(topo.certs_dir)
-    paths = init_for(topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=args.days, ca_dir=ca_dir)
+    paths = init_for(
+        topo.certs_dir, [(p.name, p.role) for p in topo.participants], days=args.days, ca_dir=ca_dir
+    )
     print(f"CA certificate, revocation list and {len(paths)} certificate(s) in {topo.certs_dir}")
     print(CA_OFFLINE.format(dir=ca_dir))
     return 0
@@ -129,9 +149,17 @@ def cmd_certs_revoke(args: argparse.Namespace) -> int:
 
     topo = load_topology(args.topology)
     ca_dir = Path(args.ca_dir).resolve() if args.ca_dir else default_ca_dir(topo.certs_dir)
-    serial = revoke(topo.certs_dir, args.name, ca_dir=ca_dir, days=args.days, cert_file=Path(args.cert) if args.cert else None)
-    print(f"revoked {args.name}'s certificate (serial {serial:x}) in {topo.certs_dir / CRL_NAME}; every server and "
-          "client whose tls.crl names that file refuses it from its next call. Copy the file to every site.")
+    serial = revoke(
+        topo.certs_dir,
+        args.name,
+        ca_dir=ca_dir,
+        days=args.days,
+        cert_file=Path(args.cert) if args.cert else None,
+    )
+    print(
+        f"revoked {args.name}'s certificate (serial {serial:x}) in {topo.certs_dir / CRL_NAME}; every server and "
+        "client whose tls.crl names that file refuses it from its next call. Copy the file to every site."
+    )
     print(CA_OFFLINE.format(dir=ca_dir))
     return 0
 
@@ -181,8 +209,11 @@ def cmd_release(args: argparse.Namespace) -> int:
     fetched = zone_client(args, verify=True).fetch_release(args.release_id)
     info, payload = fetched.info, fetched.payload
     v = info["verification"]
-    print(f"release {args.release_id} verified: approved by {', '.join(v['approved_by'])} "
-          f"({len(v['approved_by'])} of {v['quorum']} required, keys from your own config)", file=sys.stderr)
+    print(
+        f"release {args.release_id} verified: approved by {', '.join(v['approved_by'])} "
+        f"({len(v['approved_by'])} of {v['quorum']} required, keys from your own config)",
+        file=sys.stderr,
+    )
     # The file keeps the payload exactly as approved; what delivery adds at this site (values
     # decrypted with this party's own key, where its own agent wrote the row values) sits beside it.
     delivered: dict[str, Any] = {}
@@ -199,7 +230,11 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"{r.rows_scored:,} of {r.rows_written:,} rows scored; written at your site to {r.path}")
         delivered["scores_file"] = r.path
         info["verification"]["delivered"] = "row values written by the own agent to scores_file"
-    doc: dict[str, Any] = {"release": info, "payload": payload, **({"delivered": delivered} if delivered else {})}
+    doc: dict[str, Any] = {
+        "release": info,
+        "payload": payload,
+        **({"delivered": delivered} if delivered else {}),
+    }
     text = json.dumps(doc, indent=2, ensure_ascii=False)
     if args.out:
         # A release addressed to this participant only: private to its user (0600).
@@ -220,22 +255,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zhongli", description="Zhongli: privacy-preserving joint computation")
+    parser = argparse.ArgumentParser(
+        prog="zhongli", description="Zhongli: privacy-preserving joint computation"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     groups = {}
-    for name, fn, what in (("party", cmd_party_serve, "party agent"), ("zone", cmd_zone_serve, "neutral zone")):
+    for name, fn, what in (
+        ("party", cmd_party_serve, "party agent"),
+        ("zone", cmd_zone_serve, "neutral zone"),
+    ):
         g = sub.add_parser(name, help=f"run the {what}").add_subparsers(dest="action", required=True)
         s = g.add_parser("serve", help=f"serve the {what}")
         s.add_argument("--config", required=True)
         s.set_defaults(func=fn)
         groups[name] = g
-    pk = groups["party"].add_parser("paillier-keygen", help="this party's Paillier key pair, for encrypted value columns")
-    pk.add_argument("--out", required=True, help="PREFIX: writes PREFIX.pub (for the agent) and PREFIX.key (private, 0600)")
+    pk = groups["party"].add_parser(
+        "paillier-keygen", help="this party's Paillier key pair, for encrypted value columns"
+    )
+    pk.add_argument(
+        "--out",
+        required=True,
+        help="PREFIX: writes PREFIX.pub (for the agent) and PREFIX.key (private, 0600)",
+    )
     pk.add_argument("--bits", type=int, default=2048)
     pk.set_defaults(func=cmd_paillier_keygen)
-    bk = groups["party"].add_parser("blind-keygen", help="this party's blind key: row-level outputs treat its people by it")
-    bk.add_argument("--out", required=True, metavar="FILE", help="where to write the key (never over an existing file)")
+    bk = groups["party"].add_parser(
+        "blind-keygen", help="this party's blind key: row-level outputs treat its people by it"
+    )
+    bk.add_argument(
+        "--out", required=True, metavar="FILE", help="where to write the key (never over an existing file)"
+    )
     bk.set_defaults(func=cmd_blind_keygen)
 
     from audit.commands import register as register_audit
@@ -247,23 +297,36 @@ def build_parser() -> argparse.ArgumentParser:
     ci = certs.add_parser("init", help="create a CA and a certificate per participant of a topology")
     ci.add_argument("--topology", required=True)
     ci.add_argument("--days", type=int, default=365)
-    ci.add_argument("--ca-dir", help="the CA's private folder (default: ca-private/ beside the certificates folder)")
+    ci.add_argument(
+        "--ca-dir", help="the CA's private folder (default: ca-private/ beside the certificates folder)"
+    )
     ci.set_defaults(func=cmd_certs_init)
-    cr = certs.add_parser("revoke", help="revoke a participant's certificate (adds it to the CA's revocation list)")
+    cr = certs.add_parser(
+        "revoke", help="revoke a participant's certificate (adds it to the CA's revocation list)"
+    )
     cr.add_argument("name")
     cr.add_argument("--topology", required=True)
-    cr.add_argument("--ca-dir", help="the CA's private folder (default: ca-private/ beside the certificates folder)")
-    cr.add_argument("--cert", help="revoke this certificate file instead of <certs_dir>/NAME.pem (e.g. a leaked copy)")
+    cr.add_argument(
+        "--ca-dir", help="the CA's private folder (default: ca-private/ beside the certificates folder)"
+    )
+    cr.add_argument(
+        "--cert", help="revoke this certificate file instead of <certs_dir>/NAME.pem (e.g. a leaked copy)"
+    )
     cr.add_argument("--days", type=int, default=365, help="days until the list must be re-signed")
     cr.set_defaults(func=cmd_certs_revoke)
 
-    po = sub.add_parser("policy", help="the collaboration policy").add_subparsers(dest="action", required=True)
+    po = sub.add_parser("policy", help="the collaboration policy").add_subparsers(
+        dest="action", required=True
+    )
     pi = po.add_parser("init", help="write a policy from a zone config's auditors, quorum and k_min")
     pi.add_argument("--zone-config", required=True)
     pi.add_argument("--out", required=True)
     pi.add_argument("--name", default="collaboration")
-    pi.add_argument("--no-dp", action="store_true",
-                    help="turn differential privacy OFF (exact counts; on by default: OpenDP discrete Laplace)")
+    pi.add_argument(
+        "--no-dp",
+        action="store_true",
+        help="turn differential privacy OFF (exact counts; on by default: OpenDP discrete Laplace)",
+    )
     pi.set_defaults(func=cmd_policy_init)
 
     up = sub.add_parser("up", help="start every server of a topology on loopback; Ctrl-C stops them")

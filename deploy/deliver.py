@@ -37,18 +37,30 @@ def map_scores(topo: Topology, identity: str, fetched: FetchedRelease) -> pb.Map
         raise ZhongliError(f"'{identity}' runs no party agent in this topology to write its scores")
     h = fetched.header
     if h.kind != KIND_ROW_SCORES or h.recipient != identity:
-        raise VerificationFailed(f"release {h.release_id} is a '{h.kind}' release for '{h.recipient}', not row scores for '{identity}'")
+        raise VerificationFailed(
+            f"release {h.release_id} is a '{h.kind}' release for '{h.recipient}', not row scores for '{identity}'"
+        )
     channel = secure_channel(me.address, topo.tls_for(identity).files(), server_name=me.name)
     try:
         stub = pb_grpc.PartyAgentStub(channel)
         req = pb.MapScoresRequest(
-            session_id=h.session_id, release_id=h.release_id, job=h.job, kind=h.kind, recipient=h.recipient,
-            summary_sha256=h.summary_sha256, payload=fetched.payload_bytes,
-            approvals=[pb.ReleaseApproval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in fetched.approvals],
+            session_id=h.session_id,
+            release_id=h.release_id,
+            job=h.job,
+            kind=h.kind,
+            recipient=h.recipient,
+            summary_sha256=h.summary_sha256,
+            payload=fetched.payload_bytes,
+            approvals=[
+                pb.ReleaseApproval(auditor=a.auditor, public_key=a.public_key, signature=a.signature)
+                for a in fetched.approvals
+            ],
         )
         return stub.MapScores(req, timeout=120)
     except grpc.RpcError as exc:
-        raise ZhongliError(f"own agent could not write the scores: {exc.details()} [{exc.code().name}]") from None
+        raise ZhongliError(
+            f"own agent could not write the scores: {exc.details()} [{exc.code().name}]"
+        ) from None
     finally:
         channel.close()
 
@@ -57,8 +69,10 @@ def decrypted_values(payload: dict[str, Any], private_key_file: Path) -> dict[st
     """Model -> channel -> credited value, decrypted at the recipient with its own key; the
     payload itself is left as approved."""
     dec = decrypt_attribution(copy.deepcopy(payload), private_key_file)
-    return {str(m): {str(r["channel"]): r["credited_value"] for r in rows if "credited_value" in r}
-            for m, rows in dec.get("models", {}).items()}
+    return {
+        str(m): {str(r["channel"]): r["credited_value"] for r in rows if "credited_value" in r}
+        for m, rows in dec.get("models", {}).items()
+    }
 
 
 def decrypt_attribution(payload: dict[str, Any], private_key_file: Path) -> dict[str, Any]:
@@ -71,7 +85,9 @@ def decrypt_attribution(payload: dict[str, Any], private_key_file: Path) -> dict
     fp = hashlib.sha256(str(sk.public_key.n).encode()).hexdigest()[:16]
     expected = payload.get("value", {}).get("key_fingerprint")
     if expected and expected != fp:
-        raise ZhongliError(f"this release's values were encrypted under key {expected}, not under {private_key_file} ({fp})")
+        raise ZhongliError(
+            f"this release's values were encrypted under key {expected}, not under {private_key_file} ({fp})"
+        )
     for rows in payload.get("models", {}).values():
         for row in rows:
             ct = row.get("credited_value_ciphertext")

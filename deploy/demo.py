@@ -53,7 +53,12 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
     keys_dir = world / "keys"
 
     say("[3/12] starting every server as its own process (logs in " + str(world / "logs") + ")")
-    summary: dict[str, Any] = {"topology": str(result.topology), "n_leads": n_leads, "seed": seed, "releases": []}
+    summary: dict[str, Any] = {
+        "topology": str(result.topology),
+        "n_leads": n_leads,
+        "seed": seed,
+        "releases": [],
+    }
     with Cluster(topo, world / "logs") as cluster:
         for r in cluster.running:
             say(f"      {r.participant.name:<10} {r.participant.role:<14} port {r.port}  pid {r.process.pid}")
@@ -79,32 +84,50 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
             "session_id": sid,
             "seconds_to_ready": round(psi_seconds, 2),
             "parties": [
-                {"party": p.party, "rows": p.rows, "unique_ids": p.unique_ids, "invalid_ids": p.invalid_ids,
-                 "duplicate_ids": p.duplicate_ids, "degenerate_points": p.degenerate_points}
+                {
+                    "party": p.party,
+                    "rows": p.rows,
+                    "unique_ids": p.unique_ids,
+                    "invalid_ids": p.invalid_ids,
+                    "duplicate_ids": p.duplicate_ids,
+                    "degenerate_points": p.degenerate_points,
+                }
                 for p in status.parties
             ],
         }
         for p in status.parties:
-            say(f"      {p.party:<10} rows {p.rows:>9,}  distinct valid IDs {p.unique_ids:>9,}  invalid {p.invalid_ids:>6,}  duplicate {p.duplicate_ids:>8,}")
+            say(
+                f"      {p.party:<10} rows {p.rows:>9,}  distinct valid IDs {p.unique_ids:>9,}  invalid {p.invalid_ids:>6,}  duplicate {p.duplicate_ids:>8,}"
+            )
 
         auditor = auditors[0].name
         print(BANNER, flush=True)
         names = " and ".join(a.name for a in auditors)
-        say(f"!!  DEMO AUDITORS {names} APPROVE EVERY RELEASE AUTOMATICALLY ({len(auditors)}-of-{len(auditors)} policy).")
+        say(
+            f"!!  DEMO AUDITORS {names} APPROVE EVERY RELEASE AUTOMATICALLY ({len(auditors)}-of-{len(auditors)} policy)."
+        )
         say("!!  In production each auditor reviews every pending release (`zhongli audit pending` / `show`)")
         say("!!  and signs with their own key.")
         print(BANNER, flush=True)
         with AuditClient(audit_p.address, topo.tls_for(auditor).files(), server_name=audit_p.name) as audit:
 
-            def release(step: str, job: str, params: dict[str, Any] | None = None, fetcher: Any = None) -> dict[str, Any]:
+            def release(
+                step: str, job: str, params: dict[str, Any] | None = None, fetcher: Any = None
+            ) -> dict[str, Any]:
                 t = time.monotonic()
                 rid = zone.run_job(sid, job, params)
                 info = zone.wait_computed(rid)
                 seconds = round(time.monotonic() - t, 2)
                 checks = "; ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED'}" for c in info["checks"])
                 say(f"[{step}] {job}: release {rid} {info['status']} in {seconds:.1f} s; checks: {checks}")
-                entry: dict[str, Any] = {"release_id": rid, "job": job, "recipient": info["recipient"], "status": info["status"],
-                                         "checks": info["checks"], "seconds": seconds}
+                entry: dict[str, Any] = {
+                    "release_id": rid,
+                    "job": job,
+                    "recipient": info["recipient"],
+                    "status": info["status"],
+                    "checks": info["checks"],
+                    "seconds": seconds,
+                }
                 if info["status"] != "pending":
                     entry.update(error=info["error"], payload=None)
                     summary["releases"].append(entry)
@@ -112,20 +135,43 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                 approve_as_demo_auditors(result.topology, rid)
                 got = (fetcher or zone).fetch_release(rid)
                 fetched, payload = got.info, got.payload
-                entry.update(status=fetched["status"], digest=fetched["digest"], approvals=fetched["approvals"], payload=payload)
-                say(f"      approved by {names}; fetched by {fetched['recipient']}, digest recomputed and "
-                    f"{len(fetched['verification']['approved_by'])} signatures verified against its own trusted keys")
-                delivered: dict[str, Any] = {}  # what delivery adds at the OEM's site, beside the approved payload
-                if job == "attribution" and fetched["recipient"] == oem and payload.get("value", {}).get("encrypted"):
+                entry.update(
+                    status=fetched["status"],
+                    digest=fetched["digest"],
+                    approvals=fetched["approvals"],
+                    payload=payload,
+                )
+                say(
+                    f"      approved by {names}; fetched by {fetched['recipient']}, digest recomputed and "
+                    f"{len(fetched['verification']['approved_by'])} signatures verified against its own trusted keys"
+                )
+                delivered: dict[
+                    str, Any
+                ] = {}  # what delivery adds at the OEM's site, beside the approved payload
+                if (
+                    job == "attribution"
+                    and fetched["recipient"] == oem
+                    and payload.get("value", {}).get("encrypted")
+                ):
                     delivered["credited_value"] = decrypted_values(payload, keys_dir / "oem-paillier.key")
-                    fetched["verification"]["delivered"] = "decrypted at the recipient (credited_value under 'delivered')"
+                    fetched["verification"]["delivered"] = (
+                        "decrypted at the recipient (credited_value under 'delivered')"
+                    )
                     say("      the OEM decrypted the credited purchase values with its own Paillier key")
                 if fetched["kind"] == "row_scores":
                     r = map_scores(topo, oem, got)
                     delivered["scores_file"] = r.path
-                    fetched["verification"]["delivered"] = "row values written by the own agent to scores_file"
-                    say(f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads to {r.path}")
-                doc = {"release": fetched, "payload": payload, **({"delivered": delivered} if delivered else {})}
+                    fetched["verification"]["delivered"] = (
+                        "row values written by the own agent to scores_file"
+                    )
+                    say(
+                        f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads to {r.path}"
+                    )
+                doc = {
+                    "release": fetched,
+                    "payload": payload,
+                    **({"delivered": delivered} if delivered else {}),
+                }
                 entry["payload"] = with_delivery(doc)["payload"]
                 (out / f"release-{rid}.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
                 summary["releases"].append(entry)
@@ -137,15 +183,21 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
             if model_id:
                 auc = card["payload"]["auc"]
                 pv = {p["label"]: round(p["auc"], 3) for p in card["payload"]["partner_value"]}
-                say(f"      held-out AUC {auc['model']:.3f} (logistic baseline {auc['logistic_baseline']:.3f}); "
-                    f"top-10% lift {card['payload']['top10']['lift']:.2f}; by data: {pv}")
+                say(
+                    f"      held-out AUC {auc['model']:.3f} (logistic baseline {auc['logistic_baseline']:.3f}); "
+                    f"top-10% lift {card['payload']['top10']['lift']:.2f}; by data: {pv}"
+                )
                 sealed = release("7/12", "lead_rating_seal", {"model_id": model_id})
                 release("8/12", "lead_rating_score", {"model_id": model_id})
                 if sealed.get("payload"):
-                    say("      scoring again from the OEM's sealed copy of the model (opened only inside the zone)")
+                    say(
+                        "      scoring again from the OEM's sealed copy of the model (opened only inside the zone)"
+                    )
                     again = release("8/12", "lead_rating_score", {"sealed": sealed["payload"]["sealed"]})
                     again["note"] = "scored from the sealed model the OEM holds"
-                    sealed["payload"] = {k: v for k, v in sealed["payload"].items() if k != "sealed"} | {"sealed": "(stored by the OEM; unreadable without the zone's key)"}
+                    sealed["payload"] = {k: v for k, v in sealed["payload"].items() if k != "sealed"} | {
+                        "sealed": "(stored by the OEM; unreadable without the zone's key)"
+                    }
                 t_attr = time.monotonic()
                 # Differential privacy clips each purchase at the cap (the noise on credited values
                 # is set by it); the OEM's agent encrypted prices under its own key.
@@ -169,15 +221,35 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
             # its own data). Released next to the first, the two profiles would describe those
             # few people; the gate refuses it and names the earlier release.
             cutoff = last_buyers_cutoff(result.data["oem"], keep_out=5)
-            say("      the OEM now asks for the same profile without its 5 most recent buyers (a differencing attack):")
-            attack = release("10/12", "profile", {"segment": {"purchased": 1, "purchase_time": {"max": cutoff}}, "segment_name": "buyers minus 5"})
-            summary["refused_example"] = {"release_id": attack["release_id"], "status": attack["status"], "error": attack.get("error", "")}
+            say(
+                "      the OEM now asks for the same profile without its 5 most recent buyers (a differencing attack):"
+            )
+            attack = release(
+                "10/12",
+                "profile",
+                {
+                    "segment": {"purchased": 1, "purchase_time": {"max": cutoff}},
+                    "segment_name": "buyers minus 5",
+                },
+            )
+            summary["refused_example"] = {
+                "release_id": attack["release_id"],
+                "status": attack["status"],
+                "error": attack.get("error", ""),
+            }
             remote = audit.verify()
             budget = audit.get_budget(oem)
-            summary["privacy_budget"] = {"requester": oem, "spent": budget.spent, "limit": budget.limit,
-                                         "period_end_ms": budget.period_end_ms, "charges": budget.charges}
-            say(f"      privacy budget of '{oem}': ε {budget.spent:g} of {budget.limit:g} spent this period "
-                f"({budget.charges} charged release(s); the sealed model and the media parties' projections cost nothing)")
+            summary["privacy_budget"] = {
+                "requester": oem,
+                "spent": budget.spent,
+                "limit": budget.limit,
+                "period_end_ms": budget.period_end_ms,
+                "charges": budget.charges,
+            }
+            say(
+                f"      privacy budget of '{oem}': ε {budget.spent:g} of {budget.limit:g} spent this period "
+                f"({budget.charges} charged release(s); the sealed model and the media parties' projections cost nothing)"
+            )
         zone.close_session(sid)
         zone.close()
 
@@ -188,7 +260,12 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
     say("[12/12] verifying the audit log's hash chain")
     local = verify_file(world / "audit.db", expected_key=load_public_hex(keys_dir / "audit-service.pub"))
     summary["audit_log_verified"] = bool(local.ok and remote.ok)
-    summary["audit_log"] = {"entries": local.entries, "ok": local.ok, "detail": local.detail, "head_hash": local.head}
+    summary["audit_log"] = {
+        "entries": local.entries,
+        "ok": local.ok,
+        "detail": local.detail,
+        "head_hash": local.head,
+    }
     summary["seconds_total"] = round(time.monotonic() - t0, 2)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
@@ -206,7 +283,9 @@ def last_buyers_cutoff(oem_csv: Path, keep_out: int) -> float:
     """At the OEM, from its own file: a purchase-time cutoff (ms) that leaves out its last buyers."""
     import pandas as pd
 
-    t = pd.to_datetime(pd.read_csv(oem_csv, usecols=["purchase_time"])["purchase_time"], format="ISO8601", utc=True).dropna()
+    t = pd.to_datetime(
+        pd.read_csv(oem_csv, usecols=["purchase_time"])["purchase_time"], format="ISO8601", utc=True
+    ).dropna()
     ms = t.astype("datetime64[ms, UTC]").to_numpy(dtype="datetime64[ms]").astype("int64")
     ms.sort()
     return float(ms[-keep_out - 1])
@@ -214,21 +293,38 @@ def last_buyers_cutoff(oem_csv: Path, keep_out: int) -> float:
 
 def profile_lines(p: dict[str, Any]) -> list[str]:
     s = p["sizes"]
-    lines = [f"segment '{p['segment_name']}': {s['segment']:,} people known to {p['provider']} "
-             f"(of {s['matched_leads']:,} matched leads, {s['population']:,} in its population)"]
+    lines = [
+        f"segment '{p['segment_name']}': {s['segment']:,} people known to {p['provider']} "
+        f"(of {s['matched_leads']:,} matched leads, {s['population']:,} in its population)"
+    ]
     for t in p["tags"]:
-        top = sorted((r for r in t["categories"] if not r.get("suppressed") and r.get("tgi")), key=lambda r: -r["tgi"])[:2]
+        top = sorted(
+            (r for r in t["categories"] if not r.get("suppressed") and r.get("tgi")), key=lambda r: -r["tgi"]
+        )[:2]
         hidden = int(t.get("withheld", 0))
-        lines.append(f"{t['tag']:<16} " + ", ".join(f"{r['category']}: {r['segment_share']:.0%} of segment, TGI {r['tgi']:.0f}" for r in top)
-                     + (f"  ({hidden} categor(y/ies) under k withheld, names too)" if hidden else ""))
+        lines.append(
+            f"{t['tag']:<16} "
+            + ", ".join(
+                f"{r['category']}: {r['segment_share']:.0%} of segment, TGI {r['tgi']:.0f}" for r in top
+            )
+            + (f"  ({hidden} categor(y/ies) under k withheld, names too)" if hidden else "")
+        )
     return lines
 
 
 def attribution_lines(p: dict[str, Any]) -> list[str]:
     models = list(p["models"])
     channels = [r["channel"] for r in p["models"][models[0]]]
-    short = {"first_touch": "first", "last_touch": "last", "linear": "linear", "time_decay": "decay",
-             "position_based": "position", "markov": "markov", "shapley": "shapley", "data_driven": "data-driven"}
+    short = {
+        "first_touch": "first",
+        "last_touch": "last",
+        "linear": "linear",
+        "time_decay": "decay",
+        "position_based": "position",
+        "markov": "markov",
+        "shapley": "shapley",
+        "data_driven": "data-driven",
+    }
     lines = [f"{'channel':<16}" + "".join(f"{short.get(m, m):>12}" for m in models)]
     for ch in channels:
         cells = [next((r["share"] for r in p["models"][m] if r["channel"] == ch), 0.0) for m in models]
@@ -257,40 +353,63 @@ def render_summary(summary: dict[str, Any]) -> str:
             for o in p["overlaps"]:
                 lines.append(f"  {' ∩ '.join(o['parties']):<44} {_people(o)}")
         elif r["job"] == "lead_rating_train":
-            lines.append(f"  label {p['label']}: held-out AUC {p['auc']['model']:.3f} (logistic {p['auc']['logistic_baseline']:.3f}), "
-                         f"top-10% visit rate {p['top10']['rate']:.1%} vs {p['top10']['average_rate']:.1%} average (lift {p['top10']['lift']:.2f})")
+            lines.append(
+                f"  label {p['label']}: held-out AUC {p['auc']['model']:.3f} (logistic {p['auc']['logistic_baseline']:.3f}), "
+                f"top-10% visit rate {p['top10']['rate']:.1%} vs {p['top10']['average_rate']:.1%} average (lift {p['top10']['lift']:.2f})"
+            )
             for v in p.get("partner_value", []):
                 lines.append(f"  AUC with {v['label']:<28} {v['auc']:.3f}")
             for g in p["grades"]:
-                lines.append(f"  grade {g['grade']}: {g['leads']:>7,} leads, visit rate {g['rate']:.1%} (lift {g['lift']:.2f})")
+                lines.append(
+                    f"  grade {g['grade']}: {g['leads']:>7,} leads, visit rate {g['rate']:.1%} (lift {g['lift']:.2f})"
+                )
         elif r["job"] == "lead_rating_score":
-            lines.append(f"  {p['rows']:,} leads scored; grades {p['grade_counts']}; file at the OEM: {p['scores_file']}")
+            lines.append(
+                f"  {p['rows']:,} leads scored; grades {p['grade_counts']}; file at the OEM: {p['scores_file']}"
+            )
         elif r["job"] == "attribution":
             c = p["counts"]
-            lines.append(f"  {p['recipient_scope']}: {c['converters_with_path']:,} of {c['converters']:,} visits had a touchpoint "
-                         f"in the {p['lookback_days']:.0f}-day window ({c['unattributed_conversions']:,} direct)")
+            lines.append(
+                f"  {p['recipient_scope']}: {c['converters_with_path']:,} of {c['converters']:,} visits had a touchpoint "
+                f"in the {p['lookback_days']:.0f}-day window ({c['unattributed_conversions']:,} direct)"
+            )
             lines += ["  " + line for line in attribution_lines(p)]
             if "value" in p and any("credited_value" in row for row in p["models"]["data_driven"]):
                 vals = {row["channel"]: row["credited_value"] for row in p["models"]["data_driven"]}
-                hw = next((a["half_width_95"] for w, a in (p.get("accuracy") or {}).items() if w.startswith("data_driven: credited value")), None)
+                hw = next(
+                    (
+                        a["half_width_95"]
+                        for w, a in (p.get("accuracy") or {}).items()
+                        if w.startswith("data_driven: credited value")
+                    ),
+                    None,
+                )
                 margin = f" (each ± ¥{hw:,.0f} at 95%: differential privacy)" if hw else ""
-                lines.append(f"  purchase value credited by the data-driven model, decrypted at the OEM{margin}: " +
-                             ", ".join(f"{k} ¥{v:,.0f}" for k, v in vals.items()))
+                lines.append(
+                    f"  purchase value credited by the data-driven model, decrypted at the OEM{margin}: "
+                    + ", ".join(f"{k} ¥{v:,.0f}" for k, v in vals.items())
+                )
         elif r["job"] == "profile":
             lines += ["  " + line for line in profile_lines(p)]
         elif r["job"] == "lead_rating_seal":
             lines.append(f"  sealed model {p['model_id']} ({p['bytes']:,} bytes), stored by the OEM")
-    lines.append(f"audit log: {summary['audit_log']['entries']} signed entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}"
-                 f"; head {str(summary['audit_log'].get('head_hash', ''))[:16]}… (note it down: it proves later that nothing was cut)")
+    lines.append(
+        f"audit log: {summary['audit_log']['entries']} signed entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}"
+        f"; head {str(summary['audit_log'].get('head_hash', ''))[:16]}… (note it down: it proves later that nothing was cut)"
+    )
     if "refused_example" in summary:
         ex = summary["refused_example"]
         lines.append(f"refused by an automatic check: {ex['release_id']} ({ex['status']}): {ex['error']}")
     if "privacy_budget" in summary:
         b = summary["privacy_budget"]
-        lines.append(f"privacy budget of '{b['requester']}': ε {b['spent']:g} of {b['limit']:g} spent this period; "
-                     "every released count carries discrete Laplace noise (± the 95% half-width shown)")
+        lines.append(
+            f"privacy budget of '{b['requester']}': ε {b['spent']:g} of {b['limit']:g} spent this period; "
+            "every released count carries discrete Laplace noise (± the 95% half-width shown)"
+        )
     lines.append(f"report: {summary.get('report', '-')}")
-    lines.append(f"time: {summary['seconds_total']:.1f} s (pseudonyms + upload: {summary['session']['seconds_to_ready']:.1f} s)")
+    lines.append(
+        f"time: {summary['seconds_total']:.1f} s (pseudonyms + upload: {summary['session']['seconds_to_ready']:.1f} s)"
+    )
     lines.append("")
     return "\n".join(lines)
 

@@ -44,7 +44,7 @@ def open_log(path: Path) -> TextIO:
     """A server's log file, appended to, readable by this user only (logs name sessions and parties)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)
-    return open(fd, "a", encoding="utf-8")  # noqa: SIM115 (handed to the child, which owns it from then on)
+    return open(fd, "a", encoding="utf-8")
 
 
 def _child_env() -> dict[str, str]:
@@ -71,7 +71,9 @@ class Cluster:
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.log_dir, 0o700)
-        servers = sorted((p for p in self.topology.participants if p.config is not None), key=lambda p: ORDER[p.role])
+        servers = sorted(
+            (p for p in self.topology.participants if p.config is not None), key=lambda p: ORDER[p.role]
+        )
         try:
             for p in servers:
                 self.running.append(self._spawn(p))
@@ -89,7 +91,12 @@ class Cluster:
 
             cmd = wrap(cmd, trace)
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL, text=True, env=_child_env(),
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=_child_env(),
             start_new_session=True,  # Ctrl-C reaches the launcher, which then stops children in order
             umask=SERVER_UMASK,
         )
@@ -113,7 +120,9 @@ class Cluster:
         if not result:
             proc.terminate()
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-1500:] if log_path.exists() else ""
-            raise ZhongliError(f"'{p.name}' ({p.role}) did not start within {self.ready_timeout:.0f}s; last log lines:\n{tail}")
+            raise ZhongliError(
+                f"'{p.name}' ({p.role}) did not start within {self.ready_timeout:.0f}s; last log lines:\n{tail}"
+            )
         return int(result[0])
 
     def pid_of(self, name: str) -> int:
@@ -126,7 +135,9 @@ class Cluster:
         """SIGTERM every server (zone first, so sessions are purged before parties go), then wait."""
         for r in sorted(self.running, key=lambda r: -ORDER[r.participant.role]):
             if r.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):  # the group: reaches a server run under strace too
+                with contextlib.suppress(
+                    ProcessLookupError
+                ):  # the group: reaches a server run under strace too
                     os.killpg(r.process.pid, signal.SIGTERM)
                 try:
                     r.process.wait(timeout)
@@ -145,7 +156,9 @@ def run_until_interrupted(cluster: Cluster) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cluster:
         for r in cluster.running:
-            print(f"  {r.participant.name:<12} {r.participant.role:<14} 127.0.0.1:{r.port}  pid {r.process.pid}  log {r.log_path}")
+            print(
+                f"  {r.participant.name:<12} {r.participant.role:<14} 127.0.0.1:{r.port}  pid {r.process.pid}  log {r.log_path}"
+            )
         print("all servers up; Ctrl-C stops them", flush=True)
         while not stop.wait(1.0):
             dead = [r for r in cluster.running if r.process.poll() is not None]

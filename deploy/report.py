@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from protocols.errors import InvalidInput, VerificationFailed, ZhongliError
-from protocols.release import Approval, ReleaseHeader, TrustedAuditors, canonical_json, sha256_hex, verify_approvals
+from protocols.release import (
+    Approval,
+    ReleaseHeader,
+    TrustedAuditors,
+    canonical_json,
+    sha256_hex,
+    verify_approvals,
+)
 
 Json = dict[str, Any]
 
@@ -237,9 +244,17 @@ class Bar:
     bold: bool = False
 
 
-def bar_chart(bars: Sequence[Bar], *, lo: float = 0.0, hi: float | None = None, value_fmt: Callable[[float], str] = fmt_pct,
-              tick_fmt: Callable[[float], str] = tick_pct, axis_label: str = "", label: str = "bar chart",
-              width: int = 760) -> str:
+def bar_chart(
+    bars: Sequence[Bar],
+    *,
+    lo: float = 0.0,
+    hi: float | None = None,
+    value_fmt: Callable[[float], str] = fmt_pct,
+    tick_fmt: Callable[[float], str] = tick_pct,
+    axis_label: str = "",
+    label: str = "bar chart",
+    width: int = 760,
+) -> str:
     """Horizontal bars from ``lo``; each bar's value and ``note`` are written at its end."""
     if not bars:
         return ""
@@ -257,19 +272,30 @@ def bar_chart(bars: Sequence[Bar], *, lo: float = 0.0, hi: float | None = None, 
     out: list[str] = []
     for v in ticks:
         x = label_w + plot_w * (v - lo) / (top - lo)
-        out.append(f'<line x1="{x:.1f}" y1="{pad_top - 2}" x2="{x:.1f}" y2="{pad_top + rows_h}" class="grid"/>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{pad_top - 2}" x2="{x:.1f}" y2="{pad_top + rows_h}" class="grid"/>'
+        )
         out.append(_text(x, pad_top + rows_h + 14, tick_fmt(v), "middle", "tick"))
     for i, b in enumerate(bars):
         y = pad_top + i * row_h
         w = max(0.0, min(1.0, (b.value - lo) / (top - lo))) * plot_w
         weight = ' font-weight="700"' if b.bold else ""
-        out.append(f"<g><title>{esc(b.label)}: {esc(value_fmt(b.value))}{(' — ' + esc(b.note)) if b.note else ''}</title>")
+        out.append(
+            f"<g><title>{esc(b.label)}: {esc(value_fmt(b.value))}{(' — ' + esc(b.note)) if b.note else ''}</title>"
+        )
         out.append(_text(label_w - 8, y + bar_h / 2 + 5, _fit(b.label, max_chars), "end", "lbl", weight))
-        out.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="2" fill="{esc(b.colour)}"/>')
-        out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h / 2 + 5:.1f}" class="val"{weight}>{esc(value_fmt(b.value))}'
-                   + (f'<tspan class="soft" dx="8">{esc(b.note)}</tspan>' if b.note else "") + "</text>")
+        out.append(
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="2" fill="{esc(b.colour)}"/>'
+        )
+        out.append(
+            f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h / 2 + 5:.1f}" class="val"{weight}>{esc(value_fmt(b.value))}'
+            + (f'<tspan class="soft" dx="8">{esc(b.note)}</tspan>' if b.note else "")
+            + "</text>"
+        )
         out.append("</g>")
-    out.append(f'<line x1="{label_w}" y1="{pad_top - 2}" x2="{label_w}" y2="{pad_top + rows_h}" class="axisline"/>')
+    out.append(
+        f'<line x1="{label_w}" y1="{pad_top - 2}" x2="{label_w}" y2="{pad_top + rows_h}" class="axisline"/>'
+    )
     if axis_label:
         out.append(_text(label_w + plot_w / 2, height - 4, axis_label, "middle", "axis"))
     return _svg(width, height, out, label)
@@ -284,8 +310,15 @@ class Series:
     markers: bool = False
 
 
-def xy_chart(series: Sequence[Series], *, x_label: str, y_label: str, scale: float = 1.0, label: str = "line chart",
-             size: int = 440) -> str:
+def xy_chart(
+    series: Sequence[Series],
+    *,
+    x_label: str,
+    y_label: str,
+    scale: float = 1.0,
+    label: str = "line chart",
+    size: int = 440,
+) -> str:
     """A square line chart, both axes share-of-something from 0 to ``scale``, legend lower right."""
     ticks = nice_ticks(0.0, scale, 5)
     scale = ticks[-1]
@@ -307,7 +340,9 @@ def xy_chart(series: Sequence[Series], *, x_label: str, y_label: str, scale: flo
         out.append(_text(left - 6, py(t) + 4, tick_pct(t), "end", "tick"))
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame"/>')
     out.append(_text(left + pw / 2, h - 8, x_label, "middle", "axis"))
-    out.append(_text(16, top + ph / 2, y_label, "middle", "axis", f' transform="rotate(-90 16 {top + ph / 2:.1f})"'))
+    out.append(
+        _text(16, top + ph / 2, y_label, "middle", "axis", f' transform="rotate(-90 16 {top + ph / 2:.1f})"')
+    )
     for s in series:
         if not s.points:
             continue
@@ -316,23 +351,40 @@ def xy_chart(series: Sequence[Series], *, x_label: str, y_label: str, scale: flo
         sw = 1.5 if s.dashed else 2.5
         out.append(f'<polyline points="{d}" fill="none" stroke="{esc(s.colour)}" stroke-width="{sw}"{dash}/>')
         if s.markers:
-            out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{esc(s.colour)}"/>' for x, y in s.points]
+            out += [
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{esc(s.colour)}"/>'
+                for x, y in s.points
+            ]
     # legend in the lower right of the plot, where ROC, gains and calibration curves leave room
     box_w = 40 + max(len(s.label) for s in series) * 7.0
     lx = left + pw - box_w - 4
     ly = top + ph - 8 - 18 * len(series)
-    out.append(f'<rect x="{lx:.1f}" y="{ly:.1f}" width="{box_w:.1f}" height="{18 * len(series) + 4}" class="legend-bg"/>')
+    out.append(
+        f'<rect x="{lx:.1f}" y="{ly:.1f}" width="{box_w:.1f}" height="{18 * len(series) + 4}" class="legend-bg"/>'
+    )
     for i, s in enumerate(series):
         y = ly + 15 + 18 * i
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
-        out.append(f'<line x1="{lx + 6:.1f}" y1="{y - 4:.1f}" x2="{lx + 28:.1f}" y2="{y - 4:.1f}" stroke="{esc(s.colour)}" stroke-width="2.5"{dash}/>')
+        out.append(
+            f'<line x1="{lx + 6:.1f}" y1="{y - 4:.1f}" x2="{lx + 28:.1f}" y2="{y - 4:.1f}" stroke="{esc(s.colour)}" stroke-width="2.5"{dash}/>'
+        )
         out.append(_text(lx + 34, y, s.label, "start", "legend"))
     return _svg(w, h, out, label)
 
 
-def column_chart(labels: Sequence[str], values: Sequence[float], *, colours: Sequence[str], ref: float | None = None,
-                 ref_label: str = "", x_label: str = "", y_label: str = "", label: str = "column chart",
-                 width: int = 900, height: int = 300) -> str:
+def column_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    colours: Sequence[str],
+    ref: float | None = None,
+    ref_label: str = "",
+    x_label: str = "",
+    y_label: str = "",
+    label: str = "column chart",
+    width: int = 900,
+    height: int = 300,
+) -> str:
     """Vertical bars with their values on top and an optional dashed reference line (the average)."""
     if not values:
         return ""
@@ -351,19 +403,29 @@ def column_chart(labels: Sequence[str], values: Sequence[float], *, colours: Seq
         x = left + i * step + step * 0.18
         y = top + ph - bh
         out.append(f"<g><title>{esc(lab)}: {esc(fmt_pct(v))}</title>")
-        out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.64:.1f}" height="{bh:.1f}" rx="2" fill="{esc(colours[i % len(colours)])}"/>')
+        out.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.64:.1f}" height="{bh:.1f}" rx="2" fill="{esc(colours[i % len(colours)])}"/>'
+        )
         out.append(_text(x + step * 0.32, y - 5, fmt_pct(v), "middle", "val"))
         out.append(_text(x + step * 0.32, top + ph + 17, lab, "middle", "tick"))
         out.append("</g>")
     if ref is not None:
         y = top + ph - ph * max(0.0, min(1.0, ref / vmax))
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#333" stroke-width="1.5" stroke-dasharray="6 4"/>')
-        out.append(f'<rect x="{left + pw - 8 - len(ref_label) * 7.0:.1f}" y="{y - 19:.1f}" width="{len(ref_label) * 7.0 + 6:.1f}" height="16" class="legend-bg"/>')
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#333" stroke-width="1.5" stroke-dasharray="6 4"/>'
+        )
+        out.append(
+            f'<rect x="{left + pw - 8 - len(ref_label) * 7.0:.1f}" y="{y - 19:.1f}" width="{len(ref_label) * 7.0 + 6:.1f}" height="16" class="legend-bg"/>'
+        )
         out.append(_text(left + pw - 4, y - 6, ref_label, "end", "legend"))
     if x_label:
         out.append(_text(left + pw / 2, height - 8, x_label, "middle", "axis"))
     if y_label:
-        out.append(_text(16, top + ph / 2, y_label, "middle", "axis", f' transform="rotate(-90 16 {top + ph / 2:.1f})"'))
+        out.append(
+            _text(
+                16, top + ph / 2, y_label, "middle", "axis", f' transform="rotate(-90 16 {top + ph / 2:.1f})"'
+            )
+        )
     return _svg(width, height, out, label)
 
 
@@ -371,8 +433,15 @@ def column_chart(labels: Sequence[str], values: Sequence[float], *, colours: Seq
 # HTML building blocks
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[bool] | None = None,
-          row_styles: Sequence[str] | None = None, cls: str = "", highlight: int | None = None) -> str:
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    numeric: Sequence[bool] | None = None,
+    row_styles: Sequence[str] | None = None,
+    cls: str = "",
+    highlight: int | None = None,
+) -> str:
     """Cells are already-escaped HTML; headers are escaped here. ``highlight`` tints one column."""
     numeric = list(numeric or [False] * len(headers))
     numeric += [False] * (len(headers) - len(numeric))
@@ -396,7 +465,9 @@ def figure(title: str, chart: str, caption: str, wide: bool = False) -> str:
     if not chart:
         return ""
     cls = "fig wide" if wide else "fig"
-    return f'<figure class="{cls}"><h3>{esc(title)}</h3>{chart}<figcaption>{esc(caption)}</figcaption></figure>'
+    return (
+        f'<figure class="{cls}"><h3>{esc(title)}</h3>{chart}<figcaption>{esc(caption)}</figcaption></figure>'
+    )
 
 
 def tiles(items: Sequence[tuple[str, str, str]]) -> str:
@@ -404,7 +475,8 @@ def tiles(items: Sequence[tuple[str, str, str]]) -> str:
     cells = [
         f'<div class="tile"><div class="tile-label">{esc(a)}</div><div class="tile-value">{esc(b)}</div>'
         f'<div class="tile-note">{esc(c)}</div></div>'
-        for a, b, c in items if b and b != "—"
+        for a, b, c in items
+        if b and b != "—"
     ]
     return f'<div class="tiles">{"".join(cells)}</div>' if cells else ""
 
@@ -460,18 +532,27 @@ def privacy_note(payload: Json, info: Json, accuracy: str, tail: bool = True) ->
         return ""
     dp, k = payload.get("dp"), num(payload.get("k_min"))
     if dp is None:
-        text = ("No noise was added: the policy for this computation turned differential privacy off, so every figure "
-                "here is exact" + (f"; figures below k = {fmt_count(k)} people are still withheld." if k is not None else "."))
+        text = (
+            "No noise was added: the policy for this computation turned differential privacy off, so every figure "
+            "here is exact"
+            + (f"; figures below k = {fmt_count(k)} people are still withheld." if k is not None else ".")
+        )
         return f'<div class="privacy off"><strong>Privacy.</strong> {esc(text)}</div>'
     if not isinstance(dp, dict):
         return ""
     eps = num(dp.get("epsilon"))  # what the budget was charged; the measurements never spend more
     cost = f"ε = {eps:.3g}{budget_words(info)}" if eps is not None else ""
     how = "; ".join(w for w in (cost, dp_words(dp)) if w)
-    text = "Released with differential privacy" + (f" ({how})" if how else "") + (f": {accuracy}." if accuracy else ".")
+    text = (
+        "Released with differential privacy"
+        + (f" ({how})" if how else "")
+        + (f": {accuracy}." if accuracy else ".")
+    )
     if tail:
-        text += (" The noise was added inside the neutral zone before release, so no figure here can reveal much about "
-                 "any one person; differences smaller than the margins may be noise.")
+        text += (
+            " The noise was added inside the neutral zone before release, so no figure here can reveal much about "
+            "any one person; differences smaller than the margins may be noise."
+        )
     return f'<div class="privacy"><strong>Privacy.</strong> {esc(text)}</div>'
 
 
@@ -516,13 +597,32 @@ def section_intersection(payload: Json, info: Json) -> str:
 
     all_people = num(payload.get("all_parties"))
     every = next((o for o in overlaps if len(strs(o.get("parties"))) == len(parties) > 1), {})
-    out.append(tiles([
-        ("Your people", fmt_count(brand_people), f"distinct people {brand} holds{pm(margins.get(brand))}"),
-        ("Partners", str(len(parties) - 1) if len(parties) > 1 else "—", words_list([n for n in sizes if n != brand])),
-        ("Known to every party", fmt_count(all_people),
-         (fmt_pct(all_people / brand_people) + " of your people" if all_people is not None and brand_people else "")
-         + pm(num(every.get("half_width_95")))),
-    ]))
+    out.append(
+        tiles(
+            [
+                (
+                    "Your people",
+                    fmt_count(brand_people),
+                    f"distinct people {brand} holds{pm(margins.get(brand))}",
+                ),
+                (
+                    "Partners",
+                    str(len(parties) - 1) if len(parties) > 1 else "—",
+                    words_list([n for n in sizes if n != brand]),
+                ),
+                (
+                    "Known to every party",
+                    fmt_count(all_people),
+                    (
+                        fmt_pct(all_people / brand_people) + " of your people"
+                        if all_people is not None and brand_people
+                        else ""
+                    )
+                    + pm(num(every.get("half_width_95"))),
+                ),
+            ]
+        )
+    )
 
     bars: list[Bar] = []
     if brand_people:
@@ -531,39 +631,82 @@ def section_intersection(payload: Json, info: Json) -> str:
             people = num(o.get("people"))
             if len(names) == 2 and brand in names and people is not None:
                 partner = names[1] if names[0] == brand else names[0]
-                bars.append(Bar(partner, people / brand_people, colour.get(partner, PALETTE[0]),
-                                f"{fmt_pm(people, o.get('half_width_95'))} people"))
+                bars.append(
+                    Bar(
+                        partner,
+                        people / brand_people,
+                        colour.get(partner, PALETTE[0]),
+                        f"{fmt_pm(people, o.get('half_width_95'))} people",
+                    )
+                )
         if all_people is not None and len(parties) > 2:
-            bars.append(Bar(f"all {len(parties)} parties at once", all_people / brand_people, MUTED,
-                            f"{fmt_pm(all_people, every.get('half_width_95'))} people"))
+            bars.append(
+                Bar(
+                    f"all {len(parties)} parties at once",
+                    all_people / brand_people,
+                    MUTED,
+                    f"{fmt_pm(all_people, every.get('half_width_95'))} people",
+                )
+            )
     if bars:
         best = max((b for b in bars if b.colour != MUTED), key=lambda b: b.value, default=bars[0])
-        caption = (f"Of your {fmt_count(brand_people)} people, {fmt_pct(best.value)} are also known to {best.label} — "
-                   f"the largest overlap; these shared people are the ones joint models and audiences can use.")
-        out.append(figure("How many of your people each partner also knows",
-                          bar_chart(bars, hi=1.0, axis_label=f"share of {brand}'s people",
-                                    label=f"overlap with {brand} as a share of its people"), caption, wide=True))
+        caption = (
+            f"Of your {fmt_count(brand_people)} people, {fmt_pct(best.value)} are also known to {best.label} — "
+            f"the largest overlap; these shared people are the ones joint models and audiences can use."
+        )
+        out.append(
+            figure(
+                "How many of your people each partner also knows",
+                bar_chart(
+                    bars,
+                    hi=1.0,
+                    axis_label=f"share of {brand}'s people",
+                    label=f"overlap with {brand} as a share of its people",
+                ),
+                caption,
+                wide=True,
+            )
+        )
 
     left = right = ""
     if parties:
-        rows = [[esc(p.get("party", "—")) + (" <span class=you>(you)</span>" if p.get("party") == brand else ""),
-                 esc(ROLE_WORDS.get(str(p.get("role")), str(p.get("role", "—")))), figure_html(p, k)] for p in parties]
-        left = ("<h3>Who took part</h3>" + table(["Party", "Kind", "People"], rows, numeric=[False, False, True])
-                + note("People are counted once each, after phone numbers are cleaned and duplicates removed."))
+        rows = [
+            [
+                esc(p.get("party", "—"))
+                + (" <span class=you>(you)</span>" if p.get("party") == brand else ""),
+                esc(ROLE_WORDS.get(str(p.get("role")), str(p.get("role", "—")))),
+                figure_html(p, k),
+            ]
+            for p in parties
+        ]
+        left = (
+            "<h3>Who took part</h3>"
+            + table(["Party", "Kind", "People"], rows, numeric=[False, False, True])
+            + note("People are counted once each, after phone numbers are cleaned and duplicates removed.")
+        )
     if overlaps:
         rows = []
         for o in overlaps:
             names = strs(o.get("parties"))
             people = num(o.get("people"))
-            share = fmt_pct(people / brand_people) if brand in names and people is not None and brand_people else ""
+            share = (
+                fmt_pct(people / brand_people)
+                if brand in names and people is not None and brand_people
+                else ""
+            )
             rows.append([esc(" ∩ ".join(names)), esc(o.get("ways", len(names))), figure_html(o, k), share])
-        right = "<h3>People in common</h3>" + table(["Parties", "Ways", "In common", "Share of yours"], rows,
-                                                    numeric=[False, True, True, True])
+        right = "<h3>People in common</h3>" + table(
+            ["Parties", "Ways", "In common", "Share of yours"], rows, numeric=[False, True, True, True]
+        )
         if k is not None and isinstance(payload.get("dp"), dict):
-            right += note(f"A figure that came out below {fmt_count(k)} people after the privacy noise is withheld, "
-                          "so no small group can be picked out.")
+            right += note(
+                f"A figure that came out below {fmt_count(k)} people after the privacy noise is withheld, "
+                "so no small group can be picked out."
+            )
         elif k is not None:
-            right += note(f"Every count shown is either zero or at least {fmt_count(k)} people, so no single person can be picked out.")
+            right += note(
+                f"Every count shown is either zero or at least {fmt_count(k)} people, so no single person can be picked out."
+            )
     if left or right:
         out.append(f'<div class="grid2"><div>{left}</div><div>{right}</div></div>')
     return "".join(out)
@@ -574,11 +717,19 @@ def intersection_accuracy(payload: Json) -> str:
     margin = pm_range([num(f.get("half_width_95")) for f in figs])
     held = sum(1 for f in figs if f.get("people") is None and f.get("suppressed"))
     k = num(payload.get("k_min"))
-    words = (f"each count of people is within {margin} of the true one with 95% probability, as shown next to it "
-             "(a figure that adds up more parts of the diagram carries more noise)") if margin else ""
+    words = (
+        (
+            f"each count of people is within {margin} of the true one with 95% probability, as shown next to it "
+            "(a figure that adds up more parts of the diagram carries more noise)"
+        )
+        if margin
+        else ""
+    )
     if held:
-        words += ("; " if words else "") + (f"{held} figure{'s' if held != 1 else ''} came out below "
-                                            f"{fmt_count(k) if k is not None else 'k'} and {'are' if held != 1 else 'is'} withheld")
+        words += ("; " if words else "") + (
+            f"{held} figure{'s' if held != 1 else ''} came out below "
+            f"{fmt_count(k) if k is not None else 'k'} and {'are' if held != 1 else 'is'} withheld"
+        )
     return words
 
 
@@ -612,23 +763,41 @@ def section_model_card(payload: Json, info: Json) -> str:
     if lift is None and deciles:
         lift = num(deciles[0].get("lift"))
     acc = obj(payload.get("accuracy"))
-    pv_margin, imp_margin = num(acc.get("partner_value_auc_half_width_95")), num(acc.get("importance_auc_half_width_95"))
+    pv_margin, imp_margin = (
+        num(acc.get("partner_value_auc_half_width_95")),
+        num(acc.get("importance_auc_half_width_95")),
+    )
     out: list[str] = []
 
-    intro = (f"A model trained inside the neutral zone on {brand}'s leads"
-             + (f" together with data from {words_list(partners)}" if partners else "")
-             + f" ranks each lead by how likely they are to have {did}. "
-             + "Nobody, including the operator, saw another party's rows; only the summaries below were released.")
+    intro = (
+        f"A model trained inside the neutral zone on {brand}'s leads"
+        + (f" together with data from {words_list(partners)}" if partners else "")
+        + f" ranks each lead by how likely they are to have {did}. "
+        + "Nobody, including the operator, saw another party's rows; only the summaries below were released."
+    )
     out.append(note(intro, "lead"))
-    out.append(tiles([
-        ("Model quality (AUC)", fmt_pm(auc.get("model"), acc.get("auc_half_width_95"), fmt_auc),
-         f"vs {fmt_auc(auc.get('logistic_baseline'))} for a simple baseline; 0.5 = coin toss, 1.0 = perfect"
-         if num(auc.get("logistic_baseline")) is not None else "0.5 = coin toss, 1.0 = perfect"),
-        ("Top 10% of leads", fmt_lift(lift), f"as likely to have {did} as the average lead"),
-        ("Average lead", fmt_pct(base), f"of held-out leads {did}"),
-        ("Leads used", fmt_count(payload.get("n_train")),
-         f"to train; {fmt_count(payload.get('n_test'))} held back to test" if num(payload.get("n_test")) is not None else "to train"),
-    ]))
+    out.append(
+        tiles(
+            [
+                (
+                    "Model quality (AUC)",
+                    fmt_pm(auc.get("model"), acc.get("auc_half_width_95"), fmt_auc),
+                    f"vs {fmt_auc(auc.get('logistic_baseline'))} for a simple baseline; 0.5 = coin toss, 1.0 = perfect"
+                    if num(auc.get("logistic_baseline")) is not None
+                    else "0.5 = coin toss, 1.0 = perfect",
+                ),
+                ("Top 10% of leads", fmt_lift(lift), f"as likely to have {did} as the average lead"),
+                ("Average lead", fmt_pct(base), f"of held-out leads {did}"),
+                (
+                    "Leads used",
+                    fmt_count(payload.get("n_train")),
+                    f"to train; {fmt_count(payload.get('n_test'))} held back to test"
+                    if num(payload.get("n_test")) is not None
+                    else "to train",
+                ),
+            ]
+        )
+    )
 
     figs: dict[str, str] = {}
     # ROC
@@ -636,53 +805,112 @@ def section_model_card(payload: Json, info: Json) -> str:
     roc_pts = sorted((x, y) for x, y in roc if x is not None and y is not None)
     if roc_pts:
         at20 = _roc_at(roc_pts, 0.2)
-        caption = (f"The further the curve bows to the top left, the better the model tells those who {did} from the rest"
-                   + (f": wrongly flagging 20% of the others, it already catches {fmt_pct(at20)} of those who {did}." if at20 is not None else "."))
-        figs["roc"] = (figure(f"Telling who {did} from the rest (ROC)", xy_chart([
-            Series(roc_pts, f"model (AUC {fmt_auc(auc.get('model'))})", BRAND),
-            Series([(0.0, 0.0), (1.0, 1.0)], "random guess (AUC 0.500)", MUTED, dashed=True),
-        ], x_label="false alarms (share of the others flagged)", y_label=f"share of those who {did} caught",
-            label="ROC curve"), caption))
+        caption = (
+            f"The further the curve bows to the top left, the better the model tells those who {did} from the rest"
+            + (
+                f": wrongly flagging 20% of the others, it already catches {fmt_pct(at20)} of those who {did}."
+                if at20 is not None
+                else "."
+            )
+        )
+        figs["roc"] = figure(
+            f"Telling who {did} from the rest (ROC)",
+            xy_chart(
+                [
+                    Series(roc_pts, f"model (AUC {fmt_auc(auc.get('model'))})", BRAND),
+                    Series([(0.0, 0.0), (1.0, 1.0)], "random guess (AUC 0.500)", MUTED, dashed=True),
+                ],
+                x_label="false alarms (share of the others flagged)",
+                y_label=f"share of those who {did} caught",
+                label="ROC curve",
+            ),
+            caption,
+        )
 
     # conversion rate per decile
     dec = valued(deciles, "rate")
     if dec:
         top_rate = dec[0][1]
         colours = [BRAND] + ["#7fa7c9"] * (len(dec) - 1)
-        caption = (f"Leads the model ranks in the top 10% {did} at {fmt_pct(top_rate)}, "
-                   f"{fmt_lift(lift)} as often as the average lead ({fmt_pct(base)})." if lift is not None and base is not None
-                   else f"Leads the model ranks in the top 10% {did} at {fmt_pct(top_rate)}.")
-        figs["deciles"] = (figure(f"Who {did}, by model rank", column_chart(
-            [_decile_name(r.get("decile")) for r, _ in dec], [v for _, v in dec], colours=colours, ref=base,
-            ref_label=f"average {fmt_pct(base)}" if base is not None else "", x_label="leads ranked by the model, best first",
-            y_label=f"share who {did}", label="conversion rate per decile"), caption, wide=True))
+        caption = (
+            f"Leads the model ranks in the top 10% {did} at {fmt_pct(top_rate)}, "
+            f"{fmt_lift(lift)} as often as the average lead ({fmt_pct(base)})."
+            if lift is not None and base is not None
+            else f"Leads the model ranks in the top 10% {did} at {fmt_pct(top_rate)}."
+        )
+        figs["deciles"] = figure(
+            f"Who {did}, by model rank",
+            column_chart(
+                [_decile_name(r.get("decile")) for r, _ in dec],
+                [v for _, v in dec],
+                colours=colours,
+                ref=base,
+                ref_label=f"average {fmt_pct(base)}" if base is not None else "",
+                x_label="leads ranked by the model, best first",
+                y_label=f"share who {did}",
+                label="conversion rate per decile",
+            ),
+            caption,
+            wide=True,
+        )
 
     # cumulative gains
-    gain_pts = [(0.0, 0.0)] + sorted((d / 10, cg) for r, d in valued(deciles, "decile") if (cg := num(r.get("cumulative_gain"))) is not None)
+    gain_pts = [(0.0, 0.0)] + sorted(
+        (d / 10, cg)
+        for r, d in valued(deciles, "decile")
+        if (cg := num(r.get("cumulative_gain"))) is not None
+    )
     if len(gain_pts) > 1:
         at30 = next((g for x, g in gain_pts if abs(x - 0.3) < 1e-9), None)
-        caption = (f"Contacting only the top 30% of leads the model picks reaches {fmt_pct(at30)} of everyone who {did}; "
-                   "picking at random would reach 30%." if at30 is not None else
-                   f"The higher the curve above the diagonal, the more of those who {did} a short call list reaches.")
-        figs["gains"] = (figure("How much a short call list captures (gains)", xy_chart([
-            Series(gain_pts, "model's ranking", BRAND, markers=True),
-            Series([(0.0, 0.0), (1.0, 1.0)], "random order", MUTED, dashed=True),
-        ], x_label="share of leads contacted, best first", y_label=f"share of all who {did}", label="cumulative gains"), caption))
+        caption = (
+            f"Contacting only the top 30% of leads the model picks reaches {fmt_pct(at30)} of everyone who {did}; "
+            "picking at random would reach 30%."
+            if at30 is not None
+            else f"The higher the curve above the diagonal, the more of those who {did} a short call list reaches."
+        )
+        figs["gains"] = figure(
+            "How much a short call list captures (gains)",
+            xy_chart(
+                [
+                    Series(gain_pts, "model's ranking", BRAND, markers=True),
+                    Series([(0.0, 0.0), (1.0, 1.0)], "random order", MUTED, dashed=True),
+                ],
+                x_label="share of leads contacted, best first",
+                y_label=f"share of all who {did}",
+                label="cumulative gains",
+            ),
+            caption,
+        )
 
     # calibration
-    cal = [(pred, obs, num(r.get("leads"))) for r, pred in valued(rows_of(payload.get("calibration")), "mean_predicted")
-           if (obs := num(r.get("observed_rate"))) is not None]
+    cal = [
+        (pred, obs, num(r.get("leads")))
+        for r, pred in valued(rows_of(payload.get("calibration")), "mean_predicted")
+        if (obs := num(r.get("observed_rate"))) is not None
+    ]
     if cal:
         hi = max(max(p for p, _, _ in cal), max(o for _, o, _ in cal))
         weights = [n or 1.0 for _, _, n in cal]
         gap = sum(abs(p - o) * w for (p, o, _), w in zip(cal, weights, strict=True)) / sum(weights)
         pts = sorted((p, o) for p, o, _ in cal)
-        caption = (f"Each point is a group of leads with similar scores; on average the predicted chance is within "
-                   f"{gap * 100:.1f} percentage points of what really happened, so scores can be read as chances.")
-        figs["calibration"] = (figure("Can the scores be read as chances? (calibration)", xy_chart([
-            Series(pts, "observed vs predicted", BRAND, markers=True),
-            Series([(0.0, 0.0), (1.0, 1.0)], "perfectly calibrated", MUTED, dashed=True),
-        ], x_label="predicted chance", y_label=f"share who really {did}", scale=min(1.0, hi * 1.05), label="calibration"), caption))
+        caption = (
+            f"Each point is a group of leads with similar scores; on average the predicted chance is within "
+            f"{gap * 100:.1f} percentage points of what really happened, so scores can be read as chances."
+        )
+        figs["calibration"] = figure(
+            "Can the scores be read as chances? (calibration)",
+            xy_chart(
+                [
+                    Series(pts, "observed vs predicted", BRAND, markers=True),
+                    Series([(0.0, 0.0), (1.0, 1.0)], "perfectly calibrated", MUTED, dashed=True),
+                ],
+                x_label="predicted chance",
+                y_label=f"share who really {did}",
+                scale=min(1.0, hi * 1.05),
+                label="calibration",
+            ),
+            caption,
+        )
 
     # feature-group importance
     imp = obj(payload.get("importance"))
@@ -699,47 +927,98 @@ def section_model_card(payload: Json, info: Json) -> str:
             name, owner = str(r.get("group", "—")), str(r.get("party") or "")
             # name the owner unless the group's name already starts with it ("provider: interest scores")
             bars.append(Bar(name, v, pcol.get(owner, MUTED), "" if name.startswith(owner) else owner))
-        caption = (f"Scrambling “{top_g[0].get('group')}” costs the model {fmt_auc(top_g[1])} AUC, more than any other group: "
-                   "the longer the bar, the more the model relies on that information." + importance_noise(imp_margin))
-        figs["groups"] = (figure("Which information the model relies on", bar_chart(
-            bars, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC lost when the group is scrambled",
-            label="feature-group importance"), caption, wide=True))
+        caption = (
+            f"Scrambling “{top_g[0].get('group')}” costs the model {fmt_auc(top_g[1])} AUC, more than any other group: "
+            "the longer the bar, the more the model relies on that information."
+            + importance_noise(imp_margin)
+        )
+        figs["groups"] = figure(
+            "Which information the model relies on",
+            bar_chart(
+                bars,
+                value_fmt=fmt_auc,
+                tick_fmt=tick_num,
+                axis_label="AUC lost when the group is scrambled",
+                label="feature-group importance",
+            ),
+            caption,
+            wide=True,
+        )
     by_party = sorted(valued(rows_of(imp.get("by_party")), "auc_drop"), key=lambda t: -t[1])
     if by_party:
-        bars = [Bar(str(r.get("party", "—")) + (" (you)" if r.get("party") == brand else ""), v,
-                    pcol.get(str(r.get("party")), MUTED)) for r, v in by_party]
-        caption = (f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} AUC, the most of any party."
-                   + importance_noise(imp_margin))
-        figs["parties"] = (figure("Which party's data matters most", bar_chart(
-            bars, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC lost when the party's data is scrambled",
-            label="importance per party", width=480), caption))
+        bars = [
+            Bar(
+                str(r.get("party", "—")) + (" (you)" if r.get("party") == brand else ""),
+                v,
+                pcol.get(str(r.get("party")), MUTED),
+            )
+            for r, v in by_party
+        ]
+        caption = (
+            f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} AUC, the most of any party."
+            + importance_noise(imp_margin)
+        )
+        figs["parties"] = figure(
+            "Which party's data matters most",
+            bar_chart(
+                bars,
+                value_fmt=fmt_auc,
+                tick_fmt=tick_num,
+                axis_label="AUC lost when the party's data is scrambled",
+                label="importance per party",
+                width=480,
+            ),
+            caption,
+        )
 
     # partner value
     pv = valued(rows_of(payload.get("partner_value")), "auc")
     if pv:
-        base_row = next((t for t in pv if strs(t[0].get("parties")) == [brand] or t[0].get("label") == "brand only"), None)
+        base_row = next(
+            (t for t in pv if strs(t[0].get("parties")) == [brand] or t[0].get("label") == "brand only"), None
+        )
         bars = []
         for r, v in pv:
             is_base = base_row is not None and r is base_row[0]
-            gain = "" if base_row is None else "your data alone" if is_base else f"{fmt_delta(v - base_row[1])} vs brand only"
+            gain = (
+                ""
+                if base_row is None
+                else "your data alone"
+                if is_base
+                else f"{fmt_delta(v - base_row[1])} vs brand only"
+            )
             bars.append(Bar(str(r.get("label", "—")), v, HIGHLIGHT if is_base else BRAND, gain, bold=is_base))
         lo = 0.5 if min(v for _, v in pv) >= 0.5 else 0.0
         best = max(pv, key=lambda t: t[1])
         if base_row is None:
             caption = f"The best feature set, {best[0].get('label')}, reaches AUC {fmt_auc(best[1])}."
         elif best[1] > base_row[1]:
-            caption = (f"Your data alone reaches AUC {fmt_auc(base_row[1])}; adding partners lifts it to {fmt_auc(best[1])} "
-                       f"({best[0].get('label')}), a gain of {fmt_delta(best[1] - base_row[1])}.")
+            caption = (
+                f"Your data alone reaches AUC {fmt_auc(base_row[1])}; adding partners lifts it to {fmt_auc(best[1])} "
+                f"({best[0].get('label')}), a gain of {fmt_delta(best[1] - base_row[1])}."
+            )
         else:
             caption = f"Partners' data did not raise the AUC above your data alone ({fmt_auc(base_row[1])})."
         if pv_margin is not None:
-            caption += (f" Each AUC here is within ±{fmt_auc(pv_margin)} of the true one with 95% probability, so a "
-                         "difference smaller than that may be privacy noise rather than a real gain.")
+            caption += (
+                f" Each AUC here is within ±{fmt_auc(pv_margin)} of the true one with 95% probability, so a "
+                "difference smaller than that may be privacy noise rather than a real gain."
+            )
         if lo == 0.5:
             caption += " Bars start at 0.5, a coin toss."
-        figs["value"] = (figure("What each partner adds", bar_chart(
-            bars, lo=lo, value_fmt=fmt_auc, tick_fmt=tick_num, axis_label="AUC on held-out leads (0.5 = coin toss)",
-            label="AUC per feature set"), caption, wide=True))
+        figs["value"] = figure(
+            "What each partner adds",
+            bar_chart(
+                bars,
+                lo=lo,
+                value_fmt=fmt_auc,
+                tick_fmt=tick_num,
+                axis_label="AUC on held-out leads (0.5 = coin toss)",
+                label="AUC per feature set",
+            ),
+            caption,
+            wide=True,
+        )
 
     def grid(*names: str) -> None:
         parts = [figs[n] for n in names if figs.get(n)]
@@ -755,40 +1034,84 @@ def section_model_card(payload: Json, info: Json) -> str:
         for g in grades:
             letter = str(g.get("grade", "?"))
             chip = f'<span class="chip" style="background:{GRADE_COLOURS.get(letter, MUTED)}">{esc(letter)}</span>'
-            rows.append([chip, fmt_pct(g.get("share_of_leads")), fmt_count(g.get("leads")), fmt_count(g.get("conversions")),
-                         fmt_pct(g.get("rate")), fmt_lift(g.get("lift"))])
+            rows.append(
+                [
+                    chip,
+                    fmt_pct(g.get("share_of_leads")),
+                    fmt_count(g.get("leads")),
+                    fmt_count(g.get("conversions")),
+                    fmt_pct(g.get("rate")),
+                    fmt_lift(g.get("lift")),
+                ]
+            )
             styles.append(f"background:{GRADE_TINTS[letter]}" if letter in GRADE_TINTS else "")
         first, last = grades[0], grades[-1]
         out.append('<div class="block"><h3>Lead grades for your sales team</h3>')
-        out.append(table(["Grade", "Share of leads", "Leads (test)", f"Who {did}", "Rate", "vs average"], rows,
-                         numeric=[False, True, True, True, True, True], row_styles=styles, cls="grades"))
-        out.append(note(f"Grade {first.get('grade')} is the model's top {fmt_pct(first.get('share_of_leads'))} of leads: "
-                        f"{fmt_pct(first.get('rate'))} of them {did}, {fmt_lift(first.get('lift'))} the average. "
-                        f"Call grade {first.get('grade')} first; grade {last.get('grade')} can wait for cheaper channels."
-                        + (" Counts carry privacy noise: they add up cells of a noised count per score band (20 bands, who did "
-                           f"and who did not), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads (95%)."
-                           if num(acc.get("histogram_cell_half_width_95")) is not None else ""), "caption"))
+        out.append(
+            table(
+                ["Grade", "Share of leads", "Leads (test)", f"Who {did}", "Rate", "vs average"],
+                rows,
+                numeric=[False, True, True, True, True, True],
+                row_styles=styles,
+                cls="grades",
+            )
+        )
+        out.append(
+            note(
+                f"Grade {first.get('grade')} is the model's top {fmt_pct(first.get('share_of_leads'))} of leads: "
+                f"{fmt_pct(first.get('rate'))} of them {did}, {fmt_lift(first.get('lift'))} the average. "
+                f"Call grade {first.get('grade')} first; grade {last.get('grade')} can wait for cheaper channels."
+                + (
+                    " Counts carry privacy noise: they add up cells of a noised count per score band (20 bands, who did "
+                    f"and who did not), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads (95%)."
+                    if num(acc.get("histogram_cell_half_width_95")) is not None
+                    else ""
+                ),
+                "caption",
+            )
+        )
         out.append("</div>")
 
     grid("value", "roc", "gains", "groups", "parties", "calibration")
 
     if cal:
-        rows = [[fmt_count(r.get("bin")), fmt_count(r.get("leads")), fmt_pct(r.get("mean_predicted")), fmt_pct(r.get("observed_rate"))]
-                for r in rows_of(payload.get("calibration"))]
+        rows = [
+            [
+                fmt_count(r.get("bin")),
+                fmt_count(r.get("leads")),
+                fmt_pct(r.get("mean_predicted")),
+                fmt_pct(r.get("observed_rate")),
+            ]
+            for r in rows_of(payload.get("calibration"))
+        ]
         out.append('<details class="block"><summary>Calibration table</summary>')
         out.append(table(["Score group", "Leads", "Predicted chance", "Observed"], rows, numeric=[True] * 4))
         out.append("</details>")
 
     sealed = payload.get("sealed_model")
     if isinstance(sealed, dict) or sealed:
-        size = fmt_count(sealed.get("bytes")) + " bytes" if isinstance(sealed, dict) and num(sealed.get("bytes")) is not None else ""
-        out.append(note("A sealed copy of the model was released to you" + (f" ({size})" if size else "")
-                        + "; only the neutral zone can open it, to score your future leads.", "note"))
-    facts = [f"model {payload.get('model_id')}" if payload.get("model_id") else "",
-             f"learner {payload.get('learner')}" if payload.get("learner") else "",
-             f"test positive rate {fmt_pct(base)}" if base is not None else "",
-             f"minimum group size k = {fmt_count(payload.get('k_min'))}" if num(payload.get("k_min")) is not None else "",
-             f"score bands: {payload.get('score_bins')}" if isinstance(payload.get("score_bins"), str) else ""]
+        size = (
+            fmt_count(sealed.get("bytes")) + " bytes"
+            if isinstance(sealed, dict) and num(sealed.get("bytes")) is not None
+            else ""
+        )
+        out.append(
+            note(
+                "A sealed copy of the model was released to you"
+                + (f" ({size})" if size else "")
+                + "; only the neutral zone can open it, to score your future leads.",
+                "note",
+            )
+        )
+    facts = [
+        f"model {payload.get('model_id')}" if payload.get("model_id") else "",
+        f"learner {payload.get('learner')}" if payload.get("learner") else "",
+        f"test positive rate {fmt_pct(base)}" if base is not None else "",
+        f"minimum group size k = {fmt_count(payload.get('k_min'))}"
+        if num(payload.get("k_min")) is not None
+        else "",
+        f"score bands: {payload.get('score_bins')}" if isinstance(payload.get("score_bins"), str) else "",
+    ]
     facts = [f for f in facts if f]
     if facts:
         out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
@@ -798,28 +1121,38 @@ def section_model_card(payload: Json, info: Json) -> str:
 def importance_noise(margin: float | None) -> str:
     if margin is None:
         return ""
-    return (f" Each figure is within ±{fmt_auc(margin)} of the true loss with 95% probability: a smaller difference, "
-            "or a figure below zero, may be privacy noise.")
+    return (
+        f" Each figure is within ±{fmt_auc(margin)} of the true loss with 95% probability: a smaller difference, "
+        "or a figure below zero, may be privacy noise."
+    )
 
 
 def model_card_accuracy(payload: Json) -> str:
     acc = obj(payload.get("accuracy"))
     parts = []
     if num(acc.get("auc_half_width_95")) is not None:
-        parts.append(f"the model's AUC is within ±{fmt_auc(acc.get('auc_half_width_95'))} of the true one with 95% probability")
+        parts.append(
+            f"the model's AUC is within ±{fmt_auc(acc.get('auc_half_width_95'))} of the true one with 95% probability"
+        )
     if num(acc.get("partner_value_auc_half_width_95")) is not None:
-        parts.append(f"each AUC under “What each partner adds” within ±{fmt_auc(acc.get('partner_value_auc_half_width_95'))}")
+        parts.append(
+            f"each AUC under “What each partner adds” within ±{fmt_auc(acc.get('partner_value_auc_half_width_95'))}"
+        )
     if num(acc.get("importance_auc_half_width_95")) is not None:
         parts.append(f"each importance figure within ±{fmt_auc(acc.get('importance_auc_half_width_95'))}")
     if num(acc.get("histogram_cell_half_width_95")) is not None:
-        parts.append("the grades, model ranks, ROC, gains and calibration are drawn from a noised count of held-out leads "
-                     f"per score band (who did and who did not convert), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads")
+        parts.append(
+            "the grades, model ranks, ROC, gains and calibration are drawn from a noised count of held-out leads "
+            f"per score band (who did and who did not convert), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads"
+        )
     return "; ".join(parts)
 
 
 def scores_accuracy(payload: Json) -> str:
-    return ("the ε paid for a noised check that these grades do not reveal which of your leads a partner knows; the "
-            "grades and their counts carry no noise")
+    return (
+        "the ε paid for a noised check that these grades do not reveal which of your leads a partner knows; the "
+        "grades and their counts carry no noise"
+    )
 
 
 def section_scores(payload: Json, info: Json, doc: Json | None = None) -> str:
@@ -829,19 +1162,56 @@ def section_scores(payload: Json, info: Json, doc: Json | None = None) -> str:
     counts = [(str(g), v) for g, n in grades.items() if (v := num(n)) is not None]
     total = num(payload.get("rows")) or sum(n for _, n in counts) or None
     top = counts[0] if counts else None
-    out = [tiles([("Leads scored", fmt_count(total), "in your own row order"),
-                  (f"Grade {top[0]} leads" if top else "", fmt_count(top[1]) if top else "", "the ones to call first")])]
+    out = [
+        tiles(
+            [
+                ("Leads scored", fmt_count(total), "in your own row order"),
+                (
+                    f"Grade {top[0]} leads" if top else "",
+                    fmt_count(top[1]) if top else "",
+                    "the ones to call first",
+                ),
+            ]
+        )
+    ]
     if counts and total:
-        bars = [Bar(f"grade {g}", n / total, GRADE_COLOURS.get(g, MUTED), f"{fmt_count(n)} leads") for g, n in counts]
+        bars = [
+            Bar(f"grade {g}", n / total, GRADE_COLOURS.get(g, MUTED), f"{fmt_count(n)} leads")
+            for g, n in counts
+        ]
         cap = f"{fmt_count(counts[0][1])} of your {fmt_count(total)} leads are grade {counts[0][0]}, the ones to call first."
-        out.append(figure("Your leads by grade", bar_chart(bars, axis_label="share of your leads", label="leads per grade"), cap, wide=True))
+        out.append(
+            figure(
+                "Your leads by grade",
+                bar_chart(bars, axis_label="share of your leads", label="leads per grade"),
+                cap,
+                wide=True,
+            )
+        )
     elif counts:
-        out.append(table(["Grade", "Leads"], [[esc(g), fmt_count(n)] for g, n in counts], numeric=[False, True]))
-    where = next((d.get("scores_file") for d in (info, payload, doc or {}) if isinstance(d, dict) and d.get("scores_file")), None)
+        out.append(
+            table(["Grade", "Leads"], [[esc(g), fmt_count(n)] for g, n in counts], numeric=[False, True])
+        )
+    where = next(
+        (
+            d.get("scores_file")
+            for d in (info, payload, doc or {})
+            if isinstance(d, dict) and d.get("scores_file")
+        ),
+        None,
+    )
     if where:
-        out.append(note(f"The score of each lead was written by your own agent to {where}; it is not part of this page."))
+        out.append(
+            note(
+                f"The score of each lead was written by your own agent to {where}; it is not part of this page."
+            )
+        )
     else:
-        out.append(note("The score of each lead is mapped back to your rows by your own agent; it is not part of this page."))
+        out.append(
+            note(
+                "The score of each lead is mapped back to your rows by your own agent; it is not part of this page."
+            )
+        )
     if payload.get("model_id"):
         out.append(note(f"Scored with model {payload.get('model_id')}.", "small"))
     return "".join(out)
@@ -851,10 +1221,18 @@ def section_sealed(payload: Json, info: Json) -> str:
     """The sealed model: what it is, never its bytes."""
     size = f" ({fmt_count(payload.get('bytes'))} bytes)" if num(payload.get("bytes")) is not None else ""
     model = f" of model {payload.get('model_id')}" if payload.get("model_id") else ""
-    out = [note(f"A sealed copy{model}{size} was released to you; only the neutral zone can open it. Keep this release "
-                "file: a later session can score new leads with it without training again.", "lead")]
-    facts = [f"{k.replace('_', ' ')}: {', '.join(strs(payload.get(k))) if isinstance(payload.get(k), list) else payload.get(k)}"
-             for k in ("label", "brand", "partners", "format") if payload.get(k)]
+    out = [
+        note(
+            f"A sealed copy{model}{size} was released to you; only the neutral zone can open it. Keep this release "
+            "file: a later session can score new leads with it without training again.",
+            "lead",
+        )
+    ]
+    facts = [
+        f"{k.replace('_', ' ')}: {', '.join(strs(payload.get(k))) if isinstance(payload.get(k), list) else payload.get(k)}"
+        for k in ("label", "brand", "partners", "format")
+        if payload.get(k)
+    ]
     if facts:
         out.append(note("; ".join(facts) + ".", "small"))
     return "".join(out)
@@ -863,10 +1241,25 @@ def section_sealed(payload: Json, info: Json) -> str:
 # ---------------------------------------------------------------------------------------------
 # Attribution: which channels get the credit for the conversions, under eight models.
 
-MODEL_ORDER = ("data_driven", "first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley")
+MODEL_ORDER = (
+    "data_driven",
+    "first_touch",
+    "last_touch",
+    "linear",
+    "time_decay",
+    "position_based",
+    "markov",
+    "shapley",
+)
 MODEL_LABELS = {
-    "first_touch": "First touch", "last_touch": "Last touch", "linear": "Linear", "time_decay": "Time decay",
-    "position_based": "Position-based", "markov": "Markov", "shapley": "Shapley", "data_driven": "Data-driven",
+    "first_touch": "First touch",
+    "last_touch": "Last touch",
+    "linear": "Linear",
+    "time_decay": "Time decay",
+    "position_based": "Position-based",
+    "markov": "Markov",
+    "shapley": "Shapley",
+    "data_driven": "Data-driven",
 }
 HIGHLIGHT_MODEL = "data_driven"
 HIGHLIGHT_TINT = "#fdf1d8"
@@ -911,7 +1304,7 @@ def fmt_days(value: Any) -> str:
 
 def _shade(colour: str, t: float) -> str:
     """``colour`` mixed toward black (t < 0) or white (t > 0) by |t|."""
-    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     target = 255 if t > 0 else 0
     mix = [round(c + (target - c) * abs(t)) for c in (r, g, b)]
     return "#" + "".join(f"{c:02x}" for c in mix)
@@ -937,7 +1330,9 @@ def _clean(v: float | None) -> float | None:
     return None if v is None else 0.0 if abs(v) < EPS else v
 
 
-def attribution_channels(models: Json, colours: dict[str, str] | None = None) -> tuple[list[str], list[AttrChannel]]:
+def attribution_channels(
+    models: Json, colours: dict[str, str] | None = None
+) -> tuple[list[str], list[AttrChannel]]:
     """The payload's models (known ones in MODEL_ORDER, then any others) and its channels, grouped by
     party and, within a party, by data-driven credit; each channel coloured in its party's hue, or as
     ``colours`` (channel -> colour, the page's choice) says."""
@@ -952,7 +1347,11 @@ def attribution_channels(models: Json, colours: dict[str, str] | None = None) ->
             c = chans.setdefault(name, AttrChannel(name, str(r.get("party") or ""), {}, {}, {}))
             if not c.party and r.get("party"):
                 c.party = str(r.get("party"))
-            for key, dest in (("share", c.share), ("credited_conversions", c.conversions), ("credited_value", c.value)):
+            for key, dest in (
+                ("share", c.share),
+                ("credited_conversions", c.conversions),
+                ("credited_value", c.value),
+            ):
                 v = _clean(num(r.get(key)))
                 if v is not None:
                     dest[m] = v
@@ -962,7 +1361,9 @@ def attribution_channels(models: Json, colours: dict[str, str] | None = None) ->
                 c.users = num(r.get("users"))
     colours = colours or {}
     parties = sorted({c.party for c in chans.values()})
-    hue = party_colours("", [p for p in parties if p])  # a media party has the same colour as in the overlap chart
+    hue = party_colours(
+        "", [p for p in parties if p]
+    )  # a media party has the same colour as in the overlap chart
     if "" in parties:  # channels of no named party go last
         parties = parties[1:] + [""]
     rank = next((m for m in (HIGHLIGHT_MODEL, *names) if any(m in c.share for c in chans.values())), "")
@@ -977,7 +1378,9 @@ def attribution_channels(models: Json, colours: dict[str, str] | None = None) ->
     return names, ordered
 
 
-def share_grid(models: list[str], chans: list[AttrChannel], *, width: int = 1040, label: str = "share grid") -> str:
+def share_grid(
+    models: list[str], chans: list[AttrChannel], *, width: int = 1040, label: str = "share grid"
+) -> str:
     """Small multiples aligned as a grid: one column per model, one row per channel (grouped under
     their party), a bar of the channel's share in each cell on one common scale. The highlighted
     model's column is tinted and its bars drawn at full strength."""
@@ -1001,7 +1404,9 @@ def share_grid(models: list[str], chans: list[AttrChannel], *, width: int = 1040
     for j, m in enumerate(models):
         x0 = label_w + j * col_w
         if m == HIGHLIGHT_MODEL:
-            out.append(f'<rect x="{x0 + 1:.1f}" y="0" width="{col_w - 2:.1f}" height="{height}" rx="6" fill="{HIGHLIGHT_TINT}"/>')
+            out.append(
+                f'<rect x="{x0 + 1:.1f}" y="0" width="{col_w - 2:.1f}" height="{height}" rx="6" fill="{HIGHLIGHT_TINT}"/>'
+            )
             out.append(_text(x0 + col_w / 2, 17, model_label(m), "middle", "lbl", ' font-weight="700"'))
             out.append(_text(x0 + col_w / 2, 32, "incrementality", "middle", "tick"))
         else:
@@ -1014,12 +1419,16 @@ def share_grid(models: list[str], chans: list[AttrChannel], *, width: int = 1040
             out.append(_text(4, y + 17, c.party or "other", "start", "party"))
             y += party_h
             prev = c.party
-        out.append(f'<rect x="4" y="{y + (row_h - 12) / 2:.1f}" width="12" height="12" rx="2" fill="{esc(c.colour)}"/>')
+        out.append(
+            f'<rect x="4" y="{y + (row_h - 12) / 2:.1f}" width="12" height="12" rx="2" fill="{esc(c.colour)}"/>'
+        )
         out.append(_text(22, y + row_h / 2 + 4.5, _fit(c.name, int((label_w - 26) / CHAR_W)), "start", "lbl"))
         for j, m in enumerate(models):
             x0 = label_w + j * col_w + 6
             v = c.share.get(m)
-            out.append(f'<line x1="{x0:.1f}" y1="{y + 3}" x2="{x0:.1f}" y2="{y + row_h - 3}" class="axisline"/>')
+            out.append(
+                f'<line x1="{x0:.1f}" y1="{y + 3}" x2="{x0:.1f}" y2="{y + row_h - 3}" class="axisline"/>'
+            )
             if v is None:
                 out.append(_text(x0 + 4, y + row_h / 2 + 4.5, "—", "start", "val"))
                 continue
@@ -1027,9 +1436,13 @@ def share_grid(models: list[str], chans: list[AttrChannel], *, width: int = 1040
             strong = m == HIGHLIGHT_MODEL
             op = "" if strong else ' fill-opacity="0.8"'
             weight = ' font-weight="700"' if strong else ""
-            out.append(f"<g><title>{esc(c.label)}, {esc(model_label(m))}: {esc(fmt_pct(v))} of the credit</title>")
-            out.append(f'<rect x="{x0:.1f}" y="{y + (row_h - bar_h) / 2:.1f}" width="{w:.1f}" height="{bar_h}" rx="2" '
-                       f'fill="{esc(c.colour)}"{op}/>')
+            out.append(
+                f"<g><title>{esc(c.label)}, {esc(model_label(m))}: {esc(fmt_pct(v))} of the credit</title>"
+            )
+            out.append(
+                f'<rect x="{x0:.1f}" y="{y + (row_h - bar_h) / 2:.1f}" width="{w:.1f}" height="{bar_h}" rx="2" '
+                f'fill="{esc(c.colour)}"{op}/>'
+            )
             out.append(_text(x0 + w + 4, y + row_h / 2 + 4.5, fmt_pct(v), "start", "val", weight))
             out.append("</g>")
         y += row_h
@@ -1042,13 +1455,19 @@ def page_channel_colours(payloads: Sequence[Json]) -> dict[str, str]:
     overlap chart's colours), shades within a party from the release that lists most of its channels."""
     partners: set[str] = set()
     for p in payloads:
-        partners |= {str(r.get("party")) for r in rows_of(p.get("parties")) if r.get("party") and r.get("role") != "brand"}
+        partners |= {
+            str(r.get("party"))
+            for r in rows_of(p.get("parties"))
+            if r.get("party") and r.get("role") != "brand"
+        }
         for rows in obj(p.get("models")).values():
             partners |= {str(r.get("party")) for r in rows_of(rows) if r.get("party")}
     hue = party_colours("", sorted(partners))
     out: dict[str, str] = {}
     attr = [obj(p.get("models")) for p in payloads if p.get("job") == "attribution"]
-    for models in sorted(attr, key=lambda m: -len({str(r.get("channel")) for rs in m.values() for r in rows_of(rs)})):
+    for models in sorted(
+        attr, key=lambda m: -len({str(r.get("channel")) for rs in m.values() for r in rows_of(rs)})
+    ):
         _, chans = attribution_channels(models)
         for party in dict.fromkeys(c.party for c in chans):
             group = [c for c in chans if c.party == party]
@@ -1096,10 +1515,14 @@ def attribution_accuracy(payload: Json) -> str:
     column = str(obj(payload.get("value")).get("column") or "purchase value").replace("_", " ")
     parts = []
     if m.conversions:
-        parts.append(f"each channel's credited {many} are within {pm_range(list(m.conversions.values()))} of the true figure "
-                     "with 95% probability (the ± row under the table)")
+        parts.append(
+            f"each channel's credited {many} are within {pm_range(list(m.conversions.values()))} of the true figure "
+            "with 95% probability (the ± row under the table)"
+        )
     if m.per_channel is not None:
-        parts.append(f"each channel's people reached and {many} on the path within ±{fmt_count(m.per_channel)}")
+        parts.append(
+            f"each channel's people reached and {many} on the path within ±{fmt_count(m.per_channel)}"
+        )
     if m.headline is not None:
         parts.append(f"the headline counts within ±{fmt_count(m.headline)} people")
     if m.value and "value" in payload:
@@ -1126,41 +1549,83 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
     # who this is for, and what it is
     if own:
         mine = [c.name for c in chans]
-        out.append(note(f"This release holds {own}'s own channels only" + (f" ({words_list(mine)})" if mine else "")
-                        + ". The neutral zone credited every media platform's channels in one run and released to each "
-                        "platform only its own; shares are of the credit across all channels, so here they need not add "
-                        f"up to 100%. The {many} themselves, and any purchase values, stay with the car brand.", "lead"))
+        out.append(
+            note(
+                f"This release holds {own}'s own channels only"
+                + (f" ({words_list(mine)})" if mine else "")
+                + ". The neutral zone credited every media platform's channels in one run and released to each "
+                "platform only its own; shares are of the credit across all channels, so here they need not add "
+                f"up to 100%. The {many} themselves, and any purchase values, stay with the car brand.",
+                "lead",
+            )
+        )
     else:
-        out.append(note(f"Credit for {many} that followed an ad touchpoint in {window_words}"
-                        + (f", split over the {len(chans)} channels of {words_list(party_names)}" if chans and party_names else "")
-                        + (f" under {len(models)} attribution models" if models else "")
-                        + ". Journeys were joined inside the neutral zone; no party saw another's touchpoints.", "lead"))
+        out.append(
+            note(
+                f"Credit for {many} that followed an ad touchpoint in {window_words}"
+                + (
+                    f", split over the {len(chans)} channels of {words_list(party_names)}"
+                    if chans and party_names
+                    else ""
+                )
+                + (f" under {len(models)} attribution models" if models else "")
+                + ". Journeys were joined inside the neutral zone; no party saw another's touchpoints.",
+                "lead",
+            )
+        )
 
     dd = [c.conversions[HIGHLIGHT_MODEL] for c in chans if HIGHLIGHT_MODEL in c.conversions]
     dd_total = sum(dd) if dd else None
     caused_note = ""
     if dd_total is not None and converters:
-        caused_note = (f"{fmt_pct(dd_total / converters)} of all {many}, by the data-driven estimate"
-                       + ("" if own else "; the rest would have happened without the ads"))
-    out.append(tiles([
-        (f"{many[0].upper() + many[1:]} in scope", fmt_count(converters),
-         f"among {fmt_count(people)} people in the joined data{headline}" if people is not None else headline.removeprefix("; ")),
-        ("Had a touchpoint first", fmt_pct(with_path / converters) if with_path is not None and converters else "—",
-         f"{fmt_pm(with_path, margins.headline)} {many} had an ad touch in {window_words}"),
-        (f"Direct {many}", fmt_count(direct),
-         (f"{fmt_pct(direct / converters)}; " if direct is not None and converters else "") + "no touchpoint in the window, credited to no channel"),
-        (f"Caused by {own}'s channels" if own else "Caused by the ads", fmt_count(dd_total), caused_note),
-    ]))
+        caused_note = f"{fmt_pct(dd_total / converters)} of all {many}, by the data-driven estimate" + (
+            "" if own else "; the rest would have happened without the ads"
+        )
+    out.append(
+        tiles(
+            [
+                (
+                    f"{many[0].upper() + many[1:]} in scope",
+                    fmt_count(converters),
+                    f"among {fmt_count(people)} people in the joined data{headline}"
+                    if people is not None
+                    else headline.removeprefix("; "),
+                ),
+                (
+                    "Had a touchpoint first",
+                    fmt_pct(with_path / converters) if with_path is not None and converters else "—",
+                    f"{fmt_pm(with_path, margins.headline)} {many} had an ad touch in {window_words}",
+                ),
+                (
+                    f"Direct {many}",
+                    fmt_count(direct),
+                    (f"{fmt_pct(direct / converters)}; " if direct is not None and converters else "")
+                    + "no touchpoint in the window, credited to no channel",
+                ),
+                (
+                    f"Caused by {own}'s channels" if own else "Caused by the ads",
+                    fmt_count(dd_total),
+                    caused_note,
+                ),
+            ]
+        )
+    )
 
     if not chans or not models:
         out.append(note("This release holds no per-channel credit to draw."))
         return "".join(out)
 
     # shares under every model
-    grid = share_grid(models, chans, label=f"share of credited {many} per channel under each attribution model")
+    grid = share_grid(
+        models, chans, label=f"share of credited {many} per channel under each attribution model"
+    )
     if grid:
-        cap = ("The data-driven model credits only the " + many + " a channel caused, after accounting for who it "
-               f"targeted; channels that reach people who would have {anyway} anyway get little credit.")
+        cap = (
+            "The data-driven model credits only the "
+            + many
+            + " a channel caused, after accounting for who it "
+            f"targeted; channels that reach people who would have {anyway} anyway get little credit."
+        )
         if HIGHLIGHT_MODEL in models and len(models) > 1:
             diffs = []
             for c in chans:
@@ -1172,40 +1637,94 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
                 if lo[0] < -0.02:
                     c = lo[1]
                     others = [v for m, v in c.share.items() if m != HIGHLIGHT_MODEL]
-                    cap += (f" {c.label} gets {fmt_pct(min(others))}–{fmt_pct(max(others))} of the credit under the other "
-                            f"models but {fmt_pct(c.share[HIGHLIGHT_MODEL])} under the data-driven one")
-                    cap += (f", while {hi[1].label} rises to {fmt_pct(hi[1].share[HIGHLIGHT_MODEL])}." if hi[0] > 0.02 else ".")
-        title = "Each channel's share of the credit, under every model" + (f" ({own}'s channels)" if own else "")
+                    cap += (
+                        f" {c.label} gets {fmt_pct(min(others))}–{fmt_pct(max(others))} of the credit under the other "
+                        f"models but {fmt_pct(c.share[HIGHLIGHT_MODEL])} under the data-driven one"
+                    )
+                    cap += (
+                        f", while {hi[1].label} rises to {fmt_pct(hi[1].share[HIGHLIGHT_MODEL])}."
+                        if hi[0] > 0.02
+                        else "."
+                    )
+        title = "Each channel's share of the credit, under every model" + (
+            f" ({own}'s channels)" if own else ""
+        )
         # at its own width or scrolled sideways: shrunk to a phone, eight columns of bars would be unreadable
         out.append(figure(title, f'<div class="scroll"><div class="minw">{grid}</div></div>', cap, wide=True))
 
     # credited conversions, channel x model
-    headers = ["Channel", "Party", *[model_label(m) for m in models], f"{many.capitalize()} with it on the path", "People reached"]
+    headers = [
+        "Channel",
+        "Party",
+        *[model_label(m) for m in models],
+        f"{many.capitalize()} with it on the path",
+        "People reached",
+    ]
     rows = []
     for c in chans:
-        rows.append([f'<span class="sw" style="background:{esc(c.colour)}"></span>{esc(c.name)}', esc(c.party or "—"),
-                     *[fmt_count(c.conversions.get(m)) for m in models], fmt_count(c.paths), fmt_count(c.users)])
-    totals = [sum(c.conversions[m] for c in chans if m in c.conversions) if any(m in c.conversions for c in chans) else None
-              for m in models]
-    rows.append([f"<b>{esc(f'{own} channels' if own else 'All channels')}</b>", "", *[f"<b>{fmt_count(t)}</b>" for t in totals], "", ""])
+        rows.append(
+            [
+                f'<span class="sw" style="background:{esc(c.colour)}"></span>{esc(c.name)}',
+                esc(c.party or "—"),
+                *[fmt_count(c.conversions.get(m)) for m in models],
+                fmt_count(c.paths),
+                fmt_count(c.users),
+            ]
+        )
+    totals = [
+        sum(c.conversions[m] for c in chans if m in c.conversions)
+        if any(m in c.conversions for c in chans)
+        else None
+        for m in models
+    ]
+    rows.append(
+        [
+            f"<b>{esc(f'{own} channels' if own else 'All channels')}</b>",
+            "",
+            *[f"<b>{fmt_count(t)}</b>" for t in totals],
+            "",
+            "",
+        ]
+    )
     if margins.conversions or margins.per_channel is not None:
-        rows.append(['<span class="pm">privacy margin (95%)</span>', "", *[margin_cell(margins.conversions.get(m)) for m in models],
-                     margin_cell(margins.per_channel), margin_cell(margins.per_channel)])
+        rows.append(
+            [
+                '<span class="pm">privacy margin (95%)</span>',
+                "",
+                *[margin_cell(margins.conversions.get(m)) for m in models],
+                margin_cell(margins.per_channel),
+                margin_cell(margins.per_channel),
+            ]
+        )
     hl = 2 + models.index(HIGHLIGHT_MODEL) if HIGHLIGHT_MODEL in models else None
     out.append(f'<div class="block"><h3>Credited {esc(many)} per channel and model</h3>')
-    out.append('<div class="scroll">' + table(headers, rows, numeric=[False, False] + [True] * (len(models) + 2), cls="attr",
-                                               highlight=hl) + "</div>")
-    table_note = (f"Every model but the data-driven one shares out each of the {fmt_count(with_path)} {many} with a touchpoint"
-                  if with_path is not None else f"Every model but the data-driven one shares out each {one} with a touchpoint")
-    table_note += (f"; the data-driven one credits only the {fmt_count(dd_total)} it estimates the ads caused"
-                   if dd_total is not None and not own else "; the data-driven one only those it estimates the ads caused")
+    out.append(
+        '<div class="scroll">'
+        + table(headers, rows, numeric=[False, False] + [True] * (len(models) + 2), cls="attr", highlight=hl)
+        + "</div>"
+    )
+    table_note = (
+        f"Every model but the data-driven one shares out each of the {fmt_count(with_path)} {many} with a touchpoint"
+        if with_path is not None
+        else f"Every model but the data-driven one shares out each {one} with a touchpoint"
+    )
+    table_note += (
+        f"; the data-driven one credits only the {fmt_count(dd_total)} it estimates the ads caused"
+        if dd_total is not None and not own
+        else "; the data-driven one only those it estimates the ads caused"
+    )
     table_note += ". Credits are fractions of a " + one + ", rounded here."
     if margins.conversions:
-        table_note += (f" The last row is each figure's privacy margin: a channel's credit is within that many {many} of the "
-                       "true figure with 95% probability")
-        table_note += (", and the total of several channels less precisely; the Markov model's credit is computed from noised "
-                       "journey counts, so its margin is not stated." if "markov" in models and "markov" not in margins.conversions
-                       else ", and the total of several channels less precisely.")
+        table_note += (
+            f" The last row is each figure's privacy margin: a channel's credit is within that many {many} of the "
+            "true figure with 95% probability"
+        )
+        table_note += (
+            ", and the total of several channels less precisely; the Markov model's credit is computed from noised "
+            "journey counts, so its margin is not stated."
+            if "markov" in models and "markov" not in margins.conversions
+            else ", and the total of several channels less precisely."
+        )
     out.append(note(table_note, "caption"))
     out.append("</div>")
 
@@ -1214,80 +1733,152 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
     vmodel = next((m for m in (HIGHLIGHT_MODEL, *models) if any(m in c.value for c in chans)), None)
     column = str(value.get("column") or "purchase value").replace("_", " ")
     encrypted = value.get("encrypted")
-    fingerprint = f" (key fingerprint {short_digest(value.get('key_fingerprint'))})" if value.get("key_fingerprint") else ""
-    has_ct = any(isinstance(r, dict) and r.get("credited_value_ciphertext")
-                 for rs in obj(payload.get("models")).values() for r in rows_of(rs))
+    fingerprint = (
+        f" (key fingerprint {short_digest(value.get('key_fingerprint'))})"
+        if value.get("key_fingerprint")
+        else ""
+    )
+    has_ct = any(
+        isinstance(r, dict) and r.get("credited_value_ciphertext")
+        for rs in obj(payload.get("models")).values()
+        for r in rows_of(rs)
+    )
     if vmodel is not None:
         vals = [(c, c.value[vmodel]) for c in chans if vmodel in c.value]
         total = sum(v for _, v in vals)
-        bars = [Bar(c.label, v, c.colour, f"{fmt_pct(v / total)} of the total" if total > 0 else "") for c, v in vals]
+        bars = [
+            Bar(c.label, v, c.colour, f"{fmt_pct(v / total)} of the total" if total > 0 else "")
+            for c, v in vals
+        ]
         best = max(vals, key=lambda t: t[1])
-        cap = (f"Under the {model_label(vmodel).lower()} model, {best[0].label} is credited {fmt_cny(best[1])} of {column}, "
-               f"the most of any channel; {fmt_cny(total)} in all across these channels.")
+        cap = (
+            f"Under the {model_label(vmodel).lower()} model, {best[0].label} is credited {fmt_cny(best[1])} of {column}, "
+            f"the most of any channel; {fmt_cny(total)} in all across these channels."
+        )
         vmargin = margins.value.get(vmodel)
         if vmargin is not None:
-            cap += f" Each channel's figure is within ±{fmt_cny(vmargin)} of the true one with 95% probability."
+            cap += (
+                f" Each channel's figure is within ±{fmt_cny(vmargin)} of the true one with 95% probability."
+            )
             if vmargin >= max(abs(v) for _, v in vals):
-                cap += (" The privacy noise is larger than the figures themselves: at this privacy setting they cannot tell "
-                        "the channels apart, and a figure below zero is noise.")
+                cap += (
+                    " The privacy noise is larger than the figures themselves: at this privacy setting they cannot tell "
+                    "the channels apart, and a figure below zero is noise."
+                )
         cap_value = num(value.get("cap"))
         if cap_value is not None:
             cap += f" Each person's {column} counted at most {fmt_cny(cap_value)}, so no single buyer can move a figure by more than that."
-        out.append('<div class="block">' + figure(
-            f"{column.capitalize()} credited to each channel ({model_label(vmodel).lower()} model, CNY)",
-            bar_chart(bars, value_fmt=fmt_cny, tick_fmt=tick_cny, axis_label=f"{column}, CNY", label=f"credited {column} per channel"),
-            cap, wide=True) + "</div>")
+        out.append(
+            '<div class="block">'
+            + figure(
+                f"{column.capitalize()} credited to each channel ({model_label(vmodel).lower()} model, CNY)",
+                bar_chart(
+                    bars,
+                    value_fmt=fmt_cny,
+                    tick_fmt=tick_cny,
+                    axis_label=f"{column}, CNY",
+                    label=f"credited {column} per channel",
+                ),
+                cap,
+                wide=True,
+            )
+            + "</div>"
+        )
         if encrypted:
             scheme = "Paillier" if str(encrypted).lower() == "paillier" else str(encrypted)
-            out.append(note(f"The {column} values were encrypted ({scheme}) at the car brand's own site before they left it"
-                            f"{fingerprint}. The neutral zone added them up without being able to read them; they were "
-                            "decrypted only at the brand's site, with its own key, to draw this page. "
-                            + ("The encrypted sums are also kept in the release file; they are not shown here." if has_ct else "")))
+            out.append(
+                note(
+                    f"The {column} values were encrypted ({scheme}) at the car brand's own site before they left it"
+                    f"{fingerprint}. The neutral zone added them up without being able to read them; they were "
+                    "decrypted only at the brand's site, with its own key, to draw this page. "
+                    + (
+                        "The encrypted sums are also kept in the release file; they are not shown here."
+                        if has_ct
+                        else ""
+                    )
+                )
+            )
         model_vals = [m for m in models if any(m in c.value for c in chans)]
         if len(model_vals) > 1:
             vrows = [[esc(c.label), *[fmt_cny(c.value.get(m)) for m in model_vals]] for c in chans]
             if any(m in margins.value for m in model_vals):
-                vrows.append(['<span class="pm">privacy margin (95%)</span>',
-                              *[margin_cell(margins.value.get(m), fmt_cny) for m in model_vals]])
-            out.append('<details class="block"><summary>Credited ' + esc(column) + " under every model</summary>")
-            out.append(table(["Channel", *[model_label(m) for m in model_vals]], vrows, numeric=[False] + [True] * len(model_vals),
-                             cls="attr", highlight=1 + model_vals.index(HIGHLIGHT_MODEL) if HIGHLIGHT_MODEL in model_vals else None))
+                vrows.append(
+                    [
+                        '<span class="pm">privacy margin (95%)</span>',
+                        *[margin_cell(margins.value.get(m), fmt_cny) for m in model_vals],
+                    ]
+                )
+            out.append(
+                '<details class="block"><summary>Credited ' + esc(column) + " under every model</summary>"
+            )
+            out.append(
+                table(
+                    ["Channel", *[model_label(m) for m in model_vals]],
+                    vrows,
+                    numeric=[False] + [True] * len(model_vals),
+                    cls="attr",
+                    highlight=1 + model_vals.index(HIGHLIGHT_MODEL)
+                    if HIGHLIGHT_MODEL in model_vals
+                    else None,
+                )
+            )
             out.append("</details>")
     elif encrypted or has_ct:
-        out.append(note(f"Credited {column} per channel was released encrypted under the car brand's own key{fingerprint}; "
-                        "only the brand can read it. To see it here, fetch the release again with "
-                        "`zhongli release fetch RELEASE_ID --paillier-key YOUR_KEY --out FILE` and draw the page from that file."))
+        out.append(
+            note(
+                f"Credited {column} per channel was released encrypted under the car brand's own key{fingerprint}; "
+                "only the brand can read it. To see it here, fetch the release again with "
+                "`zhongli release fetch RELEASE_ID --paillier-key YOUR_KEY --out FILE` and draw the page from that file."
+            )
+        )
     elif own:
-        out.append(note(f"Purchase values belong to the car brand and are not part of {own}'s release.", "small"))
+        out.append(
+            note(f"Purchase values belong to the car brand and are not part of {own}'s release.", "small")
+        )
 
     # what the models mean
     hl_days = num(payload.get("half_life_days"))
     raw_pw = payload.get("position_weights")
     pw = [f for w in raw_pw if (f := num(w)) is not None and 0 <= f <= 1] if isinstance(raw_pw, list) else []
-    pos = (f"{tick_pct(pw[0])} to the first touch, {tick_pct(pw[2])} to the last, {tick_pct(pw[1])} shared by those between"
-           if len(pw) == 3 == len(raw_pw or []) else "most credit to the first and last touches")
+    pos = (
+        f"{tick_pct(pw[0])} to the first touch, {tick_pct(pw[2])} to the last, {tick_pct(pw[1])} shared by those between"
+        if len(pw) == 3 == len(raw_pw or [])
+        else "most credit to the first and last touches"
+    )
     explain = {
         "first_touch": "all credit to the first touchpoint in the window.",
         "last_touch": f"all credit to the last touchpoint before the {one}.",
         "linear": "credit split equally over every touchpoint.",
-        "time_decay": "more credit to recent touchpoints" + (f"; a touch {hl_days:g} days older counts half as much" if hl_days else "") + ".",
+        "time_decay": "more credit to recent touchpoints"
+        + (f"; a touch {hl_days:g} days older counts half as much" if hl_days else "")
+        + ".",
         "position_based": pos + ".",
         "markov": f"credit by how many {many} would be lost if the channel were taken out of the journeys.",
         "shapley": f"each {one} split fairly among the distinct channels on its path (game theory).",
-        "data_driven": (f"credits only the {many} a channel caused, after accounting for who it targeted; channels that "
-                        f"reach people who would have {anyway} anyway get little credit."),
+        "data_driven": (
+            f"credits only the {many} a channel caused, after accounting for who it targeted; channels that "
+            f"reach people who would have {anyway} anyway get little credit."
+        ),
     }
-    items = "".join(f"<li><b>{esc(model_label(m))}</b>: {esc(explain[m])}</li>" for m in models if m in explain)
+    items = "".join(
+        f"<li><b>{esc(model_label(m))}</b>: {esc(explain[m])}</li>" for m in models if m in explain
+    )
     if items:
-        out.append(f'<details class="block"><summary>What the models mean</summary><ul class="models">{items}</ul></details>')
+        out.append(
+            f'<details class="block"><summary>What the models mean</summary><ul class="models">{items}</ul></details>'
+        )
 
-    facts = [f"conversion column {payload.get('conversion')}" if payload.get("conversion") else "",
-             f"{window} lookback" if window else "",
-             f"time-decay half-life {hl_days:g} days" if hl_days else "",
-             f"{fmt_count(counts.get('non_converters_with_path'))} people had a touchpoint but no {one}"
-             if num(counts.get("non_converters_with_path")) is not None else "",
-             f"every count is either zero or at least k = {fmt_count(payload.get('k_min'))} people"
-             if num(payload.get("k_min")) is not None else ""]
+    facts = [
+        f"conversion column {payload.get('conversion')}" if payload.get("conversion") else "",
+        f"{window} lookback" if window else "",
+        f"time-decay half-life {hl_days:g} days" if hl_days else "",
+        f"{fmt_count(counts.get('non_converters_with_path'))} people had a touchpoint but no {one}"
+        if num(counts.get("non_converters_with_path")) is not None
+        else "",
+        f"every count is either zero or at least k = {fmt_count(payload.get('k_min'))} people"
+        if num(payload.get("k_min")) is not None
+        else "",
+    ]
     facts = [f for f in facts if f]
     if facts:
         out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
@@ -1340,7 +1931,11 @@ def profile_cells(tag: Json) -> list[ProfileCell]:
             continue
         count = {g: num(r.get(f"{g}_count")) for g in PROFILE_GROUPS}
         share = {g: num(r.get(f"{g}_share")) for g in PROFILE_GROUPS}
-        out.append(ProfileCell(cat, cat, False, count, share, num(r.get("tgi")), num(r.get("tgi_vs_leads")), name, numeric))
+        out.append(
+            ProfileCell(
+                cat, cat, False, count, share, num(r.get("tgi")), num(r.get("tgi_vs_leads")), name, numeric
+            )
+        )
     return out
 
 
@@ -1355,16 +1950,29 @@ def profile_accuracy(payload: Json) -> str:
     m = {g: num(obj(acc.get(g)).get("half_width_95")) for g in PROFILE_GROUPS}
     who = profile_who(payload)
     provider = str(payload.get("provider") or "the data provider")
-    words = {"segment": f"your {who}" if not who.startswith("people in") else "your segment", "leads": "your matched leads",
-             "population": f"all {provider} users"}
+    words = {
+        "segment": f"your {who}" if not who.startswith("people in") else "your segment",
+        "leads": "your matched leads",
+        "population": f"all {provider} users",
+    }
     parts = [f"±{fmt_count(h)} for {words[g]}" for g, h in m.items() if h is not None]
-    out = ("with 95% probability each category count is within " + words_list(parts) + " of the true one, and the group "
-           "sizes at least as close; shares and TGIs are computed from these counts") if parts else ""
+    out = (
+        (
+            "with 95% probability each category count is within "
+            + words_list(parts)
+            + " of the true one, and the group "
+            "sizes at least as close; shares and TGIs are computed from these counts"
+        )
+        if parts
+        else ""
+    )
     held = sum(tag_withheld(t) for t in rows_of(payload.get("tags")))
     if held:
         k = num(payload.get("k_min"))
-        out += ("; " if out else "") + (f"{held} categor{'y' if held == 1 else 'ies'} under "
-                                        f"{'k = ' + fmt_count(k) if k is not None else 'k'} withheld, names too")
+        out += ("; " if out else "") + (
+            f"{held} categor{'y' if held == 1 else 'ies'} under "
+            f"{'k = ' + fmt_count(k) if k is not None else 'k'} withheld, names too"
+        )
     return out
 
 
@@ -1399,8 +2007,15 @@ def segment_words(segment: Any) -> str:
         c = str(col).replace("_", " ")
         if isinstance(cond, dict):
             lo, hi = cond.get("min"), cond.get("max")
-            parts.append(f"{lo} ≤ {c} ≤ {hi}" if lo is not None and hi is not None else f"{c} ≥ {lo}" if lo is not None
-                         else f"{c} ≤ {hi}" if hi is not None else c)
+            parts.append(
+                f"{lo} ≤ {c} ≤ {hi}"
+                if lo is not None and hi is not None
+                else f"{c} ≥ {lo}"
+                if lo is not None
+                else f"{c} ≤ {hi}"
+                if hi is not None
+                else c
+            )
         elif isinstance(cond, list):
             parts.append(f"{c} is " + " or ".join(str(v) for v in cond))
         elif str(col) in LABEL_WORDS and cond in (1, True, "1"):
@@ -1443,7 +2058,9 @@ def fmt_times(tgi: float) -> str:
     return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×"
 
 
-def profile_takeaway(who: str, provider: str, tag: str, cells: list[ProfileCell], k_words: str, withheld: int = 0) -> str:
+def profile_takeaway(
+    who: str, provider: str, tag: str, cells: list[ProfileCell], k_words: str, withheld: int = 0
+) -> str:
     """One sentence from the numbers: the most over- (or under-) represented category."""
     shown = [c for c in cells if not c.suppressed and c.tgi is not None]
     tag = tag_words(tag)
@@ -1475,12 +2092,23 @@ def profile_takeaway(who: str, provider: str, tag: str, cells: list[ProfileCell]
         if low.tgi <= 0:
             return f"None of the {who} known to {provider} {cell_phrase(low).replace('be in', 'are in', 1)} (TGI 0)."
         return f"{who_cap} are only {fmt_times(low.tgi)} as likely as {avg} to {cell_phrase(low)} (TGI {fmt_tgi(low.tgi)}{vs_leads(low)})."
-    return (f"On {tag}, {who} look like {avg}: every category shown has a TGI between {TGI_LOW:.0f} and {TGI_HIGH:.0f}"
-            + (f" (highest: “{top.category}” at {fmt_tgi(top.tgi)})" if len(shown) > 1 else "") + ".")
+    return (
+        f"On {tag}, {who} look like {avg}: every category shown has a TGI between {TGI_LOW:.0f} and {TGI_HIGH:.0f}"
+        + (f" (highest: “{top.category}” at {fmt_tgi(top.tgi)})" if len(shown) > 1 else "")
+        + "."
+    )
 
 
-def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colours: dict[str, str], withheld: str,
-                  label: str, width: int = 1040, margins: dict[str, float | None] | None = None) -> str:
+def profile_chart(
+    cells: Sequence[ProfileCell],
+    *,
+    names: dict[str, str],
+    colours: dict[str, str],
+    withheld: str,
+    label: str,
+    width: int = 1040,
+    margins: dict[str, float | None] | None = None,
+) -> str:
     """One row per category, read across: on the left the share of each group in the category
     (segment, matched leads, population: grouped bars), on the right the segment's TGI against the
     population as a bar from the 100 baseline. The TGI axis is logarithmic, so a TGI of 50 is as far
@@ -1523,8 +2151,16 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
     top_y, bottom_y = head_h - 4, head_h + rows_h
     # headers and legends
     out.append(_text(sx0, 15, "Share of each group in the category", "start", "lbl", ' font-weight="600"'))
-    out.append(_text(tx0, 15, _fit(f"TGI vs {names['population']} (100 = average)", int((width - tx0) / 7.8)), "start", "lbl",
-                     ' font-weight="600"'))
+    out.append(
+        _text(
+            tx0,
+            15,
+            _fit(f"TGI vs {names['population']} (100 = average)", int((width - tx0) / 7.8)),
+            "start",
+            "lbl",
+            ' font-weight="600"',
+        )
+    )
     x: float = sx0
     # the three legend entries side by side over the panel; long names cut only if they would not fit
     need = sum(31 + len(names[g]) * 6.6 for g in PROFILE_GROUPS)
@@ -1534,7 +2170,11 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
         out.append(_text(x + 15, 35, _fit(names[g], fit), "start", "legend"))
         x += 15 + len(_fit(names[g], fit)) * 6.6 + 16
     x = tx0
-    for colour, words in ((TGI_OVER, f"over {TGI_HIGH:.0f}"), (TGI_TYPICAL, "typical"), (TGI_UNDER, f"under {TGI_LOW:.0f}")):
+    for colour, words in (
+        (TGI_OVER, f"over {TGI_HIGH:.0f}"),
+        (TGI_TYPICAL, "typical"),
+        (TGI_UNDER, f"under {TGI_LOW:.0f}"),
+    ):
         out.append(f'<rect x="{x:.1f}" y="25" width="11" height="11" rx="2" fill="{colour}"/>')
         out.append(_text(x + 15, 35, words, "start", "legend"))
         x += 15 + len(words) * 6.6 + 16
@@ -1544,13 +2184,23 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
         out.append(_text(sx(v), bottom_y + 14, tick_pct(v), "middle", "tick"))
     out.append(_text(sx0 + sw / 2, bottom_y + 32, "share of the group's people", "middle", "axis"))
     # grids: TGI, with the 80–120 band where a TGI says little
-    out.append(f'<rect x="{tx(TGI_LOW):.1f}" y="{top_y}" width="{tx(TGI_HIGH) - tx(TGI_LOW):.1f}" height="{bottom_y - top_y}" class="band"/>')
+    out.append(
+        f'<rect x="{tx(TGI_LOW):.1f}" y="{top_y}" width="{tx(TGI_HIGH) - tx(TGI_LOW):.1f}" height="{bottom_y - top_y}" class="band"/>'
+    )
     for e in range(lo_e, hi_e + 1):
-        v = 100 * 2.0 ** e
+        v = 100 * 2.0**e
         if e != 0:
             out.append(f'<line x1="{tx(v):.1f}" y1="{top_y}" x2="{tx(v):.1f}" y2="{bottom_y}" class="grid"/>')
         out.append(_text(tx(v), bottom_y + 14, f"{v:g}", "middle", "tick"))
-    out.append(_text(px0 + pw / 2, bottom_y + 32, "TGI (log scale: 50 and 200 are equally far from 100)", "middle", "axis"))
+    out.append(
+        _text(
+            px0 + pw / 2,
+            bottom_y + 32,
+            "TGI (log scale: 50 and 200 are equally far from 100)",
+            "middle",
+            "axis",
+        )
+    )
 
     for i, c in enumerate(cells):
         y = head_h + i * row_h
@@ -1564,8 +2214,10 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
             out.append(_text(tx(100) + 8, mid + 4.5, "withheld", "start", "wh"))
             out.append("</g>")
             continue
-        tip = "; ".join(f"{names[g]} {fmt_pct(c.share.get(g))} ({fmt_pm(c.count.get(g), (margins or {}).get(g))} people)"
-                        for g in PROFILE_GROUPS)
+        tip = "; ".join(
+            f"{names[g]} {fmt_pct(c.share.get(g))} ({fmt_pm(c.count.get(g), (margins or {}).get(g))} people)"
+            for g in PROFILE_GROUPS
+        )
         tip += f"; TGI {fmt_tgi(c.tgi)} vs the population, {fmt_tgi(c.tgi_leads)} vs matched leads"
         out.append(f"<g><title>{esc(c.label)}: {esc(tip)}</title>")
         y0 = mid - (3 * bar_h + 2) / 2
@@ -1575,7 +2227,9 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
             if share is None:
                 out.append(_text(sx0 + 4, by + bar_h - 1, "—", "start", "pv"))
                 continue
-            out.append(f'<rect x="{sx0}" y="{by:.1f}" width="{sx(share) - sx0:.1f}" height="{bar_h}" fill="{esc(colours[g])}"/>')
+            out.append(
+                f'<rect x="{sx0}" y="{by:.1f}" width="{sx(share) - sx0:.1f}" height="{bar_h}" fill="{esc(colours[g])}"/>'
+            )
             weight = ' font-weight="700"' if g == "segment" else ""
             out.append(_text(sx(share) + 5, by + bar_h - 1, fmt_pct(share), "start", "pv", weight))
         if c.tgi is None:
@@ -1584,13 +2238,17 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
         else:
             x0, x1 = sorted((tx(100), tx(c.tgi)))
             cls = tgi_class(c.tgi)
-            out.append(f'<rect x="{x0:.1f}" y="{mid - tgi_h / 2:.1f}" width="{max(x1 - x0, 1.5):.1f}" height="{tgi_h}" rx="2" '
-                       f'fill="{tgi_colour(c.tgi)}"/>')
-            if c.tgi < 100 * 2.0 ** lo_e or c.tgi > 100 * 2.0 ** hi_e:
+            out.append(
+                f'<rect x="{x0:.1f}" y="{mid - tgi_h / 2:.1f}" width="{max(x1 - x0, 1.5):.1f}" height="{tgi_h}" rx="2" '
+                f'fill="{tgi_colour(c.tgi)}"/>'
+            )
+            if c.tgi < 100 * 2.0**lo_e or c.tgi > 100 * 2.0**hi_e:
                 # off the scale (a TGI of 0, or beyond the last tick): the bar is drawn broken near its end
                 bx = x0 + 8 if c.tgi < 100 else x1 - 8
-                out.append(f'<path d="M{bx - 2:.1f},{mid + tgi_h / 2 + 1:.1f} L{bx + 2:.1f},{mid - tgi_h / 2 - 1:.1f}" '
-                           'stroke="#fff" stroke-width="3"/>')
+                out.append(
+                    f'<path d="M{bx - 2:.1f},{mid + tgi_h / 2 + 1:.1f} L{bx + 2:.1f},{mid - tgi_h / 2 - 1:.1f}" '
+                    'stroke="#fff" stroke-width="3"/>'
+                )
             weight = ' font-weight="700"' if cls in ("over", "under") else ""
             if c.tgi >= 100:
                 out.append(_text(x1 + 5, mid + 4.5, f"TGI {fmt_tgi(c.tgi)}", "start", "val", weight))
@@ -1602,22 +2260,40 @@ def profile_chart(cells: Sequence[ProfileCell], *, names: dict[str, str], colour
     return _svg(width, height, out, label)
 
 
-def profile_table(cells: list[ProfileCell], names: dict[str, str], withheld: str, margins: dict[str, float | None] | None = None,
-                  more_withheld: str = "") -> str:
+def profile_table(
+    cells: list[ProfileCell],
+    names: dict[str, str],
+    withheld: str,
+    margins: dict[str, float | None] | None = None,
+    more_withheld: str = "",
+) -> str:
     def cap(s: str) -> str:
         return s[:1].upper() + s[1:]
 
-    headers = ["Category", cap(names["segment"]), "share", "Matched leads", "share", cap(names["population"]), "share",
-               "TGI vs population", "TGI vs leads"]
-    head = "".join(f'<th{"" if j == 0 else " class=num"}>{esc(h)}</th>' for j, h in enumerate(headers))
+    headers = [
+        "Category",
+        cap(names["segment"]),
+        "share",
+        "Matched leads",
+        "share",
+        cap(names["population"]),
+        "share",
+        "TGI vs population",
+        "TGI vs leads",
+    ]
+    head = "".join(f"<th{'' if j == 0 else ' class=num'}>{esc(h)}</th>" for j, h in enumerate(headers))
     body = []
     for c in cells:
         if c.suppressed:
-            body.append(f'<tr><td>{esc(c.category)}</td><td class="wh" colspan="{len(headers) - 1}">{esc(withheld)}</td></tr>')
+            body.append(
+                f'<tr><td>{esc(c.category)}</td><td class="wh" colspan="{len(headers) - 1}">{esc(withheld)}</td></tr>'
+            )
             continue
         tds = [f"<td>{esc(c.category)}</td>"]
         for g in PROFILE_GROUPS:
-            tds.append(f'<td class="num">{pm_html(c.count.get(g), (margins or {}).get(g))}</td><td class="num">{fmt_pct(c.share.get(g))}</td>')
+            tds.append(
+                f'<td class="num">{pm_html(c.count.get(g), (margins or {}).get(g))}</td><td class="num">{fmt_pct(c.share.get(g))}</td>'
+            )
         for t in (c.tgi, c.tgi_leads):
             tint = TGI_TINTS.get(tgi_class(t))
             style = f' style="background:{tint};font-weight:700"' if tint else ""
@@ -1630,7 +2306,9 @@ def profile_table(cells: list[ProfileCell], names: dict[str, str], withheld: str
 
 def profile_title(payload: Json) -> str:
     who = profile_who(payload)
-    return "Audience profile (联合画像): " + (f"who your {who} are" if not who.startswith("people in") else "who is in your segment")
+    return "Audience profile (联合画像): " + (
+        f"who your {who} are" if not who.startswith("people in") else "who is in your segment"
+    )
 
 
 def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = None) -> str:
@@ -1655,31 +2333,65 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
     margins = {g: num(obj(acc.get(g)).get("half_width_95")) for g in PROFILE_GROUPS}
     size_margin = f"; within ±{fmt_count(margins['segment'])}" if margins["segment"] is not None else ""
     defined = segment_words(payload.get("segment"))
-    names = {"segment": who if who != "people in your segment" else "your segment", "leads": "matched leads",
-             "population": f"all {provider} users"}
+    names = {
+        "segment": who if who != "people in your segment" else "your segment",
+        "leads": "matched leads",
+        "population": f"all {provider} users",
+    }
     colours = {"segment": BRAND, "leads": LEADS_TINT, "population": (parties or {}).get(provider, MUTED)}
     out: list[str] = []
 
-    out.append(note(f"How your {who}" + (f" ({defined})" if defined else "") + f" look in {provider}'s audience tags, next to "
-                    f"all your leads {provider} knows and {provider}'s whole user base. The counting was done inside the "
-                    f"neutral zone: {provider} did not learn which of its users are your leads, and you saw none of its rows. "
-                    f"TGI (target group index) is a category's share among your {who} divided by its share among all "
-                    f"{provider} users, times 100: above {TGI_HIGH:.0f} they are over-represented there, below "
-                    f"{TGI_LOW:.0f} under-represented.", "lead"))
+    out.append(
+        note(
+            f"How your {who}"
+            + (f" ({defined})" if defined else "")
+            + f" look in {provider}'s audience tags, next to "
+            f"all your leads {provider} knows and {provider}'s whole user base. The counting was done inside the "
+            f"neutral zone: {provider} did not learn which of its users are your leads, and you saw none of its rows. "
+            f"TGI (target group index) is a category's share among your {who} divided by its share among all "
+            f"{provider} users, times 100: above {TGI_HIGH:.0f} they are over-represented there, below "
+            f"{TGI_LOW:.0f} under-represented.",
+            "lead",
+        )
+    )
     spread = pm_range(list(margins.values()))
-    dp_tile = ("Privacy noise added", f"ε = {eps:g}" if eps is not None else "on",
-               f"differential privacy: each count is within {spread} people (95%)" if spread else
-               "differential privacy: every count is randomly perturbed by a few people") if dp else ("", "", "")
-    out.append(tiles([
-        (f"{who_cap} (your segment)", fmt_count(seg_n),
-         (f"{fmt_pct(seg_n / leads_n)} of your matched leads" if seg_n is not None and leads_n else f"known to {provider}")
-         + size_margin),
-        ("Matched leads", fmt_count(leads_n), f"your leads that {provider} also knows"),
-        (f"{provider} population", fmt_count(pop_n), "all its users: the baseline for TGI"),
-        ("Cells withheld", f"{hidden} of {len(all_cells) + sum(more)}" if all_cells or hidden else "—",
-         f"categories with {k_words} in a group, names too" if sum(more) else f"categories with {k_words} in a group"),
-        dp_tile,
-    ]))
+    dp_tile = (
+        (
+            "Privacy noise added",
+            f"ε = {eps:g}" if eps is not None else "on",
+            f"differential privacy: each count is within {spread} people (95%)"
+            if spread
+            else "differential privacy: every count is randomly perturbed by a few people",
+        )
+        if dp
+        else ("", "", "")
+    )
+    out.append(
+        tiles(
+            [
+                (
+                    f"{who_cap} (your segment)",
+                    fmt_count(seg_n),
+                    (
+                        f"{fmt_pct(seg_n / leads_n)} of your matched leads"
+                        if seg_n is not None and leads_n
+                        else f"known to {provider}"
+                    )
+                    + size_margin,
+                ),
+                ("Matched leads", fmt_count(leads_n), f"your leads that {provider} also knows"),
+                (f"{provider} population", fmt_count(pop_n), "all its users: the baseline for TGI"),
+                (
+                    "Cells withheld",
+                    f"{hidden} of {len(all_cells) + sum(more)}" if all_cells or hidden else "—",
+                    f"categories with {k_words} in a group, names too"
+                    if sum(more)
+                    else f"categories with {k_words} in a group",
+                ),
+                dp_tile,
+            ]
+        )
+    )
     if dp:
         mech = str(dpo.get("mechanism") or "").replace("_", " ")
         each = num(dpo.get("epsilon_each"))
@@ -1689,32 +2401,78 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
         eps_each = {e for h in hists if (e := num(h.get("epsilon"))) is not None}
         if each is None and len(eps_each) == 1:
             each = eps_each.pop()
-        shared = f" shared over {fmt_count(m)} counts" if m is not None else f" shared over {len(hists)} tag histograms" if hists else ""
-        out.append(note("Differential privacy was applied: every count on this page had random "
-                        + (f"{mech} " if mech else "") + "noise added inside the neutral zone before release"
-                        + (f", with a total privacy budget of ε = {eps:g}" if eps is not None else "")
-                        + shared + (f" (ε = {each:.3g} each)" if each is not None else "")
-                        + (". Each count is shown with its margin (± at 95%), and shares and TGIs are computed from the noised "
-                           f"counts: a category with few of your {who} in it can move a lot, and " if spread else
-                           ". Counts may be off by a few people, and shares and TGIs are computed from the noised counts; ")
-                        + "small differences between categories are not meaningful."))
+        shared = (
+            f" shared over {fmt_count(m)} counts"
+            if m is not None
+            else f" shared over {len(hists)} tag histograms"
+            if hists
+            else ""
+        )
+        out.append(
+            note(
+                "Differential privacy was applied: every count on this page had random "
+                + (f"{mech} " if mech else "")
+                + "noise added inside the neutral zone before release"
+                + (f", with a total privacy budget of ε = {eps:g}" if eps is not None else "")
+                + shared
+                + (f" (ε = {each:.3g} each)" if each is not None else "")
+                + (
+                    ". Each count is shown with its margin (± at 95%), and shares and TGIs are computed from the noised "
+                    f"counts: a category with few of your {who} in it can move a lot, and "
+                    if spread
+                    else ". Counts may be off by a few people, and shares and TGIs are computed from the noised counts; "
+                )
+                + "small differences between categories are not meaningful."
+            )
+        )
 
     if not per_tag:
         out.append(note("This release holds no tags to draw."))
     # overview: where the segment differs most from the provider's average user
-    ranked = sorted((c for c in all_cells if c.tgi is not None and tgi_class(c.tgi) in ("over", "under")),
-                    key=lambda c: -(c.tgi or 0.0))
+    ranked = sorted(
+        (c for c in all_cells if c.tgi is not None and tgi_class(c.tgi) in ("over", "under")),
+        key=lambda c: -(c.tgi or 0.0),
+    )
     over = [c for c in ranked if (c.tgi or 0) > TGI_HIGH][:7]
     under = [c for c in ranked if (c.tgi or 0) < TGI_LOW][-3:]
     if len(per_tag) > 1 and over + under:
-        picked = [ProfileCell(f"{tag_words(c.tag)} · {c.category}", c.category, False, c.count, c.share, c.tgi, c.tgi_leads,
-                              c.tag, c.numeric) for c in over + under]
+        picked = [
+            ProfileCell(
+                f"{tag_words(c.tag)} · {c.category}",
+                c.category,
+                False,
+                c.count,
+                c.share,
+                c.tgi,
+                c.tgi_leads,
+                c.tag,
+                c.numeric,
+            )
+            for c in over + under
+        ]
         best = picked[0]
-        cap = (profile_takeaway(who, provider, best.tag, [best], k_words) + " "
-               + f"The chart ranks every category, across all {len(per_tag)} tags, whose TGI is above {TGI_HIGH:.0f} or below {TGI_LOW:.0f}.")
-        out.append('<div class="block">' + figure(f"Where your {who} differ most from the average {provider} user", profile_chart(
-            picked, names=names, colours=colours, withheld=withheld, margins=margins,
-            label=f"categories where {who} are over- or under-represented"), cap, wide=True) + "</div>")
+        cap = (
+            profile_takeaway(who, provider, best.tag, [best], k_words)
+            + " "
+            + f"The chart ranks every category, across all {len(per_tag)} tags, whose TGI is above {TGI_HIGH:.0f} or below {TGI_LOW:.0f}."
+        )
+        out.append(
+            '<div class="block">'
+            + figure(
+                f"Where your {who} differ most from the average {provider} user",
+                profile_chart(
+                    picked,
+                    names=names,
+                    colours=colours,
+                    withheld=withheld,
+                    margins=margins,
+                    label=f"categories where {who} are over- or under-represented",
+                ),
+                cap,
+                wide=True,
+            )
+            + "</div>"
+        )
 
     for t, cells in per_tag:
         tag = str(t.get("tag") if t.get("tag") is not None else "tag")
@@ -1725,32 +2483,55 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
         if t.get("numeric") is True and len(bands) > 1:
             cap += f" {title[:1].upper() + title[1:]} is a number; its bands split {provider}'s users into {len(bands)} groups of about equal size."
         if any(c.suppressed for c in cells):
-            cap += (f" Categories marked withheld have {k_words} in at least one of the three groups; their numbers were not "
-                    "released and are not estimated here.")
+            cap += (
+                f" Categories marked withheld have {k_words} in at least one of the three groups; their numbers were not "
+                "released and are not estimated here."
+            )
         more_words = ""
         if n_more:
             k_short = f"k = {fmt_count(k)}" if k is not None else "k"
-            more_words = (("All " if not cells else "") + f"{n_more} categor{'y' if n_more == 1 else 'ies'} under {k_short} withheld, names too: "
-                          f"{'it has' if n_more == 1 else 'each has'} {k_words} in at least one of the three groups.")
+            more_words = (
+                ("All " if not cells else "")
+                + f"{n_more} categor{'y' if n_more == 1 else 'ies'} under {k_short} withheld, names too: "
+                f"{'it has' if n_more == 1 else 'each has'} {k_words} in at least one of the three groups."
+            )
             if cells:
                 cap += " " + more_words
-        chart = profile_chart(cells, names=names, colours=colours, withheld=withheld, margins=margins,
-                              label=f"{title}: shares and TGI per category") if cells else ""
+        chart = (
+            profile_chart(
+                cells,
+                names=names,
+                colours=colours,
+                withheld=withheld,
+                margins=margins,
+                label=f"{title}: shares and TGI per category",
+            )
+            if cells
+            else ""
+        )
         out.append('<div class="block">')
         if chart:
             out.append(figure(title[:1].upper() + title[1:], chart, cap, wide=True))
-            out.append(f'<details><summary>Numbers for {esc(title)}</summary><div class="scroll">'
-                       f"{profile_table(cells, names, withheld, margins, more_words)}</div></details>")
+            out.append(
+                f'<details><summary>Numbers for {esc(title)}</summary><div class="scroll">'
+                f"{profile_table(cells, names, withheld, margins, more_words)}</div></details>"
+            )
         else:
-            out.append(f"<h3>{esc(title[:1].upper() + title[1:])}</h3>"
-                       + note(more_words if n_more else "No categories were released for this tag."))
+            out.append(
+                f"<h3>{esc(title[:1].upper() + title[1:])}</h3>"
+                + note(more_words if n_more else "No categories were released for this tag.")
+            )
         out.append("</div>")
 
-    facts = [f"segment “{payload.get('segment_name')}”" + (f": {defined}" if defined else "") if payload.get("segment_name") else "",
-             f"data provider {provider}" if payload.get("provider") else "",
-             f"every count shown is zero or at least k = {fmt_count(k)} people" if k is not None else "",
-             f"suppression: {payload.get('suppression')}" if isinstance(payload.get("suppression"), str) else "",
-             "TGI vs leads compares the segment with all your matched leads instead of the whole population"]
+    facts = [
+        f"segment “{payload.get('segment_name')}”" + (f": {defined}" if defined else "")
+        if payload.get("segment_name")
+        else "",
+        f"data provider {provider}" if payload.get("provider") else "",
+        f"every count shown is zero or at least k = {fmt_count(k)} people" if k is not None else "",
+        f"suppression: {payload.get('suppression')}" if isinstance(payload.get("suppression"), str) else "",
+        "TGI vs leads compares the segment with all your matched leads instead of the whole population",
+    ]
     facts = [f for f in facts if f]
     out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
     return '<div class="prof">' + "".join(out) + "</div>"
@@ -1761,7 +2542,11 @@ def page_party_colours(payloads: Sequence[Json]) -> dict[str, str]:
     brand named anywhere on the page, coloured in name order."""
     partners: set[str] = set()
     for p in payloads:
-        partners |= {str(r.get("party")) for r in rows_of(p.get("parties")) if r.get("party") and r.get("role") != "brand"}
+        partners |= {
+            str(r.get("party"))
+            for r in rows_of(p.get("parties"))
+            if r.get("party") and r.get("role") != "brand"
+        }
         for rows in obj(p.get("models")).values():
             partners |= {str(r.get("party")) for r in rows_of(rows) if r.get("party")}
         if p.get("job") == "profile" and p.get("provider"):
@@ -1799,15 +2584,21 @@ def section_generic(payload: Json, info: Json) -> str:
 
 # statuses under which a release has no payload, and how a reader should take them
 NOT_RELEASED = {
-    "refused": "an automatic privacy check refused this request", "rejected": "an auditor rejected this result",
-    "failed": "the computation failed", "expired": "the result expired before it was approved and fetched",
-    "pending": "the result still awaits the auditors' approval", "running": "the computation had not finished",
+    "refused": "an automatic privacy check refused this request",
+    "rejected": "an auditor rejected this result",
+    "failed": "the computation failed",
+    "expired": "the result expired before it was approved and fetched",
+    "pending": "the result still awaits the auditors' approval",
+    "running": "the computation had not finished",
 }
 
 # each job's margins in words, for its privacy note; any other job's counts of people by ``generic_accuracy``
 ACCURACY: dict[str, Callable[[Json], str]] = {
-    "intersection_stats": intersection_accuracy, "profile": profile_accuracy, "lead_rating_train": model_card_accuracy,
-    "lead_rating_score": scores_accuracy, "attribution": attribution_accuracy,
+    "intersection_stats": intersection_accuracy,
+    "profile": profile_accuracy,
+    "lead_rating_train": model_card_accuracy,
+    "lead_rating_score": scores_accuracy,
+    "attribution": attribution_accuracy,
 }
 
 SectionFn = Callable[[Json, Json], str]
@@ -1825,28 +2616,40 @@ SECTIONS: dict[str, tuple[str, SectionFn]] = {
 def _footer(info: Json) -> str:
     approvals = [str(a.get("auditor")) for a in rows_of(info.get("approvals")) if a.get("auditor")]
     status = str(info.get("status") or "unknown")
-    parts = [f"approved by {words_list(approvals)}" if approvals else f"no auditor approval recorded (status: {status})",
-             f"digest {short_digest(info.get('digest'))}", f"release {info.get('release_id') or '—'}"]
+    parts = [
+        f"approved by {words_list(approvals)}"
+        if approvals
+        else f"no auditor approval recorded (status: {status})",
+        f"digest {short_digest(info.get('digest'))}",
+        f"release {info.get('release_id') or '—'}",
+    ]
     if info.get("recipient"):
         parts.append(f"addressed to {info.get('recipient')}")
     checks = rows_of(info.get("checks"))
     if checks:
         passed = [str(c.get("name")) for c in checks if c.get("passed")]
         failed = [str(c.get("name")) for c in checks if not c.get("passed")]
-        parts.append("automatic checks passed: " + (", ".join(passed) or "none") + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+        parts.append(
+            "automatic checks passed: "
+            + (", ".join(passed) or "none")
+            + (f"; FAILED: {', '.join(failed)}" if failed else "")
+        )
     verified = obj(info.get("verification"))
     by = verified.get("approved_by")
     if isinstance(by, list) and by:
-        parts.append(f"signatures of {words_list([str(a) for a in by])} verified at fetch by "
-                     f"{verified.get('verified_by') or 'the recipient'} against its own trusted auditor keys")
+        parts.append(
+            f"signatures of {words_list([str(a) for a in by])} verified at fetch by "
+            f"{verified.get('verified_by') or 'the recipient'} against its own trusted auditor keys"
+        )
     text = "; ".join(parts)
     cls = "footer" if approvals and status == "approved" else "footer warn"
     title = f' title="{esc(info.get("digest"))}"' if info.get("digest") else ""
     return f'<footer class="{cls}"{title}>{esc(text[0].upper() + text[1:])}.</footer>'
 
 
-def render_release(doc: Json, index: int = 0, colours: dict[str, str] | None = None,
-                   parties: dict[str, str] | None = None) -> str:
+def render_release(
+    doc: Json, index: int = 0, colours: dict[str, str] | None = None, parties: dict[str, str] | None = None
+) -> str:
     info = obj(doc.get("release"))
     payload = obj(doc.get("payload"))
     job = str(payload.get("job") or info.get("job") or "unknown job")
@@ -1863,16 +2666,22 @@ def render_release(doc: Json, index: int = 0, colours: dict[str, str] | None = N
     else:
         title, body = f"Result of “{job}”", section_generic(payload, info)
     # the grades' privacy cost buys a check, not noise on the page's figures: no "margins" sentence for them
-    body += privacy_note(payload, info, ACCURACY.get(job, generic_accuracy)(payload), tail=job != "lead_rating_score")
+    body += privacy_note(
+        payload, info, ACCURACY.get(job, generic_accuracy)(payload), tail=job != "lead_rating_score"
+    )
     if not payload:
         status = str(info.get("status") or "")
         if status in NOT_RELEASED:
             why = str(info.get("error") or "").strip()
-            body = note(f"Nothing was released: {NOT_RELEASED[status]}" + (f" — {why}" if why else "") + ".", "lead")
+            body = note(
+                f"Nothing was released: {NOT_RELEASED[status]}" + (f" — {why}" if why else "") + ".", "lead"
+            )
         else:
             body = note("This release carries no payload.")
-    return (f'<section class="release" id="{esc(rid)}"><h2>{esc(title)}</h2>'
-            f'<div class="kicker">{esc(job)} · {esc(rid)}</div>{body}{_footer(info)}</section>')
+    return (
+        f'<section class="release" id="{esc(rid)}"><h2>{esc(title)}</h2>'
+        f'<div class="kicker">{esc(job)} · {esc(rid)}</div>{body}{_footer(info)}</section>'
+    )
 
 
 CSS = """
@@ -1981,25 +2790,50 @@ def render(releases: list[dict[str, Any]]) -> str:
             payload = obj(d.get("payload"))
             job = str(payload.get("job") or info.get("job") or "result")
             rid = str(info.get("release_id") or f"release-{i + 1}")
-            title = (SECTIONS[job][0] if job in SECTIONS else "Lead scores" if job == "lead_rating_score"
-                     else attribution_title(payload, info) if job == "attribution"
-                     else profile_title(payload) if job == "profile" else job)
+            title = (
+                SECTIONS[job][0]
+                if job in SECTIONS
+                else "Lead scores"
+                if job == "lead_rating_score"
+                else attribution_title(payload, info)
+                if job == "attribution"
+                else profile_title(payload)
+                if job == "profile"
+                else job
+            )
             title = title.split(":")[0]
             links.append(f'<a href="#{esc(rid)}">{esc(title)}</a>')
         toc = "<nav>" + "".join(links) + "</nav>"
     body = "".join(sections) if sections else '<p class="empty">No released results were given.</p>'
     signed = all(i.get("status") == "approved" and rows_of(i.get("approvals")) for i in infos)
-    held = sum(1 for d, i in zip(releases, infos, strict=True) if not obj(d.get("payload")) and str(i.get("status")) in NOT_RELEASED)
+    held = sum(
+        1
+        for d, i in zip(releases, infos, strict=True)
+        if not obj(d.get("payload")) and str(i.get("status")) in NOT_RELEASED
+    )
     n = len(releases) - held
-    intro = (f"{n} released result{'s' if n != 1 else ''} for {who}, computed in the neutral zone "
-             "without any party seeing another's data"
-             + (f", and {held} request{'s' if held != 1 else ''} not released, shown with the reason. " if held else ". ")
-             + ("Each passed automatic privacy checks and was signed by an auditor before release. " if signed else
-                "A result without an auditor's signature is marked in red at its foot. ")
-             + ("Figures shown with ± carry differential-privacy noise: each is within that margin of the true figure with "
-                "95% probability; ε (epsilon) is the privacy budget a result spent, and smaller means more private and "
-                "noisier. " if any(isinstance(p.get("dp"), dict) for p in payloads) else "")
-             + "This page was drawn on your own machine.")
+    intro = (
+        f"{n} released result{'s' if n != 1 else ''} for {who}, computed in the neutral zone "
+        "without any party seeing another's data"
+        + (
+            f", and {held} request{'s' if held != 1 else ''} not released, shown with the reason. "
+            if held
+            else ". "
+        )
+        + (
+            "Each passed automatic privacy checks and was signed by an auditor before release. "
+            if signed
+            else "A result without an auditor's signature is marked in red at its foot. "
+        )
+        + (
+            "Figures shown with ± carry differential-privacy noise: each is within that margin of the true figure with "
+            "95% probability; ε (epsilon) is the privacy budget a result spent, and smaller means more private and "
+            "noisier. "
+            if any(isinstance(p.get("dp"), dict) for p in payloads)
+            else ""
+        )
+        + "This page was drawn on your own machine."
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -2023,22 +2857,45 @@ def check_verified(doc: Json, source: str, trust: TrustedAuditors) -> None:
     v = obj(info.get("verification"))
     how = "fetch it with `zhongli release fetch ID --topology FILE --as YOU --out FILE`, which verifies it first"
     if not v.get("digest") or not v.get("payload_sha256"):
-        raise VerificationFailed(f"release file {source} carries no verification record (it did not come from a verifying "
-                                 f"fetch); {how}")
+        raise VerificationFailed(
+            f"release file {source} carries no verification record (it did not come from a verifying "
+            f"fetch); {how}"
+        )
     if sha256_hex(canonical_json(doc.get("payload"))) != v.get("payload_sha256"):
-        raise VerificationFailed(f"release file {source}: its payload is not the one verified at fetch (edited since?); {how}")
+        raise VerificationFailed(
+            f"release file {source}: its payload is not the one verified at fetch (edited since?); {how}"
+        )
     try:
-        header = ReleaseHeader(str(info["release_id"]), str(info["session_id"]), str(info["job"]), str(info["kind"]),
-                               str(info["recipient"]), str(v["payload_sha256"]), str(v.get("summary_sha256", "")))
-        approvals = [Approval(str(a.get("auditor", "")), bytes.fromhex(str(a["public_key"])), bytes.fromhex(str(a["signature"])))
-                     for a in rows_of(info.get("approvals"))]
+        header = ReleaseHeader(
+            str(info["release_id"]),
+            str(info["session_id"]),
+            str(info["job"]),
+            str(info["kind"]),
+            str(info["recipient"]),
+            str(v["payload_sha256"]),
+            str(v.get("summary_sha256", "")),
+        )
+        approvals = [
+            Approval(
+                str(a.get("auditor", "")),
+                bytes.fromhex(str(a["public_key"])),
+                bytes.fromhex(str(a["signature"])),
+            )
+            for a in rows_of(info.get("approvals"))
+        ]
     except (KeyError, ValueError, TypeError):
-        raise VerificationFailed(f"release file {source}: its header or approvals are incomplete; {how}") from None
+        raise VerificationFailed(
+            f"release file {source}: its header or approvals are incomplete; {how}"
+        ) from None
     verdict = verify_approvals(header, approvals, trust)
     if not verdict.ok:
-        raise VerificationFailed(f"release file {source} does not verify against your trusted auditors: {verdict.reason}")
+        raise VerificationFailed(
+            f"release file {source} does not verify against your trusted auditors: {verdict.reason}"
+        )
     if verdict.digest != v.get("digest"):
-        raise VerificationFailed(f"release file {source}: its header does not hash to the digest verified at fetch")
+        raise VerificationFailed(
+            f"release file {source}: its header does not hash to the digest verified at fetch"
+        )
 
 
 def load_release(path: Path, trust: TrustedAuditors) -> Json:
@@ -2050,10 +2907,16 @@ def load_release(path: Path, trust: TrustedAuditors) -> Json:
         raise InvalidInput(f"cannot read release file {path}: {exc.strerror}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"release file {path} is not JSON ({exc})") from exc
-    if isinstance(doc, dict) and doc.get("payload") is None and str(obj(doc.get("release")).get("status")) in NOT_RELEASED:
+    if (
+        isinstance(doc, dict)
+        and doc.get("payload") is None
+        and str(obj(doc.get("release")).get("status")) in NOT_RELEASED
+    ):
         return doc  # a refused (or not yet approved) release: drawn as such, with its reason
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
-        raise InvalidInput(f"release file {path} has no payload object; expected {{\"release\": {{...}}, \"payload\": {{...}}}}")
+        raise InvalidInput(
+            f'release file {path} has no payload object; expected {{"release": {{...}}, "payload": {{...}}}}'
+        )
     check_verified(doc, str(path), trust)
     return with_delivery(doc)
 
@@ -2073,7 +2936,9 @@ def with_delivery(doc: Json) -> Json:
             if str(r.get("channel")) in got:
                 r["credited_value"] = got[str(r.get("channel"))]
     if d.get("scores_file"):
-        payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {"scores_file": str(d["scores_file"])}
+        payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {
+            "scores_file": str(d["scores_file"])
+        }
     return {**doc, "payload": payload}
 
 
@@ -2091,13 +2956,26 @@ def write_report(release_files: list[Path], out: Path, trust: TrustedAuditors) -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--release", action="append", type=Path, default=[], metavar="FILE",
-                        help="a release file (from `zhongli release fetch --out`); repeatable")
+    parser.add_argument(
+        "--release",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a release file (from `zhongli release fetch --out`); repeatable",
+    )
     parser.add_argument("--dir", type=Path, metavar="DIR", help="use every release-*.json in DIR")
-    parser.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
-    parser.add_argument("--topology", default=os.environ.get("ZHONGLI_TOPOLOGY"),
-                        help="with --as: every file's approvals are checked against your own trusted auditors (required)")
-    parser.add_argument("--as", dest="identity", default=os.environ.get("ZHONGLI_AS"), help="who you are in the topology")
+    parser.add_argument(
+        "--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)"
+    )
+    parser.add_argument(
+        "--topology",
+        default=os.environ.get("ZHONGLI_TOPOLOGY"),
+        help="with --as: every file's approvals are checked against your own trusted auditors (required)",
+    )
+    parser.add_argument(
+        "--as", dest="identity", default=os.environ.get("ZHONGLI_AS"), help="who you are in the topology"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -2109,10 +2987,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     # a file named twice (--release and --dir) is one release: one section
     files = list({f.resolve(): f for f in files}.values())
     if not files:
-        raise InvalidInput("no release files: give --release FILE (repeatable) or --dir DIR with release-*.json in it")
+        raise InvalidInput(
+            "no release files: give --release FILE (repeatable) or --dir DIR with release-*.json in it"
+        )
     if not (getattr(args, "topology", None) and getattr(args, "identity", None)):
-        raise InvalidInput("give --topology FILE and --as NAME (or ZHONGLI_TOPOLOGY and ZHONGLI_AS): the report draws only "
-                           "releases a quorum of your own trusted auditors approved, and checks each file against them")
+        raise InvalidInput(
+            "give --topology FILE and --as NAME (or ZHONGLI_TOPOLOGY and ZHONGLI_AS): the report draws only "
+            "releases a quorum of your own trusted auditors approved, and checks each file against them"
+        )
     from deploy.topology import load_topology, trust_of
 
     out = write_report(files, args.out, trust_of(load_topology(args.topology), args.identity))
@@ -2121,7 +3003,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zhongli report", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="zhongli report", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
     add_arguments(parser)
     try:
         return cmd_report(parser.parse_args(argv))

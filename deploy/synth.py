@@ -138,21 +138,94 @@ class Channel:
 
 
 CHANNELS: tuple[Channel, ...] = (
-    Channel("media-a", "douyin_feed", 0.9, 0.0, 1.6, 0.3, 0.6, -3.2, 0.15,
-            (("dy_always_on", 0.6), ("dy_spring_launch", 0.25), ("dy_ev_week", 0.15)), -0.4, 0.5),
-    Channel("media-a", "douyin_search", -1.2, 0.9, 0.8, -1.5, 0.4, -1.3, 0.40,
-            (("dy_always_on", 0.5), ("dy_suv_search", 0.3), ("dy_spring_launch", 0.2)), -1.0, 0.5),
-    Channel("media-a", "douyin_live", -1.4, 0.3, 0.6, -1.8, 0.3, -2.0, 0.25,
-            (("dy_live_showroom", 0.7), ("dy_spring_launch", 0.3)), -2.0, 0.3),
-    Channel("media-b", "wechat_moments", 0.6, 0.0, 1.2, 0.0, 0.5, -3.0, 0.20,
-            (("wx_always_on", 0.6), ("wx_spring_launch", 0.4)), -0.7, 0.4),
-    Channel("media-b", "wechat_article", -0.9, 0.4, 0.6, -1.2, 0.3, -1.8, 0.30,
-            (("wx_review_series", 0.7), ("wx_spring_launch", 0.3)), -1.6, 0.4),
+    Channel(
+        "media-a",
+        "douyin_feed",
+        0.9,
+        0.0,
+        1.6,
+        0.3,
+        0.6,
+        -3.2,
+        0.15,
+        (("dy_always_on", 0.6), ("dy_spring_launch", 0.25), ("dy_ev_week", 0.15)),
+        -0.4,
+        0.5,
+    ),
+    Channel(
+        "media-a",
+        "douyin_search",
+        -1.2,
+        0.9,
+        0.8,
+        -1.5,
+        0.4,
+        -1.3,
+        0.40,
+        (("dy_always_on", 0.5), ("dy_suv_search", 0.3), ("dy_spring_launch", 0.2)),
+        -1.0,
+        0.5,
+    ),
+    Channel(
+        "media-a",
+        "douyin_live",
+        -1.4,
+        0.3,
+        0.6,
+        -1.8,
+        0.3,
+        -2.0,
+        0.25,
+        (("dy_live_showroom", 0.7), ("dy_spring_launch", 0.3)),
+        -2.0,
+        0.3,
+    ),
+    Channel(
+        "media-b",
+        "wechat_moments",
+        0.6,
+        0.0,
+        1.2,
+        0.0,
+        0.5,
+        -3.0,
+        0.20,
+        (("wx_always_on", 0.6), ("wx_spring_launch", 0.4)),
+        -0.7,
+        0.4,
+    ),
+    Channel(
+        "media-b",
+        "wechat_article",
+        -0.9,
+        0.4,
+        0.6,
+        -1.2,
+        0.3,
+        -1.8,
+        0.30,
+        (("wx_review_series", 0.7), ("wx_spring_launch", 0.3)),
+        -1.6,
+        0.4,
+    ),
     # Aimed at people who would convert anyway (high intent, and leads in the days after they
     # sign up, most heavily just before they decide): it looks great under naive attribution
     # (it is so often the last touch before a visit) and does nothing.
-    Channel("media-b", "wechat_retarget", -3.0, 1.6, 1.0, -1.2, 1.0, -2.2, 0.0,
-            (("wx_retarget_leads", 1.0),), -2.6, 1.2, 1.5),
+    Channel(
+        "media-b",
+        "wechat_retarget",
+        -3.0,
+        1.6,
+        1.0,
+        -1.2,
+        1.0,
+        -2.2,
+        0.0,
+        (("wx_retarget_leads", 1.0),),
+        -2.6,
+        1.2,
+        1.5,
+    ),
 )
 NO_EFFECT_CHANNEL = "wechat_retarget"
 PLATFORM_CHANNELS = {p: tuple(c for c in CHANNELS if c.platform == p) for p in ("media-a", "media-b")}
@@ -276,8 +349,9 @@ def _iso(ts: np.ndarray) -> pa.Array:
     date_txt = np.datetime_as_string(dates, unit="D").astype("S10")
     date_mat = np.frombuffer(date_txt.tobytes(), np.uint8).reshape(-1, 10)
     sod = np.arange(DAY, dtype=np.int64)
-    tod_mat = _layout(np.hstack([_digits(sod // 3600, 2), _digits(sod // 60 % 60, 2), _digits(sod % 60, 2)]),
-                      "dd:dd:dd")
+    tod_mat = _layout(
+        np.hstack([_digits(sod // 3600, 2), _digits(sod // 60 % 60, 2), _digits(sod % 60, 2)]), "dd:dd:dd"
+    )
     mat = np.empty((n, 19), np.uint8)
     mat[:, :10] = date_mat[day - first]
     mat[:, 10] = ord("T")
@@ -326,12 +400,23 @@ def _people(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     z_inc = (z_inc - z_inc.mean()) / z_inc.std()
     income = np.searchsorted(np.array(INCOME_CUTS), z_inc).astype(np.int8)
     household = np.clip(1 + rng.poisson(0.9 + 0.7 * np.isin(age, (1, 2, 3))), 1, 7).astype(np.int64)
-    car_owner = (rng.random(n) < _sigmoid(-0.3 + 0.8 * z_inc + 0.5 * (age >= 2) - 1.0 * (age == 0))).astype(np.int8)
+    car_owner = (rng.random(n) < _sigmoid(-0.3 + 0.8 * z_inc + 0.5 * (age >= 2) - 1.0 * (age == 0))).astype(
+        np.int8
+    )
     suv = rng.normal(0, 1, n) + 0.35 * (household - 2.5)
     ev = rng.normal(0, 1, n) + 0.5 * (tier <= 1) + 0.3 * (age <= 1)
     h = rng.normal(0, 1, n)  # in-market intent: the latent that drives everything
-    return {"age": age, "tier": tier, "z_inc": z_inc, "income": income, "household": household,
-            "car_owner": car_owner, "suv": suv, "ev": ev, "h": h}
+    return {
+        "age": age,
+        "tier": tier,
+        "z_inc": z_inc,
+        "income": income,
+        "household": household,
+        "car_owner": car_owner,
+        "suv": suv,
+        "ev": ev,
+        "h": h,
+    }
 
 
 def _oem_phones(rng: np.random.Generator, phones: np.ndarray) -> tuple[pa.Array, int]:
@@ -363,7 +448,9 @@ def _oem_phones(rng: np.random.Generator, phones: np.ndarray) -> tuple[pa.Array,
     return _strings(n, groups), int(invalid.sum())
 
 
-def _platform_phones(rng: np.random.Generator, phones: np.ndarray, platform: str, invalid_share: float) -> tuple[pa.Array, int]:
+def _platform_phones(
+    rng: np.random.Generator, phones: np.ndarray, platform: str, invalid_share: float
+) -> tuple[pa.Array, int]:
     """One phone string per person as a media platform or the provider writes it."""
     n = len(phones)
     digits = _digits(phones)
@@ -433,11 +520,35 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     # Brand columns: weakly related to intent.
     src = _gumbel_choice(rng, np.array([0.9, 0.0, -0.7, 0.5]) + np.outer(hl, [0.0, 0.55, 0.4, -0.25]))
     suv, ev, hh = ppl["suv"][lead_person], ppl["ev"][lead_person], ppl["household"][lead_person]
-    model = _gumbel_choice(rng, np.stack([0.6 * suv, 0.6 * suv + 0.2 * (hh - 3), -0.4 * suv,
-                                          0.7 * ev - 0.3, 0.5 * ev + 0.3 * suv - 0.4, 0.5 * (hh - 4)], 1))
+    model = _gumbel_choice(
+        rng,
+        np.stack(
+            [
+                0.6 * suv,
+                0.6 * suv + 0.2 * (hh - 3),
+                -0.4 * suv,
+                0.7 * ev - 0.3,
+                0.5 * ev + 0.3 * suv - 0.4,
+                0.5 * (hh - 4),
+            ],
+            1,
+        ),
+    )
     tier = ppl["tier"][lead_person]
-    region = _gumbel_choice(rng, np.stack([0.4 * (tier <= 1), 0.3 * (tier <= 1), 0.2 * (tier == 0),
-                                           0.1 * (tier >= 2), 0.1 * (tier >= 2), -0.3 + 0.2 * (tier >= 3)], 1).astype(float))
+    region = _gumbel_choice(
+        rng,
+        np.stack(
+            [
+                0.4 * (tier <= 1),
+                0.3 * (tier <= 1),
+                0.2 * (tier == 0),
+                0.1 * (tier >= 2),
+                0.1 * (tier >= 2),
+                -0.3 + 0.2 * (tier >= 3),
+            ],
+            1,
+        ).astype(float),
+    )
 
     # ---- media coverage, and every touch before each person's decision time T ----
     # T = anchor + D (for a lead: lead_time + D). Touches before T come in two phases: before the
@@ -451,8 +562,12 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
         "media-a": np.zeros(universe, bool),
         "media-b": np.zeros(universe, bool),
     }
-    cover["media-a"][:pop] = rng.random(pop) < _sigmoid(0.45 + 0.5 * (age[:pop] <= 1) - 0.7 * (age[:pop] == 4))
-    cover["media-b"][:pop] = rng.random(pop) < _sigmoid(-0.3 + 0.3 * (age[:pop] >= 2) - 0.3 * (age[:pop] == 0))
+    cover["media-a"][:pop] = rng.random(pop) < _sigmoid(
+        0.45 + 0.5 * (age[:pop] <= 1) - 0.7 * (age[:pop] == 4)
+    )
+    cover["media-b"][:pop] = rng.random(pop) < _sigmoid(
+        -0.3 + 0.3 * (age[:pop] >= 2) - 0.3 * (age[:pop] == 0)
+    )
     lead_boost = RETARGET_LEAD_BOOST * is_lead
     everyone = np.arange(universe)
     pre: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # channel -> (person, ts), every ts < T
@@ -470,7 +585,9 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
         if ch.mid_recency_days is None:  # anywhere in [anchor, T)
             t2 = anchor[who2] + rng.integers(0, span, len(who2))
         else:  # piling up just before T
-            t2 = decision[who2] - _gaps(rng, len(who2), ch.mid_recency_days, np.full(len(who2), span, np.int64))
+            t2 = decision[who2] - _gaps(
+                rng, len(who2), ch.mid_recency_days, np.full(len(who2), span, np.int64)
+            )
         who_pre, t_pre = np.concatenate([who1, who2]), np.concatenate([t1, t2])
         in_window = t_pre >= decision[who_pre] - lookback  # and t_pre < T by construction
         exposed_all[:, i] = np.bincount(who_pre[in_window], minlength=universe) > 0
@@ -481,8 +598,15 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     # ---- labels: the visit is decided at T from the exposures in [T - lookback, T) ----
     src_eff = np.array([0.0, 0.35, 0.2, -0.2])[src]
     late = (lead_time > t_end - 14 * DAY).astype(float)  # late leads: less dealer follow-up
-    eta_v = (2.4 * hl + 0.35 * z_inc[lead_person] + 0.3 * car_owner[lead_person] + src_eff - 0.4 * late
-             + rng.normal(0, 0.3, n_uniq) + exposed @ gamma)
+    eta_v = (
+        2.4 * hl
+        + 0.35 * z_inc[lead_person]
+        + 0.3 * car_owner[lead_person]
+        + src_eff
+        - 0.4 * late
+        + rng.normal(0, 0.3, n_uniq)
+        + exposed @ gamma
+    )
     a_v = _calibrate(eta_v, TARGET_VISIT_RATE)
     eta_v = eta_v + a_v
     p_visit = _sigmoid(eta_v)
@@ -499,8 +623,12 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     visit_time = np.where(visited, t_dec, -1)
     same_day = rng.random(n_uniq) < 0.3  # signs at the first visit
     later = _gaps(rng, n_uniq, 6.0, np.minimum(30 * DAY, upper - 1 - t_dec))
-    purchase_time = np.where(purchased, t_dec + np.where(same_day, rng.integers(1800, 6 * 3600, n_uniq), later), -1)
-    price = np.array(MODEL_PRICE, np.float64)[model] * np.exp(0.15 * z_inc[lead_person] + rng.normal(0, 0.12, n_uniq))
+    purchase_time = np.where(
+        purchased, t_dec + np.where(same_day, rng.integers(1800, 6 * 3600, n_uniq), later), -1
+    )
+    price = np.array(MODEL_PRICE, np.float64)[model] * np.exp(
+        0.15 * z_inc[lead_person] + rng.normal(0, 0.12, n_uniq)
+    )
     price = np.clip(np.round(price / 100) * 100, *PRICE_RANGE).astype(np.int64)  # the price if this lead buys
 
     # ---- touchpoint logs: the touches before T, plus touches after T (no effect on anything) ----
@@ -529,8 +657,13 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
         who = np.concatenate(persons)
         tss = np.concatenate(ts)
         order = np.lexsort((who, tss))
-        media[platform] = {"who": who[order], "ts": tss[order], "chan": np.concatenate(chan)[order],
-                           "click": np.concatenate(click)[order], "camp": np.concatenate(camp)[order]}
+        media[platform] = {
+            "who": who[order],
+            "ts": tss[order],
+            "chan": np.concatenate(chan)[order],
+            "click": np.concatenate(click)[order],
+            "camp": np.concatenate(camp)[order],
+        }
 
     # ---- brand rows: unique leads plus duplicates, ordered by lead_time ----
     dup_of = rng.choice(n_uniq, size=n_dup, replace=False) if n_dup else np.empty(0, np.int64)
@@ -542,19 +675,67 @@ def _build(n_leads: int, seed: int) -> dict[str, Any]:
     row_src, row_time, row_lsrc = row_src[order], row_time[order], row_lsrc[order]
 
     return {
-        "rng": rng, "pop": pop, "universe": universe, "outsiders": outsiders, "phones": phones,
-        "ppl": ppl, "lead_person": lead_person, "is_lead": is_lead, "lead_time": lead_time,
-        "src": src, "model": model, "region": region, "visited": visited, "purchased": purchased,
-        "p_visit": p_visit, "q_buy": q_buy, "eta_v": eta_v, "exposed": exposed, "gamma": gamma,
-        "visit_time": visit_time, "purchase_time": purchase_time, "price": price,
-        "cover": cover, "media": media, "n_dup": n_dup, "row_src": row_src, "row_time": row_time,
-        "row_lsrc": row_lsrc, "intercepts": {"visit": a_v, "purchase_given_visit": a_q},
+        "rng": rng,
+        "pop": pop,
+        "universe": universe,
+        "outsiders": outsiders,
+        "phones": phones,
+        "ppl": ppl,
+        "lead_person": lead_person,
+        "is_lead": is_lead,
+        "lead_time": lead_time,
+        "src": src,
+        "model": model,
+        "region": region,
+        "visited": visited,
+        "purchased": purchased,
+        "p_visit": p_visit,
+        "q_buy": q_buy,
+        "eta_v": eta_v,
+        "exposed": exposed,
+        "gamma": gamma,
+        "visit_time": visit_time,
+        "purchase_time": purchase_time,
+        "price": price,
+        "cover": cover,
+        "media": media,
+        "n_dup": n_dup,
+        "row_src": row_src,
+        "row_time": row_time,
+        "row_lsrc": row_lsrc,
+        "intercepts": {"visit": a_v, "purchase_given_visit": a_q},
     }
 
 
 def _hour_profile() -> np.ndarray:
-    p = np.array([1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 1.5, 2.5, 3.5, 4, 4, 3.5, 3.5, 4, 4, 3.8, 3.5, 3.8, 4.5,
-                  5, 4.5, 3, 1.8])
+    p = np.array(
+        [
+            1,
+            0.5,
+            0.3,
+            0.2,
+            0.2,
+            0.3,
+            0.8,
+            1.5,
+            2.5,
+            3.5,
+            4,
+            4,
+            3.5,
+            3.5,
+            4,
+            4,
+            3.8,
+            3.5,
+            3.8,
+            4.5,
+            5,
+            4.5,
+            3,
+            1.8,
+        ]
+    )
     return p / p.sum()
 
 
@@ -583,7 +764,9 @@ def _write_table(table: pa.Table, path: Path, fmt: str) -> None:
         # No quoting: no generated value holds a comma, quote or newline (pyarrow would refuse).
         with pa.OSFile(str(tmp), "wb") as f:
             f.write((",".join(table.column_names) + "\n").encode())
-            pacsv.write_csv(table, f, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
+            pacsv.write_csv(
+                table, f, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none")
+            )
     else:
         pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
@@ -600,7 +783,9 @@ def _optional_ts_column(ts: np.ndarray, fmt: str) -> pa.Array:
         return pa.array(ts.astype("datetime64[s]"), pa.timestamp("s"), mask=~present)
     if not present.any():
         return pa.nulls(len(ts), pa.string())
-    return pc.if_else(pa.array(present), _iso(np.where(present, ts, ts[present][0])), pa.scalar(None, pa.string()))
+    return pc.if_else(
+        pa.array(present), _iso(np.where(present, ts, ts[present][0])), pa.scalar(None, pa.string())
+    )
 
 
 def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path], dict[str, Any]]:
@@ -617,21 +802,23 @@ def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path]
     oem_phone, bad = _oem_phones(rng, phones[lp[rs]])
     width = max(7, len(str(n)))
     lead_id = _strings(n, [(np.arange(n), _layout(_digits(np.arange(1, n + 1), width), "L" + "d" * width))])
-    table = pa.table({
-        "lead_id": lead_id,
-        "phone": oem_phone,
-        "lead_time": _ts_column(w["row_time"], fmt),
-        "lead_source": _take(LEAD_SOURCES, w["row_lsrc"]),
-        "model_interest": _take(MODELS, w["model"][rs]),
-        "region": _take(REGIONS, w["region"][rs]),
-        "visited_store": pa.array(w["visited"][rs].astype(np.int8)),
-        "purchased": pa.array(w["purchased"][rs].astype(np.int8)),
-        # conversions (a duplicate row repeats its person's): the visit at the decision time, the
-        # purchase after it, and the price paid
-        "visit_time": _optional_ts_column(w["visit_time"][rs], fmt),
-        "purchase_time": _optional_ts_column(w["purchase_time"][rs], fmt),
-        "purchase_price": pa.array(w["price"][rs], pa.int64(), mask=~w["purchased"][rs]),
-    })
+    table = pa.table(
+        {
+            "lead_id": lead_id,
+            "phone": oem_phone,
+            "lead_time": _ts_column(w["row_time"], fmt),
+            "lead_source": _take(LEAD_SOURCES, w["row_lsrc"]),
+            "model_interest": _take(MODELS, w["model"][rs]),
+            "region": _take(REGIONS, w["region"][rs]),
+            "visited_store": pa.array(w["visited"][rs].astype(np.int8)),
+            "purchased": pa.array(w["purchased"][rs].astype(np.int8)),
+            # conversions (a duplicate row repeats its person's): the visit at the decision time, the
+            # purchase after it, and the price paid
+            "visit_time": _optional_ts_column(w["visit_time"][rs], fmt),
+            "purchase_time": _optional_ts_column(w["purchase_time"][rs], fmt),
+            "purchase_price": pa.array(w["price"][rs], pa.int64(), mask=~w["purchased"][rs]),
+        }
+    )
     _write_table(table, paths["oem"], fmt)
     stats["rows"]["oem"], stats["invalid_rows"]["oem"] = n, bad
     normalised["oem"] = _normalise_phones(oem_phone)
@@ -645,13 +832,15 @@ def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path]
         lookup[people] = np.arange(len(people))
         local = lookup[m["who"]]
         names = tuple(c.name for c in CHANNELS)
-        table = pa.table({
-            "phone": pc.take(per_person, pa.array(local.astype(np.int64))),
-            "ts": _ts_column(m["ts"], fmt),
-            "channel": _take(names, m["chan"]),
-            "event": _take(EVENTS, m["click"].astype(np.int8)),
-            "campaign": _take(_campaign_names(platform), m["camp"]),
-        })
+        table = pa.table(
+            {
+                "phone": pc.take(per_person, pa.array(local.astype(np.int64))),
+                "ts": _ts_column(m["ts"], fmt),
+                "channel": _take(names, m["chan"]),
+                "event": _take(EVENTS, m["click"].astype(np.int8)),
+                "campaign": _take(_campaign_names(platform), m["camp"]),
+            }
+        )
         _write_table(table, paths[platform], fmt)
         stats["rows"][platform] = len(m["who"])
         bad_mask = _normalise_phones(per_person) < 0
@@ -667,17 +856,23 @@ def _write_data(w: dict[str, Any], out: Path, fmt: str) -> tuple[dict[str, Path]
     h = ppl["h"][rows]
     k = len(rows)
     prov_phone, bad = _platform_phones(rng, phones[rows], "provider", PROVIDER_INVALID_SHARE)
-    table = pa.table({
-        "phone": prov_phone,
-        "age_band": _take(AGE_BANDS, ppl["age"][rows]),
-        "income_band": _take(INCOME_BANDS, ppl["income"][rows]),
-        "city_tier": _take(CITY_TIERS, ppl["tier"][rows]),
-        "car_owner": pa.array(ppl["car_owner"][rows]),
-        "interest_suv": pa.array(np.round(_sigmoid(0.9 * ppl["suv"][rows] + 0.8 * h + rng.normal(0, 0.5, k) - 0.3), 3)),
-        "interest_ev": pa.array(np.round(_sigmoid(0.9 * ppl["ev"][rows] + 0.7 * h + rng.normal(0, 0.5, k) - 0.5), 3)),
-        "auto_app_usage": pa.array(np.round(np.exp(0.3 + 0.9 * h + rng.normal(0, 0.35, k)), 1)),
-        "household_size": pa.array(ppl["household"][rows]),
-    })
+    table = pa.table(
+        {
+            "phone": prov_phone,
+            "age_band": _take(AGE_BANDS, ppl["age"][rows]),
+            "income_band": _take(INCOME_BANDS, ppl["income"][rows]),
+            "city_tier": _take(CITY_TIERS, ppl["tier"][rows]),
+            "car_owner": pa.array(ppl["car_owner"][rows]),
+            "interest_suv": pa.array(
+                np.round(_sigmoid(0.9 * ppl["suv"][rows] + 0.8 * h + rng.normal(0, 0.5, k) - 0.3), 3)
+            ),
+            "interest_ev": pa.array(
+                np.round(_sigmoid(0.9 * ppl["ev"][rows] + 0.7 * h + rng.normal(0, 0.5, k) - 0.5), 3)
+            ),
+            "auto_app_usage": pa.array(np.round(np.exp(0.3 + 0.9 * h + rng.normal(0, 0.35, k)), 1)),
+            "household_size": pa.array(ppl["household"][rows]),
+        }
+    )
     _write_table(table, paths["provider"], fmt)
     stats["rows"]["provider"], stats["invalid_rows"]["provider"] = k, bad
     normalised["provider"] = _normalise_phones(prov_phone)
@@ -692,32 +887,35 @@ def _sorted_unique(x: np.ndarray) -> np.ndarray:
 
 def _intersections(normalised: dict[str, np.ndarray]) -> dict[str, Any]:
     sets = {p: _sorted_unique(v[v >= 0]) for p, v in normalised.items()}
-    out: dict[str, Any] = {"unique_valid_ids": {p: int(len(s)) for p, s in sets.items()}}
+    out: dict[str, Any] = {"unique_valid_ids": {p: len(s) for p, s in sets.items()}}
     names = list(PARTIES)
     pair: dict[str, int] = {}
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            pair[f"{a}&{b}"] = int(len(np.intersect1d(sets[a], sets[b], assume_unique=True)))
+            pair[f"{a}&{b}"] = len(np.intersect1d(sets[a], sets[b], assume_unique=True))
     out["pairwise"] = pair
     triple: dict[str, int] = {}
     for i, a in enumerate(names):
         for j in range(i + 1, len(names)):
             for b in names[j + 1 :]:
                 c = names[j]
-                s = np.intersect1d(np.intersect1d(sets[a], sets[c], assume_unique=True), sets[b], assume_unique=True)
-                triple[f"{a}&{c}&{b}"] = int(len(s))
+                s = np.intersect1d(
+                    np.intersect1d(sets[a], sets[c], assume_unique=True), sets[b], assume_unique=True
+                )
+                triple[f"{a}&{c}&{b}"] = len(s)
     out["three_way"] = triple
     s = sets[names[0]]
     for p in names[1:]:
         s = np.intersect1d(s, sets[p], assume_unique=True)
-    out["all"] = int(len(s))
+    out["all"] = len(s)
     oem = max(1, len(sets["oem"]))
     out["share_of_oem_ids"] = {p: round(pair[f"oem&{p}"] / oem, 4) for p in names[1:]}
     return out
 
 
-def _incremental(eta: np.ndarray, exposed: np.ndarray, gamma: np.ndarray,
-                 weights: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+def _incremental(
+    eta: np.ndarray, exposed: np.ndarray, gamma: np.ndarray, weights: dict[str, np.ndarray]
+) -> dict[str, dict[str, Any]]:
     """Expected (weighted) conversions of a logistic model ``p = sigmoid(eta)``, where ``eta``
     already holds ``exposed @ gamma``, and each channel's part of them: by removal
     (``sum w * (p - p with that channel's exposure removed)``) and by exact Shapley over channels
@@ -741,8 +939,15 @@ def _incremental(eta: np.ndarray, exposed: np.ndarray, gamma: np.ndarray,
         w_s = np.array([fact[s] * fact[k - s - 1] / fact[k] for s in size[without]])
         shapley[:, c] = (totals[:, without | (1 << c)] - totals[:, without]) @ w_s
     expected = p @ wmat
-    return {n: {"expected": float(expected[i]), "base": float(totals[i, 0]), "removal": removal[i],
-                "shapley": shapley[i]} for i, n in enumerate(names)}
+    return {
+        n: {
+            "expected": float(expected[i]),
+            "base": float(totals[i, 0]),
+            "removal": removal[i],
+            "shapley": shapley[i],
+        }
+        for i, n in enumerate(names)
+    }
 
 
 def _shares(x: np.ndarray) -> list[float]:
@@ -751,36 +956,49 @@ def _shares(x: np.ndarray) -> list[float]:
 
 
 def _attribution_truth(w: dict[str, Any]) -> dict[str, Any]:
-    eta, exposed, gamma, q, price = w["eta_v"], w["exposed"], w["gamma"], w["q_buy"], w["price"].astype(np.float64)
+    eta, exposed, gamma, q, price = (
+        w["eta_v"],
+        w["exposed"],
+        w["gamma"],
+        w["q_buy"],
+        w["price"].astype(np.float64),
+    )
     names = [ch.name for ch in CHANNELS]
     visited, purchased = w["visited"], w["purchased"]
-    observed = {"store_visit": float(visited.sum()), "purchase": float(purchased.sum()),
-                "purchase_value": float(price[purchased].sum())}
+    observed = {
+        "store_visit": float(visited.sum()),
+        "purchase": float(purchased.sum()),
+        "purchase_value": float(price[purchased].sum()),
+    }
     weights = {"store_visit": np.ones_like(q), "purchase": q, "purchase_value": q * price}
     out: dict[str, Any] = {
-        "conversions": {"store_visit": "visit_time", "purchase": "purchase_time", "purchase_value": "purchase_price"},
+        "conversions": {
+            "store_visit": "visit_time",
+            "purchase": "purchase_time",
+            "purchase_value": "purchase_price",
+        },
         "lookback_days": LOOKBACK_DAYS,
         "decision_delay_days": DECISION_DELAY_DAYS,
         "decision_time_rule": "every lead decides at T = lead_time + decision_delay_days, lead_time taken from the"
-                              " person's first (earliest) lead row; a visitor's visit_time is exactly T, and a"
-                              " non-visitor's reference time is the same T (lead_time + decision_delay_days)",
+        " person's first (earliest) lead row; a visitor's visit_time is exactly T, and a"
+        " non-visitor's reference time is the same T (lead_time + decision_delay_days)",
         "window_rule": "a touchpoint (impression or click) of channel c counts for a lead when"
-                       " T - lookback_days <= ts < T (half-open: a touch at T or later never counts); exposure_c ="
-                       " at least one such touch; touches before the window or at/after T change nothing",
+        " T - lookback_days <= ts < T (half-open: a touch at T or later never counts); exposure_c ="
+        " at least one such touch; touches before the window or at/after T change nothing",
         "visit_model": "P(visit) = sigmoid(base(h, income, car_owner, lead_source, late, noise)"
-                       " + sum_c visit_logit_effect_c * exposure_c)",
+        " + sum_c visit_logit_effect_c * exposure_c)",
         "purchase_model": "a purchase needs a visit: P(purchase) = P(visit) * q(h, income, car_owner), with q not"
-                          " depending on media; so purchases (and their value) are caused only through visits and"
-                          " their causal window is the visit's [visit_time - lookback, visit_time); purchase_time"
-                          " follows visit_time by minutes to 30 days, and touches between the two changed nothing",
+        " depending on media; so purchases (and their value) are caused only through visits and"
+        " their causal window is the visit's [visit_time - lookback, visit_time); purchase_time"
+        " follows visit_time by minutes to 30 days, and touches between the two changed nothing",
         "value_model": "purchase_price does not depend on media; value truth weights each lead's probabilities by"
-                       " the price it would pay",
+        " the price it would pay",
         "incremental_definition": "expected values from the model's probabilities, never sampled, over the unique"
-                                  " lead people: incremental[c] = sum over leads of w * (P(visit | exposures) -"
-                                  " P(visit | exposures with c removed)), w = 1 (store_visit), q (purchase),"
-                                  " q * price (purchase_value); shares = incremental / sum over channels."
-                                  " shapley_incremental splits each lead's P(visit | exposures) - P(visit | none)"
-                                  " over its channels by exact Shapley (sums to incremental_all_media)",
+        " lead people: incremental[c] = sum over leads of w * (P(visit | exposures) -"
+        " P(visit | exposures with c removed)), w = 1 (store_visit), q (purchase),"
+        " q * price (purchase_value); shares = incremental / sum over channels."
+        " shapley_incremental splits each lead's P(visit | exposures) - P(visit | none)"
+        " over its channels by exact Shapley (sums to incremental_all_media)",
         "population": "unique lead people (duplicate rows dropped), including those no media party knows",
         "lead_people": len(eta),
         "no_effect_channel": NO_EFFECT_CHANNEL,
@@ -830,10 +1048,14 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
         "n_leads": n_leads,
         "population": w["pop"],
         "provider_outsiders": w["outsiders"],
-        "unique_lead_people": int(len(w["lead_person"])),
+        "unique_lead_people": len(w["lead_person"]),
         "duplicate_lead_rows": w["n_dup"],
-        "window": {"start": str(WINDOW_START), "days": WINDOW_DAYS, "touchpoint_margin_days": TOUCH_MARGIN_DAYS,
-                   "timezone": "Asia/Shanghai (local time, no offset in the files)"},
+        "window": {
+            "start": str(WINDOW_START),
+            "days": WINDOW_DAYS,
+            "touchpoint_margin_days": TOUCH_MARGIN_DAYS,
+            "timezone": "Asia/Shanghai (local time, no offset in the files)",
+        },
         "base_rates": {
             "visited_store": round(float(visited[rs].mean()), 5),
             "purchased": round(float(purchased[rs].mean()), 5),
@@ -845,19 +1067,19 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
         },
         "labels": {
             "visited_store": "Bernoulli(sigmoid(a + 2.4 h + 0.35 income + 0.3 car_owner + source + late + noise"
-                             " + sum_c effect_c * exposed_c)), decided at lead_time + decision_delay_days",
+            " + sum_c effect_c * exposed_c)), decided at lead_time + decision_delay_days",
             "purchased": "visited_store and Bernoulli(sigmoid(b + h + 0.5 income + 0.3 car_owner))",
             "oracle_auc_visited_store": round(_auc(p, visited), 4),
             "intercepts": {k: round(v, 4) for k, v in w["intercepts"].items()},
         },
         "exposure_definition": "a lead is exposed to a channel when it has at least one touchpoint (impression or"
-                               f" click) of it in [T - {LOOKBACK_DAYS} d, T), T = its first lead_time +"
-                               f" {DECISION_DELAY_DAYS} d (the visit_time of visitors); only such exposure changes"
-                               " store visits (purchases follow visits). Touchpoints at or after T have no effect"
-                               " but are more frequent for people who visited: using them leaks the label.",
+        f" click) of it in [T - {LOOKBACK_DAYS} d, T), T = its first lead_time +"
+        f" {DECISION_DELAY_DAYS} d (the visit_time of visitors); only such exposure changes"
+        " store visits (purchases follow visits). Touchpoints at or after T have no effect"
+        " but are more frequent for people who visited: using them leaks the label.",
         "incremental_definition": "expected extra visits (purchases) among exposed leads: sum over exposed leads of"
-                                  " P(visit | exposed) - P(visit | that channel removed); shares are over channels"
-                                  " (attribution has the details, Shapley shares and the purchase value)",
+        " P(visit | exposed) - P(visit | that channel removed); shares are over channels"
+        " (attribution has the details, Shapley shares and the purchase value)",
         "channels": channels,
         "no_effect_channel": NO_EFFECT_CHANNEL,
         "total_incremental_visits_all_media": round(float((p - p_none).sum()), 3),
@@ -876,7 +1098,12 @@ def _truth(w: dict[str, Any], stats: dict[str, Any], n_leads: int, seed: int) ->
 
 
 def _tls(name: str) -> dict[str, str]:
-    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key", "crl": "certs/crl.pem"}
+    return {
+        "ca": "certs/ca.pem",
+        "cert": f"certs/{name}.pem",
+        "key": f"certs/{name}.key",
+        "crl": "certs/crl.pem",
+    }
 
 
 def _col(name: str, role: str, type_: str) -> dict[str, Any]:
@@ -947,7 +1174,9 @@ COMMENTS: dict[str, str] = {
 }
 
 
-def _write_yaml(path: Path, data: dict[str, Any], header: str, comments: dict[str, str] | None = None) -> None:
+def _write_yaml(
+    path: Path, data: dict[str, Any], header: str, comments: dict[str, str] | None = None
+) -> None:
     notes = {**COMMENTS, **(comments or {})}
     lines = [f"# {header}"]
     for key, value in data.items():
@@ -957,7 +1186,9 @@ def _write_yaml(path: Path, data: dict[str, Any], header: str, comments: dict[st
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt: str, header: str) -> tuple[dict[str, Path], Path]:
+def _write_configs(
+    out: Path, data: dict[str, Path], ports: dict[str, int], fmt: str, header: str
+) -> tuple[dict[str, Path], Path]:
     addr = {name: f"127.0.0.1:{ports[name]}" for name in SERVICES}
     auditors = [{"name": a, "public_key_file": f"keys/{a}.pub"} for a in AUDITORS]
     configs: dict[str, Path] = {}
@@ -985,8 +1216,12 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
             cfg["paillier_public_key_file"] = "keys/oem-paillier.pub"
             cfg["blind_key_file"] = "keys/oem-blind.key"
         configs[party] = out / f"party-{party}.yaml"
-        _write_yaml(configs[party], cfg, header,
-                    {"audit": "the audit service whose record of each session's policy this agent checks"})
+        _write_yaml(
+            configs[party],
+            cfg,
+            header,
+            {"audit": "the audit service whose record of each session's policy this agent checks"},
+        )
     zone = {
         "name": "zone",
         "listen": addr["zone"],
@@ -1016,12 +1251,19 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
     participants: list[dict[str, Any]] = [
         {"name": "zone", "role": "zone", "address": addr["zone"], "config": "zone.yaml"},
         {"name": "audit", "role": "audit", "address": addr["audit"], "config": "audit.yaml"},
-        *({"name": p, "role": PARTY_ROLES[p], "address": addr[p], "config": configs[p].name} for p in PARTIES),
+        *(
+            {"name": p, "role": PARTY_ROLES[p], "address": addr[p], "config": configs[p].name}
+            for p in PARTIES
+        ),
         *({"name": a, "role": "auditor"} for a in AUDITORS),
     ]
     topology = out / "topology.yaml"
-    _write_yaml(topology, {"name": "demo", "certs_dir": "certs", "participants": participants}, header,
-                {"name": "this deployment's name"})
+    _write_yaml(
+        topology,
+        {"name": "demo", "certs_dir": "certs", "participants": participants},
+        header,
+        {"name": "this deployment's name"},
+    )
     return configs, topology
 
 
@@ -1030,8 +1272,9 @@ def _write_configs(out: Path, data: dict[str, Path], ports: dict[str, int], fmt:
 # --------------------------------------------------------------------------------------------
 
 
-def generate(out: Path, n_leads: int = 20000, seed: int = 7, base_port: int | None = None,
-             fmt: str = "csv") -> SynthResult:
+def generate(
+    out: Path, n_leads: int = 20000, seed: int = 7, base_port: int | None = None, fmt: str = "csv"
+) -> SynthResult:
     """Write the synthetic world into ``out``: four parties' data, their configs, the zone's and the
     audit service's configs, ``topology.yaml`` and ``truth.json``. The data files depend only on
     ``n_leads`` and ``seed``. ``base_port`` assigns zone, audit, oem, media-a, media-b, provider the
@@ -1044,8 +1287,12 @@ def generate(out: Path, n_leads: int = 20000, seed: int = 7, base_port: int | No
         raise ValueError(f"base_port must be between 1 and {65535 - len(SERVICES) + 1} (got {base_port})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ports = dict(zip(SERVICES, free_ports(len(SERVICES)) if base_port is None
-                     else range(base_port, base_port + len(SERVICES))))
+    ports = dict(
+        zip(
+            SERVICES,
+            free_ports(len(SERVICES)) if base_port is None else range(base_port, base_port + len(SERVICES)),
+        )
+    )
     world = _build(n_leads, seed)
     data, stats = _write_data(world, out, fmt)
     truth = _truth(world, stats, n_leads, seed)
@@ -1054,28 +1301,48 @@ def generate(out: Path, n_leads: int = 20000, seed: int = 7, base_port: int | No
     header = f"written by `zhongli synth` (seed {seed}, {n_leads} leads); edit freely"
     configs, topology = _write_configs(out, data, ports, fmt, header)
     return SynthResult(
-        out=out, data=data, configs=configs, topology=topology, truth_file=truth_file, ports=ports,
-        n_leads=n_leads, population=world["pop"],
-        visited_rate=truth["base_rates"]["visited_store"], purchased_rate=truth["base_rates"]["purchased"],
+        out=out,
+        data=data,
+        configs=configs,
+        topology=topology,
+        truth_file=truth_file,
+        ports=ports,
+        n_leads=n_leads,
+        population=world["pop"],
+        visited_rate=truth["base_rates"]["visited_store"],
+        purchased_rate=truth["base_rates"]["purchased"],
         truth=truth,
     )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to write into (created if missing)")
-    parser.add_argument("--leads", type=int, default=20000, help="rows in the brand's lead file (default 20000)")
+    parser.add_argument(
+        "--leads", type=int, default=20000, help="rows in the brand's lead file (default 20000)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="random seed; same seed, same bytes (default 7)")
-    parser.add_argument("--base-port", type=int, default=None,
-                        help="ports base..base+5 for zone, audit, oem, media-a, media-b, provider"
-                             " (default: free loopback ports)")
-    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="party data format (default csv)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        help="ports base..base+5 for zone, audit, oem, media-a, media-b, provider"
+        " (default: free loopback ports)",
+    )
+    parser.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="party data format (default csv)"
+    )
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
-        res = generate(args.out, n_leads=args.leads, seed=args.seed, base_port=args.base_port,
-                       fmt=getattr(args, "format", "csv"))
+        res = generate(
+            args.out,
+            n_leads=args.leads,
+            seed=args.seed,
+            base_port=args.base_port,
+            fmt=getattr(args, "format", "csv"),
+        )
     except ValueError as exc:
         print(f"zhongli synth: {exc}", file=sys.stderr)
         return 2
@@ -1086,20 +1353,26 @@ def cmd_synth(args: argparse.Namespace) -> int:
     inter = t["intersections"]["share_of_oem_ids"]
     print(f"wrote {len(res.paths)} files to {res.out} in {time.perf_counter() - started:.1f}s")
     for party, path in res.data.items():
-        print(f"  {party:9s} {path.name:28s} {t['rows'][party]:>10,d} rows  {t['invalid_rows'][party]:>7,d} invalid IDs")
+        print(
+            f"  {party:9s} {path.name:28s} {t['rows'][party]:>10,d} rows  {t['invalid_rows'][party]:>7,d} invalid IDs"
+        )
     print(f"  base rates: visited_store {res.visited_rate:.3f}, purchased {res.purchased_rate:.3f}")
     print("  brand IDs also at: " + ", ".join(f"{p} {s:.0%}" for p, s in inter.items()))
     print(f"  no-effect channel: {t['no_effect_channel']}; ground truth in {res.truth_file.name}")
     att = t["attribution"]
-    print(f"  store visits decided at lead_time + {att['decision_delay_days']} d from exposure in the"
-          f" {att['lookback_days']} d before; true shares of incremental visits: "
-          + ", ".join(f"{c} {s:.0%}" for c, s in att["store_visit"]["shares"].items()))
+    print(
+        f"  store visits decided at lead_time + {att['decision_delay_days']} d from exposure in the"
+        f" {att['lookback_days']} d before; true shares of incremental visits: "
+        + ", ".join(f"{c} {s:.0%}" for c, s in att["store_visit"]["shares"].items())
+    )
     print("  ports: " + ", ".join(f"{k} {v}" for k, v in res.ports.items()))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zhongli synth", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="zhongli synth", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
     add_arguments(parser)
     return cmd_synth(parser.parse_args(argv))
 

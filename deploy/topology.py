@@ -58,7 +58,9 @@ class Topology(Strict):
     def tls_for(self, name: str) -> TlsConfig:
         d = self.certs_dir
         crl = d / "crl.pem"  # `certs init` writes it; clients then refuse revoked servers
-        return TlsConfig(ca=d / "ca.pem", cert=d / f"{name}.pem", key=d / f"{name}.key", crl=crl if crl.exists() else None)
+        return TlsConfig(
+            ca=d / "ca.pem", cert=d / f"{name}.pem", key=d / f"{name}.key", crl=crl if crl.exists() else None
+        )
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -67,7 +69,9 @@ def load_topology(path: str | Path) -> Topology:
     base = path.parent
     certs = topo.certs_dir if topo.certs_dir.is_absolute() else base / topo.certs_dir
     parts = [
-        p.model_copy(update={"config": (p.config if p.config is None or p.config.is_absolute() else base / p.config)})
+        p.model_copy(
+            update={"config": (p.config if p.config is None or p.config.is_absolute() else base / p.config)}
+        )
         for p in topo.participants
     ]
     return topo.model_copy(update={"certs_dir": certs, "participants": parts})
@@ -85,8 +89,10 @@ def trust_of(topo: Topology, name: str) -> TrustedAuditors:
 
     p = topo.get(name)
     if p.role not in PARTY_ROLES or p.config is None:
-        raise ConfigError(f"'{name}' is not a party with a config file in topology '{topo.name}': only a party receives "
-                          "releases, and it verifies them with the `trust` block of its own config")
+        raise ConfigError(
+            f"'{name}' is not a party with a config file in topology '{topo.name}': only a party receives "
+            "releases, and it verifies them with the `trust` block of its own config"
+        )
     return load_trust(load_config(p.config, PartyConfig).trust, str(p.config))
 
 
@@ -98,5 +104,11 @@ def zone_client(topo: Topology, name: str, timeout: float = 30.0) -> ZoneClient:
     zone = topo.by_role("zone")[0]
     if zone.address is None:
         raise ConfigError(f"the zone of topology '{topo.name}' has no address")
-    return ZoneClient(zone.address, topo.tls_for(name).files(), server_name=zone.name, timeout=timeout,
-                      trust=trust_of(topo, name), me=name)
+    return ZoneClient(
+        zone.address,
+        topo.tls_for(name).files(),
+        server_name=zone.name,
+        timeout=timeout,
+        trust=trust_of(topo, name),
+        me=name,
+    )

@@ -37,20 +37,57 @@ from pathlib import Path
 
 # Every system call that can put bytes on a disk or change the file system's namespace.
 SYSCALLS = (
-    "open", "openat", "openat2", "creat",
-    "mkdir", "mkdirat", "mknod", "mknodat", "rmdir",
-    "rename", "renameat", "renameat2", "unlink", "unlinkat",
-    "link", "linkat", "symlink", "symlinkat",
-    "truncate", "ftruncate", "fallocate",
-    "write", "pwrite64", "writev", "pwritev", "pwritev2",
-    "sendfile", "copy_file_range", "splice",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "mkdir",
+    "mkdirat",
+    "mknod",
+    "mknodat",
+    "rmdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "truncate",
+    "ftruncate",
+    "fallocate",
+    "write",
+    "pwrite64",
+    "writev",
+    "pwritev",
+    "pwritev2",
+    "sendfile",
+    "copy_file_range",
+    "splice",
 )
 OPENS = {"open", "openat", "openat2", "creat"}
 WRITES = {"write", "pwrite64", "writev", "pwritev", "pwritev2"}
 # (call, index of the output fd among the arguments) for calls that move data between fds
 FD_OUT = {"sendfile": 0, "copy_file_range": 2, "splice": 2}
-NAMESPACE = {"mkdir", "mkdirat", "mknod", "mknodat", "rmdir", "rename", "renameat", "renameat2",
-             "unlink", "unlinkat", "link", "linkat", "symlink", "symlinkat", "truncate"}
+NAMESPACE = {
+    "mkdir",
+    "mkdirat",
+    "mknod",
+    "mknodat",
+    "rmdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "truncate",
+}
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
 SHM = "/dev/shm/"
 # A POSIX semaphore's file holds exactly one glibc ``sem_t``: 32 bytes on every 64-bit target
@@ -164,7 +201,10 @@ def unquote(arg: str) -> str:
 def fd_kind(what: str) -> str:
     """What a decorated fd is: socket, pipe, eventfd, anon (other anon inode), memfd, devnull,
     shm, or file (anything with a path on a file system)."""
-    if re.match(r"^(TCP|TCPv6|UDP|UDPv6|UDPLITE|UNIX(-STREAM|-DGRAM|-SEQPACKET)?|NETLINK|PACKET|RAW|RAWv6|SCTP|socket):", what) or what.startswith("socket:["):
+    if re.match(
+        r"^(TCP|TCPv6|UDP|UDPv6|UDPLITE|UNIX(-STREAM|-DGRAM|-SEQPACKET)?|NETLINK|PACKET|RAW|RAWv6|SCTP|socket):",
+        what,
+    ) or what.startswith("socket:["):
         return "socket"
     if what.startswith("pipe:["):
         return "pipe"
@@ -248,8 +288,10 @@ class Report:
     def summary(self) -> str:
         lines = [f"{k:<44} {v:>7,}" for k, v in sorted(self.counts.items())]
         lines.append(f"{'writes to the inherited log stream':<44} {self.log_writes:>7,}")
-        lines.append(f"/dev/shm names created {len(self.shm_created)}, removed {len(self.shm_removed)}, "
-                     f"largest {max(self.shm_bytes.values(), default=0)} bytes")
+        lines.append(
+            f"/dev/shm names created {len(self.shm_created)}, removed {len(self.shm_removed)}, "
+            f"largest {max(self.shm_bytes.values(), default=0)} bytes"
+        )
         lines.append(f"refused write attempts: {len(self.refused)}")
         lines += ["  " + r for r in self.refused[:20]]
         lines.append(f"VIOLATIONS: {len(self.violations)}")
@@ -257,8 +299,12 @@ class Report:
         return "\n".join(lines)
 
 
-def check(trace: Trace, logs: list[str] | tuple[str, ...] = (), roots: dict[str, str] | None = None,
-          shm_is_ram: bool | None = None) -> Report:
+def check(
+    trace: Trace,
+    logs: list[str] | tuple[str, ...] = (),
+    roots: dict[str, str] | None = None,
+    shm_is_ram: bool | None = None,
+) -> Report:
     """Every file-system effect of a traced process, judged against the no-disk promise.
 
     ``logs`` are the paths of the process's inherited stdout/stderr log files (opened by the
@@ -281,10 +327,12 @@ def check(trace: Trace, logs: list[str] | tuple[str, ...] = (), roots: dict[str,
         # Sizes are tracked per name; a link carries its source's size to the new name.
         shm_bytes[path] = max(shm_bytes.get(path, 0), size)
         if shm_bytes[path] > SHM_OBJECT_MAX_BYTES:
-            violations.append(f"/dev/shm object over {SHM_OBJECT_MAX_BYTES} bytes ({shm_bytes[path]}): {c.line()}")
+            violations.append(
+                f"/dev/shm object over {SHM_OBJECT_MAX_BYTES} bytes ({shm_bytes[path]}): {c.line()}"
+            )
 
     def in_shm(p: str) -> bool:  # a POSIX semaphore's file, on a RAM file system
-        return shm_ok and p.startswith(SHM) and "/" not in p[len(SHM):] and p[len(SHM):].startswith("sem.")
+        return shm_ok and p.startswith(SHM) and "/" not in p[len(SHM) :] and p[len(SHM) :].startswith("sem.")
 
     for c in trace.calls:
         if c.name in OPENS:
@@ -322,7 +370,12 @@ def check(trace: Trace, logs: list[str] | tuple[str, ...] = (), roots: dict[str,
         elif c.name in WRITES or c.name in FD_OUT or c.name in ("ftruncate", "fallocate"):
             num, what = fd_of(c.args[FD_OUT.get(c.name, 0)])
             kind = fd_kind(what)
-            if kind == "file" and str(Path(what).resolve()) in allowed_logs and num in ("1", "2") and what not in opened_paths:
+            if (
+                kind == "file"
+                and str(Path(what).resolve()) in allowed_logs
+                and num in ("1", "2")
+                and what not in opened_paths
+            ):
                 kind = "log"
             counts[f"{c.name} -> {kind}{'' if c.ok else ' (failed)'}"] += 1
             if kind == "log":
@@ -384,7 +437,11 @@ def is_tmpfs(path: str) -> bool:
         return False
     for line in mounts:
         parts = line.split()
-        if len(parts) >= 3 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")) and len(parts[1]) >= len(best):
+        if (
+            len(parts) >= 3
+            and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/"))
+            and len(parts[1]) >= len(best)
+        ):
             best, fstype = parts[1], parts[2]
     return fstype in ("tmpfs", "ramfs")
 
@@ -395,8 +452,13 @@ def unavailable() -> str | None:
     if exe is None:
         return "strace is not installed (apt-get install -y strace)"
     try:
-        p = subprocess.run([exe, "-f", "-o", "/dev/null", "--seccomp-bpf", "-e", "trace=write", "true"],
-                           check=False, capture_output=True, text=True, timeout=30)
+        p = subprocess.run(
+            [exe, "-f", "-o", "/dev/null", "--seccomp-bpf", "-e", "trace=write", "true"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"strace does not run: {exc}"
     if p.returncode != 0:
@@ -410,7 +472,19 @@ def wrap(cmd: list[str], trace_file: Path | str) -> list[str]:
     strace forwards no signal of its own (``-o FILE PROG`` blocks fatal signals in strace), so
     stop the traced server by signalling its process group or its own pid, not strace's."""
     exe = shutil.which("strace") or "strace"
-    return [exe, "-f", "--seccomp-bpf", "-yy", "-s", "32", "-e", "trace=" + ",".join(SYSCALLS), "-o", str(trace_file), *cmd]
+    return [
+        exe,
+        "-f",
+        "--seccomp-bpf",
+        "-yy",
+        "-s",
+        "32",
+        "-e",
+        "trace=" + ",".join(SYSCALLS),
+        "-o",
+        str(trace_file),
+        *cmd,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     ck = sub.add_parser("check", help="judge a trace file against the no-disk promise")
     ck.add_argument("trace")
-    ck.add_argument("--log", action="append", default=[], help="the traced process's inherited log file (repeatable)")
+    ck.add_argument(
+        "--log", action="append", default=[], help="the traced process's inherited log file (repeatable)"
+    )
     args = ap.parse_args(argv)
     report = check(parse(args.trace), args.log, {"python": sys.prefix})
     print(report.summary())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,9 @@ import yaml
 from audit.keys import generate as generate_auditor_key
 from deploy.certs import init_for
 from deploy.topology import load_topology
-from parties.config import PartyConfig
 from parties.blind_key import fingerprint as blind_fingerprint
 from parties.blind_key import generate as generate_blind_key
+from parties.config import PartyConfig
 from parties.paillier_keys import generate as generate_paillier
 from protocols.errors import ConfigError
 from transport.config import load_config
@@ -52,7 +51,12 @@ def free_ports(n: int) -> list[int]:
 
 
 def _tls(name: str) -> dict[str, str]:
-    return {"ca": "certs/ca.pem", "cert": f"certs/{name}.pem", "key": f"certs/{name}.key", "crl": "certs/crl.pem"}
+    return {
+        "ca": "certs/ca.pem",
+        "cert": f"certs/{name}.pem",
+        "key": f"certs/{name}.key",
+        "crl": "certs/crl.pem",
+    }
 
 
 # Test and benchmark worlds run many jobs in a row against one audit log: room in the budget and
@@ -65,8 +69,12 @@ TEST_POLICY: dict[str, Any] = {
 
 
 def write_world(
-    out: Path, parties: list[PartySpec], auditors: tuple[str, ...] = ("auditor-1",), k_min: int = 50,
-    zone_extra: dict[str, Any] | None = None, policy: dict[str, Any] | None = None,
+    out: Path,
+    parties: list[PartySpec],
+    auditors: tuple[str, ...] = ("auditor-1",),
+    k_min: int = 50,
+    zone_extra: dict[str, Any] | None = None,
+    policy: dict[str, Any] | None = None,
 ) -> Path:
     """Write configs, topology, certificates, auditor keys and a collaboration policy into
     ``out``; returns the topology. ``policy`` overrides fields of :data:`TEST_POLICY` (nested
@@ -82,23 +90,49 @@ def write_world(
     participants: list[dict[str, Any]] = []
     for p in parties:
         cfg = {
-            "name": p.name, "role": p.role, "listen": addr[p.name], "tls": _tls(p.name), "zone_name": "zone",
-            "source": {"format": p.fmt, "path": str(p.data)}, "id_column": p.id_column, "id_type": p.id_type,
-            "ids_unique": p.ids_unique, "columns": p.columns, "trust": trust,
+            "name": p.name,
+            "role": p.role,
+            "listen": addr[p.name],
+            "tls": _tls(p.name),
+            "zone_name": "zone",
+            "source": {"format": p.fmt, "path": str(p.data)},
+            "id_column": p.id_column,
+            "id_type": p.id_type,
+            "ids_unique": p.ids_unique,
+            "columns": p.columns,
+            "trust": trust,
             **({"blind_key_file": f"keys/{p.name}-blind.key"} if p.role == "brand" else {}),
-            "audit": {"name": "audit", "address": addr["audit"]}, **p.extra,
+            "audit": {"name": "audit", "address": addr["audit"]},
+            **p.extra,
         }
         (out / f"party-{p.name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-        participants.append({"name": p.name, "role": p.role, "address": addr[p.name], "config": f"party-{p.name}.yaml"})
+        participants.append(
+            {"name": p.name, "role": p.role, "address": addr[p.name], "config": f"party-{p.name}.yaml"}
+        )
     zone = {
-        "name": "zone", "listen": addr["zone"], "tls": _tls("zone"),
+        "name": "zone",
+        "listen": addr["zone"],
+        "tls": _tls("zone"),
         "parties": [{"name": p.name, "role": p.role, "address": addr[p.name]} for p in parties],
-        "audit": {"name": "audit", "address": addr["audit"]}, "auditors": keys, "approvals_required": 1, "k_min": k_min,
-        "seal_key_file": "certs/zone-seal.key", "policy_file": "policy.yaml", **(zone_extra or {}),
+        "audit": {"name": "audit", "address": addr["audit"]},
+        "auditors": keys,
+        "approvals_required": 1,
+        "k_min": k_min,
+        "seal_key_file": "certs/zone-seal.key",
+        "policy_file": "policy.yaml",
+        **(zone_extra or {}),
     }
     (out / "zone.yaml").write_text(yaml.safe_dump(zone, sort_keys=False))
-    audit = {"name": "audit", "listen": addr["audit"], "tls": _tls("audit"), "db": "audit.db", "zone_name": "zone", "auditors": keys,
-             "approvals_required": zone["approvals_required"], "service_key_file": "keys/audit-service.key"}
+    audit = {
+        "name": "audit",
+        "listen": addr["audit"],
+        "tls": _tls("audit"),
+        "db": "audit.db",
+        "zone_name": "zone",
+        "auditors": keys,
+        "approvals_required": zone["approvals_required"],
+        "service_key_file": "keys/audit-service.key",
+    }
     (out / "audit.yaml").write_text(yaml.safe_dump(audit, sort_keys=False))
     participants = [
         {"name": "zone", "role": "zone", "address": addr["zone"], "config": "zone.yaml"},
@@ -107,11 +141,19 @@ def write_world(
         *({"name": a, "role": "auditor"} for a in auditors),
     ]
     topo = out / "topology.yaml"
-    topo.write_text(yaml.safe_dump({"name": out.name, "certs_dir": "certs", "participants": participants}, sort_keys=False))
+    topo.write_text(
+        yaml.safe_dump(
+            {"name": out.name, "certs_dir": "certs", "participants": participants}, sort_keys=False
+        )
+    )
     provision(topo, days=2)
     if zone.get("policy_file"):  # provision wrote the production defaults; a test world's replace them
-        write_policy(out / "zone.yaml", out / str(zone["policy_file"]), name=f"{out.name}-policy",
-                     overrides=_merge(TEST_POLICY, policy or {}))
+        write_policy(
+            out / "zone.yaml",
+            out / str(zone["policy_file"]),
+            name=f"{out.name}-policy",
+            overrides=_merge(TEST_POLICY, policy or {}),
+        )
     write_floors(out)
     return topo
 
@@ -137,12 +179,19 @@ def write_floors(world: Path) -> None:
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
     return out
 
 
-def write_policy(zone_cfg_path: Path, out: Path, name: str = "demo-collaboration", dp: bool = True,
-                 overrides: dict[str, Any] | None = None) -> Path:
+def write_policy(
+    zone_cfg_path: Path,
+    out: Path,
+    name: str = "demo-collaboration",
+    dp: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
     """A collaboration policy for a zone config's auditors (their public keys inline), its quorum
     and k_min: differencing on, differential privacy on (unless ``dp`` is False), the policy's
     defaults for budgets, limits and row-level outputs, and every party of the zone opted in to
@@ -158,15 +207,24 @@ def write_policy(zone_cfg_path: Path, out: Path, name: str = "demo-collaboration
         "k_min": {"aggregate": z.k_min, "model": z.k_min, "row_scores": z.k_min},
         "differencing": True,
         "dp": {"enabled": dp},
-        "row_level": {"partners": [p.name for p in z.parties], "blind_keys": _blind_keys(zone_cfg_path.parent)},
-        "auditors": [{"name": a.name, "public_key": a.public_key_file.read_text().strip()} for a in z.auditors],
+        "row_level": {
+            "partners": [p.name for p in z.parties],
+            "blind_keys": _blind_keys(zone_cfg_path.parent),
+        },
+        "auditors": [
+            {"name": a.name, "public_key": a.public_key_file.read_text().strip()} for a in z.auditors
+        ],
         "quorum": z.approvals_required,
     }
     policy = Policy.model_validate(_merge(raw, overrides or {}))
     off = "" if policy.dp.enabled else "# !! Differential privacy is OFF: released counts are exact. !!\n"
-    header = (f"# Collaboration policy '{name}' — digest {policy.digest()}\n"
-              "# Every party agrees to this file; the audit service records it; the zone enforces it.\n" + off)
-    out.write_text(header + yaml.safe_dump(policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    header = (
+        f"# Collaboration policy '{name}' — digest {policy.digest()}\n"
+        "# Every party agrees to this file; the audit service records it; the zone enforces it.\n" + off
+    )
+    out.write_text(
+        header + yaml.safe_dump(policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    )
     return out
 
 
@@ -187,7 +245,9 @@ def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None
         raw = yaml.safe_load(a.config.read_text())
         key = raw.get("service_key_file") if isinstance(raw, dict) else None
         if key and not (a.config.parent / key).exists():
-            generate_auditor_key(str(a.config.parent / key)[: -len(".key")] if key.endswith(".key") else a.config.parent / key)
+            generate_auditor_key(
+                str(a.config.parent / key)[: -len(".key")] if key.endswith(".key") else a.config.parent / key
+            )
     for p in topo.participants:
         if p.config is None or p.role not in ("brand", "media", "data_provider"):
             continue
@@ -197,7 +257,9 @@ def provision(topology: Path, days: int = 30, paillier_bits: int = 2048) -> None
             continue  # the agent itself reports a broken config, with the field's name, when started
         pub = cfg.paillier_public_key_file
         if pub is not None and not pub.exists():
-            generate_paillier(str(pub)[: -len(".pub")] if str(pub).endswith(".pub") else pub, bits=paillier_bits)
+            generate_paillier(
+                str(pub)[: -len(".pub")] if str(pub).endswith(".pub") else pub, bits=paillier_bits
+            )
         if cfg.blind_key_file is not None and not cfg.blind_key_file.exists():
             generate_blind_key(cfg.blind_key_file)
     for z in topo.by_role("zone"):
@@ -216,10 +278,19 @@ def _agree_to_blind_keys(world: Path) -> None:
     pins = _blind_keys(world)
     for path in sorted(world.glob("party-*.yaml")):
         raw = yaml.safe_load(path.read_text())
-        row = raw.get("floor", {}).get("row_level") if isinstance(raw, dict) and isinstance(raw.get("floor"), dict) else None
+        row = (
+            raw.get("floor", {}).get("row_level")
+            if isinstance(raw, dict) and isinstance(raw.get("floor"), dict)
+            else None
+        )
         if isinstance(row, dict) and row.get("consent") and row.get("blind_keys") is None:
             # Edit the one line, so the comments `zhongli synth` wrote stay.
-            text = re.sub(r"(?m)^(\s+blind_keys:) null$", lambda m: f"{m.group(1)} {json.dumps(pins)}", path.read_text(), count=1)
+            text = re.sub(
+                r"(?m)^(\s+blind_keys:) null$",
+                lambda m: f"{m.group(1)} {json.dumps(pins)}",
+                path.read_text(),
+                count=1,
+            )
             path.write_text(text)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -58,8 +58,13 @@ class ZoneClient:
     """
 
     def __init__(
-        self, address: str, tls: TlsFiles, server_name: str = "zone", timeout: float = 30.0,
-        trust: TrustedAuditors | None = None, me: str | None = None,
+        self,
+        address: str,
+        tls: TlsFiles,
+        server_name: str = "zone",
+        timeout: float = 30.0,
+        trust: TrustedAuditors | None = None,
+        me: str | None = None,
     ) -> None:
         self.channel = secure_channel(address, tls, server_name)
         self.stub = pb_grpc.NeutralZoneStub(self.channel)
@@ -74,13 +79,19 @@ class ZoneClient:
             raise ZoneCallError(what, exc) from None
 
     def open_session(self, parties: list[str], id_type: str = "phone", ttl_seconds: int = 0) -> str:
-        r = self._call("open session", self.stub.OpenSession, pb.OpenSessionRequest(parties=parties, id_type=id_type, ttl_seconds=ttl_seconds))
+        r = self._call(
+            "open session",
+            self.stub.OpenSession,
+            pb.OpenSessionRequest(parties=parties, id_type=id_type, ttl_seconds=ttl_seconds),
+        )
         return str(r.session_id)
 
     def session(self, session_id: str) -> pb.GetSessionResponse:
         return self._call("session status", self.stub.GetSession, pb.GetSessionRequest(session_id=session_id))
 
-    def wait_ready(self, session_id: str, on_progress: Callable[[str, float], None] | None = None, timeout: float = 1800) -> pb.GetSessionResponse:
+    def wait_ready(
+        self, session_id: str, on_progress: Callable[[str, float], None] | None = None, timeout: float = 1800
+    ) -> pb.GetSessionResponse:
         deadline = time.monotonic() + timeout
         last = ""
         while True:
@@ -98,7 +109,11 @@ class ZoneClient:
             time.sleep(0.25)
 
     def run_job(self, session_id: str, job: str, params: dict[str, Any] | None = None) -> str:
-        r = self._call(f"run job {job}", self.stub.RunJob, pb.RunJobRequest(session_id=session_id, job=job, params_json=json.dumps(params or {})))
+        r = self._call(
+            f"run job {job}",
+            self.stub.RunJob,
+            pb.RunJobRequest(session_id=session_id, job=job, params_json=json.dumps(params or {})),
+        )
         return str(r.release_id)
 
     def release(self, release_id: str) -> dict[str, Any]:
@@ -128,35 +143,58 @@ class ZoneClient:
             ZoneCallError: the zone refused (e.g. not approved yet).
         """
         if self.trust is None:
-            raise ConfigError("this client has no trust configured (the auditors whose approvals you accept), "
-                              "so it accepts no release; add a `trust` block to your participant's config")
+            raise ConfigError(
+                "this client has no trust configured (the auditors whose approvals you accept), "
+                "so it accepts no release; add a `trust` block to your participant's config"
+            )
         r = self._call("fetch release", self.stub.FetchRelease, pb.FetchReleaseRequest(release_id=release_id))
         info = serde.release_dict(r.release)
         payload_bytes = bytes(r.payload)
         approvals = tuple(Approval(a.auditor, bytes(a.public_key), bytes(a.signature)) for a in r.approvals)
         if info["release_id"] != release_id:
-            raise VerificationFailed(f"asked for release {release_id}, the zone answered with release {info['release_id'][:64]}")
+            raise VerificationFailed(
+                f"asked for release {release_id}, the zone answered with release {info['release_id'][:64]}"
+            )
         if self.me is not None and info["recipient"] != self.me:
-            raise VerificationFailed(f"release {release_id} is addressed to '{info['recipient'][:64]}', not to '{self.me}'")
-        header = ReleaseHeader(info["release_id"], info["session_id"], info["job"], info["kind"], info["recipient"],
-                               hashlib.sha256(payload_bytes).hexdigest(), info["summary_sha256"])
+            raise VerificationFailed(
+                f"release {release_id} is addressed to '{info['recipient'][:64]}', not to '{self.me}'"
+            )
+        header = ReleaseHeader(
+            info["release_id"],
+            info["session_id"],
+            info["job"],
+            info["kind"],
+            info["recipient"],
+            hashlib.sha256(payload_bytes).hexdigest(),
+            info["summary_sha256"],
+        )
         verdict = verify_release(header, payload_bytes, approvals, self.trust)
         if not verdict.ok:
-            raise VerificationFailed(f"release {release_id} does not verify, nothing was kept: {verdict.reason}")
+            raise VerificationFailed(
+                f"release {release_id} does not verify, nothing was kept: {verdict.reason}"
+            )
         if info["digest"] != verdict.digest:
-            raise VerificationFailed(f"release {release_id}: the zone names digest {info['digest'][:16]}…, but the header and "
-                                     f"payload received hash to {verdict.digest[:16]}…")
+            raise VerificationFailed(
+                f"release {release_id}: the zone names digest {info['digest'][:16]}…, but the header and "
+                f"payload received hash to {verdict.digest[:16]}…"
+            )
         try:
             payload = json.loads(payload_bytes)
         except ValueError:
             raise VerificationFailed(f"release {release_id}: the approved payload is not JSON") from None
         if not isinstance(payload, dict):
             raise VerificationFailed(f"release {release_id}: the approved payload is not a JSON object")
-        info["approvals"] = [{"auditor": a.auditor, "public_key": a.public_key.hex(), "signature": a.signature.hex()}
-                             for a in approvals]
+        info["approvals"] = [
+            {"auditor": a.auditor, "public_key": a.public_key.hex(), "signature": a.signature.hex()}
+            for a in approvals
+        ]
         info["verification"] = {
-            "verified_by": self.me or "", "digest": verdict.digest, "payload_sha256": header.payload_sha256,
-            "summary_sha256": header.summary_sha256, "approved_by": list(verdict.approved_by), "quorum": self.trust.quorum,
+            "verified_by": self.me or "",
+            "digest": verdict.digest,
+            "payload_sha256": header.payload_sha256,
+            "summary_sha256": header.summary_sha256,
+            "approved_by": list(verdict.approved_by),
+            "quorum": self.trust.quorum,
         }
         return FetchedRelease(header, payload_bytes, payload, approvals, info)
 

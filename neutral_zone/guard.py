@@ -27,10 +27,31 @@ log = logging.getLogger(__name__)
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 _MUTATING_EVENTS = {
-    "os.remove", "os.rename", "os.replace", "os.rmdir", "os.mkdir", "os.truncate", "os.symlink",
-    "os.link", "os.chmod", "os.chown", "os.utime", "os.mkfifo", "os.mknod", "shutil.copyfile",
-    "shutil.copytree", "shutil.move", "shutil.rmtree", "shutil.make_archive", "tempfile.mkstemp",
-    "tempfile.mkdtemp", "os.posix_spawn", "os.fork", "os.forkpty", "os.system", "subprocess.Popen",
+    "os.remove",
+    "os.rename",
+    "os.replace",
+    "os.rmdir",
+    "os.mkdir",
+    "os.truncate",
+    "os.symlink",
+    "os.link",
+    "os.chmod",
+    "os.chown",
+    "os.utime",
+    "os.mkfifo",
+    "os.mknod",
+    "shutil.copyfile",
+    "shutil.copytree",
+    "shutil.move",
+    "shutil.rmtree",
+    "shutil.make_archive",
+    "tempfile.mkstemp",
+    "tempfile.mkdtemp",
+    "os.posix_spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.system",
+    "subprocess.Popen",
 }
 _installed = False
 
@@ -50,22 +71,39 @@ def _write_mode(args: tuple[Any, ...]) -> bool:
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event == "open":
         if _write_mode(args):
-            raise DiskWriteRefused(f"neutral zone: writing to '{args[0]}' refused (the zone holds data in memory only)")
+            raise DiskWriteRefused(
+                f"neutral zone: writing to '{args[0]}' refused (the zone holds data in memory only)"
+            )
     elif event == "sqlite3.connect":
         target = str(args[0]) if args else ""
         if target != ":memory:" and "mode=memory" not in target:
-            raise DiskWriteRefused("neutral zone: sqlite on disk refused (the zone holds data in memory only)")
+            raise DiskWriteRefused(
+                "neutral zone: sqlite on disk refused (the zone holds data in memory only)"
+            )
     elif event in _MUTATING_EVENTS:
         raise DiskWriteRefused(f"neutral zone: {event} refused (the zone never touches the disk)")
 
 
 # Landlock file-system access rights (linux/landlock.h) that modify the file system.
 _LL_WRITE_RIGHTS_BY_ABI = {
-    1: (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12),
+    1: (1 << 1)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 6)
+    | (1 << 7)
+    | (1 << 8)
+    | (1 << 9)
+    | (1 << 10)
+    | (1 << 11)
+    | (1 << 12),
     2: 1 << 13,  # REFER (rename/link across directories)
     3: 1 << 14,  # TRUNCATE
 }
-_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446  # x86_64 and aarch64
+_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = (
+    444,
+    445,
+    446,
+)  # x86_64 and aarch64
 _LANDLOCK_RULE_PATH_BENEATH = 1
 # POSIX semaphores (multiprocessing locks, which joblib and loky create inside scikit-learn) are
 # files in /dev/shm, a RAM-backed tmpfs: the one place the kernel layer lets C code create files.
@@ -94,10 +132,14 @@ def install() -> None:
     # here, so tell it the count and keep the refusal out of the logs.
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
     helpers = sys.modules.get("joblib._multiprocessing_helpers")
-    if os.environ.get("JOBLIB_MULTIPROCESSING") != "0" or (helpers is not None and getattr(helpers, "mp", None) is not None):
+    if os.environ.get("JOBLIB_MULTIPROCESSING") != "0" or (
+        helpers is not None and getattr(helpers, "mp", None) is not None
+    ):
         # Only the zone's entry point can set it early enough (joblib reads it on import).
-        log.warning("no-disk guard: joblib's process pools are on (JOBLIB_MULTIPROCESSING is not 0 at import); "
-                    "they would memmap arrays into /dev/shm")
+        log.warning(
+            "no-disk guard: joblib's process pools are on (JOBLIB_MULTIPROCESSING is not 0 at import); "
+            "they would memmap arrays into /dev/shm"
+        )
     # No core dumps: a crash must not put session memory on disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     import ctypes
@@ -109,12 +151,20 @@ def install() -> None:
     sys.addaudithook(_hook)
     _installed = True
     if landlock_abi:
-        log.info("no-disk guard installed: Landlock ABI %d refuses file writes; core dumps and bytecode off", landlock_abi)
+        log.info(
+            "no-disk guard installed: Landlock ABI %d refuses file writes; core dumps and bytecode off",
+            landlock_abi,
+        )
         if landlock_abi < 3:
-            log.warning("no-disk guard: Landlock ABI %d cannot refuse ftruncate; /dev/shm objects are bounded by the "
-                        "audit hook and joblib's settings only", landlock_abi)
+            log.warning(
+                "no-disk guard: Landlock ABI %d cannot refuse ftruncate; /dev/shm objects are bounded by the "
+                "audit hook and joblib's settings only",
+                landlock_abi,
+            )
     else:
-        log.warning("no-disk guard: kernel Landlock unavailable; only the Python audit hook refuses file writes")
+        log.warning(
+            "no-disk guard: kernel Landlock unavailable; only the Python audit hook refuses file writes"
+        )
 
 
 def _landlock(libc: Any) -> int:

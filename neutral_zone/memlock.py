@@ -120,25 +120,39 @@ def active_swaps(root: Path = Path("/")) -> list[SwapDevice]:
 def decide(locked: bool, why_not: str, swaps: list[SwapDevice], allow_swap: bool) -> MemoryProtection:
     """What the zone does about its memory (see the module docstring); raises ConfigError to refuse."""
     if locked:
-        return MemoryProtection("locked", "memory locked (mlockall): session data cannot be swapped to disk", True)
+        return MemoryProtection(
+            "locked", "memory locked (mlockall): session data cannot be swapped to disk", True
+        )
     if not swaps:
-        return MemoryProtection("no_swap", f"memory not locked ({why_not}), but the host has no swap: "
-                                "session data cannot be swapped to disk", False)
+        return MemoryProtection(
+            "no_swap",
+            f"memory not locked ({why_not}), but the host has no swap: "
+            "session data cannot be swapped to disk",
+            False,
+        )
     unsafe = [s for s in swaps if not s.safe]
     if not unsafe:
         kinds = ", ".join(f"{s.path} ({s.protection})" for s in swaps)
-        return MemoryProtection("swap_safe", f"memory not locked ({why_not}); every swap device is encrypted or in "
-                                f"RAM: {kinds}", False)
+        return MemoryProtection(
+            "swap_safe",
+            f"memory not locked ({why_not}); every swap device is encrypted or in RAM: {kinds}",
+            False,
+        )
     devices = ", ".join(f"{s.path} ({s.kind})" for s in unsafe)
     if allow_swap:
-        return MemoryProtection("swap_allowed", f"!! memory NOT locked ({why_not}) and the host swaps to unencrypted "
-                                f"{devices}: session data may be written to disk; started only because zone.yaml "
-                                "says allow_swap: true !!", False)
+        return MemoryProtection(
+            "swap_allowed",
+            f"!! memory NOT locked ({why_not}) and the host swaps to unencrypted "
+            f"{devices}: session data may be written to disk; started only because zone.yaml "
+            "says allow_swap: true !!",
+            False,
+        )
     raise ConfigError(
         f"neutral zone refuses to start: its memory could not be locked ({why_not}) and the host swaps to "
         f"unencrypted {devices}, so session data could be written to disk. Grant the zone CAP_IPC_LOCK or an "
         "unlimited RLIMIT_MEMLOCK (systemd LimitMEMLOCK=infinity, docker --ulimit memlock=-1), encrypt the swap "
-        "(dm-crypt) or turn it off, or set allow_swap: true in zone.yaml to accept the risk")
+        "(dm-crypt) or turn it off, or set allow_swap: true in zone.yaml to accept the risk"
+    )
 
 
 def _has_cap_ipc_lock() -> bool:
@@ -171,7 +185,11 @@ def protect(allow_swap: bool, env: dict[str, str] | None = None) -> MemoryProtec
     root = Path("/")
     if env.get(SWAP_ROOT_ENV):
         root = Path(env[SWAP_ROOT_ENV])
-        log.warning("memory check: reading swap devices under %s instead of / (%s is a test hook)", root, SWAP_ROOT_ENV)
+        log.warning(
+            "memory check: reading swap devices under %s instead of / (%s is a test hook)",
+            root,
+            SWAP_ROOT_ENV,
+        )
     locked, why_not = lock_all()
     result = decide(locked, why_not, active_swaps(root) if not locked else [], allow_swap)
     (log.info if result.case in ("locked", "no_swap", "swap_safe") else log.warning)(result.message)

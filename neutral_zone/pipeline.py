@@ -75,7 +75,9 @@ def rpc_error(party: str, step: str, exc: grpc.RpcError) -> ZhongliError:
 
 
 class PartyClient:
-    def __init__(self, peer: PartyPeer, tls: TlsFiles, timeout: float, long_timeout: float | None = None) -> None:
+    def __init__(
+        self, peer: PartyPeer, tls: TlsFiles, timeout: float, long_timeout: float | None = None
+    ) -> None:
         self.name = peer.name
         self.role = peer.role
         self.timeout = timeout  # short calls, and the chain's stall limit
@@ -124,10 +126,12 @@ class _Chain:
                 self.fail(NotFound("the session was closed while its pseudonyms were being computed"))
                 return
             if time.monotonic() - self.last_progress > self.stall_seconds:
-                self.fail(PartyUnavailable(
-                    f"the pseudonym chain made no progress for {self.stall_seconds:.0f}s; a party stalled "
-                    f"(parties: {', '.join(parties)}) [DEADLINE_EXCEEDED]"
-                ))
+                self.fail(
+                    PartyUnavailable(
+                        f"the pseudonym chain made no progress for {self.stall_seconds:.0f}s; a party stalled "
+                        f"(parties: {', '.join(parties)}) [DEADLINE_EXCEEDED]"
+                    )
+                )
                 return
 
     def track(self, call: grpc.Future) -> None:
@@ -165,8 +169,13 @@ def prepare_all(
 ) -> dict[str, Counts]:
     """Every party prepares the session. Each checks the policy (its canonical text and digest,
     as recorded at the audit service) against its own floor and the audit record first."""
-    req = pb.PrepareRequest(session_id=session_id, id_type=serde.ID_TYPE_TO_PB[id_type], ttl_seconds=ttl,
-                            policy_json=policy_json, policy_digest=policy_digest)
+    req = pb.PrepareRequest(
+        session_id=session_id,
+        id_type=serde.ID_TYPE_TO_PB[id_type],
+        ttl_seconds=ttl,
+        policy_json=policy_json,
+        policy_digest=policy_digest,
+    )
 
     def one(c: PartyClient) -> tuple[str, Counts]:
         try:
@@ -205,13 +214,19 @@ def run_chains(
         others = [c for c in clients if c is not origin]
         expected = counts[origin.name].unique_ids
         route = [pb.ChainHop(party=c.name, nonce=c.chain_nonce) for c in others]
-        stream = origin.stub.StreamBlinded(pb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows, route=route))
+        stream = origin.stub.StreamBlinded(
+            pb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows, route=route)
+        )
         chain.track(stream)
         header = _origin_header(stream, origin.name, expected, chain)
         upstream: Link = _checked(stream, origin.name, "sending its blinded points", chain)
         degenerate: list[np.ndarray] = []
         for other in others:
-            call = other.stub.Blind(_requests(pb.BlindHeader(session_id=session_id, origin_party=origin.name, origin=header), upstream))
+            call = other.stub.Blind(
+                _requests(
+                    pb.BlindHeader(session_id=session_id, origin_party=origin.name, origin=header), upstream
+                )
+            )
             chain.track(call)
             upstream = _stage(call, other.name, degenerate, chain)
         out = bytearray()
@@ -264,7 +279,9 @@ def run_chains(
 Link = Iterator[bytes | pb.PointChunk]
 
 
-def _origin_header(stream: Iterator[pb.StreamBlindedResponse], party: str, expected: int, chain: _Chain) -> pb.ChainHeader:
+def _origin_header(
+    stream: Iterator[pb.StreamBlindedResponse], party: str, expected: int, chain: _Chain
+) -> pb.ChainHeader:
     """The origin's signed header, its stream's first message, forwarded to every hop."""
     try:
         first = next(stream, None)
@@ -276,7 +293,9 @@ def _origin_header(stream: Iterator[pb.StreamBlindedResponse], party: str, expec
     if first is None or first.WhichOneof("msg") != "header":
         err = ProtocolError(f"party '{party}' did not start its blinded points with a signed header")
     elif first.header.points != expected:
-        err = ProtocolError(f"party '{party}' announced {first.header.points} points in its chain header, its Prepare {expected}")
+        err = ProtocolError(
+            f"party '{party}' announced {first.header.points} points in its chain header, its Prepare {expected}"
+        )
     else:
         return first.header
     chain.fail(err)
@@ -308,7 +327,11 @@ def _checked(stream: Iterator[pb.StreamBlindedResponse], party: str, step: str, 
         if not chain.failed.is_set():
             chain.fail(rpc_error(party, step, exc))
     except ZhongliError as exc:
-        chain.fail(ProtocolError(f"party '{party}' sent malformed points: {exc}") if isinstance(exc, ProtocolError) else exc)
+        chain.fail(
+            ProtocolError(f"party '{party}' sent malformed points: {exc}")
+            if isinstance(exc, ProtocolError)
+            else exc
+        )
 
 
 def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray], chain: _Chain) -> Link:
@@ -333,7 +356,11 @@ def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray],
         if not chain.failed.is_set():
             chain.fail(rpc_error(party, "blinding another party's points", exc))
     except ZhongliError as exc:
-        chain.fail(ProtocolError(f"party '{party}' sent malformed points: {exc}") if isinstance(exc, ProtocolError) else exc)
+        chain.fail(
+            ProtocolError(f"party '{party}' sent malformed points: {exc}")
+            if isinstance(exc, ProtocolError)
+            else exc
+        )
 
 
 class MemoryBudget:
@@ -355,7 +382,11 @@ class MemoryBudget:
 
 
 def pull_columns(
-    clients: list[PartyClient], tables: dict[str, PartyTable], session_id: str, chunk_rows: int, progress: Progress,
+    clients: list[PartyClient],
+    tables: dict[str, PartyTable],
+    session_id: str,
+    chunk_rows: int,
+    progress: Progress,
     budget: MemoryBudget | None = None,
 ) -> None:
     """Stream every party's shared columns into its table, all parties concurrently."""
@@ -363,7 +394,9 @@ def pull_columns(
     def one(c: PartyClient) -> None:
         t = tables[c.name]
         n_points = len(t.pseudonyms)
-        call = c.stub.StreamColumns(pb.StreamColumnsRequest(session_id=session_id, chunk_rows=chunk_rows), timeout=c.long_timeout)
+        call = c.stub.StreamColumns(
+            pb.StreamColumnsRequest(session_id=session_id, chunk_rows=chunk_rows), timeout=c.long_timeout
+        )
         try:
             it = iter(call)
             first = next(it, None)
@@ -372,7 +405,9 @@ def pull_columns(
             schema = [serde.schema_from_pb(m) for m in first.header.columns]
             rows = int(first.header.rows)
             if budget is not None:
-                per_row = 4 + sum(s.width() if s.kind == "paillier" else serde.DTYPE_OF[s.kind].itemsize for s in schema)
+                per_row = 4 + sum(
+                    s.width() if s.kind == "paillier" else serde.DTYPE_OF[s.kind].itemsize for s in schema
+                )
                 budget.take(rows * per_row, f"party '{c.name}''s {rows:,} rows × {len(schema)} columns")
             id_index = np.empty(rows, np.int32)
             cols = {s.name: s.empty(rows) for s in schema}

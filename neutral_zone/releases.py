@@ -62,7 +62,13 @@ from protocols.release import (
 log = logging.getLogger(__name__)
 
 RUNNING, PENDING, REFUSED, APPROVED, REJECTED, FAILED, EXPIRED = (
-    "running", "pending", "refused", "approved", "rejected", "failed", "expired"
+    "running",
+    "pending",
+    "refused",
+    "approved",
+    "rejected",
+    "failed",
+    "expired",
 )
 # What the requester reads when a run fails: the same words whatever went wrong, because the
 # reason could depend on partners' data. Auditors read the reason in the audit log.
@@ -108,11 +114,15 @@ def new_release_id() -> str:
 class Gate:
     """The zone's side of the audit gate, configured by the collaboration policy."""
 
-    def __init__(self, audit_channel: grpc.Channel, policy: Policy, roles: dict[str, str], timeout: float = 10.0) -> None:
+    def __init__(
+        self, audit_channel: grpc.Channel, policy: Policy, roles: dict[str, str], timeout: float = 10.0
+    ) -> None:
         self.audit = apb_grpc.AuditServiceStub(audit_channel)
         self.policy = policy
         self.policy_digest = policy.digest()
-        self.policy_text = policy.canonical_text()  # recorded at the audit service, sent to every party in Prepare
+        self.policy_text = (
+            policy.canonical_text()
+        )  # recorded at the audit service, sent to every party in Prepare
         self.auditor_keys = policy.auditor_keys()
         self.approvals_required = policy.quorum
         self.k_min = policy.k_for(KIND_AGGREGATE)
@@ -141,20 +151,28 @@ class Gate:
         try:
             r = self.audit.GetPolicy(apb.GetPolicyRequest(digest=self.policy_digest), timeout=self.timeout)
         except grpc.RpcError as exc:
-            raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); no session without an audit trail") from None
+            raise PartyUnavailable(
+                f"audit service unreachable ({exc.code().name}); no session without an audit trail"
+            ) from None
         if not r.recorded:
-            raise PolicyViolation(f"policy {self.policy_digest[:16]}… is not recorded by the audit service; no session may run under it")
+            raise PolicyViolation(
+                f"policy {self.policy_digest[:16]}… is not recorded by the audit service; no session may run under it"
+            )
 
     def record_event(self, session_id: str, event: str, detail: dict[str, object]) -> None:
         """Log a session event (counts and ids only). Raises if the audit service is unreachable:
         nothing happens in the zone without an audit trail."""
         try:
             self.audit.RecordEvent(
-                apb.RecordEventRequest(session_id=session_id, event=event, detail_json=canonical_json(detail).decode()),
+                apb.RecordEventRequest(
+                    session_id=session_id, event=event, detail_json=canonical_json(detail).decode()
+                ),
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); refusing to proceed without an audit trail") from None
+            raise PartyUnavailable(
+                f"audit service unreachable ({exc.code().name}); refusing to proceed without an audit trail"
+            ) from None
 
     # --- 1. admission --------------------------------------------------------------------------
 
@@ -166,13 +184,19 @@ class Gate:
             PartyUnavailable: the audit service cannot log it (then nothing runs).
         """
         req = apb.AdmitRequestRequest(
-            requester=requester, session_id=session_id, release_id=release_id, job=job[:64] or "-",
-            params_sha256=hashlib.sha256(params_json.encode()).hexdigest(), policy_digest=self.policy_digest,
+            requester=requester,
+            session_id=session_id,
+            release_id=release_id,
+            job=job[:64] or "-",
+            params_sha256=hashlib.sha256(params_json.encode()).hexdigest(),
+            policy_digest=self.policy_digest,
         )
         try:
             r = self.audit.AdmitRequest(req, timeout=self.timeout)
         except grpc.RpcError as exc:
-            raise PartyUnavailable(f"audit service could not log the request ({exc.code().name}); nothing runs without an audit trail") from None
+            raise PartyUnavailable(
+                f"audit service could not log the request ({exc.code().name}); nothing runs without an audit trail"
+            ) from None
         if not r.admitted:
             raise ResourceLimit(
                 f"'{requester}' made {r.in_window} job requests in the last hour; the policy allows {r.limit} "
@@ -183,37 +207,57 @@ class Gate:
         """Record a request that ended without a payload (failed or refused) at the audit service,
         with its reason for auditors. Best effort for failures: the request itself is logged."""
         record = apb.ReleaseRecord(
-            release_id=rel.release_id, session_id=rel.session_id, job=rel.job[:64] or "-", kind=rel.kind or KIND_AGGREGATE,
-            recipient=rel.recipient or requester, digest=rel.digest.hex() if rel.digest else "",
+            release_id=rel.release_id,
+            session_id=rel.session_id,
+            job=rel.job[:64] or "-",
+            kind=rel.kind or KIND_AGGREGATE,
+            recipient=rel.recipient or requester,
+            digest=rel.digest.hex() if rel.digest else "",
             checks=[apb.Check(name=c.name, passed=c.passed, detail=c.detail) for c in rel.checks],
-            status=rel.status, created_at_ms=int(time.time() * 1000), requester=requester,
+            status=rel.status,
+            created_at_ms=int(time.time() * 1000),
+            requester=requester,
             reason=reason[:MAX_REASON_CHARS],
         )
         try:
             self.audit.SubmitRelease(apb.SubmitReleaseRequest(release=record), timeout=self.timeout)
         except grpc.RpcError as exc:
-            log.error("release %s (%s) could not be logged at the audit service: %s", rel.release_id, rel.status, exc.code().name)
+            log.error(
+                "release %s (%s) could not be logged at the audit service: %s",
+                rel.release_id,
+                rel.status,
+                exc.code().name,
+            )
 
     # --- 2. checks on public information -------------------------------------------------------
 
-    def plan_checks(self, rel: Release, kind: str, plan: Plan, requester: str, history: list[tuple[str, str, Any]] | None) -> list[CheckResult]:
+    def plan_checks(
+        self, rel: Release, kind: str, plan: Plan, requester: str, history: list[tuple[str, str, Any]] | None
+    ) -> list[CheckResult]:
         """The checks that depend only on the request, the policy and the requester's own people."""
         p = self.policy
         role = self.roles.get(plan.recipient, "")
         job_ok = p.job_may_reach(rel.job, plan.recipient, role, requester, plan.row_owner)
         kind_ok = p.may_receive(kind, plan.recipient, role, requester, plan.row_owner)
         checks = [
-            CheckResult("recipient", job_ok and kind_ok,
-                        f"policy {'allows' if job_ok and kind_ok else 'does not allow'} {rel.job} ({kind}) to reach '{plan.recipient}'"),
+            CheckResult(
+                "recipient",
+                job_ok and kind_ok,
+                f"policy {'allows' if job_ok and kind_ok else 'does not allow'} {rel.job} ({kind}) to reach '{plan.recipient}'",
+            ),
             check_row_owner(kind, plan.recipient, plan.row_owner),
         ]
         if kind == KIND_ROW_SCORES:
             outside = sorted(set(plan.partners) - set(p.row_level.partners))
-            checks.append(CheckResult(
-                "row_level_consent", not outside,
-                f"partner(s) {', '.join(outside)} did not opt in to row-level outputs (policy row_level.partners)" if outside
-                else f"every partner whose data shapes these rows opted in ({', '.join(plan.partners) or 'none'})",
-            ))
+            checks.append(
+                CheckResult(
+                    "row_level_consent",
+                    not outside,
+                    f"partner(s) {', '.join(outside)} did not opt in to row-level outputs (policy row_level.partners)"
+                    if outside
+                    else f"every partner whose data shapes these rows opted in ({', '.join(plan.partners) or 'none'})",
+                )
+            )
         k = p.k_for(kind)
         checks.append(check_k_min([(c.label, float(len(c.members))) for c in plan.cohorts], k))
         if p.differencing and history is not None:
@@ -226,14 +270,24 @@ class Gate:
         """Charge a release's ε to its requester's budget at the audit service, before it runs."""
         try:
             r = self.audit.SpendBudget(
-                apb.SpendBudgetRequest(requester=requester, recipient=rel.recipient or requester, release_id=rel.release_id,
-                                       epsilon=epsilon, policy_digest=self.policy_digest, session_id=rel.session_id),
+                apb.SpendBudgetRequest(
+                    requester=requester,
+                    recipient=rel.recipient or requester,
+                    release_id=rel.release_id,
+                    epsilon=epsilon,
+                    policy_digest=self.policy_digest,
+                    session_id=rel.session_id,
+                ),
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
             return CheckResult("dp_budget", False, f"ε budget of '{requester}': {exc.details()}")
         rel.epsilon = epsilon
-        return CheckResult("dp_budget", True, f"ε {epsilon:g} charged to '{requester}'; {r.remaining:g} of {r.limit:g} left this period")
+        return CheckResult(
+            "dp_budget",
+            True,
+            f"ε {epsilon:g} charged to '{requester}'; {r.remaining:g} of {r.limit:g} left this period",
+        )
 
     # --- 5. submission --------------------------------------------------------------------------
 
@@ -247,10 +301,21 @@ class Gate:
         # auditor's tool can recompute it from its display (docs/PROTOCOL.md).
         summary: Any = out.payload if out.kind == KIND_AGGREGATE else out.summary
         summary_bytes = b"" if summary is None else canonical_json(summary)
-        header = header_for(rel.release_id, rel.session_id, rel.job, out.kind, out.recipient, payload,
-                            None if out.kind == KIND_AGGREGATE else summary_bytes)
+        header = header_for(
+            rel.release_id,
+            rel.session_id,
+            rel.job,
+            out.kind,
+            out.recipient,
+            payload,
+            None if out.kind == KIND_AGGREGATE else summary_bytes,
+        )
         rel.digest, rel.summary_sha256 = header.digest(), header.summary_sha256
-        final = [check_finite(out.payload), check_scope(out.recipient, out.requester, out.row_parties), *out.checks]
+        final = [
+            check_finite(out.payload),
+            check_scope(out.recipient, out.requester, out.row_parties),
+            *out.checks,
+        ]
         if out.kind == KIND_AGGREGATE:
             final.append(check_no_identifiers(out.payload))
         rel.checks += final
@@ -269,12 +334,17 @@ class Gate:
             created_at_ms=int(time.time() * 1000),
             expires_at_ms=int(rel.expires_at * 1000) if rel.expires_at else 0,
             requester=requester,
-            reason="" if passed else "; ".join(f"{c.name}: {c.detail}" for c in rel.checks if not c.passed)[:MAX_REASON_CHARS],
+            reason=""
+            if passed
+            else "; ".join(f"{c.name}: {c.detail}" for c in rel.checks if not c.passed)[:MAX_REASON_CHARS],
         )
         try:
             self.audit.SubmitRelease(apb.SubmitReleaseRequest(release=record), timeout=self.timeout)
         except grpc.RpcError as exc:
-            rel.status, rel.error = FAILED, f"audit service did not accept the release: {exc.details()} [{exc.code().name}]"
+            rel.status, rel.error = (
+                FAILED,
+                f"audit service did not accept the release: {exc.details()} [{exc.code().name}]",
+            )
             rel.drop_payload()
             return
         if passed:
@@ -302,7 +372,9 @@ class Gate:
         try:
             r = self.audit.GetRelease(apb.GetReleaseRequest(release_id=rel.release_id), timeout=self.timeout)
         except grpc.RpcError as exc:
-            raise PartyUnavailable(f"audit service unreachable ({exc.code().name}); the release stays pending") from None
+            raise PartyUnavailable(
+                f"audit service unreachable ({exc.code().name}); the release stays pending"
+            ) from None
         if r.release.status == "expired":
             rel.status, rel.error = EXPIRED, "no quorum of auditors approved it before it expired"
             rel.drop_payload()
@@ -312,7 +384,9 @@ class Gate:
             expected = self.auditor_keys.get(d.auditor)
             if expected is None or d.public_key != expected:
                 continue  # unknown auditor or wrong key: does not count
-            if d.verdict == VERDICT_REJECT and signature_valid(d.public_key, d.signature, decision_message(VERDICT_REJECT, rel.digest)):
+            if d.verdict == VERDICT_REJECT and signature_valid(
+                d.public_key, d.signature, decision_message(VERDICT_REJECT, rel.digest)
+            ):
                 rel.status, rel.error = REJECTED, f"rejected by auditor '{d.auditor}': {d.reason}"
                 rel.drop_payload()
                 return

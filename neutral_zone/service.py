@@ -34,35 +34,50 @@ class ZoneServicer(pb_grpc.NeutralZoneServicer):
         self.zone = zone
 
     @guarded(*PARTY_ROLES)
-    def OpenSession(self, request: pb.OpenSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.OpenSessionResponse:
+    def OpenSession(
+        self, request: pb.OpenSessionRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.OpenSessionResponse:
         s = self.zone.open_session(peer, list(request.parties), request.id_type, request.ttl_seconds)
         return pb.OpenSessionResponse(session_id=s.session_id, expires_at_ms=int(s.expires_at * 1000))
 
     @guarded(*PARTY_ROLES)
-    def GetSession(self, request: pb.GetSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.GetSessionResponse:
+    def GetSession(
+        self, request: pb.GetSessionRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.GetSessionResponse:
         return serde.session_response(self.zone.session(peer, request.session_id))
 
     @guarded(*PARTY_ROLES)
-    def RunJob(self, request: pb.RunJobRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.RunJobResponse:
+    def RunJob(
+        self, request: pb.RunJobRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.RunJobResponse:
         rel = self.zone.run_job(peer, request.session_id, request.job, request.params_json)
         return pb.RunJobResponse(release_id=rel.release_id)
 
     @guarded(*PARTY_ROLES)
-    def GetRelease(self, request: pb.GetReleaseRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.GetReleaseResponse:
+    def GetRelease(
+        self, request: pb.GetReleaseRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.GetReleaseResponse:
         _, rel = self.zone.find_release(peer, request.release_id)
         return pb.GetReleaseResponse(release=serde.release_info(rel))
 
     @guarded(*PARTY_ROLES)
-    def FetchRelease(self, request: pb.FetchReleaseRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.FetchReleaseResponse:
+    def FetchRelease(
+        self, request: pb.FetchReleaseRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.FetchReleaseResponse:
         rel = self.zone.fetch(peer, request.release_id)
         return pb.FetchReleaseResponse(
             release=serde.release_info(rel),
             payload=rel.payload or b"",
-            approvals=[pb.Approval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in rel.approvals],
+            approvals=[
+                pb.Approval(auditor=a.auditor, public_key=a.public_key, signature=a.signature)
+                for a in rel.approvals
+            ],
         )
 
     @guarded(*PARTY_ROLES)
-    def CloseSession(self, request: pb.CloseSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.CloseSessionResponse:
+    def CloseSession(
+        self, request: pb.CloseSessionRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.CloseSessionResponse:
         return pb.CloseSessionResponse(existed=self.zone.close_session(peer, request.session_id))
 
 
@@ -70,10 +85,21 @@ def load_policy(cfg: ZoneConfig) -> Policy:
     """The policy file, or — without one — a policy made from the zone config's own fields."""
     if cfg.policy_file is not None:
         return load_config(cfg.policy_file, Policy)
-    auditors = [PolicyAuditor(name=a.name, public_key=a.public_key_file.read_text().strip()) for a in cfg.auditors]
-    log.warning("no policy_file: using k_min=%d and a %d-of-%d quorum from zone.yaml", cfg.k_min, cfg.approvals_required, len(auditors))
-    return Policy(name=f"{cfg.name}-default", k_min={"aggregate": cfg.k_min, "model": cfg.k_min, "row_scores": cfg.k_min},
-                  auditors=auditors, quorum=cfg.approvals_required)
+    auditors = [
+        PolicyAuditor(name=a.name, public_key=a.public_key_file.read_text().strip()) for a in cfg.auditors
+    ]
+    log.warning(
+        "no policy_file: using k_min=%d and a %d-of-%d quorum from zone.yaml",
+        cfg.k_min,
+        cfg.approvals_required,
+        len(auditors),
+    )
+    return Policy(
+        name=f"{cfg.name}-default",
+        k_min={"aggregate": cfg.k_min, "model": cfg.k_min, "row_scores": cfg.k_min},
+        auditors=auditors,
+        quorum=cfg.approvals_required,
+    )
 
 
 def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
@@ -84,7 +110,9 @@ def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
         try:
             seal_key = SealKey(bytes.fromhex(cfg.seal_key_file.read_text().strip()))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"seal_key_file {cfg.seal_key_file}: {exc} (`zhongli certs init` creates it)") from None
+            raise ConfigError(
+                f"seal_key_file {cfg.seal_key_file}: {exc} (`zhongli certs init` creates it)"
+            ) from None
     else:
         seal_key, _ = SealKey.generate()
         log.warning("no seal_key_file configured: sealed models will open only until this zone restarts")

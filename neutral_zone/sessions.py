@@ -39,6 +39,7 @@ from neutral_zone.releases import (
     new_release_id,
 )
 from neutral_zone.tables import PartyTable, assign_entities
+from protocols.dp import ReleaseNoise
 from protocols.errors import (
     InvalidInput,
     NotFound,
@@ -48,7 +49,6 @@ from protocols.errors import (
     SessionExpired,
     ZhongliError,
 )
-from protocols.dp import ReleaseNoise
 from protocols.ids import ID_TYPES
 from protocols.sealing import SealKey
 from transport.config import describe_validation
@@ -103,13 +103,17 @@ class Zone:
 
     def open_session(self, peer: Peer, parties: list[str], id_type: str, ttl: int) -> Session:
         if peer.role not in self.cfg.requester_roles:
-            raise PeerNotAllowed(f"role '{peer.role}' may not open sessions (allowed: {', '.join(self.cfg.requester_roles)})")
+            raise PeerNotAllowed(
+                f"role '{peer.role}' may not open sessions (allowed: {', '.join(self.cfg.requester_roles)})"
+            )
         if id_type not in ID_TYPES:
             raise InvalidInput(f"unknown id_type '{id_type}' (known: {', '.join(ID_TYPES)})")
         names = list(dict.fromkeys(parties))
         unknown = [n for n in names if n not in self.peers]
         if unknown:
-            raise InvalidInput(f"unknown part(y/ies) {', '.join(unknown)} (this zone knows: {', '.join(self.peers)})")
+            raise InvalidInput(
+                f"unknown part(y/ies) {', '.join(unknown)} (this zone knows: {', '.join(self.peers)})"
+            )
         if len(names) < 2:
             raise InvalidInput("a session needs at least two parties")
         if peer.name not in names:
@@ -119,23 +123,38 @@ class Zone:
         with self._lock:
             live = [s for s in self._sessions.values() if s.state in (PREPARING, READY)]
             if len(live) >= self.cfg.max_sessions:
-                raise ResourceLimit(f"the zone already runs {len(live)} sessions (limit {self.cfg.max_sessions}); close one first")
+                raise ResourceLimit(
+                    f"the zone already runs {len(live)} sessions (limit {self.cfg.max_sessions}); close one first"
+                )
             s = Session("ses-" + uuid.uuid4().hex[:16], peer, names, id_type, time.time() + ttl)
             self._sessions[s.session_id] = s
         try:
             self.gate.require_recorded_policy()
-            self.gate.record_event(s.session_id, "session_opened", {"requester": peer.name, "parties": names, "id_type": id_type,
-                                                                     "ttl_s": ttl, "policy_digest": self.gate.policy_digest})
+            self.gate.record_event(
+                s.session_id,
+                "session_opened",
+                {
+                    "requester": peer.name,
+                    "parties": names,
+                    "id_type": id_type,
+                    "ttl_s": ttl,
+                    "policy_digest": self.gate.policy_digest,
+                },
+            )
         except ZhongliError:
             with self._lock:
                 self._sessions.pop(s.session_id, None)
             raise
-        threading.Thread(target=self._prepare, args=(s, ttl), name=f"prepare-{s.session_id}", daemon=True).start()
+        threading.Thread(
+            target=self._prepare, args=(s, ttl), name=f"prepare-{s.session_id}", daemon=True
+        ).start()
         return s
 
     def _prepare(self, s: Session, ttl: int) -> None:
         clients = [
-            PartyClient(self.peers[n], self.tls, self.cfg.rpc_timeout_seconds, self.cfg.prepare_timeout_seconds)
+            PartyClient(
+                self.peers[n], self.tls, self.cfg.rpc_timeout_seconds, self.cfg.prepare_timeout_seconds
+            )
             for n in s.parties
         ]
 
@@ -144,10 +163,15 @@ class Zone:
 
         try:
             progress("parties normalise, hash and blind their IDs", 0.0)
-            s.counts = prepare_all(clients, s.session_id, s.id_type, ttl, self.gate.policy_text, self.gate.policy_digest)
+            s.counts = prepare_all(
+                clients, s.session_id, s.id_type, ttl, self.gate.policy_text, self.gate.policy_digest
+            )
             budget = MemoryBudget(self.cfg.session_memory_mb * 2**20)
             # Final pseudonyms plus the chain's buffers in flight, and an entity id per point.
-            budget.take(sum(c.unique_ids for c in s.counts.values()) * (32 * 2 + 8 + 1), "the pseudonyms of every party")
+            budget.take(
+                sum(c.unique_ids for c in s.counts.values()) * (32 * 2 + 8 + 1),
+                "the pseudonyms of every party",
+            )
             tables = run_chains(clients, s.session_id, s.counts, self.cfg.chunk_rows, progress, s.closed)
             progress("pulling shared columns", 1.0)
             pull_columns(clients, tables, s.session_id, self.cfg.chunk_rows, progress, budget)
@@ -162,7 +186,11 @@ class Zone:
             # requester adds to its own upload, so it would answer membership questions.
             s.progress = f"ready: {len(tables)} parties joined"
             degenerate = sum(int((~t.valid).sum()) for t in tables.values())
-            self.gate.record_event(s.session_id, "session_ready", {"parties": {k: vars(v) for k, v in s.counts.items()}, "degenerate_dropped": degenerate})
+            self.gate.record_event(
+                s.session_id,
+                "session_ready",
+                {"parties": {k: vars(v) for k, v in s.counts.items()}, "degenerate_dropped": degenerate},
+            )
             log.info("session %s ready", s.session_id)
         except ZhongliError as exc:
             self._fail(s, str(exc))
@@ -310,8 +338,17 @@ class Zone:
         return rel
 
     def _context(self, s: Session, noise: ReleaseNoise) -> JobContext:
-        return JobContext(s.session_id, s.requester.name, s.tables, s.n_entities, self.gate.k_min, self.seal_key,
-                          self.gate.policy, s.models, noise)
+        return JobContext(
+            s.session_id,
+            s.requester.name,
+            s.tables,
+            s.n_entities,
+            self.gate.k_min,
+            self.seal_key,
+            self.gate.policy,
+            s.models,
+            noise,
+        )
 
     def _run(self, s: Session, rel: Release, job: Any, params: Any, plan: Any, noise: ReleaseNoise) -> None:
         out = None
@@ -354,6 +391,8 @@ class Zone:
     def fetch(self, peer: Peer, release_id: str) -> Release:
         _, rel = self.find_release(peer, release_id)
         if rel.recipient and peer.name != rel.recipient:
-            raise PeerNotAllowed(f"release {release_id} is addressed to '{rel.recipient}', not to '{peer.name}'")
+            raise PeerNotAllowed(
+                f"release {release_id} is addressed to '{rel.recipient}', not to '{peer.name}'"
+            )
         self.gate.releasable(rel)
         return rel

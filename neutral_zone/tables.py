@@ -47,7 +47,9 @@ class PartyTable:
             if info.kind == "category":
                 data[info.name] = pd.Categorical.from_codes(v, categories=list(info.categories))
             elif info.kind == "timestamp_ms":
-                data[info.name] = pd.to_datetime(np.where(v == np.iinfo(np.int64).min, np.datetime64("NaT"), v.astype("datetime64[ms]")))
+                data[info.name] = pd.to_datetime(
+                    np.where(v == np.iinfo(np.int64).min, np.datetime64("NaT"), v.astype("datetime64[ms]"))
+                )
             else:
                 data[info.name] = v
         return pd.DataFrame(data)

@@ -13,9 +13,9 @@ import json
 import logging
 import os
 import re
-from typing import TYPE_CHECKING
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -24,21 +24,21 @@ from parties.config import PartyConfig
 
 if TYPE_CHECKING:
     from parties.ray_blind import RayBlinder
-from parties.obfuscation import ObfuscatorReserve
 from parties.blind_key import load as load_blind_key
 from parties.chain_auth import ChainSigner, ChainVerifier, check_route
+from parties.obfuscation import ObfuscatorReserve
 from parties.paillier_keys import load_public
 from parties.policy_check import PolicyCheck
-from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_key_fingerprint
-from protocols.paillier import ciphertext_bytes, encrypt_ints
 from parties.session import PartySession, SessionStore, prepare
 from proto.party import serde
 from proto.party.v1 import party_pb2 as pb
 from proto.party.v1 import party_pb2_grpc as pb_grpc
 from protocols.chain import ChainHeader
 from protocols.errors import BlindingRefused, InvalidInput, PeerNotAllowed, ProtocolError, VerificationFailed
-from protocols.release import KIND_ROW_SCORES, Approval, ReleaseHeader, TrustedAuditors, verify_release
+from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_key_fingerprint
+from protocols.paillier import ciphertext_bytes, encrypt_ints
 from protocols.psi import POINT_BYTES
+from protocols.release import KIND_ROW_SCORES, Approval, ReleaseHeader, TrustedAuditors, verify_release
 from transport.identity import Peer
 from transport.revocation import RevocationList
 from transport.rpc import guarded, make_server
@@ -87,25 +87,35 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         cts = encrypt_ints(n, ints, self.reserve.take(len(ints)))
         out = np.zeros((len(values), width), np.uint8)
         if cts:
-            out[present] = np.frombuffer(b"".join(c.to_bytes(width, "big") for c in cts), np.uint8).reshape(-1, width)
+            out[present] = np.frombuffer(b"".join(c.to_bytes(width, "big") for c in cts), np.uint8).reshape(
+                -1, width
+            )
         return out, n
 
     def _only_zone(self, peer: Peer) -> None:
         if peer.name != self.cfg.zone_name:
-            raise PeerNotAllowed(f"this agent serves only the neutral zone '{self.cfg.zone_name}', not '{peer.name}'")
+            raise PeerNotAllowed(
+                f"this agent serves only the neutral zone '{self.cfg.zone_name}', not '{peer.name}'"
+            )
 
     def _schema(self) -> list[serde.ColumnInfo]:
         kinds = {"numeric": "float64", "categorical": "category", "timestamp": "timestamp_ms"}
         out = [serde.ColumnInfo(c.name, kinds[c.type], c.role) for c in self.cfg.shared_columns()]
         if self.blind_key is not None:
-            out.append(serde.ColumnInfo(BLIND_TOKEN_COLUMN, "timestamp_ms", BLIND_TOKEN_ROLE, key_fingerprint=self._fingerprint()))
+            out.append(
+                serde.ColumnInfo(
+                    BLIND_TOKEN_COLUMN, "timestamp_ms", BLIND_TOKEN_ROLE, key_fingerprint=self._fingerprint()
+                )
+            )
         return out
 
     def _fingerprint(self) -> str:
         return blind_key_fingerprint(self.blind_key) if self.blind_key is not None else ""
 
     @guarded("zone")
-    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.DescribeResponse:
+    def Describe(
+        self, request: pb.DescribeRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.DescribeResponse:
         self._only_zone(peer)
         return pb.DescribeResponse(
             party=self.cfg.name,
@@ -115,7 +125,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         )
 
     @guarded("zone")
-    def Prepare(self, request: pb.PrepareRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.PrepareResponse:
+    def Prepare(
+        self, request: pb.PrepareRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.PrepareResponse:
         self._only_zone(peer)
         if not _SAFE_ID.fullmatch(request.session_id):
             # Session ids go into this party's log and messages: no line breaks or paths.
@@ -129,10 +141,19 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         # floor and be the one the audit service recorded under its name and version.
         policy = self.policy_check.admit(request.policy_json, request.policy_digest)
         self.sessions.reserve_check(request.session_id)
-        log.info("session %s under policy '%s' v%d (%s...)", request.session_id, policy.name, policy.version,
-                 request.policy_digest[:16])
-        ttl = min(float(request.ttl_seconds or self.cfg.session_ttl_seconds), float(self.cfg.session_ttl_seconds))
-        s = prepare(self.cfg, request.session_id, ttl, self._encrypt if self.paillier_n else None, self.blind_key)
+        log.info(
+            "session %s under policy '%s' v%d (%s...)",
+            request.session_id,
+            policy.name,
+            policy.version,
+            request.policy_digest[:16],
+        )
+        ttl = min(
+            float(request.ttl_seconds or self.cfg.session_ttl_seconds), float(self.cfg.session_ttl_seconds)
+        )
+        s = prepare(
+            self.cfg, request.session_id, ttl, self._encrypt if self.paillier_n else None, self.blind_key
+        )
         self.sessions.put(s)
         return pb.PrepareResponse(
             rows=s.counts["rows"],
@@ -144,7 +165,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         )
 
     @guarded("zone")
-    def StreamBlinded(self, request: pb.StreamBlindedRequest, context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.StreamBlindedResponse]:
+    def StreamBlinded(
+        self, request: pb.StreamBlindedRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> Iterator[pb.StreamBlindedResponse]:
         """This party's own blinded points, as the origin of a chain: a header signed with its
         certificate key (session, its name, how many points and chunks, the route with each hop's
         nonce), then every chunk signed at position 0."""
@@ -156,17 +179,23 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         with s.lock:
             s.check_live()
             total = len(s.points)
-        header = ChainHeader(request.session_id, self.cfg.name, total // POINT_BYTES, -(-total // step), route)
+        header = ChainHeader(
+            request.session_id, self.cfg.name, total // POINT_BYTES, -(-total // step), route
+        )
         yield pb.StreamBlindedResponse(header=self.signer.header(header))
         digest = header.digest()
         for i, lo in enumerate(range(0, total, step)):
             with s.lock:  # never yield while holding it: the consumer may be slow
                 s.check_live()
                 points = bytes(s.points[lo : lo + step])
-            yield pb.StreamBlindedResponse(chunk=serde.points_to_pb(points, self.signer.chunk(digest, 0, i, points)))
+            yield pb.StreamBlindedResponse(
+                chunk=serde.points_to_pb(points, self.signer.chunk(digest, 0, i, points))
+            )
 
     @guarded("zone")
-    def Blind(self, request: Iterator[pb.BlindRequest], context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.BlindResponse]:
+    def Blind(
+        self, request: Iterator[pb.BlindRequest], context: grpc.ServicerContext, *, peer: Peer
+    ) -> Iterator[pb.BlindResponse]:
         """Apply this party's key to another party's points, chunk by chunk, order kept: only
         points a party signed into this session's chain, once per origin, at most as many as
         the origin announced (parties/chain_auth.py); each output chunk signed by this party."""
@@ -183,9 +212,16 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         with s.lock:
             s.check_live()
             if origin in s.blinded_origins:
-                raise BlindingRefused(f"this party already blinded the points of '{origin}' in session '{s.session_id}' (one pass per origin)")
+                raise BlindingRefused(
+                    f"this party already blinded the points of '{origin}' in session '{s.session_id}' (one pass per origin)"
+                )
             s.blinded_origins.add(origin)
-        log.info("session %s: blinding the points of '%s' at chain position %d", s.session_id, origin, chain.position)
+        log.info(
+            "session %s: blinding the points of '%s' at chain position %d",
+            s.session_id,
+            origin,
+            chain.position,
+        )
         yield pb.BlindResponse(signer_certificate=self.signer.certificate)
         for msg in request:
             if msg.WhichOneof("msg") != "chunk":
@@ -196,10 +232,14 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
                 s.check_live()
                 out, bad = self._blind(s, points)
             signature = self.signer.chunk(chain.digest, chain.position, index, out)
-            yield pb.BlindResponse(chunk=serde.points_to_pb(out, signature), degenerate_positions=serde.positions_to_bytes(bad))
+            yield pb.BlindResponse(
+                chunk=serde.points_to_pb(out, signature), degenerate_positions=serde.positions_to_bytes(bad)
+            )
 
     @guarded("zone")
-    def StreamColumns(self, request: pb.StreamColumnsRequest, context: grpc.ServicerContext, *, peer: Peer) -> Iterator[pb.StreamColumnsResponse]:
+    def StreamColumns(
+        self, request: pb.StreamColumnsRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> Iterator[pb.StreamColumnsResponse]:
         self._only_zone(peer)
         s = self.sessions.get(request.session_id)
         by_name = {c.spec.name: c for c in s.columns if c.spec.share}
@@ -211,8 +251,17 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
                 f"(shared: {', '.join(by_name) or 'none'})"
             )
         cols = [by_name[n] for n in names]
-        infos = [serde.ColumnInfo(c.spec.name, c.kind, c.spec.role, tuple(c.categories), c.paillier_n,
-                                  self._fingerprint() if c.spec.role == BLIND_TOKEN_ROLE else "") for c in cols]
+        infos = [
+            serde.ColumnInfo(
+                c.spec.name,
+                c.kind,
+                c.spec.role,
+                tuple(c.categories),
+                c.paillier_n,
+                self._fingerprint() if c.spec.role == BLIND_TOKEN_ROLE else "",
+            )
+            for c in cols
+        ]
         yield pb.StreamColumnsResponse(
             header=pb.ColumnsHeader(rows=s.rows, columns=[serde.schema_to_pb(i) for i in infos])
         )
@@ -225,13 +274,16 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             yield pb.StreamColumnsResponse(chunk=chunk)
 
     @guarded("zone")
-    def EndSession(self, request: pb.EndSessionRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.EndSessionResponse:
+    def EndSession(
+        self, request: pb.EndSessionRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.EndSessionResponse:
         self._only_zone(peer)
         return pb.EndSessionResponse(existed=self.sessions.end(request.session_id))
 
-
     @guarded("brand", "media", "data_provider")
-    def MapScores(self, request: pb.MapScoresRequest, context: grpc.ServicerContext, *, peer: Peer) -> pb.MapScoresResponse:
+    def MapScores(
+        self, request: pb.MapScoresRequest, context: grpc.ServicerContext, *, peer: Peer
+    ) -> pb.MapScoresResponse:
         """Write released row-level scores against this party's own row keys, at this site.
 
         Only this party's own organisation (the same certificate name) may call it: the scores
@@ -240,7 +292,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         if peer.name != self.cfg.name:
             raise PeerNotAllowed(f"only '{self.cfg.name}' itself may write its scores, not '{peer.name}'")
         if not self.cfg.row_key_column:
-            raise InvalidInput(f"party '{self.cfg.name}' has no row_key_column configured to write scores against")
+            raise InvalidInput(
+                f"party '{self.cfg.name}' has no row_key_column configured to write scores against"
+            )
         if not _SAFE_ID.fullmatch(request.release_id):
             raise InvalidInput("release_id must be letters, digits, '-' and '_'")
         got_scores, got_grades = verified_scores(request, self.cfg.name, self.trust)
@@ -266,7 +320,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            pd.DataFrame({self.cfg.row_key_column: keys, "score": np.round(scores, 6), "grade": grades}).to_csv(f, index=False)
+            pd.DataFrame(
+                {self.cfg.row_key_column: keys, "score": np.round(scores, 6), "grade": grades}
+            ).to_csv(f, index=False)
         log.info("wrote %d scored rows of %d to %s", s.rows, s.file_rows, path)
         return pb.MapScoresResponse(path=str(path), rows_written=s.file_rows, rows_scored=s.rows)
 
@@ -274,7 +330,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def verified_scores(request: pb.MapScoresRequest, me: str, trust: TrustedAuditors | None) -> tuple[np.ndarray, np.ndarray]:
+def verified_scores(
+    request: pb.MapScoresRequest, me: str, trust: TrustedAuditors | None
+) -> tuple[np.ndarray, np.ndarray]:
     """The scores and grades of a row-score release, read from its payload only after a quorum
     of this party's own trusted auditors approved exactly that payload and header: whoever
     hands the release over (a zone, a CLI on a compromised host) cannot make this agent write
@@ -286,26 +344,45 @@ def verified_scores(request: pb.MapScoresRequest, me: str, trust: TrustedAuditor
         InvalidInput: an approved payload without grades (or with scores of another length).
     """
     if trust is None:
-        raise VerificationFailed(f"party '{me}' has no `trust` block in its config, so it writes no released scores; "
-                                 "list the auditors whose approvals it accepts (docs/CONFIG.md)")
+        raise VerificationFailed(
+            f"party '{me}' has no `trust` block in its config, so it writes no released scores; "
+            "list the auditors whose approvals it accepts (docs/CONFIG.md)"
+        )
     if request.kind != KIND_ROW_SCORES or request.recipient != me:
-        raise VerificationFailed(f"release {request.release_id} is a '{request.kind[:32]}' release for "
-                                 f"'{request.recipient[:64]}', not row scores for '{me}'")
+        raise VerificationFailed(
+            f"release {request.release_id} is a '{request.kind[:32]}' release for "
+            f"'{request.recipient[:64]}', not row scores for '{me}'"
+        )
     payload = bytes(request.payload)
-    header = ReleaseHeader(request.release_id, request.session_id, request.job, request.kind, request.recipient,
-                           hashlib.sha256(payload).hexdigest(), request.summary_sha256)
+    header = ReleaseHeader(
+        request.release_id,
+        request.session_id,
+        request.job,
+        request.kind,
+        request.recipient,
+        hashlib.sha256(payload).hexdigest(),
+        request.summary_sha256,
+    )
     approvals = [Approval(a.auditor, bytes(a.public_key), bytes(a.signature)) for a in request.approvals]
     verdict = verify_release(header, payload, approvals, trust)
     if not verdict.ok:
-        raise VerificationFailed(f"release {request.release_id} does not verify, no scores written: {verdict.reason}")
+        raise VerificationFailed(
+            f"release {request.release_id} does not verify, no scores written: {verdict.reason}"
+        )
     try:
         body = json.loads(payload)
         grades = body["grades"]
         raw = body.get("scores")
     except (ValueError, KeyError, TypeError):
         raise InvalidInput(f"release {request.release_id} holds no grades to write") from None
-    if not isinstance(grades, str) or not grades.isascii() or (raw is not None and (not isinstance(raw, list) or len(raw) != len(grades))):
-        raise InvalidInput(f"release {request.release_id}: grades must be one letter per row, and scores (if any) one number per row")
+    if (
+        not isinstance(grades, str)
+        or not grades.isascii()
+        or (raw is not None and (not isinstance(raw, list) or len(raw) != len(grades)))
+    ):
+        raise InvalidInput(
+            f"release {request.release_id}: grades must be one letter per row, and scores (if any) one number per row"
+        )
     # Grades are the default row output; raw scores travel only where the policy allows them.
     scores = np.asarray(raw, dtype=np.float64) if raw is not None else np.full(len(grades), np.nan)
     return scores, np.array(list(grades), dtype=object)
@@ -344,7 +421,13 @@ def main_serve(config_path: str) -> int:
     reserve = None
     try:
         data = load(cfg)
-        log.info("party '%s': %d rows, %d invalid IDs, %d shared columns", cfg.name, data.rows, int(data.ids.isna().sum()), len(cfg.shared_columns()))
+        log.info(
+            "party '%s': %d rows, %d invalid IDs, %d shared columns",
+            cfg.name,
+            data.rows,
+            int(data.ids.isna().sum()),
+            len(cfg.shared_columns()),
+        )
         encrypted = [c for c in data.columns if c.spec.encrypt]
         if encrypted and cfg.paillier_public_key_file:
             # Before any gRPC object exists: the pool's worker processes are spawned now.

@@ -27,7 +27,9 @@ def load(path: str | Path) -> bytes:
     try:
         key = bytes.fromhex(Path(path).read_text().strip())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"blind_key_file {path}: {exc} (`zhongli party blind-keygen` creates one)") from None
+        raise ConfigError(
+            f"blind_key_file {path}: {exc} (`zhongli party blind-keygen` creates one)"
+        ) from None
     if len(key) != 32:
         raise ConfigError(f"blind_key_file {path}: a blind key is 32 bytes (64 hex digits)")
     return key

@@ -103,7 +103,9 @@ def check_route(route: tuple[Hop, ...], origin: str) -> None:
 class ChainVerifier:
     """Checks signers against this agent's own CA, and the headers and chunks it is asked to blind."""
 
-    def __init__(self, ca_pem: bytes, own_name: str, revoked: Callable[[x509.Certificate], bool] | None = None) -> None:
+    def __init__(
+        self, ca_pem: bytes, own_name: str, revoked: Callable[[x509.Certificate], bool] | None = None
+    ) -> None:
         self._store = Store(x509.load_pem_x509_certificates(ca_pem))
         self._own = own_name
         self._revoked = revoked  # the same revocation list the agent's TLS server checks, if any
@@ -116,7 +118,9 @@ class ChainVerifier:
     def signer(self, cert_pem: bytes, expected: str, what: str) -> Signer:
         """The party ``expected``, if ``cert_pem`` is its valid certificate from our CA."""
         if not cert_pem:
-            raise PeerNotAllowed(f"{what} carries no certificate: this party blinds only points a party signed")
+            raise PeerNotAllowed(
+                f"{what} carries no certificate: this party blinds only points a party signed"
+            )
         try:
             cert = x509.load_pem_x509_certificate(cert_pem)
         except ValueError:
@@ -124,7 +128,7 @@ class ChainVerifier:
         verifier = (
             PolicyBuilder()
             .store(self._store)
-            .time(dt.datetime.now(dt.timezone.utc))
+            .time(dt.datetime.now(dt.UTC))
             .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=self._ee)
             .build_client_verifier()
         )
@@ -154,17 +158,23 @@ class ChainVerifier:
     def accept(self, request: pb.BlindHeader, session_id: str, own_nonce: bytes) -> IncomingPass:
         """Check a Blind stream's header; returns the pass its chunks are checked against."""
         if not request.HasField("origin"):
-            raise PeerNotAllowed("the Blind stream carries no signed origin header: this party blinds only points a party signed")
+            raise PeerNotAllowed(
+                "the Blind stream carries no signed origin header: this party blinds only points a party signed"
+            )
         m = request.origin
         header = serde.chain_header_from_pb(m)
         if header.session_id != session_id:
-            raise BlindingRefused(f"the origin's header is for session '{header.session_id[:64]}', not '{session_id}'")
+            raise BlindingRefused(
+                f"the origin's header is for session '{header.session_id[:64]}', not '{session_id}'"
+            )
         if request.origin_party != header.origin:
             raise BlindingRefused(
                 f"the stream is labelled as origin '{request.origin_party[:64]}' but its header is from '{header.origin[:64]}'"
             )
         if header.origin == self._own:
-            raise BlindingRefused("this party does not blind its own points a second time (the stream's origin is itself)")
+            raise BlindingRefused(
+                "this party does not blind its own points a second time (the stream's origin is itself)"
+            )
         names = [h.party for h in header.route]
         if header.origin in names or len(set(names)) != len(names):
             raise BlindingRefused("the origin's route names a party twice or the origin itself")
@@ -178,12 +188,16 @@ class ChainVerifier:
             )
         origin = self.signer(bytes(m.certificate), header.origin, f"the header of origin '{header.origin}'")
         if not verify(origin.key, bytes(m.signature), header.statement()):
-            raise PeerNotAllowed(f"the header of origin '{header.origin}' does not carry a valid signature by '{header.origin}'")
+            raise PeerNotAllowed(
+                f"the header of origin '{header.origin}' does not carry a valid signature by '{header.origin}'"
+            )
         if position == 1:
             sender = origin
         else:
             prev = header.sender_at(position)
-            sender = self.signer(bytes(request.sender_certificate), prev, f"the chunks from '{prev}' (hop {position - 1})")
+            sender = self.signer(
+                bytes(request.sender_certificate), prev, f"the chunks from '{prev}' (hop {position - 1})"
+            )
         return IncomingPass(header, header.digest(), position, sender)
 
 

@@ -11,7 +11,9 @@ from protocols.floor import PolicyFloor
 from transport.config import ServiceConfig, Strict, TrustConfig
 
 IdTypeName = Literal["phone", "email", "device_id"]
-ColumnRole = Literal["feature", "label", "event_time", "conversion_time", "channel", "event_type", "value", "segment", "tag"]
+ColumnRole = Literal[
+    "feature", "label", "event_time", "conversion_time", "channel", "event_type", "value", "segment", "tag"
+]
 ColumnType = Literal["numeric", "categorical", "timestamp"]
 
 
@@ -92,13 +94,21 @@ class PartyConfig(ServiceConfig):
             raise ValueError(f"the ID column '{self.id_column}' cannot also be a data column")
         reserved = [n for n in names if n.startswith("__")]
         if reserved:
-            raise ValueError(f"column names starting with '__' are reserved for the agent: {', '.join(reserved)}")
+            raise ValueError(
+                f"column names starting with '__' are reserved for the agent: {', '.join(reserved)}"
+            )
         if any(c.encrypt for c in self.columns) and self.paillier_public_key_file is None:
-            raise ValueError("encrypted columns need paillier_public_key_file (zhongli party paillier-keygen)")
+            raise ValueError(
+                "encrypted columns need paillier_public_key_file (zhongli party paillier-keygen)"
+            )
         if self.trust is not None and self.trust.quorum > len(self.trust.auditors):
-            raise ValueError(f"trust.quorum {self.trust.quorum} exceeds the {len(self.trust.auditors)} trusted auditor(s)")
+            raise ValueError(
+                f"trust.quorum {self.trust.quorum} exceeds the {len(self.trust.auditors)} trusted auditor(s)"
+            )
         if self.row_key_column is not None and self.row_key_column in [*names, self.id_column]:
-            raise ValueError(f"row_key_column '{self.row_key_column}' must not be the ID column or a data column")
+            raise ValueError(
+                f"row_key_column '{self.row_key_column}' must not be the ID column or a data column"
+            )
         return self
 
     def outputs(self) -> Path:

@@ -20,7 +20,9 @@ def generate(prefix: str | Path, bits: int = KEY_BITS) -> Path:
     Path(f"{prefix}.pub").write_text(json.dumps({"scheme": "paillier", "n": str(pub.n)}) + "\n")
     fd = os.open(f"{prefix}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(json.dumps({"scheme": "paillier", "n": str(pub.n), "p": str(priv.p), "q": str(priv.q)}) + "\n")
+        f.write(
+            json.dumps({"scheme": "paillier", "n": str(pub.n), "p": str(priv.p), "q": str(priv.q)}) + "\n"
+        )
     return Path(f"{prefix}.pub")
 
 

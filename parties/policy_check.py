@@ -55,11 +55,16 @@ class PolicyCheck:
         self._lock = threading.Lock()
         self._stub: audit_pb2_grpc.AuditServiceStub | None = None
         if self.trusted is None:
-            log.warning("party '%s' has no `trust` block: it accepts whichever auditors the audit service is configured with",
-                        cfg.name)
+            log.warning(
+                "party '%s' has no `trust` block: it accepts whichever auditors the audit service is configured with",
+                cfg.name,
+            )
         if cfg.audit is None:
-            log.warning("party '%s' has no `audit` service configured: every session will be refused "
-                        "(the agent checks each session's policy against the audit service's record)", cfg.name)
+            log.warning(
+                "party '%s' has no `audit` service configured: every session will be refused "
+                "(the agent checks each session's policy against the audit service's record)",
+                cfg.name,
+            )
 
     def admit(self, policy_json: str, policy_digest: str) -> Policy:
         """The session's policy, if this party accepts it.
@@ -76,7 +81,9 @@ class PolicyCheck:
                 "(the zone sends its policy's canonical text and digest)"
             )
         if len(policy_json.encode()) > MAX_POLICY_BYTES:
-            raise InvalidInput(f"policy_json is {len(policy_json.encode())} bytes; the limit is {MAX_POLICY_BYTES}")
+            raise InvalidInput(
+                f"policy_json is {len(policy_json.encode())} bytes; the limit is {MAX_POLICY_BYTES}"
+            )
         try:
             policy = Policy.model_validate_json(policy_json)
         except ValidationError as exc:
@@ -89,8 +96,13 @@ class PolicyCheck:
             )
         problems = violations(policy, self.cfg.floor, self.cfg.name, self.trusted, self.quorum)
         if problems:
-            log.warning("refused policy '%s' v%d (%s...): %d clause(s) under this party's floor",
-                        policy.name, policy.version, digest[:16], len(problems))
+            log.warning(
+                "refused policy '%s' v%d (%s...): %d clause(s) under this party's floor",
+                policy.name,
+                policy.version,
+                digest[:16],
+                len(problems),
+            )
             raise PolicyViolation(f"policy '{policy.name}' v{policy.version}: " + "; ".join(problems))
         self._require_recorded(policy, digest)
         return policy
@@ -99,7 +111,9 @@ class PolicyCheck:
         assert self.cfg.audit is not None
         with self._lock:
             if self._stub is None:
-                channel = secure_channel(self.cfg.audit.address, self.cfg.tls.files(), server_name=self.cfg.audit.name)
+                channel = secure_channel(
+                    self.cfg.audit.address, self.cfg.tls.files(), server_name=self.cfg.audit.name
+                )
                 self._stub = audit_pb2_grpc.AuditServiceStub(channel)  # type: ignore[no-untyped-call]
             return self._stub
 
@@ -113,15 +127,19 @@ class PolicyCheck:
                 "the policy's record against, so it joins no session"
             )
         try:
-            r = self._audit().GetPolicy(audit_pb2.GetPolicyRequest(name=policy.name, version=policy.version),
-                                        timeout=AUDIT_TIMEOUT_SECONDS)
+            r = self._audit().GetPolicy(
+                audit_pb2.GetPolicyRequest(name=policy.name, version=policy.version),
+                timeout=AUDIT_TIMEOUT_SECONDS,
+            )
         except grpc.RpcError as exc:
             raise PartyUnavailable(
                 f"{what}: the audit service at {self.cfg.audit.address} cannot be asked for its record "
                 f"({exc.code().name}: {exc.details()}); no session without it"
             ) from None
         if not r.recorded:
-            raise PolicyViolation(f"{what}: the audit service has not recorded this policy; no session runs under it")
+            raise PolicyViolation(
+                f"{what}: the audit service has not recorded this policy; no session runs under it"
+            )
         if r.digest.lower() != digest:
             raise PolicyViolation(
                 f"{what}: the audit service recorded this name and version with digest {r.digest[:16]}..., not "
@@ -134,6 +152,8 @@ class PolicyCheck:
         except ValidationError:
             recorded = None
         if recorded is None or recorded.digest() != digest:
-            raise PolicyViolation(f"{what}: the audit service's record does not recompute to digest {digest[:16]}...")
+            raise PolicyViolation(
+                f"{what}: the audit service's record does not recompute to digest {digest[:16]}..."
+            )
         with self._lock:
             self._recorded.add(digest)

@@ -39,13 +39,18 @@ class RayBlinder:
         self._ray = ray
         if not ray.is_initialized():
             ray.init(
-                address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                address=address,
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
                 _system_config={"automatic_object_spilling_enabled": False},  # no spill files, ever
             )
             log.info("ray initialised for blinding (%s); object spilling disabled", address or "local")
         self._task: Any = ray.remote(_blind_chunk)
 
-    def blind(self, key_raw: bytes, packed: bytes | bytearray, chunk_points: int = CHUNK_POINTS) -> tuple[bytearray, list[int]]:
+    def blind(
+        self, key_raw: bytes, packed: bytes | bytearray, chunk_points: int = CHUNK_POINTS
+    ) -> tuple[bytearray, list[int]]:
         data = bytes(packed)
         step = chunk_points * POINT_BYTES
         key_ref = self._ray.put(key_raw)

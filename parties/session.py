@@ -9,20 +9,18 @@ the session ends or expires.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from parties.config import PartyConfig
-from parties.config import ColumnSpec
+from parties.config import ColumnSpec, PartyConfig
 from parties.source import EncodedColumn, load
 from protocols.chain import NONCE_BYTES
-from protocols.errors import DataError
-from protocols.errors import NotFound, ProtocolError, ResourceLimit, SessionExpired
+from protocols.errors import DataError, NotFound, ProtocolError, ResourceLimit, SessionExpired
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_tokens
 from protocols.psi import POINT_BYTES, SessionKey, hash_ids
 
@@ -60,7 +58,9 @@ class PartySession:
     def check_live(self) -> None:
         """Raise if the session was purged; call with ``lock`` held, before touching its data."""
         if self.purged:
-            raise SessionExpired(f"session '{self.session_id}' ended at this party while a stream was using it")
+            raise SessionExpired(
+                f"session '{self.session_id}' ended at this party while a stream was using it"
+            )
 
     def purge(self) -> None:
         self.purged = True
@@ -80,11 +80,18 @@ Encryptor = Callable[[np.ndarray], tuple[np.ndarray, int]]  # float values -> (r
 
 def blind_token_spec() -> ColumnSpec:
     """The agent's own column of blind tokens (not in the party's config, never a feature)."""
-    return ColumnSpec.model_construct(name=BLIND_TOKEN_COLUMN, role=BLIND_TOKEN_ROLE, type="timestamp", share=True, encrypt=None)
+    return ColumnSpec.model_construct(
+        name=BLIND_TOKEN_COLUMN, role=BLIND_TOKEN_ROLE, type="timestamp", share=True, encrypt=None
+    )
 
 
-def prepare(cfg: PartyConfig, session_id: str, ttl: float, encrypt: Encryptor | None = None,
-            blind_key: bytes | None = None) -> PartySession:
+def prepare(
+    cfg: PartyConfig,
+    session_id: str,
+    ttl: float,
+    encrypt: Encryptor | None = None,
+    blind_key: bytes | None = None,
+) -> PartySession:
     """Load the data, normalise and de-duplicate IDs, hash, blind with a fresh key and shuffle;
     encrypt the columns marked ``encrypt: paillier`` with fresh randomness (``encrypt``); with a
     ``blind_key``, add the rows' blind tokens as a column (``protocols.ids.blind_tokens``)."""
@@ -128,7 +135,9 @@ def prepare(cfg: PartyConfig, session_id: str, ttl: float, encrypt: Encryptor | 
         values = np.ascontiguousarray(c.values[row_source])
         if c.spec.encrypt:
             if encrypt is None:
-                raise DataError(f"party '{cfg.name}': column '{c.spec.name}' must be encrypted but no key is loaded")
+                raise DataError(
+                    f"party '{cfg.name}': column '{c.spec.name}' must be encrypted but no key is loaded"
+                )
             cts, n = encrypt(values)
             values.fill(0)  # the plaintext copy is not kept
             columns.append(EncodedColumn(c.spec, "paillier", cts, [], n))

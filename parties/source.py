@@ -75,7 +75,9 @@ def read_frame(cfg: PartyConfig) -> pd.DataFrame:
         raise DataError(f"party '{cfg.name}': {where} does not exist")
     try:
         if src.format == "csv":
-            frame = pd.read_csv(src.path, dtype=str, keep_default_na=False, na_values=[""], encoding=src.encoding)
+            frame = pd.read_csv(
+                src.path, dtype=str, keep_default_na=False, na_values=[""], encoding=src.encoding
+            )
         else:
             frame = pd.read_parquet(src.path)
     except pd.errors.EmptyDataError:
@@ -87,7 +89,9 @@ def read_frame(cfg: PartyConfig) -> pd.DataFrame:
             f"party '{cfg.name}': {where} is not valid {src.encoding}{at}; re-encode it or set source.encoding"
         ) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise DataError(f"party '{cfg.name}': cannot parse {where}: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise DataError(
+            f"party '{cfg.name}': cannot parse {where}: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
     if frame.empty:
         raise DataError(f"party '{cfg.name}': {where} has a header but no rows")
     return frame
@@ -103,12 +107,21 @@ def load(cfg: PartyConfig) -> LoadedData:
     frame = read_frame(cfg)
     where = _shown(cfg)
     available = [str(c) for c in frame.columns]
-    wanted = [cfg.id_column, *(s.name for s in cfg.columns), *([cfg.row_key_column] if cfg.row_key_column else [])]
+    wanted = [
+        cfg.id_column,
+        *(s.name for s in cfg.columns),
+        *([cfg.row_key_column] if cfg.row_key_column else []),
+    ]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         # The full header stays in this party's own log; the message (which reaches the zone and
         # the requester) names only near misses, quoted so a stray space or case slip shows.
-        log.error("%s: configured column(s) %s missing; columns in the file: %s", cfg.source.path, missing, available)
+        log.error(
+            "%s: configured column(s) %s missing; columns in the file: %s",
+            cfg.source.path,
+            missing,
+            available,
+        )
         hints = [a for m in missing for a in available if a != m and a.strip().lower() == m.strip().lower()]
         hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
         raise DataError(

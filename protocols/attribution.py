@@ -107,7 +107,16 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 MS_PER_DAY = 86_400_000.0
-MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley", "data_driven")
+MODELS = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "time_decay",
+    "position_based",
+    "markov",
+    "shapley",
+    "data_driven",
+)
 HEURISTICS = MODELS[:5]
 _DENSE_MARKOV_STATES = 1500  # above this many states, the absorbing-chain solves go sparse
 _SHAPLEY_CELLS = 1 << 21  # people × coalitions evaluated per block in the data-driven model
@@ -140,7 +149,9 @@ class AttributionConfig(BaseModel):
     # data-driven model
     exposure: Literal["binary", "log_count", "both"] = "binary"
     allocation: Literal["shapley", "removal"] = "shapley"
-    control_bins: int = Field(default=10, ge=0, le=50)  # quantile bins per numeric control (non-linear intent)
+    control_bins: int = Field(
+        default=10, ge=0, le=50
+    )  # quantile bins per numeric control (non-linear intent)
     max_categories: int = Field(default=50, ge=1)  # per categorical control; rarer levels pooled
     l2: float = Field(default=1e-4, ge=0)  # ridge on the mean log-loss scale (identifies one-hot controls)
     effects_from: Literal["all", "complete_controls"] = "complete_controls"
@@ -243,7 +254,9 @@ class ValueWeights:
     weight: FloatArray
 
     def apply(self, values: FloatArray, k: int) -> FloatArray:
-        return np.bincount(self.channel, weights=self.weight * values[self.row], minlength=k).astype(np.float64)
+        return np.bincount(self.channel, weights=self.weight * values[self.row], minlength=k).astype(
+            np.float64
+        )
 
 
 @dataclass(frozen=True)
@@ -265,7 +278,9 @@ class AttributionResult:
     channels: tuple[str, ...]
     counts: PathCounts
     credits: dict[str, ModelCredit]
-    tables: dict[str, pd.DataFrame]  # model -> channel, credited_conversions, share, paths, users[, credited_value]
+    tables: dict[
+        str, pd.DataFrame
+    ]  # model -> channel, credited_conversions, share, paths, users[, credited_value]
     footnotes: dict[str, int] = field(default_factory=dict)  # the counts a release states (noised with DP)
     value_epsilon: dict[str, float] = field(default_factory=dict)  # ε per model left for encrypted value sums
 
@@ -274,8 +289,9 @@ class AttributionResult:
 
     def table(self) -> pd.DataFrame:
         """All models in one long table (``model`` first), in the order they were run."""
-        return pd.concat([t.assign(model=m)[["model", *t.columns]] for m, t in self.tables.items()],
-                         ignore_index=True)
+        return pd.concat(
+            [t.assign(model=m)[["model", *t.columns]] for m, t in self.tables.items()], ignore_index=True
+        )
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -323,7 +339,9 @@ def _touch_order(row: IntArray, t: FloatArray, ch: IntArray, n_rows: int, k: int
     return np.argsort(key).astype(np.int64)
 
 
-def build_paths(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionConfig | None = None) -> Paths:
+def build_paths(
+    touches: pd.DataFrame, people: pd.DataFrame, config: AttributionConfig | None = None
+) -> Paths:
     """Every person's path in their lookback window (see the module docstring for the rules).
 
     Raises:
@@ -339,7 +357,10 @@ def build_paths(touches: pd.DataFrame, people: pd.DataFrame, config: Attribution
     if dup.any():
         raise DataError(f"people has {int(dup.sum())} duplicated person id(s); one row per person")
     conv_raw = people["converted"].to_numpy()
-    if conv_raw.dtype != bool and not np.isin(pd.to_numeric(pd.Series(conv_raw), errors="coerce").to_numpy(), (0, 1)).all():
+    if (
+        conv_raw.dtype != bool
+        and not np.isin(pd.to_numeric(pd.Series(conv_raw), errors="coerce").to_numpy(), (0, 1)).all()
+    ):
         raise DataError("people.converted must be boolean or 0/1")
     converted = conv_raw.astype(bool)
     ctime = people["conversion_time"].to_numpy(dtype=np.float64)
@@ -410,23 +431,40 @@ def build_paths(touches: pd.DataFrame, people: pd.DataFrame, config: Attribution
     has_path = np.zeros(n_people, bool)
     has_path[path_row] = True
     counts = PathCounts(
-        people=n_people, converters=int(converted.sum()),
+        people=n_people,
+        converters=int(converted.sum()),
         converters_with_path=int((converted & has_path).sum()),
         unattributed_conversions=int((converted & ~has_path).sum()),
         non_converters_with_path=int((~converted & has_path).sum()),
         non_converters_without_path=int((~converted & ~has_path).sum()),
-        touches_in=n_in, touches_used=len(row), touches_unknown_person=unknown, touches_missing=missing,
-        touches_excluded_kind=excluded_kind, touches_outside_window=outside,
+        touches_in=n_in,
+        touches_used=len(row),
+        touches_unknown_person=unknown,
+        touches_missing=missing,
+        touches_excluded_kind=excluded_kind,
+        touches_outside_window=outside,
     )
-    return Paths(channels=channels, person=pid, converted=converted, end_time=end, touch_row=row,
-                 touch_channel=ch, touch_time=t, path_start=starts, path_len=lens, path_row=path_row,
-                 counts=counts)
+    return Paths(
+        channels=channels,
+        person=pid,
+        converted=converted,
+        end_time=end,
+        touch_row=row,
+        touch_channel=ch,
+        touch_time=t,
+        path_start=starts,
+        path_len=lens,
+        path_row=path_row,
+        counts=counts,
+    )
 
 
 # --- path-based heuristics ----------------------------------------------------------------------
 
 
-def _per_touch(paths: Paths, model: str, weight: FloatArray, detail: dict[str, Any] | None = None) -> ModelCredit:
+def _per_touch(
+    paths: Paths, model: str, weight: FloatArray, detail: dict[str, Any] | None = None
+) -> ModelCredit:
     """Credit from per-touch weights (each converting path's weights sum to 1)."""
     conv = np.repeat(paths.path_converted, paths.path_len)
     w = weight[conv]
@@ -459,7 +497,9 @@ def time_decay(paths: Paths, half_life_days: float = 7.0) -> ModelCredit:
     last_t = np.repeat(paths.touch_time[paths.path_start + paths.path_len - 1], paths.path_len)
     w = np.exp2(-(last_t - paths.touch_time) / (half_life_days * MS_PER_DAY))
     total = np.add.reduceat(w, paths.path_start)
-    return _per_touch(paths, "time_decay", w / np.repeat(total, paths.path_len), {"half_life_days": half_life_days})
+    return _per_touch(
+        paths, "time_decay", w / np.repeat(total, paths.path_len), {"half_life_days": half_life_days}
+    )
 
 
 def position_based(paths: Paths, weights: tuple[float, float, float] = (0.4, 0.2, 0.4)) -> ModelCredit:
@@ -520,7 +560,9 @@ def markov_counts(paths: Paths, order: int = 1, max_touches: int | None = None) 
     k = paths.k
     base = k + 1
     if base**order >= 1 << 62:
-        raise ConfigError(f"markov order {order} over {k} channels does not fit a 64-bit state code; lower the order")
+        raise ConfigError(
+            f"markov order {order} over {k} channels does not fit a 64-bit state code; lower the order"
+        )
     codes = _state_codes(k, order) if k else np.zeros(0, np.int64)
     n_states = len(codes)
     counts = np.zeros((n_states + 1, k + 2))
@@ -557,7 +599,9 @@ def markov_counts(paths: Paths, order: int = 1, max_touches: int | None = None) 
     converted = paths.path_converted
     src_idx = np.concatenate([frm, state[last_touch]])
     dst = np.concatenate([ch, np.where(converted, k, k + 1)])
-    counts += np.bincount(src_idx * (k + 2) + dst, minlength=(n_states + 1) * (k + 2)).reshape(n_states + 1, k + 2)
+    counts += np.bincount(src_idx * (k + 2) + dst, minlength=(n_states + 1) * (k + 2)).reshape(
+        n_states + 1, k + 2
+    )
     return MarkovCounts(k, order, codes, counts, max_touches)
 
 
@@ -614,7 +658,12 @@ def markov_effects(mc: MarkovCounts) -> tuple[FloatArray, float, int]:
     return effects, p_all, int((out[:s] > 0).sum())
 
 
-def markov(paths: Paths, order: int = 1, counts: MarkovCounts | None = None, converters_with_path: float | None = None) -> ModelCredit:
+def markov(
+    paths: Paths,
+    order: int = 1,
+    counts: MarkovCounts | None = None,
+    converters_with_path: float | None = None,
+) -> ModelCredit:
     """Removal effects of an order-``order`` absorbing Markov chain over all non-empty paths.
 
     A state is the tuple of the last ``order`` channels (padded at a path's start). Transitions are
@@ -622,17 +671,26 @@ def markov(paths: Paths, order: int = 1, counts: MarkovCounts | None = None, con
     noised) and ``converters_with_path`` replace what the paths would give.
     """
     k = paths.k
-    conv_paths = float(paths.path_converted.sum()) if converters_with_path is None else float(converters_with_path)
+    conv_paths = (
+        float(paths.path_converted.sum()) if converters_with_path is None else float(converters_with_path)
+    )
     mc = counts if counts is not None else markov_counts(paths, order)
     effects, p_all, observed = markov_effects(mc)
     total = effects.sum()
     share = effects / total if total > 0 else np.zeros(k)
     credited = conv_paths * share
     conv_rows = paths.path_row[paths.path_converted]
-    vw = ValueWeights(np.repeat(conv_rows, k), np.tile(np.arange(k, dtype=np.int64), len(conv_rows)),
-                      np.tile(share, len(conv_rows)))
-    detail = {"order": order, "states": observed, "p_conversion": p_all,
-              "removal_effects": {c: float(e) for c, e in zip(paths.channels, effects)}}
+    vw = ValueWeights(
+        np.repeat(conv_rows, k),
+        np.tile(np.arange(k, dtype=np.int64), len(conv_rows)),
+        np.tile(share, len(conv_rows)),
+    )
+    detail = {
+        "order": order,
+        "states": observed,
+        "p_conversion": p_all,
+        "removal_effects": {c: float(e) for c, e in zip(paths.channels, effects)},
+    }
     return ModelCredit("markov", paths.channels, credited, vw, detail)
 
 
@@ -651,7 +709,9 @@ def shapley_matrix(m: int) -> FloatArray:
     """
     masks = np.arange(1 << m, dtype=np.int64)
     size = np.bitwise_count(masks).astype(np.int64)
-    w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)] + [0.0])
+    w = np.array(
+        [math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)] + [0.0]
+    )
     bits = ((masks[:, None] >> np.arange(m)[None, :]) & 1).astype(bool)
     return np.where(bits, w[size - 1][:, None], -w[size][:, None])
 
@@ -659,7 +719,7 @@ def shapley_matrix(m: int) -> FloatArray:
 def subset_sums(f: FloatArray) -> FloatArray:
     """Zeta transform: ``v[S] = Σ_{T ⊆ S} f[T]`` over bitmask-indexed ``f`` of length 2^k."""
     v = f.astype(np.float64).copy()
-    k = int(len(v)).bit_length() - 1
+    k = len(v).bit_length() - 1
     for i in range(k):
         view = v.reshape(-1, 2, 1 << i)
         view[:, 1, :] += view[:, 0, :]
@@ -668,8 +728,10 @@ def subset_sums(f: FloatArray) -> FloatArray:
 
 def _check_shapley(k: int, max_channels: int, model: str) -> None:
     if k > max_channels:
-        raise TooManyChannels(f"{model}: exact Shapley over {k} channels needs 2^{k} coalitions; the limit is "
-                              f"max_shapley_channels={max_channels}. Merge channels or raise the limit.")
+        raise TooManyChannels(
+            f"{model}: exact Shapley over {k} channels needs 2^{k} coalitions; the limit is "
+            f"max_shapley_channels={max_channels}. Merge channels or raise the limit."
+        )
 
 
 def shapley(paths: Paths, max_channels: int = 15, values: FloatArray | None = None) -> ModelCredit:
@@ -704,7 +766,9 @@ def shapley(paths: Paths, max_channels: int = 15, values: FloatArray | None = No
 # --- data-driven, incrementality-aware ------------------------------------------------------------
 
 
-def _control_design(controls: pd.DataFrame, person: IntArray, bins: int, max_categories: int) -> tuple[FloatArray, list[str], BoolArray]:
+def _control_design(
+    controls: pd.DataFrame, person: IntArray, bins: int, max_categories: int
+) -> tuple[FloatArray, list[str], BoolArray]:
     """Numeric controls: standardised, plus quantile-bin dummies (non-linear confounding) and a
     missing flag; categorical controls: dummies for the ``max_categories`` most common levels."""
     c = controls.set_index("person") if "person" in controls.columns else controls
@@ -716,7 +780,9 @@ def _control_design(controls: pd.DataFrame, person: IntArray, bins: int, max_cat
     names: list[str] = []
     for name in c.columns:
         s = c[name]
-        if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)):
+        if pd.api.types.is_bool_dtype(s) or (
+            pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
+        ):
             x = s.to_numpy(dtype=np.float64, na_value=np.nan)
             miss = ~np.isfinite(x)
             if miss.all():
@@ -751,8 +817,9 @@ def _control_design(controls: pd.DataFrame, person: IntArray, bins: int, max_cat
     return np.column_stack(cols), names, incomplete
 
 
-def _fit_logistic(x: npt.NDArray[np.float32], y: FloatArray, nonneg: BoolArray, l2: float,
-                  offset: FloatArray | None = None) -> tuple[float, FloatArray, bool]:
+def _fit_logistic(
+    x: npt.NDArray[np.float32], y: FloatArray, nonneg: BoolArray, l2: float, offset: FloatArray | None = None
+) -> tuple[float, FloatArray, bool]:
     """Logistic regression by L-BFGS-B with ``coef[nonneg] >= 0``; intercept unpenalised."""
     n, d = x.shape
     off = np.zeros(n) if offset is None else offset
@@ -771,20 +838,34 @@ def _fit_logistic(x: npt.NDArray[np.float32], y: FloatArray, nonneg: BoolArray, 
         return val, g
 
     bounds = [(None, None)] + [(0.0, None) if nn else (None, None) for nn in nonneg]
-    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7})
+    res = minimize(
+        loss,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7},
+    )
     return float(res.x[0]), np.asarray(res.x[1:], np.float64), bool(res.success)
 
 
-def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: AttributionConfig | None = None,
-                decide: Callable[[list[int]], list[int]] | None = None) -> ModelCredit:
+def data_driven(
+    paths: Paths,
+    controls: pd.DataFrame | None = None,
+    config: AttributionConfig | None = None,
+    decide: Callable[[list[int]], list[int]] | None = None,
+) -> ModelCredit:
     """Incrementality-aware attribution: a conversion model with targeting controls, split per
     person by exact Shapley over that person's exposed channels (see the module docstring)."""
     cfg = config or AttributionConfig()
     k, n = paths.k, len(paths.person)
     _check_shapley(k, cfg.max_shapley_channels, "data_driven")
     y = paths.converted.astype(np.float64)
-    cnt = np.bincount(paths.touch_row * k + paths.touch_channel, minlength=n * k).reshape(n, k) if k else np.zeros((n, 0))
+    cnt = (
+        np.bincount(paths.touch_row * k + paths.touch_channel, minlength=n * k).reshape(n, k)
+        if k
+        else np.zeros((n, 0))
+    )
     exposed = cnt > 0
     feats: list[FloatArray] = []
     if cfg.exposure in ("binary", "both"):
@@ -792,19 +873,36 @@ def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: Attr
     if cfg.exposure in ("log_count", "both"):
         feats.append(np.log1p(cnt).astype(np.float64))
     n_exp = sum(f.shape[1] for f in feats)
-    ctrl, ctrl_names, incomplete = (np.zeros((n, 0)), [], np.zeros(n, bool)) if controls is None else _control_design(
-        controls, paths.person, cfg.control_bins, cfg.max_categories)
-    x = np.column_stack([*feats, ctrl]).astype(np.float32) if n_exp + ctrl.shape[1] else np.zeros((n, 0), np.float32)
+    ctrl, ctrl_names, incomplete = (
+        (np.zeros((n, 0)), [], np.zeros(n, bool))
+        if controls is None
+        else _control_design(controls, paths.person, cfg.control_bins, cfg.max_categories)
+    )
+    x = (
+        np.column_stack([*feats, ctrl]).astype(np.float32)
+        if n_exp + ctrl.shape[1]
+        else np.zeros((n, 0), np.float32)
+    )
     nonneg = np.r_[np.ones(n_exp, bool), np.zeros(ctrl.shape[1], bool)]
     complete = ~incomplete
     # Which fit to use depends on how many people have complete controls — the partners' data.
     # ``decide`` (differential privacy) noises those counts first: one person at the threshold
     # must not switch the whole model.
-    counts = [int(complete.sum()), int(incomplete.sum()), int(y[complete].sum()), int(complete.sum() - y[complete].sum())]
+    counts = [
+        int(complete.sum()),
+        int(incomplete.sum()),
+        int(y[complete].sum()),
+        int(complete.sum() - y[complete].sum()),
+    ]
     n_complete, n_incomplete, conv_complete, other_complete = decide(counts) if decide is not None else counts
-    two_stage = (cfg.effects_from == "complete_controls" and n_incomplete > 0
-                 and n_complete >= cfg.min_complete and conv_complete > 0 and other_complete > 0
-                 and 0 < y[complete].sum() < complete.sum())
+    two_stage = (
+        cfg.effects_from == "complete_controls"
+        and n_incomplete > 0
+        and n_complete >= cfg.min_complete
+        and conv_complete > 0
+        and other_complete > 0
+        and 0 < y[complete].sum() < complete.sum()
+    )
     if n == 0 or y.min() == y.max():
         intercept, coef, ok = (0.0, np.zeros(x.shape[1]), True)
     elif two_stage:
@@ -823,10 +921,10 @@ def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: Attr
     contrib = np.zeros((n, k))
     off = 0
     if cfg.exposure in ("binary", "both"):
-        contrib += exposed * coef[off:off + k]
+        contrib += exposed * coef[off : off + k]
         off += k
     if cfg.exposure in ("log_count", "both"):
-        contrib += np.log1p(cnt) * coef[off:off + k]
+        contrib += np.log1p(cnt) * coef[off : off + k]
     p_full = expit(base + contrib.sum(axis=1))
     credited = np.zeros(k)
     rows_out: list[IntArray] = []
@@ -842,7 +940,7 @@ def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: Attr
             w_mat = shapley_matrix(m)
         step = max(1, _SHAPLEY_CELLS >> m)
         for lo in range(0, len(rows_m), step):
-            r = rows_m[lo:lo + step]
+            r = rows_m[lo : lo + step]
             cols = np.nonzero(exposed[r])[1].reshape(len(r), m)
             a = contrib[r[:, None], cols]
             if cfg.allocation == "shapley":
@@ -855,16 +953,25 @@ def data_driven(paths: Paths, controls: pd.DataFrame | None = None, config: Attr
                 rows_out.append(np.repeat(r[conv], m))
                 ch_out.append(cols[conv].ravel())
                 w_out.append((phi[conv] / p_full[r[conv], None]).ravel())
-    vw = ValueWeights(*_no_weights()) if not rows_out else ValueWeights(
-        np.concatenate(rows_out), np.concatenate(ch_out), np.concatenate(w_out))
+    vw = (
+        ValueWeights(*_no_weights())
+        if not rows_out
+        else ValueWeights(np.concatenate(rows_out), np.concatenate(ch_out), np.concatenate(w_out))
+    )
     coefs = {c: float(coef[i]) for i, c in enumerate(paths.channels)} if cfg.exposure != "log_count" else {}
     if cfg.exposure in ("log_count", "both"):
         coefs.update({f"{c}:log_count": float(coef[n_exp - k + i]) for i, c in enumerate(paths.channels)})
     detail = {
-        "allocation": cfg.allocation, "exposure": cfg.exposure, "converged": ok,
-        "observed_conversions": float(y.sum()), "predicted_conversions": float(p_full.sum()),
-        "base_conversions": float(expit(base).sum()), "channel_coefficients": coefs,
-        "controls": ctrl_names, "two_stage": bool(two_stage), "complete_controls": int(complete.sum()),
+        "allocation": cfg.allocation,
+        "exposure": cfg.exposure,
+        "converged": ok,
+        "observed_conversions": float(y.sum()),
+        "predicted_conversions": float(p_full.sum()),
+        "base_conversions": float(expit(base).sum()),
+        "channel_coefficients": coefs,
+        "controls": ctrl_names,
+        "two_stage": bool(two_stage),
+        "complete_controls": int(complete.sum()),
     }
     return ModelCredit("data_driven", paths.channels, credited, vw, detail)
 
@@ -892,10 +999,17 @@ def _values_for(people: pd.DataFrame, values: pd.Series | None) -> FloatArray | 
     return np.where(np.isfinite(v), v, 0.0)  # a converter without a value adds no value, still a conversion
 
 
-def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionConfig | None = None,
-              controls: pd.DataFrame | None = None, values: pd.Series | None = None,
-              noise: ReleaseNoise | None = None, value_cap: float | None = None,
-              value_models: tuple[str, ...] | None = None, encrypted_values: bool = False) -> AttributionResult:
+def attribute(
+    touches: pd.DataFrame,
+    people: pd.DataFrame,
+    config: AttributionConfig | None = None,
+    controls: pd.DataFrame | None = None,
+    values: pd.Series | None = None,
+    noise: ReleaseNoise | None = None,
+    value_cap: float | None = None,
+    value_models: tuple[str, ...] | None = None,
+    encrypted_values: bool = False,
+) -> AttributionResult:
     """Build paths once and run every model in ``config.models``.
 
     Args:
@@ -928,7 +1042,15 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
     vals = _values_for(people, values)
     chosen = tuple(cfg.models) if value_models is None else tuple(m for m in cfg.models if m in value_models)
     if noise is not None and noise.enabled:
-        return _noised(paths, cfg, controls, vals, noise, value_cap, chosen if vals is not None or encrypted_values else ())
+        return _noised(
+            paths,
+            cfg,
+            controls,
+            vals,
+            noise,
+            value_cap,
+            chosen if vals is not None or encrypted_values else (),
+        )
     p_idx, c_idx = paths.path_channel_pairs()
     users = np.bincount(c_idx, minlength=paths.k)
     conv_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=paths.k)
@@ -942,11 +1064,18 @@ def attribute(touches: pd.DataFrame, people: pd.DataFrame, config: AttributionCo
         if vals is not None and name in chosen:
             value = cr.value if cr.value is not None else cr.value_weights.apply(vals, paths.k)
         tables[name] = _table(paths.channels, cr.conversions, conv_paths, users, value)
-    return AttributionResult(cfg, paths.channels, paths.counts, credits, tables, footnotes=_footnotes(paths.counts))
+    return AttributionResult(
+        cfg, paths.channels, paths.counts, credits, tables, footnotes=_footnotes(paths.counts)
+    )
 
 
-def _runners(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None, vals: FloatArray | None,
-             decide: Callable[[list[int]], list[int]] | None = None) -> dict[str, Any]:
+def _runners(
+    paths: Paths,
+    cfg: AttributionConfig,
+    controls: pd.DataFrame | None,
+    vals: FloatArray | None,
+    decide: Callable[[list[int]], list[int]] | None = None,
+) -> dict[str, Any]:
     return {
         "first_touch": lambda: first_touch(paths),
         "last_touch": lambda: last_touch(paths),
@@ -959,25 +1088,34 @@ def _runners(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None
     }
 
 
-def _table(channels: tuple[str, ...], credited: FloatArray, conv_paths: Any, users: Any, value: FloatArray | None) -> pd.DataFrame:
+def _table(
+    channels: tuple[str, ...], credited: FloatArray, conv_paths: Any, users: Any, value: FloatArray | None
+) -> pd.DataFrame:
     credited = np.maximum(np.asarray(credited, dtype=np.float64), 0.0)
     total = float(credited.sum())
-    t = pd.DataFrame({
-        "channel": list(channels),
-        "credited_conversions": credited,
-        "share": credited / total if total > 0 else np.zeros(len(channels)),
-        "paths": np.asarray(conv_paths, dtype=np.int64),
-        "users": np.asarray(users, dtype=np.int64),
-    })
+    t = pd.DataFrame(
+        {
+            "channel": list(channels),
+            "credited_conversions": credited,
+            "share": credited / total if total > 0 else np.zeros(len(channels)),
+            "paths": np.asarray(conv_paths, dtype=np.int64),
+            "users": np.asarray(users, dtype=np.int64),
+        }
+    )
     if value is not None:
         t["credited_value"] = np.asarray(value, dtype=np.float64)
     return t
 
 
 def _footnotes(c: PathCounts) -> dict[str, int]:
-    return {"people": c.people, "converters": c.converters, "converters_with_path": c.converters_with_path,
-            "unattributed_conversions": c.unattributed_conversions, "non_converters_with_path": c.non_converters_with_path,
-            "non_converters_without_path": c.non_converters_without_path}
+    return {
+        "people": c.people,
+        "converters": c.converters,
+        "converters_with_path": c.converters_with_path,
+        "unattributed_conversions": c.unattributed_conversions,
+        "non_converters_with_path": c.non_converters_with_path,
+        "non_converters_without_path": c.non_converters_without_path,
+    }
 
 
 # --- differential privacy ---------------------------------------------------------------------------
@@ -1002,11 +1140,20 @@ MILLI = 1000
 DP_MARKOV_MAX_TOUCHES = 20
 
 
-def _noised(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None, vals: FloatArray | None,
-            noise: ReleaseNoise, value_cap: float | None, value_models: tuple[str, ...]) -> AttributionResult:
+def _noised(
+    paths: Paths,
+    cfg: AttributionConfig,
+    controls: pd.DataFrame | None,
+    vals: FloatArray | None,
+    noise: ReleaseNoise,
+    value_cap: float | None,
+    value_models: tuple[str, ...],
+) -> AttributionResult:
     assert noise.budget is not None
     if vals is not None and (value_cap is None or value_cap <= 0):
-        raise ConfigError("released values need a value_cap (each person's value is clipped to it) when DP is on")
+        raise ConfigError(
+            "released values need a value_cap (each person's value is clipped to it) when DP is on"
+        )
     k, total = paths.k, noise.budget
     # Of the release's ε: 0.05 footnotes, 0.15 users and paths, the rest for credited
     # conversions — less 0.3 for credited values when values are asked for.
@@ -1015,17 +1162,36 @@ def _noised(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None,
     eps_model = (0.8 * total - value_pool) / max(1, len(cfg.models))
     eps_value = value_pool / max(1, len(value_models))
     c = paths.counts
-    foot = noise.vector([c.people, c.converters, c.converters_with_path, c.non_converters_with_path], eps_counts, 3,
-                        "footnote counts (people, converters, with a path)")
+    foot = noise.vector(
+        [c.people, c.converters, c.converters_with_path, c.non_converters_with_path],
+        eps_counts,
+        3,
+        "footnote counts (people, converters, with a path)",
+    )
     people_n, conv_n, cwp_n, ncwp_n = (max(0, v) for v in foot)
-    footnotes = {"people": people_n, "converters": conv_n, "converters_with_path": min(cwp_n, conv_n),
-                 "unattributed_conversions": max(0, conv_n - cwp_n), "non_converters_with_path": ncwp_n,
-                 "non_converters_without_path": max(0, people_n - conv_n - ncwp_n)}
+    footnotes = {
+        "people": people_n,
+        "converters": conv_n,
+        "converters_with_path": min(cwp_n, conv_n),
+        "unattributed_conversions": max(0, conv_n - cwp_n),
+        "non_converters_with_path": ncwp_n,
+        "non_converters_without_path": max(0, people_n - conv_n - ncwp_n),
+    }
     p_idx, c_idx = paths.path_channel_pairs()
     exact_users = np.bincount(c_idx, minlength=k)
     exact_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=k)
-    up = np.maximum(np.asarray(noise.vector([*exact_users.tolist(), *exact_paths.tolist()], eps_users, max(1, 2 * k),
-                                            "users and converting paths per channel"), dtype=np.int64), 0)
+    up = np.maximum(
+        np.asarray(
+            noise.vector(
+                [*exact_users.tolist(), *exact_paths.tolist()],
+                eps_users,
+                max(1, 2 * k),
+                "users and converting paths per channel",
+            ),
+            dtype=np.int64,
+        ),
+        0,
+    )
     users, conv_paths = up[:k], up[k:]
     clipped = np.clip(vals, 0.0, value_cap) if vals is not None and value_cap is not None else None
     eps_decide = 0.1 * eps_model if "data_driven" in cfg.models else 0.0
@@ -1044,24 +1210,46 @@ def _noised(paths: Paths, cfg: AttributionConfig, controls: pd.DataFrame | None,
         if name == "markov":
             mc = markov_counts(paths, cfg.markov_order, max_touches)
             flat = np.rint(mc.counts).astype(np.int64).ravel().tolist()
-            noised = np.asarray(noise.vector(flat, eps_model, 2 * (max_touches + 1), "markov: transition counts"), dtype=np.float64)
+            noised = np.asarray(
+                noise.vector(flat, eps_model, 2 * (max_touches + 1), "markov: transition counts"),
+                dtype=np.float64,
+            )
             mc = MarkovCounts(mc.k, mc.order, mc.codes, noised.reshape(mc.counts.shape), mc.max_touches)
-            cr = markov(paths, cfg.markov_order, counts=mc, converters_with_path=footnotes["converters_with_path"])
+            cr = markov(
+                paths, cfg.markov_order, counts=mc, converters_with_path=footnotes["converters_with_path"]
+            )
             credited = cr.conversions
         else:
             cr = runners[name]()
             eps = eps_model - (eps_decide if name == "data_driven" else 0.0)
             exact = np.rint(np.maximum(cr.conversions, 0.0) * MILLI).astype(np.int64).tolist()
-            credited = np.asarray(noise.vector(exact, eps, 2 * MILLI, f"{name}: credited conversions", unit="1/1000 conversion"),
-                                  dtype=np.float64) / MILLI
+            credited = (
+                np.asarray(
+                    noise.vector(
+                        exact, eps, 2 * MILLI, f"{name}: credited conversions", unit="1/1000 conversion"
+                    ),
+                    dtype=np.float64,
+                )
+                / MILLI
+            )
         credits[name] = cr
         value = None
         if name in value_models and clipped is not None and value_cap is not None:
             raw = cr.value if cr.value is not None else cr.value_weights.apply(clipped, k)
             bound = max(1, math.ceil(2 * value_cap))
-            value = np.asarray(noise.vector(np.rint(np.maximum(raw, 0.0)).astype(np.int64).tolist(), eps_value, bound,
-                                            f"{name}: credited value (clipped at {value_cap:g})", unit="value"), dtype=np.float64)
+            value = np.asarray(
+                noise.vector(
+                    np.rint(np.maximum(raw, 0.0)).astype(np.int64).tolist(),
+                    eps_value,
+                    bound,
+                    f"{name}: credited value (clipped at {value_cap:g})",
+                    unit="value",
+                ),
+                dtype=np.float64,
+            )
         elif name in value_models:
             value_eps[name] = eps_value  # encrypted: the caller noises the sums under encryption with it
         tables[name] = _table(paths.channels, credited, conv_paths, users, value)
-    return AttributionResult(cfg, paths.channels, paths.counts, credits, tables, footnotes=footnotes, value_epsilon=value_eps)
+    return AttributionResult(
+        cfg, paths.channels, paths.counts, credits, tables, footnotes=footnotes, value_epsilon=value_eps
+    )

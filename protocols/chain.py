@@ -85,9 +85,13 @@ class ChainHeader:
         return self.origin if position <= 1 else self.route[position - 2].party
 
 
-def chunk_statement(header_digest: bytes, position: int, index: int, points: bytes | bytearray | memoryview) -> bytes:
+def chunk_statement(
+    header_digest: bytes, position: int, index: int, points: bytes | bytearray | memoryview
+) -> bytes:
     """The statement the sender at ``position`` signs for chunk ``index`` of a chain."""
-    return CHUNK_DOMAIN + header_digest + struct.pack("<II", position, index) + hashlib.sha256(points).digest()
+    return (
+        CHUNK_DOMAIN + header_digest + struct.pack("<II", position, index) + hashlib.sha256(points).digest()
+    )
 
 
 def sign(key: SigningKey, data: bytes) -> bytes:

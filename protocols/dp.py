@@ -41,9 +41,9 @@ tests/unit/test_dp.py).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from protocols.errors import ConfigError, InvalidInput
@@ -63,11 +63,9 @@ def _opendp() -> dict[str, Any]:
     from importlib.metadata import version
 
     from opendp.accuracy import discrete_laplacian_scale_to_accuracy
-    from opendp.domains import atom_domain
+    from opendp.domains import atom_domain, vector_domain
     from opendp.measurements import make_laplace
-    from opendp.metrics import absolute_distance
-    from opendp.domains import vector_domain
-    from opendp.metrics import l1_distance
+    from opendp.metrics import absolute_distance, l1_distance
     from opendp.mod import enable_features
 
     enable_features("contrib")
@@ -275,8 +273,12 @@ class Measure:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "what": self.what, "epsilon": self.epsilon, "sensitivity": self.sensitivity, "unit": self.unit,
-            "cells": self.cells, "scale": noise_scale(self.epsilon, self.sensitivity),
+            "what": self.what,
+            "epsilon": self.epsilon,
+            "sensitivity": self.sensitivity,
+            "unit": self.unit,
+            "cells": self.cells,
+            "scale": noise_scale(self.epsilon, self.sensitivity),
             "half_width_95": interval_half_width(self.epsilon, self.sensitivity, 0.95),
         }
 
@@ -305,16 +307,22 @@ class ReleaseNoise:
         assert self.budget is not None
         eps = _check_epsilon(epsilon)
         if self.spent + eps > self.budget * (1 + 1e-12):
-            raise ConfigError(f"measurement '{what}' needs ε={eps:g} but only {self.budget - self.spent:g} of {self.budget:g} is left")
+            raise ConfigError(
+                f"measurement '{what}' needs ε={eps:g} but only {self.budget - self.spent:g} of {self.budget:g} is left"
+            )
         self.measures.append(Measure(what, eps, sensitivity, cells, unit))
 
-    def count(self, value: int, epsilon: float, sensitivity: int = 1, what: str = "count", unit: str = "people") -> int:
+    def count(
+        self, value: int, epsilon: float, sensitivity: int = 1, what: str = "count", unit: str = "people"
+    ) -> int:
         if self.budget is None:
             return int(value)
         self._account(what, epsilon, sensitivity, 1, unit)
         return noisy_count(int(value), epsilon, sensitivity)
 
-    def vector(self, values: Sequence[int], epsilon: float, sensitivity: int, what: str, unit: str = "people") -> list[int]:
+    def vector(
+        self, values: Sequence[int], epsilon: float, sensitivity: int, what: str, unit: str = "people"
+    ) -> list[int]:
         vals = [int(v) for v in values]
         if self.budget is None:
             return vals
@@ -326,8 +334,11 @@ class ReleaseNoise:
         if self.budget is None:
             return None
         return {
-            "mechanism": MECHANISM, "library": f"opendp {opendp_version()}", "epsilon": self.budget,
-            "epsilon_spent": self.spent, "measurements": [m.describe() for m in self.measures],
+            "mechanism": MECHANISM,
+            "library": f"opendp {opendp_version()}",
+            "epsilon": self.budget,
+            "epsilon_spent": self.spent,
+            "measurements": [m.describe() for m in self.measures],
             "note": "every count is released with discrete Laplace noise; half_width_95 is the ± a released "
-                    "cell is within of the true one with 95% probability (sums of cells: see each field)",
+            "cell is within of the true one with 95% probability (sums of cells: see each field)",
         }

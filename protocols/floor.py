@@ -57,7 +57,9 @@ class DpFloor(_Strict):
 
     required: bool = True
     max_epsilon_per_release: float = Field(default=_DEFAULT.dp.epsilon_per_release, gt=0, allow_inf_nan=False)
-    max_budget_per_requester: float = Field(default=_DEFAULT.dp.budget_per_requester, gt=0, allow_inf_nan=False)
+    max_budget_per_requester: float = Field(
+        default=_DEFAULT.dp.budget_per_requester, gt=0, allow_inf_nan=False
+    )
     min_period_days: int = Field(default=_DEFAULT.dp.period_days, ge=1, le=3660)
 
 
@@ -98,9 +100,15 @@ class PolicyFloor(_Strict):
 
     @model_validator(mode="after")
     def _pins_or_clauses(self) -> PolicyFloor:
-        bad = [d for d in self.pinned_policy_digests if len(d) != 64 or any(c not in "0123456789abcdef" for c in d.lower())]
+        bad = [
+            d
+            for d in self.pinned_policy_digests
+            if len(d) != 64 or any(c not in "0123456789abcdef" for c in d.lower())
+        ]
         if bad:
-            raise ValueError("pinned_policy_digests must be 64 hex digits each (Policy.digest(), `zhongli policy init` prints it)")
+            raise ValueError(
+                "pinned_policy_digests must be 64 hex digits each (Policy.digest(), `zhongli policy init` prints it)"
+            )
         clauses = sorted(self.model_fields_set - {"pinned_policy_digests"})
         if self.pinned_policy_digests and clauses:
             raise ValueError(
@@ -151,43 +159,63 @@ def violations(
             out.append("dp.enabled is false, but this party requires differential privacy")
         else:
             if dp.epsilon_per_release > floor.dp.max_epsilon_per_release:
-                out.append(f"dp.epsilon_per_release {dp.epsilon_per_release:g} is above this party's maximum {floor.dp.max_epsilon_per_release:g}")
+                out.append(
+                    f"dp.epsilon_per_release {dp.epsilon_per_release:g} is above this party's maximum {floor.dp.max_epsilon_per_release:g}"
+                )
             if dp.budget_per_requester > floor.dp.max_budget_per_requester:
-                out.append(f"dp.budget_per_requester {dp.budget_per_requester:g} is above this party's maximum {floor.dp.max_budget_per_requester:g}")
+                out.append(
+                    f"dp.budget_per_requester {dp.budget_per_requester:g} is above this party's maximum {floor.dp.max_budget_per_requester:g}"
+                )
             if dp.period_days != 0 and dp.period_days < floor.dp.min_period_days:
-                out.append(f"dp.period_days {dp.period_days} refreshes the budget sooner than this party's minimum {floor.dp.min_period_days}")
+                out.append(
+                    f"dp.period_days {dp.period_days} refreshes the budget sooner than this party's minimum {floor.dp.min_period_days}"
+                )
     if policy.requests.per_hour > floor.max_requests_per_hour:
-        out.append(f"requests.per_hour {policy.requests.per_hour} is above this party's maximum {floor.max_requests_per_hour}")
+        out.append(
+            f"requests.per_hour {policy.requests.per_hour} is above this party's maximum {floor.max_requests_per_hour}"
+        )
     if policy.outcome_quantum_ms < floor.min_outcome_quantum_ms:
-        out.append(f"outcome_quantum_ms {policy.outcome_quantum_ms} is below this party's floor {floor.min_outcome_quantum_ms}")
+        out.append(
+            f"outcome_quantum_ms {policy.outcome_quantum_ms} is below this party's floor {floor.min_outcome_quantum_ms}"
+        )
     for job, rules in sorted(policy.jobs.items()):
         if job not in floor.jobs:
             out.append(f"jobs.{job} is not a job this party lets use its data")
             continue
         extra = [r for r in rules if r not in floor.jobs[job]]
         if extra:
-            out.append(f"jobs.{job} reaches {', '.join(repr(r) for r in extra)}, not among this party's recipients for it "
-                       f"({', '.join(repr(r) for r in floor.jobs[job]) or 'none'})")
+            out.append(
+                f"jobs.{job} reaches {', '.join(repr(r) for r in extra)}, not among this party's recipients for it "
+                f"({', '.join(repr(r) for r in floor.jobs[job]) or 'none'})"
+            )
     if party in policy.row_level.partners:
         rl = policy.row_level
         if not floor.row_level.consent:
-            out.append(f"row_level.partners lists '{party}', but this party does not consent to row-level use of its data")
+            out.append(
+                f"row_level.partners lists '{party}', but this party does not consent to row-level use of its data"
+            )
         else:
             if rl.raw_scores and not floor.row_level.raw_scores:
                 out.append("row_level.raw_scores is true, but this party allows grades only")
             if rl.max_membership_auc > floor.row_level.max_membership_auc:
-                out.append(f"row_level.max_membership_auc {rl.max_membership_auc:g} is above this party's maximum {floor.row_level.max_membership_auc:g}")
+                out.append(
+                    f"row_level.max_membership_auc {rl.max_membership_auc:g} is above this party's maximum {floor.row_level.max_membership_auc:g}"
+                )
             accepted = floor.row_level.blind_keys
             if accepted is not None:
                 other = sorted(r for r, fp in rl.blind_keys.items() if accepted.get(r) != fp)
                 if other:
-                    out.append(f"row_level.blind_keys pins for {', '.join(repr(r) for r in other)} are not the blind keys this "
-                               "party agreed to (a new pin re-draws donors from its data)")
+                    out.append(
+                        f"row_level.blind_keys pins for {', '.join(repr(r) for r in other)} are not the blind keys this "
+                        "party agreed to (a new pin re-draws donors from its data)"
+                    )
     if trusted_auditor_keys is not None:
         trusted = {k.lower() for k in trusted_auditor_keys}
         unknown = [a.name for a in policy.auditors if a.public_key.lower() not in trusted]
         if unknown:
-            out.append(f"auditors {', '.join(repr(n) for n in unknown)} are not among the auditors this party trusts")
+            out.append(
+                f"auditors {', '.join(repr(n) for n in unknown)} are not among the auditors this party trusts"
+            )
         if policy.quorum < trust_quorum:
             out.append(f"quorum {policy.quorum} is below this party's quorum {trust_quorum}")
     return out

@@ -42,7 +42,9 @@ def normalise(raw: pd.Series, id_type: str) -> pd.Series:
         valid = s.str.fullmatch(_EMAIL_VALID)
     else:
         s = s.str.strip().str.upper()
-        valid = (s.str.fullmatch(_UUID) | s.str.fullmatch(_HEX_ID) | s.str.fullmatch(_IMEI)).fillna(False) & (s != _ZERO_UUID).fillna(False)
+        valid = (s.str.fullmatch(_UUID) | s.str.fullmatch(_HEX_ID) | s.str.fullmatch(_IMEI)).fillna(False) & (
+            s != _ZERO_UUID
+        ).fillna(False)
     return s.where(valid.fillna(False).astype(bool), pd.NA)
 
 
@@ -65,6 +67,8 @@ def blind_tokens(key: bytes, id_type: str, ids: Sequence[str]) -> list[int]:
         raise ValueError("a blind key is 32 bytes")
     out = []
     for raw in ids:
-        digest = hashlib.blake2b(f"{id_type}\x00{raw}".encode(), key=key, digest_size=8, person=b"zhongli/blind").digest()
+        digest = hashlib.blake2b(
+            f"{id_type}\x00{raw}".encode(), key=key, digest_size=8, person=b"zhongli/blind"
+        ).digest()
         out.append(int.from_bytes(digest, "big", signed=True))
     return out

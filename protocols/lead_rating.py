@@ -82,12 +82,21 @@ class FeatureSpec:
 # --- features ---------------------------------------------------------------------------------
 
 
-def _event_features(leads: pd.DataFrame, ev: EventTable, pairs: list[tuple[str, str]] | None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+def _event_features(
+    leads: pd.DataFrame, ev: EventTable, pairs: list[tuple[str, str]] | None
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Per (channel, event type): touches before the lead; per channel: days since the last one."""
     f = ev.frame
     chan = f["channel"].astype(str) if "channel" in f else pd.Series("all", index=f.index)
     etype = f["event_type"].astype(str) if "event_type" in f else pd.Series("touch", index=f.index)
-    events = pd.DataFrame({"entity": f["entity"].to_numpy(), "time": f["time"].to_numpy(), "channel": chan.to_numpy(), "etype": etype.to_numpy()})
+    events = pd.DataFrame(
+        {
+            "entity": f["entity"].to_numpy(),
+            "time": f["time"].to_numpy(),
+            "channel": chan.to_numpy(),
+            "etype": etype.to_numpy(),
+        }
+    )
     m = leads[["row", "entity", "t0"]].merge(events, on="entity", how="inner")
     m = m[m["time"] < m["t0"]]  # the leakage guard: strictly before the lead's time
     if pairs is None:
@@ -144,7 +153,11 @@ def build_features(
     for table in attributes:
         if not training and table.party not in spec.attributes:
             continue
-        cols = spec.attributes.get(table.party) if not training else [c for c in table.frame.columns if c != "entity"]
+        cols = (
+            spec.attributes.get(table.party)
+            if not training
+            else [c for c in table.frame.columns if c != "entity"]
+        )
         assert cols is not None
         frame = table.frame.drop_duplicates("entity").set_index("entity")
         joined = frame.reindex(leads["entity"].to_numpy())
@@ -179,8 +192,17 @@ def build_features(
 def _align_categories(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.DataFrame:
     for col in X.columns:
         s = X[col]
-        is_cat = isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
-        if training and is_cat and isinstance(s.dtype, pd.CategoricalDtype) and len(s.cat.categories) <= MAX_CATEGORIES:
+        is_cat = (
+            isinstance(s.dtype, pd.CategoricalDtype)
+            or s.dtype == object
+            or pd.api.types.is_string_dtype(s.dtype)
+        )
+        if (
+            training
+            and is_cat
+            and isinstance(s.dtype, pd.CategoricalDtype)
+            and len(s.cat.categories) <= MAX_CATEGORIES
+        ):
             # The categories a party declares, not those its rows happen to show among the
             # requester's leads: the model (and its sealed size) must not depend on which ones do.
             spec.categories[col] = sorted(str(v) for v in s.cat.categories)
@@ -189,7 +211,9 @@ def _align_categories(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.
             top = values.value_counts().index[:MAX_CATEGORIES]
             spec.categories[col] = [str(v) for v in sorted(top)]
         if col in spec.categories:
-            X[col] = pd.Categorical(s.astype("string").where(s.notna(), None), categories=spec.categories[col])
+            X[col] = pd.Categorical(
+                s.astype("string").where(s.notna(), None), categories=spec.categories[col]
+            )
         else:
             X[col] = pd.to_numeric(s, errors="coerce").astype(float)
     return X
@@ -200,8 +224,15 @@ def _align_categories(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.
 
 def gradient_boosting(seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
-        max_iter=300, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=MIN_SAMPLES_LEAF, l2_regularization=1.0,
-        categorical_features="from_dtype", early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
+        max_iter=300,
+        learning_rate=0.08,
+        max_leaf_nodes=31,
+        min_samples_leaf=MIN_SAMPLES_LEAF,
+        l2_regularization=1.0,
+        categorical_features="from_dtype",
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
         random_state=seed,
     )
 
@@ -219,8 +250,11 @@ def fittable(X: pd.DataFrame) -> pd.DataFrame:
     requester. A column with fewer values than a leaf's minimum size can never separate them in
     any split, so the model is the same without it; constant in training, it is never split on,
     and scoring may pass any value."""
-    empty = [c for c in X.columns
-             if not isinstance(X[c].dtype, pd.CategoricalDtype) and X[c].notna().sum() < MIN_SAMPLES_LEAF]
+    empty = [
+        c
+        for c in X.columns
+        if not isinstance(X[c].dtype, pd.CategoricalDtype) and X[c].notna().sum() < MIN_SAMPLES_LEAF
+    ]
     if not empty:
         return X
     out = X.copy()
@@ -232,10 +266,26 @@ def fittable(X: pd.DataFrame) -> pd.DataFrame:
 def logistic_baseline(X: pd.DataFrame) -> Any:
     cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     nums = [c for c in X.columns if c not in cats]
-    pre = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), nums),
-        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True), OneHotEncoder(handle_unknown="ignore")), cats),
-    ])
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    StandardScaler(),
+                ),
+                nums,
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                cats,
+            ),
+        ]
+    )
     return make_pipeline(pre, LogisticRegression(max_iter=2000, C=1.0))
 
 
@@ -329,10 +379,19 @@ class _Card:
 
     def histogram(self, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Noised held-out (positives, negatives) per score bin."""
-        cells = np.concatenate([np.bincount(bins[self.y == 1], minlength=N_BINS), np.bincount(bins[self.y == 0], minlength=N_BINS)])
+        cells = np.concatenate(
+            [
+                np.bincount(bins[self.y == 1], minlength=N_BINS),
+                np.bincount(bins[self.y == 0], minlength=N_BINS),
+            ]
+        )
         if self.noise.enabled:
             eps = self.eps["histogram"]
-            cells = np.asarray(self.noise.vector(cells.tolist(), eps, 2, "held-out score-bin × label histogram", unit="leads"))
+            cells = np.asarray(
+                self.noise.vector(
+                    cells.tolist(), eps, 2, "held-out score-bin × label histogram", unit="leads"
+                )
+            )
             self.intervals["histogram"] = interval_half_width(eps, 2)
         cells = np.maximum(cells, 0)
         return cells[:N_BINS].astype(float), cells[N_BINS:].astype(float)
@@ -357,18 +416,32 @@ def card_tables(pos: np.ndarray, neg: np.ndarray, mean_score: np.ndarray) -> dic
     roc = [{"fpr": 0.0, "tpr": 0.0}] + [{"fpr": float(f / N), "tpr": float(t / P)} for t, f in zip(tp, fp)]
     bands, cum = [], 0.0
     for i in range(10):
-        b = top[2 * i: 2 * i + 2]
+        b = top[2 * i : 2 * i + 2]
         leads, conv = float(pos[b].sum() + neg[b].sum()), float(pos[b].sum())
         cum += conv
         rate = conv / leads if leads else 0.0
-        bands.append({"decile": i + 1, "leads": int(leads), "conversions": int(conv), "rate": rate,
-                      "lift": rate / avg if avg else 0.0, "cumulative_gain": cum / P})
+        bands.append(
+            {
+                "decile": i + 1,
+                "leads": int(leads),
+                "conversions": int(conv),
+                "rate": rate,
+                "lift": rate / avg if avg else 0.0,
+                "cumulative_gain": cum / P,
+            }
+        )
     calib = []
     for i in range(10):
         b = np.arange(2 * i, 2 * i + 2)
         leads = float(pos[b].sum() + neg[b].sum())
-        calib.append({"bin": i + 1, "leads": int(leads), "mean_predicted": float(mean_score[b].mean()),
-                      "observed_rate": float(pos[b].sum() / leads) if leads else 0.0})
+        calib.append(
+            {
+                "bin": i + 1,
+                "leads": int(leads),
+                "mean_predicted": float(mean_score[b].mean()),
+                "observed_rate": float(pos[b].sum() / leads) if leads else 0.0,
+            }
+        )
     grades, start = [], N_BINS
     for g, share in GRADES:
         width = int(round(share * N_BINS))
@@ -376,10 +449,23 @@ def card_tables(pos: np.ndarray, neg: np.ndarray, mean_score: np.ndarray) -> dic
         start -= width
         leads, conv = float(pos[b].sum() + neg[b].sum()), float(pos[b].sum())
         rate = conv / leads if leads else 0.0
-        grades.append({"grade": g, "share_of_leads": share, "leads": int(leads), "conversions": int(conv), "rate": rate,
-                       "lift": rate / avg if avg else 0.0})
-    return {"roc": roc, "deciles": bands, "top10": {"rate": bands[0]["rate"], "average_rate": float(avg), "lift": bands[0]["lift"]},
-            "calibration": calib, "grades": grades}
+        grades.append(
+            {
+                "grade": g,
+                "share_of_leads": share,
+                "leads": int(leads),
+                "conversions": int(conv),
+                "rate": rate,
+                "lift": rate / avg if avg else 0.0,
+            }
+        )
+    return {
+        "roc": roc,
+        "deciles": bands,
+        "top10": {"rate": bands[0]["rate"], "average_rate": float(avg), "lift": bands[0]["lift"]},
+        "calibration": calib,
+        "grades": grades,
+    }
 
 
 def _fit_scores(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, seed: int) -> np.ndarray:
@@ -414,47 +500,67 @@ def train(
     s_tr = est.predict_proba(X_tr)[:, 1]
     s_te = est.predict_proba(X_te)[:, 1]
     edges = score_bins(s_tr)
-    cuts = [float(edges[18 - 1]), float(edges[14 - 1]), float(edges[8 - 1])]  # 90%, 70%, 40% training quantiles
+    cuts = [
+        float(edges[18 - 1]),
+        float(edges[14 - 1]),
+        float(edges[8 - 1]),
+    ]  # 90%, 70%, 40% training quantiles
     partners = sorted({p for _, p in spec.groups.values() if p != spec.brand})
-    parts = ["histogram", "auc", "baseline"] + (["partner_value"] if partner_value else []) + ([] if importance == "none" else ["importance"])
+    parts = (
+        ["histogram", "auc", "baseline"]
+        + (["partner_value"] if partner_value else [])
+        + ([] if importance == "none" else ["importance"])
+    )
     card_noise = _Card(noise, y_te, parts)
     tr_bins = bin_of(s_tr, edges)
     mean_score = np.array([s_tr[tr_bins == b].mean() if (tr_bins == b).any() else 0.0 for b in range(N_BINS)])
     pos, neg = card_noise.histogram(bin_of(s_te, edges))
     auc = card_noise.auc(s_te, "auc", 1, "held-out AUC")
     lr = logistic_baseline(X_tr).fit(_cat_to_object(X_tr), y_tr)
-    lr_auc = card_noise.auc(lr.predict_proba(_cat_to_object(X_te))[:, 1], "baseline", 1, "logistic baseline AUC")
+    lr_auc = card_noise.auc(
+        lr.predict_proba(_cat_to_object(X_te))[:, 1], "baseline", 1, "logistic baseline AUC"
+    )
     card: dict[str, Any] = {
         "label": label,
         "learner": "HistGradientBoostingClassifier",
         "brand": spec.brand,
         "partners": partners,
-        "n_train": int(len(y_tr)),
-        "n_test": int(len(y_te)),
+        "n_train": len(y_tr),
+        "n_test": len(y_te),
         "test_positive_rate": float(y_te.mean()),
         "auc": {"model": auc, "logistic_baseline": lr_auc},
         **card_tables(pos, neg, mean_score),
         "n_features": len(spec.columns),
         "score_bins": "20 bins at the training scores' 5% quantiles; deciles are pairs of bins, grades A/B/C/D "
-                      "the top 10/20/30/40% of training scores",
+        "the top 10/20/30/40% of training scores",
     }
     if importance != "none":
         card["importance"] = _group_importance(est, X_te, y_te, spec, auc, seed, importance, card_noise)
     if partner_value:
         card["partner_value"] = _partner_value(X_tr, y_tr, X_te, y_te, spec, partners, auc, seed, card_noise)
     if noise.enabled:
-        card["accuracy"] = {"auc_half_width_95": card_noise.intervals.get("auc", 0.0),
-                            "logistic_baseline_auc_half_width_95": card_noise.intervals.get("baseline", 0.0),
-                            "histogram_cell_half_width_95": card_noise.intervals.get("histogram", 0.0),
-                            "partner_value_auc_half_width_95": card_noise.intervals.get("partner_value"),
-                            "importance_auc_half_width_95": card_noise.intervals.get("importance")}
+        card["accuracy"] = {
+            "auc_half_width_95": card_noise.intervals.get("auc", 0.0),
+            "logistic_baseline_auc_half_width_95": card_noise.intervals.get("baseline", 0.0),
+            "histogram_cell_half_width_95": card_noise.intervals.get("histogram", 0.0),
+            "partner_value_auc_half_width_95": card_noise.intervals.get("partner_value"),
+            "importance_auc_half_width_95": card_noise.intervals.get("importance"),
+        }
     card["dp"] = noise.describe()
     model = LeadModel("mdl-" + uuid.uuid4().hex[:12], label, spec, est, cuts, float(y.mean()), edges.tolist())
     return TrainResult(model, card)
 
 
-def _group_importance(est: Any, X_te: pd.DataFrame, y_te: np.ndarray, spec: FeatureSpec, auc: float, seed: int,
-                      level: str, card: _Card) -> dict[str, Any]:
+def _group_importance(
+    est: Any,
+    X_te: pd.DataFrame,
+    y_te: np.ndarray,
+    spec: FeatureSpec,
+    auc: float,
+    seed: int,
+    level: str,
+    card: _Card,
+) -> dict[str, Any]:
     """Held-out AUC lost when a party's columns (and, at ``level="group"``, each feature group's)
     are shuffled together across leads — one seeded permutation, the same for every set. Each
     shuffled AUC is a released figure (one person's data reaches two rows)."""
@@ -472,23 +578,46 @@ def _group_importance(est: Any, X_te: pd.DataFrame, y_te: np.ndarray, spec: Feat
         Xp = X_te.copy()
         for c in cols:
             v = X_te[c].iloc[perm].to_numpy()
-            Xp[c] = pd.Categorical(v, categories=X_te[c].cat.categories) if isinstance(X_te[c].dtype, pd.CategoricalDtype) else v
-        shuffled = card.auc(np.asarray(est.predict_proba(Xp)[:, 1]), "importance", count, what, rows_per_person=2)
+            Xp[c] = (
+                pd.Categorical(v, categories=X_te[c].cat.categories)
+                if isinstance(X_te[c].dtype, pd.CategoricalDtype)
+                else v
+            )
+        shuffled = card.auc(
+            np.asarray(est.predict_proba(Xp)[:, 1]), "importance", count, what, rows_per_person=2
+        )
         return auc - shuffled
 
     out: dict[str, Any] = {"level": level}
-    out["by_party"] = sorted(({"party": p, "auc_drop": auc_without(cols, f"AUC without {p}")} for p, cols in parties.items()),
-                             key=lambda r: -r["auc_drop"])
+    out["by_party"] = sorted(
+        ({"party": p, "auc_drop": auc_without(cols, f"AUC without {p}")} for p, cols in parties.items()),
+        key=lambda r: -r["auc_drop"],
+    )
     if level == "group":
-        out["by_group"] = sorted(({"group": g, "party": party_of[g], "auc_drop": auc_without(cols, f"AUC without {g}")}
-                                  for g, cols in groups.items()), key=lambda r: -r["auc_drop"])
+        out["by_group"] = sorted(
+            (
+                {"group": g, "party": party_of[g], "auc_drop": auc_without(cols, f"AUC without {g}")}
+                for g, cols in groups.items()
+            ),
+            key=lambda r: -r["auc_drop"],
+        )
     return out
 
 
-def _partner_value(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, y_te: np.ndarray, spec: FeatureSpec,
-                   partners: list[str], auc_all: float, seed: int, card: _Card) -> list[dict[str, Any]]:
+def _partner_value(
+    X_tr: pd.DataFrame,
+    y_tr: np.ndarray,
+    X_te: pd.DataFrame,
+    y_te: np.ndarray,
+    spec: FeatureSpec,
+    partners: list[str],
+    auc_all: float,
+    seed: int,
+    card: _Card,
+) -> list[dict[str, Any]]:
     """Held-out AUC of the brand-only model, brand + each partner, and all together (the last is
     the card's own AUC, released once)."""
+
     def cols_of(parties: set[str]) -> list[str]:
         return [c for c in spec.columns if spec.groups[c][1] in parties]
 
@@ -497,7 +626,9 @@ def _partner_value(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, y_t
     for label, parties in sets:
         cols = cols_of(parties)
         if cols:
-            auc = card.auc(_fit_scores(X_tr[cols], y_tr, X_te[cols], seed), "partner_value", len(sets), f"AUC of {label}")
+            auc = card.auc(
+                _fit_scores(X_tr[cols], y_tr, X_te[cols], seed), "partner_value", len(sets), f"AUC of {label}"
+            )
         else:
             auc = 0.5
         out.append({"label": label, "parties": sorted(parties), "auc": auc})
@@ -527,7 +658,9 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     session and process)."""
     if frame.shape[1] == 0:
         return np.zeros(len(frame), np.uint64)
-    return np.asarray(pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy(), dtype=np.uint64)
+    return np.asarray(
+        pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy(), dtype=np.uint64
+    )
 
 
 def canonical_population(entities: np.ndarray, data_hash: np.ndarray) -> np.ndarray:

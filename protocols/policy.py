@@ -115,9 +115,15 @@ class Policy(_Strict):
         default_factory=lambda: {KIND_AGGREGATE: 50, KIND_MODEL: 50, KIND_ROW_SCORES: 50}
     )
     recipients: dict[Literal["aggregate", "model", "row_scores"], list[Recipient]] = Field(
-        default_factory=lambda: {KIND_AGGREGATE: ["requester", "media"], KIND_MODEL: ["requester"], KIND_ROW_SCORES: ["owner"]}
+        default_factory=lambda: {
+            KIND_AGGREGATE: ["requester", "media"],
+            KIND_MODEL: ["requester"],
+            KIND_ROW_SCORES: ["owner"],
+        }
     )
-    jobs: dict[str, list[Recipient]] = Field(default_factory=lambda: {j: list(r) for j, r in DEFAULT_JOBS.items()})
+    jobs: dict[str, list[Recipient]] = Field(
+        default_factory=lambda: {j: list(r) for j, r in DEFAULT_JOBS.items()}
+    )
     differencing: bool = True
     dp: DpPolicy = DpPolicy()
     requests: RequestLimits = RequestLimits()
@@ -153,16 +159,22 @@ class Policy(_Strict):
     def auditor_keys(self) -> dict[str, bytes]:
         return {a.name: bytes.fromhex(a.public_key) for a in self.auditors}
 
-    def may_receive(self, kind: str, recipient: str, recipient_role: str, requester: str, owner: str | None) -> bool:
+    def may_receive(
+        self, kind: str, recipient: str, recipient_role: str, requester: str, owner: str | None
+    ) -> bool:
         """The release kind's recipient rules allow ``recipient``."""
         return _matches(self.recipients.get(kind, []), recipient, recipient_role, requester, owner)  # type: ignore[call-overload]
 
-    def job_may_reach(self, job: str, recipient: str, recipient_role: str, requester: str, owner: str | None) -> bool:
+    def job_may_reach(
+        self, job: str, recipient: str, recipient_role: str, requester: str, owner: str | None
+    ) -> bool:
         """The job's own recipient rules allow ``recipient`` (False for a job not listed)."""
         return _matches(self.jobs.get(job, []), recipient, recipient_role, requester, owner)
 
 
-def _matches(rules: list[Recipient], recipient: str, recipient_role: str, requester: str, owner: str | None) -> bool:
+def _matches(
+    rules: list[Recipient], recipient: str, recipient_role: str, requester: str, owner: str | None
+) -> bool:
     for rule in rules:
         if rule == "requester" and recipient == requester:
             return True

@@ -75,7 +75,7 @@ def blind_with(key: X25519PrivateKey, packed: bytes | bytearray | memoryview) ->
 class SessionKey:
     """A party's per-session secret scalar. Lives in memory only and dies with the session."""
 
-    __slots__ = ("_key", "_fingerprint")
+    __slots__ = ("_fingerprint", "_key")
 
     def __init__(self) -> None:
         self._key: X25519PrivateKey | None = X25519PrivateKey.generate()

@@ -35,7 +35,9 @@ KIND_ROW_SCORES = "row_scores"
 
 def canonical_json(obj: Any) -> bytes:
     """Deterministic JSON: sorted keys, no whitespace, UTF-8, and no NaN/Infinity."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,26 @@ def sha256_hex(data: bytes) -> str:
 
 
 def header_for(
-    release_id: str, session_id: str, job: str, kind: str, recipient: str, payload: bytes, summary: bytes | None = None
+    release_id: str,
+    session_id: str,
+    job: str,
+    kind: str,
+    recipient: str,
+    payload: bytes,
+    summary: bytes | None = None,
 ) -> ReleaseHeader:
     """The header of a release from its payload bytes and the summary bytes auditors are shown
     (``None``: the payload itself, as for every aggregate)."""
     payload_sha = sha256_hex(payload)
-    return ReleaseHeader(release_id, session_id, job, kind, recipient, payload_sha,
-                         payload_sha if summary is None else sha256_hex(summary))
+    return ReleaseHeader(
+        release_id,
+        session_id,
+        job,
+        kind,
+        recipient,
+        payload_sha,
+        payload_sha if summary is None else sha256_hex(summary),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,14 +110,20 @@ def check_row_owner(kind: str, recipient: str, owner: str | None) -> CheckResult
     if kind != KIND_ROW_SCORES:
         return CheckResult("row_owner", True, "not a row-level release")
     if owner is None or recipient != owner:
-        return CheckResult("row_owner", False, f"row-level release addressed to '{recipient}', but the rows belong to '{owner}'")
+        return CheckResult(
+            "row_owner",
+            False,
+            f"row-level release addressed to '{recipient}', but the rows belong to '{owner}'",
+        )
     return CheckResult("row_owner", True, f"rows released to their owner '{owner}'")
 
 
 def check_scope(recipient: str, requester: str | None, row_parties: list[str] | None) -> CheckResult:
     """A party other than the requester receives only rows about its own data (its channels)."""
     if row_parties is None or recipient == requester:
-        return CheckResult("scope", True, "whole table to the requester" if row_parties is not None else "not scoped")
+        return CheckResult(
+            "scope", True, "whole table to the requester" if row_parties is not None else "not scoped"
+        )
     foreign = sorted({p for p in row_parties if p != recipient})
     if foreign:
         return CheckResult("scope", False, f"release to '{recipient}' holds rows of {', '.join(foreign)}")
@@ -120,19 +141,28 @@ def check_differencing(
     by how many people two cohorts differ."""
     for i, (label, members) in enumerate(new):
         others = [(rid, old_label, old) for rid, old_label, old in history]
-        others += [("this release", other_label, other) for other_label, other in new[i + 1:]]
+        others += [("this release", other_label, other) for other_label, other in new[i + 1 :]]
         for rid, old_label, old in others:
             if abs(len(members) - len(old)) >= k:
                 continue  # cannot be within k of each other: skip the set operation
             diff = int(np.setxor1d(members, old, assume_unique=True).size)
             if 0 < diff < k:
-                where = "another cohort of this release" if rid == "this release" else f"cohort '{old_label}' of release {rid}"
+                where = (
+                    "another cohort of this release"
+                    if rid == "this release"
+                    else f"cohort '{old_label}' of release {rid}"
+                )
                 return CheckResult(
-                    "differencing", False,
+                    "differencing",
+                    False,
                     f"cohort '{label}' differs from {where} by fewer than k={k} of your people; "
                     "together the two would single those people out",
                 )
-    return CheckResult("differencing", True, f"no two cohorts within k={k} people of each other" if new else "no cohorts declared")
+    return CheckResult(
+        "differencing",
+        True,
+        f"no two cohorts within k={k} people of each other" if new else "no cohorts declared",
+    )
 
 
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
@@ -158,7 +188,11 @@ def check_no_identifiers(payload: Any) -> CheckResult:
             for i, v in enumerate(x):
                 walk(v, f"{path}[{i}]")
         elif isinstance(x, str):
-            for name, pattern in (("phone number", _PHONE), ("e-mail address", _EMAIL), ("pseudonym-sized hex", _HEX32)):
+            for name, pattern in (
+                ("phone number", _PHONE),
+                ("e-mail address", _EMAIL),
+                ("pseudonym-sized hex", _HEX32),
+            ):
                 if pattern.search(x):
                     found.append(f"{name} at {path}")
         elif isinstance(x, int) and not isinstance(x, bool) and 13_000_000_000 <= x <= 19_999_999_999:
@@ -268,20 +302,31 @@ def verify_release(
     """
     actual = sha256_hex(payload)
     if actual != header.payload_sha256:
-        return Verification(False, f"the payload received (SHA-256 {actual[:16]}…) is not the payload of this release's "
-                                   f"header ({header.payload_sha256[:16]}…): it was altered or swapped")
+        return Verification(
+            False,
+            f"the payload received (SHA-256 {actual[:16]}…) is not the payload of this release's "
+            f"header ({header.payload_sha256[:16]}…): it was altered or swapped",
+        )
     return verify_approvals(header, approvals, trust)
 
 
-def verify_approvals(header: ReleaseHeader, approvals: Iterable[Approval], trust: TrustedAuditors) -> Verification:
+def verify_approvals(
+    header: ReleaseHeader, approvals: Iterable[Approval], trust: TrustedAuditors
+) -> Verification:
     """The approval half of :func:`verify_release`, for a header whose payload hash was checked
     already (e.g. when the release was fetched, before its payload was decrypted or delivered)."""
     if len(trust.keys) < trust.quorum:
-        return Verification(False, f"your trust configuration asks for {trust.quorum} approvals but lists only "
-                                   f"{len(trust.keys)} auditor key(s): no release could ever meet it")
+        return Verification(
+            False,
+            f"your trust configuration asks for {trust.quorum} approvals but lists only "
+            f"{len(trust.keys)} auditor key(s): no release could ever meet it",
+        )
     if header.kind == KIND_AGGREGATE and header.summary_sha256 != header.payload_sha256:
-        return Verification(False, "an aggregate release's auditors must have been shown its payload, but its header names "
-                                   "another summary")
+        return Verification(
+            False,
+            "an aggregate release's auditors must have been shown its payload, but its header names "
+            "another summary",
+        )
     digest = header.digest()
     valid: dict[bytes, str] = {}
     untrusted = invalid = 0
@@ -289,7 +334,9 @@ def verify_approvals(header: ReleaseHeader, approvals: Iterable[Approval], trust
         name = trust.keys.get(bytes(a.public_key))
         if name is None:
             untrusted += 1
-        elif signature_valid(bytes(a.public_key), bytes(a.signature), decision_message(VERDICT_APPROVE, digest)):
+        elif signature_valid(
+            bytes(a.public_key), bytes(a.signature), decision_message(VERDICT_APPROVE, digest)
+        ):
             valid[bytes(a.public_key)] = name
         else:
             invalid += 1
@@ -300,7 +347,15 @@ def verify_approvals(header: ReleaseHeader, approvals: Iterable[Approval], trust
         if invalid:
             notes.append(f"{invalid} not valid over this release's header and payload")
         extra = f" ({'; '.join(notes)})" if notes else ""
-        return Verification(False, f"{len(valid)} valid approval(s) from your trusted auditors, {trust.quorum} required{extra}",
-                            tuple(sorted(valid.values())), digest.hex())
-    return Verification(True, f"approved by {', '.join(sorted(valid.values()))} ({len(valid)} of {trust.quorum} required)",
-                        tuple(sorted(valid.values())), digest.hex())
+        return Verification(
+            False,
+            f"{len(valid)} valid approval(s) from your trusted auditors, {trust.quorum} required{extra}",
+            tuple(sorted(valid.values())),
+            digest.hex(),
+        )
+    return Verification(
+        True,
+        f"approved by {', '.join(sorted(valid.values()))} ({len(valid)} of {trust.quorum} required)",
+        tuple(sorted(valid.values())),
+        digest.hex(),
+    )

@@ -32,7 +32,9 @@ class Pki:
         certs.init_for(root, PARTICIPANTS, days=2)
 
     def tls(self, name: str) -> TlsConfig:
-        return TlsConfig(ca=self.root / "ca.pem", cert=self.root / f"{name}.pem", key=self.root / f"{name}.key")
+        return TlsConfig(
+            ca=self.root / "ca.pem", cert=self.root / f"{name}.pem", key=self.root / f"{name}.key"
+        )
 
 
 @pytest.fixture(scope="session")

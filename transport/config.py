@@ -82,7 +82,21 @@ def _resolve_paths(data: Any, base: Path) -> Any:
     if isinstance(data, dict):
         out = {}
         for k, v in data.items():
-            if isinstance(v, str) and k in {"ca", "cert", "key", "crl", "path", "db", "public_key_file", "seal_key_file", "outputs_dir", "paillier_public_key_file", "policy_file", "service_key_file", "blind_key_file"}:
+            if isinstance(v, str) and k in {
+                "ca",
+                "cert",
+                "key",
+                "crl",
+                "path",
+                "db",
+                "public_key_file",
+                "seal_key_file",
+                "outputs_dir",
+                "paillier_public_key_file",
+                "policy_file",
+                "service_key_file",
+                "blind_key_file",
+            }:
                 p = Path(v)
                 out[k] = str(p if p.is_absolute() else (base / p))
             else:

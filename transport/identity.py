@@ -37,7 +37,7 @@ def peer_from_pem(pem: bytes) -> Peer | None:
         return None
     for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
         if uri.startswith(URI_PREFIX):
-            role, _, name = uri[len(URI_PREFIX):].partition("/")
+            role, _, name = uri[len(URI_PREFIX) :].partition("/")
             if role in ROLES and name:
                 return Peer(name=name, role=role)
     return None

@@ -59,7 +59,9 @@ class RevocationList:
         try:
             st = os.stat(self.path)
         except OSError as exc:
-            raise ConfigError(f"tls.crl {self.path}: {exc.strerror} (`zhongli certs init` writes it)") from None
+            raise ConfigError(
+                f"tls.crl {self.path}: {exc.strerror} (`zhongli certs init` writes it)"
+            ) from None
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:
             if stamp == self._stamp:
@@ -79,12 +81,20 @@ def read_crl(data: bytes, ca: x509.Certificate) -> frozenset[int]:
     except ValueError as exc:
         raise ConfigError(f"not a PEM certificate revocation list: {exc}") from None
     pub = ca.public_key()
-    if crl.issuer != ca.subject or not isinstance(pub, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(pub):
+    if (
+        crl.issuer != ca.subject
+        or not isinstance(pub, ec.EllipticCurvePublicKey)
+        or not crl.is_signature_valid(pub)
+    ):
         raise ConfigError("the certificate revocation list is not signed by this project's CA")
-    if crl.next_update_utc is not None and crl.next_update_utc < dt.datetime.now(dt.timezone.utc):
+    if crl.next_update_utc is not None and crl.next_update_utc < dt.datetime.now(dt.UTC):
         # Stale, but what it lists is still revoked: keep enforcing it, and say so.
-        log.warning("certificate revocation list %s is past its next update (%s); run `zhongli certs revoke` or "
-                    "`certs init` to re-sign it", crl.issuer.rfc4514_string(), crl.next_update_utc)
+        log.warning(
+            "certificate revocation list %s is past its next update (%s); run `zhongli certs revoke` or "
+            "`certs init` to re-sign it",
+            crl.issuer.rfc4514_string(),
+            crl.next_update_utc,
+        )
     return frozenset(r.serial_number for r in crl)
 
 
@@ -118,11 +128,13 @@ class RevocationInterceptor(grpc.ServerInterceptor):
 
         def wrap(behavior: Callable[..., Any], streaming_response: bool) -> Callable[..., Any]:
             if streaming_response:
+
                 def stream(request: Any, context: grpc.ServicerContext) -> Any:
                     why = self._refusal(context)
                     if why:
                         context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
                     yield from behavior(request, context)
+
                 return stream
 
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
@@ -130,9 +142,12 @@ class RevocationInterceptor(grpc.ServerInterceptor):
                 if why:
                     context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
                 return behavior(request, context)
+
             return unary
 
-        return grpc.experimental.wrap_server_method_handler(lambda b: wrap(b, handler.response_streaming), handler)
+        return grpc.experimental.wrap_server_method_handler(
+            lambda b: wrap(b, handler.response_streaming), handler
+        )
 
 
 # --- clients ------------------------------------------------------------------------------------
@@ -152,7 +167,9 @@ class ServerRevoked(grpc.RpcError):
         return self.message
 
 
-def server_certificate(address: str, ca: Path, cert: Path, key: Path, server_name: str, timeout: float = 10.0) -> x509.Certificate | None:
+def server_certificate(
+    address: str, ca: Path, cert: Path, key: Path, server_name: str, timeout: float = 10.0
+) -> x509.Certificate | None:
     """The certificate the server at ``address`` presents to us (verified against the CA and
     ``server_name``), or None when no handshake completes (the call itself will then fail)."""
     host, _, port = address.rpartition(":")
@@ -161,16 +178,22 @@ def server_certificate(address: str, ca: Path, cert: Path, key: Path, server_nam
     ctx.load_cert_chain(str(cert), str(key))
     ctx.set_alpn_protocols(["h2"])
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as raw, \
-                ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+        with (
+            socket.create_connection((host, int(port)), timeout=timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
             der = tls.getpeercert(binary_form=True)
     except (OSError, ValueError):
         return None
     return x509.load_der_x509_certificate(der) if der else None
 
 
-class ServerCheckInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
-                             grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+class ServerCheckInterceptor(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
     """Before a channel's first call (and after the CRL changes): is the server's certificate revoked?"""
 
     def __init__(self, crl: RevocationList, probe: Callable[[], x509.Certificate | None]) -> None:

@@ -68,7 +68,9 @@ def make_server(tls: TlsFiles, address: str, max_workers: int = 16) -> tuple[grp
         from transport.revocation import RevocationInterceptor, RevocationList
 
         interceptors.append(RevocationInterceptor(RevocationList(tls.crl, ca)))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=_options(), interceptors=interceptors)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers), options=_options(), interceptors=interceptors
+    )
     port = server.add_secure_port(address, creds)
     if port == 0:
         raise ZhongliError(f"could not bind {address}")
@@ -113,7 +115,9 @@ def guarded(*roles: str) -> Callable[[F], F]:
         def authorise(context: grpc.ServicerContext) -> Peer:
             peer = peer_of(context)
             if peer is None:
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "no Zhongli identity in the client certificate")
+                context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED, "no Zhongli identity in the client certificate"
+                )
             assert peer is not None
             if peer.role not in roles:
                 log.warning("refused %s for %s", name, peer)

@@ -32,7 +32,9 @@ def read_public_key(path: str | Path) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        raise ConfigError(f"{path}: expected 64 hex digits (a raw Ed25519 public key), got {len(text)} characters")
+        raise ConfigError(
+            f"{path}: expected 64 hex digits (a raw Ed25519 public key), got {len(text)} characters"
+        )
     return raw
 
 
@@ -53,5 +55,7 @@ def load_trust(cfg: TrustConfig | None, source: str) -> TrustedAuditors:
     for a in cfg.auditors:
         keys.setdefault(read_public_key(a.public_key_file), a.name)
     if cfg.quorum > len(keys):
-        raise ConfigError(f"{source}: trust.quorum is {cfg.quorum} but only {len(keys)} distinct auditor key(s) are listed")
+        raise ConfigError(
+            f"{source}: trust.quorum is {cfg.quorum} but only {len(keys)} distinct auditor key(s) are listed"
+        )
     return TrustedAuditors(keys, cfg.quorum)

@@ -13,7 +13,8 @@ from neutral_zone.jobs.lead_rating import (
 from neutral_zone.jobs.profile import Profile
 
 REGISTRY: dict[str, type[Job]] = {
-    cls.name: cls for cls in (IntersectionStats, LeadRatingTrain, LeadRatingSeal, LeadRatingScore, Attribution, Profile)
+    cls.name: cls
+    for cls in (IntersectionStats, LeadRatingTrain, LeadRatingSeal, LeadRatingScore, Attribution, Profile)
 }
 
 __all__ = ["REGISTRY", "Job", "JobContext", "JobOutput"]

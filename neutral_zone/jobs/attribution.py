@@ -39,7 +39,9 @@ class AttributionParams(Strict):
     conversion: str  # an OEM column with role conversion_time, e.g. "visit_time"
     value: str | None = None  # an OEM column with role value (plaintext or encrypted)
     media: list[str] | None = None  # default: every media party of the session
-    controls: list[str] | None = None  # parties whose attributes are controls; default: all non-media partners
+    controls: list[str] | None = (
+        None  # parties whose attributes are controls; default: all non-media partners
+    )
     reference_delay_days: float = Field(default=7.0, ge=0)  # non-converters' path end = lead time + this
     lookback_days: float = Field(default=30.0, gt=0)
     half_life_days: float = Field(default=7.0, gt=0)
@@ -62,10 +64,14 @@ def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.n
     keep = ent >= 0
     conv = np.asarray(decode(brand, p.conversion))[keep]
     lead = np.asarray(decode(brand, times[0]))[keep]
-    people = pd.DataFrame({
-        "person": ent[keep], "converted": ~np.isnan(conv), "conversion_time": conv,
-        "reference_time": lead + p.reference_delay_days * MS_PER_DAY,
-    })
+    people = pd.DataFrame(
+        {
+            "person": ent[keep],
+            "converted": ~np.isnan(conv),
+            "conversion_time": conv,
+            "reference_time": lead + p.reference_delay_days * MS_PER_DAY,
+        }
+    )
     rows = np.flatnonzero(keep)
     first = ~people["person"].duplicated().to_numpy()  # one conversion per person: the first row
     return people[first].reset_index(drop=True), rows[first]
@@ -77,9 +83,18 @@ def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd
         t = ctx.tables[name]
         ent = t.row_entities()
         rows = np.flatnonzero((ent >= 0) & np.isin(ent, persons))  # touches of the OEM's people only
-        times, chans, kinds = cols_with_role(t, "event_time"), cols_with_role(t, "channel"), cols_with_role(t, "event_type")
-        f = pd.DataFrame({"person": ent[rows], "time": decode(t, times[0], rows),
-                          "channel": np.asarray(decode(t, chans[0], rows)).astype(object)})
+        times, chans, kinds = (
+            cols_with_role(t, "event_time"),
+            cols_with_role(t, "channel"),
+            cols_with_role(t, "event_type"),
+        )
+        f = pd.DataFrame(
+            {
+                "person": ent[rows],
+                "time": decode(t, times[0], rows),
+                "channel": np.asarray(decode(t, chans[0], rows)).astype(object),
+            }
+        )
         if kinds:
             f["kind"] = np.asarray(decode(t, kinds[0], rows)).astype(object)
         for ch in pd.unique(f["channel"].dropna()):
@@ -87,11 +102,17 @@ def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd
                 raise InvalidInput(f"channel '{ch}' is reported by both '{owner[ch]}' and '{name}'")
             owner[str(ch)] = name
         frames.append(f)
-    touches = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["person", "time", "channel"])
+    touches = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["person", "time", "channel"])
+    )
     return touches, owner
 
 
-def _controls(ctx: JobContext, brand: PartyTable, parties: list[str], people: pd.DataFrame, brand_rows: np.ndarray) -> pd.DataFrame:
+def _controls(
+    ctx: JobContext, brand: PartyTable, parties: list[str], people: pd.DataFrame, brand_rows: np.ndarray
+) -> pd.DataFrame:
     out = pd.DataFrame({"person": people["person"].to_numpy()})
     for col in cols_with_role(brand, "feature"):
         out[f"{brand.party}:{col}"] = decode(brand, col, brand_rows)
@@ -122,8 +143,10 @@ def _declared_channels(ctx: JobContext, media: list[str]) -> tuple[str, ...] | N
             # Decided here, on the schemas, not when the touches of the requester's people
             # arrive: whether they do would depend on whom each platform touched.
             if c in out:
-                raise InvalidInput(f"channel '{c}' is declared by both '{out[c]}' and '{name}'; "
-                                   "attribute one media party at a time (media: [...]) or have them name channels apart")
+                raise InvalidInput(
+                    f"channel '{c}' is declared by both '{out[c]}' and '{name}'; "
+                    "attribute one media party at a time (media: [...]) or have them name channels apart"
+                )
             out[c] = name
     return tuple(sorted(out))
 
@@ -140,19 +163,31 @@ class Attribution(Job):
         media = params.media if params.media is not None else media_all
         bad = [m for m in media if m not in media_all]
         if bad or not media:
-            raise InvalidInput(f"attribution needs media parties of this session; not media here: {', '.join(bad) or 'none given'}")
+            raise InvalidInput(
+                f"attribution needs media parties of this session; not media here: {', '.join(bad) or 'none given'}"
+            )
         if recipient != ctx.requester and recipient not in media:
-            raise InvalidInput(f"attribution goes to the requester or one of its media parties, not '{recipient}'")
+            raise InvalidInput(
+                f"attribution goes to the requester or one of its media parties, not '{recipient}'"
+            )
         conv_cols = cols_with_role(brand, "conversion_time")
         if params.conversion not in conv_cols:
-            raise InvalidInput(f"'{params.conversion}' is not a conversion_time column of '{brand.party}' (have: {', '.join(conv_cols) or 'none'})")
+            raise InvalidInput(
+                f"'{params.conversion}' is not a conversion_time column of '{brand.party}' (have: {', '.join(conv_cols) or 'none'})"
+            )
         if not cols_with_role(brand, "event_time"):
-            raise InvalidInput(f"'{brand.party}' shares no lead time (event_time column) to end non-converters' paths")
+            raise InvalidInput(
+                f"'{brand.party}' shares no lead time (event_time column) to end non-converters' paths"
+            )
         for name in media:
             t = ctx.tables[name]
             if not cols_with_role(t, "event_time") or not cols_with_role(t, "channel"):
                 raise InvalidInput(f"media party '{name}' shares no event_time and channel columns")
-        controls_from = params.controls if params.controls is not None else [n for n, t in ctx.tables.items() if n != brand.party and t.role != "media"]
+        controls_from = (
+            params.controls
+            if params.controls is not None
+            else [n for n, t in ctx.tables.items() if n != brand.party and t.role != "media"]
+        )
         unknown = [c for c in controls_from if c not in ctx.tables]
         if unknown:
             raise InvalidInput(f"unknown control part(y/ies): {', '.join(unknown)}")
@@ -161,36 +196,64 @@ class Attribution(Job):
             raise InvalidInput(f"'{params.value}' is not a value column of '{brand.party}'")
         dp = ctx.policy.dp.enabled
         if dp and params.value and params.value_cap is None:
-            raise InvalidInput("with differential privacy on, a value column needs value_cap: the most one conversion may "
-                               "count (values above it are clipped), which sets the noise on credited values")
+            raise InvalidInput(
+                "with differential privacy on, a value column needs value_cap: the most one conversion may "
+                "count (values above it are clipped), which sets the noise on credited values"
+            )
         if params.value and not set(params.value_models) <= set(params.models):
-            raise InvalidInput(f"value_models must be among the models asked for ({', '.join(params.models)})")
+            raise InvalidInput(
+                f"value_models must be among the models asked for ({', '.join(params.models)})"
+            )
         channels = _declared_channels(ctx, media)
         if dp and channels is None:
-            raise InvalidInput("with differential privacy on, every media party must declare its channels as a categorical column")
+            raise InvalidInput(
+                "with differential privacy on, every media party must declare its channels as a categorical column"
+            )
         k = len(channels) if channels is not None else 0
         needs_shapley = {"shapley", "data_driven"} & set(params.models)
         if channels is not None and needs_shapley and k > 15:
-            raise InvalidInput(f"exact Shapley over the {k} declared channels needs 2^{k} coalitions; the limit is 15 "
-                               "(drop the shapley and data_driven models or merge channels)")
-        if dp and "markov" in params.models and sum(k**j for j in range(1, params.markov_order + 1)) * (k + 2) > 2_000_000:
-            raise InvalidInput(f"markov order {params.markov_order} over {k} channels has too many transitions to release "
-                               "with differential privacy; lower markov_order")
+            raise InvalidInput(
+                f"exact Shapley over the {k} declared channels needs 2^{k} coalitions; the limit is 15 "
+                "(drop the shapley and data_driven models or merge channels)"
+            )
+        if (
+            dp
+            and "markov" in params.models
+            and sum(k**j for j in range(1, params.markov_order + 1)) * (k + 2) > 2_000_000
+        ):
+            raise InvalidInput(
+                f"markov order {params.markov_order} over {k} channels has too many transitions to release "
+                "with differential privacy; lower markov_order"
+            )
         people, _ = _people(brand, params)
         conv = people["converted"].to_numpy()
         persons = people["person"].to_numpy()
-        cohorts = [Cohort(f"all people of {brand.party}", np.sort(persons)),
-                   Cohort(f"converters ({params.conversion})", np.sort(persons[conv]))]
+        cohorts = [
+            Cohort(f"all people of {brand.party}", np.sort(persons)),
+            Cohort(f"converters ({params.conversion})", np.sort(persons[conv])),
+        ]
         key = _cache_key(params)
-        return Plan(recipient=recipient, cohorts=cohorts, epsilon_share=0.0 if key in ctx.models else 1.0,
-                    state={"media": media, "controls": controls_from, "channels": channels, "value_info": value_info, "key": key})
+        return Plan(
+            recipient=recipient,
+            cohorts=cohorts,
+            epsilon_share=0.0 if key in ctx.models else 1.0,
+            state={
+                "media": media,
+                "controls": controls_from,
+                "channels": channels,
+                "value_info": value_info,
+                "key": key,
+            },
+        )
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         brand = ctx.tables[ctx.requester]
         result = self._compute(ctx, brand, params, plan)
         return self._release(ctx, params, result, plan.recipient)
 
-    def _compute(self, ctx: JobContext, brand: PartyTable, p: AttributionParams, plan: Plan) -> dict[str, Any]:
+    def _compute(
+        self, ctx: JobContext, brand: PartyTable, p: AttributionParams, plan: Plan
+    ) -> dict[str, Any]:
         # The same analysis for several recipients is computed (and noised) once per session: a
         # media party's release is a projection of what was already paid for.
         key = plan.state["key"]
@@ -201,8 +264,12 @@ class Attribution(Job):
         touches, owner = _touches(ctx, media, people["person"].to_numpy())
         controls = _controls(ctx, brand, plan.state["controls"], people, brand_rows)
         cfg = AttributionConfig(
-            lookback_days=p.lookback_days, half_life_days=p.half_life_days, position_weights=p.position_weights,
-            markov_order=p.markov_order, include_impressions=p.include_impressions, models=tuple(p.models),
+            lookback_days=p.lookback_days,
+            half_life_days=p.half_life_days,
+            position_weights=p.position_weights,
+            markov_order=p.markov_order,
+            include_impressions=p.include_impressions,
+            models=tuple(p.models),
             channels=plan.state["channels"],
         )
         plain_values = None
@@ -210,26 +277,47 @@ class Attribution(Job):
             plain_values = pd.Series(brand.columns[p.value][brand_rows], index=people["person"].to_numpy())
         encrypted_values = value_info is not None and value_info.kind == "paillier"
         try:
-            res = attribute(touches, people, cfg, controls=controls, values=plain_values, noise=ctx.noise,
-                            value_cap=p.value_cap, value_models=tuple(p.value_models) if p.value else (),
-                            encrypted_values=encrypted_values)
+            res = attribute(
+                touches,
+                people,
+                cfg,
+                controls=controls,
+                values=plain_values,
+                noise=ctx.noise,
+                value_cap=p.value_cap,
+                value_models=tuple(p.value_models) if p.value else (),
+                encrypted_values=encrypted_values,
+            )
         except (ValueError, KeyError) as exc:
             raise InvalidInput(f"attribution: {exc}") from None
         tables = {m: res.tables[m].to_dict(orient="records") for m in res.tables}
         encrypted: dict[str, dict[str, str]] = {}
         if encrypted_values:
-            encrypted = self._encrypted_values(ctx, res, brand.columns[p.value][brand_rows], value_info.paillier_n, p.value_cap,
-                                               set(p.value_models))
+            encrypted = self._encrypted_values(
+                ctx,
+                res,
+                brand.columns[p.value][brand_rows],
+                value_info.paillier_n,
+                p.value_cap,
+                set(p.value_models),
+            )
         for ch in res.channels:  # declared channels nobody touched still belong to their party
             owner.setdefault(ch, next((m for m in media if ch in _party_channels(ctx, m)), ""))
-        out = {"tables": tables, "owner": owner, "counts": res.footnotes, "encrypted": encrypted,
-               "paillier_n": value_info.paillier_n if encrypted_values else 0, "dp": ctx.noise.describe(),
-               "accuracy": _accuracy(ctx.noise)}
+        out = {
+            "tables": tables,
+            "owner": owner,
+            "counts": res.footnotes,
+            "encrypted": encrypted,
+            "paillier_n": value_info.paillier_n if encrypted_values else 0,
+            "dp": ctx.noise.describe(),
+            "accuracy": _accuracy(ctx.noise),
+        }
         ctx.models[key] = out
         return dict(out)
 
-    def _encrypted_values(self, ctx: JobContext, res: Any, cts_rows: np.ndarray, n: int, cap: float | None,
-                          models: set[str]) -> dict[str, dict[str, str]]:
+    def _encrypted_values(
+        self, ctx: JobContext, res: Any, cts_rows: np.ndarray, n: int, cap: float | None, models: set[str]
+    ) -> dict[str, dict[str, str]]:
         """Per model and channel, Enc(Σ weight × value) over converters, never decrypted here;
         with DP on, plus discrete Laplace noise added under encryption (scaled like the sums)."""
         present = cts_rows.any(axis=1)
@@ -249,11 +337,19 @@ class Attribution(Job):
             sums = paillier.weighted_sums(n, cts, W) if cts else [1] * k
             if ctx.noise.enabled and cap is not None and model in res.value_epsilon:
                 bound = max(1, int(np.ceil(2 * cap * paillier.SCALE)))
-                z = ctx.noise.vector([0] * k, res.value_epsilon[model], bound,
-                                     f"{model}: credited value under encryption (cap {cap:g})", unit=f"1/{paillier.SCALE} value")
+                z = ctx.noise.vector(
+                    [0] * k,
+                    res.value_epsilon[model],
+                    bound,
+                    f"{model}: credited value under encryption (cap {cap:g})",
+                    unit=f"1/{paillier.SCALE} value",
+                )
                 sums = [paillier.add_plaintext(n, c, int(v)) for c, v in zip(sums, z)]
             width = paillier.ciphertext_bytes(n)
-            out[model] = {ch: paillier.to_bytes(paillier.rerandomise(n, c, next(fresh)), width).hex() for ch, c in zip(res.channels, sums)}
+            out[model] = {
+                ch: paillier.to_bytes(paillier.rerandomise(n, c, next(fresh)), width).hex()
+                for ch, c in zip(res.channels, sums)
+            }
         return out
 
     def _release(self, ctx: JobContext, p: AttributionParams, r: dict[str, Any], recipient: str) -> JobOutput:
@@ -267,8 +363,14 @@ class Attribution(Job):
                 party = owner.get(row["channel"], "")
                 if not to_oem and party != recipient:
                     continue  # a media party sees only its own channels
-                item = {"channel": row["channel"], "party": party, "credited_conversions": float(row["credited_conversions"]),
-                        "share": float(row["share"]), "paths": int(row["paths"]), "users": int(row["users"])}
+                item = {
+                    "channel": row["channel"],
+                    "party": party,
+                    "credited_conversions": float(row["credited_conversions"]),
+                    "share": float(row["share"]),
+                    "paths": int(row["paths"]),
+                    "users": int(row["users"]),
+                }
                 if to_oem and "credited_value" in row:
                     item["credited_value"] = float(row["credited_value"])
                 if to_oem and model in r["encrypted"]:
@@ -277,15 +379,25 @@ class Attribution(Job):
                 row_parties.append(party)
             models[model] = out_rows
         payload: dict[str, Any] = {
-            "job": self.name, "conversion": p.conversion, "lookback_days": p.lookback_days,
-            "half_life_days": p.half_life_days, "position_weights": list(p.position_weights),
-            "counts": {k: int(v) for k, v in r["counts"].items()}, "models": models, "k_min": ctx.k_min,
+            "job": self.name,
+            "conversion": p.conversion,
+            "lookback_days": p.lookback_days,
+            "half_life_days": p.half_life_days,
+            "position_weights": list(p.position_weights),
+            "counts": {k: int(v) for k, v in r["counts"].items()},
+            "models": models,
+            "k_min": ctx.k_min,
             "recipient_scope": "all channels" if to_oem else f"channels of {recipient}",
-            "dp": r["dp"], "accuracy": r["accuracy"],
+            "dp": r["dp"],
+            "accuracy": r["accuracy"],
         }
         if to_oem and r["encrypted"]:
-            payload["value"] = {"column": p.value, "encrypted": "paillier", "scale": paillier.SCALE,
-                                "key_fingerprint": hashlib.sha256(str(r["paillier_n"]).encode()).hexdigest()[:16]}
+            payload["value"] = {
+                "column": p.value,
+                "encrypted": "paillier",
+                "scale": paillier.SCALE,
+                "key_fingerprint": hashlib.sha256(str(r["paillier_n"]).encode()).hexdigest()[:16],
+            }
         elif to_oem and p.value:
             payload["value"] = {"column": p.value, "encrypted": None}
         if to_oem and p.value:

@@ -32,7 +32,9 @@ def brand_table(ctx: JobContext, job: str) -> PartyTable:
     """The requester's own table, which must be the brand's: its rows are the leads."""
     t = ctx.tables.get(ctx.requester)
     if t is None or t.role != "brand":
-        raise InvalidInput(f"{job} needs the requester '{ctx.requester}' to be the brand party of the session")
+        raise InvalidInput(
+            f"{job} needs the requester '{ctx.requester}' to be the brand party of the session"
+        )
     return t
 
 

@@ -57,22 +57,32 @@ class IntersectionStats(Job):
             ent = ctx.tables[name].entity
             pattern[np.unique(ent[ent >= 0])] |= 1 << j
         cells = np.bincount(pattern, minlength=1 << n)[1:]  # pattern 0: held by none of these parties
-        noisy = np.asarray(ctx.noise.vector(cells.tolist(), ctx.epsilon, PATTERN_SENSITIVITY, "membership-pattern histogram"),
-                           dtype=np.int64) if ctx.noise.enabled else cells
+        noisy = (
+            np.asarray(
+                ctx.noise.vector(
+                    cells.tolist(), ctx.epsilon, PATTERN_SENSITIVITY, "membership-pattern histogram"
+                ),
+                dtype=np.int64,
+            )
+            if ctx.noise.enabled
+            else cells
+        )
         k = ctx.k_min
         dp = ctx.noise.enabled
 
         def figure(mask: int) -> dict[str, Any]:
             members = [p for p in range(1, 1 << n) if p & mask == mask]
             value = max(0, int(noisy[[p - 1 for p in members]].sum()))
-            out: dict[str, Any] = {"people": value if value >= k or value == 0 and not dp else None}
+            out: dict[str, Any] = {"people": value if value >= k or (value == 0 and not dp) else None}
             if out["people"] is None:
                 out["suppressed"] = True
             if dp:
                 out["half_width_95"] = sum_half_width(ctx.epsilon, PATTERN_SENSITIVITY, len(members))
             return out
 
-        sizes = [{"party": name, "role": ctx.tables[name].role, **figure(1 << j)} for j, name in enumerate(names)]
+        sizes = [
+            {"party": name, "role": ctx.tables[name].role, **figure(1 << j)} for j, name in enumerate(names)
+        ]
         overlaps = []
         for r in range(2, n + 1):
             for combo in combinations(range(n), r):
@@ -84,7 +94,8 @@ class IntersectionStats(Job):
             "overlaps": overlaps,
             "all_parties": overlaps[-1]["people"],
             "k_min": k,
-            "suppression": f"figures below k={k} are withheld" + (" (decided on the noised figure)" if dp else ""),
+            "suppression": f"figures below k={k} are withheld"
+            + (" (decided on the noised figure)" if dp else ""),
             "dp": ctx.noise.describe(),
         }
         return JobOutput(payload=payload, recipient=ctx.requester, kind=self.kind, requester=ctx.requester)

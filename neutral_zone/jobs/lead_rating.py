@@ -72,6 +72,7 @@ def leads_frame(t: PartyTable) -> pd.DataFrame:
 
 def _declared_pairs(t: PartyTable) -> list[tuple[str, str]]:
     """The (channel, event type) pairs a media party's schema declares."""
+
     def cats(role: str, default: str) -> list[str]:
         named = cols_with_role(t, role)
         if not named:
@@ -111,7 +112,9 @@ def _partners(ctx: JobContext, wanted: list[str] | None) -> list[str]:
         return others
     unknown = [p for p in wanted if p not in others]
     if unknown:
-        raise InvalidInput(f"unknown partner(s) {', '.join(unknown)}; this session's partners: {', '.join(others)}")
+        raise InvalidInput(
+            f"unknown partner(s) {', '.join(unknown)}; this session's partners: {', '.join(others)}"
+        )
     return list(wanted)
 
 
@@ -139,7 +142,9 @@ class LeadRatingTrain(Job):
         brand = brand_table(ctx, "lead rating")
         labels = cols_with_role(brand, "label")
         if params.label not in labels:
-            raise InvalidInput(f"'{params.label}' is not a label column of '{brand.party}' (labels: {', '.join(labels) or 'none'})")
+            raise InvalidInput(
+                f"'{params.label}' is not a label column of '{brand.party}' (labels: {', '.join(labels) or 'none'})"
+            )
         features = params.features if params.features is not None else cols_with_role(brand, "feature")
         bad = [f for f in features if f not in cols_with_role(brand, "feature")]
         if bad:
@@ -151,10 +156,16 @@ class LeadRatingTrain(Job):
             raise InvalidInput(f"label '{params.label}' must be 0/1")
         positives = labelled[y[labelled] == 1]
         if len(positives) < 2 or len(labelled) - len(positives) < 2:
-            raise InvalidInput(f"label '{params.label}' needs at least two leads of each class to split and learn")
-        cohorts = [Cohort(f"leads labelled '{params.label}'", _people(brand, labelled)),
-                   Cohort(f"leads with {params.label}=1", _people(brand, positives))]
-        return Plan(recipient=ctx.requester, cohorts=cohorts, state={"features": features, "partners": partners})
+            raise InvalidInput(
+                f"label '{params.label}' needs at least two leads of each class to split and learn"
+            )
+        cohorts = [
+            Cohort(f"leads labelled '{params.label}'", _people(brand, labelled)),
+            Cohort(f"leads with {params.label}=1", _people(brand, positives)),
+        ]
+        return Plan(
+            recipient=ctx.requester, cohorts=cohorts, state={"features": features, "partners": partners}
+        )
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         brand = ctx.tables[ctx.requester]
@@ -165,8 +176,17 @@ class LeadRatingTrain(Job):
         attrs, events = partner_tables(ctx, plan.state["partners"])
         X, spec = build_features(labelled, brand.party, plan.state["features"], attrs, events)
         importance = {True: "party", False: "none"}.get(params.importance, params.importance)  # type: ignore[call-overload]
-        result = train(X, y, spec, params.label, seed=params.seed, test_size=params.test_size,
-                       partner_value=params.partner_value, importance=importance, noise=ctx.noise)
+        result = train(
+            X,
+            y,
+            spec,
+            params.label,
+            seed=params.seed,
+            test_size=params.test_size,
+            partner_value=params.partner_value,
+            importance=importance,
+            noise=ctx.noise,
+        )
         ctx.models[result.model.model_id] = result.model
         payload = {"job": self.name, "model_id": result.model.model_id, "k_min": ctx.k_min, **result.card}
         return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester)
@@ -184,8 +204,15 @@ def _population(table: AttributeTable | EventTable) -> tuple[np.ndarray, np.ndar
     return summed.index.to_numpy(), summed.to_numpy(dtype=np.uint64)
 
 
-def _with_partner_features(X: pd.DataFrame, leads: pd.DataFrame, donor: np.ndarray, rows: np.ndarray, model: LeadModel,
-                           brand: str, table: AttributeTable | EventTable) -> pd.DataFrame:
+def _with_partner_features(
+    X: pd.DataFrame,
+    leads: pd.DataFrame,
+    donor: np.ndarray,
+    rows: np.ndarray,
+    model: LeadModel,
+    brand: str,
+    table: AttributeTable | EventTable,
+) -> pd.DataFrame:
     """``X`` with ``table``'s partner columns, on ``rows``, built for the donor person instead
     (at the row's own lead time, for touch features)."""
     as_donor = leads.copy()
@@ -210,8 +237,14 @@ def _model_summary(model: LeadModel) -> dict[str, Any]:
     by_party: dict[str, list[str]] = {}
     for col in model.spec.columns:
         by_party.setdefault(model.spec.groups.get(col, ("", "?"))[1], []).append(col)
-    return {"model_id": model.model_id, "label": model.label, "learner": "HistGradientBoostingClassifier",
-            "brand_features": model.spec.brand_features, "features_by_party": by_party, "n_features": len(model.spec.columns)}
+    return {
+        "model_id": model.model_id,
+        "label": model.label,
+        "learner": "HistGradientBoostingClassifier",
+        "brand_features": model.spec.brand_features,
+        "features_by_party": by_party,
+        "n_features": len(model.spec.columns),
+    }
 
 
 def sealed_size(n_columns: int) -> int:
@@ -246,12 +279,20 @@ class LeadRatingSeal(Job):
         # number of feature columns): a model's own size follows its data.
         blob = ctx.seal_key.seal(model, size=sealed_size(len(model.spec.columns)))
         payload = {
-            "job": self.name, "model_id": model.model_id, "label": model.label, "format": "zhongli-sealed-model-v2",
-            "brand": model.spec.brand, "partners": sorted({*model.spec.attributes, *model.spec.events}),
-            "bytes": len(blob), "sealed": base64.b64encode(blob).decode(),
+            "job": self.name,
+            "model_id": model.model_id,
+            "label": model.label,
+            "format": "zhongli-sealed-model-v2",
+            "brand": model.spec.brand,
+            "partners": sorted({*model.spec.attributes, *model.spec.events}),
+            "bytes": len(blob),
+            "sealed": base64.b64encode(blob).decode(),
         }
-        summary = {**_model_summary(model), "sealed_bytes": len(blob),
-                   "note": "encrypted under the zone's seal key: the recipient cannot read it, only a zone can score with it"}
+        summary = {
+            **_model_summary(model),
+            "sealed_bytes": len(blob),
+            "note": "encrypted under the zone's seal key: the recipient cannot read it, only a zone can score with it",
+        }
         return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester, summary=summary)
 
 
@@ -272,13 +313,19 @@ class LeadRatingScore(Job):
         model = self._model(ctx, params)
         missing = [p for p in (*model.spec.attributes, *model.spec.events) if p not in ctx.tables]
         if missing:
-            raise InvalidInput(f"the model uses features from {', '.join(missing)}, which is not in this session")
+            raise InvalidInput(
+                f"the model uses features from {', '.join(missing)}, which is not in this session"
+            )
         if not model.spec.brand_features:
-            raise InvalidInput("a model released row by row must use your own features too (train it with some of "
-                               f"'{brand.party}''s feature columns): built on partners' data alone, its values would only "
-                               "describe the partners")
+            raise InvalidInput(
+                "a model released row by row must use your own features too (train it with some of "
+                f"'{brand.party}''s feature columns): built on partners' data alone, its values would only "
+                "describe the partners"
+            )
         if params.output == "scores" and not ctx.policy.row_level.raw_scores:
-            raise InvalidInput("the policy releases grades only (row_level.raw_scores is false); ask for output 'grades'")
+            raise InvalidInput(
+                "the policy releases grades only (row_level.raw_scores is false); ask for output 'grades'"
+            )
         partners = sorted({*model.spec.attributes, *model.spec.events})
         if partners:
             pinned = ctx.policy.row_level.blind_keys.get(brand.party)
@@ -287,14 +334,24 @@ class LeadRatingScore(Job):
                 raise InvalidInput(
                     f"row-level outputs that carry partners' data need '{brand.party}''s agent to stream blind tokens "
                     "under the key the policy pins (blind_key_file in its config; row_level.blind_keys in the policy): "
-                    + ("the policy pins none" if pinned is None else "its agent streams none" if token is None
-                       else "its agent's key is not the pinned one")
+                    + (
+                        "the policy pins none"
+                        if pinned is None
+                        else "its agent streams none"
+                        if token is None
+                        else "its agent's key is not the pinned one"
+                    )
                 )
         rows = np.arange(brand.n_rows)
         # A model on the requester's own features alone releases nothing about anybody else: no ε.
-        return Plan(recipient=params.recipient or ctx.requester, row_owner=brand.party, partners=partners,
-                    cohorts=[Cohort(f"all rows of {brand.party}", _people(brand, rows))], state={"model": model},
-                    epsilon_share=1.0 if partners else 0.0)
+        return Plan(
+            recipient=params.recipient or ctx.requester,
+            row_owner=brand.party,
+            partners=partners,
+            cohorts=[Cohort(f"all rows of {brand.party}", _people(brand, rows))],
+            state={"model": model},
+            epsilon_share=1.0 if partners else 0.0,
+        )
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         model: LeadModel = plan.state["model"]
@@ -336,58 +393,107 @@ class LeadRatingScore(Job):
         values = released_bins[first]
         for p in partners:
             member = known[p][first]
-            cells = np.bincount((half * 2 + (~member).astype(np.int64)) * n_values + values, minlength=4 * n_values)
+            cells = np.bincount(
+                (half * 2 + (~member).astype(np.int64)) * n_values + values, minlength=4 * n_values
+            )
             exact = crossfit_separability(cells, n_values)
-            noised = np.asarray(ctx.noise.vector(cells.tolist(), eps_each, SEPARABILITY_SENSITIVITY,
-                                                 f"(half, known to {p}?, released value) table", unit="people")) if ctx.noise.enabled else cells
+            noised = (
+                np.asarray(
+                    ctx.noise.vector(
+                        cells.tolist(),
+                        eps_each,
+                        SEPARABILITY_SENSITIVITY,
+                        f"(half, known to {p}?, released value) table",
+                        unit="people",
+                    )
+                )
+                if ctx.noise.enabled
+                else cells
+            )
             auc = crossfit_separability(noised, n_values)
             worst_noised = max(worst_noised, auc)
-            separability[p] = {"auc_exact": round(exact, 4), "auc_noised": round(auc, 4),
-                               "auc_same_counts": round(likelihood_ratio_auc(np.bincount(values[member], minlength=n_values),
-                                                                            np.bincount(values[~member], minlength=n_values)), 4),
-                               "rows_filled": filled.get(p, 0)}
+            separability[p] = {
+                "auc_exact": round(exact, 4),
+                "auc_noised": round(auc, 4),
+                "auc_same_counts": round(
+                    likelihood_ratio_auc(
+                        np.bincount(values[member], minlength=n_values),
+                        np.bincount(values[~member], minlength=n_values),
+                    ),
+                    4,
+                ),
+                "rows_filled": filled.get(p, 0),
+            }
         passed = worst_noised <= threshold
         check = CheckResult(
-            "membership", passed,
-            f"released {params.output} separate the rows a partner knows from the others with AUC ≤ {threshold:g}" if passed
+            "membership",
+            passed,
+            f"released {params.output} separate the rows a partner knows from the others with AUC ≤ {threshold:g}"
+            if passed
             else f"released {params.output} would reveal which rows a partner knows (separability above the policy's {threshold:g})",
         )
         counts = {g: int((grades == g).sum()) for g in ("A", "B", "C", "D")}
         payload: dict[str, Any] = {
-            "job": self.name, "model_id": model.model_id, "label": model.label, "rows": int(len(scores)), "output": params.output,
+            "job": self.name,
+            "model_id": model.model_id,
+            "label": model.label,
+            "rows": len(scores),
+            "output": params.output,
             # Row order = the order the OEM streamed its rows in this session; its own agent maps
             # them back to lead ids (``MapScores``).
             "grades": "".join(grades.tolist()),
             "grade_counts": counts,  # what the grades themselves add up to
             "membership": "rows a partner does not know carry the partner data of a person from its population, "
-                          "chosen from the row's own data alone",
+            "chosen from the row's own data alone",
         }
         if params.output == "scores":
             payload["scores"] = [round(float(s), 4) for s in scores]
         ties = float(1.0 - len(np.unique(np.round(scores, 4))) / max(len(scores), 1))
         summary = {
-            **_model_summary(model), "rows": int(len(scores)), "output": params.output, "grade_counts": counts,
-            "score_histogram": np.bincount(released_bins if params.output == "scores" else bin_of(scores, np.asarray(model.score_edges or [0.5])),
-                                           minlength=N_BINS).tolist(),
-            "share_of_tied_scores": round(ties, 4), "membership_separability": separability, "threshold": threshold,
+            **_model_summary(model),
+            "rows": len(scores),
+            "output": params.output,
+            "grade_counts": counts,
+            "score_histogram": np.bincount(
+                released_bins
+                if params.output == "scores"
+                else bin_of(scores, np.asarray(model.score_edges or [0.5])),
+                minlength=N_BINS,
+            ).tolist(),
+            "share_of_tied_scores": round(ties, 4),
+            "membership_separability": separability,
+            "threshold": threshold,
         }
         payload["dp"] = ctx.noise.describe()
         if ctx.noise.enabled:
             summary["noise_half_width_95"] = interval_half_width(eps_each, SEPARABILITY_SENSITIVITY)
-        return JobOutput(payload, plan.recipient, self.kind, row_owner=brand.party, requester=ctx.requester,
-                         summary=summary, checks=[check])
+        return JobOutput(
+            payload,
+            plan.recipient,
+            self.kind,
+            row_owner=brand.party,
+            requester=ctx.requester,
+            summary=summary,
+            checks=[check],
+        )
 
     @staticmethod
     def _value_bins(model: LeadModel, scores: np.ndarray, grades: np.ndarray, output: str) -> np.ndarray:
         if output == "scores":
-            edges = np.asarray(model.score_edges) if model.score_edges else np.quantile(scores, np.linspace(0, 1, N_BINS + 1)[1:-1])
+            edges = (
+                np.asarray(model.score_edges)
+                if model.score_edges
+                else np.quantile(scores, np.linspace(0, 1, N_BINS + 1)[1:-1])
+            )
             return bin_of(scores, edges)
         letters = [g for g, _ in GRADES]
         return np.array([letters.index(g) for g in grades], dtype=np.int64)
 
     def _model(self, ctx: JobContext, params: Any) -> LeadModel:
         if (params.model_id is None) == (params.sealed is None):
-            raise InvalidInput("give exactly one of model_id (trained in this session) or sealed (from an earlier one)")
+            raise InvalidInput(
+                "give exactly one of model_id (trained in this session) or sealed (from an earlier one)"
+            )
         if params.model_id is not None:
             m = ctx.models.get(params.model_id)
             if m is None:

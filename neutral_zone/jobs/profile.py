@@ -59,7 +59,9 @@ def _mask(values: Any, cond: Any, col: str) -> np.ndarray:
     if isinstance(cond, dict):
         unknown = set(cond) - {"min", "max"}
         if unknown:
-            raise InvalidInput(f"segment condition on '{col}' may use min and max only, not {', '.join(sorted(unknown))}")
+            raise InvalidInput(
+                f"segment condition on '{col}' may use min and max only, not {', '.join(sorted(unknown))}"
+            )
         num = pd.to_numeric(s, errors="coerce")
         m = num.notna()
         try:
@@ -115,13 +117,17 @@ class Profile(Job):
         providers = [n for n, t in ctx.tables.items() if t.role == "data_provider"]
         provider = params.provider or (providers[0] if len(providers) == 1 else None)
         if provider is None or provider not in providers:
-            raise InvalidInput(f"name the data provider to profile against (this session's: {', '.join(providers) or 'none'})")
+            raise InvalidInput(
+                f"name the data provider to profile against (this session's: {', '.join(providers) or 'none'})"
+            )
         prov = ctx.tables[provider]
         features = cols_with_role(prov, "feature")
         tags = params.tags if params.tags is not None else features
         bad = [t for t in tags if t not in features]
         if bad or not tags or len(set(tags)) != len(tags):
-            raise InvalidInput(f"name distinct tags of '{provider}' (not tags: {', '.join(bad) or 'none given'}; tags: {', '.join(features)})")
+            raise InvalidInput(
+                f"name distinct tags of '{provider}' (not tags: {', '.join(bad) or 'none given'}; tags: {', '.join(features)})"
+            )
         if not params.segment:
             raise InvalidInput("a segment needs at least one condition on your own columns")
         own = {i.name for i in brand.schema if i.kind != "paillier" and i.role != BLIND_TOKEN_ROLE}
@@ -129,15 +135,22 @@ class Profile(Job):
         seg = np.ones(len(first), bool)
         for col, cond in params.segment.items():
             if col not in own:
-                raise InvalidInput(f"'{col}' is not a column '{brand.party}' shares (have: {', '.join(sorted(own))})")
+                raise InvalidInput(
+                    f"'{col}' is not a column '{brand.party}' shares (have: {', '.join(sorted(own))})"
+                )
             seg &= _mask(decode(brand, col, first), cond, col)
         people = brand.row_entities()[first]
         # The cohorts are the requester's own people, matched or not: what the k and
         # differencing checks decide must not depend on who the provider knows.
-        cohorts = [Cohort(f"segment '{params.segment_name}'", np.sort(people[seg])),
-                   Cohort(f"all people of {brand.party}", np.sort(people))]
-        return Plan(recipient=params.recipient or ctx.requester, cohorts=cohorts,
-                    state={"provider": provider, "tags": list(tags), "people": people, "segment": seg})
+        cohorts = [
+            Cohort(f"segment '{params.segment_name}'", np.sort(people[seg])),
+            Cohort(f"all people of {brand.party}", np.sort(people)),
+        ]
+        return Plan(
+            recipient=params.recipient or ctx.requester,
+            cohorts=cohorts,
+            state={"provider": provider, "tags": list(tags), "people": people, "segment": seg},
+        )
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         provider, tags = plan.state["provider"], plan.state["tags"]
@@ -170,29 +183,45 @@ class Profile(Job):
             code = pd.Categorical(labels_all, categories=cats).codes.astype(np.int64)
             cells = np.bincount(group * len(cats) + code, minlength=3 * len(cats))
             if dp:
-                cells = np.asarray(ctx.noise.vector(cells.tolist(), eps_tag, HISTOGRAM_SENSITIVITY, f"histogram of '{tag}'"), np.int64)
+                cells = np.asarray(
+                    ctx.noise.vector(cells.tolist(), eps_tag, HISTOGRAM_SENSITIVITY, f"histogram of '{tag}'"),
+                    np.int64,
+                )
             seg_c, rest_c, other_c = cells.reshape(3, len(cats))
-            counts = {"segment": np.maximum(seg_c, 0), "leads": np.maximum(seg_c + rest_c, 0),
-                      "population": np.maximum(seg_c + rest_c + other_c, 0)}
+            counts = {
+                "segment": np.maximum(seg_c, 0),
+                "leads": np.maximum(seg_c + rest_c, 0),
+                "population": np.maximum(seg_c + rest_c + other_c, 0),
+            }
             totals.append(np.array([counts[g].sum() for g in GROUPS]))
             out_tags.append(self._tag_table(tag, info.kind != "category", cats, counts, k))
         sizes = np.mean(totals, axis=0) if totals else np.zeros(3)
         payload = {
-            "job": self.name, "segment_name": params.segment_name, "segment": params.segment, "provider": provider,
+            "job": self.name,
+            "segment_name": params.segment_name,
+            "segment": params.segment,
+            "provider": provider,
             "sizes": {g: int(round(v)) for g, v in zip(("segment", "matched_leads", "population"), sizes)},
-            "tags": out_tags, "k_min": k,
+            "tags": out_tags,
+            "k_min": k,
             "suppression": "categories with 1..k-1 people in any group are withheld, names included"
-                           + (" (decided on the noised counts)" if dp else ""),
+            + (" (decided on the noised counts)" if dp else ""),
             "dp": ctx.noise.describe(),
         }
         if dp:
-            payload["accuracy"] = {g: {"half_width_95": sum_half_width(eps_tag, HISTOGRAM_SENSITIVITY, i + 1)}
-                                   for i, g in enumerate(GROUPS)}
-            payload["accuracy"]["note"] = "per category count; sizes average every tag's total and are at least this accurate"
+            payload["accuracy"] = {
+                g: {"half_width_95": sum_half_width(eps_tag, HISTOGRAM_SENSITIVITY, i + 1)}
+                for i, g in enumerate(GROUPS)
+            }
+            payload["accuracy"]["note"] = (
+                "per category count; sizes average every tag's total and are at least this accurate"
+            )
         return JobOutput(payload, plan.recipient, self.kind, requester=ctx.requester)
 
     @staticmethod
-    def _tag_table(tag: str, numeric: bool, cats: list[str], counts: dict[str, np.ndarray], k: int) -> dict[str, Any]:
+    def _tag_table(
+        tag: str, numeric: bool, cats: list[str], counts: dict[str, np.ndarray], k: int
+    ) -> dict[str, Any]:
         totals = {g: max(int(c.sum()), 1) for g, c in counts.items()}
         present = [i for i in range(len(cats)) if any(int(counts[g][i]) for g in GROUPS)]
         hidden = suppressed_rows([[int(counts[g][i]) for g in GROUPS] for i in present], k)
@@ -206,6 +235,8 @@ class Profile(Job):
                 row[f"{g}_share"] = int(counts[g][i]) / totals[g]
             pop_share, lead_share = row["population_share"], row["leads_share"]
             row["tgi"] = round(100 * row["segment_share"] / pop_share, 1) if pop_share > 0 else None
-            row["tgi_vs_leads"] = round(100 * row["segment_share"] / lead_share, 1) if lead_share > 0 else None
+            row["tgi_vs_leads"] = (
+                round(100 * row["segment_share"] / lead_share, 1) if lead_share > 0 else None
+            )
             rows.append(row)
         return {"tag": tag, "numeric": numeric, "categories": rows, "withheld": len(hidden)}

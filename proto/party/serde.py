@@ -51,8 +51,14 @@ class ColumnInfo:
 
 def schema_to_pb(c: ColumnInfo) -> pb.ColumnSchema:
     n = c.paillier_n.to_bytes((c.paillier_n.bit_length() + 7) // 8, "big") if c.paillier_n else b""
-    return pb.ColumnSchema(name=c.name, kind=KIND_TO_PB[c.kind], role=c.role, categories=list(c.categories), paillier_n=n,
-                           key_fingerprint=c.key_fingerprint)
+    return pb.ColumnSchema(
+        name=c.name,
+        kind=KIND_TO_PB[c.kind],
+        role=c.role,
+        categories=list(c.categories),
+        paillier_n=n,
+        key_fingerprint=c.key_fingerprint,
+    )
 
 
 def schema_from_pb(m: pb.ColumnSchema) -> ColumnInfo:
@@ -82,8 +88,13 @@ def route_from_pb(route: Iterable[pb.ChainHop]) -> tuple[Hop, ...]:
 
 def chain_header_to_pb(h: ChainHeader, certificate: bytes, signature: bytes) -> pb.ChainHeader:
     return pb.ChainHeader(
-        session_id=h.session_id, origin_party=h.origin, points=h.points, chunks=h.chunks,
-        route=route_to_pb(h.route), certificate=certificate, signature=signature,
+        session_id=h.session_id,
+        origin_party=h.origin,
+        points=h.points,
+        chunks=h.chunks,
+        route=route_to_pb(h.route),
+        certificate=certificate,
+        signature=signature,
     )
 
 
@@ -123,11 +134,15 @@ def columns_chunk_to_pb(id_index: np.ndarray, columns: list[np.ndarray]) -> pb.C
     )
 
 
-def columns_chunk_from_pb(m: pb.ColumnsChunk, schema: list[ColumnInfo], n_points: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def columns_chunk_from_pb(
+    m: pb.ColumnsChunk, schema: list[ColumnInfo], n_points: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
     if len(m.id_index) != 4 * m.count:
         raise ProtocolError(f"column chunk of {m.count} rows carries {len(m.id_index)} bytes of id_index")
     if len(m.columns) != len(schema):
-        raise ProtocolError(f"column chunk carries {len(m.columns)} columns, the header announced {len(schema)}")
+        raise ProtocolError(
+            f"column chunk carries {len(m.columns)} columns, the header announced {len(schema)}"
+        )
     idx = np.frombuffer(m.id_index, dtype="<i4")
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_points):
         raise ProtocolError("column chunk refers to an ID position outside the party's points")
@@ -136,14 +151,20 @@ def columns_chunk_from_pb(m: pb.ColumnsChunk, schema: list[ColumnInfo], n_points
         if info.kind == "paillier":
             w = info.width()
             if len(col.values) != w * m.count:
-                raise ProtocolError(f"column '{info.name}' carries {len(col.values)} bytes for {m.count} ciphertexts of {w}")
+                raise ProtocolError(
+                    f"column '{info.name}' carries {len(col.values)} bytes for {m.count} ciphertexts of {w}"
+                )
             out.append(np.frombuffer(col.values, dtype=np.uint8).reshape(m.count, w))
             continue
         dt = DTYPE_OF[info.kind]
         if len(col.values) != dt.itemsize * m.count:
             raise ProtocolError(f"column '{info.name}' carries {len(col.values)} bytes for {m.count} rows")
         arr = np.frombuffer(col.values, dtype=dt)
-        if info.kind == "category" and arr.size and (int(arr.max()) >= len(info.categories) or int(arr.min()) < -1):
+        if (
+            info.kind == "category"
+            and arr.size
+            and (int(arr.max()) >= len(info.categories) or int(arr.min()) < -1)
+        ):
             raise ProtocolError(f"column '{info.name}' holds a category code outside its dictionary")
         out.append(arr)
     return idx, out

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy.deliver import decrypt_attribution
-from deploy.synth import PRICE_RANGE, generate as synth
+from deploy.synth import PRICE_RANGE
+from deploy.synth import generate as synth
 from deploy.world import approve_as_demo_auditors, provision
 from protocols.attribution import MODELS, total_variation
 from tests.bench.common import peak_rss_mb, ready_session
@@ -45,7 +46,10 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
         result = synth(world, n_leads=n_leads, seed=seed)
         provision(result.topology, days=2)
         truth = result.truth["attribution"]["store_visit"]["shares"]
-        out: dict[str, Any] = {"leads": n_leads, "touchpoints": sum(int(v) for k, v in result.truth["rows"].items() if "media" in k)}
+        out: dict[str, Any] = {
+            "leads": n_leads,
+            "touchpoints": sum(int(v) for k, v in result.truth["rows"].items() if "media" in k),
+        }
         with ready_session(result.topology) as live:
             client, sid, zone_pid = live.client, live.session_id, live.zone_pid
             out["session_s"] = round(live.session_s, 1)
@@ -54,14 +58,29 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
             for m in MODELS:
                 resettable = reset_peak(zone_pid)
                 t = time.perf_counter()
-                info = client.wait_computed(client.run_job(sid, "attribution", {"conversion": "visit_time", "models": [m]}), timeout=7200)
+                info = client.wait_computed(
+                    client.run_job(sid, "attribution", {"conversion": "visit_time", "models": [m]}),
+                    timeout=7200,
+                )
                 secs = time.perf_counter() - t
                 rows = json.loads(json.dumps(info))  # status only; shares come from the full run below
-                per_model[m] = {"job_s": round(secs, 2), "zone_peak_mb": round(peak_rss_mb(zone_pid), 1),
-                                "peak_reset": resettable, "status": rows["status"]}
+                per_model[m] = {
+                    "job_s": round(secs, 2),
+                    "zone_peak_mb": round(peak_rss_mb(zone_pid), 1),
+                    "peak_reset": resettable,
+                    "status": rows["status"],
+                }
             t = time.perf_counter()
-            rid = client.run_job(sid, "attribution", {"conversion": "visit_time", "value": "purchase_price",
-                                                      "value_cap": float(PRICE_RANGE[1]), "value_models": list(MODELS)})
+            rid = client.run_job(
+                sid,
+                "attribution",
+                {
+                    "conversion": "visit_time",
+                    "value": "purchase_price",
+                    "value_cap": float(PRICE_RANGE[1]),
+                    "value_models": list(MODELS),
+                },
+            )
             info = client.wait_computed(rid, timeout=7200)
             out["all_models_encrypted_job_s"] = round(time.perf_counter() - t, 2)
             approve_as_demo_auditors(result.topology, rid)
@@ -73,16 +92,25 @@ def run(n_leads: int, seed: int) -> dict[str, Any]:
         value_truth = result.truth["attribution"]["purchase_value"]["shares"]
         for m, rows in payload["models"].items():
             shares = {r["channel"]: r["share"] for r in rows}
-            per_model[m].update(tv_to_truth=round(total_variation(shares, truth), 4), shares={k: round(v, 4) for k, v in shares.items()})
-            if all("credited_value" in r for r in rows):  # only the models named in value_models carry a value
+            per_model[m].update(
+                tv_to_truth=round(total_variation(shares, truth), 4),
+                shares={k: round(v, 4) for k, v in shares.items()},
+            )
+            if all(
+                "credited_value" in r for r in rows
+            ):  # only the models named in value_models carry a value
                 total_value = sum(max(r["credited_value"], 0.0) for r in rows) or 1.0
                 value_shares = {r["channel"]: max(r["credited_value"], 0.0) / total_value for r in rows}
                 per_model[m]["value_tv_to_truth"] = round(total_variation(value_shares, value_truth), 4)
         out["models"] = per_model
         out["truth_shares"] = {k: round(v, 4) for k, v in truth.items()}
         out["counts"] = payload["counts"]
-        heuristics_and_markov = [per_model[m]["tv_to_truth"] for m in MODELS if m not in ("shapley", "data_driven")]
-        out["data_driven_beats_heuristics_and_markov"] = per_model["data_driven"]["tv_to_truth"] < min(heuristics_and_markov)
+        heuristics_and_markov = [
+            per_model[m]["tv_to_truth"] for m in MODELS if m not in ("shapley", "data_driven")
+        ]
+        out["data_driven_beats_heuristics_and_markov"] = per_model["data_driven"]["tv_to_truth"] < min(
+            heuristics_and_markov
+        )
     return out
 
 

@@ -59,17 +59,24 @@ def main() -> None:
     sign = cpu_ms(lambda: signer.chunk(digest, 0, 0, points), 200) - sha  # the signer hashes too
     check = cpu_ms(lambda: verify(who.key, signature, statement), 500)
     hop = 2 * sha + sign + check
-    print(json.dumps({
-        "chunk_points": args.chunk,
-        "x25519_chunk_ms": round(blind, 2),
-        "sha256_chunk_ms": round(sha, 3),
-        "ecdsa_sign_ms": round(sign, 3),
-        "ecdsa_verify_ms": round(check, 3),
-        "per_chunk_at_a_hop_ms": round(hop, 3),
-        "per_chunk_share_of_x25519": round(hop / blind, 5),
-        "per_stream_certificate_check_ms": round(cpu_ms(lambda: verifier.signer(signer.certificate, "oem", "bench"), 100), 3),
-        "per_stream_header_sign_ms": round(cpu_ms(lambda: signer.header(header), 200), 3),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "chunk_points": args.chunk,
+                "x25519_chunk_ms": round(blind, 2),
+                "sha256_chunk_ms": round(sha, 3),
+                "ecdsa_sign_ms": round(sign, 3),
+                "ecdsa_verify_ms": round(check, 3),
+                "per_chunk_at_a_hop_ms": round(hop, 3),
+                "per_chunk_share_of_x25519": round(hop / blind, 5),
+                "per_stream_certificate_check_ms": round(
+                    cpu_ms(lambda: verifier.signer(signer.certificate, "oem", "bench"), 100), 3
+                ),
+                "per_stream_header_sign_ms": round(cpu_ms(lambda: signer.header(header), 200), 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

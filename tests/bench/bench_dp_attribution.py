@@ -35,21 +35,20 @@ import os
 # machine is shared, and spinning OpenMP threads cost the other processes dearly.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import gc
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from deploy.synth import generate as synth  # noqa: E402
-from deploy.world import approve_as_demo_auditors, provision  # noqa: E402
-from protocols.attribution import (  # noqa: E402
+from deploy.synth import generate as synth
+from deploy.world import approve_as_demo_auditors, provision
+from protocols.attribution import (
     DP_MARKOV_MAX_TOUCHES,
     MODELS,
     AttributionConfig,
@@ -60,19 +59,25 @@ from protocols.attribution import (  # noqa: E402
     markov_counts,
     total_variation,
 )
-from protocols.dp import ReleaseNoise  # noqa: E402
-from tests.bench.bench_lead_rating import say, set_dp, summary  # noqa: E402
-from tests.bench.bench_phases import (  # noqa: E402
+from protocols.dp import ReleaseNoise
+from tests.bench.bench_lead_rating import say, set_dp, summary
+from tests.bench.bench_phases import (
     attribution_frames,
     drop_encrypted_columns,
     plain_join,
 )
-from tests.bench.common import peak_rss_mb, ready_session  # noqa: E402
+from tests.bench.common import peak_rss_mb, ready_session
 
 EPSILON = 1.0  # the policy's default ε per release (protocols.policy.DpPolicy)
 TVD_TARGET = 0.01  # the bound on the share movement at 1M leads
-FOOTNOTES = ("people", "converters", "converters_with_path", "unattributed_conversions",
-             "non_converters_with_path", "non_converters_without_path")
+FOOTNOTES = (
+    "people",
+    "converters",
+    "converters_with_path",
+    "unattributed_conversions",
+    "non_converters_with_path",
+    "non_converters_without_path",
+)
 
 
 def frames(d: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
@@ -100,7 +105,9 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
     touches, people, controls, channels = frames(d)
     del d
     gc.collect()
-    say(f"plain join and frames {time.perf_counter() - t:.1f} s: {len(people):,} people, {len(touches):,} touches, channels {channels}")
+    say(
+        f"plain join and frames {time.perf_counter() - t:.1f} s: {len(people):,} people, {len(touches):,} touches, channels {channels}"
+    )
     cfg = AttributionConfig(channels=channels)
     t = time.perf_counter()
     exact = attribute(touches, people, cfg, controls=controls)
@@ -109,7 +116,10 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
     exact_shares = {m: shares_of(exact, m) for m in MODELS}
     t0 = exact.tables[MODELS[0]]
     out: dict[str, Any] = {
-        "people": len(people), "touches": len(touches), "channels": list(channels), "exact_s": round(exact_s, 1),
+        "people": len(people),
+        "touches": len(touches),
+        "channels": list(channels),
+        "exact_s": round(exact_s, 1),
         "footnotes_exact": exact.footnotes,
         "exact_shares": {m: {c: round(v, 5) for c, v in s.items()} for m, s in exact_shares.items()},
         "exact_tv_to_truth": {m: round(total_variation(s, truth), 4) for m, s in exact_shares.items()},
@@ -121,11 +131,17 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
     paths = build_paths(touches, people, cfg)
     full = markov(paths).shares()
     cut = markov(paths, counts=markov_counts(paths, 1, DP_MARKOV_MAX_TOUCHES)).shares()
-    via_config = attribute(touches, people, AttributionConfig(channels=channels, models=("markov",),
-                                                              markov_max_touches=DP_MARKOV_MAX_TOUCHES), controls=controls)
+    via_config = attribute(
+        touches,
+        people,
+        AttributionConfig(channels=channels, models=("markov",), markov_max_touches=DP_MARKOV_MAX_TOUCHES),
+        controls=controls,
+    )
     out["markov_truncation"] = {
-        "max_touches": DP_MARKOV_MAX_TOUCHES, "tvd": round(total_variation(full, cut), 6),
-        "paths": int(len(paths.path_len)), "share_of_paths_longer": round(float((paths.path_len > DP_MARKOV_MAX_TOUCHES).mean()), 5),
+        "max_touches": DP_MARKOV_MAX_TOUCHES,
+        "tvd": round(total_variation(full, cut), 6),
+        "paths": len(paths.path_len),
+        "share_of_paths_longer": round(float((paths.path_len > DP_MARKOV_MAX_TOUCHES).mean()), 5),
         "path_length_p50_p90_p99_max": [int(x) for x in np.percentile(paths.path_len, [50, 90, 99, 100])],
         # Whether AttributionConfig.markov_max_touches changes the exact (noise=None) path at all.
         "config_option_changes_exact_shares": total_variation(shares_of(via_config, "markov"), full) > 1e-12,
@@ -152,11 +168,21 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
             tvd[m].append(total_variation(s, exact_shares[m]))
             tv_truth[m].append(total_variation(s, truth))
             total = out["credited_exact"][m]
-            credited_rel[m].append(abs(float(res.tables[m]["credited_conversions"].sum()) - total) / total if total else 0.0)
+            credited_rel[m].append(
+                abs(float(res.tables[m]["credited_conversions"].sum()) - total) / total if total else 0.0
+            )
             if m in same_model:
-                same_model[m] &= bool(np.array_equal(res.credits[m].conversions, exact.credits[m].conversions))
-        per_draw.append({"tvd": {m: round(tvd[m][-1], 6) for m in MODELS},
-                         "credited": {m: [round(float(v), 1) for v in res.tables[m]["credited_conversions"]] for m in MODELS}})
+                same_model[m] &= bool(
+                    np.array_equal(res.credits[m].conversions, exact.credits[m].conversions)
+                )
+        per_draw.append(
+            {
+                "tvd": {m: round(tvd[m][-1], 6) for m in MODELS},
+                "credited": {
+                    m: [round(float(v), 1) for v in res.tables[m]["credited_conversions"]] for m in MODELS
+                },
+            }
+        )
         foot_err.append(max(abs(res.footnotes[k] - exact.footnotes[k]) for k in FOOTNOTES))
         t1 = res.tables[MODELS[0]]
         for c, u, p in zip(t1["channel"], t1["users"], t1["paths"]):
@@ -166,17 +192,27 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
             paths_rel.append(abs(int(p) - pe) / pe if pe else 0.0)
         if i == 0:
             out["first_draw_footnotes"] = res.footnotes
-        say(f"draw {i + 1}/{draws}: {times[-1]:.1f} s; TVD " + ", ".join(f"{m} {tvd[m][-1]:.4f}" for m in MODELS))
+        say(
+            f"draw {i + 1}/{draws}: {times[-1]:.1f} s; TVD "
+            + ", ".join(f"{m} {tvd[m][-1]:.4f}" for m in MODELS)
+        )
     out["draws"] = {
-        "n": draws, "epsilon": EPSILON, "dp_s": summary(times, 1), "model_before_noise_identical": same_model,
+        "n": draws,
+        "epsilon": EPSILON,
+        "dp_s": summary(times, 1),
+        "model_before_noise_identical": same_model,
         "tvd_to_exact": {m: summary(v) for m, v in tvd.items()},
         "tv_to_truth_noised": {m: summary(v, 4) for m, v in tv_truth.items()},
         "credited_total_rel_error": {m: summary(v) for m, v in credited_rel.items()},
         "footnote_abs_error_max": summary(foot_err, 1),
-        "users_abs_error": summary(users_abs, 1), "users_rel_error": summary(users_rel), "paths_rel_error": summary(paths_rel),
+        "users_abs_error": summary(users_abs, 1),
+        "users_rel_error": summary(users_rel),
+        "paths_rel_error": summary(paths_rel),
         "draws_above_target": {m: sum(x > TVD_TARGET for x in v) for m, v in tvd.items()},
     }
-    out["credited_exact_per_channel"] = {m: [round(float(v), 1) for v in exact.tables[m]["credited_conversions"]] for m in MODELS}
+    out["credited_exact_per_channel"] = {
+        m: [round(float(v), 1) for v in exact.tables[m]["credited_conversions"]] for m in MODELS
+    }
     out["per_draw"] = per_draw
     out["_exact_shares_full"] = exact_shares
     return out
@@ -192,7 +228,11 @@ def real_system(topology: Path) -> dict[str, Any]:
         assert info["status"] == "pending", info
         approve_as_demo_auditors(topology, rid)
         _, payload = live.client.fetch(rid)
-        out = {"session_s": round(live.session_s, 1), "job_s": round(job_s, 2), "zone_peak_mb": round(peak_rss_mb(live.zone_pid), 1)}
+        out = {
+            "session_s": round(live.session_s, 1),
+            "job_s": round(job_s, 2),
+            "zone_peak_mb": round(peak_rss_mb(live.zone_pid), 1),
+        }
     say(f"attribution job {job_s:.1f} s")
     out["payload"] = payload
     return out
@@ -218,9 +258,15 @@ def run(n_leads: int, seed: int, draws: int, exact_session: bool) -> dict[str, A
             payload = r.pop("payload")
             r["dp"] = payload["dp"] is not None
             r["counts"] = payload["counts"]
-            r["counts_abs_error_max"] = max(abs(int(payload["counts"][k]) - int(local["footnotes_exact"][k])) for k in FOOTNOTES)
-            r["tvd_to_exact"] = {m: round(total_variation(payload_shares(payload, m), exact_shares[m]), 6) for m in MODELS}
-            r["tv_to_truth"] = {m: round(total_variation(payload_shares(payload, m), truth), 4) for m in MODELS}
+            r["counts_abs_error_max"] = max(
+                abs(int(payload["counts"][k]) - int(local["footnotes_exact"][k])) for k in FOOTNOTES
+            )
+            r["tvd_to_exact"] = {
+                m: round(total_variation(payload_shares(payload, m), exact_shares[m]), 6) for m in MODELS
+            }
+            r["tv_to_truth"] = {
+                m: round(total_variation(payload_shares(payload, m), truth), 4) for m in MODELS
+            }
             r["shares"] = {m: {c: round(v, 5) for c, v in payload_shares(payload, m).items()} for m in MODELS}
             if payload.get("accuracy"):
                 r["accuracy"] = payload["accuracy"]
@@ -232,10 +278,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--leads", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--draws", type=int, nargs="+", default=[20, 10],
-                    help="noised runs per size (one value for every size, or one per size)")
-    ap.add_argument("--exact-session-max-leads", type=int, default=200_000,
-                    help="sizes up to this also run a real session with DP off (checks the plain frames)")
+    ap.add_argument(
+        "--draws",
+        type=int,
+        nargs="+",
+        default=[20, 10],
+        help="noised runs per size (one value for every size, or one per size)",
+    )
+    ap.add_argument(
+        "--exact-session-max-leads",
+        type=int,
+        default=200_000,
+        help="sizes up to this also run a real session with DP off (checks the plain frames)",
+    )
     args = ap.parse_args()
     draws = args.draws if len(args.draws) == len(args.leads) else [args.draws[0]] * len(args.leads)
     out = [run(n, args.seed, k, n <= args.exact_session_max_leads) for n, k in zip(args.leads, draws)]

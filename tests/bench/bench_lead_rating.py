@@ -43,33 +43,33 @@ import os
 # the wait policy has to be set before the OpenMP runtime loads, i.e. before sklearn is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import base64  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import base64
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
 
-from audit.keys import load_private, sign_decision  # noqa: E402
-from deploy.deliver import map_scores  # noqa: E402
-from deploy.synth import generate as synth  # noqa: E402
-from deploy.world import approve_as_demo_auditors, provision, write_policy  # noqa: E402
-from neutral_zone.client import FetchedRelease  # noqa: E402
-from neutral_zone.config import ZoneConfig  # noqa: E402
-from protocols.dp import ReleaseNoise  # noqa: E402
-from protocols.ids import normalise  # noqa: E402
-from protocols.lead_rating import (  # noqa: E402
+from audit.keys import load_private, sign_decision
+from deploy.deliver import map_scores
+from deploy.synth import generate as synth
+from deploy.world import approve_as_demo_auditors, provision, write_policy
+from neutral_zone.client import FetchedRelease
+from neutral_zone.config import ZoneConfig
+from protocols.dp import ReleaseNoise
+from protocols.ids import normalise
+from protocols.lead_rating import (
     N_BINS,
     AttributeTable,
     EventTable,
@@ -80,10 +80,10 @@ from protocols.lead_rating import (  # noqa: E402
     score_bins,
     train,
 )
-from protocols.release import Approval, canonical_json, header_for  # noqa: E402
-from protocols.sealing import SealKey  # noqa: E402
-from tests.bench.common import LiveSession, peak_rss_mb, ready_session  # noqa: E402
-from transport.config import load_config  # noqa: E402
+from protocols.release import Approval, canonical_json, header_for
+from protocols.sealing import SealKey
+from tests.bench.common import LiveSession, peak_rss_mb, ready_session
+from transport.config import load_config
 
 LABEL = "visited_store"
 OEM_FEATURES = ["lead_source", "model_interest", "region"]
@@ -109,7 +109,11 @@ def summary(values: list[float], digits: int = 5) -> dict[str, Any]:
     """Median and maximum of a list of absolute errors (None when the list is empty)."""
     if not values:
         return {"n": 0, "median": None, "max": None}
-    return {"n": len(values), "median": round(statistics.median(values), digits), "max": round(max(values), digits)}
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), digits),
+        "max": round(max(values), digits),
+    }
 
 
 # --- the plain join -----------------------------------------------------------------------------
@@ -151,9 +155,19 @@ def plain_join(world: Path) -> Plain:
         m["entity"] = normalise(m["phone"], "phone")
         m = m[m["entity"].notna()]
         known[name] = pd.Index(m["entity"].unique())
-        events.append(EventTable(name, pd.DataFrame({
-            "entity": m["entity"].to_numpy(), "time": _ms(m["ts"]), "channel": m["channel"].to_numpy(), "event_type": m["event"].to_numpy(),
-        })))
+        events.append(
+            EventTable(
+                name,
+                pd.DataFrame(
+                    {
+                        "entity": m["entity"].to_numpy(),
+                        "time": _ms(m["ts"]),
+                        "channel": m["channel"].to_numpy(),
+                        "event_type": m["event"].to_numpy(),
+                    }
+                ),
+            )
+        )
     return Plain(oem, [AttributeTable("provider", prov)], events, known, time.perf_counter() - t)
 
 
@@ -167,8 +181,13 @@ def card_errors(noised: dict[str, Any], exact: dict[str, Any]) -> dict[str, floa
         "auc": abs(noised["auc"]["model"] - exact["auc"]["model"]),
         "top10_lift": abs(noised["top10"]["lift"] - exact["top10"]["lift"]),
         "average_rate": abs(noised["top10"]["average_rate"] - exact["top10"]["average_rate"]),
-        "decile_lift_max": max(abs(a["lift"] - b["lift"]) for a, b in zip(noised["deciles"], exact["deciles"])),
-        "roc_max": max(max(abs(a["tpr"] - b["tpr"]), abs(a["fpr"] - b["fpr"])) for a, b in zip(noised["roc"], exact["roc"])),
+        "decile_lift_max": max(
+            abs(a["lift"] - b["lift"]) for a, b in zip(noised["deciles"], exact["deciles"])
+        ),
+        "roc_max": max(
+            max(abs(a["tpr"] - b["tpr"]), abs(a["fpr"] - b["fpr"]))
+            for a, b in zip(noised["roc"], exact["roc"])
+        ),
         "grade_rate_max": max(abs(a["rate"] - b["rate"]) for a, b in zip(noised["grades"], exact["grades"])),
         "grade_lift_max": max(abs(a["lift"] - b["lift"]) for a, b in zip(noised["grades"], exact["grades"])),
     }
@@ -179,17 +198,25 @@ def card_errors(noised: dict[str, Any], exact: dict[str, Any]) -> dict[str, floa
     if "partner_value" in noised and "partner_value" in exact:
         ex = {v["label"]: v["auc"] for v in exact["partner_value"]}
         # "all partners" repeats the card's own AUC; the others are separate noised releases.
-        out["partner_value_auc_max"] = max(abs(v["auc"] - ex[v["label"]]) for v in noised["partner_value"] if v["label"] != "all partners")
+        out["partner_value_auc_max"] = max(
+            abs(v["auc"] - ex[v["label"]]) for v in noised["partner_value"] if v["label"] != "all partners"
+        )
     if "importance" in noised and "importance" in exact:
         ex = {v["party"]: v["auc_drop"] for v in exact["importance"]["by_party"]}
-        out["importance_auc_drop_max"] = max(abs(v["auc_drop"] - ex[v["party"]]) for v in noised["importance"]["by_party"])
+        out["importance_auc_drop_max"] = max(
+            abs(v["auc_drop"] - ex[v["party"]]) for v in noised["importance"]["by_party"]
+        )
     return out
 
 
 def headline(card: dict[str, Any]) -> dict[str, Any]:
     """The figures the docs quote from one card."""
-    return {"auc": round(card["auc"]["model"], 5), "auc_logistic": round(card["auc"].get("logistic_baseline", float("nan")), 5),
-            "top10_lift": round(card["top10"]["lift"], 4), "grade_rates": {g["grade"]: round(g["rate"], 4) for g in card["grades"]}}
+    return {
+        "auc": round(card["auc"]["model"], 5),
+        "auc_logistic": round(card["auc"].get("logistic_baseline", float("nan")), 5),
+        "top10_lift": round(card["top10"]["lift"], 4),
+        "grade_rates": {g["grade"]: round(g["rate"], 4) for g in card["grades"]},
+    }
 
 
 def auc_tail_probability(card: dict[str, Any], bound: float) -> float | None:
@@ -228,10 +255,16 @@ def in_process(plain: Plain, seed: int, draws: int) -> dict[str, Any]:
     pv = {v["label"]: v["auc"] for v in exact.card["partner_value"]}
     out: dict[str, Any] = {
         "upper_bound": {
-            "auc": exact.card["auc"]["model"], "auc_brand_only": pv["brand only"], "auc_logistic": exact.card["auc"]["logistic_baseline"],
-            "top10_lift": exact.card["top10"]["lift"], "partner_value": pv, "n_test": exact.card["n_test"],
+            "auc": exact.card["auc"]["model"],
+            "auc_brand_only": pv["brand only"],
+            "auc_logistic": exact.card["auc"]["logistic_baseline"],
+            "top10_lift": exact.card["top10"]["lift"],
+            "partner_value": pv,
+            "n_test": exact.card["n_test"],
             "test_positive_rate": exact.card["test_positive_rate"],
-            "load_s": round(plain.load_s, 1), "features_s": round(features_s, 1), "train_s": round(exact_s, 1),
+            "load_s": round(plain.load_s, 1),
+            "features_s": round(features_s, 1),
+            "train_s": round(exact_s, 1),
         },
         "exact_card": headline(exact.card),
         "exact_auc_recomputed": float(roc_auc_score(y_te, s_exact)),
@@ -254,15 +287,22 @@ def in_process(plain: Plain, seed: int, draws: int) -> dict[str, Any]:
             accuracy = r.card["accuracy"]
             out["auc_tail_probability"] = auc_tail_probability(r.card, AUC_TARGET)
             out["dp_measurements"] = r.card["dp"]["measurements"]
-        say(f"draw {i + 1}/{draws}: {times[-1]:.1f} s, AUC {r.card['auc']['model']:.4f} (|Δ| {errors[-1]['auc']:.4f}), "
-            f"model identical {identical[-1]}")
+        say(
+            f"draw {i + 1}/{draws}: {times[-1]:.1f} s, AUC {r.card['auc']['model']:.4f} (|Δ| {errors[-1]['auc']:.4f}), "
+            f"model identical {identical[-1]}"
+        )
     keys = sorted({k for e in errors for k in e})
     out["draws"] = {
-        "n": draws, "epsilon": EPSILON, "model_identical_in_every_draw": all(identical), "first_noised_card": first,
-        "card_accuracy": accuracy, "noised_aucs": [round(a, 5) for a in noised_aucs],
+        "n": draws,
+        "epsilon": EPSILON,
+        "model_identical_in_every_draw": all(identical),
+        "first_noised_card": first,
+        "card_accuracy": accuracy,
+        "noised_aucs": [round(a, 5) for a in noised_aucs],
         "abs_error": {k: summary([e[k] for e in errors if k in e]) for k in keys},
         "auc_error_above_target": sum(e["auc"] > AUC_TARGET for e in errors),
-        "train_s_dp_on": summary(times, 1), "train_s_dp_off": round(exact_s, 1),
+        "train_s_dp_on": summary(times, 1),
+        "train_s_dp_off": round(exact_s, 1),
     }
     return out
 
@@ -293,12 +333,20 @@ def session_order(live: LiveSession, fetched: FetchedRelease) -> np.ndarray:
     approvals = []
     for a in live.topo.by_role("auditor"):
         key = load_private(keys / f"{a.name}.key")
-        approvals.append(Approval(a.name, key.public_key().public_bytes_raw(), sign_decision(key, "approve", header.digest())))
-    resp = map_scores(live.topo, "oem", FetchedRelease(header, payload, json.loads(payload), tuple(approvals), fetched.info))
+        approvals.append(
+            Approval(
+                a.name, key.public_key().public_bytes_raw(), sign_decision(key, "approve", header.digest())
+            )
+        )
+    resp = map_scores(
+        live.topo, "oem", FetchedRelease(header, payload, json.loads(payload), tuple(approvals), fetched.info)
+    )
     written = pd.read_csv(resp.path, dtype={"lead_id": str})
     written = written[written["grade"].notna()]
     index = written["score"].to_numpy()
-    assert len(written) == rows and np.array_equal(np.sort(index), np.arange(rows)), "row indices did not round-trip"
+    assert len(written) == rows and np.array_equal(np.sort(index), np.arange(rows)), (
+        "row indices did not round-trip"
+    )
     ids: np.ndarray = written["lead_id"].to_numpy()[np.argsort(index)]
     return ids
 
@@ -341,7 +389,9 @@ def joint(topology: Path, seed: int, n_scores: int) -> dict[str, Any]:
             grades.append(fetched.payload["grades"])
             if order is None:
                 order = session_order(live, fetched)
-        out.update(score_job_s=score_s, score_status=statuses, zone_peak_mb=round(peak_rss_mb(live.zone_pid), 1))
+        out.update(
+            score_job_s=score_s, score_status=statuses, zone_peak_mb=round(peak_rss_mb(live.zone_pid), 1)
+        )
     out["card"] = card
     out["sealed"] = sealed["sealed"]
     out["grades"] = grades
@@ -349,7 +399,9 @@ def joint(topology: Path, seed: int, n_scores: int) -> dict[str, Any]:
     return out
 
 
-def recompute(plain: Plain, model: LeadModel, order: np.ndarray, seed: int, grades: list[str], card: dict[str, Any]) -> dict[str, Any]:
+def recompute(
+    plain: Plain, model: LeadModel, order: np.ndarray, seed: int, grades: list[str], card: dict[str, Any]
+) -> dict[str, Any]:
     """The zone's model on the zone's split, recomputed from the plain join's features in the
     session's row order: the exact card the released one noised, and what membership-blind
     grades cost against the model's own grades."""
@@ -371,11 +423,18 @@ def recompute(plain: Plain, model: LeadModel, order: np.ndarray, seed: int, grad
     pos = np.bincount(te_bins[y_te == 1], minlength=N_BINS).astype(float)
     neg = np.bincount(te_bins[y_te == 0], minlength=N_BINS).astype(float)
     exact = {"auc": {"model": float(roc_auc_score(y_te, s_te))}, **card_tables(pos, neg, mean_score)}
-    released = {"auc": {"model": card["auc"]["model"]}, **{k: card[k] for k in ("top10", "deciles", "roc", "grades")}}
+    released = {
+        "auc": {"model": card["auc"]["model"]},
+        **{k: card[k] for k in ("top10", "deciles", "roc", "grades")},
+    }
     out: dict[str, Any] = {
-        "features_reproduce_zone_score_edges": edges_match, "n_test": int(len(y_te)),
-        "exact": headline(exact), "released": headline(card), "abs_error": card_errors(released, exact),
-        "card_accuracy": card.get("accuracy"), "auc_tail_probability": auc_tail_probability(card, AUC_TARGET),
+        "features_reproduce_zone_score_edges": edges_match,
+        "n_test": len(y_te),
+        "exact": headline(exact),
+        "released": headline(card),
+        "abs_error": card_errors(released, exact),
+        "card_accuracy": card.get("accuracy"),
+        "auc_tail_probability": auc_tail_probability(card, AUC_TARGET),
     }
     # Membership-blind grades against the model's own grades, on the zone's held-out leads.
     held = labelled[idx_te]
@@ -388,31 +447,48 @@ def recompute(plain: Plain, model: LeadModel, order: np.ndarray, seed: int, grad
         return np.vectorize(GRADE_RANK.__getitem__)(g)
 
     def rates(g: np.ndarray) -> dict[str, float]:
-        return {k: round(float(y_te[g == k].mean()), 4) if (g == k).any() else float("nan") for k in GRADE_RANK}
+        return {
+            k: round(float(y_te[g == k].mean()), 4) if (g == k).any() else float("nan") for k in GRADE_RANK
+        }
 
     mb: dict[str, Any] = {
-        "held_out": int(len(held)), "held_out_known_to_every_partner": int(all_known[held].sum()),
-        "auc_scores": out["exact"]["auc"], "auc_plain_grades": round(float(roc_auc_score(y_te, rank(plain_grades[held]))), 5),
-        "auc_plain_grades_some_partner_unknown": round(float(roc_auc_score(y_te[some_unknown_held], rank(plain_grades[held][some_unknown_held]))), 5),
-        "plain_grade_rates": rates(plain_grades[held]), "released": [],
+        "held_out": len(held),
+        "held_out_known_to_every_partner": int(all_known[held].sum()),
+        "auc_scores": out["exact"]["auc"],
+        "auc_plain_grades": round(float(roc_auc_score(y_te, rank(plain_grades[held]))), 5),
+        "auc_plain_grades_some_partner_unknown": round(
+            float(roc_auc_score(y_te[some_unknown_held], rank(plain_grades[held][some_unknown_held]))), 5
+        ),
+        "plain_grade_rates": rates(plain_grades[held]),
+        "released": [],
     }
     for g in grades:
         released_grades = np.frombuffer(g.encode("ascii"), dtype="S1").astype(str)
         assert len(released_grades) == len(leads)
         rg = released_grades[held]
-        mb["released"].append({
-            "auc_grades": round(float(roc_auc_score(y_te, rank(rg))), 5),
-            "auc_grades_some_partner_unknown": round(float(roc_auc_score(y_te[some_unknown_held], rank(rg[some_unknown_held]))), 5),
-            "grade_rates": rates(rg),
-            "share_changed": round(float((rg != plain_grades[held]).mean()), 4),
-            # Rows every partner knows keep their own features (unless their own data equal
-            # another person's), so hardly any of their grades should change.
-            "share_changed_where_every_partner_knows": round(float((released_grades[all_known] != plain_grades[all_known]).mean()), 5),
-            "identical_to_first_release": g == grades[0],
-        })
+        mb["released"].append(
+            {
+                "auc_grades": round(float(roc_auc_score(y_te, rank(rg))), 5),
+                "auc_grades_some_partner_unknown": round(
+                    float(roc_auc_score(y_te[some_unknown_held], rank(rg[some_unknown_held]))), 5
+                ),
+                "grade_rates": rates(rg),
+                "share_changed": round(float((rg != plain_grades[held]).mean()), 4),
+                # Rows every partner knows keep their own features (unless their own data equal
+                # another person's), so hardly any of their grades should change.
+                "share_changed_where_every_partner_knows": round(
+                    float((released_grades[all_known] != plain_grades[all_known]).mean()), 5
+                ),
+                "identical_to_first_release": g == grades[0],
+            }
+        )
     if mb["released"]:
         costs = [mb["auc_plain_grades"] - r["auc_grades"] for r in mb["released"]]
-        mb["auc_cost_vs_plain_grades"] = {"median": round(statistics.median(costs), 5), "max": round(max(costs), 5), "n": len(costs)}
+        mb["auc_cost_vs_plain_grades"] = {
+            "median": round(statistics.median(costs), 5),
+            "max": round(max(costs), 5),
+            "n": len(costs),
+        }
     out["membership_blind"] = mb
     return out
 
@@ -423,7 +499,9 @@ def set_dp(world: Path, enabled: bool) -> None:
     write_policy(world / "zone.yaml", world / zone["policy_file"], dp=enabled)
 
 
-def run(n_leads: int, seed: int, draws: int, draws_max_leads: int, n_scores: int, dp_off: bool) -> dict[str, Any]:
+def run(
+    n_leads: int, seed: int, draws: int, draws_max_leads: int, n_scores: int, dp_off: bool
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         world = Path(tmp) / "world"
         t = time.perf_counter()
@@ -442,14 +520,25 @@ def run(n_leads: int, seed: int, draws: int, draws_max_leads: int, n_scores: int
             model = open_sealed(world, j.pop("sealed"))
             order, grades, card = j.pop("order"), j.pop("grades"), j.pop("card")
             pv = {v["label"]: v["auc"] for v in card["partner_value"]}
-            j.update(auc_released=card["auc"]["model"], auc_logistic_released=card["auc"]["logistic_baseline"], auc_brand_only=pv["brand only"],
-                     partner_value=pv, top10_lift=card["top10"]["lift"], grades={g["grade"]: round(g["rate"], 4) for g in card["grades"]},
-                     n_train=card["n_train"], n_test=card["n_test"], dp=card["dp"] is not None)
+            j.update(
+                auc_released=card["auc"]["model"],
+                auc_logistic_released=card["auc"]["logistic_baseline"],
+                auc_brand_only=pv["brand only"],
+                partner_value=pv,
+                top10_lift=card["top10"]["lift"],
+                grades={g["grade"]: round(g["rate"], 4) for g in card["grades"]},
+                n_train=card["n_train"],
+                n_test=card["n_test"],
+                dp=card["dp"] is not None,
+            )
             if order is not None:
                 j["same_model"] = recompute(plain, model, order, seed, grades, card)
             out[label] = j
-    out["gap_to_upper_bound_auc"] = {k: round(out["upper_bound"]["auc"] - out[k]["same_model"]["exact"]["auc"], 4)
-                                     for k in ("dp_on", "dp_off") if k in out and "same_model" in out[k]}
+    out["gap_to_upper_bound_auc"] = {
+        k: round(out["upper_bound"]["auc"] - out[k]["same_model"]["exact"]["auc"], 4)
+        for k in ("dp_on", "dp_off")
+        if k in out and "same_model" in out[k]
+    }
     out["oracle_auc"] = result.truth.get("labels", {}).get("oracle_auc_visited_store")
     return out
 
@@ -459,13 +548,24 @@ def main() -> None:
     ap.add_argument("--leads", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--draws", type=int, default=20, help="noised trainings per size, in this process")
-    ap.add_argument("--draws-max-leads", type=int, default=200_000,
-                    help="sizes above this get no in-process draws (one training takes minutes at 1M)")
-    ap.add_argument("--scores", type=int, default=2,
-                    help="lead_rating_score runs per session (each spends ε; the second shows whether grades repeat)")
+    ap.add_argument(
+        "--draws-max-leads",
+        type=int,
+        default=200_000,
+        help="sizes above this get no in-process draws (one training takes minutes at 1M)",
+    )
+    ap.add_argument(
+        "--scores",
+        type=int,
+        default=2,
+        help="lead_rating_score runs per session (each spends ε; the second shows whether grades repeat)",
+    )
     ap.add_argument("--no-dp-off", action="store_true", help="skip the second session with DP off")
     args = ap.parse_args()
-    out = [run(n, args.seed, args.draws, args.draws_max_leads, args.scores, not args.no_dp_off) for n in args.leads]
+    out = [
+        run(n, args.seed, args.draws, args.draws_max_leads, args.scores, not args.no_dp_off)
+        for n in args.leads
+    ]
     print(json.dumps(out, indent=2, default=float))
 
 

@@ -26,7 +26,9 @@ from protocols import paillier as P
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--conversions", type=int, default=40_000)
-    ap.add_argument("--sample", type=int, default=2000, help="obfuscators actually computed to time the reserve")
+    ap.add_argument(
+        "--sample", type=int, default=2000, help="obfuscators actually computed to time the reserve"
+    )
     args = ap.parse_args()
     n_conv, cores = args.conversions, len(os.sched_getaffinity(0))
     out: dict[str, float | int] = {"conversions": n_conv, "cores": cores, "key_bits": P.KEY_BITS}

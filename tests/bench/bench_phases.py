@@ -100,7 +100,9 @@ def plain_join(world: Path) -> dict[str, Any]:
         oem[c] = pd.to_numeric(oem[c])
     prov = pd.read_csv(world / "provider_tags.csv", dtype=str)
     prov["phone_n"] = normalise(prov["phone"], "phone")
-    prov = prov[prov["phone_n"].notna()].drop_duplicates("phone_n").drop(columns="phone").reset_index(drop=True)
+    prov = (
+        prov[prov["phone_n"].notna()].drop_duplicates("phone_n").drop(columns="phone").reset_index(drop=True)
+    )
     for c in PROVIDER_NUMERIC:
         prov[c] = pd.to_numeric(prov[c])
     for c in PROVIDER_CATEGORICAL:
@@ -110,8 +112,14 @@ def plain_join(world: Path) -> dict[str, Any]:
         m = pd.read_csv(world / f, dtype=str)
         m["phone_n"] = normalise(m["phone"], "phone")
         m = m[m["phone_n"].notna()]
-        media[name] = pd.DataFrame({"phone_n": m["phone_n"].to_numpy(), "time": _ms(m["ts"]),
-                                    "channel": m["channel"].to_numpy(), "event_type": m["event"].to_numpy()})
+        media[name] = pd.DataFrame(
+            {
+                "phone_n": m["phone_n"].to_numpy(),
+                "time": _ms(m["ts"]),
+                "channel": m["channel"].to_numpy(),
+                "event_type": m["event"].to_numpy(),
+            }
+        )
     # The join: one dense id per distinct phone across all four files (the zone's assign_entities),
     # then OEM ⋈ provider (left, per lead) and touchpoints ⋈ OEM (the leads' touches).
     frames: list[pd.DataFrame] = [oem, prov, *media.values()]
@@ -123,14 +131,27 @@ def plain_join(world: Path) -> dict[str, Any]:
         del frame["phone_n"]
     joined = oem.merge(prov, on="entity", how="left", suffixes=("", "_prov"))
     lead_touches = {n: m[m["entity"].isin(oem["entity"])] for n, m in media.items()}
-    return {"oem": oem, "prov": prov, "media": media, "joined": joined, "lead_touches": lead_touches,
-            "n_entities": len(uniq)}
+    return {
+        "oem": oem,
+        "prov": prov,
+        "media": media,
+        "joined": joined,
+        "lead_touches": lead_touches,
+        "n_entities": len(uniq),
+    }
 
 
 def plain_intersection(d: dict[str, Any]) -> dict[str, Any]:
     names = ["oem", "media-a", "media-b", "provider"]
-    ents = [d["oem"]["entity"], d["media"]["media-a"]["entity"], d["media"]["media-b"]["entity"], d["prov"]["entity"]]
-    member = pd.concat([pd.DataFrame({"entity": e.unique(), "bit": 1 << j}) for j, e in enumerate(ents)], ignore_index=True)
+    ents = [
+        d["oem"]["entity"],
+        d["media"]["media-a"]["entity"],
+        d["media"]["media-b"]["entity"],
+        d["prov"]["entity"],
+    ]
+    member = pd.concat(
+        [pd.DataFrame({"entity": e.unique(), "bit": 1 << j}) for j, e in enumerate(ents)], ignore_index=True
+    )
     per_mask = member.groupby("entity")["bit"].sum().value_counts()
     mask, count = per_mask.index.to_numpy(dtype=np.int64), per_mask.to_numpy(dtype=np.int64)
     sizes = {n: int(count[(mask & (1 << j)) > 0].sum()) for j, n in enumerate(names)}
@@ -165,11 +186,28 @@ def attribution_frames(d: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, p
     """The attribution job's inputs from the plain join: touches, people (a non-converter's path
     ends 7 days after the lead, the job's default) and controls (OEM features, provider tags)."""
     oem = d["oem"]
-    people = pd.DataFrame({"person": oem["entity"].to_numpy(), "converted": ~np.isnan(oem["visit_ms"].to_numpy()),
-                           "conversion_time": oem["visit_ms"].to_numpy(), "reference_time": oem["t0"].to_numpy() + 7 * MS_PER_DAY})
-    touches = pd.concat([pd.DataFrame({"person": m["entity"].to_numpy(), "time": m["time"].to_numpy(),
-                                       "channel": m["channel"].to_numpy(), "kind": m["event_type"].to_numpy()})
-                         for m in d["lead_touches"].values()], ignore_index=True)
+    people = pd.DataFrame(
+        {
+            "person": oem["entity"].to_numpy(),
+            "converted": ~np.isnan(oem["visit_ms"].to_numpy()),
+            "conversion_time": oem["visit_ms"].to_numpy(),
+            "reference_time": oem["t0"].to_numpy() + 7 * MS_PER_DAY,
+        }
+    )
+    touches = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "person": m["entity"].to_numpy(),
+                    "time": m["time"].to_numpy(),
+                    "channel": m["channel"].to_numpy(),
+                    "kind": m["event_type"].to_numpy(),
+                }
+            )
+            for m in d["lead_touches"].values()
+        ],
+        ignore_index=True,
+    )
     j = d["joined"]
     controls = pd.DataFrame({"person": j["entity"].to_numpy()})
     for c in OEM_FEATURES:
@@ -189,17 +227,26 @@ def plain_profile(d: dict[str, Any]) -> dict[str, Any]:
     matched = oem["entity"].isin(prov["entity"])
     seg = matched & (oem["purchased"] == SEGMENT["purchased"])
     pos = pd.Series(np.arange(len(prov)), index=prov["entity"].to_numpy())
-    groups = {"segment": pos[oem.loc[seg, "entity"]].to_numpy(), "leads": pos[oem.loc[matched, "entity"]].to_numpy(),
-              "population": np.arange(len(prov))}
+    groups = {
+        "segment": pos[oem.loc[seg, "entity"]].to_numpy(),
+        "leads": pos[oem.loc[matched, "entity"]].to_numpy(),
+        "population": np.arange(len(prov)),
+    }
     out = {}
     for tag in [*PROVIDER_CATEGORICAL, *PROVIDER_NUMERIC]:
         col = prov[tag]
         if tag in PROVIDER_NUMERIC:
             edges = np.unique(np.quantile(col.dropna(), np.linspace(0, 1, BUCKETS + 1)))
-            col = pd.cut(col, [float(e) for e in edges], right=False, include_lowest=True) if len(edges) > 1 else col
+            col = (
+                pd.cut(col, [float(e) for e in edges], right=False, include_lowest=True)
+                if len(edges) > 1
+                else col
+            )
         labels = col.astype(object).where(col.notna(), "(unknown)")
-        frame = pd.concat([pd.DataFrame({"group": g, "label": labels.to_numpy()[rows]}) for g, rows in groups.items()],
-                          ignore_index=True)
+        frame = pd.concat(
+            [pd.DataFrame({"group": g, "label": labels.to_numpy()[rows]}) for g, rows in groups.items()],
+            ignore_index=True,
+        )
         out[tag] = frame.groupby(["group", "label"]).size()
     return {"sizes": {g: len(r) for g, r in groups.items()}, "tags": len(out)}
 
@@ -220,9 +267,14 @@ def run_plain(world: Path, seed: int) -> dict[str, Any]:
     attr, out["jobs"]["attribution"] = timed(plain_attribution, d)
     prof, out["jobs"]["profile"] = timed(plain_profile, d)
     say("plain jobs " + ", ".join(f"{k} {v:.1f} s" for k, v in out["jobs"].items()))
-    out["check"] = {"all_four": inter["overlaps"]["oem ∩ media-a ∩ media-b ∩ provider"], "auc": r.card["auc"]["model"],
-                    "attribution_people": attr.counts.people, "profile_sizes": prof["sizes"], "leads": len(d["oem"]),
-                    "people": d["n_entities"]}
+    out["check"] = {
+        "all_four": inter["overlaps"]["oem ∩ media-a ∩ media-b ∩ provider"],
+        "auc": r.card["auc"]["model"],
+        "attribution_people": attr.counts.people,
+        "profile_sizes": prof["sizes"],
+        "leads": len(d["oem"]),
+        "people": d["n_entities"],
+    }
     return out
 
 
@@ -287,8 +339,14 @@ def open_and_time(client: ZoneClient, pids: list[int]) -> tuple[str, dict[str, A
     ids = {p.party: int(p.unique_ids) for p in s.parties}
     # Below ~100k leads the upload can start and finish between two polls: it is then counted in
     # the chain (upload_observed false) and the join is not separable.
-    return sid, {"phases": phases, "unique_ids": ids, "total_ids": sum(ids.values()), "progress_final": s.progress,
-                 "upload_observed": "upload" in seen, "join_separable": "upload_last" in seen}
+    return sid, {
+        "phases": phases,
+        "unique_ids": ids,
+        "total_ids": sum(ids.values()),
+        "progress_final": s.progress,
+        "upload_observed": "upload" in seen,
+        "join_separable": "upload_last" in seen,
+    }
 
 
 def drop_encrypted_columns(world: Path) -> list[str]:
@@ -343,7 +401,9 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
         pids = process_tree([r.process.pid for r in cluster.running if r.participant.role != "audit"])
         z = topo.by_role("zone")[0]
         assert z.address
-        client = ZoneClient(z.address, topo.tls_for("oem").files(), timeout=120, trust=trust_of(topo, "oem"), me="oem")
+        client = ZoneClient(
+            z.address, topo.tls_for("oem").files(), timeout=120, trust=trust_of(topo, "oem"), me="oem"
+        )
         try:
             sid, sess = open_and_time(client, pids)
             out.update(sess)
@@ -356,8 +416,13 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
                 rid = client.run_job(sid, name, params)
                 info = client.wait_computed(rid, timeout=7200)
                 secs = time.perf_counter() - t
-                out["jobs"][name] = {"s": round(secs, 2), "status": info["status"], "error": info.get("error", ""),
-                                     "zone_peak_mb": round(peak_rss_mb(zone_pid), 1), "peak_reset": resettable}
+                out["jobs"][name] = {
+                    "s": round(secs, 2),
+                    "status": info["status"],
+                    "error": info.get("error", ""),
+                    "zone_peak_mb": round(peak_rss_mb(zone_pid), 1),
+                    "peak_reset": resettable,
+                }
                 say(f"zone job {name}: {secs:.1f} s ({info['status']})")
                 return rid
 
@@ -370,8 +435,13 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
             job("attribution", {"conversion": "visit_time"})
             job("profile", {"segment": SEGMENT, "segment_name": "buyers"})
             # VmHWM was reset before each job: the run's peak is the largest of the per-phase peaks.
-            out["zone_peak_mb_overall"] = max([out["zone_peak_mb_after_session"], round(peak_rss_mb(zone_pid), 1),
-                                               *(j["zone_peak_mb"] for j in out["jobs"].values())])
+            out["zone_peak_mb_overall"] = max(
+                [
+                    out["zone_peak_mb_after_session"],
+                    round(peak_rss_mb(zone_pid), 1),
+                    *(j["zone_peak_mb"] for j in out["jobs"].values()),
+                ]
+            )
             client.close_session(sid)
         finally:
             client.close()
@@ -402,32 +472,59 @@ def run(n_leads: int, seed: int, keep_paillier: bool = False) -> dict[str, Any]:
     ratios = {}
     for name, pj in plain["jobs"].items():
         zj = joint["jobs"][name]["s"]
-        ratios[name] = {"zone_s": zj, "plain_s": round(pj, 2), "ratio": round(zj / pj, 2) if pj > 0 else None,
-                        "holds": pj > 0 and zj / pj <= JOB_TARGET}
+        ratios[name] = {
+            "zone_s": zj,
+            "plain_s": round(pj, 2),
+            "ratio": round(zj / pj, 2) if pj > 0 else None,
+            "holds": pj > 0 and zj / pj <= JOB_TARGET,
+        }
     zone_jobs = sum(j["s"] for j in joint["jobs"].values())
     plain_jobs = sum(plain["jobs"].values())
     return {
-        "leads": n_leads, "seed": seed, "parties": n_parties, "cores": cores, "synth_s": round(synth_s, 1),
-        "load_average_at_end": os.getloadavg(), "oem_encrypted_columns_dropped": dropped,
-        "raw_x25519_ops_per_s_core": round(raw), "raw_x25519_runs": [round(r) for r in raws],
+        "leads": n_leads,
+        "seed": seed,
+        "parties": n_parties,
+        "cores": cores,
+        "synth_s": round(synth_s, 1),
+        "load_average_at_end": os.getloadavg(),
+        "oem_encrypted_columns_dropped": dropped,
+        "raw_x25519_ops_per_s_core": round(raw),
+        "raw_x25519_runs": [round(r) for r in raws],
         "pseudonyms": {
-            "total_ids": total_ids, "unique_ids": joint["unique_ids"],
-            "prepare_s": joint["phases"]["prepare"]["wall_s"], "chain_s": joint["phases"]["chain"]["wall_s"],
-            "wall_s": ps["wall_s"], "cpu_s": ps["cpu_s"],
-            "bound_wall_s": round(bound_wall, 2), "bound_cpu_s": round(bound_cpu, 2),
-            "ratio_wall": round(ps["wall_s"] / bound_wall, 3), "ratio_cpu": round(ps["cpu_s"] / bound_cpu, 3),
-            "target": PSEUDONYM_TARGET, "holds_wall": ps["wall_s"] / bound_wall <= PSEUDONYM_TARGET,
+            "total_ids": total_ids,
+            "unique_ids": joint["unique_ids"],
+            "prepare_s": joint["phases"]["prepare"]["wall_s"],
+            "chain_s": joint["phases"]["chain"]["wall_s"],
+            "wall_s": ps["wall_s"],
+            "cpu_s": ps["cpu_s"],
+            "bound_wall_s": round(bound_wall, 2),
+            "bound_cpu_s": round(bound_cpu, 2),
+            "ratio_wall": round(ps["wall_s"] / bound_wall, 3),
+            "ratio_cpu": round(ps["cpu_s"] / bound_cpu, 3),
+            "target": PSEUDONYM_TARGET,
+            "holds_wall": ps["wall_s"] / bound_wall <= PSEUDONYM_TARGET,
             "holds_cpu": ps["cpu_s"] / bound_cpu <= PSEUDONYM_TARGET,
         },
         "zone": {
-            "phases": joint["phases"], "upload_observed": joint["upload_observed"], "join_separable": joint["join_separable"], "jobs": joint["jobs"],
+            "phases": joint["phases"],
+            "upload_observed": joint["upload_observed"],
+            "join_separable": joint["join_separable"],
+            "jobs": joint["jobs"],
             "zone_peak_mb_after_session": joint["zone_peak_mb_after_session"],
-            "zone_peak_mb_overall": joint["zone_peak_mb_overall"], "auc": joint.get("auc"),
+            "zone_peak_mb_overall": joint["zone_peak_mb_overall"],
+            "auc": joint.get("auc"),
         },
-        "plain": {"join_s": round(plain["join_s"], 2), "jobs": {k: round(v, 2) for k, v in plain["jobs"].items()},
-                  "check": plain["check"]},
+        "plain": {
+            "join_s": round(plain["join_s"], 2),
+            "jobs": {k: round(v, 2) for k, v in plain["jobs"].items()},
+            "check": plain["check"],
+        },
         "ratios": ratios,
-        "jobs_total": {"zone_s": round(zone_jobs, 2), "plain_s": round(plain_jobs, 2), "ratio": round(zone_jobs / plain_jobs, 2)},
+        "jobs_total": {
+            "zone_s": round(zone_jobs, 2),
+            "plain_s": round(plain_jobs, 2),
+            "ratio": round(zone_jobs / plain_jobs, 2),
+        },
         "session_vs_plain_join": round(joint["phases"]["session_total"]["wall_s"] / plain["join_s"], 2),
         "targets": {
             "jobs_le_2x": all(r["holds"] for r in ratios.values()),
@@ -441,8 +538,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--leads", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--keep-paillier", action="store_true",
-                    help="keep the OEM's Paillier-encrypted column: its encryption then counts in the prepare phase")
+    ap.add_argument(
+        "--keep-paillier",
+        action="store_true",
+        help="keep the OEM's Paillier-encrypted column: its encryption then counts in the prepare phase",
+    )
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
     res = run(args.leads, args.seed, args.keep_paillier)

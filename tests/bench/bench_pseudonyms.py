@@ -59,7 +59,9 @@ def cpu_seconds(pid: int) -> float:
 
 def build(out: Path, n_ids: int, n_parties: int, seed: int = 1) -> Path:
     rng = np.random.default_rng(seed)
-    universe = 10_000_000_000 + rng.choice(9 * 10**9, size=int(n_ids * 2.5), replace=False)  # 1[0-9]... filtered below
+    universe = 10_000_000_000 + rng.choice(
+        9 * 10**9, size=int(n_ids * 2.5), replace=False
+    )  # 1[0-9]... filtered below
     phones = np.array([f"13{x % 10**9:09d}" for x in universe[: int(n_ids * 2.5)]])
     phones = np.unique(phones)
     specs = []
@@ -67,7 +69,11 @@ def build(out: Path, n_ids: int, n_parties: int, seed: int = 1) -> Path:
         ids = rng.choice(phones, size=n_ids, replace=False)
         path = out / f"p{i}.csv"
         pd.DataFrame({"phone": ids, "x": rng.normal(size=n_ids).round(4)}).to_csv(path, index=False)
-        specs.append(PartySpec(f"p{i}", ROLES[i], path, [{"name": "x", "role": "feature", "type": "numeric", "share": True}]))
+        specs.append(
+            PartySpec(
+                f"p{i}", ROLES[i], path, [{"name": "x", "role": "feature", "type": "numeric", "share": True}]
+            )
+        )
     return write_world(out, specs)
 
 
@@ -113,15 +119,27 @@ def main() -> None:
     bound = raw / args.parties  # IDs/s/core if every cycle went into X25519
     per_core_wall = ids / wall / cores
     per_cpu_s = ids / cpu
-    print(json.dumps({
-        "parties": args.parties, "ids_per_party": args.ids, "cores": cores, "repeats": args.repeat,
-        "raw_x25519_ops_per_s_core": round(raw), "bound_ids_per_s_core": round(bound),
-        "chain_wall_s_median": round(wall, 2), "chain_cpu_s_median": round(cpu, 2),
-        "ids_per_s_core_wall": round(per_core_wall), "ids_per_cpu_s": round(per_cpu_s),
-        "ratio_bound_to_wall": round(bound / per_core_wall, 3), "ratio_bound_to_cpu": round(bound / per_cpu_s, 3),
-        "zone_peak_mb_median": round(statistics.median(r["zone_peak_mb"] for r in runs), 1),
-        "runs": runs,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "parties": args.parties,
+                "ids_per_party": args.ids,
+                "cores": cores,
+                "repeats": args.repeat,
+                "raw_x25519_ops_per_s_core": round(raw),
+                "bound_ids_per_s_core": round(bound),
+                "chain_wall_s_median": round(wall, 2),
+                "chain_cpu_s_median": round(cpu, 2),
+                "ids_per_s_core_wall": round(per_core_wall),
+                "ids_per_cpu_s": round(per_cpu_s),
+                "ratio_bound_to_wall": round(bound / per_core_wall, 3),
+                "ratio_bound_to_cpu": round(bound / per_cpu_s, 3),
+                "zone_peak_mb_median": round(statistics.median(r["zone_peak_mb"] for r in runs), 1),
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

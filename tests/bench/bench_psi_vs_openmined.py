@@ -66,7 +66,7 @@ COLUMNS = [{"name": "x", "role": "feature", "type": "numeric", "share": True}]
 FPR = 1e-9
 
 # Runs inside the openmined virtualenv: argv = server_ids_file client_ids_file. Prints one JSON line.
-OPENMINED_RUNNER = r'''
+OPENMINED_RUNNER = r"""
 import json, sys, time
 import private_set_intersection.python as psi
 
@@ -118,7 +118,7 @@ print(json.dumps({
     "bytes": {"setup": len(setup_bytes), "request": len(request_bytes), "response": len(response_bytes)},
     "threads": threads,
 }))
-'''
+"""
 
 
 # ---------------------------------------------------------------- data
@@ -184,7 +184,9 @@ def run_ours(topo_path: Path) -> dict[str, Any]:
         pids = {r.participant.name: r.process.pid for r in cluster.running}
         z = topo.by_role("zone")[0]
         assert z.address
-        client = ZoneClient(z.address, topo.tls_for("brand").files(), timeout=120, trust=trust_of(topo, "brand"), me="brand")
+        client = ZoneClient(
+            z.address, topo.tls_for("brand").files(), timeout=120, trust=trust_of(topo, "brand"), me="brand"
+        )
         try:
             time.sleep(0.5)  # let start-up settle so its CPU is not counted
             cpu0 = {n: tree_cpu_seconds([p]) for n, p in pids.items()}
@@ -209,9 +211,14 @@ def run_ours(topo_path: Path) -> dict[str, Any]:
             client.close()
     pair = next(o for o in payload["overlaps"] if o["ways"] == 2)
     return {
-        "wall_s": wall, "session_to_ready_s": session_s, "intersection_job_s": job_s, "approve_fetch_s_not_counted": gate_s,
-        "cpu_s": sum(cpu.values()), "cpu_s_by_process": {n: round(v, 2) for n, v in cpu.items()},
-        "intersection": int(pair["people"]), "unique_ids": [int(p.unique_ids) for p in status.parties],
+        "wall_s": wall,
+        "session_to_ready_s": session_s,
+        "intersection_job_s": job_s,
+        "approve_fetch_s_not_counted": gate_s,
+        "cpu_s": sum(cpu.values()),
+        "cpu_s_by_process": {n: round(v, 2) for n, v in cpu.items()},
+        "intersection": int(pair["people"]),
+        "unique_ids": [int(p.unique_ids) for p in status.parties],
         "zone_peak_mb": round(zone_mb, 1),
     }
 
@@ -239,9 +246,16 @@ def run_pure(a: list[str], b: list[str]) -> dict[str, Any]:
     ka.destroy()
     kb.destroy()
     return {
-        "wall_s": time.perf_counter() - t0w, "cpu_s": time.process_time() - t0c, "intersection": inter,
+        "wall_s": time.perf_counter() - t0w,
+        "cpu_s": time.process_time() - t0c,
+        "intersection": inter,
         "degenerate_points": len(bad_a) + len(bad_b),
-        "steps_s": {"hash": round(hash_s, 2), "blind_own": round(own_s, 2), "cross_blind": round(cross_s, 2), "intersect": round(match_s, 2)},
+        "steps_s": {
+            "hash": round(hash_s, 2),
+            "blind_own": round(own_s, 2),
+            "cross_blind": round(cross_s, 2),
+            "intersect": round(match_s, 2),
+        },
     }
 
 
@@ -263,12 +277,20 @@ def ensure_openmined_venv(venv: Path) -> tuple[Path | None, str | None]:
     for cmd in steps:
         r = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if r.returncode != 0:
-            return None, f"`{' '.join(cmd)}` failed ({r.returncode}): {(r.stderr or r.stdout).strip()[-2000:]}"
+            return (
+                None,
+                f"`{' '.join(cmd)}` failed ({r.returncode}): {(r.stderr or r.stdout).strip()[-2000:]}",
+            )
     return py, None
 
 
 def run_openmined(py: Path, runner: Path, server_file: Path, client_file: Path) -> dict[str, Any]:
-    r = subprocess.run([str(py), str(runner), str(server_file), str(client_file), repr(FPR)], check=False, capture_output=True, text=True)
+    r = subprocess.run(
+        [str(py), str(runner), str(server_file), str(client_file), repr(FPR)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"openmined-psi run failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
     out: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
@@ -308,25 +330,39 @@ def main() -> None:
         (d / "client.txt").write_text("\n".join(b) + "\n", encoding="ascii")  # media = openmined's client
         runner = d / "openmined_runner.py"
         runner.write_text(OPENMINED_RUNNER)
-        topo = write_world(d / "world", [PartySpec(name, role, d / f"{name}.csv", COLUMNS) for name, role in PARTIES])
+        topo = write_world(
+            d / "world", [PartySpec(name, role, d / f"{name}.csv", COLUMNS) for name, role in PARTIES]
+        )
         for i in range(args.repeat):
             ours.append(run_ours(topo))
             print(f"[{i + 1}/{args.repeat}] ours {ours[-1]['wall_s']:.1f} s", file=sys.stderr, flush=True)
             if py is not None:
                 try:
                     om.append(run_openmined(py, runner, d / "server.txt", d / "client.txt"))
-                    print(f"[{i + 1}/{args.repeat}] openmined-psi {om[-1]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+                    print(
+                        f"[{i + 1}/{args.repeat}] openmined-psi {om[-1]['wall_s']:.1f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 except RuntimeError as exc:
                     om_error = str(exc)
                     py = None
             pure.append(run_pure(a, b))
-            print(f"[{i + 1}/{args.repeat}] pure protocol {pure[-1]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"[{i + 1}/{args.repeat}] pure protocol {pure[-1]['wall_s']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     result: dict[str, Any] = {
-        "ids_per_party": args.ids, "overlap": args.overlap, "plain_intersection": plain,
-        "cores": cores, "repeats": args.repeat,
+        "ids_per_party": args.ids,
+        "overlap": args.overlap,
+        "plain_intersection": plain,
+        "cores": cores,
+        "repeats": args.repeat,
         # Other work on the machine skews wall times; the CPU figures are immune to it.
-        "loadavg_1_5_15_before": [round(x, 2) for x in load_before], "loadavg_1_5_15_after": [round(x, 2) for x in os.getloadavg()],
+        "loadavg_1_5_15_before": [round(x, 2) for x in load_before],
+        "loadavg_1_5_15_after": [round(x, 2) for x in os.getloadavg()],
         "ours_wall_s_median": round(med(ours, "wall_s"), 2),
         "ours_session_to_ready_s_median": round(med(ours, "session_to_ready_s"), 2),
         "ours_intersection_job_s_median": round(med(ours, "intersection_job_s"), 2),
@@ -338,21 +374,32 @@ def main() -> None:
     }
     if om:
         ow, oc = med(om, "wall_s"), med(om, "cpu_s")
-        result.update({
-            "openmined_version": om[0]["version"], "openmined_wall_s_median": round(ow, 2), "openmined_cpu_s_median": round(oc, 2),
-            "openmined_intersection": sorted({r["intersection"] for r in om}),
-            "openmined_threads": max(r["threads"] for r in om),
-            "speedup_wall": round(ow / result["ours_wall_s_median"], 2),
-            "speedup_cpu": round(oc / result["ours_cpu_s_median"], 2),
-            "speedup_wall_pure_protocol": round(ow / result["pure_protocol_wall_s_median"], 2),
-            # Best-of-n wall times: the estimate least skewed by other work on the machine.
-            "ours_wall_s_min": round(min(r["wall_s"] for r in ours), 2), "openmined_wall_s_min": round(min(r["wall_s"] for r in om), 2),
-            "speedup_wall_best_of": round(min(r["wall_s"] for r in om) / min(r["wall_s"] for r in ours), 2),
-            "target_speedup_wall": 3.0,
-        })
+        result.update(
+            {
+                "openmined_version": om[0]["version"],
+                "openmined_wall_s_median": round(ow, 2),
+                "openmined_cpu_s_median": round(oc, 2),
+                "openmined_intersection": sorted({r["intersection"] for r in om}),
+                "openmined_threads": max(r["threads"] for r in om),
+                "speedup_wall": round(ow / result["ours_wall_s_median"], 2),
+                "speedup_cpu": round(oc / result["ours_cpu_s_median"], 2),
+                "speedup_wall_pure_protocol": round(ow / result["pure_protocol_wall_s_median"], 2),
+                # Best-of-n wall times: the estimate least skewed by other work on the machine.
+                "ours_wall_s_min": round(min(r["wall_s"] for r in ours), 2),
+                "openmined_wall_s_min": round(min(r["wall_s"] for r in om), 2),
+                "speedup_wall_best_of": round(
+                    min(r["wall_s"] for r in om) / min(r["wall_s"] for r in ours), 2
+                ),
+                "target_speedup_wall": 3.0,
+            }
+        )
     if om_error:
         result["openmined_error"] = om_error
-    all_sizes = result["ours_intersection"] + result["pure_protocol_intersection"] + result.get("openmined_intersection", [])
+    all_sizes = (
+        result["ours_intersection"]
+        + result["pure_protocol_intersection"]
+        + result.get("openmined_intersection", [])
+    )
     result["intersections_agree"] = all(s == plain for s in all_sizes)
     result["runs"] = {"ours": ours, "pure_protocol": pure, "openmined": om}
     print(json.dumps(result, indent=2))

@@ -38,13 +38,17 @@ class LiveSession:
 
 
 @contextmanager
-def ready_session(topology: Path, parties: list[str] = PARTIES, as_name: str = "oem") -> Iterator[LiveSession]:
+def ready_session(
+    topology: Path, parties: list[str] = PARTIES, as_name: str = "oem"
+) -> Iterator[LiveSession]:
     """Every server of ``topology`` as a process, and a session over ``parties`` opened and READY."""
     topo = load_topology(topology)
     with Cluster(topo, topology.parent / "logs", ready_timeout=300) as cluster:
         z, a = topo.by_role("zone")[0], topo.by_role("audit")[0]
         assert z.address and a.address
-        client = ZoneClient(z.address, topo.tls_for(as_name).files(), timeout=120, trust=trust_of(topo, as_name), me=as_name)
+        client = ZoneClient(
+            z.address, topo.tls_for(as_name).files(), timeout=120, trust=trust_of(topo, as_name), me=as_name
+        )
         t = time.perf_counter()
         sid = client.open_session(parties)
         client.wait_ready(sid, timeout=7200)

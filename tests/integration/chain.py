@@ -26,7 +26,9 @@ class Stream:
     header: ppb.ChainHeader
     certificate: bytes  # of the party that signed `chunks` (the origin: its header's certificate)
     chunks: list[ppb.PointChunk]
-    degenerate: list[list[int]] = field(default_factory=list)  # a hop's output: per chunk, its low-order positions
+    degenerate: list[list[int]] = field(
+        default_factory=list
+    )  # a hop's output: per chunk, its low-order positions
 
     def points(self) -> bytes:
         return b"".join(c.points for c in self.chunks)
@@ -34,22 +36,35 @@ class Stream:
 
 def origin_stream(stub: Any, session_id: str, hops: list[ppb.ChainHop], chunk_rows: int = 64) -> Stream:
     """An origin agent's StreamBlinded, as the zone receives it."""
-    msgs = list(stub.StreamBlinded(ppb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows, route=hops), timeout=30))
+    msgs = list(
+        stub.StreamBlinded(
+            ppb.StreamBlindedRequest(session_id=session_id, chunk_rows=chunk_rows, route=hops), timeout=30
+        )
+    )
     assert msgs and msgs[0].WhichOneof("msg") == "header"
     assert all(m.WhichOneof("msg") == "chunk" for m in msgs[1:])
     return Stream(msgs[0].header, msgs[0].header.certificate, [m.chunk for m in msgs[1:]])
 
 
 def blind_requests(
-    session_id: str, s: Stream, *, origin_party: str | None = None, sender_certificate: bytes | None = None,
+    session_id: str,
+    s: Stream,
+    *,
+    origin_party: str | None = None,
+    sender_certificate: bytes | None = None,
     chunks: list[ppb.PointChunk] | None = None,
 ) -> list[ppb.BlindRequest]:
     """The request stream the zone sends a hop; every field can be overridden to play a cheat."""
     origin = s.header.origin_party if origin_party is None else origin_party
     is_origin = s.certificate == s.header.certificate
     sender = (b"" if is_origin else s.certificate) if sender_certificate is None else sender_certificate
-    header = ppb.BlindHeader(session_id=session_id, origin_party=origin, origin=s.header, sender_certificate=sender)
-    return [ppb.BlindRequest(header=header), *(ppb.BlindRequest(chunk=c) for c in (s.chunks if chunks is None else chunks))]
+    header = ppb.BlindHeader(
+        session_id=session_id, origin_party=origin, origin=s.header, sender_certificate=sender
+    )
+    return [
+        ppb.BlindRequest(header=header),
+        *(ppb.BlindRequest(chunk=c) for c in (s.chunks if chunks is None else chunks)),
+    ]
 
 
 def blind(stub: Any, session_id: str, s: Stream, **kw: Any) -> Stream:
@@ -57,8 +72,12 @@ def blind(stub: Any, session_id: str, s: Stream, **kw: Any) -> Stream:
     responses = list(stub.Blind(iter(blind_requests(session_id, s, **kw)), timeout=60))
     assert responses and responses[0].signer_certificate and not responses[0].HasField("chunk")
     out = responses[1:]
-    return Stream(s.header, responses[0].signer_certificate, [r.chunk for r in out],
-                  [serde.positions_from_bytes(r.degenerate_positions, r.chunk.count).tolist() for r in out])
+    return Stream(
+        s.header,
+        responses[0].signer_certificate,
+        [r.chunk for r in out],
+        [serde.positions_from_bytes(r.degenerate_positions, r.chunk.count).tolist() for r in out],
+    )
 
 
 class Forger:
@@ -69,14 +88,32 @@ class Forger:
         self.certificate = self.signer.certificate
 
     def stream(
-        self, session_id: str, origin: str, points: bytes, hops: list[ppb.ChainHop], *, chunk_points: int = 64,
-        announce: int | None = None, chunks: int | None = None, position: int = 0,
+        self,
+        session_id: str,
+        origin: str,
+        points: bytes,
+        hops: list[ppb.ChainHop],
+        *,
+        chunk_points: int = 64,
+        announce: int | None = None,
+        chunks: int | None = None,
+        position: int = 0,
     ) -> Stream:
         """A header (announcing ``announce`` points, default all) and ``points`` in signed chunks."""
-        parts = [points[i : i + chunk_points * POINT_BYTES] for i in range(0, len(points), chunk_points * POINT_BYTES)]
-        h = ChainHeader(session_id, origin, len(points) // POINT_BYTES if announce is None else announce,
-                        len(parts) if chunks is None else chunks, tuple(Hop(r.party, r.nonce) for r in hops))
+        parts = [
+            points[i : i + chunk_points * POINT_BYTES]
+            for i in range(0, len(points), chunk_points * POINT_BYTES)
+        ]
+        h = ChainHeader(
+            session_id,
+            origin,
+            len(points) // POINT_BYTES if announce is None else announce,
+            len(parts) if chunks is None else chunks,
+            tuple(Hop(r.party, r.nonce) for r in hops),
+        )
         header = self.signer.header(h)
         digest = h.digest()
-        signed = [serde.points_to_pb(p, self.signer.chunk(digest, position, i, p)) for i, p in enumerate(parts)]
+        signed = [
+            serde.points_to_pb(p, self.signer.chunk(digest, position, i, p)) for i, p in enumerate(parts)
+        ]
         return Stream(header, self.certificate, signed)

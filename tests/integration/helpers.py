@@ -36,7 +36,9 @@ def write_party_csv(path: Path, ids: list[str], rng: np.random.Generator, invali
     # `score` is a function of the person, so a test can check that rows stay aligned with
     # their pseudonyms: every party must report the same score for a joined person.
     scores = [float(p[-6:]) for p in ids] + [-1.0] * (invalid + 1)
-    frame = pd.DataFrame({"phone": rows, "score": scores, "segment": rng.choice(["a", "b", "c"], size=len(rows))})
+    frame = pd.DataFrame(
+        {"phone": rows, "score": scores, "segment": rng.choice(["a", "b", "c"], size=len(rows))}
+    )
     frame.to_csv(path, index=False)
 
 
@@ -57,12 +59,22 @@ class PolicyDesk:
         generate(root / "auditor-1")
         generate(root / "audit-service")
         key = AuditorKey(name="auditor-1", public_key_file=root / "auditor-1.pub")
-        cfg = AuditConfig(name="audit", tls=pki.tls("audit"), db=root / "audit.db", auditors=[key],  # type: ignore[attr-defined]
-                          service_key_file=root / "audit-service.key")
+        cfg = AuditConfig(
+            name="audit",
+            tls=pki.tls("audit"),
+            db=root / "audit.db",
+            auditors=[key],  # type: ignore[attr-defined]
+            service_key_file=root / "audit-service.key",
+        )
         self.server, port = serve(cfg)
         self.address = f"127.0.0.1:{port}"
         self.trust = TrustConfig(auditors=[key])
-        self.policy = Policy(name="test-desk", auditors=[PolicyAuditor(name="auditor-1", public_key=(root / "auditor-1.pub").read_text().strip())])
+        self.policy = Policy(
+            name="test-desk",
+            auditors=[
+                PolicyAuditor(name="auditor-1", public_key=(root / "auditor-1.pub").read_text().strip())
+            ],
+        )
         self.text, self.digest = self.policy.canonical_text(), self.policy.digest()
         with AuditClient(self.address, pki.tls("zone").files()) as zone:  # type: ignore[attr-defined]
             zone.record_policy(self.text, self.digest)
@@ -71,7 +83,9 @@ class PolicyDesk:
         self.server.stop(None).wait()
 
 
-def party_config(name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bool = True, desk: PolicyDesk | None = None) -> PartyConfig:
+def party_config(
+    name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bool = True, desk: PolicyDesk | None = None
+) -> PartyConfig:
     """A party agent's config; with ``desk``, its agent checks policies against that audit service."""
     return PartyConfig(
         name=name,
@@ -92,8 +106,13 @@ def party_config(name: str, role: str, csv: Path, tls: TlsConfig, ids_unique: bo
 
 
 def signed_scores_request(
-    world: Path, session_id: str, release_id: str, grades: str, recipient: str = "oem",
-    auditors: tuple[str, ...] = ("auditor-1",), summary: bytes = b"{}",
+    world: Path,
+    session_id: str,
+    release_id: str,
+    grades: str,
+    recipient: str = "oem",
+    auditors: tuple[str, ...] = ("auditor-1",),
+    summary: bytes = b"{}",
 ) -> Any:
     """A MapScores request for a row-score release signed by the world's own auditor keys (as a
     quorum of them would approve it): what an honest client hands its agent."""
@@ -101,12 +120,28 @@ def signed_scores_request(
     from proto.party.v1 import party_pb2 as ppb
     from protocols.release import VERDICT_APPROVE, canonical_json, header_for
 
-    payload = canonical_json({"job": "lead_rating_score", "grades": grades, "output": "grades", "rows": len(grades)})
-    header = header_for(release_id, session_id, "lead_rating_score", "row_scores", recipient, payload, summary)
+    payload = canonical_json(
+        {"job": "lead_rating_score", "grades": grades, "output": "grades", "rows": len(grades)}
+    )
+    header = header_for(
+        release_id, session_id, "lead_rating_score", "row_scores", recipient, payload, summary
+    )
     approvals = []
     for name in auditors:
         key = load_private(world / "keys" / f"{name}.key")
         pub = bytes.fromhex((world / "keys" / f"{name}.pub").read_text().strip())
-        approvals.append(ppb.ReleaseApproval(auditor=name, public_key=pub, signature=sign_decision(key, VERDICT_APPROVE, header.digest())))
-    return ppb.MapScoresRequest(session_id=session_id, release_id=release_id, job=header.job, kind=header.kind,
-                                recipient=recipient, summary_sha256=header.summary_sha256, payload=payload, approvals=approvals)
+        approvals.append(
+            ppb.ReleaseApproval(
+                auditor=name, public_key=pub, signature=sign_decision(key, VERDICT_APPROVE, header.digest())
+            )
+        )
+    return ppb.MapScoresRequest(
+        session_id=session_id,
+        release_id=release_id,
+        job=header.job,
+        kind=header.kind,
+        recipient=recipient,
+        summary_sha256=header.summary_sha256,
+        payload=payload,
+        approvals=approvals,
+    )

@@ -1,6 +1,7 @@
 """Real servers in this process for integration tests: the audit service, every party agent and
 the zone of a ``deploy.world.write_world`` directory (real gRPC with mTLS on the ports it names),
 plus polling helpers. Shared by the integration tests; the ``live`` fixture is in conftest.py."""
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,11 @@ def write_ids_csv(path: Path, ids: list[str], seed: int = 0) -> None:
 
 def small_world(
     root: Path,
-    parties: tuple[tuple[str, str], ...] = (("oem", "brand"), ("media-a", "media"), ("provider", "data_provider")),
+    parties: tuple[tuple[str, str], ...] = (
+        ("oem", "brand"),
+        ("media-a", "media"),
+        ("provider", "data_provider"),
+    ),
     size: int = 200,
     universe: int = 300,
     k_min: int = 50,
@@ -68,7 +73,9 @@ def small_world(
         csv = root / f"{name}.csv"
         write_ids_csv(csv, sorted(rng.choice(pool, size=size, replace=False).tolist()), seed)
         specs.append(PartySpec(name, role, csv, columns=COLUMNS, extra=(extra or {}).get(name, {})))
-    return write_world(root / "world", specs, auditors=auditors, k_min=k_min, zone_extra=zone_extra, policy=policy)
+    return write_world(
+        root / "world", specs, auditors=auditors, k_min=k_min, zone_extra=zone_extra, policy=policy
+    )
 
 
 class LiveWorld:
@@ -114,14 +121,21 @@ class LiveWorld:
     def client(self, name: str = "oem", tls: TlsFiles | None = None) -> ZoneClient:
         # A party's client verifies what it fetches with the trust block of its own config.
         trust = trust_of(self.topology, name) if name in self.party_cfgs else None
-        c = ZoneClient(self.zone_address, tls or self.tls(name), server_name="zone", timeout=30, trust=trust, me=name)
+        c = ZoneClient(
+            self.zone_address, tls or self.tls(name), server_name="zone", timeout=30, trust=trust, me=name
+        )
         self._clients.append(c)
         return c
 
     def prepare_request(self, session_id: str, id_type: int = 1, ttl_seconds: int = 0) -> ppb.PrepareRequest:
         """A Prepare as the zone sends it: with the zone's recorded policy, text and digest."""
-        return ppb.PrepareRequest(session_id=session_id, id_type=id_type, ttl_seconds=ttl_seconds,  # type: ignore[arg-type]
-                                  policy_json=self.zone.gate.policy_text, policy_digest=self.zone.gate.policy_digest)
+        return ppb.PrepareRequest(
+            session_id=session_id,
+            id_type=id_type,
+            ttl_seconds=ttl_seconds,  # type: ignore[arg-type]
+            policy_json=self.zone.gate.policy_text,
+            policy_digest=self.zone.gate.policy_digest,
+        )
 
     def party_stub(self, party: str, as_name: str = "zone") -> ppb_grpc.PartyAgentStub:
         ch = secure_channel(self.party_cfgs[party].listen, self.tls(as_name), server_name=party)
@@ -145,7 +159,9 @@ class LiveWorld:
         """The session events the audit service logged for ``sid`` (read-only, from its file)."""
         con = sqlite3.connect(f"file:{self.audit_cfg.db}?mode=ro", uri=True)
         try:
-            rows = con.execute("SELECT body FROM entries WHERE kind = 'session_event' ORDER BY seq").fetchall()
+            rows = con.execute(
+                "SELECT body FROM entries WHERE kind = 'session_event' ORDER BY seq"
+            ).fetchall()
         finally:
             con.close()
         bodies = [json.loads(b) for (b,) in rows]
@@ -191,7 +207,9 @@ def open_and_settle(client: ZoneClient, parties: list[str]) -> tuple[str, Any]:
 
 
 def assert_failed(resp: Any, *needles: str) -> str:
-    assert state_of(resp) == "failed", f"expected failed, got {state_of(resp)} ({resp.error or resp.progress})"
+    assert state_of(resp) == "failed", (
+        f"expected failed, got {state_of(resp)} ({resp.error or resp.progress})"
+    )
     for n in needles:
         assert n in resp.error, f"{n!r} not in error: {resp.error}"
     # What reaches the requester names a party's file, never where it lives on the party's disk.
@@ -215,4 +233,3 @@ def call_code(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[grpc.Statu
     with pytest.raises(ZoneCallError) as err:
         fn(*args, **kw)
     return err.value.grpc_code, str(err.value)
-

@@ -24,7 +24,10 @@ CHANNELS = {"media-a": ["feed", "search"], "media-b": ["moments", "retarget"]}
 
 
 def iso(ms: np.ndarray) -> list[str]:
-    return [("" if np.isnan(v) else (T0 + pd.Timedelta(milliseconds=float(v))).strftime("%Y-%m-%dT%H:%M:%S")) for v in ms]
+    return [
+        ("" if np.isnan(v) else (T0 + pd.Timedelta(milliseconds=float(v))).strftime("%Y-%m-%dT%H:%M:%S"))
+        for v in ms
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +40,28 @@ def world(tmp_path_factory):
     visited = rng.random(n) < 0.35
     visit = np.where(visited, lead + rng.uniform(1, 10, n) * DAY // 1000 * 1000, np.nan)
     price = np.where(visited & (rng.random(n) < 0.5), rng.integers(100_000, 400_000, n), np.nan)
-    pd.DataFrame({"phone": people, "lead_time": iso(lead), "visit_time": iso(visit),
-                  "price": ["" if np.isnan(v) else str(int(v)) for v in price],
-                  "segment": rng.choice(["a", "b"], n)}).to_csv(root / "oem.csv", index=False)
+    pd.DataFrame(
+        {
+            "phone": people,
+            "lead_time": iso(lead),
+            "visit_time": iso(visit),
+            "price": ["" if np.isnan(v) else str(int(v)) for v in price],
+            "segment": rng.choice(["a", "b"], n),
+        }
+    ).to_csv(root / "oem.csv", index=False)
     touch_frames = {}
     for party, chans in CHANNELS.items():
         k = 2500
         who = rng.integers(0, n, k)
         ts = lead[who] + rng.uniform(-35, 12, k) * DAY // 1000 * 1000
-        f = pd.DataFrame({"phone": np.asarray(people)[who], "ts": iso(ts), "channel": rng.choice(chans, k),
-                          "event": rng.choice(["impression", "click"], k)})
+        f = pd.DataFrame(
+            {
+                "phone": np.asarray(people)[who],
+                "ts": iso(ts),
+                "channel": rng.choice(chans, k),
+                "event": rng.choice(["impression", "click"], k),
+            }
+        )
         f.to_csv(root / f"{party}.csv", index=False)
         touch_frames[party] = f
     pub = generate(root / "keys" / "oem-paillier", bits=1024)
@@ -61,7 +76,9 @@ def world(tmp_path_factory):
         {"name": "channel", "role": "channel", "type": "categorical", "share": True},
         {"name": "event", "role": "event_type", "type": "categorical", "share": True},
     ]
-    specs = [PartySpec("oem", "brand", root / "oem.csv", oem_cols, extra={"paillier_public_key_file": str(pub)})]
+    specs = [
+        PartySpec("oem", "brand", root / "oem.csv", oem_cols, extra={"paillier_public_key_file": str(pub)})
+    ]
     specs += [PartySpec(p, "media", root / f"{p}.csv", media_cols, ids_unique=False) for p in CHANNELS]
     # Exactness against a plain computation needs exact figures: this world's policy turns DP off.
     topo = write_world(root / "world", specs, k_min=5, policy={"dp": {"enabled": False}})
@@ -73,18 +90,36 @@ def plain(root) -> tuple[dict, pd.DataFrame]:
     oem = pd.read_csv(root / "oem.csv", dtype=str, keep_default_na=False)
     ms = lambda col: pd.to_datetime(col.replace("", None), utc=True).astype("datetime64[ms, UTC]")  # noqa: E731
     lead, visit = ms(oem["lead_time"]), ms(oem["visit_time"])
-    people = pd.DataFrame({"person": oem["phone"].astype("int64"), "converted": visit.notna().to_numpy(),
-                           "conversion_time": (visit - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000,
-                           "reference_time": (lead - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000 + 7 * DAY})
+    people = pd.DataFrame(
+        {
+            "person": oem["phone"].astype("int64"),
+            "converted": visit.notna().to_numpy(),
+            "conversion_time": (visit - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000,
+            "reference_time": (lead - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000
+            + 7 * DAY,
+        }
+    )
     touches = []
     for p in CHANNELS:
         f = pd.read_csv(root / f"{p}.csv", dtype=str)
         t = pd.to_datetime(f["ts"], utc=True).astype("datetime64[ms, UTC]")
-        touches.append(pd.DataFrame({"person": f["phone"].astype("int64"), "time": (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000,
-                                     "channel": f["channel"], "kind": f["event"]}))
+        touches.append(
+            pd.DataFrame(
+                {
+                    "person": f["phone"].astype("int64"),
+                    "time": (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000,
+                    "channel": f["channel"],
+                    "kind": f["event"],
+                }
+            )
+        )
     controls = pd.DataFrame({"person": people["person"], "oem:segment": oem["segment"].astype("category")})
-    values = pd.Series(pd.to_numeric(oem["price"].replace("", None)).to_numpy(dtype=float), index=people["person"])
-    res = attribute(pd.concat(touches, ignore_index=True), people, AttributionConfig(), controls=controls, values=values)
+    values = pd.Series(
+        pd.to_numeric(oem["price"].replace("", None)).to_numpy(dtype=float), index=people["person"]
+    )
+    res = attribute(
+        pd.concat(touches, ignore_index=True), people, AttributionConfig(), controls=controls, values=values
+    )
     return {m: res.tables[m].set_index("channel") for m in res.tables}, people
 
 
@@ -100,7 +135,11 @@ def test_attribution_matches_plain_computation_with_encrypted_values(world, live
     oem = w.client("oem")
     sid, resp = open_and_settle(oem, ["oem", "media-a", "media-b"])
     assert state_of(resp) == "ready", resp.error
-    info = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time", "value": "price", "value_models": list(MODELS)}))
+    info = oem.wait_computed(
+        oem.run_job(
+            sid, "attribution", {"conversion": "visit_time", "value": "price", "value_models": list(MODELS)}
+        )
+    )
     assert info["status"] == "pending", info
     approve(w, info["release_id"])
     _, payload = oem.fetch(info["release_id"])
@@ -113,7 +152,9 @@ def test_attribution_matches_plain_computation_with_encrypted_values(world, live
             # Path models are exact; the data-driven model's optimiser converges to within 1e-5 on
             # the zone's (secretly re-ordered) copy of the same data.
             tol = 1e-3 if model == "data_driven" else 1e-6
-            assert row["credited_conversions"] == pytest.approx(exp["credited_conversions"], rel=tol, abs=1e-6), (model, row["channel"])
+            assert row["credited_conversions"] == pytest.approx(
+                exp["credited_conversions"], rel=tol, abs=1e-6
+            ), (model, row["channel"])
             assert row["paths"] == exp["paths"] and row["users"] == exp["users"]
             # Encrypted sum, decrypted only here with the OEM's key, equals the plaintext sum
             # (up to the 2^-12 weight quantisation).
@@ -128,7 +169,11 @@ def test_each_media_party_receives_only_its_own_channels(world, live):
     oem = w.client("oem")
     sid, resp = open_and_settle(oem, ["oem", "media-a", "media-b"])
     assert state_of(resp) == "ready", resp.error
-    info = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time", "value": "price", "recipient": "media-a"}))
+    info = oem.wait_computed(
+        oem.run_job(
+            sid, "attribution", {"conversion": "visit_time", "value": "price", "recipient": "media-a"}
+        )
+    )
     assert info["status"] == "pending" and info["recipient"] == "media-a"
     approve(w, info["release_id"])
     code, _ = call_code(oem.fetch, info["release_id"])  # addressed to media-a, not to the OEM
@@ -139,7 +184,9 @@ def test_each_media_party_receives_only_its_own_channels(world, live):
     for rows in payload["models"].values():
         assert {r["channel"] for r in rows} <= set(CHANNELS["media-a"]) and rows
         assert all("credited_value_ciphertext" not in r and "credited_value" not in r for r in rows)
-    bad = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time", "recipient": "nobody"}))
+    bad = oem.wait_computed(
+        oem.run_job(sid, "attribution", {"conversion": "visit_time", "recipient": "nobody"})
+    )
     assert bad["status"] == "failed" and "not 'nobody'" in bad["error"]
 
 

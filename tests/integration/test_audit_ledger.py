@@ -46,24 +46,28 @@ from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: s
 )
 from transport.rpc import TlsFiles
 
-
 HOUR = 3_600_000
 DAY = 86_400_000
 
 
 def utc(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 PARAMS = hashlib.sha256(b'{"segment": {"purchased": 1}}').hexdigest()
 
 
-def ledger_policy(svc: Service, *, per_hour: int = 120, budget: float = 1.0, period_days: int = 30,
-                  name: str = "ledger") -> Policy:
+def ledger_policy(
+    svc: Service, *, per_hour: int = 120, budget: float = 1.0, period_days: int = 30, name: str = "ledger"
+) -> Policy:
     keys = {n: load_public_hex(p.with_suffix(".pub")).hex() for n, p in svc.keys.items()}
     return Policy(
         name=name,
         auditors=[PolicyAuditor(name=n, public_key=k) for n, k in keys.items()],
         quorum=svc.config.approvals_required,
-        dp=DpPolicy(epsilon_per_release=min(0.5, budget), budget_per_requester=budget, period_days=period_days),
+        dp=DpPolicy(
+            epsilon_per_release=min(0.5, budget), budget_per_requester=budget, period_days=period_days
+        ),
         requests=RequestLimits(per_hour=per_hour),
     )
 
@@ -88,10 +92,15 @@ def ended(release_id: str, status: str, reason: str, *, requester: str = "oem") 
 # --- refused and failed releases ------------------------------------------------------------------
 
 
-def test_refused_and_failed_releases_need_no_digest_and_keep_their_reason(start: Callable[..., Service]) -> None:
+def test_refused_and_failed_releases_need_no_digest_and_keep_their_reason(
+    start: Callable[..., Service],
+) -> None:
     first = start(1)
     zone, auditor = first.client("zone"), first.client("auditor-1")
-    assert zone.submit_release(ended("r-failed", "failed", "job crashed: column 'price' missing")).status == "failed"
+    assert (
+        zone.submit_release(ended("r-failed", "failed", "job crashed: column 'price' missing")).status
+        == "failed"
+    )
     assert zone.submit_release(ended("r-refused", "refused", "k_min: cohort of 7 < 50")).status == "refused"
     # A failed job whose checks also failed is still a failed release: the job is what ended it.
     both = ended("r-both", "failed", "timeout after the checks")
@@ -102,7 +111,12 @@ def test_refused_and_failed_releases_need_no_digest_and_keep_their_reason(start:
     assert zone.submit_release(pending).status == "pending"
 
     got = auditor.get_release("r-failed").release
-    assert (got.status, got.digest, got.requester, got.reason) == ("failed", "", "oem", "job crashed: column 'price' missing")
+    assert (got.status, got.digest, got.requester, got.reason) == (
+        "failed",
+        "",
+        "oem",
+        "job crashed: column 'price' missing",
+    )
     assert zone.get_release("r-refused").release.reason == "k_min: cohort of 7 < 50"
     assert [r.release_id for r in auditor.list_pending()] == ["r-ok"]
     first.close()
@@ -118,12 +132,18 @@ def test_refused_and_failed_releases_can_never_be_approved(svc: Service) -> None
     zone, auditor = svc.client("zone"), svc.client("auditor-1")
     zone.submit_release(ended("r-failed", "failed", "job crashed"))
     zone.submit_release(ended("r-refused", "refused", "k_min"))
-    for rid, words in (("r-failed", "failed; it can never be approved"),
-                       ("r-refused", "refused by its automatic checks; it can never be approved")):
+    for rid, words in (
+        ("r-failed", "failed; it can never be approved"),
+        ("r-refused", "refused by its automatic checks; it can never be approved"),
+    ):
         for verdict, reason in (("approve", ""), ("reject", "no")):
             # Signed over some digest: the status decides before the signature is looked at.
             decision = svc.decision("auditor-1", rid, verdict, reason=reason)
-            code, details = details_of(lambda: svc.stub("auditor-1").Decide(audit_pb2.DecideRequest(release_id=rid, decision=decision)))
+            code, details = details_of(
+                lambda: svc.stub("auditor-1").Decide(
+                    audit_pb2.DecideRequest(release_id=rid, decision=decision)
+                )
+            )
             assert (code, words in details) == (grpc.StatusCode.FAILED_PRECONDITION, True), (rid, verdict)
         # The client has no digest to sign and lets the service say why.
         with pytest.raises(AuditCallError) as info:
@@ -160,7 +180,9 @@ def test_bad_refused_and_failed_submissions(svc: Service) -> None:
         assert (code, words in details) == (grpc.StatusCode.INVALID_ARGUMENT, True), (name, details)
     assert svc.client("zone").submit_release(ended("r6", "refused", "x" * 4000)).status == "refused"
     # A request for an unknown session or job fails before it has a kind, a recipient or a digest.
-    bare = audit_pb2.ReleaseRecord(release_id="r9", job="no_such_job", status="failed", requester="oem", reason="unknown job")
+    bare = audit_pb2.ReleaseRecord(
+        release_id="r9", job="no_such_job", status="failed", requester="oem", reason="unknown job"
+    )
     assert svc.client("zone").submit_release(bare).status == "failed"
     got = svc.client("auditor-1").get_release("r9").release
     assert (got.session_id, got.kind, got.recipient, got.digest, got.status) == ("", "", "", "", "failed")
@@ -187,7 +209,11 @@ def test_list_releases_filters_newest_first(start: Callable[..., Service]) -> No
     assert ids(requester="oem", limit=2) == ["r4", "r3"]
     assert ids(statuses=("approved",)) == []
     listed = {r.release_id: r for r in auditor.list_releases()}
-    assert (listed["r2"].reason, listed["r2"].requester, listed["r2"].status) == ("crashed", "media-a", "failed")
+    assert (listed["r2"].reason, listed["r2"].requester, listed["r2"].status) == (
+        "crashed",
+        "media-a",
+        "failed",
+    )
     assert listed["r5"].summary_json == ""  # summaries only through GetRelease
     # Expiry is observed here too, and logged.
     clock.now = CREATED + 60_000
@@ -211,7 +237,9 @@ def test_list_releases_filters_newest_first(start: Callable[..., Service]) -> No
 # --- job requests and the rate limit ----------------------------------------------------------------
 
 
-def test_every_request_is_logged_and_the_fourth_in_an_hour_is_over_the_limit(start: Callable[..., Service]) -> None:
+def test_every_request_is_logged_and_the_fourth_in_an_hour_is_over_the_limit(
+    start: Callable[..., Service],
+) -> None:
     clock = Clock()
     t0 = clock.now
     svc = start(1, clock)
@@ -236,15 +264,33 @@ def test_every_request_is_logged_and_the_fourth_in_an_hour_is_over_the_limit(sta
     logged = bodies(svc, KIND_JOB_REQUESTED)
     assert [b["release_id"] for b in logged] == ["r0", "r1", "r2", "r3", "r4", "m0", "r5", "r6"]
     assert logged[3] == {
-        "requester": "oem", "session_id": "s1", "release_id": "r3", "job": "profile", "params_sha256": PARAMS,
-        "policy_digest": digest, "admitted": False, "in_window": 4, "limit": 3,
+        "requester": "oem",
+        "session_id": "s1",
+        "release_id": "r3",
+        "job": "profile",
+        "params_sha256": PARAMS,
+        "policy_digest": digest,
+        "admitted": False,
+        "in_window": 4,
+        "limit": 3,
     }
 
     listed = auditor.list_requests(requester="oem")
     assert [(r.release_id, r.admitted, r.in_window) for r in listed] == [
-        ("r6", True, 2), ("r5", False, 5), ("r4", False, 5), ("r3", False, 4), ("r2", True, 3), ("r1", True, 2), ("r0", True, 1),
+        ("r6", True, 2),
+        ("r5", False, 5),
+        ("r4", False, 5),
+        ("r3", False, 4),
+        ("r2", True, 3),
+        ("r1", True, 2),
+        ("r0", True, 1),
     ]
-    assert (listed[0].ts_ms, listed[0].job, listed[0].session_id, listed[0].requester) == (t0 + 4000 + HOUR, "no_such_job", "s1", "oem")
+    assert (listed[0].ts_ms, listed[0].job, listed[0].session_id, listed[0].requester) == (
+        t0 + 4000 + HOUR,
+        "no_such_job",
+        "s1",
+        "oem",
+    )
     assert [r.release_id for r in auditor.list_requests(since_ms=t0 + HOUR)] == ["r6", "r5"]
     assert [r.release_id for r in auditor.list_requests(limit=2)] == ["r6", "r5"]
     assert [r.release_id for r in auditor.list_requests(requester="media-a")] == ["m0"]
@@ -277,16 +323,43 @@ def test_bad_admissions(svc: Service, tmp_path: Path) -> None:
     svc.client("zone").admit_request("oem", "", "r1", "profile", "", digest)  # no session, no params: fine
 
     def req(**kw: str) -> audit_pb2.AdmitRequestRequest:
-        fields = {"requester": "oem", "session_id": "s1", "release_id": "r2", "job": "profile",
-                  "params_sha256": PARAMS, "policy_digest": digest, **kw}
+        fields = {
+            "requester": "oem",
+            "session_id": "s1",
+            "release_id": "r2",
+            "job": "profile",
+            "params_sha256": PARAMS,
+            "policy_digest": digest,
+            **kw,
+        }
         return audit_pb2.AdmitRequestRequest(**fields)
 
     cases = {
-        "same id twice": (req(release_id="r1"), grpc.StatusCode.INVALID_ARGUMENT, "request 'r1' was admitted already"),
-        "unrecorded policy": (req(policy_digest="ab" * 32), grpc.StatusCode.FAILED_PRECONDITION, "is not recorded at the audit service"),
-        "no policy": (req(policy_digest=""), grpc.StatusCode.INVALID_ARGUMENT, "policy_digest must be 64 hex digits"),
-        "malformed policy": (req(policy_digest="xyz"), grpc.StatusCode.INVALID_ARGUMENT, "policy_digest must be 64 hex digits"),
-        "malformed params": (req(params_sha256="00"), grpc.StatusCode.INVALID_ARGUMENT, "params_sha256 must be 64 hex digits"),
+        "same id twice": (
+            req(release_id="r1"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "request 'r1' was admitted already",
+        ),
+        "unrecorded policy": (
+            req(policy_digest="ab" * 32),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "is not recorded at the audit service",
+        ),
+        "no policy": (
+            req(policy_digest=""),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "policy_digest must be 64 hex digits",
+        ),
+        "malformed policy": (
+            req(policy_digest="xyz"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "policy_digest must be 64 hex digits",
+        ),
+        "malformed params": (
+            req(params_sha256="00"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "params_sha256 must be 64 hex digits",
+        ),
         "no requester": (req(requester=""), grpc.StatusCode.INVALID_ARGUMENT, "requester must be"),
         "job not an identifier": (req(job="drop table"), grpc.StatusCode.INVALID_ARGUMENT, "job must be"),
         "no release id": (req(release_id=""), grpc.StatusCode.INVALID_ARGUMENT, "release_id must be"),
@@ -304,14 +377,18 @@ def test_bad_admissions(svc: Service, tmp_path: Path) -> None:
         assert code == grpc.StatusCode.PERMISSION_DENIED and "AdmitRequest is not allowed" in details
     ca = certs.load_ca(svc.pki.root)  # type: ignore[attr-defined]
     certs.issue(tmp_path, "zone-2", "zone", ca, days=1)
-    impostor = svc.stub(TlsFiles(ca=svc.pki.root / "ca.pem", cert=tmp_path / "zone-2.pem", key=tmp_path / "zone-2.key"))  # type: ignore[attr-defined]
+    impostor = svc.stub(
+        TlsFiles(ca=svc.pki.root / "ca.pem", cert=tmp_path / "zone-2.pem", key=tmp_path / "zone-2.key")
+    )  # type: ignore[attr-defined]
     code, details = details_of(lambda: impostor.AdmitRequest(ok))
     assert code == grpc.StatusCode.PERMISSION_DENIED and "belongs to 'zone', not to 'zone-2'" in details
     # The request log is for auditors.
     for name in ("zone", "oem"):
         code = code_of(lambda: svc.stub(name).ListRequests(audit_pb2.ListRequestsRequest()))
         assert code == grpc.StatusCode.PERMISSION_DENIED
-    code, details = details_of(lambda: svc.stub("auditor-1").ListRequests(audit_pb2.ListRequestsRequest(limit=5000)))
+    code, details = details_of(
+        lambda: svc.stub("auditor-1").ListRequests(audit_pb2.ListRequestsRequest(limit=5000))
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "at most 1000" in details
 
 
@@ -321,8 +398,12 @@ def test_a_policy_recorded_in_an_older_format_sets_no_limits(tmp_path: Path) -> 
     key = Ed25519PrivateKey.generate()
     auditor = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     log = AuditLog(tmp_path / "audit.db", key)
-    old = {"name": "old", "auditors": [{"name": "auditor-1", "public_key": auditor.hex()}], "quorum": 1,
-           "dp": {"enabled": False, "epsilon_per_release": 1.0, "budget_per_recipient": 10.0}}
+    old = {
+        "name": "old",
+        "auditors": [{"name": "auditor-1", "public_key": auditor.hex()}],
+        "quorum": 1,
+        "dp": {"enabled": False, "epsilon_per_release": 1.0, "budget_per_recipient": 10.0},
+    }
     log.append(KIND_POLICY_RECORDED, "", {"digest": "cd" * 32, "name": "old", "version": 1, "policy": old})
     desk = AuditDesk(log, {"auditor-1": auditor}, 1)
     with pytest.raises(PolicyViolation, match="recorded in an older format"):
@@ -358,16 +439,29 @@ def test_the_budget_refreshes_each_period(start: Callable[..., Service], tmp_pat
 
     # Full: refused until the period ends, and the refusal says when that is.
     clock.now = first[1] - 1
-    code, details = details_of(lambda: svc.stub("zone").SpendBudget(audit_pb2.SpendBudgetRequest(
-        requester="oem", release_id="r3", epsilon=0.1, policy_digest=digest)))
+    code, details = details_of(
+        lambda: svc.stub("zone").SpendBudget(
+            audit_pb2.SpendBudgetRequest(requester="oem", release_id="r3", epsilon=0.1, policy_digest=digest)
+        )
+    )
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     assert "ε budget of 'oem' would be overspent: spent 1.0 of limit 1.0" in details
     assert f"in the period {utc(first[0])} to {utc(first[1])}" in details
-    assert "requests 0.1 (total would be 1.1)" in details and f"the budget refreshes at {utc(first[1])}" in details
+    assert (
+        "requests 0.1 (total would be 1.1)" in details
+        and f"the budget refreshes at {utc(first[1])}" in details
+    )
     assert len(bodies(svc, KIND_BUDGET_SPENT)) == 3  # the refusal changed nothing
     b = auditor.get_budget("oem")
-    assert (b.spent, b.charges, b.limit, b.period_start_ms, b.period_end_ms, b.spent_all_time, b.policy_digest) == (
-        1.0, 2, 1.0, *first, 1.0, digest)
+    assert (
+        b.spent,
+        b.charges,
+        b.limit,
+        b.period_start_ms,
+        b.period_end_ms,
+        b.spent_all_time,
+        b.policy_digest,
+    ) == (1.0, 2, 1.0, *first, 1.0, digest)
 
     # The next period starts empty; the earlier charges stay in the all-time figure.
     clock.now = first[1]
@@ -378,16 +472,25 @@ def test_the_budget_refreshes_each_period(start: Callable[..., Service], tmp_pat
     assert (b.spent, b.charges, b.period_start_ms, b.spent_all_time) == (0.1, 1, second[0], 1.1)
     assert auditor.get_budget("media-a").spent == 0.0
     # One charge per requester and release, in any period: a retry never spends twice.
-    code, details = details_of(lambda: svc.stub("zone").SpendBudget(audit_pb2.SpendBudgetRequest(
-        requester="oem", release_id="r1", epsilon=0.1, policy_digest=digest)))
+    code, details = details_of(
+        lambda: svc.stub("zone").SpendBudget(
+            audit_pb2.SpendBudgetRequest(requester="oem", release_id="r1", epsilon=0.1, policy_digest=digest)
+        )
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "release 'r1' was already charged to 'oem'" in details
     # ...but the same release id is another requester's own charge.
     assert zone.spend_budget("media-a", "r1", 0.2, digest).spent == 0.2
 
     logged = bodies(svc, KIND_BUDGET_SPENT)
-    assert [(b["requester"], b["release_id"], b["period_start_ms"], b["period_end_ms"], b["limit"]) for b in logged] == [
-        ("oem", "r1", *first, 1.0), ("oem", "r2", *first, 1.0), ("media-a", "m1", *first, 1.0),
-        ("oem", "r3", *second, 1.0), ("media-a", "r1", *second, 1.0),
+    assert [
+        (b["requester"], b["release_id"], b["period_start_ms"], b["period_end_ms"], b["limit"])
+        for b in logged
+    ] == [
+        ("oem", "r1", *first, 1.0),
+        ("oem", "r2", *first, 1.0),
+        ("media-a", "m1", *first, 1.0),
+        ("oem", "r3", *second, 1.0),
+        ("media-a", "r1", *second, 1.0),
     ]
     # The log verifies, here and as an export checked offline against the service's key.
     head = auditor.verify().head_hash
@@ -426,16 +529,30 @@ def test_get_budget_reports_under_which_policy(start: Callable[..., Service]) ->
     weekly = recorded(svc, ledger_policy(svc, budget=2.0, period_days=7, name="weekly"))
     svc.client("zone").spend_budget("oem", "r1", 0.5, monthly)
 
-    assert (auditor.get_budget("oem").policy_digest, auditor.get_budget("oem").limit) == (monthly, 1.0)  # latest charge's
-    assert (auditor.get_budget("media-a").policy_digest, auditor.get_budget("media-a").limit) == (weekly, 2.0)  # latest recorded
+    assert (auditor.get_budget("oem").policy_digest, auditor.get_budget("oem").limit) == (
+        monthly,
+        1.0,
+    )  # latest charge's
+    assert (auditor.get_budget("media-a").policy_digest, auditor.get_budget("media-a").limit) == (
+        weekly,
+        2.0,
+    )  # latest recorded
     b = auditor.get_budget("oem", weekly)
     assert (b.limit, (b.period_start_ms, b.period_end_ms), b.spent) == (2.0, budget_period(clock.now, 7), 0.5)
     # The field's old name still works, and the zone may read budgets too.
     assert stub.GetBudget(audit_pb2.GetBudgetRequest(recipient="oem")).spent == 0.5
     assert svc.client("zone").get_budget("oem").charges == 1
     for request, status, words in (
-        (audit_pb2.GetBudgetRequest(requester="oem", policy_digest="ab" * 32), grpc.StatusCode.FAILED_PRECONDITION, "not recorded"),
-        (audit_pb2.GetBudgetRequest(requester="oem", policy_digest="xyz"), grpc.StatusCode.INVALID_ARGUMENT, "64 hex digits"),
+        (
+            audit_pb2.GetBudgetRequest(requester="oem", policy_digest="ab" * 32),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "not recorded",
+        ),
+        (
+            audit_pb2.GetBudgetRequest(requester="oem", policy_digest="xyz"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "64 hex digits",
+        ),
         (audit_pb2.GetBudgetRequest(), grpc.StatusCode.INVALID_ARGUMENT, "requester must be"),
     ):
         code, details = details_of(lambda: stub.GetBudget(request))
@@ -445,8 +562,9 @@ def test_get_budget_reports_under_which_policy(start: Callable[..., Service]) ->
 # --- the auditors' CLI ---------------------------------------------------------------------------------
 
 
-def test_cli_budget_refusals_and_requests(start: Callable[..., Service], tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_budget_refusals_and_requests(
+    start: Callable[..., Service], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     clock = Clock()
     t0 = clock.now
     svc = start(1, clock)
@@ -479,7 +597,9 @@ def test_cli_budget_refusals_and_requests(start: Callable[..., Service], tmp_pat
     lines = out.splitlines()
     assert code == 0 and lines[0] == "2 refused or failed release(s), newest first:"
     assert lines[1].split()[:1] == ["q3"] and lines[2].split()[:1] == ["q0"]
-    assert "requester=media-a  job=intersection  to=oem  failed: job crashed: column 'price' missing" in lines[1]
+    assert (
+        "requester=media-a  job=intersection  to=oem  failed: job crashed: column 'price' missing" in lines[1]
+    )
     assert "requester=oem  job=intersection  to=oem  refused: k_min: cohort of 7 < 50" in lines[2]
     assert utc(record("q0").created_at_ms) in lines[2]
     code, out, _ = run("refusals", "--requester", "oem", "--limit", "5")
@@ -491,13 +611,17 @@ def test_cli_budget_refusals_and_requests(start: Callable[..., Service], tmp_pat
     assert code == 0 and lines[0] == "4 job request(s), newest first (1 over the rate limit):"
     assert [line.split()[3] for line in lines[1:]] == ["q3", "q2", "q1", "q0"]
     assert lines[2].endswith("3 in the hour  OVER THE LIMIT (not admitted)")
-    assert lines[1].startswith(f"  {utc(t0 + 180_000)}  q3  requester=media-a  job=profile  session=s1  1 in the hour")
+    assert lines[1].startswith(
+        f"  {utc(t0 + 180_000)}  q3  requester=media-a  job=profile  session=s1  1 in the hour"
+    )
     code, out, _ = run("requests", "--requester", "oem", "--limit", "1")
     assert code == 0 and len(out.splitlines()) == 2 and "q2" in out
     since = dt.datetime.fromtimestamp((t0 + 120_000) / 1000, tz=dt.UTC).isoformat()
     code, out, _ = run("requests", "--since", since)
     assert code == 0 and [line.split()[3] for line in out.splitlines()[1:]] == ["q3", "q2"]
-    assert run("requests", "--since", str(t0 + 180_000))[1].splitlines()[0].startswith("1 job request(s) since")
+    assert (
+        run("requests", "--since", str(t0 + 180_000))[1].splitlines()[0].startswith("1 job request(s) since")
+    )
     code, _, err = run("requests", "--since", "yesterday")
     assert code == 1 and "--since must be milliseconds since the epoch or an ISO date" in err
     code, _, err = run("refusals", "--limit", "-1")

@@ -55,8 +55,14 @@ class Clock:
         return self.now
 
 
-def policy_for(svc: Service, quorum: int | None = None, *, name: str = "demo", budget: float = 1.0,
-               auditors: dict[str, str] | None = None) -> Policy:
+def policy_for(
+    svc: Service,
+    quorum: int | None = None,
+    *,
+    name: str = "demo",
+    budget: float = 1.0,
+    auditors: dict[str, str] | None = None,
+) -> Policy:
     keys = auditors or {n: load_public_hex(p.with_suffix(".pub")).hex() for n, p in svc.keys.items()}
     return Policy(
         name=name,
@@ -106,7 +112,9 @@ def test_bad_policies_are_refused(svc: Service) -> None:
     good = policy_json(policy)
 
     def record_policy(text: str, digest: str) -> tuple[grpc.StatusCode, str]:
-        return details_of(lambda: stub.RecordPolicy(audit_pb2.RecordPolicyRequest(policy_json=text, digest=digest)))
+        return details_of(
+            lambda: stub.RecordPolicy(audit_pb2.RecordPolicyRequest(policy_json=text, digest=digest))
+        )
 
     code, details = record_policy(good, policy_for(svc, name="other").digest())
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "does not match the policy sent" in details
@@ -142,17 +150,26 @@ def test_policy_must_agree_with_the_services_quorum(start: Callable[..., Service
     }
     for expected, p in cases.items():
         code, details = details_of(
-            lambda: stub.RecordPolicy(audit_pb2.RecordPolicyRequest(policy_json=policy_json(p), digest=p.digest()))
+            lambda: stub.RecordPolicy(
+                audit_pb2.RecordPolicyRequest(policy_json=policy_json(p), digest=p.digest())
+            )
         )
         assert code == grpc.StatusCode.FAILED_PRECONDITION, expected
         assert expected in details and "must list the same M of N" in details
-    assert svc.client("zone").record_policy(policy_json(policy_for(svc)), policy_for(svc).digest()).already_recorded is False
+    assert (
+        svc.client("zone")
+        .record_policy(policy_json(policy_for(svc)), policy_for(svc).digest())
+        .already_recorded
+        is False
+    )
 
 
 def test_only_the_zone_records_policies_and_spends(svc: Service) -> None:
     policy = policy_for(svc)
     rec = audit_pb2.RecordPolicyRequest(policy_json=policy_json(policy), digest=policy.digest())
-    spend = audit_pb2.SpendBudgetRequest(requester="oem", release_id="r1", epsilon=0.1, policy_digest=policy.digest())
+    spend = audit_pb2.SpendBudgetRequest(
+        requester="oem", release_id="r1", epsilon=0.1, policy_digest=policy.digest()
+    )
     for name in ("auditor-1", "oem", "media-a"):
         assert code_of(lambda: svc.stub(name).RecordPolicy(rec)) == grpc.StatusCode.PERMISSION_DENIED
         assert code_of(lambda: svc.stub(name).SpendBudget(spend)) == grpc.StatusCode.PERMISSION_DENIED
@@ -163,7 +180,10 @@ def test_only_the_zone_records_policies_and_spends(svc: Service) -> None:
         # ...but not the ledger.
         budget = audit_pb2.GetBudgetRequest(requester="oem")
         assert code_of(lambda: svc.stub(name).GetBudget(budget)) == grpc.StatusCode.PERMISSION_DENIED
-    assert code_of(lambda: svc.stub("zone").ExportLog(audit_pb2.ExportLogRequest()).next()) == grpc.StatusCode.PERMISSION_DENIED
+    assert (
+        code_of(lambda: svc.stub("zone").ExportLog(audit_pb2.ExportLogRequest()).next())
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
     bad = audit_pb2.GetPolicyRequest(digest="nope")
     assert code_of(lambda: svc.stub("auditor-1").GetPolicy(bad)) == grpc.StatusCode.INVALID_ARGUMENT
 
@@ -179,7 +199,10 @@ def test_a_session_cannot_open_under_an_unrecorded_policy(svc: Service) -> None:
         zone.record_event("s1", "session_opened", {"policy_digest": "xyz"})
     assert info.value.grpc_code == grpc.StatusCode.INVALID_ARGUMENT
     zone.record_policy(policy_json(policy), policy.digest())
-    assert zone.record_event("s1", "session_opened", {"parties": 3, "policy_digest": policy.digest()}).entry_seq == 3
+    assert (
+        zone.record_event("s1", "session_opened", {"parties": 3, "policy_digest": policy.digest()}).entry_seq
+        == 3
+    )
 
 
 # --- the ε budget ledger ------------------------------------------------------------------------------
@@ -207,11 +230,19 @@ def test_budget_is_spent_and_overspending_is_refused(start: Callable[..., Servic
     assert info.value.grpc_code == grpc.StatusCode.FAILED_PRECONDITION
     message = info.value.details
     assert "ε budget of 'oem' would be overspent" in message
-    assert "spent 0.8 of limit 1.0" in message and "requests 0.3" in message and "total would be 1.1" in message
+    assert (
+        "spent 0.8 of limit 1.0" in message and "requests 0.3" in message and "total would be 1.1" in message
+    )
     # The ledger is unchanged by the refusal.
     assert (len(read_file(svc.config.db)), auditor.get_budget("oem")) == before
     got = auditor.get_budget("oem")
-    assert (round(got.spent, 12), got.charges, got.last_limit, got.limit, got.policy_digest) == (0.8, 2, 1.0, 1.0, digest)
+    assert (round(got.spent, 12), got.charges, got.last_limit, got.limit, got.policy_digest) == (
+        0.8,
+        2,
+        1.0,
+        1.0,
+        digest,
+    )
 
     # Exactly up to the limit is allowed (decimal sums: 0.8 + 0.2 is 1.0, not 1.0000000000000002).
     assert zone.spend_budget("oem", "r4", 0.2, digest).remaining == 0.0
@@ -221,9 +252,18 @@ def test_budget_is_spent_and_overspending_is_refused(start: Callable[..., Servic
 
     body = json.loads(str(entries_of(svc, KIND_BUDGET_SPENT)[0][4]))
     start_ms, end_ms = budget_period(CREATED + 1_000, 30)
-    assert body == {"requester": "oem", "release_id": "r1", "session_id": "s1", "epsilon": 0.5, "limit": 1.0,
-                    "period_start_ms": start_ms, "period_end_ms": end_ms,
-                    "spent_before": 0.0, "spent_after": 0.5, "policy_digest": digest}
+    assert body == {
+        "requester": "oem",
+        "release_id": "r1",
+        "session_id": "s1",
+        "epsilon": 0.5,
+        "limit": 1.0,
+        "period_start_ms": start_ms,
+        "period_end_ms": end_ms,
+        "spent_before": 0.0,
+        "spent_after": 0.5,
+        "policy_digest": digest,
+    }
 
 
 def test_the_limit_is_the_recorded_policys_not_the_zones(svc: Service) -> None:
@@ -232,8 +272,11 @@ def test_the_limit_is_the_recorded_policys_not_the_zones(svc: Service) -> None:
     stub = svc.stub("zone")
 
     def spend(release_id: str, epsilon: float) -> audit_pb2.SpendBudgetResponse:
-        return stub.SpendBudget(audit_pb2.SpendBudgetRequest(
-            requester="oem", release_id=release_id, epsilon=epsilon, limit=100.0, policy_digest=digest))
+        return stub.SpendBudget(
+            audit_pb2.SpendBudgetRequest(
+                requester="oem", release_id=release_id, epsilon=epsilon, limit=100.0, policy_digest=digest
+            )
+        )
 
     r = spend("r1", 0.75)
     assert (r.limit, r.remaining) == (1.0, 0.25)
@@ -256,7 +299,13 @@ def test_bad_budget_charges_are_refused(svc: Service) -> None:
     zone.spend_budget("oem", "r1", 0.1, digest)
 
     def req(**kw: object) -> audit_pb2.SpendBudgetRequest:
-        fields: dict[str, object] = {"requester": "oem", "release_id": "r2", "epsilon": 0.1, "policy_digest": digest, **kw}
+        fields: dict[str, object] = {
+            "requester": "oem",
+            "release_id": "r2",
+            "epsilon": 0.1,
+            "policy_digest": digest,
+            **kw,
+        }
         return audit_pb2.SpendBudgetRequest(**fields)  # type: ignore[arg-type]
 
     cases: dict[str, tuple[audit_pb2.SpendBudgetRequest, grpc.StatusCode, str]] = {
@@ -266,10 +315,21 @@ def test_bad_budget_charges_are_refused(svc: Service) -> None:
         "nan epsilon": (req(epsilon=float("nan")), grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
         "infinite epsilon": (req(epsilon=float("inf")), grpc.StatusCode.INVALID_ARGUMENT, "epsilon must be"),
         "no requester": (req(requester=""), grpc.StatusCode.INVALID_ARGUMENT, "requester must be"),
-        "a recipient instead of the requester": (req(requester="", recipient="oem"), grpc.StatusCode.INVALID_ARGUMENT,
-                                                 "not to the recipient"),
-        "no policy": (req(policy_digest=""), grpc.StatusCode.INVALID_ARGUMENT, "policy_digest must be 64 hex digits"),
-        "unrecorded policy": (req(policy_digest="ab" * 32), grpc.StatusCode.FAILED_PRECONDITION, "not recorded"),
+        "a recipient instead of the requester": (
+            req(requester="", recipient="oem"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not to the recipient",
+        ),
+        "no policy": (
+            req(policy_digest=""),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "policy_digest must be 64 hex digits",
+        ),
+        "unrecorded policy": (
+            req(policy_digest="ab" * 32),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "not recorded",
+        ),
     }
     for name, (request, status, words) in cases.items():
         code, details = details_of(lambda: stub.SpendBudget(request))
@@ -334,12 +394,18 @@ def test_expired_release_cannot_be_approved(start: Callable[..., Service]) -> No
     request = audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-1", "r1"))
     code, details = details_of(lambda: svc.stub("auditor-1").Decide(request))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "expired" in details
-    reject = audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-1", "r1", "reject", reason="late"))
+    reject = audit_pb2.DecideRequest(
+        release_id="r1", decision=svc.decision("auditor-1", "r1", "reject", reason="late")
+    )
     assert code_of(lambda: svc.stub("auditor-1").Decide(reject)) == grpc.StatusCode.FAILED_PRECONDITION
     # Logged once, on first observation, and final: a clock set back changes nothing.
     expired = entries_of(svc, KIND_RELEASE_EXPIRED)
     assert len(expired) == 1
-    assert json.loads(str(expired[0][4])) == {"status": "expired", "expires_at_ms": CREATED + 60_000, "observed_at_ms": CREATED + 60_000}
+    assert json.loads(str(expired[0][4])) == {
+        "status": "expired",
+        "expires_at_ms": CREATED + 60_000,
+        "observed_at_ms": CREATED + 60_000,
+    }
     clock.now = CREATED
     assert zone.get_release("r1").release.status == "expired"
     assert auditor.verify().ok
@@ -354,7 +420,11 @@ def test_expiry_only_ends_pending_releases(start: Callable[..., Service]) -> Non
     zone.submit_release(record("r3"))  # no expiry
     svc.client("auditor-1").approve("r1", svc.keys["auditor-1"], "auditor-1")
     clock.now = CREATED + 10**9
-    assert [zone.get_release(r).release.status for r in ("r1", "r2", "r3")] == ["approved", "expired", "pending"]
+    assert [zone.get_release(r).release.status for r in ("r1", "r2", "r3")] == [
+        "approved",
+        "expired",
+        "pending",
+    ]
     assert [r.release_id for r in svc.client("auditor-1").list_pending()] == ["r3"]
     bad = record("r4")
     bad.expires_at_ms = CREATED
@@ -371,7 +441,11 @@ def test_m_of_n_counts_only_valid_distinct_signatures(start: Callable[..., Servi
     a1, a2 = svc.stub("auditor-1"), svc.stub("auditor-2")
     other_digest = record("r-other").digest
     refusals = [
-        (a2, svc.decision("auditor-2", "r1", digest=other_digest), grpc.StatusCode.PERMISSION_DENIED),  # another digest
+        (
+            a2,
+            svc.decision("auditor-2", "r1", digest=other_digest),
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),  # another digest
         (a1, svc.decision("auditor-2", "r1"), grpc.StatusCode.PERMISSION_DENIED),  # signed as someone else
     ]
     generate(tmp_path / "stranger")
@@ -381,17 +455,30 @@ def test_m_of_n_counts_only_valid_distinct_signatures(start: Callable[..., Servi
     stranger.signature = sign_decision(key, "approve", bytes.fromhex(record("r1").digest))
     refusals.append((a1, stranger, grpc.StatusCode.PERMISSION_DENIED))  # unknown key
     for stub, decision, status in refusals:
-        assert code_of(lambda: stub.Decide(audit_pb2.DecideRequest(release_id="r1", decision=decision))) == status
+        assert (
+            code_of(lambda: stub.Decide(audit_pb2.DecideRequest(release_id="r1", decision=decision)))
+            == status
+        )
     assert svc.client("zone").get_release("r1").release.status == "pending"
-    assert a1.Decide(audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-1", "r1"))).status == "pending"
-    code, details = details_of(lambda: a1.Decide(audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-1", "r1"))))
+    assert (
+        a1.Decide(audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-1", "r1"))).status
+        == "pending"
+    )
+    code, details = details_of(
+        lambda: a1.Decide(audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-1", "r1")))
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "already decided" in details
     got = svc.client("zone").get_release("r1")
     assert (got.release.status, len(got.decisions)) == ("pending", 1)
-    assert a2.Decide(audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-2", "r1"))).status == "approved"
+    assert (
+        a2.Decide(audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-2", "r1"))).status
+        == "approved"
+    )
 
 
-def test_an_approval_by_a_key_no_longer_configured_does_not_count(start: Callable[..., Service], tmp_path: Path) -> None:
+def test_an_approval_by_a_key_no_longer_configured_does_not_count(
+    start: Callable[..., Service], tmp_path: Path
+) -> None:
     first = start(2)
     first.client("zone").submit_release(record("r1"))
     first.client("auditor-1").approve("r1", first.keys["auditor-1"], "auditor-1")
@@ -404,7 +491,12 @@ def test_an_approval_by_a_key_no_longer_configured_does_not_count(start: Callabl
         second.client("auditor-2").approve("r1", second.keys["auditor-2"], "auditor-2")
     # ...and a decision signed by hand still leaves the release pending: auditor-1's old key is gone.
     a2 = second.stub("auditor-2")
-    assert a2.Decide(audit_pb2.DecideRequest(release_id="r1", decision=second.decision("auditor-2", "r1"))).status == "pending"
+    assert (
+        a2.Decide(
+            audit_pb2.DecideRequest(release_id="r1", decision=second.decision("auditor-2", "r1"))
+        ).status
+        == "pending"
+    )
 
 
 # --- signed log: export, offline verification, the service key ----------------------------------------
@@ -509,8 +601,12 @@ def test_cli_policy_and_budget(svc: Service, tmp_path: Path, capsys: pytest.Capt
 def test_service_key_life_cycle(svc: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = svc.config.model_dump()
     # A key named in the config must exist: the service never makes up a replacement.
-    missing = AuditConfig(**{**base, "db": tmp_path / "new.db", "service_key_file": tmp_path / "keys" / "nope.key"})
-    with pytest.raises(ConfigError, match=r"service_key_file .*nope.key does not exist; .*service-keygen --out .*nope"):
+    missing = AuditConfig(
+        **{**base, "db": tmp_path / "new.db", "service_key_file": tmp_path / "keys" / "nope.key"}
+    )
+    with pytest.raises(
+        ConfigError, match=r"service_key_file .*nope.key does not exist; .*service-keygen --out .*nope"
+    ):
         build_desk(missing)
     assert not (tmp_path / "new.db").exists()
 
@@ -525,7 +621,9 @@ def test_service_key_life_cycle(svc: Service, tmp_path: Path, capsys: pytest.Cap
     # Without service_key_file: a default key beside a *new* db, created once and reused.
     fresh = AuditConfig(**{**base, "db": tmp_path / "fresh" / "audit.db", "service_key_file": None})
     desk = build_desk(fresh)
-    assert (tmp_path / "fresh" / "audit-service.key").exists() and (tmp_path / "fresh" / "audit-service.pub").exists()
+    assert (tmp_path / "fresh" / "audit-service.key").exists() and (
+        tmp_path / "fresh" / "audit-service.pub"
+    ).exists()
     desk.log.close()
     build_desk(fresh).log.close()
     (tmp_path / "fresh" / "audit-service.key").unlink()

@@ -33,7 +33,11 @@ AUDITORS = ("auditor-1", "auditor-2")
 
 def digest_of(release_id: str) -> str:
     # The summary auditors see of an aggregate is its payload: the digest covers exactly it.
-    return header_for(release_id, "s1", "intersection", "aggregate", "oem", b'{"cells":3,"min_count":120}').digest().hex()
+    return (
+        header_for(release_id, "s1", "intersection", "aggregate", "oem", b'{"cells":3,"min_count":120}')
+        .digest()
+        .hex()
+    )
 
 
 def record(release_id: str, *, status: str = "pending", passed: bool = True) -> audit_pb2.ReleaseRecord:
@@ -54,7 +58,9 @@ def record(release_id: str, *, status: str = "pending", passed: bool = True) -> 
 class Service:
     """A running audit service and the callers the tests need."""
 
-    def __init__(self, pki: object, tmp_path: Path, approvals_required: int, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, pki: object, tmp_path: Path, approvals_required: int, clock: Callable[[], int] | None = None
+    ) -> None:
         self.pki = pki
         self.keys: dict[str, Path] = {}
         self.service_key = tmp_path / "keys" / "audit-service.key"
@@ -94,8 +100,16 @@ class Service:
         self._clients.append(c)
         return c
 
-    def decision(self, signer: str, release_id: str, verdict: str = "approve", *, digest: str | None = None,
-                 auditor: str | None = None, reason: str = "") -> audit_pb2.SignedDecision:
+    def decision(
+        self,
+        signer: str,
+        release_id: str,
+        verdict: str = "approve",
+        *,
+        digest: str | None = None,
+        auditor: str | None = None,
+        reason: str = "",
+    ) -> audit_pb2.SignedDecision:
         key = load_private(self.keys[signer])
         public = load_public_hex(self.keys[signer].with_suffix(".pub"))
         sig = sign_decision(key, verdict, bytes.fromhex(digest or digest_of(release_id)))
@@ -193,7 +207,9 @@ def test_an_approval_signature_cannot_be_replayed_as_a_rejection(svc: Service) -
     svc.client("zone").submit_release(record("r1"))
     replay = svc.decision("auditor-1", "r1", "approve")
     replay.verdict, replay.reason = "reject", "forged"
-    code = code_of(lambda: svc.stub("auditor-1").Decide(audit_pb2.DecideRequest(release_id="r1", decision=replay)))
+    code = code_of(
+        lambda: svc.stub("auditor-1").Decide(audit_pb2.DecideRequest(release_id="r1", decision=replay))
+    )
     assert code == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -211,7 +227,9 @@ def test_session_events_are_recorded(svc: Service) -> None:
 def test_signature_over_another_digest_is_denied(svc: Service) -> None:
     svc.client("zone").submit_release(record("r1"))
     wrong = svc.decision("auditor-1", "r1", digest=digest_of("r-other"))
-    code, details = details_of(lambda: svc.stub("auditor-1").Decide(audit_pb2.DecideRequest(release_id="r1", decision=wrong)))
+    code, details = details_of(
+        lambda: svc.stub("auditor-1").Decide(audit_pb2.DecideRequest(release_id="r1", decision=wrong))
+    )
     assert code == grpc.StatusCode.PERMISSION_DENIED
     assert "does not verify" in details
     assert svc.client("zone").get_release("r1").release.status == "pending"
@@ -271,8 +289,12 @@ def test_bad_submissions_are_invalid_argument(svc: Service) -> None:
     stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=record("r1")))
     cases = {
         "duplicate id": record("r1"),
-        "bad digest": audit_pb2.ReleaseRecord(release_id="r2", session_id="s1", job="j", kind="aggregate", recipient="oem", digest="abc"),
-        "bad kind": audit_pb2.ReleaseRecord(release_id="r3", session_id="s1", job="j", kind="rows", recipient="oem", digest="a" * 64),
+        "bad digest": audit_pb2.ReleaseRecord(
+            release_id="r2", session_id="s1", job="j", kind="aggregate", recipient="oem", digest="abc"
+        ),
+        "bad kind": audit_pb2.ReleaseRecord(
+            release_id="r3", session_id="s1", job="j", kind="rows", recipient="oem", digest="a" * 64
+        ),
         "submitted approved": record("r4", status="approved"),
         "empty id": record(""),
     }
@@ -281,13 +303,22 @@ def test_bad_submissions_are_invalid_argument(svc: Service) -> None:
         assert code == grpc.StatusCode.INVALID_ARGUMENT, name
     bad_summary = record("r5")
     bad_summary.summary_json = "{not json"
-    assert code_of(lambda: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=bad_summary))) == grpc.StatusCode.INVALID_ARGUMENT
-    assert code_of(lambda: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest())) == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        code_of(lambda: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=bad_summary)))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert (
+        code_of(lambda: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest()))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
 
 
 def test_unknown_release_is_not_found(svc: Service) -> None:
     stub = svc.stub("auditor-1")
-    assert code_of(lambda: stub.GetRelease(audit_pb2.GetReleaseRequest(release_id="nope"))) == grpc.StatusCode.NOT_FOUND
+    assert (
+        code_of(lambda: stub.GetRelease(audit_pb2.GetReleaseRequest(release_id="nope")))
+        == grpc.StatusCode.NOT_FOUND
+    )
     request = audit_pb2.DecideRequest(release_id="nope", decision=svc.decision("auditor-1", "nope"))
     assert code_of(lambda: stub.Decide(request)) == grpc.StatusCode.NOT_FOUND
 
@@ -313,10 +344,15 @@ def test_only_the_zone_submits(svc: Service, tmp_path: Path) -> None:
 def test_roles_per_rpc(svc: Service) -> None:
     svc.client("zone").submit_release(record("r1"))
     zone, media = svc.stub("zone"), svc.stub("media-a")
-    assert code_of(lambda: zone.ListPending(audit_pb2.ListPendingRequest())) == grpc.StatusCode.PERMISSION_DENIED
+    assert (
+        code_of(lambda: zone.ListPending(audit_pb2.ListPendingRequest())) == grpc.StatusCode.PERMISSION_DENIED
+    )
     request = audit_pb2.DecideRequest(release_id="r1", decision=svc.decision("auditor-1", "r1"))
     assert code_of(lambda: zone.Decide(request)) == grpc.StatusCode.PERMISSION_DENIED
-    assert code_of(lambda: media.GetRelease(audit_pb2.GetReleaseRequest(release_id="r1"))) == grpc.StatusCode.PERMISSION_DENIED
+    assert (
+        code_of(lambda: media.GetRelease(audit_pb2.GetReleaseRequest(release_id="r1")))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
     assert code_of(lambda: media.VerifyLog(audit_pb2.VerifyLogRequest())) == grpc.StatusCode.PERMISSION_DENIED
     assert zone.GetRelease(audit_pb2.GetReleaseRequest(release_id="r1")).release.release_id == "r1"
 
@@ -325,9 +361,16 @@ def test_client_from_another_ca_fails_the_handshake(svc: Service, tmp_path: Path
     other = certs.create_ca(tmp_path / "other", common_name="Rogue CA")
     certs.issue(tmp_path / "other", "auditor-1", "auditor", other, days=1)
     # The rogue client trusts the real CA (so it accepts the server) but presents a rogue cert.
-    rogue = TlsFiles(ca=svc.pki.root / "ca.pem", cert=tmp_path / "other" / "auditor-1.pem", key=tmp_path / "other" / "auditor-1.key")  # type: ignore[attr-defined]
+    rogue = TlsFiles(
+        ca=svc.pki.root / "ca.pem",
+        cert=tmp_path / "other" / "auditor-1.pem",
+        key=tmp_path / "other" / "auditor-1.key",
+    )  # type: ignore[attr-defined]
     stub = svc.stub(rogue)
-    assert code_of(lambda: stub.ListPending(audit_pb2.ListPendingRequest(), timeout=10)) == grpc.StatusCode.UNAVAILABLE
+    assert (
+        code_of(lambda: stub.ListPending(audit_pb2.ListPendingRequest(), timeout=10))
+        == grpc.StatusCode.UNAVAILABLE
+    )
     with pytest.raises(AuditCallError) as info, AuditClient(svc.address, rogue) as client:
         client.list_pending()
     assert info.value.grpc_code == grpc.StatusCode.UNAVAILABLE
@@ -412,8 +455,9 @@ def _topology(svc: Service, tmp_path: Path) -> Path:
     return path
 
 
-def test_cli_review_and_approve(svc: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_review_and_approve(
+    svc: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     topo = _topology(svc, tmp_path)
     svc.client("zone").submit_release(record("r1"))
     who = ["--topology", str(topo), "--as", "auditor-1"]
@@ -491,7 +535,11 @@ def test_serve_process_prints_listening_and_stops_on_sigterm(pki: object, tmp_pa
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "audit.commands", "serve", "--config", str(tmp_path / "audit.yaml")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

@@ -70,10 +70,18 @@ def test_party_agents_serve_only_the_zone(tmp_path, live):
     stub = w.party_stub("oem", as_name="media-a")
     calls = {
         "Describe": lambda: stub.Describe(ppb.DescribeRequest(), timeout=10),
-        "Prepare": lambda: stub.Prepare(ppb.PrepareRequest(session_id="s1", id_type=ppb.ID_TYPE_PHONE), timeout=10),
-        "StreamBlinded": lambda: list(stub.StreamBlinded(ppb.StreamBlindedRequest(session_id="s1"), timeout=10)),
-        "Blind": lambda: list(stub.Blind(iter([ppb.BlindRequest(header=ppb.BlindHeader(session_id="s1"))]), timeout=10)),
-        "StreamColumns": lambda: list(stub.StreamColumns(ppb.StreamColumnsRequest(session_id="s1"), timeout=10)),
+        "Prepare": lambda: stub.Prepare(
+            ppb.PrepareRequest(session_id="s1", id_type=ppb.ID_TYPE_PHONE), timeout=10
+        ),
+        "StreamBlinded": lambda: list(
+            stub.StreamBlinded(ppb.StreamBlindedRequest(session_id="s1"), timeout=10)
+        ),
+        "Blind": lambda: list(
+            stub.Blind(iter([ppb.BlindRequest(header=ppb.BlindHeader(session_id="s1"))]), timeout=10)
+        ),
+        "StreamColumns": lambda: list(
+            stub.StreamColumns(ppb.StreamColumnsRequest(session_id="s1"), timeout=10)
+        ),
         "EndSession": lambda: stub.EndSession(ppb.EndSessionRequest(session_id="s1"), timeout=10),
     }
     for name, call in calls.items():
@@ -88,7 +96,9 @@ def test_party_agents_serve_only_the_zone(tmp_path, live):
     ch = secure_channel(w.party_cfgs["oem"].listen, other_zone, server_name="oem")
     try:
         with pytest.raises(grpc.RpcError) as err:
-            ppb_grpc.PartyAgentStub(ch).Prepare(ppb.PrepareRequest(session_id="s1", id_type=ppb.ID_TYPE_PHONE), timeout=10)
+            ppb_grpc.PartyAgentStub(ch).Prepare(
+                ppb.PrepareRequest(session_id="s1", id_type=ppb.ID_TYPE_PHONE), timeout=10
+            )
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "zone-2" in err.value.details() and "'zone'" in err.value.details()
     finally:
@@ -189,8 +199,9 @@ def test_zone_refuses_a_party_whose_certificate_has_another_name(tmp_path, live)
     w = live(topo)
     sid, resp = open_and_settle(w.client("oem"), ["oem", "media-b"])
     # Named as what it is (a certificate for the wrong name), not as "unreachable".
-    assert_failed(resp, "TLS handshake with party 'media-b'", "certificate for the name 'media-b'", "UNAVAILABLE")
+    assert_failed(
+        resp, "TLS handshake with party 'media-b'", "certificate for the name 'media-b'", "UNAVAILABLE"
+    )
     w.assert_purged(sid)
     assert len(w.agents["media-a"].sessions) == 0  # media-a never saw a call meant for media-b
     assert_ready_again(w, ["oem", "media-a"])
-

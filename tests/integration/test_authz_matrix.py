@@ -122,7 +122,9 @@ AUDIT_RPCS: dict[str, Rule] = {
     "SpendBudget": ONLY_THE_ZONE,
     "ListPending": Rule(("auditor",)),
     "GetRelease": Rule(("auditor", "zone"), zone_named=True),
-    "GetPolicy": Rule(("auditor", "zone", *PARTY_ROLES), zone_named=True),  # parties check each session's policy
+    "GetPolicy": Rule(
+        ("auditor", "zone", *PARTY_ROLES), zone_named=True
+    ),  # parties check each session's policy
     "GetBudget": Rule(("auditor", "zone"), zone_named=True),
     "Decide": Rule(("auditor",)),
     "VerifyLog": Rule(("auditor", "zone"), zone_named=True),
@@ -134,7 +136,9 @@ AUDIT_RPCS: dict[str, Rule] = {
 
 # Minimal requests where the empty message would not do; every other RPC gets its empty request.
 REQUESTS: dict[tuple[str, str], Callable[[], Any]] = {
-    ("PartyAgent", "Blind"): lambda: party_pb2.BlindRequest(header=party_pb2.BlindHeader(session_id="no-such-session")),
+    ("PartyAgent", "Blind"): lambda: party_pb2.BlindRequest(
+        header=party_pb2.BlindHeader(session_id="no-such-session")
+    ),
 }
 
 REFUSALS = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
@@ -175,9 +179,24 @@ def _svc(module: Any, name: str) -> Any:
 
 TARGETS: tuple[Target, ...] = (
     Target("zone", "zone", _svc(zone_pb2, "NeutralZone"), zone_pb2_grpc.NeutralZoneStub, zone_pb2, ZONE_RPCS),
-    Target("audit", "audit", _svc(audit_pb2, "AuditService"), audit_pb2_grpc.AuditServiceStub, audit_pb2, AUDIT_RPCS),
+    Target(
+        "audit",
+        "audit",
+        _svc(audit_pb2, "AuditService"),
+        audit_pb2_grpc.AuditServiceStub,
+        audit_pb2,
+        AUDIT_RPCS,
+    ),
     *(
-        Target(f"party:{p}", p, _svc(party_pb2, "PartyAgent"), party_pb2_grpc.PartyAgentStub, party_pb2, PARTY_RPCS, owner=p)
+        Target(
+            f"party:{p}",
+            p,
+            _svc(party_pb2, "PartyAgent"),
+            party_pb2_grpc.PartyAgentStub,
+            party_pb2,
+            PARTY_RPCS,
+            owner=p,
+        )
         for p in PARTIES
     ),
 )
@@ -201,7 +220,9 @@ def _issue_anonymous(out: Path, ca: tuple[x509.Certificate, ec.EllipticCurvePriv
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(ANONYMOUS), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName(ANONYMOUS), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -210,7 +231,9 @@ def _issue_anonymous(out: Path, ca: tuple[x509.Certificate, ec.EllipticCurvePriv
     )
     (out / f"{ANONYMOUS}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (out / f"{ANONYMOUS}.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
 
 
@@ -227,7 +250,9 @@ class Callers:
     def stub(self, identity: str, t: Target) -> Any:
         key = (identity, t.label)
         if key not in self._channels:
-            self._channels[key] = secure_channel(t.address(self.w), self.w.tls(identity), server_name=t.server_name)
+            self._channels[key] = secure_channel(
+                t.address(self.w), self.w.tls(identity), server_name=t.server_name
+            )
         return t.stub(self._channels[key])
 
     def close(self) -> None:
@@ -314,11 +339,18 @@ def test_authorisation_matrix(world: tuple[LiveWorld, Callers], target: Target) 
     assert not wrong, f"{len(wrong)} cell(s) of the authorisation matrix are wrong:\n" + "\n".join(wrong)
     # A refused caller never stops a server: afterwards a permitted caller still gets a normal answer.
     if target.owner is not None:
-        assert callers.stub("zone", target).Describe(party_pb2.DescribeRequest(), timeout=TIMEOUT).party == target.owner
+        assert (
+            callers.stub("zone", target).Describe(party_pb2.DescribeRequest(), timeout=TIMEOUT).party
+            == target.owner
+        )
     elif target.label == "audit":
         assert callers.stub("auditor-1", target).VerifyLog(audit_pb2.VerifyLogRequest(), timeout=TIMEOUT).ok
     else:
-        code, _ = call(callers.stub("oem", target), target.service.methods_by_name["GetSession"], zone_pb2.GetSessionRequest(session_id="x"))
+        code, _ = call(
+            callers.stub("oem", target),
+            target.service.methods_by_name["GetSession"],
+            zone_pb2.GetSessionRequest(session_id="x"),
+        )
         assert code == grpc.StatusCode.NOT_FOUND
 
 
@@ -333,7 +365,9 @@ PROBES: dict[str, tuple[str, str, str, Any]] = {
 }
 
 
-def _probe(w: LiveWorld, t: Target, tls: TlsFiles, server_name: str | None = None) -> tuple[grpc.StatusCode, str]:
+def _probe(
+    w: LiveWorld, t: Target, tls: TlsFiles, server_name: str | None = None
+) -> tuple[grpc.StatusCode, str]:
     _, _, rpc, request = PROBES[t.label]
     ch = secure_channel(t.address(w), tls, server_name=server_name or t.server_name)
     try:
@@ -342,7 +376,9 @@ def _probe(w: LiveWorld, t: Target, tls: TlsFiles, server_name: str | None = Non
         ch.close()
 
 
-def test_foreign_and_expired_certificates_fail_the_handshake(world: tuple[LiveWorld, Callers], tmp_path: Path) -> None:
+def test_foreign_and_expired_certificates_fail_the_handshake(
+    world: tuple[LiveWorld, Callers], tmp_path: Path
+) -> None:
     w, _ = world
     rogue_dir, expired_dir = tmp_path / "rogue", tmp_path / "expired"
     expired_dir.mkdir()
@@ -358,14 +394,20 @@ def test_foreign_and_expired_certificates_fail_the_handshake(world: tuple[LiveWo
         identity = PROBES[t.label][0]
         for why, cert_dir in (("another CA", rogue_dir), ("expired", expired_dir)):
             # The client trusts the real CA, so the server is accepted: only the client's certificate is at fault.
-            tls = TlsFiles(ca=w.certs / "ca.pem", cert=cert_dir / f"{identity}.pem", key=cert_dir / f"{identity}.key")
+            tls = TlsFiles(
+                ca=w.certs / "ca.pem", cert=cert_dir / f"{identity}.pem", key=cert_dir / f"{identity}.key"
+            )
             code, details = _probe(w, t, tls)
             if code != grpc.StatusCode.UNAVAILABLE:
-                wrong.append(f"{t.label}.{PROBES[t.label][2]} as {identity} with a certificate ({why}): got {code.name}: {details!r}")
+                wrong.append(
+                    f"{t.label}.{PROBES[t.label][2]} as {identity} with a certificate ({why}): got {code.name}: {details!r}"
+                )
         # Control: the genuine certificate for the same identity gets through.
         code, details = _probe(w, t, w.tls(identity))
         if code in REFUSALS or code in TRANSPORT:
-            wrong.append(f"{t.label}.{PROBES[t.label][2]} as {identity} with its genuine certificate: got {code.name}: {details!r}")
+            wrong.append(
+                f"{t.label}.{PROBES[t.label][2]} as {identity} with its genuine certificate: got {code.name}: {details!r}"
+            )
     assert not wrong, "\n".join(wrong)
 
 
@@ -381,5 +423,7 @@ def test_client_refuses_a_server_certified_for_another_name(world: tuple[LiveWor
         expected_elsewhere = "media-a" if t.server_name != "media-a" else "oem"
         code, details = _probe(w, t, w.tls(identity), server_name=expected_elsewhere)
         if code != grpc.StatusCode.UNAVAILABLE:
-            wrong.append(f"{t.label}.{PROBES[t.label][2]} as {identity} pinning '{expected_elsewhere}': got {code.name}: {details!r}")
+            wrong.append(
+                f"{t.label}.{PROBES[t.label][2]} as {identity} pinning '{expected_elsewhere}': got {code.name}: {details!r}"
+            )
     assert not wrong, "\n".join(wrong)

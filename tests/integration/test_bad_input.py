@@ -205,7 +205,10 @@ def test_config_typo_is_named_at_load_and_by_the_cli(tmp_path):
 
     proc = subprocess.run(
         [sys.executable, "-m", "deploy.cli", "party", "serve", "--config", str(path)],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode != 0
     assert "colums" in proc.stderr and "unknown field" in proc.stderr
@@ -225,9 +228,14 @@ def test_party_killed_mid_chain_fails_session_and_zone_keeps_serving(tmp_path):
     files = {}
     for name, ids in (("oem", small[:1500]), ("media-a", big), ("media-b", small[500:])):
         files[name] = tmp_path / f"{name}.csv"
-        pd.DataFrame({"phone": ids, "score": np.arange(len(ids), dtype=float)}).to_csv(files[name], index=False)
+        pd.DataFrame({"phone": ids, "score": np.arange(len(ids), dtype=float)}).to_csv(
+            files[name], index=False
+        )
     cols = [{"name": "score", "role": "feature", "type": "numeric", "share": True}]
-    specs = [PartySpec(n, r, files[n], columns=cols) for n, r in (("oem", "brand"), ("media-a", "media"), ("media-b", "media"))]
+    specs = [
+        PartySpec(n, r, files[n], columns=cols)
+        for n, r in (("oem", "brand"), ("media-a", "media"), ("media-b", "media"))
+    ]
     topo = load_topology(write_world(tmp_path / "world", specs, zone_extra={"chunk_rows": 2048}))
     with Cluster(topo, tmp_path / "logs") as cluster:
         zone = topo.get("zone")
@@ -236,7 +244,9 @@ def test_party_killed_mid_chain_fails_session_and_zone_keeps_serving(tmp_path):
         try:
             sid = c.open_session(["oem", "media-a", "media-b"])
             poll(
-                lambda: state_of(r := c.session(sid)) != "preparing" or r.progress.startswith("joint pseudonyms"),
+                lambda: (
+                    state_of(r := c.session(sid)) != "preparing" or r.progress.startswith("joint pseudonyms")
+                ),
                 "the pseudonym chain runs",
             )
             assert state_of(c.session(sid)) == "preparing", "the chain finished before the kill: use more IDs"
@@ -257,7 +267,6 @@ def test_party_killed_mid_chain_fails_session_and_zone_keeps_serving(tmp_path):
 
 
 # --- 7: bad requests to the zone -----------------------------------------------------------------
-
 
 
 def test_bad_zone_requests_get_clear_statuses(tmp_path, live, monkeypatch):
@@ -304,7 +313,11 @@ def test_bad_zone_requests_get_clear_statuses(tmp_path, live, monkeypatch):
     code, msg = call_code(c.run_job, sid, "no_such_job")
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "no_such_job" in msg and "intersection_stats" in msg
     with pytest.raises(ZoneCallError) as err:
-        c._call("run job", c.stub.RunJob, zpb.RunJobRequest(session_id=sid, job="intersection_stats", params_json="{not json"))
+        c._call(
+            "run job",
+            c.stub.RunJob,
+            zpb.RunJobRequest(session_id=sid, job="intersection_stats", params_json="{not json"),
+        )
     assert err.value.grpc_code == grpc.StatusCode.INVALID_ARGUMENT and "not JSON" in str(err.value)
     code, msg = call_code(c.run_job, sid, "intersection_stats", {"partys": ["oem"]})
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "partys" in msg
@@ -347,7 +360,9 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "header" in e.details()
     e = refused([])
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "header" in e.details()
-    unknown = ppb.BlindRequest(header=ppb.BlindHeader(session_id="ses-unknown", origin_party="oem", origin=honest.header))
+    unknown = ppb.BlindRequest(
+        header=ppb.BlindHeader(session_id="ses-unknown", origin_party="oem", origin=honest.header)
+    )
     e = refused([unknown, chunk])
     assert e.code() == grpc.StatusCode.NOT_FOUND and "ses-unknown" in e.details()
     # Each refusal below comes after the header was accepted, which spends the OEM's one pass
@@ -358,7 +373,11 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
     sid = "ses-direct-2"
     header = blind_requests(sid, prepared(sid))[0]
     e = refused([header, ppb.BlindRequest(chunk=ppb.PointChunk(count=3, points=points[:-1]))])
-    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "3 points" in e.details() and "95 bytes" in e.details()
+    assert (
+        e.code() == grpc.StatusCode.INVALID_ARGUMENT
+        and "3 points" in e.details()
+        and "95 bytes" in e.details()
+    )
     ended(sid)
 
     # A low-order point is reported by position, not an error; the others are blinded. (No honest
@@ -367,7 +386,9 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
     sid = "ses-direct-3"
     nonce = stub.Prepare(w.prepare_request(sid, ppb.ID_TYPE_PHONE, 60), timeout=30).chain_nonce
     zero = bytes(POINT_BYTES)
-    odd = Forger(w.certs / "oem.pem", w.certs / "oem.key").stream(sid, "oem", points[:64] + zero + points[64:], route(("media-a", nonce)))
+    odd = Forger(w.certs / "oem.pem", w.certs / "oem.key").stream(
+        sid, "oem", points[:64] + zero + points[64:], route(("media-a", nonce))
+    )
     out = blind(stub, sid, odd)
     assert out.degenerate == [[2]]
     blinded = out.points()
@@ -379,7 +400,11 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
     sid = "ses-direct-4"
     honest = prepared(sid)
     with pytest.raises(grpc.RpcError) as err:
-        list(stub.StreamColumns(ppb.StreamColumnsRequest(session_id=sid, columns=["score", "secret"]), timeout=30))
+        list(
+            stub.StreamColumns(
+                ppb.StreamColumnsRequest(session_id=sid, columns=["score", "secret"]), timeout=30
+            )
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "secret" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         stub.Prepare(w.prepare_request("ses-direct-5", ppb.ID_TYPE_EMAIL), timeout=30)
@@ -439,15 +464,23 @@ def test_session_ended_mid_stream_stops_the_stream_instead_of_sending_zeros(tmp_
         assert ctx.code == grpc.StatusCode.NOT_FOUND and sid in ctx.details, (ctx.code, ctx.details)
 
     prepared("ses-cut-1")
-    cut_after_first(agent.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-1", chunk_rows=64), ctx), "ses-cut-1", 2)
+    cut_after_first(
+        agent.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-1", chunk_rows=64), ctx),
+        "ses-cut-1",
+        2,
+    )
 
     prepared("ses-cut-2")
     oem = w.agents["oem"]
     oem.Prepare(w.prepare_request("ses-cut-2", ppb.ID_TYPE_PHONE), ctx)
     hops = route(("media-a", agent.sessions.get("ses-cut-2").chain_nonce))
-    sent = list(oem.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-2", chunk_rows=64, route=hops), ctx))
+    sent = list(
+        oem.StreamBlinded(ppb.StreamBlindedRequest(session_id="ses-cut-2", chunk_rows=64, route=hops), ctx)
+    )
     assert len(sent) >= 3  # the header and at least two chunks
-    reqs = blind_requests("ses-cut-2", Stream(sent[0].header, sent[0].header.certificate, [m.chunk for m in sent[1:]]))
+    reqs = blind_requests(
+        "ses-cut-2", Stream(sent[0].header, sent[0].header.certificate, [m.chunk for m in sent[1:]])
+    )
     cut_after_first(agent.Blind(iter(reqs), ctx), "ses-cut-2", 2)
     assert oem.sessions.end("ses-cut-2")
 

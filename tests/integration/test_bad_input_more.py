@@ -82,11 +82,17 @@ def _serving(stub: Any, party: str) -> None:
 
 
 def _blinded(stub: Any, sid: str) -> bytes:
-    return b"".join(m.chunk.points for m in stub.StreamBlinded(ppb.StreamBlindedRequest(session_id=sid, chunk_rows=64), timeout=30))
+    return b"".join(
+        m.chunk.points
+        for m in stub.StreamBlinded(ppb.StreamBlindedRequest(session_id=sid, chunk_rows=64), timeout=30)
+    )
 
 
 def _columns(stub: Any, sid: str) -> list[bytes]:
-    return [m.SerializeToString() for m in stub.StreamColumns(ppb.StreamColumnsRequest(session_id=sid, chunk_rows=64), timeout=30)]
+    return [
+        m.SerializeToString()
+        for m in stub.StreamColumns(ppb.StreamColumnsRequest(session_id=sid, chunk_rows=64), timeout=30)
+    ]
 
 
 def _blind_msgs(sid: str, points: bytes) -> list[ppb.BlindRequest]:
@@ -160,7 +166,10 @@ def test_rounds_before_prepare_and_after_end_are_not_found(tmp_path, live):
         ):
             e = _refused(call, req)
             assert e.code() == grpc.StatusCode.NOT_FOUND, (what, e.code(), e.details())
-            assert f"'{sid}'" in e.details() and "never prepared, ended or expired" in e.details(), (what, e.details())
+            assert f"'{sid}'" in e.details() and "never prepared, ended or expired" in e.details(), (
+                what,
+                e.details(),
+            )
 
     every_round_not_found("ses-never-prepared")
     assert not stub.EndSession(ppb.EndSessionRequest(session_id="ses-never-prepared"), timeout=30).existed
@@ -205,7 +214,9 @@ def _short_column(chunk: ppb.ColumnsChunk) -> None:
     ],
     ids=["id-index-length", "id-index-range", "column-length"],
 )
-def test_misaligned_column_chunk_fails_the_session_and_all_keep_serving(tmp_path, live, monkeypatch, mutate, needle):
+def test_misaligned_column_chunk_fails_the_session_and_all_keep_serving(
+    tmp_path, live, monkeypatch, mutate, needle
+):
     """A party whose column chunks do not line up with their count or its points (a buggy or
     hostile agent) fails the session with the misalignment named; the table is never built."""
     corrupt = {"on": True}
@@ -231,7 +242,9 @@ def test_misaligned_column_chunk_fails_the_session_and_all_keep_serving(tmp_path
 
 def _write_party(path: Path, n: int, seed: int, **cols: list[str]) -> list[str]:
     ids = phones(np.random.default_rng(seed), n)
-    frame = pd.DataFrame({"phone": ids, "score": [str(i) for i in range(n)], "segment": ["a", "b"] * (n // 2), **cols})
+    frame = pd.DataFrame(
+        {"phone": ids, "score": [str(i) for i in range(n)], "segment": ["a", "b"] * (n // 2), **cols}
+    )
     frame.to_csv(path, index=False)
     return ids
 
@@ -240,9 +253,26 @@ def _write_party(path: Path, n: int, seed: int, **cols: list[str]) -> list[str]:
     ("column", "ctype", "values", "needles"),
     [
         # "" is a missing value, not a mistake; only "abc" (data row 4 = file line 5) is named.
-        ("score", "numeric", ["12", "12.5", "", "abc", "1e3", "-0.5", "7"], ("declared numeric", "1 value(s)", "(lines 5)")),
-        ("seen", "timestamp", ["2024-01-01T10:00:00", "2024-01-02", "", "2024-01-03 08:00", "yesterday", "2024-02-30", "2024-03-01T00:00:00+08:00"],
-         ("declared timestamp", "2 value(s)", "(lines 6, 7)")),
+        (
+            "score",
+            "numeric",
+            ["12", "12.5", "", "abc", "1e3", "-0.5", "7"],
+            ("declared numeric", "1 value(s)", "(lines 5)"),
+        ),
+        (
+            "seen",
+            "timestamp",
+            [
+                "2024-01-01T10:00:00",
+                "2024-01-02",
+                "",
+                "2024-01-03 08:00",
+                "yesterday",
+                "2024-02-30",
+                "2024-03-01T00:00:00+08:00",
+            ],
+            ("declared timestamp", "2 value(s)", "(lines 6, 7)"),
+        ),
     ],
     ids=["numeric", "timestamp"],
 )
@@ -259,7 +289,14 @@ def test_mixed_types_name_the_column_and_the_lines(tmp_path, live, column, ctype
     w = live(topo)
     stub = w.party_stub("media-a")
     e = _refused(stub.Prepare, w.prepare_request("ses-mixed", PHONE))
-    _status(e, grpc.StatusCode.FAILED_PRECONDITION, "party 'media-a'", f"column '{column}'", "media-a.csv", *needles)
+    _status(
+        e,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "party 'media-a'",
+        f"column '{column}'",
+        "media-a.csv",
+        *needles,
+    )
     assert "abc" not in e.details() and "yesterday" not in e.details()  # values never in messages
     assert str(tmp_path) not in e.details()  # the file is named, its location is not
     assert len(w.agents["media-a"].sessions) == 0
@@ -275,7 +312,9 @@ def test_mixed_types_name_the_column_and_the_lines(tmp_path, live, column, ctype
 # --- 5. duplicate IDs -----------------------------------------------------------------------------
 
 
-def test_duplicate_ids_counted_first_row_kept_in_a_brand_file_and_all_rows_kept_in_an_event_table(tmp_path, live):
+def test_duplicate_ids_counted_first_row_kept_in_a_brand_file_and_all_rows_kept_in_an_event_table(
+    tmp_path, live
+):
     topo = small_world(tmp_path, parties=TWO, extra={"media-a": {"ids_unique": False}})
     n = 100
     ids = phones(np.random.default_rng(8), n)
@@ -290,7 +329,11 @@ def test_duplicate_ids_counted_first_row_kept_in_a_brand_file_and_all_rows_kept_
     def streamed(party: str) -> tuple[Any, np.ndarray, np.ndarray]:
         stub = w.party_stub(party)
         resp = stub.Prepare(w.prepare_request(f"ses-dup-{party}", PHONE), timeout=30)
-        msgs = list(stub.StreamColumns(ppb.StreamColumnsRequest(session_id=f"ses-dup-{party}", columns=["score"]), timeout=30))
+        msgs = list(
+            stub.StreamColumns(
+                ppb.StreamColumnsRequest(session_id=f"ses-dup-{party}", columns=["score"]), timeout=30
+            )
+        )
         assert msgs[0].header.rows == sum(m.chunk.count for m in msgs[1:])
         idx = np.concatenate([np.frombuffer(m.chunk.id_index, "<i4") for m in msgs[1:]])
         score = np.concatenate([np.frombuffer(m.chunk.columns[0].values, "<f8") for m in msgs[1:]])
@@ -323,7 +366,9 @@ def test_duplicate_ids_counted_first_row_kept_in_a_brand_file_and_all_rows_kept_
     ],
     ids=["party-id_column", "zone-audit", "audit-db"],
 )
-def test_config_missing_a_required_field_is_named_at_load_and_by_the_cli(tmp_path, config, model, service, field):
+def test_config_missing_a_required_field_is_named_at_load_and_by_the_cli(
+    tmp_path, config, model, service, field
+):
     topo = small_world(tmp_path, parties=TWO)
     path = topo.parent / config
     raw = yaml.safe_load(path.read_text())
@@ -335,7 +380,11 @@ def test_config_missing_a_required_field_is_named_at_load_and_by_the_cli(tmp_pat
 
     proc = subprocess.run(
         [sys.executable, "-m", "deploy.cli", service, "serve", "--config", str(path)],
-        check=False, cwd=REPO, capture_output=True, text=True, timeout=60,
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode != 0
     assert f"{field}: Field required" in proc.stderr, proc.stderr[-2000:]
@@ -354,8 +403,14 @@ _DUMMY_TLS = TlsConfig(ca=Path("ca.pem"), cert=Path("p.pem"), key=Path("p.key"))
 
 def _fuzz_cfg(path: Path, id_type: str = "phone") -> PartyConfig:
     return PartyConfig(
-        name="fuzz", role="media", tls=_DUMMY_TLS, source=DataSource(format="csv", path=path),
-        id_column="phone", id_type=id_type, ids_unique=False, columns=_FUZZ_COLUMNS,  # type: ignore[arg-type]
+        name="fuzz",
+        role="media",
+        tls=_DUMMY_TLS,
+        source=DataSource(format="csv", path=path),
+        id_column="phone",
+        id_type=id_type,
+        ids_unique=False,
+        columns=_FUZZ_COLUMNS,  # type: ignore[arg-type]
     )
 
 
@@ -376,15 +431,39 @@ def _load_or_data_error(content: bytes, id_type: str = "phone") -> None:
 
 
 _CELL = st.one_of(
-    st.sampled_from(["", "13800138000", "+86 138 0013 8000", "1e3", "-0.5", "inf", "nan", "NA", "2024-01-01T00:00:00",
-                     "2024-02-30", "\"", "\"\"", "a,b", "\"a,b\"", "\r", "\n", "\\", "\x00", "\ufeff", "１３８"]),
+    st.sampled_from(
+        [
+            "",
+            "13800138000",
+            "+86 138 0013 8000",
+            "1e3",
+            "-0.5",
+            "inf",
+            "nan",
+            "NA",
+            "2024-01-01T00:00:00",
+            "2024-02-30",
+            '"',
+            '""',
+            "a,b",
+            '"a,b"',
+            "\r",
+            "\n",
+            "\\",
+            "\x00",
+            "\ufeff",
+            "１３８",
+        ]
+    ),
     st.text(max_size=12),
     st.integers(-(10**20), 10**20).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
-_HEADER = st.lists(st.sampled_from(["phone", "score", "segment", "seen", "", "phone", "Score", "x"]), min_size=1, max_size=6)
+_HEADER = st.lists(
+    st.sampled_from(["phone", "score", "segment", "seen", "", "phone", "Score", "x"]), min_size=1, max_size=6
+)
 _CSVISH = st.builds(
-    lambda header, rows, sep, eol: (eol.join([sep.join(header), *(sep.join(r) for r in rows)]) + eol),
+    lambda header, rows, sep, eol: eol.join([sep.join(header), *(sep.join(r) for r in rows)]) + eol,
     st.one_of(st.just(["phone", "score", "segment", "seen"]), _HEADER),
     st.lists(st.lists(_CELL, min_size=0, max_size=6), max_size=12),
     st.sampled_from([",", ",", ";", "\t"]),
@@ -394,23 +473,54 @@ _CSVISH = st.builds(
 # mostly good cells with a bad one now and then (one bad numeric cell already fails the load).
 
 
-def _mostly(good: st.SearchStrategy[str], bad: st.SearchStrategy[str], one_in: int = 12) -> st.SearchStrategy[str]:
+def _mostly(
+    good: st.SearchStrategy[str], bad: st.SearchStrategy[str], one_in: int = 12
+) -> st.SearchStrategy[str]:
     return st.integers(0, one_in - 1).flatmap(lambda i: bad if i == 0 else good)
 
 
 _VALID_IDS = {
     "phone": ["13800138000", "+86 139 0013 8000", "0086-137-0013-8000", "(138) 00138001"],
     "email": ["a@b.cn", " A@B.CN ", "x.y@mail.example.com"],
-    "device_id": ["123456789012345", "6f1d3a5e-8f2b-4c1a-9e3d-7a6b5c4d3e2f", " abcdef0123456789ABCDEF0123456789"],
+    "device_id": [
+        "123456789012345",
+        "6f1d3a5e-8f2b-4c1a-9e3d-7a6b5c4d3e2f",
+        " abcdef0123456789ABCDEF0123456789",
+    ],
 }
 _BAD_IDS = st.one_of(
-    st.sampled_from(["", " ", "00000000-0000-0000-0000-000000000000", "nan", "NULL", "12345", "a@b", "１３８００１３８０００"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "00000000-0000-0000-0000-000000000000",
+            "nan",
+            "NULL",
+            "12345",
+            "a@b",
+            "１３８００１３８０００",
+        ]
+    ),
     st.text(max_size=40),
 )
-_GOOD_NUM = st.one_of(st.sampled_from(["", "0", "12", "1e3", "-0.5", "3.25"]), st.floats(allow_nan=False, allow_infinity=False).map(repr))
+_GOOD_NUM = st.one_of(
+    st.sampled_from(["", "0", "12", "1e3", "-0.5", "3.25"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
 _BAD_NUM = st.one_of(st.sampled_from(["inf", "1e999", "abc", "nan", "1,5"]), st.text(max_size=6))
-_GOOD_TS = st.sampled_from(["", "2024-01-01T00:00:00", "2024-01-02", "2024-03-01T00:00:00+08:00", "2024-03-01T00:00:00Z", "1970-01-01"])
-_BAD_TS = st.one_of(st.sampled_from(["2024-02-30", "1677-01-01", "9999-12-31T23:59:59", "yesterday"]), st.text(max_size=20))
+_GOOD_TS = st.sampled_from(
+    [
+        "",
+        "2024-01-01T00:00:00",
+        "2024-01-02",
+        "2024-03-01T00:00:00+08:00",
+        "2024-03-01T00:00:00Z",
+        "1970-01-01",
+    ]
+)
+_BAD_TS = st.one_of(
+    st.sampled_from(["2024-02-30", "1677-01-01", "9999-12-31T23:59:59", "yesterday"]), st.text(max_size=20)
+)
 
 
 def _wellformed(id_type: str) -> st.SearchStrategy[bytes]:
@@ -421,7 +531,11 @@ def _wellformed(id_type: str) -> st.SearchStrategy[bytes]:
         _mostly(_GOOD_TS, _BAD_TS, one_in=50),
     )
     return st.lists(row, min_size=1, max_size=15).map(
-        lambda rows: pd.DataFrame(rows, columns=["phone", "score", "segment", "seen"]).to_csv(index=False).encode("utf-8", "surrogatepass")
+        lambda rows: (
+            pd.DataFrame(rows, columns=["phone", "score", "segment", "seen"])
+            .to_csv(index=False)
+            .encode("utf-8", "surrogatepass")
+        )
     )
 
 
@@ -441,7 +555,9 @@ def test_csv_fuzz_other_id_types_load_or_raise_data_error_only(case):
 
 def test_blank_device_id_cells_are_invalid_ids_not_a_crash(tmp_path):
     csv = tmp_path / "devices.csv"
-    csv.write_text("phone,score,segment,seen\n123456789012345,1,a,2024-01-01T00:00:00\n,2,b,2024-01-01T00:00:00\n")
+    csv.write_text(
+        "phone,score,segment,seen\n123456789012345,1,a,2024-01-01T00:00:00\n,2,b,2024-01-01T00:00:00\n"
+    )
     data = load(_fuzz_cfg(csv, "device_id"))
     assert data.rows == 2 and data.ids.isna().tolist() == [False, True]
 
@@ -456,19 +572,27 @@ def _canonical(value: str, id_type: str) -> bool:
         return bool(re.fullmatch(ids_mod._EMAIL_VALID, value)) and value == value.strip().lower()
     return (
         any(re.fullmatch(p, value) for p in (ids_mod._UUID, ids_mod._HEX_ID, ids_mod._IMEI))
-        and value == value.upper() and value != ids_mod._ZERO_UUID
+        and value == value.upper()
+        and value != ids_mod._ZERO_UUID
     )
 
 
 _HEX = "0123456789abcdefABCDEF"
 _DEVICE = st.one_of(
-    st.builds(lambda a, b, c, d, e: f"{a}-{b}-{c}-{d}-{e}", *(st.text(_HEX, min_size=k, max_size=k) for k in (8, 4, 4, 4, 12))),
+    st.builds(
+        lambda a, b, c, d, e: f"{a}-{b}-{c}-{d}-{e}",
+        *(st.text(_HEX, min_size=k, max_size=k) for k in (8, 4, 4, 4, 12)),
+    ),
     st.text(_HEX, min_size=32, max_size=32),
     st.text(_HEX, min_size=64, max_size=64),
     st.text("0123456789", min_size=15, max_size=15),
 )
-_EMAIL = st.builds(lambda u, d, t: f"{u}@{d}.{t}", st.text(min_size=1, max_size=10), st.text(min_size=1, max_size=8),
-                   st.text("abcdefgXYZ", min_size=2, max_size=4))
+_EMAIL = st.builds(
+    lambda u, d, t: f"{u}@{d}.{t}",
+    st.text(min_size=1, max_size=10),
+    st.text(min_size=1, max_size=8),
+    st.text("abcdefgXYZ", min_size=2, max_size=4),
+)
 _PAD = st.text(" \t\n\u3000", max_size=2)
 
 
@@ -545,7 +669,10 @@ def test_blind_chunk_over_the_point_limit_is_invalid_argument(tmp_path, live):
             assert s.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30).existed
 
     n = MAX_CHUNK_POINTS + 1  # 2 MB: under gRPC's message limit, so the agent's own check answers
-    big = [blind_requests(sid, oem_points(sid))[0], ppb.BlindRequest(chunk=ppb.PointChunk(count=n, points=bytes(n * POINT_BYTES)))]
+    big = [
+        blind_requests(sid, oem_points(sid))[0],
+        ppb.BlindRequest(chunk=ppb.PointChunk(count=n, points=bytes(n * POINT_BYTES))),
+    ]
     e = _refused(stub.Blind, iter(big))
     _status(e, grpc.StatusCode.INVALID_ARGUMENT, f"{n} points", f"limit of {MAX_CHUNK_POINTS}")
     ended(sid)

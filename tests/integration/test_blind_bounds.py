@@ -57,9 +57,19 @@ class World:
 
     def prepare(self, sid: str) -> dict[str, bytes]:
         """Prepare ``sid`` at every agent; returns each agent's chain nonce."""
-        return {n: s.Prepare(ppb.PrepareRequest(session_id=sid, id_type=ppb.ID_TYPE_PHONE, ttl_seconds=120,
-                                                         policy_json=self.desk.text, policy_digest=self.desk.digest), timeout=60).chain_nonce
-                for n, s in self.stubs.items()}
+        return {
+            n: s.Prepare(
+                ppb.PrepareRequest(
+                    session_id=sid,
+                    id_type=ppb.ID_TYPE_PHONE,
+                    ttl_seconds=120,
+                    policy_json=self.desk.text,
+                    policy_digest=self.desk.digest,
+                ),
+                timeout=60,
+            ).chain_nonce
+            for n, s in self.stubs.items()
+        }
 
     def end(self, sid: str) -> None:
         for s in self.stubs.values():
@@ -87,14 +97,20 @@ def world(pki, policy_desk, tmp_path_factory) -> Iterator[World]:
         for name, role in PARTIES:
             csv = tmp / f"{name}.csv"
             write_party_csv(csv, sorted(files[name]), rng)
-            cfg = party_config(name, role, csv, pki.tls(name), desk=policy_desk).model_copy(update={"max_sessions": 16})
+            cfg = party_config(name, role, csv, pki.tls(name), desk=policy_desk).model_copy(
+                update={"max_sessions": 16}
+            )
             server, port, agent = serve(cfg)
             w._close.append(server)
             w.agents[name] = agent
             ch = secure_channel(f"127.0.0.1:{port}", pki.tls("zone").files(), server_name=name)
             w._close.append(ch)
             w.stubs[name] = ppb_grpc.PartyAgentStub(ch)
-            w.clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 60))
+            w.clients.append(
+                PartyClient(
+                    PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 60
+                )
+            )
         yield w
     finally:
         for c in w.clients:
@@ -103,7 +119,9 @@ def world(pki, policy_desk, tmp_path_factory) -> Iterator[World]:
             x.stop(0) if hasattr(x, "stop") else x.close()
 
 
-def refused(stub: Any, msgs: list[ppb.BlindRequest], code: grpc.StatusCode, *needles: str) -> list[ppb.PointChunk]:
+def refused(
+    stub: Any, msgs: list[ppb.BlindRequest], code: grpc.StatusCode, *needles: str
+) -> list[ppb.PointChunk]:
     """Send one Blind stream that must be refused; returns the blinded chunks it gave before."""
     got: list[ppb.PointChunk] = []
     with pytest.raises(grpc.RpcError) as err:
@@ -187,11 +205,15 @@ def test_guessed_numbers_unsigned_forged_or_zone_signed_get_no_answers(world, tm
         others = [n for n, _ in PARTIES if n != first]
         claimed = others[0]  # the attacker claims the points are another party's
         hops = route(*((p, nonces[p]) for p in [first, *[o for o in others if o != claimed]]))
-        rogue = Forger(rogue_dir / f"{claimed}.pem", rogue_dir / f"{claimed}.key").stream(sid, claimed, points, hops)
+        rogue = Forger(rogue_dir / f"{claimed}.pem", rogue_dir / f"{claimed}.key").stream(
+            sid, claimed, points, hops
+        )
         genuine_cert = (w.pki.root / f"{claimed}.pem").read_bytes()
         forged_header = ppb.ChainHeader()
         forged_header.CopyFrom(rogue.header)
-        forged_header.certificate = genuine_cert  # the real party's (public) certificate, a signature by another key
+        forged_header.certificate = (
+            genuine_cert  # the real party's (public) certificate, a signature by another key
+        )
         forged_header.signature = sign(ec.generate_private_key(ec.SECP256R1()), b"anything")
         unsigned_header = ppb.ChainHeader()
         unsigned_header.CopyFrom(rogue.header)
@@ -200,13 +222,33 @@ def test_guessed_numbers_unsigned_forged_or_zone_signed_get_no_answers(world, tm
         unsigned_chunks = [ppb.PointChunk(count=c.count, points=c.points) for c in rogue.chunks]
         attempts = {
             "no header at all (the old zone)": (
-                [ppb.BlindRequest(header=ppb.BlindHeader(session_id=sid, origin_party=claimed)),
-                 *(ppb.BlindRequest(chunk=c) for c in unsigned_chunks)],
-                DENIED, "no signed origin header"),
-            "unsigned": (blind_requests(sid, Stream(unsigned_header, b"", unsigned_chunks)), DENIED, "carries no certificate"),
-            "forged signature": (blind_requests(sid, Stream(forged_header, genuine_cert, rogue.chunks)), DENIED, "valid signature"),
-            "the zone's own key": (blind_requests(sid, zone.stream(sid, "zone", points, hops)), DENIED, "not by a party"),
-            "the zone's key, a party's name": (blind_requests(sid, zone.stream(sid, claimed, points, hops)), DENIED, "not by a party"),
+                [
+                    ppb.BlindRequest(header=ppb.BlindHeader(session_id=sid, origin_party=claimed)),
+                    *(ppb.BlindRequest(chunk=c) for c in unsigned_chunks),
+                ],
+                DENIED,
+                "no signed origin header",
+            ),
+            "unsigned": (
+                blind_requests(sid, Stream(unsigned_header, b"", unsigned_chunks)),
+                DENIED,
+                "carries no certificate",
+            ),
+            "forged signature": (
+                blind_requests(sid, Stream(forged_header, genuine_cert, rogue.chunks)),
+                DENIED,
+                "valid signature",
+            ),
+            "the zone's own key": (
+                blind_requests(sid, zone.stream(sid, "zone", points, hops)),
+                DENIED,
+                "not by a party",
+            ),
+            "the zone's key, a party's name": (
+                blind_requests(sid, zone.stream(sid, claimed, points, hops)),
+                DENIED,
+                "not by a party",
+            ),
             "another CA": (blind_requests(sid, rogue), DENIED, "does not trust"),
         }
         for what, (msgs, code, needle) in attempts.items():
@@ -233,7 +275,9 @@ def test_control_the_same_attack_with_a_partys_keys_reads_every_guess(world):
     points, bad = provider_key.blind(bytes(hash_ids(sid, "phone", guesses)))
     assert not bad
     colluder = Forger(w.pki.root / "provider.pem", w.pki.root / "provider.key")
-    s = colluder.stream(sid, "provider", bytes(points), route(("oem", nonces["oem"]), ("media-a", nonces["media-a"])))
+    s = colluder.stream(
+        sid, "provider", bytes(points), route(("oem", nonces["oem"]), ("media-a", nonces["media-a"]))
+    )
     s = blind(w.stubs["media-a"], sid, blind(w.stubs["oem"], sid, s))
     guessed = {g: s.points()[i * POINT_BYTES : (i + 1) * POINT_BYTES] for i, g in enumerate(guesses)}
     # The OEM's honest chain in the same session gives its joint pseudonyms.
@@ -262,7 +306,13 @@ def test_extra_points_a_second_pass_and_its_own_points_are_refused(world):
     # points is blinded.
     last = honest.chunks[-1]
     grown = ppb.PointChunk(count=last.count + 90, points=last.points + guesses, signature=last.signature)
-    got = refused(media, blind_requests(sid, honest, chunks=[*honest.chunks[:-1], grown]), REFUSED, "announced", "points")
+    got = refused(
+        media,
+        blind_requests(sid, honest, chunks=[*honest.chunks[:-1], grown]),
+        REFUSED,
+        "announced",
+        "points",
+    )
     assert sum(c.count for c in got) == sum(c.count for c in honest.chunks[:-1])
     w.end(sid)
 
@@ -270,7 +320,9 @@ def test_extra_points_a_second_pass_and_its_own_points_are_refused(world):
     nonces = w.prepare(sid)
     honest = w.own_stream(sid, "oem", nonces, ["media-a", "provider"])
     extra = ppb.PointChunk(count=90, points=guesses, signature=honest.chunks[0].signature)
-    got = refused(media, blind_requests(sid, honest, chunks=[*honest.chunks, extra]), REFUSED, "announced", "chunks")
+    got = refused(
+        media, blind_requests(sid, honest, chunks=[*honest.chunks, extra]), REFUSED, "announced", "chunks"
+    )
     assert sum(c.count for c in got) == len(w.files["oem"])  # the OEM's own points, and only them
     # (c) The same origin a second time in the session: refused, whatever the stream.
     again = w.own_stream(sid, "oem", nonces, ["media-a", "provider"])
@@ -280,7 +332,8 @@ def test_extra_points_a_second_pass_and_its_own_points_are_refused(world):
     # The count bound holds even against a signer: an origin that announces fewer points than
     # it sends (here the provider's own key signs such a stream) is cut off at the announcement.
     over = Forger(w.pki.root / "provider.pem", w.pki.root / "provider.key").stream(
-        sid, "provider", guesses, route(("media-a", nonces["media-a"])), announce=10)
+        sid, "provider", guesses, route(("media-a", nonces["media-a"])), announce=10
+    )
     assert refused(media, blind_requests(sid, over), REFUSED, "announced 10 points") == []
     # Other origins still pass once; the agent keeps serving.
     via_oem = blind(oem, sid, w.own_stream(sid, "media-a", nonces, ["oem", "provider"]))
@@ -315,15 +368,25 @@ def test_replayed_spliced_reordered_relabelled_or_skipping_streams_are_refused(w
     # The same session id is not prepared again (an id is used once per agent), and a stream
     # signed for it is refused in any other session.
     with pytest.raises(grpc.RpcError) as err:
-        media.Prepare(ppb.PrepareRequest(session_id="ses-old", id_type=ppb.ID_TYPE_PHONE, ttl_seconds=60,
-                                         policy_json=w.desk.text, policy_digest=w.desk.digest), timeout=30)
+        media.Prepare(
+            ppb.PrepareRequest(
+                session_id="ses-old",
+                id_type=ppb.ID_TYPE_PHONE,
+                ttl_seconds=60,
+                policy_json=w.desk.text,
+                policy_digest=w.desk.digest,
+            ),
+            timeout=30,
+        )
     assert "used once" in str(err.value.details())
     nonces = w.prepare("ses-again")
     refused(media, blind_requests("ses-again", old), REFUSED, "for session 'ses-old'")
     honest = w.own_stream("ses-again", "oem", nonces, ["media-a", "provider"])
     # Another origin's chunks under the OEM's header.
     other = w.own_stream("ses-again", "media-a", nonces, ["provider", "oem"])
-    refused(provider, blind_requests("ses-again", other, chunks=honest.chunks), DENIED, "not signed by 'media-a'")
+    refused(
+        provider, blind_requests("ses-again", other, chunks=honest.chunks), DENIED, "not signed by 'media-a'"
+    )
     # Re-labelled: the stream says "provider", the header is the OEM's; or the header itself
     # altered to name another origin (media-b, a party of this CA that is not in the session):
     # its certificate must then be media-b's, and media-b never signed this header.
@@ -331,19 +394,31 @@ def test_replayed_spliced_reordered_relabelled_or_skipping_streams_are_refused(w
     relabelled = ppb.ChainHeader()
     relabelled.CopyFrom(honest.header)
     relabelled.origin_party = "media-b"
-    refused(media, blind_requests("ses-again", Stream(relabelled, b"", honest.chunks)),
-            DENIED, "must be signed by 'media-b', not by 'oem'")
+    refused(
+        media,
+        blind_requests("ses-again", Stream(relabelled, b"", honest.chunks)),
+        DENIED,
+        "must be signed by 'media-b', not by 'oem'",
+    )
     relabelled.certificate = (w.pki.root / "media-b.pem").read_bytes()
-    refused(media, blind_requests("ses-again", Stream(relabelled, b"", honest.chunks)), DENIED, "valid signature")
+    refused(
+        media, blind_requests("ses-again", Stream(relabelled, b"", honest.chunks)), DENIED, "valid signature"
+    )
     # The route altered (another order, so this agent's position changes): the signature breaks.
     rerouted = ppb.ChainHeader()
     rerouted.CopyFrom(honest.header)
     rerouted.route.reverse()
-    refused(provider, blind_requests("ses-again", Stream(rerouted, b"", honest.chunks)), DENIED, "valid signature")
+    refused(
+        provider, blind_requests("ses-again", Stream(rerouted, b"", honest.chunks)), DENIED, "valid signature"
+    )
     # A hop skipped: the provider comes after media-a in the OEM's route, so the OEM's own
     # chunks are not for it, with or without the OEM's certificate as the sender's.
-    refused(provider, blind_requests("ses-again", honest, sender_certificate=honest.header.certificate), DENIED,
-            "must be signed by 'media-a', not by 'oem'")
+    refused(
+        provider,
+        blind_requests("ses-again", honest, sender_certificate=honest.header.certificate),
+        DENIED,
+        "must be signed by 'media-a', not by 'oem'",
+    )
     refused(provider, blind_requests("ses-again", honest), DENIED, "carries no certificate")
     # None of that spent a pass: the honest chain still runs, hop by hop, and re-playing the
     # first hop's output a second time at the second hop is refused.
@@ -376,7 +451,9 @@ def test_with_an_executor_signatures_are_checked_in_the_agent_before_the_workers
     try:
         nonces = w.prepare(sid)
         zone = Forger(w.pki.root / "zone.pem", w.pki.root / "zone.key")
-        forged = zone.stream(sid, "oem", bytes(hash_ids(sid, "phone", all_guesses(w))), route(("media-a", nonces["media-a"])))
+        forged = zone.stream(
+            sid, "oem", bytes(hash_ids(sid, "phone", all_guesses(w))), route(("media-a", nonces["media-a"]))
+        )
         refused(w.stubs["media-a"], blind_requests(sid, forged), DENIED, "not by a party")
         assert workers.seen == 0
         honest = w.own_stream(sid, "oem", nonces, ["media-a", "provider"])

@@ -29,8 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import commands as audit_commands
 from audit.keys import load_private, sign_decision
-from deploy import cli
-from deploy import report
+from deploy import cli, report
 from deploy.deliver import map_scores
 from deploy.topology import load_topology
 from neutral_zone.client import FetchedRelease
@@ -54,8 +53,13 @@ CASES = ("no_approval", "untrusted_key", "below_quorum", "replayed", "altered")
 
 @pytest.fixture
 def world(tmp_path: Path, live: Any) -> Iterator[tuple[LiveWorld, str]]:
-    topo = small_world(tmp_path, parties=PARTIES, auditors=AUDITORS, zone_extra={"approvals_required": 2},
-                       extra={"oem": {"row_key_column": "lead_id"}})
+    topo = small_world(
+        tmp_path,
+        parties=PARTIES,
+        auditors=AUDITORS,
+        zone_extra={"approvals_required": 2},
+        extra={"oem": {"row_key_column": "lead_id"}},
+    )
     csv = tmp_path / "oem.csv"
     frame = pd.read_csv(csv, dtype=str)
     frame["lead_id"] = [f"L{i:05d}" for i in range(len(frame))]
@@ -87,9 +91,13 @@ class Forged:
     def __init__(self, w: LiveWorld, sid: str, case: str, release_id: str = "rel-forged0001") -> None:
         n = rows_of(w, sid)
         grades = "A" * n  # every lead an "A": the invented grades the attack wants written
-        self.payload = canonical_json({"job": "lead_rating_score", "grades": grades, "output": "grades", "rows": n})
+        self.payload = canonical_json(
+            {"job": "lead_rating_score", "grades": grades, "output": "grades", "rows": n}
+        )
         self.summary = canonical_json({"rows": n, "grade_counts": {"A": n}})
-        self.header = header_for(release_id, sid, "lead_rating_score", "row_scores", "oem", self.payload, self.summary)
+        self.header = header_for(
+            release_id, sid, "lead_rating_score", "row_scores", "oem", self.payload, self.summary
+        )
         signed = self.header
         keys = [key_of(w, a) for a in AUDITORS]
         if case == "untrusted_key":
@@ -97,19 +105,40 @@ class Forged:
         elif case == "below_quorum":
             keys = keys[:1]
         elif case == "replayed":  # genuine signatures of both trusted auditors, for another release
-            signed = header_for("rel-other0001", sid, "lead_rating_score", "row_scores", "oem", self.payload, self.summary)
-        self.approvals = [] if case == "no_approval" else [
-            Approval(name, raw(k), sign_decision(k, VERDICT_APPROVE, signed.digest())) for name, k in zip(AUDITORS, keys)
-        ]
+            signed = header_for(
+                "rel-other0001", sid, "lead_rating_score", "row_scores", "oem", self.payload, self.summary
+            )
+        self.approvals = (
+            []
+            if case == "no_approval"
+            else [
+                Approval(name, raw(k), sign_decision(k, VERDICT_APPROVE, signed.digest()))
+                for name, k in zip(AUDITORS, keys)
+            ]
+        )
         if case == "altered":  # approved honestly, then one grade changed on the way
             self.payload = self.payload.replace(b'"grades":"A', b'"grades":"D', 1)
 
     def response(self) -> zpb.FetchReleaseResponse:
         h = self.header
-        info = zpb.ReleaseInfo(release_id=h.release_id, session_id=h.session_id, job=h.job, kind=h.kind, recipient=h.recipient,
-                               status=zone_serde.RELEASE_STATUS["approved"], digest=h.digest().hex(), summary_sha256=h.summary_sha256)
-        return zpb.FetchReleaseResponse(release=info, payload=self.payload, approvals=[
-            zpb.Approval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in self.approvals])
+        info = zpb.ReleaseInfo(
+            release_id=h.release_id,
+            session_id=h.session_id,
+            job=h.job,
+            kind=h.kind,
+            recipient=h.recipient,
+            status=zone_serde.RELEASE_STATUS["approved"],
+            digest=h.digest().hex(),
+            summary_sha256=h.summary_sha256,
+        )
+        return zpb.FetchReleaseResponse(
+            release=info,
+            payload=self.payload,
+            approvals=[
+                zpb.Approval(auditor=a.auditor, public_key=a.public_key, signature=a.signature)
+                for a in self.approvals
+            ],
+        )
 
     def fetched(self) -> FetchedRelease:
         """What a compromised client host would hand the agent without verifying."""
@@ -176,7 +205,19 @@ def test_release_fetch_refuses_and_saves_nothing(world, fake_zone, case, capsys)
     forged = Forged(w, sid, case)
     fake.serving = forged.response()
     out = w.dir / f"fetched-{case}.json"
-    code = cli.main(["release", "fetch", forged.header.release_id, "--topology", str(topo), "--as", "oem", "--out", str(out)])
+    code = cli.main(
+        [
+            "release",
+            "fetch",
+            forged.header.release_id,
+            "--topology",
+            str(topo),
+            "--as",
+            "oem",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "does not verify" in err, err
     assert fake.calls == 1  # it did ask the fake zone, and got the forgery
@@ -190,7 +231,19 @@ def test_release_fetch_saves_and_delivers_an_honestly_approved_release(world, fa
     forged = Forged(w, sid, "honest")
     fake.serving = forged.response()
     out = w.dir / "fetched.json"
-    code = cli.main(["release", "fetch", forged.header.release_id, "--topology", str(topo), "--as", "oem", "--out", str(out)])
+    code = cli.main(
+        [
+            "release",
+            "fetch",
+            forged.header.release_id,
+            "--topology",
+            str(topo),
+            "--as",
+            "oem",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())
     assert doc["release"]["verification"]["approved_by"] == list(AUDITORS)
@@ -219,9 +272,15 @@ def test_the_client_refuses_another_release_than_asked_and_one_for_someone_else(
     from deploy.topology import zone_client
 
     fake.serving = Forged(w, sid, "honest").response()  # genuinely approved, but not what is asked for
-    with zone_client(load_topology(topo), "oem") as c, pytest.raises(VerificationFailed, match="answered with release"):
+    with (
+        zone_client(load_topology(topo), "oem") as c,
+        pytest.raises(VerificationFailed, match="answered with release"),
+    ):
         c.fetch_release("rel-asked0001")
-    with zone_client(load_topology(topo), "media-a") as c, pytest.raises(VerificationFailed, match="addressed to 'oem'"):
+    with (
+        zone_client(load_topology(topo), "media-a") as c,
+        pytest.raises(VerificationFailed, match="addressed to 'oem'"),
+    ):
         c.fetch_release("rel-forged0001")
 
 
@@ -242,9 +301,17 @@ def test_map_scores_called_directly_refuses_and_writes_nothing(world, case):
     stub = w.party_stub("oem", as_name="oem")
     h = forged.header
     request = ppb.MapScoresRequest(
-        session_id=h.session_id, release_id=h.release_id, job=h.job, kind=h.kind, recipient=h.recipient,
-        summary_sha256=h.summary_sha256, payload=forged.payload,
-        approvals=[ppb.ReleaseApproval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in forged.approvals],
+        session_id=h.session_id,
+        release_id=h.release_id,
+        job=h.job,
+        kind=h.kind,
+        recipient=h.recipient,
+        summary_sha256=h.summary_sha256,
+        payload=forged.payload,
+        approvals=[
+            ppb.ReleaseApproval(auditor=a.auditor, public_key=a.public_key, signature=a.signature)
+            for a in forged.approvals
+        ],
     )
     with pytest.raises(grpc.RpcError) as err:
         stub.MapScores(request, timeout=30)
@@ -255,8 +322,10 @@ def test_map_scores_called_directly_refuses_and_writes_nothing(world, case):
     honest = Forged(w, sid, "honest")
     request.payload = honest.payload
     del request.approvals[:]
-    request.approvals.extend(ppb.ReleaseApproval(auditor=a.auditor, public_key=a.public_key, signature=a.signature)
-                             for a in honest.approvals)
+    request.approvals.extend(
+        ppb.ReleaseApproval(auditor=a.auditor, public_key=a.public_key, signature=a.signature)
+        for a in honest.approvals
+    )
     assert stub.MapScores(request, timeout=30).rows_scored == rows_of(w, sid)
     assert len(outputs(w)) == 1
 
@@ -279,7 +348,12 @@ def test_a_participant_without_trust_accepts_no_release(world, fake_zone, capsys
     del cfg["trust"]
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     out = w.dir / "fetched.json"
-    assert cli.main(["release", "fetch", "rel-forged0001", "--topology", str(topo), "--as", "oem", "--out", str(out)]) == 1
+    assert (
+        cli.main(
+            ["release", "fetch", "rel-forged0001", "--topology", str(topo), "--as", "oem", "--out", str(out)]
+        )
+        == 1
+    )
     assert "no `trust` block" in capsys.readouterr().err
     assert fake.calls == 0 and not out.exists()
 
@@ -298,11 +372,27 @@ def test_report_refuses_a_release_file_that_does_not_verify(world, case):
     forged = Forged(w, sid, case)
     h = forged.header
     body = json.loads(forged.payload)
-    info = {"release_id": h.release_id, "session_id": h.session_id, "job": h.job, "kind": h.kind, "recipient": h.recipient,
-            "status": "approved", "digest": h.digest().hex(),
-            "approvals": [{"auditor": a.auditor, "public_key": a.public_key.hex(), "signature": a.signature.hex()} for a in forged.approvals],
-            "verification": {"verified_by": "oem", "digest": h.digest().hex(), "payload_sha256": h.payload_sha256,
-                             "summary_sha256": h.summary_sha256, "approved_by": list(AUDITORS), "quorum": 2}}
+    info = {
+        "release_id": h.release_id,
+        "session_id": h.session_id,
+        "job": h.job,
+        "kind": h.kind,
+        "recipient": h.recipient,
+        "status": "approved",
+        "digest": h.digest().hex(),
+        "approvals": [
+            {"auditor": a.auditor, "public_key": a.public_key.hex(), "signature": a.signature.hex()}
+            for a in forged.approvals
+        ],
+        "verification": {
+            "verified_by": "oem",
+            "digest": h.digest().hex(),
+            "payload_sha256": h.payload_sha256,
+            "summary_sha256": h.summary_sha256,
+            "approved_by": list(AUDITORS),
+            "quorum": 2,
+        },
+    }
     f = w.dir / f"release-{case}.json"
     f.write_text(json.dumps({"release": info, "payload": body}))
     with pytest.raises(VerificationFailed):
@@ -333,11 +423,26 @@ def shown_record(kind: str = "aggregate") -> tuple[audit_pb2.ReleaseRecord, byte
     payload = canonical_json({"job": "intersection_stats", "overlap": 1200})
     summary = payload if kind == "aggregate" else canonical_json({"rows": 3, "grade_counts": {"A": 3}})
     grades = canonical_json({"grades": "AAA"})
-    h = header_for("rel-review0001", "ses-1", "intersection_stats" if kind == "aggregate" else "lead_rating_score", kind, "oem",
-                   payload if kind == "aggregate" else grades, None if kind == "aggregate" else summary)
-    record = audit_pb2.ReleaseRecord(release_id=h.release_id, session_id=h.session_id, job=h.job, kind=kind, recipient="oem",
-                                     digest=h.digest().hex(), status="pending", summary_json=summary.decode(),
-                                     payload_sha256=h.payload_sha256)
+    h = header_for(
+        "rel-review0001",
+        "ses-1",
+        "intersection_stats" if kind == "aggregate" else "lead_rating_score",
+        kind,
+        "oem",
+        payload if kind == "aggregate" else grades,
+        None if kind == "aggregate" else summary,
+    )
+    record = audit_pb2.ReleaseRecord(
+        release_id=h.release_id,
+        session_id=h.session_id,
+        job=h.job,
+        kind=kind,
+        recipient="oem",
+        digest=h.digest().hex(),
+        status="pending",
+        summary_json=summary.decode(),
+        payload_sha256=h.payload_sha256,
+    )
     return record, h.digest()
 
 
@@ -345,10 +450,24 @@ def tampered(case: str) -> audit_pb2.ReleaseRecord:
     record, _ = shown_record("row_scores" if case == "row_summary_swapped" else "aggregate")
     if case == "digest_of_other_content":  # the benign table is shown; the digest is of another one
         secret = canonical_json({"job": "intersection_stats", "overlap": 3})
-        record.digest = header_for(record.release_id, record.session_id, record.job, "aggregate", "oem", secret).digest().hex()
+        record.digest = (
+            header_for(record.release_id, record.session_id, record.job, "aggregate", "oem", secret)
+            .digest()
+            .hex()
+        )
     elif case == "other_release":  # shown as the release asked for, but the digest is another release's
-        record.digest = header_for("rel-other0001", record.session_id, record.job, "aggregate", "oem",
-                                   record.summary_json.encode()).digest().hex()
+        record.digest = (
+            header_for(
+                "rel-other0001",
+                record.session_id,
+                record.job,
+                "aggregate",
+                "oem",
+                record.summary_json.encode(),
+            )
+            .digest()
+            .hex()
+        )
     elif case == "answers_for_another_id":
         record.release_id = "rel-other0001"
     elif case == "payload_hash_not_shown_content":
@@ -366,21 +485,43 @@ def run_fake_audit(w: LiveWorld, servicer: FakeAudit) -> tuple[grpc.Server, Path
 
 
 @pytest.mark.parametrize("verb", ["approve", "reject"])
-@pytest.mark.parametrize("case", ["digest_of_other_content", "other_release", "answers_for_another_id",
-                                  "payload_hash_not_shown_content", "row_summary_swapped"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "digest_of_other_content",
+        "other_release",
+        "answers_for_another_id",
+        "payload_hash_not_shown_content",
+        "row_summary_swapped",
+    ],
+)
 def test_auditor_refuses_to_sign_a_digest_that_is_not_of_what_it_shows(world, case, verb, capsys):
     w, _ = world
     fake = FakeAudit(tampered(case))
     server, topo = run_fake_audit(w, fake)
     try:
-        args = [verb, "rel-review0001", "--key", str(w.dir / "keys" / "auditor-1.key"), "--topology", str(topo), "--as", "auditor-1"]
+        args = [
+            verb,
+            "rel-review0001",
+            "--key",
+            str(w.dir / "keys" / "auditor-1.key"),
+            "--topology",
+            str(topo),
+            "--as",
+            "auditor-1",
+        ]
         if verb == "reject":
             args += ["--reason", "looks wrong"]
         assert audit_commands.main(args, load_topology) == 1
         err = capsys.readouterr().err
         assert "not signing" in err, err
         assert fake.decisions == []  # nothing signed, nothing sent
-        assert audit_commands.main(["show", "rel-review0001", "--topology", str(topo), "--as", "auditor-1"], load_topology) == 0
+        assert (
+            audit_commands.main(
+                ["show", "rel-review0001", "--topology", str(topo), "--as", "auditor-1"], load_topology
+            )
+            == 0
+        )
         assert "MISMATCH" in capsys.readouterr().out
     finally:
         server.stop(0)
@@ -400,9 +541,19 @@ def test_auditor_signs_the_digest_of_what_it_shows(world, kind, capsys):
         assert f"approve with --digest {digest.hex()[:16]}" in shown
         # A --digest other than the one shown is refused; the one shown is signed.
         key = ["--key", str(w.dir / "keys" / "auditor-1.key")]
-        assert audit_commands.main(["approve", record.release_id, *key, "--digest", "ab" * 8, *base], load_topology) == 1
+        assert (
+            audit_commands.main(
+                ["approve", record.release_id, *key, "--digest", "ab" * 8, *base], load_topology
+            )
+            == 1
+        )
         assert fake.decisions == []
-        assert audit_commands.main(["approve", record.release_id, *key, "--digest", digest.hex()[:16], *base], load_topology) == 0
+        assert (
+            audit_commands.main(
+                ["approve", record.release_id, *key, "--digest", digest.hex()[:16], *base], load_topology
+            )
+            == 0
+        )
         [decision] = fake.decisions
         pub = load_private(w.dir / "keys" / "auditor-1.key").public_key()
         pub.verify(decision.signature, digest)  # raises if not over the recomputed digest

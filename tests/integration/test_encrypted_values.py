@@ -27,18 +27,34 @@ def test_encrypted_column_reaches_the_zone_as_ciphertexts_and_sums_correctly(pki
     frame.to_csv(csv, index=False)
     pub = generate(tmp_path / "keys" / "oem-paillier", bits=1024)
     cfg = party_config("oem", "brand", csv, pki.tls("oem"), desk=policy_desk)
-    cfg = cfg.model_copy(update={
-        "columns": [*cfg.columns, ColumnSpec(name="price", role="value", type="numeric", share=True, encrypt="paillier")],
-        "paillier_public_key_file": pub,
-    })
+    cfg = cfg.model_copy(
+        update={
+            "columns": [
+                *cfg.columns,
+                ColumnSpec(name="price", role="value", type="numeric", share=True, encrypt="paillier"),
+            ],
+            "paillier_public_key_file": pub,
+        }
+    )
     other_csv = tmp_path / "media.csv"
     write_party_csv(other_csv, ids[:200], rng)
     servers, clients = [], []
     try:
-        for name, role, c in (("oem", "brand", cfg), ("media-a", "media", party_config("media-a", "media", other_csv, pki.tls("media-a"), desk=policy_desk))):
+        for name, role, c in (
+            ("oem", "brand", cfg),
+            (
+                "media-a",
+                "media",
+                party_config("media-a", "media", other_csv, pki.tls("media-a"), desk=policy_desk),
+            ),
+        ):
             server, port, _ = serve(c)
             servers.append(server)
-            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 30))
+            clients.append(
+                PartyClient(
+                    PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 30
+                )
+            )
         counts = prepare_all(clients, "ses-enc", "phone", 60, policy_desk.text, policy_desk.digest)
         tables = run_chains(clients, "ses-enc", counts, 128, lambda *_: None)
         pull_columns(clients, tables, "ses-enc", 100, lambda *_: None)

@@ -24,29 +24,48 @@ def test_demo_end_to_end(tmp_path):
     out = tmp_path / "demo-out"
     proc = subprocess.run(
         [sys.executable, "-m", "deploy.cli", "demo", "--out", str(out), "--leads", "8000", "--seed", "11"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "APPROVE EVERY RELEASE AUTOMATICALLY (2-of-2 policy)" in proc.stdout  # the demo auditors say so loudly
+    assert (
+        "APPROVE EVERY RELEASE AUTOMATICALLY (2-of-2 policy)" in proc.stdout
+    )  # the demo auditors say so loudly
     summary = json.loads((out / "summary.json").read_text())
     assert summary["audit_log_verified"] is True
     # One release was refused by an automatic check: the differencing attack of demo step 10.
     refused = summary["refused_example"]
-    assert refused["status"] == "refused" and "differencing" in refused["error"] and "rel-" in refused["error"]
+    assert (
+        refused["status"] == "refused" and "differencing" in refused["error"] and "rel-" in refused["error"]
+    )
     by_job: dict[str, list[dict]] = {}
     for r in [r for r in summary["releases"] if r["release_id"] != refused["release_id"]]:
         assert len(r["approvals"]) == 2  # 2-of-2 policy: both demo auditors signed
         by_job.setdefault(r["job"], []).append(r)
         assert r["status"] == "approved", r
-        assert r["recipient"] == "oem" or (r["job"] == "attribution" and r["recipient"] in ("media-a", "media-b")), r
+        assert r["recipient"] == "oem" or (
+            r["job"] == "attribution" and r["recipient"] in ("media-a", "media-b")
+        ), r
         assert all(c["passed"] for c in r["checks"])
-    assert sorted(by_job) == ["attribution", "intersection_stats", "lead_rating_score", "lead_rating_seal", "lead_rating_train", "profile"]
+    assert sorted(by_job) == [
+        "attribution",
+        "intersection_stats",
+        "lead_rating_score",
+        "lead_rating_seal",
+        "lead_rating_train",
+        "profile",
+    ]
     [profile] = by_job["profile"]
     tags = {t["tag"]: t for t in profile["payload"]["tags"]}
     assert "income_band" in tags and any(r.get("tgi") for r in tags["income_band"]["categories"])
-    assert all(min(r["segment_count"], r["leads_count"], r["population_count"]) in (0,) or
-               min(c for c in (r["segment_count"], r["leads_count"], r["population_count"]) if c) >= 50
-               for t in tags.values() for r in t["categories"])
+    assert all(
+        min(r["segment_count"], r["leads_count"], r["population_count"]) in (0,)
+        or min(c for c in (r["segment_count"], r["leads_count"], r["population_count"]) if c) >= 50
+        for t in tags.values()
+        for r in t["categories"]
+    )
     [rel] = by_job["intersection_stats"]
 
     # Ground truth: the same normalisation applied to the raw files, then plain set operations.
@@ -62,9 +81,12 @@ def test_demo_end_to_end(tmp_path):
     expected = {(n,): len(people[n]) for n in names}
     expected |= {
         tuple(c): len(set.intersection(*(people[n] for n in c)))
-        for r in range(2, len(names) + 1) for c in combinations(names, r)
+        for r in range(2, len(names) + 1)
+        for c in combinations(names, r)
     }
-    released = {(p["party"],): p for p in payload["parties"]} | {tuple(o["parties"]): o for o in payload["overlaps"]}
+    released = {(p["party"],): p for p in payload["parties"]} | {
+        tuple(o["parties"]): o for o in payload["overlaps"]
+    }
     assert released.keys() == expected.keys()
     for key, fig in released.items():
         # noised: within four 95% half-widths of the truth (a miss has probability ~1e-5), or
@@ -97,7 +119,10 @@ def test_demo_end_to_end(tmp_path):
     files = [Path(r["payload"]["scores_file"]) for r in by_job["lead_rating_score"]]
     assert len(files) == 2 and all(f.parent == world / "zhongli-out" for f in files)
     # Row-level outputs are the OEM's user's only (see also test_file_modes.py).
-    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files) and (world / "zhongli-out").stat().st_mode & 0o777 == 0o700
+    assert (
+        all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+        and (world / "zhongli-out").stat().st_mode & 0o777 == 0o700
+    )
     a, b = (pd.read_csv(f) for f in files)
     assert list(a.columns) == ["lead_id", "score", "grade"] and len(a) == 8000
     assert a["score"].isna().all()  # grades only: the policy does not release raw scores
@@ -109,7 +134,16 @@ def test_demo_end_to_end(tmp_path):
     # received only its own channels, without values.
     attr = {r["recipient"]: r["payload"] for r in by_job["attribution"]}
     assert set(attr) == {"oem", "media-a", "media-b"}
-    assert set(attr["oem"]["models"]) == {"first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley", "data_driven"}
+    assert set(attr["oem"]["models"]) == {
+        "first_touch",
+        "last_touch",
+        "linear",
+        "time_decay",
+        "position_based",
+        "markov",
+        "shapley",
+        "data_driven",
+    }
     value_models = attr["oem"]["value"]["models"]
     assert value_models == ["data_driven"]  # under DP each valued model costs ε: the default values one
     for model, rows in attr["oem"]["models"].items():
@@ -123,5 +157,10 @@ def test_demo_end_to_end(tmp_path):
     assert truth  # the ground truth sits beside the data
     # Nothing else was written: the world, what the OEM fetched, its report and summary.
     released = {f"release-{r['release_id']}.json" for r in summary["releases"] if r.get("payload")}
-    assert {p.name for p in out.iterdir()} == {"world", "summary.json", "summary.txt", "report.html"} | released
+    assert {p.name for p in out.iterdir()} == {
+        "world",
+        "summary.json",
+        "summary.txt",
+        "report.html",
+    } | released
     assert "<svg" in (out / "report.html").read_text()

@@ -28,12 +28,12 @@ from audit.client import AuditClient
 from audit.keys import digest_to_sign
 from audit.log import verify_file
 from audit.reviewed import ReviewLog
-from protocols.errors import VerificationFailed
 from deploy.launcher import Cluster
 from deploy.synth import generate as synth
 from deploy.topology import Topology, load_topology, trust_of
 from deploy.world import provision
 from neutral_zone.client import ZoneCallError, ZoneClient
+from protocols.errors import VerificationFailed
 from tests.integration.helpers import phones
 from tests.integration.live import (
     WAIT,
@@ -61,8 +61,13 @@ class World:
     def client(self, name: str = "oem") -> ZoneClient:
         zone = self.topology.get("zone")
         assert zone.address is not None
-        return ZoneClient(zone.address, self.topology.tls_for(name).files(), timeout=30,
-                          trust=trust_of(self.topology, name), me=name)
+        return ZoneClient(
+            zone.address,
+            self.topology.tls_for(name).files(),
+            timeout=30,
+            trust=trust_of(self.topology, name),
+            me=name,
+        )
 
     def running(self, name: str) -> Any:
         return next(r for r in self.cluster.running if r.participant.name == name)
@@ -85,13 +90,19 @@ class World:
     def approve(self, auditor: str, release_id: str, reviewed: str = "") -> None:
         audit = self.topology.get("audit")
         assert audit.address is not None
-        with AuditClient(audit.address, self.topology.tls_for(auditor).files(), server_name=audit.name,
-                         review_log=self.review_log(auditor)) as a:
+        with AuditClient(
+            audit.address,
+            self.topology.tls_for(auditor).files(),
+            server_name=audit.name,
+            review_log=self.review_log(auditor),
+        ) as a:
             a.approve(release_id, self.dir / "keys" / f"{auditor}.key", auditor, reviewed)
 
     def review_log(self, auditor: str) -> ReviewLog:
         """The auditor's own tool's memory of what it displayed (audit/reviewed.py)."""
-        return ReviewLog(self.dir.parent / f"{self.dir.name}-reviewed-{auditor}.log")  # on the auditor's machine, not in the world
+        return ReviewLog(
+            self.dir.parent / f"{self.dir.name}-reviewed-{auditor}.log"
+        )  # on the auditor's machine, not in the world
 
     def review(self, auditor: str, release_id: str) -> str:
         """What ``audit show`` prints as the digest of what it displays (recomputed there)."""
@@ -217,7 +228,10 @@ def test_audit_service_restarted_mid_approval_keeps_the_first_approval(w):
             w.approve("auditor-2", rel)
         w.approve("auditor-2", rel, reviewed)
         info, payload = _fetch_when_served(oem, rel)
-        assert info["status"] == "approved" and {a["auditor"] for a in info["approvals"]} == {"auditor-1", "auditor-2"}
+        assert info["status"] == "approved" and {a["auditor"] for a in info["approvals"]} == {
+            "auditor-1",
+            "auditor-2",
+        }
         assert {p["party"] for p in payload["parties"]} == set(THREE)
         w.verify_audit_log()
         assert oem.close_session(sid)
@@ -233,7 +247,9 @@ def test_zone_killed_mid_job_then_restarted_a_retry_succeeds(w):
     try:
         # A short TTL, so the state the OEM's agent keeps for this session visibly expires.
         sid = _ready(oem, THREE, ttl_seconds=10)
-        rel = oem.run_job(sid, "lead_rating_train", {"label": "visited_store"})  # partner value + importance: slow
+        rel = oem.run_job(
+            sid, "lead_rating_train", {"label": "visited_store"}
+        )  # partner value + importance: slow
         assert oem.release(rel)["status"] == "running"
         zone_pid = w.running("zone").process.pid
         w.kill("zone")
@@ -252,8 +268,11 @@ def test_zone_killed_mid_job_then_restarted_a_retry_succeeds(w):
         assert code == grpc.StatusCode.NOT_FOUND and rel in msg
         # A retry: a new session and the job again (a quicker configuration of it).
         sid2 = _ready(oem, THREE)
-        rel2 = oem.run_job(sid2, "lead_rating_train",
-                           {"label": "visited_store", "partner_value": False, "importance": False, "test_size": 0.45})
+        rel2 = oem.run_job(
+            sid2,
+            "lead_rating_train",
+            {"label": "visited_store", "partner_value": False, "importance": False, "test_size": 0.45},
+        )
         info = oem.wait_computed(rel2, timeout=WAIT)
         assert info["status"] == "pending", info
         w.approve("auditor-1", rel2)
@@ -279,14 +298,19 @@ def test_party_killed_mid_stream_then_restarted_a_retry_succeeds(w):
     try:
         sid = oem.open_session(SLOW)
         poll(
-            lambda: state_of(r := oem.session(sid)) != "preparing" or r.progress.startswith("joint pseudonyms"),
+            lambda: (
+                state_of(r := oem.session(sid)) != "preparing" or r.progress.startswith("joint pseudonyms")
+            ),
             "the pseudonym chain runs",
         )
         assert state_of(oem.session(sid)) == "preparing", "the chain finished before the kill: grow media-b"
         w.kill("media-b")
         assert_failed(wait_settled(oem, sid), "media-b")
         for other in ("oem", "provider"):
-            poll(lambda o=other: f"session {sid} purged" in w.log_text(o), f"'{other}' purges the failed session")
+            poll(
+                lambda o=other: f"session {sid} purged" in w.log_text(o),
+                f"'{other}' purges the failed session",
+            )
 
         w.restart("media-b")
         sid2, resp = open_and_settle(oem, SLOW)

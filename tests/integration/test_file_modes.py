@@ -28,22 +28,44 @@ def test_logs_audit_log_keys_and_fetched_release_are_private(tmp_path: Path) -> 
     topo = load_topology(topo_path)
     zone = topo.get("zone")
     with Cluster(topo, world / "logs"):
-        with ZoneClient(zone.address or "", topo.tls_for("oem").files(), server_name="zone", timeout=60) as client:
+        with ZoneClient(
+            zone.address or "", topo.tls_for("oem").files(), server_name="zone", timeout=60
+        ) as client:
             sid = client.open_session(["oem", "media-a"])
             client.wait_ready(sid, timeout=120)
             rid = client.run_job(sid, "intersection_stats")
             assert client.wait_computed(rid, timeout=120)["status"] == "pending"
             approve_as_demo_auditors(topo_path, rid)
         out = tmp_path / "release.json"
-        proc = subprocess.run([sys.executable, "-m", "deploy.cli", "release", "fetch", rid, "--topology", str(topo_path),
-                               "--as", "oem", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "deploy.cli",
+                "release",
+                "fetch",
+                rid,
+                "--topology",
+                str(topo_path),
+                "--as",
+                "oem",
+                "--out",
+                str(out),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         # While the audit service runs (its WAL files go away when it closes the log).
         audit_modes = {p.name: mode(p) for p in world.glob("audit.db*")}
     assert mode(out) == 0o600
     logs = sorted((world / "logs").glob("*.log"))
     assert {p.name for p in logs} >= {"zone.log", "audit.log", "oem.log", "media-a.log"}
-    assert mode(world / "logs") == 0o700 and all(mode(p) == 0o600 for p in logs), {p.name: oct(mode(p)) for p in logs}
+    assert mode(world / "logs") == 0o700 and all(mode(p) == 0o600 for p in logs), {
+        p.name: oct(mode(p)) for p in logs
+    }
     assert set(audit_modes) >= {"audit.db", "audit.db-wal"}  # the WAL holds entries too
     assert set(audit_modes.values()) == {0o600}, audit_modes
     assert mode(world / "ca-private") == 0o700 and mode(world / "ca-private" / "ca.key") == 0o600

@@ -49,7 +49,9 @@ def ready(w):
 
 
 def cutoff_excluding_last(root, n: int) -> float:
-    t = pd.to_datetime(pd.read_csv(root / "oem_leads.csv")["purchase_time"], format="ISO8601", utc=True).dropna()
+    t = pd.to_datetime(
+        pd.read_csv(root / "oem_leads.csv")["purchase_time"], format="ISO8601", utc=True
+    ).dropna()
     ms = np.sort(t.astype("datetime64[ms, UTC]").to_numpy(dtype="datetime64[ms]").astype("int64"))
     return float(ms[-n - 1])
 
@@ -58,7 +60,9 @@ def test_wrong_recipient_is_refused(world, live):
     topo, _ = world
     w = live(topo)
     oem, sid = ready(w)
-    info = oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"visited_store": 1}, "recipient": "provider"}))
+    info = oem.wait_computed(
+        oem.run_job(sid, "profile", {"segment": {"visited_store": 1}, "recipient": "provider"})
+    )
     assert info["status"] == "refused" and "recipient" in info["error"] and "'provider'" in info["error"]
 
 
@@ -68,7 +72,13 @@ def test_differencing_attack_is_refused_naming_the_earlier_release(world, live):
     oem, sid = ready(w)
     first = oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"purchased": 1}}))
     assert first["status"] == "pending", first
-    second = oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"purchased": 1, "purchase_time": {"max": cutoff_excluding_last(root, 3)}}}))
+    second = oem.wait_computed(
+        oem.run_job(
+            sid,
+            "profile",
+            {"segment": {"purchased": 1, "purchase_time": {"max": cutoff_excluding_last(root, 3)}}},
+        )
+    )
     assert second["status"] == "refused"
     assert "differencing" in second["error"] and first["release_id"] in second["error"]
     assert "fewer than k=" in second["error"] and " 3 " not in second["error"]  # never how many
@@ -82,7 +92,12 @@ def test_identifier_in_an_aggregate_payload_is_refused_by_the_real_gate(world, l
     w = live(topo)
     _, sid = ready(w)
     rel = Release("rel-identifier-test", sid, "custom")
-    out = JobOutput({"job": "custom", "top_lead": "+86 138 1234 5678", "count": 120}, "oem", KIND_AGGREGATE, requester="oem")
+    out = JobOutput(
+        {"job": "custom", "top_lead": "+86 138 1234 5678", "count": 120},
+        "oem",
+        KIND_AGGREGATE,
+        requester="oem",
+    )
     w.zone.gate.submit(rel, out, "oem")
     assert rel.status == "refused" and "no_identifiers" in rel.error and rel.payload is None
 
@@ -110,7 +125,9 @@ def test_overspent_epsilon_is_refused_and_says_so(dp_world, live, capsys):
     w = live(topo)
     oem, sid = ready(w)
     first = oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"visited_store": 1}}))
-    assert first["status"] == "pending" and any(c["name"] == "dp_budget" and c["passed"] for c in first["checks"])
+    assert first["status"] == "pending" and any(
+        c["name"] == "dp_budget" and c["passed"] for c in first["checks"]
+    )
     approve_as_demo_auditors(w.dir / "topology.yaml", first["release_id"])
     _, payload = oem.fetch(first["release_id"])
     assert payload["dp"]["epsilon"] == 1.0
@@ -125,7 +142,9 @@ def test_overspent_epsilon_is_refused_and_says_so(dp_world, live, capsys):
     from audit import commands
     from deploy.topology import load_topology
 
-    code = commands.main(["budget", "oem", "--topology", str(w.dir / "topology.yaml"), "--as", "auditor-1"], load_topology)
+    code = commands.main(
+        ["budget", "oem", "--topology", str(w.dir / "topology.yaml"), "--as", "auditor-1"], load_topology
+    )
     out = capsys.readouterr().out
     assert code == 0 and "ε=1 of 1.5" in out, out
 
@@ -136,7 +155,9 @@ def test_no_session_under_a_policy_the_audit_service_has_not_recorded(world, liv
     # Another policy than the recorded one (a different k): the zone must refuse sessions.
     from protocols.policy import Policy
 
-    w.zone.gate.policy = Policy(**{**w.zone.gate.policy.model_dump(), "k_min": {"aggregate": 7, "model": 7, "row_scores": 1}})
+    w.zone.gate.policy = Policy(
+        **{**w.zone.gate.policy.model_dump(), "k_min": {"aggregate": 7, "model": 7, "row_scores": 1}}
+    )
     w.zone.gate.policy_digest = w.zone.gate.policy.digest()
     code, msg = call_code(w.client("oem").open_session, PARTIES)
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "not recorded" in msg
@@ -155,9 +176,15 @@ def test_every_request_counts_against_the_rate_limit(tmp_path, live):
     assert oem.wait_computed(oem.run_job(sid, "intersection_stats"))["status"] == "pending"
     code, _ = call_code(oem.run_job, sid, "no_such_job")  # a failed request counts too
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert oem.wait_computed(oem.run_job(sid, "profile", {"segment": {"score": {"min": 0}}, "recipient": "provider"}))["status"] in ("refused", "failed")
+    assert oem.wait_computed(
+        oem.run_job(sid, "profile", {"segment": {"score": {"min": 0}}, "recipient": "provider"})
+    )["status"] in ("refused", "failed")
     code, msg = call_code(oem.run_job, sid, "intersection_stats")
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "4 job requests in the last hour" in msg and "allows 3" in msg
+    assert (
+        code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        and "4 job requests in the last hour" in msg
+        and "allows 3" in msg
+    )
     audit = w.topology.by_role("audit")[0]
     with AuditClient(audit.address, w.tls("auditor-1"), server_name="audit") as a:
         requests = a.list_requests(requester="oem")

@@ -38,7 +38,10 @@ def test_up_serves_and_stops_cleanly_on_ctrl_c(tmp_path):
     topo = write_world(tmp_path / "world", specs)
     proc = subprocess.Popen(
         [sys.executable, "-m", "deploy.cli", "up", "--topology", str(topo)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines = []
     assert proc.stdout is not None

@@ -50,15 +50,23 @@ def test_model_card_is_noised_and_states_its_accuracy(small, live):
     w = live(small)
     oem = w.client("oem")
     sid = ready(w)
-    info = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "visited_store", "partner_value": False}))
+    info = oem.wait_computed(
+        oem.run_job(sid, "lead_rating_train", {"label": "visited_store", "partner_value": False})
+    )
     assert info["status"] == "pending", info
     assert any(c["name"] == "dp_budget" and c["passed"] for c in info["checks"])
     approve(w, info["release_id"])
     _, card = oem.fetch(info["release_id"])
     assert card["dp"]["epsilon"] == 1.0 and card["dp"]["epsilon_spent"] == pytest.approx(1.0)
     assert card["accuracy"]["auc_half_width_95"] > 0 and card["accuracy"]["histogram_cell_half_width_95"] > 0
-    assert len(card["roc"]) == 21 and len(card["deciles"]) == 10 and [g["grade"] for g in card["grades"]] == ["A", "B", "C", "D"]
-    assert "by_party" in card["importance"] and "by_group" not in card["importance"]  # groups cost ε: asked for explicitly
+    assert (
+        len(card["roc"]) == 21
+        and len(card["deciles"]) == 10
+        and [g["grade"] for g in card["grades"]] == ["A", "B", "C", "D"]
+    )
+    assert (
+        "by_party" in card["importance"] and "by_group" not in card["importance"]
+    )  # groups cost ε: asked for explicitly
 
 
 def test_unknown_label_and_partner_are_clear_errors(small, live):
@@ -67,7 +75,9 @@ def test_unknown_label_and_partner_are_clear_errors(small, live):
     sid = ready(w)
     bad_label = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "lead_source"}))
     assert bad_label["status"] == "failed" and "not a label column" in bad_label["error"]
-    bad_partner = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "purchased", "partners": ["nobody"]}))
+    bad_partner = oem.wait_computed(
+        oem.run_job(sid, "lead_rating_train", {"label": "purchased", "partners": ["nobody"]})
+    )
     assert bad_partner["status"] == "failed" and "unknown partner" in bad_partner["error"]
 
 
@@ -75,12 +85,18 @@ def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live, capsys):
     w = live(medium)
     oem = w.client("oem")
     sid = ready(w)
-    card = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "visited_store", "partner_value": False, "importance": False}))
+    card = oem.wait_computed(
+        oem.run_job(
+            sid, "lead_rating_train", {"label": "visited_store", "partner_value": False, "importance": False}
+        )
+    )
     assert card["status"] == "pending", card
     model_id = next(iter(w.zone_session(sid).models))
 
     # Addressed to a media party: refused by the automatic row-owner check, payload dropped.
-    elsewhere = oem.wait_computed(oem.run_job(sid, "lead_rating_score", {"model_id": model_id, "recipient": "media-a"}))
+    elsewhere = oem.wait_computed(
+        oem.run_job(sid, "lead_rating_score", {"model_id": model_id, "recipient": "media-a"})
+    )
     assert elsewhere["status"] == "refused" and "row_owner" in elsewhere["error"]
     assert w.zone_session(sid).releases[elsewhere["release_id"]].payload is None
 
@@ -90,9 +106,21 @@ def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live, capsys):
     from audit import commands
     from deploy.topology import load_topology
 
-    assert commands.main(["show", scored["release_id"], "--topology", str(w.dir / "topology.yaml"), "--as", "auditor-1"], load_topology) == 0
+    assert (
+        commands.main(
+            ["show", scored["release_id"], "--topology", str(w.dir / "topology.yaml"), "--as", "auditor-1"],
+            load_topology,
+        )
+        == 0
+    )
     shown = capsys.readouterr().out
-    for field in ("grade_counts", "score_histogram", "share_of_tied_scores", "membership_separability", "features_by_party"):
+    for field in (
+        "grade_counts",
+        "score_histogram",
+        "share_of_tied_scores",
+        "membership_separability",
+        "features_by_party",
+    ):
         assert field in shown, field
     approve(w, scored["release_id"])
     # Another party cannot fetch the OEM's row scores, even approved.
@@ -118,7 +146,11 @@ def test_sealed_model_scores_a_later_session_identically(medium, live):
     w = live(medium)
     oem = w.client("oem")
     sid = ready(w)
-    card = oem.wait_computed(oem.run_job(sid, "lead_rating_train", {"label": "purchased", "partner_value": False, "importance": False}))
+    card = oem.wait_computed(
+        oem.run_job(
+            sid, "lead_rating_train", {"label": "purchased", "partner_value": False, "importance": False}
+        )
+    )
     model_id = next(iter(w.zone_session(sid).models))
     sealed_rel = oem.wait_computed(oem.run_job(sid, "lead_rating_seal", {"model_id": model_id}))
     approve(w, sealed_rel["release_id"])
@@ -135,7 +167,9 @@ def test_sealed_model_scores_a_later_session_identically(medium, live):
     again = oem.wait_computed(oem.run_job(sid2, "lead_rating_score", {"sealed": sealed["sealed"]}))
     approve(w, again["release_id"])
     file2 = map_scores(w.topology, "oem", oem.fetch_release(again["release_id"])).path
-    g1, g2 = (pd.read_csv(f).fillna({"grade": "-"}) for f in (file1, file2))  # "-": a duplicate row, not scored
+    g1, g2 = (
+        pd.read_csv(f).fillna({"grade": "-"}) for f in (file1, file2)
+    )  # "-": a duplicate row, not scored
     assert list(g1["lead_id"]) == list(g2["lead_id"])
     # Leads every partner knows, whose own data no other person shares, are graded from their own
     # features: identically. The others take a partner's data from a person of its population
@@ -151,7 +185,9 @@ def test_sealed_model_scores_a_later_session_identically(medium, live):
     # A sealed blob altered by the OEM is refused, not deserialised.
     blob = bytearray(base64.b64decode(sealed["sealed"]))
     blob[-1] ^= 1
-    bad = oem.wait_computed(oem.run_job(sid2, "lead_rating_score", {"sealed": base64.b64encode(bytes(blob)).decode()}))
+    bad = oem.wait_computed(
+        oem.run_job(sid2, "lead_rating_score", {"sealed": base64.b64encode(bytes(blob)).decode()})
+    )
     assert bad["status"] == "failed" and "cannot open the sealed model" in bad["error"]
 
 
@@ -165,7 +201,9 @@ def _known_to_every_partner(world_dir: Path) -> set[str]:
 
     oem = pd.read_csv(world_dir / "oem_leads.csv", dtype=str, usecols=["lead_id", "phone"])
     oem["p"] = normalise(oem["phone"], "phone")
-    partners = [phones(n) for n in ("media_a_touchpoints.csv", "media_b_touchpoints.csv", "provider_tags.csv")]
+    partners = [
+        phones(n) for n in ("media_a_touchpoints.csv", "media_b_touchpoints.csv", "provider_tags.csv")
+    ]
     return set(oem["lead_id"][oem["p"].isin(set.intersection(*partners))])
 
 
@@ -176,5 +214,7 @@ def _own_data_unique(world_dir: Path) -> set[str]:
     cfg = yaml.safe_load((world_dir / "party-oem.yaml").read_text())
     shared = [c["name"] for c in cfg["columns"] if c.get("share") and not c.get("encrypt")]
     oem = pd.read_csv(world_dir / "oem_leads.csv", dtype=str, keep_default_na=False)
-    unique = ~oem.duplicated(subset=shared, keep=False) | oem.duplicated(subset=[*shared, "phone"], keep=False)
+    unique = ~oem.duplicated(subset=shared, keep=False) | oem.duplicated(
+        subset=[*shared, "phone"], keep=False
+    )
     return set(oem["lead_id"][unique])

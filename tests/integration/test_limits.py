@@ -23,13 +23,22 @@ def test_oversized_message_is_refused_and_server_keeps_serving(pki, policy_desk,
     channel = secure_channel(f"127.0.0.1:{port}", pki.tls("zone").files(), "oem")
     stub = pb_grpc.PartyAgentStub(channel)
     try:
-        nonce = stub.Prepare(pb.PrepareRequest(session_id="s1", id_type=pb.ID_TYPE_PHONE, policy_json=policy_desk.text,
-                                               policy_digest=policy_desk.digest), timeout=30).chain_nonce
+        nonce = stub.Prepare(
+            pb.PrepareRequest(
+                session_id="s1",
+                id_type=pb.ID_TYPE_PHONE,
+                policy_json=policy_desk.text,
+                policy_digest=policy_desk.digest,
+            ),
+            timeout=30,
+        ).chain_nonce
         n = MAX_MESSAGE_BYTES // 32 + 1000
         big = pb.BlindRequest(chunk=pb.PointChunk(count=n, points=bytes(32 * n)))
         # A header the agent accepts (signed by another party for this session), so the refusal
         # is gRPC's, on the oversized chunk.
-        announced = Forger(pki.root / "media-a.pem", pki.root / "media-a.key").stream("s1", "media-a", b"", route(("oem", nonce)), announce=n, chunks=1)
+        announced = Forger(pki.root / "media-a.pem", pki.root / "media-a.key").stream(
+            "s1", "media-a", b"", route(("oem", nonce)), announce=n, chunks=1
+        )
         header = blind_requests("s1", announced)[0]
         with pytest.raises(grpc.RpcError) as exc:
             list(stub.Blind(iter([header, big]), timeout=30))

@@ -86,12 +86,21 @@ class TracedCluster(Cluster):
         self.traces.append(trace_file)
         log_path = self.log_dir / f"{p.name}.log"
         log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (handed to the child, as the launcher does)
-        cmd = st.wrap([sys.executable, "-m", "deploy.cli", SERVICE_OF[p.role], "serve", "--config", str(p.config)], trace_file)
+        cmd = st.wrap(
+            [sys.executable, "-m", "deploy.cli", SERVICE_OF[p.role], "serve", "--config", str(p.config)],
+            trace_file,
+        )
         env = _child_env()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL, text=True, env=env,
-            cwd=self.zone_cwd, start_new_session=True,
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=self.zone_cwd,
+            start_new_session=True,
         )
         log_file.close()
         port = self._await_listening(p, proc, log_path)
@@ -137,7 +146,11 @@ def make_world(root: Path) -> Path:
 
 
 def snapshot(d: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(d.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(d.rglob("*"))
+        if p.is_file()
+    }
 
 
 def changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> set[str]:
@@ -151,8 +164,11 @@ def allowed_world_change(rel: str) -> bool:
 
 
 def assert_no_disk(trace_file: Path, log: Path, world: Path) -> st.Report:
-    report = st.check(st.parse(trace_file), [str(log)], {"world": str(world), "repo": str(ROOT), "venv": sys.prefix,
-                                                          "python": sys.base_prefix})
+    report = st.check(
+        st.parse(trace_file),
+        [str(log)],
+        {"world": str(world), "repo": str(ROOT), "venv": sys.prefix, "python": sys.base_prefix},
+    )
     print(f"\n--- {trace_file.name} ---\n{report.summary()}")  # shown with -s or on failure
     assert not report.violations, "\n".join(report.violations[:30])
     # The trace is real: it saw the interpreter start, the zone log, and its stdout pipe.
@@ -181,8 +197,14 @@ def zone_client(topology: Path) -> ZoneClient:
     topo = load_topology(topology)
     z = topo.by_role("zone")[0]
     assert z.address
-    return ZoneClient(z.address, topo.tls_for("oem").files(), server_name=z.name, timeout=60,
-                      trust=trust_of(topo, "oem"), me="oem")
+    return ZoneClient(
+        z.address,
+        topo.tls_for("oem").files(),
+        server_name=z.name,
+        timeout=60,
+        trust=trust_of(topo, "oem"),
+        me="oem",
+    )
 
 
 def open_ready(client: ZoneClient) -> str:
@@ -215,6 +237,7 @@ def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
     fetched: dict[str, dict[str, Any]] = {}
     with TracedCluster(topo, world / "logs", traces, cwd) as cluster, zone_client(topology) as client:
         sid = open_ready(client)
+
         def release(job: str, params: dict[str, Any] | None) -> dict[str, Any]:
             rid = client.run_job(sid, job, params)
             info = client.wait_computed(rid, timeout=120)
@@ -234,12 +257,16 @@ def test_zone_writes_nothing_to_disk_end_to_end(tmp_path: Path) -> None:
         assert client.close_session(sid)
         zone_log = cluster.zone().log_path
     # the encrypted value went through the zone: the OEM's copy carries ciphertexts only
-    assert any("credited_value_ciphertext" in r for rows in fetched["attribution"]["models"].values() for r in rows)
+    assert any(
+        "credited_value_ciphertext" in r for rows in fetched["attribution"]["models"].values() for r in rows
+    )
 
     [trace_file] = cluster.traces
     report = assert_no_disk(trace_file, zone_log, world)
     exits = st.parse(trace_file).exits
-    assert any("exited with 0" in e for e in exits.values()), exits  # traced to a clean exit, shutdown included
+    assert any("exited with 0" in e for e in exits.values()), (
+        exits
+    )  # traced to a clean exit, shutdown included
     assert_guard_logged(zone_log)
     # A clean run unlinks every /dev/shm name before it exits, not only by the time we look.
     assert report.shm_left == set(), report.shm_left
@@ -274,7 +301,10 @@ def test_zone_killed_mid_job_leaves_nothing_and_a_fresh_zone_serves(tmp_path: Pa
         cluster.restart_zone()
         pid2 = cluster.zone_pid()
         limits = Path(f"/proc/{pid2}/limits").read_text()
-        assert next(ln for ln in limits.splitlines() if ln.startswith("Max core file size")).split()[4:6] == ["0", "0"]
+        assert next(ln for ln in limits.splitlines() if ln.startswith("Max core file size")).split()[4:6] == [
+            "0",
+            "0",
+        ]
         with zone_client(topology) as client:
             sid2 = open_ready(client)
             rid2 = client.run_job(sid2, "intersection_stats")
@@ -296,7 +326,9 @@ def test_zone_killed_mid_job_leaves_nothing_and_a_fresh_zone_serves(tmp_path: Pa
     bad = {k for k in changed(before, snapshot(world)) if not allowed_world_change(k)}
     assert not bad, bad
     # The audit log kept its integrity through the kill and the crash.
-    result = verify_file(world / "audit.db", expected_key=load_public_hex(world / "keys" / "audit-service.pub"))
+    result = verify_file(
+        world / "audit.db", expected_key=load_public_hex(world / "keys" / "audit-service.pub")
+    )
     assert result.ok, result.detail
     assert result.entries > 0
 
@@ -378,13 +410,30 @@ out["read_ok"] = readable.read_text() == "hello"
 print(json.dumps(out))
 """
 # Refused only by the kernel layer (the calls never pass through Python's audit hooks).
-KERNEL_ONLY = {"pyarrow_parquet_write_table", "pyarrow_csv_write", "pyarrow_fs_output_stream", "pyarrow_fs_create_dir",
-               "libc_system_child", "libc_mkdir", "libc_rename", "libc_unlink", "libc_shm_ftruncate", "libc_shm_mkdir"}
+KERNEL_ONLY = {
+    "pyarrow_parquet_write_table",
+    "pyarrow_csv_write",
+    "pyarrow_fs_output_stream",
+    "pyarrow_fs_create_dir",
+    "libc_system_child",
+    "libc_mkdir",
+    "libc_rename",
+    "libc_unlink",
+    "libc_shm_ftruncate",
+    "libc_shm_mkdir",
+}
 
 
 def test_guard_refuses_library_writes(tmp_path: Path) -> None:
     (tmp_path / "config.txt").write_text("hello")
-    proc = subprocess.run([sys.executable, "-c", LIBRARIES, str(tmp_path)], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", LIBRARIES, str(tmp_path)],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # the refused `touch` complains on stderr: the kernel, not Python, stopped the C child
     assert "Permission denied" in proc.stderr or '"landlock_abi": 0' in proc.stdout, proc.stderr[-2000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -426,12 +475,27 @@ def test_checker_reports_every_kind_of_write(tmp_path: Path) -> None:
     work, log, trace_file = tmp_path / "work", tmp_path / "x.log", tmp_path / "x.trace"
     work.mkdir()
     with open(log, "w") as err:
-        subprocess.run(st.wrap([sys.executable, "-c", CULPRIT, str(work)], trace_file), stdout=subprocess.PIPE,
-                       stderr=err, check=True, timeout=60)
+        subprocess.run(
+            st.wrap([sys.executable, "-c", CULPRIT, str(work)], trace_file),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            check=True,
+            timeout=60,
+        )
     report = st.check(st.parse(trace_file), [str(log)])
     text = "\n".join(report.violations)
-    for needle in ("opened for writing: ", "w.txt", "mkdir", "rename", "truncate(", "symlink", "unlink", "zhongli-trace-probe",
-                   "wrote to a file: ", "wrote to a shm: "):
+    for needle in (
+        "opened for writing: ",
+        "w.txt",
+        "mkdir",
+        "rename",
+        "truncate(",
+        "symlink",
+        "unlink",
+        "zhongli-trace-probe",
+        "wrote to a file: ",
+        "wrote to a shm: ",
+    ):
         assert needle in text, (needle, text)
     assert report.log_writes >= 1 and "a log line" not in text and "LISTENING" not in text
     # the same stderr write is a violation when that file is not the process's log
@@ -443,7 +507,7 @@ def test_parser_joins_interrupted_calls(tmp_path: Path) -> None:
     f.write_text(
         '10 openat(AT_FDCWD</w>, "rel/x", O_WRONLY|O_CREAT|O_CLOEXEC, 0666 <unfinished ...>\n'
         '11 write(2</w/logs/zone.log>, "a, (b) = <c>", 12) = 12\n'
-        '10 <... openat resumed>) = 5</w/rel/x>\n'
+        "10 <... openat resumed>) = 5</w/rel/x>\n"
         '10 write(5</w/rel/x>, "x", 1 <unfinished ...>\n'
         '11 openat(AT_FDCWD</w>, "/dev/shm/sem.Ab", O_RDWR|O_CREAT|O_EXCL, 0600) = 6</dev/shm/sem.Ab>\n'
         '11 write(6</dev/shm/sem.Ab>, "\\0\\0", 32) = 32\n'
@@ -451,17 +515,36 @@ def test_parser_joins_interrupted_calls(tmp_path: Path) -> None:
         '11 unlink("/dev/shm/sem.Ab") = 0\n'
         '11 unlinkat(AT_FDCWD</w>, "old", 0) = -1 EACCES (Permission denied)\n'
         '12 write(8<TCP:[127.0.0.1:5->127.0.0.1:6]>, "\\26\\3", 517) = 517\n'
-        '10 +++ killed by SIGKILL +++\n'
+        "10 +++ killed by SIGKILL +++\n"
     )
     t = st.parse(f)
-    assert [c.name for c in t.calls] == ["write", "openat", "openat", "write", "link", "unlink", "unlinkat", "write"]
-    assert st.fd_kind(st.fd_of(t.calls[-1].args[0])[1]) == "socket"  # "->" inside the decoration is no bracket
+    assert [c.name for c in t.calls] == [
+        "write",
+        "openat",
+        "openat",
+        "write",
+        "link",
+        "unlink",
+        "unlinkat",
+        "write",
+    ]
+    assert (
+        st.fd_kind(st.fd_of(t.calls[-1].args[0])[1]) == "socket"
+    )  # "->" inside the decoration is no bracket
     assert t.calls[0].args[1] == '"a, (b) = <c>"' and t.calls[1].ret == "5</w/rel/x>"
     assert t.exits == {10: "+++ killed by SIGKILL +++"}
     r = st.check(t, ["/w/logs/zone.log"], shm_is_ram=True)
-    assert [v.split(":")[0] for v in r.violations] == ["opened for writing"] and "/w/rel/x" in st.open_path(t.calls[1])
-    assert r.log_writes == 1 and len(r.refused) == 1 and r.shm_created == {"/dev/shm/sem.Ab", "/dev/shm/sem.mp-1"}
-    assert r.shm_bytes == {"/dev/shm/sem.Ab": 32, "/dev/shm/sem.mp-1": 32} and r.shm_left == {"/dev/shm/sem.mp-1"}
+    assert [v.split(":")[0] for v in r.violations] == ["opened for writing"] and "/w/rel/x" in st.open_path(
+        t.calls[1]
+    )
+    assert (
+        r.log_writes == 1
+        and len(r.refused) == 1
+        and r.shm_created == {"/dev/shm/sem.Ab", "/dev/shm/sem.mp-1"}
+    )
+    assert r.shm_bytes == {"/dev/shm/sem.Ab": 32, "/dev/shm/sem.mp-1": 32} and r.shm_left == {
+        "/dev/shm/sem.mp-1"
+    }
 
 
 def test_checker_bounds_shm_objects_to_a_semaphore(tmp_path: Path) -> None:
@@ -476,16 +559,23 @@ def test_checker_bounds_shm_objects_to_a_semaphore(tmp_path: Path) -> None:
         '20 write(4</dev/shm/sem.big>, "\\0", 32) = 32\n'
         '20 write(4</dev/shm/sem.big>, "\\0", 1) = 1\n'
         '20 openat(AT_FDCWD</w>, "/dev/shm/sem.map", O_RDWR|O_CREAT|O_EXCL, 0600) = 5</dev/shm/sem.map>\n'
-        '20 ftruncate(5</dev/shm/sem.map>, 1048576) = 0\n'
+        "20 ftruncate(5</dev/shm/sem.map>, 1048576) = 0\n"
         '20 openat(AT_FDCWD</w>, "/dev/shm/sem.fal", O_RDWR|O_CREAT|O_EXCL, 0600) = 6</dev/shm/sem.fal>\n'
-        '20 fallocate(6</dev/shm/sem.fal>, 0, 0, 4096) = 0\n'
+        "20 fallocate(6</dev/shm/sem.fal>, 0, 0, 4096) = 0\n"
         '20 openat(AT_FDCWD</w>, "/dev/shm/sem.pw", O_RDWR|O_CREAT|O_EXCL, 0600) = 7</dev/shm/sem.pw>\n'
         '20 pwrite64(7</dev/shm/sem.pw>, "\\0", 8, 4088) = 8\n'
     )
     r = st.check(st.parse(f), [], shm_is_ram=True)
     flagged = {v.split("<")[1].split(">")[0] for v in r.violations}
-    assert flagged == {"/dev/shm/sem.big", "/dev/shm/sem.map", "/dev/shm/sem.fal", "/dev/shm/sem.pw"}, r.violations
+    assert flagged == {"/dev/shm/sem.big", "/dev/shm/sem.map", "/dev/shm/sem.fal", "/dev/shm/sem.pw"}, (
+        r.violations
+    )
     assert all("over 32 bytes" in v for v in r.violations)
-    assert r.shm_bytes == {"/dev/shm/sem.ok": 32, "/dev/shm/sem.big": 33, "/dev/shm/sem.map": 1048576,
-                           "/dev/shm/sem.fal": 4096, "/dev/shm/sem.pw": 4096}
+    assert r.shm_bytes == {
+        "/dev/shm/sem.ok": 32,
+        "/dev/shm/sem.big": 33,
+        "/dev/shm/sem.map": 1048576,
+        "/dev/shm/sem.fal": 4096,
+        "/dev/shm/sem.pw": 4096,
+    }
     assert r.shm_left == {"/dev/shm/sem.big", "/dev/shm/sem.map", "/dev/shm/sem.fal", "/dev/shm/sem.pw"}

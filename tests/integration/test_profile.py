@@ -10,14 +10,14 @@ import pytest
 from deploy.synth import generate as synth
 from neutral_zone.config import PartyPeer
 from neutral_zone.jobs.base import JobContext
-from protocols.dp import ReleaseNoise
-from protocols.policy import Policy, PolicyAuditor
 from neutral_zone.jobs.profile import MISSING, Profile, ProfileParams
 from neutral_zone.pipeline import PartyClient, end_all, prepare_all, pull_columns, run_chains
 from neutral_zone.tables import assign_entities
 from parties.agent import serve
 from parties.config import AuditAddress, PartyConfig
+from protocols.dp import ReleaseNoise
 from protocols.ids import normalise
+from protocols.policy import Policy, PolicyAuditor
 from protocols.sealing import SealKey
 from protocols.suppression import suppressed_rows
 from transport.config import load_config
@@ -34,13 +34,27 @@ def zone_tables(pki, policy_desk, tmp_path_factory):
     try:
         for name in ("oem", "provider"):
             cfg = load_config(world.configs[name], PartyConfig)
-            cfg = cfg.model_copy(update={"tls": pki.tls(name), "listen": "127.0.0.1:0", "paillier_public_key_file": None, "blind_key_file": None,
-                                         # the test's own audit service, which recorded the session's policy
-                                         "trust": policy_desk.trust, "audit": AuditAddress(address=policy_desk.address),
-                                         "columns": [c.model_copy(update={"encrypt": None}) for c in cfg.columns]})
+            cfg = cfg.model_copy(
+                update={
+                    "tls": pki.tls(name),
+                    "listen": "127.0.0.1:0",
+                    "paillier_public_key_file": None,
+                    "blind_key_file": None,
+                    # the test's own audit service, which recorded the session's policy
+                    "trust": policy_desk.trust,
+                    "audit": AuditAddress(address=policy_desk.address),
+                    "columns": [c.model_copy(update={"encrypt": None}) for c in cfg.columns],
+                }
+            )
             server, port, _ = serve(cfg)
             servers.append(server)
-            clients.append(PartyClient(PartyPeer(name=name, role=cfg.role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 60))
+            clients.append(
+                PartyClient(
+                    PartyPeer(name=name, role=cfg.role, address=f"127.0.0.1:{port}"),
+                    pki.tls("zone").files(),
+                    60,
+                )
+            )
         counts = prepare_all(clients, "ses-prof", "phone", 120, policy_desk.text, policy_desk.digest)
         tables = run_chains(clients, "ses-prof", counts, 1024, lambda *_: None)
         pull_columns(clients, tables, "ses-prof", 1024, lambda *_: None)
@@ -67,7 +81,11 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
         vals = cond if isinstance(cond, list) else [cond]
         mask &= oem[col].isin([str(v) for v in vals]).to_numpy()
     matched = oem["p"].isin(prov.index).to_numpy()
-    groups = {"segment": oem["p"][mask & matched], "leads": oem["p"][matched], "population": prov.index.to_series()}
+    groups = {
+        "segment": oem["p"][mask & matched],
+        "leads": oem["p"][matched],
+        "population": prov.index.to_series(),
+    }
     out = {}
     for tag in tags:
         col = prov[tag]
@@ -76,7 +94,11 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
             x = pd.to_numeric(col).to_numpy(dtype=float)
             fin = x[np.isfinite(x)]
             edges = np.unique([float(f"{q:.3g}") for q in np.quantile(fin, np.linspace(0, 1, 6)[1:-1])])
-            names = [f"< {edges[0]:.4g}"] + [f"[{edges[i]:.4g}, {edges[i + 1]:.4g})" for i in range(len(edges) - 1)] + [f"≥ {edges[-1]:.4g}"]
+            names = (
+                [f"< {edges[0]:.4g}"]
+                + [f"[{edges[i]:.4g}, {edges[i + 1]:.4g})" for i in range(len(edges) - 1)]
+                + [f"≥ {edges[-1]:.4g}"]
+            )
             labs = np.array(names, dtype=object)[np.searchsorted(edges, x, side="right")]
             labs[~np.isfinite(x)] = MISSING
             col = pd.Series(labs, index=prov.index)
@@ -90,23 +112,35 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
                 table.setdefault(cat, {})[g] = (int(c), int(c) / total)
         rows = {}
         cats = list(table)
-        hidden = suppressed_rows([[table[c].get(g, (0, 0.0))[0] for g in ("segment", "leads", "population")] for c in cats], k)
+        hidden = suppressed_rows(
+            [[table[c].get(g, (0, 0.0))[0] for g in ("segment", "leads", "population")] for c in cats], k
+        )
         for i, (cat, gs) in enumerate(table.items()):
             cells = [gs.get(g, (0, 0.0)) for g in ("segment", "leads", "population")]
             if i in hidden:
                 rows[cat] = None
             else:
                 seg_share, lead_share, pop_share = (s for _, s in cells)
-                rows[cat] = {"segment_count": cells[0][0], "leads_count": cells[1][0], "population_count": cells[2][0],
-                             "tgi": round(100 * seg_share / pop_share, 1) if pop_share else None,
-                             "tgi_vs_leads": round(100 * seg_share / lead_share, 1) if lead_share else None}
+                rows[cat] = {
+                    "segment_count": cells[0][0],
+                    "leads_count": cells[1][0],
+                    "population_count": cells[2][0],
+                    "tgi": round(100 * seg_share / pop_share, 1) if pop_share else None,
+                    "tgi_vs_leads": round(100 * seg_share / lead_share, 1) if lead_share else None,
+                }
         out[tag] = rows
     return out
 
 
 def run_profile(tables, n, params, noise=None):
-    policy = Policy(name="t", auditors=[PolicyAuditor(name="a", public_key="00" * 32)], k_min={"aggregate": K, "model": K, "row_scores": K})
-    ctx = JobContext("ses-prof", "oem", tables, n, K, SealKey.generate()[0], policy, noise=noise or ReleaseNoise(None))
+    policy = Policy(
+        name="t",
+        auditors=[PolicyAuditor(name="a", public_key="00" * 32)],
+        k_min={"aggregate": K, "model": K, "row_scores": K},
+    )
+    ctx = JobContext(
+        "ses-prof", "oem", tables, n, K, SealKey.generate()[0], policy, noise=noise or ReleaseNoise(None)
+    )
     job = Profile()
     return job.run(ctx, params, job.plan(ctx, params)), ctx
 
@@ -123,8 +157,12 @@ def test_profile_equals_plain_pandas_after_suppression(zone_tables, segment):
     out, _ = run_profile(tables, n, ProfileParams(segment=segment, tags=TAGS))
     expected = plain_profile(root, segment, TAGS, K)
     for t in out.payload["tags"]:
-        got = {r["category"]: {k: r[k] for k in ("segment_count", "leads_count", "population_count", "tgi", "tgi_vs_leads")}
-               for r in t["categories"]}
+        got = {
+            r["category"]: {
+                k: r[k] for k in ("segment_count", "leads_count", "population_count", "tgi", "tgi_vs_leads")
+            }
+            for r in t["categories"]
+        }
         exp = {c: v for c, v in expected[t["tag"]].items() if v is not None}
         assert got == exp, t["tag"]
         assert t["withheld"] == sum(v is None for v in expected[t["tag"]].values()), t["tag"]
@@ -135,7 +173,9 @@ def test_profile_equals_plain_pandas_after_suppression(zone_tables, segment):
         assert suppressed > 0
     for t in out.payload["tags"]:
         for r in t["categories"]:
-            assert all(r[f"{g}_count"] == 0 or r[f"{g}_count"] >= K for g in ("segment", "leads", "population"))
+            assert all(
+                r[f"{g}_count"] == 0 or r[f"{g}_count"] >= K for g in ("segment", "leads", "population")
+            )
 
 
 def test_profile_with_dp_noises_one_histogram_per_tag_and_says_so(zone_tables):
@@ -147,7 +187,9 @@ def test_profile_with_dp_noises_one_histogram_per_tag_and_says_so(zone_tables):
     dp = out.payload["dp"]
     assert dp["epsilon"] == 1.0 and dp["epsilon_spent"] == pytest.approx(1.0)
     assert [m["what"] for m in dp["measurements"]] == [f"histogram of '{t}'" for t in TAGS]
-    assert all(m["epsilon"] == pytest.approx(1.0 / len(TAGS)) and m["sensitivity"] == 2 for m in dp["measurements"])
+    assert all(
+        m["epsilon"] == pytest.approx(1.0 / len(TAGS)) and m["sensitivity"] == 2 for m in dp["measurements"]
+    )
     assert out.payload["accuracy"]["segment"]["half_width_95"] > 0
     assert out.payload["sizes"] != exact.payload["sizes"] or out.payload["tags"] != exact.payload["tags"]
 

@@ -29,7 +29,10 @@ NAMES = [("oem", "brand"), ("media-a", "media"), ("media-b", "media"), ("provide
 def test_chain_matches_plain_intersection(pki, policy_desk, tmp_path, n_parties):
     rng = np.random.default_rng(n_parties)
     universe = phones(rng, 3000)
-    sets = [set(rng.choice(universe, size=int(rng.integers(900, 1600)), replace=False).tolist()) for _ in range(n_parties)]
+    sets = [
+        set(rng.choice(universe, size=int(rng.integers(900, 1600)), replace=False).tolist())
+        for _ in range(n_parties)
+    ]
     servers, clients = [], []
     try:
         for (name, role), ids in zip(NAMES[:n_parties], sets):
@@ -37,7 +40,11 @@ def test_chain_matches_plain_intersection(pki, policy_desk, tmp_path, n_parties)
             write_party_csv(csv, sorted(ids), rng)
             server, port, _ = serve(party_config(name, role, csv, pki.tls(name), desk=policy_desk))
             servers.append(server)
-            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 30))
+            clients.append(
+                PartyClient(
+                    PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 30
+                )
+            )
         counts = prepare_all(clients, "ses-test", "phone", 60, policy_desk.text, policy_desk.digest)
         for c, ids in zip(clients, sets):
             assert counts[c.name].unique_ids == len(ids)
@@ -56,7 +63,10 @@ def test_chain_matches_plain_intersection(pki, policy_desk, tmp_path, n_parties)
         for n in names:
             assert tables[n].n_rows == len(sets[names.index(n)])
             assert set(tables[n].row_entities().tolist()) == entity_sets[n]
-        score_of = {n: dict(zip(tables[n].row_entities().tolist(), tables[n].columns["score"].tolist())) for n in names}
+        score_of = {
+            n: dict(zip(tables[n].row_entities().tolist(), tables[n].columns["score"].tolist()))
+            for n in names
+        }
         common = set.intersection(*entity_sets.values())
         assert common
         for e in common:
@@ -97,7 +107,13 @@ def second_party_hangs(pki, desk, tmp_path, session_id: str, stall_seconds: floa
             server, port, agent = serve(party_config(name, role, csv, pki.tls(name), desk=desk))
             servers.append(server)
             agents.append(agent)
-            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), stall_seconds))
+            clients.append(
+                PartyClient(
+                    PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"),
+                    pki.tls("zone").files(),
+                    stall_seconds,
+                )
+            )
         counts = prepare_all(clients, session_id, "phone", 60, desk.text, desk.digest)
         agents[1].sessions.get(session_id).key = HangingKey(release)
         yield clients, counts
@@ -120,7 +136,10 @@ def test_stalled_party_fails_the_chain_with_a_clear_message(pki, policy_desk, tm
 def test_closing_the_session_cancels_a_running_chain(pki, policy_desk, tmp_path):
     """Closing a session while its chain runs cancels every stream instead of letting the
     parties compute to the end for nothing."""
-    with second_party_hangs(pki, policy_desk, tmp_path, "ses-cancel", stall_seconds=600.0) as (clients, counts):
+    with second_party_hangs(pki, policy_desk, tmp_path, "ses-cancel", stall_seconds=600.0) as (
+        clients,
+        counts,
+    ):
         closed = threading.Event()
         closed.set()  # closed before the first chunk could move; the stall limit is 10 minutes
         with pytest.raises(NotFound, match="closed"):

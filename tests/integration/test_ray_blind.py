@@ -33,19 +33,29 @@ def test_ray_blinding_equals_local_blinding_including_degenerate_points(blinder)
     assert remote == local and remote[1] == [10]
 
 
-def test_a_chain_with_a_ray_blinding_party_matches_the_plain_intersection(pki, policy_desk, tmp_path, blinder):
+def test_a_chain_with_a_ray_blinding_party_matches_the_plain_intersection(
+    pki, policy_desk, tmp_path, blinder
+):
     rng = np.random.default_rng(12)
     universe = phones(rng, 3000)
     sets = [set(rng.choice(universe, size=1500, replace=False).tolist()) for _ in range(2)]
     servers, clients = [], []
     try:
-        for (name, role), ids, executor in zip((("oem", "brand"), ("media-a", "media")), sets, ("local", "ray")):
+        for (name, role), ids, executor in zip(
+            (("oem", "brand"), ("media-a", "media")), sets, ("local", "ray")
+        ):
             csv = tmp_path / f"{name}.csv"
             write_party_csv(csv, sorted(ids), rng)
-            cfg = party_config(name, role, csv, pki.tls(name), desk=policy_desk).model_copy(update={"executor": executor})
+            cfg = party_config(name, role, csv, pki.tls(name), desk=policy_desk).model_copy(
+                update={"executor": executor}
+            )
             server, port, _ = serve(cfg)
             servers.append(server)
-            clients.append(PartyClient(PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 60))
+            clients.append(
+                PartyClient(
+                    PartyPeer(name=name, role=role, address=f"127.0.0.1:{port}"), pki.tls("zone").files(), 60
+                )
+            )
         counts = prepare_all(clients, "ses-ray", "phone", 60, policy_desk.text, policy_desk.digest)
         tables = run_chains(clients, "ses-ray", counts, 512, lambda *_: None)
         assign_entities(list(tables.values()))
@@ -55,5 +65,7 @@ def test_a_chain_with_a_ray_blinding_party_matches_the_plain_intersection(pki, p
             c.close()
         for s in servers:
             s.stop(0)
-    got = set(tables["oem"].entity[tables["oem"].valid].tolist()) & set(tables["media-a"].entity[tables["media-a"].valid].tolist())
+    got = set(tables["oem"].entity[tables["oem"].valid].tolist()) & set(
+        tables["media-a"].entity[tables["media-a"].valid].tolist()
+    )
     assert len(got) == len(sets[0] & sets[1])

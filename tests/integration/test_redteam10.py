@@ -41,7 +41,9 @@ from proto.zone.v1 import zone_pb2_grpc as zpb_grpc
 from protocols.policy import Policy
 from protocols.release import VERDICT_APPROVE, Approval, ReleaseHeader, canonical_json, header_for
 from tests.integration.live import LiveWorld, small_world
-from tests.integration.test_client_verify import FakeAudit  # an audit service that shows one record and keeps every decision
+from tests.integration.test_client_verify import (
+    FakeAudit,
+)  # an audit service that shows one record and keeps every decision
 from transport.rpc import make_server
 
 PARTIES = (("oem", "brand"), ("media-a", "media"))
@@ -61,7 +63,10 @@ def raw(key: Ed25519PrivateKey) -> bytes:
 
 def approve_all(w: LiveWorld, header: ReleaseHeader) -> list[Approval]:
     """What the OEM's two trusted auditors sign when they approve ``header`` (genuinely)."""
-    return [Approval(a, raw(key_of(w, a)), sign_decision(key_of(w, a), VERDICT_APPROVE, header.digest())) for a in AUDITORS]
+    return [
+        Approval(a, raw(key_of(w, a)), sign_decision(key_of(w, a), VERDICT_APPROVE, header.digest()))
+        for a in AUDITORS
+    ]
 
 
 def topology_pointing(w: LiveWorld, role: str, port: int) -> Path:
@@ -85,19 +90,38 @@ class FakeZone(zpb_grpc.NeutralZoneServicer):
         return self.serving
 
 
-def serve_release(header: ReleaseHeader, payload: bytes, approvals: list[Approval]) -> zpb.FetchReleaseResponse:
-    info = zpb.ReleaseInfo(release_id=header.release_id, session_id=header.session_id, job=header.job, kind=header.kind,
-                           recipient=header.recipient, status=zone_serde.RELEASE_STATUS["approved"],
-                           digest=header.digest().hex(), summary_sha256=header.summary_sha256)
-    return zpb.FetchReleaseResponse(release=info, payload=payload, approvals=[
-        zpb.Approval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in approvals])
+def serve_release(
+    header: ReleaseHeader, payload: bytes, approvals: list[Approval]
+) -> zpb.FetchReleaseResponse:
+    info = zpb.ReleaseInfo(
+        release_id=header.release_id,
+        session_id=header.session_id,
+        job=header.job,
+        kind=header.kind,
+        recipient=header.recipient,
+        status=zone_serde.RELEASE_STATUS["approved"],
+        digest=header.digest().hex(),
+        summary_sha256=header.summary_sha256,
+    )
+    return zpb.FetchReleaseResponse(
+        release=info,
+        payload=payload,
+        approvals=[
+            zpb.Approval(auditor=a.auditor, public_key=a.public_key, signature=a.signature) for a in approvals
+        ],
+    )
 
 
 @pytest.fixture
 def scored_world(tmp_path: Path, live: Any) -> Iterator[tuple[LiveWorld, str]]:
     """An OEM with lead ids, a media party, 2-of-2 auditors, and a live session of both."""
-    topo = small_world(tmp_path, parties=PARTIES, auditors=AUDITORS, zone_extra={"approvals_required": 2},
-                       extra={"oem": {"row_key_column": "lead_id"}})
+    topo = small_world(
+        tmp_path,
+        parties=PARTIES,
+        auditors=AUDITORS,
+        zone_extra={"approvals_required": 2},
+        extra={"oem": {"row_key_column": "lead_id"}},
+    )
     csv = tmp_path / "oem.csv"
     frame = pd.read_csv(csv, dtype=str)
     frame["lead_id"] = [f"L{i:05d}" for i in range(len(frame))]
@@ -130,7 +154,9 @@ def grades_by_lead(path: Path) -> dict[str, str]:
 # --- attack 1: a genuinely approved row-score release, replayed into a re-prepared session -----
 
 
-def test_an_approved_row_score_release_replayed_into_a_re_prepared_session_is_refused(scored_world, fake_zone, capsys):
+def test_an_approved_row_score_release_replayed_into_a_re_prepared_session_is_refused(
+    scored_world, fake_zone, capsys
+):
     """WORKED: a zone (anyone with the zone's certificate) rewrites the OEM's approved lead grades
     onto the wrong leads, with nothing but genuine approvals.
 
@@ -175,7 +201,9 @@ def test_an_approved_row_score_release_replayed_into_a_re_prepared_session_is_re
     oem.EndSession(ppb.EndSessionRequest(session_id=sid), timeout=30)
     with pytest.raises(grpc.RpcError) as refused:  # stopped here: an agent prepares a session id once
         oem.Prepare(w.prepare_request(sid), timeout=60)
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "used once" in str(refused.value.details())
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "used once" in str(
+        refused.value.details()
+    )
 
     # Step 3: the same genuine release, fetched and delivered once more.
     code = cli.main([*args, "--out", str(w.dir / "second.json")])
@@ -194,13 +222,20 @@ def test_an_approved_row_score_release_replayed_into_a_re_prepared_session_is_re
 @pytest.fixture
 def row_level_world(tmp_path: Path, live: Any) -> LiveWorld:
     """The media party consents to row-level use of its data; the policy pins the OEM's blind key."""
-    topo = small_world(tmp_path, parties=PARTIES, auditors=AUDITORS, zone_extra={"approvals_required": 2},
-                       policy={"row_level": {"partners": ["media-a"], "blind_keys": {"oem": "11" * 8}}})
+    topo = small_world(
+        tmp_path,
+        parties=PARTIES,
+        auditors=AUDITORS,
+        zone_extra={"approvals_required": 2},
+        policy={"row_level": {"partners": ["media-a"], "blind_keys": {"oem": "11" * 8}}},
+    )
     w: LiveWorld = live(topo)
     return w
 
 
-def test_a_new_version_that_only_re_pins_the_requesters_blind_key_is_refused_by_the_consenting_partner(row_level_world):
+def test_a_new_version_that_only_re_pins_the_requesters_blind_key_is_refused_by_the_consenting_partner(
+    row_level_world,
+):
     """WORKED: the partner's floor cannot see ``row_level.blind_keys``, so a zone re-keys the
     requester's donor draw without the partner agreeing.
 
@@ -233,8 +268,13 @@ def test_a_new_version_that_only_re_pins_the_requesters_blind_key_is_refused_by_
     repinned = Policy.model_validate(raw_policy)
     with AuditClient(w.audit_cfg.listen, w.tls("zone")) as audit:
         audit.record_policy(repinned.canonical_text(), repinned.digest())
-    req = ppb.PrepareRequest(session_id="ses-repinned", id_type=ppb.ID_TYPE_PHONE, ttl_seconds=60,
-                             policy_json=repinned.canonical_text(), policy_digest=repinned.digest())
+    req = ppb.PrepareRequest(
+        session_id="ses-repinned",
+        id_type=ppb.ID_TYPE_PHONE,
+        ttl_seconds=60,
+        policy_json=repinned.canonical_text(),
+        policy_digest=repinned.digest(),
+    )
     with pytest.raises(grpc.RpcError) as err:
         w.party_stub("media-a").Prepare(req, timeout=30)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -248,17 +288,35 @@ def _auditor_keys() -> list[tuple[str, Ed25519PrivateKey]]:
     return [(a, Ed25519PrivateKey.generate()) for a in AUDITORS]
 
 
-def _release_file(path: Path, header: ReleaseHeader, payload: dict[str, Any], approvals: list[Approval],
-                  verification: dict[str, Any]) -> Path:
-    info = {"release_id": header.release_id, "session_id": header.session_id, "job": header.job, "kind": header.kind,
-            "recipient": header.recipient, "status": "approved", "digest": header.digest().hex(), "summary_sha256": header.summary_sha256,
-            "approvals": [{"auditor": a.auditor, "public_key": a.public_key.hex(), "signature": a.signature.hex()} for a in approvals],
-            "verification": verification}
+def _release_file(
+    path: Path,
+    header: ReleaseHeader,
+    payload: dict[str, Any],
+    approvals: list[Approval],
+    verification: dict[str, Any],
+) -> Path:
+    info = {
+        "release_id": header.release_id,
+        "session_id": header.session_id,
+        "job": header.job,
+        "kind": header.kind,
+        "recipient": header.recipient,
+        "status": "approved",
+        "digest": header.digest().hex(),
+        "summary_sha256": header.summary_sha256,
+        "approvals": [
+            {"auditor": a.auditor, "public_key": a.public_key.hex(), "signature": a.signature.hex()}
+            for a in approvals
+        ],
+        "verification": verification,
+    }
     path.write_text(json.dumps({"release": info, "payload": payload}))
     return path
 
 
-def test_report_with_trust_refuses_an_approved_release_file_whose_payload_was_swapped_under_a_delivered_note(tmp_path):
+def test_report_with_trust_refuses_an_approved_release_file_whose_payload_was_swapped_under_a_delivered_note(
+    tmp_path,
+):
     """WORKED: ``zhongli report --topology T --as oem`` draws invented figures under genuine
     approvals.
 
@@ -288,10 +346,18 @@ def test_report_with_trust_refuses_an_approved_release_file_whose_payload_was_sw
     keys = _auditor_keys()
     trust = TrustedAuditors({raw(k): name for name, k in keys}, 2)
     genuine = {"job": "segment_count", "people_in_segment": 1200}
-    header = header_for("rel-genuine0002", "ses-1", "segment_count", "aggregate", "oem", canonical_json(genuine))
+    header = header_for(
+        "rel-genuine0002", "ses-1", "segment_count", "aggregate", "oem", canonical_json(genuine)
+    )
     approvals = [Approval(n, raw(k), sign_decision(k, VERDICT_APPROVE, header.digest())) for n, k in keys]
-    verification = {"verified_by": "oem", "digest": header.digest().hex(), "payload_sha256": header.payload_sha256,
-                    "summary_sha256": header.summary_sha256, "approved_by": list(AUDITORS), "quorum": 2}
+    verification = {
+        "verified_by": "oem",
+        "digest": header.digest().hex(),
+        "payload_sha256": header.payload_sha256,
+        "summary_sha256": header.summary_sha256,
+        "approved_by": list(AUDITORS),
+        "quorum": 2,
+    }
     # Control: the genuine file draws; the same file with its payload swapped (no note) is refused.
     ok = _release_file(tmp_path / "release-genuine.json", header, genuine, approvals, verification)
     report.write_report([ok], tmp_path / "control.html", trust=trust)
@@ -300,8 +366,13 @@ def test_report_with_trust_refuses_an_approved_release_file_whose_payload_was_sw
     with pytest.raises(VerificationFailed):
         report.write_report([plain_swap], tmp_path / "refused.html", trust=trust)
     # The attack: the same swap, with a "delivered" note.
-    noted = _release_file(tmp_path / "release-noted.json", header, invented, approvals,
-                          {**verification, "delivered": "decrypted at the recipient (credited_value added)"})
+    noted = _release_file(
+        tmp_path / "release-noted.json",
+        header,
+        invented,
+        approvals,
+        {**verification, "delivered": "decrypted at the recipient (credited_value added)"},
+    )
     out = tmp_path / "attack.html"
     try:
         report.write_report([noted], out, trust=trust)
@@ -309,7 +380,9 @@ def test_report_with_trust_refuses_an_approved_release_file_whose_payload_was_sw
         return  # fixed
     page = out.read_text(encoding="utf-8")
     drawn = "4242424" in page or "4,242,424" in page
-    pytest.fail(f"the swapped payload was drawn under genuine approvals (invented figure on the page: {drawn})")
+    pytest.fail(
+        f"the swapped payload was drawn under genuine approvals (invented figure on the page: {drawn})"
+    )
 
 
 def test_report_without_as_refuses_a_release_file_that_carries_no_valid_approval(tmp_path, capsys):
@@ -331,13 +404,23 @@ def test_report_without_as_refuses_a_release_file_that_carries_no_valid_approval
     from deploy import report
 
     invented = {"job": "segment_count", "people_in_segment": 4242424}
-    header = header_for("rel-invented0003", "ses-1", "segment_count", "aggregate", "oem", canonical_json(invented))
-    verification = {"verified_by": "oem", "digest": header.digest().hex(), "payload_sha256": header.payload_sha256,
-                    "summary_sha256": header.summary_sha256, "approved_by": list(AUDITORS), "quorum": 2}
+    header = header_for(
+        "rel-invented0003", "ses-1", "segment_count", "aggregate", "oem", canonical_json(invented)
+    )
+    verification = {
+        "verified_by": "oem",
+        "digest": header.digest().hex(),
+        "payload_sha256": header.payload_sha256,
+        "summary_sha256": header.summary_sha256,
+        "approved_by": list(AUDITORS),
+        "quorum": 2,
+    }
     f = _release_file(tmp_path / "release-invented.json", header, invented, [], verification)
     out = tmp_path / "report.html"
     code = report.main(["--release", str(f), "--out", str(out)])
-    assert code != 0 and not out.exists(), "a release file with no approval at all was drawn by `zhongli report`"
+    assert code != 0 and not out.exists(), (
+        "a release file with no approval at all was drawn by `zhongli report`"
+    )
 
 
 # --- attack 4: a compromised audit service and the auditor's "lost content" path ----------------
@@ -379,9 +462,17 @@ def test_auditor_following_the_tools_own_advice_signs_no_digest_it_never_saw_con
     w = plain_world
     invented = canonical_json({"job": "intersection_stats", "overlap": {"media-a": 3}})
     target = header_for("rel-invented0004", "ses-1", "intersection_stats", "aggregate", "oem", invented)
-    record = audit_pb2.ReleaseRecord(release_id=target.release_id, session_id=target.session_id, job=target.job, kind="aggregate",
-                                     recipient="oem", digest=target.digest().hex(), status="pending", summary_json="",
-                                     payload_sha256=target.payload_sha256)
+    record = audit_pb2.ReleaseRecord(
+        release_id=target.release_id,
+        session_id=target.session_id,
+        job=target.job,
+        kind="aggregate",
+        recipient="oem",
+        digest=target.digest().hex(),
+        status="pending",
+        summary_json="",
+        payload_sha256=target.payload_sha256,
+    )
     fake = FakeAudit(record)
     server, port = make_server(w.tls("audit"), "127.0.0.1:0")  # the audit service's own certificate
     audit_pb2_grpc.add_AuditServiceServicer_to_server(fake, server)
@@ -397,12 +488,16 @@ def test_auditor_following_the_tools_own_advice_signs_no_digest_it_never_saw_con
         assert audit_commands.main(["approve", record.release_id, *key, *base], load_topology) == 1
         advice = capsys.readouterr().err
         assert "review log" in advice and "--digest" in advice, advice
-        audit_commands.main(["approve", record.release_id, *key, "--digest", printed[0], *base], load_topology)
+        audit_commands.main(
+            ["approve", record.release_id, *key, "--digest", printed[0], *base], load_topology
+        )
         capsys.readouterr()
         from protocols.release import signature_valid
 
         signed = [d for d in fake.decisions if d.signature]
-        valid = [d for d in signed if signature_valid(bytes(d.public_key), bytes(d.signature), target.digest())]
+        valid = [
+            d for d in signed if signature_valid(bytes(d.public_key), bytes(d.signature), target.digest())
+        ]
         assert len(signed) == 0, (
             "the auditor's tool signed the digest of a release whose content it never showed "
             f"({len(signed)} signature(s) sent; {len(valid)} a valid approval of the invented release)"
@@ -414,10 +509,15 @@ def test_auditor_following_the_tools_own_advice_signs_no_digest_it_never_saw_con
 # --- attack 5: the payload hash of a row-score release is the audit service's word --------------
 
 
-@pytest.mark.xfail(strict=True, reason="a stated limit (docs/THREAT_MODEL.md, limits): with the zone and the audit service "
-                   "both deviating, a model or row-score payload hash is theirs to name; the fix (the zone signs its "
-                   "submissions, auditors check that signature) is open")
-def test_a_row_score_payload_hash_named_by_the_audit_service_alone_gets_no_signature(scored_world, fake_zone, capsys):
+@pytest.mark.xfail(
+    strict=True,
+    reason="a stated limit (docs/THREAT_MODEL.md, limits): with the zone and the audit service "
+    "both deviating, a model or row-score payload hash is theirs to name; the fix (the zone signs its "
+    "submissions, auditors check that signature) is open",
+)
+def test_a_row_score_payload_hash_named_by_the_audit_service_alone_gets_no_signature(
+    scored_world, fake_zone, capsys
+):
     """WORKED (needs the audit service's certificate *and* the zone's, for delivery): invented
     grades written at the OEM under both trusted auditors' genuine approvals.
 
@@ -445,12 +545,26 @@ def test_a_row_score_payload_hash_named_by_the_audit_service_alone_gets_no_signa
     n = int(w.agents["oem"].sessions.get(sid).rows)
     honest_grades = "".join("A" if i % 2 == 0 else "D" for i in range(n))
     chosen = "".join("D" if i % 2 == 0 else "A" for i in range(n))  # same counts, every lead flipped
-    summary = canonical_json({"rows": n, "grade_counts": {"A": honest_grades.count("A"), "D": honest_grades.count("D")}})
-    evil_payload = canonical_json({"job": "lead_rating_score", "grades": chosen, "output": "grades", "rows": n})
-    header = header_for("rel-swapped0005", sid, "lead_rating_score", "row_scores", "oem", evil_payload, summary)
-    record = audit_pb2.ReleaseRecord(release_id=header.release_id, session_id=sid, job=header.job, kind="row_scores",
-                                     recipient="oem", digest=header.digest().hex(), status="pending",
-                                     summary_json=summary.decode(), payload_sha256=header.payload_sha256)
+    summary = canonical_json(
+        {"rows": n, "grade_counts": {"A": honest_grades.count("A"), "D": honest_grades.count("D")}}
+    )
+    evil_payload = canonical_json(
+        {"job": "lead_rating_score", "grades": chosen, "output": "grades", "rows": n}
+    )
+    header = header_for(
+        "rel-swapped0005", sid, "lead_rating_score", "row_scores", "oem", evil_payload, summary
+    )
+    record = audit_pb2.ReleaseRecord(
+        release_id=header.release_id,
+        session_id=sid,
+        job=header.job,
+        kind="row_scores",
+        recipient="oem",
+        digest=header.digest().hex(),
+        status="pending",
+        summary_json=summary.decode(),
+        payload_sha256=header.payload_sha256,
+    )
     fake_a = FakeAudit(record)
     server, port = make_server(w.tls("audit"), "127.0.0.1:0")
     audit_pb2_grpc.add_AuditServiceServicer_to_server(fake_a, server)
@@ -458,16 +572,45 @@ def test_a_row_score_payload_hash_named_by_the_audit_service_alone_gets_no_signa
     try:
         atopo = topology_pointing(w, "audit", port)
         for a in AUDITORS:
-            audit_commands.main(["approve", record.release_id, "--key", str(w.dir / "keys" / f"{a}.key"),
-                                 "--topology", str(atopo), "--as", a], load_topology)
+            audit_commands.main(
+                [
+                    "approve",
+                    record.release_id,
+                    "--key",
+                    str(w.dir / "keys" / f"{a}.key"),
+                    "--topology",
+                    str(atopo),
+                    "--as",
+                    a,
+                ],
+                load_topology,
+            )
         capsys.readouterr()
     finally:
         server.stop(0)
-    approvals = [Approval(d.auditor, bytes(d.public_key), bytes(d.signature)) for d in fake_a.decisions if d.signature]
+    approvals = [
+        Approval(d.auditor, bytes(d.public_key), bytes(d.signature)) for d in fake_a.decisions if d.signature
+    ]
     fake_z.serving = serve_release(header, evil_payload, approvals)
-    code = cli.main(["release", "fetch", header.release_id, "--topology", str(ztopo), "--as", "oem", "--out", str(w.dir / "r.json")])
+    code = cli.main(
+        [
+            "release",
+            "fetch",
+            header.release_id,
+            "--topology",
+            str(ztopo),
+            "--as",
+            "oem",
+            "--out",
+            str(w.dir / "r.json"),
+        ]
+    )
     capsys.readouterr()
-    written = sorted(w.party_cfgs["oem"].outputs().glob("scores-*.csv")) if w.party_cfgs["oem"].outputs().exists() else []
+    written = (
+        sorted(w.party_cfgs["oem"].outputs().glob("scores-*.csv"))
+        if w.party_cfgs["oem"].outputs().exists()
+        else []
+    )
     assert len(approvals) == 0 and code != 0 and not written, (
         f"{len(approvals)} auditor(s) signed a payload hash only the audit service named; the OEM's fetch exited {code} "
         f"and its agent wrote {len(written)} score file(s) with the attacker's grades"
@@ -488,7 +631,9 @@ class LyingPolicyDesk(audit_pb2_grpc.AuditServiceServicer):
 
     def GetPolicy(self, request: Any, context: grpc.ServicerContext) -> audit_pb2.GetPolicyResponse:
         self.asked += 1
-        return audit_pb2.GetPolicyResponse(recorded=True, entry_seq=1, policy_json=self.text, digest=self.digest)
+        return audit_pb2.GetPolicyResponse(
+            recorded=True, entry_seq=1, policy_json=self.text, digest=self.digest
+        )
 
 
 def test_stopped_an_audit_service_vouching_with_the_right_digest_for_another_text(tmp_path, live):
@@ -502,7 +647,9 @@ def test_stopped_an_audit_service_vouching_with_the_right_digest_for_another_tex
     from transport.rpc import TlsFiles
 
     certs = world / "certs"
-    server, port = make_server(TlsFiles(ca=certs / "ca.pem", cert=certs / "audit.pem", key=certs / "audit.key"), "127.0.0.1:0")
+    server, port = make_server(
+        TlsFiles(ca=certs / "ca.pem", cert=certs / "audit.pem", key=certs / "audit.key"), "127.0.0.1:0"
+    )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(liar, server)
     server.start()
     try:
@@ -513,11 +660,19 @@ def test_stopped_an_audit_service_vouching_with_the_right_digest_for_another_tex
         w = live(topo)
         honest: Policy = w.zone.gate.policy
         raw_policy = honest.model_dump(mode="json")
-        raw_policy["k_min"] = {**raw_policy["k_min"], "aggregate": raw_policy["k_min"]["aggregate"] + 1}  # stricter, never recorded
+        raw_policy["k_min"] = {
+            **raw_policy["k_min"],
+            "aggregate": raw_policy["k_min"]["aggregate"] + 1,
+        }  # stricter, never recorded
         unrecorded = Policy.model_validate(raw_policy)
         liar.digest, liar.text = unrecorded.digest(), honest.canonical_text()
-        req = ppb.PrepareRequest(session_id="ses-liar", id_type=ppb.ID_TYPE_PHONE, ttl_seconds=60,
-                                 policy_json=unrecorded.canonical_text(), policy_digest=unrecorded.digest())
+        req = ppb.PrepareRequest(
+            session_id="ses-liar",
+            id_type=ppb.ID_TYPE_PHONE,
+            ttl_seconds=60,
+            policy_json=unrecorded.canonical_text(),
+            policy_digest=unrecorded.digest(),
+        )
         with pytest.raises(grpc.RpcError) as err:
             w.party_stub("media-a").Prepare(req, timeout=30)
         assert liar.asked >= 1

@@ -28,7 +28,7 @@ from deploy import certs
 from deploy.launcher import Cluster
 from deploy.topology import Topology, load_topology
 from deploy.world import PartySpec, write_world
-from neutral_zone.client import ZoneClient, ZoneCallError
+from neutral_zone.client import ZoneCallError, ZoneClient
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from proto.party.v1 import party_pb2 as ppb
 from proto.party.v1 import party_pb2_grpc as ppb_grpc
@@ -72,8 +72,25 @@ def outcome(fn: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
 
 
 def revoke_with_cli(topology: Path, name: str, cert: Path) -> str:
-    proc = subprocess.run([sys.executable, "-m", "deploy.cli", "certs", "revoke", name, "--topology", str(topology),
-                           "--cert", str(cert)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "certs",
+            "revoke",
+            name,
+            "--topology",
+            str(topology),
+            "--cert",
+            str(cert),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "keep it offline" in proc.stdout.lower()
     return proc.stdout
@@ -99,22 +116,30 @@ def test_zone_refuses_a_revoked_requester_certificate(world: tuple[Path, Topolog
     stolen = leaked(topo, tmp_path / "stolen", "oem", "brand")
     zone = topo.get("zone")
     with ZoneClient(zone.address or "", stolen, server_name="zone", timeout=30) as client:
-        assert outcome(lambda: client.session("no-such-session"))[0] == grpc.StatusCode.NOT_FOUND  # reached the zone
+        assert (
+            outcome(lambda: client.session("no-such-session"))[0] == grpc.StatusCode.NOT_FOUND
+        )  # reached the zone
         certs.revoke(topo.certs_dir, "oem", cert_file=stolen.cert)
         code, msg = outcome(lambda: client.session("no-such-session"))
     assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in msg, (code, msg)
     # The genuine OEM certificate (another serial) is unaffected.
-    with ZoneClient(zone.address or "", topo.tls_for("oem").files(), server_name="zone", timeout=30) as honest:
+    with ZoneClient(
+        zone.address or "", topo.tls_for("oem").files(), server_name="zone", timeout=30
+    ) as honest:
         assert outcome(lambda: honest.session("no-such-session"))[0] == grpc.StatusCode.NOT_FOUND
 
 
-def test_audit_service_refuses_a_revoked_auditor_certificate(world: tuple[Path, Topology], tmp_path: Path) -> None:
+def test_audit_service_refuses_a_revoked_auditor_certificate(
+    world: tuple[Path, Topology], tmp_path: Path
+) -> None:
     path, topo = world
     stolen = leaked(topo, tmp_path / "stolen", "auditor-1", "auditor")
     audit = topo.get("audit")
     ch = secure_channel(audit.address or "", stolen, server_name="audit")
     try:
-        pending = lambda: audit_pb2_grpc.AuditServiceStub(ch).ListPending(audit_pb2.ListPendingRequest(), timeout=30)  # noqa: E731
+        pending = lambda: audit_pb2_grpc.AuditServiceStub(ch).ListPending(
+            audit_pb2.ListPendingRequest(), timeout=30
+        )
         assert outcome(pending)[0] == grpc.StatusCode.OK
         revoke_with_cli(path, "auditor-1", stolen.cert)
         code, msg = outcome(pending)
@@ -125,7 +150,9 @@ def test_audit_service_refuses_a_revoked_auditor_certificate(world: tuple[Path, 
         honest.list_pending()
 
 
-def test_client_refuses_a_server_presenting_a_revoked_certificate(world: tuple[Path, Topology], tmp_path: Path) -> None:
+def test_client_refuses_a_server_presenting_a_revoked_certificate(
+    world: tuple[Path, Topology], tmp_path: Path
+) -> None:
     """An impostor serves the zone's name with a leaked zone certificate; the OEM's client (its
     topology's TLS, revocation list included) talks to it until that certificate is revoked."""
     path, topo = world
@@ -136,7 +163,9 @@ def test_client_refuses_a_server_presenting_a_revoked_certificate(world: tuple[P
         oem = topo.tls_for("oem").files()
         assert oem.crl is not None
         with ZoneClient(f"127.0.0.1:{port}", oem, server_name="zone", timeout=30) as client:
-            assert outcome(lambda: client.session("s"))[0] == grpc.StatusCode.UNIMPLEMENTED  # control: reached it
+            assert (
+                outcome(lambda: client.session("s"))[0] == grpc.StatusCode.UNIMPLEMENTED
+            )  # control: reached it
         certs.revoke(topo.certs_dir, "zone", cert_file=stolen.cert)
         with ZoneClient(f"127.0.0.1:{port}", oem, server_name="zone", timeout=30) as client:
             code, msg = outcome(lambda: client.session("s"))

@@ -58,7 +58,9 @@ def _cannot_lock() -> None:
 
 def fake_swap_host(root: Path) -> Path:
     (root / "proc").mkdir(parents=True)
-    (root / "proc" / "swaps").write_text("Filename\tType\tSize\tUsed\tPriority\n/swapfile\tfile\t8388604\t0\t-2\n")
+    (root / "proc" / "swaps").write_text(
+        "Filename\tType\tSize\tUsed\tPriority\n/swapfile\tfile\t8388604\t0\t-2\n"
+    )
     return root
 
 
@@ -75,9 +77,16 @@ def start_zone(config: Path, env: dict[str, str], log: Path) -> tuple[subprocess
     """``zhongli zone serve`` unable to lock its memory; returns it and its port once it listens
     (None if it exited first)."""
     with open(log, "w", encoding="utf-8") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "zone", "serve", "--config", str(config)],
-                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, env=env,
-                                cwd=ROOT, preexec_fn=_cannot_lock)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "zone", "serve", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            preexec_fn=_cannot_lock,
+        )
     port: list[str] = []
 
     def read() -> None:
@@ -111,12 +120,16 @@ def test_zone_locks_its_memory_or_reports_this_hosts_case(world: tuple[Path, Clu
     else:  # this host cannot lock: the zone runs only if swap cannot reach a disk, and says which
         swaps = memlock.active_swaps()
         assert all(s.safe for s in swaps), "an unlocked zone started on a host with unencrypted swap"
-        assert ("but the host has no swap" if not swaps else "every swap device is encrypted or in RAM") in log, log[-2000:]
+        assert (
+            "but the host has no swap" if not swaps else "every swap device is encrypted or in RAM"
+        ) in log, log[-2000:]
     # The same process the launcher reports; the answer does not depend on this machine's choice.
     assert zone.process.poll() is None
 
 
-def test_unencrypted_swap_refuses_to_start_unless_allowed(world: tuple[Path, Cluster], tmp_path: Path) -> None:
+def test_unencrypted_swap_refuses_to_start_unless_allowed(
+    world: tuple[Path, Cluster], tmp_path: Path
+) -> None:
     topo, _ = world
     env = _child_env() | {memlock.SWAP_ROOT_ENV: str(fake_swap_host(tmp_path / "host"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -129,16 +142,22 @@ def test_unencrypted_swap_refuses_to_start_unless_allowed(world: tuple[Path, Clu
     finally:
         stop(refused)
     text = (tmp_path / "refused.log").read_text(errors="replace")
-    assert "neutral zone refuses to start" in text and "/swapfile (file)" in text and "allow_swap: true" in text, text[-2000:]
+    assert (
+        "neutral zone refuses to start" in text and "/swapfile (file)" in text and "allow_swap: true" in text
+    ), text[-2000:]
     assert "test hook" in text  # the hook announces itself
     assert "RLIMIT_MEMLOCK is 65536 bytes" in text, text[-2000:]  # it did not lock, for the reason we set
 
     # Allowed: the same host and process limits, with allow_swap: true in the config.
-    allowed, port = start_zone(zone_config(topo.parent, "zone-swap-allowed.yaml", allow_swap=True), env, tmp_path / "allowed.log")
+    allowed, port = start_zone(
+        zone_config(topo.parent, "zone-swap-allowed.yaml", allow_swap=True), env, tmp_path / "allowed.log"
+    )
     try:
         assert port is not None, (tmp_path / "allowed.log").read_text(errors="replace")[-2000:]
         assert memlock.locked_bytes(allowed.pid) == 0
         text = (tmp_path / "allowed.log").read_text(errors="replace")
-        assert "memory NOT locked" in text and "/swapfile (file)" in text and "allow_swap: true" in text, text[-2000:]
+        assert "memory NOT locked" in text and "/swapfile (file)" in text and "allow_swap: true" in text, (
+            text[-2000:]
+        )
     finally:
         stop(allowed)

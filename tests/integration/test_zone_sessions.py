@@ -78,7 +78,11 @@ def test_close_session_purges_everything(tmp_path, live):
     assert s.releases[rel].payload is None
     assert all(t.columns == {} and not t.pseudonyms.any() for t in tables)
     w.assert_purged(sid)
-    for fn, args in ((oem.session, (sid,)), (oem.close_session, (sid,)), (oem.run_job, (sid, "intersection_stats"))):
+    for fn, args in (
+        (oem.session, (sid,)),
+        (oem.close_session, (sid,)),
+        (oem.run_job, (sid, "intersection_stats")),
+    ):
         code, msg = call_code(fn, *args)
         assert code == grpc.StatusCode.NOT_FOUND and sid in msg, (fn, msg)
     code, msg = call_code(oem.fetch, rel)

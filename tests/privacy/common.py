@@ -66,7 +66,14 @@ def assert_no_better(guesses: list[bool], truth: list[bool], bound: float, what:
 
 
 def iso(ms: np.ndarray | list[float]) -> list[str]:
-    return [("" if not np.isfinite(v) else (T0 + pd.Timedelta(milliseconds=float(v))).strftime("%Y-%m-%dT%H:%M:%S")) for v in ms]
+    return [
+        (
+            ""
+            if not np.isfinite(v)
+            else (T0 + pd.Timedelta(milliseconds=float(v))).strftime("%Y-%m-%dT%H:%M:%S")
+        )
+        for v in ms
+    ]
 
 
 OEM_COLUMNS = [
@@ -106,8 +113,15 @@ class AttackWorld:
         for i, lead in enumerate(leads):
             t = 40 * DAY + i * 60_000
             visit = lead.get("visit_time", np.nan)
-            rows.append({"phone": lead["phone"], "lead_time": iso([t])[0], "visit_time": iso([visit])[0],
-                         "lead_no": lead.get("lead_no", i), "visited": int(lead.get("visited", 0))})
+            rows.append(
+                {
+                    "phone": lead["phone"],
+                    "lead_time": iso([t])[0],
+                    "visit_time": iso([visit])[0],
+                    "lead_no": lead.get("lead_no", i),
+                    "visited": int(lead.get("visited", 0)),
+                }
+            )
         pd.DataFrame(rows).to_csv(self.root / "oem.csv", index=False)
 
     def session(self) -> tuple[ZoneClient, str]:
@@ -130,7 +144,9 @@ class AttackWorld:
         out[session.row_source] = list(values)
         return out
 
-    def released(self, oem: ZoneClient, sid: str, job: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def released(
+        self, oem: ZoneClient, sid: str, job: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Run a job; if it passes, have the auditor approve it and fetch it. Returns the release
         info, with the payload under ``payload`` (None if it was not released)."""
         rid = oem.run_job(sid, job, params)
@@ -142,28 +158,55 @@ class AttackWorld:
         return info
 
 
-def build_world(root: Path, live: Callable[..., LiveWorld], policy: dict[str, Any], k_min: int = 20,
-                n_targets: int = 40, seed: int = 5, edit: Callable[[Path], None] | None = None,
-                n_known: int = 1200, oem_unique: bool = True) -> AttackWorld:
+def build_world(
+    root: Path,
+    live: Callable[..., LiveWorld],
+    policy: dict[str, Any],
+    k_min: int = 20,
+    n_targets: int = 40,
+    seed: int = 5,
+    edit: Callable[[Path], None] | None = None,
+    n_known: int = 1200,
+    oem_unique: bool = True,
+) -> AttackWorld:
     """Partners' files, a policy, and real servers. Half the targets are members of both partners;
     the partners know ``n_known`` further people, the first ``n_known`` of ``lead_pool`` (which
     holds as many again that nobody knows). ``edit`` may change the partners' files before the
     servers start; ``oem_unique`` False lets the OEM's file hold a person on several rows."""
     rng = np.random.default_rng(seed)
     pool = phones(rng, n_targets + 2 * n_known + 4000)
-    members, strangers = pool[:n_targets // 2], pool[n_targets // 2:n_targets]
-    known = members + pool[n_targets:n_targets + n_known]  # the partners' people
-    lead_pool = pool[n_targets:n_targets + 2 * n_known]  # the attacker's ordinary leads (half of them known)
-    fresh = iter(pool[n_targets + 2 * n_known:])
+    members, strangers = pool[: n_targets // 2], pool[n_targets // 2 : n_targets]
+    known = members + pool[n_targets : n_targets + n_known]  # the partners' people
+    lead_pool = pool[
+        n_targets : n_targets + 2 * n_known
+    ]  # the attacker's ordinary leads (half of them known)
+    fresh = iter(pool[n_targets + 2 * n_known :])
     root.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"phone": known, "income": np.round(rng.lognormal(10, 0.5, len(known))),
-                  "segment": rng.choice(["a", "b", "c"], len(known))}).to_csv(root / "provider.csv", index=False)
+    pd.DataFrame(
+        {
+            "phone": known,
+            "income": np.round(rng.lognormal(10, 0.5, len(known))),
+            "segment": rng.choice(["a", "b", "c"], len(known)),
+        }
+    ).to_csv(root / "provider.csv", index=False)
     who = np.repeat(np.arange(len(known)), 3)
-    touches = pd.DataFrame({"phone": np.asarray(known)[who], "ts": iso(rng.uniform(15, 39, len(who)) * DAY // 1000 * 1000),
-                            "channel": rng.choice(CHANNELS, len(who))})
+    touches = pd.DataFrame(
+        {
+            "phone": np.asarray(known)[who],
+            "ts": iso(rng.uniform(15, 39, len(who)) * DAY // 1000 * 1000),
+            "channel": rng.choice(CHANNELS, len(who)),
+        }
+    )
     touches.to_csv(root / "media-a.csv", index=False)
-    pd.DataFrame({"phone": lead_pool[:100], "lead_time": iso([40 * DAY] * 100), "visit_time": iso([np.nan] * 100),
-                  "lead_no": range(100), "visited": [0] * 100}).to_csv(root / "oem.csv", index=False)
+    pd.DataFrame(
+        {
+            "phone": lead_pool[:100],
+            "lead_time": iso([40 * DAY] * 100),
+            "visit_time": iso([np.nan] * 100),
+            "lead_no": range(100),
+            "visited": [0] * 100,
+        }
+    ).to_csv(root / "oem.csv", index=False)
     if edit is not None:
         edit(root)
     specs = [

@@ -43,7 +43,9 @@ def test_target_among_converting_decoys_stays_within_the_dp_bound(tmp_path, live
     tgts, truth = targets(w, np.random.default_rng(8))
     guesses = []
     for phone in tgts:
-        converters = [{"phone": phone, "visit_time": VISIT}] + [{"phone": p, "visit_time": VISIT} for p in decoys(w, K - 1)]
+        converters = [{"phone": phone, "visit_time": VISIT}] + [
+            {"phone": p, "visit_time": VISIT} for p in decoys(w, K - 1)
+        ]
         others = [{"phone": p} for p in decoys(w, K + 5)]
         w.upload(converters + others)
         oem, sid = w.session()
@@ -65,7 +67,9 @@ def test_control_without_dp_the_same_attack_wins(tmp_path, live):
     tgts, truth = targets(w, np.random.default_rng(9))
     guesses = []
     for phone in tgts:
-        converters = [{"phone": phone, "visit_time": VISIT}] + [{"phone": p, "visit_time": VISIT} for p in decoys(w, K - 1)]
+        converters = [{"phone": phone, "visit_time": VISIT}] + [
+            {"phone": p, "visit_time": VISIT} for p in decoys(w, K - 1)
+        ]
         w.upload(converters + [{"phone": p} for p in decoys(w, K + 5)])
         oem, sid = w.session()
         p = w.released(oem, sid, "attribution", {"conversion": "visit_time"})["payload"]

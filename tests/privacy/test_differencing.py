@@ -33,7 +33,9 @@ def test_up_to_t_then_t_minus_one_is_refused_whatever_the_tags(tmp_path, live):
             leads.append({"phone": next(ordinary), "lead_no": i * spacing + j})
         at[phone] = i * spacing + spacing - 1
         leads.append({"phone": phone, "lead_no": at[phone]})
-    leads += [{"phone": next(ordinary), "lead_no": 100_000 + j} for j in range(2 * K)]  # so no segment is "everyone but one"
+    leads += [
+        {"phone": next(ordinary), "lead_no": 100_000 + j} for j in range(2 * K)
+    ]  # so no segment is "everyone but one"
     w.upload(leads)
     oem, sid = w.session()
     second_outcomes, guesses = set(), []
@@ -42,8 +44,14 @@ def test_up_to_t_then_t_minus_one_is_refused_whatever_the_tags(tmp_path, live):
         first = w.released(oem, sid, "profile", {"segment": {"lead_no": {"max": t}}, "tags": ["income"]})
         assert first["status"] == "pending", first
         # one more tag (the old bypass), then the repeated tag: both must be refused
-        second = w.released(oem, sid, "profile", {"segment": {"lead_no": {"max": t - 1}}, "tags": ["income", "segment"]})
-        repeated = oem.release(oem.run_job(sid, "profile", {"segment": {"lead_no": {"max": t - 1}}, "tags": ["income", "income"]}))
+        second = w.released(
+            oem, sid, "profile", {"segment": {"lead_no": {"max": t - 1}}, "tags": ["income", "segment"]}
+        )
+        repeated = oem.release(
+            oem.run_job(
+                sid, "profile", {"segment": {"lead_no": {"max": t - 1}}, "tags": ["income", "income"]}
+            )
+        )
         assert repeated["status"] == "failed" and "distinct tags" in repeated["error"]
         second_outcomes.add((second["status"], re.sub(r"rel-[0-9a-f]+", "rel-*", second["error"])))
         guesses.append(second["status"] == "pending")

@@ -30,7 +30,12 @@ def test_crafted_labels_learn_little_from_the_card(tmp_path, live):
         neg = [{"phone": p, "visited": 0, "lead_no": float(rng.normal())} for p in decoys(w, 3 * K)]
         w.upload(pos + neg)
         oem, sid = w.session()
-        card = w.released(oem, sid, "lead_rating_train", {"label": "visited", "features": ["lead_no"], "partners": ["provider"]})
+        card = w.released(
+            oem,
+            sid,
+            "lead_rating_train",
+            {"label": "visited", "features": ["lead_no"], "partners": ["provider"]},
+        )
         assert card["status"] == "pending", card
         c = card["payload"]
         value = {v["label"]: v["auc"] for v in c["partner_value"]}

@@ -40,7 +40,10 @@ def test_isolating_segments_are_refused_alike_and_logged(tmp_path, live):
     w = build_world(tmp_path, live, {"dp": {"epsilon_per_release": EPS}}, k_min=K)
     tgts, truth = targets(w, np.random.default_rng(3))
     # every target in one upload, each with its own lead number; plus ordinary leads
-    w.upload([{"phone": p, "lead_no": 10_000 + i} for i, p in enumerate(tgts)] + [{"phone": p} for p in w.lead_pool[:200]])
+    w.upload(
+        [{"phone": p, "lead_no": 10_000 + i} for i, p in enumerate(tgts)]
+        + [{"phone": p} for p in w.lead_pool[:200]]
+    )
     oem, sid = w.session()
     outcomes, guesses = set(), []
     for i, member in enumerate(truth):
@@ -54,7 +57,9 @@ def test_isolating_segments_are_refused_alike_and_logged(tmp_path, live):
 
 
 def test_k_sized_segments_always_run_on_the_time_grid(tmp_path, live):
-    w = build_world(tmp_path, live, {"dp": {"epsilon_per_release": EPS}, "outcome_quantum_ms": QUANTUM_MS}, k_min=K)
+    w = build_world(
+        tmp_path, live, {"dp": {"epsilon_per_release": EPS}, "outcome_quantum_ms": QUANTUM_MS}, k_min=K
+    )
     tgts, truth = targets(w, np.random.default_rng(4))
     leads = []
     for i, phone in enumerate(tgts):  # group i: the target and K-1 decoys, lead numbers i*100...
@@ -68,7 +73,11 @@ def test_k_sized_segments_always_run_on_the_time_grid(tmp_path, live):
     outcomes, guesses, durations, offsets = set(), [], [], []
     for i in range(len(tgts)):
         started = time.monotonic()
-        rid = oem.run_job(sid, "profile", {"segment": {"lead_no": {"min": i * 100, "max": i * 100 + K - 1}}, "tags": ["income", "segment"]})
+        rid = oem.run_job(
+            sid,
+            "profile",
+            {"segment": {"lead_no": {"min": i * 100, "max": i * 100 + K - 1}}, "tags": ["income", "segment"]},
+        )
         durations.append(time_to_outcome(oem, rid, started))
         info = oem.release(rid)
         rel = w.live.zone_session(sid).releases[rid]

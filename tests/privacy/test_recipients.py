@@ -20,7 +20,11 @@ def test_a_profile_goes_to_the_requester_only(tmp_path, live):
     w.upload([{"phone": p, "lead_no": i} for i, p in enumerate(w.lead_pool[:400])])
     oem, sid = w.session()
     to_media = w.released(oem, sid, "profile", {"segment": {"lead_no": {"max": 199}}, "recipient": "media-a"})
-    assert to_media["status"] == "refused" and "recipient" in to_media["error"] and "'media-a'" in to_media["error"]
+    assert (
+        to_media["status"] == "refused"
+        and "recipient" in to_media["error"]
+        and "'media-a'" in to_media["error"]
+    )
     assert to_media["payload"] is None
     # the same profile to the requester passes: the refusal was about the recipient alone
     own = w.released(oem, sid, "profile", {"segment": {"lead_no": {"max": 199}}})

@@ -26,22 +26,35 @@ from neutral_zone.jobs import lead_rating as lr_job
 from tests.privacy.common import AttackWorld, assert_no_better, build_world
 
 CHANCE_PLUS = 0.15
-TRAIN = {"label": "visited", "features": ["lead_no"], "partners": ["provider"], "partner_value": False, "importance": "none"}
+TRAIN = {
+    "label": "visited",
+    "features": ["lead_no"],
+    "partners": ["provider"],
+    "partner_value": False,
+    "importance": "none",
+}
 
 
-def _upload(w: AttackWorld, rng: np.random.Generator, n_each: int = 700, copies: int = 1, extra: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _upload(
+    w: AttackWorld, rng: np.random.Generator, n_each: int = 700, copies: int = 1, extra: int = 0
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Known and unknown leads, shuffled; labels follow membership. Returns the file's phones
     (one per line), each line's truth and own feature."""
     known = w.lead_pool[:n_each]
-    unknown = w.lead_pool[len(w.lead_pool) // 2:len(w.lead_pool) // 2 + n_each]
+    unknown = w.lead_pool[len(w.lead_pool) // 2 : len(w.lead_pool) // 2 + n_each]
     people = [(p, True) for p in known] + [(p, False) for p in unknown]
     people = [people[i] for i in rng.permutation(len(people))]
     if extra:  # further real leads (some known), appended after the first ones
-        more = w.lead_pool[n_each:n_each + extra] + w.lead_pool[len(w.lead_pool) // 2 + n_each:len(w.lead_pool) // 2 + n_each + extra]
+        more = (
+            w.lead_pool[n_each : n_each + extra]
+            + w.lead_pool[len(w.lead_pool) // 2 + n_each : len(w.lead_pool) // 2 + n_each + extra]
+        )
         people += [(p, i < extra) for i, p in enumerate(more)]
     rows, phones, truth, own = [], [], [], []
     for phone, member in people:
-        lead_no = float(np.random.default_rng(abs(hash(phone)) % 2**32).normal())  # the lead's own, stable value
+        lead_no = float(
+            np.random.default_rng(abs(hash(phone)) % 2**32).normal()
+        )  # the lead's own, stable value
         visited = int(rng.random() < (0.6 if member else 0.2))
         for _ in range(copies):
             rows.append({"phone": phone, "lead_no": lead_no, "visited": visited})
@@ -66,7 +79,9 @@ def _train_and_grade(w: AttackWorld, oem, sid, n_lines: int, train: dict | None 
 def _oracle(grades: np.ndarray, truth: np.ndarray, own: np.ndarray) -> tuple[float, float]:
     """Best accuracy from the grade alone (each grade labelled by its majority), and the AUC
     gained by adding the grade to the requester's own feature (cross-validated)."""
-    acc = sum(max((truth[grades == g]).sum(), (~truth[grades == g]).sum()) for g in np.unique(grades)) / len(truth)
+    acc = sum(max((truth[grades == g]).sum(), (~truth[grades == g]).sum()) for g in np.unique(grades)) / len(
+        truth
+    )
     g = np.searchsorted(np.array(["A", "B", "C", "D"]), grades).astype(float)
     clf = HistGradientBoostingClassifier(max_iter=100, random_state=0)
     with_grade = cross_val_predict(clf, np.c_[own, g], truth, cv=5, method="predict_proba")[:, 1]
@@ -88,7 +103,11 @@ def test_partner_only_models_and_unconsented_partners_never_reach_rows(world):
     assert scored["status"] == "failed" and "must use your own features" in scored["error"]
     card = w.released(oem, sid, "lead_rating_train", {**TRAIN, "partners": ["media-a"]})
     scored = w.released(oem, sid, "lead_rating_score", {"model_id": card["payload"]["model_id"]})
-    assert scored["status"] == "refused" and "row_level_consent" in scored["error"] and "media-a" in scored["error"]
+    assert (
+        scored["status"] == "refused"
+        and "row_level_consent" in scored["error"]
+        and "media-a" in scored["error"]
+    )
 
 
 def test_grades_tell_an_oracle_attacker_little_however_often_it_asks(world):
@@ -114,8 +133,13 @@ def test_a_person_on_several_rows_gets_one_grade(tmp_path, live):
     raised here so that the release always goes out: what the attacker can read from it is then
     measured by the oracle, not by the gate (a person counted three times in training is fitted
     more closely, which the gate can see and sometimes refuses)."""
-    w = build_world(tmp_path, live, {"row_level": {"partners": ["provider"], "max_membership_auc": 0.75}}, k_min=20,
-                    oem_unique=False)
+    w = build_world(
+        tmp_path,
+        live,
+        {"row_level": {"partners": ["provider"], "max_membership_auc": 0.75}},
+        k_min=20,
+        oem_unique=False,
+    )
     phones, truth, own = _upload(w, np.random.default_rng(10), n_each=400, copies=3)
     oem, sid = w.session()
     _, [grades] = _train_and_grade(w, oem, sid, len(phones))
@@ -141,8 +165,15 @@ def test_what_else_the_requester_changes_moves_no_grade(world):
     oem.close_session(sid)
     grade_of, member_of = dict(zip(phones, first)), dict(zip(phones, truth))
     for nudge in (0.0, 1e-9):
-        rows = [{"phone": p, "lead_no": o + nudge, "visited": int(rng.random() < 0.5),
-                 "visit_time": 41 * 86_400_000 if rng.random() < 0.3 else np.nan} for p, o in zip(phones, own)]
+        rows = [
+            {
+                "phone": p,
+                "lead_no": o + nudge,
+                "visited": int(rng.random() < 0.5),
+                "visit_time": 41 * 86_400_000 if rng.random() < 0.3 else np.nan,
+            }
+            for p, o in zip(phones, own)
+        ]
         rows += [{"phone": p, "lead_no": 0.0} for p in w.lead_pool[700:800] + w.lead_pool[-100:]]
         order = rng.permutation(len(rows))
         w.upload([rows[i] for i in order])
@@ -155,7 +186,9 @@ def test_what_else_the_requester_changes_moves_no_grade(world):
         if nudge == 0.0:
             assert not any(moved), f"{sum(moved)} leads' grades moved"
         else:
-            assert_no_better(moved, [not member_of[p] for p in phones], 0.5 + CHANCE_PLUS, "grade moved by a 1e-9 nudge")
+            assert_no_better(
+                moved, [not member_of[p] for p in phones], 0.5 + CHANCE_PLUS, "grade moved by a 1e-9 nudge"
+            )
         oem.close_session(sid)
 
 
@@ -171,14 +204,16 @@ def test_a_stranger_with_the_same_own_data_is_graded_apart(world):
     w.upload(rows + twins)
     oem, sid = w.session()
     _, [grades] = _train_and_grade(w, oem, sid, len(rows) + len(twins))
-    same = grades[: len(rows)] == grades[len(rows):]
+    same = grades[: len(rows)] == grades[len(rows) :]
     assert_no_better([not s for s in same], list(truth), 0.5 + CHANCE_PLUS, "stranger twin")
 
 
 def test_without_blinding_the_gate_refuses(world, monkeypatch):
     """Control: the same release with the partner-data fill switched off leaks (the model's
     "unknown" branch), and the gate's noised separability check refuses it."""
-    monkeypatch.setattr(lr_job, "blind_donors", lambda known, token, population, salt: np.full(len(known), -1))
+    monkeypatch.setattr(
+        lr_job, "blind_donors", lambda known, token, population, salt: np.full(len(known), -1)
+    )
     w = world
     phones, truth, own = _upload(w, np.random.default_rng(12))
     oem, sid = w.session()

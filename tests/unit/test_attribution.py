@@ -34,8 +34,14 @@ def frames(paths: list[tuple[list[tuple[str, float]], bool, float]]) -> tuple[pd
     t_rows, p_rows = [], []
     for person, (touch_list, conv, end) in enumerate(paths, start=1):
         t_rows += [{"person": person, "time": d * DAY, "channel": c} for c, d in touch_list]
-        p_rows.append({"person": person, "converted": conv, "conversion_time": end * DAY if conv else NAN,
-                       "reference_time": NAN if conv else end * DAY})
+        p_rows.append(
+            {
+                "person": person,
+                "converted": conv,
+                "conversion_time": end * DAY if conv else NAN,
+                "reference_time": NAN if conv else end * DAY,
+            }
+        )
     return pd.DataFrame(t_rows, columns=["person", "time", "channel"]), pd.DataFrame(p_rows)
 
 
@@ -62,7 +68,9 @@ HEURISTIC_WORLD = [
 def heuristics():
     touches, people = frames(HEURISTIC_WORLD)
     people["value"] = [100.0, 50.0, 10.0, 999.0]  # the non-converter's value must never count
-    cfg = AttributionConfig(half_life_days=1.0, models=("first_touch", "last_touch", "linear", "time_decay", "position_based"))
+    cfg = AttributionConfig(
+        half_life_days=1.0, models=("first_touch", "last_touch", "linear", "time_decay", "position_based")
+    )
     return attribute(touches, people, cfg)
 
 
@@ -87,7 +95,9 @@ def test_time_decay_by_hand(heuristics):
     # p2: B@8 1/4, C@9 1/2; sum 3/4 -> B 1/3, C 2/3
     # p3: C 1
     # A = 9/15, B = 2/15 + 5/15 = 7/15, C = 4/15 + 10/15 + 15/15 = 29/15 (sum 45/15 = 3)
-    assert credit(heuristics, "time_decay") == pytest.approx({"A": 9 / 15, "B": 7 / 15, "C": 29 / 15, "D": 0.0})
+    assert credit(heuristics, "time_decay") == pytest.approx(
+        {"A": 9 / 15, "B": 7 / 15, "C": 29 / 15, "D": 0.0}
+    )
 
 
 def test_position_based_by_hand(heuristics):
@@ -102,7 +112,9 @@ def test_position_based_three_and_two_touches_with_uneven_weights():
     # weights (first, middle, last) = (0.5, 0.3, 0.2)
     # [A, B, C] -> A 0.5, B 0.3, C 0.2;  [A, C] (two touches) -> A 0.5/0.7 = 5/7, C 0.2/0.7 = 2/7
     touches, people = frames([([("A", 1), ("B", 2), ("C", 3)], True, 4), ([("A", 1), ("C", 2)], True, 4)])
-    res = attribute(touches, people, AttributionConfig(position_weights=(0.5, 0.3, 0.2), models=("position_based",)))
+    res = attribute(
+        touches, people, AttributionConfig(position_weights=(0.5, 0.3, 0.2), models=("position_based",))
+    )
     assert credit(res, "position_based") == pytest.approx({"A": 0.5 + 5 / 7, "B": 0.3, "C": 0.2 + 2 / 7})
 
 
@@ -158,7 +170,9 @@ def test_markov_second_order_sees_what_first_order_cannot():
     #   credit: A 1/2, B 1/2, C 0
     touches, people = frames([([("A", 1), ("B", 2)], True, 3), ([("C", 1), ("B", 2)], False, 3)])
     paths = build_paths(touches, people)
-    assert dict(zip(paths.channels, markov(paths, 1).conversions)) == pytest.approx({"A": 0.25, "B": 0.5, "C": 0.25})
+    assert dict(zip(paths.channels, markov(paths, 1).conversions)) == pytest.approx(
+        {"A": 0.25, "B": 0.5, "C": 0.25}
+    )
     m2 = markov(paths, 2)
     assert m2.detail["removal_effects"] == pytest.approx({"A": 1.0, "B": 1.0, "C": 0.0})
     assert dict(zip(paths.channels, m2.conversions)) == pytest.approx({"A": 0.5, "B": 0.5, "C": 0.0})
@@ -226,11 +240,22 @@ def test_exact_shapley_equals_even_split_over_distinct_channels_and_value_weight
     # distinct channels; the exact credited value must equal the per-converter 1/|set| weights.
     rng = np.random.default_rng(2)
     n_people, n_touch = 300, 900
-    touches = pd.DataFrame({"person": rng.integers(0, n_people, n_touch), "time": rng.uniform(0, 20, n_touch) * DAY,
-                            "channel": rng.choice(list("ABCDE"), n_touch)})
+    touches = pd.DataFrame(
+        {
+            "person": rng.integers(0, n_people, n_touch),
+            "time": rng.uniform(0, 20, n_touch) * DAY,
+            "channel": rng.choice(list("ABCDE"), n_touch),
+        }
+    )
     conv = rng.random(n_people) < 0.4
-    people = pd.DataFrame({"person": np.arange(n_people), "converted": conv,
-                           "conversion_time": np.where(conv, 21 * DAY, np.nan), "value": rng.uniform(1, 9, n_people)})
+    people = pd.DataFrame(
+        {
+            "person": np.arange(n_people),
+            "converted": conv,
+            "conversion_time": np.where(conv, 21 * DAY, np.nan),
+            "value": rng.uniform(1, 9, n_people),
+        }
+    )
     paths = build_paths(touches, people)
     cr = shapley(paths, values=people["value"].to_numpy())
     p_idx, c_idx = paths.path_channel_pairs()
@@ -299,10 +324,18 @@ def confounded_world(n: int = 20_000, seed: int = 3) -> tuple[pd.DataFrame, pd.D
     rows = []
     for ch, exposed in (("X", x), ("Y", y)):
         who = np.flatnonzero(exposed)
-        rows.append(pd.DataFrame({"person": who, "time": end - rng.uniform(0.1, 29, len(who)) * DAY, "channel": ch}))
+        rows.append(
+            pd.DataFrame({"person": who, "time": end - rng.uniform(0.1, 29, len(who)) * DAY, "channel": ch})
+        )
     touches = pd.concat(rows, ignore_index=True)
-    people = pd.DataFrame({"person": np.arange(n), "converted": conv, "conversion_time": np.where(conv, end, np.nan),
-                           "reference_time": end})
+    people = pd.DataFrame(
+        {
+            "person": np.arange(n),
+            "converted": conv,
+            "conversion_time": np.where(conv, end, np.nan),
+            "reference_time": end,
+        }
+    )
     controls = pd.DataFrame({"person": np.arange(n), "intent": h})
     return touches, people, controls
 
@@ -310,8 +343,11 @@ def confounded_world(n: int = 20_000, seed: int = 3) -> tuple[pd.DataFrame, pd.D
 @pytest.mark.parametrize(("exposure", "allocation"), [("binary", "shapley"), ("both", "removal")])
 def test_data_driven_gives_no_credit_to_a_channel_that_only_reaches_likely_converters(exposure, allocation):
     touches, people, controls = confounded_world()
-    cfg = AttributionConfig(models=("last_touch", "linear", "markov", "shapley", "data_driven"), exposure=exposure,
-                            allocation=allocation)
+    cfg = AttributionConfig(
+        models=("last_touch", "linear", "markov", "shapley", "data_driven"),
+        exposure=exposure,
+        allocation=allocation,
+    )
     res = attribute(touches, people, cfg, controls=controls)
     last_x = credit(res, "last_touch")["X"]
     dd = credit(res, "data_driven")
@@ -336,14 +372,18 @@ def test_data_driven_estimates_effects_where_the_targeting_covariate_is_known():
     cfg = AttributionConfig(models=("last_touch", "data_driven"))
     two = attribute(touches, people, cfg, controls=partial)
     one = attribute(touches, people, cfg.model_copy(update={"effects_from": "all"}), controls=partial)
-    assert two.credits["data_driven"].detail["two_stage"] and not one.credits["data_driven"].detail["two_stage"]
+    assert (
+        two.credits["data_driven"].detail["two_stage"] and not one.credits["data_driven"].detail["two_stage"]
+    )
     last_x = credit(two, "last_touch")["X"]
     assert credit(two, "data_driven")["X"] < 0.2 * last_x < credit(one, "data_driven")["X"]
 
 
 def test_data_driven_controls_handle_categories_missing_values_and_unknown_people():
     touches, people = saturated_world()
-    controls = pd.DataFrame({"person": [1, 2, 3, 4], "tier": ["t1", None, "t2", "t1"], "income": [1.0, np.nan, 3.0, 2.0]})
+    controls = pd.DataFrame(
+        {"person": [1, 2, 3, 4], "tier": ["t1", None, "t2", "t1"], "income": [1.0, np.nan, 3.0, 2.0]}
+    )
     cr = data_driven(build_paths(touches, people), controls, AttributionConfig(control_bins=0))
     # people 5..20 are unknown to the provider: missing, like person 2's tier and income. Missing is
     # then the most common tier (17 of 20), so it is the reference level without a dummy.
@@ -357,7 +397,9 @@ def test_data_driven_controls_handle_categories_missing_values_and_unknown_peopl
 
 def test_ties_in_time_are_broken_by_channel_name_then_input_order():
     # B and A at the same instant: A (name order) comes first whatever the input order.
-    touches = pd.DataFrame({"person": [1, 1, 1], "time": [5 * DAY, 5 * DAY, 5 * DAY], "channel": ["B", "A", "B"]})
+    touches = pd.DataFrame(
+        {"person": [1, 1, 1], "time": [5 * DAY, 5 * DAY, 5 * DAY], "channel": ["B", "A", "B"]}
+    )
     people = pd.DataFrame({"person": [1], "converted": [True], "conversion_time": [6 * DAY]})
     res = attribute(touches, people, AttributionConfig(models=("first_touch", "last_touch")))
     assert credit(res, "first_touch") == {"A": 1.0, "B": 0.0}
@@ -370,7 +412,9 @@ def test_shuffled_input_gives_identical_results():
     touches, people = frames(HEURISTIC_WORLD + THREE_PATHS)
     cfg = AttributionConfig(models=tuple(m for m in AttributionConfig().models if m != "data_driven"))
     a = attribute(touches, people, cfg).table()
-    b = attribute(touches.sample(frac=1.0, random_state=7), people.sample(frac=1.0, random_state=8), cfg).table()
+    b = attribute(
+        touches.sample(frac=1.0, random_state=7), people.sample(frac=1.0, random_state=8), cfg
+    ).table()
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -394,8 +438,13 @@ def test_people_without_touchpoints_are_unattributed_never_credited():
 
 
 def test_no_touches_at_all_gives_empty_credit_and_counts_every_conversion_as_unattributed():
-    touches = pd.DataFrame({"person": pd.Series([], dtype="int64"), "time": pd.Series([], dtype=float),
-                            "channel": pd.Series([], dtype=object)})
+    touches = pd.DataFrame(
+        {
+            "person": pd.Series([], dtype="int64"),
+            "time": pd.Series([], dtype=float),
+            "channel": pd.Series([], dtype=object),
+        }
+    )
     people = pd.DataFrame({"person": [1, 2], "converted": [1, 0], "conversion_time": [DAY, NAN]})
     res = attribute(touches, people)
     assert res.counts.unattributed_conversions == 1 and res.channels == ()
@@ -404,10 +453,17 @@ def test_no_touches_at_all_gives_empty_credit_and_counts_every_conversion_as_una
 
 def test_values_can_come_as_a_series_by_person():
     touches, people = frames(HEURISTIC_WORLD)
-    res = attribute(touches, people, AttributionConfig(models=("linear", "markov")), values=pd.Series({1: 100.0, 2: 50.0, 3: 10.0}))
+    res = attribute(
+        touches,
+        people,
+        AttributionConfig(models=("linear", "markov")),
+        values=pd.Series({1: 100.0, 2: 50.0, 3: 10.0}),
+    )
     # linear value: p1 (100): A 50, B 25, C 25; p2 (50): B 25, C 25; p3 (10): C 10
     t = res.tables["linear"]
-    assert dict(zip(t["channel"], t["credited_value"])) == pytest.approx({"A": 50.0, "B": 50.0, "C": 60.0, "D": 0.0})
+    assert dict(zip(t["channel"], t["credited_value"])) == pytest.approx(
+        {"A": 50.0, "B": 50.0, "C": 60.0, "D": 0.0}
+    )
     # Markov value = total value (160) x share
     m = res.tables["markov"]
     assert m["credited_value"].to_numpy() == pytest.approx(160.0 * m["share"].to_numpy())
@@ -415,8 +471,13 @@ def test_values_can_come_as_a_series_by_person():
 
 def test_lookback_boundary_is_inclusive_at_the_start():
     conv = 40 * DAY
-    touches = pd.DataFrame({"person": [1, 1, 1], "time": [conv - 30 * DAY - 1, conv - 30 * DAY, conv - DAY],
-                            "channel": ["early", "edge", "late"]})
+    touches = pd.DataFrame(
+        {
+            "person": [1, 1, 1],
+            "time": [conv - 30 * DAY - 1, conv - 30 * DAY, conv - DAY],
+            "channel": ["early", "edge", "late"],
+        }
+    )
     people = pd.DataFrame({"person": [1], "converted": [True], "conversion_time": [conv]})
     res = attribute(touches, people, AttributionConfig(lookback_days=30, models=("first_touch",)))
     assert credit(res, "first_touch") == {"edge": 1.0, "late": 0.0}  # 'early' (1 ms too early) is gone
@@ -426,7 +487,9 @@ def test_lookback_boundary_is_inclusive_at_the_start():
 def test_non_converters_default_reference_is_just_after_the_latest_touch():
     # No reference_time: the non-converter's path ends after the data's latest touch (day 50),
     # so the day-50 touch counts and the day-10 one is outside the 30-day lookback.
-    touches = pd.DataFrame({"person": [1, 2, 2], "time": [5 * DAY, 10 * DAY, 50 * DAY], "channel": ["A", "A", "B"]})
+    touches = pd.DataFrame(
+        {"person": [1, 2, 2], "time": [5 * DAY, 10 * DAY, 50 * DAY], "channel": ["A", "A", "B"]}
+    )
     people = pd.DataFrame({"person": [1, 2], "converted": [1, 0], "conversion_time": [6 * DAY, NAN]})
     paths = build_paths(touches, people)
     assert paths.counts.non_converters_with_path == 1
@@ -434,8 +497,14 @@ def test_non_converters_default_reference_is_just_after_the_latest_touch():
 
 
 def test_impressions_can_be_excluded_and_unknown_people_are_counted():
-    touches = pd.DataFrame({"person": [1, 1, 9], "time": [1 * DAY, 2 * DAY, 1 * DAY], "channel": ["A", "B", "A"],
-                            "kind": ["click", "impression", "click"]})
+    touches = pd.DataFrame(
+        {
+            "person": [1, 1, 9],
+            "time": [1 * DAY, 2 * DAY, 1 * DAY],
+            "channel": ["A", "B", "A"],
+            "kind": ["click", "impression", "click"],
+        }
+    )
     people = pd.DataFrame({"person": [1], "converted": [True], "conversion_time": [3 * DAY]})
     res = attribute(touches, people, AttributionConfig(include_impressions=False, models=("last_touch",)))
     assert credit(res, "last_touch") == {"A": 1.0}
@@ -447,11 +516,16 @@ def test_impressions_can_be_excluded_and_unknown_people_are_counted():
 def test_bad_inputs_are_refused_with_a_data_error():
     touches = pd.DataFrame({"person": [1], "time": [DAY], "channel": ["A"]})
     with pytest.raises(DataError, match="duplicated"):
-        build_paths(touches, pd.DataFrame({"person": [1, 1], "converted": [1, 0], "conversion_time": [2 * DAY, NAN]}))
+        build_paths(
+            touches, pd.DataFrame({"person": [1, 1], "converted": [1, 0], "conversion_time": [2 * DAY, NAN]})
+        )
     with pytest.raises(DataError, match="conversion_time"):
         build_paths(touches, pd.DataFrame({"person": [1], "converted": [1], "conversion_time": [NAN]}))
     with pytest.raises(DataError, match="channel"):
-        build_paths(touches.drop(columns="channel"), pd.DataFrame({"person": [1], "converted": [0], "conversion_time": [NAN]}))
+        build_paths(
+            touches.drop(columns="channel"),
+            pd.DataFrame({"person": [1], "converted": [0], "conversion_time": [NAN]}),
+        )
 
 
 def test_config_is_validated():
@@ -472,12 +546,24 @@ def test_a_few_hundred_thousand_touches_run_without_anything_quadratic():
     """Not a timing assertion (those live in benchmarks): it only has to finish quickly."""
     rng = np.random.default_rng(4)
     n_people, n_touch = 50_000, 200_000
-    touches = pd.DataFrame({"person": rng.integers(0, n_people, n_touch), "time": rng.uniform(0, 60, n_touch) * DAY,
-                            "channel": pd.Categorical.from_codes(rng.integers(0, 8, n_touch), [f"ch{i}" for i in range(8)])})
+    touches = pd.DataFrame(
+        {
+            "person": rng.integers(0, n_people, n_touch),
+            "time": rng.uniform(0, 60, n_touch) * DAY,
+            "channel": pd.Categorical.from_codes(rng.integers(0, 8, n_touch), [f"ch{i}" for i in range(8)]),
+        }
+    )
     conv = rng.random(n_people) < 0.1
-    people = pd.DataFrame({"person": np.arange(n_people), "converted": conv,
-                           "conversion_time": np.where(conv, rng.uniform(30, 61, n_people) * DAY, np.nan)})
-    cfg = AttributionConfig(models=("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley"))
+    people = pd.DataFrame(
+        {
+            "person": np.arange(n_people),
+            "converted": conv,
+            "conversion_time": np.where(conv, rng.uniform(30, 61, n_people) * DAY, np.nan),
+        }
+    )
+    cfg = AttributionConfig(
+        models=("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley")
+    )
     res = attribute(touches, people, cfg)
     for model, table in res.tables.items():
         assert table["credited_conversions"].sum() == pytest.approx(res.counts.converters_with_path), model

@@ -51,7 +51,9 @@ def _filled(path: Path, n: int = 10) -> Path:
     """A log of the genesis entry and ``n`` session events: entries 1..n+1."""
     with AuditLog(path, KEY) as log:
         for i in range(1, n + 1):
-            log.append(KIND_SESSION_EVENT, "", {"session_id": "s1", "event": "session_opened", "detail": {"i": i}})
+            log.append(
+                KIND_SESSION_EVENT, "", {"session_id": "s1", "event": "session_opened", "detail": {"i": i}}
+            )
     return path
 
 
@@ -78,7 +80,10 @@ def _rebuild(path: Path, from_seq: int, signer: Ed25519PrivateKey | None) -> Non
             old_hash = entry_hash(seq, ts, kind, rid, body, prev)
             if signer is not None:
                 sig = sign_entry(signer, old_hash)
-        conn.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (seq, ts, kind, rid, body, old_prev, old_hash, sig))
+        conn.execute(
+            "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, ts, kind, rid, body, old_prev, old_hash, sig),
+        )
         prev = old_hash
     conn.close()
 
@@ -94,12 +99,16 @@ def test_appends_chain_sign_and_verify(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "audit.db", KEY) as log:
         genesis = log.entries()[0]
         first = log.append(KIND_RELEASE_SUBMITTED, "r1", _record("r1"), ts_ms=1000)
-        second = log.append(KIND_SESSION_EVENT, "", {"session_id": "s1", "event": "session_closed", "detail": {}})
+        second = log.append(
+            KIND_SESSION_EVENT, "", {"session_id": "s1", "event": "session_closed", "detail": {}}
+        )
         assert (genesis.seq, genesis.kind, genesis.prev_hash) == (1, KIND_LOG_OPENED, GENESIS_HASH)
         assert genesis.data()["service_public_key"] == PUB.hex()
         assert (first.seq, second.seq) == (2, 3)
         assert first.prev_hash == genesis.entry_hash and second.prev_hash == first.entry_hash
-        assert first.entry_hash == entry_hash(2, 1000, KIND_RELEASE_SUBMITTED, "r1", first.body, genesis.entry_hash)
+        assert first.entry_hash == entry_hash(
+            2, 1000, KIND_RELEASE_SUBMITTED, "r1", first.body, genesis.entry_hash
+        )
         for e in (genesis, first, second):
             assert signature_valid(PUB, bytes.fromhex(e.signature), signed_bytes(e.entry_hash))
         result = log.verify()
@@ -164,9 +173,14 @@ def test_entries_of_a_kind_since_a_time(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "audit.db", KEY) as log:
         for i, ts in enumerate((1000, 2000, 3000)):
             log.append(KIND_JOB_REQUESTED, f"r{i}", {"requester": "oem"}, ts_ms=ts)
-        log.append(KIND_SESSION_EVENT, "", {"session_id": "s1", "event": "session_closed", "detail": {}}, ts_ms=5000)
+        log.append(
+            KIND_SESSION_EVENT, "", {"session_id": "s1", "event": "session_closed", "detail": {}}, ts_ms=5000
+        )
         assert [e.release_id for e in log.entries(kind=KIND_JOB_REQUESTED, since_ms=2000)] == ["r1", "r2"]
-        assert [e.ts_ms for e in log.entries(from_seq=2, since_ms=2500)] == [3000, 5000]  # genesis is stamped now
+        assert [e.ts_ms for e in log.entries(from_seq=2, since_ms=2500)] == [
+            3000,
+            5000,
+        ]  # genesis is stamped now
         assert log.entries("r0", kind=KIND_JOB_REQUESTED, since_ms=1001) == []
         assert log.verify().ok
 
@@ -198,7 +212,10 @@ def test_our_code_cannot_update_or_delete(tmp_path: Path) -> None:
 
 def test_edited_body_is_named(tmp_path: Path) -> None:
     path = _filled(tmp_path / "audit.db")
-    _tamper(path, """UPDATE entries SET body = '{"detail":{"i":999},"event":"session_opened","session_id":"s1"}' WHERE seq = 7""")
+    _tamper(
+        path,
+        """UPDATE entries SET body = '{"detail":{"i":999},"event":"session_opened","session_id":"s1"}' WHERE seq = 7""",
+    )
     ok, entries, bad, detail, *_ = verify_file(path)
     assert (ok, entries, bad) == (False, 11, 7)
     assert "entry_hash mismatch (edited)" in detail
@@ -246,7 +263,9 @@ def test_log_resigned_wholesale_needs_the_expected_key(tmp_path: Path) -> None:
     service's public key, known from elsewhere, catches it, at entry 1."""
     path = _filled(tmp_path / "audit.db", 4)
     rows = read_file(path)
-    forged = json.dumps({"fingerprint": "x", "service_public_key": OTHER_PUB.hex()}, separators=(",", ":"), sort_keys=True)
+    forged = json.dumps(
+        {"fingerprint": "x", "service_public_key": OTHER_PUB.hex()}, separators=(",", ":"), sort_keys=True
+    )
     _tamper(path, "UPDATE entries SET body = ? WHERE seq = 1", params=(forged,))
     _rebuild(path, 1, signer=OTHER)
     assert read_file(path)[1][4] == rows[1][4]
@@ -402,12 +421,25 @@ def test_export_round_trips_and_verifies_offline(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
     with AuditLog(db, KEY) as log:
         # Unicode, floats and nested bodies must re-encode to the exact stored text.
-        log.append(KIND_SESSION_EVENT, "", {"name": "上海 4S店", "eps": 0.1, "big": 10**18, "neg": -0.0, "nested": {"a": [1.5, None]}})
+        log.append(
+            KIND_SESSION_EVENT,
+            "",
+            {"name": "上海 4S店", "eps": 0.1, "big": 10**18, "neg": -0.0, "nested": {"a": [1.5, None]}},
+        )
         log.append(KIND_RELEASE_SUBMITTED, "r1", _record("r1"))
     lines = _export(db, tmp_path / "export.jsonl")
     assert len(lines) == 4
     first = json.loads(lines[0])
-    assert set(first) == {"seq", "ts_ms", "kind", "release_id", "body", "prev_hash", "entry_hash", "signature"}
+    assert set(first) == {
+        "seq",
+        "ts_ms",
+        "kind",
+        "release_id",
+        "body",
+        "prev_hash",
+        "entry_hash",
+        "signature",
+    }
     assert first["kind"] == KIND_LOG_OPENED and isinstance(first["body"], dict)
     assert json.loads(lines[1])["body"]["name"] == "上海 4S店"
     tail = json.loads(lines[-1])
@@ -457,8 +489,17 @@ def test_tampered_exports_are_named(tmp_path: Path) -> None:
 
     cut = lines[:-3]
     last = json.loads(cut[-1])
-    cut.append(json.dumps({"format": "zhongli/audit-export/v1", "entries": 4, "head_seq": 4, "head_hash": last["entry_hash"],
-                           "service_public_key": PUB.hex()}))
+    cut.append(
+        json.dumps(
+            {
+                "format": "zhongli/audit-export/v1",
+                "entries": 4,
+                "head_seq": 4,
+                "head_hash": last["entry_hash"],
+                "service_public_key": PUB.hex(),
+            }
+        )
+    )
     _rewrite(path, cut)  # tail cut and the head line rewritten to match: only the noted head catches it
     assert verify_jsonl(path, PUB).ok
     ok, _, bad, detail, *_ = verify_jsonl(path, PUB, noted)

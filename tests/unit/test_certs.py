@@ -70,7 +70,9 @@ def test_revoke_lists_the_serial_in_a_crl_signed_by_the_ca(tmp_path: Path) -> No
 def test_a_crl_not_signed_by_the_ca_is_an_error_not_an_empty_list(tmp_path: Path) -> None:
     out, rogue = tmp_path / "certs", tmp_path / "rogue"
     certs.init_for(out, PARTICIPANTS, days=1)
-    certs.create_ca(rogue, common_name="Zhongli CA", ca_dir=tmp_path / "rogue-private")  # same name, other key
+    certs.create_ca(
+        rogue, common_name="Zhongli CA", ca_dir=tmp_path / "rogue-private"
+    )  # same name, other key
     (out / "crl.pem").write_bytes((rogue / "crl.pem").read_bytes())
     with pytest.raises(ConfigError, match="not signed by this project's CA"):
         RevocationList(out / "crl.pem", (out / "ca.pem").read_bytes())
@@ -78,8 +80,13 @@ def test_a_crl_not_signed_by_the_ca_is_an_error_not_an_empty_list(tmp_path: Path
 
 def test_cli_init_says_to_keep_the_ca_key_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     topo = tmp_path / "topology.yaml"
-    topo.write_text("name: t\ncerts_dir: certs\nparticipants:\n  - {name: zone, role: zone}\n  - {name: oem, role: brand}\n")
-    assert main(["certs", "init", "--topology", str(topo), "--ca-dir", str(tmp_path / "vault"), "--days", "1"]) == 0
+    topo.write_text(
+        "name: t\ncerts_dir: certs\nparticipants:\n  - {name: zone, role: zone}\n  - {name: oem, role: brand}\n"
+    )
+    assert (
+        main(["certs", "init", "--topology", str(topo), "--ca-dir", str(tmp_path / "vault"), "--days", "1"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "keep it offline" in out.lower() and str(tmp_path / "vault") in out
     assert (tmp_path / "vault" / "ca.key").exists() and not (tmp_path / "ca-private").exists()

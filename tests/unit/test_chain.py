@@ -37,13 +37,21 @@ def test_every_header_field_changes_the_statement():
 def test_chunk_statement_binds_header_position_index_and_points():
     d = HEADER.digest()
     base = chunk_statement(d, 1, 0, b"x" * 64)
-    others = [chunk_statement(replace(HEADER, points=1).digest(), 1, 0, b"x" * 64), chunk_statement(d, 2, 0, b"x" * 64),
-              chunk_statement(d, 1, 1, b"x" * 64), chunk_statement(d, 1, 0, b"x" * 63 + b"y")]
+    others = [
+        chunk_statement(replace(HEADER, points=1).digest(), 1, 0, b"x" * 64),
+        chunk_statement(d, 2, 0, b"x" * 64),
+        chunk_statement(d, 1, 1, b"x" * 64),
+        chunk_statement(d, 1, 0, b"x" * 63 + b"y"),
+    ]
     assert base not in others and len(set(others)) == len(others)
 
 
 def test_positions_and_senders():
-    assert HEADER.position_of("media-a") == 1 and HEADER.position_of("provider") == 2 and HEADER.position_of("oem") == 0
+    assert (
+        HEADER.position_of("media-a") == 1
+        and HEADER.position_of("provider") == 2
+        and HEADER.position_of("oem") == 0
+    )
     assert HEADER.sender_at(1) == "oem" and HEADER.sender_at(2) == "media-a"
 
 
@@ -67,11 +75,18 @@ def test_signer_checks_ca_dates_role_name_and_self(tmp_path):
     ca = certs.create_ca(tmp_path / "ca", days=2, ca_dir=tmp_path / "ca-private")
     for name, role in (("oem", "brand"), ("zone", "zone"), ("auditor-1", "auditor"), ("media-a", "media")):
         certs.issue(tmp_path / "ca", name, role, ca, days=2)
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
-    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     for folder, start in (("old", past), ("early", future)):  # expired; not yet valid
         (tmp_path / folder).mkdir()
-        certs.issue(tmp_path / folder, "provider", "data_provider", ca, days=1 if start == past else 3, not_before=start)
+        certs.issue(
+            tmp_path / folder,
+            "provider",
+            "data_provider",
+            ca,
+            days=1 if start == past else 3,
+            not_before=start,
+        )
     other = certs.create_ca(tmp_path / "other", days=2, ca_dir=tmp_path / "other-private")
     certs.issue(tmp_path / "other", "oem", "brand", other, days=2)
     v = ChainVerifier((tmp_path / "ca" / "ca.pem").read_bytes(), "media-a")
@@ -113,8 +128,11 @@ def test_routes_the_origin_signs():
     ):
         with pytest.raises(ProtocolError, match=needle):
             check_route(route, "oem")
-    for hops in ([pb.ChainHop(party="media-a", nonce=b"")], [pb.ChainHop(party="", nonce=b"n")],
-                 [pb.ChainHop(party="media-a", nonce=b"n" * 65)]):
+    for hops in (
+        [pb.ChainHop(party="media-a", nonce=b"")],
+        [pb.ChainHop(party="", nonce=b"n")],
+        [pb.ChainHop(party="media-a", nonce=b"n" * 65)],
+    ):
         with pytest.raises(ProtocolError, match="nonce"):
             serde.route_from_pb(hops)
 
@@ -123,7 +141,9 @@ def test_a_revocation_hook_refuses_a_revoked_signer(tmp_path):
     certs.init_for(tmp_path, [("oem", "brand"), ("media-a", "media")], days=2)
     oem = (tmp_path / "oem.pem").read_bytes()
     revoked_serial = x509.load_pem_x509_certificate(oem).serial_number
-    v = ChainVerifier((tmp_path / "ca.pem").read_bytes(), "media-a", revoked=lambda c: c.serial_number == revoked_serial)
+    v = ChainVerifier(
+        (tmp_path / "ca.pem").read_bytes(), "media-a", revoked=lambda c: c.serial_number == revoked_serial
+    )
     with pytest.raises(PeerNotAllowed, match="revoked"):
         v.signer(oem, "oem", "x")
     assert ChainVerifier((tmp_path / "ca.pem").read_bytes(), "media-a").signer(oem, "oem", "x").name == "oem"

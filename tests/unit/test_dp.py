@@ -151,7 +151,16 @@ def test_module_has_no_rng_of_its_own():
         elif isinstance(node, ast.Attribute):
             names.add(node.attr)
     assert not imported & {"random", "secrets", "numpy", "scipy", "torch"}, imported
-    assert not names & {"random", "np", "numpy", "default_rng", "laplace", "exponential", "uniform", "urandom"}, names
+    assert not names & {
+        "random",
+        "np",
+        "numpy",
+        "default_rng",
+        "laplace",
+        "exponential",
+        "uniform",
+        "urandom",
+    }, names
 
 
 @pytest.mark.parametrize("eps", [0, -1.0, float("nan"), float("inf"), True, "1"])
@@ -202,6 +211,7 @@ def test_interval_half_width_is_the_exact_quantile():
         h = dp.interval_half_width(eps, sens)
         # P(|Z| > h) = 2 q^(h+1) / (1 + q)
         q = math.exp(-1 / b)
+
         def tail(k: int, q: float = q) -> float:
             return 2 * q ** (k + 1) / (1 + q)
 
@@ -251,7 +261,9 @@ def test_sum_half_width_matches_a_simulated_sum():
         b = dp.noise_scale(0.5, 2)
         s = rng.laplace(scale=b, size=(200_000, terms)).sum(axis=1)
         simulated = float(np.quantile(np.abs(s), 0.95))
-        assert simulated * 0.98 <= dp.sum_half_width(0.5, 2, terms) <= simulated * 1.02 + 1  # rounded up to an integer
+        assert (
+            simulated * 0.98 <= dp.sum_half_width(0.5, 2, terms) <= simulated * 1.02 + 1
+        )  # rounded up to an integer
     assert dp.sum_half_width(0.5, 2, 1) == dp.interval_half_width(0.5, 2)
 
 
@@ -284,10 +296,23 @@ print(json.dumps({"ok": all(isinstance(x, int) for x in out), "spread": len(set(
 def test_runs_in_the_zone_without_touching_disk(tmp_path, mode):
     """Under the zone's no-disk guard OpenDP still samples; without the guard, with HOME, caches
     and the working directory pointed at an empty folder, nothing is written there."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=tmp_path, env=env, capture_output=True, check=False,
-                          text=True, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "TMPDIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, mode],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["ok"] and out["spread"]

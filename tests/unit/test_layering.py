@@ -20,12 +20,25 @@ def imports(path: Path) -> set[str]:
 
 def test_protocols_is_pure():
     for path in (ROOT / "protocols").rglob("*.py"):
-        bad = imports(path) & {"grpc", "parties", "neutral_zone", "audit", "deploy", "transport", "sqlite3", "subprocess"}
+        bad = imports(path) & {
+            "grpc",
+            "parties",
+            "neutral_zone",
+            "audit",
+            "deploy",
+            "transport",
+            "sqlite3",
+            "subprocess",
+        }
         assert not bad, f"{path.name} imports {bad}"
 
 
 def test_services_do_not_import_each_other_or_deploy():
-    for pkg, banned in {"parties": {"neutral_zone", "audit", "deploy"}, "neutral_zone": {"parties", "audit", "deploy"}, "audit": {"parties", "neutral_zone", "deploy"}}.items():
+    for pkg, banned in {
+        "parties": {"neutral_zone", "audit", "deploy"},
+        "neutral_zone": {"parties", "audit", "deploy"},
+        "audit": {"parties", "neutral_zone", "deploy"},
+    }.items():
         for path in (ROOT / pkg).rglob("*.py"):
             bad = imports(path) & banned
             assert not bad, f"{pkg}/{path.name} imports {bad}"

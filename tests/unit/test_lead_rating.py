@@ -8,39 +8,55 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from protocols.dp import ReleaseNoise
 from protocols.lead_rating import (
+    N_BINS,
     AttributeTable,
     EventTable,
-    build_features,
-    N_BINS,
     _two_u,
     bin_of,
+    blind_donors,
+    build_features,
+    canonical_population,
     card_tables,
     likelihood_ratio_auc,
-    blind_donors,
-    canonical_population,
     score_bins,
     train,
 )
-from protocols.dp import ReleaseNoise
 from protocols.sealing import SealError, SealKey
 
 DAY = 86_400_000.0
 
 
 def leads(n: int = 4) -> pd.DataFrame:
-    return pd.DataFrame({
-        "row": np.arange(n), "entity": np.arange(n), "t0": np.full(n, 100 * DAY),
-        "source": pd.Categorical(["web", "dealer", "web", "event"][:n]),
-    })
+    return pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "entity": np.arange(n),
+            "t0": np.full(n, 100 * DAY),
+            "source": pd.Categorical(["web", "dealer", "web", "event"][:n]),
+        }
+    )
 
 
 def test_events_at_or_after_the_lead_time_are_never_counted():
-    ev = EventTable("media", pd.DataFrame({
-        "entity": [0, 0, 0, 1, 1],
-        "time": [99 * DAY, 100 * DAY, 101 * DAY, 150 * DAY, 50 * DAY],  # before, at, after, after, before
-        "channel": ["feed"] * 5, "event_type": ["click"] * 5,
-    }))
+    ev = EventTable(
+        "media",
+        pd.DataFrame(
+            {
+                "entity": [0, 0, 0, 1, 1],
+                "time": [
+                    99 * DAY,
+                    100 * DAY,
+                    101 * DAY,
+                    150 * DAY,
+                    50 * DAY,
+                ],  # before, at, after, after, before
+                "channel": ["feed"] * 5,
+                "event_type": ["click"] * 5,
+            }
+        ),
+    )
     X, spec = build_features(leads(), "oem", ["source"], [], [ev])
     assert X["media:feed:click_count"].tolist()[:2] == [1.0, 1.0]  # only strictly earlier events
     assert X["media:feed:days_since_last"].tolist()[:2] == [1.0, 50.0]
@@ -49,17 +65,38 @@ def test_events_at_or_after_the_lead_time_are_never_counted():
 def test_leakage_guard_changes_nothing_when_future_events_are_added():
     """Adding any number of events after each lead's time leaves every feature unchanged."""
     rng = np.random.default_rng(0)
-    base = pd.DataFrame({"entity": rng.integers(0, 4, 40), "time": rng.uniform(0, 99, 40) * DAY,
-                         "channel": rng.choice(["a", "b"], 40), "event_type": rng.choice(["imp", "click"], 40)})
+    base = pd.DataFrame(
+        {
+            "entity": rng.integers(0, 4, 40),
+            "time": rng.uniform(0, 99, 40) * DAY,
+            "channel": rng.choice(["a", "b"], 40),
+            "event_type": rng.choice(["imp", "click"], 40),
+        }
+    )
     future = base.assign(time=rng.uniform(100, 200, 40) * DAY)
     X1, spec = build_features(leads(), "oem", ["source"], [], [EventTable("m", base)])
-    X2, _ = build_features(leads(), "oem", ["source"], [], [EventTable("m", pd.concat([base, future]))], spec=spec)
+    X2, _ = build_features(
+        leads(), "oem", ["source"], [], [EventTable("m", pd.concat([base, future]))], spec=spec
+    )
     pd.testing.assert_frame_equal(X1, X2)
 
 
 def test_unmatched_leads_get_missing_not_zero():
-    ev = EventTable("media", pd.DataFrame({"entity": [0, 1], "time": [50 * DAY, 150 * DAY], "channel": ["feed", "feed"], "event_type": ["imp", "imp"]}))
-    attrs = AttributeTable("provider", pd.DataFrame({"entity": [0, 2], "income": [1.0, 3.0], "tier": pd.Categorical(["t1", "t2"])}))
+    ev = EventTable(
+        "media",
+        pd.DataFrame(
+            {
+                "entity": [0, 1],
+                "time": [50 * DAY, 150 * DAY],
+                "channel": ["feed", "feed"],
+                "event_type": ["imp", "imp"],
+            }
+        ),
+    )
+    attrs = AttributeTable(
+        "provider",
+        pd.DataFrame({"entity": [0, 2], "income": [1.0, 3.0], "tier": pd.Categorical(["t1", "t2"])}),
+    )
     X, _ = build_features(leads(), "oem", ["source"], [attrs], [ev])
     counts = X["media:feed:imp_count"].tolist()
     assert counts[0] == 1.0 and counts[1] == 0.0  # known to media: 0 touches before the lead
@@ -74,7 +111,14 @@ def test_model_handles_missing_partner_features_natively():
     entity = np.arange(n)
     signal = rng.normal(size=n)
     y = (signal + rng.normal(scale=0.7, size=n) > 1.0).astype(int)
-    ld = pd.DataFrame({"row": entity, "entity": entity, "t0": np.full(n, 100 * DAY), "src": pd.Categorical(rng.choice(["a", "b"], n))})
+    ld = pd.DataFrame(
+        {
+            "row": entity,
+            "entity": entity,
+            "t0": np.full(n, 100 * DAY),
+            "src": pd.Categorical(rng.choice(["a", "b"], n)),
+        }
+    )
     known = rng.random(n) < 0.6  # 40% of leads are unknown to the provider
     prov = AttributeTable("provider", pd.DataFrame({"entity": entity[known], "signal": signal[known]}))
     X, spec = build_features(ld, "oem", ["src"], [prov], [])
@@ -91,10 +135,15 @@ def test_card_tables_match_direct_computation():
     y = (rng.random(2000) < s * 0.5).astype(int)
     edges = score_bins(s_tr)
     b = bin_of(s, edges)
-    pos, neg = np.bincount(b[y == 1], minlength=N_BINS).astype(float), np.bincount(b[y == 0], minlength=N_BINS).astype(float)
+    pos, neg = (
+        np.bincount(b[y == 1], minlength=N_BINS).astype(float),
+        np.bincount(b[y == 0], minlength=N_BINS).astype(float),
+    )
     card = card_tables(pos, neg, np.linspace(0.025, 0.975, N_BINS))
     top = s >= edges[17]  # the top two bins: the training scores' top 10%
-    assert card["deciles"][0]["conversions"] == int(y[top].sum()) and card["deciles"][0]["leads"] == int(top.sum())
+    assert card["deciles"][0]["conversions"] == int(y[top].sum()) and card["deciles"][0]["leads"] == int(
+        top.sum()
+    )
     assert card["top10"]["lift"] == pytest.approx(y[top].mean() / y.mean())
     assert card["deciles"][-1]["cumulative_gain"] == pytest.approx(1.0)
     assert sum(g["leads"] for g in card["grades"]) == 2000 and card["grades"][0]["leads"] == int(top.sum())
@@ -115,7 +164,9 @@ def _world(n=4000, seed=3):
     entity = np.arange(n)
     signal = rng.normal(size=n)
     y = (signal + rng.normal(scale=0.7, size=n) > 1.0).astype(int)
-    ld = pd.DataFrame({"row": entity, "entity": entity, "t0": np.full(n, 100 * DAY), "src": rng.normal(size=n) + 0.5 * y})
+    ld = pd.DataFrame(
+        {"row": entity, "entity": entity, "t0": np.full(n, 100 * DAY), "src": rng.normal(size=n) + 0.5 * y}
+    )
     known = rng.random(n) < 0.6
     prov = AttributeTable("provider", pd.DataFrame({"entity": entity[known], "signal": signal[known]}))
     X, spec = build_features(ld, "oem", ["src"], [prov], [])
@@ -134,7 +185,9 @@ def test_private_card_is_close_to_the_exact_one_and_states_its_noise():
     assert abs(private["auc"]["model"] - exact["auc"]["model"]) <= 3 * hw
     whats = {m["what"] for m in private["dp"]["measurements"]}
     assert "held-out AUC" in whats and "held-out score-bin × label histogram" in whats
-    assert any(w.startswith("AUC without") for w in whats) and any(w.startswith("AUC of brand") for w in whats)
+    assert any(w.startswith("AUC without") for w in whats) and any(
+        w.startswith("AUC of brand") for w in whats
+    )
     assert exact["dp"] is None
 
 
@@ -192,9 +245,19 @@ def test_crossfit_separability_is_unbiased_when_groups_do_not_differ():
 
     rng = np.random.default_rng(0)
     p = [0.15, 0.35, 0.3, 0.2]
-    null = [crossfit_separability(np.concatenate([rng.multinomial(100, p) for _ in range(4)]), 4) for _ in range(300)]
+    null = [
+        crossfit_separability(np.concatenate([rng.multinomial(100, p) for _ in range(4)]), 4)
+        for _ in range(300)
+    ]
     same_counts = [likelihood_ratio_auc(rng.multinomial(200, p), rng.multinomial(200, p)) for _ in range(300)]
     assert abs(np.mean(null) - 0.5) < 0.01 < np.mean(same_counts) - 0.5  # the same counts used twice flatter
     member, other = [0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]
-    cells = np.concatenate([rng.multinomial(200, member), rng.multinomial(200, other), rng.multinomial(200, member), rng.multinomial(200, other)])
+    cells = np.concatenate(
+        [
+            rng.multinomial(200, member),
+            rng.multinomial(200, other),
+            rng.multinomial(200, member),
+            rng.multinomial(200, other),
+        ]
+    )
     assert crossfit_separability(cells, 4) > 0.7

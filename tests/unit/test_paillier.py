@@ -24,12 +24,14 @@ def test_encrypted_weighted_sums_equal_plaintext_sums(keys):
     values = rng.integers(100_000, 450_000, size=60).tolist()
     cts = P.encrypt_ints(pk.n, values, P.obfuscators(pk.n, len(values)))
     # credit weights like the models produce: 0/1, 1/k, decays, and some negatives (data-driven)
-    weights = np.column_stack([
-        (rng.random(60) < 0.3).astype(float),
-        rng.choice([0, 1 / 2, 1 / 3, 1.0], size=60),
-        rng.random(60),
-        rng.normal(0, 0.3, size=60),
-    ])
+    weights = np.column_stack(
+        [
+            (rng.random(60) < 0.3).astype(float),
+            rng.choice([0, 1 / 2, 1 / 3, 1.0], size=60),
+            rng.random(60),
+            rng.normal(0, 0.3, size=60),
+        ]
+    )
     got = [P.decrypt_scaled(sk, c) for c in P.weighted_sums(pk.n, cts, weights)]
     exact = weights.T @ np.asarray(values, dtype=float)
     quantised = (np.rint(weights * P.SCALE) / P.SCALE).T @ np.asarray(values, dtype=float)

@@ -20,7 +20,11 @@ def chain(keys, points):
 def test_any_order_gives_the_same_pseudonyms():
     keys = [SessionKey() for _ in range(4)]
     pts = hash_ids("ses-1", "phone", ["13800000000", "13900000001"])
-    assert chain(keys, pts) == chain(list(reversed(keys)), pts) == chain([keys[2], keys[0], keys[3], keys[1]], pts)
+    assert (
+        chain(keys, pts)
+        == chain(list(reversed(keys)), pts)
+        == chain([keys[2], keys[0], keys[3], keys[1]], pts)
+    )
 
 
 def test_domain_separation_by_session_and_type():
@@ -60,12 +64,22 @@ def test_phone_normalisation_never_crashes_and_is_canonical(raw):
 
 
 def test_phone_variants_normalise_alike():
-    variants = ["+86 138 1234 5678", "0086-138-1234-5678", "86 13812345678", "(138) 1234-5678", "138.1234.5678", "13812345678"]
+    variants = [
+        "+86 138 1234 5678",
+        "0086-138-1234-5678",
+        "86 13812345678",
+        "(138) 1234-5678",
+        "138.1234.5678",
+        "13812345678",
+    ]
     assert set(normalise(pd.Series(variants), "phone")) == {"13812345678"}
     assert normalise(pd.Series(["12812345678", "1381234567", "+1 138 1234 5678"]), "phone").isna().all()
 
 
 def test_email_and_device_ids():
     assert normalise(pd.Series(["  Li.Lei@Example.COM "]), "email").iloc[0] == "li.lei@example.com"
-    dev = normalise(pd.Series(["6d92078a-8246-4ba4-ae5b-76104861e7dc", "00000000-0000-0000-0000-000000000000"]), "device_id")
+    dev = normalise(
+        pd.Series(["6d92078a-8246-4ba4-ae5b-76104861e7dc", "00000000-0000-0000-0000-000000000000"]),
+        "device_id",
+    )
     assert dev.iloc[0] == "6D92078A-8246-4BA4-AE5B-76104861E7DC" and dev.isna().iloc[1]

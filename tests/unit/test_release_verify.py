@@ -42,7 +42,10 @@ def test_a_quorum_of_trusted_approvals_over_the_recomputed_digest_verifies():
     assert v.ok and v.approved_by == ("a", "b") and v.digest == HEADER.digest().hex()
 
 
-@pytest.mark.parametrize("case", ["none", "untrusted", "below_quorum", "same_key_twice", "replayed", "altered", "reject_as_approve"])
+@pytest.mark.parametrize(
+    "case",
+    ["none", "untrusted", "below_quorum", "same_key_twice", "replayed", "altered", "reject_as_approve"],
+)
 def test_every_forgery_is_refused_with_its_reason(case):
     other = header_for("rel-2", "ses-1", "intersection_stats", "aggregate", "oem", PAYLOAD)
     payload, approvals = PAYLOAD, [approve(A), approve(B)]
@@ -63,7 +66,10 @@ def test_every_forgery_is_refused_with_its_reason(case):
         payload = canonical_json({"job": "intersection_stats", "overlap": 1})
         expect = "altered or swapped"
     elif case == "reject_as_approve":
-        approvals = [Approval("a", raw(A), A.sign(decision_message(VERDICT_REJECT, HEADER.digest()))), approve(B)]
+        approvals = [
+            Approval("a", raw(A), A.sign(decision_message(VERDICT_REJECT, HEADER.digest()))),
+            approve(B),
+        ]
         expect = "not valid over this release"
     v = verify_release(HEADER, payload, approvals, TRUST)
     assert not v.ok and expect in v.reason, v.reason
@@ -81,8 +87,14 @@ def test_an_aggregate_whose_summary_is_not_its_payload_is_refused():
 
 
 def shown(payload: bytes = PAYLOAD, **kw) -> ShownRelease:
-    fields = dict(release_id="rel-1", session_id="ses-1", job="intersection_stats", kind="aggregate", recipient="oem",
-                  summary_json=payload.decode())
+    fields = dict(
+        release_id="rel-1",
+        session_id="ses-1",
+        job="intersection_stats",
+        kind="aggregate",
+        recipient="oem",
+        summary_json=payload.decode(),
+    )
     return ShownRelease(**{**fields, **kw})
 
 
@@ -90,19 +102,26 @@ def test_the_auditor_signs_the_digest_of_what_was_shown():
     assert digest_to_sign("rel-1", shown(), HEADER.digest().hex()) == HEADER.digest()
     summary = canonical_json({"rows": 3, "grade_counts": {"A": 1}})
     row = header_for("rel-1", "ses-1", "lead_rating_score", "row_scores", "oem", b'{"grades":"ABC"}', summary)
-    got = digest_to_sign("rel-1", shown(summary, job="lead_rating_score", kind="row_scores", payload_sha256=row.payload_sha256),
-                         row.digest().hex())
+    got = digest_to_sign(
+        "rel-1",
+        shown(summary, job="lead_rating_score", kind="row_scores", payload_sha256=row.payload_sha256),
+        row.digest().hex(),
+    )
     assert got == row.digest()
 
 
 def test_the_auditor_refuses_a_digest_that_is_not_of_what_was_shown():
     other_payload = canonical_json({"job": "intersection_stats", "overlap": 7})
-    secret = header_for("rel-1", "ses-1", "intersection_stats", "aggregate", "oem", other_payload).digest().hex()
+    secret = (
+        header_for("rel-1", "ses-1", "intersection_stats", "aggregate", "oem", other_payload).digest().hex()
+    )
     with pytest.raises(VerificationFailed, match="hands over digest"):
         digest_to_sign("rel-1", shown(), secret)  # content shown ≠ content the digest covers
     with pytest.raises(VerificationFailed, match="answered with rel-2"):
         digest_to_sign("rel-1", shown(release_id="rel-2"), HEADER.digest().hex())
     with pytest.raises(VerificationFailed, match="payload SHA-256"):
-        digest_to_sign("rel-1", shown(payload_sha256=hashlib.sha256(other_payload).hexdigest()), HEADER.digest().hex())
+        digest_to_sign(
+            "rel-1", shown(payload_sha256=hashlib.sha256(other_payload).hexdigest()), HEADER.digest().hex()
+        )
     with pytest.raises(VerificationFailed, match="no payload hash"):
         digest_to_sign("rel-1", shown(kind="row_scores"), HEADER.digest().hex())

@@ -14,12 +14,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy import report
 from protocols.errors import InvalidInput, VerificationFailed
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from protocols.release import VERDICT_APPROVE, ReleaseHeader, TrustedAuditors, canonical_json, decision_message
+from protocols.release import (
+    VERDICT_APPROVE,
+    ReleaseHeader,
+    TrustedAuditors,
+    canonical_json,
+    decision_message,
+)
 
 AUDITOR_KEY = Ed25519PrivateKey.generate()  # the test auditor the reader trusts
 TRUST = TrustedAuditors({AUDITOR_KEY.public_key().public_bytes_raw(): "auditor-1"}, 1)
@@ -29,11 +34,19 @@ PARTNERS = ["media-a", "media-b", "provider"]
 
 def release_info(rid: str, job: str, **extra: Any) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "release_id": rid, "session_id": "ses-0123456789abcdef", "job": job, "kind": "aggregate", "recipient": "oem",
-        "status": "approved", "digest": "22af58c0" + "9e" * 28,
-        "checks": [{"name": "k_min", "passed": True, "detail": "every count is 0 or >= k=50"},
-                   {"name": "finite", "passed": True, "detail": "all numbers finite"}],
-        "error": "", "approvals": [{"auditor": "auditor-1", "signature": "ab" * 64}],
+        "release_id": rid,
+        "session_id": "ses-0123456789abcdef",
+        "job": job,
+        "kind": "aggregate",
+        "recipient": "oem",
+        "status": "approved",
+        "digest": "22af58c0" + "9e" * 28,
+        "checks": [
+            {"name": "k_min", "passed": True, "detail": "every count is 0 or >= k=50"},
+            {"name": "finite", "passed": True, "detail": "all numbers finite"},
+        ],
+        "error": "",
+        "approvals": [{"auditor": "auditor-1", "signature": "ab" * 64}],
     }
     info.update(extra)
     return info
@@ -44,13 +57,35 @@ def as_fetched(doc: dict[str, Any]) -> dict[str, Any]:
     trusts (over the digest of its header and payload), with the verification record."""
     info = doc["release"]
     payload_sha = hashlib.sha256(canonical_json(doc["payload"])).hexdigest()
-    header = ReleaseHeader(info["release_id"], info["session_id"], info["job"], info["kind"], info["recipient"], payload_sha, payload_sha)
+    header = ReleaseHeader(
+        info["release_id"],
+        info["session_id"],
+        info["job"],
+        info["kind"],
+        info["recipient"],
+        payload_sha,
+        payload_sha,
+    )
     digest = header.digest()
-    approvals = [{"auditor": "auditor-1", "public_key": AUDITOR_KEY.public_key().public_bytes_raw().hex(),
-                  "signature": AUDITOR_KEY.sign(decision_message(VERDICT_APPROVE, digest)).hex()}]
-    verification = {"verified_by": "oem", "digest": digest.hex(), "payload_sha256": payload_sha,
-                    "summary_sha256": payload_sha, "approved_by": ["auditor-1"], "quorum": 1}
-    return {**doc, "release": {**info, "digest": digest.hex(), "approvals": approvals, "verification": verification}}
+    approvals = [
+        {
+            "auditor": "auditor-1",
+            "public_key": AUDITOR_KEY.public_key().public_bytes_raw().hex(),
+            "signature": AUDITOR_KEY.sign(decision_message(VERDICT_APPROVE, digest)).hex(),
+        }
+    ]
+    verification = {
+        "verified_by": "oem",
+        "digest": digest.hex(),
+        "payload_sha256": payload_sha,
+        "summary_sha256": payload_sha,
+        "approved_by": ["auditor-1"],
+        "quorum": 1,
+    }
+    return {
+        **doc,
+        "release": {**info, "digest": digest.hex(), "approvals": approvals, "verification": verification},
+    }
 
 
 def trusting_reader(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -68,10 +103,17 @@ def intersection_payload(parties: list[str] | None = None) -> dict[str, Any]:
     people = [49_278, 48_694, 34_333, 67_827]
     pair = {(0, 1): 30_348, (0, 2): 21_759, (0, 3): 34_438, (1, 2): 20_670, (1, 3): 33_995, (2, 3): 23_941}
     triple = {(0, 1, 2): 13_226, (0, 1, 3): 21_159, (0, 2, 3): 15_161, (1, 2, 3): 14_416}
-    overlaps = [{"parties": [names[i] for i in k], "ways": len(k), "people": v} for k, v in (pair | triple).items()]
+    overlaps = [
+        {"parties": [names[i] for i in k], "ways": len(k), "people": v} for k, v in (pair | triple).items()
+    ]
     overlaps.append({"parties": list(names), "ways": 4, "people": 9_209})
-    return {"job": "intersection_stats", "parties": [{"party": n, "role": r, "people": p} for n, r, p in zip(names, roles, people)],
-            "overlaps": overlaps, "all_parties": 9_209, "k_min": 50}
+    return {
+        "job": "intersection_stats",
+        "parties": [{"party": n, "role": r, "people": p} for n, r, p in zip(names, roles, people)],
+        "overlaps": overlaps,
+        "all_parties": 9_209,
+        "k_min": 50,
+    }
 
 
 def model_card(seed: int = 5) -> dict[str, Any]:
@@ -88,29 +130,64 @@ def model_card(seed: int = 5) -> dict[str, Any]:
     # ROC at 20 thresholds
     tp, fp = np.cumsum(ys), np.cumsum(~ys)
     idx = np.linspace(0, n_test - 1, 19).astype(int)
-    roc = [{"fpr": 0.0, "tpr": 0.0}] + [{"fpr": float(fp[i] / fp[-1]), "tpr": float(tp[i] / tp[-1])} for i in idx]
+    roc = [{"fpr": 0.0, "tpr": 0.0}] + [
+        {"fpr": float(fp[i] / fp[-1]), "tpr": float(tp[i] / tp[-1])} for i in idx
+    ]
     auc = float(np.trapezoid([r["tpr"] for r in roc], [r["fpr"] for r in roc]))
     deciles = []
     for d, part in enumerate(np.array_split(ys, 10), start=1):
         rate = float(part.mean())
-        deciles.append({"decile": d, "leads": int(part.size), "conversions": int(part.sum()), "rate": rate, "lift": rate / base,
-                        "cumulative_gain": float(ys[: d * n_test // 10].sum() / ys.sum())})
+        deciles.append(
+            {
+                "decile": d,
+                "leads": int(part.size),
+                "conversions": int(part.sum()),
+                "rate": rate,
+                "lift": rate / base,
+                "cumulative_gain": float(ys[: d * n_test // 10].sum() / ys.sum()),
+            }
+        )
     calibration = []
     for b, (pp, yy) in enumerate(zip(np.array_split(ss[::-1], 10), np.array_split(ys[::-1], 10)), start=1):
-        calibration.append({"bin": b, "leads": int(pp.size), "mean_predicted": float(pp.mean()), "observed_rate": float(yy.mean())})
+        calibration.append(
+            {
+                "bin": b,
+                "leads": int(pp.size),
+                "mean_predicted": float(pp.mean()),
+                "observed_rate": float(yy.mean()),
+            }
+        )
     grades, start = [], 0
     for g, share in (("A", 0.1), ("B", 0.2), ("C", 0.3), ("D", 0.4)):
-        part = ys[start:start + int(share * n_test)]
+        part = ys[start : start + int(share * n_test)]
         start += part.size
-        grades.append({"grade": g, "share_of_leads": share, "leads": int(part.size), "conversions": int(part.sum()),
-                       "rate": float(part.mean()), "lift": float(part.mean() / base)})
+        grades.append(
+            {
+                "grade": g,
+                "share_of_leads": share,
+                "leads": int(part.size),
+                "conversions": int(part.sum()),
+                "rate": float(part.mean()),
+                "lift": float(part.mean() / base),
+            }
+        )
     return {
-        "job": "lead_rating_train", "label": "visited_store", "model_id": "mdl-5f3a9c1e", "learner": "HistGradientBoostingClassifier",
-        "brand": "oem", "partners": list(PARTNERS), "n_train": 40_000, "n_test": n_test, "test_positive_rate": base, "k_min": 50,
+        "job": "lead_rating_train",
+        "label": "visited_store",
+        "model_id": "mdl-5f3a9c1e",
+        "learner": "HistGradientBoostingClassifier",
+        "brand": "oem",
+        "partners": list(PARTNERS),
+        "n_train": 40_000,
+        "n_test": n_test,
+        "test_positive_rate": base,
+        "k_min": 50,
         "auc": {"model": auc, "logistic_baseline": auc - 0.037},
-        "roc": roc, "deciles": deciles,
+        "roc": roc,
+        "deciles": deciles,
         "top10": {"rate": deciles[0]["rate"], "average_rate": base, "lift": deciles[0]["lift"]},
-        "calibration": calibration, "grades": grades,
+        "calibration": calibration,
+        "grades": grades,
         "importance": {
             "by_group": [
                 {"group": "provider: interest scores", "party": "provider", "auc_drop": 0.061},
@@ -120,8 +197,12 @@ def model_card(seed: int = 5) -> dict[str, Any]:
                 {"group": "provider: demographics", "party": "provider", "auc_drop": 0.008},
                 {"group": "oem: region", "party": "oem", "auc_drop": 0.003},
             ],
-            "by_party": [{"party": "provider", "auc_drop": 0.071}, {"party": "oem", "auc_drop": 0.052},
-                         {"party": "media-a", "auc_drop": 0.029}, {"party": "media-b", "auc_drop": 0.013}],
+            "by_party": [
+                {"party": "provider", "auc_drop": 0.071},
+                {"party": "oem", "auc_drop": 0.052},
+                {"party": "media-a", "auc_drop": 0.029},
+                {"party": "media-b", "auc_drop": 0.013},
+            ],
         },
         "partner_value": [
             {"label": "brand only", "parties": ["oem"], "auc": auc - 0.071},
@@ -136,20 +217,39 @@ def model_card(seed: int = 5) -> dict[str, Any]:
 
 def score_payload() -> dict[str, Any]:
     """As the OEM keeps it: the row scores went to its agent's file, the counts stay."""
-    return {"job": "lead_rating_score", "rows": 20_000, "model_id": "mdl-5f3a9c1e", "label": "visited_store",
-            "grade_counts": {"A": 2_000, "B": 4_000, "C": 6_000, "D": 8_000}}
+    return {
+        "job": "lead_rating_score",
+        "rows": 20_000,
+        "model_id": "mdl-5f3a9c1e",
+        "label": "visited_store",
+        "grade_counts": {"A": 2_000, "B": 4_000, "C": 6_000, "D": 8_000},
+    }
 
 
 def _cell(category: str, seg: int, leads: int, pop: int, sizes: tuple[int, int, int]) -> dict[str, Any]:
     """A category row as the zone writes it: counts, shares of each group, TGI against both bases."""
     s_sh, l_sh, p_sh = seg / sizes[0], leads / sizes[1], pop / sizes[2]
-    return {"category": category, "segment_count": seg, "segment_share": s_sh, "leads_count": leads, "leads_share": l_sh,
-            "population_count": pop, "population_share": p_sh,
-            "tgi": round(100 * s_sh / p_sh, 1) if p_sh else None, "tgi_vs_leads": round(100 * s_sh / l_sh, 1) if l_sh else None}
+    return {
+        "category": category,
+        "segment_count": seg,
+        "segment_share": s_sh,
+        "leads_count": leads,
+        "leads_share": l_sh,
+        "population_count": pop,
+        "population_share": p_sh,
+        "tgi": round(100 * s_sh / p_sh, 1) if p_sh else None,
+        "tgi_vs_leads": round(100 * s_sh / l_sh, 1) if l_sh else None,
+    }
 
 
 # A suppressed cell as a careless zone might write it, still carrying numbers: none may reach the page.
-LEAKY_SUPPRESSED = {"category": "low", "suppressed": True, "segment_count": 31_337, "segment_share": 0.987654, "tgi": 4321.5}
+LEAKY_SUPPRESSED = {
+    "category": "low",
+    "suppressed": True,
+    "segment_count": 31_337,
+    "segment_share": 0.987654,
+    "tgi": 4321.5,
+}
 
 
 def profile_payload(dp: bool = True) -> dict[str, Any]:
@@ -157,29 +257,62 @@ def profile_payload(dp: bool = True) -> dict[str, Any]:
     TGI 180 (150 against the leads), a suppressed band, an under-represented age group, an age
     group no buyer is in, and a numeric tag in quantile bands."""
     sizes = (1_000, 5_000, 20_000)
-    income = [_cell("high", 360, 1_200, 4_000, sizes), _cell("mid", 540, 3_000, 12_000, sizes), dict(LEAKY_SUPPRESSED),
-              {"category": "(unknown)", "suppressed": True}]
-    age = [_cell("18-24", 0, 400, 2_000, sizes), _cell("25-34", 600, 2_600, 9_000, sizes), _cell("35-44", 300, 1_500, 6_000, sizes),
-           _cell("45+", 100, 500, 3_000, sizes)]
-    suv = [_cell("[0.004, 0.25)", 100, 1_250, 5_000, sizes), _cell("[0.25, 0.5)", 150, 1_250, 5_000, sizes),
-           _cell("[0.5, 0.75)", 250, 1_250, 5_000, sizes), _cell("[0.75, 0.991]", 500, 1_250, 5_000, sizes)]
+    income = [
+        _cell("high", 360, 1_200, 4_000, sizes),
+        _cell("mid", 540, 3_000, 12_000, sizes),
+        dict(LEAKY_SUPPRESSED),
+        {"category": "(unknown)", "suppressed": True},
+    ]
+    age = [
+        _cell("18-24", 0, 400, 2_000, sizes),
+        _cell("25-34", 600, 2_600, 9_000, sizes),
+        _cell("35-44", 300, 1_500, 6_000, sizes),
+        _cell("45+", 100, 500, 3_000, sizes),
+    ]
+    suv = [
+        _cell("[0.004, 0.25)", 100, 1_250, 5_000, sizes),
+        _cell("[0.25, 0.5)", 150, 1_250, 5_000, sizes),
+        _cell("[0.5, 0.75)", 250, 1_250, 5_000, sizes),
+        _cell("[0.75, 0.991]", 500, 1_250, 5_000, sizes),
+    ]
     return {
-        "job": "profile", "segment_name": "buyers", "segment": {"purchased": 1}, "provider": "provider",
+        "job": "profile",
+        "segment_name": "buyers",
+        "segment": {"purchased": 1},
+        "provider": "provider",
         "sizes": {"segment": sizes[0], "matched_leads": sizes[1], "population": sizes[2]},
-        "tags": [{"tag": "income_band", "numeric": False, "categories": income},
-                 {"tag": "age_band", "numeric": False, "categories": age},
-                 {"tag": "interest_suv", "numeric": True, "categories": suv}],
-        "k_min": 50, "suppression": "cells with 1..k-1 people are withheld",
-        "dp": {"epsilon": 1.0, "mechanism": "discrete_laplace", "measurements": 12, "epsilon_each": 1 / 12} if dp else None,
+        "tags": [
+            {"tag": "income_band", "numeric": False, "categories": income},
+            {"tag": "age_band", "numeric": False, "categories": age},
+            {"tag": "interest_suv", "numeric": True, "categories": suv},
+        ],
+        "k_min": 50,
+        "suppression": "cells with 1..k-1 people are withheld",
+        "dp": {"epsilon": 1.0, "mechanism": "discrete_laplace", "measurements": 12, "epsilon_each": 1 / 12}
+        if dp
+        else None,
     }
 
 
 def sample_releases() -> list[dict[str, Any]]:
     return [
-        {"release": release_info("rel-1111aaaa2222bbbb", "intersection_stats"), "payload": intersection_payload()},
-        {"release": release_info("rel-3333cccc4444dddd", "lead_rating_train", kind="model"), "payload": model_card()},
-        {"release": release_info("rel-5555eeee6666ffff", "lead_rating_score", kind="row_scores", scores_file="oem-out/lead-scores.csv"),
-         "payload": score_payload()},
+        {
+            "release": release_info("rel-1111aaaa2222bbbb", "intersection_stats"),
+            "payload": intersection_payload(),
+        },
+        {
+            "release": release_info("rel-3333cccc4444dddd", "lead_rating_train", kind="model"),
+            "payload": model_card(),
+        },
+        {
+            "release": release_info(
+                "rel-5555eeee6666ffff",
+                "lead_rating_score",
+                kind="row_scores",
+                scores_file="oem-out/lead-scores.csv",
+            ),
+            "payload": score_payload(),
+        },
     ]
 
 
@@ -196,7 +329,9 @@ def test_full_page_has_charts_numbers_grades_and_partners() -> None:
     card = releases[1]["payload"]
     page = report.render(releases)
     assert_self_contained(page)
-    assert page.count("<svg") >= 7  # overlap, ROC, deciles, gains, calibration, importance x2, partner value, grades
+    assert (
+        page.count("<svg") >= 7
+    )  # overlap, ROC, deciles, gains, calibration, importance x2, partner value, grades
     assert f"{card['auc']['model']:.3f}" in page
     assert f"{card['auc']['logistic_baseline']:.3f}" in page
     assert f"{card['top10']['lift']:.1f}×" in page
@@ -215,7 +350,9 @@ def test_full_page_has_charts_numbers_grades_and_partners() -> None:
 
 
 def test_overlap_share_is_of_the_brands_people() -> None:
-    page = report.render([{"release": release_info("rel-1", "intersection_stats"), "payload": intersection_payload()}])
+    page = report.render(
+        [{"release": release_info("rel-1", "intersection_stats"), "payload": intersection_payload()}]
+    )
     assert_self_contained(page)
     assert "<svg" in page
     assert f"{34_438 / 49_278 * 100:.1f}%" in page  # provider, the largest overlap
@@ -230,26 +367,62 @@ def test_strings_from_a_release_are_escaped() -> None:
     card["importance"]["by_group"][0]["group"] = evil
     card["partner_value"][1]["label"] = evil
     card["label"] = '"><script>x</script>'
-    info = release_info('rel-"><b>', "intersection_stats", approvals=[{"auditor": "<i>auditor</i>"}], digest="<svg onload=x>")
-    page = report.render([{"release": info, "payload": payload},
-                          {"release": release_info("rel-2", "lead_rating_train"), "payload": card},
-                          {"release": release_info("rel-3", "<b>odd job</b>"), "payload": {"job": "<b>odd job</b>", evil: evil}}])
+    info = release_info(
+        'rel-"><b>', "intersection_stats", approvals=[{"auditor": "<i>auditor</i>"}], digest="<svg onload=x>"
+    )
+    page = report.render(
+        [
+            {"release": info, "payload": payload},
+            {"release": release_info("rel-2", "lead_rating_train"), "payload": card},
+            {
+                "release": release_info("rel-3", "<b>odd job</b>"),
+                "payload": {"job": "<b>odd job</b>", evil: evil},
+            },
+        ]
+    )
     assert evil not in page and "<img" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "<script" not in page and "<i>auditor" not in page and "<b>" not in page and "<svg onload" not in page
+    assert (
+        "<script" not in page and "<i>auditor" not in page and "<b>" not in page and "<svg onload" not in page
+    )
     assert_self_contained(page)
 
 
 def test_unknown_job_renders_its_scalars_as_a_table() -> None:
-    payload = {"job": "lookalike", "segment": "buyers", "people": 12_345, "tgi_max": 187.25, "flag": True, "tags": [{"tag": "golf"}]}
+    payload = {
+        "job": "lookalike",
+        "segment": "buyers",
+        "people": 12_345,
+        "tgi_max": 187.25,
+        "flag": True,
+        "tags": [{"tag": "golf"}],
+    }
     page = report.render([{"release": release_info("rel-9", "lookalike"), "payload": payload}])
     assert_self_contained(page)
     assert "buyers" in page and "12,345" in page and "187.2" in page and "tags" in page
     assert "Approved by auditor-1" in page
 
 
-@pytest.mark.parametrize("drop", ["sealed_model", "importance", "roc", "deciles", "calibration", "grades", "partner_value", "auc",
-                                  "top10", "partners", "brand", "label", "model_id", "n_test", "test_positive_rate"])
+@pytest.mark.parametrize(
+    "drop",
+    [
+        "sealed_model",
+        "importance",
+        "roc",
+        "deciles",
+        "calibration",
+        "grades",
+        "partner_value",
+        "auc",
+        "top10",
+        "partners",
+        "brand",
+        "label",
+        "model_id",
+        "n_test",
+        "test_positive_rate",
+    ],
+)
 def test_model_card_without_an_optional_field_still_renders(drop: str) -> None:
     card = model_card()
     del card[drop]
@@ -270,14 +443,22 @@ def test_sparse_and_odd_inputs_do_not_crash() -> None:
     docs: list[dict[str, Any]] = [
         {"release": release_info("rel-1", "lead_rating_train"), "payload": card},
         {"payload": {"job": "intersection_stats", "parties": [], "overlaps": []}},  # no release info at all
-        {"release": {"job": "intersection_stats"}, "payload": {"job": "intersection_stats", "parties": [{"party": "oem"}]}},
-        {"release": release_info("rel-4", "lead_rating_score", status="pending", approvals=[]), "payload": {"job": "lead_rating_score"}},
+        {
+            "release": {"job": "intersection_stats"},
+            "payload": {"job": "intersection_stats", "parties": [{"party": "oem"}]},
+        },
+        {
+            "release": release_info("rel-4", "lead_rating_score", status="pending", approvals=[]),
+            "payload": {"job": "lead_rating_score"},
+        },
         {"release": release_info("rel-5", "x"), "payload": {}},
     ]
     page = report.render(docs)
     assert_self_contained(page)
     assert "No auditor approval recorded (status: pending)" in page
-    assert "signed by an auditor before release" not in page  # the intro does not vouch for an unsigned release
+    assert (
+        "signed by an auditor before release" not in page
+    )  # the intro does not vouch for an unsigned release
     assert "nan" not in page.lower().replace("nanjing", "")
     assert report.render([]).startswith("<!DOCTYPE html>")
 
@@ -304,12 +485,16 @@ def test_write_report_and_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert page.count('<section class="release"') == 3
     assert_self_contained(page)
 
-    args = parser.parse_args([*reader, "--release", str(files[1]), "--release", str(files[2]), "--out", str(tmp_path / "two.html")])
+    args = parser.parse_args(
+        [*reader, "--release", str(files[1]), "--release", str(files[2]), "--out", str(tmp_path / "two.html")]
+    )
     assert report.cmd_report(args) == 0
     assert (tmp_path / "two.html").read_text(encoding="utf-8").count('<section class="release"') == 2
 
     # a file named by --release and found again by --dir is one section, not two
-    args = parser.parse_args([*reader, "--release", str(files[0]), "--dir", str(tmp_path), "--out", str(tmp_path / "dup.html")])
+    args = parser.parse_args(
+        [*reader, "--release", str(files[0]), "--dir", str(tmp_path), "--out", str(tmp_path / "dup.html")]
+    )
     assert report.cmd_report(args) == 0
     assert (tmp_path / "dup.html").read_text(encoding="utf-8").count('<section class="release"') == 3
 
@@ -341,12 +526,24 @@ def test_row_scores_and_sealed_bytes_never_reach_the_page() -> None:
     letters = "".join(rng.choice(list("ABCD"), 500))
     raw = score_payload() | {"scores": scores, "grades": letters}
     blob = "QUJD" * 1000
-    sealed = {"job": "lead_rating_seal", "model_id": "mdl-5f3a9c1e", "label": "visited_store", "format": "zhongli-sealed-model-v1",
-              "brand": "oem", "partners": PARTNERS, "bytes": 3000, "sealed": blob}
+    sealed = {
+        "job": "lead_rating_seal",
+        "model_id": "mdl-5f3a9c1e",
+        "label": "visited_store",
+        "format": "zhongli-sealed-model-v1",
+        "brand": "oem",
+        "partners": PARTNERS,
+        "bytes": 3000,
+        "sealed": blob,
+    }
     unknown = {"job": "future_job", "blob": blob, "n": 3}
-    page = report.render([{"release": release_info("rel-1", "lead_rating_score"), "payload": raw},
-                          {"release": release_info("rel-2", "lead_rating_seal"), "payload": sealed},
-                          {"release": release_info("rel-3", "future_job"), "payload": unknown}])
+    page = report.render(
+        [
+            {"release": release_info("rel-1", "lead_rating_score"), "payload": raw},
+            {"release": release_info("rel-2", "lead_rating_seal"), "payload": sealed},
+            {"release": release_info("rel-3", "future_job"), "payload": unknown},
+        ]
+    )
     assert_self_contained(page)
     assert "2,000" in page  # the grade counts are shown
     assert letters[:40] not in page and "QUJDQUJD" not in page
@@ -373,7 +570,13 @@ def test_svg_text_is_well_formed() -> None:
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every field of a JSON value; of each list, only the first two items (the rest look alike)."""
     out: list[tuple[Any, ...]] = []
-    items = list(value.items()) if isinstance(value, dict) else list(enumerate(value[:2])) if isinstance(value, list) else []
+    items = (
+        list(value.items())
+        if isinstance(value, dict)
+        else list(enumerate(value[:2]))
+        if isinstance(value, list)
+        else []
+    )
     for k, v in items:
         out.append((*prefix, k))
         out += _paths(v, (*prefix, k))
@@ -388,8 +591,11 @@ def test_any_field_of_any_type_never_crashes_the_page(job: str) -> None:
     """A release written by a newer or older zone must still render: swap every field, at every
     depth, for values of the wrong type and check the page still comes out whole."""
     makers: dict[str, Callable[[], dict[str, Any]]] = {
-        "intersection_stats": intersection_payload, "lead_rating_train": model_card, "lead_rating_score": score_payload,
-        "profile": profile_payload}
+        "intersection_stats": intersection_payload,
+        "lead_rating_train": model_card,
+        "lead_rating_score": score_payload,
+        "profile": profile_payload,
+    }
     payload = makers[job]()
     info = release_info("rel-1", job)
     for target in ("release", "payload"):
@@ -408,10 +614,34 @@ def test_any_field_of_any_type_never_crashes_the_page(job: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # attribution
 
-ATTR_CHANNELS = [("douyin_feed", "media-a"), ("douyin_live", "media-a"), ("douyin_search", "media-a"),
-                 ("wechat_article", "media-b"), ("wechat_moments", "media-b"), ("wechat_retarget", "media-b")]
-ATTR_MODELS = ["data_driven", "first_touch", "last_touch", "linear", "markov", "position_based", "shapley", "time_decay"]
-ATTR_LABELS = ["Data-driven", "First touch", "Last touch", "Linear", "Markov", "Position-based", "Shapley", "Time decay"]
+ATTR_CHANNELS = [
+    ("douyin_feed", "media-a"),
+    ("douyin_live", "media-a"),
+    ("douyin_search", "media-a"),
+    ("wechat_article", "media-b"),
+    ("wechat_moments", "media-b"),
+    ("wechat_retarget", "media-b"),
+]
+ATTR_MODELS = [
+    "data_driven",
+    "first_touch",
+    "last_touch",
+    "linear",
+    "markov",
+    "position_based",
+    "shapley",
+    "time_decay",
+]
+ATTR_LABELS = [
+    "Data-driven",
+    "First touch",
+    "Last touch",
+    "Linear",
+    "Markov",
+    "Position-based",
+    "Shapley",
+    "Time decay",
+]
 
 
 def ciphertext(model: str, channel: str) -> str:
@@ -434,8 +664,14 @@ def attribution_payload(recipient: str = "oem", values: str = "decrypted") -> di
         total = credited.sum()
         rows = []
         for (ch, party), c in zip(ATTR_CHANNELS, credited, strict=True):
-            row: dict[str, Any] = {"channel": ch, "party": party, "credited_conversions": float(c), "share": float(c / total),
-                                   "paths": 700 + len(ch) * 40, "users": 3_000 + len(ch) * 300}
+            row: dict[str, Any] = {
+                "channel": ch,
+                "party": party,
+                "credited_conversions": float(c),
+                "share": float(c / total),
+                "paths": 700 + len(ch) * 40,
+                "users": 3_000 + len(ch) * 300,
+            }
             if recipient == "oem" and values in ("decrypted", "encrypted"):
                 row["credited_value_ciphertext"] = ciphertext(m, ch)
                 if values == "decrypted":
@@ -445,15 +681,31 @@ def attribution_payload(recipient: str = "oem", values: str = "decrypted") -> di
             rows.append(row)
         models[m] = rows if recipient == "oem" else [r for r in rows if r["party"] == recipient]
     payload: dict[str, Any] = {
-        "job": "attribution", "conversion": "visit_time", "lookback_days": 30.0, "half_life_days": 7.0,
+        "job": "attribution",
+        "conversion": "visit_time",
+        "lookback_days": 30.0,
+        "half_life_days": 7.0,
         "position_weights": [0.4, 0.2, 0.4],
-        "counts": {"people": 19_711, "converters": 2_412, "converters_with_path": 2_013, "unattributed_conversions": 399,
-                   "non_converters_with_path": 13_065, "non_converters_without_path": 4_234, "touches_used": 88_801},
-        "models": models, "k_min": 50,
+        "counts": {
+            "people": 19_711,
+            "converters": 2_412,
+            "converters_with_path": 2_013,
+            "unattributed_conversions": 399,
+            "non_converters_with_path": 13_065,
+            "non_converters_without_path": 4_234,
+            "touches_used": 88_801,
+        },
+        "models": models,
+        "k_min": 50,
         "recipient_scope": "all channels" if recipient == "oem" else f"channels of {recipient}",
     }
     if recipient == "oem" and values in ("decrypted", "encrypted"):
-        payload["value"] = {"column": "purchase_price", "encrypted": "paillier", "scale": 4096, "key_fingerprint": "2518ed1131947c86"}
+        payload["value"] = {
+            "column": "purchase_price",
+            "encrypted": "paillier",
+            "scale": 4096,
+            "key_fingerprint": "2518ed1131947c86",
+        }
     elif recipient == "oem" and values == "plain":
         payload["value"] = {"column": "purchase_price", "encrypted": None}
     return payload
@@ -464,7 +716,9 @@ def attribution_page(*payloads: dict[str, Any]) -> str:
     for i, p in enumerate(payloads):
         scope = str(p.get("recipient_scope", ""))
         recipient = scope.removeprefix("channels of ") if scope.startswith("channels of ") else "oem"
-        docs.append({"release": release_info(f"rel-attr{i}", "attribution", recipient=recipient), "payload": p})
+        docs.append(
+            {"release": release_info(f"rel-attr{i}", "attribution", recipient=recipient), "payload": p}
+        )
     return report.render(docs)
 
 
@@ -493,15 +747,19 @@ def test_attribution_for_the_oem_draws_every_channel_and_model_and_the_decrypted
     assert "2,412" in page and "83.5%" in page and "399" in page and "19,711" in page
     assert f"{round(sum(r['credited_conversions'] for r in payload['models']['data_driven'])):,}" in page
     # the data-driven model is explained in one sentence, and highlighted
-    assert ("credits only the store visits a channel caused, after accounting for who it targeted; channels that reach "
-            "people who would have come anyway get little credit") in page
+    assert (
+        "credits only the store visits a channel caused, after accounting for who it targeted; channels that reach "
+        "people who would have come anyway get little credit"
+    ) in page
     assert 'class="num hl"' in page and "#fdf1d8" in page
     # decrypted purchase value: yuan with thousands separators, and where it was decrypted
     best = max(payload["models"]["data_driven"], key=lambda r: r["credited_value"])
     assert f"¥{round(best['credited_value']):,}" in page
     assert "¥0" in page  # the feed's floating-point dust is shown as nothing, not as −0
     assert "−0.0%" not in page and "-0.0%" not in page and "e-16" not in page
-    assert "decrypted only at the brand" in page and "encrypted sums are also kept in the release file" in page
+    assert (
+        "decrypted only at the brand" in page and "encrypted sums are also kept in the release file" in page
+    )
     assert "Paillier" in page
     assert "Attribution: which channels brought the store visits" in page
 
@@ -539,12 +797,18 @@ def test_attribution_plaintext_values_are_drawn_without_an_encryption_claim() ->
 
 
 def test_attribution_channel_colours_match_across_sections() -> None:
-    page = attribution_page(attribution_payload(), attribution_payload("media-a"), attribution_payload("media-b"))
+    page = attribution_page(
+        attribution_payload(), attribution_payload("media-a"), attribution_payload("media-b")
+    )
     for ch, _ in ATTR_CHANNELS:
-        swatches = set(re.findall(r'<span class="sw" style="background:(#[0-9a-f]{6})"></span>' + ch + "<", page))
+        swatches = set(
+            re.findall(r'<span class="sw" style="background:(#[0-9a-f]{6})"></span>' + ch + "<", page)
+        )
         assert len(swatches) == 1, ch  # one colour for the channel in the OEM's and its platform's section
-    colours = [re.search(r'<span class="sw" style="background:(#[0-9a-f]{6})"></span>' + ch + "<", page).group(1)  # type: ignore[union-attr]
-               for ch, _ in ATTR_CHANNELS]
+    colours = [
+        re.search(r'<span class="sw" style="background:(#[0-9a-f]{6})"></span>' + ch + "<", page).group(1)  # type: ignore[union-attr]
+        for ch, _ in ATTR_CHANNELS
+    ]
     assert len(set(colours)) == len(colours)
     assert page.count('<section class="release"') == 3
 
@@ -559,14 +823,36 @@ def test_attribution_escapes_channel_and_party_names() -> None:
     payload["value"]["column"] = "<i>price</i>"
     page = attribution_page(payload)
     assert_self_contained(page)
-    assert evil not in page and "<img" not in page and "<script" not in page and "<b>visit" not in page and "<i>price" not in page
+    assert (
+        evil not in page
+        and "<img" not in page
+        and "<script" not in page
+        and "<b>visit" not in page
+        and "<i>price" not in page
+    )
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     for svg in re.findall(r"<svg.*?</svg>", page, flags=re.DOTALL):
         assert svg.count("<text") == svg.count("</text>") and svg.count("<g>") == svg.count("</g>")
 
 
-@pytest.mark.parametrize("drop", ["value", "counts", "lookback_days", "half_life_days", "position_weights", "k_min",
-                                  "recipient_scope", "conversion", "models", "data_driven", "credited_value", "share", "party"])
+@pytest.mark.parametrize(
+    "drop",
+    [
+        "value",
+        "counts",
+        "lookback_days",
+        "half_life_days",
+        "position_weights",
+        "k_min",
+        "recipient_scope",
+        "conversion",
+        "models",
+        "data_driven",
+        "credited_value",
+        "share",
+        "party",
+    ],
+)
 def test_attribution_without_an_optional_field_still_renders(drop: str) -> None:
     payload = attribution_payload()
     if drop == "data_driven":
@@ -604,8 +890,18 @@ def test_attribution_sample_page(tmp_path: Path) -> None:
     docs = []
     for i, who in enumerate(["oem", "media-a", "media-b"]):
         f = tmp_path / f"release-rel-attr{i}.json"
-        f.write_text(json.dumps(as_fetched({"release": release_info(f"rel-attr{i}", "attribution", recipient=who),
-                                            "payload": attribution_payload(who)}), ensure_ascii=False), encoding="utf-8")
+        f.write_text(
+            json.dumps(
+                as_fetched(
+                    {
+                        "release": release_info(f"rel-attr{i}", "attribution", recipient=who),
+                        "payload": attribution_payload(who),
+                    }
+                ),
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
+        )
         docs.append(f)
     out = report.write_report(docs, tmp_path / "attribution.html", trust=TRUST)
     page = out.read_text(encoding="utf-8")
@@ -638,10 +934,14 @@ def test_profile_draws_every_tag_with_shares_tgi_and_a_takeaway() -> None:
     # grouped shares: the segment, the matched leads and the population, each with its value
     assert "36.0%" in page and "24.0%" in page and "20.0%" in page
     # the takeaways, computed from the numbers
-    assert ("Buyers are 1.8× as likely as the average provider user to be in income band “high” "
-            "(TGI 180, or 150 against your matched leads).") in page
-    assert ("Buyers are 2.0× as likely as the average provider user to have interest suv between 0.75 and 0.991 "
-            "(TGI 200, or 200 against your matched leads)") in page
+    assert (
+        "Buyers are 1.8× as likely as the average provider user to be in income band “high” "
+        "(TGI 180, or 150 against your matched leads)."
+    ) in page
+    assert (
+        "Buyers are 2.0× as likely as the average provider user to have interest suv between 0.75 and 0.991 "
+        "(TGI 200, or 200 against your matched leads)"
+    ) in page
     assert "none of them are in age band “18-24” (TGI 0)" in page
     assert "split provider&#x27;s users into 4 groups of about equal size" in page
     # TGI bars with their numbers; over-represented in amber, under-represented in slate
@@ -649,7 +949,7 @@ def test_profile_draws_every_tag_with_shares_tgi_and_a_takeaway() -> None:
         assert t in page
     assert f'fill="{report.TGI_OVER}"' in page and f'fill="{report.TGI_UNDER}"' in page
     # the tables: counts, shares, TGI against the population and against the leads
-    assert "<td class=\"num\">1,200</td>" in page and ">150</td>" in page and ">180</td>" in page
+    assert '<td class="num">1,200</td>' in page and ">150</td>" in page and ">180</td>" in page
     assert "Numbers for income band" in page
 
 
@@ -669,8 +969,16 @@ def test_profile_suppressed_cells_are_withheld_never_guessed() -> None:
 def test_profile_without_dp_and_with_an_unremarkable_tag() -> None:
     payload = profile_payload(dp=False)
     sizes = (1_000, 5_000, 20_000)
-    payload["tags"] = [{"tag": "city_tier", "numeric": False,
-                        "categories": [_cell("tier1", 300, 1_500, 6_000, sizes), _cell("tier2", 700, 3_500, 14_000, sizes)]}]
+    payload["tags"] = [
+        {
+            "tag": "city_tier",
+            "numeric": False,
+            "categories": [
+                _cell("tier1", 300, 1_500, 6_000, sizes),
+                _cell("tier2", 700, 3_500, 14_000, sizes),
+            ],
+        }
+    ]
     page = profile_page(payload)
     assert_self_contained(page)
     assert "ε" not in page and "Privacy noise" not in page
@@ -699,9 +1007,26 @@ def test_profile_escapes_every_string() -> None:
         assert "xmlns" not in svg
 
 
-@pytest.mark.parametrize("drop", ["dp", "sizes", "k_min", "suppression", "segment", "segment_name", "provider", "tags",
-                                  "numeric", "tgi", "tgi_vs_leads", "leads_share", "population_share", "categories",
-                                  "segment_count"])
+@pytest.mark.parametrize(
+    "drop",
+    [
+        "dp",
+        "sizes",
+        "k_min",
+        "suppression",
+        "segment",
+        "segment_name",
+        "provider",
+        "tags",
+        "numeric",
+        "tgi",
+        "tgi_vs_leads",
+        "leads_share",
+        "population_share",
+        "categories",
+        "segment_count",
+    ],
+)
 def test_profile_without_an_optional_field_still_renders(drop: str) -> None:
     payload = profile_payload()
     if drop in ("numeric", "categories"):
@@ -734,8 +1059,12 @@ def test_profile_odd_numbers_do_not_crash_or_print_nan() -> None:
 
 
 def test_profile_population_has_the_providers_colour_from_the_overlap_chart() -> None:
-    page = report.render([{"release": release_info("rel-1", "intersection_stats"), "payload": intersection_payload()},
-                          {"release": release_info("rel-2", "profile"), "payload": profile_payload()}])
+    page = report.render(
+        [
+            {"release": release_info("rel-1", "intersection_stats"), "payload": intersection_payload()},
+            {"release": release_info("rel-2", "profile"), "payload": profile_payload()},
+        ]
+    )
     overlap, profile = page.split('id="rel-2"', 1)
     provider_colour = report.party_colours("oem", PARTNERS)["provider"]
     assert f'fill="{provider_colour}"' in overlap and f'fill="{provider_colour}"' in profile
@@ -745,11 +1074,19 @@ def test_profile_population_has_the_providers_colour_from_the_overlap_chart() ->
 
 def test_a_refused_release_is_shown_with_its_reason(tmp_path: Path) -> None:
     error = "differencing: cohort differs from the one released in rel-prof1 by 5 people (fewer than k=50)"
-    refused = {"release": release_info("rel-refused", "profile", status="refused", approvals=[], error=error), "payload": None}
+    refused = {
+        "release": release_info("rel-refused", "profile", status="refused", approvals=[], error=error),
+        "payload": None,
+    }
     f = tmp_path / "release-rel-refused.json"
     f.write_text(json.dumps(refused), encoding="utf-8")
     g = tmp_path / "release-rel-prof1.json"
-    g.write_text(json.dumps(as_fetched({"release": release_info("rel-prof1", "profile"), "payload": profile_payload()})), encoding="utf-8")
+    g.write_text(
+        json.dumps(
+            as_fetched({"release": release_info("rel-prof1", "profile"), "payload": profile_payload()})
+        ),
+        encoding="utf-8",
+    )
     page = report.write_report([g, f], tmp_path / "r.html", trust=TRUST).read_text(encoding="utf-8")
     assert_self_contained(page)
     assert page.count('<section class="release"') == 2
@@ -765,9 +1102,17 @@ def test_a_refused_release_is_shown_with_its_reason(tmp_path: Path) -> None:
 def test_profile_sample_page(tmp_path: Path) -> None:
     """A profile next to the overlap it builds on, written where a reader can open it."""
     docs = []
-    for rid, job, payload in (("rel-1", "intersection_stats", intersection_payload()), ("rel-2", "profile", profile_payload())):
+    for rid, job, payload in (
+        ("rel-1", "intersection_stats", intersection_payload()),
+        ("rel-2", "profile", profile_payload()),
+    ):
         f = tmp_path / f"release-{rid}.json"
-        f.write_text(json.dumps(as_fetched({"release": release_info(rid, job), "payload": payload}), ensure_ascii=False), encoding="utf-8")
+        f.write_text(
+            json.dumps(
+                as_fetched({"release": release_info(rid, job), "payload": payload}), ensure_ascii=False
+            ),
+            encoding="utf-8",
+        )
         docs.append(f)
     page = report.write_report(docs, tmp_path / "profile.html", trust=TRUST).read_text(encoding="utf-8")
     assert_self_contained(page)
@@ -780,11 +1125,26 @@ def test_profile_sample_page(tmp_path: Path) -> None:
 
 def dp_account(epsilon: float = 1.0, *measurements: tuple[str, float, int, int, str, int]) -> dict[str, Any]:
     """``ReleaseNoise.describe()`` as a release carries it: (what, ε, sensitivity, cells, unit, half-width) each."""
-    return {"mechanism": "discrete_laplace", "library": "opendp 0.16.0", "epsilon": epsilon, "epsilon_spent": epsilon,
-            "measurements": [{"what": w, "epsilon": e, "sensitivity": s, "unit": u, "cells": c, "scale": s / e, "half_width_95": h}
-                             for w, e, s, c, u, h in measurements],
-            "note": "every count is released with discrete Laplace noise; half_width_95 is the ± a released cell is within "
-                    "of the true one with 95% probability (sums of cells: see each field)"}
+    return {
+        "mechanism": "discrete_laplace",
+        "library": "opendp 0.16.0",
+        "epsilon": epsilon,
+        "epsilon_spent": epsilon,
+        "measurements": [
+            {
+                "what": w,
+                "epsilon": e,
+                "sensitivity": s,
+                "unit": u,
+                "cells": c,
+                "scale": s / e,
+                "half_width_95": h,
+            }
+            for w, e, s, c, u, h in measurements
+        ],
+        "note": "every count is released with discrete Laplace noise; half_width_95 is the ± a released cell is within "
+        "of the true one with 95% probability (sums of cells: see each field)",
+    }
 
 
 def charged(to: str = "oem", left: str = "9 of 10") -> dict[str, Any]:
@@ -816,22 +1176,31 @@ def intersection_doc(payload: dict[str, Any], **info: Any) -> dict[str, Any]:
 
 def test_privacy_note_states_the_epsilon_whose_budget_and_each_figures_margin() -> None:
     info = release_info("rel-dp1", "intersection_stats")
-    page = report.render([{"release": info | {"checks": [*info["checks"], charged()]}, "payload": dp_intersection_payload()}])
+    page = report.render(
+        [{"release": info | {"checks": [*info["checks"], charged()]}, "payload": dp_intersection_payload()}]
+    )
     assert_self_contained(page)
-    assert ("Released with differential privacy (ε = 1 from your privacy budget, 9 of 10 left this period; OpenDP 0.16.0 "
-            "discrete Laplace noise): each count of people is within ±6 to ±16 of the true one with 95% probability") in page
+    assert (
+        "Released with differential privacy (ε = 1 from your privacy budget, 9 of 10 left this period; OpenDP 0.16.0 "
+        "discrete Laplace noise): each count of people is within ±6 to ±16 of the true one with 95% probability"
+    ) in page
     # per figure, as "12,345 ± 7": in the tables, the tiles and the overlap bars
     assert '49,278<span class="pm"> ± 16</span>' in page
     assert '30,348<span class="pm"> ± 12</span>' in page and '13,226<span class="pm"> ± 9</span>' in page
     assert "distinct people oem holds (± 16)" in page and "30,348 ± 12 people" in page
     # the page says once what ± and ε mean
-    assert "Figures shown with ± carry differential-privacy noise" in page and "ε (epsilon) is the privacy budget" in page
+    assert (
+        "Figures shown with ± carry differential-privacy noise" in page
+        and "ε (epsilon) is the privacy budget" in page
+    )
     assert page.count("<strong>Privacy.</strong>") == 1
 
 
 def test_privacy_note_names_who_paid_when_it_was_not_the_recipient() -> None:
     info = release_info("rel-dp1", "intersection_stats", recipient="media-a")
-    page = report.render([{"release": info | {"checks": [charged("oem", "8 of 10")]}, "payload": dp_intersection_payload()}])
+    page = report.render(
+        [{"release": info | {"checks": [charged("oem", "8 of 10")]}, "payload": dp_intersection_payload()}]
+    )
     assert "ε = 1 from oem&#x27;s privacy budget, 8 of 10 left this period" in page
     # a release without the budget check (a media party's share of one run) was paid for by the run's requester
     page = report.render([intersection_doc(dp_intersection_payload(), recipient="media-a")])
@@ -841,10 +1210,14 @@ def test_privacy_note_names_who_paid_when_it_was_not_the_recipient() -> None:
 def test_privacy_note_says_the_figures_are_exact_when_the_policy_turned_dp_off() -> None:
     payloads = [dp_intersection_payload(dp=False), profile_payload(dp=False), attribution_payload()]
     payloads[2]["dp"] = None
-    page = report.render([{"release": release_info(f"rel-{i}", p["job"]), "payload": p} for i, p in enumerate(payloads)])
+    page = report.render(
+        [{"release": release_info(f"rel-{i}", p["job"]), "payload": p} for i, p in enumerate(payloads)]
+    )
     assert_self_contained(page)
-    exact = ("No noise was added: the policy for this computation turned differential privacy off, so every figure here is "
-             "exact; figures below k = 50 people are still withheld.")
+    exact = (
+        "No noise was added: the policy for this computation turned differential privacy off, so every figure here is "
+        "exact; figures below k = 50 people are still withheld."
+    )
     assert page.count(exact) == 3
     assert "±" not in page and "ε" not in page and "Released with differential privacy" not in page
     # an older zone's release, with no ``dp`` at all, is not claimed either way
@@ -878,9 +1251,15 @@ def dp_profile_payload() -> dict[str, Any]:
     payload["tags"][0]["withheld"] = 3
     payload["tags"][1]["withheld"] = 0
     payload["tags"].append({"tag": "car_owner", "numeric": False, "categories": [], "withheld": 4})
-    payload["dp"] = dp_account(1.0, *[(f"histogram of '{t['tag']}'", 0.25, 2, 15, "people", 24) for t in payload["tags"]])
-    payload["accuracy"] = {"segment": {"half_width_95": 24}, "leads": {"half_width_95": 33}, "population": {"half_width_95": 40},
-                           "note": "per category count; sizes average every tag's total and are at least this accurate"}
+    payload["dp"] = dp_account(
+        1.0, *[(f"histogram of '{t['tag']}'", 0.25, 2, 15, "people", 24) for t in payload["tags"]]
+    )
+    payload["accuracy"] = {
+        "segment": {"half_width_95": 24},
+        "leads": {"half_width_95": 33},
+        "population": {"half_width_95": 40},
+        "note": "per category count; sizes average every tag's total and are at least this accurate",
+    }
     return payload
 
 
@@ -892,25 +1271,42 @@ def test_profile_withheld_categories_are_counted_never_named() -> None:
     assert "All 4 categories under k = 50 withheld, names too" in page  # a tag with nothing left to show
     assert "<h3>Car owner</h3>" in page
     assert "7 of 17" in page  # the tile: 7 withheld of the 10 listed and 7 counted
-    assert "31,337" not in page and "4321" not in page  # nothing of the dropped suppressed row reaches the page
+    assert (
+        "31,337" not in page and "4321" not in page
+    )  # nothing of the dropped suppressed row reaches the page
     # each count with its group's margin, in the tables and the tiles
     assert '360<span class="pm"> ± 24</span>' in page and '1,200<span class="pm"> ± 33</span>' in page
     assert '4,000<span class="pm"> ± 40</span>' in page
-    assert "each count is within ±24 to ±40 people (95%)" in page and "20.0% of your matched leads; within ±24" in page
-    assert ("with 95% probability each category count is within ±24 for your buyers, ±33 for your matched leads and ±40 "
-            "for all provider users of the true one") in page
+    assert (
+        "each count is within ±24 to ±40 people (95%)" in page
+        and "20.0% of your matched leads; within ±24" in page
+    )
+    assert (
+        "with 95% probability each category count is within ±24 for your buyers, ±33 for your matched leads and ±40 "
+        "for all provider users of the true one"
+    ) in page
     assert "7 categories under k = 50 withheld, names too" in page  # the privacy note's total
     assert "shared over 4 tag histograms (ε = 0.25 each)" in page
 
 
 def dp_model_card() -> dict[str, Any]:
     card = model_card()
-    card["importance"] = {"level": "party", "by_party": card["importance"]["by_party"]}  # by_group only when asked
-    card["accuracy"] = {"auc_half_width_95": 0.004, "histogram_cell_half_width_95": 15,
-                        "partner_value_auc_half_width_95": 0.021, "importance_auc_half_width_95": 0.03}
+    card["importance"] = {
+        "level": "party",
+        "by_party": card["importance"]["by_party"],
+    }  # by_group only when asked
+    card["accuracy"] = {
+        "auc_half_width_95": 0.004,
+        "histogram_cell_half_width_95": 15,
+        "partner_value_auc_half_width_95": 0.021,
+        "importance_auc_half_width_95": 0.03,
+    }
     card["score_bins"] = "20 bins at the training scores' 5% quantiles; deciles are pairs of bins"
-    card["dp"] = dp_account(1.0, ("held-out score-bin × label histogram", 0.4, 2, 40, "leads", 15),
-                            ("held-out AUC", 0.2, 3442, 1, "2U (AUC × 2PN)", 51557))
+    card["dp"] = dp_account(
+        1.0,
+        ("held-out score-bin × label histogram", 0.4, 2, 40, "leads", 15),
+        ("held-out AUC", 0.2, 3442, 1, "2U (AUC × 2PN)", 51557),
+    )
     return card
 
 
@@ -921,21 +1317,35 @@ def test_model_card_states_its_auc_margins() -> None:
     assert f"{card['auc']['model']:.3f} ± 0.004" in page
     assert "Each AUC here is within ±0.021 of the true one with 95% probability" in page
     assert "Each figure is within ±0.030 of the true loss" in page
-    assert "Which information the model relies on" not in page and "Which party&#x27;s data matters most" in page
+    assert (
+        "Which information the model relies on" not in page and "Which party&#x27;s data matters most" in page
+    )
     assert "each within ±15 leads (95%)" in page
     assert "the model&#x27;s AUC is within ±0.004 of the true one with 95% probability" in page
     assert "score bands: 20 bins at the training scores" in page
 
 
 def test_scores_with_grade_counts_only_say_what_the_epsilon_paid_for() -> None:
-    payload = {"job": "lead_rating_score", "model_id": "mdl-5f3a9c1e", "label": "visited_store", "rows": 20_000,
-               "output": "grades", "grade_counts": {"A": 2_000, "B": 4_000, "C": 6_000, "D": 8_000},
-               "dp": dp_account(1.0, ("rows known to provider", 0.5, 1, 1, "rows", 18),
-                                ("(known to provider?, released value) table", 0.5, 2, 8, "rows", 36))}
+    payload = {
+        "job": "lead_rating_score",
+        "model_id": "mdl-5f3a9c1e",
+        "label": "visited_store",
+        "rows": 20_000,
+        "output": "grades",
+        "grade_counts": {"A": 2_000, "B": 4_000, "C": 6_000, "D": 8_000},
+        "dp": dp_account(
+            1.0,
+            ("rows known to provider", 0.5, 1, 1, "rows", 18),
+            ("(known to provider?, released value) table", 0.5, 2, 8, "rows", 36),
+        ),
+    }
     page = report.render([{"release": release_info("rel-1", "lead_rating_score"), "payload": payload}])
     assert_self_contained(page)
     assert "2,000" in page and "grade A" in page
-    assert "the ε paid for a noised check that these grades do not reveal which of your leads a partner knows" in page
+    assert (
+        "the ε paid for a noised check that these grades do not reveal which of your leads a partner knows"
+        in page
+    )
     assert "the grades and their counts carry no noise" in page
     assert "±" not in page.split("<main>")[1]  # no margin is claimed for exact counts
 
@@ -943,15 +1353,22 @@ def test_scores_with_grade_counts_only_say_what_the_epsilon_paid_for() -> None:
 def dp_attribution_payload(recipient: str = "oem") -> dict[str, Any]:
     payload = attribution_payload(recipient)
     payload["counts"] = {k: v for k, v in payload["counts"].items() if k != "touches_used"}
-    acc: dict[str, Any] = {"footnote counts (people, converters, with a path)": {"half_width_95": 180, "unit": "people"},
-                           "users and converting paths per channel": {"half_width_95": 240, "unit": "people"},
-                           "Markov transition counts": {"half_width_95": 2097, "unit": "people"}}
+    acc: dict[str, Any] = {
+        "footnote counts (people, converters, with a path)": {"half_width_95": 180, "unit": "people"},
+        "users and converting paths per channel": {"half_width_95": 240, "unit": "people"},
+        "Markov transition counts": {"half_width_95": 2097, "unit": "people"},
+    }
     for m in ATTR_MODELS:
         if m != "markov":
             acc[f"{m}: credited conversions"] = {"half_width_95": 99.858, "unit": "conversions"}
-        acc[f"{m}: credited value under encryption (cap 500000)"] = {"half_width_95": 1_250_000.0, "unit": "value"}
+        acc[f"{m}: credited value under encryption (cap 500000)"] = {
+            "half_width_95": 1_250_000.0,
+            "unit": "value",
+        }
     payload["accuracy"] = acc
-    payload["dp"] = dp_account(1.0, ("footnote counts (people, converters, with a path)", 0.05, 3, 4, "people", 180))
+    payload["dp"] = dp_account(
+        1.0, ("footnote counts (people, converters, with a path)", 0.05, 3, 4, "people", 180)
+    )
     if recipient == "oem":
         payload["value"]["cap"] = 500_000
     return payload
@@ -970,9 +1387,16 @@ def test_attribution_states_margins_in_conversions_and_value() -> None:
     assert "among 19,711 people in the joined data; each ± 180" in page and "2,013 ± 180 store visits" in page
     # the decrypted values, with their margin
     assert "within ±¥1,250,000 of the true one with 95% probability" in page
-    assert "The privacy noise is larger than the figures themselves" not in page  # the fixture's values are larger
-    assert "Each person&#x27;s purchase price counted at most ¥500,000, so no single buyer can move a figure by more than that" in page
-    assert ("each channel&#x27;s credited store visits are within ±100 of the true figure with 95% probability") in page
+    assert (
+        "The privacy noise is larger than the figures themselves" not in page
+    )  # the fixture's values are larger
+    assert (
+        "Each person&#x27;s purchase price counted at most ¥500,000, so no single buyer can move a figure by more than that"
+        in page
+    )
+    assert (
+        "each channel&#x27;s credited store visits are within ±100 of the true figure with 95% probability"
+    ) in page
     # a value release drowned in noise says it cannot tell the channels apart
     for rows in payload["models"].values():
         for r in rows:
@@ -984,11 +1408,23 @@ def test_attribution_states_margins_in_conversions_and_value() -> None:
 
 
 def test_dp_fields_of_any_type_never_crash_the_page() -> None:
-    docs = [intersection_doc(dp_intersection_payload()),
-            {"release": release_info("rel-2", "profile"), "payload": dp_profile_payload()},
-            {"release": release_info("rel-3", "lead_rating_train"), "payload": dp_model_card()},
-            {"release": release_info("rel-4", "attribution"), "payload": dp_attribution_payload()}]
-    fields = {"dp", "accuracy", "half_width_95", "people", "suppressed", "withheld", "importance", "score_bins", "cap"}
+    docs = [
+        intersection_doc(dp_intersection_payload()),
+        {"release": release_info("rel-2", "profile"), "payload": dp_profile_payload()},
+        {"release": release_info("rel-3", "lead_rating_train"), "payload": dp_model_card()},
+        {"release": release_info("rel-4", "attribution"), "payload": dp_attribution_payload()},
+    ]
+    fields = {
+        "dp",
+        "accuracy",
+        "half_width_95",
+        "people",
+        "suppressed",
+        "withheld",
+        "importance",
+        "score_bins",
+        "cap",
+    }
     for doc in docs:
         for path in _paths(doc["payload"]):
             if not fields & {str(k) for k in path}:
@@ -1007,15 +1443,29 @@ def test_dp_fields_of_any_type_never_crash_the_page() -> None:
 def test_dp_sample_page(tmp_path: Path) -> None:
     """Every job with its privacy note, written where a reader can open it."""
     docs = []
-    for rid, job, payload in (("rel-1", "intersection_stats", dp_intersection_payload()), ("rel-2", "profile", dp_profile_payload()),
-                              ("rel-3", "lead_rating_train", dp_model_card()), ("rel-4", "attribution", dp_attribution_payload())):
+    for rid, job, payload in (
+        ("rel-1", "intersection_stats", dp_intersection_payload()),
+        ("rel-2", "profile", dp_profile_payload()),
+        ("rel-3", "lead_rating_train", dp_model_card()),
+        ("rel-4", "attribution", dp_attribution_payload()),
+    ):
         f = tmp_path / f"release-{rid}.json"
-        f.write_text(json.dumps(as_fetched({"release": release_info(rid, job, checks=[charged()]), "payload": payload}), ensure_ascii=False),
-                     encoding="utf-8")
+        f.write_text(
+            json.dumps(
+                as_fetched({"release": release_info(rid, job, checks=[charged()]), "payload": payload}),
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
+        )
         docs.append(f)
     page = report.write_report(docs, tmp_path / "dp.html", trust=TRUST).read_text(encoding="utf-8")
     assert_self_contained(page)
-    assert page.count("<strong>Privacy.</strong> Released with differential privacy (ε = 1 from your privacy budget") == 4
+    assert (
+        page.count(
+            "<strong>Privacy.</strong> Released with differential privacy (ε = 1 from your privacy budget"
+        )
+        == 4
+    )
 
 
 def test_a_release_file_without_verification_or_edited_after_it_is_refused(tmp_path: Path) -> None:
@@ -1031,4 +1481,6 @@ def test_a_release_file_without_verification_or_edited_after_it_is_refused(tmp_p
         report.write_report([f], tmp_path / "r.html", trust=TRUST)
     assert not (tmp_path / "r.html").exists()
     f.write_text(json.dumps(as_fetched(doc)), encoding="utf-8")  # control: the verified file draws
-    assert "auditor-1 verified at fetch by oem" in report.write_report([f], tmp_path / "r.html", trust=TRUST).read_text(encoding="utf-8")
+    assert "auditor-1 verified at fetch by oem" in report.write_report(
+        [f], tmp_path / "r.html", trust=TRUST
+    ).read_text(encoding="utf-8")

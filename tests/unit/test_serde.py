@@ -46,7 +46,11 @@ def test_columns_chunk_roundtrip():
         serde.ColumnInfo("t", "timestamp_ms", "event_time"),
     ]
     idx = np.array([2, 0, 1], dtype=np.int32)
-    cols = [np.array([1.5, np.nan, -2.0]), np.array([0, -1, 1], np.int32), np.array([1, np.iinfo(np.int64).min, 3], np.int64)]
+    cols = [
+        np.array([1.5, np.nan, -2.0]),
+        np.array([0, -1, 1], np.int32),
+        np.array([1, np.iinfo(np.int64).min, 3], np.int64),
+    ]
     m = wire(serde.columns_chunk_to_pb(idx, cols), pb.ColumnsChunk)
     got_idx, got = serde.columns_chunk_from_pb(m, schema, n_points=3)
     assert got_idx.tolist() == [2, 0, 1]
@@ -65,8 +69,13 @@ def test_columns_chunk_roundtrip():
     ],
 )
 def test_columns_chunk_malformed(mutate, message):
-    schema = [serde.ColumnInfo("x", "float64", "feature"), serde.ColumnInfo("c", "category", "feature", ("a",))]
-    m = serde.columns_chunk_to_pb(np.array([0, 1], np.int32), [np.array([1.0, 2.0]), np.array([0, 0], np.int32)])
+    schema = [
+        serde.ColumnInfo("x", "float64", "feature"),
+        serde.ColumnInfo("c", "category", "feature", ("a",)),
+    ]
+    m = serde.columns_chunk_to_pb(
+        np.array([0, 1], np.int32), [np.array([1.0, 2.0]), np.array([0, 0], np.int32)]
+    )
     mutate(m)
     with pytest.raises(ProtocolError, match=message):
         serde.columns_chunk_from_pb(wire(m, pb.ColumnsChunk), schema, n_points=2)
@@ -94,6 +103,8 @@ def test_degenerate_positions():
 
 
 def test_zone_messages_roundtrip():
-    r = zpb.FetchReleaseResponse(release=zpb.ReleaseInfo(release_id="rel-1", status=zpb.RELEASE_STATUS_APPROVED), payload=b"{}")
+    r = zpb.FetchReleaseResponse(
+        release=zpb.ReleaseInfo(release_id="rel-1", status=zpb.RELEASE_STATUS_APPROVED), payload=b"{}"
+    )
     back = wire(r, zpb.FetchReleaseResponse)
     assert back.release.release_id == "rel-1" and back.payload == b"{}"

@@ -31,8 +31,15 @@ DATA_FILES = {
     "media-b": "media_b_touchpoints.csv",
     "provider": "provider_tags.csv",
 }
-CONFIG_FILES = ["party-oem.yaml", "party-media-a.yaml", "party-media-b.yaml", "party-provider.yaml",
-                "zone.yaml", "audit.yaml", "topology.yaml"]
+CONFIG_FILES = [
+    "party-oem.yaml",
+    "party-media-a.yaml",
+    "party-media-b.yaml",
+    "party-provider.yaml",
+    "zone.yaml",
+    "audit.yaml",
+    "topology.yaml",
+]
 
 
 def normalise(phones: pd.Series) -> pd.Series:
@@ -61,14 +68,33 @@ def test_all_files_written(world: synth.SynthResult) -> None:
 
 
 def test_columns(frames: dict[str, pd.DataFrame]) -> None:
-    assert list(frames["oem"].columns) == ["lead_id", "phone", "lead_time", "lead_source", "model_interest",
-                                           "region", "visited_store", "purchased", "visit_time", "purchase_time",
-                                           "purchase_price"]
+    assert list(frames["oem"].columns) == [
+        "lead_id",
+        "phone",
+        "lead_time",
+        "lead_source",
+        "model_interest",
+        "region",
+        "visited_store",
+        "purchased",
+        "visit_time",
+        "purchase_time",
+        "purchase_price",
+    ]
     for m in ("media-a", "media-b"):
         assert list(frames[m].columns) == ["phone", "ts", "channel", "event", "campaign"]
         assert set(frames[m]["event"]) == {"impression", "click"}
-    assert list(frames["provider"].columns) == ["phone", "age_band", "income_band", "city_tier", "car_owner",
-                                                "interest_suv", "interest_ev", "auto_app_usage", "household_size"]
+    assert list(frames["provider"].columns) == [
+        "phone",
+        "age_band",
+        "income_band",
+        "city_tier",
+        "car_owner",
+        "interest_suv",
+        "interest_ev",
+        "auto_app_usage",
+        "household_size",
+    ]
     oem = frames["oem"]
     assert len(oem) == N and oem["lead_id"].is_unique and oem["lead_id"].str.fullmatch(r"L\d{7}").all()
     assert set(oem["lead_source"]) == {"website", "dealer", "event", "media_form"}
@@ -96,8 +122,12 @@ def test_every_yaml_validates(world: synth.SynthResult, frames: dict[str, pd.Dat
         assert "lead_id" not in {c.name for c in cfg.columns}
     media = load_config(out / "party-media-a.yaml", PartyConfig, env={})
     roles = {c.name: (c.role, c.type) for c in media.columns}
-    assert roles == {"ts": ("event_time", "timestamp"), "channel": ("channel", "categorical"),
-                     "event": ("event_type", "categorical"), "campaign": ("feature", "categorical")}
+    assert roles == {
+        "ts": ("event_time", "timestamp"),
+        "channel": ("channel", "categorical"),
+        "event": ("event_type", "categorical"),
+        "campaign": ("feature", "categorical"),
+    }
     oem = load_config(out / "party-oem.yaml", PartyConfig, env={})
     assert {c.name for c in oem.columns if c.role == "label"} == {"visited_store", "purchased"}
     # lead rating takes the first event_time column as the lead time; conversions have their own role
@@ -107,8 +137,12 @@ def test_every_yaml_validates(world: synth.SynthResult, frames: dict[str, pd.Dat
     assert roles["purchase_price"] == ("value", "numeric")
 
     zone = load_config(out / "zone.yaml", ZoneConfig, env={})
-    assert [(p.name, p.role) for p in zone.parties] == [("oem", "brand"), ("media-a", "media"),
-                                                       ("media-b", "media"), ("provider", "data_provider")]
+    assert [(p.name, p.role) for p in zone.parties] == [
+        ("oem", "brand"),
+        ("media-a", "media"),
+        ("media-b", "media"),
+        ("provider", "data_provider"),
+    ]
     assert zone.audit.address == f"127.0.0.1:{world.ports['audit']}"
     assert zone.approvals_required == 2 and zone.k_min == 50  # the demo runs a 2-of-2 policy
     assert zone.auditors[0].public_key_file == (out / "keys" / "auditor-1.pub").resolve()
@@ -147,7 +181,9 @@ def test_phone_noise(frames: dict[str, pd.DataFrame]) -> None:
     assert prov.str.fullmatch(r"861\d{10}").any() and prov.str.fullmatch(r"1\d{10}").mean() > 0.6
 
 
-def test_overlap_is_partial_and_matches_truth(world: synth.SynthResult, frames: dict[str, pd.DataFrame]) -> None:
+def test_overlap_is_partial_and_matches_truth(
+    world: synth.SynthResult, frames: dict[str, pd.DataFrame]
+) -> None:
     sets = {p: set(normalise(f["phone"]).dropna()) for p, f in frames.items()}
     oem = sets["oem"]
     share = {p: len(oem & sets[p]) / len(oem) for p in ("media-a", "media-b", "provider")}
@@ -165,7 +201,9 @@ def test_overlap_is_partial_and_matches_truth(world: synth.SynthResult, frames: 
 
 
 def test_touchpoints_before_and_after_lead_time(frames: dict[str, pd.DataFrame]) -> None:
-    oem = frames["oem"].assign(id=normalise(frames["oem"]["phone"])).dropna(subset=["id"]).drop_duplicates("id")
+    oem = (
+        frames["oem"].assign(id=normalise(frames["oem"]["phone"])).dropna(subset=["id"]).drop_duplicates("id")
+    )
     lt = pd.to_datetime(oem.set_index("id")["lead_time"])
     for m in ("media-a", "media-b"):
         t = frames[m].assign(id=normalise(frames[m]["phone"])).dropna(subset=["id"])
@@ -214,7 +252,9 @@ def test_conversion_columns(frames: dict[str, pd.DataFrame]) -> None:
     assert (buy.notna() == (oem["purchased"] == 1)).all() and (price.notna() == (oem["purchased"] == 1)).all()
     assert visit.notna().sum() > 100 and buy.notna().sum() > 30
     bought = buy.notna()
-    assert (buy[bought] > visit[bought]).all() and (buy[bought] - visit[bought] <= pd.Timedelta(days=30)).all()
+    assert (buy[bought] > visit[bought]).all() and (
+        buy[bought] - visit[bought] <= pd.Timedelta(days=30)
+    ).all()
     assert (price[bought] % 100 == 0).all() and price[bought].between(118_000, 458_000).all()
     assert price[bought].std() > 20_000
     by_model = price[bought].groupby(oem.loc[bought, "model_interest"]).mean()
@@ -251,16 +291,24 @@ def test_attribution_truth(world: synth.SynthResult) -> None:
     att = world.truth["attribution"]
     names = [c.name for c in synth.CHANNELS]
     assert att["channels"] == names and att["no_effect_channel"] == "wechat_retarget"
-    assert att["conversions"] == {"store_visit": "visit_time", "purchase": "purchase_time",
-                                  "purchase_value": "purchase_price"}
-    assert "T - lookback_days <= ts < T" in att["window_rule"] and "lead_time + decision_delay_days" in att["decision_time_rule"]
+    assert att["conversions"] == {
+        "store_visit": "visit_time",
+        "purchase": "purchase_time",
+        "purchase_value": "purchase_price",
+    }
+    assert (
+        "T - lookback_days <= ts < T" in att["window_rule"]
+        and "lead_time + decision_delay_days" in att["decision_time_rule"]
+    )
     assert att["lead_people"] == world.truth["unique_lead_people"]
     for conv in ("store_visit", "purchase", "purchase_value"):
         c = att[conv]
         for shares in (c["shares"], c["shapley_shares"]):
             assert list(shares) == names
             assert sum(shares.values()) == pytest.approx(1, abs=1e-4)
-            assert shares["wechat_retarget"] == 0 and all(v > 0.03 for k, v in shares.items() if k != "wechat_retarget")
+            assert shares["wechat_retarget"] == 0 and all(
+                v > 0.03 for k, v in shares.items() if k != "wechat_retarget"
+            )
         assert c["incremental"]["wechat_retarget"] == 0
         assert sum(c["shapley_incremental"].values()) == pytest.approx(c["incremental_all_media"], rel=1e-4)
         assert c["expected"] == pytest.approx(c["base_without_media"] + c["incremental_all_media"], rel=1e-6)
@@ -288,12 +336,14 @@ def test_truth_arithmetic_by_brute_force() -> None:
     eta = rng.normal(-1, 1, n) + exposed @ gamma
     weight = rng.random(n) * 3
     got = synth._incremental(eta, exposed, gamma, {"w": weight})["w"]
+
     def sig(x: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-x))
 
     base = eta - exposed @ gamma
     shap, removal = np.zeros(k), np.zeros(k)
     for i in range(n):
+
         def v(s: Iterable[int], i: int = i) -> float:
             return float(sig(base[i] + sum(gamma[c] * exposed[i, c] for c in s)))
 
@@ -302,7 +352,9 @@ def test_truth_arithmetic_by_brute_force() -> None:
             others = [d for d in range(k) if d != c]
             for r in range(k):
                 for s in combinations(others, r):
-                    shap[c] += weight[i] * factorial(r) * factorial(k - r - 1) / factorial(k) * (v([*s, c]) - v(s))
+                    shap[c] += (
+                        weight[i] * factorial(r) * factorial(k - r - 1) / factorial(k) * (v([*s, c]) - v(s))
+                    )
     assert got["removal"] == pytest.approx(removal, rel=1e-9)
     assert got["shapley"] == pytest.approx(shap, rel=1e-9)
     assert got["shapley"][1] == 0 and got["removal"][1] == 0
@@ -334,7 +386,9 @@ def test_base_rates(world: synth.SynthResult, frames: dict[str, pd.DataFrame]) -
     v, p = oem["visited_store"].mean(), oem["purchased"].mean()
     assert 0.09 < v < 0.17 and 0.02 < p < 0.065
     assert (oem["purchased"] <= oem["visited_store"]).all()
-    assert world.visited_rate == pytest.approx(v, abs=1e-4) and world.purchased_rate == pytest.approx(p, abs=1e-4)
+    assert world.visited_rate == pytest.approx(v, abs=1e-4) and world.purchased_rate == pytest.approx(
+        p, abs=1e-4
+    )
 
 
 def _auc(score: np.ndarray, y: np.ndarray) -> float:
@@ -398,7 +452,8 @@ def test_free_ports_when_no_base_port(tmp_path: Path) -> None:
     assert len(set(res.ports.values())) == 6 and all(0 < p < 65536 for p in res.ports.values())
     topo = load_topology(res.topology)
     assert {p.name: p.address for p in topo.participants if p.address} == {
-        n: f"127.0.0.1:{port}" for n, port in res.ports.items()}
+        n: f"127.0.0.1:{port}" for n, port in res.ports.items()
+    }
 
 
 def test_parquet(tmp_path: Path, world: synth.SynthResult, frames: dict[str, pd.DataFrame]) -> None:
@@ -424,7 +479,9 @@ def test_rejects_bad_arguments(tmp_path: Path) -> None:
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     synth.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "w"), "--leads", "500", "--seed", "2", "--base-port", "7400"])
+    args = parser.parse_args(
+        ["--out", str(tmp_path / "w"), "--leads", "500", "--seed", "2", "--base-port", "7400"]
+    )
     assert synth.cmd_synth(args) == 0
     out = capsys.readouterr().out
     assert "wrote" in out and "wechat_retarget" in out

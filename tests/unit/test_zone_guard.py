@@ -81,11 +81,20 @@ def test_guard_refuses_every_write(tmp_path):
     readable = tmp_path / "config.txt"
     readable.write_text("hello")
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(target), str(readable)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD, str(target), str(readable)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    refused = {k: v for k, v in out.items() if k not in ("read_ok", "memory_sqlite_ok", "core_limit", "bytecode_off", "landlock_abi", "semaphore_ok")}
+    refused = {
+        k: v
+        for k, v in out.items()
+        if k
+        not in ("read_ok", "memory_sqlite_ok", "core_limit", "bytecode_off", "landlock_abi", "semaphore_ok")
+    }
     if out["landlock_abi"] == 0:  # kernel without Landlock: only the Python layer applies
         refused.pop("libc_open")
         refused.pop("pandas_to_parquet")
