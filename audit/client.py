@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 
 from audit.keys import ShownRelease, digest_to_sign, key_info, load_private, sign_decision
-from audit.log import Entry
 from audit.reviewed import ReviewLog
+from audit.serde import shown_release
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from protocols.errors import VerificationFailed, ZhongliError
 from protocols.release import VERDICT_APPROVE, VERDICT_REJECT, canonical_json
@@ -43,20 +43,6 @@ class AuditCallError(ZhongliError):
         unreachable = grpc_code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
         self.status = "UNAVAILABLE" if unreachable else "INTERNAL"
         super().__init__(f"{rpc} failed: {grpc_code.name}: {details}")
-
-
-def entry_from_pb(pb: audit_pb2.LogEntry) -> Entry:
-    """A streamed log entry back as the stored row it was (signature in hex)."""
-    return Entry(
-        int(pb.seq),
-        int(pb.ts_ms),
-        pb.kind,
-        pb.release_id,
-        pb.body_json,
-        pb.prev_hash,
-        pb.entry_hash,
-        bytes(pb.signature).hex(),
-    )
 
 
 class AuditClient:
@@ -102,7 +88,10 @@ class AuditClient:
             code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
             details = (exc.details() if hasattr(exc, "details") else None) or "no details"
             if code == grpc.StatusCode.UNAVAILABLE:
-                details += f" (is the audit service running at {self.address}, and are the certificates from the same CA?)"
+                details += (
+                    f" (is the audit service running at {self.address}, and are the certificates "
+                    "from the same CA?)"
+                )
             raise AuditCallError(rpc, code, details) from None
 
     def submit_release(self, record: audit_pb2.ReleaseRecord) -> audit_pb2.SubmitReleaseResponse:
@@ -214,15 +203,7 @@ class AuditClient:
     @staticmethod
     def shown(record: audit_pb2.ReleaseRecord) -> ShownRelease:
         """What ``zhongli audit show`` displays of a release record, as the digest is rebuilt from it."""
-        return ShownRelease(
-            record.release_id,
-            record.session_id,
-            record.job,
-            record.kind,
-            record.recipient,
-            record.summary_json,
-            record.payload_sha256,
-        )
+        return shown_release(record)
 
     def _sign_and_decide(
         self,
@@ -258,9 +239,10 @@ class AuditClient:
                     or not self.review_log.has(release_id, reviewed)
                 ):
                     raise VerificationFailed(
-                        f"release {release_id}: the audit service shows no content for it (restarted since it was submitted?), "
-                        "so nothing is shown to sign; this tool signs it only if its own review log holds the digest it "
-                        "recomputed when 'show' displayed the content, passed in full with --digest"
+                        f"release {release_id}: the audit service shows no content for it "
+                        "(restarted since it was submitted?), so nothing is shown to sign; this tool signs "
+                        "it only if its own review log holds the digest it recomputed when 'show' displayed "
+                        "the content, passed in full with --digest"
                     ) from None
                 digest = bytes.fromhex(reviewed)
             if expect_digest and not digest.hex().startswith(expect_digest.lower()):

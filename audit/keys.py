@@ -27,16 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocols.errors import ConfigError, InvalidInput, VerificationFailed
-from protocols.release import (  # noqa: F401
-    KIND_AGGREGATE,
-    REJECT_DOMAIN,
-    VERDICT_APPROVE,
-    VERDICT_REJECT,
-    VERDICTS,
-    ReleaseHeader,
-    decision_message,
-    sha256_hex,
-)
+from protocols.release import KIND_AGGREGATE, ReleaseHeader, decision_message, sha256_hex
 from transport.trust import read_public_key
 
 log = logging.getLogger(__name__)
@@ -244,8 +235,8 @@ def digest_to_sign(asked: str, shown: ShownRelease, service_digest: str) -> byte
         payload_sha = summary_sha
         if shown.payload_sha256 and shown.payload_sha256.lower() != payload_sha:
             raise VerificationFailed(
-                f"release {asked}: the service names payload SHA-256 {shown.payload_sha256[:16]}…, but the content shown "
-                f"hashes to {payload_sha[:16]}…: not signing a payload you did not see"
+                f"release {asked}: the service names payload SHA-256 {shown.payload_sha256[:16]}…, "
+                f"but the content shown hashes to {payload_sha[:16]}…: not signing a payload you did not see"
             )
     else:
         payload_sha = shown.payload_sha256.lower()
@@ -260,8 +251,8 @@ def digest_to_sign(asked: str, shown: ShownRelease, service_digest: str) -> byte
     digest = header.digest()
     if service_digest.lower() != digest.hex():
         raise VerificationFailed(
-            f"release {asked}: the audit service hands over digest {service_digest[:16]}…, but the header and content shown "
-            f"hash to {digest.hex()[:16]}… (release id, session, job, kind, recipient or content differ from what was signed "
-            "for): not signing"
+            f"release {asked}: the audit service hands over digest {service_digest[:16]}…, but the header and "
+            f"content shown hash to {digest.hex()[:16]}… (release id, session, job, kind, recipient or content "
+            "differ from what was signed for): not signing"
         )
     return digest

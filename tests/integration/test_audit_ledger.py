@@ -17,18 +17,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import commands
-from audit.client import AuditCallError, entry_from_pb
+from audit.chain import KIND_BUDGET_SPENT, KIND_JOB_REQUESTED, KIND_POLICY_RECORDED
+from audit.client import AuditCallError
+from audit.desk import AuditDesk
+from audit.export import verify_jsonl, write_export
 from audit.keys import load_public_hex
-from audit.log import (
-    KIND_BUDGET_SPENT,
-    KIND_JOB_REQUESTED,
-    KIND_POLICY_RECORDED,
-    AuditLog,
-    read_file,
-    verify_jsonl,
-    write_export,
-)
-from audit.service import AuditDesk, budget_period
+from audit.ledger import budget_period
+from audit.log import AuditLog, read_file
+from audit.serde import entry_from_pb
 from deploy import certs
 from deploy.topology import load_topology
 from proto.audit.v1 import audit_pb2

@@ -15,18 +15,15 @@ import grpc
 import pytest
 
 from audit import commands
-from audit.client import AuditCallError, entry_from_pb
+from audit.chain import KIND_BUDGET_SPENT, KIND_POLICY_RECORDED, KIND_RELEASE_EXPIRED
+from audit.client import AuditCallError
 from audit.config import AuditConfig
+from audit.export import verify_jsonl, write_export
 from audit.keys import generate, load_private, load_public_hex, sign_decision
-from audit.log import (
-    KIND_BUDGET_SPENT,
-    KIND_POLICY_RECORDED,
-    KIND_RELEASE_EXPIRED,
-    read_file,
-    verify_jsonl,
-    write_export,
-)
-from audit.service import budget_period, build_desk
+from audit.ledger import budget_period
+from audit.log import read_file
+from audit.serde import entry_from_pb
+from audit.service import build_desk
 from deploy.topology import load_topology
 from proto.audit.v1 import audit_pb2
 from protocols.errors import ConfigError, VerificationFailed

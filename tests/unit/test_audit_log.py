@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.log import (
+from audit.chain import (
     GENESIS_HASH,
     KIND_JOB_REQUESTED,
     KIND_LOG_OPENED,
@@ -22,18 +22,15 @@ from audit.log import (
     KIND_RELEASE_EXPIRED,
     KIND_RELEASE_SUBMITTED,
     KIND_SESSION_EVENT,
-    AuditLog,
     AuditLogError,
     Entry,
     entry_hash,
-    read_file,
     sign_entry,
     signed_bytes,
-    verify_file,
-    verify_jsonl,
-    verify_rows,
-    write_export,
 )
+from audit.export import verify_jsonl, write_export
+from audit.log import AuditLog, read_file, verify_file
+from audit.verify import verify_rows
 from protocols.errors import ConfigError, InvalidInput
 from protocols.release import signature_valid
 
