@@ -18,14 +18,14 @@ Privacy:
   (``protocols.lead_rating.blind_donors``), so the same lead gets the same grade whatever else is
   asked, in whichever session; grades leave by default, raw scores only where the policy allows;
   and before release the job measures, on noised counts, how well the released values separate
-  the rows each partner knows from the others, and refuses above the policy's threshold.
+  the rows each partner knows from the others, and refuses above the policy's threshold
+  (both pieces in :mod:`neutral_zone.jobs.row_membership`).
 - A sealed model is padded to a size that follows from public facts only.
 """
 
 from __future__ import annotations
 
 import base64
-import secrets
 from typing import Any, Literal
 
 import numpy as np
@@ -34,8 +34,8 @@ from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
+from neutral_zone.jobs.row_membership import population, separability_check, with_partner_features
 from neutral_zone.tables import PartyTable
-from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput, NotFound
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE
 from protocols.lead_rating import (
@@ -48,16 +48,11 @@ from protocols.lead_rating import (
     blind_donors,
     build_features,
     canonical_population,
-    crossfit_separability,
-    likelihood_ratio_auc,
-    row_hashes,
     train,
 )
-from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES, CheckResult
+from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES
 from protocols.sealing import SealError
 from transport.config import Strict
-
-SEPARABILITY_SENSITIVITY = 2  # one row moves from one (known?, value) cell to another
 
 
 def leads_frame(t: PartyTable) -> pd.DataFrame:
@@ -175,7 +170,7 @@ class LeadRatingTrain(Job):
         y = y.dropna().to_numpy()
         attrs, events = partner_tables(ctx, plan.state["partners"])
         X, spec = build_features(labelled, brand.party, plan.state["features"], attrs, events)
-        importance = {True: "party", False: "none"}.get(params.importance, params.importance)  # type: ignore[call-overload]
+        importance = {True: "party", False: "none"}.get(params.importance, params.importance)
         result = train(
             X,
             y,
@@ -190,47 +185,6 @@ class LeadRatingTrain(Job):
         ctx.models[result.model.model_id] = result.model
         payload = {"job": self.name, "model_id": result.model.model_id, "k_min": ctx.k_min, **result.card}
         return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester)
-
-
-def _population(table: AttributeTable | EventTable) -> tuple[np.ndarray, np.ndarray]:
-    """A partner's people (entity ids) and a hash of each one's data, for a session-independent
-    order: attributes of the person's first row, or the (order-free) sum of its events' hashes."""
-    f = table.frame
-    if isinstance(table, AttributeTable):
-        first = f.drop_duplicates("entity")
-        return first["entity"].to_numpy(), row_hashes(first.drop(columns=["entity"]))
-    h = pd.Series(row_hashes(f.drop(columns=["entity"])), dtype=np.uint64)
-    summed = h.groupby(f["entity"].to_numpy()).sum()  # wraps around 2^64: fine for a hash
-    return summed.index.to_numpy(), summed.to_numpy(dtype=np.uint64)
-
-
-def _with_partner_features(
-    X: pd.DataFrame,
-    leads: pd.DataFrame,
-    donor: np.ndarray,
-    rows: np.ndarray,
-    model: LeadModel,
-    brand: str,
-    table: AttributeTable | EventTable,
-) -> pd.DataFrame:
-    """``X`` with ``table``'s partner columns, on ``rows``, built for the donor person instead
-    (at the row's own lead time, for touch features)."""
-    as_donor = leads.copy()
-    as_donor["entity"] = np.where(rows, donor, leads["entity"].to_numpy())
-    attrs = [table] if isinstance(table, AttributeTable) else []
-    events = [table] if isinstance(table, EventTable) else []
-    Xd, _ = build_features(as_donor, brand, model.spec.brand_features, attrs, events, spec=model.spec)
-    out = X.copy()
-    for col in [c for c in model.spec.columns if model.spec.groups.get(c, ("", ""))[1] == table.party]:
-        if isinstance(X[col].dtype, pd.CategoricalDtype):
-            codes = X[col].cat.codes.to_numpy().copy()
-            codes[rows] = Xd[col].cat.codes.to_numpy()[rows]
-            out[col] = pd.Categorical.from_codes(codes, categories=X[col].cat.categories)
-        else:
-            values = X[col].to_numpy(dtype=float).copy()
-            values[rows] = Xd[col].to_numpy(dtype=float)[rows]
-            out[col] = values
-    return out
 
 
 def _model_summary(model: LeadModel) -> dict[str, Any]:
@@ -366,71 +320,23 @@ class LeadRatingScore(Job):
         # picked by the row's blind token (protocols.lead_rating.blind_donors).
         filled: dict[str, int] = {}
         known: dict[str, np.ndarray] = {}
-        for table in [*attrs, *events]:
+        tables: list[AttributeTable | EventTable] = [*attrs, *events]
+        for table in tables:
             p = table.party
             known[p] = np.isin(ent, table.frame["entity"].to_numpy()) & (ent >= 0)
-            donor = blind_donors(known[p], token, canonical_population(*_population(table)), p)
+            donor = blind_donors(known[p], token, canonical_population(*population(table)), p)
             rows = donor >= 0
             filled[p] = int(rows.sum())
             if rows.any():
-                X = _with_partner_features(X, leads, donor, rows, model, brand.party, table)
+                X = with_partner_features(X, leads, donor, rows, model, brand.party, table)
         scores = model.score(X)
         grades = model.grade(scores)
         released_bins = self._value_bins(model, scores, grades, params.output)
         n_values = N_BINS if params.output == "scores" else len(GRADES)
         # How well do the released values separate each partner's known rows from the others?
         # Measured on a noised (known?, value) table, decided against the policy's threshold.
-        threshold = ctx.policy.row_level.max_membership_auc
-        eps_each = ctx.epsilon / max(1, len(partners)) if ctx.noise.enabled else 0.0
-        separability: dict[str, Any] = {}
-        worst_noised = 0.5
-        # One row per person (a person on several rows would count several times), split in two
-        # halves at random — fresh for every release, so the requester cannot choose who lands
-        # where — to learn the separability on one half and measure it on the other.
-        person = np.where(ent >= 0, ent, -1 - np.arange(len(ent)))
-        first = ~pd.Series(person).duplicated().to_numpy()
-        half = np.random.default_rng(secrets.randbits(128)).integers(0, 2, int(first.sum()))
-        values = released_bins[first]
-        for p in partners:
-            member = known[p][first]
-            cells = np.bincount(
-                (half * 2 + (~member).astype(np.int64)) * n_values + values, minlength=4 * n_values
-            )
-            exact = crossfit_separability(cells, n_values)
-            noised = (
-                np.asarray(
-                    ctx.noise.vector(
-                        cells.tolist(),
-                        eps_each,
-                        SEPARABILITY_SENSITIVITY,
-                        f"(half, known to {p}?, released value) table",
-                        unit="people",
-                    )
-                )
-                if ctx.noise.enabled
-                else cells
-            )
-            auc = crossfit_separability(noised, n_values)
-            worst_noised = max(worst_noised, auc)
-            separability[p] = {
-                "auc_exact": round(exact, 4),
-                "auc_noised": round(auc, 4),
-                "auc_same_counts": round(
-                    likelihood_ratio_auc(
-                        np.bincount(values[member], minlength=n_values),
-                        np.bincount(values[~member], minlength=n_values),
-                    ),
-                    4,
-                ),
-                "rows_filled": filled.get(p, 0),
-            }
-        passed = worst_noised <= threshold
-        check = CheckResult(
-            "membership",
-            passed,
-            f"released {params.output} separate the rows a partner knows from the others with AUC ≤ {threshold:g}"
-            if passed
-            else f"released {params.output} would reveal which rows a partner knows (separability above the policy's {threshold:g})",
+        check, membership = separability_check(
+            ctx, params.output, partners, ent, released_bins, n_values, known, filled
         )
         counts = {g: int((grades == g).sum()) for g in ("A", "B", "C", "D")}
         payload: dict[str, Any] = {
@@ -461,12 +367,9 @@ class LeadRatingScore(Job):
                 minlength=N_BINS,
             ).tolist(),
             "share_of_tied_scores": round(ties, 4),
-            "membership_separability": separability,
-            "threshold": threshold,
+            **membership,
         }
         payload["dp"] = ctx.noise.describe()
-        if ctx.noise.enabled:
-            summary["noise_half_width_95"] = interval_half_width(eps_each, SEPARABILITY_SENSITIVITY)
         return JobOutput(
             payload,
             plan.recipient,

@@ -25,7 +25,11 @@ KIND_TO_PB = {
     "paillier": pb.COLUMN_KIND_PAILLIER,
 }
 PB_TO_KIND = {v: k for k, v in KIND_TO_PB.items()}
-DTYPE_OF = {"float64": np.dtype("<f8"), "category": np.dtype("<i4"), "timestamp_ms": np.dtype("<i8")}
+DTYPE_OF: dict[str, np.dtype[np.generic]] = {
+    "float64": np.dtype("<f8"),
+    "category": np.dtype("<i4"),
+    "timestamp_ms": np.dtype("<i8"),
+}
 ID_TYPE_TO_PB = {"phone": pb.ID_TYPE_PHONE, "email": pb.ID_TYPE_EMAIL, "device_id": pb.ID_TYPE_DEVICE_ID}
 PB_TO_ID_TYPE = {v: k for k, v in ID_TYPE_TO_PB.items()}
 
@@ -147,7 +151,7 @@ def columns_chunk_from_pb(
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_points):
         raise ProtocolError("column chunk refers to an ID position outside the party's points")
     out = []
-    for info, col in zip(schema, m.columns):
+    for info, col in zip(schema, m.columns, strict=True):
         if info.kind == "paillier":
             w = info.width()
             if len(col.values) != w * m.count:
