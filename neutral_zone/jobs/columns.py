@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from neutral_zone.jobs.base import JobContext
@@ -38,8 +39,9 @@ def brand_table(ctx: JobContext, job: str) -> PartyTable:
     return t
 
 
-def first_rows(t: PartyTable) -> np.ndarray:
+def first_rows(t: PartyTable) -> npt.NDArray[np.intp]:
     """One row per person: the first row of every joined entity, in row order."""
     ent = t.row_entities()
     keep = np.flatnonzero(ent >= 0)
-    return keep[~pd.Series(ent[keep]).duplicated().to_numpy()]
+    repeated: npt.NDArray[np.bool_] = pd.Series(ent[keep]).duplicated().to_numpy()
+    return keep[~repeated]

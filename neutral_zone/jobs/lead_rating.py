@@ -286,8 +286,9 @@ class LeadRatingScore(Job):
             token = next((i for i in brand.schema if i.role == BLIND_TOKEN_ROLE), None)
             if pinned is None or token is None or token.key_fingerprint != pinned:
                 raise InvalidInput(
-                    f"row-level outputs that carry partners' data need '{brand.party}''s agent to stream blind tokens "
-                    "under the key the policy pins (blind_key_file in its config; row_level.blind_keys in the policy): "
+                    f"row-level outputs that carry partners' data need '{brand.party}''s agent to stream "
+                    "blind tokens under the key the policy pins (blind_key_file in its config; "
+                    "row_level.blind_keys in the policy): "
                     + (
                         "the policy pins none"
                         if pinned is None
