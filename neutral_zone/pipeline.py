@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 
 from neutral_zone.config import PartyPeer
 from neutral_zone.tables import PartyTable
@@ -227,7 +228,7 @@ def run_chains(
         chain.track(stream)
         header = _origin_header(stream, origin.name, expected, chain)
         upstream: Link = _checked(stream, origin.name, "sending its blinded points", chain)
-        degenerate: list[np.ndarray] = []
+        degenerate: list[npt.NDArray[np.int64]] = []
         for other in others:
             call = other.stub.Blind(
                 _requests(
@@ -341,7 +342,9 @@ def _checked(stream: Iterator[pb.StreamBlindedResponse], party: str, step: str, 
         )
 
 
-def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray], chain: _Chain) -> Link:
+def _stage(
+    call: Iterator[pb.BlindResponse], party: str, sink: list[npt.NDArray[np.int64]], chain: _Chain
+) -> Link:
     offset = 0
     try:
         it = iter(call)

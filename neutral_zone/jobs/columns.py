@@ -15,7 +15,7 @@ from protocols.errors import InvalidInput
 INT64_MIN = np.iinfo(np.int64).min
 
 
-def decode(t: PartyTable, name: str, rows: np.ndarray | None = None) -> Any:
+def decode(t: PartyTable, name: str, rows: npt.NDArray[np.intp] | None = None) -> Any:
     info = next(i for i in t.schema if i.name == name)
     v = t.columns[name] if rows is None else t.columns[name][rows]
     if info.kind == "category":

@@ -29,6 +29,7 @@ import base64
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import Field
 
@@ -113,7 +114,7 @@ def _partners(ctx: JobContext, wanted: list[str] | None) -> list[str]:
     return list(wanted)
 
 
-def _people(t: PartyTable, rows: np.ndarray) -> np.ndarray:
+def _people(t: PartyTable, rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
     ent = t.row_entities()[rows]
     return np.unique(ent[ent >= 0])
 
@@ -320,7 +321,7 @@ class LeadRatingScore(Job):
         # Rows a partner does not know take that partner's data from a person of its population,
         # picked by the row's blind token (protocols.lead_rating.blind_donors).
         filled: dict[str, int] = {}
-        known: dict[str, np.ndarray] = {}
+        known: dict[str, npt.NDArray[np.bool_]] = {}
         tables: list[AttributeTable | EventTable] = [*attrs, *events]
         for table in tables:
             p = table.party
@@ -382,7 +383,9 @@ class LeadRatingScore(Job):
         )
 
     @staticmethod
-    def _value_bins(model: LeadModel, scores: np.ndarray, grades: np.ndarray, output: str) -> np.ndarray:
+    def _value_bins(
+        model: LeadModel, scores: npt.NDArray[np.float64], grades: npt.NDArray[np.str_], output: str
+    ) -> npt.NDArray[np.int64]:
         if output == "scores":
             edges = (
                 np.asarray(model.score_edges)
