@@ -188,6 +188,14 @@ class LeadRatingTrain(Job):
         return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester)
 
 
+def _trained(ctx: JobContext, model_id: str) -> LeadModel | None:
+    """The lead-rating model trained in this session as ``model_id``. ``ctx.models`` also keeps
+    other jobs' noised results (attribution's, under keys a requester can compute): an id that
+    names one of those is no model."""
+    m = ctx.models.get(model_id)
+    return m if isinstance(m, LeadModel) else None
+
+
 def _model_summary(model: LeadModel) -> dict[str, Any]:
     by_party: dict[str, list[str]] = {}
     for col in model.spec.columns:
@@ -222,14 +230,15 @@ class LeadRatingSeal(Job):
     Params = SealParams
 
     def plan(self, ctx: JobContext, params: Any) -> Plan:
-        if ctx.models.get(params.model_id) is None:
+        model = _trained(ctx, params.model_id)
+        if model is None:
             raise NotFound(f"no model '{params.model_id}' in this session (train one first)")
         # The sealed blob is opaque to the requester; what the model says reaches it only through
         # a later release that pays its own ε.
-        return Plan(recipient=ctx.requester, epsilon_share=0.0)
+        return Plan(recipient=ctx.requester, epsilon_share=0.0, state={"model": model})
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
-        model = ctx.models[params.model_id]
+        model: LeadModel = plan.state["model"]
         # Padded to a size that follows from public facts only (the learner's limits and the
         # number of feature columns): a model's own size follows its data.
         blob = ctx.seal_key.seal(model, size=sealed_size(len(model.spec.columns)))
@@ -402,10 +411,10 @@ class LeadRatingScore(Job):
                 "give exactly one of model_id (trained in this session) or sealed (from an earlier one)"
             )
         if params.model_id is not None:
-            m = ctx.models.get(params.model_id)
-            if m is None:
+            trained = _trained(ctx, params.model_id)
+            if trained is None:
                 raise NotFound(f"no model '{params.model_id}' in this session; pass its sealed copy instead")
-            return m  # type: ignore[no-any-return]
+            return trained
         try:
             m = ctx.seal_key.open(base64.b64decode(params.sealed, validate=True))
         except (SealError, ValueError) as exc:
