@@ -67,7 +67,8 @@ class ZoneClient:
         me: str | None = None,
     ) -> None:
         self.channel = secure_channel(address, tls, server_name)
-        self.stub = pb_grpc.NeutralZoneStub(self.channel)
+        # The generated stub is unannotated: its calls answer the ``pb`` messages of zone.proto.
+        self.stub: pb_grpc.NeutralZoneStub = pb_grpc.NeutralZoneStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
         self.trust = trust
         self.me = me
@@ -79,7 +80,7 @@ class ZoneClient:
             raise ZoneCallError(what, exc) from None
 
     def open_session(self, parties: list[str], id_type: str = "phone", ttl_seconds: int = 0) -> str:
-        r = self._call(
+        r: pb.OpenSessionResponse = self._call(
             "open session",
             self.stub.OpenSession,
             pb.OpenSessionRequest(parties=parties, id_type=id_type, ttl_seconds=ttl_seconds),
@@ -87,7 +88,10 @@ class ZoneClient:
         return str(r.session_id)
 
     def session(self, session_id: str) -> pb.GetSessionResponse:
-        return self._call("session status", self.stub.GetSession, pb.GetSessionRequest(session_id=session_id))
+        r: pb.GetSessionResponse = self._call(
+            "session status", self.stub.GetSession, pb.GetSessionRequest(session_id=session_id)
+        )
+        return r
 
     def wait_ready(
         self, session_id: str, on_progress: Callable[[str, float], None] | None = None, timeout: float = 1800
@@ -109,7 +113,7 @@ class ZoneClient:
             time.sleep(0.25)
 
     def run_job(self, session_id: str, job: str, params: dict[str, Any] | None = None) -> str:
-        r = self._call(
+        r: pb.RunJobResponse = self._call(
             f"run job {job}",
             self.stub.RunJob,
             pb.RunJobRequest(session_id=session_id, job=job, params_json=json.dumps(params or {})),
@@ -117,7 +121,9 @@ class ZoneClient:
         return str(r.release_id)
 
     def release(self, release_id: str) -> dict[str, Any]:
-        r = self._call("release status", self.stub.GetRelease, pb.GetReleaseRequest(release_id=release_id))
+        r: pb.GetReleaseResponse = self._call(
+            "release status", self.stub.GetRelease, pb.GetReleaseRequest(release_id=release_id)
+        )
         return serde.release_dict(r.release)
 
     def wait_computed(self, release_id: str, timeout: float = 3600) -> dict[str, Any]:
@@ -147,7 +153,9 @@ class ZoneClient:
                 "this client has no trust configured (the auditors whose approvals you accept), "
                 "so it accepts no release; add a `trust` block to your participant's config"
             )
-        r = self._call("fetch release", self.stub.FetchRelease, pb.FetchReleaseRequest(release_id=release_id))
+        r: pb.FetchReleaseResponse = self._call(
+            "fetch release", self.stub.FetchRelease, pb.FetchReleaseRequest(release_id=release_id)
+        )
         info = serde.release_dict(r.release)
         payload_bytes = bytes(r.payload)
         approvals = tuple(Approval(a.auditor, bytes(a.public_key), bytes(a.signature)) for a in r.approvals)
@@ -204,7 +212,9 @@ class ZoneClient:
         return f.info, f.payload
 
     def close_session(self, session_id: str) -> bool:
-        r = self._call("close session", self.stub.CloseSession, pb.CloseSessionRequest(session_id=session_id))
+        r: pb.CloseSessionResponse = self._call(
+            "close session", self.stub.CloseSession, pb.CloseSessionRequest(session_id=session_id)
+        )
         return bool(r.existed)
 
     def close(self) -> None:

@@ -9,6 +9,12 @@ from pydantic import Field
 
 from transport.config import AuditorKey, ServiceConfig, Strict
 
+Role = Literal["brand", "media", "data_provider"]  # a data party's role
+
+
+def _brand_only() -> list[Role]:
+    return ["brand"]
+
 
 class PeerAddress(Strict):
     name: str
@@ -16,7 +22,7 @@ class PeerAddress(Strict):
 
 
 class PartyPeer(PeerAddress):
-    role: Literal["brand", "media", "data_provider"]
+    role: Role
 
 
 class ZoneConfig(ServiceConfig):
@@ -25,7 +31,7 @@ class ZoneConfig(ServiceConfig):
     auditors: list[AuditorKey] = Field(min_length=1)
     approvals_required: int = Field(default=1, ge=1)
     k_min: int = Field(default=50, ge=1)
-    requester_roles: list[Literal["brand", "media", "data_provider"]] = ["brand"]
+    requester_roles: list[Role] = Field(default_factory=_brand_only)
     session_ttl_seconds: int = Field(default=1800, ge=5, le=24 * 3600)
     max_sessions: int = Field(default=4, ge=1, le=64)
     # Memory one session may hold (its pseudonyms, their intermediates and every column), checked

@@ -62,7 +62,7 @@ class DiskWriteRefused(PermissionError):
 
 def _write_mode(args: tuple[Any, ...]) -> bool:
     # "open" audit event: (path, mode, flags). mode is a str for io.open, None for os.open.
-    _path, mode, flags = (args + (None, None, None))[:3]
+    _path, mode, flags = (*args, None, None, None)[:3]
     if isinstance(mode, str) and any(c in mode for c in "wax+"):
         return True
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
@@ -115,7 +115,7 @@ _LANDLOCK_RULE_PATH_BENEATH = 1
 # switches joblib's process pools, the one library path that memmaps data into /dev/shm, off
 # (JOBLIB_MULTIPROCESSING=0). The trace test bounds what is left: objects of at most 32 bytes,
 # each unlinked at once.
-SHM_DIR = "/dev/shm"
+SHM_DIR = "/dev/shm"  # noqa: S108 - names the tmpfs left open to semaphores; we create nothing here
 _SHM_RIGHTS = (1 << 1) | (1 << 5) | (1 << 8)  # WRITE_FILE, REMOVE_FILE, MAKE_REG
 _PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 38, 4
 landlock_abi = 0

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 
 from neutral_zone.config import PartyPeer
 from neutral_zone.tables import PartyTable
@@ -83,7 +84,8 @@ class PartyClient:
         self.timeout = timeout  # short calls, and the chain's stall limit
         self.long_timeout = long_timeout or timeout  # Prepare and column upload
         self.channel = secure_channel(peer.address, tls, server_name=peer.name)
-        self.stub = pb_grpc.PartyAgentStub(self.channel)
+        # The generated stub is unannotated: its calls answer the ``pb`` messages of party.proto.
+        self.stub: pb_grpc.PartyAgentStub = pb_grpc.PartyAgentStub(self.channel)  # type: ignore[no-untyped-call]
         # What the party's Prepare returned for this session; every origin signs it into its
         # route, and the party blinds only a stream naming it (not logged: it is not a count).
         self.chain_nonce = b""
@@ -109,7 +111,7 @@ class _Chain:
     """
 
     def __init__(self, stall_seconds: float = 120.0) -> None:
-        self.calls: list[grpc.Future] = []
+        self.calls: list[grpc.Future[Any]] = []
         self.lock = threading.Lock()
         self.first_error: ZhongliError | None = None
         self.failed = threading.Event()
@@ -134,7 +136,7 @@ class _Chain:
                 )
                 return
 
-    def track(self, call: grpc.Future) -> None:
+    def track(self, call: grpc.Future[Any]) -> None:
         with self.lock:
             self.calls.append(call)
             if self.failed.is_set():
@@ -148,6 +150,12 @@ class _Chain:
             calls = list(self.calls)
         for c in calls:
             c.cancel()
+
+    def failure(self) -> ZhongliError:
+        """The chain's first error; asked only once it has failed (``fail`` records it first)."""
+        if self.first_error is None:
+            return ProtocolError("the pseudonym chain failed without a recorded error")
+        return self.first_error
 
 
 T = TypeVar("T")
@@ -220,7 +228,7 @@ def run_chains(
         chain.track(stream)
         header = _origin_header(stream, origin.name, expected, chain)
         upstream: Link = _checked(stream, origin.name, "sending its blinded points", chain)
-        degenerate: list[np.ndarray] = []
+        degenerate: list[npt.NDArray[np.int64]] = []
         for other in others:
             call = other.stub.Blind(
                 _requests(
@@ -240,11 +248,11 @@ def run_chains(
         except grpc.RpcError as exc:
             chain.fail(rpc_error(origin.name, "the pseudonym chain", exc))
         if chain.failed.is_set():
-            assert chain.first_error is not None
-            raise chain.first_error
+            raise chain.failure()
         if len(out) != expected * POINT_BYTES:
             err = ProtocolError(
-                f"pseudonym chain for party '{origin.name}' returned {len(out) // POINT_BYTES} points, expected {expected}"
+                f"pseudonym chain for party '{origin.name}' returned {len(out) // POINT_BYTES} points, "
+                f"expected {expected}"
             )
             chain.fail(err)
             raise err
@@ -263,7 +271,7 @@ def run_chains(
     with ThreadPoolExecutor(max_workers=len(clients)) as pool:
         futures = [pool.submit(one, c) for c in clients]
         results: dict[str, PartyTable] = {}
-        for c, f in zip(clients, futures):
+        for c, f in zip(clients, futures, strict=True):
             try:
                 results[c.name] = f.result()
             except ZhongliError as e:
@@ -288,8 +296,7 @@ def _origin_header(
     except grpc.RpcError as exc:
         if not chain.failed.is_set():
             chain.fail(rpc_error(party, "sending its blinded points", exc))
-        assert chain.first_error is not None
-        raise chain.first_error from None
+        raise chain.failure() from None
     if first is None or first.WhichOneof("msg") != "header":
         err = ProtocolError(f"party '{party}' did not start its blinded points with a signed header")
     elif first.header.points != expected:
@@ -311,7 +318,8 @@ def _requests(header: pb.BlindHeader, upstream: Link) -> Iterator[pb.BlindReques
     out.sender_certificate = sender
     yield pb.BlindRequest(header=out)
     for chunk in upstream:
-        assert not isinstance(chunk, bytes)
+        if isinstance(chunk, bytes):  # a link yields its signer's certificate first, and only then
+            raise ProtocolError("a second certificate inside one link of the chain")
         yield pb.BlindRequest(chunk=chunk)
 
 
@@ -334,7 +342,9 @@ def _checked(stream: Iterator[pb.StreamBlindedResponse], party: str, step: str, 
         )
 
 
-def _stage(call: Iterator[pb.BlindResponse], party: str, sink: list[np.ndarray], chain: _Chain) -> Link:
+def _stage(
+    call: Iterator[pb.BlindResponse], party: str, sink: list[npt.NDArray[np.int64]], chain: _Chain
+) -> Link:
     offset = 0
     try:
         it = iter(call)
@@ -375,8 +385,8 @@ class MemoryBudget:
         with self._lock:
             if self.used + nbytes > self.limit:
                 raise ResourceLimit(
-                    f"{what} needs {nbytes / 2**20:,.1f} MB more; this session already holds {self.used / 2**20:,.1f} MB "
-                    f"of its {self.limit / 2**20:,.0f} MB budget (session_memory_mb)"
+                    f"{what} needs {nbytes / 2**20:,.1f} MB more; this session already holds "
+                    f"{self.used / 2**20:,.1f} MB of its {self.limit / 2**20:,.0f} MB budget (session_memory_mb)"
                 )
             self.used += nbytes
 
@@ -419,7 +429,7 @@ def pull_columns(
                 if at + len(idx) > rows:
                     raise ProtocolError(f"party '{c.name}' sent more rows than its header announced ({rows})")
                 id_index[at : at + len(idx)] = idx
-                for s, v in zip(schema, values):
+                for s, v in zip(schema, values, strict=True):
                     cols[s.name][at : at + len(idx)] = v
                 at += len(idx)
             if at != rows:

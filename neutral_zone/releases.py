@@ -117,7 +117,8 @@ class Gate:
     def __init__(
         self, audit_channel: grpc.Channel, policy: Policy, roles: dict[str, str], timeout: float = 10.0
     ) -> None:
-        self.audit = apb_grpc.AuditServiceStub(audit_channel)
+        # The generated stub is unannotated: its calls answer the ``apb`` messages of audit.proto.
+        self.audit: apb_grpc.AuditServiceStub = apb_grpc.AuditServiceStub(audit_channel)  # type: ignore[no-untyped-call]
         self.policy = policy
         self.policy_digest = policy.digest()
         self.policy_text = (
@@ -149,7 +150,9 @@ class Gate:
 
     def require_recorded_policy(self) -> None:
         try:
-            r = self.audit.GetPolicy(apb.GetPolicyRequest(digest=self.policy_digest), timeout=self.timeout)
+            r: apb.GetPolicyResponse = self.audit.GetPolicy(
+                apb.GetPolicyRequest(digest=self.policy_digest), timeout=self.timeout
+            )
         except grpc.RpcError as exc:
             raise PartyUnavailable(
                 f"audit service unreachable ({exc.code().name}); no session without an audit trail"
@@ -192,7 +195,7 @@ class Gate:
             policy_digest=self.policy_digest,
         )
         try:
-            r = self.audit.AdmitRequest(req, timeout=self.timeout)
+            r: apb.AdmitRequestResponse = self.audit.AdmitRequest(req, timeout=self.timeout)
         except grpc.RpcError as exc:
             raise PartyUnavailable(
                 f"audit service could not log the request ({exc.code().name}); nothing runs without an audit trail"
@@ -243,7 +246,8 @@ class Gate:
             CheckResult(
                 "recipient",
                 job_ok and kind_ok,
-                f"policy {'allows' if job_ok and kind_ok else 'does not allow'} {rel.job} ({kind}) to reach '{plan.recipient}'",
+                f"policy {'allows' if job_ok and kind_ok else 'does not allow'} {rel.job} ({kind}) "
+                f"to reach '{plan.recipient}'",
             ),
             check_row_owner(kind, plan.recipient, plan.row_owner),
         ]
@@ -269,7 +273,7 @@ class Gate:
     def charge(self, rel: Release, requester: str, epsilon: float) -> CheckResult:
         """Charge a release's ε to its requester's budget at the audit service, before it runs."""
         try:
-            r = self.audit.SpendBudget(
+            r: apb.SpendBudgetResponse = self.audit.SpendBudget(
                 apb.SpendBudgetRequest(
                     requester=requester,
                     recipient=rel.recipient or requester,
@@ -370,7 +374,9 @@ class Gate:
         if rel.status != PENDING:
             return
         try:
-            r = self.audit.GetRelease(apb.GetReleaseRequest(release_id=rel.release_id), timeout=self.timeout)
+            r: apb.GetReleaseResponse = self.audit.GetRelease(
+                apb.GetReleaseRequest(release_id=rel.release_id), timeout=self.timeout
+            )
         except grpc.RpcError as exc:
             raise PartyUnavailable(
                 f"audit service unreachable ({exc.code().name}); the release stays pending"

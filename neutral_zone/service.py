@@ -30,38 +30,44 @@ PARTY_ROLES = ("brand", "media", "data_provider")
 
 
 class ZoneServicer(pb_grpc.NeutralZoneServicer):
+    """The gRPC face of :class:`Zone`: authorise, convert, delegate.
+
+    Each method takes a keyword ``peer`` that :func:`transport.rpc.guarded` supplies; gRPC still
+    calls it as ``(request, context)``, hence the ``override`` ignores.
+    """
+
     def __init__(self, zone: Zone) -> None:
         self.zone = zone
 
     @guarded(*PARTY_ROLES)
-    def OpenSession(
+    def OpenSession(  # type: ignore[override]
         self, request: pb.OpenSessionRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.OpenSessionResponse:
         s = self.zone.open_session(peer, list(request.parties), request.id_type, request.ttl_seconds)
         return pb.OpenSessionResponse(session_id=s.session_id, expires_at_ms=int(s.expires_at * 1000))
 
     @guarded(*PARTY_ROLES)
-    def GetSession(
+    def GetSession(  # type: ignore[override]
         self, request: pb.GetSessionRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.GetSessionResponse:
         return serde.session_response(self.zone.session(peer, request.session_id))
 
     @guarded(*PARTY_ROLES)
-    def RunJob(
+    def RunJob(  # type: ignore[override]
         self, request: pb.RunJobRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.RunJobResponse:
         rel = self.zone.run_job(peer, request.session_id, request.job, request.params_json)
         return pb.RunJobResponse(release_id=rel.release_id)
 
     @guarded(*PARTY_ROLES)
-    def GetRelease(
+    def GetRelease(  # type: ignore[override]
         self, request: pb.GetReleaseRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.GetReleaseResponse:
         _, rel = self.zone.find_release(peer, request.release_id)
         return pb.GetReleaseResponse(release=serde.release_info(rel))
 
     @guarded(*PARTY_ROLES)
-    def FetchRelease(
+    def FetchRelease(  # type: ignore[override]
         self, request: pb.FetchReleaseRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.FetchReleaseResponse:
         rel = self.zone.fetch(peer, request.release_id)
@@ -75,7 +81,7 @@ class ZoneServicer(pb_grpc.NeutralZoneServicer):
         )
 
     @guarded(*PARTY_ROLES)
-    def CloseSession(
+    def CloseSession(  # type: ignore[override]
         self, request: pb.CloseSessionRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.CloseSessionResponse:
         return pb.CloseSessionResponse(existed=self.zone.close_session(peer, request.session_id))
@@ -118,7 +124,7 @@ def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
         log.warning("no seal_key_file configured: sealed models will open only until this zone restarts")
     zone = Zone(cfg, gate, seal_key)
     server, port = make_server(cfg.tls.files(), cfg.listen)
-    pb_grpc.add_NeutralZoneServicer_to_server(ZoneServicer(zone), server)
+    pb_grpc.add_NeutralZoneServicer_to_server(ZoneServicer(zone), server)  # type: ignore[no-untyped-call]  # generated, unannotated
     return server, port, zone
 
 

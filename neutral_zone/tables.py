@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from proto.party.serde import ColumnInfo
@@ -21,18 +22,21 @@ from protocols.psi import POINT_BYTES
 class PartyTable:
     party: str
     role: str
-    pseudonyms: np.ndarray  # (n_points, 32) uint8, the party's point order
-    valid: np.ndarray  # (n_points,) bool; False where a point was degenerate
+    pseudonyms: npt.NDArray[np.uint8]  # (n_points, 32), the party's point order
+    valid: npt.NDArray[np.bool_]  # (n_points,); False where a point was degenerate
     schema: list[ColumnInfo] = field(default_factory=list)
-    id_index: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))  # per row
-    columns: dict[str, np.ndarray] = field(default_factory=dict)  # per row, in the party's row order
-    entity: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # per point; -1 if invalid
+    id_index: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))  # per row
+    # Per row, in the party's row order; the dtype follows the column's kind (ColumnInfo.empty).
+    columns: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict)
+    entity: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.empty(0, np.int64)
+    )  # per point; -1 if invalid
 
     @property
     def n_rows(self) -> int:
         return len(self.id_index)
 
-    def row_entities(self) -> np.ndarray:
+    def row_entities(self) -> npt.NDArray[np.int64]:
         return self.entity[self.id_index]
 
     def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
@@ -55,7 +59,8 @@ class PartyTable:
         return pd.DataFrame(data)
 
     def purge(self) -> None:
-        for arr in (self.pseudonyms, self.id_index, self.entity, *self.columns.values()):
+        arrays: list[npt.NDArray[np.generic]] = [self.pseudonyms, self.id_index, self.entity]
+        for arr in [*arrays, *self.columns.values()]:
             if arr.flags.writeable:
                 arr.fill(0)
         self.columns.clear()
@@ -81,7 +86,7 @@ def assign_entities(tables: list[PartyTable]) -> int:
     if not np.array_equal(rows_a, rows_b):
         uniq, inverse = np.unique(allp.view(f"V{POINT_BYTES}").ravel(), return_inverse=True)
     start = 0
-    for t, block in zip(tables, blocks):
+    for t, block in zip(tables, blocks, strict=True):
         ent = np.full(len(t.pseudonyms), -1, np.int64)
         ent[t.valid] = inverse[start : start + len(block)]
         start += len(block)

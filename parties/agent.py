@@ -34,7 +34,14 @@ from proto.party import serde
 from proto.party.v1 import party_pb2 as pb
 from proto.party.v1 import party_pb2_grpc as pb_grpc
 from protocols.chain import ChainHeader
-from protocols.errors import BlindingRefused, InvalidInput, PeerNotAllowed, ProtocolError, VerificationFailed
+from protocols.errors import (
+    BlindingRefused,
+    ConfigError,
+    InvalidInput,
+    PeerNotAllowed,
+    ProtocolError,
+    VerificationFailed,
+)
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_key_fingerprint
 from protocols.paillier import ciphertext_bytes, encrypt_ints
 from protocols.psi import POINT_BYTES
@@ -50,6 +57,12 @@ MAX_CHUNK_POINTS = 65536
 
 
 class PartyAgent(pb_grpc.PartyAgentServicer):
+    """The gRPC face of this party's data: authorise, validate, delegate to ``parties.session``.
+
+    Each method takes a keyword ``peer`` that :func:`transport.rpc.guarded` supplies; gRPC still
+    calls it as ``(request, context)``, hence the ``override`` ignores.
+    """
+
     def __init__(self, cfg: PartyConfig, reserve: ObfuscatorReserve | None = None) -> None:
         self.cfg = cfg
         self.sessions = SessionStore(cfg.max_sessions)
@@ -79,7 +92,8 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
 
     def _encrypt(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         """Encrypt one column's values (NaN = missing) under this party's own Paillier key."""
-        assert self.reserve is not None
+        if self.reserve is None:
+            raise ConfigError(f"party '{self.cfg.name}' has no Paillier public key to encrypt columns under")
         n = self.paillier_n
         width = ciphertext_bytes(n)
         present = ~np.isnan(values)
@@ -113,7 +127,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         return blind_key_fingerprint(self.blind_key) if self.blind_key is not None else ""
 
     @guarded("zone")
-    def Describe(
+    def Describe(  # type: ignore[override]
         self, request: pb.DescribeRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.DescribeResponse:
         self._only_zone(peer)
@@ -125,7 +139,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         )
 
     @guarded("zone")
-    def Prepare(
+    def Prepare(  # type: ignore[override]
         self, request: pb.PrepareRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.PrepareResponse:
         self._only_zone(peer)
@@ -165,7 +179,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         )
 
     @guarded("zone")
-    def StreamBlinded(
+    def StreamBlinded(  # type: ignore[override]
         self, request: pb.StreamBlindedRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> Iterator[pb.StreamBlindedResponse]:
         """This party's own blinded points, as the origin of a chain: a header signed with its
@@ -193,7 +207,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             )
 
     @guarded("zone")
-    def Blind(
+    def Blind(  # type: ignore[override]
         self, request: Iterator[pb.BlindRequest], context: grpc.ServicerContext, *, peer: Peer
     ) -> Iterator[pb.BlindResponse]:
         """Apply this party's key to another party's points, chunk by chunk, order kept: only
@@ -213,7 +227,8 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             s.check_live()
             if origin in s.blinded_origins:
                 raise BlindingRefused(
-                    f"this party already blinded the points of '{origin}' in session '{s.session_id}' (one pass per origin)"
+                    f"this party already blinded the points of '{origin}' in session '{s.session_id}' "
+                    "(one pass per origin)"
                 )
             s.blinded_origins.add(origin)
         log.info(
@@ -237,7 +252,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             )
 
     @guarded("zone")
-    def StreamColumns(
+    def StreamColumns(  # type: ignore[override]
         self, request: pb.StreamColumnsRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> Iterator[pb.StreamColumnsResponse]:
         self._only_zone(peer)
@@ -274,14 +289,14 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             yield pb.StreamColumnsResponse(chunk=chunk)
 
     @guarded("zone")
-    def EndSession(
+    def EndSession(  # type: ignore[override]
         self, request: pb.EndSessionRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.EndSessionResponse:
         self._only_zone(peer)
         return pb.EndSessionResponse(existed=self.sessions.end(request.session_id))
 
     @guarded("brand", "media", "data_provider")
-    def MapScores(
+    def MapScores(  # type: ignore[override]
         self, request: pb.MapScoresRequest, context: grpc.ServicerContext, *, peer: Peer
     ) -> pb.MapScoresResponse:
         """Write released row-level scores against this party's own row keys, at this site.
@@ -303,9 +318,11 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             s.check_live()
             if len(got_scores) != s.rows:
                 raise InvalidInput(
-                    f"expected {s.rows} scores and grades (one per row of session {request.session_id}), got {len(got_scores)}"
+                    f"expected {s.rows} scores and grades (one per row of session {request.session_id}), "
+                    f"got {len(got_scores)}"
                 )
-            assert s.row_keys is not None
+            if s.row_keys is None:  # read at Prepare whenever row_key_column is set
+                raise InvalidInput(f"session {request.session_id} kept no row keys to write scores against")
             scores = np.full(s.file_rows, np.nan, dtype=np.float64)
             grades = np.full(s.file_rows, "", dtype=object)
             scores[s.row_source] = got_scores
@@ -395,7 +412,7 @@ def _chunk(requested: int, default: int) -> int:
 def serve(cfg: PartyConfig, reserve: ObfuscatorReserve | None = None) -> tuple[grpc.Server, int, PartyAgent]:
     agent = PartyAgent(cfg, reserve)
     server, port = make_server(cfg.tls.files(), cfg.listen)
-    pb_grpc.add_PartyAgentServicer_to_server(agent, server)
+    pb_grpc.add_PartyAgentServicer_to_server(agent, server)  # type: ignore[no-untyped-call]  # generated, unannotated
     server.start()
     reaper = threading.Thread(target=_reap_forever, args=(agent, server), daemon=True)
     reaper.start()

@@ -136,7 +136,8 @@ class ChainVerifier:
             verifier.verify(cert, [])
         except VerificationError as exc:
             raise PeerNotAllowed(
-                f"{what} is signed under a certificate this party does not trust (not from its CA, or not valid now: {exc})"
+                f"{what} is signed under a certificate this party does not trust "
+                f"(not from its CA, or not valid now: {exc})"
             ) from None
         if self._revoked is not None and self._revoked(cert):
             raise PeerNotAllowed(f"{what} is signed under a revoked certificate")
@@ -169,7 +170,8 @@ class ChainVerifier:
             )
         if request.origin_party != header.origin:
             raise BlindingRefused(
-                f"the stream is labelled as origin '{request.origin_party[:64]}' but its header is from '{header.origin[:64]}'"
+                f"the stream is labelled as origin '{request.origin_party[:64]}' "
+                f"but its header is from '{header.origin[:64]}'"
             )
         if header.origin == self._own:
             raise BlindingRefused(

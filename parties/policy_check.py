@@ -22,7 +22,7 @@ import threading
 import grpc
 from pydantic import ValidationError
 
-from parties.config import PartyConfig
+from parties.config import AuditAddress, PartyConfig
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from protocols.errors import InvalidInput, PartyUnavailable, PolicyViolation
 from protocols.floor import violations
@@ -91,8 +91,8 @@ class PolicyCheck:
         digest = policy.digest()
         if policy_digest.lower() != digest:
             raise PolicyViolation(
-                f"policy '{policy.name}' v{policy.version}: digest {policy_digest[:16]}... does not match the policy text "
-                f"sent (its digest is {digest[:16]}...)"
+                f"policy '{policy.name}' v{policy.version}: digest {policy_digest[:16]}... does not match "
+                f"the policy text sent (its digest is {digest[:16]}...)"
             )
         problems = violations(policy, self.cfg.floor, self.cfg.name, self.trusted, self.quorum)
         if problems:
@@ -107,13 +107,11 @@ class PolicyCheck:
         self._require_recorded(policy, digest)
         return policy
 
-    def _audit(self) -> audit_pb2_grpc.AuditServiceStub:
-        assert self.cfg.audit is not None
+    def _audit(self, audit: AuditAddress) -> audit_pb2_grpc.AuditServiceStub:
         with self._lock:
             if self._stub is None:
-                channel = secure_channel(
-                    self.cfg.audit.address, self.cfg.tls.files(), server_name=self.cfg.audit.name
-                )
+                channel = secure_channel(audit.address, self.cfg.tls.files(), server_name=audit.name)
+                # The generated stub is unannotated: its calls answer audit.proto's messages.
                 self._stub = audit_pb2_grpc.AuditServiceStub(channel)  # type: ignore[no-untyped-call]
             return self._stub
 
@@ -127,7 +125,7 @@ class PolicyCheck:
                 "the policy's record against, so it joins no session"
             )
         try:
-            r = self._audit().GetPolicy(
+            r: audit_pb2.GetPolicyResponse = self._audit(self.cfg.audit).GetPolicy(
                 audit_pb2.GetPolicyRequest(name=policy.name, version=policy.version),
                 timeout=AUDIT_TIMEOUT_SECONDS,
             )

@@ -4,6 +4,7 @@ overrides. A mistake fails at start-up with the field's name, not later with a K
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,7 +108,7 @@ def _resolve_paths(data: Any, base: Path) -> Any:
     return data
 
 
-def load_config(path: str | Path, model: type[M], env: dict[str, str] | None = None) -> M:
+def load_config(path: str | Path, model: type[M], env: Mapping[str, str] | None = None) -> M:
     """Read ``path`` as YAML into ``model``; ``ZHONGLI_<FIELD>`` variables override top-level
     scalar fields (e.g. ``ZHONGLI_LISTEN=127.0.0.1:7000``)."""
     path = Path(path)
@@ -120,11 +121,11 @@ def load_config(path: str | Path, model: type[M], env: dict[str, str] | None = N
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     raw = _resolve_paths(raw, path.parent.resolve())
-    env = os.environ if env is None else env
+    environ = os.environ if env is None else env
     for field, info in model.model_fields.items():
         key = ENV_PREFIX + field.upper()
-        if key in env and info.annotation in (str, int, float, bool):
-            raw[field] = env[key]
+        if key in environ and info.annotation in (str, int, float, bool):
+            raw[field] = environ[key]
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import grpc
 from cryptography import x509
 
 URI_PREFIX = "zhongli://"
@@ -26,6 +27,13 @@ class Peer:
 
 def identity_uri(role: str, name: str) -> str:
     return f"{URI_PREFIX}{role}/{name}"
+
+
+def peer_certificate(context: grpc.ServicerContext) -> bytes | None:
+    """The caller's PEM certificate, as the TLS handshake verified it, or None without one."""
+    # gRPC gives every auth property as a list of values; grpc-stubs types each as one bytes.
+    certs: list[bytes] | None = context.auth_context().get("x509_pem_cert")  # type: ignore[assignment]
+    return certs[0] if certs else None
 
 
 def peer_from_pem(pem: bytes) -> Peer | None:

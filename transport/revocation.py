@@ -30,9 +30,9 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.experimental
@@ -40,8 +40,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocols.errors import ConfigError
+from transport.identity import peer_certificate
 
 log = logging.getLogger(__name__)
+
+# grpc-stubs makes the interceptor bases generic in (request, response); at run time they are
+# plain classes. Ours see every method's messages, so they are interceptors of Any.
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+    _UnaryUnary = grpc.UnaryUnaryClientInterceptor[Any, Any]
+    _UnaryStream = grpc.UnaryStreamClientInterceptor[Any, Any]
+    _StreamUnary = grpc.StreamUnaryClientInterceptor[Any, Any]
+    _StreamStream = grpc.StreamStreamClientInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
+    _UnaryUnary = grpc.UnaryUnaryClientInterceptor
+    _UnaryStream = grpc.UnaryStreamClientInterceptor
+    _StreamUnary = grpc.StreamUnaryClientInterceptor
+    _StreamStream = grpc.StreamStreamClientInterceptor
 
 
 class RevocationList:
@@ -105,23 +121,27 @@ def describe(cert: x509.Certificate) -> str:
 # --- servers ------------------------------------------------------------------------------------
 
 
-class RevocationInterceptor(grpc.ServerInterceptor):
+class RevocationInterceptor(_ServerInterceptor):
     """Refuse every call whose client certificate the CRL lists, before the servicer runs."""
 
     def __init__(self, crl: RevocationList) -> None:
         self.crl = crl
 
     def _refusal(self, context: grpc.ServicerContext) -> str | None:
-        certs = context.auth_context().get("x509_pem_cert")
-        if not certs:
+        pem = peer_certificate(context)
+        if pem is None:
             return None  # no certificate: the handshake already required one; guarded() says so
-        cert = x509.load_pem_x509_certificate(certs[0])
+        cert = x509.load_pem_x509_certificate(pem)
         if self.crl.revoked(cert):
             log.warning("refused a call from revoked %s", describe(cert))
             return f"{describe(cert)} is revoked by the project CA"
         return None
 
-    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
@@ -129,7 +149,7 @@ class RevocationInterceptor(grpc.ServerInterceptor):
         def wrap(behavior: Callable[..., Any], streaming_response: bool) -> Callable[..., Any]:
             if streaming_response:
 
-                def stream(request: Any, context: grpc.ServicerContext) -> Any:
+                def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                     why = self._refusal(context)
                     if why:
                         context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
@@ -145,9 +165,11 @@ class RevocationInterceptor(grpc.ServerInterceptor):
 
             return unary
 
-        return grpc.experimental.wrap_server_method_handler(
+        # grpc.experimental ships no type information.
+        wrapped: grpc.RpcMethodHandler[Any, Any] = grpc.experimental.wrap_server_method_handler(  # type: ignore[no-untyped-call]
             lambda b: wrap(b, handler.response_streaming), handler
         )
+        return wrapped
 
 
 # --- clients ------------------------------------------------------------------------------------
@@ -188,12 +210,7 @@ def server_certificate(
     return x509.load_der_x509_certificate(der) if der else None
 
 
-class ServerCheckInterceptor(
-    grpc.UnaryUnaryClientInterceptor,
-    grpc.UnaryStreamClientInterceptor,
-    grpc.StreamUnaryClientInterceptor,
-    grpc.StreamStreamClientInterceptor,
-):
+class ServerCheckInterceptor(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream):
     """Before a channel's first call (and after the CRL changes): is the server's certificate revoked?"""
 
     def __init__(self, crl: RevocationList, probe: Callable[[], x509.Certificate | None]) -> None:
@@ -214,18 +231,38 @@ class ServerCheckInterceptor(
                 raise ServerRevoked(f"the server's {describe(cert)} is revoked by the project CA")
             self._checked = serials
 
-    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], grpc.CallFuture[Any]],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> grpc.CallFuture[Any]:
         self._check()
-        return continuation(details, request)
+        return continuation(client_call_details, request)
 
-    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+    def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], grpc.CallIterator[Any]],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> grpc.CallIterator[Any]:
         self._check()
-        return continuation(details, request)
+        return continuation(client_call_details, request)
 
-    def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+    def intercept_stream_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], grpc.CallFuture[Any]],
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Iterator[Any],
+    ) -> grpc.CallFuture[Any]:
         self._check()
-        return continuation(details, request_iterator)
+        return continuation(client_call_details, request_iterator)
 
-    def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+    def intercept_stream_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], grpc.CallIterator[Any]],
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Iterator[Any],
+    ) -> grpc.CallIterator[Any]:
         self._check()
-        return continuation(details, request_iterator)
+        return continuation(client_call_details, request_iterator)

@@ -3,9 +3,10 @@
 Every server requires a client certificate from the project CA; every channel pins the name the
 server's certificate must carry, so a process on the right port with the wrong identity is refused
 during the handshake. With a revocation list (``tls.crl``), servers refuse revoked callers and
-clients revoked servers (``transport/revocation.py``). Servicer methods are wrapped by :func:`guarded`, which authorises the caller
-by certificate role *before* any work and maps the project's exceptions to gRPC status codes
-through :data:`STATUS_OF` — the one table for that in the code base.
+clients revoked servers (``transport/revocation.py``). Servicer methods are wrapped by
+:func:`guarded`, which authorises the caller by certificate role *before* any work and maps the
+project's exceptions to gRPC status codes through :data:`STATUS_OF` — the one table for that in
+the code base.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import grpc
 
 from protocols.errors import PeerNotAllowed, ZhongliError
-from transport.identity import Peer, peer_from_pem
+from transport.identity import Peer, peer_certificate, peer_from_pem
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def make_server(tls: TlsFiles, address: str, max_workers: int = 16) -> tuple[grp
     """A gRPC server requiring client certificates from the CA. Returns it and the bound port."""
     ca, cert, key = tls.read()
     creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
-    interceptors = []
+    interceptors: list[grpc.ServerInterceptor[Any, Any]] = []
     if tls.crl is not None:
         from transport.revocation import RevocationInterceptor, RevocationList
 
@@ -81,7 +82,7 @@ def secure_channel(address: str, tls: TlsFiles, server_name: str) -> grpc.Channe
     """A channel that presents our certificate and accepts only a server certified as ``server_name``."""
     ca, cert, key = tls.read()
     creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
-    options = _options() + [("grpc.ssl_target_name_override", server_name)]
+    options = [*_options(), ("grpc.ssl_target_name_override", server_name)]
     channel = grpc.secure_channel(address, creds, options=options)
     if tls.crl is None:
         return channel
@@ -93,10 +94,8 @@ def secure_channel(address: str, tls: TlsFiles, server_name: str) -> grpc.Channe
 
 
 def peer_of(context: grpc.ServicerContext) -> Peer | None:
-    certs = context.auth_context().get("x509_pem_cert")
-    if not certs:
-        return None
-    return peer_from_pem(certs[0])
+    pem = peer_certificate(context)
+    return peer_from_pem(pem) if pem is not None else None
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,7 +117,6 @@ def guarded(*roles: str) -> Callable[[F], F]:
                 context.abort(
                     grpc.StatusCode.UNAUTHENTICATED, "no Zhongli identity in the client certificate"
                 )
-            assert peer is not None
             if peer.role not in roles:
                 log.warning("refused %s for %s", name, peer)
                 context.abort(
@@ -141,6 +139,7 @@ def guarded(*roles: str) -> Callable[[F], F]:
                 except ZhongliError as exc:
                     fail(context, exc)
 
+            # gRPC calls the wrapper without ``peer``; typed as the method, like the plain wrapper.
             return stream_wrapper  # type: ignore[return-value]
 
         @functools.wraps(method)
@@ -151,6 +150,8 @@ def guarded(*roles: str) -> Callable[[F], F]:
             except ZhongliError as exc:
                 fail(context, exc)
 
+        # Typed as the method (so servicers keep their own annotations); gRPC calls it without
+        # ``peer``, which is why servicer methods carry ``# type: ignore[override]``.
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -48,14 +48,14 @@ class AttributionParams(Strict):
     position_weights: tuple[float, float, float] = (0.4, 0.2, 0.4)
     markov_order: int = Field(default=1, ge=1, le=4)
     include_impressions: bool = True
-    models: list[str] = list(MODELS)
+    models: list[str] = Field(default_factory=lambda: list(MODELS))
     recipient: str | None = None  # default: the OEM; a media party gets its own channels only
     # With DP on, each person's conversion value counts up to this much (values above are clipped;
     # for encrypted values, which the zone cannot read, the OEM's agent is trusted to stay under it).
     value_cap: float | None = Field(default=None, gt=0)
     # The models whose credited value is released: each costs ε of its own under DP, so the
     # default is the incrementality-aware model alone.
-    value_models: list[str] = ["data_driven"]
+    value_models: list[str] = Field(default_factory=lambda: ["data_driven"])
 
 
 def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.ndarray]:
@@ -78,7 +78,8 @@ def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.n
 
 
 def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd.DataFrame, dict[str, str]]:
-    frames, owner = [], {}
+    frames: list[pd.DataFrame] = []
+    owner: dict[str, str] = {}
     for name in media:
         t = ctx.tables[name]
         ent = t.row_entities()
@@ -173,7 +174,8 @@ class Attribution(Job):
         conv_cols = cols_with_role(brand, "conversion_time")
         if params.conversion not in conv_cols:
             raise InvalidInput(
-                f"'{params.conversion}' is not a conversion_time column of '{brand.party}' (have: {', '.join(conv_cols) or 'none'})"
+                f"'{params.conversion}' is not a conversion_time column of '{brand.party}' "
+                f"(have: {', '.join(conv_cols) or 'none'})"
             )
         if not cols_with_role(brand, "event_time"):
             raise InvalidInput(
@@ -273,7 +275,7 @@ class Attribution(Job):
             channels=plan.state["channels"],
         )
         plain_values = None
-        if value_info is not None and value_info.kind != "paillier":
+        if p.value is not None and value_info is not None and value_info.kind != "paillier":
             plain_values = pd.Series(brand.columns[p.value][brand_rows], index=people["person"].to_numpy())
         encrypted_values = value_info is not None and value_info.kind == "paillier"
         try:
@@ -292,7 +294,7 @@ class Attribution(Job):
             raise InvalidInput(f"attribution: {exc}") from None
         tables = {m: res.tables[m].to_dict(orient="records") for m in res.tables}
         encrypted: dict[str, dict[str, str]] = {}
-        if encrypted_values:
+        if encrypted_values and p.value is not None:
             encrypted = self._encrypted_values(
                 ctx,
                 res,
@@ -344,11 +346,11 @@ class Attribution(Job):
                     f"{model}: credited value under encryption (cap {cap:g})",
                     unit=f"1/{paillier.SCALE} value",
                 )
-                sums = [paillier.add_plaintext(n, c, int(v)) for c, v in zip(sums, z)]
+                sums = [paillier.add_plaintext(n, c, int(v)) for c, v in zip(sums, z, strict=True)]
             width = paillier.ciphertext_bytes(n)
             out[model] = {
                 ch: paillier.to_bytes(paillier.rerandomise(n, c, next(fresh)), width).hex()
-                for ch, c in zip(res.channels, sums)
+                for ch, c in zip(res.channels, sums, strict=True)
             }
         return out
 

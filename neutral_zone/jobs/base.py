@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from neutral_zone.tables import PartyTable
 from protocols.dp import ReleaseNoise
@@ -39,7 +40,7 @@ class Cohort:
     whatever job or columns produced them."""
 
     label: str
-    members: np.ndarray  # sorted entity ids of the requester's people
+    members: npt.NDArray[np.int64]  # sorted entity ids of the requester's people
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from neutral_zone.jobs.base import JobContext
@@ -14,7 +15,7 @@ from protocols.errors import InvalidInput
 INT64_MIN = np.iinfo(np.int64).min
 
 
-def decode(t: PartyTable, name: str, rows: np.ndarray | None = None) -> Any:
+def decode(t: PartyTable, name: str, rows: npt.NDArray[np.intp] | None = None) -> Any:
     info = next(i for i in t.schema if i.name == name)
     v = t.columns[name] if rows is None else t.columns[name][rows]
     if info.kind == "category":
@@ -38,8 +39,9 @@ def brand_table(ctx: JobContext, job: str) -> PartyTable:
     return t
 
 
-def first_rows(t: PartyTable) -> np.ndarray:
+def first_rows(t: PartyTable) -> npt.NDArray[np.intp]:
     """One row per person: the first row of every joined entity, in row order."""
     ent = t.row_entities()
     keep = np.flatnonzero(ent >= 0)
-    return keep[~pd.Series(ent[keep]).duplicated().to_numpy()]
+    repeated: npt.NDArray[np.bool_] = pd.Series(ent[keep]).duplicated().to_numpy()
+    return keep[~repeated]

@@ -39,7 +39,8 @@ class IntersectionStats(Job):
         unknown = [n for n in names if n not in ctx.tables]
         if unknown or len(set(names)) < 2 or len(set(names)) != len(names):
             raise InvalidInput(
-                f"intersection_stats needs at least two distinct parties of the session; unknown: {', '.join(unknown) or 'none'}"
+                "intersection_stats needs at least two distinct parties of the session; "
+                f"unknown: {', '.join(unknown) or 'none'}"
             )
         if len(names) > 8:
             raise InvalidInput("intersection_stats compares at most 8 parties at once")

@@ -18,24 +18,25 @@ Privacy:
   (``protocols.lead_rating.blind_donors``), so the same lead gets the same grade whatever else is
   asked, in whichever session; grades leave by default, raw scores only where the policy allows;
   and before release the job measures, on noised counts, how well the released values separate
-  the rows each partner knows from the others, and refuses above the policy's threshold.
+  the rows each partner knows from the others, and refuses above the policy's threshold
+  (both pieces in :mod:`neutral_zone.jobs.row_membership`).
 - A sealed model is padded to a size that follows from public facts only.
 """
 
 from __future__ import annotations
 
 import base64
-import secrets
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
+from neutral_zone.jobs.row_membership import population, separability_check, with_partner_features
 from neutral_zone.tables import PartyTable
-from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput, NotFound
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE
 from protocols.lead_rating import (
@@ -48,16 +49,11 @@ from protocols.lead_rating import (
     blind_donors,
     build_features,
     canonical_population,
-    crossfit_separability,
-    likelihood_ratio_auc,
-    row_hashes,
     train,
 )
-from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES, CheckResult
+from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES
 from protocols.sealing import SealError
 from transport.config import Strict
-
-SEPARABILITY_SENSITIVITY = 2  # one row moves from one (known?, value) cell to another
 
 
 def leads_frame(t: PartyTable) -> pd.DataFrame:
@@ -118,7 +114,7 @@ def _partners(ctx: JobContext, wanted: list[str] | None) -> list[str]:
     return list(wanted)
 
 
-def _people(t: PartyTable, rows: np.ndarray) -> np.ndarray:
+def _people(t: PartyTable, rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
     ent = t.row_entities()[rows]
     return np.unique(ent[ent >= 0])
 
@@ -175,7 +171,7 @@ class LeadRatingTrain(Job):
         y = y.dropna().to_numpy()
         attrs, events = partner_tables(ctx, plan.state["partners"])
         X, spec = build_features(labelled, brand.party, plan.state["features"], attrs, events)
-        importance = {True: "party", False: "none"}.get(params.importance, params.importance)  # type: ignore[call-overload]
+        importance = {True: "party", False: "none"}.get(params.importance, params.importance)
         result = train(
             X,
             y,
@@ -192,45 +188,12 @@ class LeadRatingTrain(Job):
         return JobOutput(payload, ctx.requester, self.kind, requester=ctx.requester)
 
 
-def _population(table: AttributeTable | EventTable) -> tuple[np.ndarray, np.ndarray]:
-    """A partner's people (entity ids) and a hash of each one's data, for a session-independent
-    order: attributes of the person's first row, or the (order-free) sum of its events' hashes."""
-    f = table.frame
-    if isinstance(table, AttributeTable):
-        first = f.drop_duplicates("entity")
-        return first["entity"].to_numpy(), row_hashes(first.drop(columns=["entity"]))
-    h = pd.Series(row_hashes(f.drop(columns=["entity"])), dtype=np.uint64)
-    summed = h.groupby(f["entity"].to_numpy()).sum()  # wraps around 2^64: fine for a hash
-    return summed.index.to_numpy(), summed.to_numpy(dtype=np.uint64)
-
-
-def _with_partner_features(
-    X: pd.DataFrame,
-    leads: pd.DataFrame,
-    donor: np.ndarray,
-    rows: np.ndarray,
-    model: LeadModel,
-    brand: str,
-    table: AttributeTable | EventTable,
-) -> pd.DataFrame:
-    """``X`` with ``table``'s partner columns, on ``rows``, built for the donor person instead
-    (at the row's own lead time, for touch features)."""
-    as_donor = leads.copy()
-    as_donor["entity"] = np.where(rows, donor, leads["entity"].to_numpy())
-    attrs = [table] if isinstance(table, AttributeTable) else []
-    events = [table] if isinstance(table, EventTable) else []
-    Xd, _ = build_features(as_donor, brand, model.spec.brand_features, attrs, events, spec=model.spec)
-    out = X.copy()
-    for col in [c for c in model.spec.columns if model.spec.groups.get(c, ("", ""))[1] == table.party]:
-        if isinstance(X[col].dtype, pd.CategoricalDtype):
-            codes = X[col].cat.codes.to_numpy().copy()
-            codes[rows] = Xd[col].cat.codes.to_numpy()[rows]
-            out[col] = pd.Categorical.from_codes(codes, categories=X[col].cat.categories)
-        else:
-            values = X[col].to_numpy(dtype=float).copy()
-            values[rows] = Xd[col].to_numpy(dtype=float)[rows]
-            out[col] = values
-    return out
+def _trained(ctx: JobContext, model_id: str) -> LeadModel | None:
+    """The lead-rating model trained in this session as ``model_id``. ``ctx.models`` also keeps
+    other jobs' noised results (attribution's, under keys a requester can compute): an id that
+    names one of those is no model."""
+    m = ctx.models.get(model_id)
+    return m if isinstance(m, LeadModel) else None
 
 
 def _model_summary(model: LeadModel) -> dict[str, Any]:
@@ -267,14 +230,15 @@ class LeadRatingSeal(Job):
     Params = SealParams
 
     def plan(self, ctx: JobContext, params: Any) -> Plan:
-        if ctx.models.get(params.model_id) is None:
+        model = _trained(ctx, params.model_id)
+        if model is None:
             raise NotFound(f"no model '{params.model_id}' in this session (train one first)")
         # The sealed blob is opaque to the requester; what the model says reaches it only through
         # a later release that pays its own ε.
-        return Plan(recipient=ctx.requester, epsilon_share=0.0)
+        return Plan(recipient=ctx.requester, epsilon_share=0.0, state={"model": model})
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
-        model = ctx.models[params.model_id]
+        model: LeadModel = plan.state["model"]
         # Padded to a size that follows from public facts only (the learner's limits and the
         # number of feature columns): a model's own size follows its data.
         blob = ctx.seal_key.seal(model, size=sealed_size(len(model.spec.columns)))
@@ -332,8 +296,9 @@ class LeadRatingScore(Job):
             token = next((i for i in brand.schema if i.role == BLIND_TOKEN_ROLE), None)
             if pinned is None or token is None or token.key_fingerprint != pinned:
                 raise InvalidInput(
-                    f"row-level outputs that carry partners' data need '{brand.party}''s agent to stream blind tokens "
-                    "under the key the policy pins (blind_key_file in its config; row_level.blind_keys in the policy): "
+                    f"row-level outputs that carry partners' data need '{brand.party}''s agent to stream "
+                    "blind tokens under the key the policy pins (blind_key_file in its config; "
+                    "row_level.blind_keys in the policy): "
                     + (
                         "the policy pins none"
                         if pinned is None
@@ -365,72 +330,24 @@ class LeadRatingScore(Job):
         # Rows a partner does not know take that partner's data from a person of its population,
         # picked by the row's blind token (protocols.lead_rating.blind_donors).
         filled: dict[str, int] = {}
-        known: dict[str, np.ndarray] = {}
-        for table in [*attrs, *events]:
+        known: dict[str, npt.NDArray[np.bool_]] = {}
+        tables: list[AttributeTable | EventTable] = [*attrs, *events]
+        for table in tables:
             p = table.party
             known[p] = np.isin(ent, table.frame["entity"].to_numpy()) & (ent >= 0)
-            donor = blind_donors(known[p], token, canonical_population(*_population(table)), p)
+            donor = blind_donors(known[p], token, canonical_population(*population(table)), p)
             rows = donor >= 0
             filled[p] = int(rows.sum())
             if rows.any():
-                X = _with_partner_features(X, leads, donor, rows, model, brand.party, table)
+                X = with_partner_features(X, leads, donor, rows, model, brand.party, table)
         scores = model.score(X)
         grades = model.grade(scores)
         released_bins = self._value_bins(model, scores, grades, params.output)
         n_values = N_BINS if params.output == "scores" else len(GRADES)
         # How well do the released values separate each partner's known rows from the others?
         # Measured on a noised (known?, value) table, decided against the policy's threshold.
-        threshold = ctx.policy.row_level.max_membership_auc
-        eps_each = ctx.epsilon / max(1, len(partners)) if ctx.noise.enabled else 0.0
-        separability: dict[str, Any] = {}
-        worst_noised = 0.5
-        # One row per person (a person on several rows would count several times), split in two
-        # halves at random — fresh for every release, so the requester cannot choose who lands
-        # where — to learn the separability on one half and measure it on the other.
-        person = np.where(ent >= 0, ent, -1 - np.arange(len(ent)))
-        first = ~pd.Series(person).duplicated().to_numpy()
-        half = np.random.default_rng(secrets.randbits(128)).integers(0, 2, int(first.sum()))
-        values = released_bins[first]
-        for p in partners:
-            member = known[p][first]
-            cells = np.bincount(
-                (half * 2 + (~member).astype(np.int64)) * n_values + values, minlength=4 * n_values
-            )
-            exact = crossfit_separability(cells, n_values)
-            noised = (
-                np.asarray(
-                    ctx.noise.vector(
-                        cells.tolist(),
-                        eps_each,
-                        SEPARABILITY_SENSITIVITY,
-                        f"(half, known to {p}?, released value) table",
-                        unit="people",
-                    )
-                )
-                if ctx.noise.enabled
-                else cells
-            )
-            auc = crossfit_separability(noised, n_values)
-            worst_noised = max(worst_noised, auc)
-            separability[p] = {
-                "auc_exact": round(exact, 4),
-                "auc_noised": round(auc, 4),
-                "auc_same_counts": round(
-                    likelihood_ratio_auc(
-                        np.bincount(values[member], minlength=n_values),
-                        np.bincount(values[~member], minlength=n_values),
-                    ),
-                    4,
-                ),
-                "rows_filled": filled.get(p, 0),
-            }
-        passed = worst_noised <= threshold
-        check = CheckResult(
-            "membership",
-            passed,
-            f"released {params.output} separate the rows a partner knows from the others with AUC ≤ {threshold:g}"
-            if passed
-            else f"released {params.output} would reveal which rows a partner knows (separability above the policy's {threshold:g})",
+        check, membership = separability_check(
+            ctx, params.output, partners, ent, released_bins, n_values, known, filled
         )
         counts = {g: int((grades == g).sum()) for g in ("A", "B", "C", "D")}
         payload: dict[str, Any] = {
@@ -461,12 +378,9 @@ class LeadRatingScore(Job):
                 minlength=N_BINS,
             ).tolist(),
             "share_of_tied_scores": round(ties, 4),
-            "membership_separability": separability,
-            "threshold": threshold,
+            **membership,
         }
         payload["dp"] = ctx.noise.describe()
-        if ctx.noise.enabled:
-            summary["noise_half_width_95"] = interval_half_width(eps_each, SEPARABILITY_SENSITIVITY)
         return JobOutput(
             payload,
             plan.recipient,
@@ -478,7 +392,9 @@ class LeadRatingScore(Job):
         )
 
     @staticmethod
-    def _value_bins(model: LeadModel, scores: np.ndarray, grades: np.ndarray, output: str) -> np.ndarray:
+    def _value_bins(
+        model: LeadModel, scores: npt.NDArray[np.float64], grades: npt.NDArray[np.str_], output: str
+    ) -> npt.NDArray[np.int64]:
         if output == "scores":
             edges = (
                 np.asarray(model.score_edges)
@@ -495,10 +411,10 @@ class LeadRatingScore(Job):
                 "give exactly one of model_id (trained in this session) or sealed (from an earlier one)"
             )
         if params.model_id is not None:
-            m = ctx.models.get(params.model_id)
-            if m is None:
+            trained = _trained(ctx, params.model_id)
+            if trained is None:
                 raise NotFound(f"no model '{params.model_id}' in this session; pass its sealed copy instead")
-            return m  # type: ignore[no-any-return]
+            return trained
         try:
             m = ctx.seal_key.open(base64.b64decode(params.sealed, validate=True))
         except (SealError, ValueError) as exc:

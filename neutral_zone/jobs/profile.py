@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import Field
 
@@ -54,7 +55,12 @@ class ProfileParams(Strict):
     recipient: str | None = None
 
 
-def _mask(values: Any, cond: Any, col: str) -> np.ndarray:
+def _bools(s: pd.Series) -> npt.NDArray[np.bool_]:
+    out: npt.NDArray[np.bool_] = s.to_numpy()
+    return out
+
+
+def _mask(values: Any, cond: Any, col: str) -> npt.NDArray[np.bool_]:
     s = pd.Series(np.asarray(values, dtype=object) if isinstance(values, pd.Categorical) else values)
     if isinstance(cond, dict):
         unknown = set(cond) - {"min", "max"}
@@ -71,14 +77,14 @@ def _mask(values: Any, cond: Any, col: str) -> np.ndarray:
                 m &= num <= float(cond["max"])
         except (TypeError, ValueError):
             raise InvalidInput(f"segment condition on '{col}': min and max must be numbers") from None
-        return m.to_numpy()
+        return _bools(m)
     wanted = cond if isinstance(cond, list) else [cond]
     if pd.api.types.is_numeric_dtype(s.dtype):
         try:
-            return s.isin([float(w) for w in wanted]).to_numpy()
+            return _bools(s.isin([float(w) for w in wanted]))
         except (TypeError, ValueError):
             raise InvalidInput(f"segment condition on '{col}': '{col}' is numeric; give numbers") from None
-    return s.astype(object).isin([str(w) for w in wanted]).to_numpy()
+    return _bools(s.astype(object).isin([str(w) for w in wanted]))
 
 
 def _edges(population: np.ndarray, n: int) -> np.ndarray:
@@ -126,7 +132,8 @@ class Profile(Job):
         bad = [t for t in tags if t not in features]
         if bad or not tags or len(set(tags)) != len(tags):
             raise InvalidInput(
-                f"name distinct tags of '{provider}' (not tags: {', '.join(bad) or 'none given'}; tags: {', '.join(features)})"
+                f"name distinct tags of '{provider}' (not tags: {', '.join(bad) or 'none given'}; "
+                f"tags: {', '.join(features)})"
             )
         if not params.segment:
             raise InvalidInput("a segment needs at least one condition on your own columns")
@@ -201,7 +208,10 @@ class Profile(Job):
             "segment_name": params.segment_name,
             "segment": params.segment,
             "provider": provider,
-            "sizes": {g: int(round(v)) for g, v in zip(("segment", "matched_leads", "population"), sizes)},
+            "sizes": {
+                g: round(float(v))
+                for g, v in zip(("segment", "matched_leads", "population"), sizes, strict=True)
+            },
             "tags": out_tags,
             "k_min": k,
             "suppression": "categories with 1..k-1 people in any group are withheld, names included"

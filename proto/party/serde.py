@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from proto.party.v1 import party_pb2 as pb
 from protocols.chain import MAX_NONCE_BYTES, ChainHeader, Hop
@@ -25,7 +26,11 @@ KIND_TO_PB = {
     "paillier": pb.COLUMN_KIND_PAILLIER,
 }
 PB_TO_KIND = {v: k for k, v in KIND_TO_PB.items()}
-DTYPE_OF = {"float64": np.dtype("<f8"), "category": np.dtype("<i4"), "timestamp_ms": np.dtype("<i8")}
+DTYPE_OF: dict[str, np.dtype[np.generic]] = {
+    "float64": np.dtype("<f8"),
+    "category": np.dtype("<i4"),
+    "timestamp_ms": np.dtype("<i8"),
+}
 ID_TYPE_TO_PB = {"phone": pb.ID_TYPE_PHONE, "email": pb.ID_TYPE_EMAIL, "device_id": pb.ID_TYPE_DEVICE_ID}
 PB_TO_ID_TYPE = {v: k for k, v in ID_TYPE_TO_PB.items()}
 
@@ -43,7 +48,7 @@ class ColumnInfo:
         """Bytes per row of an encrypted column (a ciphertext in Z*_{n²})."""
         return (2 * self.paillier_n.bit_length() + 7) // 8
 
-    def empty(self, rows: int) -> np.ndarray:
+    def empty(self, rows: int) -> npt.NDArray[np.generic]:
         if self.kind == "paillier":
             return np.zeros((rows, self.width()), np.uint8)
         return np.empty(rows, DTYPE_OF[self.kind])
@@ -117,7 +122,7 @@ def positions_to_bytes(positions: list[int]) -> bytes:
     return np.asarray(positions, dtype="<u4").tobytes()
 
 
-def positions_from_bytes(data: bytes, count: int) -> np.ndarray:
+def positions_from_bytes(data: bytes, count: int) -> npt.NDArray[np.uint32]:
     if len(data) % 4:
         raise ProtocolError("degenerate position list is not a whole number of uint32")
     pos = np.frombuffer(data, dtype="<u4")
@@ -126,7 +131,9 @@ def positions_from_bytes(data: bytes, count: int) -> np.ndarray:
     return pos
 
 
-def columns_chunk_to_pb(id_index: np.ndarray, columns: list[np.ndarray]) -> pb.ColumnsChunk:
+def columns_chunk_to_pb(
+    id_index: npt.NDArray[np.integer], columns: list[npt.NDArray[np.generic]]
+) -> pb.ColumnsChunk:
     return pb.ColumnsChunk(
         count=len(id_index),
         id_index=np.ascontiguousarray(id_index, dtype="<i4").tobytes(),
@@ -136,7 +143,7 @@ def columns_chunk_to_pb(id_index: np.ndarray, columns: list[np.ndarray]) -> pb.C
 
 def columns_chunk_from_pb(
     m: pb.ColumnsChunk, schema: list[ColumnInfo], n_points: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
+) -> tuple[npt.NDArray[np.int32], list[npt.NDArray[np.generic]]]:
     if len(m.id_index) != 4 * m.count:
         raise ProtocolError(f"column chunk of {m.count} rows carries {len(m.id_index)} bytes of id_index")
     if len(m.columns) != len(schema):
@@ -146,8 +153,8 @@ def columns_chunk_from_pb(
     idx = np.frombuffer(m.id_index, dtype="<i4")
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_points):
         raise ProtocolError("column chunk refers to an ID position outside the party's points")
-    out = []
-    for info, col in zip(schema, m.columns):
+    out: list[npt.NDArray[np.generic]] = []
+    for info, col in zip(schema, m.columns, strict=True):
         if info.kind == "paillier":
             w = info.width()
             if len(col.values) != w * m.count:

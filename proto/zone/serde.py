@@ -1,8 +1,14 @@
-"""Conversions between zone-area protobuf messages and the zone's domain objects."""
+"""Conversions between zone-area protobuf messages and the zone's domain objects.
+
+The domain objects (``neutral_zone.sessions.Session``, ``neutral_zone.releases.Release``) live in
+a layer above this one, so they are described here by the read-only shapes these conversions
+use (:class:`SessionView`, :class:`ReleaseView`), which those classes satisfy structurally.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from proto.zone.v1 import zone_pb2 as pb
 
@@ -25,7 +31,73 @@ RELEASE_STATUS = {
 RELEASE_STATUS_NAME = {v: k for k, v in RELEASE_STATUS.items()}
 
 
-def release_info(rel: Any) -> pb.ReleaseInfo:
+class CheckView(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class ReleaseView(Protocol):
+    """What the wire shows of a release (never its payload)."""
+
+    @property
+    def release_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def job(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def digest(self) -> bytes: ...
+    @property
+    def checks(self) -> Sequence[CheckView]: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def summary_sha256(self) -> str: ...
+
+
+class PartyCountsView(Protocol):
+    @property
+    def rows(self) -> int: ...
+    @property
+    def unique_ids(self) -> int: ...
+    @property
+    def invalid_ids(self) -> int: ...
+    @property
+    def duplicate_ids(self) -> int: ...
+    @property
+    def degenerate_points(self) -> int: ...
+
+
+class SessionView(Protocol):
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def progress(self) -> str: ...
+    @property
+    def fraction(self) -> float: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def counts(self) -> Mapping[str, PartyCountsView]: ...
+    @property
+    def releases(self) -> Mapping[str, ReleaseView]: ...
+    @property
+    def expires_at(self) -> float: ...
+
+
+def release_info(rel: ReleaseView) -> pb.ReleaseInfo:
     return pb.ReleaseInfo(
         release_id=rel.release_id,
         session_id=rel.session_id,
@@ -55,7 +127,7 @@ def release_dict(info: pb.ReleaseInfo) -> dict[str, Any]:
     }
 
 
-def session_response(s: Any) -> pb.GetSessionResponse:
+def session_response(s: SessionView) -> pb.GetSessionResponse:
     return pb.GetSessionResponse(
         session_id=s.session_id,
         state=SESSION_STATE[s.state],
