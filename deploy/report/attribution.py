@@ -278,8 +278,8 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
         ]
         best = max(vals, key=lambda t: t[1])
         cap = (
-            f"Under the {model_label(vmodel).lower()} model, {best[0].label} is credited {fmt_cny(best[1])} of {column}, "
-            f"the most of any channel; {fmt_cny(total)} in all across these channels."
+            f"Under the {model_label(vmodel).lower()} model, {best[0].label} is credited {fmt_cny(best[1])} "
+            f"of {column}, the most of any channel; {fmt_cny(total)} in all across these channels."
         )
         vmargin = margins.value.get(vmodel)
         if vmargin is not None:
@@ -288,12 +288,15 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
             )
             if vmargin >= max(abs(v) for _, v in vals):
                 cap += (
-                    " The privacy noise is larger than the figures themselves: at this privacy setting they cannot tell "
-                    "the channels apart, and a figure below zero is noise."
+                    " The privacy noise is larger than the figures themselves: at this privacy setting they "
+                    "cannot tell the channels apart, and a figure below zero is noise."
                 )
         cap_value = num(value.get("cap"))
         if cap_value is not None:
-            cap += f" Each person's {column} counted at most {fmt_cny(cap_value)}, so no single buyer can move a figure by more than that."
+            cap += (
+                f" Each person's {column} counted at most {fmt_cny(cap_value)}, so no single buyer can move a "
+                "figure by more than that."
+            )
         out.append(
             '<div class="block">'
             + figure(
@@ -354,7 +357,8 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
             note(
                 f"Credited {column} per channel was released encrypted under the car brand's own key{fingerprint}; "
                 "only the brand can read it. To see it here, fetch the release again with "
-                "`zhongli release fetch RELEASE_ID --paillier-key YOUR_KEY --out FILE` and draw the page from that file."
+                "`zhongli release fetch RELEASE_ID --paillier-key YOUR_KEY --out FILE` and draw the page from "
+                "that file."
             )
         )
     elif own:
@@ -367,7 +371,8 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
     raw_pw = payload.get("position_weights")
     pw = [f for w in raw_pw if (f := num(w)) is not None and 0 <= f <= 1] if isinstance(raw_pw, list) else []
     pos = (
-        f"{tick_pct(pw[0])} to the first touch, {tick_pct(pw[2])} to the last, {tick_pct(pw[1])} shared by those between"
+        f"{tick_pct(pw[0])} to the first touch, {tick_pct(pw[2])} to the last, {tick_pct(pw[1])} shared by "
+        "those between"
         if len(pw) == 3 == len(raw_pw or [])
         else "most credit to the first and last touches"
     )

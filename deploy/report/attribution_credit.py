@@ -27,7 +27,6 @@ MODEL_ORDER = (
     "markov",
     "shapley",
 )
-
 MODEL_LABELS = {
     "first_touch": "First touch",
     "last_touch": "Last touch",
@@ -38,11 +37,8 @@ MODEL_LABELS = {
     "shapley": "Shapley",
     "data_driven": "Data-driven",
 }
-
 HIGHLIGHT_MODEL = "data_driven"
-
 HIGHLIGHT_TINT = "#fdf1d8"
-
 # (singular, plural, "people who would have ... anyway")
 CONVERSION_WORDS = {
     "visit_time": ("store visit", "store visits", "come"),
@@ -51,7 +47,6 @@ CONVERSION_WORDS = {
     "purchased": ("purchase", "purchases", "bought"),
     "test_drive_time": ("test drive", "test drives", "booked one"),
 }
-
 EPS = 1e-9  # credit below this is floating-point dust (a data-driven −8e-16), shown as 0
 
 
@@ -185,7 +180,8 @@ def share_grid(
         x0 = label_w + j * col_w
         if m == HIGHLIGHT_MODEL:
             out.append(
-                f'<rect x="{x0 + 1:.1f}" y="0" width="{col_w - 2:.1f}" height="{height}" rx="6" fill="{HIGHLIGHT_TINT}"/>'
+                f'<rect x="{x0 + 1:.1f}" y="0" width="{col_w - 2:.1f}" height="{height}" rx="6" '
+                f'fill="{HIGHLIGHT_TINT}"/>'
             )
             out.append(svg_text(x0 + col_w / 2, 17, model_label(m), "middle", "lbl", ' font-weight="700"'))
             out.append(svg_text(x0 + col_w / 2, 32, "incrementality", "middle", "tick"))

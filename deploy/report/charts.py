@@ -192,7 +192,8 @@ def xy_chart(
         y = ly + 15 + 18 * i
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
         out.append(
-            f'<line x1="{lx + 6:.1f}" y1="{y - 4:.1f}" x2="{lx + 28:.1f}" y2="{y - 4:.1f}" stroke="{esc(s.colour)}" stroke-width="2.5"{dash}/>'
+            f'<line x1="{lx + 6:.1f}" y1="{y - 4:.1f}" x2="{lx + 28:.1f}" y2="{y - 4:.1f}" '
+            f'stroke="{esc(s.colour)}" stroke-width="2.5"{dash}/>'
         )
         out.append(svg_text(lx + 34, y, s.label, "start", "legend"))
     return svg(w, h, out, label)
@@ -230,7 +231,8 @@ def column_chart(
         y = top + ph - bh
         out.append(f"<g><title>{esc(lab)}: {esc(fmt_pct(v))}</title>")
         out.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.64:.1f}" height="{bh:.1f}" rx="2" fill="{esc(colours[i % len(colours)])}"/>'
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.64:.1f}" height="{bh:.1f}" rx="2" '
+            f'fill="{esc(colours[i % len(colours)])}"/>'
         )
         out.append(svg_text(x + step * 0.32, y - 5, fmt_pct(v), "middle", "val"))
         out.append(svg_text(x + step * 0.32, top + ph + 17, lab, "middle", "tick"))
@@ -238,10 +240,12 @@ def column_chart(
     if ref is not None:
         y = top + ph - ph * max(0.0, min(1.0, ref / vmax))
         out.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#333" stroke-width="1.5" stroke-dasharray="6 4"/>'
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#333" stroke-width="1.5" '
+            'stroke-dasharray="6 4"/>'
         )
         out.append(
-            f'<rect x="{left + pw - 8 - len(ref_label) * 7.0:.1f}" y="{y - 19:.1f}" width="{len(ref_label) * 7.0 + 6:.1f}" height="16" class="legend-bg"/>'
+            f'<rect x="{left + pw - 8 - len(ref_label) * 7.0:.1f}" y="{y - 19:.1f}" '
+            f'width="{len(ref_label) * 7.0 + 6:.1f}" height="16" class="legend-bg"/>'
         )
         out.append(svg_text(left + pw - 4, y - 6, ref_label, "end", "legend"))
     if x_label:

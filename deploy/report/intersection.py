@@ -160,7 +160,8 @@ def section_intersection(payload: Json, info: Json) -> str:
             )
         elif k is not None:
             right += note(
-                f"Every count shown is either zero or at least {fmt_count(k)} people, so no single person can be picked out."
+                f"Every count shown is either zero or at least {fmt_count(k)} people, so no single person can "
+                "be picked out."
             )
     if left or right:
         out.append(f'<div class="grid2"><div>{left}</div><div>{right}</div></div>')

@@ -256,8 +256,8 @@ def section_model_card(payload: Json, info: Json) -> str:
             for r, v in by_party
         ]
         caption = (
-            f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} AUC, the most of any party."
-            + importance_noise(imp_margin)
+            f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} "
+            "AUC, the most of any party." + importance_noise(imp_margin)
         )
         figs["parties"] = figure(
             "Which party's data matters most",
@@ -363,8 +363,9 @@ def section_model_card(payload: Json, info: Json) -> str:
                 f"{fmt_pct(first.get('rate'))} of them {did}, {fmt_lift(first.get('lift'))} the average. "
                 f"Call grade {first.get('grade')} first; grade {last.get('grade')} can wait for cheaper channels."
                 + (
-                    " Counts carry privacy noise: they add up cells of a noised count per score band (20 bands, who did "
-                    f"and who did not), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads (95%)."
+                    " Counts carry privacy noise: they add up cells of a noised count per score band (20 "
+                    "bands, who did and who did not), each within "
+                    f"±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads (95%)."
                     if num(acc.get("histogram_cell_half_width_95")) is not None
                     else ""
                 ),
@@ -444,6 +445,7 @@ def model_card_accuracy(payload: Json) -> str:
     if num(acc.get("histogram_cell_half_width_95")) is not None:
         parts.append(
             "the grades, model ranks, ROC, gains and calibration are drawn from a noised count of held-out leads "
-            f"per score band (who did and who did not convert), each within ±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads"
+            "per score band (who did and who did not convert), each within "
+            f"±{fmt_count(acc.get('histogram_cell_half_width_95'))} leads"
         )
     return "; ".join(parts)

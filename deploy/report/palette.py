@@ -9,15 +9,10 @@ from deploy.report.fmt import Json, obj, rows_of
 # From Okabe–Ito, readable for colour-blind readers. The brand is always navy; each partner keeps
 # one colour across every chart of the page; amber is kept for highlights.
 PALETTE = ["#56B4E9", "#009E73", "#CC79A7", "#D55E00", "#0072B2", "#F0E442", "#999999"]
-
 BRAND = "#0b3d66"
-
 HIGHLIGHT = "#E69F00"
-
 MUTED = "#8a94a6"
-
 GRADE_COLOURS = {"A": "#1a7f37", "B": "#6cc070", "C": "#f2b134", "D": "#d1495b"}
-
 GRADE_TINTS = {"A": "#e3f4e8", "B": "#eef8ee", "C": "#fdf3dd", "D": "#fbe5e8"}
 
 

@@ -216,10 +216,11 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
                 + shared
                 + (f" (ε = {each:.3g} each)" if each is not None else "")
                 + (
-                    ". Each count is shown with its margin (± at 95%), and shares and TGIs are computed from the noised "
-                    f"counts: a category with few of your {who} in it can move a lot, and "
+                    ". Each count is shown with its margin (± at 95%), and shares and TGIs are computed from "
+                    f"the noised counts: a category with few of your {who} in it can move a lot, and "
                     if spread
-                    else ". Counts may be off by a few people, and shares and TGIs are computed from the noised counts; "
+                    else ". Counts may be off by a few people, and shares and TGIs are computed from the "
+                    "noised counts; "
                 )
                 + "small differences between categories are not meaningful."
             )
@@ -253,7 +254,8 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
         cap = (
             profile_takeaway(who, provider, best.tag, [best], k_words)
             + " "
-            + f"The chart ranks every category, across all {len(per_tag)} tags, whose TGI is above {TGI_HIGH:.0f} or below {TGI_LOW:.0f}."
+            + f"The chart ranks every category, across all {len(per_tag)} tags, whose TGI is above "
+            f"{TGI_HIGH:.0f} or below {TGI_LOW:.0f}."
         )
         out.append(
             '<div class="block">'
@@ -280,11 +282,14 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
         cap = profile_takeaway(who, provider, tag, cells, k_words, n_more)
         bands = [c for c in cells if c.category != "(unknown)"]
         if t.get("numeric") is True and len(bands) > 1:
-            cap += f" {title[:1].upper() + title[1:]} is a number; its bands split {provider}'s users into {len(bands)} groups of about equal size."
+            cap += (
+                f" {title[:1].upper() + title[1:]} is a number; its bands split {provider}'s users into "
+                f"{len(bands)} groups of about equal size."
+            )
         if any(c.suppressed for c in cells):
             cap += (
-                f" Categories marked withheld have {k_words} in at least one of the three groups; their numbers were not "
-                "released and are not estimated here."
+                f" Categories marked withheld have {k_words} in at least one of the three groups; their "
+                "numbers were not released and are not estimated here."
             )
         more_words = ""
         if n_more:

@@ -14,19 +14,12 @@ from deploy.report.fmt import LABEL_WORDS, Json, num, obj, rows_of
 from deploy.report.palette import HIGHLIGHT
 
 PROFILE_GROUPS = ("segment", "leads", "population")
-
 TGI_HIGH, TGI_LOW = 120.0, 80.0  # the usual reading: above 120 over-represented, below 80 under
-
 TGI_OVER = HIGHLIGHT
-
 TGI_UNDER = "#4f5b6e"
-
 TGI_TYPICAL = "#c3cad6"
-
 LEADS_TINT = "#7fa7c9"  # the brand's navy, lighter: all the brand's matched leads
-
 TGI_TINY = 1e-6  # a TGI at or below this is drawn as 0, off the log scale
-
 TGI_TINTS = {"over": "#fdf1d8", "under": "#e9ecf1"}
 
 

@@ -109,7 +109,8 @@ def profile_chart(
     out.append(svg_text(sx0 + sw / 2, bottom_y + 32, "share of the group's people", "middle", "axis"))
     # grids: TGI, with the 80–120 band where a TGI says little
     out.append(
-        f'<rect x="{tx(TGI_LOW):.1f}" y="{top_y}" width="{tx(TGI_HIGH) - tx(TGI_LOW):.1f}" height="{bottom_y - top_y}" class="band"/>'
+        f'<rect x="{tx(TGI_LOW):.1f}" y="{top_y}" width="{tx(TGI_HIGH) - tx(TGI_LOW):.1f}" '
+        f'height="{bottom_y - top_y}" class="band"/>'
     )
     for e in range(lo_e, hi_e + 1):
         v = 100 * 2.0**e
@@ -152,7 +153,8 @@ def profile_chart(
                 out.append(svg_text(sx0 + 4, by + bar_h - 1, "—", "start", "pv"))
                 continue
             out.append(
-                f'<rect x="{sx0}" y="{by:.1f}" width="{sx(share) - sx0:.1f}" height="{bar_h}" fill="{esc(colours[g])}"/>'
+                f'<rect x="{sx0}" y="{by:.1f}" width="{sx(share) - sx0:.1f}" height="{bar_h}" '
+                f'fill="{esc(colours[g])}"/>'
             )
             weight = ' font-weight="700"' if g == "segment" else ""
             out.append(svg_text(sx(share) + 5, by + bar_h - 1, fmt_pct(share), "start", "pv", weight))
@@ -216,7 +218,8 @@ def profile_table(
         tds = [f"<td>{esc(c.category)}</td>"]
         for g in PROFILE_GROUPS:
             tds.append(
-                f'<td class="num">{pm_html(c.count.get(g), (margins or {}).get(g))}</td><td class="num">{fmt_pct(c.share.get(g))}</td>'
+                f'<td class="num">{pm_html(c.count.get(g), (margins or {}).get(g))}</td>'
+                f'<td class="num">{fmt_pct(c.share.get(g))}</td>'
             )
         for t in (c.tgi, c.tgi_leads):
             tint = TGI_TINTS.get(tgi_class(t))

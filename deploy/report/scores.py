@@ -43,7 +43,10 @@ def section_scores(payload: Json, info: Json, doc: Json | None = None) -> str:
             Bar(f"grade {g}", n / total, GRADE_COLOURS.get(g, MUTED), f"{fmt_count(n)} leads")
             for g, n in counts
         ]
-        cap = f"{fmt_count(counts[0][1])} of your {fmt_count(total)} leads are grade {counts[0][0]}, the ones to call first."
+        cap = (
+            f"{fmt_count(counts[0][1])} of your {fmt_count(total)} leads are grade {counts[0][0]}, "
+            "the ones to call first."
+        )
         out.append(
             figure(
                 "Your leads by grade",
@@ -93,7 +96,8 @@ def section_sealed(payload: Json, info: Json) -> str:
         )
     ]
     facts = [
-        f"{k.replace('_', ' ')}: {', '.join(strs(payload.get(k))) if isinstance(payload.get(k), list) else payload.get(k)}"
+        f"{k.replace('_', ' ')}: "
+        f"{', '.join(strs(payload.get(k))) if isinstance(payload.get(k), list) else payload.get(k)}"
         for k in ("label", "brand", "partners", "format")
         if payload.get(k)
     ]
