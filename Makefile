@@ -25,14 +25,14 @@ tools:
 	  echo "strace not installed: the no-disk trace test will be skipped"
 
 test: $(STAMP) tools
-	$(BIN)/python -m deploy.protogen --check
+	$(BIN)/python -m deploy.tooling.protogen --check
 	$(BIN)/python -m pytest -q
 
 proto: $(STAMP)
-	$(BIN)/python -m deploy.protogen
+	$(BIN)/python -m deploy.tooling.protogen
 
 proto-check: $(STAMP)
-	$(BIN)/python -m deploy.protogen --check
+	$(BIN)/python -m deploy.tooling.protogen --check
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_pseudonyms

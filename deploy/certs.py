@@ -117,7 +117,8 @@ def load_ca(out: Path, ca_dir: Path | None = None) -> tuple[x509.Certificate, ec
         raise ConfigError(
             f"no CA key in {key_dir} (the CA's private folder; give --ca-dir where it is kept)"
         ) from None
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ConfigError(f"the CA key in {key_dir} is not an elliptic-curve key")
     if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
         raise ConfigError(f"the CA key in {key_dir} is not the key of {out / 'ca.pem'}")
     return cert, key

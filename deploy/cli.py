@@ -70,7 +70,8 @@ def zone_client(args: argparse.Namespace, verify: bool = False) -> Any:
     if verify:
         return client_for(topo, args.identity)
     zone = topo.by_role("zone")[0]
-    assert zone.address is not None
+    if zone.address is None:
+        raise ZhongliError(f"the zone '{zone.name}' has no address in {args.topology}")
     return ZoneClient(zone.address, topo.tls_for(args.identity).files(), server_name=zone.name)
 
 
@@ -104,14 +105,15 @@ def cmd_blind_keygen(args: argparse.Namespace) -> int:
 
     fp = generate(args.out)
     print(
-        f"blind key written to {args.out} (mode 0600: keep it at this site; name it as blind_key_file in your party config)"
+        f"blind key written to {args.out} (mode 0600: keep it at this site; "
+        "name it as blind_key_file in your party config)"
     )
     print(f"fingerprint {fp}: the collaboration policy pins it under row_level.blind_keys")
     return 0
 
 
 def cmd_policy_init(args: argparse.Namespace) -> int:
-    from deploy.world import write_policy
+    from deploy.configs import write_policy
 
     if args.no_dp:
         print(
@@ -165,7 +167,7 @@ def cmd_certs_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from deploy.launcher import Cluster, run_until_interrupted
+    from deploy.tooling.launcher import Cluster, run_until_interrupted
     from deploy.topology import load_topology
 
     topo = load_topology(args.topology)
@@ -249,7 +251,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from deploy.demo import run_demo
+    from deploy.tooling.demo import run_demo
 
     return run_demo(Path(args.out), n_leads=args.leads, seed=args.seed)
 
@@ -334,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--log-dir")
     up.set_defaults(func=cmd_up)
 
-    from deploy.synth import add_arguments as synth_args
-    from deploy.synth import cmd_synth
+    # Tooling, never run at a party's site: its arguments are its own (deploy.tooling.synth).
+    from deploy.tooling.synth import add_arguments as synth_args
+    from deploy.tooling.synth import cmd_synth
 
     sy = sub.add_parser("synth", help="write the synthetic world (data, configs, topology)")
     synth_args(sy)

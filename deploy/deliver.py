@@ -42,7 +42,8 @@ def map_scores(topo: Topology, identity: str, fetched: FetchedRelease) -> pb.Map
         )
     channel = secure_channel(me.address, topo.tls_for(identity).files(), server_name=me.name)
     try:
-        stub = pb_grpc.PartyAgentStub(channel)
+        # The generated gRPC stubs carry no annotations; the response type is the .proto's.
+        stub = pb_grpc.PartyAgentStub(channel)  # type: ignore[no-untyped-call]
         req = pb.MapScoresRequest(
             session_id=h.session_id,
             release_id=h.release_id,
@@ -56,7 +57,8 @@ def map_scores(topo: Topology, identity: str, fetched: FetchedRelease) -> pb.Map
                 for a in fetched.approvals
             ],
         )
-        return stub.MapScores(req, timeout=120)
+        resp: pb.MapScoresResponse = stub.MapScores(req, timeout=120)
+        return resp
     except grpc.RpcError as exc:
         raise ZhongliError(
             f"own agent could not write the scores: {exc.details()} [{exc.code().name}]"

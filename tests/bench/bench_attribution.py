@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deploy.configs import provision
 from deploy.deliver import decrypt_attribution
-from deploy.synth import PRICE_RANGE
-from deploy.synth import generate as synth
-from deploy.world import approve_as_demo_auditors, provision
+from deploy.tooling.synth import PRICE_RANGE
+from deploy.tooling.synth import generate as synth
+from deploy.tooling.world import approve_as_demo_auditors
 from protocols.attribution import MODELS, total_variation
 from tests.bench.common import peak_rss_mb, ready_session
 

@@ -46,8 +46,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deploy.synth import generate as synth
-from deploy.world import approve_as_demo_auditors, provision
+from deploy.configs import provision
+from deploy.tooling.synth import generate as synth
+from deploy.tooling.world import approve_as_demo_auditors
 from protocols.attribution import (
     DP_MARKOV_MAX_TOUCHES,
     MODELS,

@@ -62,9 +62,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from audit.keys import load_private, sign_decision
+from deploy.configs import provision, write_policy
 from deploy.deliver import map_scores
-from deploy.synth import generate as synth
-from deploy.world import approve_as_demo_auditors, provision, write_policy
+from deploy.tooling.synth import generate as synth
+from deploy.tooling.world import approve_as_demo_auditors
 from neutral_zone.client import FetchedRelease
 from neutral_zone.config import ZoneConfig
 from protocols.dp import ReleaseNoise

@@ -49,10 +49,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from deploy.launcher import Cluster
-from deploy.synth import generate as synth
+from deploy.configs import provision
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.synth import generate as synth
+from deploy.tooling.world import approve_as_demo_auditors
 from deploy.topology import load_topology, trust_of
-from deploy.world import approve_as_demo_auditors, provision
 from neutral_zone.client import ZoneClient
 from proto.zone import serde
 from protocols.attribution import AttributionConfig, attribute

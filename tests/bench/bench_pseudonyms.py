@@ -32,9 +32,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PublicKey,
 )
 
-from deploy.launcher import Cluster
+from deploy.configs import PartySpec
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.world import write_world
 from deploy.topology import load_topology
-from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneClient
 from tests.bench.common import peak_rss_mb
 

@@ -50,9 +50,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deploy.launcher import Cluster
+from deploy.configs import PartySpec
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.world import approve_as_demo_auditors, write_world
 from deploy.topology import load_topology, trust_of
-from deploy.world import PartySpec, approve_as_demo_auditors, write_world
 from neutral_zone.client import ZoneClient
 from protocols.psi import POINT_BYTES, SessionKey, hash_ids
 from tests.bench.common import peak_rss_mb

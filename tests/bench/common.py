@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.launcher import Cluster
+from deploy.tooling.launcher import Cluster
 from deploy.topology import Topology, load_topology, trust_of
 from neutral_zone.client import ZoneClient
 

@@ -17,8 +17,9 @@ import pytest
 
 from audit.config import AuditConfig
 from audit.service import serve as audit_serve
+from deploy.configs import PartySpec
+from deploy.tooling.world import write_world
 from deploy.topology import load_topology, trust_of
-from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneCallError, ZoneClient
 from neutral_zone.config import ZoneConfig
 from neutral_zone.service import build as build_zone

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from audit.client import AuditClient
-from deploy.world import PartySpec, write_world
+from deploy.configs import PartySpec
+from deploy.tooling.world import write_world
 from parties.paillier_keys import generate, load_private
 from protocols import paillier as P
 from protocols.attribution import MODELS, AttributionConfig, attribute

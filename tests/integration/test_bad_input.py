@@ -23,9 +23,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from deploy.launcher import Cluster
+from deploy.configs import PartySpec
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.world import write_world
 from deploy.topology import load_topology
-from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneCallError, ZoneClient
 from parties.config import PartyConfig
 from proto.party.v1 import party_pb2 as ppb

@@ -28,10 +28,10 @@ from audit.client import AuditClient
 from audit.keys import digest_to_sign
 from audit.log import verify_file
 from audit.reviewed import ReviewLog
-from deploy.launcher import Cluster
-from deploy.synth import generate as synth
+from deploy.configs import provision
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.synth import generate as synth
 from deploy.topology import Topology, load_topology, trust_of
-from deploy.world import provision
 from neutral_zone.client import ZoneCallError, ZoneClient
 from protocols.errors import VerificationFailed
 from tests.integration.helpers import phones

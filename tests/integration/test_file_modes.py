@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.launcher import Cluster
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.world import approve_as_demo_auditors
 from deploy.topology import load_topology
-from deploy.world import approve_as_demo_auditors
 from neutral_zone.client import ZoneClient
 from tests.integration.live import small_world
 

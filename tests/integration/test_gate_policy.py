@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from deploy.synth import generate as synth
-from deploy.world import approve_as_demo_auditors, provision, write_policy
+from deploy.configs import provision, write_policy
+from deploy.tooling.synth import generate as synth
+from deploy.tooling.world import approve_as_demo_auditors
 from neutral_zone.jobs.base import JobOutput
 from neutral_zone.releases import Release
 from protocols.release import KIND_AGGREGATE

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.world import PartySpec, write_world
+from deploy.configs import PartySpec
+from deploy.tooling.world import write_world
 from tests.integration.helpers import phones, write_party_csv
 
 ROOT = Path(__file__).resolve().parents[2]

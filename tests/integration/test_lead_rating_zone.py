@@ -10,9 +10,10 @@ import grpc
 import pandas as pd
 import pytest
 
+from deploy.configs import provision
 from deploy.deliver import map_scores
-from deploy.synth import generate as synth
-from deploy.world import approve_as_demo_auditors, provision
+from deploy.tooling.synth import generate as synth
+from deploy.tooling.world import approve_as_demo_auditors
 from tests.integration.live import LiveWorld, call_code, open_and_settle, state_of
 
 PARTIES = ["oem", "media-a", "media-b", "provider"]

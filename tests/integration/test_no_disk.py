@@ -29,11 +29,12 @@ import pytest
 
 from audit.keys import load_public_hex
 from audit.log import verify_file
-from deploy import trace as st
-from deploy.launcher import SERVICE_OF, Cluster, Running, _child_env
-from deploy.synth import generate
+from deploy.configs import provision
+from deploy.tooling import trace as st
+from deploy.tooling.launcher import SERVICE_OF, Cluster, Running, _child_env
+from deploy.tooling.synth import generate
+from deploy.tooling.world import approve_as_demo_auditors
 from deploy.topology import Participant, Topology, load_topology, trust_of
-from deploy.world import approve_as_demo_auditors, provision
 from neutral_zone.client import ZoneClient
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deploy.synth import generate as synth
+from deploy.tooling.synth import generate as synth
 from neutral_zone.config import PartyPeer
 from neutral_zone.jobs.base import JobContext
 from neutral_zone.jobs.profile import MISSING, Profile, ProfileParams

@@ -25,9 +25,10 @@ import pytest
 
 from audit.client import AuditClient
 from deploy import certs
-from deploy.launcher import Cluster
+from deploy.configs import PartySpec
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.world import write_world
 from deploy.topology import Topology, load_topology
-from deploy.world import PartySpec, write_world
 from neutral_zone.client import ZoneCallError, ZoneClient
 from proto.audit.v1 import audit_pb2, audit_pb2_grpc
 from proto.party.v1 import party_pb2 as ppb

@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 import yaml
 
-from deploy.launcher import Cluster, _child_env
+from deploy.configs import PartySpec
+from deploy.tooling.launcher import Cluster, _child_env
+from deploy.tooling.world import write_world
 from deploy.topology import load_topology
-from deploy.world import PartySpec, write_world
 from neutral_zone import memlock
 from tests.integration.helpers import phones, write_party_csv
 

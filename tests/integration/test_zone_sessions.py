@@ -8,7 +8,8 @@ import grpc
 import numpy as np
 
 from audit.client import AuditClient
-from deploy.world import PartySpec, write_world
+from deploy.configs import PartySpec
+from deploy.tooling.world import write_world
 from neutral_zone.client import ZoneCallError
 from tests.integration.helpers import phones
 from tests.integration.live import (

@@ -26,7 +26,8 @@ import pandas as pd
 from scipy.stats import binom
 
 from audit.client import AuditClient
-from deploy.world import PartySpec, write_world
+from deploy.configs import PartySpec
+from deploy.tooling.world import write_world
 from neutral_zone.client import ZoneClient
 from tests.integration.helpers import phones
 from tests.integration.live import WAIT, LiveWorld

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from deploy.world import PartySpec, write_world
+from deploy.configs import PartySpec
+from deploy.tooling.world import write_world
 from tests.integration.helpers import phones
 from tests.privacy.common import (
     DAY,

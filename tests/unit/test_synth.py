@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.config import AuditConfig
-from deploy import synth
+from deploy.tooling import synth
 from deploy.topology import load_topology
 from neutral_zone.config import ZoneConfig
 from parties.config import PartyConfig

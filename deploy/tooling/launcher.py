@@ -87,10 +87,10 @@ class Cluster:
         cmd = [sys.executable, "-m", "deploy.cli", SERVICE_OF[p.role], "serve", "--config", str(p.config)]
         trace = os.environ.get("ZHONGLI_TRACE_ZONE")
         if trace and p.role == "zone":  # no-disk proof: strace writes the trace file, the zone writes nothing
-            from deploy.trace import wrap
+            from deploy.tooling.trace import wrap
 
             cmd = wrap(cmd, trace)
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI, with a path from the topology
             cmd,
             stdout=subprocess.PIPE,
             stderr=log_file,
@@ -108,8 +108,7 @@ class Cluster:
         result: list[str] = []
 
         def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
+            for line in proc.stdout or ():
                 if line.startswith("LISTENING "):
                     result.append(line.split()[1])
                     break
@@ -157,7 +156,8 @@ def run_until_interrupted(cluster: Cluster) -> int:
     with cluster:
         for r in cluster.running:
             print(
-                f"  {r.participant.name:<12} {r.participant.role:<14} 127.0.0.1:{r.port}  pid {r.process.pid}  log {r.log_path}"
+                f"  {r.participant.name:<12} {r.participant.role:<14} 127.0.0.1:{r.port}"
+                f"  pid {r.process.pid}  log {r.log_path}"
             )
         print("all servers up; Ctrl-C stops them", flush=True)
         while not stop.wait(1.0):

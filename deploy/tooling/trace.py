@@ -11,7 +11,7 @@ the result independently, from the kernel's side of every relevant system call:
   for writing, a created/renamed/removed/linked/truncated path, or data written to anything but a
   socket, a pipe, an eventfd or the process's inherited log stream.
 
-``python -m deploy.trace check TRACE --log LOGFILE`` does the same from a shell, e.g. after
+``python -m deploy.tooling.trace check TRACE --log LOGFILE`` does the same from a shell, e.g. after
 ``ZHONGLI_TRACE_ZONE=/tmp/zone.trace zhongli demo`` (once the launcher honours that variable).
 
 One exception, and why: POSIX semaphores (``multiprocessing`` locks, which joblib's thread pools
@@ -24,6 +24,8 @@ written, truncated or allocated into it. Anything bigger is data, and a violatio
 also lists every ``/dev/shm`` name the process created and did not unlink.
 """
 
+# ruff: noqa: S108 - this module names /dev/shm and /tmp to judge paths in a trace; it makes no temp file
+
 from __future__ import annotations
 
 import argparse
@@ -34,6 +36,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from deploy.tooling.strace import Call, Trace, fd_of, parse, unquote
 
 # Every system call that can put bytes on a disk or change the file system's namespace.
 SYSCALLS = (
@@ -93,109 +97,6 @@ SHM = "/dev/shm/"
 # A POSIX semaphore's file holds exactly one glibc ``sem_t``: 32 bytes on every 64-bit target
 # (__SIZEOF_SEM_T), 16 on 32-bit ones. A /dev/shm object larger than that holds something else.
 SHM_OBJECT_MAX_BYTES = 32
-
-_LINE = re.compile(r"^(?P<pid>\d+)\s+(?P<rest>.*)$")
-_CALL = re.compile(r"^(?P<name>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<ret>.*)$")
-_UNFINISHED = " <unfinished ...>"
-_RESUMED = re.compile(r"^<\.\.\. (?P<name>[a-z0-9_]+) resumed>(?P<tail>.*)$")
-_FD = re.compile(r"^(?P<num>-?\d+|AT_FDCWD)(?:<(?P<what>.*)>)?$")
-
-
-@dataclass
-class Call:
-    pid: int
-    name: str
-    args: list[str]
-    ret: str
-
-    @property
-    def ok(self) -> bool:
-        return not self.ret.startswith("-1") and not self.ret.startswith("?")
-
-    def line(self) -> str:
-        return f"{self.pid} {self.name}({', '.join(self.args)}) = {self.ret}"
-
-
-@dataclass
-class Trace:
-    calls: list[Call] = field(default_factory=list)
-    exits: dict[int, str] = field(default_factory=dict)  # pid -> "+++ exited with 0 +++" etc.
-    signals: list[tuple[int, str]] = field(default_factory=list)
-
-
-def split_args(s: str) -> list[str]:
-    """Top-level comma split of strace's argument text (quotes, brackets and <decorations> aware)."""
-    out, cur, depth, quote, i = [], [], 0, False, 0
-    while i < len(s):
-        c = s[i]
-        if quote:
-            cur.append(c)
-            if c == "\\" and i + 1 < len(s):
-                cur.append(s[i + 1])
-                i += 1
-            elif c == '"':
-                quote = False
-        elif c == '"':
-            quote = True
-            cur.append(c)
-        elif c in "([{<":
-            depth += 1
-            cur.append(c)
-        elif c in ")]}>" and not (c == ">" and cur and cur[-1] == "-"):  # "->" in a socket's address pair
-            depth -= 1
-            cur.append(c)
-        elif c == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    if cur or out:
-        out.append("".join(cur).strip())
-    return out
-
-
-def parse(path: Path | str) -> Trace:
-    """Read an ``strace -f -yy -o`` file, joining ``<unfinished ...>`` / ``<... resumed>`` halves."""
-    trace = Trace()
-    pending: dict[int, str] = {}
-    for raw in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        m = _LINE.match(raw)
-        if not m:
-            continue
-        pid, rest = int(m["pid"]), m["rest"]
-        if rest.startswith("+++"):
-            trace.exits[pid] = rest
-            continue
-        if rest.startswith("---"):
-            trace.signals.append((pid, rest))
-            continue
-        if rest.endswith(_UNFINISHED):
-            pending[pid] = rest[: -len(_UNFINISHED)]
-            continue
-        r = _RESUMED.match(rest)
-        if r:
-            head = pending.pop(pid, None)
-            if head is None:
-                continue
-            rest = head + r["tail"]
-        c = _CALL.match(rest)
-        if c:
-            trace.calls.append(Call(pid, c["name"], split_args(c["args"]), c["ret"].strip()))
-    return trace
-
-
-def fd_of(arg: str) -> tuple[str, str]:
-    """``'7<pipe:[123]>'`` -> ``('7', 'pipe:[123]')``; undecorated -> (arg, '')."""
-    m = _FD.match(arg)
-    return (m["num"], m["what"] or "") if m else (arg, "")
-
-
-def unquote(arg: str) -> str:
-    if arg.startswith('"'):
-        end = arg.rfind('"')
-        return arg[1:end].encode("latin-1", "backslashreplace").decode("unicode_escape", "replace")
-    return arg
 
 
 def fd_kind(what: str) -> str:
@@ -452,7 +353,7 @@ def unavailable() -> str | None:
     if exe is None:
         return "strace is not installed (apt-get install -y strace)"
     try:
-        p = subprocess.run(
+        p = subprocess.run(  # noqa: S603 - strace from PATH with fixed arguments
             [exe, "-f", "-o", "/dev/null", "--seccomp-bpf", "-e", "trace=write", "true"],
             check=False,
             capture_output=True,
@@ -488,7 +389,7 @@ def wrap(cmd: list[str], trace_file: Path | str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m deploy.trace", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m deploy.tooling.trace", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     ck = sub.add_parser("check", help="judge a trace file against the no-disk promise")
     ck.add_argument("trace")

@@ -17,13 +17,15 @@ from typing import Any
 from audit.client import AuditClient
 from audit.keys import load_public_hex
 from audit.log import verify_file
+from deploy.configs import provision
 from deploy.deliver import decrypted_values, map_scores
-from deploy.launcher import Cluster
 from deploy.report import with_delivery, write_report
-from deploy.synth import generate as synth
+from deploy.tooling.launcher import Cluster
+from deploy.tooling.synth import generate as synth
+from deploy.tooling.world import approve_as_demo_auditors
 from deploy.topology import load_topology, trust_of
 from deploy.topology import zone_client as zone_client_as
-from deploy.world import approve_as_demo_auditors, provision
+from protocols.errors import ZhongliError
 
 BANNER = "!" * 78
 VALUE_CAP = 500_000  # CNY: above the synthetic world's dearest car
@@ -34,7 +36,7 @@ def say(msg: str) -> None:
 
 
 def _bar(frac: float, width: int = 24) -> str:
-    filled = int(round(max(0.0, min(1.0, frac)) * width))
+    filled = round(max(0.0, min(1.0, frac)) * width)
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
@@ -65,7 +67,8 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         oem = "oem"
         zone_p = topo.by_role("zone")[0]
         audit_p = topo.by_role("audit")[0]
-        assert zone_p.address and audit_p.address
+        if not (zone_p.address and audit_p.address):
+            raise ZhongliError("the demo topology names no address for the zone or the audit service")
         # Clients carry their participant's own trust (its config's `trust` block): every fetch
         # verifies a quorum of those auditors over the digest it recomputes.
         zone = zone_client_as(topo, oem)
@@ -97,14 +100,16 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
         }
         for p in status.parties:
             say(
-                f"      {p.party:<10} rows {p.rows:>9,}  distinct valid IDs {p.unique_ids:>9,}  invalid {p.invalid_ids:>6,}  duplicate {p.duplicate_ids:>8,}"
+                f"      {p.party:<10} rows {p.rows:>9,}  distinct valid IDs {p.unique_ids:>9,}"
+                f"  invalid {p.invalid_ids:>6,}  duplicate {p.duplicate_ids:>8,}"
             )
 
         auditor = auditors[0].name
         print(BANNER, flush=True)
         names = " and ".join(a.name for a in auditors)
         say(
-            f"!!  DEMO AUDITORS {names} APPROVE EVERY RELEASE AUTOMATICALLY ({len(auditors)}-of-{len(auditors)} policy)."
+            f"!!  DEMO AUDITORS {names} APPROVE EVERY RELEASE AUTOMATICALLY"
+            f" ({len(auditors)}-of-{len(auditors)} policy)."
         )
         say("!!  In production each auditor reviews every pending release (`zhongli audit pending` / `show`)")
         say("!!  and signs with their own key.")
@@ -165,7 +170,8 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                         "row values written by the own agent to scores_file"
                     )
                     say(
-                        f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads to {r.path}"
+                        f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads"
+                        f" to {r.path}"
                     )
                 doc = {
                     "release": fetched,
@@ -248,7 +254,8 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
             }
             say(
                 f"      privacy budget of '{oem}': ε {budget.spent:g} of {budget.limit:g} spent this period "
-                f"({budget.charges} charged release(s); the sealed model and the media parties' projections cost nothing)"
+                f"({budget.charges} charged release(s); the sealed model and the media parties' projections"
+                " cost nothing)"
             )
         zone.close_session(sid)
         zone.close()
@@ -354,8 +361,9 @@ def render_summary(summary: dict[str, Any]) -> str:
                 lines.append(f"  {' ∩ '.join(o['parties']):<44} {_people(o)}")
         elif r["job"] == "lead_rating_train":
             lines.append(
-                f"  label {p['label']}: held-out AUC {p['auc']['model']:.3f} (logistic {p['auc']['logistic_baseline']:.3f}), "
-                f"top-10% visit rate {p['top10']['rate']:.1%} vs {p['top10']['average_rate']:.1%} average (lift {p['top10']['lift']:.2f})"
+                f"  label {p['label']}: held-out AUC {p['auc']['model']:.3f}"
+                f" (logistic {p['auc']['logistic_baseline']:.3f}), top-10% visit rate {p['top10']['rate']:.1%}"
+                f" vs {p['top10']['average_rate']:.1%} average (lift {p['top10']['lift']:.2f})"
             )
             for v in p.get("partner_value", []):
                 lines.append(f"  AUC with {v['label']:<28} {v['auc']:.3f}")
@@ -370,7 +378,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         elif r["job"] == "attribution":
             c = p["counts"]
             lines.append(
-                f"  {p['recipient_scope']}: {c['converters_with_path']:,} of {c['converters']:,} visits had a touchpoint "
+                f"  {p['recipient_scope']}: {c['converters_with_path']:,} of {c['converters']:,} visits had"
+                " a touchpoint "
                 f"in the {p['lookback_days']:.0f}-day window ({c['unattributed_conversions']:,} direct)"
             )
             lines += ["  " + line for line in attribution_lines(p)]
@@ -393,9 +402,11 @@ def render_summary(summary: dict[str, Any]) -> str:
             lines += ["  " + line for line in profile_lines(p)]
         elif r["job"] == "lead_rating_seal":
             lines.append(f"  sealed model {p['model_id']} ({p['bytes']:,} bytes), stored by the OEM")
+    chain = "VERIFIED" if summary["audit_log_verified"] else "BROKEN: " + summary["audit_log"]["detail"]
     lines.append(
-        f"audit log: {summary['audit_log']['entries']} signed entries, hash chain {'VERIFIED' if summary['audit_log_verified'] else 'BROKEN: ' + summary['audit_log']['detail']}"
-        f"; head {str(summary['audit_log'].get('head_hash', ''))[:16]}… (note it down: it proves later that nothing was cut)"
+        f"audit log: {summary['audit_log']['entries']} signed entries, hash chain {chain}"
+        f"; head {str(summary['audit_log'].get('head_hash', ''))[:16]}…"
+        " (note it down: it proves later that nothing was cut)"
     )
     if "refused_example" in summary:
         ex = summary["refused_example"]
