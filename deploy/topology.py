@@ -50,7 +50,7 @@ class Topology(Strict):
             if p.name == name:
                 return p
         known = ", ".join(p.name for p in self.participants)
-        raise KeyError(f"no participant '{name}' in topology '{self.name}' (known: {known})")
+        raise ConfigError(f"no participant '{name}' in topology '{self.name}' (known: {known})")
 
     def by_role(self, role: str) -> list[Participant]:
         return [p for p in self.participants if p.role == role]

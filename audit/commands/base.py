@@ -77,10 +77,7 @@ def client_for(args: argparse.Namespace, review_log: ReviewLog | None = None) ->
     if not me:
         raise ConfigError("say who you are: --as NAME (or set ZHONGLI_AS)")
     topo = load_topology(topo_path)
-    try:
-        topo.get(me)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
+    topo.get(me)  # an unknown name is a ConfigError naming the participants the topology lists
     services = [(p.name, address) for p in topo.by_role("audit") if (address := p.address)]
     if len(services) != 1:
         raise ConfigError(
