@@ -189,6 +189,12 @@ def test_each_media_party_receives_only_its_own_channels(world, live):
         oem.run_job(sid, "attribution", {"conversion": "visit_time", "recipient": "nobody"})
     )
     assert bad["status"] == "failed" and "not 'nobody'" in bad["error"]
+    # The zone keeps the noised attribution result under a key the requester can compute; that
+    # key names no model: scoring or sealing with it fails at planning, like any unknown id.
+    cached = next(k for k in w.zone_session(sid).models if k.startswith("attribution:"))
+    for job in ("lead_rating_score", "lead_rating_seal"):
+        out = oem.wait_computed(oem.run_job(sid, job, {"model_id": cached}))
+        assert out["status"] == "failed" and f"no model '{cached}'" in out["error"], (job, out)
 
 
 def test_scope_check_refuses_foreign_rows():
