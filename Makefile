@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv proto proto-check bench clean tools
+.PHONY: demo test check fmt venv proto proto-check bench clean tools
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,18 @@ tools:
 	  (apt-get install -y -qq strace >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq strace >/dev/null 2>&1)) ; } || \
 	  echo "strace not installed: the no-disk trace test will be skipped"
 
-test: $(STAMP) tools
+# Lint, format and types (CONTRIBUTING.md): a finding fails `make test`, and so CI.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m deploy.tooling.protogen --check
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: check tools
 	$(BIN)/python -m pytest -q
 
 proto: $(STAMP)
