@@ -10,7 +10,6 @@ Repeated touches of one channel are self-loops; they do not change absorption pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -24,13 +23,14 @@ from protocols.errors import ConfigError
 _DENSE_MARKOV_STATES = 1500  # above this many states, the absorbing-chain solves go sparse
 
 
-def _absorption(q: Any, r: FloatArray, start: int, dense: bool) -> float:
+def _absorption(q: FloatArray | sparse.spmatrix, r: FloatArray, start: int, dense: bool) -> float:
     """P(absorbed in CONVERSION | start) for transient transitions ``q`` and one-step conversion ``r``."""
     n = r.shape[0]
-    if dense:
-        x = np.linalg.solve(np.eye(n) - q, r)
-    else:
-        x = spsolve((sparse.identity(n, format="csc") - q).tocsc(), r)
+    x = (
+        np.linalg.solve(np.eye(n) - q, r)
+        if dense
+        else spsolve((sparse.identity(n, format="csc") - q).tocsc(), r)
+    )
     return float(x[start])
 
 
@@ -158,10 +158,11 @@ def markov_effects(mc: MarkovCounts) -> tuple[FloatArray, float, int]:
         for c in range(k):
             gone = np.r_[contains[c], False]  # entering a state with c = absorbed in NULL
             r_c = np.where(gone, 0.0, r)
-            if dense:
-                q_c = np.where(gone[None, :], 0.0, q_full)
-            else:
-                q_c = q_full @ sparse.diags((~gone).astype(np.float64))
+            q_c = (
+                np.where(gone[None, :], 0.0, q_full)
+                if dense
+                else q_full @ sparse.diags((~gone).astype(np.float64))
+            )
             effects[c] = max(0.0, 1.0 - _absorption(q_c, r_c, s, dense) / p_all)
     return effects, p_all, int((out[:s] > 0).sum())
 
@@ -197,6 +198,6 @@ def markov(
         "order": order,
         "states": observed,
         "p_conversion": p_all,
-        "removal_effects": {c: float(e) for c, e in zip(paths.channels, effects)},
+        "removal_effects": {c: float(e) for c, e in zip(paths.channels, effects, strict=True)},
     }
     return ModelCredit("markov", paths.channels, credited, vw, detail)

@@ -229,12 +229,13 @@ def build_paths(
         used = np.bincount(ch, minlength=len(names)) > 0 if len(ch) else np.zeros(len(names), bool)
         renum = np.cumsum(used) - 1
         ch = renum[ch].astype(np.int64)
-        channels = tuple(n for n, u in zip(names, used) if u)
+        channels = tuple(n for n, u in zip(names, used, strict=True) if u)
 
-    if len(row):
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]).astype(np.int64)
-    else:
-        starts = np.zeros(0, np.int64)
+    starts = (
+        np.flatnonzero(np.r_[True, row[1:] != row[:-1]]).astype(np.int64)
+        if len(row)
+        else np.zeros(0, np.int64)
+    )
     lens = np.diff(np.r_[starts, len(row)]).astype(np.int64)
     path_row = row[starts]
     has_path = np.zeros(n_people, bool)

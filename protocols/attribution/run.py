@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from protocols.attribution.config import AttributionConfig, FloatArray
@@ -104,13 +104,14 @@ def attribute(
     paths = build_paths(touches, people, cfg)
     vals = _values_for(people, values)
     chosen = tuple(cfg.models) if value_models is None else tuple(m for m in cfg.models if m in value_models)
-    if noise is not None and noise.enabled:
+    if noise is not None and noise.budget is not None:  # DP on (``noise.enabled``)
         return _noised(
             paths,
             cfg,
             controls,
             vals,
             noise,
+            noise.budget,
             value_cap,
             chosen if vals is not None or encrypted_values else (),
         )
@@ -138,7 +139,7 @@ def _runners(
     controls: pd.DataFrame | None,
     vals: FloatArray | None,
     decide: Callable[[list[int]], list[int]] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Callable[[], ModelCredit]]:
     return {
         "first_touch": lambda: first_touch(paths),
         "last_touch": lambda: last_touch(paths),
@@ -152,7 +153,11 @@ def _runners(
 
 
 def _table(
-    channels: tuple[str, ...], credited: FloatArray, conv_paths: Any, users: Any, value: FloatArray | None
+    channels: tuple[str, ...],
+    credited: FloatArray,
+    conv_paths: npt.ArrayLike,
+    users: npt.ArrayLike,
+    value: FloatArray | None,
 ) -> pd.DataFrame:
     credited = np.maximum(np.asarray(credited, dtype=np.float64), 0.0)
     total = float(credited.sum())
@@ -209,15 +214,15 @@ def _noised(
     controls: pd.DataFrame | None,
     vals: FloatArray | None,
     noise: ReleaseNoise,
+    budget: float,
     value_cap: float | None,
     value_models: tuple[str, ...],
 ) -> AttributionResult:
-    assert noise.budget is not None
     if vals is not None and (value_cap is None or value_cap <= 0):
         raise ConfigError(
             "released values need a value_cap (each person's value is clipped to it) when DP is on"
         )
-    k, total = paths.k, noise.budget
+    k, total = paths.k, budget
     # Of the release's ε: 0.05 footnotes, 0.15 users and paths, the rest for credited
     # conversions — less 0.3 for credited values when values are asked for.
     value_pool = 0.3 * total if value_models else 0.0
