@@ -14,7 +14,7 @@ benchmark builds the same frames from a plain join of the raw files, so both run
 
 The package, one concept per module (each module's docstring gives its precise rules):
 
-* :mod:`~protocols.attribution.config` — the configuration, the model names, the array aliases;
+* :mod:`~protocols.attribution.config` — the configuration and the model names;
 * :mod:`~protocols.attribution.paths` — :func:`build_paths`: lookback windows, the order of touches,
   and the counts a release's footnotes report;
 * :mod:`~protocols.attribution.credit` — what every model returns: credited conversions per channel

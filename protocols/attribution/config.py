@@ -1,18 +1,12 @@
-"""Attribution's shared vocabulary: array aliases, model names, and the job's configuration."""
+"""Attribution's shared vocabulary: model names, the error for too many channels, and the job's configuration."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from protocols.errors import ConfigError
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 MS_PER_DAY = 86_400_000.0
 MODELS = (

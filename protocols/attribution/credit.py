@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.attribution.config import FloatArray, IntArray
+from protocols.arrays import FloatArray, IntArray
 
 
 @dataclass(frozen=True)

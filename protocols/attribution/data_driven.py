@@ -37,7 +37,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, ndtri
 
-from protocols.attribution.config import AttributionConfig, BoolArray, FloatArray, IntArray
+from protocols.arrays import BoolArray, FloatArray, IntArray
+from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit, ValueWeights
 from protocols.attribution.paths import Paths
 from protocols.attribution.shapley import check_shapley, shapley_matrix

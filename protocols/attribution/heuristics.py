@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from protocols.attribution.config import MS_PER_DAY, FloatArray
+from protocols.arrays import FloatArray
+from protocols.attribution.config import MS_PER_DAY
 from protocols.attribution.credit import ModelCredit, ValueWeights
 from protocols.attribution.paths import Paths
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
-from protocols.attribution.config import FloatArray, IntArray
+from protocols.arrays import FloatArray, IntArray
 from protocols.attribution.credit import ModelCredit, ValueWeights
 from protocols.attribution.paths import Paths
 from protocols.errors import ConfigError

@@ -23,14 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from protocols.attribution.config import (
-    MS_PER_DAY,
-    AttributionConfig,
-    BoolArray,
-    FloatArray,
-    IntArray,
-    TooManyChannels,
-)
+from protocols.arrays import BoolArray, FloatArray, IntArray
+from protocols.attribution.config import MS_PER_DAY, AttributionConfig, TooManyChannels
 from protocols.errors import DataError
 
 

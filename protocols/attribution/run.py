@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from protocols.attribution.config import AttributionConfig, FloatArray
+from protocols.arrays import FloatArray
+from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit
 from protocols.attribution.data_driven import data_driven
 from protocols.attribution.heuristics import first_touch, last_touch, linear, position_based, time_decay

@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from protocols.attribution.config import FloatArray, TooManyChannels
+from protocols.arrays import FloatArray
+from protocols.attribution.config import TooManyChannels
 from protocols.attribution.credit import ModelCredit, ValueWeights
 from protocols.attribution.paths import Paths
 

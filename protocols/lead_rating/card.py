@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from protocols.arrays import FloatArray, IntArray
 from protocols.dp import ReleaseNoise, interval_half_width
 
 GRADES = (("A", 0.10), ("B", 0.20), ("C", 0.30), ("D", 0.40))  # share of leads, best first
@@ -33,17 +34,17 @@ N_BINS = 20
 _SHARES = {"histogram": 4.0, "auc": 2.0, "baseline": 0.5, "partner_value": 1.5, "importance": 2.0}
 
 
-def _two_u(scores: np.ndarray, y: np.ndarray) -> int:
+def _two_u(scores: FloatArray, y: IntArray) -> int:
     """2 × the Mann-Whitney U of positives over negatives (ties count half): an integer."""
     ranks = rankdata(scores, method="average")
     p = int(y.sum())
-    return int(round(2.0 * float(ranks[y == 1].sum()) - p * (p + 1)))
+    return round(2.0 * float(ranks[y == 1].sum()) - p * (p + 1))
 
 
 class CardNoise:
     """Releases the card's figures through ``noise`` (or exactly, when it is disabled)."""
 
-    def __init__(self, noise: ReleaseNoise, y_te: np.ndarray, parts: list[str]) -> None:
+    def __init__(self, noise: ReleaseNoise, y_te: IntArray, parts: list[str]) -> None:
         self.noise = noise
         self.y = y_te
         self.P, self.N = int(y_te.sum()), int(len(y_te) - y_te.sum())
@@ -52,7 +53,7 @@ class CardNoise:
         self.eps = {k: (noise.budget or 0.0) * w / total for k, w in weights.items()}
         self.intervals: dict[str, float] = {}
 
-    def auc(self, scores: np.ndarray, part: str, count: int, what: str, rows_per_person: int = 1) -> float:
+    def auc(self, scores: FloatArray, part: str, count: int, what: str, rows_per_person: int = 1) -> float:
         two_u = _two_u(scores, self.y)
         if self.noise.enabled:
             delta = 2 * rows_per_person * max(self.P, self.N, 1)
@@ -61,7 +62,7 @@ class CardNoise:
             self.intervals[part] = interval_half_width(eps, delta) / (2.0 * max(self.P * self.N, 1))
         return float(min(1.0, max(0.0, two_u / (2.0 * max(self.P * self.N, 1)))))
 
-    def histogram(self, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def histogram(self, bins: IntArray) -> tuple[FloatArray, FloatArray]:
         """Noised held-out (positives, negatives) per score bin."""
         cells = np.concatenate(
             [
@@ -81,23 +82,26 @@ class CardNoise:
         return cells[:N_BINS].astype(float), cells[N_BINS:].astype(float)
 
 
-def score_bins(s_tr: np.ndarray) -> np.ndarray:
+def score_bins(s_tr: FloatArray) -> FloatArray:
     """Inner edges of 20 bins at the training scores' 5% quantiles (bin 0 = lowest scores)."""
-    return np.quantile(s_tr, np.linspace(0, 1, N_BINS + 1)[1:-1])
+    return np.asarray(np.quantile(s_tr, np.linspace(0, 1, N_BINS + 1)[1:-1]), dtype=np.float64)
 
 
-def bin_of(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def bin_of(scores: FloatArray, edges: FloatArray) -> IntArray:
+    """The score bin of each score: the number of inner ``edges`` at or below it."""
     return np.searchsorted(edges, scores, side="right").astype(np.int64)
 
 
-def card_tables(pos: np.ndarray, neg: np.ndarray, mean_score: np.ndarray) -> dict[str, Any]:
+def card_tables(pos: FloatArray, neg: FloatArray, mean_score: FloatArray) -> dict[str, Any]:
     """ROC, score bands, calibration and grades from a (noised) held-out histogram over the 20
     training-quantile bins; ``mean_score`` is each bin's mean training score."""
     P, N = max(pos.sum(), 1.0), max(neg.sum(), 1.0)
     avg = pos.sum() / max(pos.sum() + neg.sum(), 1.0)
     top = np.arange(N_BINS)[::-1]  # best scores first
     tp, fp = np.cumsum(pos[top]), np.cumsum(neg[top])
-    roc = [{"fpr": 0.0, "tpr": 0.0}] + [{"fpr": float(f / N), "tpr": float(t / P)} for t, f in zip(tp, fp)]
+    roc = [{"fpr": 0.0, "tpr": 0.0}] + [
+        {"fpr": float(f / N), "tpr": float(t / P)} for t, f in zip(tp, fp, strict=True)
+    ]
     bands, cum = [], 0.0
     for i in range(10):
         b = top[2 * i : 2 * i + 2]
@@ -128,7 +132,7 @@ def card_tables(pos: np.ndarray, neg: np.ndarray, mean_score: np.ndarray) -> dic
         )
     grades, start = [], N_BINS
     for g, share in GRADES:
-        width = int(round(share * N_BINS))
+        width = round(share * N_BINS)
         b = np.arange(start - width, start)
         start -= width
         leads, conv = float(pos[b].sum() + neg[b].sum()), float(pos[b].sum())

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+
+from protocols.arrays import BoolArray, IntArray, U64Array
 
 
 def _salt(name: str) -> str:
@@ -18,7 +21,7 @@ def _salt(name: str) -> str:
     return hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
+def _mix64(x: U64Array) -> U64Array:
     """SplitMix64's finaliser: every input bit reaches every output bit (uint64, wrapping)."""
     with np.errstate(over="ignore"):
         z = x + np.uint64(0x9E3779B97F4A7C15)
@@ -27,7 +30,7 @@ def _mix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+def row_hashes(frame: pd.DataFrame) -> U64Array:
     """A deterministic 64-bit hash of each row's values (the same values hash alike in any
     session and process)."""
     if frame.shape[1] == 0:
@@ -37,14 +40,14 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
-def canonical_population(entities: np.ndarray, data_hash: np.ndarray) -> np.ndarray:
+def canonical_population(entities: IntArray, data_hash: U64Array) -> IntArray:
     """A partner's people, ordered by a hash of their own data: the same order in every session
     (pseudonyms, and so entity ids, are new in each)."""
     order = np.lexsort((entities, data_hash))
     return entities[order]
 
 
-def blind_donors(known: np.ndarray, token: np.ndarray, population: np.ndarray, salt: str) -> np.ndarray:
+def blind_donors(known: BoolArray, token: npt.ArrayLike, population: IntArray, salt: str) -> IntArray:
     """Per row, the partner person whose data the row's partner features come from, or -1 to keep
     its own (the partner knows the row's person).
 

@@ -73,9 +73,11 @@ def _event_features(
     m = leads[["row", "entity", "t0"]].merge(events, on="entity", how="inner")
     m = m[m["time"] < m["t0"]]  # the leakage guard: strictly before the lead's time
     if pairs is None:
-        pairs = sorted({(c, e) for c, e in zip(m["channel"], m["etype"])})
+        pairs = sorted({(c, e) for c, e in zip(m["channel"], m["etype"], strict=True)})
     known = set(pairs)
-    keep = np.fromiter(((c, e) in known for c, e in zip(m["channel"], m["etype"])), bool, count=len(m))
+    keep = np.fromiter(
+        ((c, e) in known for c, e in zip(m["channel"], m["etype"], strict=True)), bool, count=len(m)
+    )
     m = m[keep]
     out = pd.DataFrame(index=leads["row"].to_numpy())
     counts = m.groupby(["row", "channel", "etype"]).size()
@@ -127,11 +129,10 @@ def build_features(
         if not training and table.party not in spec.attributes:
             continue
         cols = (
-            spec.attributes.get(table.party)
+            spec.attributes[table.party]
             if not training
             else [c for c in table.frame.columns if c != "entity"]
         )
-        assert cols is not None
         frame = table.frame.drop_duplicates("entity").set_index("entity")
         joined = frame.reindex(leads["entity"].to_numpy())
         for col in cols:

@@ -8,7 +8,6 @@ logistic baseline and the metrics (one dependency instead of LightGBM plus sciki
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +15,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from protocols.arrays import FloatArray, StrArray
 from protocols.lead_rating.card import GRADES
 from protocols.lead_rating.features import FeatureSpec
 
@@ -64,7 +64,8 @@ def fittable(X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def logistic_baseline(X: pd.DataFrame) -> Any:
+def logistic_baseline(X: pd.DataFrame) -> Pipeline:
+    """The card's reference learner: median/constant imputation, scaling, one-hot, logistic regression."""
     cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     nums = [c for c in X.columns if c not in cats]
     pre = ColumnTransformer(
@@ -111,10 +112,10 @@ class LeadModel:
     base_rate: float
     score_edges: list[float] = field(default_factory=list)  # inner edges of the 20 training-score bins
 
-    def score(self, X: pd.DataFrame) -> np.ndarray:
+    def score(self, X: pd.DataFrame) -> FloatArray:
         return np.asarray(self.estimator.predict_proba(X[self.spec.columns])[:, 1], dtype=float)
 
-    def grade(self, scores: np.ndarray) -> np.ndarray:
+    def grade(self, scores: FloatArray) -> StrArray:
         letters = np.array([g for g, _ in GRADES])
         idx = np.searchsorted(-np.asarray(self.grade_cuts), -scores, side="right")
         return letters[np.minimum(idx, len(letters) - 1)]

@@ -8,9 +8,12 @@ released value, held against the policy's ``max_membership_auc``.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+
+from protocols.arrays import FloatArray
 
 
-def likelihood_ratio_auc(member: np.ndarray, other: np.ndarray) -> float:
+def likelihood_ratio_auc(member: npt.ArrayLike, other: npt.ArrayLike) -> float:
     """How well a released value separates two groups, given their counts per value (bin): the
     AUC of the best classifier that sees only the value — values ordered by the ratio of their
     shares in the two groups. 0.5 = not at all, 1.0 = perfectly. Half a count is added to every
@@ -24,7 +27,7 @@ def likelihood_ratio_auc(member: np.ndarray, other: np.ndarray) -> float:
     return float(np.sum(pm * (below + 0.5 * po)))
 
 
-def _ordered_auc(order_m: np.ndarray, order_o: np.ndarray, member: np.ndarray, other: np.ndarray) -> float:
+def _ordered_auc(order_m: FloatArray, order_o: FloatArray, member: FloatArray, other: FloatArray) -> float:
     """AUC on (``member``, ``other``) counts of the ordering that (``order_m``, ``order_o``)
     suggest (values by the ratio of their shares, half a count added to every cell)."""
     m0, o0 = np.maximum(order_m, 0) + 0.5, np.maximum(order_o, 0) + 0.5
@@ -38,7 +41,7 @@ def _ordered_auc(order_m: np.ndarray, order_o: np.ndarray, member: np.ndarray, o
     return float(np.sum(pm * (below + 0.5 * po)))
 
 
-def crossfit_separability(cells: np.ndarray, n_values: int) -> float:
+def crossfit_separability(cells: npt.ArrayLike, n_values: int) -> float:
     """Separability of two groups by a released value, from counts of two halves of the people:
     ``cells`` = (half, group, value) flattened (half A's members, A's others, B's members, B's
     others). The best ordering of the values is learnt on one half and scored on the other, both

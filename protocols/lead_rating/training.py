@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 
+from protocols.arrays import FloatArray, IntArray
 from protocols.dp import ReleaseNoise
 from protocols.lead_rating.card import N_BINS, CardNoise, bin_of, card_tables, score_bins
 from protocols.lead_rating.features import FeatureSpec
@@ -28,18 +31,20 @@ from protocols.lead_rating.model import (
 
 @dataclass
 class TrainResult:
+    """A trained model and its (noised) model card, the payload of the training release."""
+
     model: LeadModel
     card: dict[str, Any]
 
 
-def _fit_scores(X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame, seed: int) -> np.ndarray:
+def _fit_scores(X_tr: pd.DataFrame, y_tr: IntArray, X_te: pd.DataFrame, seed: int) -> FloatArray:
     m = gradient_boosting(seed).fit(fittable(X_tr), y_tr)
     return np.asarray(m.predict_proba(X_te)[:, 1], dtype=float)
 
 
 def train(
     X: pd.DataFrame,
-    y: np.ndarray,
+    y: npt.ArrayLike,
     spec: FeatureSpec,
     label: str,
     seed: int = 7,
@@ -116,9 +121,9 @@ def train(
 
 
 def _group_importance(
-    est: Any,
+    est: HistGradientBoostingClassifier,
     X_te: pd.DataFrame,
-    y_te: np.ndarray,
+    y_te: IntArray,
     spec: FeatureSpec,
     auc: float,
     seed: int,
@@ -170,9 +175,9 @@ def _group_importance(
 
 def _partner_value(
     X_tr: pd.DataFrame,
-    y_tr: np.ndarray,
+    y_tr: IntArray,
     X_te: pd.DataFrame,
-    y_te: np.ndarray,
+    y_te: IntArray,
     spec: FeatureSpec,
     partners: list[str],
     auc_all: float,
