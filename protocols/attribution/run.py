@@ -28,13 +28,14 @@ from protocols.errors import ConfigError
 
 @dataclass(frozen=True)
 class AttributionResult:
+    """Every model's credit over one set of paths, and the per-channel tables a release holds."""
+
     config: AttributionConfig
     channels: tuple[str, ...]
     counts: PathCounts
     credits: dict[str, ModelCredit]
-    tables: dict[
-        str, pd.DataFrame
-    ]  # model -> channel, credited_conversions, share, paths, users[, credited_value]
+    # model -> channel, credited_conversions, share, paths, users[, credited_value]
+    tables: dict[str, pd.DataFrame]
     footnotes: dict[str, int] = field(default_factory=dict)  # the counts a release states (noised with DP)
     value_epsilon: dict[str, float] = field(default_factory=dict)  # ε per model left for encrypted value sums
 
