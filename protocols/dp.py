@@ -303,12 +303,13 @@ class ReleaseNoise:
     def spent(self) -> float:
         return math.fsum(m.epsilon for m in self.measures)
 
-    def _account(self, what: str, epsilon: float, sensitivity: int, cells: int, unit: str) -> None:
-        assert self.budget is not None
+    def _account(
+        self, budget: float, what: str, epsilon: float, sensitivity: int, cells: int, unit: str
+    ) -> None:
         eps = _check_epsilon(epsilon)
-        if self.spent + eps > self.budget * (1 + 1e-12):
+        if self.spent + eps > budget * (1 + 1e-12):
             raise ConfigError(
-                f"measurement '{what}' needs ε={eps:g} but only {self.budget - self.spent:g} of {self.budget:g} is left"
+                f"measurement '{what}' needs ε={eps:g} but only {budget - self.spent:g} of {budget:g} is left"
             )
         self.measures.append(Measure(what, eps, sensitivity, cells, unit))
 
@@ -317,7 +318,7 @@ class ReleaseNoise:
     ) -> int:
         if self.budget is None:
             return int(value)
-        self._account(what, epsilon, sensitivity, 1, unit)
+        self._account(self.budget, what, epsilon, sensitivity, 1, unit)
         return noisy_count(int(value), epsilon, sensitivity)
 
     def vector(
@@ -326,7 +327,7 @@ class ReleaseNoise:
         vals = [int(v) for v in values]
         if self.budget is None:
             return vals
-        self._account(what, epsilon, sensitivity, len(vals), unit)
+        self._account(self.budget, what, epsilon, sensitivity, len(vals), unit)
         return noisy_vector(vals, epsilon, sensitivity)
 
     def describe(self) -> dict[str, Any] | None:

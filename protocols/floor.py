@@ -160,15 +160,18 @@ def violations(
         else:
             if dp.epsilon_per_release > floor.dp.max_epsilon_per_release:
                 out.append(
-                    f"dp.epsilon_per_release {dp.epsilon_per_release:g} is above this party's maximum {floor.dp.max_epsilon_per_release:g}"
+                    f"dp.epsilon_per_release {dp.epsilon_per_release:g} is above this party's maximum "
+                    f"{floor.dp.max_epsilon_per_release:g}"
                 )
             if dp.budget_per_requester > floor.dp.max_budget_per_requester:
                 out.append(
-                    f"dp.budget_per_requester {dp.budget_per_requester:g} is above this party's maximum {floor.dp.max_budget_per_requester:g}"
+                    f"dp.budget_per_requester {dp.budget_per_requester:g} is above this party's maximum "
+                    f"{floor.dp.max_budget_per_requester:g}"
                 )
             if dp.period_days != 0 and dp.period_days < floor.dp.min_period_days:
                 out.append(
-                    f"dp.period_days {dp.period_days} refreshes the budget sooner than this party's minimum {floor.dp.min_period_days}"
+                    f"dp.period_days {dp.period_days} refreshes the budget sooner than this party's minimum "
+                    f"{floor.dp.min_period_days}"
                 )
     if policy.requests.per_hour > floor.max_requests_per_hour:
         out.append(
@@ -192,22 +195,24 @@ def violations(
         rl = policy.row_level
         if not floor.row_level.consent:
             out.append(
-                f"row_level.partners lists '{party}', but this party does not consent to row-level use of its data"
+                f"row_level.partners lists '{party}', but this party does not consent to row-level use of "
+                "its data"
             )
         else:
             if rl.raw_scores and not floor.row_level.raw_scores:
                 out.append("row_level.raw_scores is true, but this party allows grades only")
             if rl.max_membership_auc > floor.row_level.max_membership_auc:
                 out.append(
-                    f"row_level.max_membership_auc {rl.max_membership_auc:g} is above this party's maximum {floor.row_level.max_membership_auc:g}"
+                    f"row_level.max_membership_auc {rl.max_membership_auc:g} is above this party's maximum "
+                    f"{floor.row_level.max_membership_auc:g}"
                 )
             accepted = floor.row_level.blind_keys
             if accepted is not None:
                 other = sorted(r for r, fp in rl.blind_keys.items() if accepted.get(r) != fp)
                 if other:
                     out.append(
-                        f"row_level.blind_keys pins for {', '.join(repr(r) for r in other)} are not the blind keys this "
-                        "party agreed to (a new pin re-draws donors from its data)"
+                        f"row_level.blind_keys pins for {', '.join(repr(r) for r in other)} are not the blind "
+                        "keys this party agreed to (a new pin re-draws donors from its data)"
                     )
     if trusted_auditor_keys is not None:
         trusted = {k.lower() for k in trusted_auditor_keys}

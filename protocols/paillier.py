@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import gmpy2
 import numpy as np
+import numpy.typing as npt
 from phe import (
     EncryptedNumber,
     PaillierPrivateKey,
@@ -59,7 +60,7 @@ def encrypt_ints(n: int, values: Sequence[int], obf: Sequence[int]) -> list[int]
         raise ValueError(f"{len(values)} values but only {len(obf)} obfuscators")
     mn, nsq = gmpy2.mpz(n), gmpy2.mpz(n) * n
     out = []
-    for m, o in zip(values, obf):
+    for m, o in zip(values, obf, strict=False):  # spare obfuscators are fine (checked above)
         if m < 0 or m >= n:
             raise ValueError("Paillier plaintexts here are integers in [0, n)")
         out.append(int((1 + mn * m) % nsq * o % nsq))
@@ -70,11 +71,11 @@ def to_bytes(c: int, width: int) -> bytes:
     return c.to_bytes(width, "big")
 
 
-def from_bytes(b: bytes | np.ndarray) -> int:
+def from_bytes(b: bytes | npt.NDArray[np.uint8]) -> int:
     return int.from_bytes(bytes(b), "big")
 
 
-def weighted_sums(n: int, cts: Sequence[int], weights: np.ndarray) -> list[int]:
+def weighted_sums(n: int, cts: Sequence[int], weights: npt.ArrayLike) -> list[int]:
     """For each column j of ``weights`` (rows × channels), a ciphertext of
     ``Σ_i round(w_ij · 2¹²) · m_i`` where ``cts[i]`` encrypts ``m_i``. Negative weights are
     summed apart and subtracted with one modular inverse. Decrypt with :func:`decrypt_scaled`."""
@@ -103,7 +104,7 @@ def weighted_sums(n: int, cts: Sequence[int], weights: np.ndarray) -> list[int]:
 def scale_ciphertext(n: int, c: int, factor: float) -> int:
     """A ciphertext of ``round(factor · 2¹²) · m`` (for credit shares applied to a total)."""
     nsq = gmpy2.mpz(n) * n
-    w = int(round(factor * SCALE))
+    w = round(factor * SCALE)
     if w >= 0:
         return int(gmpy2.powmod(gmpy2.mpz(c), w, nsq))
     return int(gmpy2.invert(gmpy2.powmod(gmpy2.mpz(c), -w, nsq), nsq))
@@ -133,7 +134,7 @@ def rerandomise(n: int, c: int, obf: int | None = None) -> int:
 
 def decrypt_scaled(sk: PaillierPrivateKey, c: int) -> float:
     """Decrypt a :func:`weighted_sums` result (negative totals wrap around n)."""
-    m = sk.raw_decrypt(c)
+    m = int(sk.raw_decrypt(c))  # phe is untyped; its raw plaintext is an int
     n = sk.public_key.n
     if m > n // 2:
         m -= n

@@ -36,7 +36,8 @@ from protocols.release import (
     canonical_json,
 )
 
-KINDS = (KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES)
+ReleaseKind = Literal["aggregate", "model", "row_scores"]
+KINDS: tuple[ReleaseKind, ...] = (KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES)
 # Who may receive a release: "requester" (the party that opened the session), "owner" (the
 # party whose rows a row-level release holds), a role (brand, media, data_provider), or a party
 # name.
@@ -108,19 +109,23 @@ class RowLevelPolicy(_Strict):
     blind_keys: dict[str, str] = Field(default_factory=dict)
 
 
+def _default_k_min() -> dict[ReleaseKind, int]:
+    return {KIND_AGGREGATE: 50, KIND_MODEL: 50, KIND_ROW_SCORES: 50}
+
+
+def _default_recipients() -> dict[ReleaseKind, list[Recipient]]:
+    return {
+        KIND_AGGREGATE: ["requester", "media"],
+        KIND_MODEL: ["requester"],
+        KIND_ROW_SCORES: ["owner"],
+    }
+
+
 class Policy(_Strict):
     name: str
     version: int = Field(default=1, ge=1)
-    k_min: dict[Literal["aggregate", "model", "row_scores"], int] = Field(
-        default_factory=lambda: {KIND_AGGREGATE: 50, KIND_MODEL: 50, KIND_ROW_SCORES: 50}
-    )
-    recipients: dict[Literal["aggregate", "model", "row_scores"], list[Recipient]] = Field(
-        default_factory=lambda: {
-            KIND_AGGREGATE: ["requester", "media"],
-            KIND_MODEL: ["requester"],
-            KIND_ROW_SCORES: ["owner"],
-        }
-    )
+    k_min: dict[ReleaseKind, int] = Field(default_factory=_default_k_min)
+    recipients: dict[ReleaseKind, list[Recipient]] = Field(default_factory=_default_recipients)
     jobs: dict[str, list[Recipient]] = Field(
         default_factory=lambda: {j: list(r) for j, r in DEFAULT_JOBS.items()}
     )

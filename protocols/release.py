@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from cryptography.exceptions import InvalidSignature
@@ -25,12 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from protocols.arrays import IntArray
+
 # v2: the header also names the SHA-256 of the auditors' summary (issue 10).
 DIGEST_DOMAIN = b"zhongli/release/v2\x00"
 
-KIND_AGGREGATE = "aggregate"
-KIND_MODEL = "model"
-KIND_ROW_SCORES = "row_scores"
+KIND_AGGREGATE: Final = "aggregate"
+KIND_MODEL: Final = "model"
+KIND_ROW_SCORES: Final = "row_scores"
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -131,7 +133,7 @@ def check_scope(recipient: str, requester: str | None, row_parties: list[str] | 
 
 
 def check_differencing(
-    new: list[tuple[str, np.ndarray]], history: list[tuple[str, str, np.ndarray]], k: int
+    new: list[tuple[str, IntArray]], history: list[tuple[str, str, IntArray]], k: int
 ) -> CheckResult:
     """Refuse a release whose cohort differs from another cohort of the same requester's people
     by 1..k-1 people — a cohort released earlier in the session (``history`` holds release id,

@@ -13,7 +13,6 @@ from protocols.lead_rating import (
     N_BINS,
     AttributeTable,
     EventTable,
-    _two_u,
     bin_of,
     blind_donors,
     build_features,
@@ -23,6 +22,7 @@ from protocols.lead_rating import (
     score_bins,
     train,
 )
+from protocols.lead_rating.card import _two_u
 from protocols.sealing import SealError, SealKey
 
 DAY = 86_400_000.0

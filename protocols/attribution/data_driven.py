@@ -1,0 +1,257 @@
+"""The data-driven, incrementality-aware model: a constrained logistic fit with targeting controls.
+
+``data_driven`` (incrementality-aware): a logistic model of P(convert) over every person —
+converters and non-converters, with or without touches — from channel exposure in the window
+plus the caller's ``controls``. Channel coefficients are constrained to be ≥ 0 (an ad is
+assumed not to lower conversion; a negative estimate in observational data is confounding or
+noise, and would otherwise become negative credit). Each person's predicted probability is
+then split over the channels they were exposed to by exact Shapley over those channels
+(``v(S)`` = predicted probability with only the exposures in ``S`` kept, controls unchanged),
+or, with ``allocation="removal"``, by ``p − p(without c)``. The baseline (no exposure) is
+credited to no channel. Credited conversions = Σ over all people of the per-person credit —
+the expected incremental conversions. Because the controls absorb who was targeted, a channel
+aimed at people who would convert anyway gets (close to) no credit, where the heuristics and
+the path-based models give it plenty.
+
+Partial controls: a data provider rarely knows everybody, and people without its tags are
+exactly where targeting cannot be told apart from effect. With
+``effects_from="complete_controls"`` (the default) the channel coefficients are estimated on
+the people whose controls are all known (at least ``min_complete`` of them), then held fixed
+while every person's baseline is fitted — effects where confounding is observed, baselines
+for all. What the caller should put in ``controls``: everything that drove targeting (intent
+proxies, demographics) and, where the zone knows it, whether the person could be reached by
+each media party at all (present in its table): exposure to one channel of a platform also
+reveals coverage, and without that control the other channels' exposures turn coverage into
+a collider that biases untargeted channels downwards. Never anything measured after the
+conversion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit, ndtri
+
+from protocols.arrays import BoolArray, FloatArray, IntArray
+from protocols.attribution.config import AttributionConfig
+from protocols.attribution.credit import ModelCredit, ValueWeights
+from protocols.attribution.paths import Paths
+from protocols.attribution.shapley import check_shapley, shapley_matrix
+from protocols.errors import DataError
+
+_SHAPLEY_CELLS = 1 << 21  # people × coalitions evaluated per block in the data-driven model
+
+
+def _control_design(
+    controls: pd.DataFrame, person: IntArray, bins: int, max_categories: int
+) -> tuple[FloatArray, list[str], BoolArray]:
+    """Numeric controls: standardised, plus quantile-bin dummies (non-linear confounding) and a
+    missing flag; categorical controls: dummies for the ``max_categories`` most common levels."""
+    c = controls.set_index("person") if "person" in controls.columns else controls
+    if c.index.has_duplicates:
+        raise DataError(f"controls has {int(c.index.duplicated().sum())} duplicated person id(s)")
+    c = c.reindex(pd.Index(person))
+    incomplete = c.isna().any(axis=1).to_numpy()
+    cols: list[FloatArray] = []
+    names: list[str] = []
+    for name in c.columns:
+        s = c[name]
+        if pd.api.types.is_bool_dtype(s) or (
+            pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
+        ):
+            x = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            miss = ~np.isfinite(x)
+            if miss.all():
+                continue
+            x = np.where(miss, np.nanmedian(x[~miss]), x)
+            if miss.any():
+                cols.append(miss.astype(np.float64))
+                names.append(f"{name}:missing")
+            if x.std() > 0:
+                # Normal scores of the ranks: a skewed intent proxy (app usage, spend) enters the
+                # logit on a sensible scale whatever its units; the bins below add the curvature.
+                r = pd.Series(x).rank(method="average").to_numpy()
+                cols.append(ndtri((r - 0.5) / len(r)))
+                names.append(str(name))
+            if bins > 1 and len(np.unique(x)) > bins:
+                edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
+                b = np.searchsorted(edges, x, side="right")
+                for j in range(1, len(edges) + 1):
+                    cols.append((b == j).astype(np.float64))
+                    names.append(f"{name}:bin{j}")
+        else:
+            lv = s.astype(object).where(s.notna(), "(missing)").astype(str)
+            top = lv.value_counts().index[:max_categories]
+            lv = lv.where(lv.isin(top), "(other)")
+            levels = lv.value_counts().index[1:]  # the most common level is the reference
+            arr = lv.to_numpy()
+            for level in levels:
+                cols.append((arr == level).astype(np.float64))
+                names.append(f"{name}={level}")
+    if not cols:
+        return np.zeros((len(person), 0)), [], incomplete
+    return np.column_stack(cols), names, incomplete
+
+
+def _fit_logistic(
+    x: npt.NDArray[np.float32], y: FloatArray, nonneg: BoolArray, l2: float, offset: FloatArray | None = None
+) -> tuple[float, FloatArray, bool]:
+    """Logistic regression by L-BFGS-B with ``coef[nonneg] >= 0``; intercept unpenalised."""
+    n, d = x.shape
+    off = np.zeros(n) if offset is None else offset
+    ybar = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    theta0 = np.zeros(d + 1)
+    theta0[0] = math.log(ybar / (1 - ybar))
+
+    def loss(theta: FloatArray) -> tuple[float, FloatArray]:
+        w = theta[1:]
+        z = (x @ w.astype(np.float32)).astype(np.float64) + theta[0] + off
+        val = float(np.mean(np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * float(w @ w)
+        resid = expit(z) - y
+        g = np.empty(d + 1)
+        g[0] = resid.mean()
+        g[1:] = (x.T @ resid.astype(np.float32)).astype(np.float64) / n + l2 * w
+        return val, g
+
+    bounds = [(None, None)] + [(0.0, None) if nn else (None, None) for nn in nonneg]
+    res = minimize(
+        loss,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7},
+    )
+    return float(res.x[0]), np.asarray(res.x[1:], np.float64), bool(res.success)
+
+
+def data_driven(
+    paths: Paths,
+    controls: pd.DataFrame | None = None,
+    config: AttributionConfig | None = None,
+    decide: Callable[[list[int]], list[int]] | None = None,
+) -> ModelCredit:
+    """Incrementality-aware attribution: a conversion model with targeting controls, split per
+    person by exact Shapley over that person's exposed channels (see the module docstring)."""
+    cfg = config or AttributionConfig()
+    k, n = paths.k, len(paths.person)
+    check_shapley(k, cfg.max_shapley_channels, "data_driven")
+    y = paths.converted.astype(np.float64)
+    cnt = (
+        np.bincount(paths.touch_row * k + paths.touch_channel, minlength=n * k).reshape(n, k)
+        if k
+        else np.zeros((n, 0))
+    )
+    exposed = cnt > 0
+    feats: list[FloatArray] = []
+    if cfg.exposure in ("binary", "both"):
+        feats.append(exposed.astype(np.float64))
+    if cfg.exposure in ("log_count", "both"):
+        feats.append(np.log1p(cnt).astype(np.float64))
+    n_exp = sum(f.shape[1] for f in feats)
+    ctrl, ctrl_names, incomplete = (
+        (np.zeros((n, 0)), [], np.zeros(n, bool))
+        if controls is None
+        else _control_design(controls, paths.person, cfg.control_bins, cfg.max_categories)
+    )
+    x = (
+        np.column_stack([*feats, ctrl]).astype(np.float32)
+        if n_exp + ctrl.shape[1]
+        else np.zeros((n, 0), np.float32)
+    )
+    nonneg = np.r_[np.ones(n_exp, bool), np.zeros(ctrl.shape[1], bool)]
+    complete = ~incomplete
+    # Which fit to use depends on how many people have complete controls — the partners' data.
+    # ``decide`` (differential privacy) noises those counts first: one person at the threshold
+    # must not switch the whole model.
+    counts = [
+        int(complete.sum()),
+        int(incomplete.sum()),
+        int(y[complete].sum()),
+        int(complete.sum() - y[complete].sum()),
+    ]
+    n_complete, n_incomplete, conv_complete, other_complete = decide(counts) if decide is not None else counts
+    two_stage = (
+        cfg.effects_from == "complete_controls"
+        and n_incomplete > 0
+        and n_complete >= cfg.min_complete
+        and conv_complete > 0
+        and other_complete > 0
+        and 0 < y[complete].sum() < complete.sum()
+    )
+    if n == 0 or y.min() == y.max():
+        intercept, coef, ok = (0.0, np.zeros(x.shape[1]), True)
+    elif two_stage:
+        # Channel effects from people whose targeting covariates are all known (the rest would
+        # confound them); then every person's baseline, with those effects held fixed.
+        _, coef, ok = _fit_logistic(x[complete], y[complete], nonneg, cfg.l2)
+        offset = x[:, :n_exp].astype(np.float64) @ coef[:n_exp]
+        intercept, coef_c, ok2 = _fit_logistic(x[:, n_exp:], y, nonneg[n_exp:], cfg.l2, offset)
+        coef = np.r_[coef[:n_exp], coef_c]
+        ok = ok and ok2
+    else:
+        intercept, coef, ok = _fit_logistic(x, y, nonneg, cfg.l2)
+    del x
+    base = intercept + (ctrl @ coef[n_exp:] if ctrl.shape[1] else np.zeros(n))
+    # Per person and channel: the channel's contribution to the logit when its exposure is kept.
+    contrib = np.zeros((n, k))
+    off = 0
+    if cfg.exposure in ("binary", "both"):
+        contrib += exposed * coef[off : off + k]
+        off += k
+    if cfg.exposure in ("log_count", "both"):
+        contrib += np.log1p(cnt) * coef[off : off + k]
+    p_full = expit(base + contrib.sum(axis=1))
+    credited = np.zeros(k)
+    rows_out: list[IntArray] = []
+    ch_out: list[IntArray] = []
+    w_out: list[FloatArray] = []
+    size = exposed.sum(axis=1)
+    for m in range(1, k + 1):
+        rows_m = np.flatnonzero(size == m)
+        if len(rows_m) == 0:
+            continue
+        if cfg.allocation == "shapley":
+            sub = ((np.arange(1 << m)[None, :] >> np.arange(m)[:, None]) & 1).astype(np.float64)  # (m, 2^m)
+            w_mat = shapley_matrix(m)
+        step = max(1, _SHAPLEY_CELLS >> m)
+        for lo in range(0, len(rows_m), step):
+            r = rows_m[lo : lo + step]
+            cols = np.nonzero(exposed[r])[1].reshape(len(r), m)
+            a = contrib[r[:, None], cols]
+            if cfg.allocation == "shapley":
+                phi = expit(base[r, None] + a @ sub) @ w_mat
+            else:
+                phi = p_full[r, None] - expit(base[r, None] + a.sum(axis=1, keepdims=True) - a)
+            credited += np.bincount(cols.ravel(), weights=phi.ravel(), minlength=k)
+            conv = paths.converted[r]
+            if conv.any():
+                rows_out.append(np.repeat(r[conv], m))
+                ch_out.append(cols[conv].ravel())
+                w_out.append((phi[conv] / p_full[r[conv], None]).ravel())
+    vw = (
+        ValueWeights.empty()
+        if not rows_out
+        else ValueWeights(np.concatenate(rows_out), np.concatenate(ch_out), np.concatenate(w_out))
+    )
+    coefs = {c: float(coef[i]) for i, c in enumerate(paths.channels)} if cfg.exposure != "log_count" else {}
+    if cfg.exposure in ("log_count", "both"):
+        coefs.update({f"{c}:log_count": float(coef[n_exp - k + i]) for i, c in enumerate(paths.channels)})
+    detail = {
+        "allocation": cfg.allocation,
+        "exposure": cfg.exposure,
+        "converged": ok,
+        "observed_conversions": float(y.sum()),
+        "predicted_conversions": float(p_full.sum()),
+        "base_conversions": float(expit(base).sum()),
+        "channel_coefficients": coefs,
+        "controls": ctrl_names,
+        "two_stage": bool(two_stage),
+        "complete_controls": int(complete.sum()),
+    }
+    return ModelCredit("data_driven", paths.channels, credited, vw, detail)

@@ -1,0 +1,121 @@
+"""The learners and the trained lead-rating model that scores and grades new leads.
+
+Choice of learner: scikit-learn's HistGradientBoostingClassifier — native missing values and
+categorical features, deterministic with a seed, multi-threaded, and the same library gives the
+logistic baseline and the metrics (one dependency instead of LightGBM plus scikit-learn).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from protocols.arrays import FloatArray, StrArray
+from protocols.lead_rating.card import GRADES
+from protocols.lead_rating.features import FeatureSpec
+
+
+def gradient_boosting(seed: int) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_iter=300,
+        learning_rate=0.08,
+        max_leaf_nodes=31,
+        min_samples_leaf=MIN_SAMPLES_LEAF,
+        l2_regularization=1.0,
+        categorical_features="from_dtype",
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        random_state=seed,
+    )
+
+
+MIN_SAMPLES_LEAF = 40
+
+
+def fittable(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with every numeric column that has fewer than ``MIN_SAMPLES_LEAF`` values set to 0.
+
+    scikit-learn's histogram binning fails on a numeric column with no value (1.9) — also when
+    early stopping's validation split takes the few values a column has — and whether a
+    partner's column is empty among the training rows can depend on one person (a crafted label
+    set where only the target could be known to the partner): a failure there would tell the
+    requester. A column with fewer values than a leaf's minimum size can never separate them in
+    any split, so the model is the same without it; constant in training, it is never split on,
+    and scoring may pass any value."""
+    empty = [
+        c
+        for c in X.columns
+        if not isinstance(X[c].dtype, pd.CategoricalDtype) and X[c].notna().sum() < MIN_SAMPLES_LEAF
+    ]
+    if not empty:
+        return X
+    out = X.copy()
+    for c in empty:
+        out[c] = 0.0
+    return out
+
+
+def logistic_baseline(X: pd.DataFrame) -> Pipeline:
+    """The card's reference learner: median/constant imputation, scaling, one-hot, logistic regression."""
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    nums = [c for c in X.columns if c not in cats]
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    StandardScaler(),
+                ),
+                nums,
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                cats,
+            ),
+        ]
+    )
+    return make_pipeline(pre, LogisticRegression(max_iter=2000, C=1.0))
+
+
+def cat_to_object(X: pd.DataFrame) -> pd.DataFrame:
+    """The logistic pipeline's imputer wants plain objects, not pandas categoricals."""
+    Y = X.copy()
+    for c in Y.columns:
+        if isinstance(Y[c].dtype, pd.CategoricalDtype):
+            Y[c] = Y[c].astype(object).where(Y[c].notna(), np.nan)
+    return Y
+
+
+@dataclass
+class LeadModel:
+    """A trained lead-rating model with everything needed to score new leads the same way."""
+
+    model_id: str
+    label: str
+    spec: FeatureSpec
+    estimator: HistGradientBoostingClassifier
+    grade_cuts: list[float]  # score thresholds between grades A|B, B|C, C|D (descending)
+    base_rate: float
+    score_edges: list[float] = field(default_factory=list)  # inner edges of the 20 training-score bins
+
+    def score(self, X: pd.DataFrame) -> FloatArray:
+        return np.asarray(self.estimator.predict_proba(X[self.spec.columns])[:, 1], dtype=float)
+
+    def grade(self, scores: FloatArray) -> StrArray:
+        letters = np.array([g for g, _ in GRADES])
+        idx = np.searchsorted(-np.asarray(self.grade_cuts), -scores, side="right")
+        return letters[np.minimum(idx, len(letters) - 1)]
