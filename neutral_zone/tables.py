@@ -9,13 +9,24 @@ matches; docs/BENCHMARKS.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from proto.party.serde import ColumnInfo
+from protocols.errors import ProtocolError
 from protocols.psi import POINT_BYTES
+
+
+def categorical(codes: npt.NDArray[np.generic], categories: list[str]) -> pd.Categorical[str]:
+    """A category column's integer codes (-1 = missing) as a pandas Categorical."""
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise ProtocolError(f"category codes must be integers, not {codes.dtype}")
+    return pd.Categorical.from_codes(
+        cast(npt.NDArray[np.integer[Any]], codes), categories=pd.Index(categories)
+    )
 
 
 @dataclass
@@ -49,7 +60,7 @@ class PartyTable:
                 continue  # ciphertexts are used by jobs directly, never as a frame column
             v = self.columns[info.name][keep]
             if info.kind == "category":
-                data[info.name] = pd.Categorical.from_codes(v, categories=list(info.categories))
+                data[info.name] = categorical(v, list(info.categories))
             elif info.kind == "timestamp_ms":
                 data[info.name] = pd.to_datetime(
                     np.where(v == np.iinfo(np.int64).min, np.datetime64("NaT"), v.astype("datetime64[ms]"))

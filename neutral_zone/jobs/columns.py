@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from neutral_zone.jobs.base import JobContext
-from neutral_zone.tables import PartyTable
+from neutral_zone.tables import PartyTable, categorical
 from protocols.errors import InvalidInput
 
 INT64_MIN = np.iinfo(np.int64).min
@@ -19,7 +19,7 @@ def decode(t: PartyTable, name: str, rows: npt.NDArray[np.intp] | None = None) -
     info = next(i for i in t.schema if i.name == name)
     v = t.columns[name] if rows is None else t.columns[name][rows]
     if info.kind == "category":
-        return pd.Categorical.from_codes(v, categories=list(info.categories))
+        return categorical(v, list(info.categories))
     if info.kind == "timestamp_ms":
         return np.where(v == INT64_MIN, np.nan, v.astype(np.float64))
     return v

@@ -166,9 +166,9 @@ class LeadRatingTrain(Job):
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         brand = ctx.tables[ctx.requester]
         leads = leads_frame(brand)
-        y = pd.to_numeric(pd.Series(leads[params.label]), errors="coerce")
-        labelled = leads[y.notna().to_numpy()].reset_index(drop=True)
-        y = y.dropna().to_numpy()
+        label = pd.to_numeric(pd.Series(leads[params.label]), errors="coerce")
+        labelled = leads[label.notna().to_numpy()].reset_index(drop=True)
+        y = label.dropna().to_numpy()
         attrs, events = partner_tables(ctx, plan.state["partners"])
         X, spec = build_features(labelled, brand.party, plan.state["features"], attrs, events)
         importance = {True: "party", False: "none"}.get(params.importance, params.importance)

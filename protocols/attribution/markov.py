@@ -23,15 +23,15 @@ from protocols.errors import ConfigError
 _DENSE_MARKOV_STATES = 1500  # above this many states, the absorbing-chain solves go sparse
 
 
-def _absorption(q: FloatArray | sparse.spmatrix, r: FloatArray, start: int, dense: bool) -> float:
+def _absorption(q: FloatArray, r: FloatArray, start: int) -> float:
     """P(absorbed in CONVERSION | start) for transient transitions ``q`` and one-step conversion ``r``."""
-    n = r.shape[0]
-    x = (
-        np.linalg.solve(np.eye(n) - q, r)
-        if dense
-        else spsolve((sparse.identity(n, format="csc") - q).tocsc(), r)
-    )
-    return float(x[start])
+    return float(np.linalg.solve(np.eye(r.shape[0]) - q, r)[start])
+
+
+def _absorption_sparse(q: sparse.csr_matrix[np.float64], r: FloatArray, start: int) -> float:
+    """:func:`_absorption` for a chain with too many states to solve densely."""
+    eye: sparse.csc_matrix[np.float64] = sparse.identity(r.shape[0], dtype=np.float64, format="csc")
+    return float(spsolve((eye - q).tocsc(), r)[start])
 
 
 @dataclass(frozen=True)
@@ -146,24 +146,23 @@ def markov_effects(mc: MarkovCounts) -> tuple[FloatArray, float, int]:
     # I − Q singular. Every step leaks 1e-9 to NULL: the absorption probabilities move by about
     # that much, and the solve always exists.
     vals = vals * (1.0 - 1e-9)
-    dense = t <= _DENSE_MARKOV_STATES
-    if dense:
-        q_full = np.zeros((t, t))
-        np.add.at(q_full, (rows, cols), vals)
-    else:
-        q_full = sparse.csr_matrix((vals, (rows, cols)), shape=(t, t))
-    p_all = _absorption(q_full, r, s, dense)
     effects = np.zeros(k)
+    if t <= _DENSE_MARKOV_STATES:
+        q_dense = np.zeros((t, t))
+        np.add.at(q_dense, (rows, cols), vals)
+        p_all = _absorption(q_dense, r, s)
+    else:
+        q_sparse: sparse.csr_matrix[np.float64] = sparse.csr_matrix((vals, (rows, cols)), shape=(t, t))
+        p_all = _absorption_sparse(q_sparse, r, s)
     if p_all > 0:
         for c in range(k):
             gone = np.r_[contains[c], False]  # entering a state with c = absorbed in NULL
             r_c = np.where(gone, 0.0, r)
-            q_c = (
-                np.where(gone[None, :], 0.0, q_full)
-                if dense
-                else q_full @ sparse.diags((~gone).astype(np.float64))
-            )
-            effects[c] = max(0.0, 1.0 - _absorption(q_c, r_c, s, dense) / p_all)
+            if t <= _DENSE_MARKOV_STATES:
+                p_c = _absorption(np.where(gone[None, :], 0.0, q_dense), r_c, s)
+            else:
+                p_c = _absorption_sparse(q_sparse @ sparse.diags((~gone).astype(np.float64)), r_c, s)
+            effects[c] = max(0.0, 1.0 - p_c / p_all)
     return effects, p_all, int((out[:s] > 0).sum())
 
 
