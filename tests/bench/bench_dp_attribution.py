@@ -93,7 +93,7 @@ def frames(d: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
 def shares_of(res: AttributionResult, model: str) -> dict[str, float]:
     """A model's released shares (the table's, i.e. after noise when there was noise)."""
     t = res.tables[model]
-    return {str(c): float(s) for c, s in zip(t["channel"], t["share"])}
+    return {str(c): float(s) for c, s in zip(t["channel"], t["share"], strict=True)}
 
 
 def payload_shares(payload: dict[str, Any], model: str) -> dict[str, float]:
@@ -107,7 +107,8 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
     del d
     gc.collect()
     say(
-        f"plain join and frames {time.perf_counter() - t:.1f} s: {len(people):,} people, {len(touches):,} touches, channels {channels}"
+        f"plain join and frames {time.perf_counter() - t:.1f} s: {len(people):,} people, "
+        f"{len(touches):,} touches, channels {channels}"
     )
     cfg = AttributionConfig(channels=channels)
     t = time.perf_counter()
@@ -124,8 +125,8 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
         "footnotes_exact": exact.footnotes,
         "exact_shares": {m: {c: round(v, 5) for c, v in s.items()} for m, s in exact_shares.items()},
         "exact_tv_to_truth": {m: round(total_variation(s, truth), 4) for m, s in exact_shares.items()},
-        "users_exact": dict(zip(t0["channel"], t0["users"].astype(int).tolist())),
-        "paths_exact": dict(zip(t0["channel"], t0["paths"].astype(int).tolist())),
+        "users_exact": dict(zip(t0["channel"], t0["users"].astype(int).tolist(), strict=True)),
+        "paths_exact": dict(zip(t0["channel"], t0["paths"].astype(int).tolist(), strict=True)),
         "credited_exact": {m: float(exact.tables[m]["credited_conversions"].sum()) for m in MODELS},
     }
     # Markov truncation on its own: the last DP_MARKOV_MAX_TOUCHES touches of each path, no noise.
@@ -186,7 +187,7 @@ def in_process(world: Path, draws: int, truth: dict[str, float]) -> dict[str, An
         )
         foot_err.append(max(abs(res.footnotes[k] - exact.footnotes[k]) for k in FOOTNOTES))
         t1 = res.tables[MODELS[0]]
-        for c, u, p in zip(t1["channel"], t1["users"], t1["paths"]):
+        for c, u, p in zip(t1["channel"], t1["users"], t1["paths"], strict=True):
             ue, pe = out["users_exact"][c], out["paths_exact"][c]
             users_abs.append(abs(int(u) - ue))
             users_rel.append(abs(int(u) - ue) / ue if ue else 0.0)
@@ -294,7 +295,10 @@ def main() -> None:
     )
     args = ap.parse_args()
     draws = args.draws if len(args.draws) == len(args.leads) else [args.draws[0]] * len(args.leads)
-    out = [run(n, args.seed, k, n <= args.exact_session_max_leads) for n, k in zip(args.leads, draws)]
+    out = [
+        run(n, args.seed, k, n <= args.exact_session_max_leads)
+        for n, k in zip(args.leads, draws, strict=True)
+    ]
     print(json.dumps(out, indent=2, default=float))
 
 

@@ -183,16 +183,20 @@ def card_errors(noised: dict[str, Any], exact: dict[str, Any]) -> dict[str, floa
         "top10_lift": abs(noised["top10"]["lift"] - exact["top10"]["lift"]),
         "average_rate": abs(noised["top10"]["average_rate"] - exact["top10"]["average_rate"]),
         "decile_lift_max": max(
-            abs(a["lift"] - b["lift"]) for a, b in zip(noised["deciles"], exact["deciles"])
+            abs(a["lift"] - b["lift"]) for a, b in zip(noised["deciles"], exact["deciles"], strict=True)
         ),
         "roc_max": max(
             max(abs(a["tpr"] - b["tpr"]), abs(a["fpr"] - b["fpr"]))
-            for a, b in zip(noised["roc"], exact["roc"])
+            for a, b in zip(noised["roc"], exact["roc"], strict=True)
         ),
-        "grade_rate_max": max(abs(a["rate"] - b["rate"]) for a, b in zip(noised["grades"], exact["grades"])),
-        "grade_lift_max": max(abs(a["lift"] - b["lift"]) for a, b in zip(noised["grades"], exact["grades"])),
+        "grade_rate_max": max(
+            abs(a["rate"] - b["rate"]) for a, b in zip(noised["grades"], exact["grades"], strict=True)
+        ),
+        "grade_lift_max": max(
+            abs(a["lift"] - b["lift"]) for a, b in zip(noised["grades"], exact["grades"], strict=True)
+        ),
     }
-    for a, b in zip(noised["grades"], exact["grades"]):
+    for a, b in zip(noised["grades"], exact["grades"], strict=True):
         out[f"grade_{a['grade']}_rate"] = abs(a["rate"] - b["rate"])
     if "logistic_baseline" in exact["auc"] and "logistic_baseline" in noised["auc"]:
         out["auc_logistic"] = abs(noised["auc"]["logistic_baseline"] - exact["auc"]["logistic_baseline"])

@@ -34,6 +34,7 @@ Times are wall-clock: on a shared machine, other load inflates them (the CPU-sec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -386,10 +387,8 @@ def process_tree(roots: list[int]) -> list[int]:
 def _cpu(pids: list[int]) -> float:
     total = 0.0
     for p in pids:
-        try:
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a worker that exited
             total += cpu_seconds(p)
-        except (OSError, ValueError, IndexError):
-            pass  # a worker that exited
     return total
 
 

@@ -36,6 +36,7 @@ that all intersection sizes are reported next to the plain set intersection.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -132,7 +133,7 @@ def make_ids(n: int, overlap: float, seed: int) -> tuple[list[str], list[str]]:
     total = 2 * n - common
     nums = rng.choice(10**9, size=total, replace=False)
     second = rng.integers(3, 10, size=total)
-    pool = [f"1{s}{x:09d}" for s, x in zip(second, nums)]
+    pool = [f"1{s}{x:09d}" for s, x in zip(second, nums, strict=True)]
     rng.shuffle(pool)  # type: ignore[arg-type,unused-ignore]
     a = pool[:n]
     b = pool[n - common : 2 * n - common]
@@ -156,10 +157,8 @@ def tree_cpu_seconds(roots: list[int]) -> float:
     parent: dict[int, int] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
-            try:
+            with contextlib.suppress(OSError, IndexError, ValueError):
                 parent[int(d.name)] = int(_stat(int(d.name))[1])
-            except (OSError, IndexError, ValueError):
-                pass
     tree, frontier = set(roots), list(roots)
     while frontier:
         p = frontier.pop()

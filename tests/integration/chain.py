@@ -11,6 +11,7 @@ from typing import Any
 from parties.chain_auth import ChainSigner
 from proto.party import serde
 from proto.party.v1 import party_pb2 as ppb
+from proto.party.v1 import party_pb2_grpc as ppb_grpc
 from protocols.chain import ChainHeader, Hop
 from protocols.psi import POINT_BYTES
 
@@ -34,7 +35,9 @@ class Stream:
         return b"".join(c.points for c in self.chunks)
 
 
-def origin_stream(stub: Any, session_id: str, hops: list[ppb.ChainHop], chunk_rows: int = 64) -> Stream:
+def origin_stream(
+    stub: ppb_grpc.PartyAgentStub, session_id: str, hops: list[ppb.ChainHop], chunk_rows: int = 64
+) -> Stream:
     """An origin agent's StreamBlinded, as the zone receives it."""
     msgs = list(
         stub.StreamBlinded(
@@ -67,7 +70,7 @@ def blind_requests(
     ]
 
 
-def blind(stub: Any, session_id: str, s: Stream, **kw: Any) -> Stream:
+def blind(stub: ppb_grpc.PartyAgentStub, session_id: str, s: Stream, **kw: Any) -> Stream:
     """Relay ``s`` through one hop's Blind; returns that hop's output (raises grpc.RpcError if refused)."""
     responses = list(stub.Blind(iter(blind_requests(session_id, s, **kw)), timeout=60))
     assert responses and responses[0].signer_certificate and not responses[0].HasField("chunk")

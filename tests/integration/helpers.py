@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,11 +11,14 @@ import pandas as pd
 from parties.config import AuditAddress, ColumnSpec, DataSource, PartyConfig
 from transport.config import AuditorKey, TlsConfig, TrustConfig
 
+if TYPE_CHECKING:
+    from proto.party.v1 import party_pb2
+
 
 def phones(rng: np.random.Generator, n: int) -> list[str]:
     nums = rng.choice(10**9, size=n, replace=False)
     second = rng.integers(3, 10, size=n)
-    return [f"1{s}{x:09d}" for s, x in zip(second, nums)]
+    return [f"1{s}{x:09d}" for s, x in zip(second, nums, strict=True)]
 
 
 def noisy(rng: np.random.Generator, phone: str) -> str:
@@ -61,9 +64,9 @@ class PolicyDesk:
         key = AuditorKey(name="auditor-1", public_key_file=root / "auditor-1.pub")
         cfg = AuditConfig(
             name="audit",
-            tls=pki.tls("audit"),
+            tls=pki.tls("audit"),  # type: ignore[attr-defined]
             db=root / "audit.db",
-            auditors=[key],  # type: ignore[attr-defined]
+            auditors=[key],
             service_key_file=root / "audit-service.key",
         )
         self.server, port = serve(cfg)
@@ -113,7 +116,7 @@ def signed_scores_request(
     recipient: str = "oem",
     auditors: tuple[str, ...] = ("auditor-1",),
     summary: bytes = b"{}",
-) -> Any:
+) -> party_pb2.MapScoresRequest:
     """A MapScores request for a row-score release signed by the world's own auditor keys (as a
     quorum of them would approve it): what an honest client hands its agent."""
     from audit.keys import load_private, sign_decision

@@ -9,7 +9,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -23,12 +23,14 @@ from deploy.topology import load_topology, trust_of
 from neutral_zone.client import ZoneCallError, ZoneClient
 from neutral_zone.config import ZoneConfig
 from neutral_zone.service import build as build_zone
+from neutral_zone.sessions import Session
 from parties.agent import PartyAgent
 from parties.agent import serve as party_serve
 from parties.config import PartyConfig
 from proto.party.v1 import party_pb2 as ppb
 from proto.party.v1 import party_pb2_grpc as ppb_grpc
 from proto.zone import serde as zone_serde
+from proto.zone.v1 import zone_pb2 as zpb
 from tests.integration.helpers import phones, write_party_csv
 from transport.config import load_config
 from transport.rpc import TlsFiles, secure_channel
@@ -40,6 +42,8 @@ COLUMNS = [
     {"name": "segment", "role": "feature", "type": "categorical", "share": True},
 ]
 WAIT = 60.0  # generous: polling ends as soon as the state is reached
+
+T = TypeVar("T")
 
 
 # --- a world of real servers in this process --------------------------------------------------
@@ -132,8 +136,8 @@ class LiveWorld:
         """A Prepare as the zone sends it: with the zone's recorded policy, text and digest."""
         return ppb.PrepareRequest(
             session_id=session_id,
-            id_type=id_type,
-            ttl_seconds=ttl_seconds,  # type: ignore[arg-type]
+            id_type=id_type,  # type: ignore[arg-type]
+            ttl_seconds=ttl_seconds,
             policy_json=self.zone.gate.policy_text,
             policy_digest=self.zone.gate.policy_digest,
         )
@@ -141,9 +145,9 @@ class LiveWorld:
     def party_stub(self, party: str, as_name: str = "zone") -> ppb_grpc.PartyAgentStub:
         ch = secure_channel(self.party_cfgs[party].listen, self.tls(as_name), server_name=party)
         self._channels.append(ch)
-        return ppb_grpc.PartyAgentStub(ch)
+        return ppb_grpc.PartyAgentStub(ch)  # type: ignore[no-untyped-call]
 
-    def zone_session(self, sid: str) -> Any:
+    def zone_session(self, sid: str) -> Session:
         return self.zone._sessions[sid]
 
     def assert_purged(self, sid: str) -> None:
@@ -177,7 +181,8 @@ class LiveWorld:
             s.stop(0)
 
 
-def poll(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+def poll(cond: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
+    """Call ``cond`` until it returns something truthy, and return that; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
@@ -188,26 +193,26 @@ def poll(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         time.sleep(0.05)
 
 
-def state_of(resp: Any) -> str:
+def state_of(resp: zpb.GetSessionResponse) -> str:
     return zone_serde.SESSION_STATE_NAME.get(resp.state, "unspecified")
 
 
-def wait_settled(client: ZoneClient, sid: str, timeout: float = WAIT) -> Any:
+def wait_settled(client: ZoneClient, sid: str, timeout: float = WAIT) -> zpb.GetSessionResponse:
     """Poll GetSession until the session is no longer preparing; returns the last response."""
 
-    def settled() -> Any:
+    def settled() -> zpb.GetSessionResponse | None:
         r = client.session(sid)
         return r if state_of(r) != "preparing" else None
 
     return poll(settled, f"session {sid} settles", timeout)
 
 
-def open_and_settle(client: ZoneClient, parties: list[str]) -> tuple[str, Any]:
+def open_and_settle(client: ZoneClient, parties: list[str]) -> tuple[str, zpb.GetSessionResponse]:
     sid = client.open_session(parties)
     return sid, wait_settled(client, sid)
 
 
-def assert_failed(resp: Any, *needles: str) -> str:
+def assert_failed(resp: zpb.GetSessionResponse, *needles: str) -> str:
     assert state_of(resp) == "failed", (
         f"expected failed, got {state_of(resp)} ({resp.error or resp.progress})"
     )

@@ -4,6 +4,8 @@ party receives only its own channels."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import numpy as np
 import pandas as pd
@@ -32,7 +34,8 @@ def iso(ms: np.ndarray) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A brand with encrypted prices and two media platforms, DP off; returns (topology, root)."""
     root = tmp_path_factory.mktemp("attr")
     rng = np.random.default_rng(8)
     n = 600

@@ -1,7 +1,7 @@
 """The audit service as the zone's ledger, over real gRPC with mutual TLS: every job request
 admitted and counted against the policy's hourly limit, the ε budget per requester refreshed per
-period, refused and failed releases with the zone's reasons, and auditors listing them. The clock is the test's, moved by hand. Every refusal
-is asserted by its status code and message."""
+period, refused and failed releases with the zone's reasons, and auditors listing them. The clock
+is the test's, moved by hand. Every refusal is asserted by its status code and message."""
 
 from __future__ import annotations
 
@@ -31,15 +31,7 @@ from proto.audit.v1 import audit_pb2
 from protocols.errors import PolicyViolation
 from protocols.policy import DpPolicy, Policy, PolicyAuditor, RequestLimits
 from tests.integration.test_audit_policy import CREATED, Clock, policy_json
-from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: shared fixtures)
-    Service,
-    _topology,
-    code_of,
-    details_of,
-    record,
-    start,
-    svc,
-)
+from tests.integration.test_audit_service import Service, _topology, code_of, details_of, record
 from transport.rpc import TlsFiles
 
 HOUR = 3_600_000
@@ -136,7 +128,7 @@ def test_refused_and_failed_releases_can_never_be_approved(svc: Service) -> None
             # Signed over some digest: the status decides before the signature is looked at.
             decision = svc.decision("auditor-1", rid, verdict, reason=reason)
             code, details = details_of(
-                lambda: svc.stub("auditor-1").Decide(
+                lambda rid=rid, decision=decision: svc.stub("auditor-1").Decide(
                     audit_pb2.DecideRequest(release_id=rid, decision=decision)
                 )
             )
@@ -172,7 +164,9 @@ def test_bad_refused_and_failed_submissions(svc: Service) -> None:
         "failed with an unknown kind": (bad_kind, "kind must be one of"),
     }
     for name, (rec, words) in cases.items():
-        code, details = details_of(lambda: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=rec)))
+        code, details = details_of(
+            lambda rec=rec: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=rec))
+        )
         assert (code, words in details) == (grpc.StatusCode.INVALID_ARGUMENT, True), (name, details)
     assert svc.client("zone").submit_release(ended("r6", "refused", "x" * 4000)).status == "refused"
     # A request for an unknown session or job fails before it has a kind, a recipient or a digest.
@@ -222,10 +216,12 @@ def test_list_releases_filters_newest_first(start: Callable[..., Service]) -> No
         (audit_pb2.ListReleasesRequest(limit=1001), "at most 1000"),
         (audit_pb2.ListReleasesRequest(requester="no spaces"), "requester must be"),
     ):
-        code, details = details_of(lambda: stub.ListReleases(request))
+        code, details = details_of(lambda request=request: stub.ListReleases(request))
         assert (code, words in details) == (grpc.StatusCode.INVALID_ARGUMENT, True), words
     for name in ("zone", "oem", "media-a"):
-        code, details = details_of(lambda: svc.stub(name).ListReleases(audit_pb2.ListReleasesRequest()))
+        code, details = details_of(
+            lambda name=name: svc.stub(name).ListReleases(audit_pb2.ListReleasesRequest())
+        )
         assert code == grpc.StatusCode.PERMISSION_DENIED and "ListReleases is not allowed" in details
     assert auditor.verify().ok
 
@@ -362,14 +358,14 @@ def test_bad_admissions(svc: Service, tmp_path: Path) -> None:
         "bad session id": (req(session_id="a b"), grpc.StatusCode.INVALID_ARGUMENT, "session_id must be"),
     }
     for name, (request, status, words) in cases.items():
-        code, details = details_of(lambda: stub.AdmitRequest(request))
+        code, details = details_of(lambda request=request: stub.AdmitRequest(request))
         assert (code, words in details) == (status, True), (name, details)
     assert len(bodies(svc, KIND_JOB_REQUESTED)) == 1  # nothing refused was logged
 
     # Only *the* zone admits: not auditors, not parties, not another zone-role certificate.
     ok = req(release_id="r9")
     for name in ("auditor-1", "oem"):
-        code, details = details_of(lambda: svc.stub(name).AdmitRequest(ok))
+        code, details = details_of(lambda name=name: svc.stub(name).AdmitRequest(ok))
         assert code == grpc.StatusCode.PERMISSION_DENIED and "AdmitRequest is not allowed" in details
     ca = certs.load_ca(svc.pki.root)  # type: ignore[attr-defined]
     certs.issue(tmp_path, "zone-2", "zone", ca, days=1)
@@ -380,7 +376,7 @@ def test_bad_admissions(svc: Service, tmp_path: Path) -> None:
     assert code == grpc.StatusCode.PERMISSION_DENIED and "belongs to 'zone', not to 'zone-2'" in details
     # The request log is for auditors.
     for name in ("zone", "oem"):
-        code = code_of(lambda: svc.stub(name).ListRequests(audit_pb2.ListRequestsRequest()))
+        code = code_of(lambda name=name: svc.stub(name).ListRequests(audit_pb2.ListRequestsRequest()))
         assert code == grpc.StatusCode.PERMISSION_DENIED
     code, details = details_of(
         lambda: svc.stub("auditor-1").ListRequests(audit_pb2.ListRequestsRequest(limit=5000))
@@ -551,7 +547,7 @@ def test_get_budget_reports_under_which_policy(start: Callable[..., Service]) ->
         ),
         (audit_pb2.GetBudgetRequest(), grpc.StatusCode.INVALID_ARGUMENT, "requester must be"),
     ):
-        code, details = details_of(lambda: stub.GetBudget(request))
+        code, details = details_of(lambda request=request: stub.GetBudget(request))
         assert (code, words in details) == (status, True), words
 
 

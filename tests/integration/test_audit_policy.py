@@ -29,15 +29,7 @@ from proto.audit.v1 import audit_pb2
 from protocols.errors import ConfigError, VerificationFailed
 from protocols.policy import DpPolicy, Policy, PolicyAuditor
 from protocols.release import canonical_json
-from tests.integration.test_audit_service import (  # noqa: F401  (start, svc: shared fixtures)
-    Service,
-    _topology,
-    code_of,
-    details_of,
-    record,
-    start,
-    svc,
-)
+from tests.integration.test_audit_service import Service, _topology, code_of, details_of, record
 
 CREATED = 1_700_000_000_000
 
@@ -147,7 +139,7 @@ def test_policy_must_agree_with_the_services_quorum(start: Callable[..., Service
     }
     for expected, p in cases.items():
         code, details = details_of(
-            lambda: stub.RecordPolicy(
+            lambda p=p: stub.RecordPolicy(
                 audit_pb2.RecordPolicyRequest(policy_json=policy_json(p), digest=p.digest())
             )
         )
@@ -168,15 +160,22 @@ def test_only_the_zone_records_policies_and_spends(svc: Service) -> None:
         requester="oem", release_id="r1", epsilon=0.1, policy_digest=policy.digest()
     )
     for name in ("auditor-1", "oem", "media-a"):
-        assert code_of(lambda: svc.stub(name).RecordPolicy(rec)) == grpc.StatusCode.PERMISSION_DENIED
-        assert code_of(lambda: svc.stub(name).SpendBudget(spend)) == grpc.StatusCode.PERMISSION_DENIED
+        assert (
+            code_of(lambda name=name: svc.stub(name).RecordPolicy(rec)) == grpc.StatusCode.PERMISSION_DENIED
+        )
+        assert (
+            code_of(lambda name=name: svc.stub(name).SpendBudget(spend)) == grpc.StatusCode.PERMISSION_DENIED
+        )
     for name in ("oem", "media-a"):
         # Parties read policies (their agents check each session's policy against the record)...
         get = audit_pb2.GetPolicyRequest(digest=policy.digest())
         assert svc.stub(name).GetPolicy(get).recorded is False
         # ...but not the ledger.
         budget = audit_pb2.GetBudgetRequest(requester="oem")
-        assert code_of(lambda: svc.stub(name).GetBudget(budget)) == grpc.StatusCode.PERMISSION_DENIED
+        assert (
+            code_of(lambda name=name, budget=budget: svc.stub(name).GetBudget(budget))
+            == grpc.StatusCode.PERMISSION_DENIED
+        )
     assert (
         code_of(lambda: svc.stub("zone").ExportLog(audit_pb2.ExportLogRequest()).next())
         == grpc.StatusCode.PERMISSION_DENIED
@@ -329,7 +328,7 @@ def test_bad_budget_charges_are_refused(svc: Service) -> None:
         ),
     }
     for name, (request, status, words) in cases.items():
-        code, details = details_of(lambda: stub.SpendBudget(request))
+        code, details = details_of(lambda request=request: stub.SpendBudget(request))
         assert (code, words in details) == (status, True), (name, details)
     assert svc.client("auditor-1").get_budget("oem").charges == 1
 
@@ -362,7 +361,7 @@ def test_budget_survives_a_restart(start: Callable[..., Service]) -> None:
     first.close()
     second = start(1)  # same db, same service key
     assert second.client("auditor-1").get_budget("oem").spent == 0.7
-    with pytest.raises(AuditCallError, match="spent 0.7 of limit 1.0"):
+    with pytest.raises(AuditCallError, match=r"spent 0\.7 of limit 1\.0"):
         second.client("zone").spend_budget("oem", "r2", 0.5, digest)
     assert second.client("zone").spend_budget("oem", "r2", 0.3, digest).remaining == 0.0
     assert second.client("auditor-1").verify().ok
@@ -453,7 +452,11 @@ def test_m_of_n_counts_only_valid_distinct_signatures(start: Callable[..., Servi
     refusals.append((a1, stranger, grpc.StatusCode.PERMISSION_DENIED))  # unknown key
     for stub, decision, status in refusals:
         assert (
-            code_of(lambda: stub.Decide(audit_pb2.DecideRequest(release_id="r1", decision=decision)))
+            code_of(
+                lambda stub=stub, decision=decision: stub.Decide(
+                    audit_pb2.DecideRequest(release_id="r1", decision=decision)
+                )
+            )
             == status
         )
     assert svc.client("zone").get_release("r1").release.status == "pending"
@@ -624,5 +627,5 @@ def test_service_key_life_cycle(svc: Service, tmp_path: Path, capsys: pytest.Cap
     desk.log.close()
     build_desk(fresh).log.close()
     (tmp_path / "fresh" / "audit-service.key").unlink()
-    with pytest.raises(ConfigError, match="exists but its service key .* is missing"):
+    with pytest.raises(ConfigError, match=r"exists but its service key .* is missing"):
         build_desk(fresh)

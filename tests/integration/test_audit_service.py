@@ -7,7 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -123,25 +123,6 @@ class Service:
         for ch in self._channels:
             ch.close()
         self.server.stop(None).wait()
-
-
-@pytest.fixture
-def start(pki: object, tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    started: list[Service] = []
-
-    def run(approvals_required: int = 1, clock: Callable[[], int] | None = None) -> Service:
-        s = Service(pki, tmp_path, approvals_required, clock)
-        started.append(s)
-        return s
-
-    yield run
-    for s in started:
-        s.close()
-
-
-@pytest.fixture
-def svc(start: Callable[..., Service]) -> Service:
-    return start(1)
 
 
 def code_of(call: Callable[[], object]) -> grpc.StatusCode:
@@ -276,7 +257,7 @@ def test_refused_release_can_never_be_approved(svc: Service) -> None:
     assert svc.client("auditor-1").list_pending() == []
     for rid in ("r1", "r2"):
         request = audit_pb2.DecideRequest(release_id=rid, decision=svc.decision("auditor-1", rid))
-        code, details = details_of(lambda: svc.stub("auditor-1").Decide(request))
+        code, details = details_of(lambda request=request: svc.stub("auditor-1").Decide(request))
         assert code == grpc.StatusCode.FAILED_PRECONDITION and "never be approved" in details
     assert zone.get_release("r1").release.status == "refused"
 
@@ -299,7 +280,7 @@ def test_bad_submissions_are_invalid_argument(svc: Service) -> None:
         "empty id": record(""),
     }
     for name, rec in cases.items():
-        code = code_of(lambda: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=rec)))
+        code = code_of(lambda rec=rec: stub.SubmitRelease(audit_pb2.SubmitReleaseRequest(release=rec)))
         assert code == grpc.StatusCode.INVALID_ARGUMENT, name
     bad_summary = record("r5")
     bad_summary.summary_json = "{not json"
@@ -329,7 +310,10 @@ def test_unknown_release_is_not_found(svc: Service) -> None:
 def test_only_the_zone_submits(svc: Service, tmp_path: Path) -> None:
     request = audit_pb2.SubmitReleaseRequest(release=record("r1"))
     for name in ("media-a", "oem", "auditor-1"):
-        assert code_of(lambda: svc.stub(name).SubmitRelease(request)) == grpc.StatusCode.PERMISSION_DENIED
+        assert (
+            code_of(lambda name=name: svc.stub(name).SubmitRelease(request))
+            == grpc.StatusCode.PERMISSION_DENIED
+        )
     event = audit_pb2.RecordEventRequest(session_id="s1", event="session_opened")
     assert code_of(lambda: svc.stub("media-a").RecordEvent(event)) == grpc.StatusCode.PERMISSION_DENIED
 

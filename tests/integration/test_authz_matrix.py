@@ -316,7 +316,8 @@ def test_tables_cover_every_rpc_of_every_service() -> None:
     for t in TARGETS:
         rpcs = {m.name for m in t.service.methods}
         assert set(t.table) == rpcs, (
-            f"{t.label}: RPCs without a row: {sorted(rpcs - set(t.table))}; rows without an RPC: {sorted(set(t.table) - rpcs)}"
+            f"{t.label}: RPCs without a row: {sorted(rpcs - set(t.table))}; "
+            f"rows without an RPC: {sorted(set(t.table) - rpcs)}"
         )
         for rpc, rule in t.table.items():
             assert set(rule.roles) <= set(ROLES), f"{t.label}.{rpc}: unknown role in {rule.roles}"
@@ -400,13 +401,15 @@ def test_foreign_and_expired_certificates_fail_the_handshake(
             code, details = _probe(w, t, tls)
             if code != grpc.StatusCode.UNAVAILABLE:
                 wrong.append(
-                    f"{t.label}.{PROBES[t.label][2]} as {identity} with a certificate ({why}): got {code.name}: {details!r}"
+                    f"{t.label}.{PROBES[t.label][2]} as {identity} with a certificate ({why}): "
+                    f"got {code.name}: {details!r}"
                 )
         # Control: the genuine certificate for the same identity gets through.
         code, details = _probe(w, t, w.tls(identity))
         if code in REFUSALS or code in TRANSPORT:
             wrong.append(
-                f"{t.label}.{PROBES[t.label][2]} as {identity} with its genuine certificate: got {code.name}: {details!r}"
+                f"{t.label}.{PROBES[t.label][2]} as {identity} with its genuine certificate: "
+                f"got {code.name}: {details!r}"
             )
     assert not wrong, "\n".join(wrong)
 
@@ -424,6 +427,7 @@ def test_client_refuses_a_server_certified_for_another_name(world: tuple[LiveWor
         code, details = _probe(w, t, w.tls(identity), server_name=expected_elsewhere)
         if code != grpc.StatusCode.UNAVAILABLE:
             wrong.append(
-                f"{t.label}.{PROBES[t.label][2]} as {identity} pinning '{expected_elsewhere}': got {code.name}: {details!r}"
+                f"{t.label}.{PROBES[t.label][2]} as {identity} pinning '{expected_elsewhere}': "
+                f"got {code.name}: {details!r}"
             )
     assert not wrong, "\n".join(wrong)

@@ -354,7 +354,7 @@ def test_malformed_blind_streams_are_refused_and_agent_keeps_serving(tmp_path, l
 
     sid = "ses-direct-1"
     honest = prepared(sid)
-    header, *chunks = blind_requests(sid, honest)
+    header, *_chunks = blind_requests(sid, honest)
     points = bytes(hash_ids(sid, "phone", ["13800000000", "13900000000", "13700000000"]))
     chunk = ppb.BlindRequest(chunk=ppb.PointChunk(count=3, points=points))
     e = refused([chunk])

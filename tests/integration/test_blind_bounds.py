@@ -124,10 +124,14 @@ def refused(
 ) -> list[ppb.PointChunk]:
     """Send one Blind stream that must be refused; returns the blinded chunks it gave before."""
     got: list[ppb.PointChunk] = []
-    with pytest.raises(grpc.RpcError) as err:
+
+    def drain() -> None:
         for r in stub.Blind(iter(msgs), timeout=60):
             if r.HasField("chunk"):
                 got.append(r.chunk)
+
+    with pytest.raises(grpc.RpcError) as err:
+        drain()
     assert err.value.code() == code, (err.value.code(), err.value.details())
     for n in needles:
         assert n in err.value.details(), (n, err.value.details())
@@ -147,7 +151,7 @@ def joint_pseudonyms(w: World, sid: str) -> dict[str, set[bytes]]:
 def read_membership(w: World, guessed: dict[str, bytes], tables: dict[str, set[bytes]]) -> int:
     """How many guesses the attacker classifies right ("in the OEM's file?", "in the provider's?")."""
     right = 0
-    for kind, numbers in w.guesses.items():
+    for numbers in w.guesses.values():
         for g in numbers:
             if g not in guessed:
                 continue

@@ -81,7 +81,9 @@ def test_encrypted_column_reaches_the_zone_as_ciphertexts_and_sums_correctly(pki
     total = P.weighted_sums(info.paillier_n, [P.from_bytes(r) for r in cts[present]], weights)[0]
     sk = load_private(tmp_path / "keys" / "oem-paillier.key")
     # Ground truth from the raw file: the score column identifies each row's person.
-    score_to_price = dict(zip(frame["score"].astype(float), pd.to_numeric(frame["price"], errors="coerce")))
+    score_to_price = dict(
+        zip(frame["score"].astype(float), pd.to_numeric(frame["price"], errors="coerce"), strict=True)
+    )
     row_prices = np.array([score_to_price[s] for s in oem.columns["score"]])
     plain = float(np.nansum(row_prices * np.where(np.isin(ent, list(known)), 1.0, 0.5)))
     assert P.decrypt_scaled(sk, total) == plain

@@ -4,6 +4,8 @@ and no session under a policy the audit service has not recorded."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from tests.integration.live import call_code, open_and_settle, state_of
 PARTIES = ["oem", "media-a", "media-b", "provider"]
 
 
-def make_world(root, budget: float = 10.0):
+def make_world(root: Path, budget: float = 10.0) -> tuple[Path, Path]:
     """The demo's own policy (2-of-2, differencing and DP on), with the requester's ε budget set."""
     result = synth(root, n_leads=3000, seed=21)
     provision(result.topology, days=2, paillier_bits=1024)
@@ -33,12 +35,12 @@ def make_world(root, budget: float = 10.0):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_world(tmp_path_factory.mktemp("gate"))
 
 
 @pytest.fixture(scope="module")
-def dp_world(tmp_path_factory):
+def dp_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_world(tmp_path_factory.mktemp("gate-dp"), budget=1.5)
 
 

@@ -36,12 +36,12 @@ def approve(w: LiveWorld, rid: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return world(tmp_path_factory.mktemp("lr-small"), 2000)
 
 
 @pytest.fixture(scope="module")
-def medium(tmp_path_factory):
+def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return world(tmp_path_factory.mktemp("lr-medium"), 6000)
 
 

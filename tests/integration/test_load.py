@@ -29,7 +29,7 @@ def test_concurrent_sessions_and_jobs_all_complete_and_the_cap_refuses_one_more(
     code, msg = call_code(w.client("oem").open_session, PARTIES)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "3 sessions" in msg and "close one" in msg
     clients[0].close_session(results[0][0])
-    sid, resp = open_and_settle(w.client("oem"), PARTIES)  # room again after a close
+    _sid, resp = open_and_settle(w.client("oem"), PARTIES)  # room again after a close
     assert state_of(resp) == "ready"
 
 

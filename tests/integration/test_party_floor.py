@@ -271,8 +271,8 @@ def test_an_edit_under_a_recorded_name_and_version_is_refused(world: LiveWorld) 
     stricter = edited(w, k_min={"aggregate": 500})  # same name and version, other text: meets the floor
     details = offer(w, "media-a", stricter)
     assert (
-        f"the audit service recorded this name and version with digest {p.digest()[:16]}..., not {stricter.digest()[:16]}..."
-        in details
+        f"the audit service recorded this name and version with digest {p.digest()[:16]}..., "
+        f"not {stricter.digest()[:16]}..." in details
     )
     assert "needs a new version" in details
 

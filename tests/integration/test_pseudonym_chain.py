@@ -35,7 +35,7 @@ def test_chain_matches_plain_intersection(pki, policy_desk, tmp_path, n_parties)
     ]
     servers, clients = [], []
     try:
-        for (name, role), ids in zip(NAMES[:n_parties], sets):
+        for (name, role), ids in zip(NAMES[:n_parties], sets, strict=True):
             csv = tmp_path / f"{name}.csv"
             write_party_csv(csv, sorted(ids), rng)
             server, port, _ = serve(party_config(name, role, csv, pki.tls(name), desk=policy_desk))
@@ -46,7 +46,7 @@ def test_chain_matches_plain_intersection(pki, policy_desk, tmp_path, n_parties)
                 )
             )
         counts = prepare_all(clients, "ses-test", "phone", 60, policy_desk.text, policy_desk.digest)
-        for c, ids in zip(clients, sets):
+        for c, ids in zip(clients, sets, strict=True):
             assert counts[c.name].unique_ids == len(ids)
             assert counts[c.name].invalid_ids == 4  # 3 short numbers and one with letters
         tables = run_chains(clients, "ses-test", counts, 256, lambda *_: None)
@@ -64,7 +64,7 @@ def test_chain_matches_plain_intersection(pki, policy_desk, tmp_path, n_parties)
             assert tables[n].n_rows == len(sets[names.index(n)])
             assert set(tables[n].row_entities().tolist()) == entity_sets[n]
         score_of = {
-            n: dict(zip(tables[n].row_entities().tolist(), tables[n].columns["score"].tolist()))
+            n: dict(zip(tables[n].row_entities().tolist(), tables[n].columns["score"].tolist(), strict=True))
             for n in names
         }
         common = set.intersection(*entity_sets.values())
@@ -128,9 +128,11 @@ def second_party_hangs(pki, desk, tmp_path, session_id: str, stall_seconds: floa
 def test_stalled_party_fails_the_chain_with_a_clear_message(pki, policy_desk, tmp_path):
     """A party that stops answering mid-stream trips the stall watchdog: the chain fails naming
     the stall instead of hanging, and the other parties' streams are cancelled."""
-    with second_party_hangs(pki, policy_desk, tmp_path, "ses-stall", stall_seconds=1.0) as (clients, counts):
-        with pytest.raises(PartyUnavailable, match="no progress"):
-            run_chains(clients, "ses-stall", counts, 256, lambda *_: None)
+    with (
+        second_party_hangs(pki, policy_desk, tmp_path, "ses-stall", stall_seconds=1.0) as (clients, counts),
+        pytest.raises(PartyUnavailable, match="no progress"),
+    ):
+        run_chains(clients, "ses-stall", counts, 256, lambda *_: None)
 
 
 def test_closing_the_session_cancels_a_running_chain(pki, policy_desk, tmp_path):

@@ -3,6 +3,8 @@ Ray is not installed; run with it installed to prove the path."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from tests.integration.helpers import party_config, phones, write_party_csv  # n
 
 
 @pytest.fixture(scope="module")
-def blinder():
+def blinder() -> Iterator[RayBlinder]:
     b = RayBlinder(num_cpus=2)
     yield b
     ray.shutdown()
@@ -42,7 +44,7 @@ def test_a_chain_with_a_ray_blinding_party_matches_the_plain_intersection(
     servers, clients = [], []
     try:
         for (name, role), ids, executor in zip(
-            (("oem", "brand"), ("media-a", "media")), sets, ("local", "ray")
+            (("oem", "brand"), ("media-a", "media")), sets, ("local", "ray"), strict=True
         ):
             csv = tmp_path / f"{name}.csv"
             write_party_csv(csv, sorted(ids), rng)

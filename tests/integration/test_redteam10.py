@@ -130,7 +130,7 @@ def scored_world(tmp_path: Path, live: Any) -> Iterator[tuple[LiveWorld, str]]:
     c = w.client("oem")
     sid = c.open_session(["oem", "media-a"])
     c.wait_ready(sid, timeout=60)
-    yield w, sid
+    return w, sid
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def fake_zone(scored_world: tuple[LiveWorld, str]) -> Iterator[tuple[FakeZone, P
 
 def grades_by_lead(path: Path) -> dict[str, str]:
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return dict(zip(df["lead_id"], df["grade"]))
+    return dict(zip(df["lead_id"], df["grade"], strict=True))
 
 
 # --- attack 1: a genuinely approved row-score release, replayed into a re-prepared session -----
@@ -612,7 +612,8 @@ def test_a_row_score_payload_hash_named_by_the_audit_service_alone_gets_no_signa
         else []
     )
     assert len(approvals) == 0 and code != 0 and not written, (
-        f"{len(approvals)} auditor(s) signed a payload hash only the audit service named; the OEM's fetch exited {code} "
+        f"{len(approvals)} auditor(s) signed a payload hash only the audit service named; "
+        f"the OEM's fetch exited {code} "
         f"and its agent wrote {len(written)} score file(s) with the attacker's grades"
     )
 

@@ -113,7 +113,7 @@ def test_party_agent_refuses_a_revoked_zone_certificate(world: tuple[Path, Topol
 
 
 def test_zone_refuses_a_revoked_requester_certificate(world: tuple[Path, Topology], tmp_path: Path) -> None:
-    path, topo = world
+    _path, topo = world
     stolen = leaked(topo, tmp_path / "stolen", "oem", "brand")
     zone = topo.get("zone")
     with ZoneClient(zone.address or "", stolen, server_name="zone", timeout=30) as client:
@@ -137,10 +137,11 @@ def test_audit_service_refuses_a_revoked_auditor_certificate(
     stolen = leaked(topo, tmp_path / "stolen", "auditor-1", "auditor")
     audit = topo.get("audit")
     ch = secure_channel(audit.address or "", stolen, server_name="audit")
+
+    def pending() -> audit_pb2.ListPendingResponse:
+        return audit_pb2_grpc.AuditServiceStub(ch).ListPending(audit_pb2.ListPendingRequest(), timeout=30)
+
     try:
-        pending = lambda: audit_pb2_grpc.AuditServiceStub(ch).ListPending(
-            audit_pb2.ListPendingRequest(), timeout=30
-        )
         assert outcome(pending)[0] == grpc.StatusCode.OK
         revoke_with_cli(path, "auditor-1", stolen.cert)
         code, msg = outcome(pending)
@@ -156,7 +157,7 @@ def test_client_refuses_a_server_presenting_a_revoked_certificate(
 ) -> None:
     """An impostor serves the zone's name with a leaked zone certificate; the OEM's client (its
     topology's TLS, revocation list included) talks to it until that certificate is revoked."""
-    path, topo = world
+    _path, topo = world
     stolen = leaked(topo, tmp_path / "stolen", "zone", "zone")
     impostor, port = make_server(stolen, "127.0.0.1:0")  # no services: every call is UNIMPLEMENTED
     impostor.start()

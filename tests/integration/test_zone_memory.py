@@ -112,7 +112,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 def test_zone_locks_its_memory_or_reports_this_hosts_case(world: tuple[Path, Cluster]) -> None:
-    topo, cluster = world
+    _topo, cluster = world
     zone = next(r for r in cluster.running if r.participant.role == "zone")
     locked = memlock.locked_bytes(zone.process.pid)
     log = zone.log_path.read_text(errors="replace")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.stats import binom
 
@@ -56,7 +57,7 @@ def assert_no_better(guesses: list[bool], truth: list[bool], bound: float, what:
     """Assert the attacker's accuracy is consistent with ``bound``; returns the accuracy."""
     n = len(truth)
     assert n >= 20, f"{what}: an attack needs at least 20 targets, got {n}"
-    hits = sum(g == t for g, t in zip(guesses, truth))
+    hits = sum(g == t for g, t in zip(guesses, truth, strict=True))
     ceiling = hit_ceiling(n, bound)
     print(f"[attack] {what}: {hits}/{n} right ({hits / n:.3f}); bound {bound:.3f}; fails at {ceiling}")
     assert hits < ceiling, (
@@ -66,7 +67,8 @@ def assert_no_better(guesses: list[bool], truth: list[bool], bound: float, what:
     return hits / n
 
 
-def iso(ms: np.ndarray | list[float]) -> list[str]:
+def iso(ms: npt.NDArray[np.float64] | list[float]) -> list[str]:
+    """Milliseconds after ``T0`` as ISO timestamps; NaN (no event) as an empty cell."""
     return [
         (
             ""
@@ -133,10 +135,10 @@ class AttackWorld:
 
     def approve(self, rid: str) -> None:
         audit = self.live.topology.by_role("audit")[0]
-        with AuditClient(audit.address, self.live.tls("auditor-1"), server_name="audit") as a:
+        with AuditClient(audit.address or "", self.live.tls("auditor-1"), server_name="audit") as a:
             a.approve(rid, self.live.dir / "keys" / "auditor-1.key", "auditor-1")
 
-    def in_upload_order(self, sid: str, values: str | list[Any], n_lines: int) -> np.ndarray:
+    def in_upload_order(self, sid: str, values: str | list[Any], n_lines: int) -> npt.NDArray[np.object_]:
         """Row-level values (in the order the OEM's agent streamed its rows: a secret shuffle)
         back in the order of the OEM's file, as its own agent maps them (``MapScores``); lines
         that took no part get None."""

@@ -79,7 +79,7 @@ def _three_sets(w):
     for i in range(len(tgts)):
         base = i * 1000
 
-        def size(lo, hi, exclude=None):
+        def size(lo, hi, exclude=None, base=base):
             seg = {"lead_no": {"min": base + lo, "max": base + hi}}
             info = w.released(oem, sid, "profile", {"segment": seg, "tags": ["segment"]})
             assert info["status"] == "pending", info

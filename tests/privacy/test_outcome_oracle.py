@@ -46,7 +46,7 @@ def test_isolating_segments_are_refused_alike_and_logged(tmp_path, live):
     )
     oem, sid = w.session()
     outcomes, guesses = set(), []
-    for i, member in enumerate(truth):
+    for i in range(len(truth)):
         info = w.released(oem, sid, "profile", {"segment": {"lead_no": 10_000 + i}, "tags": ["income"]})
         outcomes.add(_outcome(info))
         guesses.append(info["status"] == "refused")  # the old oracle: refused = known to the provider

@@ -16,6 +16,9 @@ learns the "unknown to the partner" branch most.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -23,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from neutral_zone.jobs import lead_rating as lr_job
+from tests.integration.live import LiveWorld
 from tests.privacy.common import AttackWorld, assert_no_better, build_world
 
 CHANCE_PLUS = 0.15
@@ -90,7 +94,7 @@ def _oracle(grades: np.ndarray, truth: np.ndarray, own: np.ndarray) -> tuple[flo
 
 
 @pytest.fixture
-def world(tmp_path, live):
+def world(tmp_path: Path, live: Callable[..., LiveWorld]) -> AttackWorld:
     return build_world(tmp_path, live, {"row_level": {"partners": ["provider"]}}, k_min=20)
 
 
@@ -163,7 +167,7 @@ def test_what_else_the_requester_changes_moves_no_grade(world):
     model_id, [first] = _train_and_grade(w, oem, sid, len(phones))
     sealed = w.released(oem, sid, "lead_rating_seal", {"model_id": model_id})
     oem.close_session(sid)
-    grade_of, member_of = dict(zip(phones, first)), dict(zip(phones, truth))
+    grade_of, member_of = dict(zip(phones, first, strict=True)), dict(zip(phones, truth, strict=True))
     for nudge in (0.0, 1e-9):
         rows = [
             {
@@ -172,7 +176,7 @@ def test_what_else_the_requester_changes_moves_no_grade(world):
                 "visited": int(rng.random() < 0.5),
                 "visit_time": 41 * 86_400_000 if rng.random() < 0.3 else np.nan,
             }
-            for p, o in zip(phones, own)
+            for p, o in zip(phones, own, strict=True)
         ]
         rows += [{"phone": p, "lead_no": 0.0} for p in w.lead_pool[700:800] + w.lead_pool[-100:]]
         order = rng.permutation(len(rows))
@@ -199,7 +203,10 @@ def test_a_stranger_with_the_same_own_data_is_graded_apart(world):
     w = world
     rng = np.random.default_rng(13)
     phones, truth, own = _upload(w, rng, n_each=300)
-    rows = [{"phone": p, "lead_no": o, "visited": int(rng.random() < 0.4)} for p, o in zip(phones, own)]
+    rows = [
+        {"phone": p, "lead_no": o, "visited": int(rng.random() < 0.4)}
+        for p, o in zip(phones, own, strict=True)
+    ]
     twins = [{"phone": next(w.fresh), "lead_no": o, "visited": 0} for o in own]
     w.upload(rows + twins)
     oem, sid = w.session()
@@ -215,7 +222,7 @@ def test_without_blinding_the_gate_refuses(world, monkeypatch):
         lr_job, "blind_donors", lambda known, token, population, salt: np.full(len(known), -1)
     )
     w = world
-    phones, truth, own = _upload(w, np.random.default_rng(12))
+    _upload(w, np.random.default_rng(12))  # the file the session joins; its lines are not needed here
     oem, sid = w.session()
     card = w.released(oem, sid, "lead_rating_train", TRAIN)
     scored = w.released(oem, sid, "lead_rating_score", {"model_id": card["payload"]["model_id"]})

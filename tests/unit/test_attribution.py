@@ -48,7 +48,7 @@ def frames(paths: list[tuple[list[tuple[str, float]], bool, float]]) -> tuple[pd
 
 def credit(result, model: str) -> dict[str, float]:
     t = result.tables[model]
-    return dict(zip(t["channel"], t["credited_conversions"]))
+    return dict(zip(t["channel"], t["credited_conversions"], strict=True))
 
 
 # --- the heuristics ---------------------------------------------------------------------------
@@ -81,7 +81,12 @@ def test_first_and_last_touch_by_hand(heuristics):
     assert credit(heuristics, "last_touch") == {"A": 1.0, "B": 0.0, "C": 2.0, "D": 0.0}
     # last-touch value: A gets p1's 100, C gets p2's 50 + p3's 10; p4's 999 is not a conversion.
     t = heuristics.tables["last_touch"]
-    assert dict(zip(t["channel"], t["credited_value"])) == {"A": 100.0, "B": 0.0, "C": 60.0, "D": 0.0}
+    assert dict(zip(t["channel"], t["credited_value"], strict=True)) == {
+        "A": 100.0,
+        "B": 0.0,
+        "C": 60.0,
+        "D": 0.0,
+    }
 
 
 def test_linear_by_hand(heuristics):
@@ -171,12 +176,14 @@ def test_markov_second_order_sees_what_first_order_cannot():
     #   credit: A 1/2, B 1/2, C 0
     touches, people = frames([([("A", 1), ("B", 2)], True, 3), ([("C", 1), ("B", 2)], False, 3)])
     paths = build_paths(touches, people)
-    assert dict(zip(paths.channels, markov(paths, 1).conversions)) == pytest.approx(
+    assert dict(zip(paths.channels, markov(paths, 1).conversions, strict=True)) == pytest.approx(
         {"A": 0.25, "B": 0.5, "C": 0.25}
     )
     m2 = markov(paths, 2)
     assert m2.detail["removal_effects"] == pytest.approx({"A": 1.0, "B": 1.0, "C": 0.0})
-    assert dict(zip(paths.channels, m2.conversions)) == pytest.approx({"A": 0.5, "B": 0.5, "C": 0.0})
+    assert dict(zip(paths.channels, m2.conversions, strict=True)) == pytest.approx(
+        {"A": 0.5, "B": 0.5, "C": 0.0}
+    )
 
 
 def test_markov_self_loops_do_not_change_removal_effects():
@@ -291,7 +298,7 @@ def test_shapley_refuses_too_many_channels_with_a_value_error():
     touches, people = frames([([(f"c{i:02d}", 1) for i in range(4)], True, 2)])
     with pytest.raises(TooManyChannels, match="max_shapley_channels=3"):
         attribute(touches, people, AttributionConfig(max_shapley_channels=3, models=("shapley",)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="data_driven: exact Shapley over 4 channels"):
         attribute(touches, people, AttributionConfig(max_shapley_channels=3, models=("data_driven",)))
 
 
@@ -316,7 +323,9 @@ def test_data_driven_shapley_allocation_by_hand():
     # base = 20 * 1/5 = 4; base + A + B = 4 + 420/105 = 8 = observed conversions
     touches, people = saturated_world()
     cr = data_driven(build_paths(touches, people), None, AttributionConfig(l2=0.0))
-    assert dict(zip(cr.channels, cr.conversions)) == pytest.approx({"A": 298 / 105, "B": 122 / 105}, abs=1e-3)
+    assert dict(zip(cr.channels, cr.conversions, strict=True)) == pytest.approx(
+        {"A": 298 / 105, "B": 122 / 105}, abs=1e-3
+    )
     assert cr.detail["base_conversions"] == pytest.approx(4.0, abs=1e-3)
     assert cr.detail["predicted_conversions"] == pytest.approx(8.0, abs=1e-3)
     # Value weights: an A-and-B converter gives A (26/105)/(3/5) = 26/63 of its value.
@@ -331,7 +340,9 @@ def test_data_driven_removal_allocation_by_hand():
     # A = 7 (3/7 - 1/5) + 5 * 4/15 = 8/5 + 4/3 = 44/15;  B = 3 (1/3 - 1/5) + 5 * 6/35 = 2/5 + 6/7 = 44/35
     touches, people = saturated_world()
     cr = data_driven(build_paths(touches, people), None, AttributionConfig(l2=0.0, allocation="removal"))
-    assert dict(zip(cr.channels, cr.conversions)) == pytest.approx({"A": 44 / 15, "B": 44 / 35}, abs=1e-3)
+    assert dict(zip(cr.channels, cr.conversions, strict=True)) == pytest.approx(
+        {"A": 44 / 15, "B": 44 / 35}, abs=1e-3
+    )
 
 
 def confounded_world(n: int = 20_000, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -482,7 +493,7 @@ def test_values_can_come_as_a_series_by_person():
     )
     # linear value: p1 (100): A 50, B 25, C 25; p2 (50): B 25, C 25; p3 (10): C 10
     t = res.tables["linear"]
-    assert dict(zip(t["channel"], t["credited_value"])) == pytest.approx(
+    assert dict(zip(t["channel"], t["credited_value"], strict=True)) == pytest.approx(
         {"A": 50.0, "B": 50.0, "C": 60.0, "D": 0.0}
     )
     # Markov value = total value (160) x share

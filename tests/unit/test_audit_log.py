@@ -130,7 +130,7 @@ def test_file_is_private(tmp_path: Path) -> None:
 
 def test_another_service_key_cannot_extend_the_log(tmp_path: Path) -> None:
     _filled(tmp_path / "audit.db", 2)
-    with pytest.raises(ConfigError, match="opened by service key .* configured service key is"):
+    with pytest.raises(ConfigError, match=r"opened by service key .* configured service key is"):
         AuditLog(tmp_path / "audit.db", OTHER)
     assert verify_file(tmp_path / "audit.db", PUB).ok
 

@@ -30,7 +30,7 @@ def test_ca_key_lives_apart_and_private(tmp_path: Path) -> None:
     assert mode(out) == 0o700 and all(mode(k) == 0o600 for k in out.glob("*.key"))
     # Issuing again reuses the CA (same certificate), with the key from its own folder.
     before = (out / "ca.pem").read_bytes()
-    certs.init_for(out, PARTICIPANTS + [("media-a", "media")], days=1)
+    certs.init_for(out, [*PARTICIPANTS, ("media-a", "media")], days=1)
     assert (out / "ca.pem").read_bytes() == before and (out / "media-a.pem").exists()
 
 

@@ -82,7 +82,7 @@ def test_forged_misdirected_duplicate_and_unknown_approvals_do_not_count():
     ]
     gate_with(keys, bad).refresh(rel)
     assert rel.status == PENDING and [a.auditor for a in rel.approvals] == ["auditor-1"]
-    gate_with(keys, bad + [decision("auditor-2", a2, "approve", rel.digest)]).refresh(rel)
+    gate_with(keys, [*bad, decision("auditor-2", a2, "approve", rel.digest)]).refresh(rel)
     assert rel.status == APPROVED and {a.auditor for a in rel.approvals} == {"auditor-1", "auditor-2"}
 
 

@@ -57,7 +57,7 @@ def test_events_at_or_after_the_lead_time_are_never_counted():
             }
         ),
     )
-    X, spec = build_features(leads(), "oem", ["source"], [], [ev])
+    X, _spec = build_features(leads(), "oem", ["source"], [], [ev])
     assert X["media:feed:click_count"].tolist()[:2] == [1.0, 1.0]  # only strictly earlier events
     assert X["media:feed:days_since_last"].tolist()[:2] == [1.0, 50.0]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from phe import util
+from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from protocols import paillier as P
 
 
 @pytest.fixture(scope="module")
-def keys():
+def keys() -> tuple[PaillierPublicKey, PaillierPrivateKey]:
     return P.keypair(1024)  # smaller key: same arithmetic, faster tests
 
 
@@ -65,5 +66,5 @@ def test_scaling_a_total_by_a_share(keys):
 
 def test_refuses_plaintexts_out_of_range(keys):
     pk, _ = keys
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"integers in \[0, n\)"):
         P.encrypt_ints(pk.n, [-1], P.obfuscators(pk.n, 1))

@@ -87,14 +87,14 @@ def test_an_aggregate_whose_summary_is_not_its_payload_is_refused():
 
 
 def shown(payload: bytes = PAYLOAD, **kw) -> ShownRelease:
-    fields = dict(
-        release_id="rel-1",
-        session_id="ses-1",
-        job="intersection_stats",
-        kind="aggregate",
-        recipient="oem",
-        summary_json=payload.decode(),
-    )
+    fields = {
+        "release_id": "rel-1",
+        "session_id": "ses-1",
+        "job": "intersection_stats",
+        "kind": "aggregate",
+        "recipient": "oem",
+        "summary_json": payload.decode(),
+    }
     return ShownRelease(**{**fields, **kw})
 
 

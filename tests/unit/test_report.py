@@ -109,7 +109,9 @@ def intersection_payload(parties: list[str] | None = None) -> dict[str, Any]:
     overlaps.append({"parties": list(names), "ways": 4, "people": 9_209})
     return {
         "job": "intersection_stats",
-        "parties": [{"party": n, "role": r, "people": p} for n, r, p in zip(names, roles, people)],
+        "parties": [
+            {"party": n, "role": r, "people": p} for n, r, p in zip(names, roles, people, strict=True)
+        ],
         "overlaps": overlaps,
         "all_parties": 9_209,
         "k_min": 50,
@@ -148,7 +150,9 @@ def model_card(seed: int = 5) -> dict[str, Any]:
             }
         )
     calibration = []
-    for b, (pp, yy) in enumerate(zip(np.array_split(ss[::-1], 10), np.array_split(ys[::-1], 10)), start=1):
+    for b, (pp, yy) in enumerate(
+        zip(np.array_split(ss[::-1], 10), np.array_split(ys[::-1], 10), strict=True), start=1
+    ):
         calibration.append(
             {
                 "bin": b,
@@ -506,7 +510,7 @@ def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
         report.cmd_report(parser.parse_args(["--dir", str(tmp_path)]))
     bad = tmp_path / "release-bad.json"
     bad.write_text("{not json")
-    with pytest.raises(InvalidInput, match="release-bad.json"):
+    with pytest.raises(InvalidInput, match=r"release-bad\.json"):
         report.write_report([bad], tmp_path / "r.html", trust=TRUST)
     bad.write_text(json.dumps({"release": {}}))
     with pytest.raises(InvalidInput, match="no payload"):
@@ -1391,8 +1395,8 @@ def test_attribution_states_margins_in_conversions_and_value() -> None:
         "The privacy noise is larger than the figures themselves" not in page
     )  # the fixture's values are larger
     assert (
-        "Each person&#x27;s purchase price counted at most ¥500,000, so no single buyer can move a figure by more than that"
-        in page
+        "Each person&#x27;s purchase price counted at most ¥500,000, "
+        "so no single buyer can move a figure by more than that" in page
     )
     assert (
         "each channel&#x27;s credited store visits are within ±100 of the true figure with 95% probability"

@@ -61,7 +61,7 @@ def test_columns_chunk_roundtrip():
 
 
 @pytest.mark.parametrize(
-    "mutate, message",
+    ("mutate", "message"),
     [
         (lambda m: setattr(m, "id_index", m.id_index[:-1]), "id_index"),
         (lambda m: m.columns.pop(), "columns, the header announced"),
