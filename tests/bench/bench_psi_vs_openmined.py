@@ -5,8 +5,8 @@ mobile numbers each, with a chosen overlap (50% by default). Reported, median of
 ours and openmined-psi interleaved so both see the same machine noise:
 
 - **Ours, the real system**: audit service, neutral zone and two party agents (brand + media,
-  one numeric column each) as separate processes over mTLS (``deploy.world.write_world`` +
-  ``deploy.launcher.Cluster``, fresh processes per run). Timed from OpenSession until the session
+  one numeric column each) as separate processes over mTLS (``deploy.tooling.world.write_world`` +
+  ``deploy.tooling.launcher.Cluster``, fresh processes per run). Timed from OpenSession until the session
   is READY (each agent loads its CSV, normalises, hashes, blinds its own IDs, the zone relays each
   party's points to the other for its key, columns are uploaded, the zone joins) plus an
   ``intersection_stats`` job until computed. The auditor's approval and the fetch are a human

@@ -1,5 +1,5 @@
 """Real servers in this process for integration tests: the audit service, every party agent and
-the zone of a ``deploy.world.write_world`` directory (real gRPC with mTLS on the ports it names),
+the zone of a ``deploy.tooling.world.write_world`` directory (real gRPC with mTLS on the ports it names),
 plus polling helpers. Shared by the integration tests; the ``live`` fixture is in conftest.py."""
 
 from __future__ import annotations

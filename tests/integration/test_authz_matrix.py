@@ -113,7 +113,7 @@ ZONE_RPCS: dict[str, Rule] = {
     "CloseSession": Rule(PARTY_ROLES),
 }
 
-# audit/service.py's table: writes come only from the configured zone (role *and* name, via
+# audit/servicer.py's table: writes come only from the configured zone (role *and* name, via
 # `require_peer`); reads are open to auditors and to any zone-role certificate (no name check).
 AUDIT_RPCS: dict[str, Rule] = {
     "SubmitRelease": ONLY_THE_ZONE,

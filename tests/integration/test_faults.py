@@ -3,7 +3,7 @@ a party killed mid-stream. Each time the interrupted work fails cleanly, the res
 picks up where the durable state says (the audit log), the log verifies, nothing but the logs
 is written to disk, and a retry succeeds.
 
-One synthetic world (3,000 leads, 2-of-2 auditors) runs as real processes (``deploy.launcher``)
+One synthetic world (3,000 leads, 2-of-2 auditors) runs as real processes (``deploy.tooling.launcher``)
 for the whole module; ``media-b`` is grown by 14,000 people so its pseudonym chain takes long
 enough to be interrupted. A process is "killed" with SIGKILL and started again on the same config
 the way the launcher starts it. Polling waits generously; no test asserts timing.

@@ -5,7 +5,7 @@ The zone runs under ``strace -f`` (every thread) while a 4-party world goes end 
 approved by the demo auditors and fetched). The trace must show no file opened for writing, no
 path created, renamed, linked, truncated or removed, and no byte written to anything but a
 socket, a pipe, an eventfd or the log stream the launcher handed it as stderr. The one exception
-is POSIX semaphores in ``/dev/shm`` (RAM; see ``deploy/trace.py``). The same holds when the zone
+is POSIX semaphores in ``/dev/shm`` (RAM; see ``deploy/tooling/trace.py``). The same holds when the zone
 is killed mid-job, after which a fresh zone serves again and the audit log still verifies; a
 crash dumps no core. Finally, libraries are refused too: joblib, logging, pyarrow, zip/gzip, a
 C-level ``system()`` child, and more.
@@ -64,7 +64,7 @@ def landlock_abi() -> int:
 
 
 class TracedCluster(Cluster):
-    """``deploy.launcher.Cluster`` with the zone under strace, in its own empty working directory.
+    """``deploy.tooling.launcher.Cluster`` with the zone under strace, in its own empty working directory.
 
     What ``ZHONGLI_TRACE_ZONE`` would do in the launcher itself (see the report to the lead). The
     Popen is strace's; :meth:`zone_pid` is the zone's own pid (strace's child), the one signals go

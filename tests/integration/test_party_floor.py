@@ -8,7 +8,7 @@ honest policy passes (so each assertion could fail).
 
 The world: an OEM (brand) and a media party, two auditors with a 2-of-2 quorum, a policy written
 by ``write_world`` in which only the OEM consents to row-level use; each party's floor is the
-policy it agreed to (``deploy.world.write_floors``).
+policy it agreed to (``deploy.configs.write_floors``).
 """
 
 from __future__ import annotations

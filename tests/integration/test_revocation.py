@@ -2,7 +2,7 @@
 that presents one.
 
 Real processes (``zhongli up``'s launcher) over mTLS, configured with the CA's revocation list
-(``tls.crl``, as ``deploy/world.py`` writes every config). The attacker holds a genuine
+(``tls.crl``, as ``deploy/configs.py`` writes every config). The attacker holds a genuine
 certificate and key from the project CA for a real identity — a copy that leaked: the zone's
 (against a party agent), the OEM's (against the zone), an auditor's (against the audit service),
 and the zone's again, served by an impostor, against the OEM's client. Each control makes the

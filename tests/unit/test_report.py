@@ -1,4 +1,4 @@
-"""The OEM's HTML report (deploy/report.py): one self-contained page from released payloads only,
+"""The OEM's HTML report (deploy/report/): one self-contained page from released payloads only,
 every release string escaped, and no crash on unknown jobs or missing optional fields."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The synthetic world (deploy/synth.py): files, configs, noise, overlaps, truth, determinism."""
+"""The synthetic world (deploy/tooling/synth/): files, configs, noise, overlaps, truth, determinism."""
 
 from __future__ import annotations
 
