@@ -15,7 +15,7 @@ from protocols.dp import ReleaseNoise
 from protocols.errors import InvalidInput
 from protocols.ids import normalise
 from protocols.suppression import suppressed_rows
-from tests.integration.test_profile import K, run_profile, zone_tables  # noqa: F401  (the fixture)
+from tests.integration.test_profile import K, run_profile
 
 CROSS = ["age_band", "city_tier"]
 GROUPS = ("segment", "leads", "population")
@@ -49,7 +49,7 @@ def plain_crosstab(root, segment: dict, cross: list[str], k: int) -> dict:
     return {c: (None if i in hidden else table[c]) for i, c in enumerate(combos)}
 
 
-def test_crosstab_equals_plain_pandas_after_suppression(zone_tables):  # noqa: F811
+def test_crosstab_equals_plain_pandas_after_suppression(zone_tables):
     tables, n, root = zone_tables
     segment = {"purchased": 1}
     out, _ = run_profile(tables, n, ProfileParams(segment=segment, tags=[], cross=[CROSS]))
@@ -71,7 +71,7 @@ def test_crosstab_equals_plain_pandas_after_suppression(zone_tables):  # noqa: F
     assert out.payload["sizes"] == one.payload["sizes"]
 
 
-def test_crosstab_with_dp_is_one_more_histogram_at_an_equal_share(zone_tables):  # noqa: F811
+def test_crosstab_with_dp_is_one_more_histogram_at_an_equal_share(zone_tables):
     tables, n, _ = zone_tables
     params = ProfileParams(segment={"purchased": 1}, tags=["age_band", "car_owner"], cross=[CROSS])
     out, _ = run_profile(tables, n, params, ReleaseNoise(0.9))
@@ -98,13 +98,13 @@ def test_crosstab_with_dp_is_one_more_histogram_at_an_equal_share(zone_tables): 
         ([CROSS] * 5, "at most 4 cross-tabs"),
     ],
 )
-def test_bad_crosstabs_are_refused_at_plan(zone_tables, cross, words):  # noqa: F811
+def test_bad_crosstabs_are_refused_at_plan(zone_tables, cross, words):
     tables, n, _ = zone_tables
     with pytest.raises(InvalidInput, match=words):
         run_profile(tables, n, ProfileParams(segment={"purchased": 1}, cross=cross))
 
 
-def test_the_cell_cap_is_public_and_refuses_before_any_data_is_read(zone_tables):  # noqa: F811
+def test_the_cell_cap_is_public_and_refuses_before_any_data_is_read(zone_tables):
     """Three numeric-or-fine tags at 20 buckets: (20+1)^2 × … combinations, over the cap; the
     message names the count computed from the schema and the buckets, and what to change."""
     tables, n, _ = zone_tables
