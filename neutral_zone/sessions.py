@@ -348,6 +348,7 @@ class Zone:
             self.gate.policy,
             s.models,
             noise,
+            {name: dict(vars(c)) for name, c in s.counts.items()},
         )
 
     def _run(self, s: Session, rel: Release, job: Any, params: Any, plan: Any, noise: ReleaseNoise) -> None:

@@ -22,6 +22,7 @@ The modules, each importing only those above it:
     charts               SVG primitives: bars, line charts, columns
     blocks               HTML blocks: tables, titled figures, headline tiles, notes
     privacy              the privacy note under each release
+    intersection_groups  the intersection's group figures and duplicate IDs
     intersection         section: people in common with each partner
     model_card           section: the lead-rating model card
     scores               sections: leads by grade, the sealed model
@@ -29,6 +30,7 @@ The modules, each importing only those above it:
     attribution          section: which channels brought the conversions
     profile_cells        a profile release as cells (TGI), and the words for them
     profile_chart        the profile's chart and table
+    profile_crosstab     the profile's cross-tabs of 2-3 tags
     profile              section: the audience profile (联合画像)
     generic              section: any other job's scalar fields
     page                 one section per release, the audit footer, the HTML shell and CSS

@@ -17,6 +17,7 @@ from deploy.report.fmt import (
     strs,
     words_list,
 )
+from deploy.report.intersection_groups import duplicate_ids, group_figures
 from deploy.report.palette import MUTED, PALETTE, party_colours
 
 ROLE_WORDS = {"brand": "car brand", "media": "media platform", "data_provider": "data provider"}
@@ -165,6 +166,7 @@ def section_intersection(payload: Json, info: Json) -> str:
             )
     if left or right:
         out.append(f'<div class="grid2"><div>{left}</div><div>{right}</div></div>')
+    out.append(group_figures(payload, brand, k) + duplicate_ids(payload))
     return "".join(out)
 
 

@@ -22,6 +22,7 @@ from deploy.report.profile_cells import (
     tgi_class,
 )
 from deploy.report.profile_chart import profile_chart, profile_table
+from deploy.report.profile_crosstab import crosstab_blocks
 
 
 def profile_accuracy(payload: Json) -> str:
@@ -327,6 +328,7 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
             )
         out.append("</div>")
 
+    out.append(crosstab_blocks(payload, who, k_words))
     facts = [
         f"segment “{payload.get('segment_name')}”" + (f": {defined}" if defined else "")
         if payload.get("segment_name")

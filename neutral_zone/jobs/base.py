@@ -68,6 +68,10 @@ class JobContext:
     policy: Policy
     models: dict[str, Any] = field(default_factory=dict)  # trained models and noised results, memory only
     noise: ReleaseNoise = field(default_factory=lambda: ReleaseNoise(None))
+    # What each party's agent reported when it prepared the session (rows, unique_ids,
+    # invalid_ids, duplicate_ids, degenerate_points): file-level facts the session status shows
+    # the requester already; jobs may restate them, never derive anything per person from them.
+    party_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def epsilon(self) -> float:

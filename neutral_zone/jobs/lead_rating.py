@@ -114,6 +114,40 @@ def _partners(ctx: JobContext, wanted: list[str] | None) -> list[str]:
     return list(wanted)
 
 
+def _partner_groups(
+    ctx: JobContext, partners: list[str], wanted: dict[str, list[str]] | None
+) -> dict[str, list[str]]:
+    """Groups of partners whose joint value the card measures ("brand + media"): as asked, or one
+    per role that two or more of the partners share. A group of every partner is the card's own
+    "all partners" row and is not measured twice."""
+    if wanted is None:
+        by_role: dict[str, list[str]] = {}
+        for p in partners:
+            by_role.setdefault(ctx.tables[p].role, []).append(p)
+        groups = {role: ps for role, ps in by_role.items() if len(ps) >= 2}
+    else:
+        if len(wanted) > 8:
+            raise InvalidInput("lead_rating_train: at most 8 partner_groups")
+        for name, members in wanted.items():
+            unknown = [m for m in members if m not in partners]
+            if (
+                not name.strip()
+                or len(name) > 40
+                or name in partners
+                or unknown
+                or len(set(members)) < 2
+                or len(set(members)) != len(members)
+            ):
+                raise InvalidInput(
+                    f"lead_rating_train: partner group '{name[:40]}' needs a name of 1 to 40 characters that "
+                    f"is not a party's, and two or more distinct partners of this job "
+                    f"({', '.join(partners)}); not partners: "
+                    f"{', '.join(unknown) or 'none'}"
+                )
+        groups = {g: list(m) for g, m in wanted.items()}
+    return {g: m for g, m in groups.items() if set(m) != set(partners)}
+
+
 def _people(t: PartyTable, rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
     ent = t.row_entities()[rows]
     return np.unique(ent[ent >= 0])
@@ -126,6 +160,9 @@ class TrainParams(Strict):
     seed: int = 7
     test_size: float = Field(default=0.25, gt=0.05, lt=0.5)
     partner_value: bool = True
+    # group name -> partners whose joint value the card measures ("brand + media"); default: one
+    # group per role that two or more partners share
+    partner_groups: dict[str, list[str]] | None = None
     importance: Literal["party", "group", "none"] | bool = "party"  # True = "party", False = "none"
 
 
@@ -146,6 +183,7 @@ class LeadRatingTrain(Job):
         if bad:
             raise InvalidInput(f"not feature columns of '{brand.party}': {', '.join(bad)}")
         partners = _partners(ctx, params.partners)
+        groups = _partner_groups(ctx, partners, params.partner_groups) if params.partner_value else {}
         y = pd.to_numeric(pd.Series(decode(brand, params.label)), errors="coerce").to_numpy()
         labelled = np.flatnonzero(~np.isnan(y))
         if not set(np.unique(y[labelled])) <= {0.0, 1.0}:
@@ -160,7 +198,9 @@ class LeadRatingTrain(Job):
             Cohort(f"leads with {params.label}=1", _people(brand, positives)),
         ]
         return Plan(
-            recipient=ctx.requester, cohorts=cohorts, state={"features": features, "partners": partners}
+            recipient=ctx.requester,
+            cohorts=cohorts,
+            state={"features": features, "partners": partners, "groups": groups},
         )
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
@@ -180,6 +220,7 @@ class LeadRatingTrain(Job):
             seed=params.seed,
             test_size=params.test_size,
             partner_value=params.partner_value,
+            partner_groups=plan.state.get("groups", {}),
             importance=importance,
             noise=ctx.noise,
         )

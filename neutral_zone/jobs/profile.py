@@ -17,6 +17,9 @@ noised count is 1…k−1 in any group is withheld — count, share, TGI *and it
 complementary suppression so that the released totals cannot give it back
 (``protocols.suppression``).
 
+Cross-tabs (``cross``: lists of 2–3 tags) add one histogram each over the combinations of the
+tags' categories, at the same ε share as a tag's (``neutral_zone.jobs.profile_cross``).
+
 What the requester learns about its own segment does not depend on the provider: the k minimum
 and differencing apply to the segment's OEM people, matched or not (``plan``), and the job never
 fails or says anything different when nobody, one person or everybody in the segment is known to
@@ -34,6 +37,8 @@ from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
+from neutral_zone.jobs.profile_cross import Coded, check_crosses, crosstab
+from neutral_zone.tables import PartyTable
 from protocols.dp import sum_half_width
 from protocols.errors import InvalidInput
 from protocols.ids import BLIND_TOKEN_ROLE
@@ -52,6 +57,8 @@ class ProfileParams(Strict):
     provider: str | None = None  # default: the session's data provider
     tags: list[str] | None = None  # provider feature columns; default all
     buckets: int = Field(default=5, ge=2, le=20)  # quantile buckets for numeric tags
+    # cross-tabs: each a list of 2-3 provider tags whose category combinations are profiled
+    cross: list[list[str]] = Field(default_factory=list)
     recipient: str | None = None
 
 
@@ -113,6 +120,22 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _coded(prov: PartyTable, tag: str, rows: npt.NDArray[np.intp], buckets: int) -> Coded:
+    """Each provider person's category of ``tag`` (numeric tags in quantile buckets), and the
+    categories, "unknown" last and always listed (so the output's shape says nothing)."""
+    info = next(i for i in prov.schema if i.name == tag)
+    raw = decode(prov, tag, rows)
+    if info.kind == "category":
+        labels_all = np.asarray(raw, dtype=object)
+        labels_all[pd.isna(labels_all)] = MISSING
+        order = [str(c) for c in info.categories]
+    else:
+        values = np.asarray(raw, dtype=float)
+        labels_all, order = _bucket_labels(values, _edges(values, buckets))
+    cats = [*order, MISSING]
+    return pd.Categorical(labels_all, categories=cats).codes.astype(np.int64), cats
+
+
 class Profile(Job):
     name = "profile"
     kind = KIND_AGGREGATE
@@ -130,7 +153,8 @@ class Profile(Job):
         features = cols_with_role(prov, "feature")
         tags = params.tags if params.tags is not None else features
         bad = [t for t in tags if t not in features]
-        if bad or not tags or len(set(tags)) != len(tags):
+        crosses = check_crosses(prov, params.cross, features, params.buckets)
+        if bad or not (tags or crosses) or len(set(tags)) != len(tags):
             raise InvalidInput(
                 f"name distinct tags of '{provider}' (not tags: {', '.join(bad) or 'none given'}; "
                 f"tags: {', '.join(features)})"
@@ -156,7 +180,13 @@ class Profile(Job):
         return Plan(
             recipient=params.recipient or ctx.requester,
             cohorts=cohorts,
-            state={"provider": provider, "tags": list(tags), "people": people, "segment": seg},
+            state={
+                "provider": provider,
+                "tags": list(tags),
+                "crosses": crosses,
+                "people": people,
+                "segment": seg,
+            },
         )
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
@@ -173,21 +203,17 @@ class Profile(Job):
         group[leads_known[is_known & ~seg].astype(np.int64)] = 1
         group[leads_known[is_known & seg].astype(np.int64)] = 0
         k, dp = ctx.k_min, ctx.noise.enabled
-        eps_tag = ctx.epsilon / len(tags) if dp else 0.0
+        crosses: list[list[str]] = plan.state.get("crosses", [])
+        # one histogram per tag and per cross-tab, each at an equal share of the release's ε
+        eps_tag = ctx.epsilon / (len(tags) + len(crosses)) if dp else 0.0
         out_tags: list[dict[str, Any]] = []
         totals: list[np.ndarray] = []
+        needed = list(dict.fromkeys([*tags, *(t for c in crosses for t in c)]))
+        coded = {tag: _coded(prov, tag, pfirst, params.buckets) for tag in needed}
+        is_numeric = {t: next(i for i in prov.schema if i.name == t).kind != "category" for t in needed}
         for tag in tags:
             info = next(i for i in prov.schema if i.name == tag)
-            raw = decode(prov, tag, pfirst)
-            if info.kind == "category":
-                labels_all = np.asarray(raw, dtype=object)
-                labels_all[pd.isna(labels_all)] = MISSING
-                order = [str(c) for c in info.categories]
-            else:
-                values = np.asarray(raw, dtype=float)
-                labels_all, order = _bucket_labels(values, _edges(values, params.buckets))
-            cats = [*order, MISSING]  # always listed, so the shape of the output says nothing
-            code = pd.Categorical(labels_all, categories=cats).codes.astype(np.int64)
+            code, cats = coded[tag]
             cells = np.bincount(group * len(cats) + code, minlength=3 * len(cats))
             if dp:
                 cells = np.asarray(
@@ -202,6 +228,11 @@ class Profile(Job):
             }
             totals.append(np.array([counts[g].sum() for g in GROUPS]))
             out_tags.append(self._tag_table(tag, info.kind != "category", cats, counts, k))
+        out_crosses = []
+        for cross in crosses:
+            table, tot = crosstab(cross, coded, is_numeric, group, k, ctx.noise, eps_tag)
+            out_crosses.append(table)
+            totals.append(tot)
         sizes = np.mean(totals, axis=0) if totals else np.zeros(3)
         payload = {
             "job": self.name,
@@ -213,6 +244,7 @@ class Profile(Job):
                 for g, v in zip(("segment", "matched_leads", "population"), sizes, strict=True)
             },
             "tags": out_tags,
+            **({"crosstabs": out_crosses} if crosses else {}),
             "k_min": k,
             "suppression": "categories with 1..k-1 people in any group are withheld, names included"
             + (" (decided on the noised counts)" if dp else ""),
@@ -224,7 +256,8 @@ class Profile(Job):
                 for i, g in enumerate(GROUPS)
             }
             payload["accuracy"]["note"] = (
-                "per category count; sizes average every tag's total and are at least this accurate"
+                "per category (and cross-tab combination) count; sizes average every histogram's total "
+                "and are at least this accurate"
             )
         return JobOutput(payload, plan.recipient, self.kind, requester=ctx.requester)
 

@@ -52,6 +52,7 @@ def train(
     partner_value: bool = True,
     importance: str = "party",
     noise: ReleaseNoise | None = None,
+    partner_groups: dict[str, list[str]] | None = None,
 ) -> TrainResult:
     """Train on a seeded stratified split and compute the model card on the held-out part, every
     figure released through ``noise`` (exact when it is disabled or None).
@@ -59,6 +60,9 @@ def train(
     Args:
         importance: ``"party"`` (AUC lost when each party's columns are shuffled), ``"group"``
             (per feature group as well, each costing ε) or ``"none"``.
+        partner_groups: group name -> partners; with ``partner_value``, the card also gives the
+            held-out AUC of the brand with each group's partners together ("brand + media"). Each
+            group is one more AUC sharing the partner-value part of ε.
     """
     noise = noise or ReleaseNoise(None)
     y = np.asarray(y, dtype=int)
@@ -106,7 +110,9 @@ def train(
     if importance != "none":
         card["importance"] = _group_importance(est, X_te, y_te, spec, auc, seed, importance, card_noise)
     if partner_value:
-        card["partner_value"] = _partner_value(X_tr, y_tr, X_te, y_te, spec, partners, auc, seed, card_noise)
+        card["partner_value"] = _partner_value(
+            X_tr, y_tr, X_te, y_te, spec, partners, auc, seed, card_noise, partner_groups or {}
+        )
     if noise.enabled:
         card["accuracy"] = {
             "auc_half_width_95": card_noise.intervals.get("auc", 0.0),
@@ -183,16 +189,19 @@ def _partner_value(
     auc_all: float,
     seed: int,
     card: CardNoise,
+    groups: dict[str, list[str]],
 ) -> list[dict[str, Any]]:
-    """Held-out AUC of the brand-only model, brand + each partner, and all together (the last is
-    the card's own AUC, released once)."""
+    """Held-out AUC of the brand-only model, brand + each partner, brand + each group of partners,
+    and all together (the last is the card's own AUC, released once)."""
 
     def cols_of(parties: set[str]) -> list[str]:
         return [c for c in spec.columns if spec.groups[c][1] in parties]
 
     out = []
-    sets = [("brand only", {spec.brand})] + [(f"brand + {p}", {spec.brand, p}) for p in partners]
-    for label, parties in sets:
+    sets: list[tuple[str, set[str], str | None]] = [("brand only", {spec.brand}, None)]
+    sets += [(f"brand + {p}", {spec.brand, p}, None) for p in partners]
+    sets += [(f"brand + {g}", {spec.brand, *members}, g) for g, members in groups.items()]
+    for label, parties, group in sets:
         cols = cols_of(parties)
         if cols:
             auc = card.auc(
@@ -200,6 +209,9 @@ def _partner_value(
             )
         else:
             auc = 0.5
-        out.append({"label": label, "parties": sorted(parties), "auc": auc})
+        row: dict[str, Any] = {"label": label, "parties": sorted(parties), "auc": auc}
+        if group is not None:
+            row["group"] = group
+        out.append(row)
     out.append({"label": "all partners", "parties": sorted({spec.brand, *partners}), "auc": auc_all})
     return out

@@ -7,65 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deploy.tooling.synth import generate as synth
-from neutral_zone.config import PartyPeer
 from neutral_zone.jobs.base import JobContext
 from neutral_zone.jobs.profile import MISSING, Profile, ProfileParams
-from neutral_zone.pipeline import PartyClient, end_all, prepare_all, pull_columns, run_chains
-from neutral_zone.tables import assign_entities
-from parties.agent import serve
-from parties.config import AuditAddress, PartyConfig
 from protocols.dp import ReleaseNoise
 from protocols.ids import normalise
 from protocols.policy import Policy, PolicyAuditor
 from protocols.sealing import SealKey
 from protocols.suppression import suppressed_rows
-from transport.config import load_config
 
 K = 20
 TAGS = ["age_band", "income_band", "car_owner", "interest_suv"]
-
-
-@pytest.fixture(scope="module")
-def zone_tables(pki, policy_desk, tmp_path_factory):
-    root = tmp_path_factory.mktemp("profile")
-    world = synth(root, n_leads=4000, seed=3)
-    servers, clients = [], []
-    try:
-        for name in ("oem", "provider"):
-            cfg = load_config(world.configs[name], PartyConfig)
-            cfg = cfg.model_copy(
-                update={
-                    "tls": pki.tls(name),
-                    "listen": "127.0.0.1:0",
-                    "paillier_public_key_file": None,
-                    "blind_key_file": None,
-                    # the test's own audit service, which recorded the session's policy
-                    "trust": policy_desk.trust,
-                    "audit": AuditAddress(address=policy_desk.address),
-                    "columns": [c.model_copy(update={"encrypt": None}) for c in cfg.columns],
-                }
-            )
-            server, port, _ = serve(cfg)
-            servers.append(server)
-            clients.append(
-                PartyClient(
-                    PartyPeer(name=name, role=cfg.role, address=f"127.0.0.1:{port}"),
-                    pki.tls("zone").files(),
-                    60,
-                )
-            )
-        counts = prepare_all(clients, "ses-prof", "phone", 120, policy_desk.text, policy_desk.digest)
-        tables = run_chains(clients, "ses-prof", counts, 1024, lambda *_: None)
-        pull_columns(clients, tables, "ses-prof", 1024, lambda *_: None)
-        n = assign_entities(list(tables.values()))
-        end_all(clients, "ses-prof")
-    finally:
-        for c in clients:
-            c.close()
-        for s in servers:
-            s.stop(0)
-    return tables, n, root
 
 
 def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
