@@ -173,11 +173,12 @@ def _summary(arg: PartyArg, profile: FileProfile, prop: Proposal) -> list[str]:
         + (f", {delim}-separated" if delim else "")
         + f", {profile.rows:,} rows read, {len(profile.columns)} columns"
     ]
-    lines.append(f"  {prop.id_column:<24} {'id (' + prop.id_type + ')':<18} never leaves as a value")
+    w = max(len(c.name) for c in profile.columns) + 2
+    lines.append(f"  {prop.id_column:<{w}} {'id (' + prop.id_type + ')':<18} never leaves as a value")
     if prop.row_key_column:
-        lines.append(f"  {prop.row_key_column:<24} {'row key':<18} never shared")
-    lines += [f"  {c['name']:<24} {c['role']:<18} {c['type']}" for c in prop.columns]
-    lines += [f"  {name:<24} {'-':<18} {why}" for name, why in prop.left_out.items()]
+        lines.append(f"  {prop.row_key_column:<{w}} {'row key':<18} never shared")
+    lines += [f"  {c['name']:<{w}} {c['role']:<18} {c['type']}" for c in prop.columns]
+    lines += [f"  {name:<{w}} {'-':<18} {why}" for name, why in prop.left_out.items()]
     lines += [f"  check: {w}" for w in prop.warnings]
     if profile.delimiter not in (None, ",") and "delimiter" not in DataSource.model_fields:
         lines.append(
