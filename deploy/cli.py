@@ -9,6 +9,7 @@
     zhongli certs revoke NAME --topology topology.yaml   adds NAME's certificate to the CA's revocation list
     zhongli policy init --zone-config zone.yaml --out policy.yaml
     zhongli up --topology topology.yaml          every server of a topology, on loopback
+    zhongli init --out DIR --party NAME=ROLE:FILE ...   configs for your own data files
     zhongli synth --out DIR                      the synthetic world
     zhongli demo [--out demo-out]                synth + certs + up + the main job, end to end
     zhongli session open|status|close ...        as a requester (the OEM)
@@ -335,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--topology", required=True)
     up.add_argument("--log-dir")
     up.set_defaults(func=cmd_up)
+
+    from deploy.scaffold.command import add_arguments as init_args
+    from deploy.scaffold.command import cmd_init
+
+    it = sub.add_parser("init", help="configs for every server from the parties' own data files")
+    init_args(it)
+    it.set_defaults(func=cmd_init)
 
     # Tooling, never run at a party's site: its arguments are its own (deploy.tooling.synth).
     from deploy.tooling.synth import add_arguments as synth_args

@@ -57,6 +57,10 @@ class PartySpec:
     row_key_column: str | None = None
     paillier_public_key_file: str | None = None
     blind_key_file: str | None = None
+    # Comments for the written file: one above each listed column (by name), and lines under the
+    # header (e.g. what `zhongli init` left out and why). Never data values.
+    notes: Mapping[str, str] = field(default_factory=dict)
+    preamble: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -227,16 +231,34 @@ def topology_config(d: Deployment) -> dict[str, Any]:
     return {"name": d.name, "certs_dir": "certs", "participants": participants}
 
 
+def _dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip("\n")
+
+
 def write_yaml(
-    path: Path, data: Mapping[str, Any], header: str, comments: Mapping[str, str] | None = None
+    path: Path,
+    data: Mapping[str, Any],
+    header: str,
+    comments: Mapping[str, str] | None = None,
+    column_notes: Mapping[str, str] | None = None,
+    preamble: Sequence[str] = (),
 ) -> None:
-    """``data`` as YAML under ``# header``, each top-level field under its comment."""
+    """``data`` as YAML under ``# header`` (and the ``preamble`` lines), each top-level field under
+    its comment; with ``column_notes``, each item of ``columns`` under the note for its name."""
     notes = {**COMMENTS, **(comments or {})}
-    lines = [f"# {header}"]
+    lines = [f"# {header}", *(f"# {line}" for line in preamble)]
     for key, value in data.items():
         if key in notes:
             lines.append(f"# {notes[key]}")
-        lines.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True).rstrip("\n"))
+        if key == "columns" and column_notes and isinstance(value, list) and value:
+            lines.append("columns:")
+            for item in value:
+                note = column_notes.get(str(item.get("name"))) if isinstance(item, dict) else None
+                if note:
+                    lines.append(f"# {note}")
+                lines.append(_dump([item]))
+            continue
+        lines.append(_dump({key: value}))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -249,7 +271,14 @@ def write_configs(
     configs: dict[str, Path] = {}
     for p in d.parties:
         configs[p.name] = out / f"party-{p.name}.yaml"
-        write_yaml(configs[p.name], party_config(p, d), header, {"audit": PARTY_AUDIT_COMMENT})
+        write_yaml(
+            configs[p.name],
+            party_config(p, d),
+            header,
+            {"audit": PARTY_AUDIT_COMMENT},
+            column_notes=p.notes,
+            preamble=p.preamble,
+        )
     configs[ZONE] = out / "zone.yaml"
     write_yaml(configs[ZONE], zone_config(d), header)
     configs[AUDIT] = out / "audit.yaml"
