@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from deploy.report.blocks import figure, table
 from deploy.report.charts import Bar, bar_chart, tick_num
-from deploy.report.fmt import Json, esc, fmt_auc, num, obj, rows_of, strs, valued
+from deploy.report.fmt import Json, esc, fmt_auc, num, obj, rows_of, strs, valued, words_list
 from deploy.report.palette import MUTED, party_colours
 
 TOP_GROUPS = 20
@@ -140,9 +140,10 @@ def important_but_no_gain(payload: Json, brand: str) -> list[str]:
 def no_gain_sentence(partners: list[str]) -> str:
     if not partners:
         return ""
-    who = partners[0] if len(partners) == 1 else "these partners"
+    who = words_list(partners)
+    whose = f"{partners[0]}'s" if len(partners) == 1 else "their"
     return (
-        f" Why {who} can matter to this model yet add no AUC: scrambling {who}'s columns hurts a model "
+        f" Why {who} can matter to this model yet add no AUC: scrambling {whose} columns hurts a model "
         "that learned to use them, but a model trained without them learns the same from your own data "
         "instead, so the information is real but not new."
     )

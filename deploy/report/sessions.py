@@ -110,15 +110,20 @@ def session_header(sid: str, docs: list[Json]) -> str:
 
 
 def nav_html(groups: list[tuple[str, list[int]]], docs: list[Json], titles: list[str]) -> str:
-    """Links to every section, session by session; a link's words are its title before the colon
-    (and what tells it apart from another, after " — ")."""
+    """Links to every section, session by session; a link's words are its title before the colon,
+    plus what tells it apart after " — " (the whole title where two would still read alike)."""
+
+    def short(title: str) -> str:
+        head, _, tail = title.partition(" — ")
+        return head.split(":")[0] + (f" — {tail}" if tail else "")
+
+    shorts = [short(t) for t in titles]
     parts = []
     for sid, idxs in groups:
         links = []
         for i in idxs:
             rid = str(obj(docs[i].get("release")).get("release_id") or f"release-{i + 1}")
-            head, _, tail = titles[i].partition(" — ")
-            words = head.split(":")[0] + (f" — {tail}" if tail else "")
+            words = shorts[i] if shorts.count(shorts[i]) == 1 else titles[i]
             links.append(f'<a href="#{esc(rid)}">{lang_html(words)}</a>')
         lead = f'<span class="navsession">{lang_html(sid)}:</span> ' if len(groups) > 1 and sid else ""
         parts.append(f"<div>{lead}{''.join(links)}</div>")
