@@ -10,6 +10,7 @@
     zhongli policy init --zone-config zone.yaml --out policy.yaml
     zhongli up --topology topology.yaml          every server of a topology, on loopback
     zhongli init --out DIR --party NAME=ROLE:FILE ...   configs for your own data files
+    zhongli site render --topology T --as NAME   systemd unit + container files for one server's site
     zhongli synth --out DIR                      the synthetic world
     zhongli demo [--out demo-out]                synth + certs + up + the main job, end to end
     zhongli session open|status|close ...        as a requester (the OEM)
@@ -331,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="turn differential privacy OFF (exact counts; on by default: OpenDP discrete Laplace)",
     )
     pi.set_defaults(func=cmd_policy_init)
+
+    from deploy.site import add_arguments as site_args
+
+    site_args(sub)
 
     up = sub.add_parser("up", help="start every server of a topology on loopback; Ctrl-C stops them")
     up.add_argument("--topology", required=True)

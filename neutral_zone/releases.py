@@ -99,6 +99,7 @@ class Release:
     approvals: list[Approval] = field(default_factory=list)
     expires_at: float = 0.0  # wall clock; a pending release not approved by then is dropped
     requested_at: float = field(default_factory=time.monotonic)
+    requested_wall: float = field(default_factory=time.time)  # shown to the requester, who sent it then
     published_at: float = 0.0  # when the outcome was let out (monotonic): on the policy's time grid
     epsilon: float = 0.0  # charged to the requester
 

@@ -25,6 +25,9 @@ class ColumnSpec(Strict):
     # "paillier": the values leave this party only encrypted under its own Paillier key
     # (non-negative numbers, rounded to integers); the zone sums them without decrypting.
     encrypt: Literal["paillier"] | None = None
+    # A person's words for the column, read only at this party's site (its report names what a
+    # label means with it: "bought a caravan policy"); it never leaves the party.
+    description: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _encryptable(self) -> ColumnSpec:

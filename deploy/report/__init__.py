@@ -24,6 +24,8 @@ The modules, each importing only those above it:
     privacy              the privacy note under each release
     intersection_groups  the intersection's group figures and duplicate IDs
     intersection         section: people in common with each partner
+    outcome              the words for what a label means (its name, or the recipient's description)
+    importance           the model card's importance figures: top 20 and "others", the no-gain sentence
     model_card           section: the lead-rating model card
     scores               sections: leads by grade, the sealed model
     attribution_credit   attribution's per-channel credit, its colours and share grid
@@ -33,6 +35,7 @@ The modules, each importing only those above it:
     profile_crosstab     the profile's cross-tabs of 2-3 tags
     profile              section: the audience profile (联合画像)
     generic              section: any other job's scalar fields
+    sessions             the page's order and titles: by session, newest first, no two titles alike
     page                 one section per release, the audit footer, the HTML shell and CSS
     command              ``zhongli report``: loading and verifying release files, writing the page
 """
@@ -44,6 +47,7 @@ from deploy.report.command import (
     check_verified,
     cmd_report,
     main,
+    own_descriptions,
     with_delivery,
     write_report,
 )
@@ -59,6 +63,7 @@ __all__ = [
     "check_verified",
     "cmd_report",
     "main",
+    "own_descriptions",
     "party_colours",
     "render",
     "with_delivery",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deploy.report.fmt import esc
+from deploy.report.fmt import esc, lang_html
 
 
 def table(
@@ -39,9 +39,7 @@ def figure(title: str, chart: str, caption: str, wide: bool = False) -> str:
     if not chart:
         return ""
     cls = "fig wide" if wide else "fig"
-    return (
-        f'<figure class="{cls}"><h3>{esc(title)}</h3>{chart}<figcaption>{esc(caption)}</figcaption></figure>'
-    )
+    return f'<figure class="{cls}"><h3>{lang_html(title)}</h3>{chart}<figcaption>{esc(caption)}</figcaption></figure>'
 
 
 def tiles(items: Sequence[tuple[str, str, str]]) -> str:

@@ -18,7 +18,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from deploy.report.fmt import Json, obj, rows_of
 from deploy.report.page import NOT_RELEASED, render
@@ -131,10 +133,16 @@ def with_delivery(doc: Json) -> Json:
     return {**doc, "payload": payload}
 
 
-def write_report(release_files: list[Path], out: Path, trust: TrustedAuditors) -> Path:
+def write_report(
+    release_files: list[Path],
+    out: Path,
+    trust: TrustedAuditors,
+    descriptions: Mapping[str, str] | None = None,
+) -> Path:
     """Render the given release files into one HTML page at ``out`` (folders created); returns
-    ``out``. Every file's payload and approvals are checked against the reader's ``trust``."""
-    html_text = render([load_release(Path(p), trust) for p in release_files])
+    ``out``. Every file's payload and approvals are checked against the reader's ``trust``;
+    ``descriptions`` are the reader's own words for its columns (see :func:`own_descriptions`)."""
+    html_text = render([load_release(Path(p), trust) for p in release_files], descriptions)
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +150,22 @@ def write_report(release_files: list[Path], out: Path, trust: TrustedAuditors) -
     except OSError as exc:
         raise InvalidInput(f"cannot write the report to {out}: {exc.strerror}") from exc
     return out
+
+
+def own_descriptions(topo: Any, name: str) -> dict[str, str]:
+    """The reader's own words for its columns (``columns[].description`` in its party config), by
+    column name; none when its config cannot be read here (the report then names columns as they are)."""
+    from parties.config import PartyConfig
+    from transport.config import load_config
+
+    try:
+        p = topo.get(name)
+        if p.config is None:
+            return {}
+        cfg = load_config(p.config, PartyConfig)
+    except (ZhongliError, AttributeError):
+        return {}
+    return {c.name: c.description for c in cfg.columns if c.description}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -186,7 +210,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     from deploy.topology import load_topology, trust_of
 
-    out = write_report(files, args.out, trust_of(load_topology(args.topology), args.identity))
+    topo = load_topology(args.topology)
+    out = write_report(files, args.out, trust_of(topo, args.identity), own_descriptions(topo, args.identity))
     print(f"report of {len(files)} release(s) written to {out}")
     return 0
 

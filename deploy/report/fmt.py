@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,8 +23,19 @@ LABEL_WORDS = {
 }
 
 
+# Runs of Chinese characters (CJK ideographs, their punctuation and full-width forms). Marked
+# lang="zh-CN" on the page so a browser picks a Simplified Chinese font for them, not a Japanese one.
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+")
+
+
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def lang_html(value: Any) -> str:
+    """``esc``, with every run of Chinese characters in a ``<span lang="zh-CN">`` (for text, never
+    for attributes)."""
+    return _CJK.sub(lambda m: f'<span lang="zh-CN">{m.group(0)}</span>', esc(value))
 
 
 def num(value: Any) -> float | None:

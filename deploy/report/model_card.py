@@ -7,6 +7,7 @@ brand's leads with its partners' data; no row, score or model weight reaches the
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 from deploy.report.blocks import figure, note, table, tiles
@@ -20,7 +21,6 @@ from deploy.report.fmt import (
     fmt_lift,
     fmt_pct,
     fmt_pm,
-    label_words,
     num,
     obj,
     rows_of,
@@ -28,7 +28,9 @@ from deploy.report.fmt import (
     valued,
     words_list,
 )
-from deploy.report.palette import BRAND, GRADE_COLOURS, GRADE_TINTS, HIGHLIGHT, MUTED, party_colours
+from deploy.report.importance import group_figure, important_but_no_gain, no_gain_sentence, party_figure
+from deploy.report.outcome import outcome_of
+from deploy.report.palette import BRAND, GRADE_COLOURS, GRADE_TINTS, HIGHLIGHT, MUTED
 
 
 def _roc_at(points: list[tuple[float, float]], fpr: float) -> float | None:
@@ -47,8 +49,10 @@ def _decile_name(d: Any) -> str:
     return "top 10%" if i == 1 else f"{(i - 1) * 10}–{i * 10}%"
 
 
-def section_model_card(payload: Json, info: Json) -> str:
-    did = label_words(payload.get("label"))
+def section_model_card(payload: Json, info: Json, descriptions: Mapping[str, str] | None = None) -> str:
+    """The model card; ``descriptions`` are the recipient's own words for its columns (its party
+    config's ``columns[].description``), which name what the label means."""
+    did = outcome_of(payload, descriptions).did
     brand = str(payload.get("brand") or info.get("recipient") or "your brand")
     partners = strs(payload.get("partners"))
     auc = obj(payload.get("auc"))
@@ -213,64 +217,9 @@ def section_model_card(payload: Json, info: Json) -> str:
             caption,
         )
 
-    # feature-group importance
-    imp = obj(payload.get("importance"))
-    groups = sorted(valued(rows_of(imp.get("by_group")), "auc_drop"), key=lambda t: -t[1])
-    party_list = [brand] + [p for p in partners if p != brand]
-    for r, _ in groups:
-        if r.get("party") is not None and str(r.get("party")) not in party_list:
-            party_list.append(str(r.get("party")))
-    pcol = party_colours(brand, party_list)
-    if groups:
-        top_g = groups[0]
-        bars = []
-        for r, v in groups:
-            name, owner = str(r.get("group", "—")), str(r.get("party") or "")
-            # name the owner unless the group's name already starts with it ("provider: interest scores")
-            bars.append(Bar(name, v, pcol.get(owner, MUTED), "" if name.startswith(owner) else owner))
-        caption = (
-            f"Scrambling “{top_g[0].get('group')}” costs the model {fmt_auc(top_g[1])} AUC, more than any other group: "
-            "the longer the bar, the more the model relies on that information."
-            + importance_noise(imp_margin)
-        )
-        figs["groups"] = figure(
-            "Which information the model relies on",
-            bar_chart(
-                bars,
-                value_fmt=fmt_auc,
-                tick_fmt=tick_num,
-                axis_label="AUC lost when the group is scrambled",
-                label="feature-group importance",
-            ),
-            caption,
-            wide=True,
-        )
-    by_party = sorted(valued(rows_of(imp.get("by_party")), "auc_drop"), key=lambda t: -t[1])
-    if by_party:
-        bars = [
-            Bar(
-                str(r.get("party", "—")) + (" (you)" if r.get("party") == brand else ""),
-                v,
-                pcol.get(str(r.get("party")), MUTED),
-            )
-            for r, v in by_party
-        ]
-        caption = (
-            f"Scrambling everything {by_party[0][0].get('party')} contributed costs {fmt_auc(by_party[0][1])} "
-            "AUC, the most of any party." + importance_noise(imp_margin)
-        )
-        figs["parties"] = figure(
-            "Which party's data matters most",
-            bar_chart(
-                bars,
-                value_fmt=fmt_auc,
-                tick_fmt=tick_num,
-                axis_label="AUC lost when the party's data is scrambled",
-                label="importance per party",
-                width=480,
-            ),
-            caption,
-        )
+    # feature-group and party importance (deploy/report/importance.py)
+    figs["groups"], all_groups = group_figure(payload, brand, partners, imp_margin)
+    figs["parties"] = party_figure(payload, brand, partners, imp_margin)
 
     # partner value
     pv = valued(rows_of(payload.get("partner_value")), "auc")
@@ -300,6 +249,7 @@ def section_model_card(payload: Json, info: Json) -> str:
             )
         else:
             caption = f"Partners' data did not raise the AUC above your data alone ({fmt_auc(base_row[1])})."
+        caption += no_gain_sentence(important_but_no_gain(payload, brand))
         if pv_margin is not None:
             caption += (
                 f" Each AUC here is within ±{fmt_auc(pv_margin)} of the true one with 95% probability, so a "
@@ -375,6 +325,7 @@ def section_model_card(payload: Json, info: Json) -> str:
         out.append("</div>")
 
     grid("value", "roc", "gains", "groups", "parties", "calibration")
+    out.append(all_groups)
 
     if cal:
         rows = [
@@ -418,15 +369,6 @@ def section_model_card(payload: Json, info: Json) -> str:
     if facts:
         out.append(note("Technical details: " + "; ".join(facts) + ".", "small"))
     return "".join(out)
-
-
-def importance_noise(margin: float | None) -> str:
-    if margin is None:
-        return ""
-    return (
-        f" Each figure is within ±{fmt_auc(margin)} of the true loss with 95% probability: a smaller difference, "
-        "or a figure below zero, may be privacy noise."
-    )
 
 
 def model_card_accuracy(payload: Json) -> str:

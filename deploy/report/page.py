@@ -7,20 +7,21 @@ release without a payload (refused, rejected, expired, ...) is drawn as such, wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from deploy.report.attribution import attribution_accuracy, attribution_title, section_attribution
+from deploy.report.attribution import attribution_accuracy, section_attribution
 from deploy.report.attribution_credit import page_channel_colours
 from deploy.report.blocks import note
-from deploy.report.fmt import Json, esc, obj, rows_of, short_digest, words_list
+from deploy.report.fmt import Json, esc, lang_html, obj, rows_of, short_digest, words_list
 from deploy.report.generic import section_generic
 from deploy.report.intersection import intersection_accuracy, section_intersection
 from deploy.report.model_card import model_card_accuracy, section_model_card
 from deploy.report.palette import page_party_colours
 from deploy.report.privacy import generic_accuracy, privacy_note
-from deploy.report.profile import profile_accuracy, profile_title, section_profile
+from deploy.report.profile import profile_accuracy, section_profile
 from deploy.report.scores import scores_accuracy, section_scores, section_sealed
+from deploy.report.sessions import base_title, by_session, distinct_titles, nav_html, session_header
 
 # statuses under which a release has no payload, and how a reader should take them
 NOT_RELEASED = {
@@ -43,10 +44,9 @@ ACCURACY: dict[str, Callable[[Json], str]] = {
 
 SectionFn = Callable[[Json, Json], str]
 
-SECTIONS: dict[str, tuple[str, SectionFn]] = {
-    "intersection_stats": ("How many people you share with your partners", section_intersection),
-    "lead_rating_train": ("Lead rating: which leads will come to a store", section_model_card),
-    "lead_rating_seal": ("The trained lead-rating model, sealed", section_sealed),
+SECTIONS: dict[str, SectionFn] = {
+    "intersection_stats": section_intersection,
+    "lead_rating_seal": section_sealed,
 }
 
 
@@ -85,23 +85,31 @@ def _footer(info: Json) -> str:
 
 
 def render_release(
-    doc: Json, index: int = 0, colours: dict[str, str] | None = None, parties: dict[str, str] | None = None
+    doc: Json,
+    index: int = 0,
+    colours: dict[str, str] | None = None,
+    parties: dict[str, str] | None = None,
+    title: str | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> str:
+    """One release's section; ``title`` (default: its job's own) is the page's distinct one."""
     info = obj(doc.get("release"))
     payload = obj(doc.get("payload"))
     job = str(payload.get("job") or info.get("job") or "unknown job")
     rid = str(info.get("release_id") or f"release-{index + 1}")
+    title = title or base_title(doc, descriptions)
     if job == "profile":
-        title, body = profile_title(payload), section_profile(payload, info, parties)
+        body = section_profile(payload, info, parties)
+    elif job == "lead_rating_train":
+        body = section_model_card(payload, info, descriptions)
     elif job == "lead_rating_score":
-        title, body = "Lead scores: your leads by grade", section_scores(payload, info, doc)
+        body = section_scores(payload, info, doc)
     elif job == "attribution":
-        title, body = attribution_title(payload, info), section_attribution(payload, info, colours)
+        body = section_attribution(payload, info, colours)
     elif job in SECTIONS:
-        title, fn = SECTIONS[job]
-        body = fn(payload, info)
+        body = SECTIONS[job](payload, info)
     else:
-        title, body = f"Result of “{job}”", section_generic(payload, info)
+        body = section_generic(payload, info)
     # the grades' privacy cost buys a check, not noise on the page's figures: no "margins" sentence for them
     body += privacy_note(
         payload, info, ACCURACY.get(job, generic_accuracy)(payload), tail=job != "lead_rating_score"
@@ -116,7 +124,7 @@ def render_release(
         else:
             body = note("This release carries no payload.")
     return (
-        f'<section class="release" id="{esc(rid)}"><h2>{esc(title)}</h2>'
+        f'<section class="release" id="{esc(rid)}"><h2>{lang_html(title)}</h2>'
         f'<div class="kicker">{esc(job)} · {esc(rid)}</div>{body}{_footer(info)}</section>'
     )
 
@@ -126,8 +134,12 @@ def render_release(
 CSS = """
 :root { --ink:#1d2433; --soft:#5b6475; --line:#e3e7ee; --bg:#f6f7f9; --brand:#0b3d66; }
 * { box-sizing: border-box; }
+/* Latin faces first, then a Simplified Chinese face on every platform (macOS, Windows, Linux, Android), so Chinese headings and tag names render wherever the viewer has any CJK font; nothing is fetched. */
+:root { --cjk: "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Microsoft YaHei UI", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback", "SimHei"; }
 body { margin:0; background:var(--bg); color:var(--ink); line-height:1.45;
-  font-family: system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Helvetica Neue", Arial, sans-serif; }
+  font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, var(--cjk), sans-serif; }
+:lang(zh) { font-family: var(--cjk), -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }
+svg text { font-family: inherit; }
 main { max-width: 1120px; margin: 0 auto; padding: 28px 24px 48px; }
 header.page { background: var(--brand); color: #fff; padding: 28px 24px 22px; }
 header.page div { max-width: 1120px; margin: 0 auto; }
@@ -135,6 +147,10 @@ header.page h1 { margin: 0 0 6px; font-size: 28px; font-weight: 650; }
 header.page p { margin: 0; opacity: .88; max-width: 820px; }
 nav { margin: 18px 0 0; font-size: 14px; }
 nav a { color: #fff; margin-right: 18px; }
+nav div { margin: 4px 0; }
+nav .navsession { opacity: .75; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; margin-right: 10px; }
+div.session { margin: 6px 0 14px; padding: 0 4px; border-bottom: 2px solid var(--brand); }
+h2.session { font-size: 17px; color: var(--soft); font-weight: 600; }
 section.release { background:#fff; border:1px solid var(--line); border-radius: 10px; padding: 22px 26px 14px; margin: 0 0 28px; }
 h2 { margin: 0; font-size: 22px; color: var(--brand); }
 h3 { margin: 0 0 8px; font-size: 16px; }
@@ -203,12 +219,14 @@ table.profile td.wh, span.wh { color: var(--soft); font-style: italic; }
 """  # noqa: E501
 
 
-def render(releases: list[dict[str, Any]]) -> str:
+def render(releases: list[dict[str, Any]], descriptions: Mapping[str, str] | None = None) -> str:
     """One complete, self-contained HTML document for a list of release files' contents.
 
     Args:
         releases: each ``{"release": {release_id, job, recipient, status, digest, approvals, ...},
             "payload": {...}}``, as fetched from the zone. Missing fields are tolerated.
+        descriptions: the recipient's own words for its columns (``columns[].description`` in its
+            party config), e.g. what a label's 1 means; never taken from a partner.
 
     Returns:
         The HTML text: inline CSS and SVG only, no script and no external reference.
@@ -220,29 +238,14 @@ def render(releases: list[dict[str, Any]]) -> str:
     payloads = [obj(d.get("payload")) for d in releases]
     colours = page_channel_colours(payloads)
     parties = page_party_colours(payloads)
-    sections = [render_release(d, i, colours, parties) for i, d in enumerate(releases)]
-    toc = ""
-    if len(releases) > 1:
-        links = []
-        for i, d in enumerate(releases):
-            info = infos[i]
-            payload = obj(d.get("payload"))
-            job = str(payload.get("job") or info.get("job") or "result")
-            rid = str(info.get("release_id") or f"release-{i + 1}")
-            title = (
-                SECTIONS[job][0]
-                if job in SECTIONS
-                else "Lead scores"
-                if job == "lead_rating_score"
-                else attribution_title(payload, info)
-                if job == "attribution"
-                else profile_title(payload)
-                if job == "profile"
-                else job
-            )
-            title = title.split(":")[0]
-            links.append(f'<a href="#{esc(rid)}">{esc(title)}</a>')
-        toc = "<nav>" + "".join(links) + "</nav>"
+    titles = distinct_titles(releases, descriptions)
+    groups = by_session(releases)
+    sections = [
+        (session_header(sid, [releases[i] for i in idxs]) if sid else "")
+        + "".join(render_release(releases[i], i, colours, parties, titles[i], descriptions) for i in idxs)
+        for sid, idxs in groups
+    ]
+    toc = nav_html(groups, releases, titles) if len(releases) > 1 else ""
     body = "".join(sections) if sections else '<p class="empty">No released results were given.</p>'
     signed = all(i.get("status") == "approved" and rows_of(i.get("approvals")) for i in infos)
     held = sum(

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from deploy.report.blocks import figure, note, tiles
-from deploy.report.fmt import Json, esc, fmt_count, fmt_pct, num, obj, pm_range, rows_of, words_list
+from deploy.report.fmt import (
+    Json,
+    esc,
+    fmt_count,
+    fmt_pct,
+    lang_html,
+    num,
+    obj,
+    pm_range,
+    rows_of,
+    words_list,
+)
 from deploy.report.palette import BRAND, MUTED
 from deploy.report.profile_cells import (
     LEADS_TINT,
@@ -23,6 +34,9 @@ from deploy.report.profile_cells import (
 )
 from deploy.report.profile_chart import profile_chart, profile_table
 from deploy.report.profile_crosstab import crosstab_blocks
+
+# A profile with more tags than this folds each tag's chart and table under its title (<details>).
+OPEN_TAGS = 6
 
 
 def profile_accuracy(payload: Json) -> str:
@@ -314,7 +328,14 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
             if cells
             else ""
         )
-        out.append('<div class="block">')
+        if len(per_tag) > OPEN_TAGS:
+            # A long profile (23 tags) folds each tag under its title and takeaway: no script needed.
+            out.append(
+                f'<details class="block tag"><summary><b>{lang_html(title[:1].upper() + title[1:])}</b>: '
+                f"{lang_html(cap if chart else more_words or 'no categories released')}</summary>"
+            )
+        else:
+            out.append('<div class="block">')
         if chart:
             out.append(figure(title[:1].upper() + title[1:], chart, cap, wide=True))
             out.append(
@@ -326,7 +347,7 @@ def section_profile(payload: Json, info: Json, parties: dict[str, str] | None = 
                 f"<h3>{esc(title[:1].upper() + title[1:])}</h3>"
                 + note(more_words if n_more else "No categories were released for this tag.")
             )
-        out.append("</div>")
+        out.append("</details>" if len(per_tag) > OPEN_TAGS else "</div>")
 
     out.append(crosstab_blocks(payload, who, k_words))
     facts = [

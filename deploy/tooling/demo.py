@@ -19,7 +19,7 @@ from audit.keys import load_public_hex
 from audit.log import verify_file
 from deploy.configs import provision
 from deploy.deliver import decrypted_values, map_scores
-from deploy.report import with_delivery, write_report
+from deploy.report import own_descriptions, with_delivery, write_report
 from deploy.tooling.launcher import Cluster
 from deploy.tooling.synth import generate as synth
 from deploy.tooling.world import approve_as_demo_auditors
@@ -262,7 +262,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
 
     say("[11/12] the OEM's report, rendered at the OEM from released payloads only")
     fetched = [out / f"release-{r['release_id']}.json" for r in summary["releases"] if r.get("payload")]
-    report = write_report(fetched, out / "report.html", trust_of(topo, oem))
+    report = write_report(fetched, out / "report.html", trust_of(topo, oem), own_descriptions(topo, oem))
     summary["report"] = str(report)
     say("[12/12] verifying the audit log's hash chain")
     local = verify_file(world / "audit.db", expected_key=load_public_hex(keys_dir / "audit-service.pub"))

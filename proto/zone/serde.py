@@ -62,6 +62,8 @@ class ReleaseView(Protocol):
     @property
     def error(self) -> str: ...
     @property
+    def requested_wall(self) -> float: ...
+    @property
     def summary_sha256(self) -> str: ...
 
 
@@ -109,6 +111,7 @@ def release_info(rel: ReleaseView) -> pb.ReleaseInfo:
         checks=[pb.CheckResult(name=c.name, passed=c.passed, detail=c.detail) for c in rel.checks],
         error=rel.error,
         summary_sha256=rel.summary_sha256,
+        requested_at_ms=int(rel.requested_wall * 1000),
     )
 
 
@@ -124,6 +127,7 @@ def release_dict(info: pb.ReleaseInfo) -> dict[str, Any]:
         "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in info.checks],
         "error": info.error,
         "summary_sha256": info.summary_sha256,
+        "requested_at_ms": int(info.requested_at_ms),
     }
 
 

@@ -926,7 +926,7 @@ def test_profile_draws_every_tag_with_shares_tgi_and_a_takeaway() -> None:
     payload = profile_payload()
     page = profile_page(payload)
     assert_self_contained(page)
-    assert "Audience profile (联合画像): who your buyers are" in page
+    assert 'Audience profile (<span lang="zh-CN">联合画像</span>): who your buyers are' in page
     # an overview and one chart per tag
     assert page.count("<svg") == 1 + len(payload["tags"])
     for words in ("Income band", "Age band", "Interest suv"):
@@ -1073,7 +1073,7 @@ def test_profile_population_has_the_providers_colour_from_the_overlap_chart() ->
     provider_colour = report.party_colours("oem", PARTNERS)["provider"]
     assert f'fill="{provider_colour}"' in overlap and f'fill="{provider_colour}"' in profile
     assert f'fill="{report.BRAND}"' in profile  # the segment in the brand's navy
-    assert "<nav>" in page and ">Audience profile (联合画像)</a>" in page
+    assert "<nav>" in page and '>Audience profile (<span lang="zh-CN">联合画像</span>)</a>' in page
 
 
 def test_a_refused_release_is_shown_with_its_reason(tmp_path: Path) -> None:

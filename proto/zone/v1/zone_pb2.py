@@ -24,49 +24,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18proto/zone/v1/zone.proto\x12\x0fzhongli.zone.v1\"\x93\x01\n\x0bPartyCounts\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x12\n\nunique_ids\x18\x04 \x01(\x04\x12\x13\n\x0binvalid_ids\x18\x05 \x01(\x04\x12\x15\n\rduplicate_ids\x18\x06 \x01(\x04\x12\x19\n\x11\x64\x65generate_points\x18\x07 \x01(\x04\";\n\x0b\x43heckResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xf8\x01\n\x0bReleaseInfo\x12\x12\n\nrelease_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12.\n\x06status\x18\x06 \x01(\x0e\x32\x1e.zhongli.zone.v1.ReleaseStatus\x12\x0e\n\x06\x64igest\x18\x07 \x01(\t\x12,\n\x06\x63hecks\x18\x08 \x03(\x0b\x32\x1c.zhongli.zone.v1.CheckResult\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x16\n\x0esummary_sha256\x18\n \x01(\t\"K\n\x12OpenSessionRequest\x12\x0f\n\x07parties\x18\x01 \x03(\t\x12\x0f\n\x07id_type\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"@\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x02 \x01(\x04\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x88\x02\n\x12GetSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.zhongli.zone.v1.SessionState\x12\x10\n\x08progress\x18\x03 \x01(\t\x12\x19\n\x11progress_fraction\x18\x04 \x01(\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12-\n\x07parties\x18\x06 \x03(\x0b\x32\x1c.zhongli.zone.v1.PartyCounts\x12.\n\x08releases\x18\x07 \x03(\x0b\x32\x1c.zhongli.zone.v1.ReleaseInfo\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x04\"E\n\rRunJobRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\"$\n\x0eRunJobResponse\x12\x12\n\nrelease_id\x18\x01 \x01(\t\"\'\n\x11GetReleaseRequest\x12\x12\n\nrelease_id\x18\x01 \x01(\t\"C\n\x12GetReleaseResponse\x12-\n\x07release\x18\x01 \x01(\x0b\x32\x1c.zhongli.zone.v1.ReleaseInfo\")\n\x13\x46\x65tchReleaseRequest\x12\x12\n\nrelease_id\x18\x01 \x01(\t\"B\n\x08\x41pproval\x12\x0f\n\x07\x61uditor\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x84\x01\n\x14\x46\x65tchReleaseResponse\x12-\n\x07release\x18\x01 \x01(\x0b\x32\x1c.zhongli.zone.v1.ReleaseInfo\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12,\n\tapprovals\x18\x03 \x03(\x0b\x32\x19.zhongli.zone.v1.Approval\")\n\x13\x43loseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\'\n\x14\x43loseSessionResponse\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08*\x97\x01\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17SESSION_STATE_PREPARING\x10\x01\x12\x17\n\x13SESSION_STATE_READY\x10\x02\x12\x18\n\x14SESSION_STATE_FAILED\x10\x03\x12\x18\n\x14SESSION_STATE_CLOSED\x10\x04*\xfd\x01\n\rReleaseStatus\x12\x1e\n\x1aRELEASE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RELEASE_STATUS_RUNNING\x10\x01\x12#\n\x1fRELEASE_STATUS_PENDING_APPROVAL\x10\x02\x12\x1a\n\x16RELEASE_STATUS_REFUSED\x10\x03\x12\x1b\n\x17RELEASE_STATUS_APPROVED\x10\x04\x12\x1b\n\x17RELEASE_STATUS_REJECTED\x10\x05\x12\x19\n\x15RELEASE_STATUS_FAILED\x10\x06\x12\x1a\n\x16RELEASE_STATUS_EXPIRED\x10\x07\x32\x9a\x04\n\x0bNeutralZone\x12X\n\x0bOpenSession\x12#.zhongli.zone.v1.OpenSessionRequest\x1a$.zhongli.zone.v1.OpenSessionResponse\x12U\n\nGetSession\x12\".zhongli.zone.v1.GetSessionRequest\x1a#.zhongli.zone.v1.GetSessionResponse\x12I\n\x06RunJob\x12\x1e.zhongli.zone.v1.RunJobRequest\x1a\x1f.zhongli.zone.v1.RunJobResponse\x12U\n\nGetRelease\x12\".zhongli.zone.v1.GetReleaseRequest\x1a#.zhongli.zone.v1.GetReleaseResponse\x12[\n\x0c\x46\x65tchRelease\x12$.zhongli.zone.v1.FetchReleaseRequest\x1a%.zhongli.zone.v1.FetchReleaseResponse\x12[\n\x0c\x43loseSession\x12$.zhongli.zone.v1.CloseSessionRequest\x1a%.zhongli.zone.v1.CloseSessionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18proto/zone/v1/zone.proto\x12\x0fzhongli.zone.v1\"\x93\x01\n\x0bPartyCounts\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x12\n\nunique_ids\x18\x04 \x01(\x04\x12\x13\n\x0binvalid_ids\x18\x05 \x01(\x04\x12\x15\n\rduplicate_ids\x18\x06 \x01(\x04\x12\x19\n\x11\x64\x65generate_points\x18\x07 \x01(\x04\";\n\x0b\x43heckResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x91\x02\n\x0bReleaseInfo\x12\x12\n\nrelease_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12.\n\x06status\x18\x06 \x01(\x0e\x32\x1e.zhongli.zone.v1.ReleaseStatus\x12\x0e\n\x06\x64igest\x18\x07 \x01(\t\x12,\n\x06\x63hecks\x18\x08 \x03(\x0b\x32\x1c.zhongli.zone.v1.CheckResult\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x16\n\x0esummary_sha256\x18\n \x01(\t\x12\x17\n\x0frequested_at_ms\x18\x0b \x01(\x04\"K\n\x12OpenSessionRequest\x12\x0f\n\x07parties\x18\x01 \x03(\t\x12\x0f\n\x07id_type\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\r\"@\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x02 \x01(\x04\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x88\x02\n\x12GetSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.zhongli.zone.v1.SessionState\x12\x10\n\x08progress\x18\x03 \x01(\t\x12\x19\n\x11progress_fraction\x18\x04 \x01(\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12-\n\x07parties\x18\x06 \x03(\x0b\x32\x1c.zhongli.zone.v1.PartyCounts\x12.\n\x08releases\x18\x07 \x03(\x0b\x32\x1c.zhongli.zone.v1.ReleaseInfo\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x04\"E\n\rRunJobRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\"$\n\x0eRunJobResponse\x12\x12\n\nrelease_id\x18\x01 \x01(\t\"\'\n\x11GetReleaseRequest\x12\x12\n\nrelease_id\x18\x01 \x01(\t\"C\n\x12GetReleaseResponse\x12-\n\x07release\x18\x01 \x01(\x0b\x32\x1c.zhongli.zone.v1.ReleaseInfo\")\n\x13\x46\x65tchReleaseRequest\x12\x12\n\nrelease_id\x18\x01 \x01(\t\"B\n\x08\x41pproval\x12\x0f\n\x07\x61uditor\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x84\x01\n\x14\x46\x65tchReleaseResponse\x12-\n\x07release\x18\x01 \x01(\x0b\x32\x1c.zhongli.zone.v1.ReleaseInfo\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12,\n\tapprovals\x18\x03 \x03(\x0b\x32\x19.zhongli.zone.v1.Approval\")\n\x13\x43loseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\'\n\x14\x43loseSessionResponse\x12\x0f\n\x07\x65xisted\x18\x01 \x01(\x08*\x97\x01\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17SESSION_STATE_PREPARING\x10\x01\x12\x17\n\x13SESSION_STATE_READY\x10\x02\x12\x18\n\x14SESSION_STATE_FAILED\x10\x03\x12\x18\n\x14SESSION_STATE_CLOSED\x10\x04*\xfd\x01\n\rReleaseStatus\x12\x1e\n\x1aRELEASE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RELEASE_STATUS_RUNNING\x10\x01\x12#\n\x1fRELEASE_STATUS_PENDING_APPROVAL\x10\x02\x12\x1a\n\x16RELEASE_STATUS_REFUSED\x10\x03\x12\x1b\n\x17RELEASE_STATUS_APPROVED\x10\x04\x12\x1b\n\x17RELEASE_STATUS_REJECTED\x10\x05\x12\x19\n\x15RELEASE_STATUS_FAILED\x10\x06\x12\x1a\n\x16RELEASE_STATUS_EXPIRED\x10\x07\x32\x9a\x04\n\x0bNeutralZone\x12X\n\x0bOpenSession\x12#.zhongli.zone.v1.OpenSessionRequest\x1a$.zhongli.zone.v1.OpenSessionResponse\x12U\n\nGetSession\x12\".zhongli.zone.v1.GetSessionRequest\x1a#.zhongli.zone.v1.GetSessionResponse\x12I\n\x06RunJob\x12\x1e.zhongli.zone.v1.RunJobRequest\x1a\x1f.zhongli.zone.v1.RunJobResponse\x12U\n\nGetRelease\x12\".zhongli.zone.v1.GetReleaseRequest\x1a#.zhongli.zone.v1.GetReleaseResponse\x12[\n\x0c\x46\x65tchRelease\x12$.zhongli.zone.v1.FetchReleaseRequest\x1a%.zhongli.zone.v1.FetchReleaseResponse\x12[\n\x0c\x43loseSession\x12$.zhongli.zone.v1.CloseSessionRequest\x1a%.zhongli.zone.v1.CloseSessionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.zone.v1.zone_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SESSIONSTATE']._serialized_start=1508
-  _globals['_SESSIONSTATE']._serialized_end=1659
-  _globals['_RELEASESTATUS']._serialized_start=1662
-  _globals['_RELEASESTATUS']._serialized_end=1915
+  _globals['_SESSIONSTATE']._serialized_start=1533
+  _globals['_SESSIONSTATE']._serialized_end=1684
+  _globals['_RELEASESTATUS']._serialized_start=1687
+  _globals['_RELEASESTATUS']._serialized_end=1940
   _globals['_PARTYCOUNTS']._serialized_start=46
   _globals['_PARTYCOUNTS']._serialized_end=193
   _globals['_CHECKRESULT']._serialized_start=195
   _globals['_CHECKRESULT']._serialized_end=254
   _globals['_RELEASEINFO']._serialized_start=257
-  _globals['_RELEASEINFO']._serialized_end=505
-  _globals['_OPENSESSIONREQUEST']._serialized_start=507
-  _globals['_OPENSESSIONREQUEST']._serialized_end=582
-  _globals['_OPENSESSIONRESPONSE']._serialized_start=584
-  _globals['_OPENSESSIONRESPONSE']._serialized_end=648
-  _globals['_GETSESSIONREQUEST']._serialized_start=650
-  _globals['_GETSESSIONREQUEST']._serialized_end=689
-  _globals['_GETSESSIONRESPONSE']._serialized_start=692
-  _globals['_GETSESSIONRESPONSE']._serialized_end=956
-  _globals['_RUNJOBREQUEST']._serialized_start=958
-  _globals['_RUNJOBREQUEST']._serialized_end=1027
-  _globals['_RUNJOBRESPONSE']._serialized_start=1029
-  _globals['_RUNJOBRESPONSE']._serialized_end=1065
-  _globals['_GETRELEASEREQUEST']._serialized_start=1067
-  _globals['_GETRELEASEREQUEST']._serialized_end=1106
-  _globals['_GETRELEASERESPONSE']._serialized_start=1108
-  _globals['_GETRELEASERESPONSE']._serialized_end=1175
-  _globals['_FETCHRELEASEREQUEST']._serialized_start=1177
-  _globals['_FETCHRELEASEREQUEST']._serialized_end=1218
-  _globals['_APPROVAL']._serialized_start=1220
-  _globals['_APPROVAL']._serialized_end=1286
-  _globals['_FETCHRELEASERESPONSE']._serialized_start=1289
-  _globals['_FETCHRELEASERESPONSE']._serialized_end=1421
-  _globals['_CLOSESESSIONREQUEST']._serialized_start=1423
-  _globals['_CLOSESESSIONREQUEST']._serialized_end=1464
-  _globals['_CLOSESESSIONRESPONSE']._serialized_start=1466
-  _globals['_CLOSESESSIONRESPONSE']._serialized_end=1505
-  _globals['_NEUTRALZONE']._serialized_start=1918
-  _globals['_NEUTRALZONE']._serialized_end=2456
+  _globals['_RELEASEINFO']._serialized_end=530
+  _globals['_OPENSESSIONREQUEST']._serialized_start=532
+  _globals['_OPENSESSIONREQUEST']._serialized_end=607
+  _globals['_OPENSESSIONRESPONSE']._serialized_start=609
+  _globals['_OPENSESSIONRESPONSE']._serialized_end=673
+  _globals['_GETSESSIONREQUEST']._serialized_start=675
+  _globals['_GETSESSIONREQUEST']._serialized_end=714
+  _globals['_GETSESSIONRESPONSE']._serialized_start=717
+  _globals['_GETSESSIONRESPONSE']._serialized_end=981
+  _globals['_RUNJOBREQUEST']._serialized_start=983
+  _globals['_RUNJOBREQUEST']._serialized_end=1052
+  _globals['_RUNJOBRESPONSE']._serialized_start=1054
+  _globals['_RUNJOBRESPONSE']._serialized_end=1090
+  _globals['_GETRELEASEREQUEST']._serialized_start=1092
+  _globals['_GETRELEASEREQUEST']._serialized_end=1131
+  _globals['_GETRELEASERESPONSE']._serialized_start=1133
+  _globals['_GETRELEASERESPONSE']._serialized_end=1200
+  _globals['_FETCHRELEASEREQUEST']._serialized_start=1202
+  _globals['_FETCHRELEASEREQUEST']._serialized_end=1243
+  _globals['_APPROVAL']._serialized_start=1245
+  _globals['_APPROVAL']._serialized_end=1311
+  _globals['_FETCHRELEASERESPONSE']._serialized_start=1314
+  _globals['_FETCHRELEASERESPONSE']._serialized_end=1446
+  _globals['_CLOSESESSIONREQUEST']._serialized_start=1448
+  _globals['_CLOSESESSIONREQUEST']._serialized_end=1489
+  _globals['_CLOSESESSIONRESPONSE']._serialized_start=1491
+  _globals['_CLOSESESSIONRESPONSE']._serialized_end=1530
+  _globals['_NEUTRALZONE']._serialized_start=1943
+  _globals['_NEUTRALZONE']._serialized_end=2481
 # @@protoc_insertion_point(module_scope)

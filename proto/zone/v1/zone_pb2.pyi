@@ -68,7 +68,7 @@ class CheckResult(_message.Message):
     def __init__(self, name: _Optional[str] = ..., passed: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ReleaseInfo(_message.Message):
-    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "status", "digest", "checks", "error", "summary_sha256")
+    __slots__ = ("release_id", "session_id", "job", "kind", "recipient", "status", "digest", "checks", "error", "summary_sha256", "requested_at_ms")
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class ReleaseInfo(_message.Message):
     CHECKS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     release_id: str
     session_id: str
     job: str
@@ -89,7 +90,8 @@ class ReleaseInfo(_message.Message):
     checks: _containers.RepeatedCompositeFieldContainer[CheckResult]
     error: str
     summary_sha256: str
-    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., status: _Optional[_Union[ReleaseStatus, str]] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., error: _Optional[str] = ..., summary_sha256: _Optional[str] = ...) -> None: ...
+    requested_at_ms: int
+    def __init__(self, release_id: _Optional[str] = ..., session_id: _Optional[str] = ..., job: _Optional[str] = ..., kind: _Optional[str] = ..., recipient: _Optional[str] = ..., status: _Optional[_Union[ReleaseStatus, str]] = ..., digest: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., error: _Optional[str] = ..., summary_sha256: _Optional[str] = ..., requested_at_ms: _Optional[int] = ...) -> None: ...
 
 class OpenSessionRequest(_message.Message):
     __slots__ = ("parties", "id_type", "ttl_seconds")
