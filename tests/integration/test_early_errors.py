@@ -209,3 +209,33 @@ def test_categorical_labels_train_and_other_values_say_what_to_declare(world: Pa
     # Still serving: a valid job runs in the same session.
     again = oem.wait_computed(oem.run_job(sid, "intersection_stats"))
     assert again["status"] == "pending", again
+
+
+# --- the zone's log: a lead-rating fit in a real zone process logs no traceback -----------------
+
+
+def test_a_fit_in_the_zone_process_logs_no_traceback(world: Path, tmp_path: Path) -> None:
+    """The real zone (``zhongli zone serve`` under its no-disk guard, via the launcher) trains a
+    model: its log says how many threads fits use and holds no refusal and no traceback (the
+    thread-pool library used to probe the CPU with a subprocess the guard refused)."""
+    from deploy.tooling.launcher import Cluster
+    from deploy.topology import load_topology, zone_client
+    from neutral_zone.threads import physical_cores
+
+    topo = load_topology(world)
+    with Cluster(topo, tmp_path / "logs") as cluster:
+        assert cluster.pid_of("zone") > 0
+        oem = zone_client(topo, "oem")
+        sid = oem.open_session(["oem", "media-a"], "phone", 0)
+        oem.wait_ready(sid)
+        params = {"label": "bought", "partner_value": False, "importance": "party"}
+        assert oem.wait_computed(oem.run_job(sid, "lead_rating_train", params))["status"] == "pending"
+        assert (
+            oem.wait_computed(oem.run_job(sid, "intersection_stats"))["status"] == "pending"
+        )  # still serving
+    log = (tmp_path / "logs" / "zone.log").read_text()
+    assert (
+        f"model fits use {physical_cores()} OpenMP thread(s) (OMP_NUM_THREADS); joblib process pools off"
+        in log
+    )
+    assert "Traceback" not in log and "refused" not in log and "Warning" not in log, log[-3000:]
