@@ -14,7 +14,7 @@
     zhongli synth --out DIR                      the synthetic world
     zhongli demo [--out demo-out]                synth + certs + up + the main job, end to end
     zhongli session open|status|close ...        as a requester (the OEM)
-    zhongli job run SESSION JOB [--params JSON]
+    zhongli job run SESSION JOB [--params JSON|@FILE|@-] [--wait]   exit status: see `job run --help`
     zhongli release status|fetch ID
     zhongli report --dir DIR                     an HTML page of released results, at the recipient
 
@@ -87,6 +87,10 @@ def cmd_zone_serve(args: argparse.Namespace) -> int:
     # Before scikit-learn imports joblib (it reads this once): no process pools in the zone, so
     # joblib never memmaps arrays into /dev/shm (see neutral_zone/guard.py).
     os.environ["JOBLIB_MULTIPROCESSING"] = "0"
+    # And the core count, so no library probes it with a subprocess (which the zone refuses).
+    from neutral_zone.threads import configure
+
+    configure()
     from neutral_zone.service import main_serve
 
     return main_serve(args.config)
@@ -196,12 +200,18 @@ def cmd_session(args: argparse.Namespace) -> int:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
+    from deploy.job_cli import exit_code, outcome_line, read_params
+
+    params = read_params(args.params)  # before any connection: a typo costs no request
     c = zone_client(args)
-    rid = c.run_job(args.session_id, args.job, json.loads(args.params))
+    rid = c.run_job(args.session_id, args.job, params)
     print(rid)
-    if args.wait:
-        print(json.dumps(c.wait_computed(rid), indent=2))
-    return 0
+    if not args.wait:
+        return 0
+    info = c.wait_computed(rid)
+    print(json.dumps(info, indent=2))
+    print(outcome_line(rid, info["status"]), file=sys.stderr)
+    return exit_code(info["status"])
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -381,11 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     se.set_defaults(func=cmd_session)
 
     jb = sub.add_parser("job", help="run a job in a session").add_subparsers(dest="action", required=True)
-    jr = jb.add_parser("run")
+    from deploy.job_cli import EPILOG as JOB_EPILOG
+
+    jr = jb.add_parser("run", epilog=JOB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     jr.add_argument("session_id")
     jr.add_argument("job")
-    jr.add_argument("--params", default="{}")
-    jr.add_argument("--wait", action="store_true")
+    jr.add_argument("--params", default="{}", help="JSON, @FILE or @- (stdin); see the job's doc")
+    jr.add_argument(
+        "--wait", action="store_true", help="wait until computed; the exit status says how it went"
+    )
     add_client_args(jr)
     jr.set_defaults(func=cmd_job)
 

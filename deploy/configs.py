@@ -117,6 +117,9 @@ COMMENTS: dict[str, str] = {
     "row_key_column": (
         "names each row at this site only; scores are written back against it, it is never shared"
     ),
+    "ids_in_outputs": (
+        "true lets row_key_column be the ID column: scores files then carry raw IDs (default false)"
+    ),
     "paillier_public_key_file": (
         "this party's own Paillier key (`zhongli party paillier-keygen`): encrypted columns leave only "
         "under it"

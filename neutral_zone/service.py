@@ -4,6 +4,7 @@ its process entry point, which installs the no-disk guard before serving."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -133,6 +134,11 @@ def main_serve(config_path: str) -> int:
     # The guard goes first, before gRPC creates any thread: Landlock covers the threads a process
     # starts after it, and reading certificates and keys stays allowed.
     guard.install()
+    log.info(
+        "model fits use %s OpenMP thread(s) (OMP_NUM_THREADS); joblib process pools %s",
+        os.environ.get("OMP_NUM_THREADS", "unset: scikit-learn asks joblib"),
+        "off" if os.environ.get("JOBLIB_MULTIPROCESSING") == "0" else "ON",
+    )
     # Then the memory: locked, or a host whose swap cannot put it on a disk (or a loud opt-out).
     # Refusing happens here, before the zone holds anything or talks to anyone.
     memlock.protect(cfg.allow_swap)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from neutral_zone.config import ZoneConfig
-from neutral_zone.jobs import REGISTRY, JobContext
+from neutral_zone.jobs import JOB_DOCS, REGISTRY, JobContext
 from neutral_zone.pipeline import (
     Counts,
     MemoryBudget,
@@ -38,6 +38,7 @@ from neutral_zone.releases import (
     Release,
     new_release_id,
 )
+from neutral_zone.row_writer import require_row_writer
 from neutral_zone.tables import PartyTable, assign_entities
 from protocols.dp import ReleaseNoise
 from protocols.errors import (
@@ -118,6 +119,12 @@ class Zone:
             raise InvalidInput("a session needs at least two parties")
         if peer.name not in names:
             raise InvalidInput(f"the requester '{peer.name}' must be one of the session's parties")
+        # Before any party blinds: scores the policy allows must be writable at the requester's site.
+        agent = PartyClient(self.peers[peer.name], self.tls, self.cfg.rpc_timeout_seconds)
+        try:
+            require_row_writer(self.gate.policy, peer, agent)
+        finally:
+            agent.close()
         self.reap()
         ttl = min(ttl or self.cfg.session_ttl_seconds, self.cfg.session_ttl_seconds)
         with self._lock:
@@ -298,7 +305,8 @@ class Zone:
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"params for '{job}' are not JSON: {exc.msg}") from None
             except ValidationError as exc:
-                raise InvalidInput(describe_validation(exc, f"params for '{job}'")) from None
+                doc = JOB_DOCS.get(job, "docs/ARCHITECTURE.md")
+                raise InvalidInput(describe_validation(exc, f"params for '{job}'", doc)) from None
         except InvalidInput as exc:
             rel.status, rel.error = FAILED, str(exc)
             gate.log_outcome(rel, peer.name, str(exc))

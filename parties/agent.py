@@ -64,6 +64,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
     """
 
     def __init__(self, cfg: PartyConfig, reserve: ObfuscatorReserve | None = None) -> None:
+        cfg.require_row_key()  # at start-up, not after the auditors signed a score release
         self.cfg = cfg
         self.sessions = SessionStore(cfg.max_sessions)
         self.paillier_n = load_public(cfg.paillier_public_key_file).n if cfg.paillier_public_key_file else 0
@@ -136,6 +137,7 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             role=self.cfg.role,
             id_type=serde.ID_TYPE_TO_PB[self.cfg.id_type],
             shareable_columns=[serde.schema_to_pb(c) for c in self._schema()],
+            row_results_problem=self.cfg.row_results_problem() or "",
         )
 
     @guarded("zone")
@@ -306,10 +308,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         """
         if peer.name != self.cfg.name:
             raise PeerNotAllowed(f"only '{self.cfg.name}' itself may write its scores, not '{peer.name}'")
-        if not self.cfg.row_key_column:
-            raise InvalidInput(
-                f"party '{self.cfg.name}' has no row_key_column configured to write scores against"
-            )
+        problem = self.cfg.row_results_problem()
+        if problem is not None:
+            raise InvalidInput(problem)
         if not _SAFE_ID.fullmatch(request.release_id):
             raise InvalidInput("release_id must be letters, digits, '-' and '_'")
         got_scores, got_grades = verified_scores(request, self.cfg.name, self.trust)
@@ -435,6 +436,7 @@ def main_serve(config_path: str) -> int:
     from transport.config import load_config
 
     cfg = load_config(config_path, PartyConfig)
+    cfg.require_row_key()  # before anything starts: a config its floor cannot be served under
     reserve = None
     try:
         data = load(cfg)

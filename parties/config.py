@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from protocols.errors import ConfigError
 from protocols.floor import PolicyFloor
 from transport.config import ServiceConfig, Strict, TrustConfig
 
@@ -36,10 +37,36 @@ class ColumnSpec(Strict):
         return self
 
 
+# The delimiters a CSV source may name by word (YAML makes a bare tab awkward to write).
+DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}
+
+
 class DataSource(Strict):
     format: Literal["csv", "parquet"]
     path: Path
     encoding: str = "utf-8"
+    # A CSV file's field separator: one character, or comma / semicolon / tab / pipe. Not given:
+    # the agent sniffs it from the file's first lines among those four (parties/source.py).
+    delimiter: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = DELIMITER_NAMES.get(v.strip().lower(), v) if len(v) > 1 else v
+        if len(v) != 1 or v in '"\r\n':
+            raise ValueError(
+                "one character (e.g. ';' or '\\t'), or comma / semicolon / tab / pipe; "
+                "omit it to let the agent sniff it"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _csv_only(self) -> DataSource:
+        if self.delimiter is not None and self.format != "csv":
+            raise ValueError("delimiter applies to csv sources only")
+        return self
 
 
 class AuditAddress(Strict):
@@ -62,6 +89,10 @@ class PartyConfig(ServiceConfig):
     # A column that names each row at this site only (e.g. lead_id): never shared, used to write
     # row-level results (lead scores) back against the party's own keys.
     row_key_column: str | None = None
+    # True lets row_key_column name the ID column itself: the scores files written at this site
+    # then carry each row's raw ID (as the data file holds it), so they are as sensitive as the
+    # data file. Off by default: a scores file names rows by a key that identifies no person.
+    ids_in_outputs: bool = False
     outputs_dir: Path | None = None  # where row-level results are written; default: beside the data
     paillier_public_key_file: Path | None = None  # this party's own key, for encrypted columns
     # A 32-byte secret (hex) kept at this site: the agent streams a keyed hash of each row's ID,
@@ -108,11 +139,54 @@ class PartyConfig(ServiceConfig):
             raise ValueError(
                 f"trust.quorum {self.trust.quorum} exceeds the {len(self.trust.auditors)} trusted auditor(s)"
             )
-        if self.row_key_column is not None and self.row_key_column in [*names, self.id_column]:
+        if (
+            self.row_key_column is not None
+            and self.row_key_column == self.id_column
+            and not self.ids_in_outputs
+        ):
             raise ValueError(
-                f"row_key_column '{self.row_key_column}' must not be the ID column or a data column"
+                f"row_key_column '{self.row_key_column}' is the ID column: scores files would carry raw IDs; "
+                "set ids_in_outputs: true to allow that at this site, or name a column that identifies each "
+                "row without identifying a person (e.g. lead_id)"
             )
+        if self.row_key_column is not None and self.row_key_column in names:
+            raise ValueError(f"row_key_column '{self.row_key_column}' must not be a data column")
         return self
+
+    def row_results_problem(self) -> str | None:
+        """Why this party's agent could not write the row-level results (lead scores) a release
+        sends this party, or None when it can. Asked at start-up and, by the zone, before a
+        session whose policy could send it scores (`Describe`): not after the auditors signed."""
+        if self.row_key_column is None:
+            return (
+                f"party '{self.name}' has no row_key_column, so its agent cannot write the scores a "
+                "lead_rating_score release sends it; set row_key_column to a column naming each row at its "
+                f"site (e.g. lead_id), or to its ID column '{self.id_column}' with ids_in_outputs: true, "
+                "in its config (docs/CONFIG.md), and restart its agent"
+            )
+        return None
+
+    def expects_row_results(self) -> bool:
+        """Whether this party's own floor lets lead_rating_score send it row scores: a brand (the
+        role that requests jobs, by default) whose floor lists that job with a recipient rule that
+        reaches the rows' owner. A floor of pinned digests says nothing here (the zone asks)."""
+        if self.role != "brand" or self.floor.pinned:
+            return False
+        rules = self.floor.jobs.get("lead_rating_score", [])
+        return any(r in ("owner", "requester", self.role, self.name) for r in rules)
+
+    def require_row_key(self) -> None:
+        """Refuse to start an agent that its own floor lets receive scores it could not write.
+
+        Raises:
+            ConfigError: no row key, yet the floor lets lead_rating_score send this party scores.
+        """
+        problem = self.row_results_problem() if self.expects_row_results() else None
+        if problem is not None:
+            raise ConfigError(
+                f"{problem}; or, if this party never takes row scores, remove lead_rating_score from "
+                "floor.jobs (its floor lets that job send it scores)"
+            )
 
     def outputs(self) -> Path:
         return self.outputs_dir or self.source.path.parent / "zhongli-out"

@@ -8,6 +8,7 @@ messages: they may be personal data.
 from __future__ import annotations
 
 import codecs
+import csv
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,52 @@ def _first_undecodable_line(path: Path, encoding: str) -> int | None:
     return None
 
 
+SNIFFED = (",", ";", "\t", "|")  # the delimiters a CSV file's first lines are tried with, in this order
+DELIMITER_WORDS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+SNIFF_BYTES = 64 * 1024
+SNIFF_LINES = 20
+
+
+def _head_lines(path: Path, encoding: str) -> list[str]:
+    """The file's first lines (at most :data:`SNIFF_LINES`, from its first 64 KiB), decoded;
+    a byte that does not decode is replaced (the full read reports it, with its line)."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    lines = head.decode(codec, errors="replace").splitlines()
+    # The last line may be cut at the 64 KiB boundary: keep it only when the file ended there.
+    return (
+        lines[:SNIFF_LINES] if len(head) < SNIFF_BYTES else lines[: max(1, min(SNIFF_LINES, len(lines) - 1))]
+    )
+
+
+def _fields(lines: list[str], delimiter: str) -> list[int]:
+    """How many fields each line splits into at ``delimiter`` (quotes respected)."""
+    return [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter among comma, semicolon, tab and pipe that splits the header into the most
+    fields while every following line splits into as many; a comma when none splits it."""
+    best, best_fields = ",", 1
+    for d in SNIFFED:
+        counts = _fields(lines, d)
+        if not counts or counts[0] <= best_fields:
+            continue
+        if all(c == counts[0] for c in counts[1:]):
+            best, best_fields = d, counts[0]
+    return best
+
+
+def csv_delimiter(cfg: PartyConfig) -> str:
+    """The configured ``source.delimiter``, or the one sniffed from the file."""
+    if cfg.source.delimiter is not None:
+        return cfg.source.delimiter
+    d = sniff_delimiter(_head_lines(cfg.source.path, cfg.source.encoding))
+    log.info("%s: no source.delimiter configured; sniffed %s", cfg.source.path.name, DELIMITER_WORDS[d])
+    return d
+
+
 def read_frame(cfg: PartyConfig) -> pd.DataFrame:
     src = cfg.source
     where = _shown(cfg)
@@ -76,7 +123,12 @@ def read_frame(cfg: PartyConfig) -> pd.DataFrame:
     try:
         if src.format == "csv":
             frame = pd.read_csv(
-                src.path, dtype=str, keep_default_na=False, na_values=[""], encoding=src.encoding
+                src.path,
+                sep=csv_delimiter(cfg),
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding=src.encoding,
             )
         else:
             frame = pd.read_parquet(src.path)
@@ -107,12 +159,18 @@ def load(cfg: PartyConfig) -> LoadedData:
     frame = read_frame(cfg)
     where = _shown(cfg)
     available = [str(c) for c in frame.columns]
-    wanted = [
-        cfg.id_column,
-        *(s.name for s in cfg.columns),
-        *([cfg.row_key_column] if cfg.row_key_column else []),
-    ]
+    wanted = list(
+        dict.fromkeys(
+            [
+                cfg.id_column,
+                *(s.name for s in cfg.columns),
+                *([cfg.row_key_column] if cfg.row_key_column else []),
+            ]
+        )
+    )
     missing = [c for c in wanted if c not in frame.columns]
+    if missing and len(missing) == len(wanted) and cfg.source.format == "csv":
+        raise DataError(_nothing_found(cfg, available, len(wanted)))
     if missing:
         # The full header stays in this party's own log; the message (which reaches the zone and
         # the requester) names only near misses, quoted so a stray space or case slip shows.
@@ -141,6 +199,36 @@ def load(cfg: PartyConfig) -> LoadedData:
     encoded = [_encode(cfg, frame[s.name], s, where) for s in cfg.columns]
     keys = frame[cfg.row_key_column].astype(str).to_numpy(dtype=object) if cfg.row_key_column else None
     return LoadedData(rows=len(frame), ids=ids, columns=encoded, row_keys=keys)
+
+
+def _nothing_found(cfg: PartyConfig, header: list[str], wanted: int) -> str:
+    """One message for a CSV file in which no configured column is found: nearly always the
+    wrong delimiter (or no header line). The header itself goes to this party's log only: the
+    message reaches the zone and the requester, and unshared column names are this party's."""
+    head = _head_lines(cfg.source.path, cfg.source.encoding)
+    used = cfg.source.delimiter or sniff_delimiter(head)
+    how = "configured" if cfg.source.delimiter is not None else "sniffed"
+    lines = head[:1]
+    better = [d for d in SNIFFED if d != used and _fields(lines, d) and _fields(lines, d)[0] > len(header)]
+    if better:
+        hint = (
+            f"it splits into more at each {DELIMITER_WORDS[better[0]]}: set source.delimiter: "
+            f"{DELIMITER_WORDS[better[0]]} in the party config"
+        )
+    else:
+        hint = (
+            "check source.delimiter (comma, semicolon, tab or pipe) and that the file's first line is "
+            "its header"
+        )
+    log.error(
+        "%s: none of the %d configured columns found; the header found: %s", cfg.source.path, wanted, header
+    )
+    word = DELIMITER_WORDS.get(used, repr(used))
+    return (
+        f"party '{cfg.name}': none of the {wanted} columns named in the config (the ID column "
+        f"'{cfg.id_column}' included) is in {_shown(cfg)}: split at each {word} ({how}), its header "
+        f"gives {len(header)} column(s); {hint}"
+    )
 
 
 def _encode(cfg: PartyConfig, col: pd.Series, spec: ColumnSpec, where: str) -> EncodedColumn:

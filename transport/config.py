@@ -67,13 +67,15 @@ class ServiceConfig(Strict):
         return v
 
 
-def describe_validation(exc: ValidationError, source: str) -> str:
+def describe_validation(exc: ValidationError, source: str, doc: str = "docs/CONFIG.md") -> str:
+    """One line per field error of ``exc``, under ``source``; an unknown field points to ``doc``
+    (where the valid fields are listed: the config reference, or a job's own document)."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling; see docs/CONFIG.md)"
+            msg = f"unknown field (check the spelling; see {doc})"
         parts.append(f"{loc}: {msg}")
     return f"{source}: " + "; ".join(parts)
 

@@ -48,6 +48,18 @@ TEST_POLICY: dict[str, Any] = {
 }
 
 
+def _test_brand(p: PartySpec) -> PartySpec:
+    """A test world's brand: a blind key under ``keys/`` unless it names one, and, unless it
+    names a row key, its ID column as the row key (``ids_in_outputs``: test data, at the test's
+    own site), since every test policy lets lead_rating_score send it scores (its agent refuses
+    to start otherwise)."""
+    if p.blind_key_file is None:
+        p = replace(p, blind_key_file=f"keys/{p.name}-blind.key")
+    if p.row_key_column is None and "row_key_column" not in p.extra:
+        p = replace(p, row_key_column=p.id_column, extra={"ids_in_outputs": True, **p.extra})
+    return p
+
+
 def write_world(
     out: Path,
     parties: list[PartySpec],
@@ -59,17 +71,13 @@ def write_world(
     """Write configs, topology, certificates, auditor keys and a collaboration policy into
     ``out``; returns the topology. ``policy`` overrides fields of :data:`TEST_POLICY` (nested
     dictionaries merge), e.g. ``{"dp": {"enabled": False}}`` for exact figures. A brand without a
-    blind key names ``keys/<name>-blind.key``; each party's floor is the policy, exactly."""
+    blind key names ``keys/<name>-blind.key``, one without a row key uses its ID column (test data);
+    each party's floor is the policy, exactly."""
     zone_extra = zone_extra or {}
     ports = free_ports(2 + len(parties))
     names = [ZONE, AUDIT, *(p.name for p in parties)]
     addresses = {n: f"127.0.0.1:{port}" for n, port in zip(names, ports, strict=True)}
-    specs = [
-        replace(p, blind_key_file=f"keys/{p.name}-blind.key")
-        if p.role == "brand" and p.blind_key_file is None
-        else p
-        for p in parties
-    ]
+    specs = [_test_brand(p) if p.role == "brand" else p for p in parties]
     world = Deployment(
         name=out.name,
         parties=specs,

@@ -17,4 +17,14 @@ REGISTRY: dict[str, type[Job]] = {
     for cls in (IntersectionStats, LeadRatingTrain, LeadRatingSeal, LeadRatingScore, Attribution, Profile)
 }
 
-__all__ = ["REGISTRY", "Job", "JobContext", "JobOutput"]
+# Where each job's parameters are documented: a mistake in them points there.
+JOB_DOCS: dict[str, str] = {
+    IntersectionStats.name: "docs/POLICY.md",
+    LeadRatingTrain.name: "docs/LEAD_RATING.md",
+    LeadRatingSeal.name: "docs/LEAD_RATING.md",
+    LeadRatingScore.name: "docs/LEAD_RATING.md",
+    Attribution.name: "docs/ATTRIBUTION.md",
+    Profile.name: "docs/POLICY.md",
+}
+
+__all__ = ["JOB_DOCS", "REGISTRY", "Job", "JobContext", "JobOutput"]

@@ -34,7 +34,7 @@ import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
-from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
+from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
 from neutral_zone.jobs.row_membership import population, separability_check, with_partner_features
 from neutral_zone.tables import PartyTable
 from protocols.errors import InvalidInput, NotFound
@@ -184,10 +184,8 @@ class LeadRatingTrain(Job):
             raise InvalidInput(f"not feature columns of '{brand.party}': {', '.join(bad)}")
         partners = _partners(ctx, params.partners)
         groups = _partner_groups(ctx, partners, params.partner_groups) if params.partner_value else {}
-        y = pd.to_numeric(pd.Series(decode(brand, params.label)), errors="coerce").to_numpy()
+        y = binary_label(brand, params.label)
         labelled = np.flatnonzero(~np.isnan(y))
-        if not set(np.unique(y[labelled])) <= {0.0, 1.0}:
-            raise InvalidInput(f"label '{params.label}' must be 0/1")
         positives = labelled[y[labelled] == 1]
         if len(positives) < 2 or len(labelled) - len(positives) < 2:
             raise InvalidInput(
@@ -206,7 +204,7 @@ class LeadRatingTrain(Job):
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         brand = ctx.tables[ctx.requester]
         leads = leads_frame(brand)
-        label = pd.to_numeric(pd.Series(leads[params.label]), errors="coerce")
+        label = pd.Series(binary_label(brand, params.label))  # row i of the table is row i of `leads`
         labelled = leads[label.notna().to_numpy()].reset_index(drop=True)
         y = label.dropna().to_numpy()
         attrs, events = partner_tables(ctx, plan.state["partners"])

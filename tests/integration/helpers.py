@@ -105,6 +105,9 @@ def party_config(
         ],
         audit=AuditAddress(address=desk.address) if desk is not None else None,
         trust=desk.trust if desk is not None else None,
+        # A brand's default floor lets lead_rating_score send it scores: its agent needs a row key.
+        row_key_column="phone" if role == "brand" else None,
+        ids_in_outputs=role == "brand",
     )
 
 

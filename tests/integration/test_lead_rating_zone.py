@@ -132,6 +132,7 @@ def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live, capsys):
     assert "scores" not in payload and payload["output"] == "grades"  # grades by default
     r = map_scores(w.topology, "oem", fetched)
     out = pd.read_csv(r.path)
+    assert list(out.columns) == ["lead_id", "score", "grade"]  # the row key's own name (docs/LEAD_RATING.md)
     raw = pd.read_csv(w.dir / "oem_leads.csv", dtype=str)
     assert list(out["lead_id"]) == list(raw["lead_id"])  # the OEM's own rows, in its own order
     assert out["grade"].notna().sum() == r.rows_scored == len(payload["grades"])

@@ -52,16 +52,18 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("party", "role", "id_type", "shareable_columns")
+    __slots__ = ("party", "role", "id_type", "shareable_columns", "row_results_problem")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     ID_TYPE_FIELD_NUMBER: _ClassVar[int]
     SHAREABLE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ROW_RESULTS_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: str
     id_type: IdType
     shareable_columns: _containers.RepeatedCompositeFieldContainer[ColumnSchema]
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., shareable_columns: _Optional[_Iterable[_Union[ColumnSchema, _Mapping]]] = ...) -> None: ...
+    row_results_problem: str
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[str] = ..., id_type: _Optional[_Union[IdType, str]] = ..., shareable_columns: _Optional[_Iterable[_Union[ColumnSchema, _Mapping]]] = ..., row_results_problem: _Optional[str] = ...) -> None: ...
 
 class PrepareRequest(_message.Message):
     __slots__ = ("session_id", "id_type", "ttl_seconds", "policy_json", "policy_digest")
