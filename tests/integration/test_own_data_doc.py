@@ -20,9 +20,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
-
-from parties.config import DataSource
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "OWN_DATA.md"
@@ -87,11 +84,6 @@ def test_doc_has_the_steps():
         assert step in text, f"docs/OWN_DATA.md runs no `{step}`"
 
 
-@pytest.mark.xfail(
-    "delimiter" not in DataSource.model_fields,
-    reason="the insurer's file is semicolon-separated: the agent needs source.delimiter (issue 11, errors part)",
-    strict=True,
-)
 def test_own_data_walkthrough_runs(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHONGLI_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
