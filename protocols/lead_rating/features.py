@@ -25,7 +25,7 @@ import pandas as pd
 
 MS_PER_DAY = 86_400_000.0
 MAX_CATEGORIES = 250  # HistGradientBoosting bins categories into at most 255 bins
-DEFAULT_LOOKBACK_DAYS = 90.0  # the train job's default media lookback (measured: docs/LEAD_RATING.md)
+DEFAULT_LOOKBACK_DAYS = 30.0  # the train job's default media lookback (measured: docs/LEAD_RATING.md)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOURS = tuple(f"{h:02d}" for h in range(24))
 
@@ -149,6 +149,7 @@ def build_features(
     brand_features: list[str],
     attributes: list[AttributeTable],
     events: list[EventTable],
+    *,
     spec: FeatureSpec | None = None,
     lookback_days: float | None = None,
     with_time_features: bool = False,
