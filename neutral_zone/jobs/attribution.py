@@ -99,7 +99,8 @@ def _label_values(brand: PartyTable, label: str) -> np.ndarray:
     """The label as floats (NaN = unlabelled); anything but 0/1 is refused."""
     raw = pd.Series(np.asarray(decode(brand, label), dtype=object))
     y: np.ndarray = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    if not set(np.unique(y[~np.isnan(y)])) <= {0.0, 1.0}:
+    given = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+    if (given & np.isnan(y)).any() or not set(np.unique(y[~np.isnan(y)])) <= {0.0, 1.0}:
         raise InvalidInput(f"label '{label}' must hold 0/1 (1 = converted; empty = unlabelled)")
     return y
 

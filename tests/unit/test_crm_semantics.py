@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neutral_zone.jobs.attribution import _label_values
 from neutral_zone.jobs.profile import MISSING, numeric_tag_labels
+from neutral_zone.tables import PartyTable
+from proto.party.serde import ColumnInfo
 from protocols.attribution import (
     DEFAULT_REFERENCE_DELAY_DAYS,
     AttributionConfig,
@@ -19,7 +22,7 @@ from protocols.attribution import (
     matched_reference_delay,
     path_ends,
 )
-from protocols.errors import DataError
+from protocols.errors import DataError, InvalidInput
 from protocols.lead_rating import EventTable, FeatureSpec, build_features, time_features
 
 DAY = 86_400_000.0
@@ -192,3 +195,34 @@ def test_a_numeric_tag_with_more_values_is_still_bucketed_at_quantiles():
     labels, order = numeric_tag_labels(values, 5)
     assert len(order) == 5 and order[0].startswith("< ") and order[-1].startswith("≥ ")
     assert len(set(labels.tolist())) == 5
+
+
+def test_attribution_label_values_are_zero_one_or_refused():
+    """Label mode reads a numeric 0/1 label, or a categorical one whose categories are 0 and 1;
+    a yes/no label is refused with the column's name, not silently taken as unlabelled."""
+    schema = [
+        ColumnInfo("num", "float64", "label"),
+        ColumnInfo("cat01", "category", "label", ("0", "1")),
+        ColumnInfo("yesno", "category", "label", ("no", "yes")),
+        ColumnInfo("two", "float64", "label"),
+    ]
+    t = PartyTable(
+        "oem",
+        "brand",
+        np.zeros((3, 32), np.uint8),
+        np.ones(3, bool),
+        schema,
+        np.arange(3, dtype=np.int32),
+        {
+            "num": np.array([0.0, 1.0, NAN]),
+            "cat01": np.array([1, -1, 0], np.int32),
+            "yesno": np.array([1, 0, -1], np.int32),
+            "two": np.array([0.0, 2.0, 1.0]),
+        },
+        np.arange(3, dtype=np.int64),
+    )
+    np.testing.assert_array_equal(_label_values(t, "num"), [0.0, 1.0, NAN])
+    np.testing.assert_array_equal(_label_values(t, "cat01"), [1.0, NAN, 0.0])
+    for bad in ("yesno", "two"):
+        with pytest.raises(InvalidInput, match=f"label '{bad}' must hold 0/1"):
+            _label_values(t, bad)
