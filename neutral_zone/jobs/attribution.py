@@ -3,11 +3,10 @@
 The OEM (requester) supplies conversions — a ``conversion_time`` column (e.g. ``visit_time``;
 empty = did not convert), or a 0/1 ``label`` column (label mode) — the lead's time (the
 ``anchor``: its first ``event_time`` column unless named) and optionally a value column, plaintext
-or Paillier-encrypted under the OEM's own key. Where each path ends relative to the anchor is
-``protocols.attribution.paths.path_ends``. Every media party of the
-session supplies touchpoints (its ``event_time``, ``channel`` and ``event_type`` columns); the
-other parties' attributes and the OEM's features are the data-driven model's controls for *who was
-targeted*.
+or Paillier-encrypted under the OEM's own key; where each path ends relative to the anchor is
+``protocols.attribution.paths.path_ends``. Every media party of the session supplies touchpoints
+(its ``event_time``, ``channel`` and ``event_type`` columns); the other parties' attributes and the
+OEM's features are the data-driven model's controls for *who was targeted*.
 
 One run computes every model (``protocols.attribution``) once per session and parameter set; the
 OEM receives the whole table, a media party only the rows of its own channels (checked again by the
@@ -33,8 +32,6 @@ from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput
 from protocols.release import KIND_AGGREGATE, canonical_json
 from transport.config import Strict
-
-MS_PER_DAY = 86_400_000.0
 
 
 class AttributionParams(Strict):
