@@ -130,7 +130,7 @@ class TrainParams(Strict):
     importance: Literal["party", "group", "none"] | bool = "party"  # True = "party", False = "none"
     # Media features count touches in [lead time - lookback_days, lead time); None: every earlier one.
     lookback_days: float | None = Field(default=DEFAULT_LOOKBACK_DAYS, gt=0)
-    time_features: bool = True  # the lead time's weekday and hour, as the brand's categorical features
+    time_features: bool = False  # the lead time's weekday and hour, as the brand's categorical features
     utc_offset_hours: float = Field(default=0.0, ge=-12, le=14)  # for timestamps written with an offset
 
 

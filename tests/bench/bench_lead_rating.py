@@ -255,7 +255,6 @@ def in_process(plain: Plain, seed: int, draws: int) -> dict[str, Any]:
         plain.attrs,
         plain.events,
         lookback_days=DEFAULT_LOOKBACK_DAYS,
-        with_time_features=True,
     )
     y = plain.oem[LABEL].astype(int).to_numpy()
     features_s = time.perf_counter() - t

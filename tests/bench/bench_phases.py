@@ -179,7 +179,6 @@ def plain_train(d: dict[str, Any], seed: int) -> Any:
         [attr],
         events,
         lookback_days=DEFAULT_LOOKBACK_DAYS,
-        with_time_features=True,
     )
     return train(X, d["oem"][LABEL].astype(int).to_numpy(), spec, LABEL, seed=seed, importance=False)
 
