@@ -400,7 +400,17 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
         )
 
     facts = [
-        f"conversion column {payload.get('conversion')}" if payload.get("conversion") else "",
+        (
+            f"label {payload.get('conversion')} = 1 as the conversion"
+            if payload.get("conversion_mode") == "label"
+            else f"conversion column {payload.get('conversion')}"
+        )
+        if payload.get("conversion")
+        else "",
+        f"paths without a conversion time end {num(payload.get('reference_delay_days')):g} days after "
+        f"{payload.get('anchor') or 'the lead'}"
+        if num(payload.get("reference_delay_days")) is not None
+        else "",
         f"{window} lookback" if window else "",
         f"time-decay half-life {hl_days:g} days" if hl_days else "",
         f"{fmt_count(counts.get('non_converters_with_path'))} people had a touchpoint but no {one}"

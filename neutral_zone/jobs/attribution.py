@@ -1,11 +1,12 @@
 """``attribution``: multi-touch attribution of the OEM's conversions across media parties' channels.
 
-The OEM (requester) supplies conversions: a ``conversion_time`` column (e.g. ``visit_time``;
-empty = did not convert), the lead's time (its first ``event_time`` column) and optionally a
-value column, plaintext or Paillier-encrypted under the OEM's own key. Every media party of the
-session supplies touchpoints (its ``event_time``, ``channel`` and ``event_type`` columns); the
-other parties' attributes and the OEM's features are the data-driven model's controls for *who was
-targeted*.
+The OEM (requester) supplies conversions — a ``conversion_time`` column (e.g. ``visit_time``;
+empty = did not convert), or a 0/1 ``label`` column (label mode) — the lead's time (the
+``anchor``: its first ``event_time`` column unless named) and optionally a value column, plaintext
+or Paillier-encrypted under the OEM's own key; where each path ends relative to the anchor is
+``protocols.attribution.paths.path_ends``. Every media party of the session supplies touchpoints
+(its ``event_time``, ``channel`` and ``event_type`` columns); the other parties' attributes and the
+OEM's features are the data-driven model's controls for *who was targeted*.
 
 One run computes every model (``protocols.attribution``) once per session and parameter set; the
 OEM receives the whole table, a media party only the rows of its own channels (checked again by the
@@ -26,23 +27,25 @@ from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
 from protocols import paillier
-from protocols.attribution import MODELS, AttributionConfig, attribute
+from protocols.attribution import MODELS, AttributionConfig, attribute, path_ends
 from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput
 from protocols.release import KIND_AGGREGATE, canonical_json
 from transport.config import Strict
 
-MS_PER_DAY = 86_400_000.0
-
 
 class AttributionParams(Strict):
-    conversion: str  # an OEM column with role conversion_time, e.g. "visit_time"
+    conversion: str | None = None  # an OEM column with role conversion_time, e.g. "visit_time"
+    label: str | None = None  # or an OEM 0/1 label column (label mode): 1 = converted
+    anchor: str | None = None  # the OEM event_time column paths are placed by; default its first
     value: str | None = None  # an OEM column with role value (plaintext or encrypted)
     media: list[str] | None = None  # default: every media party of the session
     controls: list[str] | None = (
         None  # parties whose attributes are controls; default: all non-media partners
     )
-    reference_delay_days: float = Field(default=7.0, ge=0)  # non-converters' path end = lead time + this
+    # Where a path without a conversion time ends, in days after the anchor (non-converters', or in
+    # label mode everyone's). None: the converters' median delay, or 7 days in label mode.
+    reference_delay_days: float | None = Field(default=None, ge=0)
     lookback_days: float = Field(default=30.0, gt=0)
     half_life_days: float = Field(default=7.0, gt=0)
     position_weights: tuple[float, float, float] = (0.4, 0.2, 0.4)
@@ -58,23 +61,45 @@ class AttributionParams(Strict):
     value_models: list[str] = Field(default_factory=lambda: ["data_driven"])
 
 
-def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.ndarray]:
-    times = cols_with_role(brand, "event_time")
+def _anchor(brand: PartyTable, p: AttributionParams) -> str:
+    return p.anchor or cols_with_role(brand, "event_time")[0]
+
+
+def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.ndarray, float]:
+    """One row per person (its first row; in label mode its first labelled row with an anchor
+    time), the brand rows they come from, and the reference delay used (days)."""
     ent = brand.row_entities()
+    lead = np.asarray(decode(brand, _anchor(brand, p)), dtype=np.float64)
+    y = None
     keep = ent >= 0
-    conv = np.asarray(decode(brand, p.conversion))[keep]
-    lead = np.asarray(decode(brand, times[0]))[keep]
-    people = pd.DataFrame(
-        {
-            "person": ent[keep],
-            "converted": ~np.isnan(conv),
-            "conversion_time": conv,
-            "reference_time": lead + p.reference_delay_days * MS_PER_DAY,
-        }
-    )
+    if p.conversion is None:
+        if p.label is None:
+            raise InvalidInput("give a conversion column or a label column")
+        y = _label_values(brand, p.label)
+        keep &= ~np.isnan(y) & np.isfinite(lead)
     rows = np.flatnonzero(keep)
-    first = ~people["person"].duplicated().to_numpy()  # one conversion per person: the first row
-    return people[first].reset_index(drop=True), rows[first]
+    rows = rows[~pd.Series(ent[rows]).duplicated().to_numpy()]  # one conversion per person: its first row
+    if p.conversion is None and y is not None:
+        converted = y[rows] == 1
+        conv, ref, delay = path_ends(lead[rows], converted, None, p.reference_delay_days)
+    else:
+        conv = np.asarray(decode(brand, p.conversion or "", rows), dtype=np.float64)
+        converted = ~np.isnan(conv)
+        conv, ref, delay = path_ends(lead[rows], converted, conv, p.reference_delay_days)
+    people = pd.DataFrame(
+        {"person": ent[rows], "converted": converted, "conversion_time": conv, "reference_time": ref}
+    )
+    return people, rows, delay
+
+
+def _label_values(brand: PartyTable, label: str) -> np.ndarray:
+    """The label as floats (NaN = unlabelled); anything but 0/1 is refused."""
+    raw = pd.Series(np.asarray(decode(brand, label), dtype=object))
+    y: np.ndarray = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    given = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+    if (given & np.isnan(y)).any() or not set(np.unique(y[~np.isnan(y)])) <= {0.0, 1.0}:
+        raise InvalidInput(f"label '{label}' must hold 0/1 (1 = converted; empty = unlabelled)")
+    return y
 
 
 def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -171,16 +196,7 @@ class Attribution(Job):
             raise InvalidInput(
                 f"attribution goes to the requester or one of its media parties, not '{recipient}'"
             )
-        conv_cols = cols_with_role(brand, "conversion_time")
-        if params.conversion not in conv_cols:
-            raise InvalidInput(
-                f"'{params.conversion}' is not a conversion_time column of '{brand.party}' "
-                f"(have: {', '.join(conv_cols) or 'none'})"
-            )
-        if not cols_with_role(brand, "event_time"):
-            raise InvalidInput(
-                f"'{brand.party}' shares no lead time (event_time column) to end non-converters' paths"
-            )
+        self._check_outcome(brand, params)
         for name in media:
             t = ctx.tables[name]
             if not cols_with_role(t, "event_time") or not cols_with_role(t, "channel"):
@@ -227,12 +243,13 @@ class Attribution(Job):
                 f"markov order {params.markov_order} over {k} channels has too many transitions to release "
                 "with differential privacy; lower markov_order"
             )
-        people, _ = _people(brand, params)
+        people, _, delay = _people(brand, params)
         conv = people["converted"].to_numpy()
         persons = people["person"].to_numpy()
+        outcome = params.conversion or f"{params.label}=1"
         cohorts = [
             Cohort(f"all people of {brand.party}", np.sort(persons)),
-            Cohort(f"converters ({params.conversion})", np.sort(persons[conv])),
+            Cohort(f"converters ({outcome})", np.sort(persons[conv])),
         ]
         key = _cache_key(params)
         return Plan(
@@ -245,8 +262,40 @@ class Attribution(Job):
                 "channels": channels,
                 "value_info": value_info,
                 "key": key,
+                "reference_delay_days": delay,
             },
         )
+
+    @staticmethod
+    def _check_outcome(brand: PartyTable, params: AttributionParams) -> None:
+        """Exactly one conversion definition, and the columns it names, of the right roles."""
+        if (params.conversion is None) == (params.label is None):
+            raise InvalidInput(
+                "give exactly one of conversion (a conversion_time column) or label (a 0/1 label column, "
+                "with the lead time as anchor): see docs/ATTRIBUTION.md"
+            )
+        if params.conversion is not None:
+            conv_cols = cols_with_role(brand, "conversion_time")
+            if params.conversion not in conv_cols:
+                raise InvalidInput(
+                    f"'{params.conversion}' is not a conversion_time column of '{brand.party}' "
+                    f"(have: {', '.join(conv_cols) or 'none'})"
+                )
+        if params.label is not None:
+            labels = cols_with_role(brand, "label")
+            if params.label not in labels:
+                raise InvalidInput(
+                    f"'{params.label}' is not a label column of '{brand.party}' (labels: {', '.join(labels) or 'none'})"
+                )
+        times = cols_with_role(brand, "event_time")
+        if not times:
+            raise InvalidInput(
+                f"'{brand.party}' shares no lead time (event_time column) to place paths by (anchor)"
+            )
+        if params.anchor is not None and params.anchor not in times:
+            raise InvalidInput(
+                f"anchor '{params.anchor}' is not an event_time column of '{brand.party}' (have: {', '.join(times)})"
+            )
 
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         brand = ctx.tables[ctx.requester]
@@ -262,7 +311,7 @@ class Attribution(Job):
         if key in ctx.models:
             return dict(ctx.models[key])
         media, value_info = plan.state["media"], plan.state["value_info"]
-        people, brand_rows = _people(brand, p)
+        people, brand_rows, _ = _people(brand, p)
         touches, owner = _touches(ctx, media, people["person"].to_numpy())
         controls = _controls(ctx, brand, plan.state["controls"], people, brand_rows)
         cfg = AttributionConfig(
@@ -313,6 +362,7 @@ class Attribution(Job):
             "paillier_n": value_info.paillier_n if encrypted_values else 0,
             "dp": ctx.noise.describe(),
             "accuracy": _accuracy(ctx.noise),
+            "reference_delay_days": plan.state["reference_delay_days"],
         }
         ctx.models[key] = out
         return dict(out)
@@ -382,7 +432,9 @@ class Attribution(Job):
             models[model] = out_rows
         payload: dict[str, Any] = {
             "job": self.name,
-            "conversion": p.conversion,
+            "conversion": p.conversion or p.label,
+            "conversion_mode": "conversion_time" if p.conversion else "label",
+            "anchor": _anchor(ctx.tables[ctx.requester], p),
             "lookback_days": p.lookback_days,
             "half_life_days": p.half_life_days,
             "position_weights": list(p.position_weights),
@@ -393,6 +445,8 @@ class Attribution(Job):
             "dp": r["dp"],
             "accuracy": r["accuracy"],
         }
+        if to_oem:  # derived from the requester's own conversion times: its own business
+            payload["reference_delay_days"] = round(float(r["reference_delay_days"]), 4)
         if to_oem and r["encrypted"]:
             payload["value"] = {
                 "column": p.value,

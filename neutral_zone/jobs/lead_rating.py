@@ -40,6 +40,7 @@ from neutral_zone.tables import PartyTable
 from protocols.errors import InvalidInput, NotFound
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE
 from protocols.lead_rating import (
+    DEFAULT_LOOKBACK_DAYS,
     GRADES,
     N_BINS,
     AttributeTable,
@@ -164,6 +165,10 @@ class TrainParams(Strict):
     # group per role that two or more partners share
     partner_groups: dict[str, list[str]] | None = None
     importance: Literal["party", "group", "none"] | bool = "party"  # True = "party", False = "none"
+    # Media features count touches in [lead time - lookback_days, lead time); None: every earlier one.
+    lookback_days: float | None = Field(default=DEFAULT_LOOKBACK_DAYS, gt=0)
+    time_features: bool = False  # the lead time's weekday and hour, as the brand's categorical features
+    utc_offset_hours: float = Field(default=0.0, ge=-12, le=14)  # for timestamps written with an offset
 
 
 class LeadRatingTrain(Job):
@@ -208,7 +213,16 @@ class LeadRatingTrain(Job):
         labelled = leads[label.notna().to_numpy()].reset_index(drop=True)
         y = label.dropna().to_numpy()
         attrs, events = partner_tables(ctx, plan.state["partners"])
-        X, spec = build_features(labelled, brand.party, plan.state["features"], attrs, events)
+        X, spec = build_features(
+            labelled,
+            brand.party,
+            plan.state["features"],
+            attrs,
+            events,
+            lookback_days=params.lookback_days,
+            with_time_features=params.time_features and bool(cols_with_role(brand, "event_time")),
+            utc_offset_hours=params.utc_offset_hours,
+        )
         importance = {True: "party", False: "none"}.get(params.importance, params.importance)
         result = train(
             X,

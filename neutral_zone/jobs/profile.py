@@ -2,7 +2,8 @@
 
 The OEM defines a segment with its own columns (e.g. buyers: ``{"purchased": 1}``, or leads
 interested in SUVs: ``{"model_interest": ["suv_compact", "suv_mid"]}``). For every provider tag
-(categorical, or numeric in quantile buckets of the provider's population) the job counts people
+(categorical, or numeric in quantile buckets of the provider's population; a numeric tag with
+at most two values, e.g. a 0/1 flag, by its values) the job counts people
 in three groups — the segment (OEM leads in the segment that the provider knows), all matched OEM
 leads, and the provider's whole population — and reports each category's share and the TGI
 (target group index = segment share ÷ base share × 100), against the population (the industry's
@@ -116,12 +117,29 @@ def _bucket_labels(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, l
     return out, labels
 
 
+def numeric_tag_labels(values: np.ndarray, buckets: int) -> tuple[np.ndarray, list[str]]:
+    """Each person's category for a numeric tag, and the categories in order.
+
+    A tag with at most two distinct values in the provider's population (a 0/1 flag declared
+    ``numeric``) is taken as categories named by its values: its quantile edges would collapse
+    into one bucket that holds everybody. Any other numeric tag is cut into quantile buckets."""
+    finite = values[np.isfinite(values)]
+    distinct = np.unique(finite)
+    if len(distinct) > 2:
+        return _bucket_labels(values, _edges(values, buckets))
+    order = [_fmt(float(v)) for v in distinct]
+    out = np.full(len(values), MISSING, dtype=object)
+    ok = np.isfinite(values)
+    out[ok] = np.asarray(order, dtype=object)[np.searchsorted(distinct, values[ok])]
+    return out, order
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
 def _coded(prov: PartyTable, tag: str, rows: npt.NDArray[np.intp], buckets: int) -> Coded:
-    """Each provider person's category of ``tag`` (numeric tags in quantile buckets), and the
+    """Each provider person's category of ``tag`` (numeric tags by :func:`numeric_tag_labels`), and the
     categories, "unknown" last and always listed (so the output's shape says nothing)."""
     info = next(i for i in prov.schema if i.name == tag)
     raw = decode(prov, tag, rows)
@@ -130,8 +148,7 @@ def _coded(prov: PartyTable, tag: str, rows: npt.NDArray[np.intp], buckets: int)
         labels_all[pd.isna(labels_all)] = MISSING
         order = [str(c) for c in info.categories]
     else:
-        values = np.asarray(raw, dtype=float)
-        labels_all, order = _bucket_labels(values, _edges(values, buckets))
+        labels_all, order = numeric_tag_labels(np.asarray(raw, dtype=float), buckets)
     cats = [*order, MISSING]
     return pd.Categorical(labels_all, categories=cats).codes.astype(np.int64), cats
 

@@ -32,11 +32,19 @@ from protocols.attribution.config import MODELS, AttributionConfig, TooManyChann
 from protocols.attribution.credit import ModelCredit
 from protocols.attribution.data_driven import data_driven
 from protocols.attribution.markov import markov, markov_counts
-from protocols.attribution.paths import PathCounts, Paths, build_paths
+from protocols.attribution.paths import (
+    DEFAULT_REFERENCE_DELAY_DAYS,
+    PathCounts,
+    Paths,
+    build_paths,
+    matched_reference_delay,
+    path_ends,
+)
 from protocols.attribution.run import DP_MARKOV_MAX_TOUCHES, AttributionResult, attribute, total_variation
 from protocols.attribution.shapley import shapley, shapley_matrix, subset_sums
 
 __all__ = [
+    "DEFAULT_REFERENCE_DELAY_DAYS",
     "DP_MARKOV_MAX_TOUCHES",
     "MODELS",
     "AttributionConfig",
@@ -50,6 +58,8 @@ __all__ = [
     "data_driven",
     "markov",
     "markov_counts",
+    "matched_reference_delay",
+    "path_ends",
     "shapley",
     "shapley_matrix",
     "subset_sums",

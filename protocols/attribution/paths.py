@@ -14,6 +14,21 @@ People with no touch in their window have an empty path. Converters with an empt
 *unattributed* (direct) conversions: counted in :class:`PathCounts`, never credited to a
 channel. Non-converters with an empty path matter only to the data-driven model (they are its
 baseline).
+
+Where paths end relative to each lead's own time (its *anchor*), :func:`path_ends`:
+
+* **Conversion-time mode** (a conversion timestamp per converter): a converter's path ends at its
+  conversion; a non-converter's at its anchor plus a reference delay. By default that delay is
+  the converters' median delay (conversion time − anchor, at least 0), so the two groups' windows
+  sit at the same place relative to the lead: a fixed delay that differs from the converters'
+  lets one group collect touches the other cannot have, which biases every model that compares
+  converting with non-converting paths (Markov, data-driven).
+* **Label mode** (a 0/1 outcome, no conversion time): every labelled lead's path ends at its
+  anchor plus the reference delay (default :data:`DEFAULT_REFERENCE_DELAY_DAYS`), converters and
+  non-converters alike; a converter's "conversion time" is that end. Touches between the real
+  conversion and that end cannot be told apart from earlier ones: a delay longer than the usual
+  time to convert lets post-conversion retargeting in, a shorter one leaves out what happened
+  between the lead and the conversion.
 """
 
 from __future__ import annotations
@@ -26,6 +41,8 @@ import pandas as pd
 from protocols.arrays import BoolArray, FloatArray, IntArray
 from protocols.attribution.config import MS_PER_DAY, AttributionConfig, TooManyChannels
 from protocols.errors import DataError
+
+DEFAULT_REFERENCE_DELAY_DAYS = 7.0  # label mode's decision window; the fallback when no delay is known
 
 
 @dataclass(frozen=True)
@@ -261,3 +278,45 @@ def build_paths(
         path_row=path_row,
         counts=counts,
     )
+
+
+def matched_reference_delay(anchor: FloatArray, conversion_time: FloatArray, converted: BoolArray) -> float:
+    """The converters' median delay in days, ``conversion_time − anchor`` floored at 0, over the
+    converters that have both times; :data:`DEFAULT_REFERENCE_DELAY_DAYS` when none has."""
+    both = converted & np.isfinite(anchor) & np.isfinite(conversion_time)
+    if not both.any():
+        return DEFAULT_REFERENCE_DELAY_DAYS
+    delay = np.maximum(conversion_time[both] - anchor[both], 0.0) / MS_PER_DAY
+    return float(np.median(delay))
+
+
+def path_ends(
+    anchor: FloatArray,
+    converted: BoolArray,
+    conversion_time: FloatArray | None = None,
+    delay_days: float | None = None,
+) -> tuple[FloatArray, FloatArray, float]:
+    """``(conversion_time, reference_time, delay_days)`` for :func:`build_paths` (module docstring).
+
+    Args:
+        anchor: each person's own time (the lead time), ms; NaN where unknown.
+        converted: who converted.
+        conversion_time: the conversion-time mode's timestamps (ms, NaN for non-converters); None
+            for label mode.
+        delay_days: where paths without a conversion time end, in days after the anchor; None for
+            the default (the converters' median delay, or 7 days in label mode).
+
+    Raises:
+        DataError: a negative or non-finite ``delay_days``.
+    """
+    if delay_days is not None and not (np.isfinite(delay_days) and delay_days >= 0):
+        raise DataError("the reference delay must be a non-negative number of days")
+    anchor = np.asarray(anchor, dtype=np.float64)
+    converted = np.asarray(converted, dtype=bool)
+    if conversion_time is None:
+        delay = DEFAULT_REFERENCE_DELAY_DAYS if delay_days is None else float(delay_days)
+        end = anchor + delay * MS_PER_DAY
+        return np.where(converted, end, np.nan), end, delay
+    conv = np.asarray(conversion_time, dtype=np.float64)
+    delay = matched_reference_delay(anchor, conv, converted) if delay_days is None else float(delay_days)
+    return conv, anchor + delay * MS_PER_DAY, delay

@@ -24,12 +24,20 @@ package, so a model sealed when they lived in the single ``protocols/lead_rating
 
 from protocols.lead_rating.card import GRADES, N_BINS, bin_of, card_tables, score_bins
 from protocols.lead_rating.donors import blind_donors, canonical_population, row_hashes
-from protocols.lead_rating.features import AttributeTable, EventTable, FeatureSpec, build_features
+from protocols.lead_rating.features import (
+    DEFAULT_LOOKBACK_DAYS,
+    AttributeTable,
+    EventTable,
+    FeatureSpec,
+    build_features,
+    time_features,
+)
 from protocols.lead_rating.model import LeadModel
 from protocols.lead_rating.separability import crossfit_separability, likelihood_ratio_auc
 from protocols.lead_rating.training import TrainResult, train
 
 __all__ = [
+    "DEFAULT_LOOKBACK_DAYS",
     "GRADES",
     "N_BINS",
     "AttributeTable",
@@ -46,5 +54,6 @@ __all__ = [
     "likelihood_ratio_auc",
     "row_hashes",
     "score_bins",
+    "time_features",
     "train",
 ]

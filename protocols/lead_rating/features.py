@@ -4,6 +4,13 @@ Leakage guard: an event counts for a lead only if its time is strictly before th
 Events at or after it (a store visit's own ad retargeting, say) are ignored, so the model cannot
 learn from the future. Leads without a time get no event features at all (missing).
 
+Lookback: with ``lookback_days`` set, only events in ``[t0 − lookback, t0)`` count (counts and
+recency alike), as attribution's window does; None counts every earlier event.
+
+Lead-time features (``time_features``): the weekday (``mon``…``sun``) and hour (``00``…``23``) of
+the lead's own time, as categorical features of the brand, read on the clock the timestamps were
+written in (shifted by ``utc_offset_hours`` for files whose timestamps carry another offset).
+
 Missing values: a lead whose person is unknown to a partner gets NaN for every feature from that
 partner; a person known to a media platform but with no touchpoint before the lead gets counts
 of 0 and a missing recency. HistGradientBoostingClassifier handles both natively.
@@ -18,6 +25,9 @@ import pandas as pd
 
 MS_PER_DAY = 86_400_000.0
 MAX_CATEGORIES = 250  # HistGradientBoosting bins categories into at most 255 bins
+DEFAULT_LOOKBACK_DAYS = 30.0  # the train job's default media lookback (measured: docs/LEAD_RATING.md)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS = tuple(f"{h:02d}" for h in range(24))
 
 
 @dataclass(frozen=True)
@@ -53,12 +63,37 @@ class FeatureSpec:
     categories: dict[str, list[str]] = field(default_factory=dict)  # column -> categories
     groups: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (group, party)
     columns: list[str] = field(default_factory=list)
+    # Defaults are what a model sealed before these settings existed was built with: every earlier
+    # event, no lead-time features (an old pickle has no such attribute and reads these).
+    lookback_days: float | None = None
+    time_features: bool = False
+    utc_offset_hours: float = 0.0
+
+
+def time_features(
+    t0: pd.Series | np.ndarray, utc_offset_hours: float = 0.0
+) -> tuple[pd.Categorical, pd.Categorical]:
+    """Weekday and hour of each lead time (ms since the epoch; NaN = unknown → missing)."""
+    local = np.asarray(t0, dtype=np.float64) + utc_offset_hours * 3_600_000.0
+    ok = np.isfinite(local)
+    days = np.floor(np.where(ok, local, 0.0) / MS_PER_DAY)
+    weekday = ((days + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday (Monday = 0)
+    hour = np.floor((np.where(ok, local, 0.0) - days * MS_PER_DAY) / 3_600_000.0).astype(np.int64)
+    wd = np.asarray(WEEKDAYS, dtype=object)[weekday]
+    hr = np.asarray(HOURS, dtype=object)[np.clip(hour, 0, 23)]
+    wd[~ok] = None
+    hr[~ok] = None
+    return pd.Categorical(wd, categories=list(WEEKDAYS)), pd.Categorical(hr, categories=list(HOURS))
 
 
 def _event_features(
-    leads: pd.DataFrame, ev: EventTable, pairs: list[tuple[str, str]] | None
+    leads: pd.DataFrame,
+    ev: EventTable,
+    pairs: list[tuple[str, str]] | None,
+    lookback_days: float | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Per (channel, event type): touches before the lead; per channel: days since the last one."""
+    """Per (channel, event type): touches before the lead (within the lookback, if any); per
+    channel: days since the last one."""
     f = ev.frame
     chan = f["channel"].astype(str) if "channel" in f else pd.Series("all", index=f.index)
     etype = f["event_type"].astype(str) if "event_type" in f else pd.Series("touch", index=f.index)
@@ -71,7 +106,10 @@ def _event_features(
         }
     )
     m = leads[["row", "entity", "t0"]].merge(events, on="entity", how="inner")
-    m = m[m["time"] < m["t0"]]  # the leakage guard: strictly before the lead's time
+    before = m["time"] < m["t0"]  # the leakage guard: strictly before the lead's time
+    if lookback_days is not None:
+        before &= m["time"] >= m["t0"] - lookback_days * MS_PER_DAY
+    m = m[before]
     if pairs is None:
         pairs = sorted({(c, e) for c, e in zip(m["channel"], m["etype"], strict=True)})
     known = set(pairs)
@@ -111,20 +149,39 @@ def build_features(
     brand_features: list[str],
     attributes: list[AttributeTable],
     events: list[EventTable],
+    *,
     spec: FeatureSpec | None = None,
+    lookback_days: float | None = None,
+    with_time_features: bool = False,
+    utc_offset_hours: float = 0.0,
 ) -> tuple[pd.DataFrame, FeatureSpec]:
     """Feature matrix, one row per lead in ``leads`` order (which needs ``entity``, ``row`` and
     ``t0``: the lead's time in ms, NaN if unknown). With ``spec`` (from training) the same columns
-    and category sets are rebuilt, so a model can score new leads."""
+    and category sets are rebuilt, so a model can score new leads; the lookback and lead-time
+    settings then come from ``spec`` too (module docstring)."""
     training = spec is None
     if spec is None:
-        spec = FeatureSpec(brand=brand, brand_features=list(brand_features), attributes={}, events={})
+        spec = FeatureSpec(
+            brand=brand,
+            brand_features=list(brand_features),
+            attributes={},
+            events={},
+            lookback_days=lookback_days,
+            time_features=with_time_features,
+            utc_offset_hours=utc_offset_hours,
+        )
     idx = leads["row"].to_numpy()
     X = pd.DataFrame(index=idx)
     groups: dict[str, tuple[str, str]] = {}
     for col in spec.brand_features:
         X[f"{brand}:{col}"] = leads[col].to_numpy()
         groups[f"{brand}:{col}"] = (f"{brand}: {col}", brand)
+    if spec.time_features:
+        weekday, hour = time_features(leads["t0"].to_numpy(), spec.utc_offset_hours)
+        for what, values in (("weekday", weekday), ("hour", hour)):
+            name = f"{brand}:lead {what}"  # a space: no CSV column of the brand is named alike by chance
+            X[name] = values
+            groups[name] = (f"{brand}: lead {what}", brand)
     for table in attributes:
         if not training and table.party not in spec.attributes:
             continue
@@ -144,7 +201,9 @@ def build_features(
     for ev in events:
         if not training and ev.party not in spec.events:
             continue
-        feats, pairs = _event_features(leads, ev, spec.events.get(ev.party) if not training else ev.pairs)
+        feats, pairs = _event_features(
+            leads, ev, spec.events.get(ev.party) if not training else ev.pairs, spec.lookback_days
+        )
         for name in feats.columns:
             X[name] = feats[name].to_numpy()
             channel = name.split(":")[1]

@@ -71,6 +71,7 @@ from neutral_zone.config import ZoneConfig
 from protocols.dp import ReleaseNoise
 from protocols.ids import normalise
 from protocols.lead_rating import (
+    DEFAULT_LOOKBACK_DAYS,
     N_BINS,
     AttributeTable,
     EventTable,
@@ -247,7 +248,14 @@ def auc_tail_probability(card: dict[str, Any], bound: float) -> float | None:
 def in_process(plain: Plain, seed: int, draws: int) -> dict[str, Any]:
     """The exact card (the privacy-free upper bound) and ``draws`` noised cards of the same model."""
     t = time.perf_counter()
-    X, spec = build_features(plain.oem, "oem", OEM_FEATURES, plain.attrs, plain.events)
+    X, spec = build_features(  # the train job's defaults
+        plain.oem,
+        "oem",
+        OEM_FEATURES,
+        plain.attrs,
+        plain.events,
+        lookback_days=DEFAULT_LOOKBACK_DAYS,
+    )
     y = plain.oem[LABEL].astype(int).to_numpy()
     features_s = time.perf_counter() - t
     t = time.perf_counter()

@@ -59,7 +59,7 @@ from neutral_zone.client import ZoneClient
 from proto.zone import serde
 from protocols.attribution import AttributionConfig, attribute
 from protocols.ids import normalise
-from protocols.lead_rating import AttributeTable, EventTable, build_features, train
+from protocols.lead_rating import DEFAULT_LOOKBACK_DAYS, AttributeTable, EventTable, build_features, train
 from tests.bench.bench_attribution import reset_peak
 from tests.bench.bench_pseudonyms import cpu_seconds, raw_x25519_rate
 from tests.bench.common import PARTIES, peak_rss_mb
@@ -172,7 +172,14 @@ def plain_tables(d: dict[str, Any]) -> tuple[AttributeTable, list[EventTable]]:
 
 def plain_train(d: dict[str, Any], seed: int) -> Any:
     attr, events = plain_tables(d)
-    X, spec = build_features(d["oem"], "oem", OEM_FEATURES, [attr], events)
+    X, spec = build_features(
+        d["oem"],
+        "oem",
+        OEM_FEATURES,
+        [attr],
+        events,
+        lookback_days=DEFAULT_LOOKBACK_DAYS,
+    )
     return train(X, d["oem"][LABEL].astype(int).to_numpy(), spec, LABEL, seed=seed, importance=False)
 
 

@@ -51,6 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "visit_time": iso(visit),
             "price": ["" if np.isnan(v) else str(int(v)) for v in price],
             "segment": rng.choice(["a", "b"], n),
+            "visited": visited.astype(int),
         }
     ).to_csv(root / "oem.csv", index=False)
     touch_frames = {}
@@ -74,6 +75,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         {"name": "visit_time", "role": "conversion_time", "type": "timestamp", "share": True},
         {"name": "price", "role": "value", "type": "numeric", "share": True, "encrypt": "paillier"},
         {"name": "segment", "role": "feature", "type": "categorical", "share": True},
+        {"name": "visited", "role": "label", "type": "numeric", "share": True},
     ]
     media_cols = [
         {"name": "ts", "role": "event_time", "type": "timestamp", "share": True},
@@ -89,18 +91,28 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return topo, root
 
 
-def plain(root) -> tuple[dict, pd.DataFrame]:
-    """The same models on the raw files (person = the phone number itself)."""
+def plain(root, label: str | None = None) -> tuple[dict, pd.DataFrame]:
+    """The same models on the raw files (person = the phone number itself): conversions from
+    ``visit_time`` (non-converters' paths ending at the converters' median delay after the lead),
+    or with ``label`` from that 0/1 column (every path ending 7 days after the lead)."""
     oem = pd.read_csv(root / "oem.csv", dtype=str, keep_default_na=False)
     ms = lambda col: pd.to_datetime(col.replace("", None), utc=True).astype("datetime64[ms, UTC]")  # noqa: E731
-    lead, visit = ms(oem["lead_time"]), ms(oem["visit_time"])
+    to_ms = lambda t: (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000  # noqa: E731
+    lead, visit = to_ms(ms(oem["lead_time"])), to_ms(ms(oem["visit_time"]))
+    if label is None:
+        converted = ~np.isnan(visit)
+        delays = visit[converted] - lead[converted]
+        conversion_time, reference_time = visit, lead + float(np.median(delays))
+    else:
+        converted = oem[label].astype(int).to_numpy() == 1
+        reference_time = lead + 7 * DAY
+        conversion_time = np.where(converted, reference_time, np.nan)
     people = pd.DataFrame(
         {
             "person": oem["phone"].astype("int64"),
-            "converted": visit.notna().to_numpy(),
-            "conversion_time": (visit - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000,
-            "reference_time": (lead - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() * 1000
-            + 7 * DAY,
+            "converted": converted,
+            "conversion_time": conversion_time,
+            "reference_time": reference_time,
         }
     )
     touches = []
@@ -165,6 +177,38 @@ def test_attribution_matches_plain_computation_with_encrypted_values(world, live
             value = P.decrypt_scaled(sk, P.from_bytes(bytes.fromhex(row["credited_value_ciphertext"])))
             assert value == pytest.approx(exp["credited_value"], rel=2e-3, abs=100), (model, row["channel"])
     assert "credited_value" not in payload["models"]["linear"][0]  # the zone never saw a plaintext value
+
+
+def test_attribution_from_a_label_matches_plain_computation(world, live):
+    """Label mode: a 0/1 label and the lead time; every path ends 7 days after the lead. A request
+    naming both a conversion column and a label is refused at once, and the zone keeps serving."""
+    topo, root = world
+    w = live(topo)
+    oem = w.client("oem")
+    sid, resp = open_and_settle(oem, ["oem", "media-a", "media-b"])
+    assert state_of(resp) == "ready", resp.error
+    bad = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time", "label": "visited"}))
+    assert bad["status"] == "failed"
+    assert bad["error"].startswith("give exactly one of conversion (a conversion_time column) or label")
+    wrong = oem.wait_computed(oem.run_job(sid, "attribution", {"label": "segment"}))
+    assert wrong["status"] == "failed"
+    assert "'segment' is not a label column of 'oem' (labels: visited)" in wrong["error"]
+    info = oem.wait_computed(oem.run_job(sid, "attribution", {"label": "visited"}))
+    assert info["status"] == "pending", info
+    approve(w, info["release_id"])
+    _, payload = oem.fetch(info["release_id"])
+    assert payload["conversion_mode"] == "label" and payload["conversion"] == "visited"
+    assert payload["anchor"] == "lead_time" and payload["reference_delay_days"] == 7.0
+    expected, people = plain(root, label="visited")
+    assert payload["counts"]["converters"] == int(people["converted"].sum())
+    for model, rows in payload["models"].items():
+        for row in rows:
+            exp = expected[model].loc[row["channel"]]
+            tol = 1e-3 if model == "data_driven" else 1e-6
+            assert row["credited_conversions"] == pytest.approx(
+                exp["credited_conversions"], rel=tol, abs=1e-6
+            ), (model, row["channel"])
+            assert row["paths"] == exp["paths"] and row["users"] == exp["users"]
 
 
 def test_each_media_party_receives_only_its_own_channels(world, live):

@@ -70,6 +70,36 @@ def test_model_card_is_noised_and_states_its_accuracy(small, live):
     )  # groups cost ε: asked for explicitly
 
 
+def test_media_lookback_and_lead_time_features_reach_the_model(small, live):
+    """``lookback_days`` and ``time_features`` are the train job's: the zone's model carries them
+    (so scoring and a sealed copy rebuild the same features), the card lists the lead-time groups
+    as the brand's, and a bad lookback is a clear error after which the zone keeps serving."""
+    w = live(small)
+    oem = w.client("oem")
+    sid = ready(w)
+    code, message = call_code(
+        oem.run_job, sid, "lead_rating_train", {"label": "visited_store", "lookback_days": 0}
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "lookback_days: Input should be greater than 0" in message
+    params = {
+        "label": "visited_store",
+        "partner_value": False,
+        "importance": "group",
+        "lookback_days": 14,
+        "time_features": True,
+    }
+    info = oem.wait_computed(oem.run_job(sid, "lead_rating_train", params))
+    assert info["status"] == "pending", info
+    model = next(m for m in w.zone_session(sid).models.values() if hasattr(m, "spec"))
+    assert model.spec.lookback_days == 14 and model.spec.time_features
+    assert {"oem:lead weekday", "oem:lead hour"} <= set(model.spec.columns)
+    approve(w, info["release_id"])
+    _, card = oem.fetch(info["release_id"])
+    groups = {g["group"]: g["party"] for g in card["importance"]["by_group"]}
+    assert groups["oem: lead weekday"] == "oem" and groups["oem: lead hour"] == "oem"
+
+
 def test_unknown_label_and_partner_are_clear_errors(small, live):
     w = live(small)
     oem = w.client("oem")

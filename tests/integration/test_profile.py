@@ -40,7 +40,11 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
     out = {}
     for tag in tags:
         col = prov[tag]
-        if tag in ("car_owner", "interest_suv"):
+        if tag == "car_owner":  # a 0/1 flag declared numeric: its two values are its categories
+            x = pd.to_numeric(col).to_numpy(dtype=float)
+            labs = np.array([MISSING if not np.isfinite(v) else f"{v:.4g}" for v in x], dtype=object)
+            col = pd.Series(labs, index=prov.index)
+        elif tag == "interest_suv":
             # inner edges at the population's quantiles, rounded to 3 significant digits; open ends
             x = pd.to_numeric(col).to_numpy(dtype=float)
             fin = x[np.isfinite(x)]
@@ -117,6 +121,8 @@ def test_profile_equals_plain_pandas_after_suppression(zone_tables, segment):
         exp = {c: v for c, v in expected[t["tag"]].items() if v is not None}
         assert got == exp, t["tag"]
         assert t["withheld"] == sum(v is None for v in expected[t["tag"]].values()), t["tag"]
+    owner = next(t for t in out.payload["tags"] if t["tag"] == "car_owner")
+    assert {"0", "1"} <= {r["category"] for r in owner["categories"]}, owner  # not one bucket for all
     suppressed = sum(t["withheld"] for t in out.payload["tags"])
     shown = sum(len(t["categories"]) for t in out.payload["tags"])
     assert shown > 0
