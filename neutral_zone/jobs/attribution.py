@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
-from neutral_zone.jobs.columns import brand_table, cols_with_role, decode
+from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
 from protocols import paillier
 from protocols.attribution import MODELS, AttributionConfig, attribute, path_ends
@@ -75,7 +75,7 @@ def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.n
     if p.conversion is None:
         if p.label is None:
             raise InvalidInput("give a conversion column or a label column")
-        y = _label_values(brand, p.label)
+        y = binary_label(brand, p.label)
         keep &= ~np.isnan(y) & np.isfinite(lead)
     rows = np.flatnonzero(keep)
     rows = rows[~pd.Series(ent[rows]).duplicated().to_numpy()]  # one conversion per person: its first row
@@ -90,16 +90,6 @@ def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.n
         {"person": ent[rows], "converted": converted, "conversion_time": conv, "reference_time": ref}
     )
     return people, rows, delay
-
-
-def _label_values(brand: PartyTable, label: str) -> np.ndarray:
-    """The label as floats (NaN = unlabelled); anything but 0/1 is refused."""
-    raw = pd.Series(np.asarray(decode(brand, label), dtype=object))
-    y: np.ndarray = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    given = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
-    if (given & np.isnan(y)).any() or not set(np.unique(y[~np.isnan(y)])) <= {0.0, 1.0}:
-        raise InvalidInput(f"label '{label}' must hold 0/1 (1 = converted; empty = unlabelled)")
-    return y
 
 
 def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd.DataFrame, dict[str, str]]:

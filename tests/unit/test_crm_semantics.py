@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neutral_zone.jobs.attribution import _label_values
+from neutral_zone.jobs.columns import binary_label
 from neutral_zone.jobs.profile import MISSING, numeric_tag_labels
 from neutral_zone.tables import PartyTable
 from proto.party.serde import ColumnInfo
@@ -198,8 +198,9 @@ def test_a_numeric_tag_with_more_values_is_still_bucketed_at_quantiles():
 
 
 def test_attribution_label_values_are_zero_one_or_refused():
-    """Label mode reads a numeric 0/1 label, or a categorical one whose categories are 0 and 1;
-    a yes/no label is refused with the column's name, not silently taken as unlabelled."""
+    """Label mode reads labels as lead rating does: a numeric 0/1 label, or a categorical one
+    whose categories are 0/1 or yes/no; anything else is refused with the column's name, never
+    silently taken as unlabelled."""
     schema = [
         ColumnInfo("num", "float64", "label"),
         ColumnInfo("cat01", "category", "label", ("0", "1")),
@@ -221,8 +222,8 @@ def test_attribution_label_values_are_zero_one_or_refused():
         },
         np.arange(3, dtype=np.int64),
     )
-    np.testing.assert_array_equal(_label_values(t, "num"), [0.0, 1.0, NAN])
-    np.testing.assert_array_equal(_label_values(t, "cat01"), [1.0, NAN, 0.0])
-    for bad in ("yesno", "two"):
-        with pytest.raises(InvalidInput, match=f"label '{bad}' must hold 0/1"):
-            _label_values(t, bad)
+    np.testing.assert_array_equal(binary_label(t, "num"), [0.0, 1.0, NAN])
+    np.testing.assert_array_equal(binary_label(t, "cat01"), [1.0, NAN, 0.0])
+    np.testing.assert_array_equal(binary_label(t, "yesno"), [1.0, 0.0, NAN])
+    with pytest.raises(InvalidInput, match="label 'two' must hold 0/1"):
+        binary_label(t, "two")
