@@ -126,7 +126,12 @@ def cmd_policy_init(args: argparse.Namespace) -> int:
             "warning: differential privacy is OFF in this policy: every released count will be exact",
             file=sys.stderr,
         )
-    out = write_policy(Path(args.zone_config), Path(args.out), name=args.name, dp=not args.no_dp)
+    partners = None
+    if args.row_level_partners is not None:
+        partners = [n.strip() for n in args.row_level_partners.split(",") if n.strip()]
+    out = write_policy(
+        Path(args.zone_config), Path(args.out), name=args.name, dp=not args.no_dp, row_level_partners=partners
+    )
     print(f"policy written to {out}; every party should review it before the audit service records it")
     return 0
 
@@ -336,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--zone-config", required=True)
     pi.add_argument("--out", required=True)
     pi.add_argument("--name", default="collaboration")
+    pi.add_argument(
+        "--row-level-partners",
+        help="comma-separated parties whose data may shape row-level outputs (each must consent in its "
+        "own floor); default: every party of the zone",
+    )
     pi.add_argument(
         "--no-dp",
         action="store_true",

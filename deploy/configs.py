@@ -327,24 +327,29 @@ def write_policy(
     name: str = "demo-collaboration",
     dp: bool = True,
     overrides: dict[str, Any] | None = None,
+    row_level_partners: list[str] | None = None,
 ) -> Path:
     """A collaboration policy for a zone config's auditors (their public keys inline), its quorum
     and k_min: differencing on, differential privacy on (unless ``dp`` is False), the policy's
     defaults for budgets, limits and row-level outputs, and every party of the zone opted in to
-    row-level outputs (the demo's partners agree to it; a real partner decides for itself).
+    row-level outputs unless ``row_level_partners`` names who (each must consent in its own floor).
     ``overrides`` replaces fields (nested dictionaries merge). The parties agree to this file;
     the zone enforces it."""
     from neutral_zone.config import ZoneConfig
     from protocols.policy import Policy
 
     z = load_config(zone_cfg_path, ZoneConfig)
+    names = [p.name for p in z.parties]
+    if row_level_partners is not None and set(row_level_partners) - set(names):
+        unknown = ", ".join(sorted(set(row_level_partners) - set(names)))
+        raise ConfigError(f"row-level partners {unknown} are not parties of this zone ({', '.join(names)})")
     raw: dict[str, Any] = {
         "name": name,
         "k_min": {"aggregate": z.k_min, "model": z.k_min, "row_scores": z.k_min},
         "differencing": True,
         "dp": {"enabled": dp},
         "row_level": {
-            "partners": [p.name for p in z.parties],
+            "partners": names if row_level_partners is None else row_level_partners,
             "blind_keys": _blind_keys(zone_cfg_path.parent),
         },
         "auditors": [

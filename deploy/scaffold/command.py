@@ -28,14 +28,20 @@ from protocols.floor import PolicyFloor, RowLevelFloor
 from protocols.ids import ID_TYPES
 
 MAX_LISTED_CATEGORIES = 12
-# The demo's floor: the product's default policy, and row-level use of the party's data (lead
-# grades at the brand) agreed to. A real partner reviews it; `zhongli policy init` lists every
-# party under row_level.partners, which a floor without consent would refuse.
-INIT_FLOOR = PolicyFloor(row_level=RowLevelFloor(consent=True))
-FLOOR_NOTE = (
+# A party's floor is its own decision. Row-level use of a partner's data (its columns shaping the
+# lead grades the brand receives) is agreed only where the operator says so with
+# --row-level-consent; a brand's own data shaping its own grades needs no one else's consent.
+CONSENT_FLOOR = PolicyFloor(row_level=RowLevelFloor(consent=True))
+NO_CONSENT_FLOOR = PolicyFloor()
+FLOOR_NOTE_CONSENT = (
     "floor.row_level.consent: true lets this party's data shape the lead grades the brand receives "
     "(docs/LEAD_RATING.md); set it false to refuse, and take this party out of the policy's "
     "row_level.partners"
+)
+FLOOR_NOTE_NO_CONSENT = (
+    "floor.row_level.consent is false: this party's data may not shape row-level outputs (lead "
+    "grades); the policy must not list it under row_level.partners. To agree, set it true (or "
+    "rerun `zhongli init` with --row-level-consent NAME)"
 )
 
 
@@ -124,8 +130,11 @@ def _notes(profile: FileProfile, prop: Proposal) -> dict[str, str]:
     return notes
 
 
-def party_spec(arg: PartyArg, out: Path, profile: FileProfile, prop: Proposal, encoding: str) -> PartySpec:
-    """The :class:`PartySpec` of one party, its data path relative to the configs' folder."""
+def party_spec(
+    arg: PartyArg, out: Path, profile: FileProfile, prop: Proposal, encoding: str, consent: bool = False
+) -> PartySpec:
+    """The :class:`PartySpec` of one party, its data path relative to the configs' folder;
+    ``consent``: its floor agrees to row-level use of its data."""
     data = os.path.relpath(arg.data.resolve(), out.resolve())
     keys = {
         "blind_key_file": f"keys/{arg.name}-blind.key" if arg.role == "brand" else None,
@@ -146,7 +155,7 @@ def party_spec(arg: PartyArg, out: Path, profile: FileProfile, prop: Proposal, e
         *(f"check: {w}" for w in prop.warnings),
         "each column below says why it got its role and type: change them where the guess is wrong, or set "
         "share: false to keep a column at this site",
-        FLOOR_NOTE,
+        FLOOR_NOTE_CONSENT if consent else FLOOR_NOTE_NO_CONSENT,
     ]
     return PartySpec(
         name=arg.name,
@@ -158,7 +167,7 @@ def party_spec(arg: PartyArg, out: Path, profile: FileProfile, prop: Proposal, e
         id_type=prop.id_type,
         fmt=profile.fmt,
         extra={"source": _source(profile, data, encoding)},
-        floor=INIT_FLOOR,
+        floor=CONSENT_FLOOR if consent else NO_CONSENT_FLOOR,
         row_key_column=prop.row_key_column,
         notes=_notes(profile, prop),
         preamble=preamble,
@@ -207,6 +216,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     quorum = args.quorum or len(auditors)
     if not 1 <= quorum <= len(auditors):
         raise ConfigError(f"--quorum must be between 1 and the {len(auditors)} auditor(s)")
+    consenting = set(args.row_level_consent)
+    if consenting - set(names):
+        raise ConfigError(
+            f"--row-level-consent names {', '.join(sorted(consenting - set(names)))}, which no --party names"
+        )
     out = Path(args.out)
     specs, lines = [], []
     for p in parties:
@@ -218,7 +232,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             )
         label = tuple(x for x in labels.get(p.name, "").split(",") if x)
         prop = propose(profile, p.role, id_column=col or None, id_type=id_type or None, labels=label)
-        specs.append(party_spec(p, out, profile, prop, args.encoding))
+        consent = p.role == "brand" or p.name in consenting
+        specs.append(party_spec(p, out, profile, prop, args.encoding, consent))
         lines += _summary(p, profile, prop)
     print("\n".join(lines))
     if args.dry_run:
@@ -239,6 +254,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     configs, topology = write_configs(out, deployment, header="written by `zhongli init`; review every line")
     print(f"wrote {', '.join(str(c) for c in configs.values())} and {topology}")
     print("addresses: " + ", ".join(f"{n} {deployment.address(n)}" for n in servers))
+    partners = [p.name for p in parties if p.role == "brand" or p.name in consenting]
+    print(
+        "row-level consent (lead grades): "
+        + ", ".join(f"{p.name} {'yes' if p.name in partners else 'no'}" for p in parties)
+        + f"; write the policy with `zhongli policy init --zone-config {out / 'zone.yaml'} "
+        f"--row-level-partners {','.join(partners)} --out {out / 'policy.yaml'}`"
+    )
     print("next: review each party's columns, then docs/OWN_DATA.md (certificates, keys, policy, up)")
     return 0
 
@@ -282,5 +304,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quorum", type=int, help="approvals a release needs (default: every auditor)")
     p.add_argument("--k-min", type=int, default=50, help="minimum cohort size of every released count")
     p.add_argument("--encoding", default="utf-8", help="the data files' text encoding (CSV)")
+    p.add_argument(
+        "--row-level-consent",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="this partner agrees that its data may shape row-level outputs (the lead grades the brand "
+        "receives); without it a partner's floor refuses them (a brand always agrees for its own data)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print what would be written, write nothing")
     p.add_argument("--force", action="store_true", help="overwrite configs already in --out")

@@ -201,7 +201,10 @@ def test_init_writes_valid_commented_configs_without_values(tmp_path, capsys):
     cfg = load_config(site / "party-oem.yaml", PartyConfig)
     assert cfg.listen == "127.0.0.1:7102" and cfg.id_column == "mobile" and cfg.row_key_column == "lead_id"
     assert cfg.source.path.resolve() == (tmp_path / "leads.csv").resolve()
-    assert cfg.floor.row_level.consent and cfg.blind_key_file is not None
+    assert cfg.floor.row_level.consent and cfg.blind_key_file is not None  # a brand, for its own data
+    # A partner's row-level consent is its own decision: not given unless asked for
+    assert not load_config(site / "party-dp.yaml", PartyConfig).floor.row_level.consent
+    assert "--row-level-partners oem " in out
     assert [c.name for c in cfg.columns if c.role == "label"] == ["purchased"]
     text = (site / "party-oem.yaml").read_text()
     assert (
@@ -276,3 +279,19 @@ def test_init_overrides_and_dry_run(tmp_path, capsys):
     assert code == 0 and "nothing written" in out and not (tmp_path / "site").exists()
     assert "caravan" in out and "label" in out.split("caravan", 1)[1].splitlines()[0]
     assert "alt_phone" in out.splitlines()[1]
+
+
+def test_row_level_consent_only_where_given(tmp_path, capsys):
+    _write(_leads(), tmp_path / "leads.csv")
+    _write(pd.DataFrame({"phone": _phones(N, 1), "tier": ["1", "2"] * (N // 2)}), tmp_path / "tags.csv")
+    parties = [
+        "--party",
+        f"oem=brand:{tmp_path / 'leads.csv'}",
+        "--party",
+        f"dp=data_provider:{tmp_path / 'tags.csv'}",
+    ]
+    code, out, _ = _init(tmp_path, capsys, *parties, "--row-level-consent", "dp")
+    assert code == 0 and "dp yes" in out and "--row-level-partners oem,dp " in out
+    assert load_config(tmp_path / "site" / "party-dp.yaml", PartyConfig).floor.row_level.consent
+    code, _, err = _init(tmp_path, capsys, *parties, "--row-level-consent", "nobody", "--force")
+    assert code != 0 and "--row-level-consent names nobody, which no --party names" in err
