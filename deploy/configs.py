@@ -74,6 +74,9 @@ class Deployment:
     quorum: int = 1  # approvals a release needs: at the zone, the audit service and every party
     k_min: int = 50
     zone_extra: Mapping[str, Any] = field(default_factory=dict)  # raw zone fields, e.g. limits
+    # The audit log, relative to the configs. A folder of its own lets a site give the service one
+    # writable volume holding nothing it only reads (docs/SITE.md); the demo keeps it beside them.
+    audit_db: str = "audit.db"
 
     def address(self, name: str) -> str:
         if name not in self.addresses:
@@ -211,7 +214,7 @@ def audit_config(d: Deployment) -> dict[str, Any]:
         "name": AUDIT,
         "listen": d.address(AUDIT),
         "tls": tls(AUDIT),
-        "db": "audit.db",
+        "db": d.audit_db,
         "zone_name": ZONE,
         "auditors": _auditor_keys(d),
         "approvals_required": d.quorum,

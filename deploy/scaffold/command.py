@@ -250,6 +250,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         auditors=auditors,
         quorum=quorum,
         k_min=args.k_min,
+        audit_db="log/audit.db",
     )
     configs, topology = write_configs(out, deployment, header="written by `zhongli init`; review every line")
     print(f"wrote {', '.join(str(c) for c in configs.values())} and {topology}")

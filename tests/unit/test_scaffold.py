@@ -210,6 +210,8 @@ def test_init_writes_valid_commented_configs_without_values(tmp_path, capsys):
     assert (
         "# label (0/1 flag)" in text and "semicolon-separated" in text and "column notes not listed" in text
     )
+    # the audit log in a folder of its own: a site gives the service one writable volume for it
+    assert yaml.safe_load((site / "audit.yaml").read_text())["db"] == "log/audit.db"
     topo = yaml.safe_load((site / "topology.yaml").read_text())
     assert {p["name"]: p.get("address") for p in topo["participants"]} == {
         "zone": "127.0.0.1:7100",
