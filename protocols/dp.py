@@ -41,7 +41,7 @@ tests/unit/test_dp.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
@@ -329,6 +329,29 @@ class ReleaseNoise:
             return vals
         self._account(self.budget, what, epsilon, sensitivity, len(vals), unit)
         return noisy_vector(vals, epsilon, sensitivity)
+
+    def disjoint(
+        self, epsilon: float, sensitivity: int, what: str, parts: int, unit: str = "people"
+    ) -> Callable[[Sequence[int]], list[int]]:
+        """A drawer for ``parts`` vectors, each computed from its own disjoint set of people (the
+        folds of a partition fixed by each person's id and a key, not by the data): adding or
+        removing one person changes one part only, so all of them together are ε-DP at ``epsilon``
+        (parallel composition) and are accounted once, as one measurement. Drawing more than
+        ``parts`` vectors raises; with DP off the values pass through."""
+        if self.budget is None:
+            return lambda values: [int(v) for v in values]
+        self._account(self.budget, what, epsilon, sensitivity, 0, unit)
+        measure, left = self.measures[-1], [_check_positive_int("parts", parts)]
+
+        def draw(values: Sequence[int]) -> list[int]:
+            if left[0] <= 0:
+                raise ConfigError(f"measurement '{what}' was accounted for {parts} disjoint parts only")
+            left[0] -= 1
+            vals = [int(v) for v in values]
+            measure.cells += len(vals)
+            return noisy_vector(vals, epsilon, sensitivity)
+
+        return draw
 
     def describe(self) -> dict[str, Any] | None:
         """What the release states about its noise (``None`` when DP is off)."""

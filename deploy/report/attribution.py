@@ -17,6 +17,7 @@ from deploy.report.attribution_credit import (
     share_grid,
     tick_cny,
 )
+from deploy.report.attribution_uncertainty import section_uncertainty
 from deploy.report.blocks import figure, note, table, tiles
 from deploy.report.charts import Bar, bar_chart, tick_pct
 from deploy.report.fmt import (
@@ -253,6 +254,7 @@ def section_attribution(payload: Json, info: Json, colours: dict[str, str] | Non
         )
     out.append(note(table_note, "caption"))
     out.append("</div>")
+    out.append(section_uncertainty(payload, obj(payload.get("models")), chans, many))
 
     # credited purchase value
     value = obj(payload.get("value"))

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from neutral_zone.jobs import attribution_intervals as ivl
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
@@ -59,6 +60,8 @@ class AttributionParams(Strict):
     # The models whose credited value is released: each costs ε of its own under DP, so the
     # default is the incrementality-aware model alone.
     value_models: list[str] = Field(default_factory=lambda: ["data_driven"])
+    # Per-channel confidence intervals and marginal effects (docs/ATTRIBUTION.md)
+    intervals: ivl.IntervalParams = Field(default_factory=ivl.IntervalParams)
 
 
 def _anchor(brand: PartyTable, p: AttributionParams) -> str:
@@ -212,6 +215,7 @@ class Attribution(Job):
             raise InvalidInput(
                 f"value_models must be among the models asked for ({', '.join(params.models)})"
             )
+        ivl.interval_spec(params.intervals, params.models)  # a bad choice fails here, with its field
         channels = _declared_channels(ctx, media)
         if dp and channels is None:
             raise InvalidInput(
@@ -317,6 +321,7 @@ class Attribution(Job):
         if p.value is not None and value_info is not None and value_info.kind != "paillier":
             plain_values = pd.Series(brand.columns[p.value][brand_rows], index=people["person"].to_numpy())
         encrypted_values = value_info is not None and value_info.kind == "paillier"
+        spec = ivl.interval_spec(p.intervals, p.models)
         try:
             res = attribute(
                 touches,
@@ -328,10 +333,12 @@ class Attribution(Job):
                 value_cap=p.value_cap,
                 value_models=tuple(p.value_models) if p.value else (),
                 encrypted_values=encrypted_values,
+                intervals=spec,
             )
         except (ValueError, KeyError) as exc:
             raise InvalidInput(f"attribution: {exc}") from None
         tables = {m: res.tables[m].to_dict(orient="records") for m in res.tables}
+        ivl.row_extras(res, tables)
         encrypted: dict[str, dict[str, str]] = {}
         if encrypted_values and p.value is not None:
             encrypted = self._encrypted_values(
@@ -353,6 +360,7 @@ class Attribution(Job):
             "dp": ctx.noise.describe(),
             "accuracy": _accuracy(ctx.noise),
             "reference_delay_days": plan.state["reference_delay_days"],
+            "intervals": ivl.describe_intervals(spec if res.intervals else None),
         }
         ctx.models[key] = out
         return dict(out)
@@ -413,6 +421,7 @@ class Attribution(Job):
                     "paths": int(row["paths"]),
                     "users": int(row["users"]),
                 }
+                item.update({k: row[k] for k in ivl.ROW_KEYS if k in row})
                 if to_oem and "credited_value" in row:
                     item["credited_value"] = float(row["credited_value"])
                 if to_oem and model in r["encrypted"]:
@@ -435,6 +444,8 @@ class Attribution(Job):
             "dp": r["dp"],
             "accuracy": r["accuracy"],
         }
+        if r["intervals"] is not None:
+            payload["intervals"] = r["intervals"]
         if to_oem:  # derived from the requester's own conversion times: its own business
             payload["reference_delay_days"] = round(float(r["reference_delay_days"]), 4)
         if to_oem and r["encrypted"]:

@@ -19,6 +19,7 @@ from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit
 from protocols.attribution.data_driven import data_driven
 from protocols.attribution.heuristics import first_touch, last_touch, linear, position_based, time_decay
+from protocols.attribution.intervals import ChannelIntervals, IntervalSpec, compute_intervals
 from protocols.attribution.markov import MarkovCounts, markov, markov_counts
 from protocols.attribution.paths import PathCounts, Paths, build_paths
 from protocols.attribution.shapley import shapley
@@ -38,6 +39,7 @@ class AttributionResult:
     tables: dict[str, pd.DataFrame]
     footnotes: dict[str, int] = field(default_factory=dict)  # the counts a release states (noised with DP)
     value_epsilon: dict[str, float] = field(default_factory=dict)  # ε per model left for encrypted value sums
+    intervals: dict[str, ChannelIntervals] = field(default_factory=dict)  # model -> per-channel intervals
 
     def shares(self, model: str) -> dict[str, float]:
         return self.credits[model].shares()
@@ -74,6 +76,7 @@ def attribute(
     value_cap: float | None = None,
     value_models: tuple[str, ...] | None = None,
     encrypted_values: bool = False,
+    intervals: IntervalSpec | None = None,
 ) -> AttributionResult:
     """Build paths once and run every model in ``config.models``.
 
@@ -93,6 +96,10 @@ def attribute(
             noise, each costs ε of its own, so fewer models means less noise on each.
         encrypted_values: with noise, values are encrypted and noised by the caller: the ε for
             each value model is reserved in ``value_epsilon``.
+        intervals: per-channel confidence intervals for these models (``protocols.attribution.
+            intervals``); with noise they spend ``epsilon_share`` of its budget, the tables the rest.
+            Each model's detail then holds ``intervals``: channel → ``{"share": [lo, hi],
+            "conversions": [lo, hi]}``.
 
     Returns:
         An :class:`AttributionResult`; ``tables[model]`` has one row per channel with
@@ -106,17 +113,20 @@ def attribute(
     paths = build_paths(touches, people, cfg)
     vals = _values_for(people, values)
     chosen = tuple(cfg.models) if value_models is None else tuple(m for m in cfg.models if m in value_models)
+    wanted = intervals is not None and any(m in cfg.models for m in intervals.models)
     if noise is not None and noise.budget is not None:  # DP on (``noise.enabled``)
-        return _noised(
+        eps_intervals = noise.budget * intervals.epsilon_share if intervals is not None and wanted else 0.0
+        res = _noised(
             paths,
             cfg,
             controls,
             vals,
             noise,
-            noise.budget,
+            noise.budget - eps_intervals,
             value_cap,
             chosen if vals is not None or encrypted_values else (),
         )
+        return _with_intervals(res, touches, people, paths, controls, intervals, noise, eps_intervals)
     p_idx, c_idx = paths.path_channel_pairs()
     users = np.bincount(c_idx, minlength=paths.k)
     conv_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=paths.k)
@@ -130,9 +140,36 @@ def attribute(
         if vals is not None and name in chosen:
             value = cr.value if cr.value is not None else cr.value_weights.apply(vals, paths.k)
         tables[name] = _table(paths.channels, cr.conversions, conv_paths, users, value)
-    return AttributionResult(
+    res = AttributionResult(
         cfg, paths.channels, paths.counts, credits, tables, footnotes=_footnotes(paths.counts)
     )
+    return _with_intervals(res, touches, people, paths, controls, intervals, None, 0.0)
+
+
+def _with_intervals(
+    res: AttributionResult,
+    touches: pd.DataFrame,
+    people: pd.DataFrame,
+    paths: Paths,
+    controls: pd.DataFrame | None,
+    spec: IntervalSpec | None,
+    noise: ReleaseNoise | None,
+    epsilon: float,
+) -> AttributionResult:
+    """``res`` with the intervals of ``spec`` (each fold fitted with the same settings)."""
+    if spec is None:
+        return res
+    cfg = res.config
+
+    def run(name: str, part: Paths, decide: Callable[[list[int]], list[int]] | None) -> ModelCredit:
+        return _runners(part, cfg, controls, None, decide)[name]()
+
+    points = {m: res.tables[m]["credited_conversions"].to_numpy(dtype=np.float64) for m in res.tables}
+    ivs = compute_intervals(touches, people, paths, cfg, spec, points, run, noise, epsilon)
+    for m, iv in ivs.items():
+        res.credits[m].detail["intervals"] = iv.as_dict(res.channels)
+        res.intervals[m] = iv
+    return res
 
 
 def _runners(
