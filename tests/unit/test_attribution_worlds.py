@@ -56,6 +56,8 @@ def test_a_drawn_worlds_truth_is_exact() -> None:
     )
     exposures = w.touches["channel"].value_counts().reindex(list(w.channels)).to_numpy()
     np.testing.assert_array_equal(w.truth.exposures, exposures)
+    reached = w.touches.groupby("channel", observed=False)["person"].nunique().reindex(list(w.channels))
+    np.testing.assert_array_equal(w.truth.reached, reached.to_numpy())
 
 
 @pytest.mark.parametrize("name", sorted(WORLDS))

@@ -27,7 +27,8 @@ class World:
     n: int
     seed: int
     person: IntArray  # (n,) ids, unique, not in row order
-    intent: FloatArray  # (n,) latent, standard normal
+    intent: FloatArray  # (n,) latent, standard normal: sqrt(v) * visible + sqrt(1 - v) * hidden
+    targeted: FloatArray  # (n,) what the platforms aim at: visible + hidden_targeting * hidden
     lead_time: FloatArray  # (n,) ms
     decision_time: FloatArray  # (n,) ms: the conversion time of a converter, the window's end
     converted: BoolArray
@@ -73,14 +74,15 @@ def _channel(
     rng: np.random.Generator,
     c: ChannelSpec,
     intent: FloatArray,
+    targeted: FloatArray,
     lead: FloatArray,
     decision: FloatArray,
     lookback_ms: float,
 ) -> tuple[IntArray, FloatArray, BoolArray, FloatArray]:
     """One channel's touches in the window (row, time, click) and each person's effect on the log-odds."""
     n = len(intent)
-    reached = np.flatnonzero(rng.random(n) < _sigmoid(c.reach + c.targeting * intent))
-    extra = max(c.rate - 1.0, 0.0) * np.exp(c.frequency_targeting * intent[reached])
+    reached = np.flatnonzero(rng.random(n) < _sigmoid(c.reach + c.targeting * targeted))
+    extra = max(c.rate - 1.0, 0.0) * np.exp(c.frequency_targeting * targeted[reached])
     count = 1 + rng.poisson(extra)
     row = np.repeat(reached, count).astype(np.int64)
     # Whole milliseconds in [end - span, end - 1]: strictly inside the job's half-open window.
@@ -104,16 +106,17 @@ def _channel(
 
 
 def _controls(
-    rng: np.random.Generator, spec: WorldSpec, person: IntArray, intent: FloatArray
+    rng: np.random.Generator, spec: WorldSpec, person: IntArray, intent: FloatArray, visible: FloatArray
 ) -> pd.DataFrame:
-    """The OEM's lead attributes and the provider's tags: noisy views of intent (and one of nothing)."""
+    """The OEM's lead attributes (noisy views of intent, and one of nothing) and the provider's
+    tags (views of the visible part of intent, for a share of people)."""
     n = len(intent)
     source_score = intent + rng.standard_normal(n)
     source = np.searchsorted(np.array([-0.5, 0.4, 1.2]), source_score)
     covered = rng.random(n) < spec.provider_coverage
-    proxy = intent + spec.proxy_noise * rng.standard_normal(n)
-    app_days = np.minimum(np.round(np.exp(1.0 + 0.7 * proxy)), 90.0)
-    in_market = (intent + spec.proxy_noise * rng.standard_normal(n) > 1.0).astype(np.float64)
+    proxy = visible + spec.proxy_noise * rng.standard_normal(n)
+    app_days = np.minimum(np.round(np.exp(1.5 + 0.7 * proxy)), 200.0)
+    in_market = (visible + rng.standard_normal(n) > 1.0).astype(np.float64)
     return pd.DataFrame(
         {
             "person": person,
@@ -131,7 +134,9 @@ def draw(spec: WorldSpec | str, n: int, seed: int) -> World:
     spec = WORLDS[spec] if isinstance(spec, str) else spec
     rng = _rng(spec, n, seed)
     person = (rng.permutation(n).astype(np.int64) * 7 + 1_000_003).astype(np.int64)
-    intent = rng.standard_normal(n)
+    visible, hidden = rng.standard_normal(n), rng.standard_normal(n)
+    intent = np.sqrt(spec.visible_intent) * visible + np.sqrt(1.0 - spec.visible_intent) * hidden
+    targeted = visible + spec.hidden_targeting * hidden
     lead = START_MS + np.floor(rng.random(n) * LEAD_SPAN_DAYS * MS_PER_DAY)
     decision = lead + spec.decision_delay_days * MS_PER_DAY
     lookback_ms = spec.lookback_days * MS_PER_DAY
@@ -139,9 +144,10 @@ def draw(spec: WorldSpec | str, n: int, seed: int) -> World:
     effects = np.zeros((n, k))
     parts: list[tuple[IntArray, FloatArray, BoolArray]] = []
     for j, c in enumerate(spec.channels):
-        row, t, click, effects[:, j] = _channel(rng, c, intent, lead, decision, lookback_ms)
+        row, t, click, effects[:, j] = _channel(rng, c, intent, targeted, lead, decision, lookback_ms)
         parts.append((row, t, click))
     exposures = np.array([len(p[0]) for p in parts], dtype=np.float64)
+    reached = np.array([len(np.unique(p[0])) for p in parts], dtype=np.float64)
     rows = np.concatenate([p[0] for p in parts])
     touches = pd.DataFrame(
         {
@@ -158,7 +164,7 @@ def draw(spec: WorldSpec | str, n: int, seed: int) -> World:
         }
     )
     base = _calibrate(intent, spec.intent_effect, spec.base_rate) + spec.intent_effect * intent
-    controls = _controls(rng, spec, person, intent)
+    controls = _controls(rng, spec, person, intent, visible)
     p = _sigmoid(base + effects.sum(axis=1))
     converted = rng.random(n) < p
     names = tuple(c.name for c in spec.channels)
@@ -168,6 +174,7 @@ def draw(spec: WorldSpec | str, n: int, seed: int) -> World:
         seed=seed,
         person=person,
         intent=intent,
+        targeted=targeted,
         lead_time=lead,
         decision_time=decision,
         converted=converted,
@@ -175,5 +182,5 @@ def draw(spec: WorldSpec | str, n: int, seed: int) -> World:
         effects=effects,
         touches=touches,
         controls=controls,
-        truth=exact_truth(names, base, effects, exposures),
+        truth=exact_truth(names, base, effects, exposures, reached),
     )

@@ -58,7 +58,11 @@ class WorldSpec:
     base_rate: float = 0.08  # mean conversion probability with no exposure at all
     intent_effect: float = 1.2  # log-odds of converting per sd of intent
     provider_coverage: float = 0.7  # share of people the data provider has tags for
-    proxy_noise: float = 0.7  # sd of the noise on the provider's intent score (intent has sd 1)
+    # Intent = visible part (what platforms target on and the provider sees) + hidden part.
+    visible_intent: float = 0.6  # share of intent's variance that is visible
+    proxy_noise: float = 0.3  # sd of the noise on the provider's view of the visible part (sd 1)
+    hidden_targeting: float = 0.0  # weight of the hidden part in targeting (0: none)
+    hard: bool = False  # confounding no control can remove: reported apart from the targets
     lookback_days: float = 30.0
     decision_delay_days: float = 7.0  # decision time = lead time + this
 
@@ -148,7 +152,7 @@ def _seven(channels: tuple[ChannelSpec, ...]) -> tuple[ChannelSpec, ...]:
 
 
 def _world(
-    name: str, description: str, level: Confounding, channels: tuple[ChannelSpec, ...], **kw: float
+    name: str, description: str, level: Confounding, channels: tuple[ChannelSpec, ...], **kw: Any
 ) -> WorldSpec:
     return WorldSpec(name, description, level, _targeted(channels, level), **kw)
 
@@ -188,10 +192,12 @@ def catalogue() -> dict[str, WorldSpec]:
         ),
         _world(
             "strong_weak_controls",
-            "strong targeting; the controls reveal little of intent (hard)",
+            "strong targeting, partly on what no control sees; the provider's view is noisy (hard)",
             "strong",
             base,
-            proxy_noise=2.0,
+            proxy_noise=1.0,
+            hidden_targeting=0.7,
+            hard=True,
         ),
     ]
     return {w.name: w for w in worlds}

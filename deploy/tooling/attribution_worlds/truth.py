@@ -38,6 +38,7 @@ class Truth:
     shapley: FloatArray  # (K,) expected incremental conversions credited to each channel
     removal: FloatArray  # (K,) V(all) - V(all but c)
     exposures: FloatArray  # (K,) touches in the window per channel
+    reached: FloatArray  # (K,) people with at least one touch of the channel in the window
     expected_conversions: float  # V(all)
     baseline_conversions: float  # V(none)
 
@@ -59,6 +60,13 @@ class Truth:
             for c, v, x in zip(self.channels, self.shapley, self.exposures, strict=True)
         }
 
+    def per_1000_reached(self) -> dict[str, float]:
+        """Each channel's incremental conversions (Shapley) per 1,000 people it reached in window."""
+        return {
+            c: 1000.0 * float(v) / float(r) if r > 0 else 0.0
+            for c, v, r in zip(self.channels, self.shapley, self.reached, strict=True)
+        }
+
     def as_dict(self) -> dict[str, object]:
         return {
             "channels": list(self.channels),
@@ -66,7 +74,9 @@ class Truth:
             "incremental_conversions": dict(zip(self.channels, map(float, self.shapley), strict=True)),
             "removal_conversions": dict(zip(self.channels, map(float, self.removal), strict=True)),
             "per_1000_exposures": self.per_1000_exposures(),
+            "per_1000_reached": self.per_1000_reached(),
             "exposures": dict(zip(self.channels, map(float, self.exposures), strict=True)),
+            "reached": dict(zip(self.channels, map(float, self.reached), strict=True)),
             "incremental_total": self.incremental,
             "expected_conversions": self.expected_conversions,
             "baseline_conversions": self.baseline_conversions,
@@ -112,7 +122,11 @@ def shapley_from_values(v: FloatArray) -> FloatArray:
 
 
 def exact_truth(
-    channels: tuple[str, ...], base: FloatArray, effects: FloatArray, exposures: FloatArray
+    channels: tuple[str, ...],
+    base: FloatArray,
+    effects: FloatArray,
+    exposures: FloatArray,
+    reached: FloatArray | None = None,
 ) -> Truth:
     """The truth of a world whose people have baseline log-odds ``base`` and channel effects
     ``effects`` (n, K) on the log-odds."""
@@ -127,6 +141,7 @@ def exact_truth(
         shapley=shapley_from_values(v),
         removal=removal,
         exposures=np.asarray(exposures, dtype=np.float64),
+        reached=np.asarray(exposures if reached is None else reached, dtype=np.float64),
         expected_conversions=float(v[-1]),
         baseline_conversions=float(v[0]),
     )
