@@ -387,8 +387,9 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per size, over the confounded worlds (moderate and strong, the hard one aside): each model's mean TV, the
-    null channel's largest share, the credited total's range against truth, interval coverage."""
+    """Per size, over the confounded worlds (moderate and strong, the hard one aside): each model's
+    mean TV, the null channel's largest share, the credited total's range against truth; and over
+    every world of that size, how often its share intervals cover the truth."""
     out: dict[str, Any] = {}
     for n in sorted({r["n"] for r in rows}):
         conf = [r for r in rows if r["n"] == n and r["confounding"] != "none" and not WORLDS[r["world"]].hard]
@@ -402,7 +403,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "max_zero_share": max(x["zero_share"] for x in ms),
                 "total_ratio_range": [min(x["total_ratio"] for x in ms), max(x["total_ratio"] for x in ms)],
             }
-            cov = [x["coverage"]["share"] for x in ms if "coverage" in x and "share" in x["coverage"]]
+            every = [r["models"][m] for r in rows if r["n"] == n]
+            cov = [x["coverage"]["share"] for x in every if "coverage" in x and "share" in x["coverage"]]
             if cov:
                 per[m]["share_coverage"] = sum(c["covered"] for c in cov) / max(
                     1, sum(c["channels"] for c in cov)
@@ -476,6 +478,13 @@ def markdown(rows: list[dict[str, Any]], summ: dict[str, Any], meta: dict[str, A
                 f"| {r['world']} | {_n(r['n'])} | {SHORT.get(m, m)} | {x['zero_share']:.3f} | {x['total_ratio']:.2f} | "
                 f"{x['aimed_share']:.3f} vs {x['aimed_truth']:.3f} | {x['per_1000_reached_mae']:.2f} | {cov_s} |"
             )
+    for n, s in summ.items():
+        for m, x in s["models"].items():
+            if "share_coverage" in x:
+                lines.append(
+                    f"\n{SHORT.get(m, m)} at {_n(int(n))}: the 90% share intervals cover the truth for "
+                    f"{x['share_coverage']:.0%} of channels over every world (target ≥ 85%)."
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,3 +154,46 @@ def test_controls_reveal_intent_in_part_and_provider_tags_are_partial() -> None:
     assert 0.4 < r < 0.95  # informative, not intent itself
     sparse = draw("strong_sparse_provider", 20_000, seed=1).controls["provider:auto_app_days"].notna().mean()
     assert 0.3 < sparse < 0.4
+
+
+def test_harness_scores_against_the_truth_and_reads_intervals() -> None:
+    from protocols.attribution import ModelCredit
+    from protocols.attribution.credit import ValueWeights
+    from tests.bench.bench_attribution_worlds import score
+
+    w = draw("moderate_saturating", 3000, seed=1)
+    t = w.truth
+    exact = ModelCredit("x", t.channels, t.shapley.copy(), ValueWeights.empty())
+    s = score(exact, None, w)
+    assert s["tv"] < 1e-12 and s["zero_share"] == 0.0 and abs(s["total_ratio"] - 1) < 1e-12
+    assert s["per_1000_reached_mae"] < 1e-9 and "coverage" not in s
+    shares = t.shares()
+    ivs = {c: {"share": [v - 0.01, v + 0.01], "conversions": [0.0, 0.0]} for c, v in shares.items()}
+    ivs[t.channels[0]] = {"share": [0.9, 1.0], "conversions": [0.0, 1e9]}  # misses the share, covers the rest
+    cov = score(
+        ModelCredit("x", t.channels, t.shapley.copy(), ValueWeights.empty(), {"intervals": ivs}), None, w
+    )
+    k = len(t.channels)
+    assert cov["coverage"]["share"] == {"covered": k - 1, "channels": k}
+    # conversions intervals [0, 0] hold only the null channel's truth (0), and the wide one
+    assert cov["coverage"]["conversions"] == {"covered": 2, "channels": k}
+    pairs = {c: [v - 0.01, v + 0.01] for c, v in shares.items()}  # the bare (lo, hi) form: shares
+    bare = score(
+        ModelCredit("x", t.channels, t.shapley.copy(), ValueWeights.empty(), {"intervals": pairs}), None, w
+    )
+    assert bare["coverage"]["share"] == {"covered": k, "channels": k}
+
+
+def test_harness_replaces_only_its_marked_section(tmp_path: Path) -> None:
+    from tests.bench.bench_attribution_worlds import END, START, write_docs
+
+    doc = tmp_path / "B.md"
+    doc.write_text("# B\n\nbefore\n")
+    write_docs("| a |\n", doc)
+    first = doc.read_text()
+    assert first.startswith("# B\n\nbefore\n") and f"{START}\n| a |\n{END}" in first
+    doc.write_text(first + "\nafter\n")
+    write_docs("| b |\n", doc)
+    second = doc.read_text()
+    assert "| a |" not in second and f"{START}\n| b |\n{END}" in second and second.endswith("\nafter\n")
+    assert second.count(START) == 1
