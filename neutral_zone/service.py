@@ -144,12 +144,13 @@ def main_serve(config_path: str) -> int:
     memlock.protect(cfg.allow_swap)
     server, port, zone = build(cfg)
     zone.gate.record_policy()  # every session will require it; fail at start-up, with the reason
-    server.start()
-    print(f"LISTENING {port}", flush=True)
-    log.info("neutral zone '%s' serving on port %d", cfg.name, port)
+    # Handlers before the LISTENING line (a caller may stop the zone as soon as it reads it).
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    print(f"LISTENING {port}", flush=True)
+    log.info("neutral zone '%s' serving on port %d", cfg.name, port)
     while not stop.wait(2.0):
         zone.reap()
     log.info("stopping: purging %d session(s)", len(zone._sessions))

@@ -455,11 +455,13 @@ def main_serve(config_path: str) -> int:
             reserve.start(int(need * 1.1) + 16)
     except ZhongliError as exc:
         log.error("data check failed (sessions will be refused until fixed): %s", exc)
-    server, port, _ = serve(cfg, reserve)
-    print(f"LISTENING {port}", flush=True)
+    # Handlers before the LISTENING line: whoever starts this process may stop it as soon as it
+    # reads that line, and a SIGTERM before the handler would kill it without a clean shutdown.
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    server, port, _ = serve(cfg, reserve)
+    print(f"LISTENING {port}", flush=True)
     stop.wait()
     server.stop(grace=2).wait()
     if reserve is not None:

@@ -59,7 +59,10 @@ def test_demo_end_to_end(tmp_path):
     ]
     [profile] = by_job["profile"]
     tags = {t["tag"]: t for t in profile["payload"]["tags"]}
-    assert "income_band" in tags and any(r.get("tgi") for r in tags["income_band"]["categories"])
+    # Which categories survive suppression is decided on noised counts, so any one tag may come
+    # out with every category withheld; across the profile's tags some TGI is always released.
+    assert "income_band" in tags
+    assert any(r.get("tgi") is not None for t in tags.values() for r in t["categories"])
     assert all(
         min(r["segment_count"], r["leads_count"], r["population_count"]) in (0,)
         or min(c for c in (r["segment_count"], r["leads_count"], r["population_count"]) if c) >= 50
