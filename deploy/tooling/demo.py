@@ -9,6 +9,7 @@ so) → the OEM fetches and verifies the release → the audit log is verified �
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from deploy.tooling.synth import generate as synth
 from deploy.tooling.world import approve_as_demo_auditors
 from deploy.topology import load_topology, trust_of
 from deploy.topology import zone_client as zone_client_as
-from protocols.errors import ZhongliError
+from protocols.errors import ConfigError, ZhongliError
 
 BANNER = "!" * 78
 VALUE_CAP = 500_000  # CNY: above the synthetic world's dearest car
@@ -40,9 +41,23 @@ def _bar(frac: float, width: int = 24) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+def fresh_output(out: Path) -> None:
+    """Each demo is a new deployment. A previous run's world would carry its audit log over, and
+    with it the OEM's ε ledger for the period: a second `make demo` would find its budget spent.
+    Only a folder the demo wrote (or an empty one) is cleared."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not ((out / "summary.json").is_file() or (out / "world" / "topology.yaml").is_file()):
+        raise ConfigError(f"{out} holds files the demo did not write; give --out an empty or new folder")
+    shutil.rmtree(out / "world", ignore_errors=True)
+    for f in [*out.glob("release-*.json"), out / "report.html", out / "summary.json", out / "summary.txt"]:
+        f.unlink(missing_ok=True)
+
+
 def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
     t0 = time.monotonic()
     out = out.resolve()
+    fresh_output(out)
     world = out / "world"
     say(f"[1/12] synthetic world: {n_leads:,} OEM leads, two media platforms, one data provider -> {world}")
     result = synth(world, n_leads=n_leads, seed=seed)
