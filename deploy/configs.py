@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,20 @@ class Deployment:
         if name not in self.addresses:
             raise ConfigError(f"deployment '{self.name}' gives no address for '{name}'")
         return self.addresses[name]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` loopback ports free right now (held together while picked, so all different)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def column(name: str, role: str, type_: str, **extra: Any) -> dict[str, Any]:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.configs import AUDIT, ZONE, Deployment, PartySpec, write_configs
+from deploy.configs import AUDIT, ZONE, Deployment, PartySpec, free_ports, write_configs
 from deploy.scaffold.infer import DELIMITER_NAMES, FileProfile, inspect_file
 from deploy.scaffold.roles import PARTY_ROLES, Proposal, propose
 from parties.config import DataSource
@@ -77,20 +76,6 @@ def parse_party(value: str) -> PartyArg:
     return PartyArg(name, role, Path(data))
 
 
-def _free_ports(n: int) -> list[int]:
-    """``n`` loopback ports free right now, all different."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def addresses(names: list[str], host: str, base_port: int | None, given: dict[str, str]) -> dict[str, str]:
     """One address per server: ``given`` ones as they are, the rest on ``host`` at ``base_port``,
     ``base_port + 1``, ... in the order of ``names`` (or free loopback ports when None)."""
@@ -103,7 +88,7 @@ def addresses(names: list[str], host: str, base_port: int | None, given: dict[st
             raise ConfigError(f"--address {name}={addr}: write it as NAME=HOST:PORT")
     if base_port is not None and not 0 < base_port <= 65535 - len(names):
         raise ConfigError(f"--base-port must be between 1 and {65535 - len(names)}")
-    ports = _free_ports(len(names)) if base_port is None else list(range(base_port, base_port + len(names)))
+    ports = free_ports(len(names)) if base_port is None else list(range(base_port, base_port + len(names)))
     return {n: given.get(n, f"{host}:{port}") for n, port in zip(names, ports, strict=True)}
 
 

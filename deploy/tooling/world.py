@@ -5,7 +5,6 @@ auditor keys, a test policy and each party's floor; and the demo auditors who ap
 
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from deploy.configs import (
     Deployment,
     PartySpec,
     deep_merge,
+    free_ports,
     provision,
     write_configs,
     write_floors,
@@ -23,21 +23,6 @@ from deploy.configs import (
 )
 from deploy.topology import load_topology
 from protocols.errors import ConfigError
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` loopback ports free right now (held together while picked, so all different)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
 
 # Test and benchmark worlds run many jobs in a row against one audit log: room in the budget and
 # the rate limit, and a short outcome quantum. Privacy defaults are unchanged otherwise (DP on).

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.configs import write_configs
+from deploy.configs import free_ports, write_configs
 from deploy.tooling.synth.build import _build
 from deploy.tooling.synth.deployment import demo_deployment
 from deploy.tooling.synth.files import _write_data
 from deploy.tooling.synth.model import SERVICES
 from deploy.tooling.synth.truth import _truth
-from deploy.tooling.world import free_ports
 
 
 @dataclass(frozen=True)
