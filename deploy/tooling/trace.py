@@ -39,38 +39,6 @@ from pathlib import Path
 
 from deploy.tooling.strace import Call, Trace, fd_of, parse, unquote
 
-# Every system call that can put bytes on a disk or change the file system's namespace.
-SYSCALLS = (
-    "open",
-    "openat",
-    "openat2",
-    "creat",
-    "mkdir",
-    "mkdirat",
-    "mknod",
-    "mknodat",
-    "rmdir",
-    "rename",
-    "renameat",
-    "renameat2",
-    "unlink",
-    "unlinkat",
-    "link",
-    "linkat",
-    "symlink",
-    "symlinkat",
-    "truncate",
-    "ftruncate",
-    "fallocate",
-    "write",
-    "pwrite64",
-    "writev",
-    "pwritev",
-    "pwritev2",
-    "sendfile",
-    "copy_file_range",
-    "splice",
-)
 OPENS = {"open", "openat", "openat2", "creat"}
 WRITES = {"write", "pwrite64", "writev", "pwritev", "pwritev2"}
 # (call, index of the output fd among the arguments) for calls that move data between fds
@@ -92,6 +60,8 @@ NAMESPACE = {
     "symlinkat",
     "truncate",
 }
+# Every system call that can put bytes on a disk or change the file system's namespace.
+SYSCALLS = tuple(sorted(OPENS | NAMESPACE | WRITES | set(FD_OUT) | {"ftruncate", "fallocate"}))
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
 SHM = "/dev/shm/"
 # A POSIX semaphore's file holds exactly one glibc ``sem_t``: 32 bytes on every 64-bit target
