@@ -132,7 +132,7 @@ def test_scores_go_to_the_oem_only_and_land_at_its_site(medium, live, capsys):
     assert w.zone_session(sid).releases[elsewhere["release_id"]].payload is None
 
     scored = oem.wait_computed(oem.run_job(sid, "lead_rating_score", {"model_id": model_id}))
-    assert scored["status"] == "pending" and scored["recipient"] == "oem"
+    assert scored["status"] == "pending" and scored["recipient"] == "oem", scored
     # Auditors see what they approve: a summary of the row values, not nothing.
     from audit import commands
     from deploy.topology import load_topology
