@@ -64,7 +64,7 @@ class AttributionConfig(BaseModel):
     validation_folds: int = Field(default=3, ge=2, le=10)
     # A channel whose every effect estimate is below this many standard errors gets no effect
     # (refitted without it); 0 keeps every non-negative estimate.
-    min_effect_z: float = Field(default=2.0, ge=0)
+    min_effect_z: float = Field(default=3.0, ge=0)
     # Cross-fitting: each person's channel effects come from a fit on the other folds' people
     # (0 or 1: one fit on everybody).
     cross_fit_folds: int = Field(default=0, ge=0, le=10)
