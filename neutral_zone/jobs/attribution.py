@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs import attribution_intervals as ivl
+from neutral_zone.jobs.attribution_model import ModelParams, check_model_params, model_fields
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
@@ -32,10 +33,9 @@ from protocols.attribution import MODELS, AttributionConfig, attribute, path_end
 from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput
 from protocols.release import KIND_AGGREGATE, canonical_json
-from transport.config import Strict
 
 
-class AttributionParams(Strict):
+class AttributionParams(ModelParams):  # the data-driven model's choices: attribution_model.py
     conversion: str | None = None  # an OEM column with role conversion_time, e.g. "visit_time"
     label: str | None = None  # or an OEM 0/1 label column (label mode): 1 = converted
     anchor: str | None = None  # the OEM event_time column paths are placed by; default its first
@@ -216,6 +216,7 @@ class Attribution(Job):
                 f"value_models must be among the models asked for ({', '.join(params.models)})"
             )
         ivl.interval_spec(params.intervals, params.models)  # a bad choice fails here, with its field
+        check_model_params(params, params.models, dp)
         channels = _declared_channels(ctx, media)
         if dp and channels is None:
             raise InvalidInput(
@@ -316,6 +317,7 @@ class Attribution(Job):
             include_impressions=p.include_impressions,
             models=tuple(p.models),
             channels=plan.state["channels"],
+            **model_fields(p),
         )
         plain_values = None
         if p.value is not None and value_info is not None and value_info.kind != "paillier":

@@ -56,6 +56,19 @@ class AttributionConfig(BaseModel):
     l2: float = Field(default=1e-4, ge=0)  # ridge on the mean log-loss scale (identifies one-hot controls)
     effects_from: Literal["all", "complete_controls"] = "complete_controls"
     min_complete: int = Field(default=1000, ge=1)  # people with complete controls needed for that
+    # Extra per-channel exposure features on top of ``exposure`` (protocols/attribution/exposure.py).
+    exposure_extra: tuple[Literal["recency", "clicks"], ...] = ()
+    # Ridge on the channel effects (mean log-loss scale): a number, or "cv" — chosen from
+    # EFFECT_L2_GRID by held-out log-loss over ``validation_folds`` canonical folds.
+    effect_l2: float | Literal["cv"] = 1e-4
+    validation_folds: int = Field(default=3, ge=2, le=10)
+    # A channel whose every effect estimate is below this many standard errors gets no effect
+    # (refitted without it); 0 keeps every non-negative estimate.
+    min_effect_z: float = Field(default=3.0, ge=0)
+    # Cross-fitting: each person's channel effects come from a fit on the other folds' people
+    # (0 or 1: one fit on everybody).
+    cross_fit_folds: int = Field(default=0, ge=0, le=10)
+    seed: int = 0  # salts the canonical folds (validation, cross-fitting)
 
     @field_validator("position_weights")
     @classmethod

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,7 @@ from scipy.special import expit, ndtri
 from protocols.arrays import BoolArray, FloatArray, IntArray
 from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit, ValueWeights
+from protocols.attribution.exposure import canonical_folds, exposure_features, touch_counts
 from protocols.attribution.paths import Paths
 from protocols.attribution.shapley import check_shapley, shapley_matrix
 from protocols.errors import DataError
@@ -95,15 +97,26 @@ def _control_design(
                 names.append(f"{name}={level}")
     if not cols:
         return np.zeros((len(person), 0)), [], incomplete
-    return np.column_stack(cols), names, incomplete
+    # Columns in name order: the same data gives the same design whatever the row order.
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    return np.column_stack([cols[i] for i in order]), [names[i] for i in order], incomplete
+
+
+EFFECT_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2)  # candidates for ``effect_l2="cv"``
 
 
 def _fit_logistic(
-    x: npt.NDArray[np.float32], y: FloatArray, nonneg: BoolArray, l2: float, offset: FloatArray | None = None
+    x: npt.NDArray[np.float32],
+    y: FloatArray,
+    nonneg: BoolArray,
+    l2: float | FloatArray,
+    offset: FloatArray | None = None,
 ) -> tuple[float, FloatArray, bool]:
-    """Logistic regression by L-BFGS-B with ``coef[nonneg] >= 0``; intercept unpenalised."""
+    """Logistic regression by L-BFGS-B with ``coef[nonneg] >= 0``;
+    ridge ``l2`` (one value, or one per coefficient) on the mean log-loss scale; intercept unpenalised."""
     n, d = x.shape
     off = np.zeros(n) if offset is None else offset
+    pen = np.broadcast_to(np.asarray(l2, np.float64), (d,))
     ybar = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     theta0 = np.zeros(d + 1)
     theta0[0] = math.log(ybar / (1 - ybar))
@@ -111,11 +124,11 @@ def _fit_logistic(
     def loss(theta: FloatArray) -> tuple[float, FloatArray]:
         w = theta[1:]
         z = (x @ w.astype(np.float32)).astype(np.float64) + theta[0] + off
-        val = float(np.mean(np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * float(w @ w)
+        val = float(np.mean(np.logaddexp(0.0, z) - y * z)) + 0.5 * float(w @ (pen * w))
         resid = expit(z) - y
         g = np.empty(d + 1)
         g[0] = resid.mean()
-        g[1:] = (x.T @ resid.astype(np.float32)).astype(np.float64) / n + l2 * w
+        g[1:] = (x.T @ resid.astype(np.float32)).astype(np.float64) / n + pen * w
         return val, g
 
     bounds = [(None, None)] + [(0.0, None) if nn else (None, None) for nn in nonneg]
@@ -130,30 +143,135 @@ def _fit_logistic(
     return float(res.x[0]), np.asarray(res.x[1:], np.float64), bool(res.success)
 
 
+def _log_loss(x: npt.NDArray[np.float32], y: FloatArray, intercept: float, coef: FloatArray) -> float:
+    z = (x @ coef.astype(np.float32)).astype(np.float64) + intercept
+    return float(np.sum(np.logaddexp(0.0, z) - y * z))
+
+
+def _channel_z(
+    x: npt.NDArray[np.float32], intercept: float, coef: FloatArray, pen: FloatArray, n_exp: int, k: int
+) -> FloatArray:
+    """Per channel, the z-score of its average effect on the logit of the people it reached
+    (Σ over its features of coefficient × the feature's mean among them), with the covariance
+    from the inverse Fisher information of the penalised fit: one test per channel, however
+    many (even collinear) features it has."""
+    n = len(x)
+    xi = np.column_stack([np.ones(n), x.astype(np.float64)])
+    p = expit(xi @ np.r_[intercept, coef])
+    info = (xi * (p * (1 - p))[:, None]).T @ xi / n + np.diag(np.r_[0.0, pen])
+    cov = np.linalg.pinv(info)[1 : n_exp + 1, 1 : n_exp + 1] / n
+    feats = xi[:, 1 : n_exp + 1].reshape(n, -1, k)
+    out = np.zeros(k)
+    for c in range(k):
+        reached = (feats[:, :, c] != 0).any(axis=1)
+        if not reached.any():
+            continue
+        w = np.zeros(n_exp)
+        w[c::k] = feats[reached, :, c].mean(axis=0)
+        var = float(w @ cov @ w)
+        out[c] = float(w @ coef[:n_exp]) / math.sqrt(var) if var > 0 else 0.0
+    return out
+
+
+def _choose_effect_l2(
+    x: npt.NDArray[np.float32],
+    y: FloatArray,
+    nonneg: BoolArray,
+    pen_ctrl: FloatArray,
+    n_exp: int,
+    cfg: AttributionConfig,
+) -> float:
+    """The ridge on channel effects from EFFECT_L2_GRID with the least held-out log-loss."""
+    if cfg.effect_l2 != "cv":
+        return float(cfg.effect_l2)
+    fold = canonical_folds(np.column_stack([x, y]), cfg.validation_folds, cfg.seed)
+    best, best_loss = EFFECT_L2_GRID[0], math.inf
+    for l2 in EFFECT_L2_GRID:
+        pen = np.r_[np.full(n_exp, l2), pen_ctrl]
+        total = 0.0
+        for f in range(cfg.validation_folds):
+            tr = fold != f
+            if not (0 < y[tr].sum() < tr.sum()):
+                continue
+            b0, b, _ = _fit_logistic(x[tr], y[tr], nonneg, pen)
+            total += _log_loss(x[~tr], y[~tr], b0, b)
+        if total < best_loss:
+            best, best_loss = l2, total
+    return best
+
+
+EFFECT_Z_RAMP = 1.0  # a channel keeps none of its effect at z <= min_effect_z - 1, all at z >= + 1
+
+
+def _kept_fraction(z: FloatArray, threshold: float) -> FloatArray:
+    """Per channel, the fraction of its fitted effect kept: a ramp in its z-score, 0 below
+    ``threshold - EFFECT_Z_RAMP``, 1 above ``threshold + EFFECT_Z_RAMP``. Continuous on purpose:
+    a yes/no drop at a threshold is a switch one person at the edge could flip, moving a whole
+    channel between no credit and some (the red team's attack on the switch between fits)."""
+    return np.clip((z - (threshold - EFFECT_Z_RAMP)) / (2 * EFFECT_Z_RAMP), 0.0, 1.0)
+
+
+def _effects(
+    x: npt.NDArray[np.float32],
+    y: FloatArray,
+    nonneg: BoolArray,
+    n_exp: int,
+    k: int,
+    cfg: AttributionConfig,
+    given: FloatArray | None = None,
+) -> tuple[float, FloatArray, bool, dict[str, object]]:
+    """Channel effects (and controls) fitted on one sample: ridge chosen, weak channels shrunk
+    (by the fractions ``given``, or by their z-scores on this sample)."""
+    pen_ctrl = np.full(x.shape[1] - n_exp, cfg.l2)
+    l2 = _choose_effect_l2(x, y, nonneg, pen_ctrl, n_exp, cfg)
+    pen = np.r_[np.full(n_exp, l2), pen_ctrl]
+    intercept, coef, ok = _fit_logistic(x, y, nonneg, pen)
+    kept, z = np.ones(k), np.full(k, np.inf)
+    if k and (given is not None or cfg.min_effect_z > 0):
+        if given is not None:
+            kept = given
+        else:
+            z = _channel_z(x, intercept, coef, pen, n_exp, k)
+            kept = _kept_fraction(z, cfg.min_effect_z)
+        if (kept < 1).any():
+            # The weak channels' effects scaled down and held fixed; the baseline (intercept and
+            # controls) refitted to explain what they no longer do.
+            exp_coef = coef[:n_exp] * np.tile(kept, n_exp // k)
+            offset = x[:, :n_exp].astype(np.float64) @ exp_coef
+            intercept, coef_c, ok2 = _fit_logistic(x[:, n_exp:], y, nonneg[n_exp:], pen_ctrl, offset)
+            coef = np.r_[exp_coef, coef_c]
+            ok = ok and ok2
+    return (
+        intercept,
+        coef,
+        ok,
+        {"effect_l2": l2, "z": [float(v) for v in z], "kept": [float(v) for v in kept]},
+    )
+
+
 def data_driven(
     paths: Paths,
     controls: pd.DataFrame | None = None,
     config: AttributionConfig | None = None,
     decide: Callable[[list[int]], list[int]] | None = None,
+    kept: dict[str, float] | None = None,
 ) -> ModelCredit:
     """Incrementality-aware attribution: a conversion model with targeting controls, split per
-    person by exact Shapley over that person's exposed channels (see the module docstring)."""
+    person by exact Shapley over that person's exposed channels (see the module docstring).
+
+    ``kept``: channel → fraction of its effect to keep, instead of deciding it from this sample's
+    z-scores (the intervals' folds keep what the whole sample decided: a fold's z-scores are
+    √folds times smaller and would shrink real channels)."""
     cfg = config or AttributionConfig()
     k, n = paths.k, len(paths.person)
     check_shapley(k, cfg.max_shapley_channels, "data_driven")
     y = paths.converted.astype(np.float64)
-    cnt = (
-        np.bincount(paths.touch_row * k + paths.touch_channel, minlength=n * k).reshape(n, k)
-        if k
-        else np.zeros((n, 0))
-    )
+    cnt = touch_counts(paths)
     exposed = cnt > 0
-    feats: list[FloatArray] = []
-    if cfg.exposure in ("binary", "both"):
-        feats.append(exposed.astype(np.float64))
-    if cfg.exposure in ("log_count", "both"):
-        feats.append(np.log1p(cnt).astype(np.float64))
-    n_exp = sum(f.shape[1] for f in feats)
+    names = {"binary": ("binary",), "log_count": ("log_count",), "both": ("binary", "log_count")}
+    feat_names = names[cfg.exposure] + tuple(f for f in cfg.exposure_extra if f not in names[cfg.exposure])
+    feats = exposure_features(paths, feat_names, cfg.half_life_days, cnt)
+    n_exp = len(feats) * k
     ctrl, ctrl_names, incomplete = (
         (np.zeros((n, 0)), [], np.zeros(n, bool))
         if controls is None
@@ -184,28 +302,40 @@ def data_driven(
         and other_complete > 0
         and 0 < y[complete].sum() < complete.sum()
     )
+    sample = complete if two_stage else np.ones(n, bool)
+    folds = cfg.cross_fit_folds if cfg.cross_fit_folds > 1 else 1
+    info: dict[str, object] = {}
+    # Per person, the coefficients of their exposure features (one row per fold of people).
+    fold = canonical_folds(np.column_stack([x, y]), folds, cfg.seed) if folds > 1 else np.zeros(n, np.int64)
+    exp_coef = np.zeros((folds, n_exp))
+    given = None if kept is None else np.array([kept.get(c, 1.0) for c in paths.channels], np.float64)
+    kept_rows: list[FloatArray] = []
+    ok = True
     if n == 0 or y.min() == y.max():
-        intercept, coef, ok = (0.0, np.zeros(x.shape[1]), True)
-    elif two_stage:
-        # Channel effects from people whose targeting covariates are all known (the rest would
-        # confound them); then every person's baseline, with those effects held fixed.
-        _, coef, ok = _fit_logistic(x[complete], y[complete], nonneg, cfg.l2)
-        offset = x[:, :n_exp].astype(np.float64) @ coef[:n_exp]
-        intercept, coef_c, ok2 = _fit_logistic(x[:, n_exp:], y, nonneg[n_exp:], cfg.l2, offset)
-        coef = np.r_[coef[:n_exp], coef_c]
-        ok = ok and ok2
+        intercept, coef_c = 0.0, np.zeros(ctrl.shape[1])
     else:
-        intercept, coef, ok = _fit_logistic(x, y, nonneg, cfg.l2)
+        for f in range(folds):
+            train = sample & (fold != f) if folds > 1 else sample
+            if not (0 < y[train].sum() < train.sum()):
+                continue  # this fold's effects stay 0
+            b0, coef, fit_ok, info = _effects(x[train], y[train], nonneg, n_exp, k, cfg, given)
+            kept_rows.append(np.asarray(cast("list[float]", info["kept"])))
+            exp_coef[f] = coef[:n_exp]
+            ok = ok and fit_ok
+        if folds == 1 and not two_stage:
+            intercept, coef_c = b0, coef[n_exp:]
+        else:
+            # Every person's baseline, with their channel effects held fixed.
+            offset = np.einsum("ij,ij->i", x[:, :n_exp].astype(np.float64), exp_coef[fold])
+            intercept, coef_c, ok2 = _fit_logistic(x[:, n_exp:], y, nonneg[n_exp:], cfg.l2, offset)
+            ok = ok and ok2
     del x
-    base = intercept + (ctrl @ coef[n_exp:] if ctrl.shape[1] else np.zeros(n))
+    base = intercept + (ctrl @ coef_c if ctrl.shape[1] else np.zeros(n))
     # Per person and channel: the channel's contribution to the logit when its exposure is kept.
     contrib = np.zeros((n, k))
-    off = 0
-    if cfg.exposure in ("binary", "both"):
-        contrib += exposed * coef[off : off + k]
-        off += k
-    if cfg.exposure in ("log_count", "both"):
-        contrib += np.log1p(cnt) * coef[off : off + k]
+    for i, fe in enumerate(feats):
+        contrib += fe * exp_coef[fold, i * k : (i + 1) * k]
+    del feats
     p_full = expit(base + contrib.sum(axis=1))
     credited = np.zeros(k)
     rows_out: list[IntArray] = []
@@ -228,6 +358,9 @@ def data_driven(
                 phi = expit(base[r, None] + a @ sub) @ w_mat
             else:
                 phi = p_full[r, None] - expit(base[r, None] + a.sum(axis=1, keepdims=True) - a)
+            # A channel adding nothing to the logit is a null player: its credit is exactly 0 (the
+            # matrix products above would leave rounding residue, read as "some effect").
+            phi[a == 0] = 0.0
             credited += np.bincount(cols.ravel(), weights=phi.ravel(), minlength=k)
             conv = paths.converted[r]
             if conv.any():
@@ -239,9 +372,12 @@ def data_driven(
         if not rows_out
         else ValueWeights(np.concatenate(rows_out), np.concatenate(ch_out), np.concatenate(w_out))
     )
-    coefs = {c: float(coef[i]) for i, c in enumerate(paths.channels)} if cfg.exposure != "log_count" else {}
-    if cfg.exposure in ("log_count", "both"):
-        coefs.update({f"{c}:log_count": float(coef[n_exp - k + i]) for i, c in enumerate(paths.channels)})
+    mean_coef = exp_coef.mean(axis=0)
+    coefs = {
+        (c if fn == "binary" else f"{c}:{fn}"): float(mean_coef[i * k + j])
+        for i, fn in enumerate(feat_names)
+        for j, c in enumerate(paths.channels)
+    }
     detail = {
         "allocation": cfg.allocation,
         "exposure": cfg.exposure,
@@ -253,5 +389,15 @@ def data_driven(
         "controls": ctrl_names,
         "two_stage": bool(two_stage),
         "complete_controls": int(complete.sum()),
+        "exposure_features": list(feat_names),
+        "cross_fit_folds": folds,
+        **info,
+        # channel -> fraction of its effect kept (mean over the cross-fitting folds)
+        "kept": {
+            c: float(v)
+            for c, v in zip(
+                paths.channels, np.mean(kept_rows, axis=0) if kept_rows else np.ones(k), strict=True
+            )
+        },
     }
     return ModelCredit("data_driven", paths.channels, credited, vw, detail)

@@ -78,6 +78,8 @@ class Paths:
     path_len: IntArray  # (n_paths,)
     path_row: IntArray  # (n_paths,) people row of each path
     counts: PathCounts
+    # (n_touches,) whether each touch is a click (``kind`` == "click"); None without a ``kind`` column
+    touch_click: BoolArray | None = None
 
     @property
     def k(self) -> int:
@@ -209,10 +211,12 @@ def build_paths(
     unknown = int((~known & present).sum())
     missing = int((~present).sum())
     excluded_kind = 0
+    click = (
+        touches["kind"].astype(str).str.lower().to_numpy() == "click" if "kind" in touches.columns else None
+    )
     if not cfg.include_impressions:
-        if "kind" not in touches.columns:
+        if click is None:
             raise DataError("include_impressions=False needs a 'kind' column in touches")
-        click = touches["kind"].astype(str).str.lower().to_numpy() == "click"
         excluded_kind = int((keep & ~click).sum())
         keep &= click
     lookback = cfg.lookback_days * MS_PER_DAY
@@ -224,6 +228,7 @@ def build_paths(
     row, ch, t = row[idx], codes[idx], t_all[idx]
     srt = _touch_order(row, t, ch, n_people, len(names))
     row, ch, t = row[srt], ch[srt], t[srt]
+    touch_click = None if click is None else click[idx][srt]
     if cfg.channels is not None:
         # The declared channels, in their given order; a touch of any other channel is an error
         # in the caller's schema, not something to drop silently.
@@ -277,6 +282,7 @@ def build_paths(
         path_len=lens,
         path_row=path_row,
         counts=counts,
+        touch_click=touch_click,
     )
 
 

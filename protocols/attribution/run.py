@@ -162,7 +162,9 @@ def _with_intervals(
     cfg = res.config
 
     def run(name: str, part: Paths, decide: Callable[[list[int]], list[int]] | None) -> ModelCredit:
-        return _runners(part, cfg, controls, None, decide)[name]()
+        # The folds keep the whole sample's shrinkage of weak channels (data_driven.py, ``kept``).
+        kept = res.credits[name].detail.get("kept") if name == "data_driven" else None
+        return _runners(part, cfg, controls, None, decide, kept)[name]()
 
     points = {m: res.tables[m]["credited_conversions"].to_numpy(dtype=np.float64) for m in res.tables}
     ivs = compute_intervals(touches, people, paths, cfg, spec, points, run, noise, epsilon)
@@ -178,6 +180,7 @@ def _runners(
     controls: pd.DataFrame | None,
     vals: FloatArray | None,
     decide: Callable[[list[int]], list[int]] | None = None,
+    kept: dict[str, float] | None = None,
 ) -> dict[str, Callable[[], ModelCredit]]:
     return {
         "first_touch": lambda: first_touch(paths),
@@ -187,7 +190,7 @@ def _runners(
         "position_based": lambda: position_based(paths, cfg.position_weights),
         "markov": lambda: markov(paths, cfg.markov_order),
         "shapley": lambda: shapley(paths, cfg.max_shapley_channels, vals),
-        "data_driven": lambda: data_driven(paths, controls, cfg, decide),
+        "data_driven": lambda: data_driven(paths, controls, cfg, decide, kept),
     }
 
 

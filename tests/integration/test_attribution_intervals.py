@@ -1,8 +1,9 @@
 """Attribution's intervals and marginal effects through a real zone with DP on: the release carries
 a 90% interval per channel (credited conversions and share), whether it excludes zero, and the
 incremental conversions per 1,000 people reached; the folds cost one share of the release's ε;
-a media party's copy carries its own channels' intervals; bad interval parameters fail at once,
-naming the field, and the zone keeps serving; the report draws the intervals as error bars."""
+a media party's copy carries its own channels' intervals; bad interval parameters (and a ridge
+chosen on exact data) fail at once, naming the field, and the zone keeps serving; the report
+draws the intervals as error bars."""
 
 from __future__ import annotations
 
@@ -100,6 +101,9 @@ def test_release_carries_intervals_and_marginal_effects_and_the_report_draws_the
             params["models"] = ["data_driven"]  # linear not asked for
         out = oem.wait_computed(oem.run_job(sid, "attribution", params))
         assert out["status"] == "failed" and needle in out["error"], out
+    # a ridge chosen by validation is a choice on exact data: refused with DP on
+    out = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time", "effect_l2": "cv"}))
+    assert out["status"] == "failed" and "effect_l2 'cv'" in out["error"], out
     info = oem.wait_computed(oem.run_job(sid, "attribution", {"conversion": "visit_time"}))
     assert info["status"] == "pending", info
     approve(w, info["release_id"])

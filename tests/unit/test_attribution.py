@@ -322,7 +322,9 @@ def test_data_driven_shapley_allocation_by_hand():
     # B = 3 (1/3 - 1/5) + 5 * 16/105 = 2/5 + 16/21 = 122/105
     # base = 20 * 1/5 = 4; base + A + B = 4 + 420/105 = 8 = observed conversions
     touches, people = saturated_world()
-    cr = data_driven(build_paths(touches, people), None, AttributionConfig(l2=0.0))
+    cr = data_driven(
+        build_paths(touches, people), None, AttributionConfig(l2=0.0, effect_l2=0.0, min_effect_z=0.0)
+    )
     assert dict(zip(cr.channels, cr.conversions, strict=True)) == pytest.approx(
         {"A": 298 / 105, "B": 122 / 105}, abs=1e-3
     )
@@ -339,7 +341,11 @@ def test_data_driven_removal_allocation_by_hand():
     # A-and-B person: A = 3/5 - 1/3 = 4/15, B = 3/5 - 3/7 = 6/35
     # A = 7 (3/7 - 1/5) + 5 * 4/15 = 8/5 + 4/3 = 44/15;  B = 3 (1/3 - 1/5) + 5 * 6/35 = 2/5 + 6/7 = 44/35
     touches, people = saturated_world()
-    cr = data_driven(build_paths(touches, people), None, AttributionConfig(l2=0.0, allocation="removal"))
+    cr = data_driven(
+        build_paths(touches, people),
+        None,
+        AttributionConfig(l2=0.0, effect_l2=0.0, min_effect_z=0.0, allocation="removal"),
+    )
     assert dict(zip(cr.channels, cr.conversions, strict=True)) == pytest.approx(
         {"A": 44 / 15, "B": 44 / 35}, abs=1e-3
     )
@@ -419,7 +425,7 @@ def test_data_driven_controls_handle_categories_missing_values_and_unknown_peopl
     cr = data_driven(build_paths(touches, people), controls, AttributionConfig(control_bins=0))
     # people 5..20 are unknown to the provider: missing, like person 2's tier and income. Missing is
     # then the most common tier (17 of 20), so it is the reference level without a dummy.
-    assert cr.detail["controls"] == ["tier=t1", "tier=t2", "income:missing", "income"]
+    assert cr.detail["controls"] == ["income", "income:missing", "tier=t1", "tier=t2"]  # in name order
     with pytest.raises(DataError, match="duplicated"):
         data_driven(build_paths(touches, people), pd.concat([controls, controls]), AttributionConfig())
 
