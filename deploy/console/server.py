@@ -116,7 +116,10 @@ class ConsoleApp:
         except (InvalidInput, VerificationFailed) as exc:
             return self._error(409 if isinstance(exc, VerificationFailed) else 400, str(exc))
         except AuditCallError as exc:
-            return self._error(502, f"the audit service answered: {exc}")
+            # Unreachable: a gateway problem; anything else: the service refused, with its reason.
+            return self._error(
+                502 if exc.status == "UNAVAILABLE" else 409, f"the audit service answered: {exc}"
+            )
         except ZhongliError as exc:
             return self._error(400, str(exc))
 
@@ -252,7 +255,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length) if length > 0 else b""
-        self._send(self.app.handle(method, self.path, dict(self.headers.items()), body))
+        try:
+            response = self.app.handle(method, self.path, dict(self.headers.items()), body)
+        except Exception:  # a bug must cost one page, not the console: the auditor may be mid-review
+            log.exception("console: %s %s failed", method, urllib.parse.urlsplit(self.path).path)
+            response = self.app._error(
+                500, "the console failed on this page; its terminal shows why", bare=True
+            )
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         data = response.body.encode("utf-8")
