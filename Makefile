@@ -19,10 +19,16 @@ demo: $(STAMP)
 
 # strace lets the suite prove that the zone writes nothing (tests/integration/test_no_disk.py);
 # installed when this machine allows it (root + apt), otherwise that test says why it skipped.
+# Chromium (Debian's package, driven by Playwright from the dev extra) lets the suite test the auditor
+# console in a real browser (tests/integration/test_console.py); same rule.
 tools:
 	@command -v strace >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get install -y -qq strace >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq strace >/dev/null 2>&1)) ; } || \
 	  echo "strace not installed: the no-disk trace test will be skipped"
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1)) ; } || \
+	  echo "chromium not installed: the auditor console's browser test will be skipped"
 
 # Lint, format and types (CONTRIBUTING.md): a finding fails `make test`, and so CI.
 check: $(STAMP)

@@ -5,6 +5,7 @@
     zhongli party blind-keygen --out FILE        a party's own blind key, for row-level outputs
     zhongli zone serve --config zone.yaml        the neutral zone
     zhongli audit serve|keygen|pending|show|approve|reject|verify
+    zhongli audit console --as NAME --key KEY   the auditor's web console, on 127.0.0.1 only
     zhongli certs init --topology topology.yaml [--ca-dir DIR]   the CA key goes to DIR, not beside the certs
     zhongli certs revoke NAME --topology topology.yaml   adds NAME's certificate to the CA's revocation list
     zhongli policy init --zone-config zone.yaml --out policy.yaml
@@ -310,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     from audit.commands import register as register_audit
     from deploy.topology import load_topology
 
-    register_audit(sub, load_topology=load_topology)
+    register_audit(sub, load_topology=load_topology, more=_add_console)
 
     certs = sub.add_parser("certs", help="certificates").add_subparsers(dest="action", required=True)
     ci = certs.add_parser("init", help="create a CA and a certificate per participant of a topology")
@@ -421,6 +422,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_args(rl)
     rl.set_defaults(func=cmd_release)
     return parser
+
+
+def _add_console(audit_sub: Any, client: argparse.ArgumentParser) -> None:
+    """``zhongli audit console``: the auditor's local web console (deploy/console/)."""
+    from deploy.console import add_arguments as console_args
+
+    p = audit_sub.add_parser(
+        "console", parents=[client], help="review and sign releases in a local web console (127.0.0.1 only)"
+    )
+    console_args(p)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@
     zhongli audit verify [--db audit.db | --jsonl export.jsonl] [--service-pub keys/audit-service.pub]
                          [--expect-head HASH]
     zhongli audit export [--db audit.db] [--out export.jsonl]
+    zhongli audit console --key keys/auditor-1.key --as auditor-1   (added by deploy.cli: deploy/console/)
 
 Client commands find the audit service in the topology (the participant with role ``audit``) and
 use the certificate of the participant named by ``--as``; ``ZHONGLI_TOPOLOGY`` and ``ZHONGLI_AS``

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from audit.client import DEFAULT_TIMEOUT_SECONDS
@@ -31,7 +31,11 @@ def _client_options(load_topology: TopologyLoader | None) -> argparse.ArgumentPa
     return p
 
 
-def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> argparse.ArgumentParser:
+def register(
+    subparsers: Any,
+    load_topology: TopologyLoader | None = None,
+    more: Callable[[Any, argparse.ArgumentParser], None] | None = None,
+) -> argparse.ArgumentParser:
     """Add the ``audit`` command group to an argparse CLI.
 
     Args:
@@ -39,6 +43,8 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
         load_topology: ``deploy.topology.load_topology``, which the client commands use to find
             the audit service and the caller's certificates. Passed in rather than imported
             because ``deploy`` sits above ``audit`` in the layering (tests/unit/test_layering.py).
+        more: Adds commands of the layers above (``deploy`` adds ``console``), called with this
+            group's subparsers and the parent parser of the client options.
 
     Returns:
         The ``audit`` parser. Every leaf sets ``func``, a ``cmd_x(args) -> int``.
@@ -152,6 +158,8 @@ def register(subparsers: Any, load_topology: TopologyLoader | None = None) -> ar
     )
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N (default 200)")
     p.set_defaults(func=cmd_requests)
+    if more is not None:
+        more(sub, client)
     return group
 
 
