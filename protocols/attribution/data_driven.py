@@ -218,21 +218,16 @@ def _effects(
     n_exp: int,
     k: int,
     cfg: AttributionConfig,
-    given: FloatArray | None = None,
 ) -> tuple[float, FloatArray, bool, dict[str, object]]:
-    """Channel effects (and controls) fitted on one sample: ridge chosen, weak channels shrunk
-    (by the fractions ``given``, or by their z-scores on this sample)."""
+    """Channel effects (and controls) fitted on one sample: ridge chosen, weak channels shrunk."""
     pen_ctrl = np.full(x.shape[1] - n_exp, cfg.l2)
     l2 = _choose_effect_l2(x, y, nonneg, pen_ctrl, n_exp, cfg)
     pen = np.r_[np.full(n_exp, l2), pen_ctrl]
     intercept, coef, ok = _fit_logistic(x, y, nonneg, pen)
     kept, z = np.ones(k), np.full(k, np.inf)
-    if k and (given is not None or cfg.min_effect_z > 0):
-        if given is not None:
-            kept = given
-        else:
-            z = _channel_z(x, intercept, coef, pen, n_exp, k)
-            kept = _kept_fraction(z, cfg.min_effect_z)
+    if cfg.min_effect_z > 0 and k:
+        z = _channel_z(x, intercept, coef, pen, n_exp, k)
+        kept = _kept_fraction(z, cfg.min_effect_z)
         if (kept < 1).any():
             # The weak channels' effects scaled down and held fixed; the baseline (intercept and
             # controls) refitted to explain what they no longer do.
@@ -254,14 +249,9 @@ def data_driven(
     controls: pd.DataFrame | None = None,
     config: AttributionConfig | None = None,
     decide: Callable[[list[int]], list[int]] | None = None,
-    kept: dict[str, float] | None = None,
 ) -> ModelCredit:
     """Incrementality-aware attribution: a conversion model with targeting controls, split per
-    person by exact Shapley over that person's exposed channels (see the module docstring).
-
-    ``kept``: channel → fraction of its effect to keep, instead of deciding it from this sample's
-    z-scores (the intervals' folds keep what the whole sample decided: a fold's z-scores are
-    √folds times smaller and would shrink real channels)."""
+    person by exact Shapley over that person's exposed channels (see the module docstring)."""
     cfg = config or AttributionConfig()
     k, n = paths.k, len(paths.person)
     check_shapley(k, cfg.max_shapley_channels, "data_driven")
@@ -308,7 +298,6 @@ def data_driven(
     # Per person, the coefficients of their exposure features (one row per fold of people).
     fold = canonical_folds(np.column_stack([x, y]), folds, cfg.seed) if folds > 1 else np.zeros(n, np.int64)
     exp_coef = np.zeros((folds, n_exp))
-    given = None if kept is None else np.array([kept.get(c, 1.0) for c in paths.channels], np.float64)
     kept_rows: list[FloatArray] = []
     ok = True
     if n == 0 or y.min() == y.max():
@@ -318,7 +307,7 @@ def data_driven(
             train = sample & (fold != f) if folds > 1 else sample
             if not (0 < y[train].sum() < train.sum()):
                 continue  # this fold's effects stay 0
-            b0, coef, fit_ok, info = _effects(x[train], y[train], nonneg, n_exp, k, cfg, given)
+            b0, coef, fit_ok, info = _effects(x[train], y[train], nonneg, n_exp, k, cfg)
             kept_rows.append(np.asarray(cast("list[float]", info["kept"])))
             exp_coef[f] = coef[:n_exp]
             ok = ok and fit_ok

@@ -160,11 +160,13 @@ def _with_intervals(
     if spec is None:
         return res
     cfg = res.config
+    fold_cfg = cfg.model_copy(update={"min_effect_z": cfg.min_effect_z / math.sqrt(max(1, spec.folds))})
 
     def run(name: str, part: Paths, decide: Callable[[list[int]], list[int]] | None) -> ModelCredit:
-        # The folds keep the whole sample's shrinkage of weak channels (data_driven.py, ``kept``).
-        kept = res.credits[name].detail.get("kept") if name == "data_driven" else None
-        return _runners(part, cfg, controls, None, decide, kept)[name]()
+        # A fold's z-scores are √folds times smaller than the whole sample's: its shrinking of weak
+        # channels uses a threshold scaled alike, so it decides as the whole sample would on
+        # average, and the spread of its decisions widens the intervals (docs/DECISIONS.md 12M.6).
+        return _runners(part, fold_cfg, controls, None, decide)[name]()
 
     points = {m: res.tables[m]["credited_conversions"].to_numpy(dtype=np.float64) for m in res.tables}
     ivs = compute_intervals(touches, people, paths, cfg, spec, points, run, noise, epsilon)
@@ -180,7 +182,6 @@ def _runners(
     controls: pd.DataFrame | None,
     vals: FloatArray | None,
     decide: Callable[[list[int]], list[int]] | None = None,
-    kept: dict[str, float] | None = None,
 ) -> dict[str, Callable[[], ModelCredit]]:
     return {
         "first_touch": lambda: first_touch(paths),
@@ -190,7 +191,7 @@ def _runners(
         "position_based": lambda: position_based(paths, cfg.position_weights),
         "markov": lambda: markov(paths, cfg.markov_order),
         "shapley": lambda: shapley(paths, cfg.max_shapley_channels, vals),
-        "data_driven": lambda: data_driven(paths, controls, cfg, decide, kept),
+        "data_driven": lambda: data_driven(paths, controls, cfg, decide),
     }
 
 
