@@ -11,6 +11,8 @@ Ctrl-C stops it.
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from pathlib import Path
 
 from audit.commands.base import client_for
@@ -52,10 +54,16 @@ def cmd_console(args: argparse.Namespace) -> int:
             "(only on this machine; the address carries your access token. Ctrl-C stops the console.)",
             flush=True,
         )
+
+        # Ctrl-C (SIGINT) or SIGTERM asks the serving loop to stop from another thread, rather than
+        # raising KeyboardInterrupt wherever the main thread happens to be.
+        def stop(_signum: int, _frame: object) -> None:
+            threading.Thread(target=server.shutdown, name="console-stop", daemon=True).start()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
         try:
             server.serve_forever()
-        except KeyboardInterrupt:
-            pass
         finally:
             server.server_close()
     finally:
