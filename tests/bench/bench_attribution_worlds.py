@@ -145,6 +145,40 @@ def _oracle(
     return attribute(touches, people, cfg.model_copy(update={"models": ("data_driven",)}), controls=c)
 
 
+def _platform_score(
+    touches: pd.DataFrame,
+    people: pd.DataFrame,
+    controls: pd.DataFrame | None,
+    cfg: AttributionConfig,
+    world: World,
+) -> Any:
+    """The product's data-driven model with one more control a media party could share: the score
+    its platform aims by (the world's targeting score, which mixes in hidden intent where the world
+    says so), as a job with ``controls`` naming the media parties would receive it. Unlike
+    ``dd_oracle`` it does not see intent itself."""
+    c = pd.DataFrame({"person": world.person, "media:targeting_score": world.targeted})
+    if controls is not None:
+        c = controls.merge(c, on="person")
+    return attribute(touches, people, cfg.model_copy(update={"models": ("data_driven",)}), controls=c)
+
+
+def _platform_score_touched(
+    touches: pd.DataFrame,
+    people: pd.DataFrame,
+    controls: pd.DataFrame | None,
+    cfg: AttributionConfig,
+    world: World,
+) -> Any:
+    """``dd_platform_score`` as a touch log carries it today: the score is known only for people
+    the platforms touched (a media party's table holds its touches, not its whole base)."""
+    touched = np.isin(world.person, touches["person"].to_numpy())
+    score = np.where(touched, world.targeted, np.nan)
+    c = pd.DataFrame({"person": world.person, "media:targeting_score": score})
+    if controls is not None:
+        c = controls.merge(c, on="person")
+    return attribute(touches, people, cfg.model_copy(update={"models": ("data_driven",)}), controls=c)
+
+
 # Registered variants: references for the model work (the issue's offline notes, and the data-driven
 # model blind to targeting).
 VARIANTS: dict[str, VariantFn] = {
@@ -152,6 +186,8 @@ VARIANTS: dict[str, VariantFn] = {
     "dd_effects_all": _product_dd(effects_from="all"),
     "dd_no_controls": _no_controls,
     "dd_oracle": _oracle,
+    "dd_platform_score": _platform_score,
+    "dd_platform_score_touched": _platform_score_touched,
 }
 
 

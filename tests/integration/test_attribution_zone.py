@@ -55,9 +55,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         }
     ).to_csv(root / "oem.csv", index=False)
     touch_frames = {}
+    # media-a's own audience score per user, what it aims by: it tells visitors apart, so without
+    # it as a control media-a's channels take credit for whom they were shown to.
+    aim_rng = np.random.default_rng(99)
+    aim = 2 * visited + aim_rng.integers(0, 2, n)
     for party, chans in CHANNELS.items():
         k = 2500
-        who = rng.integers(0, n, k)
+        weight = (1.0 + 2.0 * aim) if party == "media-a" else np.ones(n)
+        who = aim_rng.choice(n, k, p=weight / weight.sum()) if party == "media-a" else rng.integers(0, n, k)
         ts = lead[who] + rng.uniform(-35, 12, k) * DAY // 1000 * 1000
         f = pd.DataFrame(
             {
@@ -67,6 +72,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                 "event": rng.choice(["impression", "click"], k),
             }
         )
+        if party == "media-a":
+            # Its user base rides along: one row per user with no touch (no time, no channel),
+            # so its audience score is known for users it never reached too.
+            base = pd.DataFrame({"phone": people, "ts": [""] * n, "channel": [""] * n, "event": [""] * n})
+            f = pd.concat([f, base], ignore_index=True)
+            f["aim"] = aim[pd.Index(people).get_indexer(f["phone"])]
         f.to_csv(root / f"{party}.csv", index=False)
         touch_frames[party] = f
     pub = generate(root / "keys" / "oem-paillier", bits=1024)
@@ -85,13 +96,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     specs = [
         PartySpec("oem", "brand", root / "oem.csv", oem_cols, extra={"paillier_public_key_file": str(pub)})
     ]
-    specs += [PartySpec(p, "media", root / f"{p}.csv", media_cols, ids_unique=False) for p in CHANNELS]
+    aim_col = {"name": "aim", "role": "feature", "type": "numeric", "share": True}
+    specs += [
+        PartySpec(
+            p,
+            "media",
+            root / f"{p}.csv",
+            media_cols + ([aim_col] if p == "media-a" else []),
+            ids_unique=False,
+        )
+        for p in CHANNELS
+    ]
     # Exactness against a plain computation needs exact figures: this world's policy turns DP off.
     topo = write_world(root / "world", specs, k_min=5, policy={"dp": {"enabled": False}})
     return topo, root
 
 
-def plain(root, label: str | None = None) -> tuple[dict, pd.DataFrame]:
+def plain(root, label: str | None = None, media_controls: bool = False) -> tuple[dict, pd.DataFrame]:
     """The same models on the raw files (person = the phone number itself): conversions from
     ``visit_time`` (non-converters' paths ending at the converters' median delay after the lead),
     or with ``label`` from that 0/1 column (every path ending 7 days after the lead)."""
@@ -130,6 +151,10 @@ def plain(root, label: str | None = None) -> tuple[dict, pd.DataFrame]:
             )
         )
     controls = pd.DataFrame({"person": people["person"], "oem:segment": oem["segment"].astype("category")})
+    if media_controls:
+        a = pd.read_csv(root / "media-a.csv", dtype={"phone": str})
+        aim = a.drop_duplicates("phone").set_index("phone")["aim"]
+        controls["media-a:aim"] = aim.reindex(oem["phone"]).to_numpy(dtype=float)
     values = pd.Series(
         pd.to_numeric(oem["price"].replace("", None)).to_numpy(dtype=float), index=people["person"]
     )
@@ -209,6 +234,40 @@ def test_attribution_from_a_label_matches_plain_computation(world, live):
                 exp["credited_conversions"], rel=tol, abs=1e-6
             ), (model, row["channel"])
             assert row["paths"] == exp["paths"] and row["users"] == exp["users"]
+
+
+def test_a_media_partys_audience_score_is_a_control(world, live):
+    """``controls`` may name a media party: its feature columns (here the score it aims by, known
+    for its whole user base through rows that carry no touch) then control for targeting in the
+    data-driven model, which equals the same model on the raw files with that control."""
+    topo, root = world
+    w = live(topo)
+    oem = w.client("oem")
+    sid, resp = open_and_settle(oem, ["oem", "media-a", "media-b"])
+    assert state_of(resp) == "ready", resp.error
+    info = oem.wait_computed(
+        oem.run_job(
+            sid,
+            "attribution",
+            {"conversion": "visit_time", "models": ["data_driven"], "controls": ["media-a"]},
+        )
+    )
+    assert info["status"] == "pending", info
+    approve(w, info["release_id"])
+    _, payload = oem.fetch(info["release_id"])
+    with_aim, _ = plain(root, media_controls=True)
+    without, _ = plain(root)
+    got = {r["channel"]: r["credited_conversions"] for r in payload["models"]["data_driven"]}
+    for row in payload["models"]["data_driven"]:
+        exp = with_aim["data_driven"].loc[row["channel"]]
+        assert row["paths"] == exp["paths"] and row["users"] == exp["users"]
+    aimed = sum(got[c] for c in CHANNELS["media-a"])
+    assert aimed == pytest.approx(
+        sum(with_aim["data_driven"].loc[c, "credited_conversions"] for c in CHANNELS["media-a"]), rel=1e-3
+    )
+    # Blind to the score, the model credits media-a's channels with its targeting: many times more.
+    blind = sum(without["data_driven"].loc[c, "credited_conversions"] for c in CHANNELS["media-a"])
+    assert blind > 3 * aimed + 5, (blind, aimed)
 
 
 def test_each_media_party_receives_only_its_own_channels(world, live):
