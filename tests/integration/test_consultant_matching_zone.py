@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 
 from deploy.configs import provision
+from deploy.deliver import map_scores
 from deploy.tooling.synth import generate as synth
 from deploy.tooling.synth.consultants import MATCHING_PARAMS_FILE
 from deploy.tooling.world import approve_as_demo_auditors
+from deploy.topology import load_topology
 from tests.integration.live import LiveWorld, call_code, open_and_settle, state_of
 
 PARTIES = ["oem", "provider"]
@@ -78,6 +80,16 @@ def test_new_leads_get_a_top_3_and_a_consultant_within_capacity(world, live):
     assert out["dp"]["epsilon_spent"] == pytest.approx(1.0)
     tags = out["randomised_tags"]
     assert tags["epsilon_total"] == 1.0 and tags["tags"][0] == "district"
+    # The brand's own agent writes them against its row keys (lead_id), consultant ids by rank.
+    written = map_scores(load_topology(world), "oem", oem.fetch_release(info["release_id"]))
+    got = pd.read_csv(written.path, dtype=str).set_index("lead_id")
+    assert list(got.columns) == ["rank_1", "rank_2", "rank_3", "assigned"]
+    assert written.rows_scored == int((new & took_part).sum()) and written.rows_written == len(leads)
+    rows = np.flatnonzero(new & took_part)
+    lead_ids = leads["lead_id"].to_numpy()[rows]
+    assert got.loc[lead_ids, "rank_1"].tolist() == [ids[top[r][0]] for r in rows]
+    assert got.loc[lead_ids, "assigned"].tolist() == [ids[assigned[r]] for r in rows]
+    assert got.loc[leads["lead_id"][~new], "rank_1"].isna().all()
     # The same request again gives the same consultants: the randomised tags do not move.
     again = oem.wait_computed(oem.run_job(sid, "consultant_matching", params))
     approve_as_demo_auditors(world, again["release_id"])
