@@ -155,8 +155,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--leads", type=int, default=20000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--eps", nargs="+", default=["1", "2", "4", "off"], help="tag ε settings ('off': none)")
     args = ap.parse_args()
-    epsilons: list[float | None] = [1.0, 2.0, 4.0, None]
+    epsilons: list[float | None] = [None if e == "off" else float(e) for e in args.eps]
     runs = {seed: one(args.leads, seed, epsilons) for seed in args.seeds}
     summary = {
         name: {
