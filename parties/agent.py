@@ -15,12 +15,13 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
 
 from parties.config import PartyConfig
+from parties.matches import MATCHING_JOB, write_matches
 
 if TYPE_CHECKING:
     from parties.ray_blind import RayBlinder
@@ -313,6 +314,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             raise InvalidInput(problem)
         if not _SAFE_ID.fullmatch(request.release_id):
             raise InvalidInput("release_id must be letters, digits, '-' and '_'")
+        if request.job == MATCHING_JOB:  # consultant ids per row, not grades (parties/matches.py)
+            body = verified_body(request, self.cfg.name, self.trust)
+            return write_matches(self.cfg, self.sessions.get(request.session_id), request.release_id, body)
         got_scores, got_grades = verified_scores(request, self.cfg.name, self.trust)
         s = self.sessions.get(request.session_id)
         with s.lock:
@@ -348,18 +352,13 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def verified_scores(
-    request: pb.MapScoresRequest, me: str, trust: TrustedAuditors | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The scores and grades of a row-score release, read from its payload only after a quorum
-    of this party's own trusted auditors approved exactly that payload and header: whoever
-    hands the release over (a zone, a CLI on a compromised host) cannot make this agent write
-    grades nobody approved.
+def verified_body(request: pb.MapScoresRequest, me: str, trust: TrustedAuditors | None) -> dict[str, Any]:
+    """The payload of a row-level release for ``me``, parsed, once a quorum of this party's own
+    trusted auditors approved exactly that payload and header (see :func:`verified_scores`).
 
     Raises:
         VerificationFailed: no trust configured, not a row-score release for this party, or the
             approvals do not verify (FAILED_PRECONDITION).
-        InvalidInput: an approved payload without grades (or with scores of another length).
     """
     if trust is None:
         raise VerificationFailed(
@@ -389,9 +388,31 @@ def verified_scores(
         )
     try:
         body = json.loads(payload)
+    except ValueError:
+        raise InvalidInput(f"release {request.release_id} holds no JSON payload") from None
+    if not isinstance(body, dict):
+        raise InvalidInput(f"release {request.release_id} holds no row values")
+    return body
+
+
+def verified_scores(
+    request: pb.MapScoresRequest, me: str, trust: TrustedAuditors | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scores and grades of a row-score release, read from its payload only after a quorum
+    of this party's own trusted auditors approved exactly that payload and header: whoever
+    hands the release over (a zone, a CLI on a compromised host) cannot make this agent write
+    grades nobody approved.
+
+    Raises:
+        VerificationFailed: no trust configured, not a row-score release for this party, or the
+            approvals do not verify (FAILED_PRECONDITION).
+        InvalidInput: an approved payload without grades (or with scores of another length).
+    """
+    body = verified_body(request, me, trust)
+    try:
         grades = body["grades"]
         raw = body.get("scores")
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         raise InvalidInput(f"release {request.release_id} holds no grades to write") from None
     if (
         not isinstance(grades, str)

@@ -71,6 +71,7 @@ class RowLevelFloor(_Strict):
     consent: bool = False
     raw_scores: bool = False  # may raw scores (not only grades) leave, where this party's data shaped them
     max_membership_auc: float = Field(default=_DEFAULT.row_level.max_membership_auc, gt=0.5, le=1.0)
+    max_tag_epsilon: float = Field(default=_DEFAULT.row_level.max_tag_epsilon, gt=0, le=20)
     # Requester -> the blind-key fingerprint this party agreed to. Each pin fixes which of this
     # party's people stand in as donors for rows it does not know; a new pin is a fresh draw over
     # its data, so a consenting party lists the pins it accepts and a policy that pins any other
@@ -206,6 +207,11 @@ def violations(
                     f"row_level.max_membership_auc {rl.max_membership_auc:g} is above this party's maximum "
                     f"{floor.row_level.max_membership_auc:g}"
                 )
+            if rl.max_tag_epsilon > floor.row_level.max_tag_epsilon:
+                out.append(
+                    f"row_level.max_tag_epsilon {rl.max_tag_epsilon:g} is above this party's maximum "
+                    f"{floor.row_level.max_tag_epsilon:g}"
+                )
             accepted = floor.row_level.blind_keys
             if accepted is not None:
                 other = sorted(r for r, fp in rl.blind_keys.items() if accepted.get(r) != fp)
@@ -246,6 +252,7 @@ def floor_from_policy(policy: Policy, party: str) -> PolicyFloor:
             consent=party in policy.row_level.partners,
             raw_scores=policy.row_level.raw_scores,
             max_membership_auc=policy.row_level.max_membership_auc,
+            max_tag_epsilon=policy.row_level.max_tag_epsilon,
             blind_keys=dict(policy.row_level.blind_keys),
         ),
     )

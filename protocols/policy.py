@@ -52,6 +52,7 @@ DEFAULT_JOBS: dict[str, list[Recipient]] = {
     "lead_rating_score": ["owner"],
     "attribution": ["requester", "media"],
     "profile": ["requester"],
+    "consultant_matching": ["owner"],
 }
 
 
@@ -107,6 +108,10 @@ class RowLevelPolicy(_Strict):
     # partner does not know are treated by the keyed token of their ID, and a requester may not
     # re-draw those tokens without a new policy.
     blind_keys: dict[str, str] = Field(default_factory=dict)
+    # The most local ε a row-level output may spend on one person's partner tags through
+    # randomised response (consultant matching: the location and interest tags behind each
+    # lead's consultant). Per person, once: the randomised values are stable across releases.
+    max_tag_epsilon: float = Field(default=1.0, gt=0, le=20, allow_inf_nan=False)
 
 
 def _default_k_min() -> dict[ReleaseKind, int]:

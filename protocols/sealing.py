@@ -29,12 +29,14 @@ class SealError(ValueError):
 class SealKey:
     """The zone's sealing key. Its repr shows a fingerprint, never the key."""
 
-    __slots__ = ("_aead", "fingerprint")
+    __slots__ = ("_aead", "_derive", "fingerprint")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise SealError("a seal key is 32 bytes (AES-256)")
         self._aead = AESGCM(key)
+        # A separate root for keys derived by purpose (never the sealing key itself).
+        self._derive = hashlib.blake2b(b"zhongli/derive", key=key, digest_size=32).digest()
         self.fingerprint = hashlib.sha256(b"zhongli/seal-key\x00" + key).hexdigest()[:16]
 
     @classmethod
@@ -44,6 +46,11 @@ class SealKey:
 
     def __repr__(self) -> str:
         return f"SealKey(fp={self.fingerprint})"
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (e.g. the coin flips of consultant matching's randomised
+        tags), derived from this key: as persistent as the seal key, and known to no requester."""
+        return hashlib.blake2b(purpose.encode(), key=self._derive, digest_size=32).digest()
 
     def seal(self, obj: Any, size: int | None = None) -> bytes:
         """Encrypt ``obj``; with ``size``, pad the plaintext to exactly that many bytes, so the

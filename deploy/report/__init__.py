@@ -34,6 +34,7 @@ The modules, each importing only those above it:
     profile_chart        the profile's chart and table
     profile_crosstab     the profile's cross-tabs of 2-3 tags
     profile              section: the audience profile (联合画像)
+    matching             section: new leads matched to sales consultants (线索分配)
     generic              section: any other job's scalar fields
     sessions             the page's order and titles: by session, newest first, no two titles alike
     page                 one section per release, the audit footer, the HTML shell and CSS

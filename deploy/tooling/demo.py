@@ -21,6 +21,7 @@ from audit.log import verify_file
 from deploy.configs import provision
 from deploy.deliver import decrypted_values, map_scores
 from deploy.report import own_descriptions, with_delivery, write_report
+from deploy.tooling.demo_matching import matching_lines, matching_params
 from deploy.tooling.launcher import Cluster
 from deploy.tooling.synth import generate as synth
 from deploy.tooling.world import approve_as_demo_auditors
@@ -233,6 +234,10 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                         release("9/12", "attribution", {**attr_params, "recipient": media}, fetcher=as_media)
                 summary["attribution_seconds"] = round(time.monotonic() - t_attr, 2)
 
+            # Lead → consultant matching (docs/CONSULTANT_MATCHING.md): each new lead's top 3 and consultant.
+            match = release("9/12", "consultant_matching", matching_params(result.out))
+            for line in matching_lines(match["payload"]) if match.get("payload") else []:
+                say("      " + line)
             # Joint audience profile of the OEM's buyers over the provider's tags, with TGI.
             prof = release("10/12", "profile", {"segment": {"purchased": 1}, "segment_name": "buyers"})
             if prof.get("payload"):
@@ -415,6 +420,8 @@ def render_summary(summary: dict[str, Any]) -> str:
                 )
         elif r["job"] == "profile":
             lines += ["  " + line for line in profile_lines(p)]
+        elif r["job"] == "consultant_matching":
+            lines += ["  " + line for line in matching_lines(p)]
         elif r["job"] == "lead_rating_seal":
             lines.append(f"  sealed model {p['model_id']} ({p['bytes']:,} bytes), stored by the OEM")
     chain = "VERIFIED" if summary["audit_log_verified"] else "BROKEN: " + summary["audit_log"]["detail"]

@@ -87,16 +87,20 @@ def separability_check(
     n_values: int,
     known: dict[str, npt.NDArray[np.bool_]],
     filled: dict[str, int],
+    epsilon: float | None = None,
 ) -> tuple[CheckResult, dict[str, Any]]:
     """How well the released values (``released_bins``, one per row) separate the rows each of
     ``partners`` knows (``known``) from the others, measured on a noised (half, known?, value) table and decided
     against the policy's ``row_level.max_membership_auc``.
 
+    ``epsilon`` is the part of the release's ε the check spends (default: all of it).
+
     Returns the check and what the auditors' summary shows of it (per-partner figures, the
     threshold and, with DP on, the noise's 95% half-width).
     """
     threshold = ctx.policy.row_level.max_membership_auc
-    eps_each = ctx.epsilon / max(1, len(partners)) if ctx.noise.enabled else 0.0
+    spend = ctx.epsilon if epsilon is None else epsilon
+    eps_each = spend / max(1, len(partners)) if ctx.noise.enabled else 0.0
     separability: dict[str, Any] = {}
     worst_noised = 0.5
     # One row per person (a person on several rows would count several times), split in two

@@ -51,6 +51,7 @@ def test_demo_end_to_end(tmp_path):
         assert all(c["passed"] for c in r["checks"])
     assert sorted(by_job) == [
         "attribution",
+        "consultant_matching",
         "intersection_stats",
         "lead_rating_score",
         "lead_rating_seal",
@@ -69,6 +70,16 @@ def test_demo_end_to_end(tmp_path):
         for t in tags.values()
         for r in t["categories"]
     )
+    # Consultant matching: every new lead (no consultant in the OEM's file) gets a top 3 and a
+    # consultant in the file its own agent writes; the rest of the file's rows get none.
+    [match] = by_job["consultant_matching"]
+    matches = pd.read_csv(match["payload"]["scores_file"], dtype=str)
+    leads = pd.read_csv(out / "world" / "oem_leads.csv", dtype=str)
+    assert list(matches.columns) == ["lead_id", "rank_1", "rank_2", "rank_3", "assigned"]
+    matched = matches["assigned"].notna().to_numpy()
+    assert matched.sum() == match["payload"]["new_leads"] > 0
+    assert not (matched & leads["consultant_id"].notna().to_numpy()).any()
+    assert match["payload"]["evaluation"]["expected_uplift"] is not None
     [rel] = by_job["intersection_stats"]
 
     # Ground truth: the same normalisation applied to the raw files, then plain set operations.

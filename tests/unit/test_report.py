@@ -1488,3 +1488,36 @@ def test_a_release_file_without_verification_or_edited_after_it_is_refused(tmp_p
     assert "auditor-1 verified at fetch by oem" in report.write_report(
         [f], tmp_path / "r.html", trust=TRUST
     ).read_text(encoding="utf-8")
+
+
+def test_consultant_matching_section_shows_uplift_and_check_but_no_row() -> None:
+    payload = {
+        "job": "consultant_matching",
+        "rows": 5,
+        "consultants": ["C001", "C002"],
+        "top": [[0, 1], None, [1, 0], [0, 1], None],
+        "assigned": [0, -1, 1, 1, -1],
+        "new_leads": 3,
+        "unassigned": 0,
+        "evaluation": {
+            "heldout_leads": 400,
+            "expected_rate_current": 0.1,
+            "expected_rate_matched": 0.13,
+            "expected_uplift": 0.3,
+            "top3_check": {
+                "leads_in_top3": 300,
+                "rate_in_top3": 0.12,
+                "leads_not_in_top3": 100,
+                "rate_not_in_top3": None,
+            },
+            "half_width_95": {"expected_rate": 0.01, "top3_cell": 6},
+        },
+        "randomised_tags": {"epsilon_total": 1.0, "keep_probability": {"district": 0.1}},
+        "dp": {"epsilon": 1.0, "epsilon_spent": 1.0, "measurements": []},
+    }
+    page = report.render(
+        [{"release": release_info("rel-7", "consultant_matching", kind="row_scores"), "payload": payload}]
+    )
+    assert "New leads matched" in page and "+30%" in page and "withheld" in page
+    assert "district 10%" in page and "Whom the model ranks first" in page
+    assert "C001" in page  # consultants are the brand's staff, named; no lead row is shown

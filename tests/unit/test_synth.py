@@ -61,7 +61,8 @@ def frames(world: synth.SynthResult) -> dict[str, pd.DataFrame]:
 
 def test_all_files_written(world: synth.SynthResult) -> None:
     names = {p.name for p in world.out.iterdir()}
-    assert names == set(DATA_FILES.values()) | set(CONFIG_FILES) | {"truth.json"}
+    # consultant_matching.json: the demo's consultant table and matching parameters (issue 14)
+    assert names == set(DATA_FILES.values()) | set(CONFIG_FILES) | {"truth.json", "consultant_matching.json"}
     assert all(p.is_file() for p in world.paths)
     assert {p: world.data[p].name for p in synth.PARTIES} == DATA_FILES
     assert not (world.out / "certs").exists() and not (world.out / "keys").exists()
@@ -80,6 +81,8 @@ def test_columns(frames: dict[str, pd.DataFrame]) -> None:
         "visit_time",
         "purchase_time",
         "purchase_price",
+        "consultant_id",  # consultant matching (issue 14): past leads' consultant, empty for new leads
+        "converted",
     ]
     for m in ("media-a", "media-b"):
         assert list(frames[m].columns) == ["phone", "ts", "channel", "event", "campaign"]
@@ -94,6 +97,7 @@ def test_columns(frames: dict[str, pd.DataFrame]) -> None:
         "interest_ev",
         "auto_app_usage",
         "household_size",
+        "district",  # consultant matching's location tag (role tag)
     ]
     oem = frames["oem"]
     assert len(oem) == N and oem["lead_id"].is_unique and oem["lead_id"].str.fullmatch(r"L\d{7}").all()
@@ -129,7 +133,7 @@ def test_every_yaml_validates(world: synth.SynthResult, frames: dict[str, pd.Dat
         "campaign": ("feature", "categorical"),
     }
     oem = load_config(out / "party-oem.yaml", PartyConfig, env={})
-    assert {c.name for c in oem.columns if c.role == "label"} == {"visited_store", "purchased"}
+    assert {c.name for c in oem.columns if c.role == "label"} == {"visited_store", "purchased", "converted"}
     # lead rating takes the first event_time column as the lead time; conversions have their own role
     assert [c.name for c in oem.columns if c.role == "event_time"] == ["lead_time"]
     roles = {c.name: (c.role, c.type) for c in oem.columns}

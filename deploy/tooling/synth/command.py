@@ -14,6 +14,7 @@ from typing import Any
 
 from deploy.configs import free_ports, write_configs
 from deploy.tooling.synth.build import _build
+from deploy.tooling.synth.consultants import draw_matching, matching_truth, write_matching_params
 from deploy.tooling.synth.deployment import demo_deployment
 from deploy.tooling.synth.files import _write_data
 from deploy.tooling.synth.model import SERVICES
@@ -64,8 +65,11 @@ def generate(
         )
     )
     world = _build(n_leads, seed)
-    data, stats = _write_data(world, out, fmt)
+    matching = draw_matching(world, seed)
+    data, stats = _write_data(world, out, fmt, matching=matching)
     truth = _truth(world, stats, n_leads, seed)
+    truth["matching"] = matching_truth(world, matching)
+    write_matching_params(matching, out)
     truth_file = out / "truth.json"
     truth_file.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     header = f"written by `zhongli synth` (seed {seed}, {n_leads} leads); edit freely"

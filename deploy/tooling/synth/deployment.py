@@ -22,6 +22,10 @@ PARTY_COLUMNS: dict[str, list[dict[str, Any]]] = {
         column("visit_time", "conversion_time", "timestamp"),
         column("purchase_time", "conversion_time", "timestamp"),
         column("purchase_price", "value", "numeric", encrypt="paillier"),
+        # consultant matching (docs/CONSULTANT_MATCHING.md): the consultant each past lead had
+        # (empty for new leads) and whether that consultant converted it
+        column("consultant_id", "segment", "categorical"),
+        column("converted", "label", "numeric", description="were converted by their sales consultant"),
     ],
     "media": [
         column("ts", "event_time", "timestamp"),
@@ -38,6 +42,8 @@ PARTY_COLUMNS: dict[str, list[dict[str, Any]]] = {
         column("interest_ev", "feature", "numeric"),
         column("auto_app_usage", "feature", "numeric"),
         column("household_size", "feature", "numeric"),
+        # where the person lives: used by consultant matching only (role tag: no lead-rating feature)
+        column("district", "tag", "categorical"),
     ],
 }
 

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from deploy.tooling.synth.arrays import _digits, _iso, _layout, _normalise_phones, _sigmoid, _strings, _take
 from deploy.tooling.synth.build import World
+from deploy.tooling.synth.consultants import MatchingWorld, oem_columns, provider_column
 from deploy.tooling.synth.model import (
     AGE_BANDS,
     CHANNELS,
@@ -63,7 +64,9 @@ def _optional_ts_column(ts: np.ndarray, fmt: str) -> pa.Array:
     )
 
 
-def _write_data(w: World, out: Path, fmt: str) -> tuple[dict[str, Path], dict[str, Any]]:
+def _write_data(
+    w: World, out: Path, fmt: str, matching: MatchingWorld | None = None
+) -> tuple[dict[str, Path], dict[str, Any]]:
     rng = w.rng
     phones = w.phones
     paths = {p: out / f"{DATA_STEMS[p]}.{fmt}" for p in PARTIES}
@@ -92,6 +95,8 @@ def _write_data(w: World, out: Path, fmt: str) -> tuple[dict[str, Path], dict[st
             "visit_time": _optional_ts_column(w.visit_time[rs], fmt),
             "purchase_time": _optional_ts_column(w.purchase_time[rs], fmt),
             "purchase_price": pa.array(w.price[rs], pa.int64(), mask=~w.purchased[rs]),
+            # consultant matching (issue 14): the consultant each lead had, and whether it converted
+            **(oem_columns(matching, rs) if matching is not None else {}),
         }
     )
     _write_table(table, paths["oem"], fmt)
@@ -146,6 +151,7 @@ def _write_data(w: World, out: Path, fmt: str) -> tuple[dict[str, Path], dict[st
             ),
             "auto_app_usage": pa.array(np.round(np.exp(0.3 + 0.9 * h + rng.normal(0, 0.35, k)), 1)),
             "household_size": pa.array(ppl["household"][rows]),
+            **({"district": provider_column(matching, rows)} if matching is not None else {}),
         }
     )
     _write_table(table, paths["provider"], fmt)
