@@ -50,7 +50,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,7 @@ def _platform_score(
     controls: pd.DataFrame | None,
     cfg: AttributionConfig,
     world: World,
+    intervals: Any = None,
 ) -> Any:
     """The product's data-driven model with one more control a media party could share: the score
     its platform aims by (the world's targeting score, which mixes in hidden intent where the world
@@ -159,7 +160,10 @@ def _platform_score(
     c = pd.DataFrame({"person": world.person, "media:targeting_score": world.targeted})
     if controls is not None:
         c = controls.merge(c, on="person")
-    return attribute(touches, people, cfg.model_copy(update={"models": ("data_driven",)}), controls=c)
+    extra = {} if intervals is None else {"intervals": intervals}
+    return attribute(
+        touches, people, cfg.model_copy(update={"models": ("data_driven",)}), controls=c, **extra
+    )
 
 
 def _platform_score_touched(
@@ -168,6 +172,7 @@ def _platform_score_touched(
     controls: pd.DataFrame | None,
     cfg: AttributionConfig,
     world: World,
+    intervals: Any = None,
 ) -> Any:
     """``dd_platform_score`` as a touch log carries it today: the score is known only for people
     the platforms touched (a media party's table holds its touches, not its whole base)."""
@@ -176,7 +181,10 @@ def _platform_score_touched(
     c = pd.DataFrame({"person": world.person, "media:targeting_score": score})
     if controls is not None:
         c = controls.merge(c, on="person")
-    return attribute(touches, people, cfg.model_copy(update={"models": ("data_driven",)}), controls=c)
+    extra = {} if intervals is None else {"intervals": intervals}
+    return attribute(
+        touches, people, cfg.model_copy(update={"models": ("data_driven",)}), controls=c, **extra
+    )
 
 
 # Registered variants: references for the model work (the issue's offline notes, and the data-driven
@@ -343,7 +351,10 @@ def run_world(name: str, n: int, seed: int, opts: Options) -> dict[str, Any]:
             out["models"][m] = score(res.credits[m], res.tables[m], w)
     for vname, fn in opts.variants:
         t = time.perf_counter()
-        extra = {"world": w} if "world" in inspect.signature(fn).parameters else {}
+        params = inspect.signature(fn).parameters
+        extra: dict[str, Any] = {"world": w} if "world" in params else {}
+        if "intervals" in params:  # a variant that passes intervals on to the product's model
+            extra |= _interval_kwargs(replace(opts, models=("data_driven",)), seed)
         cr = _as_credit(
             fn(touches, people, controls, job_config(w, ("data_driven",), **opts.overrides), **extra)
         )
