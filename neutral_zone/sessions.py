@@ -362,6 +362,7 @@ class Zone:
             s.models,
             noise,
             {name: dict(vars(c)) for name, c in s.counts.items()},
+            partitions=self.cfg.ray_partitions if self.cfg.executor == "ray" else 0,
         )
 
     def _run(self, s: Session, rel: Release, job: Any, params: Any, plan: Any, noise: ReleaseNoise) -> None:

@@ -162,3 +162,57 @@ def test_the_zone_driver_under_its_guard_joins_checks_and_joins_tables(ray_nodes
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "nodes 3" in done.stdout and "same True" in done.stdout
+
+
+def test_a_session_of_a_ray_zone_joins_on_the_cluster_with_the_local_ids(tmp_path, live, ray_nodes):
+    """A real zone (in this process, the suite's driver) with ``executor: ray``: a 3-party session
+    reaches READY with its tables joined on the cluster, and the ids are the single-process ones."""
+    from tests.integration.live import WAIT, assert_ready_again, small_world
+
+    w = live(
+        small_world(
+            tmp_path,
+            size=400,
+            universe=600,
+            zone_extra={"executor": "ray", "ray_partitions": 4},
+            policy={"dp": {"enabled": False}},  # exact figures: the two paths must agree to the person
+        )
+    )
+    assert w.zone_cfg.executor == "ray"
+    oem = w.client("oem")
+    sid = oem.open_session(["oem", "media-a", "provider"])
+    oem.wait_ready(sid, timeout=WAIT)
+    tables = list(w.zone_session(sid).tables.values())
+    copies = _copy(tables)
+    n = assign_entities(copies)
+    assert n > 0
+    for t, c in zip(tables, copies, strict=True):
+        assert np.array_equal(t.entity, c.entity)
+
+    # intersection_stats on the cluster, then in-process on the same session: the same release
+    from audit.client import AuditClient
+
+    payloads = []
+    for executor in ("ray", "local"):
+        w.zone.cfg = w.zone.cfg.model_copy(update={"executor": executor})
+        rid = oem.run_job(sid, "intersection_stats")
+        assert oem.wait_computed(rid, timeout=WAIT)["status"] == "pending"
+        audit = w.topology.by_role("audit")[0]
+        with AuditClient(audit.address or "", w.tls("auditor-1"), server_name="audit") as a:
+            a.approve(rid, w.dir / "keys" / "auditor-1.key", "auditor-1")
+        payloads.append(oem.fetch(rid)[1])
+    assert payloads[0] == payloads[1] and payloads[0]
+    assert_ready_again(w, ["oem", "media-a"])
+
+
+def test_intersection_cells_on_the_cluster_equal_the_local_ones(ray_nodes):
+    from neutral_zone.cluster.jobs import membership_cells_ray
+    from neutral_zone.jobs.intersection import membership_cells
+
+    tables = _tables(np.random.default_rng(4))
+    n = assign_entities(tables)
+    ents = [t.entity for t in tables]
+    local = membership_cells(ents, n)
+    assert local.sum() == n
+    for parts in (1, 3, 8):
+        assert np.array_equal(membership_cells_ray(ents, n, parts), local)
