@@ -169,5 +169,9 @@ def main_serve(config_path: str) -> int:
     for s in list(zone._sessions.values()):
         zone._close(s, "zone shutting down")
     server.stop(grace=2).wait()
+    if cfg.executor == "ray":
+        from neutral_zone.cluster import runtime
+
+        runtime.stop_own_node()  # the zone's own one-node cluster, if it started one
     sys.stdout.flush()
     return 0

@@ -66,6 +66,10 @@ def start_own_node(cfg: ZoneConfig) -> str:
 
 
 def stop_own_node() -> None:
+    """Leave the cluster; end the zone's own node (its launcher's process group), if it started one."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
     if _own_node is not None and _own_node.poll() is None:
         os.killpg(_own_node.pid, signal.SIGTERM)
         try:
