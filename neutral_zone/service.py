@@ -138,6 +138,16 @@ def main_serve(config_path: str) -> int:
         from neutral_zone.cluster import runtime
 
         ray_address = runtime.start_own_node(cfg)
+    try:
+        return _serve(cfg, ray_address)
+    finally:
+        if cfg.executor == "ray":
+            from neutral_zone.cluster import runtime
+
+            runtime.stop_own_node()  # the zone's own one-node cluster, if it started one
+
+
+def _serve(cfg: ZoneConfig, ray_address: str | None) -> int:
     # The guard goes first, before gRPC creates any thread: Landlock covers the threads a process
     # starts after it, and reading certificates and keys stays allowed.
     guard.install()
@@ -169,9 +179,5 @@ def main_serve(config_path: str) -> int:
     for s in list(zone._sessions.values()):
         zone._close(s, "zone shutting down")
     server.stop(grace=2).wait()
-    if cfg.executor == "ray":
-        from neutral_zone.cluster import runtime
-
-        runtime.stop_own_node()  # the zone's own one-node cluster, if it started one
     sys.stdout.flush()
     return 0

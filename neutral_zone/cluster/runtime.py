@@ -45,8 +45,10 @@ def start_own_node(cfg: ZoneConfig) -> str:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     tls = ray_tls(cfg)
-    from neutral_zone.cluster.settings import node_ip
+    from neutral_zone.cluster.settings import node_ip, wait_for_port
 
+    if tls is not None:
+        require_ip_san(tls.cert, node_ip())
     cmd = [
         sys.executable,
         "-m",
@@ -62,7 +64,39 @@ def start_own_node(cfg: ZoneConfig) -> str:
     _own_node = subprocess.Popen(  # noqa: S603 - our own launcher, arguments from the validated config
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
     )
-    return f"{node_ip()}:{port}"
+    address = f"{node_ip()}:{port}"
+    # Readiness (no threads yet: the guard comes next): the GCS port, then the node's raylet socket.
+    raylet = Path(cfg.ray_temp_root) / "ray" / "session_latest" / "sockets" / "raylet"
+    deadline = time.monotonic() + 300
+    ready = wait_for_port(address, 300)
+    while ready and not raylet.exists() and _own_node.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if not (ready and raylet.exists()):
+        stop_own_node()
+        raise ConfigError("executor ray: the zone's own Ray node did not start (see the log above)")
+    return address
+
+
+def require_ip_san(cert_path: Path, ip: str) -> None:
+    """Ray connects to a node by its IP and verifies the certificate against it: refuse, with what
+    to do, a node certificate that does not name this host's address."""
+    import ipaddress
+
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+        ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.IPAddress
+        )
+    except (OSError, ValueError, x509.ExtensionNotFound) as exc:
+        raise ConfigError(f"ray_tls: cannot read the certificate {cert_path}: {exc}") from None
+    if ipaddress.ip_address(ip) not in ips:
+        raise ConfigError(
+            f"ray_tls: the certificate {cert_path} does not name this host's address {ip} (Ray connects to "
+            "its nodes by IP and verifies it): issue the nodes' certificate with that IP address "
+            "(deploy.certs.issue(..., ip_addresses=...)) and name it in ray_tls, or set ray_tls_enabled: false"
+        )
 
 
 def stop_own_node() -> None:
