@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test check fmt venv proto proto-check bench clean tools
 
+# The `ray` extra is part of the test install: the Ray tests run on a local multi-node cluster in CI
+# (tests/integration/test_zone_ray.py, test_ray_blind.py), never skipped.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,ray]'
 	touch $(STAMP)
 
 venv: $(STAMP)

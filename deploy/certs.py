@@ -187,8 +187,11 @@ def issue(
     days: int = 365,
     not_before: dt.datetime | None = None,
     dns_names: tuple[str, ...] = (),
+    ip_addresses: tuple[str, ...] = (),
 ) -> Path:
-    """Issue ``<out>/<name>.pem`` and ``<name>.key`` for one participant; returns the cert path."""
+    """Issue ``<out>/<name>.pem`` and ``<name>.key`` for one participant; returns the cert path.
+    ``ip_addresses``: extra IP SANs (a Ray node's certificate names the node's address: Ray
+    connects by IP and verifies it)."""
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
     start = not_before or (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
@@ -197,6 +200,7 @@ def issue(
         x509.DNSName("localhost"),
         *(x509.DNSName(d) for d in dns_names),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        *(x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses if a != "127.0.0.1"),
         x509.UniformResourceIdentifier(identity_uri(role, name)),
     ]
     cert = (

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from transport.config import AuditorKey, ServiceConfig, Strict
+from transport.config import AuditorKey, ServiceConfig, Strict, TlsConfig
 
 Role = Literal["brand", "media", "data_provider"]  # a data party's role
 
@@ -51,3 +51,19 @@ class ZoneConfig(ServiceConfig):
     # Start even though memory cannot be locked and the host swaps to an unencrypted device
     # (neutral_zone/memlock.py). Off: the zone refuses to start there, saying why.
     allow_swap: bool = False
+    # Where tables and jobs run (docs/SCALE_OUT.md): `local` (this process) or `ray` (the optional
+    # extra; a cluster whose nodes run `python -m neutral_zone.cluster.node`). `ray_address` None:
+    # the zone starts a one-node cluster of its own. The zone checks every node before serving.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    # Ray's temp dir root on every node; must be on tmpfs (checked): sessions, sockets, logs in RAM.
+    ray_temp_root: Path = Path("/dev/shm/zhongli-ray")  # noqa: S108 - tmpfs, checked at start-up
+    # TLS between the cluster's processes; the certificate must name every node's IP address
+    # (`zhongli certs` issue ... ip_addresses). Not given: the zone's own `tls`.
+    ray_tls_enabled: bool = True
+    ray_tls: TlsConfig | None = None
+    # The zone's own one-node cluster (no `ray_address`): its CPUs and object store.
+    ray_num_cpus: int = Field(default=2, ge=1)
+    ray_object_store_mb: int = Field(default=1024, ge=64)
+    # Partitions of a session's tables in the object store (by entity id).
+    ray_partitions: int = Field(default=8, ge=1, le=4096)

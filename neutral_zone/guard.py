@@ -117,6 +117,7 @@ _LANDLOCK_RULE_PATH_BENEATH = 1
 # each unlinked at once.
 SHM_DIR = "/dev/shm"  # noqa: S108 - names the tmpfs left open to semaphores; we create nothing here
 _SHM_RIGHTS = (1 << 1) | (1 << 5) | (1 << 8)  # WRITE_FILE, REMOVE_FILE, MAKE_REG
+_FILE_WRITE_RIGHTS = (1 << 1) | (1 << 14)  # WRITE_FILE, TRUNCATE: the rights a rule on a single file may hold
 _PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 38, 4
 landlock_abi = 0
 
@@ -167,8 +168,22 @@ def install() -> None:
         )
 
 
-def _landlock(libc: Any) -> int:
-    """Forbid every write-type file-system access for this thread and its future threads."""
+def confine_writes(writable: list[str]) -> int:
+    """Landlock this process (and every process it starts afterwards) so that it may write only
+    beneath ``writable`` directories (every write right there, nowhere else). For the Ray node
+    launcher (``neutral_zone.cluster.node``): Ray's own processes (GCS, raylet, agents) inherit it,
+    so they can write only into the tmpfs folders given. Returns the Landlock ABI (0: unavailable)."""
+    import ctypes
+
+    rules = dict.fromkeys(writable, -1)
+    rules[os.devnull] = _FILE_WRITE_RIGHTS  # subprocess opens it read-write for a child's stdin
+    return _landlock(ctypes.CDLL(None, use_errno=True), rules)
+
+
+def _landlock(libc: Any, writable: dict[str, int] | None = None) -> int:
+    """Forbid every write-type file-system access for this thread and its future threads, except
+    the rights ``writable`` grants beneath its folders (-1: every handled right); by default only
+    semaphores in /dev/shm."""
     import ctypes
 
     if not sys.platform.startswith("linux"):
@@ -186,7 +201,8 @@ def _landlock(libc: Any) -> int:
         return 0
     try:
         # Every handled (write) right is denied everywhere, except file creation in /dev/shm.
-        _allow_shm(libc, fd, rights)
+        for folder, allowed in (writable or {SHM_DIR: _SHM_RIGHTS}).items():
+            _allow_beneath(libc, fd, folder, rights if allowed == -1 else allowed & rights)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return 0
         if libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, fd, 0) != 0:
@@ -196,18 +212,18 @@ def _landlock(libc: Any) -> int:
     return int(abi)
 
 
-def _allow_shm(libc: Any, ruleset_fd: int, handled: int) -> None:
+def _allow_beneath(libc: Any, ruleset_fd: int, folder: str, allowed: int) -> None:
     import ctypes
 
     class PathBeneath(ctypes.Structure):
         _pack_ = 1
         _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
-    if not os.path.isdir(SHM_DIR):
+    if not os.path.exists(folder):
         return
-    dir_fd = os.open(SHM_DIR, os.O_PATH | os.O_CLOEXEC)
+    dir_fd = os.open(folder, os.O_PATH | os.O_CLOEXEC)
     try:
-        rule = PathBeneath(_SHM_RIGHTS & handled, dir_fd)
+        rule = PathBeneath(allowed, dir_fd)
         libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset_fd, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0)
     finally:
         os.close(dir_fd)

@@ -131,9 +131,31 @@ def build(cfg: ZoneConfig) -> tuple[grpc.Server, int, Zone]:
 
 def main_serve(config_path: str) -> int:
     cfg = load_config(config_path, ZoneConfig)
+    ray_address = cfg.ray_address
+    if cfg.executor == "ray" and ray_address is None:
+        # The zone's own one-node cluster is a child process: started before the guard, which
+        # refuses to start processes (the node confines itself to tmpfs: neutral_zone/cluster/node.py).
+        from neutral_zone.cluster import runtime
+
+        ray_address = runtime.start_own_node(cfg)
+    try:
+        return _serve(cfg, ray_address)
+    finally:
+        if cfg.executor == "ray":
+            from neutral_zone.cluster import runtime
+
+            runtime.stop_own_node()  # the zone's own one-node cluster, if it started one
+
+
+def _serve(cfg: ZoneConfig, ray_address: str | None) -> int:
     # The guard goes first, before gRPC creates any thread: Landlock covers the threads a process
     # starts after it, and reading certificates and keys stays allowed.
     guard.install()
+    if cfg.executor == "ray" and ray_address is not None:
+        from neutral_zone.cluster import runtime
+
+        # Refuses to serve unless every node of the cluster is safe (spilling off, guard, tmpfs, TLS).
+        runtime.connect(cfg, ray_address)
     log.info(
         "model fits use %s OpenMP thread(s) (OMP_NUM_THREADS); joblib process pools %s",
         os.environ.get("OMP_NUM_THREADS", "unset: scikit-learn asks joblib"),

@@ -182,7 +182,12 @@ class Zone:
             tables = run_chains(clients, s.session_id, s.counts, self.cfg.chunk_rows, progress, s.closed)
             progress("pulling shared columns", 1.0)
             pull_columns(clients, tables, s.session_id, self.cfg.chunk_rows, progress, budget)
-            n = assign_entities(list(tables.values()))
+            if self.cfg.executor == "ray":  # the same ids, computed by partition on the cluster
+                from neutral_zone.cluster.tables import assign_entities_ray
+
+                n = assign_entities_ray(list(tables.values()), self.cfg.ray_partitions)
+            else:
+                n = assign_entities(list(tables.values()))
             with s.lock:
                 if s.state != PREPARING:  # closed while we worked
                     for t in tables.values():
@@ -357,6 +362,7 @@ class Zone:
             s.models,
             noise,
             {name: dict(vars(c)) for name, c in s.counts.items()},
+            partitions=self.cfg.ray_partitions if self.cfg.executor == "ray" else 0,
         )
 
     def _run(self, s: Session, rel: Release, job: Any, params: Any, plan: Any, noise: ReleaseNoise) -> None:

@@ -72,6 +72,9 @@ class JobContext:
     # invalid_ids, duplicate_ids, degenerate_points): file-level facts the session status shows
     # the requester already; jobs may restate them, never derive anything per person from them.
     party_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # executor ray (neutral_zone/cluster): how many entity partitions jobs split their work into on
+    # the cluster; 0 runs them in this process.
+    partitions: int = 0
 
     @property
     def epsilon(self) -> float:

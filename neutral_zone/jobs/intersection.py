@@ -26,6 +26,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from protocols.dp import sum_half_width
@@ -42,6 +43,15 @@ class IntersectionParams(Strict):
     # group name -> its parties (two or more of ``parties``); default: one group per role that
     # two or more of the parties share, named after the role; {} for none
     groups: dict[str, list[str]] | None = None
+
+
+def membership_cells(ents: list[npt.NDArray[np.int64]], n_entities: int) -> npt.NDArray[np.int64]:
+    """People per membership pattern 1 .. 2^len(ents)-1 (bit j: held by party j), over entity ids
+    0 .. n_entities-1 (-1 entries are invalid points and ignored)."""
+    pattern = np.zeros(n_entities, dtype=np.int64)
+    for j, ent in enumerate(ents):
+        pattern[np.unique(ent[ent >= 0])] |= 1 << j
+    return np.bincount(pattern, minlength=1 << len(ents))[1:]  # pattern 0: held by none of these parties
 
 
 def _groups(ctx: JobContext, names: list[str], wanted: dict[str, list[str]] | None) -> dict[str, list[str]]:
@@ -106,11 +116,13 @@ class IntersectionStats(Job):
     def run(self, ctx: JobContext, params: Any, plan: Plan) -> JobOutput:
         names: list[str] = plan.state["names"]
         n = len(names)
-        pattern = np.zeros(ctx.n_entities, dtype=np.int64)
-        for j, name in enumerate(names):
-            ent = ctx.tables[name].entity
-            pattern[np.unique(ent[ent >= 0])] |= 1 << j
-        cells = np.bincount(pattern, minlength=1 << n)[1:]  # pattern 0: held by none of these parties
+        ents = [ctx.tables[name].entity for name in names]
+        if ctx.partitions:  # executor ray: the same histogram, a sum over entity partitions
+            from neutral_zone.cluster.jobs import membership_cells_ray
+
+            cells = membership_cells_ray(ents, ctx.n_entities, ctx.partitions)
+        else:
+            cells = membership_cells(ents, ctx.n_entities)
         noisy = (
             np.asarray(
                 ctx.noise.vector(

@@ -105,3 +105,13 @@ def zone_tables(pki: Any, policy_desk: PolicyDesk, tmp_path_factory: pytest.Temp
         for s in servers:
             s.stop(0)
     return tables, n, root
+
+
+@pytest.fixture(scope="session")
+def ray_nodes(pki: Any) -> Iterator[Any]:
+    """One local Ray cluster of three nodes for the whole run (this process is its driver); the
+    ``ray`` extra is part of the test install (`make test`), so these tests never skip."""
+    from tests.integration.ray_cluster import RayNodes, node_cert
+
+    with RayNodes(3, node_cert(pki.root)) as nodes:
+        yield nodes
