@@ -24,6 +24,7 @@ from parties.config import PartyConfig
 
 if TYPE_CHECKING:
     from parties.ray_blind import RayBlinder
+from parties.audience import AUDIENCE_JOB, write_audience
 from parties.blind_key import load as load_blind_key
 from parties.chain_auth import ChainSigner, ChainVerifier, check_route
 from parties.obfuscation import ObfuscatorReserve
@@ -313,6 +314,8 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
             raise InvalidInput(problem)
         if not _SAFE_ID.fullmatch(request.release_id):
             raise InvalidInput("release_id must be letters, digits, '-' and '_'")
+        if request.job == AUDIENCE_JOB:  # a lookalike audience: user ids, not scores
+            return write_audience(self.cfg, self.trust, self.sessions.get(request.session_id), request)
         got_scores, got_grades = verified_scores(request, self.cfg.name, self.trust)
         s = self.sessions.get(request.session_id)
         with s.lock:

@@ -52,6 +52,8 @@ DEFAULT_JOBS: dict[str, list[Recipient]] = {
     "lead_rating_score": ["owner"],
     "attribution": ["requester", "media"],
     "profile": ["requester"],
+    "lookalike": ["requester"],
+    "lookalike_audience": ["owner"],
 }
 
 

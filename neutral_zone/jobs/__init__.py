@@ -10,11 +10,21 @@ from neutral_zone.jobs.lead_rating import (
     LeadRatingSeal,
     LeadRatingTrain,
 )
+from neutral_zone.jobs.lookalike import Lookalike, LookalikeAudience
 from neutral_zone.jobs.profile import Profile
 
 REGISTRY: dict[str, type[Job]] = {
     cls.name: cls
-    for cls in (IntersectionStats, LeadRatingTrain, LeadRatingSeal, LeadRatingScore, Attribution, Profile)
+    for cls in (
+        IntersectionStats,
+        LeadRatingTrain,
+        LeadRatingSeal,
+        LeadRatingScore,
+        Attribution,
+        Profile,
+        Lookalike,
+        LookalikeAudience,
+    )
 }
 
 # Where each job's parameters are documented: a mistake in them points there.
@@ -25,6 +35,8 @@ JOB_DOCS: dict[str, str] = {
     LeadRatingScore.name: "docs/LEAD_RATING.md",
     Attribution.name: "docs/ATTRIBUTION.md",
     Profile.name: "docs/POLICY.md",
+    Lookalike.name: "docs/LOOKALIKE.md",
+    LookalikeAudience.name: "docs/LOOKALIKE.md",
 }
 
 __all__ = ["JOB_DOCS", "REGISTRY", "Job", "JobContext", "JobOutput"]

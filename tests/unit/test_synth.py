@@ -61,7 +61,7 @@ def frames(world: synth.SynthResult) -> dict[str, pd.DataFrame]:
 
 def test_all_files_written(world: synth.SynthResult) -> None:
     names = {p.name for p in world.out.iterdir()}
-    assert names == set(DATA_FILES.values()) | set(CONFIG_FILES) | {"truth.json"}
+    assert names == set(DATA_FILES.values()) | set(CONFIG_FILES) | {"truth.json", "propensity.csv"}
     assert all(p.is_file() for p in world.paths)
     assert {p: world.data[p].name for p in synth.PARTIES} == DATA_FILES
     assert not (world.out / "certs").exists() and not (world.out / "keys").exists()
@@ -82,7 +82,7 @@ def test_columns(frames: dict[str, pd.DataFrame]) -> None:
         "purchase_price",
     ]
     for m in ("media-a", "media-b"):
-        assert list(frames[m].columns) == ["phone", "ts", "channel", "event", "campaign"]
+        assert list(frames[m].columns) == ["phone", "ts", "channel", "event", "campaign", "user_id"]
         assert set(frames[m]["event"]) == {"impression", "click"}
     assert list(frames["provider"].columns) == [
         "phone",

@@ -17,6 +17,7 @@ from deploy.tooling.synth.build import _build
 from deploy.tooling.synth.deployment import demo_deployment
 from deploy.tooling.synth.files import _write_data
 from deploy.tooling.synth.model import SERVICES
+from deploy.tooling.synth.propensity import write_propensity
 from deploy.tooling.synth.truth import _truth
 
 
@@ -66,6 +67,11 @@ def generate(
     world = _build(n_leads, seed)
     data, stats = _write_data(world, out, fmt)
     truth = _truth(world, stats, n_leads, seed)
+    truth["lookalike"] = {
+        "propensity_file": write_propensity(world, out).name,
+        "definition": "per person of the universe, P(visit) and P(visit and purchase) if the person became "
+        "a lead at an average moment (deploy/tooling/synth/propensity.py)",
+    }
     truth_file = out / "truth.json"
     truth_file.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     header = f"written by `zhongli synth` (seed {seed}, {n_leads} leads); edit freely"
