@@ -16,6 +16,7 @@ from deploy.report.blocks import note
 from deploy.report.fmt import Json, esc, lang_html, obj, rows_of, short_digest, words_list
 from deploy.report.generic import section_generic
 from deploy.report.intersection import intersection_accuracy, section_intersection
+from deploy.report.lookalike import lookalike_accuracy, section_audience, section_lookalike
 from deploy.report.model_card import model_card_accuracy, section_model_card
 from deploy.report.palette import page_party_colours
 from deploy.report.privacy import generic_accuracy, privacy_note
@@ -40,6 +41,7 @@ ACCURACY: dict[str, Callable[[Json], str]] = {
     "lead_rating_train": model_card_accuracy,
     "lead_rating_score": scores_accuracy,
     "attribution": attribution_accuracy,
+    "lookalike": lookalike_accuracy,
 }
 
 SectionFn = Callable[[Json, Json], str]
@@ -47,6 +49,8 @@ SectionFn = Callable[[Json, Json], str]
 SECTIONS: dict[str, SectionFn] = {
     "intersection_stats": section_intersection,
     "lead_rating_seal": section_sealed,
+    "lookalike": section_lookalike,
+    "lookalike_audience": section_audience,
 }
 
 

@@ -98,7 +98,9 @@ def test_bad_requests_are_clear_and_the_zone_keeps_serving(demo, live):
     assert both["status"] == "failed" and "not both" in both["error"]
     tag = oem.wait_computed(oem.run_job(sid, "lookalike", {**SEED, "size": 100, "tags": ["nope"]}))
     assert tag["status"] == "failed" and "composition tags" in tag["error"]
-    col = oem.wait_computed(oem.run_job(sid, "lookalike", {"segment": {"nope": 1}, "size": 100, "media": "media-a"}))
+    col = oem.wait_computed(
+        oem.run_job(sid, "lookalike", {"segment": {"nope": 1}, "size": 100, "media": "media-a"})
+    )
     assert col["status"] == "failed" and "'nope' is not a column" in col["error"]
     code, message = call_code(oem.run_job, sid, "lookalike", {**SEED, "share": 0.9})
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "share" in message
