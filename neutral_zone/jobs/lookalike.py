@@ -24,7 +24,8 @@ Privacy:
 - The platform's rows must not tell it who the provider knows: the provider's consent
   (``row_level.partners``) is needed, base people the provider does not know take a provider
   person's tags picked by the platform's own blind token (as lead rating's grades do), and the
-  separability of the released flags is checked on noised counts before release.
+  audience's share of the provider's members is checked against the base's on noised counts
+  before release (:func:`known_share_check`).
 - Seeds are left out of the audience by default (``exclude``), so the platform is not handed
   the brand's customer list.
 """
@@ -44,7 +45,7 @@ from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
 from neutral_zone.jobs.lead_rating import partner_tables
 from neutral_zone.jobs.profile import MISSING, _mask, numeric_tag_labels
-from neutral_zone.jobs.row_membership import population, separability_check
+from neutral_zone.jobs.row_membership import population
 from neutral_zone.tables import PartyTable
 from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput, NotFound
@@ -52,7 +53,7 @@ from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE
 from protocols.lead_rating import AttributeTable, blind_donors, canonical_population
 from protocols.lead_rating.donors import _mix64
 from protocols.lookalike import fit_audience, person_features
-from protocols.release import KIND_AGGREGATE, KIND_ROW_SCORES
+from protocols.release import KIND_AGGREGATE, KIND_ROW_SCORES, CheckResult
 from protocols.suppression import suppressed_rows
 from transport.config import Strict
 
@@ -261,6 +262,7 @@ class Lookalike(Job):
             "seed": plan.state["seed"],
             "segment_name": params.segment_name,
             "features": list(X.columns),
+            "seed_mask_excluded": exclude,
         }
         payload: dict[str, Any] = {
             "job": self.name,
@@ -338,6 +340,65 @@ class Lookalike(Job):
         return {"tag": tag, "categories": rows, "withheld": len(hidden)}
 
 
+KNOWN_SHARE_SENSITIVITY = 2  # a person moves from one (audience?, known?) cell to another
+
+
+def known_share_check(
+    ctx: JobContext,
+    providers: list[str],
+    audience: npt.NDArray[np.bool_],
+    known: dict[str, npt.NDArray[np.bool_]],
+    excluded: npt.NDArray[np.bool_],
+) -> tuple[CheckResult, dict[str, Any]]:
+    """Does the audience tell the platform whom a provider knows? Per provider, the share of the
+    audience it knows against the share among the other people the audience could have held,
+    from a noised (audience?, known?) table of one cell per person; refused when the gap exceeds
+    ``2 × (row_level.max_membership_auc − 0.5)`` (0.20 at the default 0.60: the balanced accuracy
+    of guessing "known" from the flag is then at most the AUC bound).
+
+    An AUC of the flag alone would not do: for an audience of 1% of the base it moves by at most
+    half a percent whatever the audience is, even one made only of people the provider does not
+    know."""
+    tolerance = 2 * (ctx.policy.row_level.max_membership_auc - 0.5)
+    eps_each = ctx.epsilon / max(1, len(providers)) if ctx.noise.enabled else 0.0
+    eligible = ~excluded | audience
+    shown: dict[str, Any] = {}
+    worst = 0.0
+    for p in providers:
+        k = known[p][eligible].astype(np.int64)
+        a = audience[eligible].astype(np.int64)
+        cells = np.bincount(a * 2 + k, minlength=4)
+        noised = np.asarray(
+            ctx.noise.vector(
+                cells.tolist(), eps_each, KNOWN_SHARE_SENSITIVITY, f"(in audience?, known to {p}?) table"
+            )
+            if ctx.noise.enabled
+            else cells,
+            np.float64,
+        )
+
+        def gap(c: npt.NDArray[Any]) -> float:
+            c = np.maximum(c, 0)
+            aud, rest = c[2] + c[3], c[0] + c[1]
+            return float(c[3] / aud - c[1] / rest) if aud > 0 and rest > 0 else 0.0
+
+        worst = max(worst, abs(gap(noised)))
+        shown[p] = {"gap_exact": round(gap(cells), 4), "gap_noised": round(gap(noised), 4)}
+    passed = worst <= tolerance
+    check = CheckResult(
+        "membership",
+        passed,
+        f"the audience's share of each provider's members is within {tolerance:g} of the base's"
+        if passed
+        else "the audience would reveal whom a provider knows (its members' share differs from the base's "
+        f"by more than {tolerance:g})",
+    )
+    summary: dict[str, Any] = {"provider_known_share_gap": shown, "tolerance": round(tolerance, 4)}
+    if ctx.noise.enabled:
+        summary["noise_half_width_95"] = interval_half_width(eps_each, KNOWN_SHARE_SENSITIVITY)
+    return check, summary
+
+
 class AudienceParams(Strict):
     audience_id: str
 
@@ -378,10 +439,7 @@ class LookalikeAudience(Job):
         valid = (ent >= 0) & (base[pos] == ent)
         flag = np.where(valid, audience[pos], False)
         providers: list[str] = s["providers"]
-        known_rows = {p: np.where(valid, s["known"][p][pos], False) for p in providers}
-        check, membership = separability_check(
-            ctx, "audience flags", providers, ent, flag.astype(np.int64), 2, known_rows, s["filled"]
-        )
+        check, membership = known_share_check(ctx, providers, audience, s["known"], s["seed_mask_excluded"])
         size = int(audience.sum())
         payload: dict[str, Any] = {
             "job": self.name,

@@ -63,7 +63,7 @@ def test_aggregates_to_the_oem_audience_to_the_platform_only(demo, live, capsys)
         == 0
     )
     shown = capsys.readouterr().out
-    for field in ("membership_separability", "provider_known_share", "seeds_in_audience"):
+    for field in ("provider_known_share_gap", "provider_known_share", "seeds_in_audience"):
         assert field in shown, field
     approve_as_demo_auditors(w.dir / "topology.yaml", aud["release_id"])
     # The OEM (the requester) cannot fetch the platform's rows, even approved.

@@ -172,3 +172,105 @@ def test_the_requester_never_receives_the_audience_rows(tmp_path, live):
     w.approve(rid)
     code, _ = call_code(oem.fetch, rid)
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def _audience_known_share(w: AttackWorld, rich: int, size: int, stride: int = 2) -> tuple[float, float, str]:
+    """The platform's view: which of its users are in the audience (mapped back as its own agent
+    does), and — ground truth the platform does not have — how many of them the provider knows,
+    against the share among the other people the audience could have held."""
+    prov = pd.read_csv(w.root / "provider.csv", dtype={"phone": str})
+    order = prov.assign(income=pd.to_numeric(prov["income"])).sort_values("income", ascending=False)
+    # (stride 2) half of the provider's richest people: the model learns "rich", the other half are
+    # lookalikes; (stride 1) all of them: the audience is left with rich-looking strangers only
+    seeds = list(order["phone"][: stride * rich : stride])
+    w.upload([{"phone": p, "lead_no": i} for i, p in enumerate(seeds)])
+    oem, sid = w.session()
+    agg = w.released(oem, sid, "lookalike", {"segment": {"lead_no": {"max": rich}}, "size": size})
+    assert agg["status"] == "pending", agg
+    rid = oem.run_job(sid, "lookalike_audience", {"audience_id": agg["payload"]["audience_id"]})
+    info = oem.wait_computed(rid, timeout=WAIT)
+    if info["status"] != "pending":
+        oem.close_session(sid)
+        return float("nan"), float("nan"), info["status"]
+    w.approve(rid)
+    flags = w.live.client("media-a").fetch_release(rid).payload["audience"]
+    session = w.live.agents["media-a"].sessions._sessions[sid]
+    media = pd.read_csv(w.root / "media-a.csv", dtype={"phone": str})
+    chosen = np.zeros(len(media), bool)
+    chosen[session.row_source] = np.frombuffer(flags.encode(), np.uint8) == ord("1")
+    users = media.assign(chosen=chosen).groupby("phone")["chosen"].any()
+    known = users.index.isin(prov["phone"])
+    eligible = ~users.index.isin(seeds)
+    oem.close_session(sid)
+    return float(known[users.to_numpy()].mean()), float(known[eligible].mean()), info["status"]
+
+
+def _provider_tags_matter(root: Path) -> None:
+    """The provider knows 60% of the platform's users; its income tag is what the seed shares."""
+    prov = pd.read_csv(root / "provider.csv", dtype=str)
+    prov.iloc[: int(0.6 * len(prov))].to_csv(root / "provider.csv", index=False)
+
+
+def test_the_audience_does_not_tell_the_platform_whom_the_provider_knows(tmp_path, live):
+    """A seed of half the provider's richest people: the model keys on the provider's income. Users
+    the provider does not know carry a provider person's tags (picked by the platform's blind
+    token), so the audience holds them about as often as the base does: the provider-known share
+    of the audience is within the policy's 0.20 (checked on noised counts; exact here, so with
+    the noise's slack)."""
+    w = build_world(
+        tmp_path,
+        live,
+        {"dp": {"epsilon_per_release": EPS}},
+        k_min=20,
+        media_blind_key=True,
+        edit=_provider_tags_matter,
+    )
+    in_audience, in_base, status = _audience_known_share(w, rich=200, size=150)
+    print(f"[attack] provider-known share: audience {in_audience:.3f}, base {in_base:.3f} ({status})")
+    assert status == "pending" and abs(in_audience - in_base) <= 0.25
+
+
+def test_a_seed_of_all_the_providers_rich_is_refused(tmp_path, live):
+    """With every rich provider member in the seed (and so out of the audience), only users the
+    provider does not know can look rich (through their donors): the audience would be theirs, and
+    the membership check refuses it."""
+    w = build_world(
+        tmp_path,
+        live,
+        {"dp": {"epsilon_per_release": EPS}},
+        k_min=20,
+        media_blind_key=True,
+        edit=_provider_tags_matter,
+    )
+    _, _, status = _audience_known_share(w, rich=250, size=150, stride=1)
+    assert status == "refused"
+
+
+def test_control_without_donors_the_audience_betrays_the_providers_members(tmp_path, live, monkeypatch):
+    """The donor fill switched off: users the provider does not know have no income, never look
+    rich, and the audience is all provider members — the membership check refuses it; with the
+    check off too (a policy tolerating any gap) it is released and the platform reads it."""
+    import neutral_zone.jobs.lookalike as job
+
+    monkeypatch.setattr(job, "blind_donors", lambda known, *a: np.full(len(known), -1, np.int64))
+    w = build_world(
+        tmp_path,
+        live,
+        {"dp": {"epsilon_per_release": EPS}},
+        k_min=20,
+        media_blind_key=True,
+        edit=_provider_tags_matter,
+    )
+    _, _, status = _audience_known_share(w, rich=200, size=150)
+    assert status == "refused"
+    off = build_world(
+        tmp_path / "off",
+        live,
+        {"dp": {"epsilon_per_release": EPS}, "row_level": {"max_membership_auc": 1.0}},
+        k_min=20,
+        media_blind_key=True,
+        edit=_provider_tags_matter,
+    )
+    in_audience, in_base, status = _audience_known_share(off, rich=200, size=150)
+    print(f"[control] provider-known share: audience {in_audience:.3f}, base {in_base:.3f} ({status})")
+    assert status == "pending" and in_audience - in_base > 0.3
