@@ -83,6 +83,12 @@ def test_aggregates_to_the_oem_audience_to_the_platform_only(demo, live, capsys)
     log["person"] = normalise(log["phone"], "phone")
     chosen = set(log.loc[log["user_id"].isin(got["user_id"]), "person"].dropna())
     assert not chosen & visitors
+    # The platform's own CLI does the same: verify, hand to its own agent, say where the ids are.
+    from deploy import cli
+
+    assert cli.main(["release", "fetch", aud["release_id"], "--topology", topo, "--as", "media-a"]) == 0
+    said = capsys.readouterr()
+    assert "120 users in the audience; their ids written at your site to" in said.out
     # Another platform cannot fetch it either.
     code, _ = call_code(w.client("media-b").fetch, aud["release_id"])
     assert code == grpc.StatusCode.PERMISSION_DENIED
