@@ -102,3 +102,19 @@ def test_too_few_seeds_give_a_random_audience_not_a_failure():
         assert fit.held_out == round(0.25 * seeds)
         if not fit.trained:
             assert np.array_equal(fit.audience, top_n(np.zeros(len(X)), ~mask, 60, tie))
+
+
+def test_a_platform_that_does_not_consent_refuses_a_policy_with_lookalike_audiences():
+    """The media platform's consent is its floor: one that leaves the lookalike jobs out of its
+    ``jobs`` refuses every policy listing them (naming the clause); the default floor accepts
+    the default policy, which lists them."""
+    from protocols.floor import PolicyFloor, violations
+    from protocols.policy import DEFAULT_JOBS, Policy
+
+    key = "11" * 32
+    p = Policy.model_validate({"name": "p", "auditors": [{"name": "a1", "public_key": key}], "quorum": 1})
+    assert p.jobs["lookalike"] == ["requester"] and p.jobs["lookalike_audience"] == ["owner"]
+    assert violations(p, PolicyFloor(), "media-a") == []
+    refusing = PolicyFloor(jobs={j: r for j, r in DEFAULT_JOBS.items() if not j.startswith("lookalike")})
+    found = violations(p, refusing, "media-a")
+    assert any("jobs.lookalike_audience" in v for v in found) and any("jobs.lookalike " in v for v in found)
