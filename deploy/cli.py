@@ -247,7 +247,10 @@ def cmd_release(args: argparse.Namespace) -> int:
         from deploy.topology import load_topology
 
         r = map_scores(load_topology(args.topology), args.identity, fetched)
-        print(f"{r.rows_scored:,} of {r.rows_written:,} rows scored; written at your site to {r.path}")
+        if info["job"] == "lookalike_audience":  # user ids, once per user (docs/LOOKALIKE.md)
+            print(f"{r.rows_written:,} users in the audience; their ids written at your site to {r.path}")
+        else:
+            print(f"{r.rows_scored:,} of {r.rows_written:,} rows scored; written at your site to {r.path}")
         delivered["scores_file"] = r.path
         info["verification"]["delivered"] = "row values written by the own agent to scores_file"
     doc: dict[str, Any] = {

@@ -28,6 +28,7 @@ from transport.identity import Peer
 log = logging.getLogger(__name__)
 
 SCORE_JOB = "lead_rating_score"
+AUDIENCE_JOB = "lookalike_audience"
 DESCRIBE_TIMEOUT_SECONDS = 10.0
 
 
@@ -36,6 +37,17 @@ def may_get_scores(policy: Policy, requester: Peer) -> bool:
     me, role = requester.name, requester.role
     return policy.job_may_reach(SCORE_JOB, me, role, me, me) and policy.may_receive(
         KIND_ROW_SCORES, me, role, me, me
+    )
+
+
+def may_get_audience(policy: Policy, party: str, role: str, requester: str) -> bool:
+    """The policy lets ``lookalike_audience`` send ``party`` (a media platform, not the requester)
+    rows about its own users; its agent then keeps its row order until the session closes."""
+    return (
+        role == "media"
+        and party != requester
+        and policy.job_may_reach(AUDIENCE_JOB, party, role, requester, party)
+        and policy.may_receive(KIND_ROW_SCORES, party, role, requester, party)
     )
 
 

@@ -38,7 +38,7 @@ from neutral_zone.releases import (
     Release,
     new_release_id,
 )
-from neutral_zone.row_writer import require_row_writer
+from neutral_zone.row_writer import may_get_audience, require_row_writer
 from neutral_zone.tables import PartyTable, assign_entities
 from protocols.dp import ReleaseNoise
 from protocols.errors import (
@@ -212,10 +212,20 @@ class Zone:
         finally:
             # The parties' keys and shuffles are no longer needed — except the requester's row
             # order, which its own agent needs to map row-level releases back (ended on close).
-            keep = s.requester.name if s.state == READY else None
-            end_all([c for c in clients if c.name != keep], s.session_id)
+            # So is a media platform's, when the policy lets a lookalike audience reach it.
+            keep = self._row_writers(s) if s.state == READY else set()
+            end_all([c for c in clients if c.name not in keep], s.session_id)
             for c in clients:
                 c.close()
+
+    def _row_writers(self, s: Session) -> set[str]:
+        """The parties of ``s`` whose agents keep their row order after the session is ready, to
+        map row-level releases back to their own rows: the requester, and each other party the
+        policy lets receive rows about itself (a lookalike audience, neutral_zone.row_writer)."""
+        roles = {p.name: p.role for p in self.cfg.parties}
+        return {s.requester.name} | {
+            n for n in s.parties if may_get_audience(self.gate.policy, n, roles.get(n, ""), s.requester.name)
+        }
 
     def _fail(self, s: Session, reason: str) -> None:
         with s.lock:
@@ -253,10 +263,12 @@ class Zone:
             s.state = CLOSED
             s.purge()
         if was != CLOSED:
-            if was == READY and s.requester.name in self.peers:
-                c = PartyClient(self.peers[s.requester.name], self.tls, self.cfg.rpc_timeout_seconds)
-                end_all([c], s.session_id)
-                c.close()
+            if was == READY:
+                for name in sorted(self._row_writers(s)):
+                    if name in self.peers:
+                        c = PartyClient(self.peers[name], self.tls, self.cfg.rpc_timeout_seconds)
+                        end_all([c], s.session_id)
+                        c.close()
             log.info("session %s closed and purged (%s)", s.session_id, reason)
             try:
                 self.gate.record_event(s.session_id, "session_closed", {"reason": reason})

@@ -25,6 +25,7 @@ from parties.matches import MATCHING_JOB, write_matches
 
 if TYPE_CHECKING:
     from parties.ray_blind import RayBlinder
+from parties.audience import AUDIENCE_JOB, write_audience
 from parties.blind_key import load as load_blind_key
 from parties.chain_auth import ChainSigner, ChainVerifier, check_route
 from parties.obfuscation import ObfuscatorReserve
@@ -317,6 +318,9 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
         if request.job == MATCHING_JOB:  # consultant ids per row, not grades (parties/matches.py)
             body = verified_body(request, self.cfg.name, self.trust)
             return write_matches(self.cfg, self.sessions.get(request.session_id), request.release_id, body)
+
+        if request.job == AUDIENCE_JOB:  # a lookalike audience: user ids, not scores
+            return write_audience(self.cfg, self.trust, self.sessions.get(request.session_id), request)
         got_scores, got_grades = verified_scores(request, self.cfg.name, self.trust)
         s = self.sessions.get(request.session_id)
         with s.lock:

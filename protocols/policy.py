@@ -53,6 +53,8 @@ DEFAULT_JOBS: dict[str, list[Recipient]] = {
     "attribution": ["requester", "media"],
     "profile": ["requester"],
     "consultant_matching": ["owner"],
+    "lookalike": ["requester"],
+    "lookalike_audience": ["owner"],
 }
 
 

@@ -127,9 +127,12 @@ def with_delivery(doc: Json) -> Json:
             if str(r.get("channel")) in got:
                 r["credited_value"] = got[str(r.get("channel"))]
     if d.get("scores_file"):
-        payload = {k: v for k, v in payload.items() if k not in ("scores", "grades")} | {
-            "scores_file": str(d["scores_file"])
-        }
+        # the row values (a lookalike audience's flags too) stay in the agent's file, off the page
+        payload = {
+            k: v
+            for k, v in payload.items()
+            if k not in ("scores", "grades") and not (k == "audience" and isinstance(v, str))
+        } | {"scores_file": str(d["scores_file"])}
     return {**doc, "payload": payload}
 
 

@@ -16,6 +16,7 @@ from deploy.report.blocks import note
 from deploy.report.fmt import Json, esc, lang_html, obj, rows_of, short_digest, words_list
 from deploy.report.generic import section_generic
 from deploy.report.intersection import intersection_accuracy, section_intersection
+from deploy.report.lookalike import lookalike_accuracy, section_audience, section_lookalike
 from deploy.report.matching import matching_accuracy, section_matching
 from deploy.report.model_card import model_card_accuracy, section_model_card
 from deploy.report.palette import page_party_colours
@@ -42,6 +43,7 @@ ACCURACY: dict[str, Callable[[Json], str]] = {
     "lead_rating_score": scores_accuracy,
     "attribution": attribution_accuracy,
     "consultant_matching": matching_accuracy,
+    "lookalike": lookalike_accuracy,
 }
 
 SectionFn = Callable[[Json, Json], str]
@@ -50,6 +52,8 @@ SECTIONS: dict[str, SectionFn] = {
     "intersection_stats": section_intersection,
     "lead_rating_seal": section_sealed,
     "consultant_matching": section_matching,
+    "lookalike": section_lookalike,
+    "lookalike_audience": section_audience,
 }
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from deploy.report.attribution import attribution_title
 from deploy.report.fmt import Json, esc, lang_html, num, obj
+from deploy.report.lookalike import lookalike_title
 from deploy.report.outcome import outcome_of
 from deploy.report.profile import profile_title
 
@@ -22,6 +23,7 @@ FIXED_TITLES = {
     "intersection_stats": "How many people you share with your partners",
     "lead_rating_seal": "The trained lead-rating model, sealed",
     "lead_rating_score": "Lead scores: your leads by grade",
+    "lookalike_audience": "Lookalike audience delivered to the platform",
 }
 
 
@@ -37,6 +39,8 @@ def base_title(doc: Json, descriptions: Mapping[str, str] | None = None) -> str:
         return profile_title(payload)
     if job == "attribution":
         return attribution_title(payload, info)
+    if job == "lookalike":
+        return lookalike_title(payload)
     return FIXED_TITLES.get(job, f"Result of “{job}”")
 
 

@@ -21,6 +21,7 @@ from audit.log import verify_file
 from deploy.configs import provision
 from deploy.deliver import decrypted_values, map_scores
 from deploy.report import own_descriptions, with_delivery, write_report
+from deploy.tooling.demo_lookalike import lookalike_lines, run_lookalike
 from deploy.tooling.demo_matching import matching_lines, matching_params
 from deploy.tooling.launcher import Cluster
 from deploy.tooling.synth import generate as synth
@@ -180,7 +181,7 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                     )
                     say("      the OEM decrypted the credited purchase values with its own Paillier key")
                 if fetched["kind"] == "row_scores":
-                    r = map_scores(topo, oem, got)
+                    r = map_scores(topo, fetched["recipient"], got)
                     delivered["scores_file"] = r.path
                     fetched["verification"]["delivered"] = (
                         "row values written by the own agent to scores_file"
@@ -188,6 +189,9 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                     say(
                         f"      the OEM's own agent wrote {r.rows_scored:,} scores for {r.rows_written:,} leads"
                         f" to {r.path}"
+                        if fetched["recipient"] == oem
+                        else f"      {fetched['recipient']}'s own agent wrote the {r.rows_written:,} user ids of "
+                        f"the audience to {r.path}"
                     )
                 doc = {
                     "release": fetched,
@@ -263,6 +267,8 @@ def run_demo(out: Path, n_leads: int = 50_000, seed: int = 7) -> int:
                 "status": attack["status"],
                 "error": attack.get("error", ""),
             }
+            # Lookalike audience (issue 14): aggregates to the OEM, the audience to the platform.
+            run_lookalike(topo, release, say, "10/12")
             remote = audit.verify()
             budget = audit.get_budget(oem)
             summary["privacy_budget"] = {
@@ -422,6 +428,11 @@ def render_summary(summary: dict[str, Any]) -> str:
             lines += ["  " + line for line in profile_lines(p)]
         elif r["job"] == "consultant_matching":
             lines += ["  " + line for line in matching_lines(p)]
+
+        elif r["job"] == "lookalike":
+            lines += ["  " + line for line in lookalike_lines(p)]
+        elif r["job"] == "lookalike_audience":
+            lines.append(f"  {p['size']:,} users, written at {r['recipient']}: {p.get('scores_file', '')}")
         elif r["job"] == "lead_rating_seal":
             lines.append(f"  sealed model {p['model_id']} ({p['bytes']:,} bytes), stored by the OEM")
     chain = "VERIFIED" if summary["audit_log_verified"] else "BROKEN: " + summary["audit_log"]["detail"]

@@ -10,6 +10,7 @@ from neutral_zone.jobs.lead_rating import (
     LeadRatingSeal,
     LeadRatingTrain,
 )
+from neutral_zone.jobs.lookalike import Lookalike, LookalikeAudience
 from neutral_zone.jobs.matching import ConsultantMatching
 from neutral_zone.jobs.profile import Profile
 
@@ -23,6 +24,8 @@ REGISTRY: dict[str, type[Job]] = {
         Attribution,
         Profile,
         ConsultantMatching,
+        Lookalike,
+        LookalikeAudience,
     )
 }
 
@@ -35,6 +38,8 @@ JOB_DOCS: dict[str, str] = {
     Attribution.name: "docs/ATTRIBUTION.md",
     Profile.name: "docs/POLICY.md",
     ConsultantMatching.name: "docs/CONSULTANT_MATCHING.md",
+    Lookalike.name: "docs/LOOKALIKE.md",
+    LookalikeAudience.name: "docs/LOOKALIKE.md",
 }
 
 __all__ = ["JOB_DOCS", "REGISTRY", "Job", "JobContext", "JobOutput"]

@@ -45,8 +45,10 @@ def test_demo_end_to_end(tmp_path):
         assert len(r["approvals"]) == 2  # 2-of-2 policy: both demo auditors signed
         by_job.setdefault(r["job"], []).append(r)
         assert r["status"] == "approved", r
-        assert r["recipient"] == "oem" or (
-            r["job"] == "attribution" and r["recipient"] in ("media-a", "media-b")
+        assert (
+            r["recipient"] == "oem"
+            or (r["job"] == "attribution" and r["recipient"] in ("media-a", "media-b"))
+            or (r["job"] == "lookalike_audience" and r["recipient"] == "media-a")
         ), r
         assert all(c["passed"] for c in r["checks"])
     assert sorted(by_job) == [
@@ -56,8 +58,15 @@ def test_demo_end_to_end(tmp_path):
         "lead_rating_score",
         "lead_rating_seal",
         "lead_rating_train",
+        "lookalike",
+        "lookalike_audience",
         "profile",
     ]
+    # The lookalike (issue 14): aggregates to the OEM, the audience's user ids written at media-a.
+    [look] = by_job["lookalike"]
+    assert look["payload"]["audience"]["size"] > 0 and "composition" in look["payload"]
+    [aud] = by_job["lookalike_audience"]
+    assert Path(aud["payload"]["scores_file"]).name.startswith("audience-")
     [profile] = by_job["profile"]
     tags = {t["tag"]: t for t in profile["payload"]["tags"]}
     # Which categories survive suppression is decided on noised counts, so any one tag may come

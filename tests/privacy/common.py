@@ -171,11 +171,14 @@ def build_world(
     edit: Callable[[Path], None] | None = None,
     n_known: int = 1200,
     oem_unique: bool = True,
+    media_blind_key: bool = False,
 ) -> AttackWorld:
     """Partners' files, a policy, and real servers. Half the targets are members of both partners;
     the partners know ``n_known`` further people, the first ``n_known`` of ``lead_pool`` (which
     holds as many again that nobody knows). ``edit`` may change the partners' files before the
-    servers start; ``oem_unique`` False lets the OEM's file hold a person on several rows."""
+    servers start; ``oem_unique`` False lets the OEM's file hold a person on several rows;
+    ``media_blind_key`` gives the media platform a blind key the policy pins (lookalike audiences
+    scored with the provider's tags need one)."""
     rng = np.random.default_rng(seed)
     pool = phones(rng, n_targets + 2 * n_known + 4000)
     members, strangers = pool[: n_targets // 2], pool[n_targets // 2 : n_targets]
@@ -215,7 +218,14 @@ def build_world(
     specs = [
         PartySpec("oem", "brand", root / "oem.csv", OEM_COLUMNS, ids_unique=oem_unique),
         PartySpec("provider", "data_provider", root / "provider.csv", PROVIDER_COLUMNS),
-        PartySpec("media-a", "media", root / "media-a.csv", MEDIA_COLUMNS, ids_unique=False),
+        PartySpec(
+            "media-a",
+            "media",
+            root / "media-a.csv",
+            MEDIA_COLUMNS,
+            ids_unique=False,
+            blind_key_file="keys/media-a-blind.key" if media_blind_key else None,
+        ),
     ]
     topo = write_world(root / "world", specs, k_min=k_min, policy=policy)
     return AttackWorld(live(topo), root, members, strangers, fresh, lead_pool)

@@ -61,8 +61,13 @@ def frames(world: synth.SynthResult) -> dict[str, pd.DataFrame]:
 
 def test_all_files_written(world: synth.SynthResult) -> None:
     names = {p.name for p in world.out.iterdir()}
-    # consultant_matching.json: the demo's consultant table and matching parameters (issue 14)
-    assert names == set(DATA_FILES.values()) | set(CONFIG_FILES) | {"truth.json", "consultant_matching.json"}
+    # consultant_matching.json: the demo's consultant table (issue 14); propensity.csv: every
+    # person's true conversion propensity, for the lookalike benchmark (issue 14)
+    assert names == set(DATA_FILES.values()) | set(CONFIG_FILES) | {
+        "truth.json",
+        "consultant_matching.json",
+        "propensity.csv",
+    }
     assert all(p.is_file() for p in world.paths)
     assert {p: world.data[p].name for p in synth.PARTIES} == DATA_FILES
     assert not (world.out / "certs").exists() and not (world.out / "keys").exists()
@@ -85,7 +90,7 @@ def test_columns(frames: dict[str, pd.DataFrame]) -> None:
         "converted",
     ]
     for m in ("media-a", "media-b"):
-        assert list(frames[m].columns) == ["phone", "ts", "channel", "event", "campaign"]
+        assert list(frames[m].columns) == ["phone", "ts", "channel", "event", "campaign", "user_id"]
         assert set(frames[m]["event"]) == {"impression", "click"}
     assert list(frames["provider"].columns) == [
         "phone",

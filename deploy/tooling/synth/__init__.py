@@ -31,7 +31,10 @@ and exact Shapley) and their shares.
 
 Everything the generator knows (per-channel incremental effects, base rates, the expected
 intersection sizes after ID normalisation) is written to ``truth.json`` so jobs and benchmarks can
-be scored against it. The generator is vectorised numpy with a seeded ``Generator``: the same seed
+be scored against it; ``propensity.csv`` gives every person, lead or not, the true probability of
+visiting and buying (``propensity``: lookalike audiences are scored by it). Each platform's log
+carries its own ``user_id`` per person, the row key its agent writes a lookalike audience against.
+The generator is vectorised numpy with a seeded ``Generator``: the same seed
 gives the same bytes, and a million leads take seconds, not minutes.
 
 Timestamps are local time (Asia/Shanghai) without an offset, ISO-8601 ``YYYY-MM-DDTHH:MM:SS``.
@@ -39,8 +42,8 @@ Timestamps are local time (Asia/Shanghai) without an offset, ISO-8601 ``YYYY-MM-
 Modules: ``model`` (the world's fixed shape and its channels), ``arrays`` (vectorised helpers),
 ``people`` (the population and how each party writes a phone number), ``touches`` (media touches
 and exposure), ``build`` (leads, labels, conversions), ``files`` (the parties' data files),
-``truth`` (``truth.json``), ``deployment`` (the demo's configs, through ``deploy.configs``) and
-``command`` (:func:`generate` and ``zhongli synth``).
+``truth`` (``truth.json``), ``propensity`` (``propensity.csv``), ``deployment`` (the demo's
+configs, through ``deploy.configs``) and ``command`` (:func:`generate` and ``zhongli synth``).
 """
 
 from deploy.tooling.synth.command import SynthResult, add_arguments, cmd_synth, generate, main

@@ -18,6 +18,7 @@ from deploy.tooling.synth.consultants import draw_matching, matching_truth, writ
 from deploy.tooling.synth.deployment import demo_deployment
 from deploy.tooling.synth.files import _write_data
 from deploy.tooling.synth.model import SERVICES
+from deploy.tooling.synth.propensity import write_propensity
 from deploy.tooling.synth.truth import _truth
 
 
@@ -70,6 +71,12 @@ def generate(
     truth = _truth(world, stats, n_leads, seed)
     truth["matching"] = matching_truth(world, matching)
     write_matching_params(matching, out)
+
+    truth["lookalike"] = {
+        "propensity_file": write_propensity(world, out).name,
+        "definition": "per person of the universe, P(visit) and P(visit and purchase) if the person became "
+        "a lead at an average moment (deploy/tooling/synth/propensity.py)",
+    }
     truth_file = out / "truth.json"
     truth_file.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     header = f"written by `zhongli synth` (seed {seed}, {n_leads} leads); edit freely"

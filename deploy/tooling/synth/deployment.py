@@ -68,9 +68,10 @@ def demo_deployment(data: dict[str, Path], ports: dict[str, int], fmt: str) -> D
                 ids_unique=role != "media",
                 fmt=fmt,
                 floor=DEMO_FLOOR,
-                row_key_column="lead_id" if brand else None,
+                # a platform's audience (lookalike_audience) is written against its own user ids
+                row_key_column="lead_id" if brand else "user_id" if role == "media" else None,
                 paillier_public_key_file=f"keys/{party}-paillier.pub" if brand else None,
-                blind_key_file=f"keys/{party}-blind.key" if brand else None,
+                blind_key_file=f"keys/{party}-blind.key" if brand or role == "media" else None,
             )
         )
     return Deployment(

@@ -64,6 +64,15 @@ def _optional_ts_column(ts: np.ndarray, fmt: str) -> pa.Array:
     )
 
 
+def _user_ids(platform: str, phones: np.ndarray) -> pa.Array:
+    """A platform's user id per person (``DY000000001`` on media-a, ``WX...`` on media-b),
+    numbered in phone order: deterministic, and drawn from nothing the world's generator holds."""
+    rank = np.empty(len(phones), np.int64)
+    rank[np.argsort(phones, kind="stable")] = np.arange(1, len(phones) + 1)
+    prefix = "DY" if platform == "media-a" else "WX"
+    return _strings(len(phones), [(np.arange(len(phones)), _layout(_digits(rank, 9), prefix + "d" * 9))])
+
+
 def _write_data(
     w: World, out: Path, fmt: str, matching: MatchingWorld | None = None
 ) -> tuple[dict[str, Path], dict[str, Any]]:
@@ -119,6 +128,8 @@ def _write_data(
                 "channel": _take(names, m["chan"]),
                 "event": _take(EVENTS, m["click"].astype(np.int8)),
                 "campaign": _take(_campaign_names(platform), m["camp"]),
+                # the platform's own user id (its row key for a lookalike audience), in phone order
+                "user_id": pc.take(_user_ids(platform, phones[people]), pa.array(local.astype(np.int64))),
             }
         )
         _write_table(table, paths[platform], fmt)
