@@ -183,6 +183,8 @@ class Zone:
             progress("pulling shared columns", 1.0)
             pull_columns(clients, tables, s.session_id, self.cfg.chunk_rows, progress, budget)
             n = assign_entities(list(tables.values()))
+            for t in tables.values():
+                t.drop_pseudonyms()
             with s.lock:
                 if s.state != PREPARING:  # closed while we worked
                     for t in tables.values():
