@@ -256,8 +256,8 @@ def run_chains(
             )
             chain.fail(err)
             raise err
-        pseud = np.frombuffer(bytes(out), dtype=np.uint8).reshape(-1, POINT_BYTES).copy()
-        del out
+        # A view of the received buffer itself (writable, so a purge overwrites it): no copy.
+        pseud = np.frombuffer(out, dtype=np.uint8).reshape(-1, POINT_BYTES)
         valid = np.ones(expected, dtype=bool)
         for pos in degenerate:
             valid[pos] = False

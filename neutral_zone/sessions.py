@@ -188,6 +188,8 @@ class Zone:
                 n = assign_entities_ray(list(tables.values()), self.cfg.ray_partitions)
             else:
                 n = assign_entities(list(tables.values()))
+            for t in tables.values():
+                t.drop_pseudonyms()
             with s.lock:
                 if s.state != PREPARING:  # closed while we worked
                     for t in tables.values():

@@ -69,6 +69,12 @@ class PartyTable:
                 data[info.name] = v
         return pd.DataFrame(data)
 
+    def drop_pseudonyms(self) -> None:
+        """Overwrite and drop the pseudonyms once entities are assigned: every job joins on
+        ``entity``, and 32 bytes per ID is the largest per-ID array the zone would otherwise keep."""
+        self.pseudonyms.fill(0)
+        self.pseudonyms = np.empty((0, POINT_BYTES), np.uint8)
+
     def purge(self) -> None:
         arrays: list[npt.NDArray[np.generic]] = [self.pseudonyms, self.id_index, self.entity]
         for arr in [*arrays, *self.columns.values()]:
@@ -83,23 +89,40 @@ def assign_entities(tables: list[PartyTable]) -> int:
     Groups by the first 8 bytes (fast integer sort), then confirms on all 32 bytes; only if two
     different pseudonyms share their first 8 bytes (≈ n²/2⁶⁵) does it fall back to full-width keys.
     """
-    blocks = [t.pseudonyms[t.valid] for t in tables]
-    allp = np.ascontiguousarray(np.concatenate(blocks) if blocks else np.empty((0, POINT_BYTES), np.uint8))
+    sizes = [int(t.valid.sum()) for t in tables]
+    allp = np.empty((sum(sizes), POINT_BYTES), np.uint8)  # filled in place: no per-party copies
+    at = 0
+    for t, m in zip(tables, sizes, strict=True):
+        np.compress(t.valid, t.pseudonyms, axis=0, out=allp[at : at + m])
+        at += m
     if len(allp) == 0:
         for t in tables:
             t.entity = np.full(len(t.pseudonyms), -1, np.int64)
         return 0
     key64 = allp[:, :8].copy().view("<u8").ravel()
     uniq, inverse = np.unique(key64, return_inverse=True)
+    del key64
     order = np.argsort(inverse, kind="stable")
-    same_key = inverse[order][1:] == inverse[order][:-1]
-    rows_a, rows_b = allp[order][1:][same_key], allp[order][:-1][same_key]
-    if not np.array_equal(rows_a, rows_b):
+    sorted_inv = inverse[order]
+    same_key = np.flatnonzero(sorted_inv[1:] == sorted_inv[:-1])
+    del sorted_inv
+    if not _rows_equal(allp, order[same_key + 1], order[same_key]):
         uniq, inverse = np.unique(allp.view(f"V{POINT_BYTES}").ravel(), return_inverse=True)
+    del order, same_key
     start = 0
-    for t, block in zip(tables, blocks, strict=True):
+    for t, m in zip(tables, sizes, strict=True):
         ent = np.full(len(t.pseudonyms), -1, np.int64)
-        ent[t.valid] = inverse[start : start + len(block)]
-        start += len(block)
+        ent[t.valid] = inverse[start : start + m]
+        start += m
         t.entity = ent
+    allp.fill(0)
     return len(uniq)
+
+
+def _rows_equal(
+    rows: npt.NDArray[np.uint8], a: npt.NDArray[np.intp], b: npt.NDArray[np.intp], chunk: int = 1 << 18
+) -> bool:
+    """Whether ``rows[a] == rows[b]`` row for row, a chunk at a time (not two copies of every pair)."""
+    return all(
+        np.array_equal(rows[a[i : i + chunk]], rows[b[i : i + chunk]]) for i in range(0, len(a), chunk)
+    )

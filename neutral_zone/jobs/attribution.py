@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs import attribution_intervals as ivl
+from neutral_zone.jobs.attribution_inputs import media_touches, person_controls
 from neutral_zone.jobs.attribution_model import ModelParams, check_model_params, model_fields
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
@@ -93,57 +94,6 @@ def _people(brand: PartyTable, p: AttributionParams) -> tuple[pd.DataFrame, np.n
         {"person": ent[rows], "converted": converted, "conversion_time": conv, "reference_time": ref}
     )
     return people, rows, delay
-
-
-def _touches(ctx: JobContext, media: list[str], persons: np.ndarray) -> tuple[pd.DataFrame, dict[str, str]]:
-    frames: list[pd.DataFrame] = []
-    owner: dict[str, str] = {}
-    for name in media:
-        t = ctx.tables[name]
-        ent = t.row_entities()
-        rows = np.flatnonzero((ent >= 0) & np.isin(ent, persons))  # touches of the OEM's people only
-        times, chans, kinds = (
-            cols_with_role(t, "event_time"),
-            cols_with_role(t, "channel"),
-            cols_with_role(t, "event_type"),
-        )
-        f = pd.DataFrame(
-            {
-                "person": ent[rows],
-                "time": decode(t, times[0], rows),
-                "channel": np.asarray(decode(t, chans[0], rows)).astype(object),
-            }
-        )
-        if kinds:
-            f["kind"] = np.asarray(decode(t, kinds[0], rows)).astype(object)
-        for ch in pd.unique(f["channel"].dropna()):
-            if ch in owner and owner[ch] != name:
-                raise InvalidInput(f"channel '{ch}' is reported by both '{owner[ch]}' and '{name}'")
-            owner[str(ch)] = name
-        frames.append(f)
-    touches = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=["person", "time", "channel"])
-    )
-    return touches, owner
-
-
-def _controls(
-    ctx: JobContext, brand: PartyTable, parties: list[str], people: pd.DataFrame, brand_rows: np.ndarray
-) -> pd.DataFrame:
-    out = pd.DataFrame({"person": people["person"].to_numpy()})
-    for col in cols_with_role(brand, "feature"):
-        out[f"{brand.party}:{col}"] = decode(brand, col, brand_rows)
-    for name in parties:
-        t = ctx.tables[name]
-        ent = t.row_entities()
-        keep = np.flatnonzero(ent >= 0)
-        f = pd.DataFrame({"person": ent[keep]})
-        for col in cols_with_role(t, "feature"):
-            f[f"{name}:{col}"] = decode(t, col, keep)
-        out = out.merge(f.drop_duplicates("person"), on="person", how="left")
-    return out
 
 
 def _declared_channels(ctx: JobContext, media: list[str]) -> tuple[str, ...] | None:
@@ -307,8 +257,8 @@ class Attribution(Job):
             return dict(ctx.models[key])
         media, value_info = plan.state["media"], plan.state["value_info"]
         people, brand_rows, _ = _people(brand, p)
-        touches, owner = _touches(ctx, media, people["person"].to_numpy())
-        controls = _controls(ctx, brand, plan.state["controls"], people, brand_rows)
+        touches, owner = media_touches(ctx, media, people["person"].to_numpy())
+        controls = person_controls(ctx, brand, plan.state["controls"], people, brand_rows)
         cfg = AttributionConfig(
             lookback_days=p.lookback_days,
             half_life_days=p.half_life_days,

@@ -92,8 +92,8 @@ def partner_tables(ctx: JobContext, partners: list[str]) -> tuple[list[Attribute
             f = pd.DataFrame({"entity": ent, "time": decode(t, times[0], rows)})
             for role, col in (("channel", "channel"), ("event_type", "event_type")):
                 named = cols_with_role(t, role)
-                if named:
-                    f[col] = np.asarray(decode(t, named[0], rows)).astype(object)
+                if named:  # categorical codes as they are: no string per touch
+                    f[col] = decode(t, named[0], rows)
             events.append(EventTable(name, f, _declared_pairs(t)))
         else:
             f = pd.DataFrame({"entity": ent})
@@ -223,6 +223,7 @@ class LeadRatingTrain(Job):
             with_time_features=params.time_features and bool(cols_with_role(brand, "event_time")),
             utc_offset_hours=params.utc_offset_hours,
         )
+        del attrs, events, leads, labelled  # the partners' rows: the fits need only X
         importance = {True: "party", False: "none"}.get(params.importance, params.importance)
         result = train(
             X,
@@ -393,6 +394,7 @@ class LeadRatingScore(Job):
             filled[p] = int(rows.sum())
             if rows.any():
                 X = with_partner_features(X, leads, donor, rows, model, brand.party, table)
+        del tables, attrs, events  # the partners' rows, before the model reads X
         scores = model.score(X)
         grades = model.grade(scores)
         released_bins = self._value_bins(model, scores, grades, params.output)

@@ -59,23 +59,26 @@ def with_partner_features(
     table: AttributeTable | EventTable,
 ) -> pd.DataFrame:
     """``X`` with ``table``'s partner columns, on ``rows``, built for the donor person instead
-    (at the row's own lead time, for touch features)."""
-    as_donor = leads.copy()
-    as_donor["entity"] = np.where(rows, donor, leads["entity"].to_numpy())
+    (at the row's own lead time, for touch features). ``X`` is updated in place and returned.
+
+    Only the donor rows are built: every feature of a row depends on that row's lead and person
+    alone (scoring reads its categories from the model), so a frame of all leads would give the
+    same values there and a second full-size feature matrix."""
+    as_donor = leads.loc[rows].copy()
+    as_donor["entity"] = donor[rows]
     attrs = [table] if isinstance(table, AttributeTable) else []
     events = [table] if isinstance(table, EventTable) else []
     Xd, _ = build_features(as_donor, brand, model.spec.brand_features, attrs, events, spec=model.spec)
-    out = X.copy()
     for col in [c for c in model.spec.columns if model.spec.groups.get(c, ("", ""))[1] == table.party]:
         if isinstance(X[col].dtype, pd.CategoricalDtype):
             codes = X[col].cat.codes.to_numpy().copy()
-            codes[rows] = Xd[col].cat.codes.to_numpy()[rows]
-            out[col] = pd.Categorical.from_codes(codes, categories=X[col].cat.categories)
+            codes[rows] = Xd[col].cat.codes.to_numpy()
+            X[col] = pd.Categorical.from_codes(codes, categories=X[col].cat.categories)
         else:
             values = X[col].to_numpy(dtype=float).copy()
-            values[rows] = Xd[col].to_numpy(dtype=float)[rows]
-            out[col] = values
-    return out
+            values[rows] = Xd[col].to_numpy(dtype=float)
+            X[col] = values
+    return X
 
 
 def separability_check(

@@ -47,6 +47,7 @@ from protocols.attribution.shapley import check_shapley, shapley_matrix
 from protocols.errors import DataError
 
 _SHAPLEY_CELLS = 1 << 21  # people × coalitions evaluated per block in the data-driven model
+_INFO_ROWS = 1 << 16  # people per block of the Fisher information
 
 
 def _control_design(
@@ -59,7 +60,7 @@ def _control_design(
         raise DataError(f"controls has {int(c.index.duplicated().sum())} duplicated person id(s)")
     c = c.reindex(pd.Index(person))
     incomplete = c.isna().any(axis=1).to_numpy()
-    cols: list[FloatArray] = []
+    cols: list[FloatArray | BoolArray] = []
     names: list[str] = []
     for name in c.columns:
         s = c[name]
@@ -72,7 +73,7 @@ def _control_design(
                 continue
             x = np.where(miss, np.nanmedian(x[~miss]), x)
             if miss.any():
-                cols.append(miss.astype(np.float64))
+                cols.append(miss)
                 names.append(f"{name}:missing")
             if x.std() > 0:
                 # Normal scores of the ranks: a skewed intent proxy (app usage, spend) enters the
@@ -84,7 +85,7 @@ def _control_design(
                 edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
                 b = np.searchsorted(edges, x, side="right")
                 for j in range(1, len(edges) + 1):
-                    cols.append((b == j).astype(np.float64))
+                    cols.append(b == j)  # 0/1: kept as bool (1 byte) until stacked as float64
                     names.append(f"{name}:bin{j}")
         else:
             lv = s.astype(object).where(s.notna(), "(missing)").astype(str)
@@ -93,13 +94,16 @@ def _control_design(
             levels = lv.value_counts().index[1:]  # the most common level is the reference
             arr = lv.to_numpy()
             for level in levels:
-                cols.append((arr == level).astype(np.float64))
+                cols.append(arr == level)
                 names.append(f"{name}={level}")
     if not cols:
         return np.zeros((len(person), 0)), [], incomplete
     # Columns in name order: the same data gives the same design whatever the row order.
     order = sorted(range(len(names)), key=lambda i: names[i])
-    return np.column_stack([cols[i] for i in order]), [names[i] for i in order], incomplete
+    design = np.empty((len(person), len(order)), np.float64)
+    for j, i in enumerate(order):
+        design[:, j] = cols[i]
+    return design, [names[i] for i in order], incomplete
 
 
 EFFECT_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2)  # candidates for ``effect_l2="cv"``
@@ -156,18 +160,26 @@ def _channel_z(
     from the inverse Fisher information of the penalised fit: one test per channel, however
     many (even collinear) features it has."""
     n = len(x)
-    xi = np.column_stack([np.ones(n), x.astype(np.float64)])
-    p = expit(xi @ np.r_[intercept, coef])
-    info = (xi * (p * (1 - p))[:, None]).T @ xi / n + np.diag(np.r_[0.0, pen])
+    theta = np.r_[intercept, coef]
+    # The Fisher information summed a block of people at a time: a float64 copy of the whole
+    # design (and a weighted second one) would be the model's largest arrays (docs/DECISIONS.md 13M.5).
+    gram = np.zeros((len(theta), len(theta)))
+    for lo in range(0, n, _INFO_ROWS):
+        xi = np.column_stack(
+            [np.ones(len(x[lo : lo + _INFO_ROWS])), x[lo : lo + _INFO_ROWS].astype(np.float64)]
+        )
+        p = expit(xi @ theta)
+        gram += (xi * (p * (1 - p))[:, None]).T @ xi
+    info = gram / n + np.diag(np.r_[0.0, pen])
     cov = np.linalg.pinv(info)[1 : n_exp + 1, 1 : n_exp + 1] / n
-    feats = xi[:, 1 : n_exp + 1].reshape(n, -1, k)
+    feats = x[:, :n_exp].reshape(n, -1, k)
     out = np.zeros(k)
     for c in range(k):
         reached = (feats[:, :, c] != 0).any(axis=1)
         if not reached.any():
             continue
         w = np.zeros(n_exp)
-        w[c::k] = feats[reached, :, c].mean(axis=0)
+        w[c::k] = feats[reached, :, c].astype(np.float64).mean(axis=0)
         var = float(w @ cov @ w)
         out[c] = float(w @ coef[:n_exp]) / math.sqrt(var) if var > 0 else 0.0
     return out
@@ -184,7 +196,7 @@ def _choose_effect_l2(
     """The ridge on channel effects from EFFECT_L2_GRID with the least held-out log-loss."""
     if cfg.effect_l2 != "cv":
         return float(cfg.effect_l2)
-    fold = canonical_folds(np.column_stack([x, y]), cfg.validation_folds, cfg.seed)
+    fold = canonical_folds(x, cfg.validation_folds, cfg.seed, last=y)
     best, best_loss = EFFECT_L2_GRID[0], math.inf
     for l2 in EFFECT_L2_GRID:
         pen = np.r_[np.full(n_exp, l2), pen_ctrl]
@@ -267,11 +279,11 @@ def data_driven(
         if controls is None
         else _control_design(controls, paths.person, cfg.control_bins, cfg.max_categories)
     )
-    x = (
-        np.column_stack([*feats, ctrl]).astype(np.float32)
-        if n_exp + ctrl.shape[1]
-        else np.zeros((n, 0), np.float32)
-    )
+    # Filled block by block: no float64 copy of the whole design before it becomes float32.
+    x = np.empty((n, n_exp + ctrl.shape[1]), np.float32)
+    for i, fe in enumerate(feats):
+        x[:, i * k : (i + 1) * k] = fe
+    x[:, n_exp:] = ctrl
     nonneg = np.r_[np.ones(n_exp, bool), np.zeros(ctrl.shape[1], bool)]
     complete = ~incomplete
     # Which fit to use depends on how many people have complete controls — the partners' data.
@@ -296,7 +308,7 @@ def data_driven(
     folds = cfg.cross_fit_folds if cfg.cross_fit_folds > 1 else 1
     info: dict[str, object] = {}
     # Per person, the coefficients of their exposure features (one row per fold of people).
-    fold = canonical_folds(np.column_stack([x, y]), folds, cfg.seed) if folds > 1 else np.zeros(n, np.int64)
+    fold = canonical_folds(x, folds, cfg.seed, last=y) if folds > 1 else np.zeros(n, np.int64)
     exp_coef = np.zeros((folds, n_exp))
     kept_rows: list[FloatArray] = []
     ok = True

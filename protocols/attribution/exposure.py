@@ -19,8 +19,10 @@ copy and a plain computation of the same data).
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from protocols.arrays import FloatArray, IntArray
 from protocols.attribution.config import MS_PER_DAY
@@ -72,34 +74,48 @@ def exposure_features(
     return out
 
 
-def canonical_folds(rows: FloatArray, folds: int, seed: int) -> IntArray:
+FOLD_CHUNK = 1 << 16  # rows rounded and hashed at a time
+
+
+def canonical_folds(
+    rows: npt.NDArray[np.floating[Any]], folds: int, seed: int, last: FloatArray | None = None
+) -> IntArray:
     """Fold (0..folds-1) of each row, from a seeded hash of the row's content (rounded to 6
     significant digits, so the last bit of a float does not move a person) and, among rows with
     the same hash, interleaved by rank. Identical rows may swap folds, which changes nothing: the
-    folds' contents are the same multisets whatever the row order or the person ids."""
+    folds' contents are the same multisets whatever the row order or the person ids.
+
+    ``last``: one more column, as if stacked to the right of ``rows`` (its values read as float64;
+    the rows are rounded and hashed a chunk at a time, so no float64 copy of the whole is made)."""
     n = len(rows)
     if folds <= 1 or n == 0:
         return np.zeros(n, np.int64)
-    scale = np.power(10.0, 6 - _magnitude(rows))
-    r = np.ascontiguousarray(np.rint(rows.astype(np.float64) * scale).astype(np.int64))
+
+    def block(lo: int) -> FloatArray:
+        part = rows[lo : lo + FOLD_CHUNK].astype(np.float64)
+        return part if last is None else np.column_stack([part, last[lo : lo + FOLD_CHUNK]])
+
+    top = np.max([np.max(np.abs(block(lo)), axis=0) for lo in range(0, n, FOLD_CHUNK)], axis=0)
+    scale = np.power(10.0, 6 - _magnitude_of(top))
     salt = seed.to_bytes(8, "little", signed=True)
-    keys = np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8, key=salt).digest(), "little")
-            for row in r
-        ),
-        dtype=np.uint64,
-        count=n,
-    )
+    keys = np.empty(n, np.uint64)
+    for lo in range(0, n, FOLD_CHUNK):
+        r = np.ascontiguousarray(np.rint(block(lo) * scale).astype(np.int64))
+        keys[lo : lo + len(r)] = np.fromiter(
+            (
+                int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8, key=salt).digest(), "little")
+                for row in r
+            ),
+            dtype=np.uint64,
+            count=len(r),
+        )
     order = np.argsort(keys, kind="stable")
     fold = np.empty(n, np.int64)
     fold[order] = np.arange(n) % folds
     return fold
 
 
-def _magnitude(rows: FloatArray) -> IntArray:
-    """Per column, the decimal exponent of its largest absolute value (for rounding to significant digits)."""
-    if rows.size == 0:
-        return np.zeros(rows.shape[1] if rows.ndim == 2 else 0, np.int64)
-    top = np.max(np.abs(rows), axis=0)
+def _magnitude_of(top: FloatArray) -> IntArray:
+    """Per column, the decimal exponent of its largest absolute value ``top`` (for rounding to
+    significant digits)."""
     return np.where(top > 0, np.floor(np.log10(np.where(top > 0, top, 1.0))), 0).astype(np.int64)

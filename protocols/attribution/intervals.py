@@ -184,7 +184,6 @@ def compute_intervals(
     dp = noise is not None and noise.enabled
     eps_model = epsilon / len(models) if dp else 0.0
     fold = fold_of(paths.person, B, spec.key)
-    parts = [fold_paths(touches, people, paths, cfg, fold, b) for b in range(B)]
     out: dict[str, ChannelIntervals] = {}
     for name in models:
         eps_credit = eps_model
@@ -195,8 +194,18 @@ def compute_intervals(
                 eps_model * DECIDE_SHARE, 4, "data_driven intervals: counts that choose each fold's fit", B
             )
             eps_credit = eps_model * (1 - DECIDE_SHARE)
+        # Each fold's paths are built when its fit runs and dropped after it: all folds at once
+        # would hold a second copy of every path (per model, the builds repeat; one model is the
+        # default).
         exact = (
-            np.vstack([np.maximum(run(name, part, decide).conversions, 0.0) for part in parts])
+            np.vstack(
+                [
+                    np.maximum(
+                        run(name, fold_paths(touches, people, paths, cfg, fold, b), decide).conversions, 0.0
+                    )
+                    for b in range(B)
+                ]
+            )
             if k
             else np.zeros((B, 0))
         )

@@ -141,6 +141,15 @@ def _channel_codes(col: pd.Series) -> tuple[IntArray, list[str]]:
     return codes.astype(np.int64), [str(u) for u in uniques]
 
 
+def _clicks(kind: pd.Series) -> BoolArray:
+    """Whether each touch's kind reads ``click`` (any case); a missing kind is no click. A
+    categorical column is decided once per category, not once per touch."""
+    if isinstance(kind.dtype, pd.CategoricalDtype):
+        per_category = [str(c).lower() == "click" for c in kind.cat.categories]
+        return np.array([*per_category, False], dtype=bool)[kind.cat.codes.to_numpy()]
+    return np.asarray(kind.astype(str).str.lower().to_numpy() == "click", dtype=bool)
+
+
 def _touch_order(row: IntArray, t: FloatArray, ch: IntArray, n_rows: int, k: int) -> IntArray:
     """Order by (row, time, channel); touches equal in all three keep their input order.
 
@@ -211,9 +220,7 @@ def build_paths(
     unknown = int((~known & present).sum())
     missing = int((~present).sum())
     excluded_kind = 0
-    click = (
-        touches["kind"].astype(str).str.lower().to_numpy() == "click" if "kind" in touches.columns else None
-    )
+    click = _clicks(touches["kind"]) if "kind" in touches.columns else None
     if not cfg.include_impressions:
         if click is None:
             raise DataError("include_impressions=False needs a 'kind' column in touches")

@@ -18,10 +18,14 @@ of 0 and a missing recency. HistGradientBoostingClassifier handles both natively
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+
+from protocols.arrays import FloatArray, IntArray
 
 MS_PER_DAY = 86_400_000.0
 MAX_CATEGORIES = 250  # HistGradientBoosting bins categories into at most 255 bins
@@ -86,6 +90,63 @@ def time_features(
     return pd.Categorical(wd, categories=list(WEEKDAYS)), pd.Categorical(hr, categories=list(HOURS))
 
 
+EVENT_CHUNK = 1 << 20  # events joined to leads at a time: bounds the join's working memory
+
+
+def _text_codes(frame: pd.DataFrame, col: str, default: str) -> tuple[npt.NDArray[np.int32], list[str]]:
+    """A column's values as codes (-1 = missing) into their texts; ``default`` for every row when
+    the frame has no such column. A categorical column is read through its codes (no per-row
+    strings: at 10M touches those cost more than the whole table)."""
+    if col not in frame:
+        return np.zeros(len(frame), np.int32), [default]
+    s = frame[col]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy().astype(np.int32), [str(c) for c in s.cat.categories]
+    codes, uniques = pd.factorize(s.astype(str))
+    return codes.astype(np.int32), [str(u) for u in uniques]
+
+
+def _lookup(names: list[str], wanted: list[str]) -> npt.NDArray[np.int64]:
+    """For each code into ``names``, its position in ``wanted`` (-1 if absent); the last entry
+    (code -1, missing) is -1."""
+    at = {w: i for i, w in enumerate(wanted)}
+    return np.array([*(at.get(n, -1) for n in names), -1], dtype=np.int64)
+
+
+def _event_matches(
+    leads: pd.DataFrame, ev: EventTable, lookback_days: float | None
+) -> Iterator[tuple[IntArray, npt.NDArray[np.int32], npt.NDArray[np.int32], FloatArray]]:
+    """The (lead, event) pairs of the inner join on ``entity`` whose event is strictly before the
+    lead's time (and within the lookback), chunk by chunk of events: each lead's position in
+    ``leads``, the event's channel and event-type codes, and the days from the event to the lead."""
+    f = ev.frame
+    lead_ent = leads["entity"].to_numpy().astype(np.int64)
+    t0 = leads["t0"].to_numpy(dtype=np.float64)
+    order = np.argsort(lead_ent, kind="stable")
+    sorted_ent = lead_ent[order]
+    ent = f["entity"].to_numpy()
+    time = f["time"].to_numpy(dtype=np.float64)
+    chan, _ = _text_codes(f, "channel", "all")
+    etype, _ = _text_codes(f, "event_type", "touch")
+    for lo_ev in range(0, len(f), EVENT_CHUNK):
+        e = ent[lo_ev : lo_ev + EVENT_CHUNK].astype(np.int64)
+        lo = np.searchsorted(sorted_ent, e, "left")
+        n_match = np.searchsorted(sorted_ent, e, "right") - lo
+        hit = np.flatnonzero(n_match > 0)
+        reps = n_match[hit]
+        ev_row = np.repeat(hit, reps)
+        within = np.arange(len(ev_row)) - np.repeat(np.cumsum(reps) - reps, reps)
+        lead = order[np.repeat(lo[hit], reps) + within]
+        del lo, n_match, hit, reps, within
+        tt = time[lo_ev : lo_ev + EVENT_CHUNK][ev_row]
+        tl = t0[lead]
+        before = tt < tl  # the leakage guard: strictly before the lead's time
+        if lookback_days is not None:
+            before &= tt >= tl - lookback_days * MS_PER_DAY
+        sel = ev_row[before] + lo_ev
+        yield lead[before], chan[sel], etype[sel], (tl[before] - tt[before]) / MS_PER_DAY
+
+
 def _event_features(
     leads: pd.DataFrame,
     ev: EventTable,
@@ -93,54 +154,54 @@ def _event_features(
     lookback_days: float | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Per (channel, event type): touches before the lead (within the lookback, if any); per
-    channel: days since the last one."""
+    channel: days since the last one.
+
+    The join runs on integer codes, a chunk of events at a time (no frame of every matched
+    (lead, event) pair, no per-row strings); ``leads["row"]`` must be unique, as it is for every
+    caller (one row per lead)."""
     f = ev.frame
-    chan = f["channel"].astype(str) if "channel" in f else pd.Series("all", index=f.index)
-    etype = f["event_type"].astype(str) if "event_type" in f else pd.Series("touch", index=f.index)
-    events = pd.DataFrame(
-        {
-            "entity": f["entity"].to_numpy(),
-            "time": f["time"].to_numpy(),
-            "channel": chan.to_numpy(),
-            "etype": etype.to_numpy(),
-        }
-    )
-    m = leads[["row", "entity", "t0"]].merge(events, on="entity", how="inner")
-    before = m["time"] < m["t0"]  # the leakage guard: strictly before the lead's time
-    if lookback_days is not None:
-        before &= m["time"] >= m["t0"] - lookback_days * MS_PER_DAY
-    m = m[before]
-    if pairs is None:
-        pairs = sorted({(c, e) for c, e in zip(m["channel"], m["etype"], strict=True)})
-    known = set(pairs)
-    keep = np.fromiter(
-        ((c, e) in known for c, e in zip(m["channel"], m["etype"], strict=True)), bool, count=len(m)
-    )
-    m = m[keep]
-    out = pd.DataFrame(index=leads["row"].to_numpy())
-    counts = m.groupby(["row", "channel", "etype"]).size()
-    recency = ((m["t0"] - m["time"]) / MS_PER_DAY).groupby([m["row"], m["channel"]]).min()
-    matched = leads["entity"].isin(events["entity"]).to_numpy()
-    for c, e in pairs:
-        name = f"{ev.party}:{c}:{e}_count"
-        try:
-            s = counts.xs((c, e), level=("channel", "etype"))
-        except KeyError:
-            s = pd.Series(dtype=float)
-        col = s.reindex(out.index).to_numpy(dtype=float)
-        col = np.where(np.isnan(col), 0.0, col)
-        col[~matched] = np.nan  # unknown to this party: missing, not zero
-        out[name] = col
-    for c in sorted({c for c, _ in pairs}):
-        name = f"{ev.party}:{c}:days_since_last"
-        try:
-            s = recency.xs(c, level="channel")
-        except KeyError:
-            s = pd.Series(dtype=float)
-        out[name] = s.reindex(out.index).to_numpy(dtype=float)
+    _, chan_names = _text_codes(f, "channel", "all")
+    _, etype_names = _text_codes(f, "event_type", "touch")
+    n_et = len(etype_names) + 1  # + missing
+    if pairs is None:  # the pairs the leads' touches show, missing values aside
+        seen: set[int] = set()
+        for _, ch, et, _ in _event_matches(leads, ev, lookback_days):
+            ok = (ch >= 0) & (et >= 0)
+            seen.update(np.unique(ch[ok].astype(np.int64) * n_et + et[ok]).tolist())
+        pairs = sorted({(chan_names[c // n_et], etype_names[c % n_et]) for c in seen})
+    n, n_pairs = len(leads), len(pairs)
+    channels = sorted({c for c, _ in pairs})
+    pair_at = {p: i for i, p in enumerate(pairs)}
+    # (channel code, event-type code) -> pair column, -1 where not a wanted pair or missing
+    pair_of = np.full((len(chan_names) + 1, n_et), -1, np.int64)
+    for i, c in enumerate(chan_names):
+        for j, e in enumerate(etype_names):
+            pair_of[i, j] = pair_at.get((c, e), -1)
+    chan_col = _lookup(chan_names, channels)
+    counts = np.zeros(n * n_pairs, np.int64)
+    recency = np.full(n * len(channels), np.inf)
+    for lead, ch, et, days in _event_matches(leads, ev, lookback_days):
+        p = pair_of[ch, et]  # code -1 reads the last row / column: -1
+        keep = p >= 0
+        lead, p, days = lead[keep], p[keep], days[keep]
+        counts += np.bincount(lead * n_pairs + p, minlength=n * n_pairs)
+        np.minimum.at(recency, lead * len(channels) + chan_col[ch[keep]], days)
+    matched = np.isin(leads["entity"].to_numpy(), f["entity"].to_numpy())
     no_time = leads["t0"].isna().to_numpy()
-    out.loc[no_time, :] = np.nan
-    return out, pairs
+    data: dict[str, FloatArray] = {}
+    per_pair = counts.reshape(n, n_pairs)
+    for i, (c, e) in enumerate(pairs):
+        col = per_pair[:, i].astype(np.float64)
+        col[~matched] = np.nan  # unknown to this party: missing, not zero
+        col[no_time] = np.nan
+        data[f"{ev.party}:{c}:{e}_count"] = col
+    last = recency.reshape(n, len(channels))
+    for i, c in enumerate(channels):
+        col = last[:, i].copy()
+        col[~np.isfinite(col)] = np.nan
+        col[no_time] = np.nan
+        data[f"{ev.party}:{c}:days_since_last"] = col
+    return pd.DataFrame(data, index=leads["row"].to_numpy()), pairs
 
 
 def build_features(

@@ -39,6 +39,17 @@ def gradient_boosting(seed: int) -> HistGradientBoostingClassifier:
 
 
 MIN_SAMPLES_LEAF = 40
+PREDICT_ROWS = 1 << 17  # rows scored at a time
+
+
+def positive_scores(est: HistGradientBoostingClassifier, X: pd.DataFrame) -> FloatArray:
+    """``est``'s probability of the positive class per row of ``X``, a block of rows at a time:
+    each row's score depends on that row alone, and scikit-learn converts what it is given to one
+    float64 array (a full copy of ``X`` at a million leads)."""
+    out = np.empty(len(X), dtype=float)
+    for lo in range(0, len(X), PREDICT_ROWS):
+        out[lo : lo + PREDICT_ROWS] = est.predict_proba(X.iloc[lo : lo + PREDICT_ROWS])[:, 1]
+    return out
 
 
 def fittable(X: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +124,7 @@ class LeadModel:
     score_edges: list[float] = field(default_factory=list)  # inner edges of the 20 training-score bins
 
     def score(self, X: pd.DataFrame) -> FloatArray:
-        return np.asarray(self.estimator.predict_proba(X[self.spec.columns])[:, 1], dtype=float)
+        return positive_scores(self.estimator, X[self.spec.columns])
 
     def grade(self, scores: FloatArray) -> StrArray:
         letters = np.array([g for g, _ in GRADES])

@@ -26,6 +26,7 @@ from protocols.lead_rating.model import (
     fittable,
     gradient_boosting,
     logistic_baseline,
+    positive_scores,
 )
 
 
@@ -50,7 +51,7 @@ def model_id() -> str:
 
 def _fit_scores(X_tr: pd.DataFrame, y_tr: IntArray, X_te: pd.DataFrame, seed: int) -> FloatArray:
     m = gradient_boosting(seed).fit(fittable(X_tr), y_tr)
-    return np.asarray(m.predict_proba(X_te)[:, 1], dtype=float)
+    return positive_scores(m, X_te)
 
 
 def train(
@@ -81,8 +82,8 @@ def train(
         raise ValueError(f"label '{label}' has a single value among the leads; nothing to learn")
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
     est = gradient_boosting(seed).fit(fittable(X_tr), y_tr)
-    s_tr = est.predict_proba(X_tr)[:, 1]
-    s_te = est.predict_proba(X_te)[:, 1]
+    s_tr = positive_scores(est, X_tr)
+    s_te = positive_scores(est, X_te)
     edges = score_bins(s_tr)
     cuts = [
         float(edges[18 - 1]),

@@ -415,6 +415,7 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
             sid, sess = open_and_time(client, pids)
             out.update(sess)
             out["zone_peak_mb_after_session"] = round(peak_rss_mb(zone_pid), 1)
+            say(f"zone peak after the session {out['zone_peak_mb_after_session']} MB")
             say("session ready: " + ", ".join(f"{k} {v['wall_s']} s" for k, v in sess["phases"].items()))
 
             def job(name: str, params: dict[str, Any]) -> str:
@@ -430,7 +431,8 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
                     "zone_peak_mb": round(peak_rss_mb(zone_pid), 1),
                     "peak_reset": resettable,
                 }
-                say(f"zone job {name}: {secs:.1f} s ({info['status']})")
+                peak = out["jobs"][name]["zone_peak_mb"]
+                say(f"zone job {name}: {secs:.1f} s ({info['status']}), zone peak {peak} MB")
                 return rid
 
             job("intersection_stats", {})
