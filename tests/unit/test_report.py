@@ -394,14 +394,14 @@ def test_strings_from_a_release_are_escaped() -> None:
 
 def test_unknown_job_renders_its_scalars_as_a_table() -> None:
     payload = {
-        "job": "lookalike",
+        "job": "churn_forecast",
         "segment": "buyers",
         "people": 12_345,
         "tgi_max": 187.25,
         "flag": True,
         "tags": [{"tag": "golf"}],
     }
-    page = report.render([{"release": release_info("rel-9", "lookalike"), "payload": payload}])
+    page = report.render([{"release": release_info("rel-9", "churn_forecast"), "payload": payload}])
     assert_self_contained(page)
     assert "buyers" in page and "12,345" in page and "187.2" in page and "tags" in page
     assert "Approved by auditor-1" in page
