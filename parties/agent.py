@@ -8,14 +8,12 @@ FAILED_PRECONDITION with a message naming file, column and lines; the agent keep
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import re
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -31,6 +29,7 @@ from parties.chain_auth import ChainSigner, ChainVerifier, check_route
 from parties.obfuscation import ObfuscatorReserve
 from parties.paillier_keys import load_public
 from parties.policy_check import PolicyCheck
+from parties.released import verified_body
 from parties.session import PartySession, SessionStore, prepare
 from proto.party import serde
 from proto.party.v1 import party_pb2 as pb
@@ -42,12 +41,11 @@ from protocols.errors import (
     InvalidInput,
     PeerNotAllowed,
     ProtocolError,
-    VerificationFailed,
 )
 from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE, blind_key_fingerprint
 from protocols.paillier import ciphertext_bytes, encrypt_ints
 from protocols.psi import POINT_BYTES
-from protocols.release import KIND_ROW_SCORES, Approval, ReleaseHeader, TrustedAuditors, verify_release
+from protocols.release import TrustedAuditors
 from transport.identity import Peer
 from transport.revocation import RevocationList
 from transport.rpc import guarded, make_server
@@ -354,49 +352,6 @@ class PartyAgent(pb_grpc.PartyAgentServicer):
 
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def verified_body(request: pb.MapScoresRequest, me: str, trust: TrustedAuditors | None) -> dict[str, Any]:
-    """The payload of a row-level release for ``me``, parsed, once a quorum of this party's own
-    trusted auditors approved exactly that payload and header (see :func:`verified_scores`).
-
-    Raises:
-        VerificationFailed: no trust configured, not a row-score release for this party, or the
-            approvals do not verify (FAILED_PRECONDITION).
-    """
-    if trust is None:
-        raise VerificationFailed(
-            f"party '{me}' has no `trust` block in its config, so it writes no released scores; "
-            "list the auditors whose approvals it accepts (docs/CONFIG.md)"
-        )
-    if request.kind != KIND_ROW_SCORES or request.recipient != me:
-        raise VerificationFailed(
-            f"release {request.release_id} is a '{request.kind[:32]}' release for "
-            f"'{request.recipient[:64]}', not row scores for '{me}'"
-        )
-    payload = bytes(request.payload)
-    header = ReleaseHeader(
-        request.release_id,
-        request.session_id,
-        request.job,
-        request.kind,
-        request.recipient,
-        hashlib.sha256(payload).hexdigest(),
-        request.summary_sha256,
-    )
-    approvals = [Approval(a.auditor, bytes(a.public_key), bytes(a.signature)) for a in request.approvals]
-    verdict = verify_release(header, payload, approvals, trust)
-    if not verdict.ok:
-        raise VerificationFailed(
-            f"release {request.release_id} does not verify, no scores written: {verdict.reason}"
-        )
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        raise InvalidInput(f"release {request.release_id} holds no JSON payload") from None
-    if not isinstance(body, dict):
-        raise InvalidInput(f"release {request.release_id} holds no row values")
-    return body
 
 
 def verified_scores(

@@ -10,8 +10,6 @@ scores, it writes nothing before a quorum of its own trusted auditors verifies t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 
@@ -19,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from parties.config import PartyConfig
+from parties.released import verified_body
 from parties.session import PartySession
 from proto.party.v1 import party_pb2 as pb
 from protocols.errors import InvalidInput, VerificationFailed
-from protocols.release import KIND_ROW_SCORES, Approval, ReleaseHeader, TrustedAuditors, verify_release
+from protocols.release import TrustedAuditors
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +37,9 @@ def verified_flags(request: pb.MapScoresRequest, me: str, trust: TrustedAuditors
             do not verify.
         InvalidInput: an approved payload without one 0/1 flag per row.
     """
-    if trust is None:
-        raise VerificationFailed(
-            f"party '{me}' has no `trust` block in its config, so it writes no released audience; "
-            "list the auditors whose approvals it accepts (docs/CONFIG.md)"
-        )
-    if request.kind != KIND_ROW_SCORES or request.job != AUDIENCE_JOB or request.recipient != me:
+    if request.job != AUDIENCE_JOB:
         raise VerificationFailed(f"release {request.release_id} is not an audience for '{me}'")
-    payload = bytes(request.payload)
-    header = ReleaseHeader(
-        request.release_id,
-        request.session_id,
-        request.job,
-        request.kind,
-        request.recipient,
-        hashlib.sha256(payload).hexdigest(),
-        request.summary_sha256,
-    )
-    approvals = [Approval(a.auditor, bytes(a.public_key), bytes(a.signature)) for a in request.approvals]
-    verdict = verify_release(header, payload, approvals, trust)
-    if not verdict.ok:
-        raise VerificationFailed(
-            f"release {request.release_id} does not verify, no audience written: {verdict.reason}"
-        )
-    try:
-        flags = json.loads(payload)["audience"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(f"release {request.release_id} holds no audience to write") from None
+    flags = verified_body(request, me, trust).get("audience")
     if not isinstance(flags, str) or set(flags) - {"0", "1"}:
         raise InvalidInput(f"release {request.release_id}: the audience must be one 0/1 flag per row")
     out: np.ndarray = np.frombuffer(flags.encode(), dtype=np.uint8) == ord("1")

@@ -44,7 +44,7 @@ from pydantic import Field
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
 from neutral_zone.jobs.lead_rating import partner_tables
-from neutral_zone.jobs.profile import MISSING, _mask, numeric_tag_labels
+from neutral_zone.jobs.profile import MISSING, numeric_tag_labels, segment_rows
 from neutral_zone.jobs.row_membership import population
 from neutral_zone.tables import PartyTable
 from protocols.dp import interval_half_width
@@ -181,15 +181,7 @@ class Lookalike(Job):
             )
         if not params.segment:
             raise InvalidInput("a seed needs at least one condition on your own columns ('segment')")
-        own = {i.name for i in brand.schema if i.kind != "paillier" and i.role != BLIND_TOKEN_ROLE}
-        first = first_rows(brand)
-        seg = np.ones(len(first), bool)
-        for col, cond in params.segment.items():
-            if col not in own:
-                raise InvalidInput(
-                    f"'{col}' is not a column '{brand.party}' shares (have: {', '.join(sorted(own))})"
-                )
-            seg &= _mask(decode(brand, col, first), cond, col)
+        first, seg = segment_rows(brand, params.segment)
         people = brand.row_entities()[first]
         seed = np.sort(people[seg])
         return Plan(

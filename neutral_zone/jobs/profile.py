@@ -95,6 +95,23 @@ def _mask(values: Any, cond: Any, col: str) -> npt.NDArray[np.bool_]:
     return _bools(s.astype(object).isin([str(w) for w in wanted]))
 
 
+def segment_rows(
+    brand: PartyTable, segment: dict[str, Any]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """The requester's first row per person, and which of them meet every condition of ``segment``
+    on the requester's own shared columns; an unknown column is refused, naming the ones there are."""
+    own = {i.name for i in brand.schema if i.kind != "paillier" and i.role != BLIND_TOKEN_ROLE}
+    first = first_rows(brand)
+    seg = np.ones(len(first), bool)
+    for col, cond in segment.items():
+        if col not in own:
+            raise InvalidInput(
+                f"'{col}' is not a column '{brand.party}' shares (have: {', '.join(sorted(own))})"
+            )
+        seg &= _mask(decode(brand, col, first), cond, col)
+    return first, seg
+
+
 def _edges(population: np.ndarray, n: int) -> np.ndarray:
     """Inner bucket edges at quantiles of the provider's whole population, rounded to three
     significant digits: the outer buckets are open ("< x", "≥ y"), so no edge is one person's
@@ -178,15 +195,7 @@ class Profile(Job):
             )
         if not params.segment:
             raise InvalidInput("a segment needs at least one condition on your own columns")
-        own = {i.name for i in brand.schema if i.kind != "paillier" and i.role != BLIND_TOKEN_ROLE}
-        first = first_rows(brand)
-        seg = np.ones(len(first), bool)
-        for col, cond in params.segment.items():
-            if col not in own:
-                raise InvalidInput(
-                    f"'{col}' is not a column '{brand.party}' shares (have: {', '.join(sorted(own))})"
-                )
-            seg &= _mask(decode(brand, col, first), cond, col)
+        first, seg = segment_rows(brand, params.segment)
         people = brand.row_entities()[first]
         # The cohorts are the requester's own people, matched or not: what the k and
         # differencing checks decide must not depend on who the provider knows.
