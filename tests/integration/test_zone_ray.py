@@ -164,10 +164,23 @@ def test_the_zone_driver_under_its_guard_joins_checks_and_joins_tables(ray_nodes
     assert "nodes 3" in done.stdout and "same True" in done.stdout
 
 
-def test_a_session_of_a_ray_zone_joins_on_the_cluster_with_the_local_ids(tmp_path, live, ray_nodes):
+def test_a_session_of_a_ray_zone_joins_on_the_cluster_with_the_local_ids(
+    tmp_path, live, ray_nodes, monkeypatch
+):
     """A real zone (in this process, the suite's driver) with ``executor: ray``: a 3-party session
-    reaches READY with its tables joined on the cluster, and the ids are the single-process ones."""
+    reaches READY with its tables joined on the cluster, and the ids are the single-process ones.
+    The zone drops pseudonyms once the join is done; the test keeps a copy of each table as it
+    stood at that moment, to join it again in-process."""
     from tests.integration.live import WAIT, assert_ready_again, small_world
+
+    kept: dict[str, PartyTable] = {}
+    drop = PartyTable.drop_pseudonyms
+
+    def keep_then_drop(t: PartyTable) -> None:
+        kept[t.party] = _copy([t])[0]
+        drop(t)
+
+    monkeypatch.setattr(PartyTable, "drop_pseudonyms", keep_then_drop)
 
     w = live(
         small_world(
@@ -183,7 +196,7 @@ def test_a_session_of_a_ray_zone_joins_on_the_cluster_with_the_local_ids(tmp_pat
     sid = oem.open_session(["oem", "media-a", "provider"])
     oem.wait_ready(sid, timeout=WAIT)
     tables = list(w.zone_session(sid).tables.values())
-    copies = _copy(tables)
+    copies = [kept[t.party] for t in tables]
     n = assign_entities(copies)
     assert n > 0
     for t, c in zip(tables, copies, strict=True):
