@@ -35,10 +35,15 @@ from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
-from neutral_zone.jobs.row_membership import population, separability_check, with_partner_features
+from neutral_zone.jobs.row_membership import (
+    population,
+    require_pinned_tokens,
+    separability_check,
+    with_partner_features,
+)
 from neutral_zone.tables import PartyTable
 from protocols.errors import InvalidInput, NotFound
-from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE
+from protocols.ids import BLIND_TOKEN_COLUMN
 from protocols.lead_rating import (
     DEFAULT_LOOKBACK_DAYS,
     GRADES,
@@ -346,21 +351,7 @@ class LeadRatingScore(Job):
             )
         partners = sorted({*model.spec.attributes, *model.spec.events})
         if partners:
-            pinned = ctx.policy.row_level.blind_keys.get(brand.party)
-            token = next((i for i in brand.schema if i.role == BLIND_TOKEN_ROLE), None)
-            if pinned is None or token is None or token.key_fingerprint != pinned:
-                raise InvalidInput(
-                    f"row-level outputs that carry partners' data need '{brand.party}''s agent to stream "
-                    "blind tokens under the key the policy pins (blind_key_file in its config; "
-                    "row_level.blind_keys in the policy): "
-                    + (
-                        "the policy pins none"
-                        if pinned is None
-                        else "its agent streams none"
-                        if token is None
-                        else "its agent's key is not the pinned one"
-                    )
-                )
+            require_pinned_tokens(ctx, brand, "row-level outputs that carry partners' data need")
         rows = np.arange(brand.n_rows)
         # A model on the requester's own features alone releases nothing about anybody else: no ε.
         return Plan(

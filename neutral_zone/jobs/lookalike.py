@@ -45,11 +45,11 @@ from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
 from neutral_zone.jobs.lead_rating import partner_tables
 from neutral_zone.jobs.profile import MISSING, numeric_tag_labels, segment_rows
-from neutral_zone.jobs.row_membership import population
+from neutral_zone.jobs.row_membership import population, require_pinned_tokens
 from neutral_zone.tables import PartyTable
 from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput, NotFound
-from protocols.ids import BLIND_TOKEN_COLUMN, BLIND_TOKEN_ROLE
+from protocols.ids import BLIND_TOKEN_COLUMN
 from protocols.lead_rating import AttributeTable, blind_donors, canonical_population
 from protocols.lead_rating.donors import _mix64
 from protocols.lookalike import fit_audience, person_features
@@ -104,21 +104,7 @@ def _tokens(t: PartyTable, base: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]
 
 
 def _require_tokens(ctx: JobContext, t: PartyTable) -> None:
-    pinned = ctx.policy.row_level.blind_keys.get(t.party)
-    token = next((i for i in t.schema if i.role == BLIND_TOKEN_ROLE), None)
-    if pinned is None or token is None or token.key_fingerprint != pinned:
-        raise InvalidInput(
-            f"an audience scored with a data provider's tags needs '{t.party}''s agent to stream blind "
-            "tokens under the key the policy pins (blind_key_file in its config; row_level.blind_keys in "
-            "the policy): "
-            + (
-                "the policy pins none"
-                if pinned is None
-                else "its agent streams none"
-                if token is None
-                else "its agent's key is not the pinned one"
-            )
-        )
+    require_pinned_tokens(ctx, t, "an audience scored with a data provider's tags needs")
 
 
 def _coded(

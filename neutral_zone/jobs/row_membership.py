@@ -22,7 +22,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from neutral_zone.jobs.base import JobContext
+from neutral_zone.tables import PartyTable
 from protocols.dp import interval_half_width
+from protocols.errors import InvalidInput
+from protocols.ids import BLIND_TOKEN_ROLE
 from protocols.lead_rating import (
     AttributeTable,
     EventTable,
@@ -35,6 +38,26 @@ from protocols.lead_rating import (
 from protocols.release import CheckResult
 
 SEPARABILITY_SENSITIVITY = 2  # one row moves from one (known?, value) cell to another
+
+
+def require_pinned_tokens(ctx: JobContext, t: PartyTable, what_needs: str) -> None:
+    """Refuse a row-level output shaped by partners' data (``what_needs``: its subject and verb)
+    unless ``t``'s agent streams blind tokens under the key the policy pins, saying what is missing."""
+    pinned = ctx.policy.row_level.blind_keys.get(t.party)
+    token = next((i for i in t.schema if i.role == BLIND_TOKEN_ROLE), None)
+    if pinned is None or token is None or token.key_fingerprint != pinned:
+        raise InvalidInput(
+            f"{what_needs} '{t.party}''s agent to stream blind tokens "
+            "under the key the policy pins (blind_key_file in its config; row_level.blind_keys in the "
+            "policy): "
+            + (
+                "the policy pins none"
+                if pinned is None
+                else "its agent streams none"
+                if token is None
+                else "its agent's key is not the pinned one"
+            )
+        )
 
 
 def population(table: AttributeTable | EventTable) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
