@@ -56,6 +56,7 @@ from scipy.stats import t as student_t
 from protocols.arrays import FloatArray, IntArray
 from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit
+from protocols.attribution.partitions import subset_paths
 from protocols.attribution.paths import Paths, build_paths
 from protocols.dp import ReleaseNoise
 from protocols.errors import ConfigError
@@ -144,10 +145,18 @@ class ChannelIntervals:
 
 
 def fold_paths(
-    touches: pd.DataFrame, people: pd.DataFrame, paths: Paths, cfg: AttributionConfig, fold: IntArray, b: int
+    touches: pd.DataFrame | None,
+    people: pd.DataFrame,
+    paths: Paths,
+    cfg: AttributionConfig,
+    fold: IntArray,
+    b: int,
 ) -> Paths:
-    """Fold ``b``'s paths, built with the full sample's channels and each person's own window end."""
+    """Fold ``b``'s paths, built with the full sample's channels and each person's own window end
+    (without ``touches``: the same paths, taken from the full sample's)."""
     mask = fold == b
+    if touches is None:
+        return subset_paths(paths, mask)
     sub = people.loc[mask].copy()
     sub["reference_time"] = paths.end_time[mask]  # the full sample's window ends, whatever the fold holds
     keep = touches["person"].isin(pd.Index(paths.person[mask]))
@@ -155,7 +164,7 @@ def fold_paths(
 
 
 def compute_intervals(
-    touches: pd.DataFrame,
+    touches: pd.DataFrame | None,
     people: pd.DataFrame,
     paths: Paths,
     cfg: AttributionConfig,
@@ -169,7 +178,8 @@ def compute_intervals(
     credited conversions per channel).
 
     Args:
-        touches, people: the frames ``paths`` was built from.
+        touches, people: the frames ``paths`` was built from (touches None: folds are subsets of
+            ``paths``, as when partitions built them).
         paths: the full sample's paths (their channels and window ends are kept per fold).
         cfg: the models' settings.
         spec: folds, models, confidence and the fold key.

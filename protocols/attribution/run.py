@@ -21,6 +21,7 @@ from protocols.attribution.data_driven import data_driven
 from protocols.attribution.heuristics import first_touch, last_touch, linear, position_based, time_decay
 from protocols.attribution.intervals import ChannelIntervals, IntervalSpec, compute_intervals
 from protocols.attribution.markov import MarkovCounts, markov, markov_counts
+from protocols.attribution.partitions import Precomputed
 from protocols.attribution.paths import PathCounts, Paths, build_paths
 from protocols.attribution.shapley import shapley
 from protocols.dp import ReleaseNoise
@@ -67,7 +68,7 @@ def _values_for(people: pd.DataFrame, values: pd.Series | None) -> FloatArray | 
 
 
 def attribute(
-    touches: pd.DataFrame,
+    touches: pd.DataFrame | None,
     people: pd.DataFrame,
     config: AttributionConfig | None = None,
     controls: pd.DataFrame | None = None,
@@ -77,6 +78,7 @@ def attribute(
     value_models: tuple[str, ...] | None = None,
     encrypted_values: bool = False,
     intervals: IntervalSpec | None = None,
+    precomputed: Precomputed | None = None,
 ) -> AttributionResult:
     """Build paths once and run every model in ``config.models``.
 
@@ -100,6 +102,9 @@ def attribute(
             intervals``); with noise they spend ``epsilon_share`` of its budget, the tables the rest.
             Each model's detail then holds ``intervals``: channel → ``{"share": [lo, hi],
             "conversions": [lo, hi]}``.
+        precomputed: the paths (``people`` in their row order), and the credits and Markov counts
+            partitions of people computed (``protocols.attribution.partitions``), used instead of
+            building and running them here; ``touches`` may then be None.
 
     Returns:
         An :class:`AttributionResult`; ``tables[model]`` has one row per channel with
@@ -110,7 +115,12 @@ def attribute(
         DataError: malformed inputs. TooManyChannels: Shapley models over too many channels.
     """
     cfg = config or AttributionConfig()
-    paths = build_paths(touches, people, cfg)
+    if precomputed is not None:
+        paths = precomputed.paths
+    elif touches is None:
+        raise ConfigError("attribute needs the touches, or paths precomputed by partition")
+    else:
+        paths = build_paths(touches, people, cfg)
     vals = _values_for(people, values)
     chosen = tuple(cfg.models) if value_models is None else tuple(m for m in cfg.models if m in value_models)
     wanted = intervals is not None and any(m in cfg.models for m in intervals.models)
@@ -125,12 +135,13 @@ def attribute(
             noise.budget - eps_intervals,
             value_cap,
             chosen if vals is not None or encrypted_values else (),
+            precomputed,
         )
         return _with_intervals(res, touches, people, paths, controls, intervals, noise, eps_intervals)
     p_idx, c_idx = paths.path_channel_pairs()
     users = np.bincount(c_idx, minlength=paths.k)
     conv_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=paths.k)
-    runners = _runners(paths, cfg, controls, vals)
+    runners = _runners(paths, cfg, controls, vals, None, precomputed)
     credits: dict[str, ModelCredit] = {}
     tables: dict[str, pd.DataFrame] = {}
     for name in cfg.models:
@@ -148,7 +159,7 @@ def attribute(
 
 def _with_intervals(
     res: AttributionResult,
-    touches: pd.DataFrame,
+    touches: pd.DataFrame | None,
     people: pd.DataFrame,
     paths: Paths,
     controls: pd.DataFrame | None,
@@ -182,8 +193,9 @@ def _runners(
     controls: pd.DataFrame | None,
     vals: FloatArray | None,
     decide: Callable[[list[int]], list[int]] | None = None,
+    pre: Precomputed | None = None,
 ) -> dict[str, Callable[[], ModelCredit]]:
-    return {
+    runners: dict[str, Callable[[], ModelCredit]] = {
         "first_touch": lambda: first_touch(paths),
         "last_touch": lambda: last_touch(paths),
         "linear": lambda: linear(paths),
@@ -193,6 +205,17 @@ def _runners(
         "shapley": lambda: shapley(paths, cfg.max_shapley_channels, vals),
         "data_driven": lambda: data_driven(paths, controls, cfg, decide),
     }
+    if pre is not None:  # what partitions computed (their merged credit, their summed counts)
+        for name, credit in pre.credits.items():
+            runners[name] = _given(credit)
+        if pre.markov is not None and pre.markov.max_touches is None:
+            counts = pre.markov
+            runners["markov"] = lambda: markov(paths, cfg.markov_order, counts=counts)
+    return runners
+
+
+def _given(credit: ModelCredit) -> Callable[[], ModelCredit]:
+    return lambda: credit
 
 
 def _table(
@@ -260,6 +283,7 @@ def _noised(
     budget: float,
     value_cap: float | None,
     value_models: tuple[str, ...],
+    pre: Precomputed | None = None,
 ) -> AttributionResult:
     if vals is not None and (value_cap is None or value_cap <= 0):
         raise ConfigError(
@@ -312,14 +336,18 @@ def _noised(
         # moves at most four of them by one (L1 ≤ 4)
         return noise.vector(counts, eps_decide, 4, "data_driven: counts that choose its fit")
 
-    runners = _runners(paths, cfg, controls, clipped, decide)
+    runners = _runners(paths, cfg, controls, clipped, decide, pre)
     credits: dict[str, ModelCredit] = {}
     tables: dict[str, pd.DataFrame] = {}
     value_eps: dict[str, float] = {}
     max_touches = cfg.markov_max_touches or DP_MARKOV_MAX_TOUCHES
     for name in cfg.models:
         if name == "markov":
-            mc = markov_counts(paths, cfg.markov_order, max_touches)
+            mc = (
+                pre.markov
+                if pre is not None and pre.markov is not None and pre.markov.max_touches == max_touches
+                else markov_counts(paths, cfg.markov_order, max_touches)
+            )
             flat = np.rint(mc.counts).astype(np.int64).ravel().tolist()
             noised = np.asarray(
                 noise.vector(flat, eps_model, 2 * (max_touches + 1), "markov: transition counts"),
