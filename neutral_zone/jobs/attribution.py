@@ -30,7 +30,8 @@ from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
 from neutral_zone.tables import PartyTable
 from protocols import paillier
-from protocols.attribution import MODELS, AttributionConfig, attribute, path_ends
+from protocols.attribution import DP_MARKOV_MAX_TOUCHES, MODELS, AttributionConfig, attribute, path_ends
+from protocols.attribution.partitions import Precomputed
 from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput
 from protocols.release import KIND_AGGREGATE, canonical_json
@@ -257,7 +258,6 @@ class Attribution(Job):
             return dict(ctx.models[key])
         media, value_info = plan.state["media"], plan.state["value_info"]
         people, brand_rows, _ = _people(brand, p)
-        touches, owner = media_touches(ctx, media, people["person"].to_numpy())
         controls = person_controls(ctx, brand, plan.state["controls"], people, brand_rows)
         cfg = AttributionConfig(
             lookback_days=p.lookback_days,
@@ -275,6 +275,7 @@ class Attribution(Job):
         encrypted_values = value_info is not None and value_info.kind == "paillier"
         spec = ivl.interval_spec(p.intervals, p.models)
         try:
+            touches, owner, pre = _touches(ctx, media, people, cfg)
             res = attribute(
                 touches,
                 people,
@@ -286,6 +287,7 @@ class Attribution(Job):
                 value_models=tuple(p.value_models) if p.value else (),
                 encrypted_values=encrypted_values,
                 intervals=spec,
+                precomputed=pre,
             )
         except (ValueError, KeyError) as exc:
             raise InvalidInput(f"attribution: {exc}") from None
@@ -414,6 +416,21 @@ class Attribution(Job):
             if p.value_cap is not None:
                 payload["value"]["cap"] = p.value_cap
         return JobOutput(payload, recipient, self.kind, row_parties=row_parties, requester=ctx.requester)
+
+
+def _touches(
+    ctx: JobContext, media: list[str], people: pd.DataFrame, cfg: AttributionConfig
+) -> tuple[pd.DataFrame | None, dict[str, str], Precomputed | None]:
+    """The touches of ``people``; on the zone's cluster (executor ray) instead their paths and the
+    models computed by partition of people (neutral_zone/cluster/attribution.py)."""
+    if ctx.partitions:
+        from neutral_zone.cluster.attribution import attribution_parts
+
+        cap = (cfg.markov_max_touches or DP_MARKOV_MAX_TOUCHES) if ctx.noise.enabled else None
+        pre, owner = attribution_parts(ctx.tables, media, people, cfg, ctx.n_entities, ctx.partitions, cap)
+        return None, owner, pre
+    touches, owner = media_touches(ctx, media, people["person"].to_numpy())
+    return touches, owner, None
 
 
 def _cache_key(p: AttributionParams) -> str:

@@ -8,6 +8,7 @@ the touches themselves (docs/DECISIONS.md 13M.3).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,17 @@ def media_touches(
 
     Channels and kinds stay categorical (one code per touch, the categories once) whenever every
     party declares them so; an object column (a string reference per touch) only otherwise."""
+    return touches_from(ctx.tables, media, persons)
+
+
+def touches_from(
+    tables: Mapping[str, PartyTable], media: list[str], persons: np.ndarray
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """:func:`media_touches` from the tables themselves (a partition of people on the zone's
+    cluster runs it on its own)."""
     picked: list[tuple[str, PartyTable, np.ndarray]] = []
     for name in media:
-        t = ctx.tables[name]
+        t = tables[name]
         ent = t.row_entities()
         rows = np.flatnonzero((ent >= 0) & np.isin(ent, persons))  # touches of the OEM's people only
         picked.append((name, t, rows))

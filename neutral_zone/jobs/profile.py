@@ -38,7 +38,7 @@ from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
-from neutral_zone.jobs.profile_cross import Coded, check_crosses, crosstab
+from neutral_zone.jobs.profile_cross import Coded, check_crosses, cross_cells, crosstab
 from neutral_zone.tables import PartyTable
 from protocols.dp import sum_half_width
 from protocols.errors import InvalidInput
@@ -170,6 +170,33 @@ def _coded(prov: PartyTable, tag: str, rows: npt.NDArray[np.intp], buckets: int)
     return pd.Categorical(labels_all, categories=cats).codes.astype(np.int64), cats
 
 
+def person_groups(
+    pop_people: npt.NDArray[np.int64], lead_people: npt.NDArray[np.int64], seg: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
+    """The group of every provider person (entity ``pop_people``): 0 in the segment, 1 another of
+    the requester's people (``lead_people``, ``seg`` marking the segment's), 2 the rest."""
+    group = np.full(len(pop_people), 2, np.int64)
+    pos = pd.Series(np.arange(len(pop_people)), index=pop_people)
+    leads_known = pos.reindex(lead_people).to_numpy()
+    is_known = ~np.isnan(leads_known)
+    group[leads_known[is_known & ~seg].astype(np.int64)] = 1
+    group[leads_known[is_known & seg].astype(np.int64)] = 0
+    return group
+
+
+def histograms(
+    group: npt.NDArray[np.int64],
+    codes: dict[str, npt.NDArray[np.int64]],
+    sizes: dict[str, int],
+    tags: list[str],
+    crosses: list[list[str]],
+) -> list[npt.NDArray[np.int64]]:
+    """The exact histograms of a profile, one per tag then one per cross-tab: people per (group,
+    category). Sums over disjoint sets of provider people add up (the cluster's partitions)."""
+    out = [np.bincount(group * sizes[t] + codes[t], minlength=3 * sizes[t]) for t in tags]
+    return out + [cross_cells(c, codes, sizes, group) for c in crosses]
+
+
 class Profile(Job):
     name = "profile"
     kind = KIND_AGGREGATE
@@ -221,13 +248,6 @@ class Profile(Job):
         prov = ctx.tables[provider]
         pfirst = first_rows(prov)
         pop_people = prov.row_entities()[pfirst]
-        # group of every provider person: 0 in the segment, 1 another OEM lead, 2 the rest
-        group = np.full(len(pop_people), 2, np.int64)
-        pos = pd.Series(np.arange(len(pop_people)), index=pop_people)
-        leads_known = pos.reindex(lead_people).to_numpy()
-        is_known = ~np.isnan(leads_known)
-        group[leads_known[is_known & ~seg].astype(np.int64)] = 1
-        group[leads_known[is_known & seg].astype(np.int64)] = 0
         k, dp = ctx.k_min, ctx.noise.enabled
         crosses: list[list[str]] = plan.state.get("crosses", [])
         # one histogram per tag and per cross-tab, each at an equal share of the release's ε
@@ -237,10 +257,19 @@ class Profile(Job):
         needed = list(dict.fromkeys([*tags, *(t for c in crosses for t in c)]))
         coded = {tag: _coded(prov, tag, pfirst, params.buckets) for tag in needed}
         is_numeric = {t: next(i for i in prov.schema if i.name == t).kind != "category" for t in needed}
-        for tag in tags:
+        codes = {t: c for t, (c, _) in coded.items()}
+        n_cats = {t: len(cats) for t, (_, cats) in coded.items()}
+        if ctx.partitions:  # executor ray: the same histograms, summed over entity partitions
+            from neutral_zone.cluster.profile import histograms_ray
+
+            hists = histograms_ray(
+                pop_people, lead_people, seg, codes, n_cats, tags, crosses, ctx.n_entities, ctx.partitions
+            )
+        else:
+            hists = histograms(person_groups(pop_people, lead_people, seg), codes, n_cats, tags, crosses)
+        for tag, cells in zip(tags, hists, strict=False):
             info = next(i for i in prov.schema if i.name == tag)
-            code, cats = coded[tag]
-            cells = np.bincount(group * len(cats) + code, minlength=3 * len(cats))
+            _, cats = coded[tag]
             if dp:
                 cells = np.asarray(
                     ctx.noise.vector(cells.tolist(), eps_tag, HISTOGRAM_SENSITIVITY, f"histogram of '{tag}'"),
@@ -255,8 +284,8 @@ class Profile(Job):
             totals.append(np.array([counts[g].sum() for g in GROUPS]))
             out_tags.append(self._tag_table(tag, info.kind != "category", cats, counts, k))
         out_crosses = []
-        for cross in crosses:
-            table, tot = crosstab(cross, coded, is_numeric, group, k, ctx.noise, eps_tag)
+        for cross, cells in zip(crosses, hists[len(tags) :], strict=True):
+            table, tot = crosstab(cross, coded, is_numeric, cells, k, ctx.noise, eps_tag)
             out_crosses.append(table)
             totals.append(tot)
         sizes = np.mean(totals, axis=0) if totals else np.zeros(3)

@@ -73,25 +73,36 @@ def check_crosses(
     return out
 
 
+def cross_cells(
+    cross: list[str],
+    codes: dict[str, npt.NDArray[np.int64]],
+    sizes: dict[str, int],
+    group: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """The exact histogram of one cross-tab: people per (group, combination of the tags' categories).
+
+    ``group`` is each provider person's group (0 segment, 1 another matched lead, 2 the rest);
+    ``codes`` each tag's category per provider person, ``sizes`` its number of categories."""
+    combo = np.zeros(len(group), np.int64)
+    for t in cross:
+        combo = combo * sizes[t] + codes[t]
+    n = math.prod(sizes[t] for t in cross)
+    return np.bincount(group * n + combo, minlength=3 * n)
+
+
 def crosstab(
     cross: list[str],
     coded: dict[str, Coded],
     numeric: dict[str, bool],
-    group: npt.NDArray[np.int64],
+    cells: npt.NDArray[np.int64],
     k: int,
     noise: ReleaseNoise,
     epsilon: float,
 ) -> tuple[dict[str, Any], npt.NDArray[np.int64]]:
-    """One cross-tab of the tags ``cross``: the release's table and its three group totals.
-
-    ``group`` is each provider person's group (0 segment, 1 another matched lead, 2 the rest);
-    ``coded`` each tag's category per provider person."""
+    """One cross-tab of the tags ``cross`` from its exact histogram (:func:`cross_cells`): the
+    release's table and its three group totals."""
     sizes = [len(coded[t][1]) for t in cross]
-    combo = np.zeros(len(group), np.int64)
-    for t in cross:
-        combo = combo * len(coded[t][1]) + coded[t][0]
     n = math.prod(sizes)
-    cells = np.bincount(group * n + combo, minlength=3 * n)
     if noise.enabled:
         what = f"cross-tab histogram of {' × '.join(repr(t) for t in cross)}"
         cells = np.asarray(noise.vector(cells.tolist(), epsilon, HISTOGRAM_SENSITIVITY, what), np.int64)

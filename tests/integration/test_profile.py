@@ -87,14 +87,22 @@ def plain_profile(root, segment: dict, tags: list[str], k: int) -> dict:
     return out
 
 
-def run_profile(tables, n, params, noise=None):
+def run_profile(tables, n, params, noise=None, partitions=0):
     policy = Policy(
         name="t",
         auditors=[PolicyAuditor(name="a", public_key="00" * 32)],
         k_min={"aggregate": K, "model": K, "row_scores": K},
     )
     ctx = JobContext(
-        "ses-prof", "oem", tables, n, K, SealKey.generate()[0], policy, noise=noise or ReleaseNoise(None)
+        "ses-prof",
+        "oem",
+        tables,
+        n,
+        K,
+        SealKey.generate()[0],
+        policy,
+        noise=noise or ReleaseNoise(None),
+        partitions=partitions,
     )
     job = Profile()
     return job.run(ctx, params, job.plan(ctx, params)), ctx
