@@ -22,6 +22,12 @@ so the checker does too — for ``/dev/shm/sem.*`` only, only when ``/dev/shm`` 
 only while each such object stays semaphore-sized: at most :data:`SHM_OBJECT_MAX_BYTES` bytes
 written, truncated or allocated into it. Anything bigger is data, and a violation. The report
 also lists every ``/dev/shm`` name the process created and did not unlink.
+
+With ``executor: ray`` the zone's own Ray node is its child and the trace holds Ray's processes
+too. ``check(..., writable={"ray": [temp_root, "/dev/shm"], ...})`` judges each call by the
+process that made it (:mod:`deploy.tooling.lineage` reads the process tree from the trace): Ray's
+processes may write beneath their tmpfs folders, the zone keeps its own rule (docs/DECISIONS.md
+13N.1).
 """
 
 # ruff: noqa: S108 - this module names /dev/shm and /tmp to judge paths in a trace; it makes no temp file
