@@ -59,6 +59,7 @@ def start_own_node(cfg: ZoneConfig) -> str:
         f"--temp-root={cfg.ray_temp_root}",
         f"--num-cpus={cfg.ray_num_cpus}",
         f"--object-store-mb={cfg.ray_object_store_mb}",
+        f"--parent-pid={os.getpid()}",  # the node stops when the zone dies, even by SIGKILL
     ]
     if tls is not None:
         cmd += [f"--tls-ca={tls.ca}", f"--tls-cert={tls.cert}", f"--tls-key={tls.key}"]

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def test_the_zones_own_cluster_serves_a_session_and_its_stop_ends_every_node_pro
             raylet = next(pid for pid, n in node.items() if n == "raylet")
             assert str(temp_root) in Path(f"/proc/{raylet}/cmdline").read_text()
             assert client.close_session(sid)
+        cluster.stop(timeout=WAIT)  # time for the zone to stop its node (the default would SIGKILL it)
     # Stopped (SIGTERM to the zone, as the launcher and an operator do): the zone ended its node,
     # every process of the node's session is gone — workers run in process groups of their own.
     assert zone.returncode == 0
@@ -147,6 +149,22 @@ def test_the_zones_own_cluster_serves_a_session_and_its_stop_ends_every_node_pro
     assert fs_type(temp_root) == "tmpfs"
     sessions = list((temp_root / "ray").glob("session_2*"))
     assert len(sessions) == 1 and (sessions[0] / "logs" / "raylet.out").exists()
+
+
+def test_a_killed_zone_takes_its_own_node_down(tmp_path: Path, temp_root: Path) -> None:
+    """SIGKILL leaves the zone no chance to stop its node: the kernel tells the node (its parent-death
+    signal, set by the launcher), and the node ends every process of its session."""
+    topology = ray_world(tmp_path, temp_root)
+    with Cluster(load_topology(topology), topology.parent / "logs", ready_timeout=WAIT) as cluster:
+        zone = next(r.process for r in cluster.running if r.participant.role == "zone")
+        sid_node = own_node_session(zone.pid)
+        assert {"gcs_server", "raylet"} <= {proc_info(p)[0] for p in session_members(sid_node)}
+        zone.kill()
+        zone.wait(60)
+        deadline = time.monotonic() + WAIT  # a readiness wait: the node drains, then ends
+        while session_members(sid_node) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert session_members(sid_node) == []
 
 
 def test_a_node_certificate_without_the_hosts_address_is_refused_at_start(
