@@ -13,7 +13,8 @@ _LINE = re.compile(r"^(?P<pid>\d+)\s+(?P<rest>.*)$")
 _CALL = re.compile(r"^(?P<name>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<ret>.*)$")
 _UNFINISHED = " <unfinished ...>"
 _RESUMED = re.compile(r"^<\.\.\. (?P<name>[a-z0-9_]+) resumed>(?P<tail>.*)$")
-_FD = re.compile(r"^(?P<num>-?\d+|AT_FDCWD)(?:<(?P<what>.*)>)?$")
+# strace 6 puts "(deleted)" after the decoration of an fd whose file was unlinked.
+_FD = re.compile(r"^(?P<num>-?\d+|AT_FDCWD)(?:<(?P<what>.*)>)?(?:\(deleted\))?$")
 
 
 @dataclass

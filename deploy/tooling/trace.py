@@ -22,6 +22,12 @@ so the checker does too — for ``/dev/shm/sem.*`` only, only when ``/dev/shm`` 
 only while each such object stays semaphore-sized: at most :data:`SHM_OBJECT_MAX_BYTES` bytes
 written, truncated or allocated into it. Anything bigger is data, and a violation. The report
 also lists every ``/dev/shm`` name the process created and did not unlink.
+
+With ``executor: ray`` the zone's own Ray node is its child and the trace holds Ray's processes
+too. ``check(..., writable={"ray": [temp_root, "/dev/shm"], ...})`` judges each call by the
+process that made it (:mod:`deploy.tooling.lineage` reads the process tree from the trace): Ray's
+processes may write beneath their tmpfs folders, the zone keeps its own rule (docs/DECISIONS.md
+13N.1).
 """
 
 # ruff: noqa: S108 - this module names /dev/shm and /tmp to judge paths in a trace; it makes no temp file
@@ -29,14 +35,17 @@ also lists every ``/dev/shm`` name the process created and did not unlink.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.tooling.lineage import EXECS, FORKS, GUARD, Lineage, lineage
 from deploy.tooling.strace import Call, Trace, fd_of, parse, unquote
 
 OPENS = {"open", "openat", "openat2", "creat"}
@@ -62,16 +71,22 @@ NAMESPACE = {
 }
 # Every system call that can put bytes on a disk or change the file system's namespace.
 SYSCALLS = tuple(sorted(OPENS | NAMESPACE | WRITES | set(FD_OUT) | {"ftruncate", "fallocate"}))
+# And the ones that draw the process tree (which process is the zone, which is Ray's; see
+# deploy/tooling/lineage.py) and show a Landlock ruleset taking effect. "?": not on every
+# architecture (aarch64 has no fork/vfork), strace skips those it does not know.
+TREE = tuple(f"?{name}" for name in (*FORKS, *EXECS, *GUARD))
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
 SHM = "/dev/shm/"
 # A POSIX semaphore's file holds exactly one glibc ``sem_t``: 32 bytes on every 64-bit target
 # (__SIZEOF_SEM_T), 16 on 32-bit ones. A /dev/shm object larger than that holds something else.
 SHM_OBJECT_MAX_BYTES = 32
+_DEVICE = re.compile(r"<(char|block) \d+:\d+>$")
 
 
 def fd_kind(what: str) -> str:
     """What a decorated fd is: socket, pipe, eventfd, anon (other anon inode), memfd, devnull,
     shm, or file (anything with a path on a file system)."""
+    what = _DEVICE.sub("", what)  # "/dev/null<char 1:3>": strace 6 adds a device's numbers
     if re.match(
         r"^(TCP|TCPv6|UDP|UDPv6|UDPLITE|UNIX(-STREAM|-DGRAM|-SEQPACKET)?|NETLINK|PACKET|RAW|RAWv6|SCTP|socket):",
         what,
@@ -150,6 +165,10 @@ class Report:
     shm_removed: set[str]
     log_writes: int
     shm_bytes: dict[str, int] = field(default_factory=dict)  # largest size each /dev/shm object reached
+    # With ``writable``: the process tree, and per domain the calls that wrote beneath its folders.
+    lineage: Lineage | None = None
+    allowed: Counter[str] = field(default_factory=Counter)
+    allowed_paths: dict[str, set[str]] = field(default_factory=dict)  # domain -> paths it wrote there
 
     @property
     def shm_left(self) -> set[str]:
@@ -163,6 +182,11 @@ class Report:
             f"/dev/shm names created {len(self.shm_created)}, removed {len(self.shm_removed)}, "
             f"largest {max(self.shm_bytes.values(), default=0)} bytes"
         )
+        if self.lineage is not None:
+            for dom, n in sorted(Counter(self.lineage.domains).items()):
+                progs = sorted({Path(e.program).name for e in self.lineage.execs if e.domain == dom})
+                lines.append(f"domain {dom}: {n:,} calls, {self.allowed[dom]:,} beneath its writable folders")
+                lines.append(f"  programs: {', '.join(progs) or '-'}")
         lines.append(f"refused write attempts: {len(self.refused)}")
         lines += ["  " + r for r in self.refused[:20]]
         lines.append(f"VIOLATIONS: {len(self.violations)}")
@@ -175,12 +199,20 @@ def check(
     logs: list[str] | tuple[str, ...] = (),
     roots: dict[str, str] | None = None,
     shm_is_ram: bool | None = None,
+    writable: Mapping[str, Sequence[str]] | None = None,
 ) -> Report:
     """Every file-system effect of a traced process, judged against the no-disk promise.
 
     ``logs`` are the paths of the process's inherited stdout/stderr log files (opened by the
     launcher): writing there through fd 1 or 2 is its log stream, and allowed. ``roots`` names
     path prefixes for the counts (e.g. ``{"world": ..., "python": sys.prefix}``).
+
+    ``writable`` names, per process domain (:mod:`deploy.tooling.lineage`: ``zone``, ``ray``,
+    ``other``), folders whose processes may write beneath them, e.g. ``{"ray": [temp_root,
+    "/dev/shm"]}`` for the Ray processes of the zone's own node. A folder counts only if it is on a
+    RAM file system (tmpfs/ramfs; ``shm_is_ram`` decides for every folder when given): any other
+    is itself a violation and grants nothing. Without it, every traced process is held to the
+    zone's rule: nothing written but semaphores.
     """
     roots = roots or {}
     allowed_logs = {str(Path(p).resolve()) for p in logs}
@@ -193,6 +225,27 @@ def check(
     opened_paths: set[str] = set()
     shm_bytes: dict[str, int] = {}
     log_writes = 0
+    allowed: Counter[str] = Counter()
+    allowed_paths: dict[str, set[str]] = {}
+    tree = lineage(trace) if writable else None
+    on_ram = is_tmpfs if shm_is_ram is None else (lambda _d: shm_is_ram)
+    beneath: dict[str, tuple[str, ...]] = {}
+    for dom, folders in (writable or {}).items():
+        for d in folders:
+            if not on_ram(d):
+                violations.append(f"the {dom} processes' writable folder {d} is not on a RAM file system")
+        beneath[dom] = tuple(os.path.normpath(d) for d in folders if on_ram(d))
+
+    def may_write(i: int, *paths: str) -> bool:
+        """Whether the thread of call ``i`` may write every one of ``paths`` (its domain's folders)."""
+        dirs = beneath.get(tree.domains[i], ()) if tree is not None else ()
+        ok = bool(dirs) and all(
+            any(q == d or q.startswith(d + "/") for d in dirs) for q in map(os.path.normpath, paths)
+        )
+        if ok and tree is not None:
+            allowed[tree.domains[i]] += 1
+            allowed_paths.setdefault(tree.domains[i], set()).update(paths)
+        return ok
 
     def grow(path: str, size: int, c: Call) -> None:
         # Sizes are tracked per name; a link carries its source's size to the new name.
@@ -205,7 +258,7 @@ def check(
     def in_shm(p: str) -> bool:  # a POSIX semaphore's file, on a RAM file system
         return shm_ok and p.startswith(SHM) and "/" not in p[len(SHM) :] and p[len(SHM) :].startswith("sem.")
 
-    for c in trace.calls:
+    for i, c in enumerate(trace.calls):
         if c.name in OPENS:
             path = open_path(c)
             write = open_is_write(c)
@@ -217,7 +270,9 @@ def check(
                 continue
             opened_paths.add(path)
             counts[f"{c.name} {mode} {path_class(path, roots)}"] += 1
-            if write and not in_shm(path) and path != "/dev/null":
+            # the path the kernel opened (strace decorates the new fd with it): after symlinks
+            _, opened = fd_of(c.ret)
+            if write and not in_shm(path) and path != "/dev/null" and not may_write(i, path, opened or path):
                 violations.append(f"opened for writing: {c.line()}")
             if write and in_shm(path):
                 shm_created.add(path)
@@ -226,6 +281,9 @@ def check(
             if not c.ok:
                 counts[f"{c.name} failed"] += 1
                 refused.append(c.line())
+                continue
+            if not all(in_shm(p) for p in paths) and may_write(i, *paths):
+                counts[f"{c.name} writable folder"] += 1
                 continue
             counts[f"{c.name} {'/dev/shm/sem.*' if all(in_shm(p) for p in paths) else 'disk'}"] += 1
             if not all(in_shm(p) for p in paths):
@@ -263,6 +321,8 @@ def check(
                     violations.append(f"resized a non-file: {c.line()}")
                 continue
             obj = what.removesuffix(" (deleted)")
+            if kind in ("shm", "file") and may_write(i, obj):
+                continue
             if kind == "shm" and in_shm(obj):
                 # A semaphore's initial value, in RAM; data mapped into the file cannot outgrow
                 # the size a write, ftruncate or fallocate gave it, so bounding those bounds it.
@@ -271,7 +331,18 @@ def check(
             violations.append(f"wrote to a {kind}: {c.line()}")
     leftover = shm_created - shm_removed
     counts["/dev/shm names left behind"] = len(leftover)
-    return Report(violations, refused, counts, shm_created, shm_removed, log_writes, shm_bytes)
+    return Report(
+        violations,
+        refused,
+        counts,
+        shm_created,
+        shm_removed,
+        log_writes,
+        shm_bytes,
+        tree,
+        allowed,
+        allowed_paths,
+    )
 
 
 def _int(arg: str) -> int:
@@ -351,7 +422,7 @@ def wrap(cmd: list[str], trace_file: Path | str) -> list[str]:
         "-s",
         "32",
         "-e",
-        "trace=" + ",".join(SYSCALLS),
+        "trace=" + ",".join((*SYSCALLS, *TREE)),
         "-o",
         str(trace_file),
         *cmd,

@@ -6,13 +6,17 @@ The launcher checks that the temp root is on tmpfs, sets the cluster's environme
 to writing beneath the temp root and /dev/shm, and then becomes ``ray start --block``: GCS, raylet,
 the agents and every worker are its descendants and inherit the confinement. Ending this process
 (SIGTERM) stops the node. The head node sets the cluster's system config (object spilling off).
+With ``--parent-pid`` (the zone's own node) the node also stops when that process dies, even by
+SIGKILL: a dead zone must not leave a node holding its sessions' objects.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +24,8 @@ from neutral_zone import guard
 from neutral_zone.cluster.settings import SHM, SPILL_OFF, node_env, require_tmpfs
 from protocols.errors import ZhongliError
 from transport.rpc import TlsFiles
+
+_PR_SET_PDEATHSIG = 1
 
 
 def ray_start_args(args: argparse.Namespace, temp_dir: Path) -> list[str]:
@@ -60,7 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tls-ca")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--parent-pid", type=int, help="stop the node when this process (the zone) dies")
     args = ap.parse_args(argv)
+    if args.parent_pid is not None:
+        # The kernel sends SIGTERM when the parent dies; it survives the exec into `ray start`,
+        # which then drains and ends its node. Checked after setting it: the parent may be gone.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != args.parent_pid:
+            print("zhongli: the zone that started this node has exited", file=sys.stderr)
+            return 1
     try:
         root = Path(args.temp_root)
         root.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ TLS on as configured. See docs/SCALE_OUT.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -58,6 +59,7 @@ def start_own_node(cfg: ZoneConfig) -> str:
         f"--temp-root={cfg.ray_temp_root}",
         f"--num-cpus={cfg.ray_num_cpus}",
         f"--object-store-mb={cfg.ray_object_store_mb}",
+        f"--parent-pid={os.getpid()}",  # the node stops when the zone dies, even by SIGKILL
     ]
     if tls is not None:
         cmd += [f"--tls-ca={tls.ca}", f"--tls-cert={tls.cert}", f"--tls-key={tls.key}"]
@@ -100,16 +102,51 @@ def require_ip_san(cert_path: Path, ip: str) -> None:
 
 
 def stop_own_node() -> None:
-    """Leave the cluster; end the zone's own node (its launcher's process group), if it started one."""
+    """Leave the cluster; end the zone's own node, if it started one: every process of it is gone
+    when this returns.
+
+    The launcher (which became ``ray start --block``) is asked first: on SIGTERM it drains the node
+    and ends GCS, raylet, the agents and the workers in order. Signalling its whole process group at
+    once would end the GCS under the drain (a 30 s timeout and a traceback in the zone's log).
+    Workers run in process groups of their own, so what is left afterwards is found by the node's
+    session (the launcher started one: ``start_new_session``) and killed."""
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
-    if _own_node is not None and _own_node.poll() is None:
-        os.killpg(_own_node.pid, signal.SIGTERM)
+    if _own_node is None:
+        return
+    if _own_node.poll() is None:
+        _own_node.send_signal(signal.SIGTERM)
         try:
             _own_node.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(_own_node.pid, signal.SIGKILL)
+            _own_node.wait()
+    _end_session(_own_node.pid, 60.0)
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes (not zombies) of session ``sid``, from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _end_session(sid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := session_members(sid)) and time.monotonic() < deadline:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    if left:
+        log.warning("executor ray: %d process(es) of the zone's own node outlived its stop", len(left))
 
 
 def connect(cfg: ZoneConfig, address: str, wait_seconds: float = 180.0) -> int:
