@@ -11,7 +11,7 @@ import threading
 
 import grpc
 
-from neutral_zone import guard, memlock
+from neutral_zone import guard, heap, memlock
 from neutral_zone.config import ZoneConfig
 from neutral_zone.releases import Gate
 from neutral_zone.sessions import Zone
@@ -164,6 +164,7 @@ def _serve(cfg: ZoneConfig, ray_address: str | None) -> int:
     # Then the memory: locked, or a host whose swap cannot put it on a disk (or a loud opt-out).
     # Refusing happens here, before the zone holds anything or talks to anyone.
     memlock.protect(cfg.allow_swap)
+    heap.tune()  # what a job frees goes back to the kernel, locked pages too (neutral_zone/heap.py)
     server, port, zone = build(cfg)
     zone.gate.record_policy()  # every session will require it; fail at start-up, with the reason
     # Handlers before the LISTENING line (a caller may stop the zone as soon as it reads it).

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from neutral_zone import heap
 from neutral_zone.config import ZoneConfig
 from neutral_zone.jobs import JOB_DOCS, REGISTRY, JobContext
 from neutral_zone.pipeline import (
@@ -264,6 +265,7 @@ class Zone:
             was = s.state
             s.state = CLOSED
             s.purge()
+        heap.release()
         if was != CLOSED:
             if was == READY:
                 for name in sorted(self._row_writers(s)):
@@ -388,6 +390,7 @@ class Zone:
             if not isinstance(exc, ZhongliError):
                 log.exception("release %s: job crashed", rel.release_id)
             reason = f"{type(exc).__name__}: {exc}"
+        heap.release()  # the job's freed arrays, before the next job starts from them
         # The outcome becomes visible at the next multiple of the quantum after the request:
         # how long the run took says nothing about the data below that.
         time.sleep(max(0.0, self.gate.publish_at(rel) - time.monotonic()))

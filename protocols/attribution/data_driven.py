@@ -172,14 +172,15 @@ def _channel_z(
         gram += (xi * (p * (1 - p))[:, None]).T @ xi
     info = gram / n + np.diag(np.r_[0.0, pen])
     cov = np.linalg.pinv(info)[1 : n_exp + 1, 1 : n_exp + 1] / n
-    feats = x[:, :n_exp].reshape(n, -1, k)
     out = np.zeros(k)
     for c in range(k):
-        reached = (feats[:, :, c] != 0).any(axis=1)
+        # Channel c's exposure features are columns c, c + k, ... of the design: read in place
+        # (a reshape of the design's exposure block would copy it whole).
+        reached = (x[:, c:n_exp:k] != 0).any(axis=1)
         if not reached.any():
             continue
         w = np.zeros(n_exp)
-        w[c::k] = feats[reached, :, c].astype(np.float64).mean(axis=0)
+        w[c::k] = x[reached, c:n_exp:k].astype(np.float64).mean(axis=0)
         var = float(w @ cov @ w)
         out[c] = float(w @ coef[:n_exp]) / math.sqrt(var) if var > 0 else 0.0
     return out
@@ -274,17 +275,23 @@ def data_driven(
     feat_names = names[cfg.exposure] + tuple(f for f in cfg.exposure_extra if f not in names[cfg.exposure])
     feats = exposure_features(paths, feat_names, cfg.half_life_days, cnt)
     n_exp = len(feats) * k
-    ctrl, ctrl_names, incomplete = (
-        (np.zeros((n, 0)), [], np.zeros(n, bool))
-        if controls is None
-        else _control_design(controls, paths.person, cfg.control_bins, cfg.max_categories)
-    )
+
+    def control_design() -> tuple[FloatArray, list[str], BoolArray]:
+        if controls is None:
+            return np.zeros((n, 0)), [], np.zeros(n, bool)
+        return _control_design(controls, paths.person, cfg.control_bins, cfg.max_categories)
+
+    ctrl, ctrl_names, incomplete = control_design()
+    n_ctrl = ctrl.shape[1]
     # Filled block by block: no float64 copy of the whole design before it becomes float32.
-    x = np.empty((n, n_exp + ctrl.shape[1]), np.float32)
+    x = np.empty((n, n_exp + n_ctrl), np.float32)
     for i, fe in enumerate(feats):
         x[:, i * k : (i + 1) * k] = fe
     x[:, n_exp:] = ctrl
-    nonneg = np.r_[np.ones(n_exp, bool), np.zeros(ctrl.shape[1], bool)]
+    # The float64 controls are built again for the baseline after the fits (the same function of
+    # the same data): kept, they were the largest array next to the design through every fit.
+    del ctrl
+    nonneg = np.r_[np.ones(n_exp, bool), np.zeros(n_ctrl, bool)]
     complete = ~incomplete
     # Which fit to use depends on how many people have complete controls — the partners' data.
     # ``decide`` (differential privacy) noises those counts first: one person at the threshold
@@ -313,7 +320,7 @@ def data_driven(
     kept_rows: list[FloatArray] = []
     ok = True
     if n == 0 or y.min() == y.max():
-        intercept, coef_c = 0.0, np.zeros(ctrl.shape[1])
+        intercept, coef_c = 0.0, np.zeros(n_ctrl)
     else:
         for f in range(folds):
             train = sample & (fold != f) if folds > 1 else sample
@@ -331,7 +338,7 @@ def data_driven(
             intercept, coef_c, ok2 = _fit_logistic(x[:, n_exp:], y, nonneg[n_exp:], cfg.l2, offset)
             ok = ok and ok2
     del x
-    base = intercept + (ctrl @ coef_c if ctrl.shape[1] else np.zeros(n))
+    base = intercept + (control_design()[0] @ coef_c if n_ctrl else np.zeros(n))
     # Per person and channel: the channel's contribution to the logit when its exposure is kept.
     contrib = np.zeros((n, k))
     for i, fe in enumerate(feats):

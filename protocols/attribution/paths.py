@@ -133,7 +133,7 @@ def _channel_codes(col: pd.Series) -> tuple[IntArray, list[str]]:
         remap = np.empty(len(cats) + 1, np.int64)
         remap[order] = np.arange(len(cats))
         remap[-1] = -1
-        codes = remap[col.cat.codes.to_numpy().astype(np.int64)]
+        codes = remap[col.cat.codes.to_numpy()]  # a code of -1 (missing) reads the last entry
         return codes, [cats[i] for i in order]
     if not (pd.api.types.is_string_dtype(col) or col.dtype == object):
         col = col.astype(str).where(col.notna())
@@ -212,7 +212,9 @@ def build_paths(
         ref = np.where(np.isfinite(given), given, ref)
     end = np.where(converted, ctime, ref)
 
-    row = pd.Index(pid).get_indexer(pd.Index(touches["person"].to_numpy().astype(np.int64))).astype(np.int64)
+    # No copies of a touch-sized array that are not needed: at 10M touches each is 80 MB.
+    row = pd.Index(pid).get_indexer(pd.Index(touches["person"].to_numpy().astype(np.int64, copy=False)))
+    row = row.astype(np.int64, copy=False)
     known = row >= 0
     row[~known] = 0
     present = np.isfinite(t_all) & (codes >= 0)
@@ -228,7 +230,10 @@ def build_paths(
         keep &= click
     lookback = cfg.lookback_days * MS_PER_DAY
     e = end[row]
-    in_window = (t_all >= e - lookback) & (t_all < e)
+    in_window = t_all < e
+    e -= lookback  # in place: the same window start, element by element
+    in_window &= t_all >= e
+    del e
     outside = int((keep & ~in_window).sum())
     idx = np.flatnonzero(keep & in_window)
 

@@ -11,12 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from protocols.arrays import FloatArray, StrArray
 from protocols.lead_rating.card import GRADES
@@ -73,42 +68,6 @@ def fittable(X: pd.DataFrame) -> pd.DataFrame:
     for c in empty:
         out[c] = 0.0
     return out
-
-
-def logistic_baseline(X: pd.DataFrame) -> Pipeline:
-    """The card's reference learner: median/constant imputation, scaling, one-hot, logistic regression."""
-    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    nums = [c for c in X.columns if c not in cats]
-    pre = ColumnTransformer(
-        [
-            (
-                "num",
-                make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                    StandardScaler(),
-                ),
-                nums,
-            ),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                cats,
-            ),
-        ]
-    )
-    return make_pipeline(pre, LogisticRegression(max_iter=2000, C=1.0))
-
-
-def cat_to_object(X: pd.DataFrame) -> pd.DataFrame:
-    """The logistic pipeline's imputer wants plain objects, not pandas categoricals."""
-    Y = X.copy()
-    for c in Y.columns:
-        if isinstance(Y[c].dtype, pd.CategoricalDtype):
-            Y[c] = Y[c].astype(object).where(Y[c].notna(), np.nan)
-    return Y
 
 
 @dataclass

@@ -18,14 +18,13 @@ from sklearn.model_selection import train_test_split
 
 from protocols.arrays import FloatArray, IntArray
 from protocols.dp import ReleaseNoise
+from protocols.lead_rating.baseline import baseline_scores
 from protocols.lead_rating.card import N_BINS, CardNoise, bin_of, card_tables, score_bins
 from protocols.lead_rating.features import FeatureSpec
 from protocols.lead_rating.model import (
     LeadModel,
-    cat_to_object,
     fittable,
     gradient_boosting,
-    logistic_baseline,
     positive_scores,
 )
 
@@ -101,10 +100,7 @@ def train(
     mean_score = np.array([s_tr[tr_bins == b].mean() if (tr_bins == b).any() else 0.0 for b in range(N_BINS)])
     pos, neg = card_noise.histogram(bin_of(s_te, edges))
     auc = card_noise.auc(s_te, "auc", 1, "held-out AUC")
-    lr = logistic_baseline(X_tr).fit(cat_to_object(X_tr), y_tr)
-    lr_auc = card_noise.auc(
-        lr.predict_proba(cat_to_object(X_te))[:, 1], "baseline", 1, "logistic baseline AUC"
-    )
+    lr_auc = card_noise.auc(baseline_scores(X_tr, y_tr, X_te), "baseline", 1, "logistic baseline AUC")
     card: dict[str, Any] = {
         "label": label,
         "learner": "HistGradientBoostingClassifier",

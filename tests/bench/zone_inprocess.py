@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from neutral_zone import heap, memlock
 from neutral_zone.config import ZoneConfig
 from neutral_zone.jobs import REGISTRY, JobContext
 from neutral_zone.service import load_policy
@@ -173,11 +174,24 @@ def jobs(
 
 
 def run_jobs(
-    world: Path, seed: int = 7, trace: bool = False, only: list[str] | None = None, exact: bool = True
+    world: Path,
+    seed: int = 7,
+    trace: bool = False,
+    only: list[str] | None = None,
+    exact: bool = True,
+    lock: bool = False,
 ) -> dict[str, Any]:
     """Build the tables, then run each job; per phase: seconds, RSS before, peak during, and the
-    payload (exact — DP off — unless ``exact`` is False, so figures compare across changes)."""
+    payload (exact — DP off — unless ``exact`` is False, so figures compare across changes).
+
+    The allocator is set as the zone sets it (``neutral_zone.heap``: fixed mmap threshold, a trim
+    after each job); ``lock`` also locks this process's pages as the zone does (``mlockall``, with
+    ``MCL_ONFAULT``), under which freed heap pages cannot be handed back by ``madvise``."""
     out: dict[str, Any] = {"phases": {}}
+    heap.tune()
+    if lock:
+        locked, why_not = memlock.lock_all()
+        out["locked"] = locked if locked else why_not
     gc.collect()
     reset_peak()
     base = rss_mb()
@@ -237,6 +251,7 @@ def run_jobs(
         # Attribution caches its (exact) result per session; drop it so a rerun measures a run.
         for k in [k for k in models if k.startswith("attribution:")]:
             del models[k]
+        heap.release()  # as the zone does after each job
     out["payloads"] = json.loads(json.dumps(payloads, default=_jsonable))
     for tbl in tables.values():
         tbl.purge()
@@ -281,6 +296,7 @@ def main() -> None:
     ap.add_argument("--trace", action="store_true")
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--lock", action="store_true", help="mlockall as the zone does")
     args = ap.parse_args()
     world = args.world
     if world is None:
@@ -290,7 +306,7 @@ def main() -> None:
         drop_encrypted_columns(args.make)  # as bench_phases does: no job here uses it
         world = args.make
     with deterministic(args.seed):
-        res = run_jobs(world, args.seed, args.trace, args.only)
+        res = run_jobs(world, args.seed, args.trace, args.only, lock=args.lock)
     text = json.dumps(res, indent=1, default=_jsonable)
     if args.out:
         args.out.write_text(text + "\n")
