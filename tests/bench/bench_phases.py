@@ -431,13 +431,14 @@ def run_joint(topology: Path, seed: int, marks: list[tuple[str, float]] | None =
             def job(name: str, params: dict[str, Any]) -> str:
                 resettable = reset_peak(zone_pid)
                 mark(f"job:{name}:start")
-                t = time.perf_counter()
+                t, cpu0 = time.perf_counter(), cpu_seconds(zone_pid)
                 rid = client.run_job(sid, name, params)
                 info = client.wait_computed(rid, timeout=7200)
                 secs = time.perf_counter() - t
                 mark(f"job:{name}:end")
                 out["jobs"][name] = {
                     "s": round(secs, 2),
+                    "zone_cpu_s": round(cpu_seconds(zone_pid) - cpu0, 2),  # less load-bound than wall time
                     "status": info["status"],
                     "error": info.get("error", ""),
                     "zone_peak_mb": round(peak_rss_mb(zone_pid), 1),

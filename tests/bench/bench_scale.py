@@ -98,6 +98,7 @@ def run_size(n_leads: int, seed: int) -> dict[str, Any]:
         span = sp.get(f"job:{job}")
         rows[job] = {
             "s": j["s"],
+            "zone_cpu_s": j.get("zone_cpu_s"),
             "status": j["status"],
             "zone_peak_mb": j["zone_peak_mb"],
             "load": sampler.over(*span) if span else None,
@@ -134,21 +135,30 @@ def points_of(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     if "per_phase" in doc and "session" in doc["per_phase"] and "s" in doc["per_phase"]["session"]:
         for name, row in doc["per_phase"].items():
-            out[name] = {"s": row["s"], "mb": row["zone_peak_mb"]}
+            cpu = row.get("cpu_s", row.get("zone_cpu_s"))  # session: every process; job: the zone's
+            out[name] = {"s": row["s"], "mb": row["zone_peak_mb"], "cpu_s": _num(cpu)}
             if name == "session":
                 for ph in SESSION_PHASES[:-1]:
-                    out[f"session.{ph}"] = {"s": row["phases"][ph]["wall_s"], "mb": float("nan")}
+                    p = row["phases"][ph]
+                    out[f"session.{ph}"] = {"s": p["wall_s"], "mb": float("nan"), "cpu_s": p["cpu_s"]}
         return out
     detail = doc["detail"]  # bench_zone_memory's own output
+    sp = detail["session_phases"]
     out["session"] = {
-        "s": detail["session_phases"]["session_total"]["wall_s"],
+        "s": sp["session_total"]["wall_s"],
         "mb": doc["per_phase"]["session"]["zone_peak_mb"],
+        "cpu_s": sp["session_total"]["cpu_s"],
     }
     for ph in SESSION_PHASES[:-1]:
-        out[f"session.{ph}"] = {"s": detail["session_phases"][ph]["wall_s"], "mb": float("nan")}
+        out[f"session.{ph}"] = {"s": sp[ph]["wall_s"], "mb": float("nan"), "cpu_s": sp[ph]["cpu_s"]}
     for job in JOBS:
-        out[job] = {"s": detail["jobs"][job]["s"], "mb": detail["jobs"][job]["zone_peak_mb"]}
+        j = detail["jobs"][job]
+        out[job] = {"s": j["s"], "mb": j["zone_peak_mb"], "cpu_s": _num(j.get("zone_cpu_s"))}
     return out
+
+
+def _num(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
 
 
 def power_fit(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -190,6 +200,10 @@ def fit(docs: list[dict[str, Any]], project: list[int]) -> dict[str, Any]:
                 },
                 "at": {p: round(a * p**b, 1) for p in project},
             }
+        cpu = np.array([pts[k][ph].get("cpu_s", float("nan")) for k in sizes], dtype=float)
+        if len(sizes) >= 2 and np.all(cpu > 0):  # NaN where a run did not record it
+            a, b = power_fit(n, cpu)
+            row["cpu_fit"] = {"a": a, "b": round(b, 3), "at": {p: round(a * p**b, 1) for p in project}}
         if len(sizes) >= 2 and not np.any(np.isnan(mb)):
             c, d = linear_fit(n, mb)
             row["memory_fit"] = {
@@ -208,7 +222,9 @@ def print_fit(f: dict[str, Any]) -> None:
         ts = "  ".join(f"{v['s']:8.1f}s" for v in row["points"].values())
         ms = "  ".join(f"{v['mb']:7.0f}MB" for v in row["points"].values())
         tf, mf = row.get("time_fit"), row.get("memory_fit")
+        cf = row.get("cpu_fit")
         tfs = f"t ≈ {tf['a']:.3g}·n^{tf['b']:.2f}" if tf else ""
+        tfs += f" (CPU ∝ n^{cf['b']:.2f})" if cf else ""
         mfs = f"m ≈ {mf['c_mb']:.0f} MB + {mf['d_mb_per_1k_leads']:.3f} MB/1k leads" if mf else ""
         say(f"{ph:28s} {ts} | {ms} | {tfs} | {mfs}")
 

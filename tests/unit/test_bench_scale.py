@@ -12,8 +12,8 @@ def _doc(n: int, seconds: float, mb: float) -> dict[str, object]:
     """A bench_scale ``run`` file with every phase taking ``seconds`` and peaking at ``mb``."""
     phases = {p: {"wall_s": seconds / 4, "cpu_s": seconds} for p in ("prepare", "chain", "upload", "join")}
     phases["session_total"] = {"wall_s": seconds, "cpu_s": seconds}
-    per = {"session": {"s": seconds, "zone_peak_mb": mb, "phases": phases}}
-    per.update({j: {"s": seconds, "zone_peak_mb": mb} for j in JOBS})
+    per = {"session": {"s": seconds, "cpu_s": 2 * seconds, "zone_peak_mb": mb, "phases": phases}}
+    per.update({j: {"s": seconds, "zone_cpu_s": None, "zone_peak_mb": mb} for j in JOBS})
     return {"leads": n, "raw_input_mb": n / 1000, "per_phase": per}
 
 
@@ -31,6 +31,8 @@ def test_fit_recovers_a_power_law_in_time_and_a_line_in_memory() -> None:
     assert mf["d_mb_per_1k_leads"] == pytest.approx(2.0, abs=1e-3)
     assert mf["at_mb"][10_000_000] == pytest.approx(20_400, abs=1)
     assert "memory_fit" not in f["phases"]["session.chain"]  # no memory figure per session phase
+    assert f["phases"]["session"]["cpu_fit"]["b"] == pytest.approx(1.2, abs=1e-6)
+    assert "cpu_fit" not in f["phases"]["attribution"]  # the runs did not record the zone's CPU
 
 
 def test_fit_reads_a_bench_zone_memory_file_and_a_later_file_wins() -> None:
@@ -48,8 +50,9 @@ def test_fit_reads_a_bench_zone_memory_file_and_a_later_file_wins() -> None:
     }
     f = fit([_doc(1_000_000, 1.0, 1.0), _doc(500_000, 80.0, 900.0), mem_doc], project=[])
     assert f["leads"] == [500_000, 1_000_000]
-    assert f["phases"]["session"]["points"][1_000_000] == {"s": 100.0, "mb": 1285.0}
-    assert f["phases"]["profile"]["points"][1_000_000] == {"s": 50.0, "mb": 2000.0}
+    assert f["phases"]["session"]["points"][1_000_000] == {"s": 100.0, "mb": 1285.0, "cpu_s": 150.0}
+    prof = f["phases"]["profile"]["points"][1_000_000]
+    assert (prof["s"], prof["mb"]) == (50.0, 2000.0)
 
 
 def test_spans_and_load_windows() -> None:

@@ -1,0 +1,300 @@
+"""The 10M-lead projection of docs/SCALE_OUT.md, computed from measured files, every figure with its
+arithmetic.
+
+Inputs: ``bench_scale run`` files (several sizes; the largest gives the per-ID and per-byte rates,
+all of them the growth fits) and a ``bench_ray_speedup`` file (the cluster paths on 1, 2 and 4
+nodes). The target world: ``--leads`` OEM leads, two media partners and a provider of
+``--partner-people`` people each. What is extrapolated, and how far, is printed with each figure.
+
+Model (docs/DECISIONS.md 13S.3):
+
+- IDs: the OEM's IDs per lead as in the synthetic world; one ID per partner person.
+- Raw input: the OEM's bytes per lead, each partner's bytes per ID, as in the largest measured
+  world (so a media person has as many touchpoints as a synthetic one: the assumption with the
+  largest effect on memory).
+- Pseudonyms: every ID is blinded once by every party; a party's blinding on its own Ray cluster of
+  ``C`` cores runs at the per-core rate measured on the cluster (1 node = 1 core), the parties
+  concurrently (the chain streams every stage at once). The rest of the pseudonym CPU (read,
+  normalise, hash, checks, signatures, relaying) is the measured CPU per ID per party minus one
+  blinding, and stays in each agent's and the zone's process.
+- The zone's tables: the session's peak per raw-input byte at the largest size × the projected raw
+  input; a job's peak = that + the job's own extra over the session (fitted linearly in leads).
+- Job times: each phase's fit t ≈ a·nᵇ evaluated at the effective size of what drives it — leads
+  for lead rating and attribution, all IDs for the intersection, the provider's rows for the
+  profile, IDs for prepare/chain, raw bytes for upload/join — expressed in synthetic-world leads.
+- N machines: a job with a cluster path divides by N × cores × the per-core efficiency measured
+  with one 1-CPU node per core on one machine (2 cores); jobs without one run in the zone's
+  driver (one machine).
+
+Run: ``PYTHONPATH=. .venv/bin/python -m tests.bench.scale_projection RUN1.json RUN2.json ...
+--speedup SPEEDUP.json [--leads 10000000 --partner-people 100000000 --machines 1 4 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.bench.bench_scale import fit
+
+PARTNERS = ["media-a", "media-b", "provider"]
+PARTIES = ["oem", *PARTNERS]
+MB = 2**20
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.3g}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+class Sheet:
+    """Figures with their arithmetic."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, name: str, value: float, how: str, unit: str = "", note: str = "") -> float:
+        self.rows.append({"figure": name, "value": value, "unit": unit, "arithmetic": how, "note": note})
+        return value
+
+    def text(self) -> str:
+        out = []
+        for r in self.rows:
+            note = f" — {r['note']}" if r["note"] else ""
+            out.append(f"- {r['figure']}: **{_fmt(r['value'])} {r['unit']}** = {r['arithmetic']}{note}")
+        return "\n".join(out)
+
+
+def blind_rates(speedup: dict[str, Any], cores: int) -> dict[int, dict[str, float]]:
+    """Points/s of party blinding: in-process on one core, and on k one-CPU nodes (per core used)."""
+    out = {}
+    for k, r in speedup["runs"].items():
+        c = r["cases"]["blind"]
+        pts = c["rows"]
+        out[int(k)] = {
+            "local_per_s": pts / c["local_median_s"],
+            "cluster_per_s": pts / c["cluster_median_s"],
+            "cluster_per_core_s": pts / c["cluster_median_s"] / min(int(k), cores),
+        }
+    return out
+
+
+def efficiency(speedup: dict[str, Any], case: str, cores: int) -> dict[int, float]:
+    """Cluster speed-up over in-process, per core used (1.0 = every core does in-process work)."""
+    return {
+        int(k): r["cases"][case]["speedup"] / min(int(k), cores)
+        for k, r in speedup["runs"].items()
+        if case in r["cases"]
+    }
+
+
+def project(
+    docs: list[dict[str, Any]],
+    speedup: dict[str, Any],
+    leads: int,
+    partner_people: int,
+    machines: list[int],
+    cores_per_machine: int,
+) -> dict[str, Any]:
+    f = fit(docs, project=[])
+    big = max(docs, key=lambda d: d["leads"])
+    n0 = int(big["leads"])
+    uniq = big["unique_ids"]
+    raw_b = big["raw_input_bytes"]
+    s = Sheet()
+    mult = leads / n0
+
+    # --- sizes
+    oem_ids = s.add(
+        "OEM IDs",
+        uniq["oem"] * mult,
+        f"{uniq['oem']:,} unique IDs at {n0:,} leads × {mult:g}",
+        "IDs",
+    )
+    total_ids = s.add(
+        "IDs in the chain (T)",
+        oem_ids + 3 * partner_people,
+        f"{_fmt(oem_ids)} + 3 × {partner_people:,}",
+        "IDs",
+    )
+    synth_ids_per_lead = big["total_ids"] / n0
+    raw_oem = raw_b["oem"] / n0 * leads
+    raw_partners = {p: raw_b[p] / uniq[p] * partner_people for p in PARTNERS}
+    raw = s.add(
+        "raw input",
+        (raw_oem + sum(raw_partners.values())) / 2**30,
+        f"OEM {raw_b['oem'] / n0:.1f} B/lead × {leads:,} + "
+        + " + ".join(f"{p} {raw_b[p] / uniq[p]:.1f} B/ID × {partner_people:,}" for p in PARTNERS),
+        "GiB",
+        f"bytes per ID as at {n0:,} leads (a media person's touchpoints as many as in the synthetic world)",
+    )
+
+    # --- pseudonyms
+    rates = blind_rates(speedup, cores_per_machine)
+    per_core = s.add(
+        "blinding per core on a party's Ray cluster",
+        min(v["cluster_per_core_s"] for v in rates.values()),
+        "min over 1, 2, 4 nodes of points/s ÷ cores used ("
+        + ", ".join(f"{k}: {_fmt(v['cluster_per_core_s'])}" for k, v in sorted(rates.items()))
+        + f"; in-process one core {_fmt(rates[min(rates)]['local_per_s'])})",
+        "points/s",
+    )
+    sess = big["per_phase"]["session"]["phases"]
+    cpu_per = sess["pseudonyms"]["cpu_s"] / (big["total_ids"] * len(PARTIES))
+    s.add(
+        "pseudonym CPU per ID per party (measured, all processes)",
+        cpu_per * 1e6,
+        f"{sess['pseudonyms']['cpu_s']} CPU-s ÷ ({big['total_ids']:,} IDs × {len(PARTIES)} parties)",
+        "µs",
+    )
+    rest = max(cpu_per - 1 / rates[min(rates)]["local_per_s"], 0.0)
+    s.add(
+        "of which not blinding (read, hash, checks, relay)",
+        rest * 1e6,
+        f"{cpu_per * 1e6:.1f} − 1e6 ÷ {_fmt(rates[min(rates)]['local_per_s'])} (one in-process blinding)",
+        "µs",
+    )
+    blind_core_h = s.add(
+        "blinding work per party",
+        total_ids / per_core / 3600,
+        f"T {_fmt(total_ids)} ÷ {_fmt(per_core)} points/s ÷ 3600",
+        "core-hours",
+    )
+    chain: dict[int, float] = {}
+    for m in machines:
+        cores = m * cores_per_machine
+        chain[m] = s.add(
+            f"chain wall time, each party blinding on {m} machine(s) ({cores} cores)",
+            blind_core_h * 60 / cores,
+            f"{_fmt(blind_core_h)} core-h × 60 ÷ {cores}",
+            "min",
+            "parties concurrent; plus the non-blinding part below, which stays in the agents",
+        )
+    s.add(
+        "non-blinding pseudonym work per party (agent process)",
+        total_ids * rest / 3600,
+        f"T × {rest * 1e6:.1f} µs ÷ 3600",
+        "core-hours",
+        "today one agent process per party: the floor of the chain unless the agent's reading/hashing fans out too",
+    )
+
+    # --- zone memory
+    sess_mb = big["per_phase"]["session"]["zone_peak_mb"]
+    per_raw = sess_mb / big["raw_input_mb"]
+    tables_gb = s.add(
+        "zone session peak (tables)",
+        per_raw * raw,
+        f"{sess_mb:,.0f} MB ÷ {big['raw_input_mb']:,.0f} MB raw at {n0:,} leads = {per_raw:.2f}× × {raw:,.1f} GiB",
+        "GiB",
+    )
+    mem: dict[str, float] = {}
+    for job in f["phases"]:
+        if job.startswith("session") or "memory_fit" not in f["phases"][job]:
+            continue
+        pts = f["phases"][job]["points"]
+        sp = f["phases"]["session"]["points"]
+        extra = [(n, pts[n]["mb"] - sp[n]["mb"]) for n in pts]
+        # the job's own extra over the session, linear in leads (least squares through the points)
+        d, c = np.polyfit([e[0] for e in extra], [e[1] for e in extra], 1)
+        at = max(c + d * leads, 0.0) / 1024
+        mem[job] = s.add(
+            f"zone peak, {job}",
+            tables_gb + at,
+            f"{tables_gb:,.1f} GiB tables + extra over the session {c:,.0f} MB + {d * 1000:.3f} MB/1k leads "
+            f"× {leads / 1000:,.0f}k",
+            "GiB",
+            f"extra extrapolated {leads / n0:g}× beyond {n0:,} leads",
+        )
+    worst = max([tables_gb, *mem.values()])
+    for m in machines:
+        s.add(
+            f"zone memory per node on {m} machine(s), tables partitioned by entity",
+            worst / m,
+            f"{worst:,.1f} GiB ÷ {m}",
+            "GiB",
+            "assumes every job partitioned (today: the join and intersection_stats); balanced entity ranges",
+        )
+
+    # --- job times on one machine, then on N
+    ids_eff = total_ids / synth_ids_per_lead
+    raw_eff = raw * 2**30 / (sum(raw_b.values()) / n0)
+    prov_eff = partner_people / (uniq["provider"] / n0)
+    driver = {
+        "session.prepare": ("IDs", ids_eff),
+        "session.chain": ("IDs", ids_eff),
+        "session.upload": ("raw bytes", raw_eff),
+        "session.join": ("raw bytes", raw_eff),
+        "intersection_stats": ("IDs", ids_eff),
+        "lead_rating_train": ("leads", float(leads)),
+        "lead_rating_score": ("leads", float(leads)),
+        "attribution": ("leads", float(leads)),
+        "profile": ("provider rows", prov_eff),
+    }
+    eff = {
+        "session.join": efficiency(speedup, "join", cores_per_machine),
+        "intersection_stats": efficiency(speedup, "intersection_stats", cores_per_machine),
+    }
+    times: dict[str, dict[int, float]] = {}
+    for ph, (what, n_eff) in driver.items():
+        tf = f["phases"].get(ph, {}).get("time_fit")
+        if not tf:
+            continue
+        t1 = tf["a"] * n_eff ** tf["b"]
+        s.add(
+            f"{ph} on one zone machine",
+            t1 / 60,
+            f"{tf['a']:.3g} × {_fmt(n_eff)}^{tf['b']:.2f} ÷ 60 (n = {what} in synthetic-world leads)",
+            "min",
+            f"{n_eff / n0:.1f}× beyond the largest measured size",
+        )
+        times[ph] = {1: t1}
+        if eff.get(ph):
+            # as a machine of this kind runs it: one 1-CPU node per core (else the worst measured)
+            e = eff[ph].get(cores_per_machine, min(eff[ph].values()))
+            for m in machines:
+                cores = m * cores_per_machine
+                times[ph][m] = s.add(
+                    f"{ph} on {m} machine(s)",
+                    t1 / max(cores * e, 1.0) / 60,
+                    f"{_fmt(t1 / 60)} min ÷ ({cores} cores × efficiency {e:.2f} per core, measured with "
+                    f"{cores_per_machine} nodes on one machine)",
+                    "min",
+                    "network between machines not measured",
+                )
+    return {
+        "target": {"leads": leads, "partner_people": partner_people, "machines": machines},
+        "from_runs": sorted(d["leads"] for d in docs),
+        "figures": s.rows,
+        "markdown": s.text(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("files", type=Path, nargs="+")
+    ap.add_argument("--speedup", type=Path, required=True)
+    ap.add_argument("--leads", type=int, default=10_000_000)
+    ap.add_argument("--partner-people", type=int, default=100_000_000)
+    ap.add_argument("--machines", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--cores-per-machine", type=int, default=2, help="this machine kind")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    docs = [json.loads(p.read_text()) for p in args.files]
+    res = project(
+        docs,
+        json.loads(args.speedup.read_text()),
+        args.leads,
+        args.partner_people,
+        args.machines,
+        args.cores_per_machine,
+    )
+    print(res["markdown"])
+    if args.out:
+        args.out.write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
