@@ -13,18 +13,21 @@ Model (docs/DECISIONS.md 13S.3):
   world (so a media person has as many touchpoints as a synthetic one: the assumption with the
   largest effect on memory).
 - Pseudonyms: every ID is blinded once by every party; a party's blinding on its own Ray cluster of
-  ``C`` cores runs at the per-core rate measured on the cluster (1 node = 1 core), the parties
-  concurrently (the chain streams every stage at once). The rest of the pseudonym CPU (read,
-  normalise, hash, checks, signatures, relaying) is the measured CPU per ID per party minus one
-  blinding, and stays in each agent's and the zone's process.
+  ``C`` cores runs at the raw X25519 rate of a quiet core (``--raw-rate``, docs/BENCHMARKS.md) ×
+  the cluster's efficiency per core measured against in-process blinding in the same run (one
+  1-CPU node per core), the parties concurrently (the chain streams every stage at once). The
+  rest of the pseudonym CPU (read, normalise, hash, checks, signatures, relaying) is the measured
+  CPU per ID per party minus one blinding, and stays in each agent's and the zone's process.
 - The zone's tables: the session's peak per raw-input byte at the largest size × the projected raw
   input; a job's peak = that + the job's own extra over the session (fitted linearly in leads).
-- Job times: each phase's fit t ≈ a·nᵇ evaluated at the effective size of what drives it — leads
-  for lead rating and attribution, all IDs for the intersection, the provider's rows for the
-  profile, IDs for prepare/chain, raw bytes for upload/join — expressed in synthetic-world leads.
-- N machines: a job with a cluster path divides by N × cores × the per-core efficiency measured
-  with one 1-CPU node per core on one machine (2 cores); jobs without one run in the zone's
-  driver (one machine).
+- Job times: the largest run's CPU-seconds (wall time where not recorded) × (n_eff ÷ n)ᵇ, with b
+  from the CPU-time fit where every run recorded CPU, else 1 (wall-time exponents are confounded
+  by the load, which differed between the runs), and n_eff the size of what drives the phase —
+  leads for lead rating and attribution, all IDs for the intersection, the provider's rows for the
+  profile, raw bytes for upload/join — in synthetic-world leads.
+- A phase with a cluster path: ÷ its measured speed-up on one machine (one 1-CPU node per core);
+  on N machines, ÷ N more, which is an assumption (one machine here). Jobs without a cluster path
+  yet run in the zone's driver (one machine).
 
 Run: ``PYTHONPATH=. .venv/bin/python -m tests.bench.scale_projection RUN1.json RUN2.json ...
 --speedup SPEEDUP.json [--leads 10000000 --partner-people 100000000 --machines 1 4 16]``.
@@ -82,15 +85,6 @@ def blind_rates(speedup: dict[str, Any], cores: int) -> dict[int, dict[str, floa
     return out
 
 
-def efficiency(speedup: dict[str, Any], case: str, cores: int) -> dict[int, float]:
-    """Cluster speed-up over in-process, per core used (1.0 = every core does in-process work)."""
-    return {
-        int(k): r["cases"][case]["speedup"] / min(int(k), cores)
-        for k, r in speedup["runs"].items()
-        if case in r["cases"]
-    }
-
-
 def project(
     docs: list[dict[str, Any]],
     speedup: dict[str, Any],
@@ -98,6 +92,7 @@ def project(
     partner_people: int,
     machines: list[int],
     cores_per_machine: int,
+    raw_rate: float,
 ) -> dict[str, Any]:
     f = fit(docs, project=[])
     big = max(docs, key=lambda d: d["leads"])
@@ -134,12 +129,22 @@ def project(
 
     # --- pseudonyms
     rates = blind_rates(speedup, cores_per_machine)
+    e_blind = {k: v["cluster_per_core_s"] / v["local_per_s"] for k, v in rates.items()}
+    k_used = cores_per_machine if cores_per_machine in e_blind else min(e_blind, key=lambda k: e_blind[k])
+    s.add(
+        "Ray blinding efficiency per core",
+        e_blind[k_used],
+        f"({k_used} nodes: {_fmt(rates[k_used]['cluster_per_s'])} points/s ÷ {min(k_used, cores_per_machine)} cores) "
+        f"÷ in-process one core {_fmt(rates[k_used]['local_per_s'])} points/s, same run ("
+        + ", ".join(f"{k} node(s): {v:.2f}" for k, v in sorted(e_blind.items()))
+        + ")",
+        "",
+        "absolute rates of that run are load-bound; the ratio is what carries over",
+    )
     per_core = s.add(
         "blinding per core on a party's Ray cluster",
-        min(v["cluster_per_core_s"] for v in rates.values()),
-        "min over 1, 2, 4 nodes of points/s ÷ cores used ("
-        + ", ".join(f"{k}: {_fmt(v['cluster_per_core_s'])}" for k, v in sorted(rates.items()))
-        + f"; in-process one core {_fmt(rates[min(rates)]['local_per_s'])})",
+        raw_rate * e_blind[k_used],
+        f"raw X25519 {raw_rate:,.0f} ops/s per core (docs/BENCHMARKS.md, quiet machine) × {e_blind[k_used]:.2f}",
         "points/s",
     )
     sess = big["per_phase"]["session"]["phases"]
@@ -150,12 +155,13 @@ def project(
         f"{sess['pseudonyms']['cpu_s']} CPU-s ÷ ({big['total_ids']:,} IDs × {len(PARTIES)} parties)",
         "µs",
     )
-    rest = max(cpu_per - 1 / rates[min(rates)]["local_per_s"], 0.0)
+    rest = max(cpu_per - 1 / raw_rate, 0.0)
     s.add(
         "of which not blinding (read, hash, checks, relay)",
         rest * 1e6,
-        f"{cpu_per * 1e6:.1f} − 1e6 ÷ {_fmt(rates[min(rates)]['local_per_s'])} (one in-process blinding)",
+        f"{cpu_per * 1e6:.1f} − 1e6 ÷ {raw_rate:,.0f} (one blinding at the raw rate)",
         "µs",
+        "an upper bound: CPU-seconds on a loaded machine are inflated too",
     )
     blind_core_h = s.add(
         "blinding work per party",
@@ -222,9 +228,7 @@ def project(
     ids_eff = total_ids / synth_ids_per_lead
     raw_eff = raw * 2**30 / (sum(raw_b.values()) / n0)
     prov_eff = partner_people / (uniq["provider"] / n0)
-    driver = {
-        "session.prepare": ("IDs", ids_eff),
-        "session.chain": ("IDs", ids_eff),
+    driver = {  # prepare and chain: the per-ID model above (every ID costs the same work)
         "session.upload": ("raw bytes", raw_eff),
         "session.join": ("raw bytes", raw_eff),
         "intersection_stats": ("IDs", ids_eff),
@@ -233,36 +237,55 @@ def project(
         "attribution": ("leads", float(leads)),
         "profile": ("provider rows", prov_eff),
     }
-    eff = {
-        "session.join": efficiency(speedup, "join", cores_per_machine),
-        "intersection_stats": efficiency(speedup, "intersection_stats", cores_per_machine),
+    speedups = {
+        "session.join": speedup["summary"].get("join", {}),
+        "intersection_stats": speedup["summary"].get("intersection_stats", {}),
     }
-    times: dict[str, dict[int, float]] = {}
+    pp = big["per_phase"]
     for ph, (what, n_eff) in driver.items():
-        tf = f["phases"].get(ph, {}).get("time_fit")
-        if not tf:
-            continue
-        t1 = tf["a"] * n_eff ** tf["b"]
+        row = f["phases"].get(ph, {})
+        # The growth exponent: from CPU-seconds recorded at every size, else linear. Wall-time
+        # exponents are confounded by the machine's load, which differed between the runs.
+        cf = row.get("cpu_fit")
+        b, b_from = (cf["b"], "CPU-time fit") if cf else (1.0, "linear")
+        # The base: CPU-seconds at the largest size where recorded (the session's phases: every
+        # process; a job: the zone's), else wall time. Loaded runs inflate wall time far more.
+        if ph.startswith("session."):
+            base, kind = sess[ph.split(".", 1)[1]]["cpu_s"], "CPU-s of all processes"
+        elif pp[ph].get("zone_cpu_s"):
+            base, kind = pp[ph]["zone_cpu_s"], "zone CPU-s"
+        else:
+            base, kind = pp[ph]["s"], "wall s"
+        grow = n_eff / n0
+        t1 = base * grow**b
+        tf = row.get("time_fit")
         s.add(
             f"{ph} on one zone machine",
             t1 / 60,
-            f"{tf['a']:.3g} × {_fmt(n_eff)}^{tf['b']:.2f} ÷ 60 (n = {what} in synthetic-world leads)",
+            f"{base:,.1f} {kind} at {n0:,} leads × ({_fmt(n_eff)} ÷ {n0:,})^{b:.2f} ÷ 60 "
+            f"(n = {what} in synthetic-world leads; exponent: {b_from})",
             "min",
-            f"{n_eff / n0:.1f}× beyond the largest measured size",
+            f"{grow:.1f}× beyond the largest measured size"
+            + (f"; the load-confounded wall-time fit would say ^{tf['b']:.2f}" if tf else ""),
         )
-        times[ph] = {1: t1}
-        if eff.get(ph):
-            # as a machine of this kind runs it: one 1-CPU node per core (else the worst measured)
-            e = eff[ph].get(cores_per_machine, min(eff[ph].values()))
+        sp2 = speedups.get(ph, {}).get(str(cores_per_machine)) or speedups.get(ph, {}).get(cores_per_machine)
+        if sp2:
+            sv = sp2["speedup"]
+            s.add(
+                f"{ph} on the zone's cluster, one {cores_per_machine}-core machine",
+                t1 / sv / 60,
+                f"{_fmt(t1 / 60)} min ÷ {sv:.2f} (in-process ÷ cluster, {cores_per_machine} nodes, measured)",
+                "min",
+            )
             for m in machines:
-                cores = m * cores_per_machine
-                times[ph][m] = s.add(
-                    f"{ph} on {m} machine(s)",
-                    t1 / max(cores * e, 1.0) / 60,
-                    f"{_fmt(t1 / 60)} min ÷ ({cores} cores × efficiency {e:.2f} per core, measured with "
-                    f"{cores_per_machine} nodes on one machine)",
+                if m == 1:
+                    continue
+                s.add(
+                    f"{ph} on {m} machines, ideal",
+                    t1 / sv / m / 60,
+                    f"{_fmt(t1 / sv / 60)} min ÷ {m}",
                     "min",
-                    "network between machines not measured",
+                    "linear across machines assumed, not measured (one machine here; network not measured)",
                 )
     return {
         "target": {"leads": leads, "partner_people": partner_people, "machines": machines},
@@ -280,6 +303,9 @@ def main() -> None:
     ap.add_argument("--partner-people", type=int, default=100_000_000)
     ap.add_argument("--machines", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--cores-per-machine", type=int, default=2, help="this machine kind")
+    ap.add_argument(
+        "--raw-rate", type=float, default=33_383, help="X25519 ops/s on one quiet core (docs/BENCHMARKS.md)"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     docs = [json.loads(p.read_text()) for p in args.files]
@@ -290,6 +316,7 @@ def main() -> None:
         args.partner_people,
         args.machines,
         args.cores_per_machine,
+        args.raw_rate,
     )
     print(res["markdown"])
     if args.out:
