@@ -18,8 +18,9 @@ Model (docs/DECISIONS.md 13S.3):
   1-CPU node per core), the parties concurrently (the chain streams every stage at once). The
   rest of the pseudonym CPU (read, normalise, hash, checks, signatures, relaying) is the measured
   CPU per ID per party minus one blinding, and stays in each agent's and the zone's process.
-- The zone's tables: the session's peak per raw-input byte at the largest size × the projected raw
-  input; a job's peak = that + the job's own extra over the session (fitted linearly in leads).
+- The zone's tables: the session's memory fit c + d·n, its slope read per raw-input byte (d ÷ the
+  raw input per lead) × the projected raw input; a job's peak = that + the job's own extra over the
+  session (fitted linearly in leads). Per node: the fixed part c each, the rest ÷ N.
 - Job times: the largest run's CPU-seconds (wall time where not recorded) × (n_eff ÷ n)ᵇ, with b
   from the CPU-time fit where every run recorded CPU, else 1 (wall-time exponents are confounded
   by the load, which differed between the runs), and n_eff the size of what drives the phase —
@@ -45,6 +46,7 @@ import numpy as np
 from tests.bench.bench_scale import fit
 
 PARTNERS = ["media-a", "media-b", "provider"]
+JOB_NAMES = ["intersection_stats", "lead_rating_train", "lead_rating_score", "attribution", "profile"]
 PARTIES = ["oem", *PARTNERS]
 MB = 2**20
 
@@ -187,30 +189,35 @@ def project(
         "today one agent process per party: the floor of the chain unless the agent's reading/hashing fans out too",
     )
 
-    # --- zone memory
-    sess_mb = big["per_phase"]["session"]["zone_peak_mb"]
-    per_raw = sess_mb / big["raw_input_mb"]
+    # --- zone memory: the session's fit c + d·n (n leads) read per raw-input byte, since the
+    # target's raw input per lead is not the synthetic world's; each job adds its own extra over the
+    # session, linear in leads.
+    msf = f["phases"]["session"]["memory_fit"]
+    raw_mb_per_lead = float(np.mean([f["raw_input_mb"][n] / n for n in f["leads"]]))
+    marginal = msf["d_mb_per_1k_leads"] / 1000 / raw_mb_per_lead
+    fixed = msf["c_mb"]
     tables_gb = s.add(
         "zone session peak (tables)",
-        per_raw * raw,
-        f"{sess_mb:,.0f} MB ÷ {big['raw_input_mb']:,.0f} MB raw at {n0:,} leads = {per_raw:.2f}× × {raw:,.1f} GiB",
+        (fixed + marginal * raw * 1024) / 1024,
+        f"({fixed:,.0f} MB + {msf['d_mb_per_1k_leads']:.3f} MB/1k leads ÷ {raw_mb_per_lead * 1000:.3f} MB raw/1k leads "
+        f"= {marginal:.2f} MB per raw MB × {raw:,.1f} GiB) — the session fit over {len(f['leads'])} sizes",
         "GiB",
+        f"raw input {raw * 1024 / max(f['raw_input_mb'].values()):.0f}× the largest measured",
     )
+    sp = f["phases"]["session"]["points"]
     mem: dict[str, float] = {}
-    for job in f["phases"]:
-        if job.startswith("session") or "memory_fit" not in f["phases"][job]:
+    for job in JOB_NAMES:
+        pts = f["phases"].get(job, {}).get("points")
+        if not pts or any(np.isnan(pts[n]["mb"]) for n in pts):
             continue
-        pts = f["phases"][job]["points"]
-        sp = f["phases"]["session"]["points"]
         extra = [(n, pts[n]["mb"] - sp[n]["mb"]) for n in pts]
-        # the job's own extra over the session, linear in leads (least squares through the points)
         d, c = np.polyfit([e[0] for e in extra], [e[1] for e in extra], 1)
         at = max(c + d * leads, 0.0) / 1024
         mem[job] = s.add(
             f"zone peak, {job}",
             tables_gb + at,
-            f"{tables_gb:,.1f} GiB tables + extra over the session {c:,.0f} MB + {d * 1000:.3f} MB/1k leads "
-            f"× {leads / 1000:,.0f}k",
+            f"{tables_gb:,.1f} GiB tables + its extra over the session ({c:,.0f} MB + {d * 1000:.3f} MB/1k leads "
+            f"× {leads / 1000:,.0f}k)",
             "GiB",
             f"extra extrapolated {leads / n0:g}× beyond {n0:,} leads",
         )
@@ -218,8 +225,8 @@ def project(
     for m in machines:
         s.add(
             f"zone memory per node on {m} machine(s), tables partitioned by entity",
-            worst / m,
-            f"{worst:,.1f} GiB ÷ {m}",
+            (worst * 1024 - fixed) / m / 1024 + fixed / 1024,
+            f"({worst:,.1f} GiB − {fixed:,.0f} MB fixed) ÷ {m} + the fixed part",
             "GiB",
             "assumes every job partitioned (today: the join and intersection_stats); balanced entity ranges",
         )
