@@ -97,7 +97,12 @@ def project(
     raw_rate: float,
 ) -> dict[str, Any]:
     f = fit(docs, project=[])
-    big = max(docs, key=lambda d: d["leads"])
+    # Rates per ID and per byte come from the largest bench_scale run (it records each party's
+    # IDs); the fits use every file given, bench_zone_memory's own output included.
+    own = [d for d in docs if d.get("unique_ids") and "phases" in d["per_phase"]["session"]]
+    if not own:
+        raise SystemExit("scale_projection: give at least one bench_scale run file (it records unique_ids)")
+    big = max(own, key=lambda d: d["leads"])
     n0 = int(big["leads"])
     uniq = big["unique_ids"]
     raw_b = big["raw_input_bytes"]
