@@ -46,6 +46,10 @@ import numpy as np
 from tests.bench.bench_scale import fit
 
 PARTNERS = ["media-a", "media-b", "provider"]
+MIN_CPU_S = 10.0  # below this a phase's CPU-seconds are too coarse to fit an exponent on
+# The cluster join's speed-up did not grow with nodes (its driver partitions and reassembles):
+# no "÷ N machines" for it.
+DRIVER_BOUND = {"session.join"}
 JOB_NAMES = ["intersection_stats", "lead_rating_train", "lead_rating_score", "attribution", "profile"]
 PARTIES = ["oem", *PARTNERS]
 MB = 2**20
@@ -258,8 +262,10 @@ def project(
         row = f["phases"].get(ph, {})
         # The growth exponent: from CPU-seconds recorded at every size, else linear. Wall-time
         # exponents are confounded by the machine's load, which differed between the runs.
+        # CPU figures of a second or two are at the session poll's resolution (0.2 s): linear then.
         cf = row.get("cpu_fit")
-        b, b_from = (cf["b"], "CPU-time fit") if cf else (1.0, "linear")
+        cpu_small = any(p.get("cpu_s", 0.0) < MIN_CPU_S for p in row.get("points", {}).values())
+        b, b_from = (cf["b"], "CPU-time fit") if cf and not cpu_small else (1.0, "linear")
         # The base: CPU-seconds at the largest size where recorded (the session's phases: every
         # process; a job: the zone's), else wall time. Loaded runs inflate wall time far more.
         if ph.startswith("session."):
@@ -288,9 +294,12 @@ def project(
                 t1 / sv / 60,
                 f"{_fmt(t1 / 60)} min ÷ {sv:.2f} (in-process ÷ cluster, {cores_per_machine} nodes, measured)",
                 "min",
+                "bound by the driver's serial part: more machines do not shorten it"
+                if ph in DRIVER_BOUND
+                else "",
             )
             for m in machines:
-                if m == 1:
+                if m == 1 or ph in DRIVER_BOUND:
                     continue
                 s.add(
                     f"{ph} on {m} machines, ideal",
