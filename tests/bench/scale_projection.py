@@ -46,6 +46,7 @@ import numpy as np
 from tests.bench.bench_scale import fit
 
 PARTNERS = ["media-a", "media-b", "provider"]
+PLAUSIBLE_B = (0.5, 2.0)  # a CPU exponent outside this says more about the runs than the job
 MIN_CPU_S = 10.0  # below this a phase's CPU-seconds are too coarse to fit an exponent on
 # The cluster join's speed-up did not grow with nodes (its driver partitions and reassembles):
 # no "÷ N machines" for it.
@@ -266,6 +267,8 @@ def project(
         cf = row.get("cpu_fit")
         cpu_small = any(p.get("cpu_s", 0.0) < MIN_CPU_S for p in row.get("points", {}).values())
         b, b_from = (cf["b"], "CPU-time fit") if cf and not cpu_small else (1.0, "linear")
+        if not PLAUSIBLE_B[0] <= b <= PLAUSIBLE_B[1]:  # e.g. attribution's 0.09: not believed
+            b, b_from = 1.0, f"linear (the CPU-time fit's {cf['b'] if cf else b:.2f} is not believed)"
         # The base: CPU-seconds at the largest size where recorded (the session's phases: every
         # process; a job: the zone's), else wall time. Loaded runs inflate wall time far more.
         if ph.startswith("session."):
