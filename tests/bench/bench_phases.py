@@ -399,9 +399,17 @@ def _cpu(pids: list[int]) -> float:
     return total
 
 
-def run_joint(topology: Path, seed: int) -> dict[str, Any]:
+def run_joint(topology: Path, seed: int, marks: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+    """``marks``, when given, receives ``(name, time.time())`` at the session's start and end and at
+    each job's start and end (``session:start``, ``job:<name>:end``, ...): bench_scale reads the load
+    average over each of them."""
     topo = load_topology(topology)
     out: dict[str, Any] = {"jobs": {}}
+
+    def mark(name: str) -> None:
+        if marks is not None:
+            marks.append((name, time.time()))
+
     with Cluster(topo, topology.parent / "logs", ready_timeout=300) as cluster:
         zone_pid = cluster.pid_of("zone")
         # The zone and the agents with their worker processes (CPU read from /proc).
@@ -412,7 +420,9 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
             z.address, topo.tls_for("oem").files(), timeout=120, trust=trust_of(topo, "oem"), me="oem"
         )
         try:
+            mark("session:start")
             sid, sess = open_and_time(client, pids)
+            mark("session:end")
             out.update(sess)
             out["zone_peak_mb_after_session"] = round(peak_rss_mb(zone_pid), 1)
             say(f"zone peak after the session {out['zone_peak_mb_after_session']} MB")
@@ -420,12 +430,15 @@ def run_joint(topology: Path, seed: int) -> dict[str, Any]:
 
             def job(name: str, params: dict[str, Any]) -> str:
                 resettable = reset_peak(zone_pid)
-                t = time.perf_counter()
+                mark(f"job:{name}:start")
+                t, cpu0 = time.perf_counter(), cpu_seconds(zone_pid)
                 rid = client.run_job(sid, name, params)
                 info = client.wait_computed(rid, timeout=7200)
                 secs = time.perf_counter() - t
+                mark(f"job:{name}:end")
                 out["jobs"][name] = {
                     "s": round(secs, 2),
+                    "zone_cpu_s": round(cpu_seconds(zone_pid) - cpu0, 2),  # less load-bound than wall time
                     "status": info["status"],
                     "error": info.get("error", ""),
                     "zone_peak_mb": round(peak_rss_mb(zone_pid), 1),

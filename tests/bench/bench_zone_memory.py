@@ -57,11 +57,22 @@ def ratios(raw_mb: float, session_mb: float, jobs: dict[str, float]) -> dict[str
     }
 
 
-def run(n_leads: int, seed: int, in_process: bool = False, trace: bool = False) -> dict[str, Any]:
+def run(
+    n_leads: int,
+    seed: int,
+    in_process: bool = False,
+    trace: bool = False,
+    marks: list[tuple[str, float]] | None = None,
+) -> dict[str, Any]:
+    """``marks``: as ``bench_phases.run_joint`` (the real system only), plus ``synth:start``/``synth:end``."""
     with tempfile.TemporaryDirectory() as tmp:
         world = Path(tmp) / "world"
         say(f"synth {n_leads:,} leads")
+        if marks is not None:
+            marks.append(("synth:start", time.time()))
         result = synth(world, n_leads, seed)
+        if marks is not None:
+            marks.append(("synth:end", time.time()))
         drop_encrypted_columns(world)  # as bench_phases: no job here uses the Paillier column
         longer_sessions(world)
         provision(result.topology, days=2)
@@ -78,13 +89,14 @@ def run(n_leads: int, seed: int, in_process: bool = False, trace: bool = False) 
             jobs = {k: v["peak_mb"] for k, v in phases.items() if k != "session"}
             detail: dict[str, Any] = {"phases": phases}
         else:
-            joint = run_joint(result.topology, seed)
+            joint = run_joint(result.topology, seed, marks)
             session_mb = joint["zone_peak_mb_after_session"]
             jobs = {k: v["zone_peak_mb"] for k, v in joint["jobs"].items()}
             detail = {
                 "jobs": joint["jobs"],
                 "session_phases": joint["phases"],
                 "total_ids": joint["total_ids"],
+                "unique_ids": joint["unique_ids"],
                 "auc": joint.get("auc"),
                 "zone_peak_mb_overall": joint["zone_peak_mb_overall"],
             }
