@@ -161,6 +161,10 @@ class FederatedLearner:
                 w.fit.remote(address, world, rank, X.iloc[rows], y[rows], seed)
                 for rank, (w, rows) in enumerate(zip(workers, partition_rows(ents, world), strict=True))
             ]
+            pending = list(futures)
+            while pending:  # a failed worker fails the job at once (the others would wait for it)
+                done, pending = ray.wait(pending, num_returns=1)
+                ray.get(done)
             models: list[bytes] = ray.get(futures)
         finally:
             for w in workers:
