@@ -230,6 +230,11 @@ class LeadRatingTrain(Job):
         )
         del attrs, events, leads, labelled  # the partners' rows: the fits need only X
         importance = {True: "party", False: "none"}.get(params.importance, params.importance)
+        learner = None
+        if ctx.partitions:  # executor ray: XGBoost, data-parallel on the cluster (X's index is the row)
+            from neutral_zone.cluster.boosting import FederatedLearner
+
+            learner = FederatedLearner(ctx.partitions, brand.row_entities())
         result = train(
             X,
             y,
@@ -241,6 +246,7 @@ class LeadRatingTrain(Job):
             partner_groups=plan.state.get("groups", {}),
             importance=importance,
             noise=ctx.noise,
+            learner=learner,
         )
         ctx.models[result.model.model_id] = result.model
         payload = {"job": self.name, "model_id": result.model.model_id, "k_min": ctx.k_min, **result.card}
@@ -262,7 +268,7 @@ def _model_summary(model: LeadModel) -> dict[str, Any]:
     return {
         "model_id": model.model_id,
         "label": model.label,
-        "learner": "HistGradientBoostingClassifier",
+        "learner": model.learner,
         "brand_features": model.spec.brand_features,
         "features_by_party": by_party,
         "n_features": len(model.spec.columns),
@@ -386,7 +392,12 @@ class LeadRatingScore(Job):
             if rows.any():
                 X = with_partner_features(X, leads, donor, rows, model, brand.party, table)
         del tables, attrs, events  # the partners' rows, before the model reads X
-        scores = model.score(X)
+        if ctx.partitions:  # executor ray: one task per entity partition, the same scores
+            from neutral_zone.cluster.lead_rating import scores_ray
+
+            scores = scores_ray(model, X, ent, ctx.n_entities, ctx.partitions)
+        else:
+            scores = model.score(X)
         grades = model.grade(scores)
         released_bins = self._value_bins(model, scores, grades, params.output)
         n_values = N_BINS if params.output == "scores" else len(GRADES)

@@ -2,20 +2,39 @@
 
 Choice of learner: scikit-learn's HistGradientBoostingClassifier — native missing values and
 categorical features, deterministic with a seed, multi-threaded, and the same library gives the
-logistic baseline and the metrics (one dependency instead of LightGBM plus scikit-learn).
+logistic baseline and the metrics (one dependency instead of LightGBM plus scikit-learn). On the
+zone's Ray cluster the learner is XGBoost, trained data-parallel with the same settings
+(:mod:`protocols.lead_rating.boosting`); a model scores through ``predict_proba`` either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from protocols.arrays import FloatArray, StrArray
+from protocols.arrays import FloatArray, IntArray, StrArray
 from protocols.lead_rating.card import GRADES
 from protocols.lead_rating.features import FeatureSpec
+
+
+class Classifier(Protocol):
+    """What a trained learner offers: class probabilities per row (column 1: the positive class)."""
+
+    def predict_proba(self, X: pd.DataFrame) -> FloatArray: ...
+
+
+# Trains on (features, labels, seed): the single-process learner, or the cluster's distributed one.
+Learner = Callable[[pd.DataFrame, IntArray, int], Classifier]
+
+
+def learner_name(est: Classifier) -> str:
+    """The learner the model card and the release summaries name."""
+    return str(getattr(est, "learner", type(est).__name__))
 
 
 def gradient_boosting(seed: int) -> HistGradientBoostingClassifier:
@@ -37,7 +56,12 @@ MIN_SAMPLES_LEAF = 40
 PREDICT_ROWS = 1 << 17  # rows scored at a time
 
 
-def positive_scores(est: HistGradientBoostingClassifier, X: pd.DataFrame) -> FloatArray:
+def local_learner(X: pd.DataFrame, y: IntArray, seed: int) -> HistGradientBoostingClassifier:
+    """The single-process learner, fitted."""
+    return gradient_boosting(seed).fit(fittable(X), y)
+
+
+def positive_scores(est: Classifier, X: pd.DataFrame) -> FloatArray:
     """``est``'s probability of the positive class per row of ``X``, a block of rows at a time:
     each row's score depends on that row alone, and scikit-learn converts what it is given to one
     float64 array (a full copy of ``X`` at a million leads)."""
@@ -77,10 +101,14 @@ class LeadModel:
     model_id: str
     label: str
     spec: FeatureSpec
-    estimator: HistGradientBoostingClassifier
+    estimator: Classifier  # HistGradientBoostingClassifier, or BoosterModel when trained on the cluster
     grade_cuts: list[float]  # score thresholds between grades A|B, B|C, C|D (descending)
     base_rate: float
     score_edges: list[float] = field(default_factory=list)  # inner edges of the 20 training-score bins
+
+    @property
+    def learner(self) -> str:
+        return learner_name(self.estimator)
 
     def score(self, X: pd.DataFrame) -> FloatArray:
         return positive_scores(self.estimator, X[self.spec.columns])

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 
 from protocols.arrays import FloatArray, IntArray
@@ -22,9 +21,11 @@ from protocols.lead_rating.baseline import baseline_scores
 from protocols.lead_rating.card import N_BINS, CardNoise, bin_of, card_tables, score_bins
 from protocols.lead_rating.features import FeatureSpec
 from protocols.lead_rating.model import (
+    Classifier,
     LeadModel,
-    fittable,
-    gradient_boosting,
+    Learner,
+    learner_name,
+    local_learner,
     positive_scores,
 )
 
@@ -48,9 +49,10 @@ def model_id() -> str:
     return "mdl-" + "".join(secrets.choice(_ID_LETTERS) for _ in range(12))
 
 
-def _fit_scores(X_tr: pd.DataFrame, y_tr: IntArray, X_te: pd.DataFrame, seed: int) -> FloatArray:
-    m = gradient_boosting(seed).fit(fittable(X_tr), y_tr)
-    return positive_scores(m, X_te)
+def _fit_scores(
+    X_tr: pd.DataFrame, y_tr: IntArray, X_te: pd.DataFrame, seed: int, learner: Learner
+) -> FloatArray:
+    return positive_scores(learner(X_tr, y_tr, seed), X_te)
 
 
 def train(
@@ -64,6 +66,7 @@ def train(
     importance: str = "party",
     noise: ReleaseNoise | None = None,
     partner_groups: dict[str, list[str]] | None = None,
+    learner: Learner | None = None,
 ) -> TrainResult:
     """Train on a seeded stratified split and compute the model card on the held-out part, every
     figure released through ``noise`` (exact when it is disabled or None).
@@ -74,13 +77,17 @@ def train(
         partner_groups: group name -> partners; with ``partner_value``, the card also gives the
             held-out AUC of the brand with each group's partners together ("brand + media"). Each
             group is one more AUC sharing the partner-value part of ε.
+        learner: fits every model of the card (default: the single-process learner,
+            :func:`~protocols.lead_rating.model.local_learner`); the zone's Ray cluster passes its
+            distributed one. The card names it.
     """
+    fit = learner or local_learner
     noise = noise or ReleaseNoise(None)
     y = np.asarray(y, dtype=int)
     if len(np.unique(y)) < 2:
         raise ValueError(f"label '{label}' has a single value among the leads; nothing to learn")
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
-    est = gradient_boosting(seed).fit(fittable(X_tr), y_tr)
+    est = fit(X_tr, y_tr, seed)
     s_tr = positive_scores(est, X_tr)
     s_te = positive_scores(est, X_te)
     edges = score_bins(s_tr)
@@ -103,7 +110,7 @@ def train(
     lr_auc = card_noise.auc(baseline_scores(X_tr, y_tr, X_te), "baseline", 1, "logistic baseline AUC")
     card: dict[str, Any] = {
         "label": label,
-        "learner": "HistGradientBoostingClassifier",
+        "learner": learner_name(est),
         "brand": spec.brand,
         "partners": partners,
         "n_train": len(y_tr),
@@ -119,7 +126,7 @@ def train(
         card["importance"] = _group_importance(est, X_te, y_te, spec, auc, seed, importance, card_noise)
     if partner_value:
         card["partner_value"] = _partner_value(
-            X_tr, y_tr, X_te, y_te, spec, partners, auc, seed, card_noise, partner_groups or {}
+            X_tr, y_tr, X_te, y_te, spec, partners, auc, seed, card_noise, partner_groups or {}, fit
         )
     if noise.enabled:
         card["accuracy"] = {
@@ -135,7 +142,7 @@ def train(
 
 
 def _group_importance(
-    est: HistGradientBoostingClassifier,
+    est: Classifier,
     X_te: pd.DataFrame,
     y_te: IntArray,
     spec: FeatureSpec,
@@ -198,6 +205,7 @@ def _partner_value(
     seed: int,
     card: CardNoise,
     groups: dict[str, list[str]],
+    learner: Learner,
 ) -> list[dict[str, Any]]:
     """Held-out AUC of the brand-only model, brand + each partner, brand + each group of partners,
     and all together (the last is the card's own AUC, released once)."""
@@ -213,7 +221,10 @@ def _partner_value(
         cols = cols_of(parties)
         if cols:
             auc = card.auc(
-                _fit_scores(X_tr[cols], y_tr, X_te[cols], seed), "partner_value", len(sets), f"AUC of {label}"
+                _fit_scores(X_tr[cols], y_tr, X_te[cols], seed, learner),
+                "partner_value",
+                len(sets),
+                f"AUC of {label}",
             )
         else:
             auc = 0.5
