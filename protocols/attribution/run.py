@@ -203,7 +203,7 @@ def _runners(
         "position_based": lambda: position_based(paths, cfg.position_weights),
         "markov": lambda: markov(paths, cfg.markov_order),
         "shapley": lambda: shapley(paths, cfg.max_shapley_channels, vals),
-        "data_driven": lambda: data_driven(paths, controls, cfg, decide),
+        "data_driven": lambda: data_driven(paths, controls, cfg, decide, pre.split if pre else None),
     }
     if pre is not None:  # what partitions computed (their merged credit, their summed counts)
         for name, credit in pre.credits.items():
