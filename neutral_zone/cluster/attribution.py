@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from neutral_zone.cluster.data_driven import RaySplit
+from neutral_zone.cluster.data_driven import ray_split
 from neutral_zone.jobs.attribution_inputs import touches_from
 from neutral_zone.jobs.columns import cols_with_role
 from neutral_zone.tables import PartyTable
@@ -140,12 +140,8 @@ def attribution_parts(
     rows_of = [p[0] for p in parts]
     credits = {m: merge_credits([p[2][m] for p in parts], rows_of) for m in parts[0][2]}
     counts = [p[3] for p in parts if p[3] is not None]
+    merged = merge_paths([p[1] for p in parts], rows_of)
     # The data-driven model's design is built and fitted by partition (cluster/data_driven.py).
-    split = RaySplit([p[1] for p in parts], rows_of) if "data_driven" in cfg.models else None
-    pre = Precomputed(
-        merge_paths([p[1] for p in parts], rows_of),
-        credits,
-        merge_markov(counts) if counts else None,
-        split,
-    )
+    split = ray_split([p[1] for p in parts], rows_of, merged.person) if "data_driven" in cfg.models else None
+    pre = Precomputed(merged, credits, merge_markov(counts) if counts else None, split)
     return pre, owner

@@ -7,9 +7,10 @@ control facts the driver settled over everybody, and the block stays in the stor
 :func:`protocols.attribution.data_driven.data_driven` unchanged: at each L-BFGS-B step it asks every
 block for its log-loss and gradient sums and adds them (one round of tasks per step); the Fisher
 information, the canonical folds' keys and the credit allocation are per-block tasks too; row
-subsets (the complete-controls sample, folds) are derived blocks made by tasks from the blocks.
-The driver holds one byte or eight per person (masks, folds, the converted flag) and never the
-design. The intervals' refits on folds run on the driver (``docs/DECISIONS.md`` 13J.5).
+subsets (the complete-controls sample, folds) are blocks derived by tasks from the blocks. An
+interval's fold is built the same way from each partition's people in the fold. The driver holds a
+few bytes per person (masks, folds, the converted flag) and never the design
+(``docs/DECISIONS.md`` 13J.5).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from protocols.arrays import IntArray
-from protocols.attribution.design import Blocks, ControlFacts, design_block
+from protocols.attribution.blocks import PartitionSplit
 from protocols.attribution.paths import Paths
 
 
@@ -55,28 +55,12 @@ class RayBlocks:
         per_block: Sequence[tuple[Any, ...]],
         common: tuple[Any, ...],
     ) -> list[Any]:
-        refs = [self._ray.put(c) if isinstance(c, np.ndarray) and c.nbytes > 1 << 16 else c for c in common]
-        return list(self._ray.get(self.derive(fn, blocks, per_block, tuple(refs))))
+        return list(self._ray.get(self.derive(fn, blocks, per_block, common)))
 
 
-class RaySplit:
-    """The partitions' paths (``rows_of[i]``: partition i's people rows in the whole), put in the
-    store once; :meth:`blocks` builds the design there."""
+def ray_split(parts: list[Paths], rows_of: list[IntArray], person: IntArray) -> PartitionSplit:
+    """The partitions' paths (``rows_of[i]``: partition i's people rows in the whole, whose ids are
+    ``person``), put in the object store once, for the design to be built there."""
+    import ray
 
-    def __init__(self, parts: list[Paths], rows_of: list[IntArray]) -> None:
-        import ray
-
-        self.runner = RayBlocks()
-        self.paths = [ray.put(p) for p in parts]
-        self.rows_of = [np.asarray(r, np.int64) for r in rows_of]
-
-    def blocks(
-        self,
-        controls: pd.DataFrame | None,
-        facts: ControlFacts | None,
-        features: tuple[str, ...],
-        half_life: float,
-    ) -> Blocks:
-        per = [(None if controls is None else controls.iloc[r],) for r in self.rows_of]
-        handles = self.runner.derive(design_block, self.paths, per, (facts, features, half_life))
-        return Blocks(self.runner, handles, self.rows_of, sum(len(r) for r in self.rows_of))
+    return PartitionSplit(RayBlocks(), [ray.put(p) for p in parts], rows_of, np.asarray(person))

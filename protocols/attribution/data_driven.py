@@ -37,17 +37,15 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from protocols.arrays import BoolArray, FloatArray
+from protocols.attribution.blocks import Blocks, DesignSplit, in_process
 from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit, ValueWeights
 from protocols.attribution.design import (
     Allocation,
-    Blocks,
-    DesignSplit,
     allocate,
     control_facts,
     controls_by_person,
     fisher_sums,
-    in_process,
     logistic_sums,
 )
 from protocols.attribution.paths import Paths
@@ -213,7 +211,7 @@ def data_driven(
     if split is None:
         blocks = in_process(paths, c, facts, feat_names, cfg.half_life_days)
     else:
-        blocks = split.blocks(c, facts, feat_names, cfg.half_life_days)
+        blocks = split.blocks(paths, c, facts, feat_names, cfg.half_life_days)
     del c
     ctrl_names = list(facts.names) if facts is not None else []
     nonneg = np.r_[np.ones(n_exp, bool), np.zeros(len(ctrl_names), bool)]

@@ -16,9 +16,9 @@ from the controls frame it holds, one column at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +29,7 @@ from protocols.arrays import BoolArray, FloatArray, IntArray
 from protocols.attribution.exposure import (
     exposure_features,
     fold_keys,
-    fold_scale,
     fold_top,
-    folds_from_keys,
     touch_counts,
 )
 from protocols.attribution.paths import Paths
@@ -334,132 +332,3 @@ def allocate(
         else (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     )
     return Allocation(credited, *cat, float(p_full.sum()), float(expit(base).sum()))
-
-
-class BlockRunner(Protocol):
-    """Runs a per-block function next to each block: ``fn(block, *per_block[i], *common)``."""
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        blocks: Sequence[Any],
-        per_block: Sequence[tuple[Any, ...]],
-        common: tuple[Any, ...],
-    ) -> list[Any]:
-        """The results, brought to the caller."""
-        ...
-
-    def derive(
-        self,
-        fn: Callable[..., Any],
-        blocks: Sequence[Any],
-        per_block: Sequence[tuple[Any, ...]],
-        common: tuple[Any, ...],
-    ) -> list[Any]:
-        """New blocks, kept where the blocks are (handles to them)."""
-        ...
-
-
-class InProcess:
-    """The blocks are the objects themselves, in this process."""
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        blocks: Sequence[Any],
-        per_block: Sequence[tuple[Any, ...]],
-        common: tuple[Any, ...],
-    ) -> list[Any]:
-        return [fn(b, *pb, *common) for b, pb in zip(blocks, per_block, strict=True)]
-
-    derive = map
-
-
-def _add(parts: Sequence[Any]) -> Any:
-    """The sum of per-block arrays (in block order; one block: itself, exactly)."""
-    out = np.array(parts[0], dtype=np.float64, copy=True)
-    for p in parts[1:]:
-        out += p
-    return out
-
-
-@dataclass(frozen=True)
-class Blocks:
-    """The design of a set of people, as blocks where ``runner`` keeps them; ``rows[i]``: block
-    i's people rows in the whole (of ``whole`` people), in the block's row order."""
-
-    runner: BlockRunner
-    handles: list[Any]
-    rows: list[IntArray]
-    whole: int
-
-    @property
-    def n(self) -> int:
-        return sum(len(r) for r in self.rows)
-
-    def map(self, fn: Callable[..., Any], *common: Any) -> list[Any]:
-        return self.runner.map(fn, self.handles, [() for _ in self.handles], common)
-
-    def sums(self, fn: Callable[..., Any], *common: Any) -> list[Any]:
-        """``fn``'s tuple of sums, each added over the blocks."""
-        parts = self.map(fn, *common)
-        return [_add([p[i] for p in parts]) for i in range(len(parts[0]))]
-
-    def take(
-        self,
-        mask: BoolArray | None,
-        cols_from: int = 0,
-        coef: FloatArray | None = None,
-        fold: IntArray | None = None,
-    ) -> Blocks:
-        """The people ``mask`` (over the whole) selects, as :func:`take_rows` makes them."""
-        if mask is None and cols_from == 0 and coef is None:
-            return self
-        per = [
-            (None if mask is None else mask[r], cols_from, coef, None if fold is None else fold[r])
-            for r in self.rows
-        ]
-        rows = self.rows if mask is None else [r[mask[r]] for r in self.rows]
-        return Blocks(self.runner, self.runner.derive(take_rows, self.handles, per, ()), rows, self.whole)
-
-    def folds(self, folds: int, seed: int) -> IntArray:
-        """Canonical folds (:func:`protocols.attribution.exposure.canonical_folds` of the blocks'
-        rows stacked in the whole's order), per person of the whole: -1 for people not here. The
-        keys are per row; only the order of all keys is the whole's (a gather of 8 bytes a row)."""
-        out = np.full(self.whole, -1, np.int64)
-        rows = np.concatenate(self.rows).astype(np.int64) if self.rows else np.zeros(0, np.int64)
-        if folds <= 1 or len(rows) == 0:
-            out[rows] = 0
-            return out
-        scale = fold_scale(np.max(self.map(block_fold_top), axis=0))
-        keys = np.concatenate(self.map(block_fold_keys, scale, seed))
-        order = np.argsort(rows, kind="stable")
-        out[rows[order]] = folds_from_keys(keys[order], folds)
-        return out
-
-
-class DesignSplit(Protocol):
-    """Builds the design of everybody as blocks somewhere else (the zone's cluster)."""
-
-    def blocks(
-        self,
-        controls: pd.DataFrame | None,
-        facts: ControlFacts | None,
-        features: tuple[str, ...],
-        half_life: float,
-    ) -> Blocks:
-        """``controls``: :func:`controls_by_person` of the whole, in the whole's people order."""
-        ...
-
-
-def in_process(
-    paths: Paths,
-    controls: pd.DataFrame | None,
-    facts: ControlFacts | None,
-    features: tuple[str, ...],
-    half_life: float,
-) -> Blocks:
-    """The design of everybody as one block in this process."""
-    block = design_block(paths, controls, facts, features, half_life)
-    n = len(paths.person)
-    return Blocks(InProcess(), [block], [np.arange(n, dtype=np.int64)], n)

@@ -23,18 +23,21 @@ caller settles both first when they are not declared), so that channel codes and
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from protocols.arrays import BoolArray, IntArray
 from protocols.attribution.config import HEURISTICS, AttributionConfig
 from protocols.attribution.credit import ModelCredit, ValueWeights
-from protocols.attribution.design import DesignSplit
 from protocols.attribution.heuristics import first_touch, last_touch, linear, position_based, time_decay
 from protocols.attribution.markov import MarkovCounts, markov_counts
 from protocols.attribution.paths import PathCounts, Paths
 from protocols.attribution.shapley import shapley
 from protocols.errors import DataError
+
+if TYPE_CHECKING:  # blocks.py takes partitions' paths with take_paths below
+    from protocols.attribution.blocks import DesignSplit
 
 ADDITIVE_MODELS = (*HEURISTICS, "shapley")  # credit per converting path: sums over partitions
 

@@ -59,12 +59,12 @@ def main() -> None:
         cluster = RayNodes(a.nodes, node_cert(pki.root), object_store_mb=a.store_mb)
         cluster.__enter__()  # imports ray, with the nodes' TLS settings
 
-        from neutral_zone.cluster.data_driven import RaySplit
+        from neutral_zone.cluster.data_driven import ray_split
 
         parts = a.parts or 2 * a.nodes
         order = np.argsort(paths.person, kind="stable")  # entity ranges: contiguous in person id
         rows_of = [np.sort(r) for r in np.array_split(order, parts)]
-        split = RaySplit([take_paths(paths, r) for r in rows_of], rows_of)
+        split = ray_split([take_paths(paths, r) for r in rows_of], rows_of, paths.person)
     base_rss = rss_mb()
     reset_peak()
     t0 = time.perf_counter()

@@ -11,18 +11,11 @@ import pytest
 
 from protocols.arrays import IntArray
 from protocols.attribution import AttributionConfig, build_paths
+from protocols.attribution.blocks import InProcess, PartitionSplit, in_process
 from protocols.attribution.data_driven import data_driven
-from protocols.attribution.design import (
-    Blocks,
-    ControlFacts,
-    InProcess,
-    control_facts,
-    controls_by_person,
-    design_block,
-    in_process,
-)
+from protocols.attribution.design import control_facts, controls_by_person
 from protocols.attribution.exposure import canonical_folds
-from protocols.attribution.partitions import take_paths
+from protocols.attribution.partitions import subset_paths, take_paths
 from protocols.attribution.paths import Paths
 from protocols.errors import DataError
 from tests.unit.test_attribution import confounded_world
@@ -32,26 +25,11 @@ from tests.unit.test_attribution import confounded_world
 SHARE_TOL = 1e-3
 
 
-class BlocksOf:
-    """People split into blocks by a random assignment; the blocks kept in process."""
-
-    def __init__(self, paths: Paths, parts: int, seed: int = 0) -> None:
-        part = np.random.default_rng(seed).integers(0, parts, len(paths.person))
-        self.rows_of: list[IntArray] = [np.flatnonzero(part == i) for i in range(parts)]
-        self.parts = [take_paths(paths, r) for r in self.rows_of]
-
-    def blocks(
-        self,
-        controls: pd.DataFrame | None,
-        facts: ControlFacts | None,
-        features: tuple[str, ...],
-        half_life: float,
-    ) -> Blocks:
-        handles = [
-            design_block(p, None if controls is None else controls.iloc[r], facts, features, half_life)
-            for p, r in zip(self.parts, self.rows_of, strict=True)
-        ]
-        return Blocks(InProcess(), handles, self.rows_of, len(np.concatenate(self.rows_of)))
+def blocks_of(paths: Paths, parts: int, seed: int = 0) -> PartitionSplit:
+    """People split into partitions by a random assignment; the partitions kept in process."""
+    part = np.random.default_rng(seed).integers(0, parts, len(paths.person))
+    rows_of: list[IntArray] = [np.flatnonzero(part == i) for i in range(parts)]
+    return PartitionSplit(InProcess(), [take_paths(paths, r) for r in rows_of], rows_of, paths.person)
 
 
 def _world() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -74,7 +52,7 @@ def test_blocks_built_from_the_wholes_facts_are_the_wholes_design_row_for_row():
     facts = control_facts(c, cfg.control_bins, cfg.max_categories)
     feats = ("binary", "log_count", "recency", "clicks")
     whole = in_process(paths, c, facts, feats, cfg.half_life_days)
-    split = BlocksOf(paths, 3).blocks(c, facts, feats, cfg.half_life_days)
+    split = blocks_of(paths, 3).blocks(paths, c, facts, feats, cfg.half_life_days)
     x = whole.handles[0].x
     assert x.dtype == np.float32 and x.shape[1] == 4 * paths.k + len(facts.names)
     assert {"spend", "spend:missing", "spend:bin2", "band=b", "intent", "intent:bin9"} <= set(facts.names)
@@ -87,6 +65,16 @@ def test_blocks_built_from_the_wholes_facts_are_the_wholes_design_row_for_row():
     sub = split.take(keep).folds(3, 7)
     assert (sub[~keep] == -1).all()
     assert np.array_equal(sub[keep], canonical_folds(x[keep], 3, 7, last=y[keep]))
+    # a subset of the people (an interval's fold): built from each partition's part of it, with
+    # the subset's own facts, it is the subset's design built in one piece
+    fold = subset_paths(paths, keep)
+    cf = controls_by_person(controls, fold.person)
+    ff = control_facts(cf, cfg.control_bins, cfg.max_categories)
+    alone = in_process(fold, cf, ff, feats, cfg.half_life_days).handles[0].x
+    parts = blocks_of(paths, 3).blocks(fold, cf, ff, feats, cfg.half_life_days)
+    assert sorted(np.concatenate(parts.rows).tolist()) == list(range(len(fold.person)))
+    for block, rows in zip(parts.handles, parts.rows, strict=True):
+        assert np.array_equal(block.x, alone[rows])
 
 
 @pytest.mark.parametrize(
@@ -103,7 +91,7 @@ def test_the_fit_summed_over_blocks_gives_the_single_fits_credit(cfg):
     touches, people, controls = _world()
     paths = build_paths(touches, people, cfg)
     one = data_driven(paths, controls, cfg)
-    many = data_driven(paths, controls, cfg, split=BlocksOf(paths, 4))
+    many = data_driven(paths, controls, cfg, split=blocks_of(paths, 4))
     assert one.detail["two_stage"] == many.detail["two_stage"]
     assert one.detail["effect_l2"] == many.detail["effect_l2"]
     for c, share in one.shares().items():
@@ -120,4 +108,4 @@ def test_controls_with_duplicated_people_are_refused():
     touches, people, controls = _world()
     paths = build_paths(touches, people, AttributionConfig())
     with pytest.raises(DataError, match="duplicated person"):
-        data_driven(paths, pd.concat([controls, controls.head(3)]), split=BlocksOf(paths, 2))
+        data_driven(paths, pd.concat([controls, controls.head(3)]), split=blocks_of(paths, 2))
