@@ -140,14 +140,14 @@ def _close(a: Any, b: Any, path: str = "") -> None:
 
 def test_a_ray_zone_releases_profile_and_attribution_as_in_process(tmp_path, live, ray_nodes, monkeypatch):
     import neutral_zone.cluster.attribution as cluster_attribution
-    import neutral_zone.cluster.data_driven as cluster_dd
     import neutral_zone.cluster.profile as cluster_profile
+    from protocols.attribution.blocks import PartitionSplit
 
     calls: list[str] = []
     for module, name in (
         (cluster_attribution, "attribution_parts"),
         (cluster_profile, "histograms_ray"),
-        (cluster_dd.RaySplit, "blocks"),
+        (PartitionSplit, "blocks"),  # the data-driven design by partition (in process: one block)
     ):
         real = getattr(module, name)
         monkeypatch.setattr(
@@ -197,5 +197,6 @@ def test_a_ray_zone_releases_profile_and_attribution_as_in_process(tmp_path, liv
     assert with_iv["intervals"]["folds"] == 10
     assert all("interval" in r for r in with_iv["models"]["data_driven"])
     assert release("profile", profile) == out["profile"][0]
-    assert calls[3:] == ["attribution_parts", "blocks", "histograms_ray"]
+    # the data-driven design by partition for the whole and for each of the 10 interval folds
+    assert calls[3:] == ["attribution_parts", *["blocks"] * 11, "histograms_ray"]
     assert_ready_again(w, ["oem", "media-a"])
