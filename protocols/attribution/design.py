@@ -80,11 +80,10 @@ def controls_by_person(controls: pd.DataFrame, person: IntArray) -> pd.DataFrame
     return c.reindex(pd.Index(person))
 
 
-def _filled(s: pd.Series, median: float | None) -> tuple[FloatArray, BoolArray]:
+def _filled(s: pd.Series, median: float) -> tuple[FloatArray, BoolArray]:
+    """A numeric control as float64 with its missing values filled, and where they were."""
     x = s.to_numpy(dtype=np.float64, na_value=np.nan)
     miss = ~np.isfinite(x)
-    if median is None:
-        median = float(np.nanmedian(x[~miss])) if (~miss).any() else 0.0
     return np.where(miss, median, x), miss
 
 
@@ -107,7 +106,8 @@ def control_facts(c: pd.DataFrame, bins: int, max_categories: int) -> ControlFac
             raw = s.to_numpy(dtype=np.float64, na_value=np.nan)
             if not np.isfinite(raw).any():
                 continue
-            x, miss = _filled(s, None)
+            med = float(np.nanmedian(raw[np.isfinite(raw)]))
+            x, miss = _filled(s, med)
             values = ranks = edges = None
             if x.std() > 0:
                 values, counts = np.unique(x, return_counts=True)
@@ -115,7 +115,6 @@ def control_facts(c: pd.DataFrame, bins: int, max_categories: int) -> ControlFac
                 ranks = before + (counts + 1) / 2.0  # average rank over ties, as pandas ranks
             if bins > 1 and len(np.unique(x)) > bins:
                 edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
-            med = float(np.nanmedian(raw[np.isfinite(raw)]))
             cols.append(NumericFacts(str(name), med, bool(miss.any()), values, ranks, edges))
         else:
             lv = _levels(s)
@@ -132,8 +131,11 @@ def _column_names(f: NumericFacts | CategoryFacts) -> list[str]:
     if isinstance(f, CategoryFacts):
         return [f"{f.name}={level}" for level in f.levels]
     names = [f"{f.name}:missing"] if f.has_missing else []
-    names += [f.name] if f.values is not None else []
-    return names + [f"{f.name}:bin{j}" for j in range(1, len(f.edges) + 1)] if f.edges is not None else names
+    if f.values is not None:
+        names.append(f.name)
+    if f.edges is not None:
+        names += [f"{f.name}:bin{j}" for j in range(1, len(f.edges) + 1)]
+    return names
 
 
 def _columns(f: NumericFacts | CategoryFacts, s: pd.Series, people: int) -> Iterator[npt.NDArray[Any]]:
