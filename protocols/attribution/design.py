@@ -241,14 +241,15 @@ def fisher_sums(b: Block, theta: FloatArray, n_exp: int, k: int) -> tuple[FloatA
         )
         p = expit(xi @ theta)
         gram += (xi * (p * (1 - p))[:, None]).T @ xi
-    feats = b.x[:, :n_exp].reshape(n, -1, k)
     sums = np.zeros((k, n_exp // k if k else 0))
     reached_n = np.zeros(k, np.int64)
     for c in range(k):
-        reached = (feats[:, :, c] != 0).any(axis=1)
+        # Channel c's exposure features are columns c, c + k, ... of the design: read in place
+        # (a reshape of the design's exposure block would copy it whole).
+        reached = (b.x[:, c:n_exp:k] != 0).any(axis=1)
         reached_n[c] = int(reached.sum())
         if reached_n[c]:
-            sums[c] = feats[reached, :, c].astype(np.float64).sum(axis=0)
+            sums[c] = b.x[reached, c:n_exp:k].astype(np.float64).sum(axis=0)
     return gram, sums, reached_n
 
 
