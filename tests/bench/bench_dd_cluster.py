@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,7 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
     if cluster is not None:
         cluster.__exit__(None, None, None)
+        shutil.rmtree(pki.root, ignore_errors=True)
     sys.exit(0)
 
 
