@@ -8,7 +8,8 @@ store (each put there once) and runs the single-process functions on its range: 
 the partition's models (:func:`partition_models`). The driver puts the paths together in the
 whole's people order — the very arrays of the single computation — and runs the rest of
 :func:`protocols.attribution.attribute` on them: Markov's removal effects from the summed counts,
-the data-driven model, the noise and the intervals.
+the noise and the intervals; the data-driven model's fit runs on the partitions' design blocks
+(:mod:`neutral_zone.cluster.data_driven`).
 
 Two facts of the whole must be settled before the partitions build their paths, so that their
 paths agree with the single computation's: the channels, when the media parties do not declare
@@ -26,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from neutral_zone.cluster.data_driven import ray_split
 from neutral_zone.jobs.attribution_inputs import touches_from
 from neutral_zone.jobs.columns import cols_with_role
 from neutral_zone.tables import PartyTable
@@ -138,7 +140,8 @@ def attribution_parts(
     rows_of = [p[0] for p in parts]
     credits = {m: merge_credits([p[2][m] for p in parts], rows_of) for m in parts[0][2]}
     counts = [p[3] for p in parts if p[3] is not None]
-    pre = Precomputed(
-        merge_paths([p[1] for p in parts], rows_of), credits, merge_markov(counts) if counts else None
-    )
+    merged = merge_paths([p[1] for p in parts], rows_of)
+    # The data-driven model's design is built and fitted by partition (cluster/data_driven.py).
+    split = ray_split([p[1] for p in parts], rows_of, merged.person) if "data_driven" in cfg.models else None
+    pre = Precomputed(merged, credits, merge_markov(counts) if counts else None, split)
     return pre, owner

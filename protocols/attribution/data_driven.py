@@ -33,107 +33,45 @@ from collections.abc import Callable
 from typing import cast
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import expit, ndtri
 
-from protocols.arrays import BoolArray, FloatArray, IntArray
+from protocols.arrays import BoolArray, FloatArray
+from protocols.attribution.blocks import Blocks, DesignSplit, in_process
 from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit, ValueWeights
-from protocols.attribution.exposure import canonical_folds, exposure_features, touch_counts
+from protocols.attribution.design import (
+    Allocation,
+    allocate,
+    control_facts,
+    controls_by_person,
+    fisher_sums,
+    logistic_sums,
+)
 from protocols.attribution.paths import Paths
-from protocols.attribution.shapley import check_shapley, shapley_matrix
-from protocols.errors import DataError
-
-_SHAPLEY_CELLS = 1 << 21  # people × coalitions evaluated per block in the data-driven model
-_INFO_ROWS = 1 << 16  # people per block of the Fisher information
-
-
-def _control_design(
-    controls: pd.DataFrame, person: IntArray, bins: int, max_categories: int
-) -> tuple[FloatArray, list[str], BoolArray]:
-    """Numeric controls: standardised, plus quantile-bin dummies (non-linear confounding) and a
-    missing flag; categorical controls: dummies for the ``max_categories`` most common levels."""
-    c = controls.set_index("person") if "person" in controls.columns else controls
-    if c.index.has_duplicates:
-        raise DataError(f"controls has {int(c.index.duplicated().sum())} duplicated person id(s)")
-    c = c.reindex(pd.Index(person))
-    incomplete = c.isna().any(axis=1).to_numpy()
-    cols: list[FloatArray | BoolArray] = []
-    names: list[str] = []
-    for name in c.columns:
-        s = c[name]
-        if pd.api.types.is_bool_dtype(s) or (
-            pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
-        ):
-            x = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            miss = ~np.isfinite(x)
-            if miss.all():
-                continue
-            x = np.where(miss, np.nanmedian(x[~miss]), x)
-            if miss.any():
-                cols.append(miss)
-                names.append(f"{name}:missing")
-            if x.std() > 0:
-                # Normal scores of the ranks: a skewed intent proxy (app usage, spend) enters the
-                # logit on a sensible scale whatever its units; the bins below add the curvature.
-                r = pd.Series(x).rank(method="average").to_numpy()
-                cols.append(ndtri((r - 0.5) / len(r)))
-                names.append(str(name))
-            if bins > 1 and len(np.unique(x)) > bins:
-                edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
-                b = np.searchsorted(edges, x, side="right")
-                for j in range(1, len(edges) + 1):
-                    cols.append(b == j)  # 0/1: kept as bool (1 byte) until stacked as float64
-                    names.append(f"{name}:bin{j}")
-        else:
-            lv = s.astype(object).where(s.notna(), "(missing)").astype(str)
-            top = lv.value_counts().index[:max_categories]
-            lv = lv.where(lv.isin(top), "(other)")
-            levels = lv.value_counts().index[1:]  # the most common level is the reference
-            arr = lv.to_numpy()
-            for level in levels:
-                cols.append(arr == level)
-                names.append(f"{name}={level}")
-    if not cols:
-        return np.zeros((len(person), 0)), [], incomplete
-    # Columns in name order: the same data gives the same design whatever the row order.
-    order = sorted(range(len(names)), key=lambda i: names[i])
-    design = np.empty((len(person), len(order)), np.float64)
-    for j, i in enumerate(order):
-        design[:, j] = cols[i]
-    return design, [names[i] for i in order], incomplete
-
+from protocols.attribution.shapley import check_shapley
 
 EFFECT_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2)  # candidates for ``effect_l2="cv"``
 
 
 def _fit_logistic(
-    x: npt.NDArray[np.float32],
-    y: FloatArray,
-    nonneg: BoolArray,
-    l2: float | FloatArray,
-    offset: FloatArray | None = None,
+    blocks: Blocks, y_sum: float, nonneg: BoolArray, l2: float | FloatArray
 ) -> tuple[float, FloatArray, bool]:
-    """Logistic regression by L-BFGS-B with ``coef[nonneg] >= 0``;
-    ridge ``l2`` (one value, or one per coefficient) on the mean log-loss scale; intercept unpenalised."""
-    n, d = x.shape
-    off = np.zeros(n) if offset is None else offset
+    """Logistic regression by L-BFGS-B with ``coef[nonneg] >= 0``; ridge ``l2`` (one value, or one
+    per coefficient) on the mean log-loss scale; intercept unpenalised. The loss and gradient at
+    each step are sums over the blocks (:func:`logistic_sums`), added here."""
+    n, d = blocks.n, len(nonneg)
     pen = np.broadcast_to(np.asarray(l2, np.float64), (d,))
-    ybar = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    ybar = float(np.clip(y_sum / n, 1e-6, 1 - 1e-6))
     theta0 = np.zeros(d + 1)
     theta0[0] = math.log(ybar / (1 - ybar))
 
     def loss(theta: FloatArray) -> tuple[float, FloatArray]:
         w = theta[1:]
-        z = (x @ w.astype(np.float32)).astype(np.float64) + theta[0] + off
-        val = float(np.mean(np.logaddexp(0.0, z) - y * z)) + 0.5 * float(w @ (pen * w))
-        resid = expit(z) - y
-        g = np.empty(d + 1)
-        g[0] = resid.mean()
-        g[1:] = (x.T @ resid.astype(np.float32)).astype(np.float64) / n + pen * w
-        return val, g
+        total, grad = blocks.sums(logistic_sums, theta)
+        g = grad / n
+        g[1:] += pen * w
+        return float(total) / n + 0.5 * float(w @ (pen * w)), g
 
     bounds = [(None, None)] + [(0.0, None) if nn else (None, None) for nn in nonneg]
     res = minimize(
@@ -147,69 +85,57 @@ def _fit_logistic(
     return float(res.x[0]), np.asarray(res.x[1:], np.float64), bool(res.success)
 
 
-def _log_loss(x: npt.NDArray[np.float32], y: FloatArray, intercept: float, coef: FloatArray) -> float:
-    z = (x @ coef.astype(np.float32)).astype(np.float64) + intercept
-    return float(np.sum(np.logaddexp(0.0, z) - y * z))
-
-
 def _channel_z(
-    x: npt.NDArray[np.float32], intercept: float, coef: FloatArray, pen: FloatArray, n_exp: int, k: int
+    blocks: Blocks, intercept: float, coef: FloatArray, pen: FloatArray, n_exp: int, k: int
 ) -> FloatArray:
     """Per channel, the z-score of its average effect on the logit of the people it reached
     (Σ over its features of coefficient × the feature's mean among them), with the covariance
     from the inverse Fisher information of the penalised fit: one test per channel, however
-    many (even collinear) features it has."""
-    n = len(x)
+    many (even collinear) features it has. The information and the means are sums over blocks."""
+    n = blocks.n
     theta = np.r_[intercept, coef]
-    # The Fisher information summed a block of people at a time: a float64 copy of the whole
-    # design (and a weighted second one) would be the model's largest arrays (docs/DECISIONS.md 13M.5).
-    gram = np.zeros((len(theta), len(theta)))
-    for lo in range(0, n, _INFO_ROWS):
-        xi = np.column_stack(
-            [np.ones(len(x[lo : lo + _INFO_ROWS])), x[lo : lo + _INFO_ROWS].astype(np.float64)]
-        )
-        p = expit(xi @ theta)
-        gram += (xi * (p * (1 - p))[:, None]).T @ xi
+    gram, sums, reached = blocks.sums(fisher_sums, theta, n_exp, k)
     info = gram / n + np.diag(np.r_[0.0, pen])
     cov = np.linalg.pinv(info)[1 : n_exp + 1, 1 : n_exp + 1] / n
     out = np.zeros(k)
     for c in range(k):
-        # Channel c's exposure features are columns c, c + k, ... of the design: read in place
-        # (a reshape of the design's exposure block would copy it whole).
-        reached = (x[:, c:n_exp:k] != 0).any(axis=1)
-        if not reached.any():
+        if not reached[c]:
             continue
         w = np.zeros(n_exp)
-        w[c::k] = x[reached, c:n_exp:k].astype(np.float64).mean(axis=0)
+        w[c::k] = sums[c] / reached[c]
         var = float(w @ cov @ w)
         out[c] = float(w @ coef[:n_exp]) / math.sqrt(var) if var > 0 else 0.0
     return out
 
 
 def _choose_effect_l2(
-    x: npt.NDArray[np.float32],
+    blocks: Blocks,
     y: FloatArray,
+    train: BoolArray,
     nonneg: BoolArray,
     pen_ctrl: FloatArray,
     n_exp: int,
     cfg: AttributionConfig,
 ) -> float:
-    """The ridge on channel effects from EFFECT_L2_GRID with the least held-out log-loss."""
+    """The ridge on channel effects from EFFECT_L2_GRID with the least held-out log-loss
+    (``blocks``: the people ``train`` selects; ``y`` over the whole)."""
     if cfg.effect_l2 != "cv":
         return float(cfg.effect_l2)
-    fold = canonical_folds(x, cfg.validation_folds, cfg.seed, last=y)
+    fold = blocks.folds(cfg.validation_folds, cfg.seed)
+    total = dict.fromkeys(EFFECT_L2_GRID, 0.0)
+    for f in range(cfg.validation_folds):
+        tr = train & (fold != f)
+        if not (0 < y[tr].sum() < tr.sum()):
+            continue
+        fit_on, held = blocks.take(tr), blocks.take(train & (fold == f))
+        for l2 in EFFECT_L2_GRID:
+            b0, b, _ = _fit_logistic(fit_on, float(y[tr].sum()), nonneg, np.r_[np.full(n_exp, l2), pen_ctrl])
+            total[l2] += float(held.sums(logistic_sums, np.r_[b0, b])[0])
+        del fit_on, held
     best, best_loss = EFFECT_L2_GRID[0], math.inf
     for l2 in EFFECT_L2_GRID:
-        pen = np.r_[np.full(n_exp, l2), pen_ctrl]
-        total = 0.0
-        for f in range(cfg.validation_folds):
-            tr = fold != f
-            if not (0 < y[tr].sum() < tr.sum()):
-                continue
-            b0, b, _ = _fit_logistic(x[tr], y[tr], nonneg, pen)
-            total += _log_loss(x[~tr], y[~tr], b0, b)
-        if total < best_loss:
-            best, best_loss = l2, total
+        if total[l2] < best_loss:
+            best, best_loss = l2, total[l2]
     return best
 
 
@@ -225,28 +151,31 @@ def _kept_fraction(z: FloatArray, threshold: float) -> FloatArray:
 
 
 def _effects(
-    x: npt.NDArray[np.float32],
+    blocks: Blocks,
     y: FloatArray,
+    train: BoolArray,
     nonneg: BoolArray,
     n_exp: int,
     k: int,
     cfg: AttributionConfig,
 ) -> tuple[float, FloatArray, bool, dict[str, object]]:
-    """Channel effects (and controls) fitted on one sample: ridge chosen, weak channels shrunk."""
-    pen_ctrl = np.full(x.shape[1] - n_exp, cfg.l2)
-    l2 = _choose_effect_l2(x, y, nonneg, pen_ctrl, n_exp, cfg)
+    """Channel effects (and controls) fitted on one sample (``blocks``: the people ``train``
+    selects): ridge chosen, weak channels shrunk."""
+    pen_ctrl = np.full(len(nonneg) - n_exp, cfg.l2)
+    l2 = _choose_effect_l2(blocks, y, train, nonneg, pen_ctrl, n_exp, cfg)
     pen = np.r_[np.full(n_exp, l2), pen_ctrl]
-    intercept, coef, ok = _fit_logistic(x, y, nonneg, pen)
+    y_sum = float(y[train].sum())
+    intercept, coef, ok = _fit_logistic(blocks, y_sum, nonneg, pen)
     kept, z = np.ones(k), np.full(k, np.inf)
     if cfg.min_effect_z > 0 and k:
-        z = _channel_z(x, intercept, coef, pen, n_exp, k)
+        z = _channel_z(blocks, intercept, coef, pen, n_exp, k)
         kept = _kept_fraction(z, cfg.min_effect_z)
         if (kept < 1).any():
             # The weak channels' effects scaled down and held fixed; the baseline (intercept and
             # controls) refitted to explain what they no longer do.
             exp_coef = coef[:n_exp] * np.tile(kept, n_exp // k)
-            offset = x[:, :n_exp].astype(np.float64) @ exp_coef
-            intercept, coef_c, ok2 = _fit_logistic(x[:, n_exp:], y, nonneg[n_exp:], pen_ctrl, offset)
+            base = blocks.take(None, n_exp, exp_coef)
+            intercept, coef_c, ok2 = _fit_logistic(base, y_sum, nonneg[n_exp:], pen_ctrl)
             coef = np.r_[exp_coef, coef_c]
             ok = ok and ok2
     return (
@@ -262,36 +191,30 @@ def data_driven(
     controls: pd.DataFrame | None = None,
     config: AttributionConfig | None = None,
     decide: Callable[[list[int]], list[int]] | None = None,
+    split: DesignSplit | None = None,
 ) -> ModelCredit:
     """Incrementality-aware attribution: a conversion model with targeting controls, split per
-    person by exact Shapley over that person's exposed channels (see the module docstring)."""
+    person by exact Shapley over that person's exposed channels (see the module docstring).
+
+    ``split``: where the design's blocks are built and every sum over people runs (the zone's
+    cluster); None: one block in this process. The optimiser runs here either way."""
     cfg = config or AttributionConfig()
     k, n = paths.k, len(paths.person)
     check_shapley(k, cfg.max_shapley_channels, "data_driven")
     y = paths.converted.astype(np.float64)
-    cnt = touch_counts(paths)
-    exposed = cnt > 0
     names = {"binary": ("binary",), "log_count": ("log_count",), "both": ("binary", "log_count")}
     feat_names = names[cfg.exposure] + tuple(f for f in cfg.exposure_extra if f not in names[cfg.exposure])
-    feats = exposure_features(paths, feat_names, cfg.half_life_days, cnt)
-    n_exp = len(feats) * k
-
-    def control_design() -> tuple[FloatArray, list[str], BoolArray]:
-        if controls is None:
-            return np.zeros((n, 0)), [], np.zeros(n, bool)
-        return _control_design(controls, paths.person, cfg.control_bins, cfg.max_categories)
-
-    ctrl, ctrl_names, incomplete = control_design()
-    n_ctrl = ctrl.shape[1]
-    # Filled block by block: no float64 copy of the whole design before it becomes float32.
-    x = np.empty((n, n_exp + n_ctrl), np.float32)
-    for i, fe in enumerate(feats):
-        x[:, i * k : (i + 1) * k] = fe
-    x[:, n_exp:] = ctrl
-    # The float64 controls are built again for the baseline after the fits (the same function of
-    # the same data): kept, they were the largest array next to the design through every fit.
-    del ctrl
-    nonneg = np.r_[np.ones(n_exp, bool), np.zeros(n_ctrl, bool)]
+    n_exp = len(feat_names) * k
+    c = None if controls is None else controls_by_person(controls, paths.person)
+    facts = None if c is None else control_facts(c, cfg.control_bins, cfg.max_categories)
+    incomplete = np.zeros(n, bool) if c is None else c.isna().any(axis=1).to_numpy()
+    if split is None:
+        blocks = in_process(paths, c, facts, feat_names, cfg.half_life_days)
+    else:
+        blocks = split.blocks(paths, c, facts, feat_names, cfg.half_life_days)
+    del c
+    ctrl_names = list(facts.names) if facts is not None else []
+    nonneg = np.r_[np.ones(n_exp, bool), np.zeros(len(ctrl_names), bool)]
     complete = ~incomplete
     # Which fit to use depends on how many people have complete controls — the partners' data.
     # ``decide`` (differential privacy) noises those counts first: one person at the threshold
@@ -315,18 +238,20 @@ def data_driven(
     folds = cfg.cross_fit_folds if cfg.cross_fit_folds > 1 else 1
     info: dict[str, object] = {}
     # Per person, the coefficients of their exposure features (one row per fold of people).
-    fold = canonical_folds(x, folds, cfg.seed, last=y) if folds > 1 else np.zeros(n, np.int64)
+    fold = blocks.folds(folds, cfg.seed) if folds > 1 else np.zeros(n, np.int64)
     exp_coef = np.zeros((folds, n_exp))
     kept_rows: list[FloatArray] = []
     ok = True
     if n == 0 or y.min() == y.max():
-        intercept, coef_c = 0.0, np.zeros(n_ctrl)
+        intercept, coef_c = 0.0, np.zeros(len(ctrl_names))
     else:
         for f in range(folds):
             train = sample & (fold != f) if folds > 1 else sample
             if not (0 < y[train].sum() < train.sum()):
                 continue  # this fold's effects stay 0
-            b0, coef, fit_ok, info = _effects(x[train], y[train], nonneg, n_exp, k, cfg)
+            sub = blocks.take(None if train.all() else train)
+            b0, coef, fit_ok, info = _effects(sub, y, train, nonneg, n_exp, k, cfg)
+            del sub
             kept_rows.append(np.asarray(cast("list[float]", info["kept"])))
             exp_coef[f] = coef[:n_exp]
             ok = ok and fit_ok
@@ -334,51 +259,25 @@ def data_driven(
             intercept, coef_c = b0, coef[n_exp:]
         else:
             # Every person's baseline, with their channel effects held fixed.
-            offset = np.einsum("ij,ij->i", x[:, :n_exp].astype(np.float64), exp_coef[fold])
-            intercept, coef_c, ok2 = _fit_logistic(x[:, n_exp:], y, nonneg[n_exp:], cfg.l2, offset)
+            base = blocks.take(None, n_exp, exp_coef, fold)
+            intercept, coef_c, ok2 = _fit_logistic(base, float(y.sum()), nonneg[n_exp:], cfg.l2)
             ok = ok and ok2
-    del x
-    base = intercept + (control_design()[0] @ coef_c if n_ctrl else np.zeros(n))
-    # Per person and channel: the channel's contribution to the logit when its exposure is kept.
-    contrib = np.zeros((n, k))
-    for i, fe in enumerate(feats):
-        contrib += fe * exp_coef[fold, i * k : (i + 1) * k]
-    del feats
-    p_full = expit(base + contrib.sum(axis=1))
+            del base
+    parts: list[Allocation] = blocks.runner.map(
+        allocate,
+        blocks.handles,
+        [(fold[r],) for r in blocks.rows],
+        (intercept, coef_c, exp_coef, k, cfg.allocation),
+    )
+    rows_of = blocks.rows
+    del blocks
     credited = np.zeros(k)
-    rows_out: list[IntArray] = []
-    ch_out: list[IntArray] = []
-    w_out: list[FloatArray] = []
-    size = exposed.sum(axis=1)
-    for m in range(1, k + 1):
-        rows_m = np.flatnonzero(size == m)
-        if len(rows_m) == 0:
-            continue
-        if cfg.allocation == "shapley":
-            sub = ((np.arange(1 << m)[None, :] >> np.arange(m)[:, None]) & 1).astype(np.float64)  # (m, 2^m)
-            w_mat = shapley_matrix(m)
-        step = max(1, _SHAPLEY_CELLS >> m)
-        for lo in range(0, len(rows_m), step):
-            r = rows_m[lo : lo + step]
-            cols = np.nonzero(exposed[r])[1].reshape(len(r), m)
-            a = contrib[r[:, None], cols]
-            if cfg.allocation == "shapley":
-                phi = expit(base[r, None] + a @ sub) @ w_mat
-            else:
-                phi = p_full[r, None] - expit(base[r, None] + a.sum(axis=1, keepdims=True) - a)
-            # A channel adding nothing to the logit is a null player: its credit is exactly 0 (the
-            # matrix products above would leave rounding residue, read as "some effect").
-            phi[a == 0] = 0.0
-            credited += np.bincount(cols.ravel(), weights=phi.ravel(), minlength=k)
-            conv = paths.converted[r]
-            if conv.any():
-                rows_out.append(np.repeat(r[conv], m))
-                ch_out.append(cols[conv].ravel())
-                w_out.append((phi[conv] / p_full[r[conv], None]).ravel())
-    vw = (
-        ValueWeights.empty()
-        if not rows_out
-        else ValueWeights(np.concatenate(rows_out), np.concatenate(ch_out), np.concatenate(w_out))
+    for a in parts:
+        credited += a.credited
+    vw = ValueWeights(
+        np.concatenate([r[a.rows] for a, r in zip(parts, rows_of, strict=True)]).astype(np.int64),
+        np.concatenate([a.channel for a in parts]).astype(np.int64),
+        np.concatenate([a.weight for a in parts]),
     )
     mean_coef = exp_coef.mean(axis=0)
     coefs = {
@@ -391,8 +290,8 @@ def data_driven(
         "exposure": cfg.exposure,
         "converged": ok,
         "observed_conversions": float(y.sum()),
-        "predicted_conversions": float(p_full.sum()),
-        "base_conversions": float(expit(base).sum()),
+        "predicted_conversions": float(sum(a.predicted for a in parts)),
+        "base_conversions": float(sum(a.base for a in parts)),
         "channel_coefficients": coefs,
         "controls": ctrl_names,
         "two_stage": bool(two_stage),

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from protocols.arrays import FloatArray, IntArray
+from protocols.arrays import FloatArray, IntArray, U64Array
 from protocols.attribution.config import MS_PER_DAY
 from protocols.attribution.paths import Paths
 
@@ -90,17 +90,36 @@ def canonical_folds(
     n = len(rows)
     if folds <= 1 or n == 0:
         return np.zeros(n, np.int64)
+    scale = fold_scale(fold_top(rows, last))
+    return folds_from_keys(fold_keys(rows, last, scale, seed), folds)
 
-    def block(lo: int) -> FloatArray:
-        part = rows[lo : lo + FOLD_CHUNK].astype(np.float64)
-        return part if last is None else np.column_stack([part, last[lo : lo + FOLD_CHUNK]])
 
-    top = np.max([np.max(np.abs(block(lo)), axis=0) for lo in range(0, n, FOLD_CHUNK)], axis=0)
-    scale = np.power(10.0, 6 - _magnitude_of(top))
+def _chunk(rows: npt.NDArray[np.floating[Any]], last: FloatArray | None, lo: int) -> FloatArray:
+    part = rows[lo : lo + FOLD_CHUNK].astype(np.float64)
+    return part if last is None else np.column_stack([part, last[lo : lo + FOLD_CHUNK]])
+
+
+def fold_top(rows: npt.NDArray[np.floating[Any]], last: FloatArray | None = None) -> FloatArray:
+    """Per column (``last`` as one more), the largest absolute value; 0 for no rows. The whole's
+    is the maximum of its parts'."""
+    width = rows.shape[1] + (last is not None)
+    tops = [np.max(np.abs(_chunk(rows, last, lo)), axis=0) for lo in range(0, len(rows), FOLD_CHUNK)]
+    return np.max(tops, axis=0) if tops else np.zeros(width)
+
+
+def fold_scale(top: FloatArray) -> FloatArray:
+    """Per column, the factor that rounds it to 6 significant digits of its largest value."""
+    return np.asarray(np.power(10.0, 6 - _magnitude_of(top)), np.float64)
+
+
+def fold_keys(
+    rows: npt.NDArray[np.floating[Any]], last: FloatArray | None, scale: FloatArray, seed: int
+) -> U64Array:
+    """Each row's seeded hash of its content rounded with ``scale``: a function of the row alone."""
     salt = seed.to_bytes(8, "little", signed=True)
-    keys = np.empty(n, np.uint64)
-    for lo in range(0, n, FOLD_CHUNK):
-        r = np.ascontiguousarray(np.rint(block(lo) * scale).astype(np.int64))
+    keys = np.empty(len(rows), np.uint64)
+    for lo in range(0, len(rows), FOLD_CHUNK):
+        r = np.ascontiguousarray(np.rint(_chunk(rows, last, lo) * scale).astype(np.int64))
         keys[lo : lo + len(r)] = np.fromiter(
             (
                 int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8, key=salt).digest(), "little")
@@ -109,9 +128,14 @@ def canonical_folds(
             dtype=np.uint64,
             count=len(r),
         )
+    return keys
+
+
+def folds_from_keys(keys: U64Array, folds: int) -> IntArray:
+    """Folds dealt in key order (rows with equal keys in their given order)."""
     order = np.argsort(keys, kind="stable")
-    fold = np.empty(n, np.int64)
-    fold[order] = np.arange(n) % folds
+    fold = np.empty(len(keys), np.int64)
+    fold[order] = np.arange(len(keys)) % folds
     return fold
 
 

@@ -10,9 +10,11 @@ array (:func:`merge_paths`). The models split accordingly (:func:`partition_mode
   per-converter value weights concatenate;
 * Markov's transition counts are integer counts: summed over partitions they are exactly the counts
   of everybody, and the removal effects computed from them are the single computation's, bit for bit;
-* the data-driven model's fit couples every person; it runs on the merged paths (:class:`Precomputed`
-  carries them), as do the intervals, whose folds are subsets of those paths (:func:`subset_paths`):
-  the same arrays as the single computation's, so the same fits.
+* the data-driven model's fit couples every person: its design is built per partition from facts of
+  the whole (``protocols.attribution.design``) and each loss, gradient and information is a sum of
+  per-partition sums (equal up to the order of additions, so the fit to the optimiser's tolerance;
+  ``Precomputed.split`` says where); the intervals run on the merged paths, whose folds are subsets
+  of those paths (:func:`subset_paths`): the same arrays as the single computation's, so the same fits.
 
 Partitions must be given the same declared channels and the same ``window_end`` as the whole (the
 caller settles both first when they are not declared), so that channel codes and window ends agree.
@@ -21,6 +23,7 @@ caller settles both first when they are not declared), so that channel codes and
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +36,9 @@ from protocols.attribution.paths import PathCounts, Paths
 from protocols.attribution.shapley import shapley
 from protocols.errors import DataError
 
+if TYPE_CHECKING:  # blocks.py takes partitions' paths with take_paths below
+    from protocols.attribution.blocks import DesignSplit
+
 ADDITIVE_MODELS = (*HEURISTICS, "shapley")  # credit per converting path: sums over partitions
 
 
@@ -40,11 +46,13 @@ ADDITIVE_MODELS = (*HEURISTICS, "shapley")  # credit per converting path: sums o
 class Precomputed:
     """What :func:`protocols.attribution.attribute` takes instead of building paths itself: the
     merged paths, the additive models' merged credits and the summed Markov counts (``max_touches``
-    says which cap they were counted with: None for the exact tables)."""
+    says which cap they were counted with: None for the exact tables), and where the data-driven
+    model's design blocks are built and summed (``split``; None: in process)."""
 
     paths: Paths
     credits: dict[str, ModelCredit] = field(default_factory=dict)
     markov: MarkovCounts | None = None
+    split: DesignSplit | None = None
 
 
 def partition_models(

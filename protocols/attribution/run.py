@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from protocols.arrays import FloatArray
+from protocols.attribution.blocks import DesignSplit
 from protocols.attribution.config import AttributionConfig
 from protocols.attribution.credit import ModelCredit
 from protocols.attribution.data_driven import data_driven
@@ -137,7 +138,9 @@ def attribute(
             chosen if vals is not None or encrypted_values else (),
             precomputed,
         )
-        return _with_intervals(res, touches, people, paths, controls, intervals, noise, eps_intervals)
+        return _with_intervals(
+            res, touches, people, paths, controls, intervals, noise, eps_intervals, _split(precomputed)
+        )
     p_idx, c_idx = paths.path_channel_pairs()
     users = np.bincount(c_idx, minlength=paths.k)
     conv_paths = np.bincount(c_idx[paths.path_converted[p_idx]], minlength=paths.k)
@@ -154,7 +157,11 @@ def attribute(
     res = AttributionResult(
         cfg, paths.channels, paths.counts, credits, tables, footnotes=_footnotes(paths.counts)
     )
-    return _with_intervals(res, touches, people, paths, controls, intervals, None, 0.0)
+    return _with_intervals(res, touches, people, paths, controls, intervals, None, 0.0, _split(precomputed))
+
+
+def _split(pre: Precomputed | None) -> DesignSplit | None:
+    return pre.split if pre is not None else None
 
 
 def _with_intervals(
@@ -166,8 +173,10 @@ def _with_intervals(
     spec: IntervalSpec | None,
     noise: ReleaseNoise | None,
     epsilon: float,
+    split: DesignSplit | None = None,
 ) -> AttributionResult:
-    """``res`` with the intervals of ``spec`` (each fold fitted with the same settings)."""
+    """``res`` with the intervals of ``spec`` (each fold fitted with the same settings; the
+    data-driven model's design of a fold built by ``split``'s partitions when given)."""
     if spec is None:
         return res
     cfg = res.config
@@ -177,7 +186,7 @@ def _with_intervals(
         # A fold's z-scores are √folds times smaller than the whole sample's: its shrinking of weak
         # channels uses a threshold scaled alike, so it decides as the whole sample would on
         # average, and the spread of its decisions widens the intervals (docs/DECISIONS.md 12M.6).
-        return _runners(part, fold_cfg, controls, None, decide)[name]()
+        return _runners(part, fold_cfg, controls, None, decide, split=split)[name]()
 
     points = {m: res.tables[m]["credited_conversions"].to_numpy(dtype=np.float64) for m in res.tables}
     ivs = compute_intervals(touches, people, paths, cfg, spec, points, run, noise, epsilon)
@@ -194,6 +203,7 @@ def _runners(
     vals: FloatArray | None,
     decide: Callable[[list[int]], list[int]] | None = None,
     pre: Precomputed | None = None,
+    split: DesignSplit | None = None,
 ) -> dict[str, Callable[[], ModelCredit]]:
     runners: dict[str, Callable[[], ModelCredit]] = {
         "first_touch": lambda: first_touch(paths),
@@ -203,7 +213,9 @@ def _runners(
         "position_based": lambda: position_based(paths, cfg.position_weights),
         "markov": lambda: markov(paths, cfg.markov_order),
         "shapley": lambda: shapley(paths, cfg.max_shapley_channels, vals),
-        "data_driven": lambda: data_driven(paths, controls, cfg, decide),
+        "data_driven": lambda: data_driven(
+            paths, controls, cfg, decide, split or (pre.split if pre else None)
+        ),
     }
     if pre is not None:  # what partitions computed (their merged credit, their summed counts)
         for name, credit in pre.credits.items():

@@ -1,6 +1,7 @@
 """Profile and attribution on the zone's Ray cluster (the suite's 3-node ``ray_nodes``): the same
-release as in-process, on the same session — exact for every count, Markov and the data-driven
-model, to 1e-9 relative for credit summed over partitions (heuristics, Shapley, values)."""
+release as in-process, on the same session — exact for every count and Markov, to 1e-9 relative for
+credit summed over partitions (heuristics, Shapley, values), and the data-driven model, whose fit
+sums its loss over partitions, to the tolerance stated below."""
 
 from __future__ import annotations
 
@@ -111,8 +112,18 @@ def _world(root: Path) -> Path:
     )
 
 
+# The data-driven model's fit on the cluster sums its loss and gradient over partitions: the same
+# fit to the optimiser's tolerance (docs/DECISIONS.md 13J.5), released shares within this.
+DD_SHARE_TOL = 1e-3
+DD_REL_TOL = 1e-3  # credited conversions and value, relative (abs 1e-3 for near-zero credit)
+
+
 def _close(a: Any, b: Any, path: str = "") -> None:
-    """Equal payloads, floats to 1e-9 relative."""
+    """Equal payloads, floats to 1e-9 relative (the data-driven model's to its stated tolerance)."""
+    if path.startswith(".models.data_driven[") and isinstance(b, float):
+        tol = (0.0, DD_SHARE_TOL) if path.endswith(".share") else (DD_REL_TOL, 1e-3)
+        assert math.isclose(a, b, rel_tol=tol[0], abs_tol=tol[1]), (path, a, b)
+        return
     if isinstance(b, dict):
         assert isinstance(a, dict) and a.keys() == b.keys(), path
         for key in b:
@@ -130,9 +141,14 @@ def _close(a: Any, b: Any, path: str = "") -> None:
 def test_a_ray_zone_releases_profile_and_attribution_as_in_process(tmp_path, live, ray_nodes, monkeypatch):
     import neutral_zone.cluster.attribution as cluster_attribution
     import neutral_zone.cluster.profile as cluster_profile
+    from protocols.attribution.blocks import PartitionSplit
 
     calls: list[str] = []
-    for module, name in ((cluster_attribution, "attribution_parts"), (cluster_profile, "histograms_ray")):
+    for module, name in (
+        (cluster_attribution, "attribution_parts"),
+        (cluster_profile, "histograms_ray"),
+        (PartitionSplit, "blocks"),  # the data-driven design by partition (in process: one block)
+    ):
         real = getattr(module, name)
         monkeypatch.setattr(
             module, name, lambda *a, _real=real, _name=name, **kw: calls.append(_name) or _real(*a, **kw)
@@ -161,12 +177,17 @@ def test_a_ray_zone_releases_profile_and_attribution_as_in_process(tmp_path, liv
         w.zone_session(sid).models.clear()  # attribution is computed once per session and parameters
         out["profile"].append(release("profile", profile))
         out["attribution"].append(release("attribution", attribution))
-    assert calls == ["histograms_ray", "attribution_parts"]  # the ray executor's run only
+    # the ray executor's run only; the data-driven design built and fitted by partition
+    assert calls == ["histograms_ray", "attribution_parts", "blocks"]
     assert out["profile"][0] == out["profile"][1] and out["profile"][0]["tags"]
     ray_attr, local_attr = out["attribution"]
     _close(ray_attr, local_attr)
-    for model in ("markov", "data_driven"):  # from summed counts / on the same paths: bit for bit
-        assert ray_attr["models"][model] == local_attr["models"][model]
+    assert ray_attr["models"]["markov"] == local_attr["models"]["markov"]  # from summed counts: bit for bit
+    gap = max(
+        abs(r["share"] - q["share"])
+        for r, q in zip(ray_attr["models"]["data_driven"], local_attr["models"]["data_driven"], strict=True)
+    )
+    print(f"data_driven: largest share difference, cluster vs in-process: {gap:.2e}")
     assert local_attr["counts"]["converters_with_path"] > 0
     assert sum(r["credited_conversions"] for r in local_attr["models"]["data_driven"]) > 0
 
@@ -176,5 +197,6 @@ def test_a_ray_zone_releases_profile_and_attribution_as_in_process(tmp_path, liv
     assert with_iv["intervals"]["folds"] == 10
     assert all("interval" in r for r in with_iv["models"]["data_driven"])
     assert release("profile", profile) == out["profile"][0]
-    assert calls[2:] == ["attribution_parts", "histograms_ray"]
+    # the data-driven design by partition for the whole and for each of the 10 interval folds
+    assert calls[3:] == ["attribution_parts", *["blocks"] * 11, "histograms_ray"]
     assert_ready_again(w, ["oem", "media-a"])
