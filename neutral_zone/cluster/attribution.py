@@ -20,7 +20,6 @@ when such people exist).
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from neutral_zone.cluster.data_driven import ray_split
+from neutral_zone.cluster.jobs import entity_ranges
 from neutral_zone.jobs.attribution_inputs import touches_from
 from neutral_zone.jobs.columns import cols_with_role
 from neutral_zone.tables import PartyTable
@@ -107,14 +107,11 @@ def attribution_parts(
     task: Any = ray.remote(_partition)
     people_ref = ray.put({c: people[c].to_numpy() for c in PEOPLE_COLUMNS})  # once in the store
     tables_ref = ray.put([_touch_table(tables[m]) for m in media])
-    bounds = np.linspace(0, n_entities, max(1, partitions) + 1).astype(np.int64)
+    ranges = entity_ranges(n_entities, partitions)
 
     def each(mode: str, c: AttributionConfig) -> list[Any]:
         out = ray.get(
-            [
-                task.remote(int(lo), int(hi), mode, people_ref, tables_ref, c, markov_max_touches)
-                for lo, hi in pairwise(bounds)
-            ]
+            [task.remote(lo, hi, mode, people_ref, tables_ref, c, markov_max_touches) for lo, hi in ranges]
         )
         for r in out:
             if isinstance(r, Exception):

@@ -16,6 +16,13 @@ import numpy.typing as npt
 from neutral_zone.jobs.intersection import membership_cells
 
 
+def entity_ranges(n_entities: int, partitions: int) -> list[tuple[int, int]]:
+    """The ``partitions`` disjoint entity ranges ``(lo, hi)`` covering ``0 .. n_entities-1`` that the
+    cluster's jobs split their work by (at least one)."""
+    bounds = np.linspace(0, n_entities, max(1, partitions) + 1).astype(np.int64)
+    return [(int(lo), int(hi)) for lo, hi in pairwise(bounds)]
+
+
 def _cells_of_range(lo: int, hi: int, *ents: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """One partition (entities lo .. hi-1), as a Ray task."""
     local = [e[(e >= lo) & (e < hi)] - lo for e in ents]
@@ -30,8 +37,7 @@ def membership_cells_ray(
 
     task: Any = ray.remote(_cells_of_range)
     refs = [ray.put(e) for e in ents]  # each party's entity column once in the object store
-    bounds = np.linspace(0, n_entities, max(1, partitions) + 1).astype(np.int64)
-    parts = ray.get([task.remote(int(lo), int(hi), *refs) for lo, hi in pairwise(bounds)])
+    parts = ray.get([task.remote(lo, hi, *refs) for lo, hi in entity_ranges(n_entities, partitions)])
     total = np.zeros((1 << len(ents)) - 1, dtype=np.int64)
     for cells in parts:
         total += cells

@@ -10,12 +10,12 @@ provider's whole population, as in-process, and reach the partitions as codes.
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from neutral_zone.cluster.jobs import entity_ranges
 from neutral_zone.jobs.profile import histograms, person_groups
 
 
@@ -55,9 +55,11 @@ def histograms_ray(
     # each array once in the object store; the tasks take references
     refs = [ray.put(a) for a in (pop_people, lead_people, seg)]
     codes_ref = ray.put(codes)
-    bounds = np.linspace(0, n_entities, max(1, partitions) + 1).astype(np.int64)
     parts = ray.get(
-        [task.remote(int(lo), int(hi), *refs, codes_ref, sizes, tags, crosses) for lo, hi in pairwise(bounds)]
+        [
+            task.remote(lo, hi, *refs, codes_ref, sizes, tags, crosses)
+            for lo, hi in entity_ranges(n_entities, partitions)
+        ]
     )
     total = [np.zeros_like(h) for h in parts[0]]
     for part in parts:
