@@ -42,3 +42,11 @@ def membership_cells_ray(
     for cells in parts:
         total += cells
     return total
+
+
+def range_index(entities: npt.NDArray[np.int64], ranges: list[tuple[int, int]]) -> npt.NDArray[np.intp]:
+    """Each entity's range in ``ranges`` (:func:`entity_ranges`); rows without an entity (-1) go to
+    the first."""
+    his = np.array([hi for _, hi in ranges], dtype=np.int64)
+    at = np.searchsorted(his, np.clip(entities, 0, None), side="right")
+    return np.minimum(at, len(ranges) - 1)

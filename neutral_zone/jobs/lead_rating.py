@@ -34,9 +34,9 @@ import pandas as pd
 from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
-from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
+from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role
+from neutral_zone.jobs.lead_features import leads_frame, partner_source
 from neutral_zone.jobs.row_membership import (
-    population,
     require_pinned_tokens,
     separability_check,
     with_partner_features,
@@ -48,64 +48,15 @@ from protocols.lead_rating import (
     DEFAULT_LOOKBACK_DAYS,
     GRADES,
     N_BINS,
-    AttributeTable,
-    EventTable,
     LeadModel,
     bin_of,
     blind_donors,
-    build_features,
     canonical_population,
     train,
 )
 from protocols.release import KIND_AGGREGATE, KIND_MODEL, KIND_ROW_SCORES
 from protocols.sealing import SealError
 from transport.config import Strict
-
-
-def leads_frame(t: PartyTable) -> pd.DataFrame:
-    """One row per OEM row of the session, in the order the OEM streamed them (``row``)."""
-    times = cols_with_role(t, "event_time")
-    frame = pd.DataFrame({"row": np.arange(t.n_rows), "entity": t.row_entities()})
-    frame["t0"] = decode(t, times[0]) if times else np.nan
-    for name in cols_with_role(t, "feature") + cols_with_role(t, "label"):
-        frame[name] = decode(t, name)
-    return frame
-
-
-def _declared_pairs(t: PartyTable) -> list[tuple[str, str]]:
-    """The (channel, event type) pairs a media party's schema declares."""
-
-    def cats(role: str, default: str) -> list[str]:
-        named = cols_with_role(t, role)
-        if not named:
-            return [default]
-        info = next(i for i in t.schema if i.name == named[0])
-        return [str(c) for c in info.categories] if info.kind == "category" else [default]
-
-    return sorted((c, e) for c in cats("channel", "all") for e in cats("event_type", "touch"))
-
-
-def partner_tables(ctx: JobContext, partners: list[str]) -> tuple[list[AttributeTable], list[EventTable]]:
-    attrs, events = [], []
-    for name in partners:
-        t = ctx.tables[name]
-        keep = t.row_entities() >= 0
-        ent = t.row_entities()[keep]
-        rows = np.flatnonzero(keep)
-        times = cols_with_role(t, "event_time")
-        if times:
-            f = pd.DataFrame({"entity": ent, "time": decode(t, times[0], rows)})
-            for role, col in (("channel", "channel"), ("event_type", "event_type")):
-                named = cols_with_role(t, role)
-                if named:  # categorical codes as they are: no string per touch
-                    f[col] = decode(t, named[0], rows)
-            events.append(EventTable(name, f, _declared_pairs(t)))
-        else:
-            f = pd.DataFrame({"entity": ent})
-            for col in cols_with_role(t, "feature"):
-                f[col] = decode(t, col, rows)
-            attrs.append(AttributeTable(name, f))
-    return attrs, events
 
 
 def _partners(ctx: JobContext, wanted: list[str] | None) -> list[str]:
@@ -217,18 +168,16 @@ class LeadRatingTrain(Job):
         label = pd.Series(binary_label(brand, params.label))  # row i of the table is row i of `leads`
         labelled = leads[label.notna().to_numpy()].reset_index(drop=True)
         y = label.dropna().to_numpy()
-        attrs, events = partner_tables(ctx, plan.state["partners"])
-        X, spec = build_features(
+        source = partner_source(ctx, plan.state["partners"])
+        X, spec = source.features(
             labelled,
             brand.party,
             plan.state["features"],
-            attrs,
-            events,
             lookback_days=params.lookback_days,
             with_time_features=params.time_features and bool(cols_with_role(brand, "event_time")),
             utc_offset_hours=params.utc_offset_hours,
         )
-        del attrs, events, leads, labelled  # the partners' rows: the fits need only X
+        del source, leads, labelled  # the partners' rows: the fits need only X
         importance = {True: "party", False: "none"}.get(params.importance, params.importance)
         learner = None
         if ctx.partitions:  # executor ray: XGBoost, data-parallel on the cluster (X's index is the row)
@@ -374,24 +323,23 @@ class LeadRatingScore(Job):
         brand = ctx.tables[ctx.requester]
         leads = leads_frame(brand)
         partners = plan.partners
-        attrs, events = partner_tables(ctx, partners)
-        X, _ = build_features(leads, brand.party, model.spec.brand_features, attrs, events, spec=model.spec)
+        source = partner_source(ctx, partners)
+        X, _ = source.features(leads, brand.party, model.spec.brand_features, spec=model.spec)
         ent = leads["entity"].to_numpy()
         token = brand.columns[BLIND_TOKEN_COLUMN] if partners else np.zeros(len(ent), np.int64)
         # Rows a partner does not know take that partner's data from a person of its population,
         # picked by the row's blind token (protocols.lead_rating.blind_donors).
         filled: dict[str, int] = {}
         known: dict[str, npt.NDArray[np.bool_]] = {}
-        tables: list[AttributeTable | EventTable] = [*attrs, *events]
-        for table in tables:
-            p = table.party
-            known[p] = np.isin(ent, table.frame["entity"].to_numpy()) & (ent >= 0)
-            donor = blind_donors(known[p], token, canonical_population(*population(table)), p)
+        for p in source.parties:
+            people = ctx.tables[p].row_entities()
+            known[p] = np.isin(ent, people[people >= 0]) & (ent >= 0)
+            donor = blind_donors(known[p], token, canonical_population(*source.population(p)), p)
             rows = donor >= 0
             filled[p] = int(rows.sum())
             if rows.any():
-                X = with_partner_features(X, leads, donor, rows, model, brand.party, table)
-        del tables, attrs, events  # the partners' rows, before the model reads X
+                X = with_partner_features(X, leads, donor, rows, model, brand.party, p, source)
+        del source  # the partners' rows, before the model reads X
         if ctx.partitions:  # executor ray: one task per entity partition, the same scores
             from neutral_zone.cluster.lead_rating import scores_ray
 

@@ -43,7 +43,7 @@ from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import brand_table, cols_with_role, decode, first_rows
-from neutral_zone.jobs.lead_rating import partner_tables
+from neutral_zone.jobs.lead_features import partner_tables
 from neutral_zone.jobs.profile import MISSING, numeric_tag_labels, segment_rows
 from neutral_zone.jobs.row_membership import population, require_pinned_tokens
 from neutral_zone.tables import PartyTable

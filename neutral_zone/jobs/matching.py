@@ -34,7 +34,7 @@ from pydantic import Field
 
 from neutral_zone.jobs.base import Cohort, Job, JobContext, JobOutput, Plan
 from neutral_zone.jobs.columns import binary_label, brand_table, cols_with_role, decode
-from neutral_zone.jobs.lead_rating import leads_frame
+from neutral_zone.jobs.lead_features import leads_frame
 from neutral_zone.jobs.matching_tags import row_tags
 from neutral_zone.jobs.row_membership import separability_check
 from neutral_zone.tables import PartyTable

@@ -15,7 +15,7 @@ Two pieces, both driven by :class:`neutral_zone.jobs.lead_rating.LeadRatingScore
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,12 +30,14 @@ from protocols.lead_rating import (
     AttributeTable,
     EventTable,
     LeadModel,
-    build_features,
     crossfit_separability,
     likelihood_ratio_auc,
     row_hashes,
 )
 from protocols.release import CheckResult
+
+if TYPE_CHECKING:
+    from neutral_zone.jobs.lead_features import Partners
 
 SEPARABILITY_SENSITIVITY = 2  # one row moves from one (known?, value) cell to another
 
@@ -79,20 +81,20 @@ def with_partner_features(
     rows: npt.NDArray[np.bool_],
     model: LeadModel,
     brand: str,
-    table: AttributeTable | EventTable,
+    party: str,
+    source: Partners,
 ) -> pd.DataFrame:
-    """``X`` with ``table``'s partner columns, on ``rows``, built for the donor person instead
-    (at the row's own lead time, for touch features). ``X`` is updated in place and returned.
+    """``X`` with ``party``'s partner columns, on ``rows``, built for the donor person instead
+    (at the row's own lead time, for touch features) from ``source``
+    (:class:`neutral_zone.jobs.lead_features.Partners`). ``X`` is updated in place and returned.
 
     Only the donor rows are built: every feature of a row depends on that row's lead and person
     alone (scoring reads its categories from the model), so a frame of all leads would give the
     same values there and a second full-size feature matrix."""
     as_donor = leads.loc[rows].copy()
     as_donor["entity"] = donor[rows]
-    attrs = [table] if isinstance(table, AttributeTable) else []
-    events = [table] if isinstance(table, EventTable) else []
-    Xd, _ = build_features(as_donor, brand, model.spec.brand_features, attrs, events, spec=model.spec)
-    for col in [c for c in model.spec.columns if model.spec.groups.get(c, ("", ""))[1] == table.party]:
+    Xd, _ = source.features(as_donor, brand, model.spec.brand_features, spec=model.spec, parties=[party])
+    for col in [c for c in model.spec.columns if model.spec.groups.get(c, ("", ""))[1] == party]:
         if isinstance(X[col].dtype, pd.CategoricalDtype):
             codes = X[col].cat.codes.to_numpy().copy()
             codes[rows] = Xd[col].cat.codes.to_numpy()

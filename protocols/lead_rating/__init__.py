@@ -29,8 +29,10 @@ from protocols.lead_rating.features import (
     AttributeTable,
     EventTable,
     FeatureSpec,
+    align_features,
     build_features,
     time_features,
+    unaligned_features,
 )
 from protocols.lead_rating.model import LeadModel
 from protocols.lead_rating.separability import crossfit_separability, likelihood_ratio_auc
@@ -45,6 +47,7 @@ __all__ = [
     "FeatureSpec",
     "LeadModel",
     "TrainResult",
+    "align_features",
     "bin_of",
     "blind_donors",
     "build_features",
@@ -56,4 +59,5 @@ __all__ = [
     "score_bins",
     "time_features",
     "train",
+    "unaligned_features",
 ]

@@ -221,6 +221,37 @@ def build_features(
     and category sets are rebuilt, so a model can score new leads; the lookback and lead-time
     settings then come from ``spec`` too (module docstring)."""
     training = spec is None
+    X, spec = unaligned_features(
+        leads,
+        brand,
+        brand_features,
+        attributes,
+        events,
+        spec=spec,
+        lookback_days=lookback_days,
+        with_time_features=with_time_features,
+        utc_offset_hours=utc_offset_hours,
+    )
+    return align_features(X, spec, training), spec
+
+
+def unaligned_features(
+    leads: pd.DataFrame,
+    brand: str,
+    brand_features: list[str],
+    attributes: list[AttributeTable],
+    events: list[EventTable],
+    *,
+    spec: FeatureSpec | None = None,
+    lookback_days: float | None = None,
+    with_time_features: bool = False,
+    utc_offset_hours: float = 0.0,
+) -> tuple[pd.DataFrame, FeatureSpec]:
+    """:func:`build_features` before :func:`align_features`: every column is the row's own (its
+    lead, and its person's partner rows), so the rows can be built in any partition of the leads
+    and joined after; in training ``spec`` gets its parties and column groups, not yet the
+    categories or column order (those need every row)."""
+    training = spec is None
     if spec is None:
         spec = FeatureSpec(
             brand=brand,
@@ -271,16 +302,24 @@ def build_features(
             groups[name] = (f"{ev.party}: {channel}", ev.party)
         if training:
             spec.events[ev.party] = pairs
-    X = _align_categories(X, spec, training)
     if training:
         spec.groups = groups
+    return X, spec
+
+
+def align_features(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.DataFrame:
+    """The columns of :func:`unaligned_features` as the model reads them: categorical columns on
+    their category sets (in training, decided here from every row), the others as floats, in the
+    spec's column order."""
+    X = _align_categories(X, spec, training)
+    if training:
         spec.columns = list(X.columns)
     else:
         for col in spec.columns:
             if col not in X:
                 X[col] = np.nan
         X = X[spec.columns]
-    return X, spec
+    return X
 
 
 def _align_categories(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.DataFrame:
@@ -305,9 +344,10 @@ def _align_categories(X: pd.DataFrame, spec: FeatureSpec, training: bool) -> pd.
             top = values.value_counts().index[:MAX_CATEGORIES]
             spec.categories[col] = [str(v) for v in sorted(top)]
         if col in spec.categories:
-            X[col] = pd.Categorical(
-                s.astype("string").where(s.notna(), None), categories=spec.categories[col]
-            )
+            # values outside the kept categories are missing (said before pandas stops allowing them)
+            text = s.astype("string")
+            cats = spec.categories[col]
+            X[col] = pd.Categorical(text.where(s.notna() & text.isin(cats), None), categories=cats)
         else:
             X[col] = pd.to_numeric(s, errors="coerce").astype(float)
     return X

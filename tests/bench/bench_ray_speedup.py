@@ -13,12 +13,15 @@ call. The parent prints medians and speed-ups (in-process ÷ cluster).
 A case is one line in :data:`CASES`: inputs from (rows, rng), the in-process function, the cluster
 function (inputs, partitions), and an equality check. Today: the join (``assign_entities`` /
 ``neutral_zone.cluster.tables.assign_entities_ray``), the intersection histogram
-(``membership_cells`` / ``neutral_zone.cluster.jobs.membership_cells_ray``) and party-side
-blinding (``protocols.psi.blind_with`` on one core / ``parties.ray_blind.RayBlinder``).
+(``membership_cells`` / ``neutral_zone.cluster.jobs.membership_cells_ray``), party-side
+blinding (``protocols.psi.blind_with`` on one core / ``parties.ray_blind.RayBlinder``) and lead
+rating's feature rows (``neutral_zone.jobs.lead_features.LocalPartners`` /
+``neutral_zone.cluster.features.PartnerPartitions``, the partners' frames put into the store
+included).
 
 Run: ``PYTHONPATH=. nice .venv/bin/python -m tests.bench.bench_ray_speedup [--nodes 1 2 4]
-[--rows 8000000] [--blind-points 200000] [--out FILE]``. Prints JSON (progress on stderr). Not a
-test. On a 2-core machine the cluster cannot beat 2× with any number of nodes.
+[--rows 8000000] [--blind-points 200000] [--feature-leads 200000] [--cases ...] [--out FILE]``.
+Prints JSON (progress on stderr). Not a test. On a 2-core machine the cluster cannot beat 2× with any number of nodes.
 """
 
 from __future__ import annotations
@@ -134,6 +137,85 @@ def blind_cluster(inp: tuple[bytes, bytes], partitions: int) -> Any:
     return RayBlinder().blind(inp[0], inp[1])  # Ray is initialised: the blinder joins this driver
 
 
+# --- lead rating's feature rows ------------------------------------------------------------------------
+
+
+def feature_inputs(leads: int, rng: np.random.Generator) -> tuple[Any, list[Any], list[Any], int]:
+    """Lead rating's inputs as the zone builds them (``neutral_zone.jobs.lead_features``): ``leads``
+    leads of 1.2·leads people (4% without a person, 5% without a time) with a categorical, a
+    free-text column of 400 values (more than a model keeps) and a number; a provider knowing 72% of
+    the people (a categorical, a number, an integer, a flag); two media with 6.8 touches a lead
+    each (the synthetic world's 13.6 in all) on declared (channel, event type) pairs. Returns the
+    leads, attribute and event tables, and the number of entities."""
+    import pandas as pd
+
+    from protocols.lead_rating import AttributeTable, EventTable
+
+    n_ent = int(leads * 1.2)
+    ent = rng.choice(n_ent, leads, replace=False).astype(np.int64)
+    ent[rng.random(leads) < 0.04] = -1
+    t0 = rng.uniform(40, 60, leads) * 86_400_000
+    t0[rng.random(leads) < 0.05] = np.nan
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(leads),
+            "entity": ent,
+            "t0": t0,
+            "segment": pd.Categorical(rng.choice(["a", "b", "c"], leads)),
+            "city": rng.choice([f"city-{i}" for i in range(400)], leads).astype(object),
+            "budget": rng.integers(1, 90, leads),
+        }
+    )
+    known = rng.choice(n_ent, int(n_ent * 0.72), replace=False)
+    provider = pd.DataFrame(
+        {
+            "entity": known,
+            "age_band": pd.Categorical(rng.choice(["18-34", "35-54", "55+"], len(known))),
+            "spend": rng.lognormal(3, 1, len(known)),
+            "cars": rng.integers(0, 4, len(known)),
+            "owner": rng.random(len(known)) < 0.5,
+        }
+    )
+    events = []
+    for party, chans in (("media-a", ["feed", "search"]), ("media-b", ["video", "moments"])):
+        m = int(leads * 6.8)
+        touches = pd.DataFrame(
+            {
+                "entity": rng.choice(n_ent, m),
+                "time": rng.uniform(0, 62, m) * 86_400_000,
+                "channel": pd.Categorical(rng.choice(chans, m), categories=chans),
+                "event_type": pd.Categorical(rng.choice(["click", "view"], m), categories=["click", "view"]),
+            }
+        )
+        events.append(EventTable(party, touches, sorted((c, e) for c in chans for e in ("click", "view"))))
+    return frame, [AttributeTable("provider", provider)], events, n_ent
+
+
+FEATURE_SETTINGS = {"lookback_days": 30.0, "with_time_features": True}
+
+
+def features_local(inp: tuple[Any, list[Any], list[Any], int]) -> Any:
+    from neutral_zone.jobs.lead_features import LocalPartners
+
+    leads, attrs, events, _ = inp
+    return LocalPartners(attrs, events).features(
+        leads, "oem", ["segment", "city", "budget"], **FEATURE_SETTINGS
+    )
+
+
+def features_cluster(inp: tuple[Any, list[Any], list[Any], int], partitions: int) -> Any:
+    """The job's whole cluster path: the partners' frames into the object store, then the rows."""
+    from neutral_zone.cluster.features import PartnerPartitions
+
+    leads, attrs, events, n_ent = inp
+    source = PartnerPartitions(attrs, events, n_ent, partitions)
+    return source.features(leads, "oem", ["segment", "city", "budget"], **FEATURE_SETTINGS)
+
+
+def same_features(a: Any, b: Any) -> bool:
+    return bool(a[0].equals(b[0]) and a[1] == b[1])
+
+
 def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray):
         return bool(np.array_equal(a, b))
@@ -144,6 +226,9 @@ CASES: dict[str, Case] = {
     "join": Case(join_inputs, join_local, join_cluster, same_join),
     "intersection_stats": Case(cells_inputs, cells_local, cells_cluster, same_value),
     "blind": Case(blind_inputs, blind_local, blind_cluster, same_value, rows_arg="blind_points"),
+    "lead_features": Case(
+        feature_inputs, features_local, features_cluster, same_features, rows_arg="feature_leads"
+    ),
 }
 
 
@@ -252,6 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"--nodes={nodes}",
             f"--rows={args.rows}",
             f"--blind-points={args.blind_points}",
+            f"--feature-leads={args.feature_leads}",
             f"--repeats={args.repeats}",
             f"--partitions={args.partitions}",
             f"--store-mb={args.store_mb}",
@@ -288,6 +374,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--rows", type=int, default=8_000_000, help="pseudonyms over the four parties")
     ap.add_argument("--blind-points", type=int, default=200_000)
+    ap.add_argument("--feature-leads", type=int, default=200_000, help="leads of the lead_features case")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=8, help="the zone's default ray_partitions")
     ap.add_argument("--store-mb", type=int, default=1024, help="each node's object store")
@@ -296,7 +383,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.child:
-        sizes = {"rows": args.rows, "blind_points": args.blind_points}
+        sizes = {"rows": args.rows, "blind_points": args.blind_points, "feature_leads": args.feature_leads}
         res = child(args.nodes[0], sizes, args.repeats, args.partitions, args.cases, args.store_mb)
     else:
         res = run(args)

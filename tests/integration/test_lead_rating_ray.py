@@ -10,7 +10,7 @@ import multiprocessing
 import queue
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -20,6 +20,7 @@ from deploy.configs import provision
 from deploy.tooling.synth import generate as synth
 from deploy.tooling.world import approve_as_demo_auditors
 from neutral_zone.cluster.settings import node_ip
+from tests.bench.bench_ray_speedup import feature_inputs
 from tests.integration.live import open_and_settle, state_of
 from tests.unit.test_lead_rating_boosting import data
 
@@ -62,6 +63,52 @@ def test_scores_on_partitions_equal_the_in_process_scores_for_either_learner(ray
         local = model.score(X)
         for parts in (1, 3, 8):
             assert np.array_equal(scores_ray(model, X, ents, len(X), parts), local)
+
+
+@pytest.mark.parametrize("parts", [1, 3, 8])
+def test_feature_rows_donors_and_populations_on_partitions_equal_the_in_process_ones(ray_nodes, parts):
+    """Training's features (categories decided from every row, a column of 400 values cut to the
+    kept 250), scoring's, each partner's canonical population and the blind donors' rows, built per
+    entity range on the cluster: equal to the in-process ones."""
+    import pandas as pd
+
+    from neutral_zone.cluster.features import PartnerPartitions
+    from neutral_zone.jobs.lead_features import LocalPartners
+    from neutral_zone.jobs.row_membership import with_partner_features
+    from protocols.lead_rating import LeadModel, blind_donors, canonical_population
+
+    leads, attrs, events, n_entities = feature_inputs(2500, np.random.default_rng(parts))
+    local = LocalPartners(attrs, events)
+    cluster = PartnerPartitions(attrs, events, n_entities, parts)
+    assert cluster.parties == local.parties == ["provider", "media-a", "media-b"]
+    settings = {"lookback_days": 30.0, "with_time_features": True}
+    X_local, spec_local = local.features(leads, "oem", ["segment", "city", "budget"], **settings)
+    X_ray, spec_ray = cluster.features(leads, "oem", ["segment", "city", "budget"], **settings)
+    pd.testing.assert_frame_equal(X_ray, X_local)
+    assert spec_ray == spec_local and len(spec_local.categories["oem:city"]) == 250
+    assert X_local["provider:spend"].notna().any() and X_local["media-a:feed:click_count"].notna().any()
+
+    later = leads.sample(frac=1.0, random_state=1).reset_index(drop=True)  # another order of rows
+    S_local, _ = local.features(later, "oem", spec_local.brand_features, spec=spec_local)
+    S_ray, _ = cluster.features(later, "oem", spec_local.brand_features, spec=spec_local)
+    pd.testing.assert_frame_equal(S_ray, S_local)
+
+    model = cast(LeadModel, types.SimpleNamespace(spec=spec_local))  # the donor rows read its spec only
+    token = np.random.default_rng(9).integers(0, 2**62, len(later))
+    ent = later["entity"].to_numpy()
+    for table in (*attrs, *events):
+        p = table.party
+        pop = canonical_population(*local.population(p))
+        assert np.array_equal(canonical_population(*cluster.population(p)), pop)
+        known = np.isin(ent, table.frame["entity"].to_numpy()) & (ent >= 0)
+        donor = blind_donors(known, token, pop, p)
+        rows = donor >= 0
+        assert rows.any() and (~rows).any()
+        a = with_partner_features(S_local.copy(), later, donor, rows, model, "oem", p, local)
+        b = with_partner_features(S_ray.copy(), later, donor, rows, model, "oem", p, cluster)
+        pd.testing.assert_frame_equal(b, a)
+    empty, _ = cluster.features(leads.iloc[:0], "oem", spec_local.brand_features, spec=spec_local)
+    assert list(empty.columns) == spec_local.columns and not len(empty)
 
 
 def _allreduce_client(tls: tuple[str, str, str], address: str, out: Any) -> None:
@@ -160,7 +207,7 @@ def test_a_ray_zone_trains_on_the_cluster_and_releases_the_card_through_the_gate
     within the tolerance."""
     from neutral_zone.cluster.boosting import FederatedLearner
     from neutral_zone.jobs.columns import binary_label, cols_with_role
-    from neutral_zone.jobs.lead_rating import leads_frame, partner_tables
+    from neutral_zone.jobs.lead_features import leads_frame, partner_tables
     from protocols.lead_rating import DEFAULT_LOOKBACK_DAYS, build_features, train
 
     w = live(synth_world)
