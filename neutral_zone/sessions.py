@@ -191,6 +191,11 @@ class Zone:
                 n = assign_entities(list(tables.values()))
             for t in tables.values():
                 t.drop_pseudonyms()
+            if self.cfg.executor == "ray":  # the partners' columns, by entity range, over the nodes
+                from neutral_zone.cluster.store import store_tables
+
+                progress("storing the partners' columns on the cluster", 1.0)
+                store_tables(tables, s.requester.name, n, self.cfg.ray_partitions)
             with s.lock:
                 if s.state != PREPARING:  # closed while we worked
                     for t in tables.values():

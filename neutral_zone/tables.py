@@ -8,6 +8,7 @@ matches; docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -38,7 +39,9 @@ class PartyTable:
     schema: list[ColumnInfo] = field(default_factory=list)
     id_index: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))  # per row
     # Per row, in the party's row order; the dtype follows the column's kind (ColumnInfo.empty).
-    columns: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict)
+    # With ``executor: ray``, a partner's columns live in the cluster's object stores
+    # (neutral_zone.cluster.store.StoredColumns); ``columns[name]`` gathers one when asked.
+    columns: MutableMapping[str, npt.NDArray[np.generic]] = field(default_factory=dict)
     entity: npt.NDArray[np.int64] = field(
         default_factory=lambda: np.empty(0, np.int64)
     )  # per point; -1 if invalid
@@ -77,10 +80,12 @@ class PartyTable:
 
     def purge(self) -> None:
         arrays: list[npt.NDArray[np.generic]] = [self.pseudonyms, self.id_index, self.entity]
-        for arr in [*arrays, *self.columns.values()]:
+        if isinstance(self.columns, dict):  # not columns kept in the cluster's object stores
+            arrays += list(self.columns.values())
+        for arr in arrays:
             if arr.flags.writeable:
                 arr.fill(0)
-        self.columns.clear()
+        self.columns.clear()  # stored columns drop their pieces
 
 
 def assign_entities(tables: list[PartyTable]) -> int:

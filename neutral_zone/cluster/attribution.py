@@ -2,8 +2,9 @@
 additive models and Markov's transition counts computed per partition, one reduce on the driver
 (``protocols.attribution.partitions``).
 
-Each partition task reads the OEM's people and the media parties' touch columns from the object
-store (each put there once) and runs the single-process functions on its range: the touches
+Each partition task reads the OEM's people (put into the object store once) and its range's piece
+of each media party's table (the session's own pieces, :mod:`neutral_zone.cluster.store`) and
+runs the single-process functions on its range: the touches
 (:func:`neutral_zone.jobs.attribution_inputs.touches_from`), the paths (:func:`build_paths`) and
 the partition's models (:func:`partition_models`). The driver puts the paths together in the
 whole's people order — the very arrays of the single computation — and runs the rest of
@@ -28,6 +29,7 @@ import pandas as pd
 
 from neutral_zone.cluster.data_driven import ray_split
 from neutral_zone.cluster.jobs import entity_ranges
+from neutral_zone.cluster.store import pieces_for
 from neutral_zone.jobs.attribution_inputs import touches_from
 from neutral_zone.jobs.columns import cols_with_role
 from neutral_zone.tables import PartyTable
@@ -40,25 +42,14 @@ from protocols.attribution.partitions import (
     partition_models,
 )
 from protocols.errors import InvalidInput, ZhongliError
-from protocols.psi import POINT_BYTES
 
 PEOPLE_COLUMNS = ("person", "converted", "conversion_time", "reference_time")
 TOUCH_ROLES = ("event_time", "channel", "event_type")
 
 
-def _touch_table(t: PartyTable) -> PartyTable:
-    """What a partition reads of a media party: its row entities and touch columns, nothing else."""
-    names = [cols_with_role(t, role)[0] for role in TOUCH_ROLES if cols_with_role(t, role)]
-    return PartyTable(
-        party=t.party,
-        role=t.role,
-        pseudonyms=np.empty((0, POINT_BYTES), np.uint8),
-        valid=np.empty(0, bool),
-        schema=[i for i in t.schema if i.name in names],
-        id_index=t.id_index,
-        columns={n: t.columns[n] for n in names},
-        entity=t.entity,
-    )
+def _touch_columns(t: PartyTable) -> list[str]:
+    """What a partition reads of a media party: its touch columns."""
+    return [cols_with_role(t, role)[0] for role in TOUCH_ROLES if cols_with_role(t, role)]
 
 
 def _partition(
@@ -66,13 +57,14 @@ def _partition(
     hi: int,
     mode: str,
     people: dict[str, npt.NDArray[Any]],
-    tables: list[PartyTable],
     cfg: AttributionConfig,
     markov_max_touches: int | None,
+    *tables: PartyTable,
 ) -> Any:
-    """One partition (people with entity ids lo .. hi-1), as a Ray task. ``mode``: "window" (the
-    latest touch time), "channels" (the channels of its paths) or "paths" (rows, paths, models,
-    channel owners). A refusal comes back as the exception, for the driver to raise."""
+    """One partition (people with entity ids lo .. hi-1), as a Ray task, with each media party's
+    piece of that range (:mod:`neutral_zone.cluster.store`). ``mode``: "window" (the latest touch
+    time), "channels" (the channels of its paths) or "paths" (rows, paths, models, channel
+    owners). A refusal comes back as the exception, for the driver to raise."""
     try:
         rows = np.flatnonzero((people["person"] >= lo) & (people["person"] < hi))
         sub = pd.DataFrame({c: people[c][rows] for c in PEOPLE_COLUMNS})
@@ -106,12 +98,16 @@ def attribution_parts(
 
     task: Any = ray.remote(_partition)
     people_ref = ray.put({c: people[c].to_numpy() for c in PEOPLE_COLUMNS})  # once in the store
-    tables_ref = ray.put([_touch_table(tables[m]) for m in media])
     ranges = entity_ranges(n_entities, partitions)
+    # each media party's pieces by range: the session's own when stored by these ranges
+    pieces = [pieces_for(tables[m], ranges, _touch_columns(tables[m])) for m in media]
 
     def each(mode: str, c: AttributionConfig) -> list[Any]:
         out = ray.get(
-            [task.remote(lo, hi, mode, people_ref, tables_ref, c, markov_max_touches) for lo, hi in ranges]
+            [
+                task.remote(lo, hi, mode, people_ref, c, markov_max_touches, *(p[i] for p in pieces))
+                for i, (lo, hi) in enumerate(ranges)
+            ]
         )
         for r in out:
             if isinstance(r, Exception):

@@ -1,9 +1,10 @@
 """Lead rating's feature rows on the zone's Ray cluster, by entity partition.
 
 Every feature of a row is the row's own: its lead's columns, and the rows its person has at each
-partner (attributes; touches before the lead's time). So :class:`PartnerPartitions` cuts each
-partner's frame into the cluster's entity ranges and puts every piece into the object store once
-per job; one task per range builds the rows of the leads whose person falls in it with the same
+partner (attributes; touches before the lead's time). So :class:`PartnerPartitions` holds each
+partner's frame by the cluster's entity ranges in the object store — made per range by a task
+from the session's piece of that range (:mod:`neutral_zone.cluster.store`), so the zone's process
+never holds a partner's frame; one task per range builds the rows of the leads whose person falls in it with the same
 :func:`protocols.lead_rating.unaligned_features`; the driver puts the rows back in the leads'
 order. Scoring aligns the categories in the tasks (from the model's spec); training aligns them on
 the driver, where every row is, as in-process. The blind donors' rows of ``lead_rating_score`` are
@@ -14,6 +15,7 @@ equal to the single-process path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from neutral_zone.cluster.jobs import entity_ranges, range_index
+from neutral_zone.cluster.store import pieces_for
+from neutral_zone.jobs.columns import cols_with_role
+from neutral_zone.jobs.lead_features import declared_pairs, partner_table
 from neutral_zone.jobs.row_membership import population
+from neutral_zone.tables import PartyTable
 from protocols.lead_rating import (
     AttributeTable,
     EventTable,
@@ -79,28 +85,55 @@ def _in_row_order(parts: list[pd.DataFrame], positions: list[npt.NDArray[np.intp
     return pd.DataFrame(columns).set_axis(index)
 
 
+def _frame_of_piece(piece: PartyTable) -> pd.DataFrame:
+    """One range's piece of a partner's session table as its lead-rating frame, as a Ray task."""
+    return partner_table(piece).frame
+
+
 class PartnerPartitions:
     """The partners' frames of one job in the cluster's object store, one piece per entity range
-    (:class:`neutral_zone.jobs.lead_features.Partners`)."""
+    (:class:`neutral_zone.jobs.lead_features.Partners`): ``refs[party][p]`` is range ``p``'s frame."""
 
-    def __init__(
-        self, attributes: list[AttributeTable], events: list[EventTable], n_entities: int, partitions: int
-    ) -> None:
+    def __init__(self, kinds: list[Kind], refs: dict[str, list[Any]], ranges: list[tuple[int, int]]) -> None:
+        self.kinds, self.refs, self.ranges = kinds, refs, ranges
+        self.parties = [p for p, _ in kinds]
+
+    @classmethod
+    def from_tables(
+        cls, tables: Mapping[str, PartyTable], partners: list[str], n_entities: int, partitions: int
+    ) -> PartnerPartitions:
+        """From the session's tables: each range's frame made by a task from the session's piece
+        of that range, where the piece is (:func:`neutral_zone.cluster.store.pieces_for`)."""
+        import ray
+
+        task: Any = ray.remote(_frame_of_piece)
+        ranges = entity_ranges(n_entities, partitions)
+        events = {p: bool(cols_with_role(tables[p], "event_time")) for p in partners}
+        attrs_first = [p for p in partners if not events[p]] + [p for p in partners if events[p]]
+        kinds: list[Kind] = [(p, declared_pairs(tables[p]) if events[p] else None) for p in attrs_first]
+        refs = {p: [task.remote(piece) for piece in pieces_for(tables[p], ranges)] for p in attrs_first}
+        return cls(kinds, refs, ranges)
+
+    @classmethod
+    def from_frames(
+        cls, attributes: list[AttributeTable], events: list[EventTable], n_entities: int, partitions: int
+    ) -> PartnerPartitions:
+        """From frames built in this process, cut by range and put into the store."""
         import ray
 
         undeclared = [t.party for t in events if t.pairs is None]
         if undeclared:  # the pairs a row's columns are built for must not depend on its partition
             raise ValueError(f"touch tables without declared (channel, event type) pairs: {undeclared}")
-        self.ranges = entity_ranges(n_entities, partitions)
-        self.kinds: list[Kind] = [(t.party, None) for t in attributes] + [(t.party, t.pairs) for t in events]
-        self.parties = [p for p, _ in self.kinds]
-        self.refs: dict[str, list[Any]] = {}
+        ranges = entity_ranges(n_entities, partitions)
+        kinds: list[Kind] = [(t.party, None) for t in attributes] + [(t.party, t.pairs) for t in events]
+        refs: dict[str, list[Any]] = {}
         tables: list[AttributeTable | EventTable] = [*attributes, *events]
         for table in tables:
-            at = range_index(table.frame["entity"].to_numpy(), self.ranges)
-            self.refs[table.party] = [
-                ray.put(table.frame.iloc[np.flatnonzero(at == p)]) for p in range(len(self.ranges))
+            at = range_index(table.frame["entity"].to_numpy(), ranges)
+            refs[table.party] = [
+                ray.put(table.frame.iloc[np.flatnonzero(at == p)]) for p in range(len(ranges))
             ]
+        return cls(kinds, refs, ranges)
 
     def features(
         self,

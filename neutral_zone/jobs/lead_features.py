@@ -32,7 +32,7 @@ def leads_frame(t: PartyTable) -> pd.DataFrame:
     return frame
 
 
-def _declared_pairs(t: PartyTable) -> list[tuple[str, str]]:
+def declared_pairs(t: PartyTable) -> list[tuple[str, str]]:
     """The (channel, event type) pairs a media party's schema declares."""
 
     def cats(role: str, default: str) -> list[str]:
@@ -45,29 +45,33 @@ def _declared_pairs(t: PartyTable) -> list[tuple[str, str]]:
     return sorted((c, e) for c in cats("channel", "all") for e in cats("event_type", "touch"))
 
 
+def partner_table(t: PartyTable) -> AttributeTable | EventTable:
+    """A partner's rows with a person: as touches when it has an event-time column, else as
+    attributes (its feature columns)."""
+    keep = t.row_entities() >= 0
+    ent = t.row_entities()[keep]
+    rows = np.flatnonzero(keep)
+    times = cols_with_role(t, "event_time")
+    if times:
+        f = pd.DataFrame({"entity": ent, "time": decode(t, times[0], rows)})
+        for role, col in (("channel", "channel"), ("event_type", "event_type")):
+            named = cols_with_role(t, role)
+            if named:  # categorical codes as they are: no string per touch
+                f[col] = decode(t, named[0], rows)
+        return EventTable(t.party, f, declared_pairs(t))
+    f = pd.DataFrame({"entity": ent})
+    for col in cols_with_role(t, "feature"):
+        f[col] = decode(t, col, rows)
+    return AttributeTable(t.party, f)
+
+
 def partner_tables(ctx: JobContext, partners: list[str]) -> tuple[list[AttributeTable], list[EventTable]]:
-    """Each partner's rows with a person: a party with an event-time column as touches, any other
-    as attributes (its feature columns)."""
-    attrs, events = [], []
-    for name in partners:
-        t = ctx.tables[name]
-        keep = t.row_entities() >= 0
-        ent = t.row_entities()[keep]
-        rows = np.flatnonzero(keep)
-        times = cols_with_role(t, "event_time")
-        if times:
-            f = pd.DataFrame({"entity": ent, "time": decode(t, times[0], rows)})
-            for role, col in (("channel", "channel"), ("event_type", "event_type")):
-                named = cols_with_role(t, role)
-                if named:  # categorical codes as they are: no string per touch
-                    f[col] = decode(t, named[0], rows)
-            events.append(EventTable(name, f, _declared_pairs(t)))
-        else:
-            f = pd.DataFrame({"entity": ent})
-            for col in cols_with_role(t, "feature"):
-                f[col] = decode(t, col, rows)
-            attrs.append(AttributeTable(name, f))
-    return attrs, events
+    """:func:`partner_table` of each partner, attribute tables and touch tables apart."""
+    tables = [partner_table(ctx.tables[name]) for name in partners]
+    return (
+        [t for t in tables if isinstance(t, AttributeTable)],
+        [t for t in tables if isinstance(t, EventTable)],
+    )
 
 
 class Partners(Protocol):
@@ -121,11 +125,11 @@ class LocalPartners:
 
 
 def partner_source(ctx: JobContext, partners: list[str]) -> Partners:
-    """The partners' frames for a lead-rating job: on the zone's cluster, cut into its entity
-    ranges in the object store, with ``executor: ray``; in this process otherwise."""
-    attrs, events = partner_tables(ctx, partners)
+    """The partners' frames for a lead-rating job: with ``executor: ray``, made on the cluster from
+    the session's pieces of each range (:mod:`neutral_zone.cluster.store`); in this process
+    otherwise."""
     if ctx.partitions:
         from neutral_zone.cluster.features import PartnerPartitions
 
-        return PartnerPartitions(attrs, events, ctx.n_entities, ctx.partitions)
-    return LocalPartners(attrs, events)
+        return PartnerPartitions.from_tables(ctx.tables, partners, ctx.n_entities, ctx.partitions)
+    return LocalPartners(*partner_tables(ctx, partners))

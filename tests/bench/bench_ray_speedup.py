@@ -208,7 +208,7 @@ def features_cluster(inp: tuple[Any, list[Any], list[Any], int], partitions: int
     from neutral_zone.cluster.features import PartnerPartitions
 
     leads, attrs, events, n_ent = inp
-    source = PartnerPartitions(attrs, events, n_ent, partitions)
+    source = PartnerPartitions.from_frames(attrs, events, n_ent, partitions)
     return source.features(leads, "oem", ["segment", "city", "budget"], **FEATURE_SETTINGS)
 
 

@@ -79,7 +79,7 @@ def test_feature_rows_donors_and_populations_on_partitions_equal_the_in_process_
 
     leads, attrs, events, n_entities = feature_inputs(2500, np.random.default_rng(parts))
     local = LocalPartners(attrs, events)
-    cluster = PartnerPartitions(attrs, events, n_entities, parts)
+    cluster = PartnerPartitions.from_frames(attrs, events, n_entities, parts)
     assert cluster.parties == local.parties == ["provider", "media-a", "media-b"]
     settings = {"lookback_days": 30.0, "with_time_features": True}
     X_local, spec_local = local.features(leads, "oem", ["segment", "city", "budget"], **settings)
@@ -212,6 +212,9 @@ def test_a_ray_zone_trains_on_the_cluster_and_releases_the_card_through_the_gate
 
     w = live(synth_world)
     oem = w.client("oem")
+    # the session opened on the cluster: the partners' columns in its object stores, which the
+    # cluster's jobs read by range and the in-process jobs gather
+    w.zone.cfg = w.zone.cfg.model_copy(update={"executor": "ray", "ray_partitions": 3})
     sid, resp = open_and_settle(oem, PARTIES)
     assert state_of(resp) == "ready", resp.error
     params = {"label": "visited_store", "partner_value": False, "importance": "party"}

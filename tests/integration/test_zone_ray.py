@@ -229,3 +229,59 @@ def test_intersection_cells_on_the_cluster_equal_the_local_ones(ray_nodes):
     assert local.sum() == n
     for parts in (1, 3, 8):
         assert np.array_equal(membership_cells_ray(ents, n, parts), local)
+
+
+def test_a_sessions_partner_tables_are_kept_by_entity_range_on_every_node_in_turn(ray_nodes):
+    """After the join, every table but the requester's moves into the object stores: one piece per
+    entity range, made on the nodes in turn, none in the zone's process; a column read back is the
+    table's own, row for row; a job cut by the same ranges reads the stored pieces, one cut by
+    others gets its own pieces of the same rows; closing drops them."""
+    import ray
+
+    from neutral_zone.cluster.jobs import range_index
+    from neutral_zone.cluster.store import StoredColumns, pieces_for, store_tables
+
+    rng = np.random.default_rng(6)
+    tables = _tables(rng)[:2]
+    tables[0].party, tables[1].party = "oem", "media-a"
+    n = assign_entities(tables)
+    for t, rows in zip(tables, (5_000, 150_000), strict=True):  # media pieces past Ray's inline size
+        t.id_index = rng.integers(0, len(t.pseudonyms), rows).astype(np.int32)
+        t.columns = {
+            "time": rng.integers(0, 10**12, rows),
+            "channel": rng.integers(-1, 5, rows).astype(np.int32),
+            "spend": rng.random(rows),
+        }
+    before = {name: col.copy() for name, col in tables[1].columns.items()}
+    oem_columns = tables[0].columns
+    ranges = store_tables({t.party: t for t in tables}, "oem", n, 4)
+    assert len(ranges) == 4 and tables[0].columns is oem_columns  # the requester's stays whole
+    cols = tables[1].columns
+    assert isinstance(cols, StoredColumns) and list(cols) == list(before)
+    nodes = sorted(x["NodeID"] for x in ray.nodes() if x["Alive"])
+    where = ray.experimental.get_object_locations(cols.refs)
+    assert [set(where[r]["node_ids"]) for r in cols.refs] == [{nodes[p % 3]} for p in range(4)]
+    at = range_index(tables[1].row_entities(), ranges)
+    for p, ref in enumerate(cols.refs):
+        piece = ray.get(ref)
+        rows = np.flatnonzero(at == p)
+        assert np.array_equal(cols.rows[p], rows)
+        assert np.array_equal(piece.row_entities(), tables[1].row_entities()[rows])
+        assert np.array_equal(piece.columns["spend"], before["spend"][rows])
+    for name, col in before.items():
+        assert np.array_equal(cols[name], col) and cols[name].dtype == col.dtype
+    assert pieces_for(tables[1], ranges) == cols.refs  # the job's ranges: the session's own pieces
+    other = entity_ranges_of(n, 3)
+    fresh = pieces_for(tables[1], other, ["time"])
+    at3 = range_index(tables[1].row_entities(), other)
+    for p, ref in enumerate(fresh):
+        assert np.array_equal(ray.get(ref).columns["time"], before["time"][at3 == p])
+        assert list(ray.get(ref).columns) == ["time"]
+    tables[1].purge()
+    assert len(tables[1].columns) == 0 and not cols.refs
+
+
+def entity_ranges_of(n: int, parts: int) -> list[tuple[int, int]]:
+    from neutral_zone.cluster.jobs import entity_ranges
+
+    return entity_ranges(n, parts)

@@ -138,6 +138,20 @@ def _close(a: Any, b: Any, path: str = "") -> None:
         assert a == b, path
 
 
+def _assert_partners_stored(session: Any, requester: str, pieces: int) -> None:
+    """The session's partner tables are kept as pieces by entity range (where they are:
+    tests/integration/test_zone_ray.py), with every row once; the requester's table stays whole."""
+    from neutral_zone.cluster.store import StoredColumns
+
+    assert isinstance(session.tables[requester].columns, dict)
+    for name, t in session.tables.items():
+        if name == requester:
+            continue
+        cols = t.columns
+        assert isinstance(cols, StoredColumns) and len(cols.refs) == pieces, name
+        assert sorted(np.concatenate(cols.rows).tolist()) == list(range(t.n_rows))  # every row, once
+
+
 def test_a_ray_zone_releases_profile_and_attribution_as_in_process(tmp_path, live, ray_nodes, monkeypatch):
     import neutral_zone.cluster.attribution as cluster_attribution
     import neutral_zone.cluster.profile as cluster_profile
@@ -159,6 +173,7 @@ def test_a_ray_zone_releases_profile_and_attribution_as_in_process(tmp_path, liv
     sid = oem.open_session(["oem", "media-a", "media-b", "provider"])
     oem.wait_ready(sid, timeout=WAIT)
     audit = w.topology.by_role("audit")[0]
+    _assert_partners_stored(w.zone_session(sid), "oem", pieces=4)
 
     def release(job: str, params: dict[str, Any]) -> dict[str, Any]:
         rid = oem.run_job(sid, job, params)
