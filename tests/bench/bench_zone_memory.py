@@ -10,6 +10,10 @@ before each job through ``/proc/PID/clear_refs``.
 Raw input = the bytes of the four parties' input files as the synthetic world writes them (CSV).
 Ratio = zone peak ÷ raw input. Target (issue 13): ≤ 2.5 for the session and for every job.
 
+``--executor ray`` runs the zone on a one-node Ray cluster of its own (the partners' tables in its
+object store, jobs by entity range); the zone's peak is then its own process's, the store's
+memory apart.
+
 ``--in-process`` runs the same tables and jobs in this process instead (``tests.bench.zone_inprocess``,
 no servers, no curve): for profiling where memory goes (``--trace``: tracemalloc's top sites).
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +50,29 @@ def longer_sessions(world: Path, seconds: int = 6 * 3600) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def zone_on_ray(topology: Path, raw_mb: float) -> Path:
+    """The zone on a one-node Ray cluster of its own (``executor: ray``, 2 CPUs, 4 partitions), an
+    object store of 3× the raw input (at least 512 MB), TLS with a node certificate naming this
+    host; returns its temp root on tmpfs (the caller removes it)."""
+    from deploy.configs import load_topology
+    from tests.integration.ray_cluster import free_port, node_cert
+
+    root = Path(f"/dev/shm/zm-ray-{os.getpid()}-{free_port()}")
+    tls = node_cert(load_topology(topology).certs_dir)
+    path = topology.parent / "zone.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg.update(
+        executor="ray",
+        ray_temp_root=str(root),
+        ray_tls={"ca": str(tls.ca), "cert": str(tls.cert), "key": str(tls.key)},
+        ray_num_cpus=2,
+        ray_object_store_mb=max(512, int(3 * raw_mb)),
+        ray_partitions=4,
+    )
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return root
+
+
 def raw_input_bytes(data: dict[str, Path]) -> dict[str, int]:
     return {name: path.stat().st_size for name, path in data.items()}
 
@@ -63,6 +91,7 @@ def run(
     in_process: bool = False,
     trace: bool = False,
     marks: list[tuple[str, float]] | None = None,
+    executor: str = "local",
 ) -> dict[str, Any]:
     """``marks``: as ``bench_phases.run_joint`` (the real system only), plus ``synth:start``/``synth:end``."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +118,12 @@ def run(
             jobs = {k: v["peak_mb"] for k, v in phases.items() if k != "session"}
             detail: dict[str, Any] = {"phases": phases}
         else:
-            joint = run_joint(result.topology, seed, marks)
+            ray_root = zone_on_ray(result.topology, raw_mb) if executor == "ray" else None
+            try:
+                joint = run_joint(result.topology, seed, marks)
+            finally:
+                if ray_root is not None:
+                    shutil.rmtree(ray_root, ignore_errors=True)
             session_mb = joint["zone_peak_mb_after_session"]
             jobs = {k: v["zone_peak_mb"] for k, v in joint["jobs"].items()}
             detail = {
@@ -105,6 +139,7 @@ def run(
         "leads": n_leads,
         "seed": seed,
         "mode": "in-process" if in_process else "real system",
+        "executor": executor,
         "raw_input_bytes": raw,
         "raw_input_mb": round(raw_mb, 1),
         "target_ratio": TARGET,
@@ -124,8 +159,14 @@ def main() -> None:
     ap.add_argument("--in-process", action="store_true", help="the zone's tables and jobs in this process")
     ap.add_argument("--trace", action="store_true", help="with --in-process: tracemalloc's top sites")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: the zone on its own one-node cluster",
+    )
     args = ap.parse_args()
-    res = run(args.leads, args.seed, args.in_process, args.trace)
+    res = run(args.leads, args.seed, args.in_process, args.trace, executor=args.executor)
     text = json.dumps(res, indent=2, default=str)
     print(text)
     if args.out:
