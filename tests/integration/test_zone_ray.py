@@ -277,6 +277,10 @@ def test_a_sessions_partner_tables_are_kept_by_entity_range_on_every_node_in_tur
     for p, ref in enumerate(fresh):
         assert np.array_equal(ray.get(ref).columns["time"], before["time"][at3 == p])
         assert list(ray.get(ref).columns) == ["time"]
+    kept = pieces_for(tables[0], other)  # a table kept in the zone (or a session opened in-process)
+    at0 = range_index(tables[0].row_entities(), other)
+    for p, ref in enumerate(kept):
+        assert np.array_equal(ray.get(ref).columns["spend"], tables[0].columns["spend"][at0 == p])
     tables[1].purge()
     assert len(tables[1].columns) == 0 and not cols.refs
 
