@@ -122,6 +122,8 @@ def store_tables(tables: dict[str, PartyTable], keep: str, n_entities: int, part
         rows = [np.flatnonzero(at == p) for p in range(len(ranges))]
         refs, made = [], []
         for p, r in enumerate(rows):
+            if p >= len(nodes):  # one piece in flight per node: the zone's node never holds a table copy
+                ray.get(made[p - len(nodes)])
             where = NodeAffinitySchedulingStrategy(nodes[p % len(nodes)], soft=True)
             refs.append(hold.options(scheduling_strategy=where, num_cpus=0).remote(_piece(t, r)))
             made.append(check.options(scheduling_strategy=where, num_cpus=0).remote(refs[-1]))
