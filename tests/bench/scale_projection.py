@@ -20,7 +20,9 @@ Model (docs/DECISIONS.md 13S.3):
   CPU per ID per party minus one blinding, and stays in each agent's and the zone's process.
 - The zone's tables: the session's memory fit c + d·n, its slope read per raw-input byte (d ÷ the
   raw input per lead) × the projected raw input; a job's peak = that + the job's own extra over the
-  session (fitted linearly in leads). Per node: the fixed part c each, the rest ÷ N.
+  session (fitted linearly in leads). Per node: the fixed part c each, the rest ÷ N. The zone's
+  own process on a cluster keeps the requester's table, 8 B of entity per ID and 4 B of row index
+  per row, plus lead rating's feature matrix while it trains (DECISIONS 13R.9).
 - Job times: the largest run's CPU-seconds (wall time where not recorded) × (n_eff ÷ n)ᵇ, with b
   from the CPU-time fit where every run recorded CPU, else 1 (wall-time exponents are confounded
   by the load, which differed between the runs), and n_eff the size of what drives the phase —
@@ -54,6 +56,7 @@ DRIVER_BOUND = {"session.join"}
 JOB_NAMES = ["intersection_stats", "lead_rating_train", "lead_rating_score", "attribution", "profile"]
 PARTIES = ["oem", *PARTNERS]
 MB = 2**20
+FEATURE_COLUMNS = 50  # lead rating's feature matrix: float64 columns, about the synthetic world's
 
 
 def _fmt(x: float) -> str:
@@ -100,6 +103,7 @@ def project(
     machines: list[int],
     cores_per_machine: int,
     raw_rate: float,
+    rows_per_media_id: float = 8.5,
 ) -> dict[str, Any]:
     f = fit(docs, project=[])
     # Rates per ID and per byte come from the largest bench_scale run (it records each party's
@@ -238,8 +242,28 @@ def project(
             (worst * 1024 - fixed) / m / 1024 + fixed / 1024,
             f"({worst:,.1f} GiB − {fixed:,.0f} MB fixed) ÷ {m} + the fixed part",
             "GiB",
-            "assumes every job partitioned (today: the join and intersection_stats); balanced entity ranges",
+            "the partners' tables in the nodes' stores by entity range and every job but lookalike by range "
+            "(DECISIONS 13R.9, 13L.9); balanced entity ranges",
         )
+    # What the zone's own process keeps with executor ray (DECISIONS 13R.9): the requester's table,
+    # an entity per ID and a row index per row of every table, and the job's per-lead results.
+    partner_rows = partner_people * (2 * rows_per_media_id + 1)
+    own = s.add(
+        "the zone's own process on a cluster: tables",
+        (marginal * raw_oem / MB + (8 * total_ids + 4 * (partner_rows + oem_ids)) / MB + fixed) / 1024,
+        f"requester's table {marginal:.2f} × {raw_oem / 2**30:,.2f} GiB + 8 B × T entities + 4 B × "
+        f"{_fmt(partner_rows + oem_ids)} rows (media {rows_per_media_id:g} rows per ID, provider 1) + "
+        f"{fixed:,.0f} MB fixed",
+        "GiB",
+        "not measured at this size: arithmetic on the kept arrays' widths",
+    )
+    s.add(
+        "the zone's own process on a cluster: with lead rating's feature matrix",
+        own + 8 * FEATURE_COLUMNS * leads / 2**30,
+        f"{own:,.1f} GiB + 8 B × {FEATURE_COLUMNS} columns × {leads:,} leads (assembled and aligned there)",
+        "GiB",
+        "the largest per-lead result a job assembles in the zone's process",
+    )
 
     # --- job times on one machine, then on N
     ids_eff = total_ids / synth_ids_per_lead
@@ -330,6 +354,12 @@ def main() -> None:
     ap.add_argument(
         "--raw-rate", type=float, default=33_383, help="X25519 ops/s on one quiet core (docs/BENCHMARKS.md)"
     )
+    ap.add_argument(
+        "--rows-per-media-id",
+        type=float,
+        default=8.5,
+        help="touch rows per media person (the synthetic world's)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     docs = [json.loads(p.read_text()) for p in args.files]
@@ -341,6 +371,7 @@ def main() -> None:
         args.machines,
         args.cores_per_machine,
         args.raw_rate,
+        args.rows_per_media_id,
     )
     print(res["markdown"])
     if args.out:
