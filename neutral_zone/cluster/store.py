@@ -64,10 +64,18 @@ class StoredColumns(MutableMapping[str, npt.NDArray[np.generic]]):
     """A table's columns kept as pieces in the object stores: ``columns[name]`` gathers the whole
     column in the table's row order for the caller (a copy; nothing is cached)."""
 
-    def __init__(
-        self, refs: list[Any], rows: list[npt.NDArray[np.intp]], names: list[str], n_rows: int, ranges: Ranges
-    ) -> None:
-        self.refs, self.rows, self.names, self.n_rows, self.ranges = refs, rows, names, n_rows, ranges
+    def __init__(self, refs: list[Any], table: PartyTable, names: list[str], ranges: Ranges) -> None:
+        self.refs, self.names, self.ranges = refs, names, ranges
+        self.n_rows = table.n_rows
+        self._row_entities = table.row_entities  # which rows a piece holds follows from them: not kept
+
+    @property
+    def rows(self) -> list[npt.NDArray[np.intp]]:
+        """Each piece's rows, in the table's row order (computed: 8 B a row is not kept for them)."""
+        if not self.refs:
+            return []
+        at = range_index(self._row_entities(), self.ranges)
+        return [np.flatnonzero(at == p) for p in range(len(self.ranges))]
 
     def __getitem__(self, name: str) -> npt.NDArray[np.generic]:
         if name not in self.names:
@@ -96,7 +104,7 @@ class StoredColumns(MutableMapping[str, npt.NDArray[np.generic]]):
 
     def clear(self) -> None:
         """Drop the pieces (the object stores free them once no task holds them)."""
-        self.refs, self.rows, self.names, self.ranges = [], [], [], []
+        self.refs, self.names, self.ranges = [], [], []
 
 
 def stored(t: PartyTable) -> StoredColumns | None:
@@ -120,7 +128,8 @@ def store_tables(tables: dict[str, PartyTable], keep: str, n_entities: int, part
             continue
         at = range_index(t.row_entities(), ranges)
         rows = [np.flatnonzero(at == p) for p in range(len(ranges))]
-        refs, made = [], []
+        refs: list[Any] = []
+        made: list[Any] = []
         for p, r in enumerate(rows):
             if p >= len(nodes):  # one piece in flight per node: the zone's node never holds a table copy
                 ray.get(made[p - len(nodes)])
@@ -128,7 +137,8 @@ def store_tables(tables: dict[str, PartyTable], keep: str, n_entities: int, part
             refs.append(hold.options(scheduling_strategy=where, num_cpus=0).remote(_piece(t, r)))
             made.append(check.options(scheduling_strategy=where, num_cpus=0).remote(refs[-1]))
         ray.get(made)  # every piece made where it belongs, or the error now
-        cols = StoredColumns(refs, rows, list(t.columns), t.n_rows, ranges)
+        del rows
+        cols = StoredColumns(refs, t, list(t.columns), ranges)
         old, t.columns = t.columns, cols
         if isinstance(old, dict):
             old.clear()
