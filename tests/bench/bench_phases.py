@@ -62,7 +62,7 @@ from protocols.ids import normalise
 from protocols.lead_rating import DEFAULT_LOOKBACK_DAYS, AttributeTable, EventTable, build_features, train
 from tests.bench.bench_attribution import reset_peak
 from tests.bench.bench_pseudonyms import cpu_seconds, raw_x25519_rate
-from tests.bench.common import PARTIES, peak_rss_mb
+from tests.bench.common import PARTIES, peak_rss_mb, rss_parts_mb
 
 LABEL = "visited_store"
 SEGMENT = {"purchased": 1}
@@ -425,7 +425,11 @@ def run_joint(topology: Path, seed: int, marks: list[tuple[str, float]] | None =
             mark("session:end")
             out.update(sess)
             out["zone_peak_mb_after_session"] = round(peak_rss_mb(zone_pid), 1)
-            say(f"zone peak after the session {out['zone_peak_mb_after_session']} MB")
+            out["zone_rss_after_session"] = rss_parts_mb(zone_pid)  # what it holds: the tables
+            say(
+                f"zone peak after the session {out['zone_peak_mb_after_session']} MB; "
+                f"resident now {out['zone_rss_after_session']} MB"
+            )
             say("session ready: " + ", ".join(f"{k} {v['wall_s']} s" for k, v in sess["phases"].items()))
 
             def job(name: str, params: dict[str, Any]) -> str:

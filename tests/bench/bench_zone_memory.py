@@ -133,6 +133,7 @@ def run(
                 "unique_ids": joint["unique_ids"],
                 "auc": joint.get("auc"),
                 "zone_peak_mb_overall": joint["zone_peak_mb_overall"],
+                "zone_rss_after_session": joint.get("zone_rss_after_session"),
             }
     per = ratios(raw_mb, session_mb, jobs)
     return {

@@ -23,6 +23,17 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def rss_parts_mb(pid: int) -> dict[str, float]:
+    """A process's resident memory now, by kind: ``anon`` (its own heap), ``shmem`` (shared memory
+    it maps, e.g. Ray's object store pages it wrote or read), ``file`` (mapped files: code)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for key, name in (("RssAnon:", "anon"), ("RssShmem:", "shmem"), ("RssFile:", "file")):
+            if line.startswith(key):
+                out[name] = round(int(line.split()[1]) / 1024, 1)
+    return out
+
+
 @dataclass
 class LiveSession:
     topo: Topology
