@@ -174,21 +174,21 @@ def provider_column(mw: MatchingWorld, rows: np.ndarray) -> pa.Array:
     return _take(DISTRICTS, mw.tag[rows])
 
 
-def matching_truth(w: World, mw: MatchingWorld) -> dict[str, Any]:
+def matching_truth(w: World, mw: MatchingWorld, best: bool = True) -> dict[str, Any]:
     """What the benchmark scores against: the effects, and the new leads' expected conversion
     under the current (random, by capacity) assignment and under the best assignment the truth
-    allows (each day, every capacity respected)."""
+    allows (each day, every capacity respected; None with ``best=False``)."""
     new = np.flatnonzero(mw.is_new)
     J = len(mw.skill)
     p = true_conversion(w, mw, np.repeat(new, J), np.tile(np.arange(J), len(new))).reshape(len(new), J)
     share = mw.capacity / mw.capacity.sum()
     day = (w.lead_time[new] - int(WINDOW_START.astype(np.int64))) // DAY
-    best = 0.0
-    for d in np.unique(day):
+    optimum = 0.0
+    for d in np.unique(day) if best else []:
         rows = np.flatnonzero(day == d)
         slots = np.repeat(np.arange(J), mw.capacity)
         r, c = linear_sum_assignment(p[rows][:, slots], maximize=True)
-        best += float(p[rows[r], slots[c]].sum())
+        optimum += float(p[rows[r], slots[c]].sum())
     hist = ~mw.is_new
     return {
         "districts": list(DISTRICTS),
@@ -200,7 +200,7 @@ def matching_truth(w: World, mw: MatchingWorld) -> dict[str, Any]:
         "history_conversion_rate": round(float(mw.converted[hist].mean()), 4),
         "new_leads": len(new),
         "new_leads_expected_rate_current": round(float((p @ share).mean()), 4),
-        "new_leads_expected_rate_best": round(best / max(len(new), 1), 4),
+        "new_leads_expected_rate_best": round(optimum / max(len(new), 1), 4) if best else None,
         "params_file": MATCHING_PARAMS_FILE,
     }
 
