@@ -455,6 +455,19 @@ def test_deterministic_for_a_seed(tmp_path: Path, world: synth.SynthResult) -> N
     assert (other.out / "oem_leads.csv").read_bytes() != (world.out / "oem_leads.csv").read_bytes()
 
 
+def test_without_the_best_matching_the_world_is_the_same_but_that_rate(
+    tmp_path: Path, world: synth.SynthResult
+) -> None:
+    lean = synth.generate(tmp_path / "lean", n_leads=N, seed=SEED, base_port=BASE_PORT, matching_best=False)
+    a, b = _digest(lean.out), _digest(world.out)
+    assert a.pop("truth.json") != b.pop("truth.json") and a == b  # every data file and config alike
+    assert lean.truth["matching"]["new_leads_expected_rate_best"] is None
+    assert world.truth["matching"]["new_leads_expected_rate_best"] > 0
+    lean.truth["matching"].pop("new_leads_expected_rate_best")
+    world_truth = {k: v for k, v in world.truth["matching"].items() if k != "new_leads_expected_rate_best"}
+    assert lean.truth["matching"] == world_truth
+
+
 def test_free_ports_when_no_base_port(tmp_path: Path) -> None:
     res = synth.generate(tmp_path, n_leads=300, seed=1)
     assert set(res.ports) == {"zone", "audit", *synth.PARTIES}
