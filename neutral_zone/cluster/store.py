@@ -23,7 +23,7 @@ launcher's confinement allows writes), so the limit is the nodes' RAM, as for an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -36,17 +36,23 @@ from protocols.psi import POINT_BYTES
 Ranges = list[tuple[int, int]]
 
 
-def _piece(t: PartyTable, rows: npt.NDArray[np.intp]) -> PartyTable:
-    """The rows ``rows`` of ``t`` as a table of their own (row i of the piece is row rows[i])."""
+def _piece(
+    t: PartyTable,
+    rows: npt.NDArray[np.intp],
+    columns: Mapping[str, npt.NDArray[np.generic]],
+    row_entities: npt.NDArray[np.int64],
+) -> PartyTable:
+    """The rows ``rows`` of ``t`` as a table of their own (row i of the piece is row rows[i]), with
+    ``columns`` (whole columns of ``t``) and ``t``'s row entities computed once by the caller."""
     return PartyTable(
         party=t.party,
         role=t.role,
         pseudonyms=np.empty((0, POINT_BYTES), np.uint8),
         valid=np.empty(0, bool),
-        schema=list(t.schema),
+        schema=[i for i in t.schema if i.name in columns],
         id_index=np.arange(len(rows), dtype=np.int32),
-        columns={name: np.ascontiguousarray(col[rows]) for name, col in t.columns.items()},
-        entity=t.row_entities()[rows],
+        columns={name: np.ascontiguousarray(col[rows]) for name, col in columns.items()},
+        entity=row_entities[rows],
     )
 
 
@@ -126,7 +132,8 @@ def store_tables(tables: dict[str, PartyTable], keep: str, n_entities: int, part
     for name, t in tables.items():
         if name == keep or isinstance(t.columns, StoredColumns):
             continue
-        at = range_index(t.row_entities(), ranges)
+        ent = t.row_entities()
+        at = range_index(ent, ranges)
         rows = [np.flatnonzero(at == p) for p in range(len(ranges))]
         refs: list[Any] = []
         made: list[Any] = []
@@ -134,10 +141,12 @@ def store_tables(tables: dict[str, PartyTable], keep: str, n_entities: int, part
             if p >= len(nodes):  # one piece in flight per node: the zone's node never holds a table copy
                 ray.get(made[p - len(nodes)])
             where = NodeAffinitySchedulingStrategy(nodes[p % len(nodes)], soft=True)
-            refs.append(hold.options(scheduling_strategy=where, num_cpus=0).remote(_piece(t, r)))
+            refs.append(
+                hold.options(scheduling_strategy=where, num_cpus=0).remote(_piece(t, r, t.columns, ent))
+            )
             made.append(check.options(scheduling_strategy=where, num_cpus=0).remote(refs[-1]))
         ray.get(made)  # every piece made where it belongs, or the error now
-        del rows
+        del rows, ent
         cols = StoredColumns(refs, t, list(t.columns), ranges)
         old, t.columns = t.columns, cols
         if isinstance(old, dict):
@@ -155,15 +164,7 @@ def pieces_for(t: PartyTable, ranges: Ranges, names: list[str] | None = None) ->
     if cols is not None and cols.ranges == ranges:
         return list(cols.refs)
     keep = list(t.columns) if names is None else names
-    view = PartyTable(
-        party=t.party,
-        role=t.role,
-        pseudonyms=t.pseudonyms,
-        valid=t.valid,
-        schema=[i for i in t.schema if i.name in keep],
-        id_index=t.id_index,
-        columns={n: t.columns[n] for n in keep},
-        entity=t.entity,
-    )
-    at = range_index(t.row_entities(), ranges)
-    return [ray.put(_piece(view, np.flatnonzero(at == p))) for p in range(len(ranges))]
+    columns = {n: t.columns[n] for n in keep}  # each gathered once, if stored by other ranges
+    ent = t.row_entities()
+    at = range_index(ent, ranges)
+    return [ray.put(_piece(t, np.flatnonzero(at == p), columns, ent)) for p in range(len(ranges))]
