@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neutral_zone.cluster.jobs import entity_ranges, range_index
 from protocols.arrays import FloatArray, IntArray
 from protocols.lead_rating import LeadModel
 
@@ -21,12 +22,6 @@ from protocols.lead_rating import LeadModel
 def _score_partition(model: LeadModel, X: pd.DataFrame) -> FloatArray:
     """One partition's rows, as a Ray task."""
     return model.score(X)
-
-
-def entity_partition(entities: IntArray, n_entities: int, partitions: int) -> IntArray:
-    """Each row's partition: entity ranges of equal width (rows without an entity go to the first)."""
-    parts = max(1, partitions)
-    return (np.clip(entities, 0, None) * parts) // max(n_entities, 1)
 
 
 def scores_ray(
@@ -38,9 +33,10 @@ def scores_ray(
 
     task: Any = ray.remote(_score_partition)
     model_ref = ray.put(model)  # once, shared by every task
-    part = entity_partition(np.asarray(entities, dtype=np.int64), n_entities, partitions)
+    ranges = entity_ranges(n_entities, partitions)
+    part = range_index(np.asarray(entities, dtype=np.int64), ranges)
     jobs = []
-    for p in range(max(1, partitions)):
+    for p in range(len(ranges)):
         rows = np.flatnonzero(part == p)
         if len(rows):
             jobs.append((rows, task.remote(model_ref, X.iloc[rows])))

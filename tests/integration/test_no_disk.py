@@ -36,9 +36,13 @@ from deploy.tooling.synth import generate
 from deploy.tooling.world import approve_as_demo_auditors
 from deploy.topology import Participant, Topology, load_topology, trust_of
 from neutral_zone.client import ZoneClient
+from tests.integration.helpers import membership_gate_at
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTIES = ["oem", "media-a", "media-b", "provider"]
+# Every job kind must be released, scoring included, whose membership check is randomised: its
+# threshold is set with room here (tests/integration/helpers.py, membership_gate_at).
+ROOMY_MEMBERSHIP_AUC = 0.7
 N_LEADS = 3000  # small, yet every release passes k_min=50 (lead rating with a 45% test split)
 TRAIN = {"label": "visited_store", "partner_value": False, "importance": False, "test_size": 0.45}
 JOBS: list[tuple[str, dict[str, Any] | None]] = [
@@ -143,6 +147,7 @@ class TracedCluster(Cluster):
 def make_world(root: Path) -> Path:
     res = generate(root / "world", n_leads=N_LEADS, seed=5)
     provision(res.topology)
+    membership_gate_at(res.topology, ROOMY_MEMBERSHIP_AUC)  # this test's subject is the disk
     return res.topology
 
 

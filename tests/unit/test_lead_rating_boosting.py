@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from neutral_zone.cluster.boosting import partition_rows
-from neutral_zone.cluster.lead_rating import entity_partition
+from neutral_zone.cluster.jobs import entity_ranges, range_index
 from neutral_zone.jobs.lead_rating import sealed_size
 from protocols.errors import ConfigError
 from protocols.lead_rating import FeatureSpec, LeadModel, train
@@ -130,5 +130,5 @@ def test_training_partitions_are_equal_entity_ranges_covering_every_row():
 
 def test_scoring_partitions_are_entity_ranges_and_rows_without_one_go_first():
     ents = np.array([-1, 0, 4, 5, 9, 10, 19], dtype=np.int64)
-    assert entity_partition(ents, 20, 4).tolist() == [0, 0, 0, 1, 1, 2, 3]
-    assert entity_partition(ents, 20, 1).tolist() == [0] * 7
+    assert range_index(ents, entity_ranges(20, 4)).tolist() == [0, 0, 0, 1, 1, 2, 3]
+    assert range_index(ents, entity_ranges(20, 1)).tolist() == [0] * 7
