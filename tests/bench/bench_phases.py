@@ -447,6 +447,9 @@ def run_joint(topology: Path, seed: int, marks: list[tuple[str, float]] | None =
                     "error": info.get("error", ""),
                     "zone_peak_mb": round(peak_rss_mb(zone_pid), 1),
                     "peak_reset": resettable,
+                    # What stays resident once the job is done: heap (anon), mapped files, and
+                    # shared memory (on Ray, the pages of the node's object store the zone touched).
+                    "zone_rss_after_mb": rss_parts_mb(zone_pid),
                 }
                 peak = out["jobs"][name]["zone_peak_mb"]
                 say(f"zone job {name}: {secs:.1f} s ({info['status']}), zone peak {peak} MB")
