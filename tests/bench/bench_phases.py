@@ -62,7 +62,7 @@ from protocols.ids import normalise
 from protocols.lead_rating import DEFAULT_LOOKBACK_DAYS, AttributeTable, EventTable, build_features, train
 from tests.bench.bench_attribution import reset_peak
 from tests.bench.bench_pseudonyms import cpu_seconds, raw_x25519_rate
-from tests.bench.common import PARTIES, peak_rss_mb, rss_parts_mb
+from tests.bench.common import PARTIES, PartsPeak, peak_rss_mb, rss_parts_mb
 
 LABEL = "visited_store"
 SEGMENT = {"purchased": 1}
@@ -436,8 +436,9 @@ def run_joint(topology: Path, seed: int, marks: list[tuple[str, float]] | None =
                 resettable = reset_peak(zone_pid)
                 mark(f"job:{name}:start")
                 t, cpu0 = time.perf_counter(), cpu_seconds(zone_pid)
-                rid = client.run_job(sid, name, params)
-                info = client.wait_computed(rid, timeout=7200)
+                with PartsPeak(zone_pid) as parts:
+                    rid = client.run_job(sid, name, params)
+                    info = client.wait_computed(rid, timeout=7200)
                 secs = time.perf_counter() - t
                 mark(f"job:{name}:end")
                 out["jobs"][name] = {
@@ -450,6 +451,8 @@ def run_joint(topology: Path, seed: int, marks: list[tuple[str, float]] | None =
                     # What stays resident once the job is done: heap (anon), mapped files, and
                     # shared memory (on Ray, the pages of the node's object store the zone touched).
                     "zone_rss_after_mb": rss_parts_mb(zone_pid),
+                    # Each kind's largest while the job ran (sampled): heap + files, and shared.
+                    "zone_peak_parts_mb": parts.mb(),
                 }
                 peak = out["jobs"][name]["zone_peak_mb"]
                 say(f"zone job {name}: {secs:.1f} s ({info['status']}), zone peak {peak} MB")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,44 @@ def rss_parts_mb(pid: int) -> dict[str, float]:
             if line.startswith(key):
                 out[name] = round(int(line.split()[1]) / 1024, 1)
     return out
+
+
+class PartsPeak:
+    """The largest resident memory of a process by kind while a block runs, sampled every
+    ``every`` seconds by a thread: ``private`` (heap + mapped files) and ``shmem`` each at its own
+    largest. ``VmHWM`` has one figure for all kinds; this tells a peak of the process's own memory
+    from shared store pages it maps. A spike shorter than ``every`` can be missed."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.pid, self.every = pid, every
+        self.private = self.shmem = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        try:
+            parts = rss_parts_mb(self.pid)
+        except OSError:
+            return
+        self.private = max(self.private, parts.get("anon", 0.0) + parts.get("file", 0.0))
+        self.shmem = max(self.shmem, parts.get("shmem", 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> PartsPeak:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def mb(self) -> dict[str, float]:
+        return {"private": round(self.private, 1), "shmem": round(self.shmem, 1)}
 
 
 @dataclass
