@@ -54,22 +54,10 @@ def zone_on_ray(topology: Path, raw_mb: float) -> Path:
     """The zone on a one-node Ray cluster of its own (``executor: ray``, 2 CPUs, 4 partitions), an
     object store of 3× the raw input (at least 512 MB), TLS with a node certificate naming this
     host; returns its temp root on tmpfs (the caller removes it)."""
-    from deploy.configs import load_topology
-    from tests.integration.ray_cluster import free_port, node_cert
+    from tests.integration.ray_cluster import free_port, zone_on_own_node
 
     root = Path(f"/dev/shm/zm-ray-{os.getpid()}-{free_port()}")
-    tls = node_cert(load_topology(topology).certs_dir)
-    path = topology.parent / "zone.yaml"
-    cfg = yaml.safe_load(path.read_text())
-    cfg.update(
-        executor="ray",
-        ray_temp_root=str(root),
-        ray_tls={"ca": str(tls.ca), "cert": str(tls.cert), "key": str(tls.key)},
-        ray_num_cpus=2,
-        ray_object_store_mb=max(512, int(3 * raw_mb)),
-        ray_partitions=4,
-    )
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    zone_on_own_node(topology, root, cpus=2, store_mb=max(512, int(3 * raw_mb)))
     return root
 
 

@@ -37,6 +37,31 @@ def node_cert(pki_root: Path) -> TlsFiles:
     return TlsFiles(ca=pki_root / "ca.pem", cert=cert, key=out / "zone-ray.key")
 
 
+def zone_on_own_node(
+    topology: Path, temp_root: Path, cpus: int, store_mb: int, partitions: int = 4, **extra: object
+) -> None:
+    """Rewrite a world's ``zone.yaml`` so that its zone starts a one-node Ray cluster of its own
+    (``executor: ray``, no ``ray_address``) under ``temp_root``, with TLS by a node certificate
+    from the world's CA naming this host; ``extra`` sets further keys."""
+    import yaml
+
+    from deploy.topology import load_topology
+
+    tls = node_cert(load_topology(topology).certs_dir)
+    zone_yaml = topology.parent / "zone.yaml"
+    raw = yaml.safe_load(zone_yaml.read_text())
+    raw.update(
+        executor="ray",
+        ray_temp_root=str(temp_root),
+        ray_tls={"ca": str(tls.ca), "cert": str(tls.cert), "key": str(tls.key)},
+        ray_num_cpus=cpus,
+        ray_object_store_mb=store_mb,
+        ray_partitions=partitions,
+        **extra,
+    )
+    zone_yaml.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
 class RayNodes:
     """``nodes`` Ray nodes on this machine (one CPU each); :attr:`address` is the head's."""
 

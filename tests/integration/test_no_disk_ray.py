@@ -33,7 +33,7 @@ from deploy.tooling.world import approve_as_demo_auditors
 from deploy.topology import load_topology
 from neutral_zone.cluster.runtime import session_members
 from neutral_zone.cluster.settings import fs_type, node_ip
-from tests.integration.ray_cluster import free_port, node_cert
+from tests.integration.ray_cluster import free_port, zone_on_own_node
 from tests.integration.test_no_disk import (
     JOBS,
     ROOT,
@@ -65,19 +65,7 @@ def ray_world(tmp_path: Path, temp_root: Path, **extra: Any) -> Path:
     """The synthetic 4-party world, its zone on a one-node Ray cluster of its own (no
     ``ray_address``), with a node certificate from the world's CA naming this host's IP."""
     topology = make_world(tmp_path)
-    tls = node_cert(load_topology(topology).certs_dir)
-    zone_yaml = topology.parent / "zone.yaml"
-    raw = yaml.safe_load(zone_yaml.read_text())
-    raw.update(
-        executor="ray",
-        ray_temp_root=str(temp_root),
-        ray_tls={"ca": str(tls.ca), "cert": str(tls.cert), "key": str(tls.key)},
-        ray_num_cpus=1,
-        ray_object_store_mb=128,
-        ray_partitions=4,
-        **extra,
-    )
-    zone_yaml.write_text(yaml.safe_dump(raw, sort_keys=False))
+    zone_on_own_node(topology, temp_root, cpus=1, store_mb=128, **extra)
     return topology
 
 
