@@ -56,6 +56,10 @@ DRIVER_BOUND = {"session.join"}
 JOB_NAMES = ["intersection_stats", "lead_rating_train", "lead_rating_score", "attribution", "profile"]
 PARTIES = ["oem", *PARTNERS]
 MB = 2**20
+# The zone's heap and files while lead rating trains on Ray, over what it holds after the session:
+# measured at 1M leads (docs/BENCHMARKS.md, "executor: ray at 1M leads"), about three times the
+# feature matrix alone. Taken as linear in the leads.
+TRAIN_EXTRA_MB_PER_LEAD = 1114 / 1_000_000
 FEATURE_COLUMNS = 50  # lead rating's feature matrix: float64 columns, about the synthetic world's
 
 
@@ -258,11 +262,12 @@ def project(
         "not measured at this size: arithmetic on the kept arrays' widths",
     )
     s.add(
-        "the zone's own process on a cluster: with lead rating's feature matrix",
-        own + 8 * FEATURE_COLUMNS * leads / 2**30,
-        f"{own:,.1f} GiB + 8 B × {FEATURE_COLUMNS} columns × {leads:,} leads (assembled and aligned there)",
+        "the zone's own process on a cluster: while lead rating trains",
+        own + TRAIN_EXTRA_MB_PER_LEAD * leads / 1024,
+        f"{own:,.1f} GiB + {TRAIN_EXTRA_MB_PER_LEAD * 1e6:,.0f} MB per 1M leads × {leads:,} leads "
+        f"(the feature matrix alone: 8 B × {FEATURE_COLUMNS} columns, {8 * FEATURE_COLUMNS * leads / 2**30:,.1f} GiB)",
         "GiB",
-        "the largest per-lead result a job assembles in the zone's process",
+        "training's extra measured at 1M on Ray, taken as linear in the leads",
     )
 
     # --- job times on one machine, then on N
