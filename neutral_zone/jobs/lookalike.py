@@ -33,7 +33,6 @@ Privacy:
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Any, Literal
 
 import numpy as np
@@ -49,7 +48,7 @@ from neutral_zone.jobs.row_membership import population, require_pinned_tokens
 from neutral_zone.tables import PartyTable
 from protocols.dp import interval_half_width
 from protocols.errors import InvalidInput, NotFound
-from protocols.ids import BLIND_TOKEN_COLUMN
+from protocols.ids import BLIND_TOKEN_COLUMN, opaque_id
 from protocols.lead_rating import AttributeTable, blind_donors, canonical_population
 from protocols.lead_rating.donors import _mix64
 from protocols.lookalike import fit_audience, person_features
@@ -228,7 +227,7 @@ class Lookalike(Job):
             self._composition(ctx, ctx.tables[providers[0]], tag, base, fit.audience, params.buckets, eps_tag)
             for tag in tags
         ]
-        audience_id = "aud-" + uuid.uuid4().hex[:12]
+        audience_id = opaque_id("aud")
         ctx.models[audience_id] = {
             "kind": "lookalike_audience",
             "media": media,

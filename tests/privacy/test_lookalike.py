@@ -106,7 +106,7 @@ def _differencing(w: AttackWorld, rng: np.random.Generator) -> tuple[list[bool],
     guesses, second = [], set()
     for i in range(len(tgts)):
         first = w.released(oem, sid, "lookalike", _params(i, 15, 40, target=False))
-        assert first["status"] == "pending", first
+        assert first["status"] == "pending", (first["error"], first.get("checks"))
         again = w.released(oem, sid, "lookalike", _params(i, 15, 40))
         second.add(again["status"])
         if again["payload"] is None:
