@@ -100,7 +100,8 @@ class Release:
     expires_at: float = 0.0  # wall clock; a pending release not approved by then is dropped
     requested_at: float = field(default_factory=time.monotonic)
     requested_wall: float = field(default_factory=time.time)  # shown to the requester, who sent it then
-    published_at: float = 0.0  # when the outcome was let out (monotonic): on the policy's time grid
+    publish_due: float = 0.0  # the point of the policy's time grid the outcome waits for (monotonic)
+    published_at: float = 0.0  # when the outcome was let out (monotonic): at or after publish_due
     epsilon: float = 0.0  # charged to the requester
 
     def drop_payload(self) -> None:

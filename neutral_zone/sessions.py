@@ -398,7 +398,8 @@ class Zone:
         heap.release()  # the job's freed arrays, before the next job starts from them
         # The outcome becomes visible at the next multiple of the quantum after the request:
         # how long the run took says nothing about the data below that.
-        time.sleep(max(0.0, self.gate.publish_at(rel) - time.monotonic()))
+        rel.publish_due = self.gate.publish_at(rel)
+        time.sleep(max(0.0, rel.publish_due - time.monotonic()))
         rel.published_at = time.monotonic()
         if out is None:
             rel.status, rel.error = FAILED, UNIFORM_FAILURE

@@ -130,9 +130,10 @@ def test_demo_end_to_end(tmp_path):
     card = card["payload"]
     value = {v["label"]: v["auc"] for v in card["partner_value"]}
     hw = card["accuracy"]["auc_half_width_95"]
-    # True AUC ≈ 0.85 and hw ≈ 0.06 here: this fails by noise with probability ~1e-3, and
-    # whenever the joint model is no better than the brand's own data (≈ 0.63).
-    assert card["auc"]["model"] - 2 * hw > 0.60, (card["auc"]["model"], hw)
+    # The exact AUC is 0.836 ± 0.008 here (over blind keys) and the noise is discrete Laplace of
+    # scale hw / ln 20 ≈ 0.021: the real model falls under 0.60 by noise with probability ~1e-5,
+    # and an uninformative one (0.5) passes with probability ~0.5%.
+    assert card["auc"]["model"] > 0.60 and 0 < hw < 0.15, (card["auc"]["model"], hw)
     assert value["all partners"] == card["auc"]["model"]
     assert [g["grade"] for g in card["grades"]] == ["A", "B", "C", "D"]
     assert card["grades"][0]["rate"] > card["grades"][-1]["rate"]
