@@ -8,6 +8,10 @@ from pathlib import Path
 # As the real processes do (deploy/cli.py): the suite shares two cores between many servers and
 # scikit-learn's OpenMP threads must not spin while they wait.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# gRPC's core logs "Got goaway" at INFO whenever a test stops a server under an open channel;
+# the suite wants its errors only (set before grpc is first imported, in this process and the
+# servers it starts).
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import pytest
 
