@@ -78,7 +78,7 @@ def blind_tokens(key: bytes, id_type: str, ids: Sequence[str]) -> list[int]:
 
 # Letters only, for the ids the zone makes up and sends inside aggregate releases (models,
 # audiences): the release's final check refuses anything shaped like an identifier, and random
-# hex is 11 digits starting 13-19 (a mobile number) about once in 3,000 draws of 12 characters,
+# hex is 11 digits starting 13-19 (a mobile number) about once in 3,400 draws of 12 characters,
 # which refused legitimate releases by chance. No digits, no '@': no phone, e-mail or hex shape.
 _OPAQUE_LETTERS = "abcdefghjkmnpqrstuvwxyz"
 
